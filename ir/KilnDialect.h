@@ -1,0 +1,38 @@
+//===- KilnDialect.h - the kiln dialect -------------------------*- C++ -*-===//
+//
+// Declares the kiln dialect and its marker traits. Include KilnOps.h for the ops.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_IR_KILNDIALECT_H
+#define KILN_IR_KILNDIALECT_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+
+namespace kiln::ir {
+
+/// Operands broadcast numpy-style to the result shape.
+template <typename ConcreteType>
+class KilnBroadcasting
+    : public mlir::OpTrait::TraitBase<ConcreteType, KilnBroadcasting> {};
+
+/// Reduces its `axes` attribute, honouring `keepdims`.
+template <typename ConcreteType>
+class KilnReduction
+    : public mlir::OpTrait::TraitBase<ConcreteType, KilnReduction> {};
+
+/// Has a decomposition into primitives (passes/Decompose.cpp).
+template <typename ConcreteType>
+class KilnComposite
+    : public mlir::OpTrait::TraitBase<ConcreteType, KilnComposite> {};
+
+/// True for the element types kiln tensors may hold.
+bool isKilnElementType(mlir::Type type);
+
+} // namespace kiln::ir
+
+#include "ir/KilnDialect.h.inc"
+
+#endif // KILN_IR_KILNDIALECT_H

@@ -1,0 +1,424 @@
+//===- KilnOps.td - kiln dialect operations ---------------------*- tablegen -*-===//
+//
+// Every kiln op. Type inference and operand checks are in KilnOps.cpp; the exact
+// semantics (rounding, tie order, accumulation) are pinned here and in docs/OPS.md.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_OPS_TD
+#define KILN_OPS_TD
+
+include "ir/KilnDialect.td"
+include "ir/KilnInterfaces.td"
+include "mlir/IR/OpBase.td"
+include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+// Every kiln op is pure and prints in one uniform generic-looking form.
+class Kiln_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Kiln_Dialect, mnemonic, !listconcat(traits, [Pure])> {
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
+// An op whose result types follow from its operands and attributes.
+class Kiln_InferOp<string mnemonic, list<Trait> traits = []>
+    : Kiln_Op<mnemonic, !listconcat(traits,
+          [DeclareOpInterfaceMethods<InferTypeOpInterface>])>;
+
+// An op that a pass can rewrite into primitives (rms_norm, softmax, attention, ...).
+class Kiln_CompositeOp<string mnemonic, list<Trait> traits = []>
+    : Kiln_InferOp<mnemonic, !listconcat(traits, [Kiln_CompositeOpInterface])>;
+
+//===----------------------------------------------------------------------===//
+// Sources
+//===----------------------------------------------------------------------===//
+
+def Kiln_ConstantOp : Kiln_InferOp<"constant", [ConstantLike]> {
+  let summary = "a literal tensor";
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs AnyRankedTensor:$result);
+  let hasFolder = 1;
+}
+
+def Kiln_IotaOp : Kiln_Op<"iota"> {
+  let summary = "element = its index along `dimension`";
+  let arguments = (ins I64Attr:$dimension);
+  let results = (outs AnyRankedTensor:$result);
+  let hasVerifier = 1;
+}
+
+def Kiln_RandomUniformOp : Kiln_Op<"random_uniform"> {
+  let summary = "counter-based uniform samples in [0, 1)";
+  let description = [{
+    Philox4x32-10 keyed by the two 32-bit halves of `key`, counter = the element's flat
+    index; value = (first word >> 8) * 2^-24, rounded to the result type. The same key
+    gives the same tensor on every target.
+  }];
+  let arguments = (ins AnyRankedTensor:$key);
+  let results = (outs AnyRankedTensor:$result);
+  let hasVerifier = 1;
+}
+
+def Kiln_RandomNormalOp : Kiln_Op<"random_normal"> {
+  let summary = "counter-based standard normal samples";
+  let description = [{
+    Box-Muller on the first two Philox words of the element's counter:
+    u1 = ((w0 >> 8) + 1) * 2^-24, u2 = (w1 >> 8) * 2^-24,
+    value = sqrt(-2 ln u1) cos(2 pi u2).
+  }];
+  let arguments = (ins AnyRankedTensor:$key);
+  let results = (outs AnyRankedTensor:$result);
+  let hasVerifier = 1;
+}
+
+def Kiln_RandomCategoricalOp : Kiln_InferOp<"random_categorical"> {
+  let summary = "one sample per row of logits [..., V] by Gumbel-max";
+  let description = [{
+    argmax over V of logits + g with g = -ln(-ln u), u drawn as random_uniform with
+    counter = flat index into [..., V], clamped to [2^-24, 1 - 2^-24]. Ties go to the
+    lowest index. Result is i64 of shape [...].
+  }];
+  let arguments = (ins AnyRankedTensor:$key, AnyRankedTensor:$logits);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+class Kiln_UnaryOp<string mnemonic, string summaryText>
+    : Kiln_InferOp<mnemonic> {
+  let summary = summaryText;
+  let description = [{
+    Computed in f32 (f64 for f64 operands) and rounded once to the operand type with
+    round-to-nearest-even.
+  }];
+  let arguments = (ins AnyRankedTensor:$x);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_NegOp : Kiln_UnaryOp<"neg", "-x (float or int)">;
+def Kiln_AbsOp : Kiln_UnaryOp<"abs", "|x| (float or int)">;
+def Kiln_SignOp : Kiln_UnaryOp<"sign", "-1, 0 or 1; sign(NaN) = NaN (float or int)">;
+def Kiln_ExpOp : Kiln_UnaryOp<"exp", "e^x">;
+def Kiln_LogOp : Kiln_UnaryOp<"log", "natural logarithm">;
+def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", "square root">;
+def Kiln_RsqrtOp : Kiln_UnaryOp<"rsqrt", "1 / sqrt(x)">;
+def Kiln_TanhOp : Kiln_UnaryOp<"tanh", "hyperbolic tangent">;
+def Kiln_SigmoidOp : Kiln_UnaryOp<"sigmoid", "1 / (1 + e^-x)">;
+def Kiln_SiluOp : Kiln_UnaryOp<"silu", "x * sigmoid(x)">;
+def Kiln_GeluOp : Kiln_UnaryOp<"gelu",
+    "exact erf form 0.5 x (1 + erf(x / sqrt 2)) (PyTorch approximate='none')">;
+def Kiln_SinOp : Kiln_UnaryOp<"sin", "sine">;
+def Kiln_CosOp : Kiln_UnaryOp<"cos", "cosine">;
+def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", "not x (i1)">;
+
+class Kiln_BinaryOp<string mnemonic, string summaryText>
+    : Kiln_InferOp<mnemonic, [Kiln_BroadcastingOp]> {
+  let summary = summaryText;
+  let description = [{
+    numpy broadcasting; both operands share one element type, which the result has.
+    Float math in f32 (f64 for f64), rounded once; integer math in i64, wrapped.
+  }];
+  let arguments = (ins AnyRankedTensor:$lhs, AnyRankedTensor:$rhs);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_AddOp : Kiln_BinaryOp<"add", "lhs + rhs">;
+def Kiln_SubOp : Kiln_BinaryOp<"sub", "lhs - rhs">;
+def Kiln_MulOp : Kiln_BinaryOp<"mul", "lhs * rhs">;
+def Kiln_DivOp : Kiln_BinaryOp<"div",
+    "lhs / rhs; integer division truncates toward zero and x / 0 = 0">;
+def Kiln_PowOp : Kiln_BinaryOp<"pow", "lhs ^ rhs (float)">;
+def Kiln_MaximumOp : Kiln_BinaryOp<"maximum", "max(lhs, rhs), NaN propagates">;
+def Kiln_MinimumOp : Kiln_BinaryOp<"minimum", "min(lhs, rhs), NaN propagates">;
+def Kiln_LogicalAndOp : Kiln_BinaryOp<"logical_and", "lhs and rhs (i1)">;
+def Kiln_LogicalOrOp : Kiln_BinaryOp<"logical_or", "lhs or rhs (i1)">;
+
+class Kiln_CompareOp<string mnemonic, string summaryText>
+    : Kiln_BinaryOp<mnemonic, summaryText # "; result i1; NaN compares unequal">;
+
+def Kiln_EqualOp : Kiln_CompareOp<"equal", "lhs == rhs">;
+def Kiln_NotEqualOp : Kiln_CompareOp<"not_equal", "lhs != rhs">;
+def Kiln_LessOp : Kiln_CompareOp<"less", "lhs < rhs">;
+def Kiln_LessEqualOp : Kiln_CompareOp<"less_equal", "lhs <= rhs">;
+def Kiln_GreaterOp : Kiln_CompareOp<"greater", "lhs > rhs">;
+def Kiln_GreaterEqualOp : Kiln_CompareOp<"greater_equal", "lhs >= rhs">;
+
+def Kiln_SelectOp : Kiln_InferOp<"select", [Kiln_BroadcastingOp]> {
+  let summary = "cond ? a : b with numpy broadcasting of all three";
+  let arguments = (ins AnyRankedTensor:$cond, AnyRankedTensor:$a,
+                       AnyRankedTensor:$b);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_CastOp : Kiln_InferOp<"cast"> {
+  let summary = "element type conversion";
+  let description = [{
+    float -> float rounds to nearest even; conversion to f8E4M3FN / f8E5M2 saturates
+    (overflow and infinity become the largest finite value of that sign, NaN stays NaN).
+    float -> int rounds toward zero and saturates, NaN -> 0. int -> float rounds to
+    nearest even. int -> int wraps. Anything -> i1 is x != 0; i1 -> anything is 0 or 1.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, TypeAttr:$to);
+  let results = (outs AnyRankedTensor:$result);
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Shape
+//===----------------------------------------------------------------------===//
+
+def Kiln_ReshapeOp : Kiln_InferOp<"reshape"> {
+  let summary = "same elements in row-major order, new shape";
+  let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$shape);
+  let results = (outs AnyRankedTensor:$result);
+  let hasFolder = 1;
+  let hasCanonicalizer = 1;
+}
+
+def Kiln_TransposeOp : Kiln_InferOp<"transpose"> {
+  let summary = "permute dimensions: result dim i = x dim perm[i]";
+  let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$perm);
+  let results = (outs AnyRankedTensor:$result);
+  let hasFolder = 1;
+  let hasCanonicalizer = 1;
+}
+
+def Kiln_BroadcastToOp : Kiln_InferOp<"broadcast_to"> {
+  let summary = "numpy broadcast of x to `shape`";
+  let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$shape);
+  let results = (outs AnyRankedTensor:$result);
+  let hasFolder = 1;
+}
+
+def Kiln_SliceOp : Kiln_InferOp<"slice"> {
+  let summary = "strided static window [start, limit) with step `stride`";
+  let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$start,
+                       DenseI64ArrayAttr:$limit, DenseI64ArrayAttr:$stride);
+  let results = (outs AnyRankedTensor:$result);
+  let hasFolder = 1;
+}
+
+def Kiln_DynamicUpdateSliceOp : Kiln_InferOp<"dynamic_update_slice"> {
+  let summary = "x with `update` written at the position held in `start`";
+  let description = [{
+    `start` is a rank-1 i64 (or other int) tensor with one entry per dimension; each
+    entry is clamped to [0, dim - update dim] as in XLA, so the write never leaves x.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$update,
+                       AnyRankedTensor:$start);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_ConcatOp : Kiln_InferOp<"concat"> {
+  let summary = "join tensors along `axis`";
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let hasFolder = 1;
+}
+
+def Kiln_GatherOp : Kiln_InferOp<"gather"> {
+  let summary = "numpy take along `axis`; indices clamped into range";
+  let description = [{
+    Result shape x.shape[:axis] + indices.shape + x.shape[axis+1:].
+  }];
+  let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$indices, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_TakeAlongAxisOp : Kiln_InferOp<"take_along_axis"> {
+  let summary = "numpy take_along_axis; indices clamped into range";
+  let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$indices, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add"> {
+  let summary = "x plus updates added at `indices` along `axis` (gather's transpose)";
+  let description = [{
+    updates has gather's result shape: x.shape[:axis] + indices.shape +
+    x.shape[axis+1:]. Out-of-range indices are dropped; duplicates accumulate in index
+    order.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$indices,
+                       AnyRankedTensor:$updates, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_OneHotOp : Kiln_InferOp<"one_hot"> {
+  let summary = "indices.shape + [depth], 1 where k == index; out of range is all 0";
+  let arguments = (ins AnyRankedTensor:$indices, I64Attr:$depth, TypeAttr:$dtype);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_BincountOp : Kiln_InferOp<"bincount"> {
+  let summary = "i64 counts of each value of a rank-1 int tensor; out of range ignored";
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$length);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions and normalisation
+//===----------------------------------------------------------------------===//
+
+class Kiln_ReduceOp<string mnemonic, string summaryText>
+    : Kiln_InferOp<mnemonic, [Kiln_ReductionOp]> {
+  let summary = summaryText;
+  let description = [{
+    Reduces `axes` (empty: identity), keeping them as size 1 when `keepdims`. Float
+    sums accumulate in f32 (f64 for f64) in index order; max and min propagate NaN;
+    integer sums wrap in i64.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$axes,
+                       BoolAttr:$keepdims);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_SumOp : Kiln_ReduceOp<"sum", "sum over axes">;
+def Kiln_MeanOp : Kiln_ReduceOp<"mean", "mean over axes">;
+def Kiln_MaxOp : Kiln_ReduceOp<"max", "maximum over axes">;
+def Kiln_MinOp : Kiln_ReduceOp<"min", "minimum over axes">;
+def Kiln_LogSumExpOp : Kiln_ReduceOp<"logsumexp",
+    "log(sum(exp(x))) over axes, max-shifted; all -inf gives -inf">;
+
+def Kiln_ArgmaxOp : Kiln_InferOp<"argmax"> {
+  let summary = "i64 index of the first maximum along `axis`; NaN counts as maximum";
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis, BoolAttr:$keepdims);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_SoftmaxOp : Kiln_CompositeOp<"softmax"> {
+  let summary = "exp(x - max) / sum(exp(x - max)) along `axis`, in f32";
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_LogSoftmaxOp : Kiln_CompositeOp<"log_softmax"> {
+  let summary = "x - logsumexp(x) along `axis`, in f32";
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_CumsumOp : Kiln_InferOp<"cumsum"> {
+  let summary = "running sum along `axis` in index order";
+  let description = [{
+    `reverse` sums from the end; `exclusive` shifts by one so the first element is 0.
+    Float sums accumulate in f32 (f64 for f64).
+  }];
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis, BoolAttr:$exclusive,
+                       BoolAttr:$reverse);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_RmsNormOp : Kiln_CompositeOp<"rms_norm"> {
+  let summary = "weight * (x * rsqrt(mean(x^2, last axis) + eps))";
+  let description = [{
+    Computed in f32 (f64 for f64) and rounded once to x's type; weight has shape [D]
+    and x's element type.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$weight, F64Attr:$eps);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra
+//===----------------------------------------------------------------------===//
+
+def Kiln_MatmulOp : Kiln_InferOp<"matmul"> {
+  let summary = "batched a @ b with transpose flags and batch broadcasting";
+  let description = [{
+    a [..., M, K], b [..., K, N] (after swapping the last two dims of an operand whose
+    transpose flag is set); batch dims broadcast. Both operands share an element type;
+    products accumulate in f32 (f64 for f64) and the result is rounded once to it.
+  }];
+  let arguments = (ins AnyRankedTensor:$a, AnyRankedTensor:$b,
+                       BoolAttr:$transpose_a, BoolAttr:$transpose_b);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_GroupedMatmulOp : Kiln_InferOp<"grouped_matmul"> {
+  let summary = "the dropless MoE primitive: one matmul per group of rows";
+  let description = [{
+    `offsets` [E] holds cumulative end rows (torch._grouped_mm's offs): group e is rows
+    [offsets[e-1], offsets[e]).
+    mode "rows": x [T, K], w [E, K, N] ([E, N, K] with transpose_w) -> [T, N]; rows of
+    group e use w[e]; rows past offsets[E-1] are 0 (forward and input gradient).
+    mode "contract": x [T, K], w holds dy [T, N] -> [E, K, N], dw[e] = x_e^T dy_e (the
+    weight gradient); empty groups give 0. Accumulation in f32 (f64 for f64).
+  }];
+  let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$w,
+                       AnyRankedTensor:$offsets, StrAttr:$mode,
+                       BoolAttr:$transpose_w);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
+// Selection
+//===----------------------------------------------------------------------===//
+
+def Kiln_TopkOp : Kiln_InferOp<"topk"> {
+  let summary = "the k largest along the last axis, largest first, with i64 indices";
+  let description = [{
+    Ties keep the lower index first; NaN counts as the largest value.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$k);
+  let results = (outs AnyRankedTensor:$values, AnyRankedTensor:$indices);
+}
+
+def Kiln_SortOp : Kiln_InferOp<"sort"> {
+  let summary = "stable sort along `axis` (ties keep index order)";
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis, BoolAttr:$descending);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_ArgsortOp : Kiln_InferOp<"argsort"> {
+  let summary = "i64 indices of a stable sort along `axis`";
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis, BoolAttr:$descending);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
+// Model ops (composites)
+//===----------------------------------------------------------------------===//
+
+def Kiln_RotaryOp : Kiln_CompositeOp<"rotary"> {
+  let summary = "rotary position embedding of x [..., S, D]";
+  let description = [{
+    cos and sin broadcast to [..., S, D/2]. Pairs are (x[2i], x[2i+1]) when
+    `interleaved`, else (x[i], x[i + D/2]); (a, b) -> (a cos - b sin, b cos + a sin).
+  }];
+  let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$cos,
+                       AnyRankedTensor:$sin, BoolAttr:$interleaved);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_AttentionOp : Kiln_CompositeOp<"attention", [AttrSizedOperandSegments]> {
+  let summary = "scaled dot-product attention with GQA, causal offset and lengths";
+  let description = [{
+    q [B, Hq, Sq, Dk], k [B, Hkv, Sk, Dk], v [B, Hkv, Sk, Dv] -> [B, Hq, Sq, Dv].
+    Query head h reads kv head h / (Hq / Hkv). Key j is visible to query i when
+    j < valid_len[b] (all keys without valid_len) and, if `causal`,
+    j <= i + q_offset[b] (0 without q_offset). softmax(scale * q k^T) over the visible
+    keys in f32; a query that sees no key gives 0.
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k, AnyRankedTensor:$v,
+                       Optional<AnyRankedTensor>:$valid_len,
+                       Optional<AnyRankedTensor>:$q_offset,
+                       F64Attr:$scale, BoolAttr:$causal);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_CrossEntropyOp : Kiln_CompositeOp<"cross_entropy"> {
+  let summary = "-log_softmax(logits)[label] per position; label out of range gives 0";
+  let arguments = (ins AnyRankedTensor:$logits, AnyRankedTensor:$labels);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_TokenLogprobsOp : Kiln_CompositeOp<"token_logprobs"> {
+  let summary = "log_softmax(logits)[token] per position; token out of range gives 0";
+  let arguments = (ins AnyRankedTensor:$logits, AnyRankedTensor:$tokens);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+#endif // KILN_OPS_TD

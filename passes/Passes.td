@@ -1,0 +1,27 @@
+//===- Passes.td - kiln graph passes ----------------------------*- tablegen -*-===//
+//
+// Graph-to-graph transformations over the kiln dialect.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_PASSES_TD
+#define KILN_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def Decompose : Pass<"kiln-decompose", "::mlir::ModuleOp"> {
+  let summary = "Rewrite composite ops into kiln primitives";
+  let description = [{
+    Expands rms_norm, softmax, log_softmax, rotary, attention, cross_entropy and
+    token_logprobs into elementwise, reduction, matmul and shape primitives with the
+    same semantics (f32 compute for narrow float types). Targets that have no fused
+    kernel for a composite run this; others keep the fused op.
+  }];
+  let options = [
+    ListOption<"onlyOps", "ops", "std::string",
+               "Decompose only these composite ops (names without 'kiln.')">
+  ];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
+#endif // KILN_PASSES_TD

@@ -1,0 +1,30 @@
+//===- Pipeline.cpp - the kiln pass pipelines ------------------------------===//
+
+#include "passes/Pipeline.h"
+
+#include "passes/Passes.h"
+
+#include "mlir/Transforms/Passes.h"
+
+namespace kiln::passes {
+
+void buildHostPipeline(mlir::OpPassManager &pm, const PipelineOptions &options) {
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  if (options.decompose) {
+    pm.addPass(createDecompose());
+    pm.addPass(mlir::createCanonicalizerPass());
+    pm.addPass(mlir::createCSEPass());
+  }
+  pm.addPass(mlir::createSymbolDCEPass());
+}
+
+void registerAllPasses() {
+  registerKilnPasses();
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
+  mlir::registerSymbolDCEPass();
+  mlir::registerInlinerPass();
+}
+
+} // namespace kiln::passes

@@ -1,0 +1,29 @@
+//===- Pipeline.h - the kiln pass pipelines ---------------------*- C++ -*-===//
+//
+// The ordered passes each target runs, shared by kiln-compile, the codegen entry
+// point and tests, so all of them see the same IR after every pass.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_PASSES_PIPELINE_H
+#define KILN_PASSES_PIPELINE_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace kiln::passes {
+
+struct PipelineOptions {
+  /// Expand composite ops into primitives (kiln-decompose).
+  bool decompose = false;
+};
+
+/// Appends the graph-level passes for the host target to `pm`.
+void buildHostPipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
+
+/// Registers every kiln pass and the standard ones the pipelines use, for
+/// command-line tools.
+void registerAllPasses();
+
+} // namespace kiln::passes
+
+#endif // KILN_PASSES_PIPELINE_H
