@@ -16,6 +16,10 @@
 
 namespace kiln {
 
+/// "file:line:col" for file locations (looking through names, call sites and
+/// fusions), MLIR's own form otherwise.
+std::string formatLocation(mlir::Location loc);
+
 class DiagnosticCollector {
 public:
   explicit DiagnosticCollector(mlir::MLIRContext &context);

@@ -73,10 +73,11 @@ public:
     return value;
   }
 
-  /// Normalises `axis` against `rank`, or fails.
-  FailureOr<int64_t> axis(int64_t value, int64_t rank, StringRef what = "axis") {
+  /// Normalises `axis` against the rank of `type`, or fails naming both.
+  FailureOr<int64_t> axis(int64_t value, RankedTensorType type) {
+    int64_t rank = type.getRank();
     if (value < -rank || value >= std::max<int64_t>(rank, 1)) {
-      (void)fail(what, " ", value, " is out of range for rank ", rank);
+      (void)fail("axis ", value, " is out of range for ", str(type));
       return failure();
     }
     return value < 0 ? value + rank : value;
@@ -166,19 +167,21 @@ LogicalResult inferBinary(Infer &in, SmallVectorImpl<Type> &out, Domain domain,
   return success();
 }
 
-/// The reduced shape of `shape` over `axes` (normalised into `normalized`).
-FailureOr<SmallVector<int64_t>> reduceShape(Infer &in, ArrayRef<int64_t> shape,
+/// The shape of `type` reduced over `axes`.
+FailureOr<SmallVector<int64_t>> reduceShape(Infer &in, RankedTensorType type,
                                             ArrayRef<int64_t> axes, bool keepdims) {
+  ArrayRef<int64_t> shape = type.getShape();
   int64_t rank = shape.size();
   SmallVector<bool> reduced(rank, false);
   for (int64_t a : axes) {
     if (a < -rank || a >= rank) {
-      (void)in.fail("axis ", a, " is out of range for rank ", rank);
+      (void)in.fail("axis ", a, " is out of range for ", str(type));
       return failure();
     }
     int64_t n = a < 0 ? a + rank : a;
     if (reduced[n]) {
-      (void)in.fail("axis ", a, " is listed twice in ", str(axes));
+      (void)in.fail("axis ", a, " is listed twice in ", str(axes), " for ",
+                    str(type));
       return failure();
     }
     reduced[n] = true;
@@ -201,7 +204,7 @@ LogicalResult inferReduce(Infer &in, SmallVectorImpl<Type> &out, Domain domain) 
     return failure();
   if (!inDomain(x.getElementType(), domain))
     return in.fail("needs ", domainName(domain), " element type, got ", str(x));
-  auto shape = reduceShape(in, x.getShape(), axes.asArrayRef(), keepdims.getValue());
+  auto shape = reduceShape(in, x, axes.asArrayRef(), keepdims.getValue());
   if (failed(shape))
     return failure();
   out.push_back(in.make(*shape, x.getElementType()));
@@ -218,7 +221,7 @@ LogicalResult inferAlongAxis(Infer &in, SmallVectorImpl<Type> &out, Domain domai
     return in.fail("needs ", domainName(domain), " element type, got ", str(x));
   if (x.getRank() == 0)
     return in.fail("needs a tensor of rank >= 1, got ", str(x));
-  if (failed(in.axis(axis.getInt(), x.getRank())))
+  if (failed(in.axis(axis.getInt(), x)))
     return failure();
   out.push_back(x);
   return success();
@@ -382,7 +385,8 @@ KILN_INFER(TransposeOp, {
   SmallVector<int64_t> shape;
   for (int64_t d : p) {
     if (d < 0 || d >= x.getRank() || seen[d])
-      return in.fail("perm ", str(p), " is not a permutation of 0..", x.getRank() - 1);
+      return in.fail("perm ", str(p), " is not a permutation of 0..", x.getRank() - 1,
+                     " for ", str(x));
     seen[d] = true;
     shape.push_back(x.getDimSize(d));
   }
@@ -457,7 +461,7 @@ KILN_INFER(ConcatOp, {
   auto first = in.tensor(0, "inputs[0]");
   if (!first)
     return failure();
-  auto axis = in.axis(axisAttr.getInt(), first.getRank());
+  auto axis = in.axis(axisAttr.getInt(), first);
   if (failed(axis) || first.getRank() == 0)
     return failed(axis) ? failure() : in.fail("cannot concatenate rank-0 tensors");
   SmallVector<int64_t> shape(first.getShape());
@@ -487,7 +491,7 @@ KILN_INFER(GatherOp, {
     return in.fail("indices must be integers, got ", str(indices));
   if (x.getRank() == 0)
     return in.fail("cannot gather from a rank-0 tensor");
-  auto axis = in.axis(axisAttr.getInt(), x.getRank());
+  auto axis = in.axis(axisAttr.getInt(), x);
   if (failed(axis))
     return failure();
   SmallVector<int64_t> shape(x.getShape().take_front(*axis));
@@ -506,7 +510,7 @@ KILN_INFER(TakeAlongAxisOp, {
     return in.fail("indices must be integers, got ", str(indices));
   if (x.getRank() == 0 || indices.getRank() != x.getRank())
     return in.fail("indices ", str(indices), " must have the rank of ", str(x));
-  auto axis = in.axis(axisAttr.getInt(), x.getRank());
+  auto axis = in.axis(axisAttr.getInt(), x);
   if (failed(axis))
     return failure();
   for (int64_t d = 0; d < x.getRank(); ++d)
@@ -527,7 +531,7 @@ KILN_INFER(ScatterAddOp, {
     return in.fail("indices must be integers, got ", str(indices));
   if (x.getRank() == 0)
     return in.fail("cannot scatter into a rank-0 tensor");
-  auto axis = in.axis(axisAttr.getInt(), x.getRank());
+  auto axis = in.axis(axisAttr.getInt(), x);
   if (failed(axis))
     return failure();
   SmallVector<int64_t> shape(x.getShape().take_front(*axis));
@@ -586,10 +590,10 @@ KILN_INFER(ArgmaxOp, {
     return failure();
   if (!inDomain(x.getElementType(), Domain::Numeric) || x.getRank() == 0)
     return in.fail("needs a numeric tensor of rank >= 1, got ", str(x));
-  auto axis = in.axis(axisAttr.getInt(), x.getRank());
+  auto axis = in.axis(axisAttr.getInt(), x);
   if (failed(axis))
     return failure();
-  auto shape = reduceShape(in, x.getShape(), {*axis}, keepdims.getValue());
+  auto shape = reduceShape(in, x, {*axis}, keepdims.getValue());
   out.push_back(in.make(*shape, IntegerType::get(ctx, 64)));
   return success();
 })
@@ -811,9 +815,11 @@ static LogicalResult verifyKey(Operation *op) {
 LogicalResult IotaOp::verify() {
   if (failed(verifyDeclaredResult(*this, false)))
     return failure();
-  int64_t rank = getType().getRank();
-  if (getDimension() < 0 || getDimension() >= std::max<int64_t>(rank, 1))
-    return emitOpError("dimension ") << getDimension() << " is out of range for "
+  // The generated getter returns uint64_t; read the signed value so that a
+  // negative dimension is reported as written.
+  int64_t rank = getType().getRank(), dimension = getDimensionAttr().getInt();
+  if (dimension < 0 || dimension >= std::max<int64_t>(rank, 1))
+    return emitOpError("dimension ") << dimension << " is out of range for "
                                      << getType();
   return success();
 }

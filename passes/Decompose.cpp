@@ -1,13 +1,17 @@
-//===- Decompose.cpp - composite ops into primitives -----------------------===//
+//===- Decompose.cpp - composite ops into primitives
+//-----------------------===//
 //
-// Rewrites each composite kiln op into primitives with the same semantics.
+// The kiln-decompose pass: rewrites each composite kiln op (all, or those named
+// by the `ops` option) into primitives with the same semantics.
 //
 //===----------------------------------------------------------------------===//
 
 #include "ir/KilnOps.h"
+#include "passes/DecomposePatterns.h"
 #include "passes/Passes.h"
 
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace kiln::passes {
 #define GEN_PASS_DEF_DECOMPOSE
@@ -19,13 +23,43 @@ using namespace mlir;
 namespace kiln::passes {
 namespace {
 
+constexpr llvm::StringLiteral compositeNames[] = {
+    "softmax",   "log_softmax",   "rms_norm",      "rotary",
+    "attention", "cross_entropy", "token_logprobs"};
+
 struct DecomposePass : impl::DecomposeBase<DecomposePass> {
   using DecomposeBase::DecomposeBase;
+
+  LogicalResult initialize(MLIRContext *ctx) override {
+    // A misspelt name would silently decompose nothing; refuse it instead.
+    for (const std::string &name : onlyOps) {
+      StringRef bare = StringRef(name).trim();
+      bare.consume_front("kiln.");
+      if (!llvm::is_contained(compositeNames, bare))
+        return emitError(UnknownLoc::get(ctx))
+               << "kiln-decompose: '" << name
+               << "' is not a composite op (expected one of softmax, "
+                  "log_softmax, rms_norm, rotary, attention, cross_entropy, "
+                  "token_logprobs)";
+      selected.insert(bare);
+    }
+    return success();
+  }
+
   void runOnOperation() override {
+    auto enabled = [&](StringRef name) {
+      return selected.empty() || selected.contains(name);
+    };
     RewritePatternSet patterns(&getContext());
-    if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns))))
+    populateNormalizationDecompositions(patterns, enabled);
+    populateRotaryDecomposition(patterns, enabled);
+    populateAttentionDecomposition(patterns, enabled);
+    if (failed(
+            applyPatternsAndFoldGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
+
+  llvm::StringSet<> selected;
 };
 
 } // namespace

@@ -1,0 +1,43 @@
+# Thin wrapper over CMake. `make demo` and `make test` are README's two commands: each
+# installs the Debian packages that are missing, configures, builds into build/, then
+# runs the main job or the test suite.
+
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PACKAGES := cmake ninja-build g++ make python3 ccache \
+	llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools \
+	libabsl-dev libprotobuf-dev protobuf-compiler libeigen3-dev \
+	nlohmann-json3-dev libgtest-dev libgmock-dev
+
+.PHONY: deps configure build test demo runtime clean
+
+# apt-get only what is absent, so a provisioned machine skips the network entirely.
+deps:
+	@missing=""; for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+configure: deps
+	@[ -f $(BUILD_DIR)/build.ninja ] || cmake --preset default
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+demo: build
+	$(BUILD_DIR)/bin/kiln-mlp-example
+
+# The executor alone, without MLIR (runs Executables compiled elsewhere).
+runtime: deps
+	cmake --preset runtime-only && cmake --build build-runtime -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD_DIR) build-runtime

@@ -1,0 +1,45 @@
+//===- Compile.cpp - the compiler entry point ------------------------------===//
+
+#include "codegen/Compile.h"
+
+#include "codegen/HostCodegen.h"
+#include "codegen/IrDumper.h"
+#include "ir/Diagnostics.h"
+#include "passes/Pipeline.h"
+
+#include "absl/status/status.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace kiln::codegen {
+
+const char *const kCompilerVersion = "kiln-0.1.0";
+
+absl::StatusOr<proto::Executable> compile(IrModule &module,
+                                          const CompileOptions &options) {
+  if (options.target != "host")
+    return absl::InvalidArgumentError("unknown target '" + options.target +
+                                      "' (this build supports: host)");
+  if (auto s = module.verify(); !s.ok())
+    return s;
+  DiagnosticCollector diagnostics(module.context());
+  mlir::PassManager pm(&module.context());
+  passes::PipelineOptions pipeline;
+  pipeline.decompose = options.decompose;
+  passes::buildHostPipeline(pm, pipeline);
+  IrDumper *dumper = nullptr;
+  if (!options.dumpIrDir.empty()) {
+    auto owned = std::make_unique<IrDumper>(options.dumpIrDir);
+    dumper = owned.get();
+    if (auto s = dumper->begin(module.module()); !s.ok())
+      return s;
+    pm.addInstrumentation(std::move(owned));
+  }
+  if (mlir::failed(pm.run(module.module())))
+    return absl::InvalidArgumentError(diagnostics.message("the pass pipeline failed"));
+  if (dumper && !dumper->status().ok())
+    return dumper->status();
+  return lowerToHost(module.module());
+}
+
+} // namespace kiln::codegen

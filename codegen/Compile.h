@@ -1,0 +1,40 @@
+//===- Compile.h - the compiler entry point ---------------------*- C++ -*-===//
+//
+// module + target + options -> Executable: runs the target's pass pipeline (dumping
+// the IR after every pass on request) and lowers the result to the Executable format
+// the executor runs.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_COMPILE_H
+#define KILN_CODEGEN_COMPILE_H
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "executor/executable.pb.h"
+#include "ir/IrModule.h"
+
+namespace kiln::codegen {
+
+/// The version string every Executable records (part of a bundle's key).
+extern const char *const kCompilerVersion;
+
+struct CompileOptions {
+  /// Only "host" for now: each op becomes one step of the CPU executor.
+  std::string target = "host";
+  /// Expand composite ops (softmax, attention, ...) into primitives first.
+  bool decompose = false;
+  /// When set, the IR before the pipeline and after every pass is written here, one
+  /// numbered file per pass named after it ("03-cse.mlir").
+  std::string dumpIrDir;
+};
+
+/// Runs the pipeline on `module` in place, then lowers it. Errors name the pass or
+/// the op that failed and its location.
+absl::StatusOr<proto::Executable> compile(IrModule &module,
+                                          const CompileOptions &options = {});
+
+} // namespace kiln::codegen
+
+#endif // KILN_CODEGEN_COMPILE_H

@@ -1,0 +1,45 @@
+//===- DecomposePatterns.h - rewrite patterns of kiln-decompose --*- C++
+//-*-===//
+//
+// One rewrite pattern per composite op, grouped by file; the pass picks which
+// to add.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_PASSES_DECOMPOSEPATTERNS_H
+#define KILN_PASSES_DECOMPOSEPATTERNS_H
+
+#include "passes/PrimitiveBuilder.h"
+
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
+
+namespace kiln::passes {
+
+/// True when the composite op with this name (no "kiln." prefix) is to be
+/// expanded.
+using CompositeFilter = llvm::function_ref<bool(llvm::StringRef)>;
+
+/// softmax, log_softmax, rms_norm, cross_entropy, token_logprobs.
+void populateNormalizationDecompositions(mlir::RewritePatternSet &patterns,
+                                         CompositeFilter enabled);
+/// rotary.
+void populateRotaryDecomposition(mlir::RewritePatternSet &patterns,
+                                 CompositeFilter enabled);
+/// attention.
+void populateAttentionDecomposition(mlir::RewritePatternSet &patterns,
+                                    CompositeFilter enabled);
+
+/// Max-shifted softmax / log_softmax of `x` along `axis` (non-negative), in x's
+/// element type: callers cast to the compute type first.
+mlir::Value buildSoftmax(PrimitiveBuilder &pb, mlir::Value x, int64_t axis);
+mlir::Value buildLogSoftmax(PrimitiveBuilder &pb, mlir::Value x, int64_t axis);
+
+/// `axis` counted from the front for a tensor of rank `rank`.
+inline int64_t normalizeAxis(int64_t axis, int64_t rank) {
+  return axis < 0 ? axis + rank : axis;
+}
+
+} // namespace kiln::passes
+
+#endif // KILN_PASSES_DECOMPOSEPATTERNS_H

@@ -1,0 +1,119 @@
+//===- DecomposeNumericsTest.cpp - composites equal their decompositions ---===//
+//
+// Each composite op runs twice on the CPU executor on the same fresh random inputs:
+// once as its fused kernel, once after kiln-decompose rewrote it into primitives.
+// The two must agree, which checks the decomposition and the fused kernel together.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tests/codegen/CompileTestUtil.h"
+
+namespace kiln::testing {
+namespace {
+
+struct Case {
+  const char *name;
+  const char *ir;
+  std::vector<HostTensor> (*inputs)(std::mt19937_64 &);
+  double tolerance;
+};
+
+std::vector<HostTensor> softmaxInputs(std::mt19937_64 &rng) {
+  return {randomTensor(proto::F32, {3, 5, 7}, rng, 3.0)};
+}
+
+std::vector<HostTensor> bf16SoftmaxInputs(std::mt19937_64 &rng) {
+  return {randomTensor(proto::BF16, {4, 9}, rng, 3.0)};
+}
+
+std::vector<HostTensor> rmsNormInputs(std::mt19937_64 &rng) {
+  return {randomTensor(proto::F32, {2, 3, 8}, rng), randomTensor(proto::F32, {8}, rng)};
+}
+
+std::vector<HostTensor> rotaryInputs(std::mt19937_64 &rng) {
+  return {randomTensor(proto::F32, {2, 3, 5, 8}, rng), randomTensor(proto::F32, {5, 4}, rng),
+          randomTensor(proto::F32, {5, 4}, rng)};
+}
+
+std::vector<HostTensor> attentionInputs(std::mt19937_64 &rng) {
+  return {randomTensor(proto::F32, {2, 4, 3, 8}, rng),
+          randomTensor(proto::F32, {2, 2, 6, 8}, rng),
+          randomTensor(proto::F32, {2, 2, 6, 5}, rng),
+          intTensor(proto::I64, {2}, {6, 2}), intTensor(proto::I64, {2}, {3, 0})};
+}
+
+std::vector<HostTensor> crossEntropyInputs(std::mt19937_64 &rng) {
+  // The last label is out of range: both forms must give 0 there.
+  return {randomTensor(proto::F32, {2, 3, 11}, rng, 2.0),
+          intTensor(proto::I64, {2, 3}, {0, 10, 4, 7, 3, 11})};
+}
+
+const Case kCases[] = {
+    {"softmax", R"mlir(
+      func.func @main(%x: tensor<3x5x7xf32>) -> (tensor<3x5x7xf32>, tensor<3x5x7xf32>) {
+        %a = kiln.softmax %x {axis = 1 : i64} : (tensor<3x5x7xf32>) -> tensor<3x5x7xf32>
+        %b = kiln.log_softmax %x {axis = -1 : i64} : (tensor<3x5x7xf32>) -> tensor<3x5x7xf32>
+        return %a, %b : tensor<3x5x7xf32>, tensor<3x5x7xf32>
+      })mlir",
+     softmaxInputs, 1e-5},
+    {"softmax_bf16", R"mlir(
+      func.func @main(%x: tensor<4x9xbf16>) -> tensor<4x9xbf16> {
+        %a = kiln.softmax %x {axis = 1 : i64} : (tensor<4x9xbf16>) -> tensor<4x9xbf16>
+        return %a : tensor<4x9xbf16>
+      })mlir",
+     bf16SoftmaxInputs, 4e-3},
+    {"rms_norm", R"mlir(
+      func.func @main(%x: tensor<2x3x8xf32>, %w: tensor<8xf32>) -> tensor<2x3x8xf32> {
+        %y = kiln.rms_norm %x, %w {eps = 1.0e-6 : f64} : (tensor<2x3x8xf32>, tensor<8xf32>) -> tensor<2x3x8xf32>
+        return %y : tensor<2x3x8xf32>
+      })mlir",
+     rmsNormInputs, 1e-5},
+    {"rotary", R"mlir(
+      func.func @main(%x: tensor<2x3x5x8xf32>, %c: tensor<5x4xf32>, %s: tensor<5x4xf32>) -> (tensor<2x3x5x8xf32>, tensor<2x3x5x8xf32>) {
+        %a = kiln.rotary %x, %c, %s {interleaved = true} : (tensor<2x3x5x8xf32>, tensor<5x4xf32>, tensor<5x4xf32>) -> tensor<2x3x5x8xf32>
+        %b = kiln.rotary %x, %c, %s {interleaved = false} : (tensor<2x3x5x8xf32>, tensor<5x4xf32>, tensor<5x4xf32>) -> tensor<2x3x5x8xf32>
+        return %a, %b : tensor<2x3x5x8xf32>, tensor<2x3x5x8xf32>
+      })mlir",
+     rotaryInputs, 1e-5},
+    {"attention", R"mlir(
+      func.func @main(%q: tensor<2x4x3x8xf32>, %k: tensor<2x2x6x8xf32>, %v: tensor<2x2x6x5xf32>,
+                      %len: tensor<2xi64>, %off: tensor<2xi64>) -> (tensor<2x4x3x5xf32>, tensor<2x4x3x5xf32>) {
+        %a = kiln.attention %q, %k, %v, %len, %off {scale = 0.3 : f64, causal = true, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1>} : (tensor<2x4x3x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x5xf32>, tensor<2xi64>, tensor<2xi64>) -> tensor<2x4x3x5xf32>
+        %b = kiln.attention %q, %k, %v {scale = 0.25 : f64, causal = false, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<2x4x3x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x5xf32>) -> tensor<2x4x3x5xf32>
+        return %a, %b : tensor<2x4x3x5xf32>, tensor<2x4x3x5xf32>
+      })mlir",
+     attentionInputs, 1e-5},
+    {"cross_entropy", R"mlir(
+      func.func @main(%l: tensor<2x3x11xf32>, %t: tensor<2x3xi64>) -> (tensor<2x3xf32>, tensor<2x3xf32>) {
+        %a = kiln.cross_entropy %l, %t : (tensor<2x3x11xf32>, tensor<2x3xi64>) -> tensor<2x3xf32>
+        %b = kiln.token_logprobs %l, %t : (tensor<2x3x11xf32>, tensor<2x3xi64>) -> tensor<2x3xf32>
+        return %a, %b : tensor<2x3xf32>, tensor<2x3xf32>
+      })mlir",
+     crossEntropyInputs, 1e-5},
+};
+
+class DecomposeNumerics : public ::testing::TestWithParam<Case> {};
+
+TEST_P(DecomposeNumerics, FusedKernelEqualsDecomposition) {
+  const Case &c = GetParam();
+  std::mt19937_64 rng(std::hash<std::string>()(c.name));
+  std::vector<HostTensor> inputs = c.inputs(rng);
+  codegen::CompileOptions fused, decomposed;
+  decomposed.decompose = true;
+  auto exe = compileText(c.ir, decomposed);
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  for (const auto &step : exe->entries(0).steps())
+    EXPECT_NE(step.op(), c.name) << "the composite survived kiln-decompose";
+  auto a = compileAndRun(c.ir, inputs, fused);
+  auto b = compileAndRun(c.ir, inputs, decomposed);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_LE(maxAbsDiff(a[i], b[i]), c.tolerance) << c.name << " result " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Composites, DecomposeNumerics, ::testing::ValuesIn(kCases),
+                         [](const auto &info) { return std::string(info.param.name); });
+
+} // namespace
+} // namespace kiln::testing

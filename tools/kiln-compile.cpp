@@ -1,0 +1,90 @@
+//===- kiln-compile.cpp - compile a .mlir file to an Executable ------------===//
+//
+// Reads kiln IR, runs the target's pass pipeline (optionally dumping the IR after
+// every pass), and writes the Executable the executor runs.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "codegen/Compile.h"
+#include "executor/Executor.h"
+#include "ir/IrModule.h"
+#include "llvm/Support/CommandLine.h"
+
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("kiln-compile options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input .mlir>"),
+                                      cl::cat(category));
+static cl::opt<std::string> outputFile(
+    "o", cl::desc("Write the Executable to this file (binary protobuf; text format "
+                  "with --text)"),
+    cl::value_desc("file"), cl::cat(category));
+static cl::opt<bool> textFormat("text",
+                                cl::desc("Write the Executable in protobuf text format"),
+                                cl::cat(category));
+static cl::opt<std::string> dumpIr(
+    "dump-ir",
+    cl::desc("Write the IR before the pipeline and after every pass into this "
+             "folder, one numbered file per pass"),
+    cl::value_desc("dir"), cl::cat(category));
+static cl::opt<std::string> target("target", cl::desc("Target to compile for: host"),
+                                   cl::init("host"), cl::cat(category));
+static cl::opt<bool> decompose(
+    "decompose", cl::desc("Expand composite ops (softmax, attention, ...) into primitives"),
+    cl::cat(category));
+static cl::opt<bool> printIr("print-ir", cl::desc("Print the IR after the pipeline"),
+                             cl::cat(category));
+// LLVM itself registers -stats.
+static cl::opt<bool> stats(
+    "print-stats", cl::desc("Print each entry point's step count and peak memory in bytes"),
+    cl::cat(category));
+
+static int fail(const std::string &message) {
+  std::fprintf(stderr, "kiln-compile: error: %s\n", message.c_str());
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "kiln-compile: compiles kiln IR to an Executable\n");
+  if (inputFile.empty())
+    return fail("expected exactly one input file (see --help)");
+  std::string input = inputFile;
+  std::ifstream in(input);
+  if (!in)
+    return fail(absl::StrFormat("cannot open '%s': %s", input, std::strerror(errno)));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+
+  auto module = kiln::IrModule::parse(buffer.str(), input);
+  if (!module.ok())
+    return fail(std::string(module.status().message()));
+
+  kiln::codegen::CompileOptions options;
+  options.target = target;
+  options.decompose = decompose;
+  options.dumpIrDir = dumpIr;
+  auto exe = kiln::codegen::compile(*module, options);
+  if (!exe.ok())
+    return fail(std::string(exe.status().message()));
+
+  if (printIr)
+    std::printf("%s", module->str().c_str());
+  if (stats)
+    for (const auto &entry : exe->entries())
+      std::printf("entry %s: %d steps, %d buffers, peak %lld bytes\n",
+                  entry.name().c_str(), entry.steps_size(), entry.buffers_size(),
+                  static_cast<long long>(entry.peak_bytes()));
+  std::string output = outputFile;
+  if (!output.empty())
+    if (auto s = kiln::writeExecutable(*exe, output, textFormat); !s.ok())
+      return fail(std::string(s.message()));
+  return 0;
+}
