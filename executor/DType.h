@@ -1,0 +1,52 @@
+// Element types of the executor: storage sizes, names, and the exact, single-rounding
+// conversions between f32/f64 and the narrow float formats (docs/OPS.md "Conventions").
+#ifndef KILN_EXECUTOR_DTYPE_H
+#define KILN_EXECUTOR_DTYPE_H
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "executor/executable.pb.h"
+
+namespace kiln {
+
+using DType = proto::DType;
+
+/// Bytes one element occupies in host storage (i4 and i1 take a whole byte).
+int64_t storageBytes(DType type);
+/// "f32", "bf16", "f8E4M3FN", "i4", "i1", ...; "invalid" for anything else.
+const char *dtypeName(DType type);
+/// Inverse of dtypeName; nullopt for an unknown name.
+std::optional<DType> parseDType(std::string_view name);
+bool isFloat(DType type);
+/// Signed integer types (i64 i32 i8 i4); i1 is not an integer here, as in OPS.md.
+bool isInteger(DType type);
+/// Smallest and largest value of an integer type (i1: 0 and 1).
+int64_t intMin(DType type);
+int64_t intMax(DType type);
+
+// Narrow float formats. The encoders round to nearest even exactly once; f8 encoders
+// saturate (overflow and infinities go to the largest finite of that sign), f16/bf16
+// overflow to infinity. NaN stays NaN.
+uint16_t floatToBf16(float value);
+float bf16ToFloat(uint16_t bits);
+uint16_t doubleToBf16(double value);
+uint16_t floatToF16(float value);
+uint16_t doubleToF16(double value);
+float f16ToFloat(uint16_t bits);
+uint8_t doubleToF8E4M3FN(double value);
+uint8_t doubleToF8E5M2(double value);
+float f8E4M3FNToFloat(uint8_t bits);
+float f8E5M2ToFloat(uint8_t bits);
+inline uint8_t floatToF8E4M3FN(float value) { return doubleToF8E4M3FN(value); }
+inline uint8_t floatToF8E5M2(float value) { return doubleToF8E5M2(value); }
+
+/// Wraps an i64 to the width of an integer type (two's complement); i1 becomes x != 0.
+int64_t wrapInt(int64_t value, DType type);
+/// Float to integer as `cast` does it: toward zero, saturating, NaN -> 0; i1 is x != 0.
+int64_t floatToInt(double value, DType type);
+
+} // namespace kiln
+
+#endif // KILN_EXECUTOR_DTYPE_H

@@ -1,0 +1,289 @@
+// Storage, element access and literal (de)serialisation of HostTensor.
+#include "executor/HostTensor.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace kiln {
+
+int64_t numElements(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+HostTensor::HostTensor(DType dtype, std::vector<int64_t> shape)
+    : dtype_(dtype), shape_(std::move(shape)), numElements_(kiln::numElements(shape_)) {
+  // make_shared<T[]> value-initialises: the tensor starts zero-filled.
+  storage_ = std::make_shared<uint8_t[]>(static_cast<size_t>(std::max<int64_t>(byteSize(), 1)));
+}
+
+namespace {
+
+
+double loadDouble(DType dtype, const void *p, int64_t i) {
+  switch (dtype) {
+  case proto::F32:
+    return static_cast<const float *>(p)[i];
+  case proto::F64:
+    return static_cast<const double *>(p)[i];
+  case proto::F16:
+    return f16ToFloat(static_cast<const uint16_t *>(p)[i]);
+  case proto::BF16:
+    return bf16ToFloat(static_cast<const uint16_t *>(p)[i]);
+  case proto::F8E4M3FN:
+    return f8E4M3FNToFloat(static_cast<const uint8_t *>(p)[i]);
+  case proto::F8E5M2:
+    return f8E5M2ToFloat(static_cast<const uint8_t *>(p)[i]);
+  case proto::I64:
+    return static_cast<double>(static_cast<const int64_t *>(p)[i]);
+  case proto::I32:
+    return static_cast<const int32_t *>(p)[i];
+  case proto::I8:
+  case proto::I4:
+    return static_cast<const int8_t *>(p)[i];
+  case proto::I1:
+    return static_cast<const uint8_t *>(p)[i] != 0;
+  default:
+    return 0;
+  }
+}
+
+int64_t loadInt(DType dtype, const void *p, int64_t i) {
+  switch (dtype) {
+  case proto::I64:
+    return static_cast<const int64_t *>(p)[i];
+  case proto::I32:
+    return static_cast<const int32_t *>(p)[i];
+  case proto::I8:
+  case proto::I4:
+    return static_cast<const int8_t *>(p)[i];
+  case proto::I1:
+    return static_cast<const uint8_t *>(p)[i] != 0;
+  default:
+    return floatToInt(loadDouble(dtype, p, i), proto::I64);
+  }
+}
+
+void storeInt(DType dtype, void *p, int64_t i, int64_t v) {
+  switch (dtype) {
+  case proto::I64:
+    static_cast<int64_t *>(p)[i] = v;
+    return;
+  case proto::I32:
+    static_cast<int32_t *>(p)[i] = static_cast<int32_t>(wrapInt(v, dtype));
+    return;
+  case proto::I8:
+  case proto::I4:
+    static_cast<int8_t *>(p)[i] = static_cast<int8_t>(wrapInt(v, dtype));
+    return;
+  case proto::I1:
+    static_cast<uint8_t *>(p)[i] = v != 0;
+    return;
+  case proto::F32:
+    static_cast<float *>(p)[i] = static_cast<float>(v);
+    return;
+  case proto::F64:
+    static_cast<double *>(p)[i] = static_cast<double>(v);
+    return;
+  default:
+    break;
+  }
+  // Narrow floats: every i64 that survives to double is far beyond their precision
+  // only when it is also beyond their range, so the double detour is harmless.
+  double d = static_cast<double>(v);
+  switch (dtype) {
+  case proto::F16:
+    static_cast<uint16_t *>(p)[i] = doubleToF16(d);
+    return;
+  case proto::BF16:
+    static_cast<uint16_t *>(p)[i] = doubleToBf16(d);
+    return;
+  case proto::F8E4M3FN:
+    static_cast<uint8_t *>(p)[i] = doubleToF8E4M3FN(d);
+    return;
+  case proto::F8E5M2:
+    static_cast<uint8_t *>(p)[i] = doubleToF8E5M2(d);
+    return;
+  default:
+    return;
+  }
+}
+
+void storeDouble(DType dtype, void *p, int64_t i, double v) {
+  switch (dtype) {
+  case proto::F32:
+    static_cast<float *>(p)[i] = static_cast<float>(v);
+    return;
+  case proto::F64:
+    static_cast<double *>(p)[i] = v;
+    return;
+  case proto::F16:
+    static_cast<uint16_t *>(p)[i] = doubleToF16(v);
+    return;
+  case proto::BF16:
+    static_cast<uint16_t *>(p)[i] = doubleToBf16(v);
+    return;
+  case proto::F8E4M3FN:
+    static_cast<uint8_t *>(p)[i] = doubleToF8E4M3FN(v);
+    return;
+  case proto::F8E5M2:
+    static_cast<uint8_t *>(p)[i] = doubleToF8E5M2(v);
+    return;
+  default:
+    storeInt(dtype, p, i, floatToInt(v, dtype));
+    return;
+  }
+}
+
+} // namespace
+
+double HostTensor::getDouble(int64_t flat) const { return loadDouble(dtype_, data(), flat); }
+void HostTensor::setDouble(int64_t flat, double value) {
+  storeDouble(dtype_, data(), flat, value);
+}
+int64_t HostTensor::getInt(int64_t flat) const { return loadInt(dtype_, data(), flat); }
+void HostTensor::setInt(int64_t flat, int64_t value) { storeInt(dtype_, data(), flat, value); }
+
+HostTensor HostTensor::fromDoubles(DType dtype, std::vector<int64_t> shape,
+                                   const std::vector<double> &values) {
+  HostTensor t(dtype, std::move(shape));
+  int64_t n = std::min<int64_t>(t.numElements(), static_cast<int64_t>(values.size()));
+  for (int64_t i = 0; i < n; ++i)
+    t.setDouble(i, values[i]);
+  return t;
+}
+
+std::vector<double> HostTensor::toDoubles() const {
+  std::vector<double> out(numElements_);
+  for (int64_t i = 0; i < numElements_; ++i)
+    out[i] = getDouble(i);
+  return out;
+}
+
+std::string typeString(const proto::TensorType &type) {
+  return absl::StrCat(dtypeName(type.dtype()), "[", absl::StrJoin(type.shape(), ","), "]");
+}
+
+proto::TensorType makeType(DType dtype, const std::vector<int64_t> &shape) {
+  proto::TensorType t;
+  t.set_dtype(dtype);
+  for (int64_t d : shape)
+    t.add_shape(d);
+  return t;
+}
+
+std::string HostTensor::typeString() const {
+  return absl::StrCat(dtypeName(dtype_), "[", absl::StrJoin(shape_, ","), "]");
+}
+
+proto::TensorType HostTensor::type() const { return makeType(dtype_, shape_); }
+
+bool HostTensor::hasType(const proto::TensorType &type) const {
+  if (type.dtype() != dtype_ || type.shape_size() != rank())
+    return false;
+  for (int64_t i = 0; i < rank(); ++i)
+    if (type.shape(i) != shape_[i])
+      return false;
+  return true;
+}
+
+absl::StatusOr<HostTensor> HostTensor::fromLiteral(const proto::TensorLiteral &literal) {
+  const proto::TensorType &type = literal.type();
+  if (storageBytes(type.dtype()) == 0)
+    return absl::InvalidArgumentError("tensor literal has an invalid dtype");
+  for (int64_t d : type.shape())
+    if (d < 0)
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor literal has a negative dimension: ", kiln::typeString(type)));
+  HostTensor t(type.dtype(), {type.shape().begin(), type.shape().end()});
+  if (static_cast<int64_t>(literal.data().size()) != t.byteSize())
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor literal of type ", kiln::typeString(type), " needs ", t.byteSize(),
+                     " bytes but holds ", literal.data().size()));
+  std::memcpy(t.data(), literal.data().data(), t.byteSize());
+  return t;
+}
+
+proto::TensorLiteral HostTensor::toLiteral() const {
+  proto::TensorLiteral lit;
+  *lit.mutable_type() = type();
+  lit.set_data(static_cast<const char *>(data()), byteSize());
+  return lit;
+}
+
+HostTensor HostTensor::clone() const {
+  HostTensor t(dtype_, shape_);
+  if (byteSize() > 0)
+    std::memcpy(t.data(), data(), byteSize());
+  return t;
+}
+
+HostTensor HostTensor::reshaped(std::vector<int64_t> shape) const {
+  HostTensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+template <typename T> static void readGeneric(const HostTensor &t, T *out) {
+  int64_t n = t.numElements();
+  const void *p = t.data();
+  switch (t.dtype()) {
+  case proto::F32:
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = static_cast<T>(static_cast<const float *>(p)[i]);
+    return;
+  case proto::BF16:
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = static_cast<T>(bf16ToFloat(static_cast<const uint16_t *>(p)[i]));
+    return;
+  default:
+    break;
+  }
+  if constexpr (std::is_same_v<T, int64_t>) {
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = loadInt(t.dtype(), p, i);
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = static_cast<T>(loadDouble(t.dtype(), p, i));
+  }
+}
+
+void readAs(const HostTensor &t, float *out) { readGeneric(t, out); }
+void readAs(const HostTensor &t, double *out) { readGeneric(t, out); }
+void readAs(const HostTensor &t, int64_t *out) { readGeneric(t, out); }
+
+void writeFrom(const float *in, HostTensor &t) {
+  int64_t n = t.numElements();
+  void *p = t.data();
+  switch (t.dtype()) {
+  case proto::F32:
+    std::memcpy(p, in, n * sizeof(float));
+    return;
+  case proto::BF16:
+    for (int64_t i = 0; i < n; ++i)
+      static_cast<uint16_t *>(p)[i] = floatToBf16(in[i]);
+    return;
+  default:
+    for (int64_t i = 0; i < n; ++i)
+      storeDouble(t.dtype(), p, i, in[i]);
+  }
+}
+
+void writeFrom(const double *in, HostTensor &t) {
+  int64_t n = t.numElements();
+  for (int64_t i = 0; i < n; ++i)
+    storeDouble(t.dtype(), t.data(), i, in[i]);
+}
+
+void writeFrom(const int64_t *in, HostTensor &t) {
+  int64_t n = t.numElements();
+  for (int64_t i = 0; i < n; ++i)
+    storeInt(t.dtype(), t.data(), i, in[i]);
+}
+
+} // namespace kiln

@@ -1,0 +1,87 @@
+// A dense, row-major tensor in host memory, as the CPU executor and the host loops see
+// it. Copies share storage (buffers are immutable once written); clone() deep-copies.
+#ifndef KILN_EXECUTOR_HOSTTENSOR_H
+#define KILN_EXECUTOR_HOSTTENSOR_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "executor/DType.h"
+#include "executor/executable.pb.h"
+
+namespace kiln {
+
+class HostTensor {
+public:
+  HostTensor() = default;
+  /// Zero-filled tensor of the given type.
+  HostTensor(DType dtype, std::vector<int64_t> shape);
+
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t> &shape() const { return shape_; }
+  int64_t rank() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t dim(int64_t i) const { return shape_[i]; }
+  int64_t numElements() const { return numElements_; }
+  int64_t byteSize() const { return numElements_ * storageBytes(dtype_); }
+  bool valid() const { return dtype_ != proto::DTYPE_INVALID; }
+
+  void *data() { return storage_.get(); }
+  const void *data() const { return storage_.get(); }
+  template <typename T> T *data() { return reinterpret_cast<T *>(storage_.get()); }
+  template <typename T> const T *data() const {
+    return reinterpret_cast<const T *>(storage_.get());
+  }
+  /// Identity of the storage block (shared by copies and reshaped views).
+  const void *storageId() const { return storage_.get(); }
+
+  /// Element value as a double (i64 beyond 2^53 loses precision; use getInt).
+  double getDouble(int64_t flat) const;
+  /// Stores with the dtype's rounding: floats RNE (f8 saturating), ints toward zero
+  /// and saturating, NaN -> 0; i1 is value != 0.
+  void setDouble(int64_t flat, double value);
+  /// Exact integer access: floats truncate/saturate on set; i64 wraps to the width.
+  int64_t getInt(int64_t flat) const;
+  void setInt(int64_t flat, int64_t value);
+
+  static HostTensor fromDoubles(DType dtype, std::vector<int64_t> shape,
+                                const std::vector<double> &values);
+  std::vector<double> toDoubles() const;
+
+  /// "f32[2,3]"; a scalar is "f32[]".
+  std::string typeString() const;
+  proto::TensorType type() const;
+  bool hasType(const proto::TensorType &type) const;
+
+  static absl::StatusOr<HostTensor> fromLiteral(const proto::TensorLiteral &literal);
+  proto::TensorLiteral toLiteral() const;
+
+  HostTensor clone() const;
+  /// Same storage, another shape with the same element count.
+  HostTensor reshaped(std::vector<int64_t> shape) const;
+
+private:
+  DType dtype_ = proto::DTYPE_INVALID;
+  std::vector<int64_t> shape_;
+  int64_t numElements_ = 0;
+  std::shared_ptr<uint8_t[]> storage_;
+};
+
+std::string typeString(const proto::TensorType &type);
+proto::TensorType makeType(DType dtype, const std::vector<int64_t> &shape);
+int64_t numElements(const std::vector<int64_t> &shape);
+
+// Bulk conversions used by kernels: read every element into the compute type, or
+// round a compute-type array once into a tensor of any dtype.
+void readAs(const HostTensor &t, float *out);
+void readAs(const HostTensor &t, double *out);
+void readAs(const HostTensor &t, int64_t *out);
+void writeFrom(const float *in, HostTensor &t);
+void writeFrom(const double *in, HostTensor &t);
+void writeFrom(const int64_t *in, HostTensor &t);
+
+} // namespace kiln
+
+#endif // KILN_EXECUTOR_HOSTTENSOR_H
