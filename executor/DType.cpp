@@ -9,7 +9,7 @@
 
 namespace kiln {
 
-int64_t storageBytes(DType type) {
+int64_t storageBytes(proto::DType type) {
   switch (type) {
   case proto::F64:
   case proto::I64:
@@ -33,7 +33,7 @@ int64_t storageBytes(DType type) {
 
 namespace {
 struct NamedType {
-  DType type;
+  proto::DType type;
   std::string_view name;
 };
 constexpr std::array<NamedType, 11> kNames = {{{proto::F32, "f32"},
@@ -49,31 +49,31 @@ constexpr std::array<NamedType, 11> kNames = {{{proto::F32, "f32"},
                                                {proto::I1, "i1"}}};
 } // namespace
 
-const char *dtypeName(DType type) {
+const char *dtypeName(proto::DType type) {
   for (const NamedType &n : kNames)
     if (n.type == type)
       return n.name.data();
   return "invalid";
 }
 
-std::optional<DType> parseDType(std::string_view name) {
+std::optional<proto::DType> parseDType(std::string_view name) {
   for (const NamedType &n : kNames)
     if (n.name == name)
       return n.type;
   return std::nullopt;
 }
 
-bool isFloat(DType type) {
+bool isFloat(proto::DType type) {
   return type == proto::F32 || type == proto::F64 || type == proto::F16 ||
          type == proto::BF16 || type == proto::F8E4M3FN || type == proto::F8E5M2;
 }
 
-bool isInteger(DType type) {
+bool isInteger(proto::DType type) {
   return type == proto::I64 || type == proto::I32 || type == proto::I8 ||
          type == proto::I4;
 }
 
-int64_t intMin(DType type) {
+int64_t intMin(proto::DType type) {
   switch (type) {
   case proto::I64:
     return std::numeric_limits<int64_t>::min();
@@ -88,7 +88,7 @@ int64_t intMin(DType type) {
   }
 }
 
-int64_t intMax(DType type) {
+int64_t intMax(proto::DType type) {
   switch (type) {
   case proto::I64:
     return std::numeric_limits<int64_t>::max();
@@ -105,7 +105,7 @@ int64_t intMax(DType type) {
   }
 }
 
-int64_t wrapInt(int64_t value, DType type) {
+int64_t wrapInt(int64_t value, proto::DType type) {
   switch (type) {
   case proto::I32:
     return static_cast<int32_t>(static_cast<uint32_t>(value));
@@ -120,7 +120,7 @@ int64_t wrapInt(int64_t value, DType type) {
   }
 }
 
-int64_t floatToInt(double value, DType type) {
+int64_t floatToInt(double value, proto::DType type) {
   if (type == proto::I1)
     return value != 0.0; // NaN != 0 is true, as x != 0 says.
   if (std::isnan(value))

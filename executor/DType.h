@@ -11,20 +11,19 @@
 
 namespace kiln {
 
-using DType = proto::DType;
 
 /// Bytes one element occupies in host storage (i4 and i1 take a whole byte).
-int64_t storageBytes(DType type);
+int64_t storageBytes(proto::DType type);
 /// "f32", "bf16", "f8E4M3FN", "i4", "i1", ...; "invalid" for anything else.
-const char *dtypeName(DType type);
+const char *dtypeName(proto::DType type);
 /// Inverse of dtypeName; nullopt for an unknown name.
-std::optional<DType> parseDType(std::string_view name);
-bool isFloat(DType type);
+std::optional<proto::DType> parseDType(std::string_view name);
+bool isFloat(proto::DType type);
 /// Signed integer types (i64 i32 i8 i4); i1 is not an integer here, as in OPS.md.
-bool isInteger(DType type);
+bool isInteger(proto::DType type);
 /// Smallest and largest value of an integer type (i1: 0 and 1).
-int64_t intMin(DType type);
-int64_t intMax(DType type);
+int64_t intMin(proto::DType type);
+int64_t intMax(proto::DType type);
 
 // Narrow float formats. The encoders round to nearest even exactly once; f8 encoders
 // saturate (overflow and infinities go to the largest finite of that sign), f16/bf16
@@ -43,9 +42,9 @@ inline uint8_t floatToF8E4M3FN(float value) { return doubleToF8E4M3FN(value); }
 inline uint8_t floatToF8E5M2(float value) { return doubleToF8E5M2(value); }
 
 /// Wraps an i64 to the width of an integer type (two's complement); i1 becomes x != 0.
-int64_t wrapInt(int64_t value, DType type);
+int64_t wrapInt(int64_t value, proto::DType type);
 /// Float to integer as `cast` does it: toward zero, saturating, NaN -> 0; i1 is x != 0.
-int64_t floatToInt(double value, DType type);
+int64_t floatToInt(double value, proto::DType type);
 
 } // namespace kiln
 

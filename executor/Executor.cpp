@@ -316,7 +316,7 @@ absl::StatusOr<std::vector<HostTensor>> Executor::run(std::string_view name,
 }
 
 absl::StatusOr<std::map<std::string, HostTensor>>
-Executor::run(std::string_view name, const std::map<std::string, HostTensor> &inputs) {
+Executor::runNamed(std::string_view name, const std::map<std::string, HostTensor> &inputs) {
   const proto::EntryPoint *ep = entry(name);
   if (!ep)
     return absl::NotFoundError(absl::StrCat("no entry point '", std::string(name), "'; entries are: ",

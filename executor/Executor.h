@@ -47,7 +47,7 @@ public:
                                               const std::vector<HostTensor> &inputs);
   /// Same, by argument name, returning results by name.
   absl::StatusOr<std::map<std::string, HostTensor>>
-  run(std::string_view entry, const std::map<std::string, HostTensor> &inputs);
+  runNamed(std::string_view entry, const std::map<std::string, HostTensor> &inputs);
 
   /// Peak live bytes of the last run, measured under Step.release.
   int64_t lastPeakBytes() const { return lastPeakBytes_; }

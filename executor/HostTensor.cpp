@@ -16,7 +16,7 @@ int64_t numElements(const std::vector<int64_t> &shape) {
   return n;
 }
 
-HostTensor::HostTensor(DType dtype, std::vector<int64_t> shape)
+HostTensor::HostTensor(proto::DType dtype, std::vector<int64_t> shape)
     : dtype_(dtype), shape_(std::move(shape)), numElements_(kiln::numElements(shape_)) {
   // make_shared<T[]> value-initialises: the tensor starts zero-filled.
   storage_ = std::make_shared<uint8_t[]>(static_cast<size_t>(std::max<int64_t>(byteSize(), 1)));
@@ -25,7 +25,7 @@ HostTensor::HostTensor(DType dtype, std::vector<int64_t> shape)
 namespace {
 
 
-double loadDouble(DType dtype, const void *p, int64_t i) {
+double loadDouble(proto::DType dtype, const void *p, int64_t i) {
   switch (dtype) {
   case proto::F32:
     return static_cast<const float *>(p)[i];
@@ -53,7 +53,7 @@ double loadDouble(DType dtype, const void *p, int64_t i) {
   }
 }
 
-int64_t loadInt(DType dtype, const void *p, int64_t i) {
+int64_t loadInt(proto::DType dtype, const void *p, int64_t i) {
   switch (dtype) {
   case proto::I64:
     return static_cast<const int64_t *>(p)[i];
@@ -69,7 +69,7 @@ int64_t loadInt(DType dtype, const void *p, int64_t i) {
   }
 }
 
-void storeInt(DType dtype, void *p, int64_t i, int64_t v) {
+void storeInt(proto::DType dtype, void *p, int64_t i, int64_t v) {
   switch (dtype) {
   case proto::I64:
     static_cast<int64_t *>(p)[i] = v;
@@ -114,7 +114,7 @@ void storeInt(DType dtype, void *p, int64_t i, int64_t v) {
   }
 }
 
-void storeDouble(DType dtype, void *p, int64_t i, double v) {
+void storeDouble(proto::DType dtype, void *p, int64_t i, double v) {
   switch (dtype) {
   case proto::F32:
     static_cast<float *>(p)[i] = static_cast<float>(v);
@@ -149,7 +149,7 @@ void HostTensor::setDouble(int64_t flat, double value) {
 int64_t HostTensor::getInt(int64_t flat) const { return loadInt(dtype_, data(), flat); }
 void HostTensor::setInt(int64_t flat, int64_t value) { storeInt(dtype_, data(), flat, value); }
 
-HostTensor HostTensor::fromDoubles(DType dtype, std::vector<int64_t> shape,
+HostTensor HostTensor::fromDoubles(proto::DType dtype, std::vector<int64_t> shape,
                                    const std::vector<double> &values) {
   HostTensor t(dtype, std::move(shape));
   int64_t n = std::min<int64_t>(t.numElements(), static_cast<int64_t>(values.size()));
@@ -169,7 +169,7 @@ std::string typeString(const proto::TensorType &type) {
   return absl::StrCat(dtypeName(type.dtype()), "[", absl::StrJoin(type.shape(), ","), "]");
 }
 
-proto::TensorType makeType(DType dtype, const std::vector<int64_t> &shape) {
+proto::TensorType makeType(proto::DType dtype, const std::vector<int64_t> &shape) {
   proto::TensorType t;
   t.set_dtype(dtype);
   for (int64_t d : shape)

@@ -18,9 +18,9 @@ class HostTensor {
 public:
   HostTensor() = default;
   /// Zero-filled tensor of the given type.
-  HostTensor(DType dtype, std::vector<int64_t> shape);
+  HostTensor(proto::DType dtype, std::vector<int64_t> shape);
 
-  DType dtype() const { return dtype_; }
+  proto::DType dtype() const { return dtype_; }
   const std::vector<int64_t> &shape() const { return shape_; }
   int64_t rank() const { return static_cast<int64_t>(shape_.size()); }
   int64_t dim(int64_t i) const { return shape_[i]; }
@@ -46,7 +46,7 @@ public:
   int64_t getInt(int64_t flat) const;
   void setInt(int64_t flat, int64_t value);
 
-  static HostTensor fromDoubles(DType dtype, std::vector<int64_t> shape,
+  static HostTensor fromDoubles(proto::DType dtype, std::vector<int64_t> shape,
                                 const std::vector<double> &values);
   std::vector<double> toDoubles() const;
 
@@ -63,14 +63,14 @@ public:
   HostTensor reshaped(std::vector<int64_t> shape) const;
 
 private:
-  DType dtype_ = proto::DTYPE_INVALID;
+  proto::DType dtype_ = proto::DTYPE_INVALID;
   std::vector<int64_t> shape_;
   int64_t numElements_ = 0;
   std::shared_ptr<uint8_t[]> storage_;
 };
 
 std::string typeString(const proto::TensorType &type);
-proto::TensorType makeType(DType dtype, const std::vector<int64_t> &shape);
+proto::TensorType makeType(proto::DType dtype, const std::vector<int64_t> &shape);
 int64_t numElements(const std::vector<int64_t> &shape);
 
 // Bulk conversions used by kernels: read every element into the compute type, or

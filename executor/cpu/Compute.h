@@ -12,7 +12,7 @@
 
 namespace kiln {
 
-template <typename T> constexpr DType nativeDType() {
+template <typename T> constexpr proto::DType nativeDType() {
   if constexpr (std::is_same_v<T, float>)
     return proto::F32;
   else if constexpr (std::is_same_v<T, double>)
@@ -67,7 +67,7 @@ private:
 
 /// Calls f(T{}) with T the compute type of dtype: double for f64, float for the other
 /// floats, int64_t for ints and i1.
-template <typename F> decltype(auto) dispatchCompute(DType dtype, F &&f) {
+template <typename F> decltype(auto) dispatchCompute(proto::DType dtype, F &&f) {
   if (dtype == proto::F64)
     return f(double{});
   if (isFloat(dtype))

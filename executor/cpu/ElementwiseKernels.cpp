@@ -268,7 +268,7 @@ absl::Status castKernel(const KernelContext &ctx) {
   KILN_RETURN_IF_ERROR(ctx.expectInputs(1));
   KILN_RETURN_IF_ERROR(ctx.expectOutputs(1));
   const HostTensor &x = ctx.input(0);
-  KILN_ASSIGN_OR_RETURN(DType to, ctx.attrType("to"));
+  KILN_ASSIGN_OR_RETURN(proto::DType to, ctx.attrType("to"));
   KILN_RETURN_IF_ERROR(ctx.expectOutput(0, x.shape(), to));
   HostTensor &out = ctx.output(0);
   int64_t n = x.numElements();

@@ -71,7 +71,7 @@ absl::StatusOr<std::vector<int64_t>> KernelContext::attrInts(absl::string_view n
   return std::vector<int64_t>(a->ints().values().begin(), a->ints().values().end());
 }
 
-absl::StatusOr<DType> KernelContext::attrType(absl::string_view name) const {
+absl::StatusOr<proto::DType> KernelContext::attrType(absl::string_view name) const {
   const proto::Attr *a = findAttr(name);
   if (!a || a->value_case() != proto::Attr::kType || storageBytes(a->type()) == 0)
     return attrError(name, "a type");
@@ -105,7 +105,7 @@ absl::Status KernelContext::expectOutputs(int n) const {
 }
 
 absl::Status KernelContext::expectOutput(int i, const std::vector<int64_t> &shape,
-                                         DType dtype) const {
+                                         proto::DType dtype) const {
   const HostTensor &out = output(i);
   if (out.shape() != shape || (dtype != proto::DTYPE_INVALID && out.dtype() != dtype))
     return error(absl::StrCat("result ", i, " is declared ", out.typeString(),

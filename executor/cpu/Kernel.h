@@ -42,7 +42,7 @@ public:
   absl::StatusOr<bool> attrBool(absl::string_view name) const;
   absl::StatusOr<std::string> attrString(absl::string_view name) const;
   absl::StatusOr<std::vector<int64_t>> attrInts(absl::string_view name) const;
-  absl::StatusOr<DType> attrType(absl::string_view name) const;
+  absl::StatusOr<proto::DType> attrType(absl::string_view name) const;
   absl::StatusOr<HostTensor> attrTensor(absl::string_view name) const;
   /// Optional flags default when absent (a missing `keepdims` means false).
   absl::StatusOr<bool> attrBoolOr(absl::string_view name, bool dflt) const;
@@ -54,7 +54,7 @@ public:
   absl::Status expectOutputs(int n) const;
   /// Checks that output i has the shape (and, unless INVALID, the dtype) the op computes.
   absl::Status expectOutput(int i, const std::vector<int64_t> &shape,
-                            DType dtype = proto::DTYPE_INVALID) const;
+                            proto::DType dtype = proto::DTYPE_INVALID) const;
   /// Normalises a possibly negative axis against a rank.
   absl::StatusOr<int64_t> axis(int64_t axis, int64_t rank) const;
 

@@ -304,7 +304,7 @@ absl::Status oneHotKernel(const KernelContext &ctx) {
   if (!isInteger(idx.dtype()))
     return ctx.error(absl::StrCat("indices must be int, got ", idx.typeString()));
   KILN_ASSIGN_OR_RETURN(int64_t depth, ctx.attrInt("depth"));
-  DType dtype = ctx.output(0).dtype();
+  proto::DType dtype = ctx.output(0).dtype();
   if (ctx.hasAttr("dtype")) {
     KILN_ASSIGN_OR_RETURN(dtype, ctx.attrType("dtype"));
   }

@@ -11,7 +11,7 @@ namespace {
 
 TEST(DType, NamesAndSizes) {
   for (int d = proto::F32; d <= proto::I1; ++d) {
-    DType t = static_cast<DType>(d);
+    proto::DType t = static_cast<proto::DType>(d);
     auto parsed = parseDType(dtypeName(t));
     ASSERT_TRUE(parsed.has_value()) << dtypeName(t);
     EXPECT_EQ(*parsed, t);

@@ -10,7 +10,7 @@ namespace kiln {
 namespace {
 using namespace test;
 
-const std::vector<DType> kFloats = {proto::F64, proto::F32, proto::F16, proto::BF16};
+const std::vector<proto::DType> kFloats = {proto::F64, proto::F32, proto::F16, proto::BF16};
 
 struct UnaryCase {
   std::string op;
@@ -35,7 +35,7 @@ TEST(Elementwise, UnaryAllFloatTypes) {
       {"cos", [](double x) { return std::cos(x); }, -3, 3},
   };
   for (const UnaryCase &c : cases)
-    for (DType d : kFloats) {
+    for (proto::DType d : kFloats) {
       HostTensor x = randomTensor(d, {3, 17}, c.lo, c.hi);
       HostTensor y = run1(c.op, {x}, x.type());
       std::vector<double> ref;
@@ -80,7 +80,7 @@ TEST(Elementwise, BinaryBroadcastFloat) {
   std::vector<std::pair<Shape, Shape>> shapes = {
       {{4, 5}, {4, 5}}, {{4, 5}, {}}, {{2, 1, 5}, {3, 1}}, {{5}, {3, 4, 5}}, {{1}, {2, 3}}};
   for (const BinaryCase &c : cases)
-    for (DType d : kFloats)
+    for (proto::DType d : kFloats)
       for (auto [sa, sb] : shapes) {
         double lo = c.op == "pow" ? 0.2 : -3;
         HostTensor a = randomTensor(d, sa, lo, 3);
@@ -97,7 +97,7 @@ TEST(Elementwise, BinaryBroadcastFloat) {
 }
 
 TEST(Elementwise, Fp8ComputesInF32AndRoundsOnce) {
-  for (DType d : {proto::F8E4M3FN, proto::F8E5M2}) {
+  for (proto::DType d : {proto::F8E4M3FN, proto::F8E5M2}) {
     HostTensor a = randomTensor(d, {4, 8}, -3, 3), b = randomTensor(d, {8}, -3, 3);
     std::vector<double> sum, prod, ex;
     for (int64_t i = 0; i < 32; ++i) {
@@ -154,7 +154,7 @@ TEST(Elementwise, Comparisons) {
       {"greater_equal", [](double a, double b) { return double(a >= b); }},
   };
   for (const BinaryCase &c : cases)
-    for (DType d : {proto::F32, proto::BF16, proto::I32}) {
+    for (proto::DType d : {proto::F32, proto::BF16, proto::I32}) {
       HostTensor a = isFloat(d) ? HostTensor::fromDoubles(d, {3, 4}, {}) : randomInts(d, {3, 4}, -2, 2);
       if (isFloat(d))
         a = HostTensor::fromDoubles(d, {3, 4}, randomInts(proto::I64, {12}, -2, 2).toDoubles());
@@ -173,7 +173,7 @@ TEST(Elementwise, LogicalAndSelect) {
   EXPECT_EQ(run1("logical_or", {p, q}, p.type()).toDoubles(), (std::vector<double>{0, 1, 1, 1}));
   EXPECT_EQ(run1("logical_not", {p}, p.type()).toDoubles(), (std::vector<double>{1, 1, 0, 0}));
 
-  for (DType d : {proto::F32, proto::BF16, proto::I64}) {
+  for (proto::DType d : {proto::F32, proto::BF16, proto::I64}) {
     HostTensor c = randomInts(proto::I1, {3, 1}, 0, 1);
     HostTensor a = randomTensor(d, {3, 4});
     HostTensor b = randomTensor(d, {4});
@@ -208,7 +208,7 @@ TEST(Elementwise, Cast) {
   EXPECT_EQ(run1("cast", {i}, tt(proto::F32, {3}), {{"to", attrType(proto::F32)}}).toDoubles(),
             (std::vector<double>{300, -129, 16777216}));
   HostTensor r = randomTensor(proto::F32, {64}, -100, 100);
-  for (DType d : {proto::F16, proto::BF16, proto::F8E5M2, proto::F64}) {
+  for (proto::DType d : {proto::F16, proto::BF16, proto::F8E5M2, proto::F64}) {
     HostTensor y = run1("cast", {r}, tt(d, {64}), {{"to", attrType(d)}});
     expectClose(y, r.toDoubles(), "cast", 1);
   }

@@ -102,7 +102,7 @@ TEST(Executor, StateDonationAcrossRuns) {
   }
   EXPECT_GT(e.lastPeakBytes(), 0);
   EXPECT_LE(e.lastPeakBytes(), 4 * 12);
-  auto r2 = e.run("step", std::map<std::string, HostTensor>{{"x", x}});
+  auto r2 = e.runNamed("step", std::map<std::string, HostTensor>{{"x", x}});
   ASSERT_TRUE(r2.ok()) << r2.status();
   EXPECT_EQ(r2->count("y"), 1u);
   EXPECT_EQ(r2->count("x_out"), 1u);
@@ -158,7 +158,7 @@ TEST(Executor, BadInputs) {
   EXPECT_TRUE(!r.ok() && contains(r.status(), "given bf16[3]")) << r.status();
   r = e.run("nope", std::vector<HostTensor>{});
   EXPECT_TRUE(!r.ok() && contains(r.status(), "no entry point 'nope'")) << r.status();
-  auto m = e.run("step", std::map<std::string, HostTensor>{{"z", HostTensor(proto::F32, {3})}});
+  auto m = e.runNamed("step", std::map<std::string, HostTensor>{{"z", HostTensor(proto::F32, {3})}});
   EXPECT_TRUE(!m.ok() && contains(m.status(), "'x' is not given")) << m.status();
 
   EXPECT_TRUE(contains(e.setState("nope", HostTensor(proto::F32, {3})), "unknown state entry 'nope'"));

@@ -40,7 +40,7 @@ TEST(Linalg, MatmulTransposesAndBatching) {
                              {{3, 4}, {5, 4}, false, true},    {{4, 3}, {5, 4}, true, true},
                              {{2, 3, 4}, {4, 5}, false, false}, {{3, 4}, {2, 4, 5}, false, false},
                              {{2, 1, 3, 4}, {3, 5, 4}, false, true}, {{1, 7}, {7, 1}, false, false}};
-  for (DType d : {proto::F64, proto::F32, proto::BF16, proto::F16})
+  for (proto::DType d : {proto::F64, proto::F32, proto::BF16, proto::F16})
     for (const Case &c : cases) {
       HostTensor a = randomTensor(d, c.a), b = randomTensor(d, c.b);
       Shape os;
@@ -69,7 +69,7 @@ TEST(Linalg, GroupedMatmulRows) {
   int64_t t = 11, k = 5, n = 3, e = 4;
   HostTensor offs = ints(proto::I32, {e}, {3, 3, 7, 9});
   for (bool tw : {false, true})
-    for (DType d : {proto::F32, proto::BF16}) {
+    for (proto::DType d : {proto::F32, proto::BF16}) {
       HostTensor x = randomTensor(d, {t, k});
       HostTensor w = randomTensor(d, tw ? Shape{e, n, k} : Shape{e, k, n});
       HostTensor y = run1("grouped_matmul", {x, w, offs}, tt(d, {t, n}),

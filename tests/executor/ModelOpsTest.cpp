@@ -10,7 +10,7 @@ using namespace test;
 
 TEST(ModelOps, Rotary) {
   for (bool inter : {false, true})
-    for (DType d : {proto::F32, proto::BF16}) {
+    for (proto::DType d : {proto::F32, proto::BF16}) {
       int64_t b = 2, s = 3, dim = 8, half = 4;
       HostTensor x = randomTensor(d, {b, s, dim});
       HostTensor c = randomTensor(d, {s, half}), sn = randomTensor(d, {s, half});
@@ -66,7 +66,7 @@ std::vector<double> refAttention(const HostTensor &q, const HostTensor &k, const
 TEST(ModelOps, AttentionGqaCausalOffsetValidLen) {
   int64_t B = 2, Hq = 4, Hkv = 2, Sq = 3, Sk = 6, Dk = 5, Dv = 4;
   std::vector<int64_t> validLen = {6, 2}, qOff = {3, -1};
-  for (DType d : {proto::F64, proto::F32, proto::BF16}) {
+  for (proto::DType d : {proto::F64, proto::F32, proto::BF16}) {
     HostTensor q = randomTensor(d, {B, Hq, Sq, Dk}), k = randomTensor(d, {B, Hkv, Sk, Dk}),
                v = randomTensor(d, {B, Hkv, Sk, Dv});
     HostTensor vl = ints(proto::I32, {B}, validLen), qo = ints(proto::I64, {B}, qOff);
@@ -95,7 +95,7 @@ TEST(ModelOps, AttentionGqaCausalOffsetValidLen) {
 }
 
 TEST(ModelOps, CrossEntropyAndTokenLogprobs) {
-  for (DType d : {proto::F32, proto::BF16, proto::F64}) {
+  for (proto::DType d : {proto::F32, proto::BF16, proto::F64}) {
     HostTensor x = randomTensor(d, {2, 3, 7}, -4, 4);
     HostTensor lab = ints(proto::I32, {2, 3}, {0, 6, -1, 3, 7, 2});
     std::vector<double> lp(6);

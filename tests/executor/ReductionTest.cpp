@@ -62,7 +62,7 @@ TEST(Reduction, SumMeanMaxMinLogsumexp) {
   };
   Shape shape = {3, 4, 5};
   for (auto &[op, f] : refs)
-    for (DType d : {proto::F64, proto::F32, proto::BF16})
+    for (proto::DType d : {proto::F64, proto::F32, proto::BF16})
       for (auto axes : std::vector<std::vector<int64_t>>{{-1}, {0}, {0, 2}, {1}, {0, 1, 2}})
         for (bool keep : {false, true}) {
           HostTensor x = randomTensor(d, shape);
@@ -106,7 +106,7 @@ TEST(Reduction, Argmax) {
 }
 
 TEST(Reduction, SoftmaxLogSoftmax) {
-  for (DType d : {proto::F64, proto::F32, proto::F16, proto::BF16})
+  for (proto::DType d : {proto::F64, proto::F32, proto::F16, proto::BF16})
     for (int64_t axis : {1, -3}) {
       HostTensor x = randomTensor(d, {3, 4, 5}, -4, 4);
       int64_t a = axis < 0 ? axis + 3 : axis;
@@ -156,7 +156,7 @@ TEST(Reduction, Cumsum) {
 }
 
 TEST(Reduction, RmsNorm) {
-  for (DType d : {proto::F64, proto::F32, proto::BF16}) {
+  for (proto::DType d : {proto::F64, proto::F32, proto::BF16}) {
     HostTensor x = randomTensor(d, {2, 3, 8});
     HostTensor w = randomTensor(d, {8}, 0.5, 1.5);
     HostTensor y = run1("rms_norm", {x, w}, x.type(), {{"eps", attrF(1e-5)}});

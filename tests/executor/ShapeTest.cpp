@@ -93,7 +93,7 @@ TEST(Shape, TakeAlongAxis) {
 }
 
 TEST(Shape, ScatterAddDropsAndAccumulates) {
-  for (DType d : {proto::F32, proto::BF16, proto::I32}) {
+  for (proto::DType d : {proto::F32, proto::BF16, proto::I32}) {
     HostTensor x = isFloat(d) ? randomTensor(d, {2, 4}) : randomInts(d, {2, 4}, -9, 9);
     HostTensor idx = ints(proto::I64, {5}, {1, 3, 1, -1, 4});
     HostTensor u = isFloat(d) ? randomTensor(d, {2, 5}) : randomInts(d, {2, 5}, -9, 9);

@@ -24,7 +24,7 @@ inline proto::Attr attrI(int64_t v) { proto::Attr a; a.set_i(v); return a; }
 inline proto::Attr attrF(double v) { proto::Attr a; a.set_f(v); return a; }
 inline proto::Attr attrB(bool v) { proto::Attr a; a.set_b(v); return a; }
 inline proto::Attr attrS(const std::string &v) { proto::Attr a; a.set_s(v); return a; }
-inline proto::Attr attrType(DType v) { proto::Attr a; a.set_type(v); return a; }
+inline proto::Attr attrType(proto::DType v) { proto::Attr a; a.set_type(v); return a; }
 inline proto::Attr attrInts(const std::vector<int64_t> &v) {
   proto::Attr a;
   a.mutable_ints(); // an empty list is still a list
@@ -99,7 +99,7 @@ inline std::mt19937_64 &rng() {
 }
 
 /// Uniform values in [lo, hi), rounded to the dtype (so the reference sees what is stored).
-inline HostTensor randomTensor(DType dtype, Shape shape, double lo = -2, double hi = 2) {
+inline HostTensor randomTensor(proto::DType dtype, Shape shape, double lo = -2, double hi = 2) {
   HostTensor t(dtype, shape);
   std::uniform_real_distribution<double> d(lo, hi);
   for (int64_t i = 0; i < t.numElements(); ++i)
@@ -107,7 +107,7 @@ inline HostTensor randomTensor(DType dtype, Shape shape, double lo = -2, double 
   return t;
 }
 
-inline HostTensor randomInts(DType dtype, Shape shape, int64_t lo, int64_t hi) {
+inline HostTensor randomInts(proto::DType dtype, Shape shape, int64_t lo, int64_t hi) {
   HostTensor t(dtype, shape);
   std::uniform_int_distribution<int64_t> d(lo, hi);
   for (int64_t i = 0; i < t.numElements(); ++i)
@@ -115,7 +115,7 @@ inline HostTensor randomInts(DType dtype, Shape shape, int64_t lo, int64_t hi) {
   return t;
 }
 
-inline HostTensor ints(DType dtype, Shape shape, const std::vector<int64_t> &v) {
+inline HostTensor ints(proto::DType dtype, Shape shape, const std::vector<int64_t> &v) {
   HostTensor t(dtype, shape);
   for (size_t i = 0; i < v.size(); ++i)
     t.setInt(static_cast<int64_t>(i), v[i]);
@@ -125,7 +125,7 @@ inline HostTensor ints(DType dtype, Shape shape, const std::vector<int64_t> &v) 
 struct Tolerance {
   double rtol, atol;
 };
-inline Tolerance tolerance(DType d) {
+inline Tolerance tolerance(proto::DType d) {
   switch (d) {
   case proto::F64:
     return {1e-12, 1e-12};
@@ -179,7 +179,7 @@ inline int64_t broadcastIndex(const std::vector<int64_t> &idx, const Shape &in) 
   return flat;
 }
 
-inline proto::TensorType tt(DType d, Shape s) { return makeType(d, s); }
+inline proto::TensorType tt(proto::DType d, Shape s) { return makeType(d, s); }
 
 } // namespace kiln::test
 

@@ -1,0 +1,33 @@
+//===- OpsLinalg.cpp - matmul and the grouped (MoE) matmuls ---------------===//
+
+#include "frontend/GraphImpl.h"
+#include "frontend/Ops.h"
+#include "ir/KilnOps.h"
+
+namespace kiln {
+
+using namespace detail;
+
+Tensor matmul(const Tensor &a, const Tensor &b, bool transposeA,
+              bool transposeB, SourceLoc loc) {
+  return buildOne<ir::MatmulOp>({&a, &b},
+                                {boolAttr("transpose_a", transposeA),
+                                 boolAttr("transpose_b", transposeB)},
+                                loc);
+}
+
+Tensor groupedMatmul(const Tensor &x, const Tensor &w, const Tensor &offsets,
+                     bool transposeW, SourceLoc loc) {
+  return buildOne<ir::GroupedMatmulOp>(
+      {&x, &w, &offsets},
+      {strAttr("mode", "rows"), boolAttr("transpose_w", transposeW)}, loc);
+}
+
+Tensor groupedMatmulContract(const Tensor &x, const Tensor &dy,
+                             const Tensor &offsets, SourceLoc loc) {
+  return buildOne<ir::GroupedMatmulOp>(
+      {&x, &dy, &offsets},
+      {strAttr("mode", "contract"), boolAttr("transpose_w", false)}, loc);
+}
+
+} // namespace kiln
