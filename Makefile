@@ -32,8 +32,11 @@ build: configure
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
+# Until GRPO lands, the main job trains the tiny transformer LM on the CPU (one
+# compiled train step: forward, backward, clipping, schedule, AdamW).
 demo: build
 	$(BUILD_DIR)/bin/kiln-mlp-example
+	$(BUILD_DIR)/bin/kiln-tinylm-train 200 $(BUILD_DIR)/tinylm.safetensors
 
 # The executor alone, without MLIR (runs Executables compiled elsewhere).
 runtime: deps

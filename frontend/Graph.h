@@ -97,6 +97,7 @@ public:
   absl::StatusOr<IrModule> build();
 
 private:
+  friend class Remat;
   std::unique_ptr<detail::GraphImpl> impl;
 };
 

@@ -213,6 +213,10 @@ std::vector<Tensor> GraphImpl::build(const std::string &name, InferFn infer,
   state.addOperands(values);
   state.addAttributes(attrList);
   state.addTypes(types);
+  if (graph->rematGroup >= 0)
+    state.addAttribute("kiln.remat", mlir::IntegerAttr::get(
+                                         mlir::IntegerType::get(ctx, 64),
+                                         graph->rematGroup));
   mlir::Operation *op = graph->builderAt(function).create(state);
   std::vector<Tensor> results;
   for (mlir::Value result : op->getResults())

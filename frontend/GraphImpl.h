@@ -196,6 +196,11 @@ private:
   std::vector<std::unique_ptr<FunctionInfo>> functions;
   std::vector<StateInfo> states;
   std::map<std::string, int64_t> stateByName;
+
+public:
+  /// While a Remat scope is open, the group its ops join (`kiln.remat`), else -1.
+  int64_t rematGroup = -1;
+  int64_t nextRematGroup = 0;
 };
 
 /// `value` as a rank-0 constant of `like`'s dtype in `like`'s function (for

@@ -8,6 +8,7 @@
 #ifndef KILN_FRONTEND_KILN_H
 #define KILN_FRONTEND_KILN_H
 
+#include "frontend/Autodiff.h"
 #include "frontend/Graph.h"
 #include "frontend/Init.h"
 #include "frontend/Ops.h"

@@ -56,6 +56,8 @@ Tensor sigmoid(const Tensor &x, KILN_LOC);
 Tensor silu(const Tensor &x, KILN_LOC);
 /// Exact erf form (PyTorch approximate='none').
 Tensor gelu(const Tensor &x, KILN_LOC);
+/// The error function (gelu's gradient needs it).
+Tensor erf(const Tensor &x, KILN_LOC);
 Tensor sin(const Tensor &x, KILN_LOC);
 Tensor cos(const Tensor &x, KILN_LOC);
 

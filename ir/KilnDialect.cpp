@@ -13,6 +13,7 @@
 using namespace mlir;
 
 #include "ir/KilnDialect.cpp.inc"
+#include "ir/KilnInterfaces.cpp.inc"
 
 namespace kiln::ir {
 

@@ -8,6 +8,7 @@
 #define KILN_IR_KILNDIALECT_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpDefinition.h"
 
@@ -28,11 +29,17 @@ template <typename ConcreteType>
 class KilnComposite
     : public mlir::OpTrait::TraitBase<ConcreteType, KilnComposite> {};
 
+/// Has no gradient (integer results, piecewise constant, random).
+template <typename ConcreteType>
+class KilnNoGradient
+    : public mlir::OpTrait::TraitBase<ConcreteType, KilnNoGradient> {};
+
 /// True for the element types kiln tensors may hold.
 bool isKilnElementType(mlir::Type type);
 
 } // namespace kiln::ir
 
 #include "ir/KilnDialect.h.inc"
+#include "ir/KilnInterfaces.h.inc"
 
 #endif // KILN_IR_KILNDIALECT_H

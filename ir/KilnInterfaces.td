@@ -25,4 +25,33 @@ def Kiln_CompositeOpInterface : NativeOpTrait<"KilnComposite"> {
   let cppNamespace = "::kiln::ir";
 }
 
+// An op with no gradient: integer or boolean results, piecewise-constant
+// functions, random sources. kiln-grad passes no cotangent through it.
+def Kiln_NoGradient : NativeOpTrait<"KilnNoGradient"> {
+  let cppNamespace = "::kiln::ir";
+}
+
+def Kiln_VjpOpInterface : OpInterface<"VjpOpInterface"> {
+  let cppNamespace = "::kiln::ir";
+  let description = [{
+    The op's vector-Jacobian product, used by kiln-grad (reverse-mode autodiff).
+    Every differentiable kiln op implements it where it is defined, so a new op
+    brings its gradient with it; tests/autodiff walks the dialect and fails for an
+    op that has neither this interface nor the NoGradient trait.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Emits, at the builder's insertion point, the gradient of each operand given
+        the gradients of the results. `resultGrads` has one entry per result (null
+        where that result has no cotangent); the op must push one value per
+        operand into `operandGrads`, null for operands without a gradient (integer
+        operands, or no dependence). Gradients have the operand's exact type.
+      }],
+      "::llvm::LogicalResult", "buildVjp",
+      (ins "::mlir::OpBuilder &":$builder,
+           "::llvm::ArrayRef<::mlir::Value>":$resultGrads,
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGrads)>
+  ];
+}
+
 #endif // KILN_INTERFACES_TD

@@ -298,6 +298,7 @@ KILN_UNARY(TanhOp, Float)
 KILN_UNARY(SigmoidOp, Float)
 KILN_UNARY(SiluOp, Float)
 KILN_UNARY(GeluOp, Float)
+KILN_UNARY(ErfOp, Float)
 KILN_UNARY(SinOp, Float)
 KILN_UNARY(CosOp, Float)
 KILN_UNARY(LogicalNotOp, Bool)
@@ -779,6 +780,24 @@ KILN_INFER(AttentionOp, {
   }
   out.push_back(in.make({b, hq, q.getDimSize(2), v.getDimSize(3)},
                         q.getElementType()));
+  return success();
+})
+
+KILN_INFER(GradOp, {
+  auto loss = in.tensor(0, "loss");
+  if (!loss)
+    return failure();
+  if (loss.getRank() != 0 || !isFloat(loss.getElementType()))
+    return in.fail("loss must be a float scalar (rank 0), got ", str(loss));
+  for (unsigned i = 1; i < operands.size(); ++i) {
+    auto wrt = in.tensor(i, "wrt");
+    if (!wrt)
+      return failure();
+    if (!isFloat(wrt.getElementType()))
+      return in.fail("can only differentiate with respect to float tensors, got ",
+                     str(wrt));
+    out.push_back(wrt);
+  }
   return success();
 })
 

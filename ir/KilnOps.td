@@ -15,6 +15,10 @@ include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
+// Shorthands for the two gradient kinds every op declares (tests/autodiff checks).
+defvar Kiln_Vjp = DeclareOpInterfaceMethods<Kiln_VjpOpInterface>;
+defvar Kiln_NoGrad = Kiln_NoGradient;
+
 // Every kiln op is pure and prints in one uniform generic-looking form.
 class Kiln_Op<string mnemonic, list<Trait> traits = []>
     : Op<Kiln_Dialect, mnemonic, !listconcat(traits, [Pure])> {
@@ -34,21 +38,21 @@ class Kiln_CompositeOp<string mnemonic, list<Trait> traits = []>
 // Sources
 //===----------------------------------------------------------------------===//
 
-def Kiln_ConstantOp : Kiln_InferOp<"constant", [ConstantLike]> {
+def Kiln_ConstantOp : Kiln_InferOp<"constant", [Kiln_NoGrad, ConstantLike]> {
   let summary = "a literal tensor";
   let arguments = (ins ElementsAttr:$value);
   let results = (outs AnyRankedTensor:$result);
   let hasFolder = 1;
 }
 
-def Kiln_IotaOp : Kiln_Op<"iota"> {
+def Kiln_IotaOp : Kiln_Op<"iota", [Kiln_NoGrad]> {
   let summary = "element = its index along `dimension`";
   let arguments = (ins I64Attr:$dimension);
   let results = (outs AnyRankedTensor:$result);
   let hasVerifier = 1;
 }
 
-def Kiln_RandomUniformOp : Kiln_Op<"random_uniform"> {
+def Kiln_RandomUniformOp : Kiln_Op<"random_uniform", [Kiln_NoGrad]> {
   let summary = "counter-based uniform samples in [0, 1)";
   let description = [{
     Philox4x32-10 keyed by the two 32-bit halves of `key`, counter = the element's flat
@@ -60,7 +64,7 @@ def Kiln_RandomUniformOp : Kiln_Op<"random_uniform"> {
   let hasVerifier = 1;
 }
 
-def Kiln_RandomNormalOp : Kiln_Op<"random_normal"> {
+def Kiln_RandomNormalOp : Kiln_Op<"random_normal", [Kiln_NoGrad]> {
   let summary = "counter-based standard normal samples";
   let description = [{
     Box-Muller on the first two Philox words of the element's counter:
@@ -72,7 +76,7 @@ def Kiln_RandomNormalOp : Kiln_Op<"random_normal"> {
   let hasVerifier = 1;
 }
 
-def Kiln_RandomCategoricalOp : Kiln_InferOp<"random_categorical"> {
+def Kiln_RandomCategoricalOp : Kiln_InferOp<"random_categorical", [Kiln_NoGrad]> {
   let summary = "one sample per row of logits [..., V] by Gumbel-max";
   let description = [{
     argmax over V of logits + g with g = -ln(-ln u), u drawn as random_uniform with
@@ -87,8 +91,9 @@ def Kiln_RandomCategoricalOp : Kiln_InferOp<"random_categorical"> {
 // Elementwise
 //===----------------------------------------------------------------------===//
 
-class Kiln_UnaryOp<string mnemonic, string summaryText>
-    : Kiln_InferOp<mnemonic> {
+class Kiln_UnaryOp<string mnemonic, string summaryText,
+                   list<Trait> gradient = [Kiln_Vjp]>
+    : Kiln_InferOp<mnemonic, gradient> {
   let summary = summaryText;
   let description = [{
     Computed in f32 (f64 for f64 operands) and rounded once to the operand type with
@@ -100,7 +105,8 @@ class Kiln_UnaryOp<string mnemonic, string summaryText>
 
 def Kiln_NegOp : Kiln_UnaryOp<"neg", "-x (float or int)">;
 def Kiln_AbsOp : Kiln_UnaryOp<"abs", "|x| (float or int)">;
-def Kiln_SignOp : Kiln_UnaryOp<"sign", "-1, 0 or 1; sign(NaN) = NaN (float or int)">;
+def Kiln_SignOp : Kiln_UnaryOp<"sign", "-1, 0 or 1; sign(NaN) = NaN (float or int)",
+                               [Kiln_NoGrad]>;
 def Kiln_ExpOp : Kiln_UnaryOp<"exp", "e^x">;
 def Kiln_LogOp : Kiln_UnaryOp<"log", "natural logarithm">;
 def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", "square root">;
@@ -110,12 +116,14 @@ def Kiln_SigmoidOp : Kiln_UnaryOp<"sigmoid", "1 / (1 + e^-x)">;
 def Kiln_SiluOp : Kiln_UnaryOp<"silu", "x * sigmoid(x)">;
 def Kiln_GeluOp : Kiln_UnaryOp<"gelu",
     "exact erf form 0.5 x (1 + erf(x / sqrt 2)) (PyTorch approximate='none')">;
+def Kiln_ErfOp : Kiln_UnaryOp<"erf", "error function">;
 def Kiln_SinOp : Kiln_UnaryOp<"sin", "sine">;
 def Kiln_CosOp : Kiln_UnaryOp<"cos", "cosine">;
-def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", "not x (i1)">;
+def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", "not x (i1)", [Kiln_NoGrad]>;
 
-class Kiln_BinaryOp<string mnemonic, string summaryText>
-    : Kiln_InferOp<mnemonic, [Kiln_BroadcastingOp]> {
+class Kiln_BinaryOp<string mnemonic, string summaryText,
+                    list<Trait> gradient = [Kiln_Vjp]>
+    : Kiln_InferOp<mnemonic, !listconcat([Kiln_BroadcastingOp], gradient)> {
   let summary = summaryText;
   let description = [{
     numpy broadcasting; both operands share one element type, which the result has.
@@ -133,11 +141,12 @@ def Kiln_DivOp : Kiln_BinaryOp<"div",
 def Kiln_PowOp : Kiln_BinaryOp<"pow", "lhs ^ rhs (float)">;
 def Kiln_MaximumOp : Kiln_BinaryOp<"maximum", "max(lhs, rhs), NaN propagates">;
 def Kiln_MinimumOp : Kiln_BinaryOp<"minimum", "min(lhs, rhs), NaN propagates">;
-def Kiln_LogicalAndOp : Kiln_BinaryOp<"logical_and", "lhs and rhs (i1)">;
-def Kiln_LogicalOrOp : Kiln_BinaryOp<"logical_or", "lhs or rhs (i1)">;
+def Kiln_LogicalAndOp : Kiln_BinaryOp<"logical_and", "lhs and rhs (i1)", [Kiln_NoGrad]>;
+def Kiln_LogicalOrOp : Kiln_BinaryOp<"logical_or", "lhs or rhs (i1)", [Kiln_NoGrad]>;
 
 class Kiln_CompareOp<string mnemonic, string summaryText>
-    : Kiln_BinaryOp<mnemonic, summaryText # "; result i1; NaN compares unequal">;
+    : Kiln_BinaryOp<mnemonic, summaryText # "; result i1; NaN compares unequal",
+                    [Kiln_NoGrad]>;
 
 def Kiln_EqualOp : Kiln_CompareOp<"equal", "lhs == rhs">;
 def Kiln_NotEqualOp : Kiln_CompareOp<"not_equal", "lhs != rhs">;
@@ -146,14 +155,14 @@ def Kiln_LessEqualOp : Kiln_CompareOp<"less_equal", "lhs <= rhs">;
 def Kiln_GreaterOp : Kiln_CompareOp<"greater", "lhs > rhs">;
 def Kiln_GreaterEqualOp : Kiln_CompareOp<"greater_equal", "lhs >= rhs">;
 
-def Kiln_SelectOp : Kiln_InferOp<"select", [Kiln_BroadcastingOp]> {
+def Kiln_SelectOp : Kiln_InferOp<"select", [Kiln_Vjp, Kiln_BroadcastingOp]> {
   let summary = "cond ? a : b with numpy broadcasting of all three";
   let arguments = (ins AnyRankedTensor:$cond, AnyRankedTensor:$a,
                        AnyRankedTensor:$b);
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_CastOp : Kiln_InferOp<"cast"> {
+def Kiln_CastOp : Kiln_InferOp<"cast", [Kiln_Vjp]> {
   let summary = "element type conversion";
   let description = [{
     float -> float rounds to nearest even; conversion to f8E4M3FN / f8E5M2 saturates
@@ -170,7 +179,7 @@ def Kiln_CastOp : Kiln_InferOp<"cast"> {
 // Shape
 //===----------------------------------------------------------------------===//
 
-def Kiln_ReshapeOp : Kiln_InferOp<"reshape"> {
+def Kiln_ReshapeOp : Kiln_InferOp<"reshape", [Kiln_Vjp]> {
   let summary = "same elements in row-major order, new shape";
   let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$shape);
   let results = (outs AnyRankedTensor:$result);
@@ -178,7 +187,7 @@ def Kiln_ReshapeOp : Kiln_InferOp<"reshape"> {
   let hasCanonicalizer = 1;
 }
 
-def Kiln_TransposeOp : Kiln_InferOp<"transpose"> {
+def Kiln_TransposeOp : Kiln_InferOp<"transpose", [Kiln_Vjp]> {
   let summary = "permute dimensions: result dim i = x dim perm[i]";
   let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$perm);
   let results = (outs AnyRankedTensor:$result);
@@ -186,14 +195,14 @@ def Kiln_TransposeOp : Kiln_InferOp<"transpose"> {
   let hasCanonicalizer = 1;
 }
 
-def Kiln_BroadcastToOp : Kiln_InferOp<"broadcast_to"> {
+def Kiln_BroadcastToOp : Kiln_InferOp<"broadcast_to", [Kiln_Vjp]> {
   let summary = "numpy broadcast of x to `shape`";
   let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$shape);
   let results = (outs AnyRankedTensor:$result);
   let hasFolder = 1;
 }
 
-def Kiln_SliceOp : Kiln_InferOp<"slice"> {
+def Kiln_SliceOp : Kiln_InferOp<"slice", [Kiln_Vjp]> {
   let summary = "strided static window [start, limit) with step `stride`";
   let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$start,
                        DenseI64ArrayAttr:$limit, DenseI64ArrayAttr:$stride);
@@ -201,7 +210,7 @@ def Kiln_SliceOp : Kiln_InferOp<"slice"> {
   let hasFolder = 1;
 }
 
-def Kiln_DynamicUpdateSliceOp : Kiln_InferOp<"dynamic_update_slice"> {
+def Kiln_DynamicUpdateSliceOp : Kiln_InferOp<"dynamic_update_slice", [Kiln_Vjp]> {
   let summary = "x with `update` written at the position held in `start`";
   let description = [{
     `start` is a rank-1 i64 (or other int) tensor with one entry per dimension; each
@@ -212,14 +221,14 @@ def Kiln_DynamicUpdateSliceOp : Kiln_InferOp<"dynamic_update_slice"> {
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_ConcatOp : Kiln_InferOp<"concat"> {
+def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Vjp]> {
   let summary = "join tensors along `axis`";
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$axis);
   let results = (outs AnyRankedTensor:$result);
   let hasFolder = 1;
 }
 
-def Kiln_GatherOp : Kiln_InferOp<"gather"> {
+def Kiln_GatherOp : Kiln_InferOp<"gather", [Kiln_Vjp]> {
   let summary = "numpy take along `axis`; indices clamped into range";
   let description = [{
     Result shape x.shape[:axis] + indices.shape + x.shape[axis+1:].
@@ -228,13 +237,13 @@ def Kiln_GatherOp : Kiln_InferOp<"gather"> {
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_TakeAlongAxisOp : Kiln_InferOp<"take_along_axis"> {
+def Kiln_TakeAlongAxisOp : Kiln_InferOp<"take_along_axis", [Kiln_Vjp]> {
   let summary = "numpy take_along_axis; indices clamped into range";
   let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$indices, I64Attr:$axis);
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add"> {
+def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add", [Kiln_Vjp]> {
   let summary = "x plus updates added at `indices` along `axis` (gather's transpose)";
   let description = [{
     updates has gather's result shape: x.shape[:axis] + indices.shape +
@@ -246,13 +255,13 @@ def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add"> {
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_OneHotOp : Kiln_InferOp<"one_hot"> {
+def Kiln_OneHotOp : Kiln_InferOp<"one_hot", [Kiln_NoGrad]> {
   let summary = "indices.shape + [depth], 1 where k == index; out of range is all 0";
   let arguments = (ins AnyRankedTensor:$indices, I64Attr:$depth, TypeAttr:$dtype);
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_BincountOp : Kiln_InferOp<"bincount"> {
+def Kiln_BincountOp : Kiln_InferOp<"bincount", [Kiln_NoGrad]> {
   let summary = "i64 counts of each value of a rank-1 int tensor; out of range ignored";
   let arguments = (ins AnyRankedTensor:$x, I64Attr:$length);
   let results = (outs AnyRankedTensor:$result);
@@ -263,7 +272,7 @@ def Kiln_BincountOp : Kiln_InferOp<"bincount"> {
 //===----------------------------------------------------------------------===//
 
 class Kiln_ReduceOp<string mnemonic, string summaryText>
-    : Kiln_InferOp<mnemonic, [Kiln_ReductionOp]> {
+    : Kiln_InferOp<mnemonic, [Kiln_ReductionOp, Kiln_Vjp]> {
   let summary = summaryText;
   let description = [{
     Reduces `axes` (empty: identity), keeping them as size 1 when `keepdims`. Float
@@ -282,25 +291,25 @@ def Kiln_MinOp : Kiln_ReduceOp<"min", "minimum over axes">;
 def Kiln_LogSumExpOp : Kiln_ReduceOp<"logsumexp",
     "log(sum(exp(x))) over axes, max-shifted; all -inf gives -inf">;
 
-def Kiln_ArgmaxOp : Kiln_InferOp<"argmax"> {
+def Kiln_ArgmaxOp : Kiln_InferOp<"argmax", [Kiln_NoGrad]> {
   let summary = "i64 index of the first maximum along `axis`; NaN counts as maximum";
   let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis, BoolAttr:$keepdims);
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_SoftmaxOp : Kiln_CompositeOp<"softmax"> {
+def Kiln_SoftmaxOp : Kiln_CompositeOp<"softmax", [Kiln_Vjp]> {
   let summary = "exp(x - max) / sum(exp(x - max)) along `axis`, in f32";
   let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis);
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_LogSoftmaxOp : Kiln_CompositeOp<"log_softmax"> {
+def Kiln_LogSoftmaxOp : Kiln_CompositeOp<"log_softmax", [Kiln_Vjp]> {
   let summary = "x - logsumexp(x) along `axis`, in f32";
   let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis);
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_CumsumOp : Kiln_InferOp<"cumsum"> {
+def Kiln_CumsumOp : Kiln_InferOp<"cumsum", [Kiln_Vjp]> {
   let summary = "running sum along `axis` in index order";
   let description = [{
     `reverse` sums from the end; `exclusive` shifts by one so the first element is 0.
@@ -311,7 +320,7 @@ def Kiln_CumsumOp : Kiln_InferOp<"cumsum"> {
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_RmsNormOp : Kiln_CompositeOp<"rms_norm"> {
+def Kiln_RmsNormOp : Kiln_CompositeOp<"rms_norm", [Kiln_Vjp]> {
   let summary = "weight * (x * rsqrt(mean(x^2, last axis) + eps))";
   let description = [{
     Computed in f32 (f64 for f64) and rounded once to x's type; weight has shape [D]
@@ -325,7 +334,7 @@ def Kiln_RmsNormOp : Kiln_CompositeOp<"rms_norm"> {
 // Linear algebra
 //===----------------------------------------------------------------------===//
 
-def Kiln_MatmulOp : Kiln_InferOp<"matmul"> {
+def Kiln_MatmulOp : Kiln_InferOp<"matmul", [Kiln_Vjp]> {
   let summary = "batched a @ b with transpose flags and batch broadcasting";
   let description = [{
     a [..., M, K], b [..., K, N] (after swapping the last two dims of an operand whose
@@ -337,7 +346,7 @@ def Kiln_MatmulOp : Kiln_InferOp<"matmul"> {
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_GroupedMatmulOp : Kiln_InferOp<"grouped_matmul"> {
+def Kiln_GroupedMatmulOp : Kiln_InferOp<"grouped_matmul", [Kiln_Vjp]> {
   let summary = "the dropless MoE primitive: one matmul per group of rows";
   let description = [{
     `offsets` [E] holds cumulative end rows (torch._grouped_mm's offs): group e is rows
@@ -357,7 +366,7 @@ def Kiln_GroupedMatmulOp : Kiln_InferOp<"grouped_matmul"> {
 // Selection
 //===----------------------------------------------------------------------===//
 
-def Kiln_TopkOp : Kiln_InferOp<"topk"> {
+def Kiln_TopkOp : Kiln_InferOp<"topk", [Kiln_Vjp]> {
   let summary = "the k largest along the last axis, largest first, with i64 indices";
   let description = [{
     Ties keep the lower index first; NaN counts as the largest value.
@@ -366,13 +375,13 @@ def Kiln_TopkOp : Kiln_InferOp<"topk"> {
   let results = (outs AnyRankedTensor:$values, AnyRankedTensor:$indices);
 }
 
-def Kiln_SortOp : Kiln_InferOp<"sort"> {
+def Kiln_SortOp : Kiln_InferOp<"sort", [Kiln_Vjp]> {
   let summary = "stable sort along `axis` (ties keep index order)";
   let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis, BoolAttr:$descending);
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_ArgsortOp : Kiln_InferOp<"argsort"> {
+def Kiln_ArgsortOp : Kiln_InferOp<"argsort", [Kiln_NoGrad]> {
   let summary = "i64 indices of a stable sort along `axis`";
   let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis, BoolAttr:$descending);
   let results = (outs AnyRankedTensor:$result);
@@ -382,7 +391,7 @@ def Kiln_ArgsortOp : Kiln_InferOp<"argsort"> {
 // Model ops (composites)
 //===----------------------------------------------------------------------===//
 
-def Kiln_RotaryOp : Kiln_CompositeOp<"rotary"> {
+def Kiln_RotaryOp : Kiln_CompositeOp<"rotary", [Kiln_Vjp]> {
   let summary = "rotary position embedding of x [..., S, D]";
   let description = [{
     cos and sin broadcast to [..., S, D/2]. Pairs are (x[2i], x[2i+1]) when
@@ -393,7 +402,7 @@ def Kiln_RotaryOp : Kiln_CompositeOp<"rotary"> {
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_AttentionOp : Kiln_CompositeOp<"attention", [AttrSizedOperandSegments]> {
+def Kiln_AttentionOp : Kiln_CompositeOp<"attention", [Kiln_Vjp, AttrSizedOperandSegments]> {
   let summary = "scaled dot-product attention with GQA, causal offset and lengths";
   let description = [{
     q [B, Hq, Sq, Dk], k [B, Hkv, Sk, Dk], v [B, Hkv, Sk, Dv] -> [B, Hq, Sq, Dv].
@@ -409,16 +418,34 @@ def Kiln_AttentionOp : Kiln_CompositeOp<"attention", [AttrSizedOperandSegments]>
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_CrossEntropyOp : Kiln_CompositeOp<"cross_entropy"> {
+def Kiln_CrossEntropyOp : Kiln_CompositeOp<"cross_entropy", [Kiln_Vjp]> {
   let summary = "-log_softmax(logits)[label] per position; label out of range gives 0";
   let arguments = (ins AnyRankedTensor:$logits, AnyRankedTensor:$labels);
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_TokenLogprobsOp : Kiln_CompositeOp<"token_logprobs"> {
+def Kiln_TokenLogprobsOp : Kiln_CompositeOp<"token_logprobs", [Kiln_Vjp]> {
   let summary = "log_softmax(logits)[token] per position; token out of range gives 0";
   let arguments = (ins AnyRankedTensor:$logits, AnyRankedTensor:$tokens);
   let results = (outs AnyRankedTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
+// Autodiff
+//===----------------------------------------------------------------------===//
+
+def Kiln_GradOp : Kiln_InferOp<"grad", [Kiln_NoGrad]> {
+  let summary = "gradients of a scalar loss with respect to values it depends on";
+  let description = [{
+    Result i is d loss / d wrt[i], computed by reverse-mode differentiation of the
+    ops between the wrt values and the loss in the enclosing block (the way
+    tf.gradients reads a graph). kiln-grad expands it into ordinary kiln ops using
+    each op's VjpOpInterface; a wrt value the loss does not depend on gets zeros.
+    Ops tagged with an integer `kiln.remat` attribute are recomputed in the
+    backward pass instead of keeping their results alive (rematerialisation).
+  }];
+  let arguments = (ins AnyRankedTensor:$loss, Variadic<AnyRankedTensor>:$wrt);
+  let results = (outs Variadic<AnyRankedTensor>:$grads);
 }
 
 #endif // KILN_OPS_TD

@@ -9,12 +9,14 @@
 #ifndef KILN_PASSES_DECOMPOSEPATTERNS_H
 #define KILN_PASSES_DECOMPOSEPATTERNS_H
 
-#include "passes/PrimitiveBuilder.h"
+#include "ir/PrimitiveBuilder.h"
 
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
 namespace kiln::passes {
+
+using ir::PrimitiveBuilder;
 
 /// True when the composite op with this name (no "kiln." prefix) is to be
 /// expanded.

@@ -24,4 +24,15 @@ def Decompose : Pass<"kiln-decompose", "::mlir::ModuleOp"> {
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 
+def Grad : Pass<"kiln-grad", "::mlir::ModuleOp"> {
+  let summary = "Expand kiln.grad by reverse-mode differentiation";
+  let description = [{
+    Replaces every kiln.grad with the ops computing its gradients, built from each
+    op's VjpOpInterface rule, summing the contributions of every use. Ops carrying
+    an integer `kiln.remat` attribute are recomputed in the backward pass (one
+    clone per group) instead of keeping their forward results alive.
+  }];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
 #endif // KILN_PASSES_TD

@@ -9,6 +9,8 @@
 namespace kiln::passes {
 
 void buildHostPipeline(mlir::OpPassManager &pm, const PipelineOptions &options) {
+  // Differentiate first, so the backward ops are optimised with the forward ones.
+  pm.addPass(createGrad());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   if (options.decompose) {

@@ -10,7 +10,7 @@
 namespace kiln {
 namespace {
 
-enum class Unary { Neg, Abs, Sign, Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Silu, Gelu, Sin, Cos };
+enum class Unary { Neg, Abs, Sign, Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Silu, Gelu, Erf, Sin, Cos };
 
 template <Unary Op, typename T> inline T applyUnary(T x) {
   if constexpr (Op == Unary::Neg) {
@@ -44,6 +44,8 @@ template <Unary Op, typename T> inline T applyUnary(T x) {
     return x / (T(1) + std::exp(-x));
   } else if constexpr (Op == Unary::Gelu) {
     return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+  } else if constexpr (Op == Unary::Erf) {
+    return std::erf(x);
   } else if constexpr (Op == Unary::Sin) {
     return std::sin(x);
   } else {
@@ -315,6 +317,7 @@ void registerElementwiseKernels(KernelRegistry &r) {
   r["sigmoid"] = unaryKernel<Unary::Sigmoid>;
   r["silu"] = unaryKernel<Unary::Silu>;
   r["gelu"] = unaryKernel<Unary::Gelu>;
+  r["erf"] = unaryKernel<Unary::Erf>;
   r["sin"] = unaryKernel<Unary::Sin>;
   r["cos"] = unaryKernel<Unary::Cos>;
   r["add"] = binaryKernel<Binary::Add>;

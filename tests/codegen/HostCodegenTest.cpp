@@ -196,9 +196,9 @@ TEST(HostCodegen, DumpsIrAfterEveryPass) {
     files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
   EXPECT_EQ(files, (std::vector<std::string>{
-                       "00-input.mlir", "01-canonicalize.mlir", "02-cse.mlir",
-                       "03-kiln-decompose.mlir", "04-canonicalize.mlir", "05-cse.mlir",
-                       "06-symbol-dce.mlir"}));
+                       "00-input.mlir", "01-kiln-grad.mlir", "02-canonicalize.mlir",
+                       "03-cse.mlir", "04-kiln-decompose.mlir", "05-canonicalize.mlir",
+                       "06-cse.mlir", "07-symbol-dce.mlir"}));
 }
 
 } // namespace

@@ -31,6 +31,7 @@ TEST(Elementwise, UnaryAllFloatTypes) {
       {"sigmoid", [](double x) { return 1 / (1 + std::exp(-x)); }, -5, 5},
       {"silu", [](double x) { return x / (1 + std::exp(-x)); }, -5, 5},
       {"gelu", [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }, -4, 4},
+      {"erf", [](double x) { return std::erf(x); }, -3, 3},
       {"sin", [](double x) { return std::sin(x); }, -3, 3},
       {"cos", [](double x) { return std::cos(x); }, -3, 3},
   };

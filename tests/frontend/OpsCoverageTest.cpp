@@ -46,7 +46,7 @@ TEST(OpsCoverage, EveryOpBuildsAndVerifies) {
   // Elementwise.
   for (Unary fn :
        std::initializer_list<Unary>{neg, abs, sign, exp, log, sqrt, rsqrt, tanh,
-                                    sigmoid, silu, gelu, sin, cos})
+                                    sigmoid, silu, gelu, erf, sin, cos})
     keep(fn(x, SourceLoc::current()));
   keep(neg(i));
   keep(abs(i));
@@ -175,6 +175,7 @@ TEST(OpsCoverage, EveryOpBuildsAndVerifies) {
                          "sigmoid",
                          "silu",
                          "gelu",
+                         "erf",
                          "sin",
                          "cos",
                          "add",

@@ -29,6 +29,7 @@ func.func @sources(%key: tensor<i64>, %x: tensor<2x3xf32>, %row: tensor<3xf32>, 
 // CHECK-NEXT: kiln.sigmoid %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
 // CHECK-NEXT: kiln.silu %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
 // CHECK-NEXT: kiln.gelu %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+// CHECK-NEXT: kiln.erf %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
 // CHECK-NEXT: kiln.sin %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
 // CHECK-NEXT: kiln.cos %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
 // CHECK-NEXT: kiln.neg %{{.*}} : (tensor<2x3xi32>) -> tensor<2x3xi32>
@@ -62,6 +63,7 @@ func.func @elementwise(%key: tensor<i64>, %x: tensor<2x3xf32>, %row: tensor<3xf3
   %r_sigmoid = kiln.sigmoid %x : (tensor<2x3xf32>) -> tensor<2x3xf32>
   %r_silu = kiln.silu %x : (tensor<2x3xf32>) -> tensor<2x3xf32>
   %r_gelu = kiln.gelu %x : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %r_erf = kiln.erf %x : (tensor<2x3xf32>) -> tensor<2x3xf32>
   %r_sin = kiln.sin %x : (tensor<2x3xf32>) -> tensor<2x3xf32>
   %r_cos = kiln.cos %x : (tensor<2x3xf32>) -> tensor<2x3xf32>
   %r_negi = kiln.neg %i : (tensor<2x3xi32>) -> tensor<2x3xi32>

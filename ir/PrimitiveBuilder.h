@@ -7,14 +7,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef KILN_PASSES_PRIMITIVEBUILDER_H
-#define KILN_PASSES_PRIMITIVEBUILDER_H
+#ifndef KILN_IR_PRIMITIVEBUILDER_H
+#define KILN_IR_PRIMITIVEBUILDER_H
 
 #include "ir/KilnOps.h"
 
 #include "mlir/IR/Builders.h"
 
-namespace kiln::passes {
+namespace kiln::ir {
 
 class PrimitiveBuilder {
 public:
@@ -62,12 +62,13 @@ public:
   mlir::Value select(mlir::Value cond, mlir::Value a, mlir::Value b);
 
   mlir::OpBuilder &builder() { return b; }
+  mlir::Location location() const { return loc; }
 
 private:
   mlir::OpBuilder &b;
   mlir::Location loc;
 };
 
-} // namespace kiln::passes
+} // namespace kiln::ir
 
-#endif // KILN_PASSES_PRIMITIVEBUILDER_H
+#endif // KILN_IR_PRIMITIVEBUILDER_H

@@ -4,14 +4,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/PrimitiveBuilder.h"
+#include "ir/PrimitiveBuilder.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 
 using namespace mlir;
 using namespace kiln::ir;
 
-namespace kiln::passes {
+namespace kiln::ir {
 
 Type PrimitiveBuilder::computeType(Type element) const {
   return element.isF64() ? element : b.getF32Type();
@@ -102,4 +102,4 @@ Value PrimitiveBuilder::select(Value cond, Value a, Value bv) {
   return op<SelectOp>({cond, a, bv});
 }
 
-} // namespace kiln::passes
+} // namespace kiln::ir

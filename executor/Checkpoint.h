@@ -1,0 +1,49 @@
+// Saving and restoring an Executor's named state (parameters, optimizer
+// moments, step counters, RNG keys alike) as a safetensors checkpoint keyed by
+// state-entry name.
+#ifndef KILN_EXECUTOR_CHECKPOINT_H
+#define KILN_EXECUTOR_CHECKPOINT_H
+
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "executor/Executor.h"
+
+namespace kiln {
+
+/// The `kiln.format` metadata value of checkpoints this code writes.
+inline constexpr const char *kCheckpointFormat = "kiln-checkpoint-1";
+
+struct CheckpointLoadOptions {
+  /// State entries absent from the file keep their current value (or stay
+  /// unset).
+  bool allowMissing = false;
+  /// Tensors in the file that name no state entry are ignored.
+  bool allowUnexpected = false;
+};
+
+/// Writes every state entry that has a value, by name, to one safetensors file
+/// (temp file + rename). The metadata gains `kiln.format` = "kiln-checkpoint-1"
+/// and `kiln.compiler_version` (the Executable's), which override caller keys
+/// of that name.
+absl::Status
+saveCheckpoint(const Executor &executor, const std::string &path,
+               const std::map<std::string, std::string> &metadata = {});
+
+/// Reads a checkpoint and sets the state from it. `path` is a .safetensors
+/// file, a
+/// `*.safetensors.index.json` of a sharded one, or a folder holding
+/// model.safetensors.index.json or model.safetensors. Everything is checked
+/// before any state changes: each tensor's dtype and shape against its state
+/// entry, missing entries and unexpected tensors (unless allowed), and a
+/// `kiln.format` other than ours. On error the state is untouched. Returns the
+/// file's metadata.
+absl::StatusOr<std::map<std::string, std::string>>
+loadCheckpoint(Executor &executor, const std::string &path,
+               const CheckpointLoadOptions &options = {});
+
+} // namespace kiln
+
+#endif // KILN_EXECUTOR_CHECKPOINT_H
