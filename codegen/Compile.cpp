@@ -4,6 +4,7 @@
 
 #include "codegen/HostCodegen.h"
 #include "codegen/IrDumper.h"
+#include "codegen/ptx/PtxCodegen.h"
 #include "ir/Diagnostics.h"
 #include "passes/Pipeline.h"
 
@@ -17,15 +18,17 @@ const char *const kCompilerVersion = "kiln-0.1.0";
 
 absl::StatusOr<proto::Executable> compile(IrModule &module,
                                           const CompileOptions &options) {
-  if (options.target != "host")
+  if (options.target != "host" && options.target != "ptx")
     return absl::InvalidArgumentError("unknown target '" + options.target +
-                                      "' (this build supports: host)");
+                                      "' (this build supports: host, ptx)");
+  // The ptx target has kernels for primitives only: composites are expanded.
+  bool decompose = options.decompose || options.target == "ptx";
   if (auto s = module.verify(); !s.ok())
     return s;
   DiagnosticCollector diagnostics(module.context());
   mlir::PassManager pm(&module.context());
   passes::PipelineOptions pipeline;
-  pipeline.decompose = options.decompose;
+  pipeline.decompose = decompose;
   passes::buildHostPipeline(pm, pipeline);
   IrDumper *dumper = nullptr;
   if (!options.dumpIrDir.empty()) {
@@ -39,6 +42,11 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     return absl::InvalidArgumentError(diagnostics.message("the pass pipeline failed"));
   if (dumper && !dumper->status().ok())
     return dumper->status();
+  if (options.target == "ptx") {
+    ptx::PtxOptions ptxOptions;
+    ptxOptions.dumpDir = options.dumpIrDir;
+    return ptx::lowerToPtx(module.module(), ptxOptions);
+  }
   return lowerToHost(module.module());
 }
 

@@ -21,7 +21,8 @@ namespace kiln::codegen {
 extern const char *const kCompilerVersion;
 
 struct CompileOptions {
-  /// Only "host" for now: each op becomes one step of the CPU executor.
+  /// "host": each op becomes one step of the CPU executor. "ptx": each op
+  /// becomes kernels Kiln emits as PTX, for the CUDA executor.
   std::string target = "host";
   /// Expand composite ops (softmax, attention, ...) into primitives first.
   bool decompose = false;

@@ -9,9 +9,11 @@
 #include <fstream>
 #include <sstream>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/strings/str_format.h"
 #include "codegen/Compile.h"
+#include "executor/Bundle.h"
 #include "executor/Executor.h"
 #include "ir/IrModule.h"
 #include "llvm/Support/CommandLine.h"
@@ -33,11 +35,24 @@ static cl::opt<std::string> dumpIr(
     cl::desc("Write the IR before the pipeline and after every pass into this "
              "folder, one numbered file per pass"),
     cl::value_desc("dir"), cl::cat(category));
-static cl::opt<std::string> target("target", cl::desc("Target to compile for: host"),
+static cl::opt<std::string> target("target", cl::desc("Target to compile for: host (CPU executor) or ptx (CUDA executor)"),
                                    cl::init("host"), cl::cat(category));
 static cl::opt<bool> decompose(
     "decompose", cl::desc("Expand composite ops (softmax, attention, ...) into primitives"),
     cl::cat(category));
+static cl::opt<std::string> bundleDir(
+    "bundle",
+    cl::desc("Compile for both the host and the ptx target and add the two "
+             "Executables to the bundle in this folder (manifest.json)"),
+    cl::value_desc("dir"), cl::cat(category));
+static cl::opt<std::string> modelHash(
+    "model-hash",
+    cl::desc("Bundle key: the hash of the model config that produced the graph "
+             "(default: the input file's stem)"),
+    cl::cat(category));
+static cl::opt<std::string> bucket("bucket",
+                                   cl::desc("Bundle key: the shape bucket"),
+                                   cl::init("default"), cl::cat(category));
 static cl::opt<bool> printIr("print-ir", cl::desc("Print the IR after the pipeline"),
                              cl::cat(category));
 // LLVM itself registers -stats.
@@ -48,6 +63,48 @@ static cl::opt<bool> stats(
 static int fail(const std::string &message) {
   std::fprintf(stderr, "kiln-compile: error: %s\n", message.c_str());
   return 1;
+}
+
+/// Compiles `text` for the host and the ptx target and adds both Executables to
+/// the bundle, keyed by model hash, module name, bucket, target and compiler
+/// version (never by the graph itself: a runtime without the compiler can
+/// compute the key).
+static int writeBundle(const std::string &text, const std::string &input) {
+  std::string stem = std::filesystem::path(input).stem().string();
+  std::error_code ec;
+  std::filesystem::create_directories(std::string(bundleDir), ec);
+  if (ec)
+    return fail("cannot create bundle folder '" + bundleDir + "': " + ec.message());
+  std::vector<kiln::BundleEntry> entries;
+  if (std::filesystem::exists(std::string(bundleDir) + "/manifest.json")) {
+    auto existing = kiln::openBundle(bundleDir);
+    if (!existing.ok())
+      return fail(std::string(existing.status().message()));
+    entries = existing->entries();
+  }
+  for (const char *target : {"host", "ptx"}) {
+    auto module = kiln::IrModule::parse(text, input);
+    if (!module.ok())
+      return fail(std::string(module.status().message()));
+    kiln::codegen::CompileOptions options;
+    options.target = target;
+    options.decompose = decompose;
+    auto exe = kiln::codegen::compile(*module, options);
+    if (!exe.ok())
+      return fail(std::string(exe.status().message()));
+    kiln::BundleKey key{modelHash.empty() ? stem : std::string(modelHash), stem,
+                        bucket, target, exe->compiler_version()};
+    kiln::BundleEntry entry{key, kiln::bundleFileName(key)};
+    if (auto s = kiln::writeExecutable(*exe, std::string(bundleDir) + "/" + entry.file,
+                                       false);
+        !s.ok())
+      return fail(std::string(s.message()));
+    std::erase_if(entries, [&](const kiln::BundleEntry &e) { return e.key == key; });
+    entries.push_back(entry);
+  }
+  if (auto s = kiln::writeBundleManifest(bundleDir, entries); !s.ok())
+    return fail(std::string(s.message()));
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -62,6 +119,9 @@ int main(int argc, char **argv) {
     return fail(absl::StrFormat("cannot open '%s': %s", input, std::strerror(errno)));
   std::stringstream buffer;
   buffer << in.rdbuf();
+
+  if (!bundleDir.empty())
+    return writeBundle(buffer.str(), input);
 
   auto module = kiln::IrModule::parse(buffer.str(), input);
   if (!module.ok())

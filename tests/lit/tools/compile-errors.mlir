@@ -8,7 +8,7 @@
 
 // MISSING: kiln-compile: error: cannot open '{{.*}}missing.mlir': No such file or directory
 // MALFORMED: kiln-compile: error: cannot parse {{.*}}bad.mlir: {{.*}}bad.mlir:1:{{[0-9]+}}: {{.+}}
-// TARGET: kiln-compile: error: unknown target 'tpu' (this build supports: host)
+// TARGET: kiln-compile: error: unknown target 'tpu' (this build supports: host, ptx)
 // NOINPUT: kiln-compile: error: expected exactly one input file
 // HELP-DAG: --dump-ir
 // HELP-DAG: --text

@@ -1,0 +1,130 @@
+//===- PtxTargetTest.cpp - the ptx target's Executables, checked on the CPU -===//
+//
+// Compiles graphs for the ptx target and checks what can be checked without a
+// GPU: every kernel assembles with ptxas for the architecture its `.target`
+// names, launches pass only buffers, the arena plan never overlaps two live
+// buffers, and unsupported ops are clear errors. Numerics run on the GPU machine
+// (tests/cuda and kiln-run).
+//
+//===----------------------------------------------------------------------===//
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "absl/strings/match.h"
+#include "tests/codegen/CompileTestUtil.h"
+
+namespace kiln::testing {
+namespace {
+
+const char *kPtxas = "/usr/local/cuda/bin/ptxas";
+
+codegen::CompileOptions ptxOptions() {
+  codegen::CompileOptions options;
+  options.target = "ptx";
+  return options;
+}
+
+const char *kGraph = R"mlir(
+func.func @main(%a: tensor<4x300xf32> {kiln.name = "a"}, %b: tensor<300xf32> {kiln.name = "b"},
+                %w: tensor<300x7xf32> {kiln.name = "w"}, %l: tensor<4xi64> {kiln.name = "labels"})
+    -> (tensor<4x300xf32> {kiln.name = "y"}, tensor<4xf32> {kiln.name = "m"}, tensor<f32> {kiln.name = "loss"}) {
+  %y = kiln.add %a, %b : (tensor<4x300xf32>, tensor<300xf32>) -> tensor<4x300xf32>
+  %g = kiln.gelu %y : (tensor<4x300xf32>) -> tensor<4x300xf32>
+  %m = kiln.mean %g {axes = array<i64: 1>, keepdims = false} : (tensor<4x300xf32>) -> tensor<4xf32>
+  %logits = kiln.matmul %g, %w {transpose_a = false, transpose_b = false} : (tensor<4x300xf32>, tensor<300x7xf32>) -> tensor<4x7xf32>
+  %ce = kiln.cross_entropy %logits, %l : (tensor<4x7xf32>, tensor<4xi64>) -> tensor<4xf32>
+  %loss = kiln.mean %ce {axes = array<i64: 0>, keepdims = false} : (tensor<4xf32>) -> tensor<f32>
+  %t = kiln.transpose %g {perm = array<i64: 1, 0>} : (tensor<4x300xf32>) -> tensor<300x4xf32>
+  %r = kiln.reshape %t {shape = array<i64: 1200>} : (tensor<300x4xf32>) -> tensor<1200xf32>
+  %s = kiln.slice %r {start = array<i64: 3>, limit = array<i64: 1200>, stride = array<i64: 7>} : (tensor<1200xf32>) -> tensor<171xf32>
+  %c = kiln.cast %s {to = bf16} : (tensor<171xf32>) -> tensor<171xbf16>
+  %i = kiln.greater %m, %m : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xi1>
+  return %g, %m, %loss : tensor<4x300xf32>, tensor<4xf32>, tensor<f32>
+})mlir";
+
+TEST(PtxTarget, EveryKernelAssemblesWithPtxas) {
+  if (!std::filesystem::exists(kPtxas))
+    GTEST_SKIP() << "ptxas not found at " << kPtxas << " (the CUDA toolkit is not installed)";
+  auto exe = compileText(kGraph, ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  EXPECT_EQ(exe->target(), "ptx");
+  ASSERT_GT(exe->modules_size(), 5);
+  std::string dir = ::testing::TempDir() + "/kiln-ptxas";
+  std::filesystem::create_directories(dir);
+  for (const proto::PtxModule &module : exe->modules()) {
+    std::smatch match;
+    ASSERT_TRUE(std::regex_search(module.ptx(), match, std::regex(R"(\.target\s+(sm_\w+))")))
+        << module.name();
+    EXPECT_EQ(match[1].str(), module.arch());
+    EXPECT_EQ(module.ptx().find('\0'), std::string::npos) << "NUL byte in PTX";
+    std::string path = dir + "/" + module.name() + ".ptx";
+    std::ofstream(path) << module.ptx();
+    std::string command = std::string(kPtxas) + " -arch=" + match[1].str() + " " + path +
+                          " -o " + path + ".cubin 2>&1";
+    EXPECT_EQ(std::system(command.c_str()), 0) << "ptxas rejected " << module.name();
+  }
+}
+
+TEST(PtxTarget, LaunchesPassBuffersAndTheArenaNeverOverlapsLiveBuffers) {
+  auto exe = compileText(kGraph, ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::EntryPoint &entry = exe->entries(0);
+  ASSERT_EQ(entry.buffer_offsets_size(), entry.buffers_size());
+  int launches = 0;
+  for (const proto::Step &step : entry.steps()) {
+    ASSERT_TRUE(step.op() == "launch" || step.op() == "alias" || step.op() == "constant")
+        << step.op();
+    if (step.op() != "launch")
+      continue;
+    ++launches;
+    const proto::Launch &l = step.launch();
+    EXPECT_LT(l.module(), exe->modules_size());
+    EXPECT_FALSE(l.kernel().empty());
+    ASSERT_EQ(l.grid_size(), 3);
+    ASSERT_EQ(l.block_size(), 3);
+    for (int64_t d : l.grid())
+      EXPECT_GE(d, 1);
+    EXPECT_EQ(l.scalars_size(), 0);
+    EXPECT_EQ(l.buffers_size(), step.inputs_size() + step.outputs_size());
+  }
+  EXPECT_GT(launches, 8);
+  // Arguments are bound at run time; everything else lies inside the arena.
+  for (const auto &arg : entry.arguments())
+    EXPECT_EQ(entry.buffer_offsets(arg.buffer()), -1);
+  for (int i = 0; i < entry.buffers_size(); ++i)
+    EXPECT_LE(entry.buffer_offsets(i), entry.arena_bytes());
+  EXPECT_GT(entry.arena_bytes(), 0);
+}
+
+TEST(PtxTarget, PlannerReusesMemoryOfDeadBuffers) {
+  // A chain of elementwise ops: each intermediate dies at the next op, so the
+  // arena needs about two buffers, not five.
+  auto exe = compileText(R"mlir(
+    func.func @main(%x: tensor<1024xf32>) -> tensor<1024xf32> {
+      %a = kiln.exp %x : (tensor<1024xf32>) -> tensor<1024xf32>
+      %b = kiln.tanh %a : (tensor<1024xf32>) -> tensor<1024xf32>
+      %c = kiln.sin %b : (tensor<1024xf32>) -> tensor<1024xf32>
+      %d = kiln.cos %c : (tensor<1024xf32>) -> tensor<1024xf32>
+      %e = kiln.sqrt %d : (tensor<1024xf32>) -> tensor<1024xf32>
+      return %e : tensor<1024xf32>
+    })mlir", ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  EXPECT_LE(exe->entries(0).arena_bytes(), 2 * 4096);
+}
+
+TEST(PtxTarget, UnsupportedOpIsAClearError) {
+  auto exe = compileText(R"mlir(
+    func.func @main(%x: tensor<8xf32>) -> tensor<8xf32> {
+      %y = kiln.sort %x {axis = 0 : i64, descending = false} : (tensor<8xf32>) -> tensor<8xf32>
+      return %y : tensor<8xf32>
+    })mlir", ptxOptions());
+  ASSERT_FALSE(exe.ok());
+  EXPECT_TRUE(absl::StrContains(exe.status().message(), "kiln.sort")) << exe.status();
+  EXPECT_TRUE(absl::StrContains(exe.status().message(), "ptx target")) << exe.status();
+}
+
+} // namespace
+} // namespace kiln::testing
