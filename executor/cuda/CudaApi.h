@@ -1,0 +1,100 @@
+// The CUDA driver API, loaded at run time with dlopen("libcuda.so.1") so that every
+// Kiln binary starts (and reports "no CUDA driver") on machines without a GPU.
+#ifndef KILN_EXECUTOR_CUDA_CUDAAPI_H
+#define KILN_EXECUTOR_CUDA_CUDAAPI_H
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace kiln::cuda {
+
+// The few driver types and constants Kiln uses, declared here (ABI-identical to cuda.h)
+// so the runtime builds without the CUDA toolkit installed.
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;
+using CUcontext = struct CUctx_st *;
+using CUmodule = struct CUmod_st *;
+using CUfunction = struct CUfunc_st *;
+using CUstream = struct CUstream_st *;
+using CUgraph = struct CUgraph_st *;
+using CUgraphExec = struct CUgraphExec_st *;
+using CUjit_option = int;
+
+inline constexpr CUresult CUDA_SUCCESS = 0;
+inline constexpr CUresult CUDA_ERROR_OUT_OF_MEMORY = 2;
+inline constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
+inline constexpr CUjit_option CU_JIT_INFO_LOG_BUFFER = 3;
+inline constexpr CUjit_option CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
+inline constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER = 5;
+inline constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
+inline constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
+inline constexpr int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+inline constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
+inline constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+inline constexpr unsigned CU_MEMHOSTALLOC_PORTABLE = 1;
+
+/// Entry points of libcuda, resolved by their versioned symbol names (cuda.h #defines
+/// cuMemAlloc to cuMemAlloc_v2 and so on; dlsym sees only the real names).
+struct CudaApi {
+  CUresult (*cuInit)(unsigned flags);
+  CUresult (*cuDriverGetVersion)(int *version);
+  CUresult (*cuGetErrorName)(CUresult error, const char **str);
+  CUresult (*cuGetErrorString)(CUresult error, const char **str);
+  CUresult (*cuDeviceGetCount)(int *count);
+  CUresult (*cuDeviceGet)(CUdevice *device, int ordinal);
+  CUresult (*cuDeviceGetName)(char *name, int len, CUdevice device);
+  CUresult (*cuDeviceGetAttribute)(int *value, int attribute, CUdevice device);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *ctx, CUdevice device);
+  CUresult (*cuDevicePrimaryCtxRelease)(CUdevice device);
+  CUresult (*cuCtxSetCurrent)(CUcontext ctx);
+  CUresult (*cuMemGetInfo)(size_t *free, size_t *total);
+  CUresult (*cuMemAlloc)(CUdeviceptr *ptr, size_t bytes);
+  CUresult (*cuMemFree)(CUdeviceptr ptr);
+  CUresult (*cuMemHostAlloc)(void **ptr, size_t bytes, unsigned flags);
+  CUresult (*cuMemFreeHost)(void *ptr);
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void *src, size_t bytes,
+                                CUstream stream);
+  CUresult (*cuMemcpyDtoHAsync)(void *dst, CUdeviceptr src, size_t bytes, CUstream stream);
+  CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr dst, CUdeviceptr src, size_t bytes,
+                                CUstream stream);
+  CUresult (*cuMemsetD8Async)(CUdeviceptr dst, unsigned char value, size_t count,
+                              CUstream stream);
+  CUresult (*cuStreamCreate)(CUstream *stream, unsigned flags);
+  CUresult (*cuStreamDestroy)(CUstream stream);
+  CUresult (*cuStreamSynchronize)(CUstream stream);
+  CUresult (*cuModuleLoadDataEx)(CUmodule *module, const void *image, unsigned numOptions,
+                                 CUjit_option *options, void **optionValues);
+  CUresult (*cuModuleUnload)(CUmodule module);
+  CUresult (*cuModuleGetFunction)(CUfunction *fn, CUmodule module, const char *name);
+  CUresult (*cuLaunchKernel)(CUfunction fn, unsigned gridX, unsigned gridY, unsigned gridZ,
+                             unsigned blockX, unsigned blockY, unsigned blockZ,
+                             unsigned sharedBytes, CUstream stream, void **params,
+                             void **extra);
+  CUresult (*cuStreamBeginCapture)(CUstream stream, int mode);
+  CUresult (*cuStreamEndCapture)(CUstream stream, CUgraph *graph);
+  CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec *exec, CUgraph graph,
+                                          unsigned long long flags);
+  CUresult (*cuGraphLaunch)(CUgraphExec exec, CUstream stream);
+  CUresult (*cuGraphExecDestroy)(CUgraphExec exec);
+  CUresult (*cuGraphDestroy)(CUgraph graph);
+
+  /// "CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered".
+  std::string errorText(CUresult error) const;
+  /// OK, or an error "<what>: <errorText>"; out-of-memory maps to ResourceExhausted.
+  absl::Status check(CUresult error, absl::string_view what) const;
+};
+
+/// Loads libcuda.so.1 once per process and initialises the driver. Errors are values:
+/// "no CUDA driver (libcuda.so.1 not found): ..." where the library is missing, "no
+/// CUDA device ..." where the driver sees none.
+absl::StatusOr<const CudaApi *> loadCudaApi();
+
+} // namespace kiln::cuda
+
+#endif // KILN_EXECUTOR_CUDA_CUDAAPI_H

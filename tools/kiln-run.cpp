@@ -1,0 +1,337 @@
+// kiln-run: runs every host/ptx Executable pair of a bundle on seeded random inputs,
+// the host one on the CPU executor and the ptx one on the GPU, and compares outputs.
+// Runtime-only (no LLVM/MLIR), statically linked so it can be carried to a GPU machine.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "executor/Bundle.h"
+#include "executor/Executor.h"
+#include "executor/StatusMacros.h"
+#include "executor/cuda/CudaExecutor.h"
+
+namespace kiln {
+namespace {
+
+constexpr const char *kHelp = R"(usage: kiln-run --bundle=DIR [flags]
+
+For every pair of Executables in the bundle whose keys differ only in target (host and
+ptx), draws seeded random inputs and the same initial state for both, runs the host one
+on the CPU executor and the ptx one on the CUDA executor, and prints per output (and per
+state entry an entry writes): name, type, max |delta|, max |ref|, PASS or FAIL.
+
+  --bundle=DIR        bundle folder (with manifest.json)            required
+  --entry=NAME        only this entry (bundle key entry or entry point name)
+  --seed=N            seed of inputs and uninitialised state        default 0
+  --device=N          CUDA device ordinal                           default 0
+  --repeat=N          also time N runs per entry and executor       default 1
+  --cuda-graph        capture each entry into a CUDA graph and replay it
+  --sync-each-launch  synchronise after every kernel (names a faulting kernel exactly)
+  --help              this text
+
+Inputs: floating-point tensors are drawn from N(0, 1) and rounded to their dtype;
+integer tensors uniformly from {0, ..., 7} (small and non-negative, so they are valid
+indices, counts and token ids for small shapes); i1 from {0, 1}. State with an
+initializer is initialised by both executors (same Philox streams); state without one is
+drawn like an input.
+Tolerance on max |delta|: f32 1e-4 * max|ref|, f64 1e-9 * max|ref|, bf16/f16 2e-2 *
+max|ref|, f8 1.25e-1 * max|ref|; integers and i1 exact; NaN must match NaN.
+Exit status: 0 all PASS, 1 any FAIL, 2 an error (bad flag, bundle, or run failure).
+)";
+
+struct Flags {
+  std::string bundle;
+  std::string entry;
+  uint64_t seed = 0;
+  int device = 0;
+  int repeat = 1;
+  bool cudaGraph = false;
+  bool syncEachLaunch = false;
+};
+
+absl::StatusOr<std::optional<Flags>> parseFlags(int argc, char **argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char *name, std::string *out) {
+      std::string prefix = absl::StrCat("--", name, "=");
+      if (arg.rfind(prefix, 0) != 0)
+        return false;
+      *out = arg.substr(prefix.size());
+      return true;
+    };
+    std::string v;
+    if (arg == "--help" || arg == "-h")
+      return std::optional<Flags>();
+    if (arg == "--cuda-graph") {
+      f.cudaGraph = true;
+    } else if (arg == "--sync-each-launch") {
+      f.syncEachLaunch = true;
+    } else if (value("bundle", &f.bundle) || value("entry", &f.entry)) {
+    } else if (value("seed", &v)) {
+      if (!absl::SimpleAtoi(v, &f.seed))
+        return absl::InvalidArgumentError(absl::StrCat("--seed: '", v, "' is not a number"));
+    } else if (value("device", &v)) {
+      if (!absl::SimpleAtoi(v, &f.device) || f.device < 0)
+        return absl::InvalidArgumentError(absl::StrCat("--device: '", v, "' is not an ordinal"));
+    } else if (value("repeat", &v)) {
+      if (!absl::SimpleAtoi(v, &f.repeat) || f.repeat < 1)
+        return absl::InvalidArgumentError(absl::StrCat("--repeat: '", v, "' is not >= 1"));
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag '", arg, "' (see --help)"));
+    }
+  }
+  if (f.bundle.empty())
+    return absl::InvalidArgumentError("--bundle=DIR is required (see --help)");
+  return std::optional<Flags>(f);
+}
+
+// splitmix64: a portable generator, so a seed means the same inputs on every machine.
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return (next() >> 11) * 0x1p-53; }
+  double normal() { // Box-Muller
+    double u = std::max(uniform(), 0x1p-53), v = uniform();
+    return std::sqrt(-2 * std::log(u)) * std::cos(2 * M_PI * v);
+  }
+};
+
+uint64_t hashName(const std::string &s) {
+  uint64_t h = 1469598103934665603ull; // FNV-1a
+  for (unsigned char c : s)
+    h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+HostTensor randomTensor(const proto::TensorType &type, uint64_t seed) {
+  HostTensor t(type.dtype(), std::vector<int64_t>(type.shape().begin(), type.shape().end()));
+  Rng rng{seed};
+  for (int64_t i = 0; i < t.numElements(); ++i) {
+    if (isFloat(type.dtype()))
+      t.setDouble(i, rng.normal());
+    else if (type.dtype() == proto::I1)
+      t.setInt(i, rng.next() & 1);
+    else
+      t.setInt(i, rng.next() % 8);
+  }
+  return t;
+}
+
+double tolerance(proto::DType d) {
+  switch (d) {
+  case proto::F32: return 1e-4;
+  case proto::F64: return 1e-9;
+  case proto::BF16:
+  case proto::F16: return 2e-2;
+  case proto::F8E4M3FN:
+  case proto::F8E5M2: return 1.25e-1;
+  default: return 0; // integers and i1: exact
+  }
+}
+
+struct Comparison {
+  double maxDelta = 0, maxRef = 0, tol = 0;
+  bool pass = true;
+};
+
+Comparison compare(const HostTensor &ref, const HostTensor &got) {
+  Comparison c;
+  if (!got.hasType(ref.type())) {
+    c.pass = false;
+    c.maxDelta = INFINITY;
+    return c;
+  }
+  bool exact = !isFloat(ref.dtype());
+  for (int64_t i = 0; i < ref.numElements(); ++i) {
+    if (exact) {
+      int64_t a = ref.getInt(i), b = got.getInt(i);
+      c.maxRef = std::max(c.maxRef, std::abs(static_cast<double>(a)));
+      c.maxDelta = std::max(c.maxDelta, std::abs(static_cast<double>(a) - static_cast<double>(b)));
+      continue;
+    }
+    double a = ref.getDouble(i), b = got.getDouble(i);
+    if (std::isnan(a) || std::isnan(b)) {
+      if (std::isnan(a) != std::isnan(b))
+        c.maxDelta = INFINITY;
+      continue;
+    }
+    c.maxRef = std::max(c.maxRef, std::abs(a));
+    double d = a == b ? 0 : std::abs(a - b); // equal infinities differ by 0
+    c.maxDelta = std::max(c.maxDelta, std::isnan(d) ? INFINITY : d);
+  }
+  c.tol = tolerance(ref.dtype()) * c.maxRef;
+  c.pass = c.maxDelta <= c.tol;
+  return c;
+}
+
+struct Counts {
+  int outputs = 0, failures = 0;
+};
+
+void printRow(const std::string &name, const HostTensor &ref, const HostTensor &got,
+              Counts &counts) {
+  Comparison c = compare(ref, got);
+  ++counts.outputs;
+  counts.failures += !c.pass;
+  std::printf("    %-24s %-18s %-12.4g %-12.4g %-12.4g %s\n", name.c_str(),
+              ref.typeString().c_str(), c.maxDelta, c.maxRef, c.tol, c.pass ? "PASS" : "FAIL");
+}
+
+double medianMs(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+template <typename Run> absl::StatusOr<double> timeRuns(int n, Run run) {
+  std::vector<double> ms;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    KILN_RETURN_IF_ERROR(run());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                     .count());
+  }
+  return medianMs(ms);
+}
+
+absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &hostKey,
+                     const BundleKey &ptxKey, Counts &counts) {
+  KILN_ASSIGN_OR_RETURN(proto::Executable hostExe, bundle.load(hostKey));
+  KILN_ASSIGN_OR_RETURN(proto::Executable ptxExe, bundle.load(ptxKey));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Executor> cpu, Executor::create(hostExe));
+  CudaExecutorOptions opts;
+  opts.deviceOrdinal = flags.device;
+  opts.useCudaGraph = flags.cudaGraph;
+  opts.syncAfterEachLaunch = flags.syncEachLaunch;
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<CudaExecutor> gpu, CudaExecutor::create(ptxExe, opts));
+  std::printf("== %s (host vs ptx on %s)\n",
+              absl::StrCat("model_hash=", hostKey.modelHash, " entry=", hostKey.entry,
+                           " bucket=", hostKey.bucket, " compiler_version=",
+                           hostKey.compilerVersion)
+                  .c_str(),
+              gpu->deviceDescription().c_str());
+
+  // Same state on both: initializers run on both (identical Philox values); the rest
+  // is drawn once here and set on both.
+  KILN_RETURN_IF_ERROR(cpu->initializeState());
+  KILN_RETURN_IF_ERROR(gpu->initializeState());
+  for (const proto::StateEntry &s : hostExe.state()) {
+    if (!s.init().kind().empty())
+      continue;
+    HostTensor v = randomTensor(s.type(), flags.seed ^ hashName("state:" + s.name()));
+    KILN_RETURN_IF_ERROR(cpu->setState(s.name(), v));
+    KILN_RETURN_IF_ERROR(gpu->setState(s.name(), v));
+  }
+
+  for (const proto::EntryPoint &ep : hostExe.entries()) {
+    if (!flags.entry.empty() && flags.entry != hostKey.entry && flags.entry != ep.name())
+      continue;
+    if (!gpu->entry(ep.name()))
+      return absl::InvalidArgumentError(absl::StrCat("the ptx Executable of ",
+                                                     bundleKeyString(ptxKey),
+                                                     " has no entry '", ep.name(), "'"));
+    std::vector<HostTensor> inputs;
+    int k = 0;
+    for (const proto::Argument &a : ep.arguments())
+      if (a.state().empty())
+        inputs.push_back(randomTensor(ep.buffers(a.buffer()),
+                                      flags.seed ^ hashName(ep.name() + ":" + a.name()) ^ k++));
+    KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> ref, cpu->run(ep.name(), inputs));
+    KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> got, gpu->run(ep.name(), inputs));
+    std::printf("  entry '%s'\n    %-24s %-18s %-12s %-12s %-12s %s\n", ep.name().c_str(),
+                "output", "type", "max|delta|", "max|ref|", "tolerance", "result");
+    size_t r = 0;
+    for (const proto::Result &res : ep.results()) {
+      if (!res.state().empty()) {
+        KILN_ASSIGN_OR_RETURN(HostTensor sRef, cpu->getState(res.state()));
+        KILN_ASSIGN_OR_RETURN(HostTensor sGot, gpu->getState(res.state()));
+        printRow("state:" + res.state(), sRef, sGot, counts);
+        continue;
+      }
+      printRow(res.name(), ref[r], got[r], counts);
+      ++r;
+    }
+    if (flags.repeat > 1) {
+      KILN_ASSIGN_OR_RETURN(double hostMs, timeRuns(flags.repeat, [&]() -> absl::Status {
+                              return cpu->run(ep.name(), inputs).status();
+                            }));
+      KILN_ASSIGN_OR_RETURN(double ptxMs, timeRuns(flags.repeat, [&]() -> absl::Status {
+                              return gpu->run(ep.name(), inputs).status();
+                            }));
+      std::printf("    timing, median of %d calls (inputs in, results out): host %.4f ms, "
+                  "ptx%s %.4f ms\n",
+                  flags.repeat, hostMs, flags.cudaGraph ? " (CUDA graph)" : "", ptxMs);
+    }
+  }
+  return absl::OkStatus();
+}
+
+int runMain(int argc, char **argv) {
+  auto parsed = parseFlags(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "kiln-run: %s\n", std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  if (!*parsed) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  const Flags &flags = **parsed;
+  auto bundle = openBundle(flags.bundle);
+  if (!bundle.ok()) {
+    std::fprintf(stderr, "kiln-run: %s\n", std::string(bundle.status().message()).c_str());
+    return 2;
+  }
+  // Pair keys that differ only in target.
+  std::map<BundleKey, std::pair<const BundleKey *, const BundleKey *>> pairs;
+  for (const BundleEntry &e : bundle->entries()) {
+    BundleKey k = e.key;
+    k.target.clear();
+    if (e.key.target == "host")
+      pairs[k].first = &e.key;
+    else if (e.key.target == "ptx")
+      pairs[k].second = &e.key;
+  }
+  Counts counts;
+  int ran = 0;
+  for (const auto &[k, pair] : pairs) {
+    if (!pair.first || !pair.second) {
+      std::printf("-- skipping %s: no %s twin\n", bundleKeyString(*(pair.first ? pair.first : pair.second)).c_str(),
+                  pair.first ? "ptx" : "host");
+      continue;
+    }
+    ++ran;
+    absl::Status st = runPair(flags, *bundle, *pair.first, *pair.second, counts);
+    if (!st.ok()) {
+      std::fprintf(stderr, "kiln-run: %s\n", std::string(st.message()).c_str());
+      return 2;
+    }
+  }
+  if (ran == 0) {
+    std::fprintf(stderr, "kiln-run: bundle '%s' has no host/ptx pair to compare\n",
+                 flags.bundle.c_str());
+    return 2;
+  }
+  std::printf("%d outputs compared, %d FAIL\n", counts.outputs, counts.failures);
+  return counts.failures ? 1 : 0;
+}
+
+} // namespace
+} // namespace kiln
+
+int main(int argc, char **argv) { return kiln::runMain(argc, argv); }
