@@ -1,0 +1,105 @@
+//===- DeepseekAttention.cpp - multi-head latent attention (MLA)
+//-----------===//
+
+#include "models/deepseek/DeepseekAttention.h"
+
+#include "models/deepseek/DeepseekRope.h"
+
+namespace kiln::models {
+
+namespace {
+
+/// x[..., begin:end] along the last axis.
+Tensor lastAxis(const Tensor &x, int64_t begin, int64_t end) {
+  Shape shape = x.shape();
+  std::vector<int64_t> start(shape.size(), 0),
+      limit(shape.begin(), shape.end());
+  start.back() = begin;
+  limit.back() = end;
+  return slice(x, start, limit);
+}
+
+} // namespace
+
+MlaAttention::MlaAttention(Graph &graph, const DeepseekV3Config &c,
+                           const std::string &prefix, DType dtype, int64_t seed)
+    : config(c),
+      kvAProj(graph, prefix + ".kv_a_proj_with_mqa", c.hiddenSize,
+              c.kvLoraRank + c.qkRopeHeadDim, false, dtype, seed + 4),
+      // transformers builds the latent norms with the default eps (1e-6), not
+      // rms_norm_eps.
+      kvANorm(graph, prefix + ".kv_a_layernorm", c.kvLoraRank, 1e-6, dtype),
+      kvBProj(graph, prefix + ".kv_b_proj", c.kvLoraRank,
+              c.numAttentionHeads * (c.qkNopeHeadDim + c.vHeadDim), false,
+              dtype, seed + 5),
+      oProj(graph, prefix + ".o_proj", c.numAttentionHeads * c.vHeadDim,
+            c.hiddenSize, false, dtype, seed + 6) {
+  int64_t qOut = c.numAttentionHeads * c.qkHeadDim();
+  if (c.qLoraRank) {
+    qAProj.emplace(graph, prefix + ".q_a_proj", c.hiddenSize, *c.qLoraRank,
+                   false, dtype, seed + 1);
+    qANorm.emplace(graph, prefix + ".q_a_layernorm", *c.qLoraRank, 1e-6, dtype);
+    qBProj.emplace(graph, prefix + ".q_b_proj", *c.qLoraRank, qOut, false,
+                   dtype, seed + 2);
+  } else {
+    qProj.emplace(graph, prefix + ".q_proj", c.hiddenSize, qOut, false, dtype,
+                  seed + 3);
+  }
+}
+
+Tensor MlaAttention::rope(const Tensor &x, const Tensor &cos,
+                          const Tensor &sin) const {
+  if (!config.ropeInterleave)
+    return rotary(x, cos, sin, /*interleaved=*/false);
+  // Pairs (x[2i], x[2i+1]) rotate by frequency i, and transformers writes the
+  // result as [rotated evens, rotated odds]: de-interleave first, then the
+  // half-split rotation pairs (x[i], x[i + D/2]) — the same pairs.
+  Shape shape = x.shape();
+  int64_t d = shape.back();
+  Shape pairs(shape.begin(), shape.end());
+  pairs.back() = d / 2;
+  pairs.push_back(2);
+  std::vector<int64_t> perm;
+  for (int64_t i = 0; i + 2 < static_cast<int64_t>(pairs.size()); ++i)
+    perm.push_back(i);
+  perm.push_back(static_cast<int64_t>(pairs.size()) - 1);
+  perm.push_back(static_cast<int64_t>(pairs.size()) - 2);
+  Tensor split = reshape(transpose(reshape(x, pairs), perm), shape);
+  return rotary(split, cos, sin, /*interleaved=*/false);
+}
+
+Tensor MlaAttention::operator()(Function &fn, const Tensor &x,
+                                const Tensor &cos, const Tensor &sin) const {
+  const DeepseekV3Config &c = config;
+  int64_t b = x.dim(0), s = x.dim(1), heads = c.numAttentionHeads;
+  int64_t nope = c.qkNopeHeadDim, ropeDim = c.qkRopeHeadDim, vDim = c.vHeadDim;
+
+  Tensor q = c.qLoraRank ? (*qBProj)(fn, (*qANorm)(fn, (*qAProj)(fn, x)))
+                         : (*qProj)(fn, x);
+  q = transpose(reshape(q, {b, s, heads, c.qkHeadDim()}), {0, 2, 1, 3});
+  Tensor qPass = lastAxis(q, 0, nope);
+  Tensor qRot = rope(lastAxis(q, nope, nope + ropeDim), cos, sin);
+
+  Tensor compressed = kvAProj(fn, x);
+  Tensor kvLatent = kvANorm(fn, lastAxis(compressed, 0, c.kvLoraRank));
+  Tensor kRot =
+      reshape(lastAxis(compressed, c.kvLoraRank, c.kvLoraRank + ropeDim),
+              {b, 1, s, ropeDim});
+  kRot = broadcastTo(rope(kRot, cos, sin), {b, heads, s, ropeDim});
+
+  Tensor kv = transpose(
+      reshape(kvBProj(fn, kvLatent), {b, s, heads, nope + vDim}), {0, 2, 1, 3});
+  Tensor kNope = lastAxis(kv, 0, nope);
+  Tensor v = lastAxis(kv, nope, nope + vDim);
+
+  Tensor query = concat({qPass, qRot}, -1);
+  Tensor key = concat({kNope, kRot}, -1);
+  AttentionOptions options;
+  options.causal = true;
+  options.scale = attentionSoftmaxScale(c);
+  Tensor out = attention(query, key, v, options); // [B, heads, S, vDim]
+  out = reshape(transpose(out, {0, 2, 1, 3}), {b, s, heads * vDim});
+  return oProj(fn, out);
+}
+
+} // namespace kiln::models
