@@ -20,6 +20,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 
 using namespace mlir;
@@ -334,8 +335,38 @@ public:
       return buildSlice(slice.getStart(), slice.getStride());
     if (auto iota = llvm::dyn_cast<kir::IotaOp>(op))
       return buildIota(iota.getDimensionAttr().getInt());
-    if (op->hasTrait<kir::KilnReduction>() && !llvm::isa<kir::LogSumExpOp>(op))
+    if (op->hasTrait<kir::KilnReduction>())
       return buildReduction();
+    if (auto argmax = llvm::dyn_cast<kir::ArgmaxOp>(op))
+      return buildArgmax(argmax.getAxisAttr().getInt(), argmax.getKeepdims());
+    if (auto cumsum = llvm::dyn_cast<kir::CumsumOp>(op))
+      return buildCumsum(cumsum.getAxisAttr().getInt(), cumsum.getExclusive(),
+                         cumsum.getReverse());
+    if (llvm::isa<kir::OneHotOp>(op))
+      return buildOneHot();
+    if (llvm::isa<kir::BincountOp>(op))
+      return buildBincount();
+    if (llvm::isa<kir::DynamicUpdateSliceOp>(op))
+      return buildDynamicUpdateSlice();
+    if (auto scatter = llvm::dyn_cast<kir::ScatterAddOp>(op))
+      return buildScatterAdd(scatter.getAxisAttr().getInt());
+    if (auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op))
+      return grouped.getMode() == "rows" ? buildGroupedRows(grouped.getTransposeW())
+                                         : buildGroupedContract();
+    if (llvm::isa<kir::RandomUniformOp, kir::RandomNormalOp>(op))
+      return buildRandom(llvm::isa<kir::RandomNormalOp>(op));
+    if (llvm::isa<kir::RandomCategoricalOp>(op))
+      return buildCategorical();
+    if (auto sort = llvm::dyn_cast<kir::SortOp>(op))
+      return buildSortFamily(sort.getAxisAttr().getInt(), sort.getDescending(), false, 0);
+    if (auto argsort = llvm::dyn_cast<kir::ArgsortOp>(op))
+      return buildSortFamily(argsort.getAxisAttr().getInt(), argsort.getDescending(), true, 0);
+    if (llvm::isa<kir::TopkOp>(op)) {
+      // The first k positions of a stable descending sort: values, then indices.
+      if (auto s = buildSortFamily(-1, true, false, 0); !s.ok())
+        return s;
+      return buildSortFamily(-1, true, true, 1);
+    }
     if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
       return buildMatmul(matmul.getTransposeA(), matmul.getTransposeB());
     if (auto concat = llvm::dyn_cast<kir::ConcatOp>(op))
@@ -374,17 +405,23 @@ private:
   /// A generic over the result's shape whose body computes each element from
   /// its indices (linalg.index) by `fn`.
   void indexed(const std::function<Value(OpBuilder &, Location, ValueRange idx)> &fn) {
-    auto outType = llvm::cast<MemRefType>(result(0).getType());
+    indexedInto(0, fn);
+  }
+
+  void indexedInto(unsigned resultIndex,
+                   const std::function<Value(OpBuilder &, Location, ValueRange idx)> &fn) {
+    auto outType = llvm::cast<MemRefType>(result(resultIndex).getType());
     unsigned rank = outType.getRank();
     SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(rank, ctx)};
     SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
     b.create<linalg::GenericOp>(
-        loc, TypeRange{}, ValueRange{}, ValueRange{result(0)}, maps, iterators,
+        loc, TypeRange{}, ValueRange{}, ValueRange{result(resultIndex)}, maps, iterators,
         [&](OpBuilder &nb, Location l, ValueRange) {
           SmallVector<Value> idx;
           for (unsigned d = 0; d < rank; ++d)
             idx.push_back(nb.create<linalg::IndexOp>(l, d));
-          nb.create<linalg::YieldOp>(l, fn(nb, l, idx));
+          nb.create<linalg::YieldOp>(l, convert(nb, l, fn(nb, l, idx),
+                                                outType.getElementType()));
         });
   }
 
@@ -491,141 +528,623 @@ private:
     return absl::OkStatus();
   }
 
+  /// Nested scf.for loops over `sizes` carrying `inits`; `step` returns the new
+  /// carried values from the induction variables and the current ones.
+  SmallVector<Value>
+  loops(OpBuilder &nb, Location l, ArrayRef<int64_t> sizes, ValueRange inits,
+        const std::function<SmallVector<Value>(OpBuilder &, Location, ValueRange,
+                                               ValueRange)> &step) {
+    SmallVector<Value> ivs;
+    std::function<SmallVector<Value>(OpBuilder &, size_t, ValueRange)> nest =
+        [&](OpBuilder &ob, size_t depth, ValueRange carried) -> SmallVector<Value> {
+      if (depth == sizes.size())
+        return step(ob, l, ivs, carried);
+      Value lo = ob.create<arith::ConstantIndexOp>(l, 0);
+      Value hi = ob.create<arith::ConstantIndexOp>(l, sizes[depth]);
+      Value one = ob.create<arith::ConstantIndexOp>(l, 1);
+      auto loop = ob.create<scf::ForOp>(
+          l, lo, hi, one, carried,
+          [&](OpBuilder &ib, Location il, Value iv, ValueRange args) {
+            ivs.push_back(iv);
+            SmallVector<Value> next = nest(ib, depth + 1, args);
+            ivs.pop_back();
+            ib.create<scf::YieldOp>(il, next);
+          });
+      return SmallVector<Value>(loop.getResults());
+    };
+    return nest(nb, 0, inits);
+  }
+
+  Value indexConst(OpBuilder &nb, Location l, int64_t v) {
+    return nb.create<arith::ConstantIndexOp>(l, v);
+  }
+  Value i64Const(OpBuilder &nb, Location l, int64_t v) {
+    return nb.create<arith::ConstantOp>(l, nb.getI64IntegerAttr(v));
+  }
+  Value toI64(OpBuilder &nb, Location l, Value index) {
+    return nb.create<arith::IndexCastOp>(l, nb.getI64Type(), index);
+  }
+  Value zeroOf(OpBuilder &nb, Location l, Type t) {
+    return isFloat(t) ? floatConst(nb, l, t, 0.0)
+                      : Value(nb.create<arith::ConstantOp>(l, nb.getIntegerAttr(t, 0)));
+  }
+  Value addOf(OpBuilder &nb, Location l, Value a, Value c) {
+    return isFloat(a.getType()) ? Value(nb.create<arith::AddFOp>(l, a, c))
+                                : Value(nb.create<arith::AddIOp>(l, a, c));
+  }
+  Value mulOf(OpBuilder &nb, Location l, Value a, Value c) {
+    return isFloat(a.getType()) ? Value(nb.create<arith::MulFOp>(l, a, c))
+                                : Value(nb.create<arith::MulIOp>(l, a, c));
+  }
+  /// Loads arg(i) at `idx` (a rank-0 tensor is laid out as [1]) in `compute`.
+  Value loadAs(OpBuilder &nb, Location l, unsigned i, SmallVector<Value> idx, Type compute) {
+    if (idx.empty())
+      idx.push_back(indexConst(nb, l, 0));
+    Value v = nb.create<memref::LoadOp>(l, arg(i), idx);
+    return convert(nb, l, v, compute);
+  }
+
+  /// One thread per output element; the reduced dims are loops inside it, with an
+  /// f32 accumulator for narrow floats (the CPU executor's accumulation order).
   absl::Status buildReduction() {
     auto xType = operandType(0);
     Type element = xType.getElementType();
-    if (isFloat(element) && !element.isF32() && !element.isF64())
-      return unsupported(op, "reductions of narrow floats (needs an f32 accumulator)");
+    Type compute = computeType(b, element);
     auto axesAttr = op->getAttrOfType<DenseI64ArrayAttr>("axes");
     bool keepdims = op->getAttrOfType<BoolAttr>("keepdims").getValue();
     int64_t rank = xType.getRank();
     SmallVector<bool> reduced(rank, false);
     for (int64_t a : axesAttr.asArrayRef())
       reduced[normalizeAxis(a, rank)] = true;
-    auto outType = llvm::cast<MemRefType>(result(0).getType());
-    unsigned numParallel = outType.getRank();
-    SmallVector<int64_t> reducedDims;
+    SmallVector<int64_t> sizes;
+    int64_t count = 1;
     for (int64_t i = 0; i < rank; ++i)
-      if (reduced[i])
-        reducedDims.push_back(i);
-    unsigned numDims = numParallel + reducedDims.size();
-
-    // Input map: reduced dims read the reduction iterators; kept dims the
-    // parallel ones (with keepdims the output keeps every position).
-    SmallVector<AffineExpr> inExprs;
-    unsigned kept = 0, red = 0;
-    for (int64_t i = 0; i < rank; ++i) {
       if (reduced[i]) {
-        inExprs.push_back(getAffineDimExpr(numParallel + red++, ctx));
-        if (keepdims)
-          ++kept;
-      } else {
-        inExprs.push_back(getAffineDimExpr(keepdims ? i : kept, ctx));
-        ++kept;
+        sizes.push_back(xType.getDimSize(i));
+        count *= xType.getDimSize(i);
       }
-    }
-    if (rank == 0)
-      inExprs.push_back(getAffineDimExpr(0, ctx));
-    SmallVector<AffineMap> maps{AffineMap::get(numDims, 0, inExprs, ctx),
-                                AffineMap::getMultiDimIdentityMap(numDims, ctx)
-                                    .getSubMap(llvm::to_vector(
-                                        llvm::seq<unsigned>(0, numParallel)))};
-    SmallVector<utils::IteratorType> iterators(numParallel, utils::IteratorType::parallel);
-    iterators.append(reducedDims.size(), utils::IteratorType::reduction);
-
-    bool fp = isFloat(element);
+    bool fp = isFloat(compute);
     bool isMax = llvm::isa<kir::MaxOp>(op), isMin = llvm::isa<kir::MinOp>(op);
-    Attribute init;
-    if (isMax)
-      init = fp ? Attribute(b.getFloatAttr(element, -INFINITY))
-                : Attribute(b.getIntegerAttr(element, APInt::getSignedMinValue(
-                                                          element.getIntOrFloatBitWidth())));
-    else if (isMin)
-      init = fp ? Attribute(b.getFloatAttr(element, INFINITY))
-                : Attribute(b.getIntegerAttr(element, APInt::getSignedMaxValue(
-                                                          element.getIntOrFloatBitWidth())));
-    else
-      init = fp ? Attribute(b.getFloatAttr(element, 0.0)) : Attribute(b.getIntegerAttr(element, 0));
-    Value initValue = b.create<arith::ConstantOp>(loc, cast<TypedAttr>(init));
-    b.create<linalg::FillOp>(loc, initValue, result(0));
-    b.create<linalg::GenericOp>(
-        loc, TypeRange{}, ValueRange{arg(0)}, ValueRange{result(0)}, maps, iterators,
-        [&](OpBuilder &nb, Location l, ValueRange args) {
-          Value x = args[0], acc = args[1], r;
-          if (isMax)
-            r = fp ? Value(nb.create<arith::MaximumFOp>(l, acc, x))
-                   : Value(nb.create<arith::MaxSIOp>(l, acc, x));
-          else if (isMin)
-            r = fp ? Value(nb.create<arith::MinimumFOp>(l, acc, x))
-                   : Value(nb.create<arith::MinSIOp>(l, acc, x));
-          else
-            r = fp ? Value(nb.create<arith::AddFOp>(l, acc, x))
-                   : Value(nb.create<arith::AddIOp>(l, acc, x));
-          nb.create<linalg::YieldOp>(l, r);
-        });
-    if (llvm::isa<kir::MeanOp>(op)) {
-      int64_t count = 1;
-      for (int64_t d : reducedDims)
-        count *= xType.getDimSize(d);
-      // Divide in place by the number of reduced elements.
-      SmallVector<AffineMap> idMaps{AffineMap::getMultiDimIdentityMap(numParallel, ctx)};
-      SmallVector<utils::IteratorType> par(numParallel, utils::IteratorType::parallel);
-      b.create<linalg::GenericOp>(
-          loc, TypeRange{}, ValueRange{}, ValueRange{result(0)}, idMaps, par,
-          [&](OpBuilder &nb, Location l, ValueRange args) {
-            nb.create<linalg::YieldOp>(
-                l, Value(nb.create<arith::DivFOp>(
-                       l, args[0], floatConst(nb, l, element, static_cast<double>(count)))));
-          });
-    }
+    bool isLse = llvm::isa<kir::LogSumExpOp>(op);
+    auto source = [&](ValueRange out, ValueRange ivs) {
+      SmallVector<Value> src;
+      unsigned kept = 0, red = 0;
+      for (int64_t i = 0; i < rank; ++i) {
+        if (reduced[i]) {
+          src.push_back(ivs[red++]);
+          if (keepdims)
+            ++kept;
+        } else {
+          src.push_back(out[keepdims ? i : kept]);
+          ++kept;
+        }
+      }
+      return src;
+    };
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      Value init;
+      if (isMax || isLse)
+        init = fp ? floatConst(nb, l, compute, -INFINITY)
+                  : Value(nb.create<arith::ConstantOp>(
+                        l, nb.getIntegerAttr(compute, APInt::getSignedMinValue(
+                                                          compute.getIntOrFloatBitWidth()))));
+      else if (isMin)
+        init = fp ? floatConst(nb, l, compute, INFINITY)
+                  : Value(nb.create<arith::ConstantOp>(
+                        l, nb.getIntegerAttr(compute, APInt::getSignedMaxValue(
+                                                          compute.getIntOrFloatBitWidth()))));
+      else
+        init = zeroOf(nb, l, compute);
+      Value acc = loops(nb, l, sizes, {init},
+                        [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                          Value x = loadAs(ib, il, 0, source(out, ivs), compute);
+                          Value r;
+                          if (isMax || isLse)
+                            r = fp ? Value(ib.create<arith::MaximumFOp>(il, a[0], x))
+                                   : Value(ib.create<arith::MaxSIOp>(il, a[0], x));
+                          else if (isMin)
+                            r = fp ? Value(ib.create<arith::MinimumFOp>(il, a[0], x))
+                                   : Value(ib.create<arith::MinSIOp>(il, a[0], x));
+                          else
+                            r = addOf(ib, il, a[0], x);
+                          return SmallVector<Value>{r};
+                        })[0];
+      if (llvm::isa<kir::MeanOp>(op))
+        return nb.create<arith::DivFOp>(l, acc,
+                                        floatConst(nb, l, compute, static_cast<double>(count)));
+      if (!isLse)
+        return acc;
+      // logsumexp: shift by the max (0 when the max is -inf, so -inf stays -inf).
+      Value isInf = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, acc,
+                                             floatConst(nb, l, compute, -INFINITY));
+      Value shift = nb.create<arith::SelectOp>(l, isInf, floatConst(nb, l, compute, 0.0), acc);
+      Value sum = loops(nb, l, sizes, {floatConst(nb, l, compute, 0.0)},
+                        [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                          Value x = loadAs(ib, il, 0, source(out, ivs), compute);
+                          Value e = ib.create<math::ExpOp>(
+                              il, ib.create<arith::SubFOp>(il, x, shift));
+                          return SmallVector<Value>{ib.create<arith::AddFOp>(il, a[0], e)};
+                        })[0];
+      return nb.create<arith::AddFOp>(l, nb.create<math::LogOp>(l, sum), shift);
+    });
     return absl::OkStatus();
   }
 
+  absl::Status buildArgmax(int64_t axis, bool keepdims) {
+    auto xType = operandType(0);
+    int64_t rank = xType.getRank();
+    axis = normalizeAxis(axis, rank);
+    Type compute = computeType(b, xType.getElementType());
+    bool fp = isFloat(compute);
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      Value init = fp ? floatConst(nb, l, compute, -INFINITY)
+                      : Value(nb.create<arith::ConstantOp>(
+                            l, nb.getIntegerAttr(compute, APInt::getSignedMinValue(
+                                                              compute.getIntOrFloatBitWidth()))));
+      auto r = loops(nb, l, {xType.getDimSize(axis)}, {init, i64Const(nb, l, 0)},
+                     [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                       SmallVector<Value> src;
+                       for (int64_t d = 0, o = 0; d < rank; ++d) {
+                         if (d == axis) {
+                           src.push_back(ivs[0]);
+                           if (keepdims)
+                             ++o;
+                         } else {
+                           src.push_back(out[o++]);
+                         }
+                       }
+                       Value x = loadAs(ib, il, 0, src, compute);
+                       Value better;
+                       if (fp) {
+                         // NaN counts as the maximum; the first NaN wins.
+                         Value bestIsNan = ib.create<arith::CmpFOp>(
+                             il, arith::CmpFPredicate::UNO, a[0], a[0]);
+                         Value xIsNan =
+                             ib.create<arith::CmpFOp>(il, arith::CmpFPredicate::UNO, x, x);
+                         Value greater =
+                             ib.create<arith::CmpFOp>(il, arith::CmpFPredicate::OGT, x, a[0]);
+                         Value candidate = ib.create<arith::OrIOp>(il, greater, xIsNan);
+                         Value notNan = ib.create<arith::XOrIOp>(
+                             il, bestIsNan,
+                             ib.create<arith::ConstantOp>(il, ib.getBoolAttr(true)));
+                         better = ib.create<arith::AndIOp>(il, candidate, notNan);
+                       } else {
+                         better =
+                             ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::sgt, x, a[0]);
+                       }
+                       return SmallVector<Value>{
+                           ib.create<arith::SelectOp>(il, better, x, a[0]),
+                           ib.create<arith::SelectOp>(il, better, toI64(ib, il, ivs[0]), a[1])};
+                     });
+      return r[1];
+    });
+    return absl::OkStatus();
+  }
+
+  /// Each element sums its own prefix (O(n) per element): simple and exact in
+  /// index order; a work-efficient scan kernel is future work.
+  absl::Status buildCumsum(int64_t axis, bool exclusive, bool reverse) {
+    auto xType = operandType(0);
+    axis = normalizeAxis(axis, xType.getRank());
+    Type compute = computeType(b, xType.getElementType());
+    int64_t n = xType.getDimSize(axis);
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      Value i = toI64(nb, l, out[axis]);
+      return loops(nb, l, {n}, {zeroOf(nb, l, compute)},
+                   [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                     // Reverse sums walk from the end so the order matches the CPU.
+                     Value j = reverse ? ib.create<arith::SubIOp>(
+                                             il, i64Const(ib, il, n - 1), toI64(ib, il, ivs[0]))
+                                       : toI64(ib, il, ivs[0]);
+                     arith::CmpIPredicate pred =
+                         reverse ? (exclusive ? arith::CmpIPredicate::sgt
+                                              : arith::CmpIPredicate::sge)
+                                 : (exclusive ? arith::CmpIPredicate::slt
+                                              : arith::CmpIPredicate::sle);
+                     Value take = ib.create<arith::CmpIOp>(il, pred, j, i);
+                     SmallVector<Value> src(out.begin(), out.end());
+                     src[axis] = ib.create<arith::IndexCastOp>(il, ib.getIndexType(), j);
+                     Value x = loadAs(ib, il, 0, src, compute);
+                     Value sum = addOf(ib, il, a[0], x);
+                     return SmallVector<Value>{ib.create<arith::SelectOp>(il, take, sum, a[0])};
+                   })[0];
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status buildOneHot() {
+    auto idxType = operandType(0);
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      SmallVector<Value> pos(out.begin(), out.begin() + idxType.getRank());
+      Value index = loadAs(nb, l, 0, pos, nb.getI64Type());
+      Value hit = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, index,
+                                           toI64(nb, l, out[idxType.getRank()]));
+      return convert(nb, l, hit, resultType().getElementType());
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status buildBincount() {
+    int64_t n = operandType(0).getDimSize(0);
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      Value bin = toI64(nb, l, out[0]);
+      return loops(nb, l, {n}, {i64Const(nb, l, 0)},
+                   [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                     Value v = loadAs(ib, il, 0, {ivs[0]}, ib.getI64Type());
+                     Value hit = ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::eq, v, bin);
+                     return SmallVector<Value>{ib.create<arith::AddIOp>(
+                         il, a[0], ib.create<arith::ExtUIOp>(il, ib.getI64Type(), hit))};
+                   })[0];
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status buildDynamicUpdateSlice() {
+    auto xType = operandType(0), uType = operandType(1);
+    int64_t rank = xType.getRank();
+    if (rank == 0)
+      return unsupported(op, "rank-0 dynamic_update_slice");
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      Value inside = nb.create<arith::ConstantOp>(l, nb.getBoolAttr(true));
+      SmallVector<Value> src;
+      for (int64_t d = 0; d < rank; ++d) {
+        // XLA clamps the start so the update stays inside x.
+        Value start = loadAs(nb, l, 2, {indexConst(nb, l, d)}, nb.getI64Type());
+        Value hi = i64Const(nb, l, xType.getDimSize(d) - uType.getDimSize(d));
+        start = nb.create<arith::MinSIOp>(
+            l, nb.create<arith::MaxSIOp>(l, start, i64Const(nb, l, 0)), hi);
+        Value local = nb.create<arith::SubIOp>(l, toI64(nb, l, out[d]), start);
+        Value ge = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::sge, local,
+                                            i64Const(nb, l, 0));
+        Value lt = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, local,
+                                            i64Const(nb, l, uType.getDimSize(d)));
+        inside = nb.create<arith::AndIOp>(l, inside, nb.create<arith::AndIOp>(l, ge, lt));
+        src.push_back(clampIndex(nb, l, local, std::max<int64_t>(uType.getDimSize(d), 1)));
+      }
+      Type element = xType.getElementType();
+      Value fromUpdate = nb.create<memref::LoadOp>(l, arg(1), src);
+      Value fromX = nb.create<memref::LoadOp>(l, arg(0), out);
+      (void)element;
+      return nb.create<arith::SelectOp>(l, inside, fromUpdate, fromX);
+    });
+    return absl::OkStatus();
+  }
+
+  /// out = x plus every update whose index names this position, in index order
+  /// (O(indices) per element; an atomic scatter kernel is future work).
+  absl::Status buildScatterAdd(int64_t axis) {
+    auto xType = operandType(0), idxType = operandType(1);
+    int64_t rank = xType.getRank(), idxRank = idxType.getRank();
+    axis = normalizeAxis(axis, rank);
+    Type compute = computeType(b, xType.getElementType());
+    SmallVector<int64_t> sizes(idxType.getShape());
+    if (sizes.empty())
+      sizes.push_back(1);
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      Value init = loadAs(nb, l, 0, SmallVector<Value>(out.begin(), out.end()), compute);
+      Value target = toI64(nb, l, out[axis]);
+      return loops(nb, l, sizes, {init},
+                   [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                     Value index = loadAs(ib, il, 1, SmallVector<Value>(ivs), ib.getI64Type());
+                     Value hit =
+                         ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::eq, index, target);
+                     SmallVector<Value> upd;
+                     for (int64_t d = 0; d < axis; ++d)
+                       upd.push_back(out[d]);
+                     for (int64_t k = 0; k < idxRank; ++k)
+                       upd.push_back(ivs[k]);
+                     for (int64_t d = axis + 1; d < rank; ++d)
+                       upd.push_back(out[d]);
+                     Value u = loadAs(ib, il, 2, upd, compute);
+                     Value sum = addOf(ib, il, a[0], u);
+                     return SmallVector<Value>{ib.create<arith::SelectOp>(il, hit, sum, a[0])};
+                   })[0];
+    });
+    return absl::OkStatus();
+  }
+
+  /// a before b in sorted order: greater first when descending (NaN largest),
+  /// ties by lower index; `i`/`j` are the positions of a/b.
+  Value before(OpBuilder &nb, Location l, Value a, Value i, Value c, Value j, bool descending) {
+    Value lowerIndex = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, i, j);
+    if (!isFloat(a.getType())) {
+      auto strict = descending ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::slt;
+      Value s = nb.create<arith::CmpIOp>(l, strict, a, c);
+      Value eq = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, a, c);
+      return nb.create<arith::OrIOp>(l, s, nb.create<arith::AndIOp>(l, eq, lowerIndex));
+    }
+    Value aNan = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::UNO, a, a);
+    Value cNan = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::UNO, c, c);
+    Value t = nb.create<arith::ConstantOp>(l, nb.getBoolAttr(true));
+    Value notA = nb.create<arith::XOrIOp>(l, aNan, t), notC = nb.create<arith::XOrIOp>(l, cNan, t);
+    // NaN is the largest value: first when descending, last when ascending.
+    Value nanFirst = descending ? nb.create<arith::AndIOp>(l, aNan, notC).getResult()
+                                : nb.create<arith::AndIOp>(l, notA, cNan).getResult();
+    Value strict = nb.create<arith::CmpFOp>(
+        l, descending ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT, a, c);
+    Value eq = nb.create<arith::OrIOp>(
+        l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, a, c),
+        nb.create<arith::AndIOp>(l, aNan, cNan));
+    return nb.create<arith::OrIOp>(
+        l, nb.create<arith::OrIOp>(l, nanFirst, strict),
+        nb.create<arith::AndIOp>(l, eq, lowerIndex));
+  }
+
+  /// Output position p of a sort along `axis` holds the element whose rank (the
+  /// number of elements before it) is p. O(n^2) work per output: correct and
+  /// simple; a bitonic / radix sort kernel replaces it for long rows.
+  absl::Status buildSortFamily(int64_t axis, bool descending, bool wantIndices,
+                               int64_t resultIndex) {
+    auto xType = operandType(0);
+    axis = normalizeAxis(axis, xType.getRank());
+    int64_t n = xType.getDimSize(axis);
+    Type compute = computeType(b, xType.getElementType());
+    indexedInto(resultIndex, [&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      Value p = toI64(nb, l, out[axis]);
+      auto at = [&](OpBuilder &ib, Location il, Value idx) {
+        SmallVector<Value> src(out.begin(), out.end());
+        src[axis] = idx;
+        return loadAs(ib, il, 0, src, compute);
+      };
+      auto found = loops(nb, l, {n}, {i64Const(nb, l, 0), zeroOf(nb, l, compute)},
+                         [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                           Value xi = at(ib, il, ivs[0]);
+                           Value i = toI64(ib, il, ivs[0]);
+                           Value rank = loops(ib, il, {n}, {i64Const(ib, il, 0)},
+                                              [&](OpBuilder &jb, Location jl, ValueRange jv,
+                                                  ValueRange r) {
+                                                Value xj = at(jb, jl, jv[0]);
+                                                Value j = toI64(jb, jl, jv[0]);
+                                                Value first = before(jb, jl, xj, j, xi, i, descending);
+                                                return SmallVector<Value>{jb.create<arith::AddIOp>(
+                                                    jl, r[0],
+                                                    jb.create<arith::ExtUIOp>(jl, jb.getI64Type(), first))};
+                                              })[0];
+                           Value hit = ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::eq, rank, p);
+                           return SmallVector<Value>{ib.create<arith::SelectOp>(il, hit, i, a[0]),
+                                                     ib.create<arith::SelectOp>(il, hit, xi, a[1])};
+                         });
+      return wantIndices ? found[0] : found[1];
+    });
+    return absl::OkStatus();
+  }
+
+  /// Lower and upper row of group `e` from the offsets (cumulative ends).
+  std::pair<Value, Value> groupRows(OpBuilder &nb, Location l, Value e, int64_t rows) {
+    // Offsets are clamped into [0, rows] and made non-decreasing (a running max),
+    // exactly as the CPU executor reads them.
+    int64_t groups = operandType(2).getDimSize(0);
+    Value eI64 = toI64(nb, l, e);
+    auto bounds = loops(nb, l, {groups}, {i64Const(nb, l, 0), i64Const(nb, l, 0)},
+                        [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                          Value g = toI64(ib, il, ivs[0]);
+                          Value off = loadAs(ib, il, 2, {ivs[0]}, ib.getI64Type());
+                          off = ib.create<arith::MinSIOp>(
+                              il, ib.create<arith::MaxSIOp>(il, off, i64Const(ib, il, 0)),
+                              i64Const(ib, il, rows));
+                          Value running = ib.create<arith::MaxSIOp>(il, a[1], off);
+                          Value beforeE = ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::slt, g, eI64);
+                          Value upToE = ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::sle, g, eI64);
+                          // a[0]: end of group e-1 (lo); a[1]: running max up to e (hi).
+                          return SmallVector<Value>{
+                              ib.create<arith::SelectOp>(il, beforeE, running, a[0]),
+                              ib.create<arith::SelectOp>(il, upToE, running, a[1])};
+                        });
+    return {bounds[0], bounds[1]};
+  }
+
+  absl::Status buildGroupedRows(bool transposeW) {
+    auto xType = operandType(0), wType = operandType(1), offType = operandType(2);
+    int64_t t = xType.getDimSize(0), k = xType.getDimSize(1), e = offType.getDimSize(0);
+    (void)wType;
+    Type compute = computeType(b, xType.getElementType());
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      Value row = toI64(nb, l, out[0]);
+      // The row's group: the first e whose range holds it (E if none: zeros).
+      auto found = loops(nb, l, {e}, {i64Const(nb, l, e)},
+                         [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                           auto [lo, hi] = groupRows(ib, il, ivs[0], t);
+                           Value in = ib.create<arith::AndIOp>(
+                               il, ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::sge, row, lo),
+                               ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::slt, row, hi));
+                           Value unset = ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::eq,
+                                                                  a[0], i64Const(ib, il, e));
+                           Value take = ib.create<arith::AndIOp>(il, in, unset);
+                           return SmallVector<Value>{ib.create<arith::SelectOp>(
+                               il, take, toI64(ib, il, ivs[0]), a[0])};
+                         })[0];
+      Value valid = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, found,
+                                             i64Const(nb, l, e));
+      Value group = clampIndex(nb, l, found, e);
+      Value acc = loops(nb, l, {k}, {zeroOf(nb, l, compute)},
+                        [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                          Value x = loadAs(ib, il, 0, {out[0], ivs[0]}, compute);
+                          SmallVector<Value> wIdx{group};
+                          if (transposeW) {
+                            wIdx.push_back(out[1]);
+                            wIdx.push_back(ivs[0]);
+                          } else {
+                            wIdx.push_back(ivs[0]);
+                            wIdx.push_back(out[1]);
+                          }
+                          Value w = loadAs(ib, il, 1, wIdx, compute);
+                          return SmallVector<Value>{addOf(ib, il, a[0], mulOf(ib, il, x, w))};
+                        })[0];
+      return nb.create<arith::SelectOp>(l, valid, acc, zeroOf(nb, l, compute));
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status buildGroupedContract() {
+    auto xType = operandType(0);
+    int64_t t = xType.getDimSize(0);
+    Type compute = computeType(b, xType.getElementType());
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      auto [lo, hi] = groupRows(nb, l, out[0], t);
+      return loops(nb, l, {t}, {zeroOf(nb, l, compute)},
+                   [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                     Value row = toI64(ib, il, ivs[0]);
+                     Value in = ib.create<arith::AndIOp>(
+                         il, ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::sge, row, lo),
+                         ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::slt, row, hi));
+                     Value x = loadAs(ib, il, 0, {ivs[0], out[1]}, compute);
+                     Value dy = loadAs(ib, il, 1, {ivs[0], out[2]}, compute);
+                     Value sum = addOf(ib, il, a[0], mulOf(ib, il, x, dy));
+                     return SmallVector<Value>{ib.create<arith::SelectOp>(il, in, sum, a[0])};
+                   })[0];
+    });
+    return absl::OkStatus();
+  }
+
+  /// Philox4x32-10 exactly as executor/cpu/Philox.h: counter = (flat lo, flat hi,
+  /// c2, 0), key = (lo, hi) of the i64 key. Returns the four output words.
+  SmallVector<Value> philox(OpBuilder &nb, Location l, Value flat, Value key) {
+    Type i32 = nb.getI32Type(), i64 = nb.getI64Type();
+    auto c32 = [&](uint32_t v) {
+      return nb.create<arith::ConstantOp>(l, nb.getI32IntegerAttr(static_cast<int32_t>(v)))
+          .getResult();
+    };
+    auto lo = [&](Value v) { return nb.create<arith::TruncIOp>(l, i32, v).getResult(); };
+    auto hi = [&](Value v) {
+      return nb.create<arith::TruncIOp>(
+                   l, i32, nb.create<arith::ShRUIOp>(l, v, i64Const(nb, l, 32)))
+          .getResult();
+    };
+    SmallVector<Value> ctr{lo(flat), hi(flat), c32(0), c32(0)};
+    Value k0 = lo(key), k1 = hi(key);
+    for (int round = 0; round < 10; ++round) {
+      auto p0 = nb.create<arith::MulUIExtendedOp>(l, c32(0xD2511F53), ctr[0]);
+      auto p1 = nb.create<arith::MulUIExtendedOp>(l, c32(0xCD9E8D57), ctr[2]);
+      SmallVector<Value> next{
+          nb.create<arith::XOrIOp>(l, nb.create<arith::XOrIOp>(l, p1.getHigh(), ctr[1]), k0),
+          p1.getLow(),
+          nb.create<arith::XOrIOp>(l, nb.create<arith::XOrIOp>(l, p0.getHigh(), ctr[3]), k1),
+          p0.getLow()};
+      ctr = next;
+      k0 = nb.create<arith::AddIOp>(l, k0, c32(0x9E3779B9));
+      k1 = nb.create<arith::AddIOp>(l, k1, c32(0xBB67AE85));
+    }
+    (void)i64;
+    return ctr;
+  }
+
+  /// (word >> 8) * 2^-24 (+ `plusOne` ulp) as f64.
+  Value unitFromWord(OpBuilder &nb, Location l, Value word, bool plusOne) {
+    Value shifted = nb.create<arith::ShRUIOp>(
+        l, word, nb.create<arith::ConstantOp>(l, nb.getI32IntegerAttr(8)));
+    Value f = nb.create<arith::UIToFPOp>(l, nb.getF64Type(), shifted);
+    if (plusOne)
+      f = nb.create<arith::AddFOp>(l, f, floatConst(nb, l, nb.getF64Type(), 1.0));
+    return nb.create<arith::MulFOp>(l, f, floatConst(nb, l, nb.getF64Type(), 0x1p-24));
+  }
+
+  Value flatIndex(OpBuilder &nb, Location l, ValueRange idx, ArrayRef<int64_t> shape) {
+    Value flat = i64Const(nb, l, 0);
+    for (size_t d = 0; d < shape.size(); ++d)
+      flat = nb.create<arith::AddIOp>(
+          l, nb.create<arith::MulIOp>(l, flat, i64Const(nb, l, shape[d])), toI64(nb, l, idx[d]));
+    return flat;
+  }
+
+  absl::Status buildRandom(bool normal) {
+    ArrayRef<int64_t> shape = resultType().getShape();
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      Value key = loadAs(nb, l, 0, {}, nb.getI64Type());
+      Value flat = shape.empty() ? i64Const(nb, l, 0) : flatIndex(nb, l, out, shape);
+      SmallVector<Value> w = philox(nb, l, flat, key);
+      Type f64 = nb.getF64Type();
+      if (!normal)
+        return unitFromWord(nb, l, w[0], false);
+      // Box-Muller in f64, as the CPU executor computes it.
+      Value u1 = unitFromWord(nb, l, w[0], true), u2 = unitFromWord(nb, l, w[1], false);
+      Value radius = nb.create<math::SqrtOp>(
+          l, nb.create<arith::MulFOp>(l, floatConst(nb, l, f64, -2.0),
+                                      nb.create<math::LogOp>(l, u1)));
+      Value angle = nb.create<arith::MulFOp>(l, floatConst(nb, l, f64, 2.0 * M_PI), u2);
+      return nb.create<arith::MulFOp>(l, radius, nb.create<math::CosOp>(l, angle));
+    });
+    return absl::OkStatus();
+  }
+
+  /// Gumbel-max over the last axis, in f64 like the CPU executor.
+  absl::Status buildCategorical() {
+    auto logitsType = operandType(1);
+    ArrayRef<int64_t> shape = logitsType.getShape();
+    int64_t v = shape.back();
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      Type f64 = nb.getF64Type();
+      Value key = loadAs(nb, l, 0, {}, nb.getI64Type());
+      SmallVector<Value> rowIdx;
+      if (shape.size() > 1)
+        for (size_t d = 0; d + 1 < shape.size(); ++d)
+          rowIdx.push_back(out[d]);
+      auto r = loops(nb, l, {v}, {floatConst(nb, l, f64, -INFINITY), i64Const(nb, l, 0)},
+                     [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                       SmallVector<Value> pos = rowIdx;
+                       pos.push_back(ivs[0]);
+                       Value flat = flatIndex(ib, il, pos, shape);
+                       Value u = unitFromWord(ib, il, philox(ib, il, flat, key)[0], false);
+                       u = ib.create<arith::MaximumFOp>(
+                           il, ib.create<arith::MinimumFOp>(
+                                   il, u, floatConst(ib, il, f64, 1.0 - 0x1p-24)),
+                           floatConst(ib, il, f64, 0x1p-24));
+                       Value gumbel = ib.create<arith::NegFOp>(
+                           il, ib.create<math::LogOp>(
+                                   il, ib.create<arith::NegFOp>(il, ib.create<math::LogOp>(il, u))));
+                       Value score =
+                           ib.create<arith::AddFOp>(il, loadAs(ib, il, 1, pos, f64), gumbel);
+                       Value better =
+                           ib.create<arith::CmpFOp>(il, arith::CmpFPredicate::OGT, score, a[0]);
+                       return SmallVector<Value>{
+                           ib.create<arith::SelectOp>(il, better, score, a[0]),
+                           ib.create<arith::SelectOp>(il, better, toI64(ib, il, ivs[0]), a[1])};
+                     });
+      return r[1];
+    });
+    return absl::OkStatus();
+  }
+
+  /// One thread per output element with the contraction as a loop inside, so
+  /// narrow floats accumulate in f32 and round once. Tensor-core GEMMs (mma /
+  /// wgmma) replace this on the path to Hopper speed.
   absl::Status buildMatmul(bool transposeA, bool transposeB) {
     auto aType = operandType(0), bType = operandType(1);
     auto outTensor = resultType();
-    Type element = outTensor.getElementType();
-    if (isFloat(element) && !element.isF32() && !element.isF64())
-      return unsupported(op, "narrow-float matmul (tensor-core kernels come with the "
-                             "GEMM work)");
+    Type compute = computeType(b, outTensor.getElementType());
     int64_t outRank = outTensor.getRank(), batch = outRank - 2;
-    unsigned numDims = outRank + 1; // batch..., m, n, k
-    AffineExpr m = getAffineDimExpr(batch, ctx), n = getAffineDimExpr(batch + 1, ctx),
-               k = getAffineDimExpr(batch + 2, ctx);
-    auto operandMap = [&](RankedTensorType t, AffineExpr rows, AffineExpr cols,
-                          bool transposed) {
-      SmallVector<AffineExpr> exprs;
+    int64_t k = aType.getDimSize(aType.getRank() - (transposeA ? 2 : 1));
+    auto operandIndex = [&](RankedTensorType t, ValueRange out, Value rows, Value cols,
+                            bool transposed) {
+      SmallVector<Value> idx;
       int64_t lead = batch - (t.getRank() - 2);
+      OpBuilder &nb = b;
+      (void)nb;
       for (int64_t i = 0; i < t.getRank() - 2; ++i)
-        exprs.push_back(t.getDimSize(i) == 1 && outTensor.getDimSize(i + lead) != 1
-                            ? getAffineConstantExpr(0, ctx)
-                            : getAffineDimExpr(i + lead, ctx));
-      exprs.push_back(transposed ? cols : rows);
-      exprs.push_back(transposed ? rows : cols);
-      return AffineMap::get(numDims, 0, exprs, ctx);
+        idx.push_back(t.getDimSize(i) == 1 && outTensor.getDimSize(i + lead) != 1
+                          ? Value()
+                          : out[i + lead]);
+      idx.push_back(transposed ? cols : rows);
+      idx.push_back(transposed ? rows : cols);
+      return idx;
     };
-    SmallVector<AffineExpr> outExprs;
-    for (int64_t i = 0; i < outRank; ++i)
-      outExprs.push_back(getAffineDimExpr(i, ctx));
-    SmallVector<AffineMap> maps{operandMap(aType, m, k, transposeA),
-                                operandMap(bType, k, n, transposeB),
-                                AffineMap::get(numDims, 0, outExprs, ctx)};
-    SmallVector<utils::IteratorType> iterators(outRank, utils::IteratorType::parallel);
-    iterators.push_back(utils::IteratorType::reduction);
-    bool fp = isFloat(element);
-    Value zero = b.create<arith::ConstantOp>(
-        loc, fp ? cast<TypedAttr>(b.getFloatAttr(element, 0.0))
-                : cast<TypedAttr>(b.getIntegerAttr(element, 0)));
-    b.create<linalg::FillOp>(loc, zero, result(0));
-    b.create<linalg::GenericOp>(
-        loc, TypeRange{}, ValueRange{arg(0), arg(1)}, ValueRange{result(0)}, maps,
-        iterators, [&](OpBuilder &nb, Location l, ValueRange args) {
-          Value r = fp ? Value(nb.create<arith::AddFOp>(
-                             l, args[2], nb.create<arith::MulFOp>(l, args[0], args[1])))
-                       : Value(nb.create<arith::AddIOp>(
-                             l, args[2], nb.create<arith::MulIOp>(l, args[0], args[1])));
-          nb.create<linalg::YieldOp>(l, r);
-        });
+    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+      return loops(nb, l, {k}, {zeroOf(nb, l, compute)},
+                   [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
+                     auto fill = [&](SmallVector<Value> idx) {
+                       for (Value &v : idx)
+                         if (!v)
+                           v = indexConst(ib, il, 0);
+                       return idx;
+                     };
+                     Value x = loadAs(ib, il, 0,
+                                      fill(operandIndex(aType, out, out[batch], ivs[0], transposeA)),
+                                      compute);
+                     Value y = loadAs(ib, il, 1,
+                                      fill(operandIndex(bType, out, ivs[0], out[batch + 1], transposeB)),
+                                      compute);
+                     return SmallVector<Value>{addOf(ib, il, a[0], mulOf(ib, il, x, y))};
+                   })[0];
+    });
     return absl::OkStatus();
   }
 

@@ -117,12 +117,12 @@ TEST(PtxTarget, PlannerReusesMemoryOfDeadBuffers) {
 
 TEST(PtxTarget, UnsupportedOpIsAClearError) {
   auto exe = compileText(R"mlir(
-    func.func @main(%x: tensor<8xf32>) -> tensor<8xf32> {
-      %y = kiln.sort %x {axis = 0 : i64, descending = false} : (tensor<8xf32>) -> tensor<8xf32>
-      return %y : tensor<8xf32>
+    func.func @main(%x: tensor<8xf32>) -> tensor<8xf8E4M3FN> {
+      %y = kiln.cast %x {to = f8E4M3FN} : (tensor<8xf32>) -> tensor<8xf8E4M3FN>
+      return %y : tensor<8xf8E4M3FN>
     })mlir", ptxOptions());
   ASSERT_FALSE(exe.ok());
-  EXPECT_TRUE(absl::StrContains(exe.status().message(), "kiln.sort")) << exe.status();
+  EXPECT_TRUE(absl::StrContains(exe.status().message(), "kiln.cast")) << exe.status();
   EXPECT_TRUE(absl::StrContains(exe.status().message(), "ptx target")) << exe.status();
 }
 
