@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES := cmake ninja-build g++ make python3 ccache \
 	llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools \
 	libabsl-dev libprotobuf-dev protobuf-compiler libeigen3-dev \
-	nlohmann-json3-dev libgtest-dev libgmock-dev
+	nlohmann-json3-dev libgtest-dev libgmock-dev libpcre2-dev
 
 .PHONY: deps configure build test demo runtime clean
 
@@ -32,11 +32,9 @@ build: configure
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
-# Until GRPO lands, the main job trains the tiny transformer LM on the CPU (one
-# compiled train step: forward, backward, clipping, schedule, AdamW).
+# The main job: SFT then GRPO of a small MoE reasoning model on arithmetic, on the CPU.
 demo: build
-	$(BUILD_DIR)/bin/kiln-mlp-example
-	$(BUILD_DIR)/bin/kiln-tinylm-train 200 $(BUILD_DIR)/tinylm.safetensors
+	$(BUILD_DIR)/bin/kiln-train --output-dir=$(BUILD_DIR)/demo
 
 # The executor alone, without MLIR (runs Executables compiled elsewhere).
 runtime: deps

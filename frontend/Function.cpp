@@ -33,6 +33,14 @@ Function &GraphImpl::function(const std::string &name, const SourceLoc &loc) {
   return *functions.back()->handle;
 }
 
+std::vector<State> GraphImpl::statesOfKind(std::optional<StateKind> kind) {
+  std::vector<State> out;
+  for (size_t i = 0; i < states.size(); ++i)
+    if (!kind || states[i].kind == *kind)
+      out.push_back(State(this, static_cast<int64_t>(i)));
+  return out;
+}
+
 State GraphImpl::addState(std::string name, Shape shape, DType dtype, Init init,
                           StateKind kind, const SourceLoc &loc) {
   const std::string what = "Graph::state";

@@ -29,6 +29,10 @@ State Graph::state(std::string name, Shape shape, DType dtype, Init init,
                         loc);
 }
 
+std::vector<State> Graph::states(std::optional<StateKind> kind) const {
+  return impl->statesOfKind(kind);
+}
+
 Function &Graph::function(std::string name, SourceLoc loc) {
   return impl->function(name, loc);
 }

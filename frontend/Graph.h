@@ -9,6 +9,8 @@
 #define KILN_FRONTEND_GRAPH_H
 
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "absl/status/status.h"
@@ -87,6 +89,9 @@ public:
                   SourceLoc loc = SourceLoc::current());
   State state(std::string name, Shape shape, DType dtype, Init init,
               StateKind kind, SourceLoc loc = SourceLoc::current());
+  /// Every state entry of `kind` (all of them without one), in creation order:
+  /// e.g. the parameters an optimizer updates.
+  std::vector<State> states(std::optional<StateKind> kind = std::nullopt) const;
   /// The entry function `name`, created on first use; later calls with the same
   /// name return the same function.
   Function &function(std::string name, SourceLoc loc = SourceLoc::current());

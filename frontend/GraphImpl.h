@@ -150,6 +150,9 @@ public:
   };
 
   Function &function(const std::string &name, const SourceLoc &loc);
+  /// Handles of every state entry of `kind` (all kinds when empty), in
+  /// creation order.
+  std::vector<State> statesOfKind(std::optional<StateKind> kind);
   State addState(std::string name, Shape shape, DType dtype, Init init,
                  StateKind kind, const SourceLoc &loc);
   Tensor input(int function, std::string name, Shape shape, DType dtype,

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ir/AttentionMask.h"
 #include "passes/DecomposePatterns.h"
 
 using namespace mlir;
@@ -49,7 +50,7 @@ struct AttentionDecomposition : OpRewritePattern<AttentionOp> {
     int64_t keyAxis = scoreShape.size() - 1;
 
     Value probs;
-    if (Value visible = buildVisibility(pb, op, scoreShape.size())) {
+    if (Value visible = attentionVisibility(pb, op, scoreShape.size())) {
       Value masked = pb.select(visible, scores, pb.negInf(compute));
       // A query that sees no key must give 0, not exp(-inf - -inf) = NaN: shift
       // by 0 and divide by 1 on those rows so that e = 0 stays exact and
@@ -77,42 +78,6 @@ struct AttentionDecomposition : OpRewritePattern<AttentionOp> {
 
   /// i1 visibility of key j to query i, broadcastable to the scores of rank
   /// `scoreRank` ([B, Hkv, (G,) Sq, Sk]); null when every key is visible.
-  static Value buildVisibility(PrimitiveBuilder &pb, AttentionOp op,
-                               int64_t scoreRank) {
-    OpBuilder &b = pb.builder();
-    Type i64 = b.getI64Type();
-    int64_t batch = PrimitiveBuilder::typeOf(op.getQ()).getDimSize(0);
-    int64_t qLen = PrimitiveBuilder::typeOf(op.getQ()).getDimSize(2);
-    int64_t kLen = PrimitiveBuilder::typeOf(op.getK()).getDimSize(2);
-    auto perBatch = [&](Value lengths) {
-      return pb.reshape(pb.cast(lengths, i64), {batch, 1, 1});
-    };
-
-    Value key = pb.iota({1, kLen}, 1, i64);
-    Value visible;
-    if (Value validLen = op.getValidLen())
-      visible = pb.op<LessOp>({key, perBatch(validLen)}); // [B, 1, Sk]
-    if (op.getCausal()) {
-      Value limit = pb.iota({qLen, 1}, 0, i64);
-      if (Value offset = op.getQOffset())
-        limit = pb.op<AddOp>({limit, perBatch(offset)}); // [B, Sq, 1]
-      Value causal = pb.op<LessEqualOp>({key, limit});
-      visible = visible ? pb.op<LogicalAndOp>({visible, causal}) : causal;
-    }
-    if (!visible)
-      return {};
-
-    // A leading batch dim must sit in front of the head dims of the scores.
-    ArrayRef<int64_t> shape = PrimitiveBuilder::shapeOf(visible);
-    if (shape.size() == 3) {
-      SmallVector<int64_t> placed(scoreRank, 1);
-      placed.front() = shape[0];
-      placed[scoreRank - 2] = shape[1];
-      placed[scoreRank - 1] = shape[2];
-      visible = pb.reshape(visible, placed);
-    }
-    return visible;
-  }
 };
 
 } // namespace

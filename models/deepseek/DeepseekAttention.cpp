@@ -68,38 +68,60 @@ Tensor MlaAttention::rope(const Tensor &x, const Tensor &cos,
   return rotary(split, cos, sin, /*interleaved=*/false);
 }
 
-Tensor MlaAttention::operator()(Function &fn, const Tensor &x,
-                                const Tensor &cos, const Tensor &sin) const {
+MlaAttention::Queries MlaAttention::queries(Function &fn, const Tensor &x,
+                                            const Tensor &cos,
+                                            const Tensor &sin) const {
   const DeepseekV3Config &c = config;
-  int64_t b = x.dim(0), s = x.dim(1), heads = c.numAttentionHeads;
-  int64_t nope = c.qkNopeHeadDim, ropeDim = c.qkRopeHeadDim, vDim = c.vHeadDim;
-
+  int64_t b = x.dim(0), s = x.dim(1), nope = c.qkNopeHeadDim;
   Tensor q = c.qLoraRank ? (*qBProj)(fn, (*qANorm)(fn, (*qAProj)(fn, x)))
                          : (*qProj)(fn, x);
-  q = transpose(reshape(q, {b, s, heads, c.qkHeadDim()}), {0, 2, 1, 3});
-  Tensor qPass = lastAxis(q, 0, nope);
-  Tensor qRot = rope(lastAxis(q, nope, nope + ropeDim), cos, sin);
+  q = transpose(reshape(q, {b, s, c.numAttentionHeads, c.qkHeadDim()}),
+                {0, 2, 1, 3});
+  return {lastAxis(q, 0, nope),
+          rope(lastAxis(q, nope, nope + c.qkRopeHeadDim), cos, sin)};
+}
 
+MlaAttention::Latent MlaAttention::latent(Function &fn, const Tensor &x,
+                                          const Tensor &cos,
+                                          const Tensor &sin) const {
+  const DeepseekV3Config &c = config;
+  int64_t b = x.dim(0), s = x.dim(1), ropeDim = c.qkRopeHeadDim;
   Tensor compressed = kvAProj(fn, x);
   Tensor kvLatent = kvANorm(fn, lastAxis(compressed, 0, c.kvLoraRank));
   Tensor kRot =
       reshape(lastAxis(compressed, c.kvLoraRank, c.kvLoraRank + ropeDim),
               {b, 1, s, ropeDim});
-  kRot = broadcastTo(rope(kRot, cos, sin), {b, heads, s, ropeDim});
+  return {kvLatent, reshape(rope(kRot, cos, sin), {b, s, ropeDim})};
+}
 
-  Tensor kv = transpose(
-      reshape(kvBProj(fn, kvLatent), {b, s, heads, nope + vDim}), {0, 2, 1, 3});
-  Tensor kNope = lastAxis(kv, 0, nope);
-  Tensor v = lastAxis(kv, nope, nope + vDim);
+Tensor MlaAttention::attendExpanded(Function &fn, const Queries &q,
+                                    const Latent &kv,
+                                    AttentionOptions options) const {
+  const DeepseekV3Config &c = config;
+  int64_t b = kv.kv.dim(0), s = kv.kv.dim(1), heads = c.numAttentionHeads;
+  int64_t nope = c.qkNopeHeadDim, ropeDim = c.qkRopeHeadDim, vDim = c.vHeadDim;
+  int64_t sq = q.nope.dim(2);
+  Tensor kRot = broadcastTo(reshape(kv.kRope, {b, 1, s, ropeDim}),
+                            {b, heads, s, ropeDim});
+  Tensor expanded = transpose(
+      reshape(kvBProj(fn, kv.kv), {b, s, heads, nope + vDim}), {0, 2, 1, 3});
+  Tensor kNope = lastAxis(expanded, 0, nope);
+  Tensor v = lastAxis(expanded, nope, nope + vDim);
 
-  Tensor query = concat({qPass, qRot}, -1);
+  Tensor query = concat({q.nope, q.rope}, -1);
   Tensor key = concat({kNope, kRot}, -1);
+  options.scale = attentionSoftmaxScale(c);
+  Tensor out = attention(query, key, v, options); // [B, heads, Sq, vDim]
+  out = reshape(transpose(out, {0, 2, 1, 3}), {b, sq, heads * vDim});
+  return oProj(fn, out);
+}
+
+Tensor MlaAttention::operator()(Function &fn, const Tensor &x,
+                                const Tensor &cos, const Tensor &sin) const {
   AttentionOptions options;
   options.causal = true;
-  options.scale = attentionSoftmaxScale(c);
-  Tensor out = attention(query, key, v, options); // [B, heads, S, vDim]
-  out = reshape(transpose(out, {0, 2, 1, 3}), {b, s, heads * vDim});
-  return oProj(fn, out);
+  return attendExpanded(fn, queries(fn, x, cos, sin), latent(fn, x, cos, sin),
+                        options);
 }
 
 } // namespace kiln::models

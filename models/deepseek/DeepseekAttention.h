@@ -28,6 +28,35 @@ public:
   Tensor operator()(Function &fn, const Tensor &x, const Tensor &cos,
                     const Tensor &sin) const;
 
+  // The pieces of operator(), public so that inference graphs can cache the
+  // latent and attend over it (models/deepseek/DeepseekInference.h). cos and
+  // sin broadcast to [..., S, rope_dim / 2], so per-sequence positions work.
+
+  /// Query heads of x [B, S, H]: the no-rope part [B, heads, S, nope] and the
+  /// rotated part [B, heads, S, rope_dim].
+  struct Queries {
+    Tensor nope, rope;
+  };
+  Queries queries(Function &fn, const Tensor &x, const Tensor &cos,
+                  const Tensor &sin) const;
+  /// What MLA caches per token: the normed latent c_kv [B, S, kv_lora_rank]
+  /// and the rotated shared key k_pe [B, S, rope_dim].
+  struct Latent {
+    Tensor kv, kRope;
+  };
+  Latent latent(Function &fn, const Tensor &x, const Tensor &cos,
+                const Tensor &sin) const;
+  /// Expands `kv` through kv_b_proj into per-head keys and values, attends
+  /// with the model's softmax scale and `options` (scale is overridden), and
+  /// applies o_proj: -> [B, Sq, H].
+  Tensor attendExpanded(Function &fn, const Queries &q, const Latent &kv,
+                        AttentionOptions options) const;
+
+  const DeepseekV3Config &cfg() const { return config; }
+  /// kv_b_proj: weight [heads * (nope + v_head_dim), kv_lora_rank].
+  const nn::Linear &kvBProjection() const { return kvBProj; }
+  const nn::Linear &outProjection() const { return oProj; }
+
 private:
   /// Applies transformers' rotary to [..., S, rope_dim]: with rope_interleave
   /// the dims arrive as pairs (x0, x1), (x2, x3)... and leave de-interleaved

@@ -43,21 +43,34 @@ Tensor DeepseekV3Model::hidden(Function &fn, const Tensor &inputIds) const {
   // transformers casts cos/sin to the activations' dtype.
   Tensor cos = constant(fn, tables.cos, {s, half}, dtype);
   Tensor sin = constant(fn, tables.sin, {s, half}, dtype);
+  return hidden(
+      fn, inputIds,
+      [&](int64_t, const MlaAttention &attention, const Tensor &normed) {
+        return attention(fn, normed, cos, sin);
+      });
+}
 
+Tensor DeepseekV3Model::hidden(Function &fn, const Tensor &inputIds,
+                               const AttendFn &attend) const {
   Tensor x = embed(fn, inputIds);
-  for (const auto &layer : layers) {
-    x = x + layer->attention(fn, layer->inputNorm(fn, x), cos, sin);
-    Tensor m = layer->postAttentionNorm(fn, x);
-    x = x + (layer->moe ? (*layer->moe)(fn, m) : (*layer->dense)(fn, m));
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Layer &layer = *layers[i];
+    x = x + attend(static_cast<int64_t>(i), layer.attention,
+                   layer.inputNorm(fn, x));
+    Tensor m = layer.postAttentionNorm(fn, x);
+    x = x + (layer.moe ? (*layer.moe)(fn, m) : (*layer.dense)(fn, m));
   }
   return finalNorm(fn, x);
 }
 
-Tensor DeepseekV3Model::logits(Function &fn, const Tensor &inputIds) const {
-  Tensor h = hidden(fn, inputIds);
+Tensor DeepseekV3Model::head(Function &fn, const Tensor &h) const {
   if (lmHead)
     return (*lmHead)(fn, h);
   return matmul(h, fn.read(embed.weight()), false, /*transposeB=*/true);
+}
+
+Tensor DeepseekV3Model::logits(Function &fn, const Tensor &inputIds) const {
+  return head(fn, hidden(fn, inputIds));
 }
 
 } // namespace kiln::models

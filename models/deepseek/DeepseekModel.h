@@ -11,6 +11,7 @@
 #ifndef KILN_MODELS_DEEPSEEK_DEEPSEEKMODEL_H
 #define KILN_MODELS_DEEPSEEK_DEEPSEEKMODEL_H
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -35,7 +36,19 @@ public:
   /// The hidden states after the final norm, [B, S, H].
   Tensor hidden(Function &fn, const Tensor &inputIds) const;
 
+  /// Computes one layer's attention output [B, S, H] from its normed input:
+  /// how inference graphs bring their own positions and KV cache.
+  using AttendFn = std::function<Tensor(int64_t layer, const MlaAttention &,
+                                        const Tensor &normed)>;
+  /// hidden() with the attention supplied by the caller.
+  Tensor hidden(Function &fn, const Tensor &inputIds,
+                const AttendFn &attend) const;
+  /// The LM head on final-normed hidden states [..., H] -> [..., vocab].
+  Tensor head(Function &fn, const Tensor &hidden) const;
+
   const DeepseekV3Config &config() const { return cfg; }
+  /// The dtype of weights and activations.
+  DType modelDtype() const { return dtype; }
 
 private:
   struct Layer {

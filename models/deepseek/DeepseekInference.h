@@ -1,0 +1,51 @@
+//===- DeepseekInference.h - prefill/decode graphs, MLA cache   -*- C++ -*-===//
+//
+// Adds the "prefill" and "decode" entries (names in InferenceNames.h) to a
+// graph holding a DeepseekV3Model: the KV cache is donated state, decode
+// attends in MLA's absorbed form, and both sample the next token in-graph.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_MODELS_DEEPSEEK_DEEPSEEKINFERENCE_H
+#define KILN_MODELS_DEEPSEEK_DEEPSEEKINFERENCE_H
+
+#include "absl/status/status.h"
+#include "frontend/Kiln.h"
+#include "models/deepseek/DeepseekModel.h"
+#include "models/deepseek/InferenceNames.h"
+
+namespace kiln::models {
+
+/// The static shapes of one compiled inference bucket.
+struct InferenceShape {
+  int64_t batch = 1;
+  /// Tokens per prefill call; shorter prompts are right-padded to it.
+  int64_t promptLen = 1;
+  /// Cache slots per sequence (prompt plus generated tokens), >= promptLen.
+  int64_t maxLen = 1;
+};
+
+/// Per-row sampling controls, each [B] (see InferenceNames.h).
+struct SamplingInputs {
+  Tensor temperature, topK, topP, seed, step;
+};
+
+/// Declares the five sampling inputs of `fn`.
+SamplingInputs samplingInputs(Function &fn, int64_t batch);
+
+/// One token per row of logits [B, V]: greedy where temperature <= 0, else
+/// temperature, then top-k, then top-p over the top-k-renormalised
+/// probabilities (the smallest prefix of the descending order whose mass
+/// reaches p; the top token always stays), then Gumbel-max. Row b's noise is
+/// keyed by (seed[b], step[b]) alone, so its sample never depends on the other
+/// rows of the batch. -> [B] i64.
+Tensor sampleTokens(const Tensor &logits, const SamplingInputs &sampling);
+
+/// Declares the cache state (kind cache, zero-initialised) and builds both
+/// entries into `graph`, which must be the graph `model` was built on.
+absl::Status addDeepseekInference(Graph &graph, const DeepseekV3Model &model,
+                                  const InferenceShape &shape);
+
+} // namespace kiln::models
+
+#endif // KILN_MODELS_DEEPSEEK_DEEPSEEKINFERENCE_H

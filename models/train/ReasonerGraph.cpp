@@ -1,0 +1,145 @@
+//===- ReasonerGraph.cpp - every entry kiln-train compiles for its policy --===//
+
+#include "models/train/ReasonerGraph.h"
+
+#include "frontend/Kiln.h"
+#include "frontend/optim/Optim.h"
+#include "models/deepseek/DeepseekInference.h"
+#include "models/deepseek/DeepseekModel.h"
+#include "models/grpo/GrpoLoss.h"
+#include "models/tokenizer/ByteTokenizer.h"
+
+namespace kiln::train {
+
+models::DeepseekV3Config policyConfig(const TrainConfig &config) {
+  const ModelConfig &m = config.model();
+  models::DeepseekV3Config c;
+  c.vocabSize = tokenizer::ByteTokenizer::kVocabSize;
+  c.hiddenSize = m.hidden_size();
+  c.intermediateSize = m.intermediate_size();
+  c.moeIntermediateSize = m.moe_intermediate_size();
+  c.numHiddenLayers = m.num_hidden_layers();
+  c.firstKDenseReplace = m.first_k_dense_replace();
+  c.numAttentionHeads = m.num_attention_heads();
+  c.numKeyValueHeads = m.num_attention_heads();
+  c.qLoraRank = m.q_lora_rank() > 0 ? std::optional<int64_t>(m.q_lora_rank()) : std::nullopt;
+  c.kvLoraRank = m.kv_lora_rank();
+  c.qkNopeHeadDim = m.qk_nope_head_dim();
+  c.qkRopeHeadDim = m.qk_rope_head_dim();
+  c.vHeadDim = m.v_head_dim();
+  c.yarn.reset();
+  c.nRoutedExperts = m.n_routed_experts();
+  c.numExpertsPerTok = m.num_experts_per_tok();
+  c.nSharedExperts = m.n_shared_experts();
+  c.nGroup = 1;
+  c.topkGroup = 1;
+  c.routedScalingFactor = 1.0;
+  c.maxPositionEmbeddings = m.max_position_embeddings();
+  return c;
+}
+
+namespace {
+
+/// Log-probability of each target under the policy, [B, S].
+Tensor targetLogprobs(const models::DeepseekV3Model &model, Function &f,
+                      const Tensor &tokens, const Tensor &targets) {
+  return tokenLogprobs(model.logits(f, tokens), targets);
+}
+
+std::vector<Tensor> readAll(Function &f, const std::vector<State> &states) {
+  std::vector<Tensor> out;
+  for (const State &s : states)
+    out.push_back(f.read(s));
+  return out;
+}
+
+} // namespace
+
+absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
+                                         const ReasonerShapes &shapes) {
+  models::DeepseekV3Config policy = policyConfig(config);
+  if (auto s = policy.validate(); !s.ok())
+    return s;
+  Graph graph("reasoner");
+  models::DeepseekV3Model model(graph, policy, DType::f32, config.model().seed());
+  std::vector<State> params = graph.states(StateKind::parameter);
+  optim::AdamWOptions adamOptions;
+  adamOptions.weightDecay = 0.0;
+  optim::AdamW adam(graph, params, adamOptions);
+  const int64_t S = shapes.seqLen;
+
+  {
+    Function &f = graph.function("sft_step");
+    const int64_t B = shapes.sftBatch;
+    Tensor tokens = f.input("tokens", {B, S}, DType::i64);
+    Tensor targets = f.input("targets", {B, S}, DType::i64);
+    Tensor mask = f.input("mask", {B, S}, DType::f32);
+    Tensor lr = f.input("lr", {}, DType::f32);
+    std::vector<Tensor> weights = readAll(f, params);
+    Tensor logp = targetLogprobs(model, f, tokens, targets);
+    Tensor count = maximum(sum(mask, {0, 1}), 1.0);
+    Tensor loss = -sum(logp * mask, {0, 1}) / count;
+    auto [clipped, norm] = optim::clipByGlobalNorm(grad(loss, weights), 1.0);
+    adam.step(f, clipped, lr);
+    f.output("loss", loss);
+    f.output("grad_norm", norm);
+  }
+  {
+    Function &f = graph.function("logprobs");
+    const int64_t B = shapes.grpoBatch;
+    Tensor tokens = f.input("tokens", {B, S}, DType::i64);
+    Tensor targets = f.input("targets", {B, S}, DType::i64);
+    f.output("logp", targetLogprobs(model, f, tokens, targets));
+  }
+  {
+    Function &f = graph.function("grpo_step");
+    const GrpoConfig &g = config.grpo();
+    const int64_t B = shapes.grpoBatch;
+    Tensor tokens = f.input("tokens", {B, S}, DType::i64);
+    Tensor targets = f.input("targets", {B, S}, DType::i64);
+    Tensor mask = f.input("mask", {B, S}, DType::f32);
+    Tensor oldLogp = f.input("old_logp", {B, S}, DType::f32);
+    Tensor advantages = f.input("advantages", {B}, DType::f32);
+    Tensor lr = f.input("lr", {}, DType::f32);
+    std::vector<Tensor> weights = readAll(f, params);
+    Tensor logits = model.logits(f, tokens);
+    models::GrpoLossInputs in;
+    in.logp = tokenLogprobs(logits, targets);
+    in.oldLogp = oldLogp;
+    in.advantages = advantages;
+    in.mask = mask;
+    in.logits = logits;
+    auto lossType = models::parseLossType(g.loss_type());
+    if (!lossType.ok())
+      return lossType.status();
+    if (*lossType == models::LossType::dapo)
+      in.totalTokens = f.input("total_tokens", {}, DType::f32);
+    if (g.beta() > 0)
+      in.refLogp = f.input("ref_logp", {B, S}, DType::f32);
+    models::GrpoLossOptions options;
+    options.epsLow = g.epsilon_low();
+    options.epsHigh = g.epsilon_high();
+    options.beta = g.beta();
+    options.lossType = *lossType;
+    options.maxCompletionLength = g.max_new_tokens();
+    models::GrpoLossOutputs out = models::grpoLoss(in, options);
+    auto [clipped, norm] = optim::clipByGlobalNorm(grad(out.loss, weights), 1.0);
+    adam.step(f, clipped, lr);
+    f.output("loss", out.loss);
+    f.output("grad_norm", norm);
+    for (auto &[name, value] : out.named())
+      if (name != "loss")
+        f.output(name, value);
+  }
+  models::InferenceShape inference;
+  inference.batch = shapes.grpoBatch;
+  inference.promptLen = shapes.promptLen;
+  inference.maxLen = S;
+  if (auto s = models::addDeepseekInference(graph, model, inference); !s.ok())
+    return s;
+  if (auto s = graph.status(); !s.ok())
+    return s;
+  return graph;
+}
+
+} // namespace kiln::train

@@ -1,0 +1,40 @@
+//===- ReasonerGraph.h - every entry kiln-train compiles for its policy -*- C++ -*-===//
+//
+// One graph holds the policy (a small DeepSeek-V3-architecture MoE model) and
+// every computation training runs on it: the supervised step, per-token log
+// probabilities, the GRPO step, and the prefill/decode rollout entries. They
+// share the parameters and AdamW state, so one executor serves both phases.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_MODELS_TRAIN_REASONERGRAPH_H
+#define KILN_MODELS_TRAIN_REASONERGRAPH_H
+
+#include "frontend/Graph.h"
+#include "models/deepseek/DeepseekConfig.h"
+#include "models/train/train_config.pb.h"
+
+namespace kiln::train {
+
+/// Shapes the entries are compiled for (one shape bucket).
+struct ReasonerShapes {
+  int64_t seqLen;       // prompt + completion, padded
+  int64_t promptLen;    // longest prompt (prefill)
+  int64_t sftBatch;     // sequences per supervised step
+  int64_t grpoBatch;    // prompts_per_step * group_size
+};
+
+/// The DeepSeek-V3 config of the policy: TrainConfig.model over the byte
+/// tokenizer's vocabulary.
+models::DeepseekV3Config policyConfig(const TrainConfig &config);
+
+/// Entries: "sft_step" (tokens, targets, mask [B, S]; lr) -> loss, grad_norm;
+/// "logprobs" (tokens, targets [G, S]) -> logp [G, S]; "grpo_step" (tokens,
+/// targets, mask, old_logp [G, S], advantages [G], lr, total_tokens) -> loss and
+/// the GRPO metrics; "prefill" and "decode" for rollouts and evaluation.
+absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
+                                         const ReasonerShapes &shapes);
+
+} // namespace kiln::train
+
+#endif // KILN_MODELS_TRAIN_REASONERGRAPH_H

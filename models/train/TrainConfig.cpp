@@ -1,0 +1,128 @@
+//===- TrainConfig.cpp - reading and checking kiln-train's configuration ---===//
+
+#include "models/train/TrainConfig.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace kiln::train {
+namespace {
+
+/// Collects the text-format parser's errors as "source:line:col: message".
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+public:
+  explicit ErrorCollector(std::string source) : source(std::move(source)) {}
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string &message) override {
+    errors.push_back(absl::StrCat(source, ":", line + 1, ":", column + 1, ": ", message));
+  }
+  void AddWarning(int, google::protobuf::io::ColumnNumber, const std::string &) override {}
+  std::vector<std::string> errors;
+
+private:
+  std::string source;
+};
+
+absl::Status parseInto(const std::string &text, const std::string &source,
+                       TrainConfig &config) {
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors(source);
+  parser.RecordErrorsTo(&errors);
+  if (!parser.MergeFromString(text, &config))
+    return absl::InvalidArgumentError(
+        errors.errors.empty() ? absl::StrCat(source, ": cannot parse the configuration")
+                              : absl::StrJoin(errors.errors, "\n"));
+  return absl::OkStatus();
+}
+
+absl::Status oneOf(const std::string &field, const std::string &value,
+                   std::initializer_list<const char *> allowed) {
+  for (const char *a : allowed)
+    if (value == a)
+      return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(field, " is \"", value, "\"; expected one of: ",
+                                                 absl::StrJoin(allowed, ", ")));
+}
+
+absl::Status positive(const std::string &field, double value) {
+  if (value > 0)
+    return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(field, " must be > 0, got ", value));
+}
+
+} // namespace
+
+absl::Status validateTrainConfig(const TrainConfig &c) {
+  for (auto s : {oneOf("mode", c.mode(), {"sft", "grpo", "sft+grpo"}),
+                 oneOf("device", c.device(), {"cpu"}),
+                 oneOf("task.name", c.task().name(), {"arithmetic", "countdown"}),
+                 oneOf("grpo.loss_type", c.grpo().loss_type(), {"grpo", "bnpo", "dr_grpo", "dapo"}),
+                 oneOf("grpo.scale_rewards", c.grpo().scale_rewards(), {"group", "batch", "none"}),
+                 positive("model.hidden_size", c.model().hidden_size()),
+                 positive("model.num_hidden_layers", c.model().num_hidden_layers()),
+                 positive("model.num_attention_heads", c.model().num_attention_heads()),
+                 positive("model.n_routed_experts", c.model().n_routed_experts()),
+                 positive("model.max_position_embeddings", c.model().max_position_embeddings()),
+                 positive("sft.batch_size", c.sft().batch_size()),
+                 positive("sft.learning_rate", c.sft().learning_rate()),
+                 positive("grpo.prompts_per_step", c.grpo().prompts_per_step()),
+                 positive("grpo.max_new_tokens", c.grpo().max_new_tokens()),
+                 positive("grpo.learning_rate", c.grpo().learning_rate()),
+                 positive("grpo.mu", c.grpo().mu()),
+                 positive("eval.problems", c.eval().problems())})
+    if (!s.ok())
+      return s;
+  if (c.grpo().group_size() < 2)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "grpo.group_size must be >= 2 (advantages compare completions of one prompt), got ",
+        c.grpo().group_size()));
+  if (c.model().num_experts_per_tok() < 1 ||
+      c.model().num_experts_per_tok() > c.model().n_routed_experts())
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.num_experts_per_tok must be in [1, n_routed_experts = ",
+        c.model().n_routed_experts(), "], got ", c.model().num_experts_per_tok()));
+  if (c.grpo().temperature() < 0 || c.grpo().top_p() <= 0 || c.grpo().top_p() > 1)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "grpo.temperature must be >= 0 and grpo.top_p in (0, 1], got ",
+        c.grpo().temperature(), " and ", c.grpo().top_p()));
+  if (c.grpo().beta() < 0 || c.grpo().epsilon_low() < 0 || c.grpo().epsilon_high() < 0)
+    return absl::InvalidArgumentError("grpo.beta, epsilon_low and epsilon_high must be >= 0");
+  if (c.grpo().beta() > 0)
+    return absl::UnimplementedError(
+        "grpo.beta > 0 needs a frozen reference model, which kiln-train does not run yet "
+        "(the GRPO loss supports it: models/grpo/GrpoLoss.h); use beta: 0");
+  if (c.sft().steps() < 0 || c.grpo().steps() < 0)
+    return absl::InvalidArgumentError("sft.steps and grpo.steps must be >= 0");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainConfig> parseTrainConfig(const std::string &text, const std::string &source,
+                                             const std::vector<std::string> &overrides) {
+  TrainConfig config;
+  if (auto s = parseInto(text, source, config); !s.ok())
+    return s;
+  for (size_t i = 0; i < overrides.size(); ++i)
+    if (auto s = parseInto(overrides[i], absl::StrCat("--set #", i + 1), config); !s.ok())
+      return s;
+  if (auto s = validateTrainConfig(config); !s.ok())
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
+  return config;
+}
+
+absl::StatusOr<TrainConfig> loadTrainConfig(const std::string &path,
+                                            const std::vector<std::string> &overrides) {
+  std::ifstream in(path);
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot read configuration '", path, "'"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parseTrainConfig(text.str(), path, overrides);
+}
+
+} // namespace kiln::train

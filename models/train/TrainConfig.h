@@ -1,0 +1,35 @@
+//===- TrainConfig.h - reading and checking kiln-train's configuration -*- C++ -*-===//
+//
+// A run's configuration is a textproto of kiln.train.TrainConfig (the schema in
+// train_config.proto documents every field) plus --set overrides merged on top;
+// both are parsed strictly and checked, so a typo is an error naming the field.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_MODELS_TRAIN_TRAINCONFIG_H
+#define KILN_MODELS_TRAIN_TRAINCONFIG_H
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "models/train/train_config.pb.h"
+
+namespace kiln::train {
+
+/// Parses `text` (named `source` in errors), merges each override in order, and
+/// validates the result. An empty `text` gives the defaults.
+absl::StatusOr<TrainConfig> parseTrainConfig(const std::string &text,
+                                             const std::string &source,
+                                             const std::vector<std::string> &overrides = {});
+
+/// Reads `path` and parses it as above; a missing file is an error naming it.
+absl::StatusOr<TrainConfig> loadTrainConfig(const std::string &path,
+                                            const std::vector<std::string> &overrides = {});
+
+/// Checks values a schema cannot: enum-like strings, positive sizes, ranges.
+absl::Status validateTrainConfig(const TrainConfig &config);
+
+} // namespace kiln::train
+
+#endif // KILN_MODELS_TRAIN_TRAINCONFIG_H

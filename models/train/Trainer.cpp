@@ -1,0 +1,411 @@
+//===- Trainer.cpp - the cold start and GRPO loops of kiln-train -----------===//
+
+#include "models/train/Trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "executor/Checkpoint.h"
+#include "executor/StatusMacros.h"
+#include "models/deepseek/Generate.h"
+#include "models/grpo/Advantages.h"
+#include "models/grpo/Metrics.h"
+#include "models/tasks/ArithmeticTask.h"
+#include "models/tasks/CompletionFormat.h"
+#include "models/tasks/CountdownTask.h"
+#include "models/tokenizer/ByteTokenizer.h"
+
+namespace kiln::train {
+namespace {
+
+using tokenizer::ByteTokenizer;
+namespace tasks = models::tasks;
+
+absl::StatusOr<std::unique_ptr<tasks::Task>> makeTask(const TrainConfig &config) {
+  const TaskConfig &t = config.task();
+  if (t.name() == "arithmetic") {
+    tasks::ArithmeticConfig c;
+    c.minDigits = c.maxDigits = static_cast<int>(t.digits());
+    c.ops = t.ops();
+    c.allowNegative = false;
+    c.prompt = tasks::PromptTemplate::bare();
+    KILN_ASSIGN_OR_RETURN(tasks::ArithmeticTask task, tasks::ArithmeticTask::create(c));
+    return std::unique_ptr<tasks::Task>(new tasks::ArithmeticTask(std::move(task)));
+  }
+  tasks::CountdownConfig c;
+  c.prompt = tasks::PromptTemplate::bare();
+  KILN_ASSIGN_OR_RETURN(tasks::CountdownTask task, tasks::CountdownTask::create(c));
+  return std::unique_ptr<tasks::Task>(new tasks::CountdownTask(std::move(task)));
+}
+
+/// [bos] + prompt tokens: what the policy is conditioned on.
+std::vector<int64_t> promptTokens(const ByteTokenizer &tok, const tasks::Problem &p) {
+  std::vector<int64_t> ids{ByteTokenizer::kBos};
+  for (int64_t id : tok.encode(p.prompt))
+    ids.push_back(id);
+  return ids;
+}
+
+/// A padded batch of next-token training rows: tokens[t] predicts targets[t];
+/// mask marks the completion targets that count.
+struct TokenRows {
+  int64_t rows, seqLen;
+  std::vector<int64_t> tokens, targets;
+  std::vector<float> mask;
+  TokenRows(int64_t rows, int64_t seqLen)
+      : rows(rows), seqLen(seqLen), tokens(rows * seqLen, ByteTokenizer::kPad),
+        targets(rows * seqLen, ByteTokenizer::kPad), mask(rows * seqLen, 0.0f) {}
+
+  /// Writes prompt + completion into row `r`; completion targets get mask 1
+  /// unless `maskCompletion` is false. Returns the number of counted targets.
+  int64_t set(int64_t r, const std::vector<int64_t> &prompt,
+              const std::vector<int64_t> &completion, bool countCompletion) {
+    std::vector<int64_t> all = prompt;
+    all.insert(all.end(), completion.begin(), completion.end());
+    int64_t n = std::min<int64_t>(all.size(), seqLen + 1), counted = 0;
+    for (int64_t t = 0; t + 1 < n; ++t) {
+      tokens[r * seqLen + t] = all[t];
+      targets[r * seqLen + t] = all[t + 1];
+      bool isCompletion = t + 1 >= static_cast<int64_t>(prompt.size());
+      mask[r * seqLen + t] = isCompletion && countCompletion ? 1.0f : 0.0f;
+      counted += isCompletion && countCompletion;
+    }
+    return counted;
+  }
+
+  std::vector<HostTensor> tensors() const {
+    HostTensor t(proto::I64, {rows, seqLen}), y(proto::I64, {rows, seqLen}),
+        m(proto::F32, {rows, seqLen});
+    std::memcpy(t.data(), tokens.data(), t.byteSize());
+    std::memcpy(y.data(), targets.data(), y.byteSize());
+    std::memcpy(m.data(), mask.data(), m.byteSize());
+    return {t, y, m};
+  }
+};
+
+/// The completion as text for the reward: special tags spelled out, the EOS
+/// that ended it dropped.
+absl::StatusOr<std::string> completionText(const ByteTokenizer &tok,
+                                           const models::GenerationResult &result) {
+  std::vector<int64_t> ids = result.tokens;
+  if (!ids.empty() && ids.back() == ByteTokenizer::kEos)
+    ids.pop_back();
+  return tok.decode(ids);
+}
+
+HostTensor scalarF32(double v) {
+  HostTensor t(proto::F32, {});
+  t.data<float>()[0] = static_cast<float>(v);
+  return t;
+}
+
+double scalarOf(const HostTensor &t) { return t.toDoubles()[0]; }
+
+/// Linear warmup then cosine decay to a tenth of the peak.
+double scheduledLr(double peak, int64_t step, int64_t warmup, int64_t total) {
+  if (step < warmup)
+    return peak * (step + 1) / std::max<int64_t>(warmup, 1);
+  double progress = static_cast<double>(step - warmup) / std::max<int64_t>(total - warmup, 1);
+  progress = std::min(progress, 1.0);
+  return peak * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * progress)));
+}
+
+} // namespace
+
+struct Trainer::Impl {
+  ByteTokenizer tokenizer;
+  std::unique_ptr<tasks::Task> task;
+  tasks::RewardFn reward;
+  std::optional<models::JsonlWriter> jsonl;
+  std::optional<models::TensorBoardWriter> tensorboard;
+  int64_t globalStep = 0;
+};
+
+Trainer::Trainer(const TrainConfig &config, Executor &executor, int64_t seqLen,
+                 int64_t promptLen)
+    : impl(std::make_unique<Impl>()), config(config), executor(executor), seqLen(seqLen),
+      promptLen(promptLen) {}
+
+Trainer::~Trainer() = default;
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::create(const TrainConfig &config,
+                                                         Executor &executor, int64_t seqLen,
+                                                         int64_t promptLen) {
+  std::unique_ptr<Trainer> trainer(new Trainer(config, executor, seqLen, promptLen));
+  KILN_ASSIGN_OR_RETURN(trainer->impl->task, makeTask(config));
+  tasks::RewardOptions options;
+  options.accuracyWeight = config.task().accuracy_weight();
+  options.formatWeight = config.task().format_weight();
+  KILN_ASSIGN_OR_RETURN(auto registry, tasks::defaultRewardRegistry(options));
+  KILN_ASSIGN_OR_RETURN(trainer->impl->reward, registry.find(config.task().name()));
+  KILN_RETURN_IF_ERROR(trainer->openMetrics());
+  return trainer;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> Trainer::measure(const TrainConfig &config) {
+  KILN_ASSIGN_OR_RETURN(auto task, makeTask(config));
+  ByteTokenizer tok;
+  int64_t prompt = 0, total = 0;
+  for (uint64_t i = 0; i < 2000; ++i) {
+    for (auto split : {tasks::Split::kTrain, tasks::Split::kEval}) {
+      tasks::Problem p = task->generate(config.seed(), i, split);
+      int64_t n = promptTokens(tok, p).size();
+      prompt = std::max(prompt, n);
+      total = std::max<int64_t>(total, n + tok.encode(p.demonstration).size() + 1);
+    }
+  }
+  return std::make_pair(prompt, total);
+}
+
+absl::Status Trainer::openMetrics() {
+  std::error_code ec;
+  std::filesystem::create_directories(config.output_dir(), ec);
+  if (ec)
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot create output folder '", config.output_dir(), "': ", ec.message()));
+  KILN_ASSIGN_OR_RETURN(auto jsonl,
+                        models::JsonlWriter::open(config.output_dir() + "/metrics.jsonl"));
+  impl->jsonl.emplace(std::move(jsonl));
+  KILN_ASSIGN_OR_RETURN(auto tb, models::TensorBoardWriter::open(config.output_dir() + "/tb"));
+  impl->tensorboard.emplace(std::move(tb));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::logMetrics(int64_t step,
+                                 const std::vector<std::pair<std::string, double>> &scalars) {
+  KILN_RETURN_IF_ERROR(impl->jsonl->write(step, scalars));
+  return impl->tensorboard->write(step, scalars);
+}
+
+absl::Status Trainer::saveCheckpoint(const std::string &phase, int64_t step) {
+  std::string path = config.output_dir() + "/checkpoint.safetensors";
+  return kiln::saveCheckpoint(executor, path,
+                              {{"phase", phase},
+                               {"step", std::to_string(step)},
+                               {"seed", std::to_string(config.seed())},
+                               {"config", config.ShortDebugString()}});
+}
+
+absl::Status Trainer::runSft(int64_t firstStep) {
+  const SftConfig &sft = config.sft();
+  const int64_t batch = sft.batch_size();
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t step = firstStep; step < sft.steps(); ++step) {
+    if (stop && stop->load())
+      return saveCheckpoint("sft", step);
+    TokenRows rows(batch, seqLen);
+    int64_t counted = 0;
+    for (int64_t r = 0; r < batch; ++r) {
+      tasks::Problem p = impl->task->generate(config.seed(), step * batch + r);
+      std::vector<int64_t> completion = impl->tokenizer.encode(p.demonstration);
+      completion.push_back(ByteTokenizer::kEos);
+      counted += rows.set(r, promptTokens(impl->tokenizer, p), completion, true);
+    }
+    std::vector<HostTensor> inputs = rows.tensors();
+    double lr = scheduledLr(sft.learning_rate(), step, sft.warmup_steps(), sft.steps());
+    inputs.push_back(scalarF32(lr));
+    KILN_ASSIGN_OR_RETURN(auto out, executor.run("sft_step", inputs));
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double tokensPerSecond = counted * (step - firstStep + 1) / std::max(seconds, 1e-9);
+    KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep++, {{"sft/loss", scalarOf(out[0])},
+                                                         {"sft/grad_norm", scalarOf(out[1])},
+                                                         {"sft/lr", lr},
+                                                         {"sft/tokens_per_second",
+                                                          tokensPerSecond}}));
+    if (progress)
+      progress("sft", step + 1, sft.steps(),
+               absl::StrFormat("loss %.3f", scalarOf(out[0])));
+    if (config.checkpoint().every() > 0 && (step + 1) % config.checkpoint().every() == 0)
+      KILN_RETURN_IF_ERROR(saveCheckpoint("sft", step + 1));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples) {
+  const int64_t n = config.eval().problems();
+  std::vector<tasks::Problem> problems;
+  std::vector<models::GenerationRequest> requests;
+  for (int64_t i = 0; i < n; ++i) {
+    problems.push_back(impl->task->generate(config.seed(), i, tasks::Split::kEval));
+    models::GenerationRequest request;
+    request.prompt = promptTokens(impl->tokenizer, problems.back());
+    request.maxNewTokens = config.grpo().max_new_tokens();
+    requests.push_back(std::move(request)); // greedy
+  }
+  models::GenerateOptions options;
+  options.eosId = ByteTokenizer::kEos;
+  KILN_ASSIGN_OR_RETURN(auto results, models::generate(executor, requests, options));
+  EvalResult eval;
+  eval.problems = n;
+  for (int64_t i = 0; i < n; ++i) {
+    KILN_ASSIGN_OR_RETURN(std::string text, completionText(impl->tokenizer, results[i]));
+    tasks::RewardBreakdown r = impl->reward(problems[i], text);
+    if (i < showSamples)
+      std::printf("  sample %lld: %s%s  [reward %.2f]\n", static_cast<long long>(i),
+                  problems[i].prompt.c_str(), text.c_str(), r.total);
+    eval.accuracy += r.accuracy > 0;
+    eval.formatRate += r.format > 0;
+    eval.meanLength += results[i].tokens.size();
+  }
+  eval.accuracy /= n;
+  eval.formatRate /= n;
+  eval.meanLength /= n;
+  eval.stdError = std::sqrt(eval.accuracy * (1 - eval.accuracy) / n);
+  return eval;
+}
+
+absl::Status Trainer::runGrpo(int64_t firstStep) {
+  const GrpoConfig &g = config.grpo();
+  const int64_t groupSize = g.group_size(), prompts = g.prompts_per_step();
+  const int64_t rowsPerStep = prompts * groupSize;
+  KILN_ASSIGN_OR_RETURN(auto scale, models::parseScaleRewards(g.scale_rewards()));
+  models::GenerateOptions genOptions;
+  genOptions.eosId = ByteTokenizer::kEos;
+  uint64_t nextProblem = 1u << 30; // a stream disjoint from SFT's
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t step = firstStep; step < g.steps(); ++step) {
+    if (stop && stop->load())
+      return saveCheckpoint("grpo", step);
+    // Roll out groups; with dynamic sampling keep only groups whose rewards
+    // differ, oversampling up to max_resample_rounds to fill the batch.
+    struct Group {
+      tasks::Problem problem;
+      std::vector<models::GenerationResult> completions;
+      std::vector<double> rewards;
+      double accuracy = 0, format = 0;
+    };
+    std::vector<Group> kept;
+    double rewardSum = 0, rewardSq = 0, accuracySum = 0, formatSum = 0, lengthSum = 0;
+    int64_t scored = 0, zeroVarianceGroups = 0, drawnGroups = 0;
+    for (int64_t round = 0;
+         round <= (g.dynamic_sampling() ? g.max_resample_rounds() : 0) &&
+         static_cast<int64_t>(kept.size()) < prompts;
+         ++round) {
+      std::vector<Group> groups(prompts);
+      std::vector<models::GenerationRequest> requests;
+      for (int64_t p = 0; p < prompts; ++p) {
+        groups[p].problem = impl->task->generate(config.seed(), nextProblem++);
+        for (int64_t k = 0; k < groupSize; ++k) {
+          models::GenerationRequest request;
+          request.prompt = promptTokens(impl->tokenizer, groups[p].problem);
+          request.maxNewTokens = g.max_new_tokens();
+          request.sampling.temperature = static_cast<float>(g.temperature());
+          request.sampling.topP = static_cast<float>(g.top_p());
+          request.sampling.seed =
+              static_cast<int64_t>(config.seed() * 1000003 + step * 7919 + round * 131 +
+                                   p * groupSize + k);
+          requests.push_back(std::move(request));
+        }
+      }
+      KILN_ASSIGN_OR_RETURN(auto results, models::generate(executor, requests, genOptions));
+      for (int64_t p = 0; p < prompts; ++p) {
+        Group &group = groups[p];
+        for (int64_t k = 0; k < groupSize; ++k) {
+          const models::GenerationResult &res = results[p * groupSize + k];
+          KILN_ASSIGN_OR_RETURN(std::string text, completionText(impl->tokenizer, res));
+          tasks::RewardBreakdown r = impl->reward(group.problem, text);
+          group.rewards.push_back(r.total);
+          group.completions.push_back(res);
+          rewardSum += r.total;
+          rewardSq += r.total * r.total;
+          accuracySum += r.accuracy > 0;
+          formatSum += r.format > 0;
+          lengthSum += res.tokens.size();
+          ++scored;
+        }
+        ++drawnGroups;
+        bool flat = std::all_of(group.rewards.begin(), group.rewards.end(),
+                                [&](double r) { return r == group.rewards[0]; });
+        zeroVarianceGroups += flat;
+        if ((!flat || !g.dynamic_sampling()) && static_cast<int64_t>(kept.size()) < prompts)
+          kept.push_back(std::move(group));
+      }
+    }
+
+    if (kept.empty()) {
+      // Every group was flat: nothing to learn from this batch.
+      KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep++, {{"grpo/kept_groups", 0.0}}));
+      continue;
+    }
+    // Rows of groups that could not be filled stay masked out.
+    std::vector<double> rewards;
+    for (const Group &group : kept)
+      rewards.insert(rewards.end(), group.rewards.begin(), group.rewards.end());
+    KILN_ASSIGN_OR_RETURN(auto adv, models::computeAdvantages(rewards, groupSize, scale));
+    TokenRows rows(rowsPerStep, seqLen);
+    HostTensor advantages(proto::F32, {rowsPerStep});
+    int64_t counted = 0, truncated = 0;
+    for (size_t p = 0; p < kept.size(); ++p)
+      for (int64_t k = 0; k < groupSize; ++k) {
+        int64_t r = p * groupSize + k;
+        const models::GenerationResult &res = kept[p].completions[k];
+        // Truncated completions carry no judged answer: mask them out.
+        bool complete = res.finishReason != models::FinishReason::length;
+        truncated += !complete;
+        counted += rows.set(r, promptTokens(impl->tokenizer, kept[p].problem), res.tokens,
+                            complete);
+        advantages.data<float>()[r] = static_cast<float>(adv.advantages[r]);
+      }
+    std::vector<HostTensor> tensors = rows.tensors();
+    KILN_ASSIGN_OR_RETURN(auto oldLogp, executor.run("logprobs", {tensors[0], tensors[1]}));
+    double lr = g.learning_rate();
+    std::map<std::string, double> last;
+    for (int64_t update = 0; update < g.mu() && counted > 0; ++update) {
+      std::map<std::string, HostTensor> inputs{{"tokens", tensors[0]},
+                                               {"targets", tensors[1]},
+                                               {"mask", tensors[2]},
+                                               {"old_logp", oldLogp[0]},
+                                               {"advantages", advantages},
+                                               {"lr", scalarF32(lr)}};
+      if (executor.entry("grpo_step")) {
+        for (const auto &arg : executor.entry("grpo_step")->arguments())
+          if (arg.name() == "total_tokens")
+            inputs["total_tokens"] = scalarF32(static_cast<double>(counted));
+      }
+      KILN_ASSIGN_OR_RETURN(auto out, executor.runNamed("grpo_step", inputs));
+      for (auto &[name, value] : out)
+        last[name] = scalarOf(value);
+    }
+    double n = std::max<int64_t>(scored, 1);
+    double mean = rewardSum / n;
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::vector<std::pair<std::string, double>> scalars{
+        {"grpo/reward_mean", mean},
+        {"grpo/reward_std", std::sqrt(std::max(0.0, rewardSq / n - mean * mean))},
+        {"grpo/accuracy", accuracySum / n},
+        {"grpo/format_rate", formatSum / n},
+        {"grpo/completion_length", lengthSum / n},
+        {"grpo/zero_variance_fraction",
+         static_cast<double>(zeroVarianceGroups) / std::max<int64_t>(drawnGroups, 1)},
+        {"grpo/kept_groups", static_cast<double>(kept.size())},
+        {"grpo/truncated_fraction", static_cast<double>(truncated) / std::max<int64_t>(rowsPerStep, 1)},
+        {"grpo/tokens_per_second", lengthSum * (step - firstStep + 1) / std::max(seconds, 1e-9)}};
+    for (const auto &[name, value] : last)
+      scalars.push_back({"grpo/" + name, value});
+    KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep++, scalars));
+    if (progress)
+      progress("grpo", step + 1, g.steps(),
+               absl::StrFormat("reward %.3f acc %.2f kept %d", mean, accuracySum / n,
+                               static_cast<int>(kept.size())));
+    if (config.checkpoint().every() > 0 && (step + 1) % config.checkpoint().every() == 0)
+      KILN_RETURN_IF_ERROR(saveCheckpoint("grpo", step + 1));
+    if (config.eval().every() > 0 && (step + 1) % config.eval().every() == 0 &&
+        step + 1 < g.steps()) {
+      KILN_ASSIGN_OR_RETURN(EvalResult eval, evaluate());
+      KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep - 1,
+                                      {{"eval/accuracy", eval.accuracy},
+                                       {"eval/format_rate", eval.formatRate}}));
+    }
+  }
+  return absl::OkStatus();
+}
+
+} // namespace kiln::train

@@ -1,0 +1,80 @@
+//===- Trainer.h - the cold start and GRPO loops of kiln-train --*- C++ -*-===//
+//
+// The host side of training a reasoning model: builds token batches from task
+// demonstrations (SFT), rolls out groups of completions with the compiled
+// prefill/decode entries, scores them with rule-based rewards, turns rewards into
+// group advantages and runs the compiled GRPO step. Needs only the executor and
+// an Executable of ReasonerGraph's entries, never the compiler.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_MODELS_TRAIN_TRAINER_H
+#define KILN_MODELS_TRAIN_TRAINER_H
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "executor/Executor.h"
+#include "models/tasks/Problem.h"
+#include "models/tasks/Rewards.h"
+#include "models/train/train_config.pb.h"
+
+namespace kiln::train {
+
+struct EvalResult {
+  double accuracy = 0;      // fraction of held-out problems answered exactly
+  double stdError = 0;      // sqrt(p (1 - p) / n)
+  double formatRate = 0;    // fraction with exactly one think then one answer block
+  double meanLength = 0;    // completion tokens
+  int64_t problems = 0;
+};
+
+/// Per-step lines for the terminal: a progress bar with rate and ETA where
+/// stdout is a terminal, plain lines otherwise.
+using ProgressFn = std::function<void(const std::string &phase, int64_t step, int64_t total,
+                                      const std::string &summary)>;
+
+class Trainer {
+public:
+  /// `executor` runs ReasonerGraph's entries; `seqLen` and `promptLen` are the
+  /// shapes they were compiled for.
+  static absl::StatusOr<std::unique_ptr<Trainer>>
+  create(const TrainConfig &config, Executor &executor, int64_t seqLen, int64_t promptLen);
+
+  absl::Status runSft(int64_t firstStep = 0);
+  absl::Status runGrpo(int64_t firstStep = 0);
+  /// Greedy completions of eval.problems held-out problems, scored by the
+  /// task's reward; the first `showSamples` are printed.
+  absl::StatusOr<EvalResult> evaluate(int64_t showSamples = 0);
+
+  void setProgress(ProgressFn fn) { progress = std::move(fn); }
+  /// Set from a signal handler: the loops checkpoint and return at the next step.
+  void setStopFlag(const std::atomic<bool> *flag) { stop = flag; }
+  /// Saves parameters, optimizer state and the phase/step as metadata.
+  absl::Status saveCheckpoint(const std::string &phase, int64_t step);
+
+  /// The longest prompt and demonstration of the task, in tokens, for sizing.
+  static absl::StatusOr<std::pair<int64_t, int64_t>> measure(const TrainConfig &config);
+
+  ~Trainer();
+
+private:
+  Trainer(const TrainConfig &config, Executor &executor, int64_t seqLen, int64_t promptLen);
+  absl::Status openMetrics();
+  absl::Status logMetrics(int64_t step, const std::vector<std::pair<std::string, double>> &scalars);
+
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+  TrainConfig config;
+  Executor &executor;
+  int64_t seqLen, promptLen;
+  ProgressFn progress;
+  const std::atomic<bool> *stop = nullptr;
+};
+
+} // namespace kiln::train
+
+#endif // KILN_MODELS_TRAIN_TRAINER_H
