@@ -117,12 +117,13 @@ TEST(PtxTarget, PlannerReusesMemoryOfDeadBuffers) {
 
 TEST(PtxTarget, UnsupportedOpIsAClearError) {
   auto exe = compileText(R"mlir(
-    func.func @main(%x: tensor<8xf32>) -> tensor<8xf8E4M3FN> {
-      %y = kiln.cast %x {to = f8E4M3FN} : (tensor<8xf32>) -> tensor<8xf8E4M3FN>
-      return %y : tensor<8xf8E4M3FN>
+    func.func @main(%x: tensor<f32>, %u: tensor<f32>, %s: tensor<0xi64>) -> tensor<f32> {
+      %y = kiln.dynamic_update_slice %x, %u, %s : (tensor<f32>, tensor<f32>, tensor<0xi64>) -> tensor<f32>
+      return %y : tensor<f32>
     })mlir", ptxOptions());
   ASSERT_FALSE(exe.ok());
-  EXPECT_TRUE(absl::StrContains(exe.status().message(), "kiln.cast")) << exe.status();
+  EXPECT_TRUE(absl::StrContains(exe.status().message(), "kiln.dynamic_update_slice"))
+      << exe.status();
   EXPECT_TRUE(absl::StrContains(exe.status().message(), "ptx target")) << exe.status();
 }
 
