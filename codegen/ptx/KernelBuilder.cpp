@@ -225,31 +225,58 @@ AffineMap broadcastMap(MLIRContext *ctx, ArrayRef<int64_t> shape,
   return AffineMap::get(numDims, 0, exprs, ctx);
 }
 
-/// out[i...] = fn(ins[broadcast(i)]...), computed in the compute type of the
-/// first input (or of the output when there is none) and converted to out's type.
-void elementwise(OpBuilder &b, Location loc, ValueRange ins, Value out,
-                 const ScalarFn &fn, Type compute) {
+/// The multi-dimensional index of flat position `flat` in row-major `shape`.
+SmallVector<Value> delinearize(OpBuilder &b, Location l, Value flat, ArrayRef<int64_t> shape) {
+  SmallVector<Value> idx(shape.size());
+  Value rest = flat;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    Value size = b.create<arith::ConstantIndexOp>(l, shape[d]);
+    idx[d] = d == 0 ? rest : b.create<arith::RemUIOp>(l, rest, size).getResult();
+    rest = b.create<arith::DivUIOp>(l, rest, size);
+  }
+  return idx;
+}
+
+/// Every kernel is one flat loop over its output's elements: the loop maps to
+/// blocks of 256 consecutive elements (coalesced, no grid-dimension limits) and
+/// the body recovers the element's index. `fn` computes the value at `idx` of
+/// the logical (row-major) `shape`; the result is converted to out's type.
+void flatIndexed(OpBuilder &b, Location loc, Value out, ArrayRef<int64_t> shape,
+                 const std::function<Value(OpBuilder &, Location, ValueRange)> &fn) {
   MLIRContext *ctx = b.getContext();
   auto outType = llvm::cast<MemRefType>(out.getType());
-  unsigned rank = outType.getRank();
-  SmallVector<AffineMap> maps;
-  for (Value in : ins)
-    maps.push_back(broadcastMap(ctx, llvm::cast<MemRefType>(in.getType()).getShape(),
-                                outType.getShape(), rank));
-  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
-  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-  Type outElement = outType.getElementType();
+  SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(1, ctx)};
+  SmallVector<utils::IteratorType> iterators{utils::IteratorType::parallel};
   b.create<linalg::GenericOp>(
-      loc, TypeRange{}, ins, ValueRange{out}, maps, iterators,
-      [&](OpBuilder &nb, Location l, ValueRange args) {
-        SmallVector<Value> scalars;
-        for (Value a : args.drop_back())
-          scalars.push_back(a.getType().isInteger(1) || !isFloat(a.getType())
-                                ? a
-                                : convert(nb, l, a, compute));
-        Value r = fn(nb, l, scalars);
-        nb.create<linalg::YieldOp>(l, convert(nb, l, r, outElement));
+      loc, TypeRange{}, ValueRange{}, ValueRange{out}, maps, iterators,
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        Value flat = nb.create<linalg::IndexOp>(l, 0);
+        SmallVector<Value> idx = delinearize(nb, l, flat, shape);
+        nb.create<linalg::YieldOp>(l, convert(nb, l, fn(nb, l, idx), outType.getElementType()));
       });
+}
+
+/// out[i...] = fn(ins[broadcast(i)]...), computed in `compute` (integer and i1
+/// operands stay as they are) and converted to out's type; numpy broadcasting.
+void elementwise(OpBuilder &b, Location loc, ValueRange ins, Value out,
+                 ArrayRef<int64_t> outShape, const ScalarFn &fn, Type compute) {
+  flatIndexed(b, loc, out, outShape, [&](OpBuilder &nb, Location l, ValueRange idx) {
+    SmallVector<Value> scalars;
+    for (Value in : ins) {
+      ArrayRef<int64_t> inShape = llvm::cast<MemRefType>(in.getType()).getShape();
+      size_t lead = outShape.size() - inShape.size();
+      SmallVector<Value> src;
+      for (size_t i = 0; i < inShape.size(); ++i)
+        src.push_back(inShape[i] == 1 && outShape[i + lead] != 1
+                          ? nb.create<arith::ConstantIndexOp>(l, 0).getResult()
+                          : idx[i + lead]);
+      Value a = nb.create<memref::LoadOp>(l, in, src);
+      scalars.push_back(a.getType().isInteger(1) || (!isFloat(a.getType()) && !isF8(a.getType()))
+                            ? a
+                            : convert(nb, l, a, compute));
+    }
+    return fn(nb, l, scalars);
+  });
 }
 
 /// The scalar body of a unary elementwise op on `x` (already in compute type).
@@ -380,6 +407,8 @@ public:
   RankedTensorType resultType(unsigned i = 0) {
     return llvm::cast<RankedTensorType>(op->getResult(i).getType());
   }
+  /// The first result's shape with rank 0 laid out as [1].
+  SmallVector<int64_t> outShape() { return canonicalShape(resultType().getShape()); }
 
   absl::Status build() {
 
@@ -388,7 +417,7 @@ public:
                   kir::ErfOp, kir::SinOp, kir::CosOp, kir::LogicalNotOp>(op)) {
       Type compute = computeType(b, operandType(0).getElementType());
       bool ok = true;
-      elementwise(b, loc, {arg(0)}, result(0),
+      elementwise(b, loc, {arg(0)}, result(0), outShape(),
                   [&](OpBuilder &nb, Location l, ValueRange s) -> Value {
                     auto v = unaryScalar(nb, l, op, s[0]);
                     if (failed(v)) {
@@ -405,7 +434,7 @@ public:
     if (op->hasTrait<kir::KilnBroadcasting>() && op->getNumOperands() == 2) {
       Type compute = computeType(b, operandType(0).getElementType());
       bool ok = true;
-      elementwise(b, loc, {arg(0), arg(1)}, result(0),
+      elementwise(b, loc, {arg(0), arg(1)}, result(0), outShape(),
                   [&](OpBuilder &nb, Location l, ValueRange s) -> Value {
                     auto v = binaryScalar(nb, l, op, s[0], s[1]);
                     if (failed(v)) {
@@ -419,7 +448,7 @@ public:
     }
     if (auto select = llvm::dyn_cast<kir::SelectOp>(op)) {
       Type compute = computeType(b, operandType(1).getElementType());
-      elementwise(b, loc, {arg(0), arg(1), arg(2)}, result(0),
+      elementwise(b, loc, {arg(0), arg(1), arg(2)}, result(0), outShape(),
                   [&](OpBuilder &nb, Location l, ValueRange s) -> Value {
                     return nb.create<arith::SelectOp>(l, s[0], s[1], s[2]);
                   },
@@ -428,13 +457,13 @@ public:
     }
     if (auto cast = llvm::dyn_cast<kir::CastOp>(op)) {
       // Convert straight from the source type (no f32 detour for f64 -> int).
-      elementwise(b, loc, {arg(0)}, result(0),
+      elementwise(b, loc, {arg(0)}, result(0), outShape(),
                   [&](OpBuilder &, Location, ValueRange s) { return s[0]; },
                   operandType(0).getElementType());
       return absl::OkStatus();
     }
     if (llvm::isa<kir::BroadcastToOp>(op)) {
-      elementwise(b, loc, {arg(0)}, result(0),
+      elementwise(b, loc, {arg(0)}, result(0), outShape(),
                   [&](OpBuilder &, Location, ValueRange s) { return s[0]; },
                   operandType(0).getElementType());
       return absl::OkStatus();
@@ -482,7 +511,7 @@ public:
     if (auto concat = llvm::dyn_cast<kir::ConcatOp>(op))
       return buildConcat(concat.getAxisAttr().getInt());
     if (llvm::isa<kir::SignOp>(op)) {
-      elementwise(b, loc, {arg(0)}, result(0),
+      elementwise(b, loc, {arg(0)}, result(0), outShape(),
                   [&](OpBuilder &nb, Location l, ValueRange s) -> Value {
                     Value x = s[0];
                     Type t = x.getType();
@@ -520,19 +549,8 @@ private:
 
   void indexedInto(unsigned resultIndex,
                    const std::function<Value(OpBuilder &, Location, ValueRange idx)> &fn) {
-    auto outType = llvm::cast<MemRefType>(result(resultIndex).getType());
-    unsigned rank = outType.getRank();
-    SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(rank, ctx)};
-    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-    b.create<linalg::GenericOp>(
-        loc, TypeRange{}, ValueRange{}, ValueRange{result(resultIndex)}, maps, iterators,
-        [&](OpBuilder &nb, Location l, ValueRange) {
-          SmallVector<Value> idx;
-          for (unsigned d = 0; d < rank; ++d)
-            idx.push_back(nb.create<linalg::IndexOp>(l, d));
-          nb.create<linalg::YieldOp>(l, convert(nb, l, fn(nb, l, idx),
-                                                outType.getElementType()));
-        });
+    flatIndexed(b, loc, result(resultIndex), canonicalShape(resultType(resultIndex).getShape()),
+                fn);
   }
 
   absl::Status buildTranspose(ArrayRef<int64_t> perm) {
@@ -1277,8 +1295,12 @@ absl::Status buildKernelFunction(Operation *op, ModuleOp module, const std::stri
   SmallVector<Type> args;
   for (Type t : op->getOperandTypes())
     args.push_back(memrefOf(t));
-  for (Type t : op->getResultTypes())
-    args.push_back(memrefOf(t));
+  // Results are written through a flat view: every kernel is one flat loop.
+  for (Type t : op->getResultTypes()) {
+    auto tensor = llvm::cast<RankedTensorType>(t);
+    args.push_back(MemRefType::get({std::max<int64_t>(tensor.getNumElements(), 1)},
+                                   tensor.getElementType()));
+  }
   auto func = b.create<func::FuncOp>(op->getLoc(), name, b.getFunctionType(args, {}));
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);

@@ -133,8 +133,7 @@ std::string phase2(const PtxOptions &options) {
 /// Tile sizes for the parallel loops. gpu-map-parallel-loops maps loop dims in
 /// order to x, y, z (and runs the rest sequentially), so the innermost *mapped*
 /// dim gets the threads: 256 on x or y, 64 on z (CUDA's blockDim.z limit).
-/// Coalescing wants the tensor's last dim on x; reversing the loop order in the
-/// kernel builder is the next step for bandwidth.
+/// KernelBuilder emits flat one-dimensional loops, which take the first case.
 std::string tileSizes(int64_t parallelDims) {
   int64_t mapped = std::min<int64_t>(parallelDims, 3);
   std::string sizes;
@@ -183,9 +182,8 @@ private:
     std::string name = absl::StrCat("k", kernelCounter++, "_", step.op());
     if (auto s = buildKernelFunction(op, *module, name); !s.ok())
       return s;
-    // The iteration space is the result's shape (rank-0 laid out as [1]).
-    int64_t parallel = std::max<int64_t>(
-        1, llvm::cast<RankedTensorType>(op->getResult(0).getType()).getRank());
+    // Every kernel is one flat loop over its output (KernelBuilder).
+    int64_t parallel = 1;
     dump(name + ".0-linalg.mlir", *module);
     if (auto s = runPipeline(*module, phase1(tileSizes(parallel)), "gpu mapping"); !s.ok())
       return s;
