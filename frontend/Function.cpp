@@ -132,6 +132,8 @@ Tensor GraphImpl::read(int function, const State &state, const SourceLoc &loc) {
     return invalid(this);
   FunctionInfo &info = *functions[function];
   int64_t index = indexOf(state);
+  if (auto it = info.substitutes.find(index); it != info.substitutes.end())
+    return Tensor(this, it->second);
   if (auto it = info.stateArgs.find(index); it != info.stateArgs.end())
     return Tensor(this, it->second);
   const StateInfo &s = states[index];
@@ -185,8 +187,41 @@ void GraphImpl::update(int function, const State &state, const Tensor &value,
                       s.name, "'"));
     return;
   }
+  // A substituted state has no argument to donate its buffer through.
+  if (info.substitutes.count(indexOf(state))) {
+    fail(loc, what,
+         absl::StrCat("function '", info.name, "' substitutes state '", s.name,
+                      "', so it cannot also update it"));
+    return;
+  }
   info.updatedStates.insert(s.name);
   info.results.push_back({true, s.name, value.id, loc});
+}
+
+void GraphImpl::substitute(int function, const State &state,
+                           const Tensor &value, const SourceLoc &loc) {
+  const std::string what = "Function::substitute";
+  if (failed() || !open(loc, what) || !checkState(*this, state, loc, what) ||
+      !checkResult(*this, function, value, loc, what))
+    return;
+  FunctionInfo &info = *functions[function];
+  int64_t index = indexOf(state);
+  const StateInfo &s = states[index];
+  const ValueInfo &v = values[value.id];
+  std::string bad;
+  if (v.shape != s.shape || v.dtype != s.dtype)
+    bad = absl::StrCat("state '", s.name, "' is ", typeString(s.shape, s.dtype),
+                       " but its substitute is ", typeString(v.shape, v.dtype));
+  else if (info.stateArgs.count(index) || info.updatedStates.count(s.name) ||
+           info.substitutes.count(index))
+    bad = absl::StrCat("function '", info.name, "' already reads, updates or ",
+                       "substitutes state '", s.name,
+                       "'; substitute it before any use");
+  if (!bad.empty()) {
+    fail(loc, what, bad);
+    return;
+  }
+  info.substitutes[index] = value.id;
 }
 
 } // namespace detail
@@ -214,6 +249,11 @@ void Function::output(std::string name, const Tensor &value, SourceLoc loc) {
 void Function::update(const State &state, const Tensor &newValue,
                       SourceLoc loc) {
   graph->update(index, state, newValue, loc);
+}
+
+void Function::substitute(const State &state, const Tensor &value,
+                          SourceLoc loc) {
+  graph->substitute(index, state, value, loc);
 }
 
 } // namespace kiln

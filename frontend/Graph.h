@@ -66,6 +66,13 @@ public:
   /// updates the buffer in place). Shape and dtype must equal the state's.
   void update(const State &state, const Tensor &newValue,
               SourceLoc loc = SourceLoc::current());
+  /// Later reads of `state` in this function return `value` instead of the
+  /// state, so a model's code can run on other weights (e.g. a frozen
+  /// reference copy) while the state itself is left out of this entry. Only
+  /// before the function reads or updates `state`; `value` must have its shape
+  /// and dtype.
+  void substitute(const State &state, const Tensor &value,
+                  SourceLoc loc = SourceLoc::current());
 
 private:
   friend class detail::GraphImpl;

@@ -145,6 +145,7 @@ public:
     std::unique_ptr<Function> handle;
     std::vector<ArgInfo> args;
     std::map<int64_t, int64_t> stateArgs; // state index -> tensor id
+    std::map<int64_t, int64_t> substitutes; // state index -> tensor id
     std::set<std::string> inputNames, outputNames, updatedStates;
     std::vector<ResultInfo> results;
   };
@@ -162,6 +163,8 @@ public:
               const SourceLoc &loc);
   void update(int function, const State &state, const Tensor &value,
               const SourceLoc &loc);
+  void substitute(int function, const State &state, const Tensor &value,
+                  const SourceLoc &loc);
   absl::StatusOr<IrModule> finish();
 
   //===--- Value table ----------------------------------------------------===//

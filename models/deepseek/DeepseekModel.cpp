@@ -43,24 +43,60 @@ Tensor DeepseekV3Model::hidden(Function &fn, const Tensor &inputIds) const {
   // transformers casts cos/sin to the activations' dtype.
   Tensor cos = constant(fn, tables.cos, {s, half}, dtype);
   Tensor sin = constant(fn, tables.sin, {s, half}, dtype);
-  return hidden(
+  return hiddenImpl(
       fn, inputIds,
       [&](int64_t, const MlaAttention &attention, const Tensor &normed) {
         return attention(fn, normed, cos, sin);
-      });
+      },
+      nullptr);
+}
+
+Tensor DeepseekV3Model::hidden(Function &fn, const Tensor &inputIds,
+                               std::vector<MoeRoutingStats> &routing) const {
+  int64_t s = inputIds.dim(1);
+  RopeTables tables = ropeTables(cfg, s);
+  int64_t half = cfg.qkRopeHeadDim / 2;
+  Tensor cos = constant(fn, tables.cos, {s, half}, dtype);
+  Tensor sin = constant(fn, tables.sin, {s, half}, dtype);
+  return hiddenImpl(
+      fn, inputIds,
+      [&](int64_t, const MlaAttention &attention, const Tensor &normed) {
+        return attention(fn, normed, cos, sin);
+      },
+      &routing);
 }
 
 Tensor DeepseekV3Model::hidden(Function &fn, const Tensor &inputIds,
                                const AttendFn &attend) const {
+  return hiddenImpl(fn, inputIds, attend, nullptr);
+}
+
+Tensor DeepseekV3Model::hiddenImpl(
+    Function &fn, const Tensor &inputIds, const AttendFn &attend,
+    std::vector<MoeRoutingStats> *routing) const {
   Tensor x = embed(fn, inputIds);
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer &layer = *layers[i];
     x = x + attend(static_cast<int64_t>(i), layer.attention,
                    layer.inputNorm(fn, x));
     Tensor m = layer.postAttentionNorm(fn, x);
-    x = x + (layer.moe ? (*layer.moe)(fn, m) : (*layer.dense)(fn, m));
+    if (layer.moe) {
+      MoeRoutingStats stats;
+      x = x + (*layer.moe)(fn, m, routing ? &stats : nullptr);
+      if (routing)
+        routing->push_back(stats);
+    } else {
+      x = x + (*layer.dense)(fn, m);
+    }
   }
   return finalNorm(fn, x);
+}
+
+const MoeLayer *DeepseekV3Model::moe(int64_t layer) const {
+  if (layer < 0 || layer >= static_cast<int64_t>(layers.size()) ||
+      !layers[layer]->moe)
+    return nullptr;
+  return &*layers[layer]->moe;
 }
 
 Tensor DeepseekV3Model::head(Function &fn, const Tensor &h) const {

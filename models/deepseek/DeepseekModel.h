@@ -43,6 +43,12 @@ public:
   /// hidden() with the attention supplied by the caller.
   Tensor hidden(Function &fn, const Tensor &inputIds,
                 const AttendFn &attend) const;
+  /// hidden() that also appends each MoE layer's routing to `routing`, in
+  /// layer order (training graphs balance the load with it).
+  Tensor hidden(Function &fn, const Tensor &inputIds,
+                std::vector<MoeRoutingStats> &routing) const;
+  /// The MoE block of `layer`, or null for a dense layer.
+  const MoeLayer *moe(int64_t layer) const;
   /// The LM head on final-normed hidden states [..., H] -> [..., vocab].
   Tensor head(Function &fn, const Tensor &hidden) const;
 
@@ -51,6 +57,10 @@ public:
   DType modelDtype() const { return dtype; }
 
 private:
+  Tensor hiddenImpl(Function &fn, const Tensor &inputIds,
+                    const AttendFn &attend,
+                    std::vector<MoeRoutingStats> *routing) const;
+
   struct Layer {
     nn::RMSNorm inputNorm, postAttentionNorm;
     MlaAttention attention;

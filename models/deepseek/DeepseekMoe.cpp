@@ -74,10 +74,15 @@ Routing MoeLayer::route(Function &fn, const Tensor &tokens) const {
   if (c.normTopkProb)
     weights = weights / (sum(weights, {-1}, /*keepdims=*/true) + 1e-20);
   weights = weights * c.routedScalingFactor;
-  return {experts, weights};
+  return {experts, weights, scores};
 }
 
 Tensor MoeLayer::operator()(Function &fn, const Tensor &x) const {
+  return (*this)(fn, x, nullptr);
+}
+
+Tensor MoeLayer::operator()(Function &fn, const Tensor &x,
+                            MoeRoutingStats *stats) const {
   const DeepseekV3Config &c = config;
   int64_t b = x.dim(0), s = x.dim(1), h = c.hiddenSize;
   int64_t t = b * s, k = c.numExpertsPerTok, pairs = t * k;
@@ -91,7 +96,10 @@ Tensor MoeLayer::operator()(Function &fn, const Tensor &x) const {
   Tensor flatExperts = reshape(r.experts, {pairs});
   Tensor order = argsort(flatExperts, 0);
   Tensor tokenOf = order / static_cast<double>(k);
-  Tensor offsets = cumsum(bincount(flatExperts, c.nRoutedExperts), 0);
+  Tensor counts = bincount(flatExperts, c.nRoutedExperts);
+  Tensor offsets = cumsum(counts, 0);
+  if (stats)
+    *stats = {r.experts, r.scores, cast(counts, DType::f32)};
   Tensor rows = gather(tokens, tokenOf, 0); // [pairs, H]
   Tensor gateRows = groupedMatmul(rows, fn.read(expertGate), offsets, true);
   Tensor upRows = groupedMatmul(rows, fn.read(expertUp), offsets, true);

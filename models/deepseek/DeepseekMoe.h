@@ -11,6 +11,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "frontend/Kiln.h"
 #include "models/deepseek/DeepseekConfig.h"
@@ -32,6 +33,15 @@ private:
 struct Routing {
   Tensor experts; // [T, k] i64
   Tensor weights; // [T, k] f32: normalised, scaled by routed_scaling_factor
+  Tensor scores;  // [T, E] f32 sigmoid affinities, without the bias
+};
+
+/// What one MoE forward routed: the inputs of load balancing (the bias
+/// update, the sequence-wise balance loss) and of utilisation statistics.
+struct MoeRoutingStats {
+  Tensor experts; // [T, k] i64, T = B * S tokens in row-major order
+  Tensor scores;  // [T, E] f32 sigmoid affinities, without the bias
+  Tensor load;    // [E] f32 token->expert assignments per expert
 };
 
 class MoeLayer {
@@ -44,8 +54,18 @@ public:
 
   /// x [B, S, H] -> [B, S, H].
   Tensor operator()(Function &fn, const Tensor &x) const;
+  /// The same, also reporting the routing into `stats` (when not null).
+  Tensor operator()(Function &fn, const Tensor &x,
+                    MoeRoutingStats *stats) const;
   /// The router alone, on tokens [T, H].
   Routing route(Function &fn, const Tensor &tokens) const;
+
+  /// gate.e_score_correction_bias: load balancing updates it, not AdamW.
+  const State &correctionBias() const { return scoreBias; }
+  /// The stacked experts.{gate,up,down}_proj state, in that order.
+  std::vector<State> expertStates() const {
+    return {expertGate, expertUp, expertDown};
+  }
 
 private:
   DeepseekV3Config config;

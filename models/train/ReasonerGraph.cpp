@@ -11,6 +11,10 @@
 
 namespace kiln::train {
 
+std::string referenceName(const std::string &parameter) {
+  return "ref." + parameter;
+}
+
 models::DeepseekV3Config policyConfig(const TrainConfig &config) {
   const ModelConfig &m = config.model();
   models::DeepseekV3Config c;
@@ -90,6 +94,32 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     Tensor tokens = f.input("tokens", {B, S}, DType::i64);
     Tensor targets = f.input("targets", {B, S}, DType::i64);
     f.output("logp", targetLogprobs(model, f, tokens, targets));
+  }
+  if (config.grpo().beta() > 0) {
+    // The frozen reference of the k3 KL: a copy of every parameter under
+    // "ref.<name>", of kind `other` so that neither AdamW nor anything that
+    // walks the parameters touches it, while checkpoints still carry it.
+    std::vector<State> refs;
+    for (const State &p : params)
+      refs.push_back(graph.state(referenceName(p.name()), p.shape(), p.dtype(),
+                                 init::zeros(), StateKind::other));
+    {
+      Function &f = graph.function("snapshot_reference");
+      for (size_t i = 0; i < params.size(); ++i)
+        f.update(refs[i], f.read(params[i]));
+    }
+    {
+      // The policy's own forward, with each parameter replaced by its copy:
+      // one model definition serves both, and this entry never reads the
+      // parameters.
+      Function &f = graph.function("ref_logprobs");
+      const int64_t B = shapes.grpoBatch;
+      Tensor tokens = f.input("tokens", {B, S}, DType::i64);
+      Tensor targets = f.input("targets", {B, S}, DType::i64);
+      for (size_t i = 0; i < params.size(); ++i)
+        f.substitute(params[i], f.read(refs[i]));
+      f.output("logp", targetLogprobs(model, f, tokens, targets));
+    }
   }
   {
     Function &f = graph.function("grpo_step");

@@ -10,6 +10,8 @@
 #ifndef KILN_MODELS_TRAIN_REASONERGRAPH_H
 #define KILN_MODELS_TRAIN_REASONERGRAPH_H
 
+#include <string>
+
 #include "frontend/Graph.h"
 #include "models/deepseek/DeepseekConfig.h"
 #include "models/train/train_config.pb.h"
@@ -28,10 +30,16 @@ struct ReasonerShapes {
 /// tokenizer's vocabulary.
 models::DeepseekV3Config policyConfig(const TrainConfig &config);
 
+/// The state holding the frozen reference copy of `parameter` (grpo.beta > 0).
+std::string referenceName(const std::string &parameter);
+
 /// Entries: "sft_step" (tokens, targets, mask [B, S]; lr) -> loss, grad_norm;
 /// "logprobs" (tokens, targets [G, S]) -> logp [G, S]; "grpo_step" (tokens,
-/// targets, mask, old_logp [G, S], advantages [G], lr, total_tokens) -> loss and
-/// the GRPO metrics; "prefill" and "decode" for rollouts and evaluation.
+/// targets, mask, old_logp [G, S], advantages [G], lr, total_tokens, and
+/// ref_logp [G, S] when beta > 0) -> loss and the GRPO metrics; "prefill" and
+/// "decode" for rollouts and evaluation. With grpo.beta > 0 only, also
+/// "snapshot_reference" () copying every parameter into its referenceName
+/// state, and "ref_logprobs" (tokens, targets) -> logp under those copies.
 absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
                                          const ReasonerShapes &shapes);
 

@@ -93,10 +93,6 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
         c.grpo().temperature(), " and ", c.grpo().top_p()));
   if (c.grpo().beta() < 0 || c.grpo().epsilon_low() < 0 || c.grpo().epsilon_high() < 0)
     return absl::InvalidArgumentError("grpo.beta, epsilon_low and epsilon_high must be >= 0");
-  if (c.grpo().beta() > 0)
-    return absl::UnimplementedError(
-        "grpo.beta > 0 needs a frozen reference model, which kiln-train does not run yet "
-        "(the GRPO loss supports it: models/grpo/GrpoLoss.h); use beta: 0");
   if (c.sft().steps() < 0 || c.grpo().steps() < 0)
     return absl::InvalidArgumentError("sft.steps and grpo.steps must be >= 0");
   return absl::OkStatus();

@@ -228,12 +228,12 @@ absl::Status Trainer::runSft(int64_t firstStep) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples) {
+absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split split) {
   const int64_t n = config.eval().problems();
   std::vector<tasks::Problem> problems;
   std::vector<models::GenerationRequest> requests;
   for (int64_t i = 0; i < n; ++i) {
-    problems.push_back(impl->task->generate(config.seed(), i, tasks::Split::kEval));
+    problems.push_back(impl->task->generate(config.seed(), i, split));
     models::GenerationRequest request;
     request.prompt = promptTokens(impl->tokenizer, problems.back());
     request.maxNewTokens = config.grpo().max_new_tokens();
@@ -253,7 +253,9 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples) {
     eval.accuracy += r.accuracy > 0;
     eval.formatRate += r.format > 0;
     eval.meanLength += results[i].tokens.size();
+    eval.meanReward += r.total;
   }
+  eval.meanReward /= n;
   eval.accuracy /= n;
   eval.formatRate /= n;
   eval.meanLength /= n;
@@ -269,6 +271,26 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
   models::GenerateOptions genOptions;
   genOptions.eosId = ByteTokenizer::kEos;
   uint64_t nextProblem = 1u << 30; // a stream disjoint from SFT's
+  const bool useReference = g.beta() > 0;
+  // The KL anchor is the policy GRPO starts from (the SFT policy, as in
+  // DeepSeek-R1 and TRL). A resumed run keeps the reference its checkpoint
+  // restored: snapshotting then would anchor to a policy GRPO already moved.
+  if (useReference && firstStep == 0)
+    KILN_RETURN_IF_ERROR(executor.run("snapshot_reference", {}).status());
+  // Periodic checkpoint and evaluation; the last step's evaluation is the
+  // caller's (kiln-train evaluates after every phase).
+  auto afterStep = [&](int64_t step) -> absl::Status {
+    if (config.checkpoint().every() > 0 && (step + 1) % config.checkpoint().every() == 0)
+      KILN_RETURN_IF_ERROR(saveCheckpoint("grpo", step + 1));
+    if (config.eval().every() > 0 && (step + 1) % config.eval().every() == 0 &&
+        step + 1 < g.steps()) {
+      KILN_ASSIGN_OR_RETURN(EvalResult eval, evaluate());
+      KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep - 1,
+                                      {{"eval/accuracy", eval.accuracy},
+                                       {"eval/format_rate", eval.formatRate}}));
+    }
+    return absl::OkStatus();
+  };
   auto start = std::chrono::steady_clock::now();
   for (int64_t step = firstStep; step < g.steps(); ++step) {
     if (stop && stop->load())
@@ -330,8 +352,12 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
     }
 
     if (kept.empty()) {
-      // Every group was flat: nothing to learn from this batch.
+      // Every group was flat: nothing to learn from this batch, but the step
+      // still counts for checkpoints and periodic evaluation.
       KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep++, {{"grpo/kept_groups", 0.0}}));
+      if (progress)
+        progress("grpo", step + 1, g.steps(), "every group flat, no update");
+      KILN_RETURN_IF_ERROR(afterStep(step));
       continue;
     }
     // Rows of groups that could not be filled stay masked out.
@@ -355,6 +381,10 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
       }
     std::vector<HostTensor> tensors = rows.tensors();
     KILN_ASSIGN_OR_RETURN(auto oldLogp, executor.run("logprobs", {tensors[0], tensors[1]}));
+    std::vector<HostTensor> refLogp;
+    if (useReference) {
+      KILN_ASSIGN_OR_RETURN(refLogp, executor.run("ref_logprobs", {tensors[0], tensors[1]}));
+    }
     double lr = g.learning_rate();
     std::map<std::string, double> last;
     for (int64_t update = 0; update < g.mu() && counted > 0; ++update) {
@@ -364,6 +394,8 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
                                                {"old_logp", oldLogp[0]},
                                                {"advantages", advantages},
                                                {"lr", scalarF32(lr)}};
+      if (useReference)
+        inputs["ref_logp"] = refLogp[0];
       if (executor.entry("grpo_step")) {
         for (const auto &arg : executor.entry("grpo_step")->arguments())
           if (arg.name() == "total_tokens")
@@ -394,16 +426,10 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
     if (progress)
       progress("grpo", step + 1, g.steps(),
                absl::StrFormat("reward %.3f acc %.2f kept %d", mean, accuracySum / n,
-                               static_cast<int>(kept.size())));
-    if (config.checkpoint().every() > 0 && (step + 1) % config.checkpoint().every() == 0)
-      KILN_RETURN_IF_ERROR(saveCheckpoint("grpo", step + 1));
-    if (config.eval().every() > 0 && (step + 1) % config.eval().every() == 0 &&
-        step + 1 < g.steps()) {
-      KILN_ASSIGN_OR_RETURN(EvalResult eval, evaluate());
-      KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep - 1,
-                                      {{"eval/accuracy", eval.accuracy},
-                                       {"eval/format_rate", eval.formatRate}}));
-    }
+                               static_cast<int>(kept.size())) +
+                   (useReference && last.count("kl") ? absl::StrFormat(" kl %.4f", last["kl"])
+                                                     : std::string()));
+    KILN_RETURN_IF_ERROR(afterStep(step));
   }
   return absl::OkStatus();
 }

@@ -29,6 +29,7 @@ struct EvalResult {
   double stdError = 0;      // sqrt(p (1 - p) / n)
   double formatRate = 0;    // fraction with exactly one think then one answer block
   double meanLength = 0;    // completion tokens
+  double meanReward = 0;    // the task's reward, as GRPO scores rollouts
   int64_t problems = 0;
 };
 
@@ -46,9 +47,11 @@ public:
 
   absl::Status runSft(int64_t firstStep = 0);
   absl::Status runGrpo(int64_t firstStep = 0);
-  /// Greedy completions of eval.problems held-out problems, scored by the
-  /// task's reward; the first `showSamples` are printed.
-  absl::StatusOr<EvalResult> evaluate(int64_t showSamples = 0);
+  /// Greedy completions of eval.problems problems of `split` (held-out by
+  /// default; kTrain shows how well the policy does on what GRPO trains on),
+  /// scored by the task's reward; the first `showSamples` are printed.
+  absl::StatusOr<EvalResult> evaluate(int64_t showSamples = 0,
+                                      models::tasks::Split split = models::tasks::Split::kEval);
 
   void setProgress(ProgressFn fn) { progress = std::move(fn); }
   /// Set from a signal handler: the loops checkpoint and return at the next step.

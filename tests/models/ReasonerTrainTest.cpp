@@ -1,11 +1,12 @@
 //===- ReasonerTrainTest.cpp - kiln-train's graph and loops on a tiny policy -===//
 //
 // The GRPO step moves probability toward completions with positive advantage and
-// away from negative ones; the supervised step lowers its loss; and a short
-// SFT + GRPO run through the Trainer writes metrics, checkpoints and resumes.
+// away from negative ones; the k3 KL's reference is a frozen snapshot; and short
+// runs through the Trainer write metrics, periodic evaluations and checkpoints.
 //
 //===----------------------------------------------------------------------===//
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -55,6 +56,20 @@ Compiled compileTiny(const std::string &overrides) {
   return c;
 }
 
+/// Lines of `path` that contain `text`.
+int countLines(const std::string &path, const std::string &text) {
+  std::ifstream in(path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line))
+    n += line.find(text) != std::string::npos;
+  return n;
+}
+
+bool sameBytes(const HostTensor &a, const HostTensor &b) {
+  return a.byteSize() == b.byteSize() && std::memcmp(a.data(), b.data(), a.byteSize()) == 0;
+}
+
 HostTensor i64Rows(int64_t rows, int64_t cols, const std::vector<int64_t> &values) {
   HostTensor t(proto::I64, {rows, cols});
   std::memcpy(t.data(), values.data(), t.byteSize());
@@ -95,6 +110,130 @@ TEST(ReasonerTrain, GrpoStepFollowsTheAdvantages) {
     else
       EXPECT_LT(delta, 0) << "row " << r << " has a negative advantage";
   }
+}
+
+/// Fixed rows for the step tests: arbitrary tokens, 8 counted targets a row.
+struct StepRows {
+  HostTensor tokens, targets, mask;
+  std::vector<double> maskValues;
+};
+
+StepRows stepRows(const ReasonerShapes &shapes) {
+  const int64_t rows = shapes.grpoBatch, s = shapes.seqLen;
+  std::vector<int64_t> tokens(rows * s), targets(rows * s);
+  std::vector<double> mask(rows * s, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t t = 0; t < s; ++t) {
+      tokens[r * s + t] = (r * 7 + t * 3) % 256;
+      targets[r * s + t] = (r * 5 + t * 11 + 1) % 256;
+      mask[r * s + t] = t >= 2 && t < 10;
+    }
+  return {i64Rows(rows, s, tokens), i64Rows(rows, s, targets),
+          HostTensor::fromDoubles(proto::F32, {rows, s}, mask), mask};
+}
+
+TEST(ReasonerTrain, ZeroBetaBuildsNoReference) {
+  // The issue's requirement: with beta = 0 no reference model exists or runs.
+  Compiled c = compileTiny("");
+  std::vector<std::string> entries = c.executor->entryNames();
+  EXPECT_EQ(std::count(entries.begin(), entries.end(), "snapshot_reference"), 0);
+  EXPECT_EQ(std::count(entries.begin(), entries.end(), "ref_logprobs"), 0);
+  for (const std::string &name : c.executor->stateNames())
+    EXPECT_NE(name.rfind("ref.", 0), 0u) << name;
+  for (const auto &arg : c.executor->entry("grpo_step")->arguments())
+    EXPECT_NE(arg.name(), "ref_logp");
+}
+
+TEST(ReasonerTrain, ReferenceIsAFrozenSnapshotThatAnchorsTheKl) {
+  Compiled c = compileTiny("grpo { beta: 0.5 }");
+  StepRows rows = stepRows(c.shapes);
+  // Until snapshot_reference runs, the reference holds its zero initializer.
+  auto unset = c.executor->getState("ref.model.embed_tokens.weight");
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  for (double v : unset->toDoubles())
+    ASSERT_EQ(v, 0.0);
+  ASSERT_TRUE(c.executor->run("snapshot_reference", {}).ok());
+  int64_t parameters = 0;
+  for (const std::string &name : c.executor->stateNames()) {
+    if (name.rfind("ref.", 0) != 0)
+      continue;
+    ++parameters;
+    auto ref = c.executor->getState(name), param = c.executor->getState(name.substr(4));
+    ASSERT_TRUE(ref.ok() && param.ok()) << name;
+    EXPECT_TRUE(sameBytes(*ref, *param)) << name;
+  }
+  EXPECT_GT(parameters, 10);
+
+  auto policy = c.executor->run("logprobs", {rows.tokens, rows.targets});
+  auto reference = c.executor->run("ref_logprobs", {rows.tokens, rows.targets});
+  ASSERT_TRUE(policy.ok() && reference.ok()) << reference.status();
+  auto p0 = (*policy)[0].toDoubles(), r0 = (*reference)[0].toDoubles();
+  for (size_t i = 0; i < p0.size(); ++i)
+    ASSERT_NEAR(p0[i], r0[i], 1e-5) << i;
+
+  HostTensor adv = HostTensor::fromDoubles(proto::F32, {c.shapes.grpoBatch}, {1.0, -1.0, 1.0, -1.0});
+  std::map<std::string, HostTensor> inputs{
+      {"tokens", rows.tokens},         {"targets", rows.targets},
+      {"mask", rows.mask},             {"old_logp", (*policy)[0]},
+      {"ref_logp", (*reference)[0]},   {"advantages", adv},
+      {"lr", HostTensor::fromDoubles(proto::F32, {}, {1e-3})},
+      {"total_tokens", HostTensor::fromDoubles(proto::F32, {}, {32})}};
+  std::vector<double> kl;
+  for (int i = 0; i < 3; ++i) {
+    auto out = c.executor->runNamed("grpo_step", inputs);
+    ASSERT_TRUE(out.ok()) << out.status();
+    kl.push_back(out->at("kl").toDoubles()[0]);
+  }
+  // The first step sees the policy at the reference (KL 0); after updates the
+  // policy has moved and the reference has not.
+  EXPECT_NEAR(kl[0], 0.0, 1e-6);
+  EXPECT_GT(kl[2], 1e-6);
+  auto moved = c.executor->run("logprobs", {rows.tokens, rows.targets});
+  auto frozen = c.executor->run("ref_logprobs", {rows.tokens, rows.targets});
+  ASSERT_TRUE(moved.ok() && frozen.ok());
+  auto p1 = (*moved)[0].toDoubles(), r1 = (*frozen)[0].toDoubles();
+  double policyChange = 0, referenceChange = 0;
+  for (size_t i = 0; i < p1.size(); ++i) {
+    policyChange = std::max(policyChange, std::abs(p1[i] - p0[i]));
+    referenceChange = std::max(referenceChange, std::abs(r1[i] - r0[i]));
+  }
+  EXPECT_GT(policyChange, 1e-4);
+  EXPECT_EQ(referenceChange, 0.0);
+}
+
+TEST(ReasonerTrain, GrpoWithReferenceEvaluatesPeriodicallyAndResumesWithoutResnapshot) {
+  std::string out = ::testing::TempDir() + "/kiln-train-eval-test";
+  std::filesystem::remove_all(out);
+  Compiled c = compileTiny("sft { steps: 20 batch_size: 4 } grpo { steps: 3 beta: 0.1 "
+                           "dynamic_sampling: false } eval { every: 1 } output_dir: \"" +
+                           out + "\"");
+  auto trainer = Trainer::create(c.config, *c.executor, c.shapes.seqLen, c.shapes.promptLen);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  ASSERT_TRUE((*trainer)->runSft().ok());
+  const std::string probe = "ref.model.embed_tokens.weight";
+  auto sftHead = c.executor->getState("model.embed_tokens.weight");
+  ASSERT_TRUE(sftHead.ok()) << sftHead.status();
+  ASSERT_TRUE((*trainer)->runGrpo().ok());
+  // GRPO started by snapshotting the SFT policy, then trained only the policy.
+  auto ref = c.executor->getState(probe);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  EXPECT_TRUE(sameBytes(*ref, *sftHead));
+
+  // Evaluations after steps 1 and 2; the last step's is the caller's.
+  const std::string metrics = out + "/metrics.jsonl";
+  EXPECT_EQ(countLines(metrics, "\"eval/accuracy\""), 2);
+  EXPECT_EQ(countLines(metrics, "\"eval/format_rate\""), 2);
+  // Every step that ran an update logs the KL next to the loss.
+  EXPECT_EQ(countLines(metrics, "\"grpo/kl\""), countLines(metrics, "\"grpo/loss\""));
+
+  // A run resumed mid-GRPO keeps the reference it restored.
+  HostTensor marker = *ref;
+  std::fill(marker.data<float>(), marker.data<float>() + marker.numElements(), 0.25f);
+  ASSERT_TRUE(c.executor->setState(probe, marker).ok());
+  ASSERT_TRUE((*trainer)->runGrpo(2).ok());
+  auto kept = c.executor->getState(probe);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_TRUE(sameBytes(*kept, marker));
 }
 
 TEST(ReasonerTrain, ShortRunWritesMetricsCheckpointsAndResumes) {

@@ -48,9 +48,18 @@ TEST(TrainConfig, MalformedTextAndBadValuesAreErrors) {
   EXPECT_TRUE(absl::StrContains(badGroup.status().message(), "group_size")) << badGroup.status();
   EXPECT_FALSE(parseTrainConfig("", "a", {"mode: \"rl\""}).ok());
   EXPECT_FALSE(parseTrainConfig("model { num_experts_per_tok: 9 }", "a").ok());
-  auto beta = parseTrainConfig("grpo { beta: 0.04 }", "a");
+  auto beta = parseTrainConfig("grpo { beta: -0.1 }", "a");
   ASSERT_FALSE(beta.ok());
-  EXPECT_TRUE(absl::StrContains(beta.status().message(), "reference model")) << beta.status();
+  EXPECT_TRUE(absl::StrContains(beta.status().message(), "grpo.beta")) << beta.status();
+}
+
+TEST(TrainConfig, PositiveBetaIsAcceptedAndZeroIsTheDefault) {
+  // beta > 0 trains against a frozen reference (ReasonerGraph's ref_logprobs);
+  // the default 0 runs none.
+  auto config = parseTrainConfig("grpo { beta: 0.04 }", "a");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_DOUBLE_EQ(config->grpo().beta(), 0.04);
+  EXPECT_DOUBLE_EQ(parseTrainConfig("", "a")->grpo().beta(), 0.0);
 }
 
 TEST(TrainConfig, MissingFileIsAnErrorNamingIt) {
