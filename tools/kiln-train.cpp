@@ -130,15 +130,21 @@ int main(int argc, char **argv) {
   std::signal(SIGINT, [](int) { interrupted = true; });
   (*trainer)->setStopFlag(&interrupted);
   bool tty = isatty(fileno(stdout));
+  // Rates count from the first reported step of a phase, so step 1 has none yet.
   auto phaseStart = std::chrono::steady_clock::now();
+  std::string currentPhase;
+  int64_t firstReported = 0;
   (*trainer)->setProgress([&](const std::string &phase, int64_t step, int64_t total,
                               const std::string &summary) {
-    if (step == 1)
+    if (phase != currentPhase) {
+      currentPhase = phase;
+      firstReported = step;
       phaseStart = std::chrono::steady_clock::now();
+    }
     double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - phaseStart).count();
-    double rate = step / std::max(elapsed, 1e-9);
-    double eta = (total - step) / std::max(rate, 1e-9);
+    double rate = step > firstReported ? (step - firstReported) / std::max(elapsed, 1e-9) : 0;
+    double eta = rate > 0 ? (total - step) / rate : 0;
     if (tty) {
       int filled = static_cast<int>(30.0 * step / std::max<int64_t>(total, 1));
       std::printf("\r%-4s [%-30s] %lld/%lld %.2f it/s ETA %.0fs  %s   ", phase.c_str(),

@@ -62,6 +62,8 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
   for (auto s : {oneOf("mode", c.mode(), {"sft", "grpo", "sft+grpo"}),
                  oneOf("device", c.device(), {"cpu"}),
                  oneOf("task.name", c.task().name(), {"arithmetic", "countdown"}),
+                 oneOf("task.prompt_template", c.task().prompt_template(),
+                       {"bare", "compact", "r1_zero"}),
                  oneOf("grpo.loss_type", c.grpo().loss_type(), {"grpo", "bnpo", "dr_grpo", "dapo"}),
                  oneOf("grpo.scale_rewards", c.grpo().scale_rewards(), {"group", "batch", "none"}),
                  positive("model.hidden_size", c.model().hidden_size()),

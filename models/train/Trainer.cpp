@@ -27,6 +27,14 @@ namespace {
 using tokenizer::ByteTokenizer;
 namespace tasks = models::tasks;
 
+tasks::PromptTemplate promptTemplate(const TaskConfig &t) {
+  if (t.prompt_template() == "r1_zero")
+    return tasks::PromptTemplate::r1Zero();
+  if (t.prompt_template() == "compact")
+    return tasks::PromptTemplate::compact();
+  return tasks::PromptTemplate::bare();
+}
+
 absl::StatusOr<std::unique_ptr<tasks::Task>> makeTask(const TrainConfig &config) {
   const TaskConfig &t = config.task();
   if (t.name() == "arithmetic") {
@@ -34,12 +42,12 @@ absl::StatusOr<std::unique_ptr<tasks::Task>> makeTask(const TrainConfig &config)
     c.minDigits = c.maxDigits = static_cast<int>(t.digits());
     c.ops = t.ops();
     c.allowNegative = false;
-    c.prompt = tasks::PromptTemplate::bare();
+    c.prompt = promptTemplate(t);
     KILN_ASSIGN_OR_RETURN(tasks::ArithmeticTask task, tasks::ArithmeticTask::create(c));
     return std::unique_ptr<tasks::Task>(new tasks::ArithmeticTask(std::move(task)));
   }
   tasks::CountdownConfig c;
-  c.prompt = tasks::PromptTemplate::bare();
+  c.prompt = promptTemplate(t);
   KILN_ASSIGN_OR_RETURN(tasks::CountdownTask task, tasks::CountdownTask::create(c));
   return std::unique_ptr<tasks::Task>(new tasks::CountdownTask(std::move(task)));
 }
