@@ -95,6 +95,9 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
         c.grpo().temperature(), " and ", c.grpo().top_p()));
   if (c.grpo().beta() < 0 || c.grpo().epsilon_low() < 0 || c.grpo().epsilon_high() < 0)
     return absl::InvalidArgumentError("grpo.beta, epsilon_low and epsilon_high must be >= 0");
+  if (c.grpo().prompt_pool() < 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("grpo.prompt_pool must be >= 0, got ", c.grpo().prompt_pool()));
   if (c.sft().steps() < 0 || c.grpo().steps() < 0)
     return absl::InvalidArgumentError("sft.steps and grpo.steps must be >= 0");
   return absl::OkStatus();

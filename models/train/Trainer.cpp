@@ -321,7 +321,10 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
       std::vector<Group> groups(prompts);
       std::vector<models::GenerationRequest> requests;
       for (int64_t p = 0; p < prompts; ++p) {
-        groups[p].problem = impl->task->generate(config.seed(), nextProblem++);
+        uint64_t index = nextProblem++;
+        if (g.prompt_pool() > 0)
+          index = (1u << 30) + (index - (1u << 30)) % g.prompt_pool();
+        groups[p].problem = impl->task->generate(config.seed(), index);
         for (int64_t k = 0; k < groupSize; ++k) {
           models::GenerationRequest request;
           request.prompt = promptTokens(impl->tokenizer, groups[p].problem);
