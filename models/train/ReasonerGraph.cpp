@@ -6,6 +6,7 @@
 #include "frontend/optim/Optim.h"
 #include "models/deepseek/DeepseekInference.h"
 #include "models/deepseek/DeepseekModel.h"
+#include "models/grpo/GroupAdvantages.h"
 #include "models/grpo/GrpoLoss.h"
 #include "models/tokenizer/ByteTokenizer.h"
 
@@ -129,7 +130,14 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     Tensor targets = f.input("targets", {B, S}, DType::i64);
     Tensor mask = f.input("mask", {B, S}, DType::f32);
     Tensor oldLogp = f.input("old_logp", {B, S}, DType::f32);
-    Tensor advantages = f.input("advantages", {B}, DType::f32);
+    // Rewards in, advantages computed in the graph (group-relative, as scaled by
+    // grpo.scale_rewards); row_valid marks rows that hold a real completion.
+    Tensor rewards = f.input("rewards", {B}, DType::f32);
+    Tensor rowValid = f.input("row_valid", {B}, DType::f32);
+    auto scale = models::parseScaleRewards(g.scale_rewards());
+    if (!scale.ok())
+      return scale.status();
+    Tensor advantages = models::groupAdvantages(rewards, rowValid, g.group_size(), *scale);
     Tensor lr = f.input("lr", {}, DType::f32);
     std::vector<Tensor> weights = readAll(f, params);
     Tensor logits = model.logits(f, tokens);
@@ -157,6 +165,7 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     adam.step(f, clipped, lr);
     f.output("loss", out.loss);
     f.output("grad_norm", norm);
+    f.output("advantage_abs_mean", sum(abs(advantages), {0}) / maximum(sum(rowValid, {0}), 1.0));
     for (auto &[name, value] : out.named())
       if (name != "loss")
         f.output(name, value);

@@ -275,7 +275,6 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
   const GrpoConfig &g = config.grpo();
   const int64_t groupSize = g.group_size(), prompts = g.prompts_per_step();
   const int64_t rowsPerStep = prompts * groupSize;
-  KILN_ASSIGN_OR_RETURN(auto scale, models::parseScaleRewards(g.scale_rewards()));
   models::GenerateOptions genOptions;
   genOptions.eosId = ByteTokenizer::kEos;
   uint64_t nextProblem = 1u << 30; // a stream disjoint from SFT's
@@ -372,12 +371,9 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
       continue;
     }
     // Rows of groups that could not be filled stay masked out.
-    std::vector<double> rewards;
-    for (const Group &group : kept)
-      rewards.insert(rewards.end(), group.rewards.begin(), group.rewards.end());
-    KILN_ASSIGN_OR_RETURN(auto adv, models::computeAdvantages(rewards, groupSize, scale));
+    // The graph turns rewards into advantages (models/grpo/GroupAdvantages.h).
     TokenRows rows(rowsPerStep, seqLen);
-    HostTensor advantages(proto::F32, {rowsPerStep});
+    HostTensor rewardRows(proto::F32, {rowsPerStep}), rowValid(proto::F32, {rowsPerStep});
     int64_t counted = 0, truncated = 0;
     for (size_t p = 0; p < kept.size(); ++p)
       for (int64_t k = 0; k < groupSize; ++k) {
@@ -388,7 +384,8 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
         truncated += !complete;
         counted += rows.set(r, promptTokens(impl->tokenizer, kept[p].problem), res.tokens,
                             complete);
-        advantages.data<float>()[r] = static_cast<float>(adv.advantages[r]);
+        rewardRows.data<float>()[r] = static_cast<float>(kept[p].rewards[k]);
+        rowValid.data<float>()[r] = 1.0f;
       }
     std::vector<HostTensor> tensors = rows.tensors();
     KILN_ASSIGN_OR_RETURN(auto oldLogp, executor.run("logprobs", {tensors[0], tensors[1]}));
@@ -403,7 +400,8 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
                                                {"targets", tensors[1]},
                                                {"mask", tensors[2]},
                                                {"old_logp", oldLogp[0]},
-                                               {"advantages", advantages},
+                                               {"rewards", rewardRows},
+                                               {"row_valid", rowValid},
                                                {"lr", scalarF32(lr)}};
       if (useReference)
         inputs["ref_logp"] = refLogp[0];

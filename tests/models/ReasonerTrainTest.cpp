@@ -91,10 +91,12 @@ TEST(ReasonerTrain, GrpoStepFollowsTheAdvantages) {
   HostTensor m = HostTensor::fromDoubles(proto::F32, {rows, s}, mask);
   auto before = c.executor->run("logprobs", {tok, tgt});
   ASSERT_TRUE(before.ok()) << before.status();
-  HostTensor adv = HostTensor::fromDoubles(proto::F32, {rows}, {1.0, -1.0, 1.0, -1.0});
+  // Two groups of two: rewards 1 and 0 give advantages of opposite signs.
+  HostTensor adv = HostTensor::fromDoubles(proto::F32, {rows}, {1.0, 0.0, 1.0, 0.0});
+  HostTensor valid = HostTensor::fromDoubles(proto::F32, {rows}, {1.0, 1.0, 1.0, 1.0});
   std::map<std::string, HostTensor> inputs{{"tokens", tok},     {"targets", tgt},
                                            {"mask", m},         {"old_logp", (*before)[0]},
-                                           {"advantages", adv}, {"lr", HostTensor::fromDoubles(proto::F32, {}, {1e-3})},
+                                           {"rewards", adv}, {"row_valid", valid}, {"lr", HostTensor::fromDoubles(proto::F32, {}, {1e-3})},
                                            {"total_tokens", HostTensor::fromDoubles(proto::F32, {}, {32})}};
   for (int i = 0; i < 3; ++i)
     ASSERT_TRUE(c.executor->runNamed("grpo_step", inputs).ok());
@@ -171,11 +173,12 @@ TEST(ReasonerTrain, ReferenceIsAFrozenSnapshotThatAnchorsTheKl) {
   for (size_t i = 0; i < p0.size(); ++i)
     ASSERT_NEAR(p0[i], r0[i], 1e-5) << i;
 
-  HostTensor adv = HostTensor::fromDoubles(proto::F32, {c.shapes.grpoBatch}, {1.0, -1.0, 1.0, -1.0});
+  HostTensor adv = HostTensor::fromDoubles(proto::F32, {c.shapes.grpoBatch}, {1.0, 0.0, 1.0, 0.0});
+  HostTensor valid = HostTensor::fromDoubles(proto::F32, {c.shapes.grpoBatch}, {1.0, 1.0, 1.0, 1.0});
   std::map<std::string, HostTensor> inputs{
       {"tokens", rows.tokens},         {"targets", rows.targets},
       {"mask", rows.mask},             {"old_logp", (*policy)[0]},
-      {"ref_logp", (*reference)[0]},   {"advantages", adv},
+      {"ref_logp", (*reference)[0]},   {"rewards", adv}, {"row_valid", valid},
       {"lr", HostTensor::fromDoubles(proto::F32, {}, {1e-3})},
       {"total_tokens", HostTensor::fromDoubles(proto::F32, {}, {32})}};
   std::vector<double> kl;
