@@ -3,7 +3,12 @@
 # libMLIR.so (fast links on 2 cores) rather than the static component archives.
 function(kiln_mlir_target target)
   target_compile_options(${target} PRIVATE -O1 -fno-rtti -Wno-deprecated-declarations)
-  target_precompile_headers(${target} REUSE_FROM KilnMlirPch)
+  # The shared header is built -fPIC for libraries; executables compile -fPIE and
+  # could not use it (GCC would warn and ignore it), so they skip it.
+  get_target_property(type ${target} TYPE)
+  if(NOT type STREQUAL "EXECUTABLE")
+    target_precompile_headers(${target} REUSE_FROM KilnMlirPch)
+  endif()
   target_link_libraries(${target} PUBLIC MLIR LLVM absl::status absl::statusor absl::strings absl::str_format)
 endfunction()
 

@@ -2,6 +2,7 @@
 // (allocate outputs from buffer types, run the kernel, free under Step.release).
 #define EIGEN_USE_THREADS
 #include "executor/Executor.h"
+#include "executor/ExecutableQueries.h"
 
 #include <thread>
 
@@ -182,25 +183,12 @@ absl::StatusOr<HostTensor> Executor::getState(std::string_view name) const {
   return *state_[i];
 }
 
-std::vector<std::string> Executor::stateNames() const {
-  std::vector<std::string> names;
-  for (const proto::StateEntry &s : exe_.state())
-    names.push_back(s.name());
-  return names;
-}
+std::vector<std::string> Executor::stateNames() const { return stateNamesOf(exe_); }
 
-std::vector<std::string> Executor::entryNames() const {
-  std::vector<std::string> names;
-  for (const proto::EntryPoint &e : exe_.entries())
-    names.push_back(e.name());
-  return names;
-}
+std::vector<std::string> Executor::entryNames() const { return entryNamesOf(exe_); }
 
 const proto::EntryPoint *Executor::entry(std::string_view name) const {
-  for (const proto::EntryPoint &e : exe_.entries())
-    if (e.name() == name)
-      return &e;
-  return nullptr;
+  return findEntry(exe_, name);
 }
 
 absl::StatusOr<std::vector<HostTensor>> Executor::runEntry(const proto::EntryPoint &ep,

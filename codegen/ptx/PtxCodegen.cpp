@@ -114,11 +114,12 @@ int64_t constantIndex(Value v) {
   return -1;
 }
 
-std::string phase1(const std::string &tiles) {
+/// KernelBuilder emits one flat parallel loop per kernel: tiles of 256 become
+/// blocks of 256 threads along x (gpu-map-parallel-loops maps dim 0 to x).
+std::string phase1() {
   // Pipelines are parsed into a module-anchored PassManager: no outer anchor.
   return "func.func(convert-linalg-to-parallel-loops,"
-         "scf-parallel-loop-tiling{parallel-loop-tile-sizes=" + tiles +
-         " no-min-max-bounds=true},gpu-map-parallel-loops,convert-parallel-loops-to-gpu,"
+         "scf-parallel-loop-tiling{parallel-loop-tile-sizes=256 no-min-max-bounds=true},gpu-map-parallel-loops,convert-parallel-loops-to-gpu,"
          "lower-affine,canonicalize),gpu-kernel-outlining,convert-scf-to-cf,canonicalize";
 }
 
@@ -128,20 +129,6 @@ std::string phase2(const PtxOptions &options) {
       "gpu.module(convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=1}),"
       "reconcile-unrealized-casts,gpu-module-to-binary{format=isa}",
       options.chip, options.features);
-}
-
-/// Tile sizes for the parallel loops. gpu-map-parallel-loops maps loop dims in
-/// order to x, y, z (and runs the rest sequentially), so the innermost *mapped*
-/// dim gets the threads: 256 on x or y, 64 on z (CUDA's blockDim.z limit).
-/// KernelBuilder emits flat one-dimensional loops, which take the first case.
-std::string tileSizes(int64_t parallelDims) {
-  int64_t mapped = std::min<int64_t>(parallelDims, 3);
-  std::string sizes;
-  for (int64_t i = 0; i < parallelDims; ++i) {
-    int64_t size = i + 1 == mapped ? (i == 2 ? 64 : 256) : 1;
-    absl::StrAppend(&sizes, i ? "," : "", size);
-  }
-  return sizes.empty() ? "256" : sizes;
 }
 
 class PtxLowering {
@@ -182,10 +169,8 @@ private:
     std::string name = absl::StrCat("k", kernelCounter++, "_", step.op());
     if (auto s = buildKernelFunction(op, *module, name); !s.ok())
       return s;
-    // Every kernel is one flat loop over its output (KernelBuilder).
-    int64_t parallel = 1;
     dump(name + ".0-linalg.mlir", *module);
-    if (auto s = runPipeline(*module, phase1(tileSizes(parallel)), "gpu mapping"); !s.ok())
+    if (auto s = runPipeline(*module, phase1(), "gpu mapping"); !s.ok())
       return s;
     sinkConstantArguments(*module);
     dump(name + ".1-gpu.mlir", *module);

@@ -39,7 +39,9 @@ absl::StatusOr<int64_t> readKey(const KernelContext &ctx) {
   return key.getInt(0);
 }
 
-absl::Status randomUniformKernel(const KernelContext &ctx) {
+/// Fills the float output with `sample(key, flatIndex)` (Philox, counter based).
+template <typename Sample>
+absl::Status fillRandom(const KernelContext &ctx, int64_t grain, Sample sample) {
   KILN_RETURN_IF_ERROR(ctx.expectInputs(1));
   KILN_RETURN_IF_ERROR(ctx.expectOutputs(1));
   KILN_ASSIGN_OR_RETURN(int64_t key, readKey(ctx));
@@ -49,32 +51,21 @@ absl::Status randomUniformKernel(const KernelContext &ctx) {
   return dispatchCompute(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     WriteView<T> o(out);
-    ctx.parallelFor(out.numElements(), 60, [&](int64_t b, int64_t e) {
+    ctx.parallelFor(out.numElements(), grain, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i)
-        o[i] = static_cast<T>(philox::uniformAt(key, i));
+        o[i] = static_cast<T>(sample(key, i));
     });
     o.commit();
     return absl::OkStatus();
   });
 }
 
+absl::Status randomUniformKernel(const KernelContext &ctx) {
+  return fillRandom(ctx, 60, [](int64_t key, int64_t i) { return philox::uniformAt(key, i); });
+}
+
 absl::Status randomNormalKernel(const KernelContext &ctx) {
-  KILN_RETURN_IF_ERROR(ctx.expectInputs(1));
-  KILN_RETURN_IF_ERROR(ctx.expectOutputs(1));
-  KILN_ASSIGN_OR_RETURN(int64_t key, readKey(ctx));
-  HostTensor &out = ctx.output(0);
-  if (!isFloat(out.dtype()))
-    return ctx.error("result must be a float type");
-  return dispatchCompute(out.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    WriteView<T> o(out);
-    ctx.parallelFor(out.numElements(), 120, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        o[i] = static_cast<T>(philox::normalAt(key, i));
-    });
-    o.commit();
-    return absl::OkStatus();
-  });
+  return fillRandom(ctx, 120, [](int64_t key, int64_t i) { return philox::normalAt(key, i); });
 }
 
 absl::Status randomCategoricalKernel(const KernelContext &ctx) {

@@ -2,6 +2,7 @@
 // arenas and staging buffers, the step loop (launch/alias/copy/constant), CUDA graph
 // capture and replay, and errors that name the entry, step, kernel and location.
 #include "executor/cuda/CudaExecutor.h"
+#include "executor/ExecutableQueries.h"
 
 #include <algorithm>
 #include <cstring>
@@ -411,25 +412,12 @@ absl::StatusOr<HostTensor> CudaExecutor::getState(std::string_view name) const {
   return out;
 }
 
-std::vector<std::string> CudaExecutor::stateNames() const {
-  std::vector<std::string> names;
-  for (const proto::StateEntry &s : exe_.state())
-    names.push_back(s.name());
-  return names;
-}
+std::vector<std::string> CudaExecutor::stateNames() const { return stateNamesOf(exe_); }
 
-std::vector<std::string> CudaExecutor::entryNames() const {
-  std::vector<std::string> names;
-  for (const proto::EntryPoint &e : exe_.entries())
-    names.push_back(e.name());
-  return names;
-}
+std::vector<std::string> CudaExecutor::entryNames() const { return entryNamesOf(exe_); }
 
 const proto::EntryPoint *CudaExecutor::entry(std::string_view name) const {
-  for (const proto::EntryPoint &e : exe_.entries())
-    if (e.name() == name)
-      return &e;
-  return nullptr;
+  return findEntry(exe_, name);
 }
 
 absl::Status CudaExecutor::prepare(EntryRuntime &rt) {
