@@ -36,6 +36,9 @@ state entry an entry writes): name, type, max |delta|, max |ref|, PASS or FAIL.
   --device=N          CUDA device ordinal                           default 0
   --repeat=N          also time N runs per entry and executor       default 1
   --cuda-graph        capture each entry into a CUDA graph and replay it
+  --bench=N           benchmark instead of compare: run only the ptx Executables and
+                      print each entry's device time per run (CUDA events around N
+                      back-to-back runs after a warm-up; transfers not timed)
   --sync-each-launch  synchronise after every kernel (names a faulting kernel exactly)
   --help              this text
 
@@ -55,6 +58,7 @@ struct Flags {
   uint64_t seed = 0;
   int device = 0;
   int repeat = 1;
+  int bench = 0;
   bool cudaGraph = false;
   bool syncEachLaunch = false;
 };
@@ -84,6 +88,9 @@ absl::StatusOr<std::optional<Flags>> parseFlags(int argc, char **argv) {
     } else if (value("device", &v)) {
       if (!absl::SimpleAtoi(v, &f.device) || f.device < 0)
         return absl::InvalidArgumentError(absl::StrCat("--device: '", v, "' is not an ordinal"));
+    } else if (value("bench", &v)) {
+      if (!absl::SimpleAtoi(v, &f.bench) || f.bench < 1)
+        return absl::InvalidArgumentError(absl::StrCat("--bench: '", v, "' is not >= 1"));
     } else if (value("repeat", &v)) {
       if (!absl::SimpleAtoi(v, &f.repeat) || f.repeat < 1)
         return absl::InvalidArgumentError(absl::StrCat("--repeat: '", v, "' is not >= 1"));
@@ -281,6 +288,39 @@ absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &
   return absl::OkStatus();
 }
 
+/// --bench: device time per run of every entry of one ptx Executable.
+absl::Status benchPtx(const Flags &flags, const Bundle &bundle, const BundleKey &key) {
+  KILN_ASSIGN_OR_RETURN(proto::Executable exe, bundle.load(key));
+  CudaExecutorOptions opts;
+  opts.deviceOrdinal = flags.device;
+  opts.useCudaGraph = flags.cudaGraph;
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<CudaExecutor> gpu, CudaExecutor::create(exe, opts));
+  KILN_RETURN_IF_ERROR(gpu->initializeState());
+  for (const proto::StateEntry &s : exe.state())
+    if (s.init().kind().empty())
+      KILN_RETURN_IF_ERROR(
+          gpu->setState(s.name(), randomTensor(s.type(), flags.seed ^ hashName("state:" + s.name()))));
+  for (const proto::EntryPoint &ep : exe.entries()) {
+    if (!flags.entry.empty() && flags.entry != key.entry && flags.entry != ep.name())
+      continue;
+    std::vector<HostTensor> inputs;
+    int k = 0;
+    for (const proto::Argument &a : ep.arguments())
+      if (a.state().empty())
+        inputs.push_back(randomTensor(ep.buffers(a.buffer()),
+                                      flags.seed ^ hashName(ep.name() + ":" + a.name()) ^ k++));
+    KILN_ASSIGN_OR_RETURN(double ms, gpu->timeEntry(ep.name(), inputs, flags.bench));
+    int launches = 0;
+    for (const proto::Step &s : ep.steps())
+      launches += s.op() == "launch";
+    // One machine-readable line per entry: bench/ scripts parse it.
+    std::printf("bench model_hash=%s entry=%s bucket=%s ms=%.6f launches=%d%s\n",
+                key.modelHash.c_str(), ep.name().c_str(), key.bucket.c_str(), ms, launches,
+                flags.cudaGraph ? " cuda_graph=1" : "");
+  }
+  return absl::OkStatus();
+}
+
 int runMain(int argc, char **argv) {
   auto parsed = parseFlags(argc, argv);
   if (!parsed.ok()) {
@@ -296,6 +336,23 @@ int runMain(int argc, char **argv) {
   if (!bundle.ok()) {
     std::fprintf(stderr, "kiln-run: %s\n", std::string(bundle.status().message()).c_str());
     return 2;
+  }
+  if (flags.bench > 0) {
+    int ran = 0;
+    for (const BundleEntry &e : bundle->entries()) {
+      if (e.key.target != "ptx")
+        continue;
+      ++ran;
+      if (absl::Status st = benchPtx(flags, *bundle, e.key); !st.ok()) {
+        std::fprintf(stderr, "kiln-run: %s\n", std::string(st.message()).c_str());
+        return 2;
+      }
+    }
+    if (ran == 0) {
+      std::fprintf(stderr, "kiln-run: bundle '%s' has no ptx Executable\n", flags.bundle.c_str());
+      return 2;
+    }
+    return 0;
   }
   // Pair keys that differ only in target.
   std::map<BundleKey, std::pair<const BundleKey *, const BundleKey *>> pairs;

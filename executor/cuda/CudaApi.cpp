@@ -78,6 +78,11 @@ absl::StatusOr<CudaApi> load() {
   bind(api.cuGraphLaunch, "cuGraphLaunch");
   bind(api.cuGraphExecDestroy, "cuGraphExecDestroy");
   bind(api.cuGraphDestroy, "cuGraphDestroy");
+  bind(api.cuEventCreate, "cuEventCreate");
+  bind(api.cuEventRecord, "cuEventRecord");
+  bind(api.cuEventSynchronize, "cuEventSynchronize");
+  bind(api.cuEventElapsedTime, "cuEventElapsedTime");
+  bind(api.cuEventDestroy, "cuEventDestroy_v2");
   if (!missing.empty())
     return absl::UnavailableError(absl::StrCat(
         "the CUDA driver (libcuda.so.1) lacks ", missing,

@@ -684,6 +684,47 @@ CudaExecutor::runEntry(EntryRuntime &rt, const std::vector<HostTensor> &inputs) 
   return results;
 }
 
+absl::StatusOr<double> CudaExecutor::timeEntry(std::string_view name,
+                                               const std::vector<HostTensor> &inputs,
+                                               int iterations) {
+  if (iterations < 1)
+    return absl::InvalidArgumentError(
+        absl::StrCat("timeEntry needs at least one iteration, given ", iterations));
+  KILN_RETURN_IF_ERROR(run(name, inputs).status());
+  EntryRuntime *rt = nullptr;
+  for (int e = 0; e < exe_.entries_size(); ++e)
+    if (exe_.entries(e).name() == name)
+      rt = &impl_->entries[e];
+  const cuda::CudaApi &api = impl_->device->api();
+  cuda::CUstream stream = impl_->stream.get();
+  cuda::CUevent start = nullptr, end = nullptr;
+  auto destroy = [&] {
+    if (start)
+      api.cuEventDestroy(start);
+    if (end)
+      api.cuEventDestroy(end);
+  };
+  std::vector<std::string> launched;
+  absl::Status st = api.check(api.cuEventCreate(&start, 0), "creating a timing event");
+  if (st.ok())
+    st = api.check(api.cuEventCreate(&end, 0), "creating a timing event");
+  if (st.ok())
+    st = api.check(api.cuEventRecord(start, stream), "recording a timing event");
+  for (int i = 0; st.ok() && i < iterations; ++i)
+    st = rt->graph ? rt->graph->launch(stream) : enqueueSteps(*rt, &launched);
+  if (st.ok())
+    st = api.check(api.cuEventRecord(end, stream), "recording a timing event");
+  if (st.ok())
+    st = syncOrExplain(*rt, launched);
+  float ms = 0;
+  if (st.ok())
+    st = api.check(api.cuEventElapsedTime(&ms, start, end), "reading a timing event");
+  destroy();
+  if (!st.ok())
+    return st;
+  return static_cast<double>(ms) / iterations;
+}
+
 absl::StatusOr<std::vector<HostTensor>> CudaExecutor::run(std::string_view name,
                                                           const std::vector<HostTensor> &inputs) {
   int index = -1;

@@ -62,6 +62,14 @@ public:
   absl::StatusOr<std::map<std::string, HostTensor>>
   runNamed(std::string_view entry, const std::map<std::string, HostTensor> &inputs);
 
+  /// Device milliseconds per run of `entry`, for benchmarks: one ordinary run
+  /// (which uploads `inputs` and, with useCudaGraph, captures the graph), then
+  /// `iterations` back-to-back launches of the entry's kernels (or graph
+  /// replays) between two CUDA events. Host transfers are not timed; state an
+  /// entry donates is updated by every iteration, as repeated calls would.
+  absl::StatusOr<double> timeEntry(std::string_view entry, const std::vector<HostTensor> &inputs,
+                                   int iterations);
+
   /// Device bytes the last run used: its arena plus its argument buffers.
   int64_t lastPeakBytes() const { return lastPeakBytes_; }
   /// "CUDA device 0 (NVIDIA H200, sm_90)".

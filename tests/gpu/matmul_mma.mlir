@@ -1,0 +1,24 @@
+// Tensor-core matmuls (bf16/f16, mma.sync): every transpose combination, batched
+// and broadcast operands, sizes that are not multiples of the 128x128x32 tile
+// (contiguous dims multiples of 8, which the 16-byte copies need), and one large
+// square case that exercises many K steps and blocks.
+func.func @main(%a: tensor<200x264xbf16> {kiln.name = "a"}, %b: tensor<264x136xbf16> {kiln.name = "b"},
+                %at: tensor<264x200xbf16> {kiln.name = "at"}, %bt: tensor<136x264xbf16> {kiln.name = "bt"},
+                %ba: tensor<3x40x72xbf16> {kiln.name = "ba"}, %bb: tensor<3x72x24xbf16> {kiln.name = "bb"},
+                %w: tensor<72x16xbf16> {kiln.name = "w"},
+                %ha: tensor<33x48xf16> {kiln.name = "ha"}, %hb: tensor<48x8xf16> {kiln.name = "hb"},
+                %sa: tensor<512x1024xbf16> {kiln.name = "sa"}, %sb: tensor<1024x384xbf16> {kiln.name = "sb"})
+    -> (tensor<200x136xbf16> {kiln.name = "nn"}, tensor<200x136xbf16> {kiln.name = "tn"},
+        tensor<200x136xbf16> {kiln.name = "nt"}, tensor<200x136xbf16> {kiln.name = "tt"},
+        tensor<3x40x24xbf16> {kiln.name = "batched"}, tensor<3x40x16xbf16> {kiln.name = "broadcast_b"},
+        tensor<33x8xf16> {kiln.name = "f16"}, tensor<512x384xbf16> {kiln.name = "large"}) {
+  %nn = kiln.matmul %a, %b {transpose_a = false, transpose_b = false} : (tensor<200x264xbf16>, tensor<264x136xbf16>) -> tensor<200x136xbf16>
+  %tn = kiln.matmul %at, %b {transpose_a = true, transpose_b = false} : (tensor<264x200xbf16>, tensor<264x136xbf16>) -> tensor<200x136xbf16>
+  %nt = kiln.matmul %a, %bt {transpose_a = false, transpose_b = true} : (tensor<200x264xbf16>, tensor<136x264xbf16>) -> tensor<200x136xbf16>
+  %tt = kiln.matmul %at, %bt {transpose_a = true, transpose_b = true} : (tensor<264x200xbf16>, tensor<136x264xbf16>) -> tensor<200x136xbf16>
+  %bm = kiln.matmul %ba, %bb {transpose_a = false, transpose_b = false} : (tensor<3x40x72xbf16>, tensor<3x72x24xbf16>) -> tensor<3x40x24xbf16>
+  %bw = kiln.matmul %ba, %w {transpose_a = false, transpose_b = false} : (tensor<3x40x72xbf16>, tensor<72x16xbf16>) -> tensor<3x40x16xbf16>
+  %h = kiln.matmul %ha, %hb {transpose_a = false, transpose_b = false} : (tensor<33x48xf16>, tensor<48x8xf16>) -> tensor<33x8xf16>
+  %l = kiln.matmul %sa, %sb {transpose_a = false, transpose_b = false} : (tensor<512x1024xbf16>, tensor<1024x384xbf16>) -> tensor<512x384xbf16>
+  return %nn, %tn, %nt, %tt, %bm, %bw, %h, %l : tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<3x40x24xbf16>, tensor<3x40x16xbf16>, tensor<33x8xf16>, tensor<512x384xbf16>
+}
