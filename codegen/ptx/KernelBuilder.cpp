@@ -31,6 +31,11 @@ namespace {
 
 using ScalarFn = std::function<Value(OpBuilder &, Location, ValueRange)>;
 
+/// Elements per thread in flat elementwise kernels (16 bytes of bf16).
+constexpr int64_t kVector = 8;
+
+using Preloaded = llvm::DenseMap<std::pair<Value, Value>, Value>;
+
 absl::Status unsupported(Operation *op, const std::string &why) {
   return absl::UnimplementedError(absl::StrCat(
       "'", op->getName().getStringRef().str(), "' is not supported by the ptx target yet: ",
@@ -237,6 +242,38 @@ SmallVector<Value> delinearize(OpBuilder &b, Location l, Value flat, ArrayRef<in
   return idx;
 }
 
+/// Reads an operand's element at an index of the operand's (canonical) shape:
+/// a memref.load, or the recomputation of a producer fused into this kernel.
+/// The value has the operand's element type.
+using Reader = std::function<Value(OpBuilder &, Location, ValueRange idx)>;
+
+Reader loadFrom(Value memref) {
+  return [memref](OpBuilder &b, Location l, ValueRange idx) -> Value {
+    return b.create<memref::LoadOp>(l, memref, idx);
+  };
+}
+
+/// The operands at output index `idx` under numpy broadcasting, converted to
+/// `compute` (integer and i1 operands stay as they are).
+SmallVector<Value> readBroadcast(OpBuilder &nb, Location l, ArrayRef<Reader> ins,
+                                 ArrayRef<SmallVector<int64_t>> inShapes,
+                                 ArrayRef<int64_t> outShape, ValueRange idx, Type compute) {
+  SmallVector<Value> scalars;
+  for (auto [in, inShape] : llvm::zip(ins, inShapes)) {
+    size_t lead = outShape.size() - inShape.size();
+    SmallVector<Value> src;
+    for (size_t i = 0; i < inShape.size(); ++i)
+      src.push_back(inShape[i] == 1 && outShape[i + lead] != 1
+                        ? nb.create<arith::ConstantIndexOp>(l, 0).getResult()
+                        : idx[i + lead]);
+    Value a = in(nb, l, src);
+    scalars.push_back(a.getType().isInteger(1) || (!isFloat(a.getType()) && !isF8(a.getType()))
+                          ? a
+                          : convert(nb, l, a, compute));
+  }
+  return scalars;
+}
+
 /// Every kernel is one flat loop over its output's elements: the loop maps to
 /// blocks of 256 consecutive elements (coalesced, no grid-dimension limits) and
 /// the body recovers the element's index. `fn` computes the value at `idx` of
@@ -258,24 +295,12 @@ void flatIndexed(OpBuilder &b, Location loc, Value out, ArrayRef<int64_t> shape,
 
 /// out[i...] = fn(ins[broadcast(i)]...), computed in `compute` (integer and i1
 /// operands stay as they are) and converted to out's type; numpy broadcasting.
-void elementwise(OpBuilder &b, Location loc, ValueRange ins, Value out,
-                 ArrayRef<int64_t> outShape, const ScalarFn &fn, Type compute) {
+/// Each operand is read through its Reader (a load, or a fused producer).
+void elementwise(OpBuilder &b, Location loc, ArrayRef<Reader> ins,
+                 ArrayRef<SmallVector<int64_t>> inShapes, Value out, ArrayRef<int64_t> outShape,
+                 const ScalarFn &fn, Type compute) {
   flatIndexed(b, loc, out, outShape, [&](OpBuilder &nb, Location l, ValueRange idx) {
-    SmallVector<Value> scalars;
-    for (Value in : ins) {
-      ArrayRef<int64_t> inShape = llvm::cast<MemRefType>(in.getType()).getShape();
-      size_t lead = outShape.size() - inShape.size();
-      SmallVector<Value> src;
-      for (size_t i = 0; i < inShape.size(); ++i)
-        src.push_back(inShape[i] == 1 && outShape[i + lead] != 1
-                          ? nb.create<arith::ConstantIndexOp>(l, 0).getResult()
-                          : idx[i + lead]);
-      Value a = nb.create<memref::LoadOp>(l, in, src);
-      scalars.push_back(a.getType().isInteger(1) || (!isFloat(a.getType()) && !isF8(a.getType()))
-                            ? a
-                            : convert(nb, l, a, compute));
-    }
-    return fn(nb, l, scalars);
+    return fn(nb, l, readBroadcast(nb, l, ins, inShapes, outShape, idx, compute));
   });
 }
 
@@ -383,6 +408,74 @@ FailureOr<Value> binaryScalar(OpBuilder &b, Location l, Operation *op, Value x, 
             : Value(b.create<arith::CmpIOp>(l, pred->i, x, y));
 }
 
+/// An elementwise op's scalar body and the type it computes in.
+struct ElementwiseBody {
+  Type compute;
+  std::function<FailureOr<Value>(OpBuilder &, Location, ValueRange)> fn;
+};
+
+Value signOf(OpBuilder &nb, Location l, Value x) {
+  Type t = x.getType();
+  bool fp = isFloat(t);
+  auto constant = [&](double v) -> Value {
+    return fp ? floatConst(nb, l, t, v)
+              : Value(nb.create<arith::ConstantOp>(l, nb.getIntegerAttr(t, static_cast<int64_t>(v))));
+  };
+  Value zero = constant(0.0);
+  Value gt = fp ? Value(nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, x, zero))
+                : Value(nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::sgt, x, zero));
+  Value lt = fp ? Value(nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OLT, x, zero))
+                : Value(nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, x, zero));
+  // Zero and NaN pass through unchanged.
+  return nb.create<arith::SelectOp>(l, gt, constant(1.0),
+                                    nb.create<arith::SelectOp>(l, lt, constant(-1.0), x));
+}
+
+} // namespace
+
+bool isElementwise(Operation *op) {
+  return llvm::isa<kir::NegOp, kir::AbsOp, kir::ExpOp, kir::LogOp, kir::SqrtOp, kir::RsqrtOp,
+                   kir::TanhOp, kir::SigmoidOp, kir::SiluOp, kir::GeluOp, kir::ErfOp, kir::SinOp,
+                   kir::CosOp, kir::LogicalNotOp, kir::SelectOp, kir::CastOp, kir::BroadcastToOp,
+                   kir::SignOp>(op) ||
+         (op->hasTrait<kir::KilnBroadcasting>() && op->getNumOperands() == 2);
+}
+
+namespace {
+
+std::optional<ElementwiseBody> elementwiseBody(OpBuilder &b, Operation *op) {
+  auto elementOf = [&](unsigned i) {
+    return llvm::cast<RankedTensorType>(op->getOperand(i).getType()).getElementType();
+  };
+  if (!isElementwise(op))
+    return std::nullopt;
+  if (llvm::isa<kir::CastOp, kir::BroadcastToOp>(op))
+    // Convert straight from the source type (no f32 detour for f64 -> int).
+    return ElementwiseBody{elementOf(0), [](OpBuilder &, Location, ValueRange s) {
+                             return FailureOr<Value>(s[0]);
+                           }};
+  if (llvm::isa<kir::SelectOp>(op))
+    return ElementwiseBody{computeType(b, elementOf(1)),
+                           [](OpBuilder &nb, Location l, ValueRange s) {
+                             return FailureOr<Value>(
+                                 nb.create<arith::SelectOp>(l, s[0], s[1], s[2]).getResult());
+                           }};
+  if (llvm::isa<kir::SignOp>(op))
+    return ElementwiseBody{computeType(b, elementOf(0)),
+                           [](OpBuilder &nb, Location l, ValueRange s) {
+                             return FailureOr<Value>(signOf(nb, l, s[0]));
+                           }};
+  if (op->getNumOperands() == 2)
+    return ElementwiseBody{computeType(b, elementOf(0)),
+                           [op](OpBuilder &nb, Location l, ValueRange s) {
+                             return binaryScalar(nb, l, op, s[0], s[1]);
+                           }};
+  return ElementwiseBody{computeType(b, elementOf(0)),
+                         [op](OpBuilder &nb, Location l, ValueRange s) {
+                           return unaryScalar(nb, l, op, s[0]);
+                         }};
+}
+
 int64_t normalizeAxis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
 
 /// Clamps an index value (any integer type) into [0, size) as an `index`.
@@ -396,11 +489,17 @@ Value clampIndex(OpBuilder &b, Location l, Value v, int64_t size) {
 
 class Builder {
 public:
-  Builder(Operation *op, func::FuncOp func, OpBuilder &b)
-      : op(op), func(func), b(b), loc(op->getLoc()), ctx(b.getContext()) {}
+  /// `readers` read the op's operands (loads of the function's leading
+  /// `numInputs` arguments, or fused producers); results follow the inputs.
+  Builder(Operation *op, func::FuncOp func, OpBuilder &b, SmallVector<Reader> readers,
+          unsigned numInputs)
+      : op(op), func(func), b(b), loc(op->getLoc()), ctx(b.getContext()),
+        readers(std::move(readers)), numInputs(numInputs) {}
 
+  /// Operand i's buffer; only for ops that are never fusion roots with fused
+  /// producers (those read operands through `readers`).
   Value arg(unsigned i) { return func.getArgument(i); }
-  Value result(unsigned i) { return func.getArgument(op->getNumOperands() + i); }
+  Value result(unsigned i) { return func.getArgument(numInputs + i); }
   RankedTensorType operandType(unsigned i) {
     return llvm::cast<RankedTensorType>(op->getOperand(i).getType());
   }
@@ -412,61 +511,23 @@ public:
 
   absl::Status build() {
 
-    if (llvm::isa<kir::NegOp, kir::AbsOp, kir::ExpOp, kir::LogOp, kir::SqrtOp,
-                  kir::RsqrtOp, kir::TanhOp, kir::SigmoidOp, kir::SiluOp, kir::GeluOp,
-                  kir::ErfOp, kir::SinOp, kir::CosOp, kir::LogicalNotOp>(op)) {
-      Type compute = computeType(b, operandType(0).getElementType());
+    if (auto body = elementwiseBody(b, op)) {
+      SmallVector<SmallVector<int64_t>> shapes;
+      for (Value operand : op->getOperands())
+        shapes.push_back(
+            canonicalShape(llvm::cast<RankedTensorType>(operand.getType()).getShape()));
       bool ok = true;
-      elementwise(b, loc, {arg(0)}, result(0), outShape(),
+      elementwise(b, loc, readers, shapes, result(0), outShape(),
                   [&](OpBuilder &nb, Location l, ValueRange s) -> Value {
-                    auto v = unaryScalar(nb, l, op, s[0]);
+                    FailureOr<Value> v = body->fn(nb, l, s);
                     if (failed(v)) {
                       ok = false;
                       return s[0];
                     }
                     return *v;
                   },
-                  compute);
-      if (ok)
-        return absl::OkStatus();
-      return unsupported(op, "no scalar lowering for this element type");
-    }
-    if (op->hasTrait<kir::KilnBroadcasting>() && op->getNumOperands() == 2) {
-      Type compute = computeType(b, operandType(0).getElementType());
-      bool ok = true;
-      elementwise(b, loc, {arg(0), arg(1)}, result(0), outShape(),
-                  [&](OpBuilder &nb, Location l, ValueRange s) -> Value {
-                    auto v = binaryScalar(nb, l, op, s[0], s[1]);
-                    if (failed(v)) {
-                      ok = false;
-                      return s[0];
-                    }
-                    return *v;
-                  },
-                  compute);
-      return ok ? absl::OkStatus() : unsupported(op, "no scalar lowering");
-    }
-    if (auto select = llvm::dyn_cast<kir::SelectOp>(op)) {
-      Type compute = computeType(b, operandType(1).getElementType());
-      elementwise(b, loc, {arg(0), arg(1), arg(2)}, result(0), outShape(),
-                  [&](OpBuilder &nb, Location l, ValueRange s) -> Value {
-                    return nb.create<arith::SelectOp>(l, s[0], s[1], s[2]);
-                  },
-                  compute);
-      return absl::OkStatus();
-    }
-    if (auto cast = llvm::dyn_cast<kir::CastOp>(op)) {
-      // Convert straight from the source type (no f32 detour for f64 -> int).
-      elementwise(b, loc, {arg(0)}, result(0), outShape(),
-                  [&](OpBuilder &, Location, ValueRange s) { return s[0]; },
-                  operandType(0).getElementType());
-      return absl::OkStatus();
-    }
-    if (llvm::isa<kir::BroadcastToOp>(op)) {
-      elementwise(b, loc, {arg(0)}, result(0), outShape(),
-                  [&](OpBuilder &, Location, ValueRange s) { return s[0]; },
-                  operandType(0).getElementType());
-      return absl::OkStatus();
+                  body->compute);
+      return ok ? absl::OkStatus() : unsupported(op, "no scalar lowering for this element type");
     }
     if (auto transpose = llvm::dyn_cast<kir::TransposeOp>(op))
       return buildTranspose(transpose.getPerm());
@@ -510,29 +571,6 @@ public:
       return buildMatmul(matmul.getTransposeA(), matmul.getTransposeB());
     if (auto concat = llvm::dyn_cast<kir::ConcatOp>(op))
       return buildConcat(concat.getAxisAttr().getInt());
-    if (llvm::isa<kir::SignOp>(op)) {
-      elementwise(b, loc, {arg(0)}, result(0), outShape(),
-                  [&](OpBuilder &nb, Location l, ValueRange s) -> Value {
-                    Value x = s[0];
-                    Type t = x.getType();
-                    bool fp = isFloat(t);
-                    Value zero = fp ? floatConst(nb, l, t, 0.0)
-                                    : Value(nb.create<arith::ConstantOp>(l, nb.getIntegerAttr(t, 0)));
-                    Value one = fp ? floatConst(nb, l, t, 1.0)
-                                   : Value(nb.create<arith::ConstantOp>(l, nb.getIntegerAttr(t, 1)));
-                    Value minusOne = fp ? floatConst(nb, l, t, -1.0)
-                                        : Value(nb.create<arith::ConstantOp>(l, nb.getIntegerAttr(t, -1)));
-                    Value gt = fp ? Value(nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, x, zero))
-                                  : Value(nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::sgt, x, zero));
-                    Value lt = fp ? Value(nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OLT, x, zero))
-                                  : Value(nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, x, zero));
-                    // Zero and NaN pass through unchanged.
-                    return nb.create<arith::SelectOp>(
-                        l, gt, one, nb.create<arith::SelectOp>(l, lt, minusOne, x));
-                  },
-                  computeType(b, operandType(0).getElementType()));
-      return absl::OkStatus();
-    }
     if (auto gather = llvm::dyn_cast<kir::GatherOp>(op))
       return buildGather(gather.getAxisAttr().getInt());
     if (auto take = llvm::dyn_cast<kir::TakeAlongAxisOp>(op))
@@ -704,12 +742,11 @@ private:
     return isFloat(a.getType()) ? Value(nb.create<arith::MulFOp>(l, a, c))
                                 : Value(nb.create<arith::MulIOp>(l, a, c));
   }
-  /// Loads arg(i) at `idx` (a rank-0 tensor is laid out as [1]) in `compute`.
+  /// Reads operand i at `idx` (a rank-0 tensor is laid out as [1]) in `compute`.
   Value loadAs(OpBuilder &nb, Location l, unsigned i, SmallVector<Value> idx, Type compute) {
     if (idx.empty())
       idx.push_back(indexConst(nb, l, 0));
-    Value v = nb.create<memref::LoadOp>(l, arg(i), idx);
-    return convert(nb, l, v, compute);
+    return convert(nb, l, readers[i](nb, l, idx), compute);
   }
 
   /// One thread per output element; the reduced dims are loops inside it, with an
@@ -1281,6 +1318,8 @@ private:
   OpBuilder &b;
   Location loc;
   MLIRContext *ctx;
+  SmallVector<Reader> readers;
+  unsigned numInputs;
 };
 
 } // namespace
@@ -1289,27 +1328,183 @@ bool isHostHandled(Operation *op) {
   return llvm::isa<kir::ReshapeOp, kir::ConstantOp>(op);
 }
 
-absl::Status buildKernelFunction(Operation *op, ModuleOp module, const std::string &name) {
+namespace {
+
+/// The flat-region kernel: a parallel loop over groups of kVector consecutive
+/// elements. Each iteration loads its kVector elements of every full-size
+/// input, computes, then stores: with the loads adjacent (math lowerings may
+/// contain inline asm, which would split them) and the buffers' 16-byte
+/// alignment assumed (arena offsets are 256-aligned, allocations more), LLVM's
+/// load-store vectorizer turns them and the stores into 16-byte accesses.
+absl::Status buildFlatVectorKernel(OpBuilder &b, Operation *root, func::FuncOp func,
+                                   const std::function<Reader(Value)> &readerFor,
+                                   const std::function<SmallVector<int64_t>(Value)> &shapeOf,
+                                   int64_t count, Preloaded &preloaded) {
+  Location loc = root->getLoc();
+  std::optional<ElementwiseBody> body = elementwiseBody(b, root);
+  SmallVector<Reader> readers;
+  SmallVector<SmallVector<int64_t>> shapes;
+  for (Value operand : root->getOperands()) {
+    readers.push_back(readerFor(operand));
+    shapes.push_back(shapeOf(operand));
+  }
+  Value out = func.getArguments().back();
+  Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
+  auto c = [&](OpBuilder &nb, int64_t v) -> Value {
+    return nb.create<arith::ConstantIndexOp>(loc, v);
+  };
+  bool ok = true;
+  b.create<scf::ParallelOp>(
+      loc, ValueRange{c(b, 0)}, ValueRange{c(b, count / kVector)}, ValueRange{c(b, 1)},
+      [&](OpBuilder &nb, Location l, ValueRange ivs) {
+        // Inside the loop, so the assumption moves into the outlined kernel.
+        for (BlockArgument arg : func.getArguments())
+          nb.create<memref::AssumeAlignmentOp>(l, arg, 16);
+        Value base = nb.create<arith::MulIOp>(l, ivs[0], c(nb, kVector));
+        SmallVector<Value> flatIndex, results;
+        for (int64_t j = 0; j < kVector; ++j)
+          flatIndex.push_back(nb.create<arith::AddIOp>(l, base, c(nb, j)));
+        for (BlockArgument arg : func.getArguments().drop_back())
+          if (llvm::cast<MemRefType>(arg.getType()).getNumElements() == count)
+            for (int64_t j = 0; j < kVector; ++j)
+              preloaded[{arg, flatIndex[j]}] =
+                  nb.create<memref::LoadOp>(l, arg, flatIndex[j]).getResult();
+        for (int64_t j = 0; j < kVector; ++j) {
+          SmallVector<Value> scalars = readBroadcast(nb, l, readers, shapes, {count},
+                                                     flatIndex[j], body->compute);
+          FailureOr<Value> r = body->fn(nb, l, scalars);
+          if (failed(r)) {
+            ok = false;
+            r = scalars[0];
+          }
+          results.push_back(convert(nb, l, *r, element));
+        }
+        for (int64_t j = 0; j < kVector; ++j)
+          nb.create<memref::StoreOp>(l, results[j], out, flatIndex[j]);
+      });
+  return ok ? absl::OkStatus() : unsupported(root, "no scalar lowering for this element type");
+}
+
+} // namespace
+
+absl::Status buildKernelFunction(Operation *root, const llvm::DenseSet<Operation *> &fused,
+                                 ModuleOp module, const std::string &name,
+                                 SmallVectorImpl<Value> &inputs) {
+  // The kernel's inputs: every operand the fused tree reads from outside it, in
+  // operand order and not deduplicated, so an unfused op's operand i is input i.
+  llvm::DenseMap<Value, unsigned> inputIndex;
+  std::function<void(Operation *)> collect = [&](Operation *o) {
+    for (Value v : o->getOperands()) {
+      Operation *def = v.getDefiningOp();
+      if (def && fused.contains(def)) {
+        collect(def);
+        continue;
+      }
+      inputIndex.try_emplace(v, inputs.size());
+      inputs.push_back(v);
+    }
+  };
+  collect(root);
+
+  // Flat regions: an elementwise root whose every value has the root's element
+  // count or one element. Every tensor is then a flat vector (one-element ones
+  // broadcast), no index is delinearised, and each thread computes kVector
+  // consecutive elements.
+  int64_t count = llvm::cast<RankedTensorType>(root->getResult(0).getType()).getNumElements();
+  auto numElements = [](Value v) {
+    return llvm::cast<RankedTensorType>(v.getType()).getNumElements();
+  };
+  bool flat = isElementwise(root) && count % kVector == 0 && count > 0;
+  std::function<void(Operation *)> checkFlat = [&](Operation *o) {
+    for (Value v : o->getOperands()) {
+      flat &= numElements(v) == count || numElements(v) == 1;
+      if (Operation *def = v.getDefiningOp(); def && fused.contains(def))
+        checkFlat(def);
+    }
+  };
+  checkFlat(root);
+  auto shapeOf = [&](Value v) -> SmallVector<int64_t> {
+    if (flat)
+      return {numElements(v)};
+    return canonicalShape(llvm::cast<RankedTensorType>(v.getType()).getShape());
+  };
+
   OpBuilder b(module.getContext());
   b.setInsertionPointToEnd(module.getBody());
   SmallVector<Type> args;
-  for (Type t : op->getOperandTypes())
-    args.push_back(memrefOf(t));
+  for (Value v : inputs)
+    args.push_back(MemRefType::get(shapeOf(v), llvm::cast<RankedTensorType>(v.getType()).getElementType()));
   // Results are written through a flat view: every kernel is one flat loop.
-  for (Type t : op->getResultTypes()) {
+  for (Type t : root->getResultTypes()) {
     auto tensor = llvm::cast<RankedTensorType>(t);
     args.push_back(MemRefType::get({std::max<int64_t>(tensor.getNumElements(), 1)},
                                    tensor.getElementType()));
   }
-  auto func = b.create<func::FuncOp>(op->getLoc(), name, b.getFunctionType(args, {}));
+  auto func = b.create<func::FuncOp>(root->getLoc(), name, b.getFunctionType(args, {}));
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  Builder builder(op, func, b);
-  if (auto s = builder.build(); !s.ok()) {
-    func.erase();
-    return s;
+
+  // A fused producer is recomputed where its consumer reads it, rounded to its
+  // own element type as its stored result would be, so fusion never changes a bit.
+  bool bodyFailed = false;
+  // Inputs the flat kernel loaded up front, by (buffer, index value).
+  Preloaded preloaded;
+  std::function<Reader(Value)> readerFor = [&](Value v) -> Reader {
+    Operation *def = v.getDefiningOp();
+    if (!def || !fused.contains(def)) {
+      Value memref = func.getArgument(inputIndex.lookup(v));
+      return [&preloaded, memref](OpBuilder &nb, Location l, ValueRange idx) -> Value {
+        if (idx.size() == 1)
+          if (auto it = preloaded.find({memref, idx[0]}); it != preloaded.end())
+            return it->second;
+        return nb.create<memref::LoadOp>(l, memref, idx);
+      };
+    }
+    SmallVector<Reader> operands;
+    SmallVector<SmallVector<int64_t>> shapes;
+    for (Value operand : def->getOperands()) {
+      operands.push_back(readerFor(operand));
+      shapes.push_back(shapeOf(operand));
+    }
+    auto element = llvm::cast<RankedTensorType>(v.getType()).getElementType();
+    return [&bodyFailed, def, operands, shapes, element, shape = shapeOf(v)](
+               OpBuilder &nb, Location l, ValueRange idx) -> Value {
+      std::optional<ElementwiseBody> body = elementwiseBody(nb, def);
+      SmallVector<Value> scalars =
+          readBroadcast(nb, l, operands, shapes, shape, idx, body->compute);
+      FailureOr<Value> r = body->fn(nb, l, scalars);
+      if (failed(r)) {
+        bodyFailed = true;
+        return scalars[0];
+      }
+      return convert(nb, l, *r, element);
+    };
+  };
+  if (flat) {
+    if (auto s = buildFlatVectorKernel(b, root, func, readerFor, shapeOf, count, preloaded);
+        !s.ok()) {
+      func.erase();
+      return s;
+    }
+    if (bodyFailed) {
+      func.erase();
+      return unsupported(root, "a fused producer has no scalar lowering for its element type");
+    }
+    b.create<func::ReturnOp>(root->getLoc());
+    return absl::OkStatus();
   }
-  b.create<func::ReturnOp>(op->getLoc());
+  SmallVector<Reader> readers;
+  for (Value operand : root->getOperands())
+    readers.push_back(readerFor(operand));
+  Builder builder(root, func, b, std::move(readers), inputs.size());
+  absl::Status status = builder.build();
+  if (status.ok() && bodyFailed)
+    status = unsupported(root, "a fused producer has no scalar lowering for its element type");
+  if (!status.ok()) {
+    func.erase();
+    return status;
+  }
+  b.create<func::ReturnOp>(root->getLoc());
   return absl::OkStatus();
 }
 

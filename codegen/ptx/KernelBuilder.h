@@ -12,15 +12,26 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "llvm/ADT/DenseSet.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Operation.h"
 
 namespace kiln::codegen::ptx {
 
-/// Builds `func.func @<name>(operands..., results...)` for `op` into `module`.
-/// Returns an error naming the op when the ptx target cannot run it yet.
-absl::Status buildKernelFunction(mlir::Operation *op, mlir::ModuleOp module,
-                                 const std::string &name);
+/// Builds `func.func @<name>(inputs..., results...)` computing `root` into
+/// `module`, with every producer in `fused` that `root` reads (transitively)
+/// recomputed inside the kernel instead of read from memory. `inputs` receives
+/// the values the kernel reads from buffers, in argument order. Returns an
+/// error naming the op when the ptx target cannot run it yet.
+absl::Status buildKernelFunction(mlir::Operation *root,
+                                 const llvm::DenseSet<mlir::Operation *> &fused,
+                                 mlir::ModuleOp module, const std::string &name,
+                                 llvm::SmallVectorImpl<mlir::Value> &inputs);
+
+/// True for the ops whose kernel is a pure function of each output element's
+/// operands (unary and broadcasting binary math, select, cast, broadcast_to):
+/// the ops that can be fused into their consumer.
+bool isElementwise(mlir::Operation *op);
 
 /// True if `op` needs no kernel on the ptx target (handled as alias or constant).
 bool isHostHandled(mlir::Operation *op);

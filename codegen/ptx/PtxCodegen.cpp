@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "codegen/HostCodegen.h"
+#include "codegen/ptx/Fusion.h"
 #include "codegen/ptx/KernelBuilder.h"
 #include "codegen/ptx/MmaMatmul.h"
 #include "ir/Diagnostics.h"
@@ -141,9 +142,32 @@ public:
   absl::Status lowerEntry(func::FuncOp func, proto::EntryPoint &entry) {
     std::vector<proto::Step> steps(entry.steps().begin(), entry.steps().end());
     entry.clear_steps();
+    // Which buffer holds each value: arguments, then every op's operands and
+    // results as the host lowering assigned them.
+    valueBuffer.clear();
+    for (BlockArgument arg : func.getArguments())
+      valueBuffer[arg] = entry.arguments(arg.getArgNumber()).buffer();
     int index = 0;
     for (Operation &op : func.getBody().front().without_terminator()) {
+      const proto::Step &step = steps[index++];
+      for (auto [k, v] : llvm::enumerate(op.getOperands()))
+        valueBuffer[v] = step.inputs(k);
+      for (auto [k, v] : llvm::enumerate(op.getResults()))
+        valueBuffer[v] = step.outputs(k);
+    }
+    fused = planFusion(func);
+    // Buffers a fused op would have released are released by its region's kernel.
+    std::vector<int> pendingRelease;
+    index = 0;
+    for (Operation &op : func.getBody().front().without_terminator()) {
       proto::Step step = steps[index++];
+      if (fused.contains(&op)) {
+        pendingRelease.insert(pendingRelease.end(), step.release().begin(), step.release().end());
+        continue;
+      }
+      for (int id : pendingRelease)
+        step.add_release(id);
+      pendingRelease.clear();
       if (auto s = lowerStep(&op, step, entry); !s.ok())
         return absl::Status(s.code(), absl::StrCat(step.location(),
                                                    step.location().empty() ? "" : ": ",
@@ -171,10 +195,14 @@ private:
     std::string name = absl::StrCat("k", kernelCounter++, "_", step.op());
     // Tensor-core matmuls are built as gpu kernels directly; everything
     // else as a linalg function the stock path maps onto the GPU.
-    if (auto s = isMmaMatmul(op) ? buildMmaMatmul(op, *module, name)
-                                 : buildKernelFunction(op, *module, name);
-        !s.ok())
+    SmallVector<Value> inputs;
+    if (isMmaMatmul(op)) {
+      if (auto s = buildMmaMatmul(op, *module, name); !s.ok())
+        return s;
+      inputs.assign(op->getOperands().begin(), op->getOperands().end());
+    } else if (auto s = buildKernelFunction(op, fused, *module, name, inputs); !s.ok()) {
       return s;
+    }
     dump(name + ".0-linalg.mlir", *module);
     if (auto s = runPipeline(*module, phase1(), "gpu mapping"); !s.ok())
       return s;
@@ -196,7 +224,10 @@ private:
         std::ofstream(options.dumpDir + "/" + binary.getSymName().str() + ".ptx") << ptx;
     }
     auto func = module->lookupSymbol<func::FuncOp>(name);
-    std::vector<int> buffers(step.inputs().begin(), step.inputs().end());
+    std::vector<int> buffers;
+    for (Value v : inputs)
+      buffers.push_back(valueBuffer.at(v));
+    int numInputs = buffers.size();
     buffers.insert(buffers.end(), step.outputs().begin(), step.outputs().end());
     std::vector<proto::Step> launches;
     absl::Status status;
@@ -220,7 +251,7 @@ private:
         }
         int buffer = buffers[arg.getArgNumber()];
         l->add_buffers(buffer);
-        if (arg.getArgNumber() >= static_cast<unsigned>(step.inputs_size()))
+        if (arg.getArgNumber() >= static_cast<unsigned>(numInputs))
           out.add_outputs(buffer);
         else
           out.add_inputs(buffer);
@@ -266,6 +297,8 @@ private:
   const PtxOptions &options;
   int kernelCounter = 0;
   std::map<std::string, int> modulesByText;
+  llvm::DenseMap<Value, int> valueBuffer;  // of the entry being lowered
+  llvm::DenseSet<Operation *> fused;       // ops recomputed inside their consumer
 };
 
 int64_t byteSize(const proto::TensorType &type) {

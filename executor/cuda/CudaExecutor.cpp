@@ -181,10 +181,23 @@ absl::Status validateEntry(const proto::Executable &exe, const proto::EntryPoint
   }
   if (ep.arena_bytes() < 0)
     return absl::InvalidArgumentError(absl::StrCat(entryName, " has a negative arena size"));
+  // A buffer nothing reads or writes (an intermediate the compiler fused away)
+  // needs no memory.
+  std::vector<bool> referenced(nb, false);
+  for (const proto::Argument &a : ep.arguments())
+    referenced[a.buffer()] = true;
+  for (const proto::Result &r : ep.results())
+    referenced[r.buffer()] = true;
+  for (const proto::Step &s : ep.steps()) {
+    for (int id : s.inputs())
+      referenced[id] = true;
+    for (int id : s.outputs())
+      referenced[id] = true;
+  }
   for (int b = 0; b < nb; ++b) {
     int64_t off = ep.buffer_offsets(b);
     if (off < 0) {
-      if (!bound[b] && byteSize(ep.buffers(b)) > 0)
+      if (!bound[b] && referenced[b] && byteSize(ep.buffers(b)) > 0)
         return absl::InvalidArgumentError(absl::StrCat(
             entryName, " buffer ", b, " has no arena offset and no argument, alias or constant "
             "provides it"));

@@ -45,16 +45,12 @@ func.func @main(%a: tensor<4x300xf32> {kiln.name = "a"}, %b: tensor<300xf32> {ki
   return %g, %m, %loss : tensor<4x300xf32>, tensor<4xf32>, tensor<f32>
 })mlir";
 
-TEST(PtxTarget, EveryKernelAssemblesWithPtxas) {
-  if (!std::filesystem::exists(kPtxas))
-    GTEST_SKIP() << "ptxas not found at " << kPtxas << " (the CUDA toolkit is not installed)";
-  auto exe = compileText(kGraph, ptxOptions());
-  ASSERT_TRUE(exe.ok()) << exe.status();
-  EXPECT_EQ(exe->target(), "ptx");
-  ASSERT_GT(exe->modules_size(), 5);
-  std::string dir = ::testing::TempDir() + "/kiln-ptxas";
+/// Writes every module of `exe` to a file and assembles it with ptxas for the
+/// architecture its `.target` names.
+void expectEveryModuleAssembles(const proto::Executable &exe, const std::string &tag) {
+  std::string dir = ::testing::TempDir() + "/kiln-ptxas-" + tag;
   std::filesystem::create_directories(dir);
-  for (const proto::PtxModule &module : exe->modules()) {
+  for (const proto::PtxModule &module : exe.modules()) {
     std::smatch match;
     ASSERT_TRUE(std::regex_search(module.ptx(), match, std::regex(R"(\.target\s+(sm_\w+))")))
         << module.name();
@@ -64,8 +60,38 @@ TEST(PtxTarget, EveryKernelAssemblesWithPtxas) {
     std::ofstream(path) << module.ptx();
     std::string command = std::string(kPtxas) + " -arch=" + match[1].str() + " " + path +
                           " -o " + path + ".cubin 2>&1";
-    EXPECT_EQ(std::system(command.c_str()), 0) << "ptxas rejected " << module.name();
+    EXPECT_EQ(std::system(command.c_str()), 0) << "ptxas rejected " << tag << " " << module.name();
   }
+}
+
+TEST(PtxTarget, EveryKernelAssemblesWithPtxas) {
+  if (!std::filesystem::exists(kPtxas))
+    GTEST_SKIP() << "ptxas not found at " << kPtxas << " (the CUDA toolkit is not installed)";
+  auto exe = compileText(kGraph, ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  EXPECT_EQ(exe->target(), "ptx");
+  ASSERT_GT(exe->modules_size(), 5);
+  expectEveryModuleAssembles(*exe, "main");
+}
+
+/// The graphs the GPU machine runs (tests/gpu) and benchmarks (bench/graphs):
+/// every kernel they lower to, tensor-core ones included, must assemble here.
+TEST(PtxTarget, EveryGpuTestAndBenchGraphAssembles) {
+  if (!std::filesystem::exists(kPtxas))
+    GTEST_SKIP() << "ptxas not found at " << kPtxas << " (the CUDA toolkit is not installed)";
+  int graphs = 0;
+  for (const char *folder : {"/tests/gpu", "/bench/graphs"})
+    for (const auto &file : std::filesystem::directory_iterator(std::string(KILN_SOURCE_DIR) + folder)) {
+      if (file.path().extension() != ".mlir")
+        continue;
+      std::ifstream in(file.path());
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      auto exe = compileText(text, ptxOptions());
+      ASSERT_TRUE(exe.ok()) << file.path() << ": " << exe.status();
+      expectEveryModuleAssembles(*exe, file.path().stem().string());
+      ++graphs;
+    }
+  EXPECT_GE(graphs, 8);
 }
 
 TEST(PtxTarget, LaunchesPassBuffersAndTheArenaNeverOverlapsLiveBuffers) {
@@ -113,6 +139,33 @@ TEST(PtxTarget, PlannerReusesMemoryOfDeadBuffers) {
     })mlir", ptxOptions());
   ASSERT_TRUE(exe.ok()) << exe.status();
   EXPECT_LE(exe->entries(0).arena_bytes(), 2 * 4096);
+}
+
+TEST(PtxTarget, ElementwiseProducersFuseIntoTheirConsumer) {
+  auto exe = compileText(R"mlir(
+    func.func @main(%a: tensor<64x40xf32>, %s: tensor<f32>)
+        -> (tensor<64x40xf32>, tensor<64xf32>, tensor<64x40xf32>) {
+      %e = kiln.exp %a : (tensor<64x40xf32>) -> tensor<64x40xf32>
+      %t = kiln.tanh %e : (tensor<64x40xf32>) -> tensor<64x40xf32>
+      %m = kiln.mul %t, %s : (tensor<64x40xf32>, tensor<f32>) -> tensor<64x40xf32>
+      %sq = kiln.mul %a, %a : (tensor<64x40xf32>, tensor<64x40xf32>) -> tensor<64x40xf32>
+      %sum = kiln.sum %sq {axes = array<i64: 1>, keepdims = false} : (tensor<64x40xf32>) -> tensor<64xf32>
+      %c = kiln.cos %a : (tensor<64x40xf32>) -> tensor<64x40xf32>
+      %u = kiln.mul %c, %c : (tensor<64x40xf32>, tensor<64x40xf32>) -> tensor<64x40xf32>
+      return %m, %sum, %u : tensor<64x40xf32>, tensor<64xf32>, tensor<64x40xf32>
+    })mlir", ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::EntryPoint &entry = exe->entries(0);
+  // exp -> tanh -> mul is one kernel, mul -> sum another; cos has two uses, so
+  // it is computed once and read by the last kernel.
+  ASSERT_EQ(entry.steps_size(), 4);
+  for (const proto::Step &step : entry.steps())
+    EXPECT_EQ(step.op(), "launch");
+  EXPECT_EQ(entry.steps(0).inputs_size(), 2); // a and s, not exp's or tanh's results
+  // The flat chain reads and writes 16 bytes per access.
+  const std::string &ptx = exe->modules(entry.steps(0).launch().module()).ptx();
+  EXPECT_TRUE(absl::StrContains(ptx, "ld.global.v4")) << ptx;
+  EXPECT_TRUE(absl::StrContains(ptx, "st.global.v4")) << ptx;
 }
 
 TEST(PtxTarget, UnsupportedOpIsAClearError) {
