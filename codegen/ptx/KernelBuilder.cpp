@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -749,6 +750,99 @@ private:
     return convert(nb, l, readers[i](nb, l, idx), compute);
   }
 
+  /// The reduction's combining step and identity in `compute`.
+  Value combine(OpBuilder &nb, Location l, Value a, Value x) {
+    bool fp = isFloat(a.getType());
+    if (llvm::isa<kir::MaxOp, kir::LogSumExpOp>(op))
+      return fp ? Value(nb.create<arith::MaximumFOp>(l, a, x))
+                : Value(nb.create<arith::MaxSIOp>(l, a, x));
+    if (llvm::isa<kir::MinOp>(op))
+      return fp ? Value(nb.create<arith::MinimumFOp>(l, a, x))
+                : Value(nb.create<arith::MinSIOp>(l, a, x));
+    return addOf(nb, l, a, x);
+  }
+  Value identity(OpBuilder &nb, Location l, Type compute) {
+    bool fp = isFloat(compute);
+    unsigned bits = compute.getIntOrFloatBitWidth();
+    if (llvm::isa<kir::MaxOp, kir::LogSumExpOp>(op))
+      return fp ? floatConst(nb, l, compute, -INFINITY)
+                : Value(nb.create<arith::ConstantOp>(
+                      l, nb.getIntegerAttr(compute, APInt::getSignedMinValue(bits))));
+    if (llvm::isa<kir::MinOp>(op))
+      return fp ? floatConst(nb, l, compute, INFINITY)
+                : Value(nb.create<arith::ConstantOp>(
+                      l, nb.getIntegerAttr(compute, APInt::getSignedMaxValue(bits))));
+    return zeroOf(nb, l, compute);
+  }
+
+  /// One warp per output: lane j combines elements j, j + 32, ... of the
+  /// (contiguous) row, then a butterfly of shuffles combines the lanes, so
+  /// every lane holds the row's value and lane 0 writes it. The warps of a
+  /// block never straddle the loop's bound: outputs x 32 is a multiple of 32.
+  absl::Status buildWarpReduction(int64_t count, Type compute) {
+    int64_t outputs = resultType().getNumElements();
+    SmallVector<int64_t> inShape = canonicalShape(operandType(0).getShape());
+    bool isLse = llvm::isa<kir::LogSumExpOp>(op);
+    Value out = result(0);
+    Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
+    b.create<scf::ParallelOp>(
+        loc, ValueRange{indexConst(b, loc, 0)}, ValueRange{indexConst(b, loc, outputs * 32)},
+        ValueRange{indexConst(b, loc, 1)}, [&](OpBuilder &nb, Location l, ValueRange ivs) {
+          Value row = nb.create<arith::DivUIOp>(l, ivs[0], indexConst(nb, l, 32));
+          Value lane = nb.create<arith::RemUIOp>(l, ivs[0], indexConst(nb, l, 32));
+          Value rowBase = nb.create<arith::MulIOp>(l, row, indexConst(nb, l, count));
+          // One pass over the row: combine(acc, f(x)) per lane, then across lanes.
+          auto pass = [&](Value init, const std::function<Value(OpBuilder &, Location, Value)> &f,
+                          const std::function<Value(OpBuilder &, Location, Value, Value)> &add) {
+            auto loop = nb.create<scf::ForOp>(
+                l, lane, indexConst(nb, l, count), indexConst(nb, l, 32), ValueRange{init},
+                [&](OpBuilder &ib, Location il, Value k, ValueRange acc) {
+                  Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
+                  Value x = loadAs(ib, il, 0, delinearize(ib, il, flat, inShape), compute);
+                  ib.create<scf::YieldOp>(il, add(ib, il, acc[0], f(ib, il, x)));
+                });
+            Value acc = loop.getResult(0);
+            for (int32_t offset = 16; offset >= 1; offset /= 2) {
+              auto shuffle = nb.create<gpu::ShuffleOp>(l, acc, offset, 32, gpu::ShuffleMode::XOR);
+              acc = add(nb, l, acc, shuffle.getShuffleResult());
+            }
+            return acc;
+          };
+          auto same = [](OpBuilder &, Location, Value x) { return x; };
+          auto combineFn = [&](OpBuilder &ib, Location il, Value a, Value x) {
+            return combine(ib, il, a, x);
+          };
+          Value acc = pass(identity(nb, l, compute), same, combineFn);
+          if (llvm::isa<kir::MeanOp>(op))
+            acc = nb.create<arith::DivFOp>(l, acc,
+                                           floatConst(nb, l, compute, static_cast<double>(count)));
+          if (isLse) {
+            // Shift by the max (0 when the max is -inf, so -inf stays -inf).
+            Value isInf = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, acc,
+                                                   floatConst(nb, l, compute, -INFINITY));
+            Value shift =
+                nb.create<arith::SelectOp>(l, isInf, floatConst(nb, l, compute, 0.0), acc);
+            Value sum = pass(
+                floatConst(nb, l, compute, 0.0),
+                [&](OpBuilder &ib, Location il, Value x) -> Value {
+                  return ib.create<math::ExpOp>(il, ib.create<arith::SubFOp>(il, x, shift));
+                },
+                [](OpBuilder &ib, Location il, Value a, Value x) -> Value {
+                  return ib.create<arith::AddFOp>(il, a, x);
+                });
+            acc = nb.create<arith::AddFOp>(l, nb.create<math::LogOp>(l, sum), shift);
+          }
+          Value first = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, lane,
+                                                 indexConst(nb, l, 0));
+          Value rounded = convert(nb, l, acc, element);
+          nb.create<scf::IfOp>(l, first, [&](OpBuilder &tb, Location tl) {
+            tb.create<memref::StoreOp>(tl, rounded, out, ValueRange{row});
+            tb.create<scf::YieldOp>(tl);
+          });
+        });
+    return absl::OkStatus();
+  }
+
   /// One thread per output element; the reduced dims are loops inside it, with an
   /// f32 accumulator for narrow floats (the CPU executor's accumulation order).
   absl::Status buildReduction() {
@@ -771,6 +865,13 @@ private:
     bool fp = isFloat(compute);
     bool isMax = llvm::isa<kir::MaxOp>(op), isMin = llvm::isa<kir::MinOp>(op);
     bool isLse = llvm::isa<kir::LogSumExpOp>(op);
+    // Rows of at least a warp's width over the trailing (contiguous) dims, in a
+    // 32-bit type: one warp per output.
+    bool trailing = true;
+    for (int64_t i = 0; i < rank; ++i)
+      trailing &= reduced[i] == (i >= rank - static_cast<int64_t>(sizes.size()));
+    if (trailing && count >= 32 && compute.getIntOrFloatBitWidth() == 32)
+      return buildWarpReduction(count, compute);
     auto source = [&](ValueRange out, ValueRange ivs) {
       SmallVector<Value> src;
       unsigned kept = 0, red = 0;

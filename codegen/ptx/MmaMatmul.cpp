@@ -60,6 +60,7 @@ struct Geometry {
   bool transposeA, transposeB;
   Operand a, b;
   Type element; // bf16 or f16
+  int64_t groups = 0; // grouped_matmul "rows": b holds one matrix per group
 };
 
 Geometry geometryOf(kir::MatmulOp matmul) {
@@ -87,22 +88,122 @@ Geometry geometryOf(kir::MatmulOp matmul) {
   return g;
 }
 
+/// grouped_matmul "rows": x [T, K] is A, w [E, K, N] (or [E, N, K]) is B with
+/// one batch entry per group; the output [T, N] is one batch.
+Geometry groupedGeometryOf(kir::GroupedMatmulOp grouped) {
+  auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
+  auto wType = llvm::cast<RankedTensorType>(grouped.getW().getType());
+  Geometry g;
+  g.transposeA = false;
+  g.transposeB = grouped.getTransposeW();
+  g.element = xType.getElementType();
+  g.batch = 1;
+  g.m = xType.getDimSize(0);
+  g.k = xType.getDimSize(1);
+  g.n = g.transposeB ? wType.getDimSize(1) : wType.getDimSize(2);
+  g.groups = wType.getDimSize(0);
+  g.a = Operand{1, g.m, g.k, true};
+  g.b = Operand{g.groups, wType.getDimSize(1), wType.getDimSize(2), false};
+  return g;
+}
+
+/// Where one thread block's tile lies: its first output row and the bound on
+/// rows (the group's end for grouped matmuls), the batch entry of each operand
+/// and of the output, and whether it computes at all (grouped tail blocks
+/// write zeros: their copies are all zero-filled).
+struct TilePlacement {
+  Value rowBase, rowLimit, batchA, batchB, batchOut, active;
+};
+
 /// Builds the kernel body; small helpers keep index arithmetic readable.
 class MmaKernelEmitter {
 public:
   MmaKernelEmitter(OpBuilder &b, Location loc, const Geometry &g) : b(b), loc(loc), g(g) {}
 
-  void emit(Value a, Value bm, Value out, Value smemA, Value smemB) {
+  /// The placement of a dense (batched) matmul's block: (N tile, M tile, batch).
+  TilePlacement densePlacement() {
+    Value bz = b.create<gpu::BlockIdOp>(loc, gpu::Dimension::z);
+    return {mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y), c(kBlockM)), c(g.m),
+            g.a.broadcast ? c(0) : bz, g.b.broadcast ? c(0) : bz, bz, Value()};
+  }
+
+  /// The placement of a grouped block: block y enumerates the 128-row tiles of
+  /// group 0, then group 1, ..., then of the rows past the last offset (which
+  /// are zero), from offsets read on the device. Offsets are clamped into
+  /// [0, T] and made non-decreasing, as the CPU executor reads them.
+  TilePlacement groupedPlacement(Value offsets) {
+    Type i64 = b.getI64Type();
+    auto i64c = [&](int64_t v) -> Value {
+      return b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(v));
+    };
+    Value tile = b.create<arith::IndexCastOp>(
+        loc, i64, b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y));
+    // Carried: end of the previous group, tiles before this group, and the
+    // found (group, first row of the tile, group end); group = E + 1 if none.
+    SmallVector<Value> init{i64c(0), i64c(0), i64c(g.groups + 1), i64c(0), i64c(0)};
+    auto scan = b.create<scf::ForOp>(
+        loc, c(0), c(g.groups + 1), c(1), init,
+        [&](OpBuilder &body, Location, Value e, ValueRange carried) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(body.getInsertionBlock(), body.getInsertionPoint());
+          Value isTail = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, e, c(g.groups));
+          Value offset = b.create<scf::IfOp>(
+              loc, isTail,
+              [&](OpBuilder &nb, Location l) {
+                nb.create<scf::YieldOp>(l, ValueRange{i64c(g.m)});
+              },
+              [&](OpBuilder &nb, Location l) {
+                Value eSafe = nb.create<arith::MinUIOp>(l, e, c(g.groups - 1));
+                Value raw = nb.create<memref::LoadOp>(l, offsets, ValueRange{eSafe});
+                Value v = raw.getType() == i64 ? raw : nb.create<arith::ExtSIOp>(l, i64, raw);
+                nb.create<scf::YieldOp>(l, ValueRange{v});
+              }).getResult(0);
+          offset = b.create<arith::MinSIOp>(loc, b.create<arith::MaxSIOp>(loc, offset, i64c(0)),
+                                            i64c(g.m));
+          Value start = carried[0];
+          Value end = b.create<arith::MaxSIOp>(loc, carried[0], offset);
+          Value tiles = b.create<arith::DivSIOp>(
+              loc, b.create<arith::AddIOp>(loc, b.create<arith::SubIOp>(loc, end, start),
+                                           i64c(kBlockM - 1)),
+              i64c(kBlockM));
+          Value before = carried[1];
+          Value after = b.create<arith::AddIOp>(loc, before, tiles);
+          Value here = b.create<arith::AndIOp>(
+              loc, b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge, tile, before),
+              b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, tile, after));
+          Value row = b.create<arith::AddIOp>(
+              loc, start,
+              b.create<arith::MulIOp>(loc, b.create<arith::SubIOp>(loc, tile, before),
+                                      i64c(kBlockM)));
+          Value eI64 = b.create<arith::IndexCastOp>(loc, i64, e);
+          b.create<scf::YieldOp>(
+              loc, ValueRange{end, after, b.create<arith::SelectOp>(loc, here, eI64, carried[2]),
+                              b.create<arith::SelectOp>(loc, here, row, carried[3]),
+                              b.create<arith::SelectOp>(loc, here, end, carried[4])});
+        });
+    Value group = scan.getResult(2);
+    auto toIndex = [&](Value v) {
+      return b.create<arith::IndexCastOp>(loc, b.getIndexType(), v).getResult();
+    };
+    // Blocks past every tile (group E + 1) have an empty row range.
+    Value active = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, group, i64c(g.groups));
+    Value weights = b.create<arith::MinUIOp>(loc, toIndex(group), c(g.groups - 1));
+    return {toIndex(scan.getResult(3)), toIndex(scan.getResult(4)), c(0), weights, c(0), active};
+  }
+
+  void emit(Value a, Value bm, Value out, Value smemA, Value smemB, const TilePlacement &p) {
     Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
     Value warp = div(tid, c(32));
     lane = rem(tid, c(32));
     warpRow = mul(div(warp, c(2)), c(kWarpM));
     warpCol = mul(rem(warp, c(2)), c(kWarpN));
-    Value bz = b.create<gpu::BlockIdOp>(loc, gpu::Dimension::z);
-    blockRow = mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y), c(kBlockM));
+    blockRow = p.rowBase;
+    rowLimit = p.rowLimit;
+    active = p.active;
     blockCol = mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x), c(kBlockN));
-    batchA = g.a.broadcast ? c(0) : bz;
-    batchB = g.b.broadcast ? c(0) : bz;
+    batchA = p.batchA;
+    batchB = p.batchB;
+    Value bz = p.batchOut;
     this->a = a;
     this->bm = bm;
     this->smemA = smemA;
@@ -114,8 +215,11 @@ public:
     Value prologueGroup = lastGroup;
     SmallVector<Value> zeros(kTilesM * kTilesN * 4,
                              b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(0.0f)));
+    // Grouped blocks with no tile (or only zeros to write) skip the K loop.
+    Value kSteps = active ? b.create<arith::SelectOp>(loc, active, c(numK), c(0)).getResult()
+                          : c(numK);
     auto loop = b.create<scf::ForOp>(
-        loc, c(0), c(numK), c(1), zeros,
+        loc, c(0), kSteps, c(1), zeros,
         [&](OpBuilder &body, Location, Value kt, ValueRange acc) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(body.getInsertionBlock(), body.getInsertionPoint());
@@ -151,8 +255,8 @@ private:
   /// Copies one tileRows x tileCols tile of `global` (storage order) at
   /// (row0, col0) into smem[stage] with 16-byte cp.async, zero-filling what
   /// lies outside the operand.
-  SmallVector<Value> copyTile(Value global, const Operand &o, Value batch, Value smem,
-                              Value stage, Value row0, Value col0, int64_t tileRows,
+  SmallVector<Value> copyTile(Value global, Value rowLimit, int64_t cols, Value batch,
+                              Value smem, Value stage, Value row0, Value col0, int64_t tileRows,
                               int64_t tileCols) {
     SmallVector<Value> tokens;
     int64_t chunksPerRow = tileCols / kChunk;
@@ -163,10 +267,13 @@ private:
       Value r = div(chunk, c(chunksPerRow));
       Value cc = mul(rem(chunk, c(chunksPerRow)), c(kChunk));
       Value row = add(row0, r), col = add(col0, cc);
-      Value inside = b.create<arith::AndIOp>(loc, less(row, c(o.rows)), less(col, c(o.cols)));
+      Value inside = b.create<arith::AndIOp>(loc, less(row, rowLimit), less(col, c(cols)));
+      if (active)
+        inside = b.create<arith::AndIOp>(loc, inside, active);
       Value srcElements = b.create<arith::SelectOp>(loc, inside, c(kChunk), c(0));
-      SmallVector<Value> src{batch, minIndex(row, c(o.rows - 1)),
-                             minIndex(col, c(o.cols - kChunk))};
+      // Clamped in-bounds even when nothing is read (a zero row limit included).
+      Value lastRow = b.create<arith::SubIOp>(loc, b.create<arith::MaxUIOp>(loc, rowLimit, c(1)), c(1));
+      SmallVector<Value> src{batch, minIndex(row, lastRow), minIndex(col, c(cols - kChunk))};
       SmallVector<Value> dst{stage, r, cc};
       tokens.push_back(b.create<nvgpu::DeviceAsyncCopyOp>(
           loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), smem, dst, global, src,
@@ -177,11 +284,13 @@ private:
 
   void loadStage(Value stage, Value k0) {
     SmallVector<Value> tokens =
-        g.transposeA ? copyTile(a, g.a, batchA, smemA, stage, k0, blockRow, kBlockK, kBlockM)
-                     : copyTile(a, g.a, batchA, smemA, stage, blockRow, k0, kBlockM, kBlockK);
+        g.transposeA
+            ? copyTile(a, c(g.a.rows), g.a.cols, batchA, smemA, stage, k0, blockRow, kBlockK, kBlockM)
+            : copyTile(a, rowLimit, g.a.cols, batchA, smemA, stage, blockRow, k0, kBlockM, kBlockK);
     SmallVector<Value> more =
-        g.transposeB ? copyTile(bm, g.b, batchB, smemB, stage, blockCol, k0, kBlockN, kBlockK)
-                     : copyTile(bm, g.b, batchB, smemB, stage, k0, blockCol, kBlockK, kBlockN);
+        g.transposeB
+            ? copyTile(bm, c(g.b.rows), g.b.cols, batchB, smemB, stage, blockCol, k0, kBlockN, kBlockK)
+            : copyTile(bm, c(g.b.rows), g.b.cols, batchB, smemB, stage, k0, blockCol, kBlockK, kBlockN);
     tokens.append(more);
     lastGroup = b.create<nvgpu::DeviceAsyncCreateGroupOp>(
         loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
@@ -259,7 +368,7 @@ private:
         for (int64_t i = 0; i < 4; ++i) {
           Value row = add(add(blockRow, warpRow), add(c(mi * 16 + (i / 2) * 8), rowInTile));
           Value col = add(add(blockCol, warpCol), add(c(nj * 8 + i % 2), colInTile));
-          Value inside = b.create<arith::AndIOp>(loc, less(row, c(g.m)), less(col, c(g.n)));
+          Value inside = b.create<arith::AndIOp>(loc, less(row, rowLimit), less(col, c(g.n)));
           Value v = acc[(mi * kTilesN + nj) * 4 + i];
           b.create<scf::IfOp>(loc, inside, [&](OpBuilder &then, Location) {
             OpBuilder::InsertionGuard guard(b);
@@ -275,21 +384,38 @@ private:
   Location loc;
   const Geometry &g;
   Value lane, warpRow, warpCol, blockRow, blockCol, batchA, batchB;
+  Value rowLimit, active;
   Value a, bm, smemA, smemB;
   Value lastGroup;
 };
 
 } // namespace
 
-bool isMmaMatmul(Operation *op) {
-  auto matmul = llvm::dyn_cast<kir::MatmulOp>(op);
-  if (!matmul)
+namespace {
+
+bool isMmaElement(Type e) { return e.isBF16() || e.isF16(); }
+
+bool isMmaGroupedRows(kir::GroupedMatmulOp grouped) {
+  if (grouped.getMode() != "rows")
     return false;
+  auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
+  auto wType = llvm::cast<RankedTensorType>(grouped.getW().getType());
+  auto outType = llvm::cast<RankedTensorType>(grouped.getResult().getType());
+  Type e = xType.getElementType();
+  if (!isMmaElement(e) || wType.getElementType() != e || outType.getElementType() != e)
+    return false;
+  Geometry g = groupedGeometryOf(grouped);
+  if (g.m == 0 || g.n == 0 || g.k == 0 || g.groups == 0)
+    return false;
+  return g.a.cols % kChunk == 0 && g.b.cols % kChunk == 0;
+}
+
+bool isMmaDense(kir::MatmulOp matmul) {
   auto aType = llvm::cast<RankedTensorType>(matmul.getA().getType());
   auto bType = llvm::cast<RankedTensorType>(matmul.getB().getType());
   auto outType = llvm::cast<RankedTensorType>(matmul.getResult().getType());
   Type e = outType.getElementType();
-  if (!(e.isBF16() || e.isF16()) || aType.getElementType() != e || bType.getElementType() != e)
+  if (!isMmaElement(e) || aType.getElementType() != e || bType.getElementType() != e)
     return false;
   // Batch dims: absent, or exactly the result's (no size-1 broadcasting).
   for (auto t : {aType, bType}) {
@@ -307,9 +433,19 @@ bool isMmaMatmul(Operation *op) {
   return g.a.cols % kChunk == 0 && g.b.cols % kChunk == 0;
 }
 
+} // namespace
+
+bool isMmaMatmul(Operation *op) {
+  if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
+    return isMmaDense(matmul);
+  if (auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op))
+    return isMmaGroupedRows(grouped);
+  return false;
+}
+
 absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &name) {
-  auto matmul = llvm::cast<kir::MatmulOp>(op);
-  Geometry g = geometryOf(matmul);
+  auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
+  Geometry g = grouped ? groupedGeometryOf(grouped) : geometryOf(llvm::cast<kir::MatmulOp>(op));
   MLIRContext *ctx = module.getContext();
   Location loc = op->getLoc();
   OpBuilder b(ctx);
@@ -320,8 +456,12 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
   auto operandType = [&](const Operand &o) {
     return MemRefType::get({o.batch, o.rows, o.cols}, bits);
   };
-  SmallVector<Type> args{operandType(g.a), operandType(g.b),
-                         MemRefType::get({g.batch, g.m, g.n}, g.element)};
+  SmallVector<Type> args{operandType(g.a), operandType(g.b)};
+  if (grouped)
+    args.push_back(MemRefType::get(
+        {g.groups},
+        llvm::cast<RankedTensorType>(grouped.getOffsets().getType()).getElementType()));
+  args.push_back(MemRefType::get({g.batch, g.m, g.n}, g.element));
   auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   auto smemType = [&](int64_t rows, int64_t cols) {
     return MemRefType::get({kStages, rows, cols + kPad}, bits, MemRefLayoutAttrInterface(),
@@ -339,16 +479,20 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
   kernel.setKnownBlockSizeAttr(kb.getDenseI32ArrayAttr({kThreads, 1, 1}));
   kb.setInsertionPointToStart(&kernel.getBody().front());
   MmaKernelEmitter emitter(kb, loc, g);
-  emitter.emit(kernel.getArgument(0), kernel.getArgument(1), kernel.getArgument(2),
-               kernel.getWorkgroupAttributions()[0], kernel.getWorkgroupAttributions()[1]);
+  TilePlacement placement = grouped ? emitter.groupedPlacement(kernel.getArgument(2))
+                                    : emitter.densePlacement();
+  emitter.emit(kernel.getArgument(0), kernel.getArgument(1), kernel.getArgument(args.size() - 1),
+               kernel.getWorkgroupAttributions()[0], kernel.getWorkgroupAttributions()[1],
+               placement);
   kb.create<gpu::ReturnOp>(loc);
 
-  // The host side: one launch over (N tiles, M tiles, batch).
+  // The host side: one launch over (N tiles, M tiles, batch); a grouped launch
+  // has enough row tiles for any split of T rows into E groups plus the tail.
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
   b.setInsertionPointToStart(func.addEntryBlock());
   auto idx = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
-  gpu::KernelDim3 grid{idx((g.n + kBlockN - 1) / kBlockN), idx((g.m + kBlockM - 1) / kBlockM),
-                       idx(g.batch)};
+  int64_t rowTiles = (g.m + kBlockM - 1) / kBlockM + (grouped ? g.groups + 1 : 0);
+  gpu::KernelDim3 grid{idx((g.n + kBlockN - 1) / kBlockN), idx(rowTiles), idx(g.batch)};
   gpu::KernelDim3 block{idx(kThreads), idx(1), idx(1)};
   b.create<gpu::LaunchFuncOp>(loc, kernel, grid, block, Value(), func.getArguments());
   b.create<func::ReturnOp>(loc);
