@@ -3,7 +3,8 @@
 // One thread block of 4 warps computes a 128x128 tile of the output; each warp
 // owns a 64x64 quarter as 4x8 mma tiles of 16x8 held in f32 registers. The K
 // loop streams 128x32 tiles of both operands into shared memory with cp.async
-// (two stages: the next tile loads while this one is multiplied), ldmatrix
+// (three stages in dynamic shared memory: two tiles are in flight while one is
+// multiplied), ldmatrix
 // loads the fragments (with .trans where the operand's contiguous dim is M or
 // N rather than K), and mma.sync.m16n8k16 multiplies them.
 //
@@ -43,10 +44,11 @@ namespace {
 constexpr int64_t kBlockM = 128, kBlockN = 128, kBlockK = 32;
 constexpr int64_t kWarpM = 64, kWarpN = 64;
 constexpr int64_t kThreads = 128; // 2 x 2 warps
-constexpr int64_t kStages = 2;
+constexpr int64_t kStages = 3;
 constexpr int64_t kPad = 8;     // elements added to each shared-memory row
 constexpr int64_t kChunk = 8;   // elements per 16-byte cp.async
 constexpr int64_t kTilesM = kWarpM / 16, kTilesN = kWarpN / 8;
+constexpr int64_t kBandRows = 8; // row tiles per rasterisation band
 
 /// One operand as the kernel sees it: [batch, rows, cols] in storage order
 /// (cols contiguous), and whether its storage rows run along K.
@@ -112,7 +114,7 @@ Geometry groupedGeometryOf(kir::GroupedMatmulOp grouped) {
 /// and of the output, and whether it computes at all (grouped tail blocks
 /// write zeros: their copies are all zero-filled).
 struct TilePlacement {
-  Value rowBase, rowLimit, batchA, batchB, batchOut, active;
+  Value rowBase, rowLimit, colBase, batchA, batchB, batchOut, active;
 };
 
 /// Builds the kernel body; small helpers keep index arithmetic readable.
@@ -121,9 +123,21 @@ public:
   MmaKernelEmitter(OpBuilder &b, Location loc, const Geometry &g) : b(b), loc(loc), g(g) {}
 
   /// The placement of a dense (batched) matmul's block: (N tile, M tile, batch).
+  /// Blocks are rasterised in bands of kBandRows row tiles: consecutive blocks
+  /// walk down a band before moving right, so the B tiles they share are still
+  /// in L2 (row-major order would stream all of B once per row of tiles).
   TilePlacement densePlacement() {
     Value bz = b.create<gpu::BlockIdOp>(loc, gpu::Dimension::z);
-    return {mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y), c(kBlockM)), c(g.m),
+    int64_t mTiles = (g.m + kBlockM - 1) / kBlockM, nTiles = (g.n + kBlockN - 1) / kBlockN;
+    Value linear = add(mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y), c(nTiles)),
+                       b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x));
+    Value band = div(linear, c(kBandRows * nTiles));
+    Value inBand = rem(linear, c(kBandRows * nTiles));
+    Value firstRow = mul(band, c(kBandRows));
+    Value bandRows = minIndex(b.create<arith::SubIOp>(loc, c(mTiles), firstRow), c(kBandRows));
+    Value mTile = add(firstRow, rem(inBand, bandRows));
+    Value nTile = div(inBand, bandRows);
+    return {mul(mTile, c(kBlockM)), c(g.m), mul(nTile, c(kBlockN)),
             g.a.broadcast ? c(0) : bz, g.b.broadcast ? c(0) : bz, bz, Value()};
   }
 
@@ -188,7 +202,9 @@ public:
     // Blocks past every tile (group E + 1) have an empty row range.
     Value active = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, group, i64c(g.groups));
     Value weights = b.create<arith::MinUIOp>(loc, toIndex(group), c(g.groups - 1));
-    return {toIndex(scan.getResult(3)), toIndex(scan.getResult(4)), c(0), weights, c(0), active};
+    Value colBase = mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x), c(kBlockN));
+    return {toIndex(scan.getResult(3)), toIndex(scan.getResult(4)), colBase, c(0), weights, c(0),
+            active};
   }
 
   void emit(Value a, Value bm, Value out, Value smemA, Value smemB, const TilePlacement &p) {
@@ -200,7 +216,7 @@ public:
     blockRow = p.rowBase;
     rowLimit = p.rowLimit;
     active = p.active;
-    blockCol = mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x), c(kBlockN));
+    blockCol = p.colBase;
     batchA = p.batchA;
     batchB = p.batchB;
     Value bz = p.batchOut;
@@ -213,6 +229,8 @@ public:
     loadStage(c(0), c(0));
     // cp.async.wait_group counts groups; the token only orders the IR.
     Value prologueGroup = lastGroup;
+    for (int64_t s = 1; s + 1 < kStages; ++s)
+      loadStage(c(s), c(s * kBlockK));
     SmallVector<Value> zeros(kTilesM * kTilesN * 4,
                              b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(0.0f)));
     // Grouped blocks with no tile (or only zeros to write) skip the K loop.
@@ -223,11 +241,12 @@ public:
         [&](OpBuilder &body, Location, Value kt, ValueRange acc) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(body.getInsertionBlock(), body.getInsertionPoint());
-          // Prefetch the next tile (zero-filled past K) into the other stage,
-          // then wait for all but that newest group: this tile has landed.
-          Value next = b.create<arith::AddIOp>(loc, kt, c(1));
+          // Prefetch tile kt + S - 1 (zero-filled past K) into the stage freed
+          // last iteration, then wait for all but the newest S - 1 groups:
+          // tile kt has landed.
+          Value next = b.create<arith::AddIOp>(loc, kt, c(kStages - 1));
           loadStage(rem(next, c(kStages)), mul(next, c(kBlockK)));
-          b.create<nvgpu::DeviceAsyncWaitOp>(loc, lastGroup, b.getI32IntegerAttr(1));
+          b.create<nvgpu::DeviceAsyncWaitOp>(loc, lastGroup, b.getI32IntegerAttr(kStages - 1));
           b.create<gpu::BarrierOp>(loc);
           SmallVector<Value> updated(acc.begin(), acc.end());
           Value stage = rem(kt, c(kStages));
@@ -473,17 +492,28 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
   auto gpuModule = b.create<gpu::GPUModuleOp>(loc, name + "_module");
   OpBuilder kb(gpuModule.getBodyRegion());
   auto kernel = kb.create<gpu::GPUFuncOp>(loc, name + "_kernel",
-                                          kb.getFunctionType(args, {}),
-                                          TypeRange{smemA, smemB}, TypeRange{});
+                                          kb.getFunctionType(args, {}), TypeRange{},
+                                          TypeRange{});
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), kb.getUnitAttr());
   kernel.setKnownBlockSizeAttr(kb.getDenseI32ArrayAttr({kThreads, 1, 1}));
   kb.setInsertionPointToStart(&kernel.getBody().front());
+  // The stages exceed the 48 KiB of static shared memory: both tiles are views
+  // of the dynamic shared memory the launch asks for.
+  auto bytesOf = [](Type t) { return llvm::cast<MemRefType>(t).getNumElements() * 2; };
+  int64_t sharedBytes = bytesOf(smemA) + bytesOf(smemB);
+  Value dynamic = kb.create<gpu::DynamicSharedMemoryOp>(
+      loc, MemRefType::get({ShapedType::kDynamic}, kb.getI8Type(), MemRefLayoutAttrInterface(),
+                           workgroup));
+  auto view = [&](Type t, int64_t offset) -> Value {
+    return kb.create<memref::ViewOp>(loc, t, dynamic,
+                                     kb.create<arith::ConstantIndexOp>(loc, offset), ValueRange{});
+  };
+  Value tileA = view(smemA, 0), tileB = view(smemB, bytesOf(smemA));
   MmaKernelEmitter emitter(kb, loc, g);
   TilePlacement placement = grouped ? emitter.groupedPlacement(kernel.getArgument(2))
                                     : emitter.densePlacement();
   emitter.emit(kernel.getArgument(0), kernel.getArgument(1), kernel.getArgument(args.size() - 1),
-               kernel.getWorkgroupAttributions()[0], kernel.getWorkgroupAttributions()[1],
-               placement);
+               tileA, tileB, placement);
   kb.create<gpu::ReturnOp>(loc);
 
   // The host side: one launch over (N tiles, M tiles, batch); a grouped launch
@@ -494,7 +524,10 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
   int64_t rowTiles = (g.m + kBlockM - 1) / kBlockM + (grouped ? g.groups + 1 : 0);
   gpu::KernelDim3 grid{idx((g.n + kBlockN - 1) / kBlockN), idx(rowTiles), idx(g.batch)};
   gpu::KernelDim3 block{idx(kThreads), idx(1), idx(1)};
-  b.create<gpu::LaunchFuncOp>(loc, kernel, grid, block, Value(), func.getArguments());
+  // MLIR places the dynamic region behind a one-byte static symbol: 128 bytes
+  // of slack keep every view inside what the launch reserves.
+  Value shared = b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(sharedBytes + 128));
+  b.create<gpu::LaunchFuncOp>(loc, kernel, grid, block, shared, func.getArguments());
   b.create<func::ReturnOp>(loc);
   return absl::OkStatus();
 }

@@ -242,6 +242,8 @@ private:
         l->add_grid(constantIndex(v));
       for (Value v : {launch.getBlockSizeX(), launch.getBlockSizeY(), launch.getBlockSizeZ()})
         l->add_block(constantIndex(v));
+      if (Value shared = launch.getDynamicSharedMemorySize())
+        l->set_shared_bytes(constantIndex(shared));
       std::set<int> written;
       for (Value operand : launch.getKernelOperands()) {
         auto arg = llvm::dyn_cast<BlockArgument>(operand);

@@ -78,6 +78,7 @@ absl::StatusOr<CudaApi> load() {
   bind(api.cuGraphLaunch, "cuGraphLaunch");
   bind(api.cuGraphExecDestroy, "cuGraphExecDestroy");
   bind(api.cuGraphDestroy, "cuGraphDestroy");
+  bind(api.cuFuncSetAttribute, "cuFuncSetAttribute");
   bind(api.cuEventCreate, "cuEventCreate");
   bind(api.cuEventRecord, "cuEventRecord");
   bind(api.cuEventSynchronize, "cuEventSynchronize");

@@ -318,6 +318,13 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::create(proto::Execut
           return absl::InvalidArgumentError(
               absl::StrCat(where(ep, i), ": ", fn.status().message()));
         rt.kernels[i] = *fn;
+        // Past 48 KiB a kernel must opt in to its dynamic shared memory.
+        if (int64_t bytes = s.launch().shared_bytes(); bytes > 48 * 1024)
+          KILN_RETURN_IF_ERROR(impl.device->api().check(
+              impl.device->api().cuFuncSetAttribute(
+                  *fn, cuda::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                  static_cast<int>(bytes)),
+              absl::StrCat(where(ep, i), ": allowing ", bytes, " bytes of shared memory")));
       } else if (s.op() == "constant") {
         // Constants get their own buffers, not arena bytes: the arena is reused within
         // a run, and a constant is uploaded once, at load.
