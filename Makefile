@@ -10,7 +10,7 @@ PACKAGES := cmake ninja-build g++ make python3 ccache \
 	libabsl-dev libprotobuf-dev protobuf-compiler libeigen3-dev \
 	nlohmann-json3-dev libgtest-dev libgmock-dev libpcre2-dev
 
-.PHONY: deps configure build test demo runtime clean
+.PHONY: deps configure build test demo runtime gpu-carry clean
 
 # apt-get only what is absent, so a provisioned machine skips the network entirely.
 deps:
@@ -39,6 +39,14 @@ demo: build
 # The executor alone, without MLIR (runs Executables compiled elsewhere).
 runtime: deps
 	cmake --preset runtime-only && cmake --build build-runtime -j $(JOBS)
+
+# What the GPU machine needs (it has no MLIR): the static kiln-run, a bundle of the
+# tests/gpu graphs, a bundle of the bench graphs and the bench script. Carry .gpu-carry/.
+gpu-carry: build
+	rm -rf .gpu-carry && mkdir -p .gpu-carry
+	cp $(BUILD_DIR)/bin/kiln-run bench/gpu_bench.py .gpu-carry/
+	for g in tests/gpu/*.mlir; do $(BUILD_DIR)/bin/kiln-compile $$g --bundle=.gpu-carry/tests || exit 1; done
+	for g in bench/graphs/*.mlir; do $(BUILD_DIR)/bin/kiln-compile $$g --bundle=.gpu-carry/bench || exit 1; done
 
 clean:
 	rm -rf $(BUILD_DIR) build-runtime

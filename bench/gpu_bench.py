@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Kiln against its peers on one GPU, side by side in one run.
 
-Run on the GPU machine with a bundle compiled here (`make bench-bundle`) and the
-static runtime-only kiln-run:
+Run on the GPU machine with what `make gpu-carry` puts in .gpu-carry/ (the static
+runtime-only kiln-run, a bundle of bench/graphs, this script):
 
-    python3 bench/gpu_bench.py --kiln-run=PATH/kiln-run --bundle=PATH/bench-bundle
+    cd .gpu-carry && python3 gpu_bench.py --kiln-run=./kiln-run --bundle=bench
 
 Kiln's figures come from `kiln-run --bench=N` (device time per run between CUDA
 events, inputs already resident); the peers' from torch with CUDA events around
