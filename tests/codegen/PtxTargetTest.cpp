@@ -168,6 +168,35 @@ TEST(PtxTarget, ElementwiseProducersFuseIntoTheirConsumer) {
   EXPECT_TRUE(absl::StrContains(ptx, "st.global.v4")) << ptx;
 }
 
+TEST(PtxTarget, HalfPrecisionMatmulsRunOnTensorCores) {
+  auto exe = compileText(R"mlir(
+    func.func @main(%a: tensor<200x264xbf16>, %b: tensor<136x264xbf16>, %x: tensor<96x64xbf16>,
+                    %w: tensor<4x64x72xbf16>, %o: tensor<4xi64>, %f: tensor<16x24xf32>,
+                    %g: tensor<24x8xf32>)
+        -> (tensor<200x136xbf16>, tensor<96x72xbf16>, tensor<16x8xf32>) {
+      %c = kiln.matmul %a, %b {transpose_a = false, transpose_b = true} : (tensor<200x264xbf16>, tensor<136x264xbf16>) -> tensor<200x136xbf16>
+      %y = kiln.grouped_matmul %x, %w, %o {mode = "rows", transpose_w = false} : (tensor<96x64xbf16>, tensor<4x64x72xbf16>, tensor<4xi64>) -> tensor<96x72xbf16>
+      %h = kiln.matmul %f, %g {transpose_a = false, transpose_b = false} : (tensor<16x24xf32>, tensor<24x8xf32>) -> tensor<16x8xf32>
+      return %c, %y, %h : tensor<200x136xbf16>, tensor<96x72xbf16>, tensor<16x8xf32>
+    })mlir", ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::EntryPoint &entry = exe->entries(0);
+  ASSERT_EQ(entry.steps_size(), 3);
+  auto ptxOf = [&](int step) -> const std::string & {
+    return exe->modules(entry.steps(step).launch().module()).ptx();
+  };
+  for (int step : {0, 1}) {
+    EXPECT_TRUE(absl::StrContains(ptxOf(step), "mma.sync.aligned.m16n8k16.row.col.f32.bf16"));
+    EXPECT_TRUE(absl::StrContains(ptxOf(step), "ldmatrix.sync.aligned"));
+    EXPECT_TRUE(absl::StrContains(ptxOf(step), "cp.async"));
+    // Three stages of 128x32 tiles exceed static shared memory: the launch asks.
+    EXPECT_GT(entry.steps(step).launch().shared_bytes(), 48 * 1024);
+  }
+  // f32 keeps exact f32 products (tensor cores would round them to tf32).
+  EXPECT_FALSE(absl::StrContains(ptxOf(2), "mma.sync"));
+  EXPECT_EQ(entry.steps(2).launch().shared_bytes(), 0);
+}
+
 TEST(PtxTarget, UnsupportedOpIsAClearError) {
   auto exe = compileText(R"mlir(
     func.func @main(%x: tensor<f32>, %u: tensor<f32>, %s: tensor<0xi64>) -> tensor<f32> {
