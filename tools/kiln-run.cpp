@@ -187,6 +187,18 @@ Comparison compare(const HostTensor &ref, const HostTensor &got) {
   return c;
 }
 
+/// The caller-fed inputs of `ep`, drawn from `seed` and each argument's name, so
+/// every mode of kiln-run (and every machine) sees the same values.
+std::vector<HostTensor> drawInputs(const proto::EntryPoint &ep, uint64_t seed) {
+  std::vector<HostTensor> inputs;
+  int k = 0;
+  for (const proto::Argument &a : ep.arguments())
+    if (a.state().empty())
+      inputs.push_back(
+          randomTensor(ep.buffers(a.buffer()), seed ^ hashName(ep.name() + ":" + a.name()) ^ k++));
+  return inputs;
+}
+
 struct Counts {
   int outputs = 0, failures = 0;
 };
@@ -252,12 +264,7 @@ absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &
       return absl::InvalidArgumentError(absl::StrCat("the ptx Executable of ",
                                                      bundleKeyString(ptxKey),
                                                      " has no entry '", ep.name(), "'"));
-    std::vector<HostTensor> inputs;
-    int k = 0;
-    for (const proto::Argument &a : ep.arguments())
-      if (a.state().empty())
-        inputs.push_back(randomTensor(ep.buffers(a.buffer()),
-                                      flags.seed ^ hashName(ep.name() + ":" + a.name()) ^ k++));
+    std::vector<HostTensor> inputs = drawInputs(ep, flags.seed);
     KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> ref, cpu->run(ep.name(), inputs));
     KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> got, gpu->run(ep.name(), inputs));
     std::printf("  entry '%s'\n    %-24s %-18s %-12s %-12s %-12s %s\n", ep.name().c_str(),
@@ -303,12 +310,7 @@ absl::Status benchPtx(const Flags &flags, const Bundle &bundle, const BundleKey 
   for (const proto::EntryPoint &ep : exe.entries()) {
     if (!flags.entry.empty() && flags.entry != key.entry && flags.entry != ep.name())
       continue;
-    std::vector<HostTensor> inputs;
-    int k = 0;
-    for (const proto::Argument &a : ep.arguments())
-      if (a.state().empty())
-        inputs.push_back(randomTensor(ep.buffers(a.buffer()),
-                                      flags.seed ^ hashName(ep.name() + ":" + a.name()) ^ k++));
+    std::vector<HostTensor> inputs = drawInputs(ep, flags.seed);
     KILN_ASSIGN_OR_RETURN(double ms, gpu->timeEntry(ep.name(), inputs, flags.bench));
     int launches = 0;
     for (const proto::Step &s : ep.steps())
