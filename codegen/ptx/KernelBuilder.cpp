@@ -248,12 +248,6 @@ SmallVector<Value> delinearize(OpBuilder &b, Location l, Value flat, ArrayRef<in
 /// The value has the operand's element type.
 using Reader = std::function<Value(OpBuilder &, Location, ValueRange idx)>;
 
-Reader loadFrom(Value memref) {
-  return [memref](OpBuilder &b, Location l, ValueRange idx) -> Value {
-    return b.create<memref::LoadOp>(l, memref, idx);
-  };
-}
-
 /// The operands at output index `idx` under numpy broadcasting, converted to
 /// `compute` (integer and i1 operands stay as they are).
 SmallVector<Value> readBroadcast(OpBuilder &nb, Location l, ArrayRef<Reader> ins,
@@ -862,8 +856,6 @@ private:
         sizes.push_back(xType.getDimSize(i));
         count *= xType.getDimSize(i);
       }
-    bool fp = isFloat(compute);
-    bool isMax = llvm::isa<kir::MaxOp>(op), isMin = llvm::isa<kir::MinOp>(op);
     bool isLse = llvm::isa<kir::LogSumExpOp>(op);
     // Rows of at least a warp's width over the trailing (contiguous) dims, in a
     // 32-bit type: one warp per output.
@@ -888,32 +880,10 @@ private:
       return src;
     };
     indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
-      Value init;
-      if (isMax || isLse)
-        init = fp ? floatConst(nb, l, compute, -INFINITY)
-                  : Value(nb.create<arith::ConstantOp>(
-                        l, nb.getIntegerAttr(compute, APInt::getSignedMinValue(
-                                                          compute.getIntOrFloatBitWidth()))));
-      else if (isMin)
-        init = fp ? floatConst(nb, l, compute, INFINITY)
-                  : Value(nb.create<arith::ConstantOp>(
-                        l, nb.getIntegerAttr(compute, APInt::getSignedMaxValue(
-                                                          compute.getIntOrFloatBitWidth()))));
-      else
-        init = zeroOf(nb, l, compute);
-      Value acc = loops(nb, l, sizes, {init},
+      Value acc = loops(nb, l, sizes, {identity(nb, l, compute)},
                         [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
                           Value x = loadAs(ib, il, 0, source(out, ivs), compute);
-                          Value r;
-                          if (isMax || isLse)
-                            r = fp ? Value(ib.create<arith::MaximumFOp>(il, a[0], x))
-                                   : Value(ib.create<arith::MaxSIOp>(il, a[0], x));
-                          else if (isMin)
-                            r = fp ? Value(ib.create<arith::MinimumFOp>(il, a[0], x))
-                                   : Value(ib.create<arith::MinSIOp>(il, a[0], x));
-                          else
-                            r = addOf(ib, il, a[0], x);
-                          return SmallVector<Value>{r};
+                          return SmallVector<Value>{combine(ib, il, a[0], x)};
                         })[0];
       if (llvm::isa<kir::MeanOp>(op))
         return nb.create<arith::DivFOp>(l, acc,
