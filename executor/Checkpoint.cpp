@@ -60,7 +60,7 @@ absl::StatusOr<SafetensorsFile> readAnyCheckpoint(const std::string &path) {
 } // namespace
 
 absl::Status
-saveCheckpoint(const Executor &executor, const std::string &path,
+saveCheckpoint(const EntryRunner &executor, const std::string &path,
                const std::map<std::string, std::string> &metadata) {
   std::vector<std::pair<std::string, HostTensor>> tensors;
   for (const proto::StateEntry &entry : executor.executable().state()) {
@@ -78,7 +78,7 @@ saveCheckpoint(const Executor &executor, const std::string &path,
 }
 
 absl::StatusOr<std::map<std::string, std::string>>
-loadCheckpoint(Executor &executor, const std::string &path,
+loadCheckpoint(EntryRunner &executor, const std::string &path,
                const CheckpointLoadOptions &options) {
   KILN_ASSIGN_OR_RETURN(SafetensorsFile file, readAnyCheckpoint(path));
   if (auto it = file.metadata.find("kiln.format");

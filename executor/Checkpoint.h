@@ -1,4 +1,4 @@
-// Saving and restoring an Executor's named state (parameters, optimizer
+// Saving and restoring an executor's named state (parameters, optimizer
 // moments, step counters, RNG keys alike) as a safetensors checkpoint keyed by
 // state-entry name.
 #ifndef KILN_EXECUTOR_CHECKPOINT_H
@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "executor/Executor.h"
+#include "executor/EntryRunner.h"
 
 namespace kiln {
 
@@ -29,7 +29,7 @@ struct CheckpointLoadOptions {
 /// and `kiln.compiler_version` (the Executable's), which override caller keys
 /// of that name.
 absl::Status
-saveCheckpoint(const Executor &executor, const std::string &path,
+saveCheckpoint(const EntryRunner &executor, const std::string &path,
                const std::map<std::string, std::string> &metadata = {});
 
 /// Reads a checkpoint and sets the state from it. `path` is a .safetensors
@@ -41,7 +41,7 @@ saveCheckpoint(const Executor &executor, const std::string &path,
 /// `kiln.format` other than ours. On error the state is untouched. Returns the
 /// file's metadata.
 absl::StatusOr<std::map<std::string, std::string>>
-loadCheckpoint(Executor &executor, const std::string &path,
+loadCheckpoint(EntryRunner &executor, const std::string &path,
                const CheckpointLoadOptions &options = {});
 
 } // namespace kiln

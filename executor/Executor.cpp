@@ -33,6 +33,10 @@ Executor::Executor(proto::Executable exe, ExecutorOptions opts)
 
 Executor::~Executor() = default;
 
+std::string Executor::deviceDescription() const {
+  return absl::StrCat("CPU (", threads_->pool.NumThreads(), " threads)");
+}
+
 namespace {
 
 absl::Status checkType(const proto::TensorType &t, absl::string_view what) {

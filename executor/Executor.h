@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "executor/EntryRunner.h"
 #include "executor/HostTensor.h"
 #include "executor/executable.pb.h"
 
@@ -21,38 +22,40 @@ struct ExecutorOptions {
   int numThreads = 0; // 0 = hardware concurrency
 };
 
-class Executor {
+class Executor final : public EntryRunner {
 public:
   /// Validates the Executable (target must be "host"; buffer ids in range; every step's
   /// op known) and returns a clear error otherwise.
   static absl::StatusOr<std::unique_ptr<Executor>> create(proto::Executable exe,
                                                           ExecutorOptions opts = {});
-  ~Executor();
+  ~Executor() override;
 
   /// Materialises every state entry not yet set from its Initializer, seeded with
   /// Philox so a seed gives the same tensor on every run and machine. Entries without
   /// an initializer stay unset.
-  absl::Status initializeState();
-  absl::Status setState(std::string_view name, HostTensor value);
-  absl::StatusOr<HostTensor> getState(std::string_view name) const;
-  std::vector<std::string> stateNames() const;
-  std::vector<std::string> entryNames() const;
-  const proto::EntryPoint *entry(std::string_view name) const;
+  absl::Status initializeState() override;
+  absl::Status setState(std::string_view name, HostTensor value) override;
+  absl::StatusOr<HostTensor> getState(std::string_view name) const override;
+  std::vector<std::string> stateNames() const override;
+  std::vector<std::string> entryNames() const override;
+  const proto::EntryPoint *entry(std::string_view name) const override;
 
   /// Runs an entry point. `inputs` are the arguments not fed from state, in order; the
   /// results not written back to state come back in order. Results with `state` set
   /// replace that state entry (its storage is taken over, not copied) once every step
   /// has succeeded, so a failed run leaves the state as it was.
   absl::StatusOr<std::vector<HostTensor>> run(std::string_view entry,
-                                              const std::vector<HostTensor> &inputs);
+                                              const std::vector<HostTensor> &inputs) override;
   /// Same, by argument name, returning results by name.
   absl::StatusOr<std::map<std::string, HostTensor>>
-  runNamed(std::string_view entry, const std::map<std::string, HostTensor> &inputs);
+  runNamed(std::string_view entry, const std::map<std::string, HostTensor> &inputs) override;
 
   /// Peak live bytes of the last run, measured under Step.release.
-  int64_t lastPeakBytes() const { return lastPeakBytes_; }
+  int64_t lastPeakBytes() const override { return lastPeakBytes_; }
+  /// "CPU (N threads)".
+  std::string deviceDescription() const override;
 
-  const proto::Executable &executable() const { return exe_; }
+  const proto::Executable &executable() const override { return exe_; }
 
 private:
   struct Threads;

@@ -398,7 +398,7 @@ absl::Status CudaExecutor::initializeState() {
   return absl::OkStatus();
 }
 
-absl::Status CudaExecutor::setState(std::string_view name, const HostTensor &value) {
+absl::Status CudaExecutor::setState(std::string_view name, HostTensor value) {
   int i = stateIndex(name);
   if (i < 0)
     return absl::NotFoundError(absl::StrCat("unknown state entry '", std::string(name), "'"));

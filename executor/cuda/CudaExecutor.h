@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "executor/EntryRunner.h"
 #include "executor/HostTensor.h"
 #include "executor/executable.pb.h"
 
@@ -32,7 +33,7 @@ struct CudaExecutorOptions {
   bool syncAfterEachLaunch = false;
 };
 
-class CudaExecutor {
+class CudaExecutor final : public EntryRunner {
 public:
   /// Validates the Executable (target "ptx", buffer ids, arena offsets, step ops),
   /// opens the device, JIT-loads every PTX module, resolves every kernel and uploads
@@ -40,17 +41,17 @@ public:
   /// CUDA device ...".
   static absl::StatusOr<std::unique_ptr<CudaExecutor>> create(proto::Executable exe,
                                                               CudaExecutorOptions opts = {});
-  ~CudaExecutor();
+  ~CudaExecutor() override;
 
   /// Initialises on the host with the CPU executor's StateInit code, then uploads, so
   /// both executors start from identical values.
-  absl::Status initializeState();
-  absl::Status setState(std::string_view name, const HostTensor &value);
+  absl::Status initializeState() override;
+  absl::Status setState(std::string_view name, HostTensor value) override;
   /// Downloads the resident value.
-  absl::StatusOr<HostTensor> getState(std::string_view name) const;
-  std::vector<std::string> stateNames() const;
-  std::vector<std::string> entryNames() const;
-  const proto::EntryPoint *entry(std::string_view name) const;
+  absl::StatusOr<HostTensor> getState(std::string_view name) const override;
+  std::vector<std::string> stateNames() const override;
+  std::vector<std::string> entryNames() const override;
+  const proto::EntryPoint *entry(std::string_view name) const override;
 
   /// Same contract as Executor::run. Results written back to state replace the
   /// resident buffer on the device (in place where the kernel wrote the argument's
@@ -58,9 +59,9 @@ public:
   /// A kernel fault makes the CUDA context unusable: that run and every later call
   /// return the error.
   absl::StatusOr<std::vector<HostTensor>> run(std::string_view entry,
-                                              const std::vector<HostTensor> &inputs);
+                                              const std::vector<HostTensor> &inputs) override;
   absl::StatusOr<std::map<std::string, HostTensor>>
-  runNamed(std::string_view entry, const std::map<std::string, HostTensor> &inputs);
+  runNamed(std::string_view entry, const std::map<std::string, HostTensor> &inputs) override;
 
   /// Device milliseconds per run of `entry`, for benchmarks: one ordinary run
   /// (which uploads `inputs` and, with useCudaGraph, captures the graph), then
@@ -71,10 +72,10 @@ public:
                                    int iterations);
 
   /// Device bytes the last run used: its arena plus its argument buffers.
-  int64_t lastPeakBytes() const { return lastPeakBytes_; }
+  int64_t lastPeakBytes() const override { return lastPeakBytes_; }
   /// "CUDA device 0 (NVIDIA H200, sm_90)".
-  std::string deviceDescription() const;
-  const proto::Executable &executable() const { return exe_; }
+  std::string deviceDescription() const override;
+  const proto::Executable &executable() const override { return exe_; }
 
 private:
   struct Impl;

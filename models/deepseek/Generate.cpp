@@ -24,7 +24,7 @@ struct Bucket {
   int64_t batch = 0, promptLen = 0, maxLen = 0;
 };
 
-absl::StatusOr<Bucket> readBucket(const Executor &executor) {
+absl::StatusOr<Bucket> readBucket(const EntryRunner &executor) {
   const proto::EntryPoint *prefill = executor.entry(names::kPrefill);
   if (!prefill || !executor.entry(names::kDecode))
     return absl::InvalidArgumentError(absl::StrCat(
@@ -80,7 +80,7 @@ struct Row {
 
 class Wave {
 public:
-  Wave(Executor &executor, const Bucket &bucket, const GenerateOptions &options)
+  Wave(EntryRunner &executor, const Bucket &bucket, const GenerateOptions &options)
       : executor(executor), bucket(bucket), options(options) {}
 
   absl::Status run(std::vector<Row> rows) {
@@ -196,7 +196,7 @@ private:
       finish(row, FinishReason::length);
   }
 
-  Executor &executor;
+  EntryRunner &executor;
   Bucket bucket;
   const GenerateOptions &options;
   std::vector<Row> rows;
@@ -217,7 +217,7 @@ const char *finishReasonName(FinishReason reason) {
 }
 
 absl::StatusOr<std::vector<GenerationResult>>
-generate(Executor &executor, const std::vector<GenerationRequest> &requests,
+generate(EntryRunner &executor, const std::vector<GenerationRequest> &requests,
          const GenerateOptions &options) {
   KILN_ASSIGN_OR_RETURN(Bucket bucket, readBucket(executor));
   for (size_t i = 0; i < requests.size(); ++i) {

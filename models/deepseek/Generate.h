@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "executor/Executor.h"
+#include "executor/EntryRunner.h"
 
 namespace kiln::models {
 
@@ -70,7 +70,7 @@ struct GenerateOptions {
 /// A prompt that is empty or longer than the compiled prompt length is an
 /// error naming the request. Results are in request order.
 absl::StatusOr<std::vector<GenerationResult>>
-generate(Executor &executor, const std::vector<GenerationRequest> &requests,
+generate(EntryRunner &executor, const std::vector<GenerationRequest> &requests,
          const GenerateOptions &options = {});
 
 } // namespace kiln::models

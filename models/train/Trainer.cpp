@@ -135,7 +135,7 @@ struct Trainer::Impl {
   int64_t globalStep = 0;
 };
 
-Trainer::Trainer(const TrainConfig &config, Executor &executor, int64_t seqLen,
+Trainer::Trainer(const TrainConfig &config, EntryRunner &executor, int64_t seqLen,
                  int64_t promptLen)
     : impl(std::make_unique<Impl>()), config(config), executor(executor), seqLen(seqLen),
       promptLen(promptLen) {}
@@ -143,7 +143,7 @@ Trainer::Trainer(const TrainConfig &config, Executor &executor, int64_t seqLen,
 Trainer::~Trainer() = default;
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::create(const TrainConfig &config,
-                                                         Executor &executor, int64_t seqLen,
+                                                         EntryRunner &executor, int64_t seqLen,
                                                          int64_t promptLen) {
   std::unique_ptr<Trainer> trainer(new Trainer(config, executor, seqLen, promptLen));
   KILN_ASSIGN_OR_RETURN(trainer->impl->task, makeTask(config));

@@ -17,7 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "executor/Executor.h"
+#include "executor/EntryRunner.h"
 #include "models/tasks/Problem.h"
 #include "models/tasks/Rewards.h"
 #include "models/train/train_config.pb.h"
@@ -40,10 +40,10 @@ using ProgressFn = std::function<void(const std::string &phase, int64_t step, in
 
 class Trainer {
 public:
-  /// `executor` runs ReasonerGraph's entries; `seqLen` and `promptLen` are the
+  /// `executor` (CPU or CUDA) runs ReasonerGraph's entries; `seqLen` and `promptLen` are the
   /// shapes they were compiled for.
   static absl::StatusOr<std::unique_ptr<Trainer>>
-  create(const TrainConfig &config, Executor &executor, int64_t seqLen, int64_t promptLen);
+  create(const TrainConfig &config, EntryRunner &executor, int64_t seqLen, int64_t promptLen);
 
   absl::Status runSft(int64_t firstStep = 0);
   absl::Status runGrpo(int64_t firstStep = 0);
@@ -65,14 +65,14 @@ public:
   ~Trainer();
 
 private:
-  Trainer(const TrainConfig &config, Executor &executor, int64_t seqLen, int64_t promptLen);
+  Trainer(const TrainConfig &config, EntryRunner &executor, int64_t seqLen, int64_t promptLen);
   absl::Status openMetrics();
   absl::Status logMetrics(int64_t step, const std::vector<std::pair<std::string, double>> &scalars);
 
   struct Impl;
   std::unique_ptr<Impl> impl;
   TrainConfig config;
-  Executor &executor;
+  EntryRunner &executor;
   int64_t seqLen, promptLen;
   ProgressFn progress;
   const std::atomic<bool> *stop = nullptr;

@@ -7,6 +7,7 @@
 
 #include "TestUtil.h"
 #include "executor/Checkpoint.h"
+#include "executor/Executor.h"
 #include "executor/Safetensors.h"
 
 namespace kiln {
