@@ -5,6 +5,7 @@
 #include "codegen/HostCodegen.h"
 #include "codegen/IrDumper.h"
 #include "codegen/ptx/PtxCodegen.h"
+#include "executor/CompilerVersion.h"
 #include "ir/Diagnostics.h"
 #include "passes/Pipeline.h"
 
@@ -14,7 +15,7 @@
 
 namespace kiln::codegen {
 
-const char *const kCompilerVersion = "kiln-0.1.0";
+const char *const kCompilerVersion = kKilnCompilerVersion;
 
 absl::StatusOr<proto::Executable> compile(IrModule &module,
                                           const CompileOptions &options) {

@@ -1,9 +1,15 @@
 //===- kiln-train.cpp - train a reasoning model: SFT cold start, then GRPO -===//
 //
 // Reads a textproto TrainConfig (models/train/train_config.proto documents every
-// field) plus --set overrides, compiles the policy's entries for the CPU, and
-// runs the supervised cold start and GRPO with rule-based rewards, printing the
-// held-out accuracy after each phase. Ctrl-C checkpoints before exiting.
+// field) plus --set overrides, compiles the policy's entries for the device (or
+// loads them from a bundle), and runs the supervised cold start and GRPO with
+// rule-based rewards on the CPU or CUDA executor, printing the held-out accuracy
+// after each phase. Ctrl-C checkpoints before exiting. --export-bundle writes the
+// host and ptx Executables into a bundle instead of training.
+//
+// Built twice: kiln-train, with the compiler, and kiln-train-rt
+// (KILN_TRAIN_RUNTIME_ONLY), statically linked and without MLIR, which only
+// loads bundles: the binary carried to a GPU machine.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,41 +18,79 @@
 #include <cstdlib>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 #include "absl/strings/str_format.h"
-#include "codegen/Compile.h"
+#include "absl/strings/str_join.h"
 #include "executor/Checkpoint.h"
-#include "executor/Executor.h"
-#include "models/train/ReasonerGraph.h"
+#include "models/train/ReasonerBundle.h"
+#include "models/train/ReasonerShapes.h"
 #include "models/train/TrainConfig.h"
+#include "models/train/TrainDevice.h"
 #include "models/train/Trainer.h"
+#ifndef KILN_TRAIN_RUNTIME_ONLY
+#include "models/train/ReasonerCompile.h"
+#endif
 
 using namespace kiln;
 
 static std::atomic<bool> interrupted{false};
 
+#ifdef KILN_TRAIN_RUNTIME_ONLY
+static const char *kProgram = "kiln-train-rt";
+#else
+static const char *kProgram = "kiln-train";
+#endif
+
 static const char *kUsage = R"(kiln-train: train a small MoE reasoning model (SFT cold start, then GRPO)
+kiln-train-rt: the same without the compiler, for machines without MLIR (needs --bundle)
 
 usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo]
-                  [--device=cpu] [--output-dir=DIR] [--resume]
+                  [--device=cpu|cuda] [--output-dir=DIR] [--resume]
+                  [--bundle=DIR | --export-bundle=DIR]
 
   --config=FILE     a kiln.train.TrainConfig in protobuf text format
                     (models/train/train_config.proto documents every field)
   --set=TEXTPROTO   a fragment merged over the file, e.g. --set='grpo { beta: 0.04 }';
                     may be repeated, applied in order
   --mode=MODE       shorthand for --set='mode: "MODE"'
-  --device=DEVICE   cpu (the default; the only device of this build)
+  --device=DEVICE   cpu (the default: host Executables on the CPU executor) or cuda
+                    (ptx Executables on CUDA device 0; CUDA_VISIBLE_DEVICES picks another)
   --output-dir=DIR  metrics.jsonl, TensorBoard events (tb/) and checkpoints
   --resume          continue from DIR/checkpoint.safetensors
   --show-samples=N  print N held-out completions at each evaluation
+  --bundle=DIR      load the compiled entries from the bundle in DIR instead of
+                    compiling (the only way for kiln-train-rt, which has no compiler)
+  --export-bundle=DIR
+                    compile the entries for host and ptx, add both to the bundle in
+                    DIR, print their keys and exit without training (kiln-train only)
+  --dump-ir=DIR     write the IR before the pipeline and after every pass into DIR
+                    (DIR/host and DIR/ptx with --export-bundle; kiln-train only)
   --help            this text
+
+The bundle key of a configuration: model_hash = FNV-1a of every model field, the
+GRPO objective fields the graph bakes in and the shapes (models/train/ReasonerBundle.h);
+entry = "reasoner"; bucket = s<seq>_p<prompt>_b<sft batch>_g<grpo rows>; target =
+host or ptx; compiler_version = this build's.
 )";
 
 static int fail(const std::string &message) {
-  std::fprintf(stderr, "kiln-train: error: %s\n", message.c_str());
+  std::fprintf(stderr, "%s: error: %s\n", kProgram, message.c_str());
   return 1;
+}
+
+/// `arg` as one shell word.
+static std::string shellQuote(const std::string &arg) {
+  if (arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                            "-_=./:+,@") == std::string::npos)
+    return arg;
+  std::string quoted = "'";
+  for (char c : arg)
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
 }
 
 static double accuracyPercent(const train::EvalResult &e) { return 100.0 * e.accuracy; }
@@ -56,6 +100,9 @@ int main(int argc, char **argv) {
   std::vector<std::string> overrides;
   bool resume = false;
   int64_t showSamples = 0;
+  std::string bundleDir, exportDir, dumpIrDir;
+  // The flags that shape the configuration, for the command that fills a bundle.
+  std::vector<std::string> configArgs;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *flag) -> std::optional<std::string> {
@@ -69,10 +116,19 @@ int main(int argc, char **argv) {
       return 0;
     } else if (auto v = value("--config")) {
       configPath = *v;
+      configArgs.push_back(arg);
     } else if (auto v = value("--set")) {
       overrides.push_back(*v);
+      configArgs.push_back(arg);
     } else if (auto v = value("--mode")) {
       overrides.push_back("mode: \"" + *v + "\"");
+      configArgs.push_back(arg);
+    } else if (auto v = value("--bundle")) {
+      bundleDir = *v;
+    } else if (auto v = value("--export-bundle")) {
+      exportDir = *v;
+    } else if (auto v = value("--dump-ir")) {
+      dumpIrDir = *v;
     } else if (auto v = value("--device")) {
       overrides.push_back("device: \"" + *v + "\"");
     } else if (auto v = value("--output-dir")) {
@@ -88,41 +144,70 @@ int main(int argc, char **argv) {
       return fail("unknown argument '" + arg + "' (see --help)");
     }
   }
+  if (!bundleDir.empty() && !exportDir.empty())
+    return fail("--bundle reads a bundle and --export-bundle writes one; pass only one");
+  if (!bundleDir.empty() && !dumpIrDir.empty())
+    return fail("--dump-ir shows a compile, but --bundle loads compiled entries");
+#ifdef KILN_TRAIN_RUNTIME_ONLY
+  if (bundleDir.empty() && exportDir.empty())
+    return fail("kiln-train-rt has no compiler: pass --bundle=DIR, a bundle written by "
+                "kiln-train --export-bundle=DIR with the same --config/--set flags");
+#endif
   auto config = configPath.empty() ? train::parseTrainConfig("", "defaults", overrides)
                                    : train::loadTrainConfig(configPath, overrides);
   if (!config.ok())
     return fail(std::string(config.status().message()));
-
-  auto sizes = train::Trainer::measure(*config);
-  if (!sizes.ok())
-    return fail(std::string(sizes.status().message()));
-  auto [promptLen, demoLen] = *sizes;
-  int64_t seqLen = std::max<int64_t>(demoLen, promptLen + config->grpo().max_new_tokens());
-  if (seqLen > config->model().max_position_embeddings())
-    return fail(absl::StrFormat("sequences need %d positions but model.max_position_embeddings "
-                                "is %d",
-                                seqLen, config->model().max_position_embeddings()));
-  train::ReasonerShapes shapes{seqLen, promptLen, config->sft().batch_size(),
-                               config->grpo().prompts_per_step() * config->grpo().group_size()};
+  auto shapes = train::reasonerShapes(*config);
+  if (!shapes.ok())
+    return fail(std::string(shapes.status().message()));
+  const int64_t seqLen = shapes->seqLen, promptLen = shapes->promptLen;
 
   auto start = std::chrono::steady_clock::now();
-  auto graph = train::buildReasonerGraph(*config, shapes);
-  if (!graph.ok())
-    return fail(std::string(graph.status().message()));
-  auto module = graph->build();
-  if (!module.ok())
-    return fail(std::string(module.status().message()));
-  auto exe = codegen::compile(*module);
+  if (!exportDir.empty()) {
+#ifdef KILN_TRAIN_RUNTIME_ONLY
+    return fail("kiln-train-rt has no compiler: run kiln-train --export-bundle=" + exportDir +
+                " on a machine with the compiler and carry the bundle here");
+#else
+    auto keys = train::exportReasonerBundle(*config, *shapes, exportDir, {"host", "ptx"},
+                                            dumpIrDir);
+    if (!keys.ok())
+      return fail(std::string(keys.status().message()));
+    std::printf("compiled the policy's entries for host and ptx in %.1f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    for (const BundleKey &key : *keys)
+      std::printf("%s/%s: %s\n", exportDir.c_str(), bundleFileName(key).c_str(),
+                  bundleKeyString(key).c_str());
+    return 0;
+#endif
+  }
+
+  // Fail on a missing GPU now, not after minutes of compiling.
+  const std::string &device = config->device();
+  if (auto s = train::checkDevice(device); !s.ok())
+    return fail(std::string(s.message()));
+  std::string target = *train::targetForDevice(device);
+  absl::StatusOr<proto::Executable> exe;
+  if (!bundleDir.empty()) {
+    std::vector<std::string> fill{"kiln-train"};
+    for (const std::string &a : configArgs)
+      fill.push_back(shellQuote(a));
+    fill.push_back(shellQuote("--export-bundle=" + bundleDir));
+    exe = train::loadReasonerExecutable(bundleDir, *config, *shapes, target,
+                                        absl::StrJoin(fill, " "));
+  } else {
+#ifndef KILN_TRAIN_RUNTIME_ONLY
+    exe = train::compileReasoner(*config, *shapes, target, dumpIrDir);
+#endif
+  }
   if (!exe.ok())
     return fail(std::string(exe.status().message()));
-  auto executor = Executor::create(*exe);
+  auto executor = train::openExecutor(device, *std::move(exe));
   if (!executor.ok())
     return fail(std::string(executor.status().message()));
-  if (auto s = (*executor)->initializeState(); !s.ok())
-    return fail(std::string(s.message()));
-  std::printf("compiled the policy's entries in %.1f s (sequence length %lld)\n",
+  std::printf("%s the policy's entries in %.1f s (sequence length %lld) for %s\n",
+              bundleDir.empty() ? "compiled" : "loaded",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-              static_cast<long long>(seqLen));
+              static_cast<long long>(seqLen), (*executor)->deviceDescription().c_str());
 
   auto trainer = train::Trainer::create(*config, **executor, seqLen, promptLen);
   if (!trainer.ok())

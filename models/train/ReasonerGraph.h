@@ -14,17 +14,10 @@
 
 #include "frontend/Graph.h"
 #include "models/deepseek/DeepseekConfig.h"
+#include "models/train/ReasonerShapes.h"
 #include "models/train/train_config.pb.h"
 
 namespace kiln::train {
-
-/// Shapes the entries are compiled for (one shape bucket).
-struct ReasonerShapes {
-  int64_t seqLen;       // prompt + completion, padded
-  int64_t promptLen;    // longest prompt (prefill)
-  int64_t sftBatch;     // sequences per supervised step
-  int64_t grpoBatch;    // prompts_per_step * group_size
-};
 
 /// The DeepSeek-V3 config of the policy: TrainConfig.model over the byte
 /// tokenizer's vocabulary.

@@ -60,7 +60,7 @@ absl::Status positive(const std::string &field, double value) {
 
 absl::Status validateTrainConfig(const TrainConfig &c) {
   for (auto s : {oneOf("mode", c.mode(), {"sft", "grpo", "sft+grpo"}),
-                 oneOf("device", c.device(), {"cpu"}),
+                 oneOf("device", c.device(), {"cpu", "cuda"}),
                  oneOf("task.name", c.task().name(), {"arithmetic", "countdown"}),
                  oneOf("task.prompt_template", c.task().prompt_template(),
                        {"bare", "compact", "r1_zero"}),

@@ -1,0 +1,90 @@
+//===- ReasonerBundle.cpp - where kiln-train's Executables live in a bundle ===//
+
+#include "models/train/ReasonerBundle.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "executor/CompilerVersion.h"
+#include "executor/StatusMacros.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/text_format.h"
+
+namespace kiln::train {
+namespace {
+
+/// "name=value\n" with the value as text format prints it; an unset singular
+/// field reads as its default through reflection.
+void appendField(std::string &out, const std::string &prefix,
+                 const google::protobuf::Message &message,
+                 const google::protobuf::FieldDescriptor *field) {
+  std::string value;
+  google::protobuf::TextFormat::PrintFieldValueToString(message, field, -1, &value);
+  absl::StrAppend(&out, prefix, field->name(), "=", value, "\n");
+}
+
+} // namespace
+
+std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &shapes) {
+  // Bump the version when the graph builder changes what a field means.
+  std::string text = "kiln.train.ReasonerGraph v1\n";
+  const ModelConfig &model = config.model();
+  const auto *modelFields = model.GetDescriptor();
+  std::vector<const google::protobuf::FieldDescriptor *> fields;
+  for (int i = 0; i < modelFields->field_count(); ++i)
+    fields.push_back(modelFields->field(i));
+  std::sort(fields.begin(), fields.end(),
+            [](auto *a, auto *b) { return a->number() < b->number(); });
+  for (const auto *field : fields)
+    appendField(text, "model.", model, field);
+  const GrpoConfig &grpo = config.grpo();
+  for (const char *name : {"group_size", "max_new_tokens", "loss_type", "scale_rewards", "beta",
+                           "epsilon_low", "epsilon_high"})
+    appendField(text, "grpo.", grpo, grpo.GetDescriptor()->FindFieldByName(name));
+  absl::StrAppend(&text, "shapes=", reasonerBucket(shapes), "\n");
+  return text;
+}
+
+std::string reasonerModelHash(const TrainConfig &config, const ReasonerShapes &shapes) {
+  uint64_t h = 1469598103934665603ull; // FNV-1a
+  for (unsigned char c : reasonerHashText(config, shapes))
+    h = (h ^ c) * 1099511628211ull;
+  return absl::StrFormat("%016x", h);
+}
+
+std::string reasonerBucket(const ReasonerShapes &shapes) {
+  return absl::StrCat("s", shapes.seqLen, "_p", shapes.promptLen, "_b", shapes.sftBatch, "_g",
+                      shapes.grpoBatch);
+}
+
+BundleKey reasonerBundleKey(const TrainConfig &config, const ReasonerShapes &shapes,
+                            const std::string &target) {
+  return BundleKey{reasonerModelHash(config, shapes), kReasonerBundleEntry,
+                   reasonerBucket(shapes), target, kKilnCompilerVersion};
+}
+
+absl::StatusOr<proto::Executable> loadReasonerExecutable(const std::string &dir,
+                                                         const TrainConfig &config,
+                                                         const ReasonerShapes &shapes,
+                                                         const std::string &target,
+                                                         const std::string &fillCommand) {
+  KILN_ASSIGN_OR_RETURN(Bundle bundle, openBundle(dir));
+  BundleKey key = reasonerBundleKey(config, shapes, target);
+  if (!bundle.find(key)) {
+    // Entries of the same name usually differ in one field: list them, so the
+    // user sees whether the config, the shapes or the compiler moved.
+    std::string near;
+    for (const BundleEntry &e : bundle.entries())
+      if (e.key.entry == key.entry)
+        absl::StrAppend(&near, "\n  ", bundleKeyString(e.key));
+    return absl::NotFoundError(absl::StrCat(
+        "bundle '", dir, "' has no Executable for ", bundleKeyString(key),
+        "; fill it with: ", fillCommand,
+        near.empty() ? "" : "\nthe bundle's reasoner entries:", near));
+  }
+  return bundle.load(key);
+}
+
+} // namespace kiln::train

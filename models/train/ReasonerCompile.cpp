@@ -1,0 +1,70 @@
+//===- ReasonerCompile.cpp - compiling kiln-train's entries and exporting them ===//
+
+#include "models/train/ReasonerCompile.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "codegen/Compile.h"
+#include "executor/Executor.h"
+#include "executor/StatusMacros.h"
+#include "models/train/ReasonerBundle.h"
+#include "models/train/ReasonerGraph.h"
+
+namespace kiln::train {
+
+absl::StatusOr<proto::Executable> compileReasoner(const TrainConfig &config,
+                                                  const ReasonerShapes &shapes,
+                                                  const std::string &target,
+                                                  const std::string &dumpIrDir) {
+  KILN_ASSIGN_OR_RETURN(Graph graph, buildReasonerGraph(config, shapes));
+  KILN_ASSIGN_OR_RETURN(IrModule module, graph.build());
+  codegen::CompileOptions options;
+  options.target = target;
+  options.dumpIrDir = dumpIrDir;
+  auto exe = codegen::compile(module, options);
+  if (!exe.ok())
+    return absl::Status(exe.status().code(),
+                        absl::StrCat(exe.status().message(), "\n(while compiling the reasoner ",
+                                     "graph for the ", target, " target)"));
+  return exe;
+}
+
+absl::StatusOr<std::vector<BundleKey>>
+exportReasonerBundle(const TrainConfig &config, const ReasonerShapes &shapes,
+                     const std::string &dir, const std::vector<std::string> &targets,
+                     const std::string &dumpIrDir) {
+  std::vector<std::pair<BundleEntry, proto::Executable>> compiled;
+  for (const std::string &target : targets) {
+    KILN_ASSIGN_OR_RETURN(proto::Executable exe,
+                          compileReasoner(config, shapes, target,
+                                          dumpIrDir.empty() ? "" : dumpIrDir + "/" + target));
+    BundleKey key = reasonerBundleKey(config, shapes, target);
+    if (exe.compiler_version() != key.compilerVersion)
+      return absl::InternalError(absl::StrCat("the compiler stamped '", exe.compiler_version(),
+                                              "' but bundle keys say '", key.compilerVersion,
+                                              "' (executor/CompilerVersion.h)"));
+    compiled.push_back({BundleEntry{key, bundleFileName(key)}, std::move(exe)});
+  }
+  std::vector<BundleEntry> entries;
+  if (std::filesystem::exists(std::filesystem::path(dir) / "manifest.json")) {
+    KILN_ASSIGN_OR_RETURN(Bundle existing, openBundle(dir));
+    entries = existing.entries();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create bundle folder '", dir, "': ", ec.message()));
+  std::vector<BundleKey> keys;
+  for (auto &[entry, exe] : compiled) {
+    KILN_RETURN_IF_ERROR(writeExecutable(exe, dir + "/" + entry.file, /*text=*/false));
+    std::erase_if(entries, [&](const BundleEntry &e) { return e.key == entry.key; });
+    entries.push_back(entry);
+    keys.push_back(entry.key);
+  }
+  KILN_RETURN_IF_ERROR(writeBundleManifest(dir, entries));
+  return keys;
+}
+
+} // namespace kiln::train

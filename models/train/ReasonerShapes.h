@@ -1,0 +1,35 @@
+//===- ReasonerShapes.h - the shape bucket of kiln-train's entries -*- C++ -*-===//
+//
+// The shapes ReasonerGraph's entries are compiled for, derived from a
+// TrainConfig alone (task, batch sizes, completion length), so a runtime-only
+// kiln-train computes the same bucket as the compiler that filled its bundle.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_MODELS_TRAIN_REASONERSHAPES_H
+#define KILN_MODELS_TRAIN_REASONERSHAPES_H
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "models/train/train_config.pb.h"
+
+namespace kiln::train {
+
+/// Shapes the entries are compiled for (one shape bucket).
+struct ReasonerShapes {
+  int64_t seqLen;       // prompt + completion, padded
+  int64_t promptLen;    // longest prompt (prefill)
+  int64_t sftBatch;     // sequences per supervised step
+  int64_t grpoBatch;    // prompts_per_step * group_size
+};
+
+/// kiln-train's shapes for `config`: the longest prompt of the task, a sequence
+/// long enough for the longest demonstration and for a prompt plus
+/// grpo.max_new_tokens, sft.batch_size and prompts_per_step * group_size rows.
+/// A sequence longer than model.max_position_embeddings is an error.
+absl::StatusOr<ReasonerShapes> reasonerShapes(const TrainConfig &config);
+
+} // namespace kiln::train
+
+#endif // KILN_MODELS_TRAIN_REASONERSHAPES_H
