@@ -1,8 +1,10 @@
 //===- Fusion.h - which ops the ptx target fuses into their consumer -*- C++ -*-===//
 //
 // Elementwise producers are recomputed inside the kernel of their consumer
-// (an elementwise op or a reduction) instead of round-tripping through memory:
-// one kernel per fused region, as XLA's loop and input fusion do.
+// (an elementwise op or a reduction) instead of round-tripping through memory,
+// and reductions over rows are computed once per row inside the elementwise
+// kernel that broadcasts them back: one kernel per fused region, as XLA's
+// loop and input fusion and its softmax/norm row fusions do.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,7 +20,9 @@ namespace kiln::codegen::ptx {
 /// kernel of their own). An op is fused when it is elementwise, its one result
 /// has exactly one use, and that use is an elementwise op of the same number of
 /// elements (no broadcast would make the fused kernel recompute it) or a
-/// reduction.
+/// reduction; or when it is a warp-per-row reduction (warpRowLength) whose
+/// per-row values (it, then elementwise ops of its keepdims shape, each with
+/// one use) feed an elementwise region over the reduction's input shape.
 llvm::DenseSet<mlir::Operation *> planFusion(mlir::func::FuncOp func);
 
 } // namespace kiln::codegen::ptx

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/ptx/KernelBuilder.h"
+#include "codegen/ptx/Scalars.h"
 
 #include "ir/KilnOps.h"
 
@@ -52,168 +53,6 @@ SmallVector<int64_t> canonicalShape(ArrayRef<int64_t> shape) {
 MemRefType memrefOf(Type tensorType) {
   auto t = llvm::cast<RankedTensorType>(tensorType);
   return MemRefType::get(canonicalShape(t.getShape()), t.getElementType());
-}
-
-bool isFloat(Type t) { return llvm::isa<FloatType>(t); }
-bool isF8(Type t) { return t.isFloat8E4M3FN() || t.isFloat8E5M2(); }
-
-/// f64 computes in f64, other floats in f32, integers in their own type.
-Type computeType(OpBuilder &b, Type element) {
-  if (!isFloat(element) || element.isF64())
-    return element;
-  return b.getF32Type();
-}
-
-Value convert(OpBuilder &b, Location loc, Value v, Type to);
-Value floatConst(OpBuilder &b, Location loc, Type t, double v);
-
-/// fp8 formats: exponent and mantissa widths, bias, and the largest finite value.
-struct F8Format {
-  int mantissaBits, exponentBits, bias;
-  double maxFinite;
-  bool hasInfinity;
-};
-
-F8Format f8Format(Type t) {
-  if (t.isFloat8E4M3FN())
-    return {3, 4, 7, 448.0, false};
-  return {2, 5, 15, 57344.0, true};
-}
-
-Value i32c(OpBuilder &b, Location l, int64_t v) {
-  return b.create<arith::ConstantOp>(l, b.getI32IntegerAttr(static_cast<int32_t>(v)));
-}
-
-/// fp8 -> f32, exactly (LLVM has no fp8 type: the bits are decoded by hand).
-Value decodeF8(OpBuilder &b, Location l, Value v) {
-  F8Format f = f8Format(v.getType());
-  Type i32 = b.getI32Type(), f32 = b.getF32Type();
-  Value bits = b.create<arith::ExtUIOp>(l, i32, b.create<arith::BitcastOp>(l, b.getI8Type(), v));
-  Value sign = b.create<arith::ShRUIOp>(l, bits, i32c(b, l, 7));
-  Value exponent = b.create<arith::AndIOp>(
-      l, b.create<arith::ShRUIOp>(l, bits, i32c(b, l, f.mantissaBits)),
-      i32c(b, l, (1 << f.exponentBits) - 1));
-  Value mantissa = b.create<arith::AndIOp>(l, bits, i32c(b, l, (1 << f.mantissaBits) - 1));
-  // Normal: rebias the exponent and widen the mantissa into an f32 bit pattern.
-  Value normalBits = b.create<arith::OrIOp>(
-      l,
-      b.create<arith::ShLIOp>(
-          l, b.create<arith::AddIOp>(l, exponent, i32c(b, l, 127 - f.bias)), i32c(b, l, 23)),
-      b.create<arith::ShLIOp>(l, mantissa, i32c(b, l, 23 - f.mantissaBits)));
-  Value normal = b.create<arith::BitcastOp>(l, f32, normalBits);
-  // Subnormal: mantissa * 2^(1 - bias - mantissaBits).
-  Value subnormal = b.create<arith::MulFOp>(
-      l, b.create<arith::UIToFPOp>(l, f32, mantissa),
-      floatConst(b, l, f32, std::ldexp(1.0, 1 - f.bias - f.mantissaBits)));
-  Value isZeroExp = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, exponent, i32c(b, l, 0));
-  Value magnitude = b.create<arith::SelectOp>(l, isZeroExp, subnormal, normal);
-  // Specials: E4M3FN has only NaN (S.1111.111); E5M2 has inf (m = 0) and NaN.
-  Value maxExp = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, exponent,
-                                         i32c(b, l, (1 << f.exponentBits) - 1));
-  Value nan = floatConst(b, l, f32, NAN);
-  if (f.hasInfinity) {
-    Value isInf = b.create<arith::AndIOp>(
-        l, maxExp, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, mantissa, i32c(b, l, 0)));
-    Value special = b.create<arith::SelectOp>(l, isInf, floatConst(b, l, f32, INFINITY), nan);
-    magnitude = b.create<arith::SelectOp>(l, maxExp, special, magnitude);
-  } else {
-    Value isNan = b.create<arith::AndIOp>(
-        l, maxExp, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, mantissa, i32c(b, l, 7)));
-    magnitude = b.create<arith::SelectOp>(l, isNan, nan, magnitude);
-  }
-  Value negative = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ne, sign, i32c(b, l, 0));
-  return b.create<arith::SelectOp>(l, negative, b.create<arith::NegFOp>(l, magnitude), magnitude);
-}
-
-/// f32 -> fp8 with round-to-nearest-even, saturating to the largest finite
-/// value (infinities too), NaN kept: the semantics docs/OPS.md pins.
-Value encodeF8(OpBuilder &b, Location l, Value x, Type to) {
-  F8Format f = f8Format(to);
-  Type i32 = b.getI32Type(), f32 = b.getF32Type();
-  Value xBits = b.create<arith::BitcastOp>(l, i32, x);
-  Value sign = b.create<arith::AndIOp>(l, b.create<arith::ShRUIOp>(l, xBits, i32c(b, l, 24)),
-                                       i32c(b, l, 0x80));
-  Value a = b.create<math::AbsFOp>(l, x);
-  // Quantum of |x|'s binade (at least the subnormal step), then round to it.
-  Value aExp = b.create<arith::SubIOp>(
-      l, b.create<arith::AndIOp>(l, b.create<arith::ShRUIOp>(l, b.create<arith::BitcastOp>(l, i32, a),
-                                                             i32c(b, l, 23)),
-                                 i32c(b, l, 0xFF)),
-      i32c(b, l, 127));
-  Value exp = b.create<arith::MaxSIOp>(l, aExp, i32c(b, l, 1 - f.bias));
-  Value quantumBits = b.create<arith::ShLIOp>(
-      l, b.create<arith::AddIOp>(l, exp, i32c(b, l, 127 - f.mantissaBits)), i32c(b, l, 23));
-  Value quantum = b.create<arith::BitcastOp>(l, f32, quantumBits);
-  // Round to nearest even by adding and subtracting 2^23: the quotient is below
-  // 2^(mantissaBits + 1), and f32 addition rounds to nearest even (the NVVM path
-  // has no lowering for math.roundeven).
-  Value magic = floatConst(b, l, f32, 8388608.0);
-  Value quotient = b.create<arith::DivFOp>(l, a, quantum);
-  Value rounded = b.create<arith::MulFOp>(
-      l, b.create<arith::SubFOp>(l, b.create<arith::AddFOp>(l, quotient, magic), magic),
-      quantum);
-  rounded = b.create<arith::MinimumFOp>(l, rounded, floatConst(b, l, f32, f.maxFinite));
-  // Encode the now-representable magnitude.
-  Value rBits = b.create<arith::BitcastOp>(l, i32, rounded);
-  Value rExp = b.create<arith::AndIOp>(l, b.create<arith::ShRUIOp>(l, rBits, i32c(b, l, 23)),
-                                       i32c(b, l, 0xFF));
-  Value normalCode = b.create<arith::OrIOp>(
-      l,
-      b.create<arith::ShLIOp>(l, b.create<arith::SubIOp>(l, rExp, i32c(b, l, 127 - f.bias)),
-                              i32c(b, l, f.mantissaBits)),
-      b.create<arith::AndIOp>(l, b.create<arith::ShRUIOp>(l, rBits, i32c(b, l, 23 - f.mantissaBits)),
-                              i32c(b, l, (1 << f.mantissaBits) - 1)));
-  Value subnormalCode = b.create<arith::FPToUIOp>(
-      l, i32,
-      b.create<arith::MulFOp>(l, rounded,
-                              floatConst(b, l, f32, std::ldexp(1.0, f.bias - 1 + f.mantissaBits))));
-  Value isSubnormal = b.create<arith::CmpFOp>(
-      l, arith::CmpFPredicate::OLT, rounded, floatConst(b, l, f32, std::ldexp(1.0, 1 - f.bias)));
-  Value code = b.create<arith::SelectOp>(l, isSubnormal, subnormalCode, normalCode);
-  Value isNan = b.create<arith::CmpFOp>(l, arith::CmpFPredicate::UNO, x, x);
-  code = b.create<arith::SelectOp>(l, isNan, i32c(b, l, 0x7F), code);
-  code = b.create<arith::OrIOp>(l, code, sign);
-  return b.create<arith::BitcastOp>(l, to, b.create<arith::TruncIOp>(l, b.getI8Type(), code));
-}
-
-Value convert(OpBuilder &b, Location loc, Value v, Type to) {
-  Type from = v.getType();
-  if (from == to)
-    return v;
-  if (isF8(from))
-    return convert(b, loc, decodeF8(b, loc, v), to);
-  if (isF8(to))
-    return encodeF8(b, loc, convert(b, loc, v, b.getF32Type()), to);
-  if (isFloat(from) && isFloat(to)) {
-    if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
-      return b.create<arith::ExtFOp>(loc, to, v);
-    return b.create<arith::TruncFOp>(loc, to, v);
-  }
-  if (to.isInteger(1)) {
-    if (isFloat(from))
-      return b.create<arith::CmpFOp>(
-          loc, arith::CmpFPredicate::UNE, v,
-          b.create<arith::ConstantOp>(loc, b.getFloatAttr(from, 0.0)));
-    return b.create<arith::CmpIOp>(
-        loc, arith::CmpIPredicate::ne, v,
-        b.create<arith::ConstantOp>(loc, b.getIntegerAttr(from, 0)));
-  }
-  if (from.isInteger(1)) {
-    if (isFloat(to))
-      return b.create<arith::UIToFPOp>(loc, to, v);
-    return b.create<arith::ExtUIOp>(loc, to, v);
-  }
-  if (isFloat(from))
-    return b.create<arith::FPToSIOp>(loc, to, v);
-  if (isFloat(to))
-    return b.create<arith::SIToFPOp>(loc, to, v);
-  if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
-    return b.create<arith::ExtSIOp>(loc, to, v);
-  return b.create<arith::TruncIOp>(loc, to, v);
-}
-
-Value floatConst(OpBuilder &b, Location loc, Type t, double v) {
-  return b.create<arith::ConstantOp>(loc, b.getFloatAttr(t, v));
 }
 
 /// The map reading an operand of `shape` broadcast to an iteration space whose
@@ -482,6 +321,81 @@ Value clampIndex(OpBuilder &b, Location l, Value v, int64_t size) {
   return b.create<arith::IndexCastOp>(l, b.getIndexType(), c);
 }
 
+/// A reduction's combining step and identity in `compute`.
+Value combineReduction(OpBuilder &nb, Location l, Operation *reduction, Value a, Value x) {
+  bool fp = isFloat(a.getType());
+  if (llvm::isa<kir::MaxOp, kir::LogSumExpOp>(reduction))
+    return fp ? Value(nb.create<arith::MaximumFOp>(l, a, x))
+              : Value(nb.create<arith::MaxSIOp>(l, a, x));
+  if (llvm::isa<kir::MinOp>(reduction))
+    return fp ? Value(nb.create<arith::MinimumFOp>(l, a, x))
+              : Value(nb.create<arith::MinSIOp>(l, a, x));
+  return fp ? Value(nb.create<arith::AddFOp>(l, a, x)) : Value(nb.create<arith::AddIOp>(l, a, x));
+}
+
+Value reductionIdentity(OpBuilder &nb, Location l, Operation *reduction, Type compute) {
+  bool fp = isFloat(compute);
+  unsigned bits = compute.getIntOrFloatBitWidth();
+  if (llvm::isa<kir::MaxOp, kir::LogSumExpOp>(reduction))
+    return fp ? floatConst(nb, l, compute, -INFINITY)
+              : Value(nb.create<arith::ConstantOp>(
+                    l, nb.getIntegerAttr(compute, APInt::getSignedMinValue(bits))));
+  if (llvm::isa<kir::MinOp>(reduction))
+    return fp ? floatConst(nb, l, compute, INFINITY)
+              : Value(nb.create<arith::ConstantOp>(
+                    l, nb.getIntegerAttr(compute, APInt::getSignedMaxValue(bits))));
+  return fp ? floatConst(nb, l, compute, 0.0)
+            : Value(nb.create<arith::ConstantOp>(l, nb.getIntegerAttr(compute, 0)));
+}
+
+/// One warp reduces a row of `count` elements (`load` reads element k in
+/// `compute`): lane j combines elements j, j + 32, ..., then a butterfly of
+/// shuffles combines the lanes, so every lane holds the row's value; mean
+/// divides and logsumexp makes its second, shifted pass. The standalone
+/// reduction kernel and the row kernels share it, so fusing a reduction into
+/// its consumer never changes a bit.
+Value warpReduceRow(OpBuilder &nb, Location l, Operation *reduction, Value lane, int64_t count,
+                    Type compute, const std::function<Value(OpBuilder &, Location, Value)> &load) {
+  auto c = [&](int64_t v) -> Value { return nb.create<arith::ConstantIndexOp>(l, v); };
+  auto pass = [&](Value init, const std::function<Value(OpBuilder &, Location, Value)> &f,
+                  const std::function<Value(OpBuilder &, Location, Value, Value)> &add) {
+    auto loop = nb.create<scf::ForOp>(
+        l, lane, c(count), c(32), ValueRange{init},
+        [&](OpBuilder &ib, Location il, Value k, ValueRange acc) {
+          ib.create<scf::YieldOp>(il, add(ib, il, acc[0], f(ib, il, load(ib, il, k))));
+        });
+    Value acc = loop.getResult(0);
+    for (int32_t offset = 16; offset >= 1; offset /= 2) {
+      auto shuffle = nb.create<gpu::ShuffleOp>(l, acc, offset, 32, gpu::ShuffleMode::XOR);
+      acc = add(nb, l, acc, shuffle.getShuffleResult());
+    }
+    return acc;
+  };
+  auto same = [](OpBuilder &, Location, Value x) { return x; };
+  auto combineFn = [&](OpBuilder &ib, Location il, Value a, Value x) {
+    return combineReduction(ib, il, reduction, a, x);
+  };
+  Value acc = pass(reductionIdentity(nb, l, reduction, compute), same, combineFn);
+  if (llvm::isa<kir::MeanOp>(reduction))
+    acc = nb.create<arith::DivFOp>(l, acc, floatConst(nb, l, compute, static_cast<double>(count)));
+  if (llvm::isa<kir::LogSumExpOp>(reduction)) {
+    // Shift by the max (0 when the max is -inf, so -inf stays -inf).
+    Value isInf = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, acc,
+                                           floatConst(nb, l, compute, -INFINITY));
+    Value shift = nb.create<arith::SelectOp>(l, isInf, floatConst(nb, l, compute, 0.0), acc);
+    Value sum = pass(
+        floatConst(nb, l, compute, 0.0),
+        [&](OpBuilder &ib, Location il, Value x) -> Value {
+          return ib.create<math::ExpOp>(il, ib.create<arith::SubFOp>(il, x, shift));
+        },
+        [](OpBuilder &ib, Location il, Value a, Value x) -> Value {
+          return ib.create<arith::AddFOp>(il, a, x);
+        });
+    acc = nb.create<arith::AddFOp>(l, nb.create<math::LogOp>(l, sum), shift);
+  }
+  return acc;
+}
+
 class Builder {
 public:
   /// `readers` read the op's operands (loads of the function's leading
@@ -534,9 +448,6 @@ public:
       return buildReduction();
     if (auto argmax = llvm::dyn_cast<kir::ArgmaxOp>(op))
       return buildArgmax(argmax.getAxisAttr().getInt(), argmax.getKeepdims());
-    if (auto cumsum = llvm::dyn_cast<kir::CumsumOp>(op))
-      return buildCumsum(cumsum.getAxisAttr().getInt(), cumsum.getExclusive(),
-                         cumsum.getReverse());
     if (llvm::isa<kir::OneHotOp>(op))
       return buildOneHot();
     if (llvm::isa<kir::BincountOp>(op))
@@ -550,18 +461,6 @@ public:
                                          : buildGroupedContract();
     if (llvm::isa<kir::RandomUniformOp, kir::RandomNormalOp>(op))
       return buildRandom(llvm::isa<kir::RandomNormalOp>(op));
-    if (llvm::isa<kir::RandomCategoricalOp>(op))
-      return buildCategorical();
-    if (auto sort = llvm::dyn_cast<kir::SortOp>(op))
-      return buildSortFamily(sort.getAxisAttr().getInt(), sort.getDescending(), false, 0);
-    if (auto argsort = llvm::dyn_cast<kir::ArgsortOp>(op))
-      return buildSortFamily(argsort.getAxisAttr().getInt(), argsort.getDescending(), true, 0);
-    if (llvm::isa<kir::TopkOp>(op)) {
-      // The first k positions of a stable descending sort: values, then indices.
-      if (auto s = buildSortFamily(-1, true, false, 0); !s.ok())
-        return s;
-      return buildSortFamily(-1, true, true, 1);
-    }
     if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
       return buildMatmul(matmul.getTransposeA(), matmul.getTransposeB());
     if (auto concat = llvm::dyn_cast<kir::ConcatOp>(op))
@@ -744,39 +643,11 @@ private:
     return convert(nb, l, readers[i](nb, l, idx), compute);
   }
 
-  /// The reduction's combining step and identity in `compute`.
-  Value combine(OpBuilder &nb, Location l, Value a, Value x) {
-    bool fp = isFloat(a.getType());
-    if (llvm::isa<kir::MaxOp, kir::LogSumExpOp>(op))
-      return fp ? Value(nb.create<arith::MaximumFOp>(l, a, x))
-                : Value(nb.create<arith::MaxSIOp>(l, a, x));
-    if (llvm::isa<kir::MinOp>(op))
-      return fp ? Value(nb.create<arith::MinimumFOp>(l, a, x))
-                : Value(nb.create<arith::MinSIOp>(l, a, x));
-    return addOf(nb, l, a, x);
-  }
-  Value identity(OpBuilder &nb, Location l, Type compute) {
-    bool fp = isFloat(compute);
-    unsigned bits = compute.getIntOrFloatBitWidth();
-    if (llvm::isa<kir::MaxOp, kir::LogSumExpOp>(op))
-      return fp ? floatConst(nb, l, compute, -INFINITY)
-                : Value(nb.create<arith::ConstantOp>(
-                      l, nb.getIntegerAttr(compute, APInt::getSignedMinValue(bits))));
-    if (llvm::isa<kir::MinOp>(op))
-      return fp ? floatConst(nb, l, compute, INFINITY)
-                : Value(nb.create<arith::ConstantOp>(
-                      l, nb.getIntegerAttr(compute, APInt::getSignedMaxValue(bits))));
-    return zeroOf(nb, l, compute);
-  }
-
-  /// One warp per output: lane j combines elements j, j + 32, ... of the
-  /// (contiguous) row, then a butterfly of shuffles combines the lanes, so
-  /// every lane holds the row's value and lane 0 writes it. The warps of a
-  /// block never straddle the loop's bound: outputs x 32 is a multiple of 32.
+  /// One warp per output (see warpReduceRow); the block's warps never
+  /// straddle the loop's bound: outputs x 32 is a multiple of 32.
   absl::Status buildWarpReduction(int64_t count, Type compute) {
     int64_t outputs = resultType().getNumElements();
     SmallVector<int64_t> inShape = canonicalShape(operandType(0).getShape());
-    bool isLse = llvm::isa<kir::LogSumExpOp>(op);
     Value out = result(0);
     Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
     b.create<scf::ParallelOp>(
@@ -785,47 +656,12 @@ private:
           Value row = nb.create<arith::DivUIOp>(l, ivs[0], indexConst(nb, l, 32));
           Value lane = nb.create<arith::RemUIOp>(l, ivs[0], indexConst(nb, l, 32));
           Value rowBase = nb.create<arith::MulIOp>(l, row, indexConst(nb, l, count));
-          // One pass over the row: combine(acc, f(x)) per lane, then across lanes.
-          auto pass = [&](Value init, const std::function<Value(OpBuilder &, Location, Value)> &f,
-                          const std::function<Value(OpBuilder &, Location, Value, Value)> &add) {
-            auto loop = nb.create<scf::ForOp>(
-                l, lane, indexConst(nb, l, count), indexConst(nb, l, 32), ValueRange{init},
-                [&](OpBuilder &ib, Location il, Value k, ValueRange acc) {
-                  Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
-                  Value x = loadAs(ib, il, 0, delinearize(ib, il, flat, inShape), compute);
-                  ib.create<scf::YieldOp>(il, add(ib, il, acc[0], f(ib, il, x)));
-                });
-            Value acc = loop.getResult(0);
-            for (int32_t offset = 16; offset >= 1; offset /= 2) {
-              auto shuffle = nb.create<gpu::ShuffleOp>(l, acc, offset, 32, gpu::ShuffleMode::XOR);
-              acc = add(nb, l, acc, shuffle.getShuffleResult());
-            }
-            return acc;
-          };
-          auto same = [](OpBuilder &, Location, Value x) { return x; };
-          auto combineFn = [&](OpBuilder &ib, Location il, Value a, Value x) {
-            return combine(ib, il, a, x);
-          };
-          Value acc = pass(identity(nb, l, compute), same, combineFn);
-          if (llvm::isa<kir::MeanOp>(op))
-            acc = nb.create<arith::DivFOp>(l, acc,
-                                           floatConst(nb, l, compute, static_cast<double>(count)));
-          if (isLse) {
-            // Shift by the max (0 when the max is -inf, so -inf stays -inf).
-            Value isInf = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, acc,
-                                                   floatConst(nb, l, compute, -INFINITY));
-            Value shift =
-                nb.create<arith::SelectOp>(l, isInf, floatConst(nb, l, compute, 0.0), acc);
-            Value sum = pass(
-                floatConst(nb, l, compute, 0.0),
-                [&](OpBuilder &ib, Location il, Value x) -> Value {
-                  return ib.create<math::ExpOp>(il, ib.create<arith::SubFOp>(il, x, shift));
-                },
-                [](OpBuilder &ib, Location il, Value a, Value x) -> Value {
-                  return ib.create<arith::AddFOp>(il, a, x);
-                });
-            acc = nb.create<arith::AddFOp>(l, nb.create<math::LogOp>(l, sum), shift);
-          }
+          Value acc = warpReduceRow(nb, l, op, lane, count, compute,
+                                    [&](OpBuilder &ib, Location il, Value k) {
+                                      Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
+                                      return loadAs(ib, il, 0, delinearize(ib, il, flat, inShape),
+                                                    compute);
+                                    });
           Value first = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, lane,
                                                  indexConst(nb, l, 0));
           Value rounded = convert(nb, l, acc, element);
@@ -857,12 +693,7 @@ private:
         count *= xType.getDimSize(i);
       }
     bool isLse = llvm::isa<kir::LogSumExpOp>(op);
-    // Rows of at least a warp's width over the trailing (contiguous) dims, in a
-    // 32-bit type: one warp per output.
-    bool trailing = true;
-    for (int64_t i = 0; i < rank; ++i)
-      trailing &= reduced[i] == (i >= rank - static_cast<int64_t>(sizes.size()));
-    if (trailing && count >= 32 && compute.getIntOrFloatBitWidth() == 32)
+    if (warpRowLength(op) > 0)
       return buildWarpReduction(count, compute);
     auto source = [&](ValueRange out, ValueRange ivs) {
       SmallVector<Value> src;
@@ -880,10 +711,10 @@ private:
       return src;
     };
     indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
-      Value acc = loops(nb, l, sizes, {identity(nb, l, compute)},
+      Value acc = loops(nb, l, sizes, {reductionIdentity(nb, l, op, compute)},
                         [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
                           Value x = loadAs(ib, il, 0, source(out, ivs), compute);
-                          return SmallVector<Value>{combine(ib, il, a[0], x)};
+                          return SmallVector<Value>{combineReduction(ib, il, op, a[0], x)};
                         })[0];
       if (llvm::isa<kir::MeanOp>(op))
         return nb.create<arith::DivFOp>(l, acc,
@@ -957,37 +788,6 @@ private:
     return absl::OkStatus();
   }
 
-  /// Each element sums its own prefix (O(n) per element): simple and exact in
-  /// index order; a work-efficient scan kernel is future work.
-  absl::Status buildCumsum(int64_t axis, bool exclusive, bool reverse) {
-    auto xType = operandType(0);
-    axis = normalizeAxis(axis, xType.getRank());
-    Type compute = computeType(b, xType.getElementType());
-    int64_t n = xType.getDimSize(axis);
-    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
-      Value i = toI64(nb, l, out[axis]);
-      return loops(nb, l, {n}, {zeroOf(nb, l, compute)},
-                   [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
-                     // Reverse sums walk from the end so the order matches the CPU.
-                     Value j = reverse ? ib.create<arith::SubIOp>(
-                                             il, i64Const(ib, il, n - 1), toI64(ib, il, ivs[0]))
-                                       : toI64(ib, il, ivs[0]);
-                     arith::CmpIPredicate pred =
-                         reverse ? (exclusive ? arith::CmpIPredicate::sgt
-                                              : arith::CmpIPredicate::sge)
-                                 : (exclusive ? arith::CmpIPredicate::slt
-                                              : arith::CmpIPredicate::sle);
-                     Value take = ib.create<arith::CmpIOp>(il, pred, j, i);
-                     SmallVector<Value> src(out.begin(), out.end());
-                     src[axis] = ib.create<arith::IndexCastOp>(il, ib.getIndexType(), j);
-                     Value x = loadAs(ib, il, 0, src, compute);
-                     Value sum = addOf(ib, il, a[0], x);
-                     return SmallVector<Value>{ib.create<arith::SelectOp>(il, take, sum, a[0])};
-                   })[0];
-    });
-    return absl::OkStatus();
-  }
-
   absl::Status buildOneHot() {
     auto idxType = operandType(0);
     indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
@@ -1047,7 +847,8 @@ private:
   }
 
   /// out = x plus every update whose index names this position, in index order
-  /// (O(indices) per element; an atomic scatter kernel is future work).
+  /// (O(indices) per element, exact: f32 accumulation rounded once). Narrow
+  /// floats only; 32/64-bit types use the atomic kernel (ScatterAddKernel.cpp).
   absl::Status buildScatterAdd(int64_t axis) {
     auto xType = operandType(0), idxType = operandType(1);
     int64_t rank = xType.getRank(), idxRank = idxType.getRank();
@@ -1075,72 +876,6 @@ private:
                      Value sum = addOf(ib, il, a[0], u);
                      return SmallVector<Value>{ib.create<arith::SelectOp>(il, hit, sum, a[0])};
                    })[0];
-    });
-    return absl::OkStatus();
-  }
-
-  /// a before b in sorted order: greater first when descending (NaN largest),
-  /// ties by lower index; `i`/`j` are the positions of a/b.
-  Value before(OpBuilder &nb, Location l, Value a, Value i, Value c, Value j, bool descending) {
-    Value lowerIndex = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, i, j);
-    if (!isFloat(a.getType())) {
-      auto strict = descending ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::slt;
-      Value s = nb.create<arith::CmpIOp>(l, strict, a, c);
-      Value eq = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, a, c);
-      return nb.create<arith::OrIOp>(l, s, nb.create<arith::AndIOp>(l, eq, lowerIndex));
-    }
-    Value aNan = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::UNO, a, a);
-    Value cNan = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::UNO, c, c);
-    Value t = nb.create<arith::ConstantOp>(l, nb.getBoolAttr(true));
-    Value notA = nb.create<arith::XOrIOp>(l, aNan, t), notC = nb.create<arith::XOrIOp>(l, cNan, t);
-    // NaN is the largest value: first when descending, last when ascending.
-    Value nanFirst = descending ? nb.create<arith::AndIOp>(l, aNan, notC).getResult()
-                                : nb.create<arith::AndIOp>(l, notA, cNan).getResult();
-    Value strict = nb.create<arith::CmpFOp>(
-        l, descending ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT, a, c);
-    Value eq = nb.create<arith::OrIOp>(
-        l, nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, a, c),
-        nb.create<arith::AndIOp>(l, aNan, cNan));
-    return nb.create<arith::OrIOp>(
-        l, nb.create<arith::OrIOp>(l, nanFirst, strict),
-        nb.create<arith::AndIOp>(l, eq, lowerIndex));
-  }
-
-  /// Output position p of a sort along `axis` holds the element whose rank (the
-  /// number of elements before it) is p. O(n^2) work per output: correct and
-  /// simple; a bitonic / radix sort kernel replaces it for long rows.
-  absl::Status buildSortFamily(int64_t axis, bool descending, bool wantIndices,
-                               int64_t resultIndex) {
-    auto xType = operandType(0);
-    axis = normalizeAxis(axis, xType.getRank());
-    int64_t n = xType.getDimSize(axis);
-    Type compute = computeType(b, xType.getElementType());
-    indexedInto(resultIndex, [&](OpBuilder &nb, Location l, ValueRange out) -> Value {
-      Value p = toI64(nb, l, out[axis]);
-      auto at = [&](OpBuilder &ib, Location il, Value idx) {
-        SmallVector<Value> src(out.begin(), out.end());
-        src[axis] = idx;
-        return loadAs(ib, il, 0, src, compute);
-      };
-      auto found = loops(nb, l, {n}, {i64Const(nb, l, 0), zeroOf(nb, l, compute)},
-                         [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
-                           Value xi = at(ib, il, ivs[0]);
-                           Value i = toI64(ib, il, ivs[0]);
-                           Value rank = loops(ib, il, {n}, {i64Const(ib, il, 0)},
-                                              [&](OpBuilder &jb, Location jl, ValueRange jv,
-                                                  ValueRange r) {
-                                                Value xj = at(jb, jl, jv[0]);
-                                                Value j = toI64(jb, jl, jv[0]);
-                                                Value first = before(jb, jl, xj, j, xi, i, descending);
-                                                return SmallVector<Value>{jb.create<arith::AddIOp>(
-                                                    jl, r[0],
-                                                    jb.create<arith::ExtUIOp>(jl, jb.getI64Type(), first))};
-                                              })[0];
-                           Value hit = ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::eq, rank, p);
-                           return SmallVector<Value>{ib.create<arith::SelectOp>(il, hit, i, a[0]),
-                                                     ib.create<arith::SelectOp>(il, hit, xi, a[1])};
-                         });
-      return wantIndices ? found[0] : found[1];
     });
     return absl::OkStatus();
   }
@@ -1232,47 +967,6 @@ private:
     return absl::OkStatus();
   }
 
-  /// Philox4x32-10 exactly as executor/cpu/Philox.h: counter = (flat lo, flat hi,
-  /// c2, 0), key = (lo, hi) of the i64 key. Returns the four output words.
-  SmallVector<Value> philox(OpBuilder &nb, Location l, Value flat, Value key) {
-    Type i32 = nb.getI32Type(), i64 = nb.getI64Type();
-    auto c32 = [&](uint32_t v) {
-      return nb.create<arith::ConstantOp>(l, nb.getI32IntegerAttr(static_cast<int32_t>(v)))
-          .getResult();
-    };
-    auto lo = [&](Value v) { return nb.create<arith::TruncIOp>(l, i32, v).getResult(); };
-    auto hi = [&](Value v) {
-      return nb.create<arith::TruncIOp>(
-                   l, i32, nb.create<arith::ShRUIOp>(l, v, i64Const(nb, l, 32)))
-          .getResult();
-    };
-    SmallVector<Value> ctr{lo(flat), hi(flat), c32(0), c32(0)};
-    Value k0 = lo(key), k1 = hi(key);
-    for (int round = 0; round < 10; ++round) {
-      auto p0 = nb.create<arith::MulUIExtendedOp>(l, c32(0xD2511F53), ctr[0]);
-      auto p1 = nb.create<arith::MulUIExtendedOp>(l, c32(0xCD9E8D57), ctr[2]);
-      SmallVector<Value> next{
-          nb.create<arith::XOrIOp>(l, nb.create<arith::XOrIOp>(l, p1.getHigh(), ctr[1]), k0),
-          p1.getLow(),
-          nb.create<arith::XOrIOp>(l, nb.create<arith::XOrIOp>(l, p0.getHigh(), ctr[3]), k1),
-          p0.getLow()};
-      ctr = next;
-      k0 = nb.create<arith::AddIOp>(l, k0, c32(0x9E3779B9));
-      k1 = nb.create<arith::AddIOp>(l, k1, c32(0xBB67AE85));
-    }
-    (void)i64;
-    return ctr;
-  }
-
-  /// (word >> 8) * 2^-24 (+ `plusOne` ulp) as f64.
-  Value unitFromWord(OpBuilder &nb, Location l, Value word, bool plusOne) {
-    Value shifted = nb.create<arith::ShRUIOp>(
-        l, word, nb.create<arith::ConstantOp>(l, nb.getI32IntegerAttr(8)));
-    Value f = nb.create<arith::UIToFPOp>(l, nb.getF64Type(), shifted);
-    if (plusOne)
-      f = nb.create<arith::AddFOp>(l, f, floatConst(nb, l, nb.getF64Type(), 1.0));
-    return nb.create<arith::MulFOp>(l, f, floatConst(nb, l, nb.getF64Type(), 0x1p-24));
-  }
 
   Value flatIndex(OpBuilder &nb, Location l, ValueRange idx, ArrayRef<int64_t> shape) {
     Value flat = i64Const(nb, l, 0);
@@ -1298,44 +992,6 @@ private:
                                       nb.create<math::LogOp>(l, u1)));
       Value angle = nb.create<arith::MulFOp>(l, floatConst(nb, l, f64, 2.0 * M_PI), u2);
       return nb.create<arith::MulFOp>(l, radius, nb.create<math::CosOp>(l, angle));
-    });
-    return absl::OkStatus();
-  }
-
-  /// Gumbel-max over the last axis, in f64 like the CPU executor.
-  absl::Status buildCategorical() {
-    auto logitsType = operandType(1);
-    ArrayRef<int64_t> shape = logitsType.getShape();
-    int64_t v = shape.back();
-    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
-      Type f64 = nb.getF64Type();
-      Value key = loadAs(nb, l, 0, {}, nb.getI64Type());
-      SmallVector<Value> rowIdx;
-      if (shape.size() > 1)
-        for (size_t d = 0; d + 1 < shape.size(); ++d)
-          rowIdx.push_back(out[d]);
-      auto r = loops(nb, l, {v}, {floatConst(nb, l, f64, -INFINITY), i64Const(nb, l, 0)},
-                     [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
-                       SmallVector<Value> pos = rowIdx;
-                       pos.push_back(ivs[0]);
-                       Value flat = flatIndex(ib, il, pos, shape);
-                       Value u = unitFromWord(ib, il, philox(ib, il, flat, key)[0], false);
-                       u = ib.create<arith::MaximumFOp>(
-                           il, ib.create<arith::MinimumFOp>(
-                                   il, u, floatConst(ib, il, f64, 1.0 - 0x1p-24)),
-                           floatConst(ib, il, f64, 0x1p-24));
-                       Value gumbel = ib.create<arith::NegFOp>(
-                           il, ib.create<math::LogOp>(
-                                   il, ib.create<arith::NegFOp>(il, ib.create<math::LogOp>(il, u))));
-                       Value score =
-                           ib.create<arith::AddFOp>(il, loadAs(ib, il, 1, pos, f64), gumbel);
-                       Value better =
-                           ib.create<arith::CmpFOp>(il, arith::CmpFPredicate::OGT, score, a[0]);
-                       return SmallVector<Value>{
-                           ib.create<arith::SelectOp>(il, better, score, a[0]),
-                           ib.create<arith::SelectOp>(il, better, toI64(ib, il, ivs[0]), a[1])};
-                     });
-      return r[1];
     });
     return absl::OkStatus();
   }
@@ -1394,6 +1050,30 @@ private:
 };
 
 } // namespace
+
+int64_t warpRowLength(Operation *reduction) {
+  if (!reduction->hasTrait<kir::KilnReduction>())
+    return 0;
+  auto xType = llvm::cast<RankedTensorType>(reduction->getOperand(0).getType());
+  OpBuilder probe(reduction->getContext());
+  if (computeType(probe, xType.getElementType()).getIntOrFloatBitWidth() != 32)
+    return 0;
+  int64_t rank = xType.getRank();
+  SmallVector<bool> reduced(rank, false);
+  for (int64_t a : reduction->getAttrOfType<DenseI64ArrayAttr>("axes").asArrayRef())
+    reduced[normalizeAxis(a, rank)] = true;
+  // The reduced dims must be the trailing (contiguous) ones.
+  int64_t count = 1;
+  bool seenReduced = false;
+  for (int64_t i = 0; i < rank; ++i) {
+    if (seenReduced && !reduced[i])
+      return 0;
+    seenReduced |= reduced[i];
+    if (reduced[i])
+      count *= xType.getDimSize(i);
+  }
+  return seenReduced && count >= 32 ? count : 0;
+}
 
 bool isHostHandled(Operation *op) {
   return llvm::isa<kir::ReshapeOp, kir::ConstantOp>(op);
@@ -1456,6 +1136,78 @@ absl::Status buildFlatVectorKernel(OpBuilder &b, Operation *root, func::FuncOp f
   return ok ? absl::OkStatus() : unsupported(root, "no scalar lowering for this element type");
 }
 
+/// The row kernel of a region holding reductions (Fusion.cpp admits them only
+/// over the trailing `cols` elements of the root's shape): one warp per row
+/// first reduces each fused reduction over the row (warpReduceRow, in program
+/// order, so a later one may read an earlier one) and keeps the value in
+/// `rowValues`, where the region's readers find it; then the lanes stride over
+/// the row computing the root.
+absl::Status buildRowKernel(OpBuilder &b, Operation *root, func::FuncOp func,
+                            ArrayRef<Operation *> reductions,
+                            const std::function<Reader(Value)> &readerFor,
+                            const std::function<SmallVector<int64_t>(Value)> &shapeOf,
+                            llvm::DenseMap<Operation *, Value> &rowValues) {
+  Location loc = root->getLoc();
+  int64_t count = llvm::cast<RankedTensorType>(root->getResult(0).getType()).getNumElements();
+  int64_t cols = warpRowLength(reductions.front());
+  int64_t rows = count / cols;
+  SmallVector<int64_t> rootShape = shapeOf(root->getResult(0));
+  std::optional<ElementwiseBody> body = elementwiseBody(b, root);
+  Value out = func.getArguments().back();
+  Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
+  auto c = [&](OpBuilder &nb, int64_t v) -> Value {
+    return nb.create<arith::ConstantIndexOp>(loc, v);
+  };
+  bool ok = true;
+  b.create<scf::ParallelOp>(
+      loc, ValueRange{c(b, 0)}, ValueRange{c(b, rows * 32)}, ValueRange{c(b, 1)},
+      [&](OpBuilder &nb, Location l, ValueRange ivs) {
+        Value row = nb.create<arith::DivUIOp>(l, ivs[0], c(nb, 32));
+        Value lane = nb.create<arith::RemUIOp>(l, ivs[0], c(nb, 32));
+        Value rowBase = nb.create<arith::MulIOp>(l, row, c(nb, cols));
+        for (Operation *reduction : reductions) {
+          Value operand = reduction->getOperand(0);
+          Type compute = computeType(
+              nb, llvm::cast<RankedTensorType>(operand.getType()).getElementType());
+          Reader in = readerFor(operand);
+          SmallVector<int64_t> inShape = shapeOf(operand);
+          Value v = warpReduceRow(nb, l, reduction, lane, cols, compute,
+                                  [&](OpBuilder &ib, Location il, Value k) {
+                                    Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
+                                    return convert(ib, il,
+                                                   in(ib, il, delinearize(ib, il, flat, inShape)),
+                                                   compute);
+                                  });
+          // Rounded to the reduction's type, as its stored result would be.
+          rowValues[reduction] = convert(
+              nb, l, v,
+              llvm::cast<RankedTensorType>(reduction->getResult(0).getType()).getElementType());
+        }
+        SmallVector<Reader> readers;
+        SmallVector<SmallVector<int64_t>> shapes;
+        for (Value operand : root->getOperands()) {
+          readers.push_back(readerFor(operand));
+          shapes.push_back(shapeOf(operand));
+        }
+        nb.create<scf::ForOp>(
+            l, lane, c(nb, cols), c(nb, 32), ValueRange{},
+            [&](OpBuilder &ib, Location il, Value k, ValueRange) {
+              Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
+              SmallVector<Value> scalars =
+                  readBroadcast(ib, il, readers, shapes, rootShape,
+                                delinearize(ib, il, flat, rootShape), body->compute);
+              FailureOr<Value> r = body->fn(ib, il, scalars);
+              if (failed(r)) {
+                ok = false;
+                r = scalars[0];
+              }
+              ib.create<memref::StoreOp>(il, convert(ib, il, *r, element), out, flat);
+              ib.create<scf::YieldOp>(il);
+            });
+      });
+  return ok ? absl::OkStatus() : unsupported(root, "no scalar lowering for this element type");
+}
+
 } // namespace
 
 absl::Status buildKernelFunction(Operation *root, const llvm::DenseSet<Operation *> &fused,
@@ -1476,6 +1228,18 @@ absl::Status buildKernelFunction(Operation *root, const llvm::DenseSet<Operation
     }
   };
   collect(root);
+  // Reductions fused into this region, in program order (a row kernel).
+  SmallVector<Operation *> reductions;
+  std::function<void(Operation *)> findReductions = [&](Operation *o) {
+    for (Value v : o->getOperands())
+      if (Operation *def = v.getDefiningOp(); def && fused.contains(def)) {
+        if (def->hasTrait<kir::KilnReduction>() && !llvm::is_contained(reductions, def))
+          reductions.push_back(def);
+        findReductions(def);
+      }
+  };
+  findReductions(root);
+  llvm::sort(reductions, [](Operation *a, Operation *c) { return a->isBeforeInBlock(c); });
 
   // Flat regions: an elementwise root whose every value has the root's element
   // count or one element. Every tensor is then a flat vector (one-element ones
@@ -1485,7 +1249,7 @@ absl::Status buildKernelFunction(Operation *root, const llvm::DenseSet<Operation
   auto numElements = [](Value v) {
     return llvm::cast<RankedTensorType>(v.getType()).getNumElements();
   };
-  bool flat = isElementwise(root) && count % kVector == 0 && count > 0;
+  bool flat = isElementwise(root) && count % kVector == 0 && count > 0 && reductions.empty();
   std::function<void(Operation *)> checkFlat = [&](Operation *o) {
     for (Value v : o->getOperands()) {
       flat &= numElements(v) == count || numElements(v) == 1;
@@ -1520,8 +1284,14 @@ absl::Status buildKernelFunction(Operation *root, const llvm::DenseSet<Operation
   bool bodyFailed = false;
   // Inputs the flat kernel loaded up front, by (buffer, index value).
   Preloaded preloaded;
+  llvm::DenseMap<Operation *, Value> rowValues;
   std::function<Reader(Value)> readerFor = [&](Value v) -> Reader {
     Operation *def = v.getDefiningOp();
+    if (def && fused.contains(def) && def->hasTrait<kir::KilnReduction>())
+      // The row kernel reduced it already: every element of the row reads it.
+      return [&rowValues, def](OpBuilder &, Location, ValueRange) -> Value {
+        return rowValues.lookup(def);
+      };
     if (!def || !fused.contains(def)) {
       Value memref = func.getArgument(inputIndex.lookup(v));
       return [&preloaded, memref](OpBuilder &nb, Location l, ValueRange idx) -> Value {
@@ -1551,6 +1321,18 @@ absl::Status buildKernelFunction(Operation *root, const llvm::DenseSet<Operation
       return convert(nb, l, *r, element);
     };
   };
+  if (!reductions.empty()) {
+    absl::Status status =
+        buildRowKernel(b, root, func, reductions, readerFor, shapeOf, rowValues);
+    if (status.ok() && bodyFailed)
+      status = unsupported(root, "a fused producer has no scalar lowering for its element type");
+    if (!status.ok()) {
+      func.erase();
+      return status;
+    }
+    b.create<func::ReturnOp>(root->getLoc());
+    return absl::OkStatus();
+  }
   if (flat) {
     if (auto s = buildFlatVectorKernel(b, root, func, readerFor, shapeOf, count, preloaded);
         !s.ok()) {

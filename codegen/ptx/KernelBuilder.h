@@ -33,6 +33,11 @@ absl::Status buildKernelFunction(mlir::Operation *root,
 /// the ops that can be fused into their consumer.
 bool isElementwise(mlir::Operation *op);
 
+/// For a reduction that runs one warp per output (its reduced dims are the
+/// trailing ones, at least 32 elements, computed in a 32-bit type): the number
+/// of elements each output reduces. 0 otherwise.
+int64_t warpRowLength(mlir::Operation *reduction);
+
 /// True if `op` needs no kernel on the ptx target (handled as alias or constant).
 bool isHostHandled(mlir::Operation *op);
 

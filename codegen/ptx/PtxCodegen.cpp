@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "codegen/HostCodegen.h"
+#include "codegen/ptx/DirectKernel.h"
 #include "codegen/ptx/Fusion.h"
 #include "codegen/ptx/KernelBuilder.h"
 #include "codegen/ptx/MmaMatmul.h"
@@ -193,11 +194,16 @@ private:
     OwningOpRef<ModuleOp> module = ModuleOp::create(op->getLoc());
     (*module)->setAttr("gpu.container_module", UnitAttr::get(ctx));
     std::string name = absl::StrCat("k", kernelCounter++, "_", step.op());
-    // Tensor-core matmuls are built as gpu kernels directly; everything
-    // else as a linalg function the stock path maps onto the GPU.
+    // Tensor-core matmuls and the ops that are not loop nests are built as
+    // gpu kernels directly; everything else as a linalg function the stock
+    // path maps onto the GPU.
     SmallVector<Value> inputs;
     if (isMmaMatmul(op)) {
       if (auto s = buildMmaMatmul(op, *module, name); !s.ok())
+        return s;
+      inputs.assign(op->getOperands().begin(), op->getOperands().end());
+    } else if (isDirectKernel(op)) {
+      if (auto s = buildDirectKernel(op, *module, name); !s.ok())
         return s;
       inputs.assign(op->getOperands().begin(), op->getOperands().end());
     } else if (auto s = buildKernelFunction(op, fused, *module, name, inputs); !s.ok()) {

@@ -168,6 +168,51 @@ TEST(PtxTarget, ElementwiseProducersFuseIntoTheirConsumer) {
   EXPECT_TRUE(absl::StrContains(ptx, "st.global.v4")) << ptx;
 }
 
+TEST(PtxTarget, RowReductionsFuseIntoTheKernelsThatBroadcastThem) {
+  auto launchesOf = [](const char *text) -> std::vector<std::string> {
+    auto exe = compileText(text, ptxOptions());
+    EXPECT_TRUE(exe.ok()) << exe.status();
+    std::vector<std::string> kernels;
+    if (exe.ok())
+      for (const proto::Step &step : exe->entries(0).steps())
+        if (step.op() == "launch")
+          kernels.push_back(step.launch().kernel());
+    return kernels;
+  };
+  // softmax: max -> sub -> exp in one row kernel (exp is read twice, so it is
+  // stored), then sum -> div in another.
+  auto softmax = launchesOf(R"mlir(
+    func.func @main(%x: tensor<37x300xf32>) -> tensor<37x300xf32> {
+      %s = kiln.softmax %x {axis = 1 : i64} : (tensor<37x300xf32>) -> tensor<37x300xf32>
+      return %s : tensor<37x300xf32>
+    })mlir");
+  EXPECT_EQ(softmax.size(), 2u);
+  // rms_norm: mean(x*x) -> add eps -> rsqrt -> x * . * w, one kernel.
+  auto rmsNorm = launchesOf(R"mlir(
+    func.func @main(%x: tensor<11x64xf32>, %w: tensor<64xf32>) -> tensor<11x64xf32> {
+      %r = kiln.rms_norm %x, %w {eps = 1.0e-6 : f64} : (tensor<11x64xf32>, tensor<64xf32>) -> tensor<11x64xf32>
+      return %r : tensor<11x64xf32>
+    })mlir");
+  EXPECT_EQ(rmsNorm.size(), 1u);
+  // Rows shorter than a warp keep their own reduction kernels.
+  auto shortRows = launchesOf(R"mlir(
+    func.func @main(%x: tensor<50x7xf32>) -> tensor<50x7xf32> {
+      %s = kiln.softmax %x {axis = 1 : i64} : (tensor<50x7xf32>) -> tensor<50x7xf32>
+      return %s : tensor<50x7xf32>
+    })mlir");
+  EXPECT_EQ(shortRows.size(), 4u);
+  // A reduction whose consumer feeds another reduction stays its own kernel
+  // (the region's root would be a reduction, which has no row phase).
+  auto chained = launchesOf(R"mlir(
+    func.func @main(%x: tensor<8x64xf32>) -> tensor<8x1xf32> {
+      %m = kiln.max %x {axes = array<i64: 1>, keepdims = true} : (tensor<8x64xf32>) -> tensor<8x1xf32>
+      %d = kiln.sub %x, %m : (tensor<8x64xf32>, tensor<8x1xf32>) -> tensor<8x64xf32>
+      %s = kiln.sum %d {axes = array<i64: 1>, keepdims = true} : (tensor<8x64xf32>) -> tensor<8x1xf32>
+      return %s : tensor<8x1xf32>
+    })mlir");
+  EXPECT_EQ(chained.size(), 2u);
+}
+
 TEST(PtxTarget, HalfPrecisionMatmulsRunOnTensorCores) {
   auto exe = compileText(R"mlir(
     func.func @main(%a: tensor<200x264xbf16>, %b: tensor<136x264xbf16>, %x: tensor<96x64xbf16>,
@@ -195,6 +240,52 @@ TEST(PtxTarget, HalfPrecisionMatmulsRunOnTensorCores) {
   // f32 keeps exact f32 products (tensor cores would round them to tf32).
   EXPECT_FALSE(absl::StrContains(ptxOf(2), "mma.sync"));
   EXPECT_EQ(entry.steps(2).launch().shared_bytes(), 0);
+}
+
+TEST(PtxTarget, OpsThatAreNotLoopNestsGetDirectKernels) {
+  auto exe = compileText(R"mlir(
+    func.func @main(%x: tensor<2x8192xbf16>, %w: tensor<2x9000xf32>, %c: tensor<3x700xf32>,
+                    %base: tensor<9x4xf32>, %idx: tensor<30xi64>, %upd: tensor<30x4xf32>,
+                    %baseb: tensor<9x4xbf16>, %updb: tensor<30x4xbf16>, %key: tensor<i64>)
+        -> (tensor<2x8192xbf16>, tensor<2x5xf32>, tensor<2x5xi64>, tensor<3x700xf32>,
+            tensor<9x4xf32>, tensor<9x4xbf16>, tensor<3xi64>) {
+      %s = kiln.sort %x {axis = 1 : i64, descending = false} : (tensor<2x8192xbf16>) -> tensor<2x8192xbf16>
+      %v, %i = kiln.topk %w {k = 5 : i64} : (tensor<2x9000xf32>) -> (tensor<2x5xf32>, tensor<2x5xi64>)
+      %cs = kiln.cumsum %c {axis = 1 : i64, exclusive = false, reverse = true} : (tensor<3x700xf32>) -> tensor<3x700xf32>
+      %sa = kiln.scatter_add %base, %idx, %upd {axis = 0 : i64} : (tensor<9x4xf32>, tensor<30xi64>, tensor<30x4xf32>) -> tensor<9x4xf32>
+      %sb = kiln.scatter_add %baseb, %idx, %updb {axis = 0 : i64} : (tensor<9x4xbf16>, tensor<30xi64>, tensor<30x4xbf16>) -> tensor<9x4xbf16>
+      %r = kiln.random_categorical %key, %c : (tensor<i64>, tensor<3x700xf32>) -> tensor<3xi64>
+      return %s, %v, %i, %cs, %sa, %sb, %r : tensor<2x8192xbf16>, tensor<2x5xf32>, tensor<2x5xi64>, tensor<3x700xf32>, tensor<9x4xf32>, tensor<9x4xbf16>, tensor<3xi64>
+    })mlir", ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::EntryPoint &entry = exe->entries(0);
+  std::vector<const proto::Step *> launches;
+  for (const proto::Step &step : entry.steps())
+    if (step.op() == "launch")
+      launches.push_back(&step);
+  // sort, topk, cumsum, scatter_add f32 (copy + atomics), scatter_add bf16, categorical.
+  ASSERT_EQ(launches.size(), 7u);
+  auto ptxOf = [&](int i) -> const std::string & {
+    return exe->modules(launches[i]->launch().module()).ptx();
+  };
+  // An 8192-element row sorts in shared memory: a block per row, barriers
+  // between the network's steps, 64 KiB of dynamic shared memory.
+  EXPECT_TRUE(absl::StrContains(ptxOf(0), "bar.sync")) << ptxOf(0);
+  EXPECT_EQ(launches[0]->launch().grid(0), 2);
+  EXPECT_GT(launches[0]->launch().shared_bytes(), 64 * 1024);
+  // 9000 elements is past the bitonic limit: one thread per element ranks itself.
+  EXPECT_FALSE(absl::StrContains(ptxOf(1), "bar.sync"));
+  EXPECT_EQ(launches[1]->launch().grid(0) * launches[1]->launch().block(0) >= 2 * 9000, true);
+  // The scan shuffles up inside warps, then combines warps through shared memory.
+  EXPECT_TRUE(absl::StrContains(ptxOf(2), "shfl.sync.up")) << ptxOf(2);
+  EXPECT_TRUE(absl::StrContains(ptxOf(2), "bar.sync"));
+  EXPECT_EQ(launches[2]->launch().grid(0), 3);
+  // f32 scatter_add: a copy, then atomic adds; bf16 keeps the exact kernel.
+  EXPECT_TRUE(absl::StrContains(ptxOf(4), "atom.global.add.f32")) << ptxOf(4);
+  EXPECT_FALSE(absl::StrContains(ptxOf(5), "atom."));
+  // Categorical sampling reduces (score, index) pairs with butterflies.
+  EXPECT_TRUE(absl::StrContains(ptxOf(6), "shfl.sync.bfly")) << ptxOf(6);
+  expectEveryModuleAssembles(*exe, "direct");
 }
 
 TEST(PtxTarget, UnsupportedOpIsAClearError) {

@@ -1,0 +1,194 @@
+//===- DirectKernel.cpp - the skeleton shared by gpu-dialect kernels -------===//
+//
+// One gpu.module per op holding its kernels, and a host function that launches
+// them in order on one stream (so a later kernel sees an earlier one's writes).
+// Every kernel receives every buffer, flat, so the launch's parameter list is
+// the op's buffer list whatever a kernel reads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/ptx/DirectKernel.h"
+
+#include "ir/KilnOps.h"
+
+#include "absl/strings/str_cat.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+using namespace mlir;
+namespace kir = kiln::ir;
+
+namespace kiln::codegen::ptx {
+
+namespace {
+
+MemRefType flatBuffer(Type tensorType) {
+  auto t = llvm::cast<RankedTensorType>(tensorType);
+  return MemRefType::get({std::max<int64_t>(t.getNumElements(), 1)}, t.getElementType());
+}
+
+} // namespace
+
+DirectKernels::DirectKernels(Operation *op, ModuleOp module, const std::string &name)
+    : op(op), location(op->getLoc()), name(name) {
+  for (Type t : op->getOperandTypes())
+    buffers.push_back(flatBuffer(t));
+  for (Type t : op->getResultTypes())
+    buffers.push_back(flatBuffer(t));
+  OpBuilder b(module.getContext());
+  b.setInsertionPointToEnd(module.getBody());
+  gpuModule = b.create<gpu::GPUModuleOp>(location, name + "_module");
+  host = b.create<func::FuncOp>(location, name, b.getFunctionType(buffers, {}));
+  b.setInsertionPointToStart(host.addEntryBlock());
+  b.create<func::ReturnOp>(location);
+}
+
+OpBuilder DirectKernels::addKernel(const std::string &suffix, int64_t grid, int64_t block,
+                                   int64_t dynamicShared) {
+  Block &moduleBody = gpuModule.getBodyRegion().front();
+  OpBuilder kb = moduleBody.mightHaveTerminator() ? OpBuilder::atBlockTerminator(&moduleBody)
+                                                  : OpBuilder::atBlockEnd(&moduleBody);
+  auto kernel = kb.create<gpu::GPUFuncOp>(
+      location, absl::StrCat(name, "_", suffix, kernels++), kb.getFunctionType(buffers, {}),
+      TypeRange{}, TypeRange{});
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), kb.getUnitAttr());
+  current = kernel;
+  kernel.setKnownBlockSizeAttr(kb.getDenseI32ArrayAttr({static_cast<int32_t>(block), 1, 1}));
+  kb.setInsertionPointToStart(&kernel.getBody().front());
+  kb.create<gpu::ReturnOp>(location);
+
+  OpBuilder hb = OpBuilder::atBlockTerminator(&host.getBody().front());
+  auto c = [&](int64_t v) -> Value { return hb.create<arith::ConstantIndexOp>(location, v); };
+  Value shared;
+  if (dynamicShared > 0)
+    // MLIR places the dynamic region behind a one-byte static symbol: 128
+    // bytes of slack keep every view inside what the launch reserves.
+    shared = hb.create<arith::ConstantOp>(
+        location, hb.getI32IntegerAttr(static_cast<int32_t>(dynamicShared + 128)));
+  hb.create<gpu::LaunchFuncOp>(location, kernel, gpu::KernelDim3{c(grid), c(1), c(1)},
+                               gpu::KernelDim3{c(block), c(1), c(1)}, shared,
+                               host.getArguments());
+  return OpBuilder::atBlockTerminator(&kernel.getBody().front());
+}
+
+Value DirectKernels::operand(OpBuilder &, unsigned i) const {
+  return current.getArgument(i);
+}
+
+Value DirectKernels::addSharedBuffer(ArrayRef<int64_t> shape, Type element) {
+  auto workgroup = gpu::AddressSpaceAttr::get(element.getContext(), gpu::AddressSpace::Workgroup);
+  return current.addWorkgroupAttribution(
+      MemRefType::get(shape, element, MemRefLayoutAttrInterface(), workgroup), location);
+}
+
+Value DirectKernels::result(OpBuilder &b, unsigned i) const {
+  return operand(b, op->getNumOperands() + i);
+}
+
+Value indexConst(OpBuilder &b, Location l, int64_t v) {
+  return b.create<arith::ConstantIndexOp>(l, v);
+}
+
+Value threadIndex(OpBuilder &b, Location l) {
+  return b.create<gpu::ThreadIdOp>(l, gpu::Dimension::x);
+}
+
+Value blockIndex(OpBuilder &b, Location l) {
+  return b.create<gpu::BlockIdOp>(l, gpu::Dimension::x);
+}
+
+ValueRange forLoop(OpBuilder &b, Location l, Value lo, Value hi, Value step, ValueRange inits,
+                   const std::function<SmallVector<Value>(OpBuilder &, Location, Value,
+                                                          ValueRange)> &body) {
+  auto loop = b.create<scf::ForOp>(
+      l, lo, hi, step, inits, [&](OpBuilder &nb, Location nl, Value iv, ValueRange args) {
+        nb.create<scf::YieldOp>(nl, body(nb, nl, iv, args));
+      });
+  return loop.getResults();
+}
+
+void ifThen(OpBuilder &b, Location l, Value cond,
+            const std::function<void(OpBuilder &, Location)> &body) {
+  b.create<scf::IfOp>(l, cond, [&](OpBuilder &tb, Location tl) {
+    body(tb, tl);
+    tb.create<scf::YieldOp>(tl);
+  });
+}
+
+Value shuffle(OpBuilder &b, Location l, Value v, int32_t offset, gpu::ShuffleMode mode) {
+  Type t = v.getType();
+  unsigned bits = t.getIntOrFloatBitWidth();
+  if (bits == 32)
+    return b.create<gpu::ShuffleOp>(l, v, offset, 32, mode).getShuffleResult();
+  // The NVVM lowering shuffles 32-bit registers: move a 64-bit value as halves.
+  Type i32 = b.getI32Type(), i64 = b.getI64Type();
+  Value asInt = llvm::isa<FloatType>(t) ? b.create<arith::BitcastOp>(l, i64, v).getResult() : v;
+  Value lo = b.create<arith::TruncIOp>(l, i32, asInt);
+  Value hi = b.create<arith::TruncIOp>(
+      l, i32, b.create<arith::ShRUIOp>(l, asInt, b.create<arith::ConstantOp>(
+                                                     l, b.getI64IntegerAttr(32))));
+  lo = b.create<gpu::ShuffleOp>(l, lo, offset, 32, mode).getShuffleResult();
+  hi = b.create<gpu::ShuffleOp>(l, hi, offset, 32, mode).getShuffleResult();
+  Value joined = b.create<arith::OrIOp>(
+      l, b.create<arith::ExtUIOp>(l, i64, lo),
+      b.create<arith::ShLIOp>(l, b.create<arith::ExtUIOp>(l, i64, hi),
+                              b.create<arith::ConstantOp>(l, b.getI64IntegerAttr(32))));
+  return llvm::isa<FloatType>(t) ? b.create<arith::BitcastOp>(l, t, joined).getResult() : joined;
+}
+
+int64_t nextPowerOfTwo(int64_t n) {
+  int64_t p = 1;
+  while (p < n)
+    p *= 2;
+  return p;
+}
+
+AxisRows axisRows(ArrayRef<int64_t> shape, int64_t axis) {
+  AxisRows r;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    if (d < axis)
+      r.outer *= shape[d];
+    else if (d == axis)
+      r.n = shape[d];
+    else
+      r.inner *= shape[d];
+  }
+  return r;
+}
+
+Value rowBase(OpBuilder &b, Location l, Value row, const AxisRows &r) {
+  if (r.inner == 1)
+    return b.create<arith::MulIOp>(l, row, indexConst(b, l, r.n));
+  Value o = b.create<arith::DivUIOp>(l, row, indexConst(b, l, r.inner));
+  Value i = b.create<arith::RemUIOp>(l, row, indexConst(b, l, r.inner));
+  return b.create<arith::AddIOp>(
+      l, b.create<arith::MulIOp>(l, o, indexConst(b, l, r.n * r.inner)), i);
+}
+
+bool isDirectKernel(Operation *op) {
+  auto empty = [](Type t) { return llvm::cast<RankedTensorType>(t).getNumElements() == 0; };
+  if (llvm::any_of(op->getOperandTypes(), empty) || llvm::any_of(op->getResultTypes(), empty))
+    return false;
+  if (llvm::isa<kir::SortOp, kir::ArgsortOp, kir::TopkOp, kir::CumsumOp,
+                kir::RandomCategoricalOp>(op))
+    return true;
+  if (llvm::isa<kir::ScatterAddOp>(op))
+    return scatterAddUsesAtomics(op);
+  return false;
+}
+
+absl::Status buildDirectKernel(Operation *op, ModuleOp module, const std::string &name) {
+  DirectKernels kernels(op, module, name);
+  if (llvm::isa<kir::SortOp, kir::ArgsortOp, kir::TopkOp>(op))
+    return buildSortKernels(op, kernels);
+  if (llvm::isa<kir::CumsumOp>(op))
+    return buildScanKernels(op, kernels);
+  if (llvm::isa<kir::ScatterAddOp>(op))
+    return buildScatterAddKernels(op, kernels);
+  if (llvm::isa<kir::RandomCategoricalOp>(op))
+    return buildCategoricalKernels(op, kernels);
+  return absl::InternalError(absl::StrCat("no direct kernel for '",
+                                          op->getName().getStringRef().str(), "'"));
+}
+
+} // namespace kiln::codegen::ptx

@@ -1,0 +1,108 @@
+//===- DirectKernel.h - kernels written in the gpu dialect -------*- C++ -*-===//
+//
+// The ops that are not loop nests get kernels written against the GPU's thread
+// model instead of a linalg nest: a block per row sorting in shared memory
+// (sort, argsort, top-k), a block-wide scan (cumsum), warps reducing with
+// shuffles (categorical sampling), atomics (scatter_add). Each builder adds a
+// gpu.module of kernels and `func.func @<name>(operands..., results...)` that
+// launches them in order, as buildMmaMatmul does for the tensor-core GEMM.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_PTX_DIRECTKERNEL_H
+#define KILN_CODEGEN_PTX_DIRECTKERNEL_H
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace kiln::codegen::ptx {
+
+/// True if `op` runs as a direct kernel on the ptx target.
+bool isDirectKernel(mlir::Operation *op);
+
+/// Builds the kernels of `op` and the host function launching them into
+/// `module` (a gpu.container_module). Every buffer is passed flat (rank 0 as
+/// one element): operands first, then results.
+absl::Status buildDirectKernel(mlir::Operation *op, mlir::ModuleOp module,
+                               const std::string &name);
+
+// --- For the files that define the kernels. ---------------------------------
+
+/// The gpu.module and host function of one op's direct kernels.
+class DirectKernels {
+public:
+  DirectKernels(mlir::Operation *op, mlir::ModuleOp module, const std::string &name);
+
+  /// Appends a kernel taking every buffer, launched after the ones before it
+  /// with `grid` x `block` threads (1-D) and `dynamicShared` bytes of dynamic
+  /// shared memory. Returns a builder at the start of its body (before the
+  /// gpu.return).
+  mlir::OpBuilder addKernel(const std::string &suffix, int64_t grid, int64_t block,
+                            int64_t dynamicShared = 0);
+
+  /// A static shared-memory buffer of the kernel added last.
+  mlir::Value addSharedBuffer(llvm::ArrayRef<int64_t> shape, mlir::Type element);
+
+  mlir::Location loc() const { return location; }
+  /// The buffer of operand i / result i inside the kernel added last.
+  mlir::Value operand(mlir::OpBuilder &b, unsigned i) const;
+  mlir::Value result(mlir::OpBuilder &b, unsigned i) const;
+
+private:
+  mlir::Operation *op;
+  mlir::Location location;
+  std::string name;
+  mlir::gpu::GPUModuleOp gpuModule;
+  mlir::func::FuncOp host;
+  llvm::SmallVector<mlir::Type> buffers;
+  mutable mlir::gpu::GPUFuncOp current; // the kernel added last
+  int kernels = 0;
+};
+
+/// Building blocks for kernel bodies (index arithmetic, loops, warp shuffles).
+mlir::Value indexConst(mlir::OpBuilder &b, mlir::Location l, int64_t v);
+mlir::Value threadIndex(mlir::OpBuilder &b, mlir::Location l);
+mlir::Value blockIndex(mlir::OpBuilder &b, mlir::Location l);
+/// scf.for from `lo` to `hi` by `step` carrying `inits`; `body` returns the
+/// values to yield.
+mlir::ValueRange forLoop(
+    mlir::OpBuilder &b, mlir::Location l, mlir::Value lo, mlir::Value hi, mlir::Value step,
+    mlir::ValueRange inits,
+    const std::function<llvm::SmallVector<mlir::Value>(mlir::OpBuilder &, mlir::Location,
+                                                       mlir::Value, mlir::ValueRange)> &body);
+/// scf.if without results.
+void ifThen(mlir::OpBuilder &b, mlir::Location l, mlir::Value cond,
+            const std::function<void(mlir::OpBuilder &, mlir::Location)> &body);
+/// gpu.shuffle of a 32- or 64-bit value (64-bit ones as two 32-bit halves).
+mlir::Value shuffle(mlir::OpBuilder &b, mlir::Location l, mlir::Value v, int32_t offset,
+                    mlir::gpu::ShuffleMode mode);
+/// The smallest power of two >= n (1 for n <= 1).
+int64_t nextPowerOfTwo(int64_t n);
+
+/// The rows of a tensor of `shape` along `axis`: outer x n x inner.
+struct AxisRows {
+  int64_t outer = 1, n = 1, inner = 1;
+  int64_t rows() const { return outer * inner; }
+};
+AxisRows axisRows(llvm::ArrayRef<int64_t> shape, int64_t axis);
+/// Flat position of element 0 of row `row` in a tensor split as `r`.
+mlir::Value rowBase(mlir::OpBuilder &b, mlir::Location l, mlir::Value row, const AxisRows &r);
+
+// The kernels, one file each.
+absl::Status buildSortKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildScanKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildScatterAddKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildCategoricalKernels(mlir::Operation *op, DirectKernels &k);
+/// True for the scatter_add element types the atomic kernel handles exactly
+/// enough (32/64-bit ones; narrow floats keep an f32 accumulator elsewhere).
+bool scatterAddUsesAtomics(mlir::Operation *op);
+
+} // namespace kiln::codegen::ptx
+
+#endif // KILN_CODEGEN_PTX_DIRECTKERNEL_H

@@ -1,0 +1,106 @@
+//===- ScatterAddKernel.cpp - scatter_add with atomics --------------------===//
+//
+// Two launches: copy x into the result, then one thread per update element
+// adds it to its target with an atomic add. O(updates) work, where the
+// gather-style kernel (each output scanning every index) is O(outputs x
+// indices). Used for 32- and 64-bit element types, where the hardware adds in
+// the element's own precision: integers are exact; float duplicates are summed
+// in arrival order, which differs from index order only in rounding (as GPU
+// scatter-adds in XLA and PyTorch do). Narrow floats stay on the exact kernel,
+// which accumulates in f32 and rounds once.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/ptx/DirectKernel.h"
+#include "codegen/ptx/Scalars.h"
+
+#include "ir/KilnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+using namespace mlir;
+namespace kir = kiln::ir;
+
+namespace kiln::codegen::ptx {
+
+namespace {
+constexpr int64_t kThreads = 256;
+
+Value globalThread(OpBuilder &b, Location l) {
+  return b.create<arith::AddIOp>(
+      l, b.create<arith::MulIOp>(l, blockIndex(b, l), indexConst(b, l, kThreads)),
+      threadIndex(b, l));
+}
+} // namespace
+
+bool scatterAddUsesAtomics(Operation *op) {
+  Type element = llvm::cast<RankedTensorType>(op->getResult(0).getType()).getElementType();
+  return element.isF32() || element.isF64() || element.isInteger(32) || element.isInteger(64);
+}
+
+absl::Status buildScatterAddKernels(Operation *op, DirectKernels &k) {
+  auto scatter = llvm::cast<kir::ScatterAddOp>(op);
+  auto xType = llvm::cast<RankedTensorType>(scatter.getX().getType());
+  // The attribute's signed value: the generated getter returns it unsigned.
+  int64_t axis = scatter.getAxisAttr().getInt();
+  axis = axis < 0 ? axis + xType.getRank() : axis;
+  AxisRows r = axisRows(xType.getShape(), axis);
+  int64_t indices =
+      llvm::cast<RankedTensorType>(scatter.getIndices().getType()).getNumElements();
+  int64_t elements = xType.getNumElements();
+  int64_t updates = r.outer * indices * r.inner;
+
+  {
+    OpBuilder b = k.addKernel("copy", (elements + kThreads - 1) / kThreads, kThreads);
+    Location l = k.loc();
+    Value e = globalThread(b, l);
+    ifThen(b, l, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, e,
+                                         indexConst(b, l, elements)),
+           [&](OpBuilder &nb, Location nl) {
+             nb.create<memref::StoreOp>(
+                 nl, nb.create<memref::LoadOp>(nl, k.operand(nb, 0), e), k.result(nb, 0), e);
+           });
+  }
+
+  OpBuilder b = k.addKernel("atomic_add", (updates + kThreads - 1) / kThreads, kThreads);
+  Location l = k.loc();
+  Value e = globalThread(b, l);
+  ifThen(b, l, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, e, indexConst(b, l, updates)),
+         [&](OpBuilder &nb, Location nl) {
+           // Update e is (o, j, i) of [outer, indices, inner].
+           Value i = nb.create<arith::RemUIOp>(nl, e, indexConst(nb, nl, r.inner));
+           Value oj = nb.create<arith::DivUIOp>(nl, e, indexConst(nb, nl, r.inner));
+           Value j = nb.create<arith::RemUIOp>(nl, oj, indexConst(nb, nl, indices));
+           Value o = nb.create<arith::DivUIOp>(nl, oj, indexConst(nb, nl, indices));
+           Value target = convert(nb, nl, nb.create<memref::LoadOp>(nl, k.operand(nb, 1), j),
+                                  nb.getI64Type());
+           Value inRange = nb.create<arith::AndIOp>(
+               nl,
+               nb.create<arith::CmpIOp>(
+                   nl, arith::CmpIPredicate::sge, target,
+                   nb.create<arith::ConstantOp>(nl, nb.getI64IntegerAttr(0))),
+               nb.create<arith::CmpIOp>(
+                   nl, arith::CmpIPredicate::slt, target,
+                   nb.create<arith::ConstantOp>(nl, nb.getI64IntegerAttr(r.n))));
+           // Out-of-range indices are dropped.
+           ifThen(nb, nl, inRange, [&](OpBuilder &ab, Location al) {
+             Value t = ab.create<arith::IndexCastOp>(al, ab.getIndexType(), target);
+             Value flat = ab.create<arith::AddIOp>(
+                 al,
+                 ab.create<arith::MulIOp>(
+                     al,
+                     ab.create<arith::AddIOp>(
+                         al, ab.create<arith::MulIOp>(al, o, indexConst(ab, al, r.n)), t),
+                     indexConst(ab, al, r.inner)),
+                 i);
+             Value update = ab.create<memref::LoadOp>(al, k.operand(ab, 2), e);
+             auto kind = isFloat(update.getType()) ? arith::AtomicRMWKind::addf
+                                                   : arith::AtomicRMWKind::addi;
+             ab.create<memref::AtomicRMWOp>(al, kind, update, k.result(ab, 0), ValueRange{flat});
+           });
+         });
+  return absl::OkStatus();
+}
+
+} // namespace kiln::codegen::ptx

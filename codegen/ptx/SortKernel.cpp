@@ -1,0 +1,298 @@
+//===- SortKernel.cpp - sort, argsort and top-k on the GPU ----------------===//
+//
+// Rows of up to kMaxBitonic elements: one block per row runs a bitonic network
+// in shared memory over (key, index) pairs, the row padded to a power of two
+// with entries that order after every real one. Ordering by (key, index) is a
+// strict total order, so the network's result is exactly the stable sort the
+// ops pin (ties keep index order; NaN is the largest value). Longer rows: one
+// thread per element counts the elements ordered before it (its rank) and
+// writes itself to that position, O(n) work per element.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/ptx/DirectKernel.h"
+#include "codegen/ptx/Scalars.h"
+
+#include "ir/KilnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+using namespace mlir;
+namespace kir = kiln::ir;
+
+namespace kiln::codegen::ptx {
+namespace {
+
+/// The longest row sorted in shared memory: 8192 x (8-byte key + 4-byte
+/// index) = 96 KiB of the 227 KiB a Hopper block may have.
+constexpr int64_t kMaxBitonic = 8192;
+
+struct SortSpec {
+  int64_t axis;
+  bool descending;
+  int valuesResult = -1, indicesResult = -1; // which results to write
+  int64_t count;                             // output positions per row
+};
+
+SortSpec specOf(Operation *op) {
+  auto xType = llvm::cast<RankedTensorType>(op->getOperand(0).getType());
+  // The attribute's signed value: the generated getter returns it unsigned.
+  auto axisOf = [&](IntegerAttr attr) {
+    int64_t a = attr.getInt();
+    return a < 0 ? a + xType.getRank() : a;
+  };
+  if (auto sort = llvm::dyn_cast<kir::SortOp>(op)) {
+    int64_t axis = axisOf(sort.getAxisAttr());
+    return {axis, sort.getDescending(), 0, -1, xType.getDimSize(axis)};
+  }
+  if (auto argsort = llvm::dyn_cast<kir::ArgsortOp>(op)) {
+    int64_t axis = axisOf(argsort.getAxisAttr());
+    return {axis, argsort.getDescending(), -1, 0, xType.getDimSize(axis)};
+  }
+  auto topk = llvm::cast<kir::TopkOp>(op);
+  return {xType.getRank() - 1, true, 0, 1, topk.getKAttr().getInt()};
+}
+
+/// The type keys are compared in: f32 for narrow floats, i32 for narrow
+/// integers (i1 zero-extended so true > false), else the element type.
+Type keyType(OpBuilder &b, Type element) {
+  if (isFloat(element) || isF8(element))
+    return computeType(b, isF8(element) ? b.getF32Type() : element);
+  if (element.getIntOrFloatBitWidth() < 32)
+    return b.getI32Type();
+  return element;
+}
+
+Value toKey(OpBuilder &b, Location l, Value v, Type key) {
+  if (v.getType().isInteger(1))
+    return b.create<arith::ExtUIOp>(l, key, v);
+  return convert(b, l, v, key);
+}
+
+/// True if (a, i) is ordered before (c, j): the ops' comparison, ties broken
+/// by the lower index.
+Value before(OpBuilder &b, Location l, Value a, Value i, Value c, Value j, bool descending) {
+  Value lowerIndex = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, i, j);
+  if (!isFloat(a.getType())) {
+    auto strict = descending ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::slt;
+    Value s = b.create<arith::CmpIOp>(l, strict, a, c);
+    Value eq = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, a, c);
+    return b.create<arith::OrIOp>(l, s, b.create<arith::AndIOp>(l, eq, lowerIndex));
+  }
+  Value aNan = b.create<arith::CmpFOp>(l, arith::CmpFPredicate::UNO, a, a);
+  Value cNan = b.create<arith::CmpFOp>(l, arith::CmpFPredicate::UNO, c, c);
+  Value t = b.create<arith::ConstantOp>(l, b.getBoolAttr(true));
+  Value notA = b.create<arith::XOrIOp>(l, aNan, t), notC = b.create<arith::XOrIOp>(l, cNan, t);
+  // NaN is the largest value: first when descending, last when ascending.
+  Value nanFirst = descending ? b.create<arith::AndIOp>(l, aNan, notC).getResult()
+                              : b.create<arith::AndIOp>(l, notA, cNan).getResult();
+  Value strict = b.create<arith::CmpFOp>(
+      l, descending ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT, a, c);
+  Value eq = b.create<arith::OrIOp>(
+      l, b.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, a, c),
+      b.create<arith::AndIOp>(l, aNan, cNan));
+  return b.create<arith::OrIOp>(l, b.create<arith::OrIOp>(l, nanFirst, strict),
+                                b.create<arith::AndIOp>(l, eq, lowerIndex));
+}
+
+/// Writes the element (key, index) that belongs at output position `pos`.
+void writeOutput(OpBuilder &b, Location l, Operation *op, DirectKernels &k, const SortSpec &spec,
+                 Value outBase, Value pos, Value key, Value index, int64_t inner) {
+  Value flat = b.create<arith::AddIOp>(
+      l, outBase, b.create<arith::MulIOp>(l, pos, indexConst(b, l, inner)));
+  if (spec.valuesResult >= 0) {
+    Value out = k.result(b, spec.valuesResult);
+    Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
+    Value v = element.isInteger(1) ? b.create<arith::TruncIOp>(l, element, key).getResult()
+                                   : convert(b, l, key, element);
+    b.create<memref::StoreOp>(l, v, out, flat);
+  }
+  if (spec.indicesResult >= 0) {
+    Value out = k.result(b, spec.indicesResult);
+    Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
+    b.create<memref::StoreOp>(l, convert(b, l, index, element), out, flat);
+  }
+}
+
+/// Position `p` of a row in the output layout (count positions per row).
+Value outRowBase(OpBuilder &b, Location l, Value row, const AxisRows &r, int64_t count) {
+  AxisRows outRows = r;
+  outRows.n = count;
+  return rowBase(b, l, row, outRows);
+}
+
+void buildBitonic(Operation *op, DirectKernels &k, const SortSpec &spec, const AxisRows &r) {
+  OpBuilder probe(op->getContext());
+  Type element = llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getElementType();
+  Type key = keyType(probe, element);
+  int64_t padded = std::max<int64_t>(nextPowerOfTwo(r.n), 2);
+  int64_t threads = std::clamp<int64_t>(padded / 2, 32, 1024);
+  int64_t keyBytes = key.getIntOrFloatBitWidth() / 8;
+  int64_t shared = padded * (keyBytes + 4);
+  OpBuilder b = k.addKernel("bitonic", r.rows(), threads, shared);
+  Location l = k.loc();
+  Type i32 = b.getI32Type();
+  auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  Value dynamic = b.create<gpu::DynamicSharedMemoryOp>(
+      l, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(),
+                         workgroup));
+  Value keys = b.create<memref::ViewOp>(
+      l, MemRefType::get({padded}, key, MemRefLayoutAttrInterface(), workgroup), dynamic,
+      indexConst(b, l, 0), ValueRange{});
+  Value indices = b.create<memref::ViewOp>(
+      l, MemRefType::get({padded}, i32, MemRefLayoutAttrInterface(), workgroup), dynamic,
+      indexConst(b, l, padded * keyBytes), ValueRange{});
+
+  Value tid = threadIndex(b, l), row = blockIndex(b, l);
+  Value x = k.operand(b, 0);
+  Value base = rowBase(b, l, row, r);
+  Value n = indexConst(b, l, r.n), step = indexConst(b, l, threads);
+  auto at = [&](OpBuilder &nb, Location nl, Value base, Value pos) -> Value {
+    return nb.create<arith::AddIOp>(
+        nl, base, nb.create<arith::MulIOp>(nl, pos, indexConst(nb, nl, r.inner)));
+  };
+  // Load the row; padding entries (index >= n) carry key 0 and sort last.
+  forLoop(b, l, tid, indexConst(b, l, padded), step, {},
+          [&](OpBuilder &nb, Location nl, Value p, ValueRange) {
+            Value inRow = nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, p, n);
+            Value clamped = nb.create<arith::MinUIOp>(nl, p, indexConst(nb, nl, r.n - 1));
+            Value v = toKey(nb, nl, nb.create<memref::LoadOp>(nl, x, at(nb, nl, base, clamped)),
+                            key);
+            Value zero = isFloat(key) ? floatConst(nb, nl, key, 0.0)
+                                      : nb.create<arith::ConstantOp>(nl, nb.getIntegerAttr(key, 0))
+                                            .getResult();
+            nb.create<memref::StoreOp>(nl, nb.create<arith::SelectOp>(nl, inRow, v, zero), keys,
+                                       p);
+            nb.create<memref::StoreOp>(nl, nb.create<arith::IndexCastOp>(nl, i32, p), indices, p);
+            return SmallVector<Value>{};
+          });
+  b.create<gpu::BarrierOp>(l);
+
+  // (a, i) goes before (c, j): a real entry before padding, then the ops' order.
+  auto less = [&](OpBuilder &nb, Location nl, Value a, Value i, Value c, Value j) -> Value {
+    Value nI32 = nb.create<arith::ConstantOp>(nl, nb.getI32IntegerAttr(r.n));
+    Value iReal = nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, i, nI32);
+    Value jPad = nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::sge, j, nI32);
+    return nb.create<arith::AndIOp>(
+        nl, iReal,
+        nb.create<arith::OrIOp>(nl, jPad, before(nb, nl, a, i, c, j, spec.descending)));
+  };
+  // Stage s merges bitonic runs of 2^s; substep j compares entries j apart.
+  int64_t logPadded = llvm::Log2_64(padded);
+  Value one = indexConst(b, l, 1);
+  forLoop(b, l, one, indexConst(b, l, logPadded + 1), one, {},
+          [&](OpBuilder &sb, Location sl, Value s, ValueRange) {
+            Value span = sb.create<arith::ShLIOp>(sl, one, s);
+            forLoop(sb, sl, indexConst(sb, sl, 0), s, one, {},
+                    [&](OpBuilder &jb, Location jl, Value rIv, ValueRange) {
+                      Value jLog = jb.create<arith::SubIOp>(
+                          jl, jb.create<arith::SubIOp>(jl, s, one), rIv);
+                      Value j = jb.create<arith::ShLIOp>(jl, one, jLog);
+                      forLoop(jb, jl, tid, indexConst(jb, jl, padded / 2), step, {},
+                              [&](OpBuilder &qb, Location ql, Value q, ValueRange) {
+                                // Pair q: insert a 0 bit at position jLog.
+                                Value low = qb.create<arith::AndIOp>(
+                                    ql, q, qb.create<arith::SubIOp>(ql, j, one));
+                                Value high = qb.create<arith::ShLIOp>(
+                                    ql, qb.create<arith::ShRUIOp>(ql, q, jLog),
+                                    qb.create<arith::AddIOp>(ql, jLog, one));
+                                Value t = qb.create<arith::OrIOp>(ql, high, low);
+                                Value u = qb.create<arith::OrIOp>(ql, t, j);
+                                Value ascending = qb.create<arith::CmpIOp>(
+                                    ql, arith::CmpIPredicate::eq,
+                                    qb.create<arith::AndIOp>(ql, t, span),
+                                    indexConst(qb, ql, 0));
+                                Value kt = qb.create<memref::LoadOp>(ql, keys, t);
+                                Value it = qb.create<memref::LoadOp>(ql, indices, t);
+                                Value ku = qb.create<memref::LoadOp>(ql, keys, u);
+                                Value iu = qb.create<memref::LoadOp>(ql, indices, u);
+                                Value swap = qb.create<arith::SelectOp>(
+                                    ql, ascending, less(qb, ql, ku, iu, kt, it),
+                                    less(qb, ql, kt, it, ku, iu));
+                                auto pick = [&](Value a, Value c) {
+                                  return qb.create<arith::SelectOp>(ql, swap, a, c).getResult();
+                                };
+                                qb.create<memref::StoreOp>(ql, pick(ku, kt), keys, t);
+                                qb.create<memref::StoreOp>(ql, pick(iu, it), indices, t);
+                                qb.create<memref::StoreOp>(ql, pick(kt, ku), keys, u);
+                                qb.create<memref::StoreOp>(ql, pick(it, iu), indices, u);
+                                return SmallVector<Value>{};
+                              });
+                      jb.create<gpu::BarrierOp>(jl);
+                      return SmallVector<Value>{};
+                    });
+            return SmallVector<Value>{};
+          });
+
+  Value outBase = outRowBase(b, l, row, r, spec.count);
+  forLoop(b, l, tid, indexConst(b, l, spec.count), step, {},
+          [&](OpBuilder &nb, Location nl, Value p, ValueRange) {
+            writeOutput(nb, nl, op, k, spec, outBase, p, nb.create<memref::LoadOp>(nl, keys, p),
+                        nb.create<memref::LoadOp>(nl, indices, p), r.inner);
+            return SmallVector<Value>{};
+          });
+}
+
+/// One thread per element: its rank is the number of row elements ordered
+/// before it, and it lands there when the rank is inside the output.
+void buildRankScatter(Operation *op, DirectKernels &k, const SortSpec &spec, const AxisRows &r) {
+  constexpr int64_t kThreads = 256;
+  int64_t total = r.rows() * r.n;
+  OpBuilder b = k.addKernel("rank", (total + kThreads - 1) / kThreads, kThreads);
+  Location l = k.loc();
+  Type element = llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getElementType();
+  Type key = keyType(b, element), i64 = b.getI64Type();
+  Value e = b.create<arith::AddIOp>(
+      l, b.create<arith::MulIOp>(l, blockIndex(b, l), indexConst(b, l, kThreads)),
+      threadIndex(b, l));
+  Value inRange = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, e,
+                                          indexConst(b, l, total));
+  ifThen(b, l, inRange, [&](OpBuilder &nb, Location nl) {
+    Value x = k.operand(nb, 0);
+    Value row = nb.create<arith::DivUIOp>(nl, e, indexConst(nb, nl, r.n));
+    Value p = nb.create<arith::RemUIOp>(nl, e, indexConst(nb, nl, r.n));
+    Value base = rowBase(nb, nl, row, r);
+    auto load = [&](OpBuilder &ib, Location il, Value pos) {
+      Value flat = ib.create<arith::AddIOp>(
+          il, base, ib.create<arith::MulIOp>(il, pos, indexConst(ib, il, r.inner)));
+      return toKey(ib, il, ib.create<memref::LoadOp>(il, x, flat), key);
+    };
+    Value mine = load(nb, nl, p);
+    Value myIndex = nb.create<arith::IndexCastOp>(nl, i64, p);
+    Value rank = forLoop(nb, nl, indexConst(nb, nl, 0), indexConst(nb, nl, r.n),
+                         indexConst(nb, nl, 1),
+                         {nb.create<arith::ConstantOp>(nl, nb.getI64IntegerAttr(0)).getResult()},
+                         [&](OpBuilder &ib, Location il, Value q, ValueRange acc) {
+                           Value other = load(ib, il, q);
+                           Value first = before(ib, il, other,
+                                                ib.create<arith::IndexCastOp>(il, i64, q), mine,
+                                                myIndex, spec.descending);
+                           return SmallVector<Value>{ib.create<arith::AddIOp>(
+                               il, acc[0], ib.create<arith::ExtUIOp>(il, i64, first))};
+                         })[0];
+    Value inside = nb.create<arith::CmpIOp>(
+        nl, arith::CmpIPredicate::slt, rank,
+        nb.create<arith::ConstantOp>(nl, nb.getI64IntegerAttr(spec.count)));
+    ifThen(nb, nl, inside, [&](OpBuilder &wb, Location wl) {
+      writeOutput(wb, wl, op, k, spec, outRowBase(wb, wl, row, r, spec.count),
+                  wb.create<arith::IndexCastOp>(wl, wb.getIndexType(), rank), mine, myIndex,
+                  r.inner);
+    });
+  });
+}
+
+} // namespace
+
+absl::Status buildSortKernels(Operation *op, DirectKernels &k) {
+  SortSpec spec = specOf(op);
+  auto shape = llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getShape();
+  AxisRows r = axisRows(shape, spec.axis);
+  if (r.n <= kMaxBitonic)
+    buildBitonic(op, k, spec, r);
+  else
+    buildRankScatter(op, k, spec, r);
+  return absl::OkStatus();
+}
+
+} // namespace kiln::codegen::ptx
