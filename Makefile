@@ -41,12 +41,17 @@ runtime: deps
 	cmake --preset runtime-only && cmake --build build-runtime -j $(JOBS)
 
 # What the GPU machine needs (it has no MLIR): the static kiln-run, a bundle of the
-# tests/gpu graphs, a bundle of the bench graphs and the bench script. Carry .gpu-carry/.
+# tests/gpu graphs, a bundle of the bench graphs and the bench script; the static
+# kiln-train-rt with the reasoner bundle of `make demo`'s (default) configuration, which
+# also serves gpu-check.textproto (same graph, shorter schedule). Carry .gpu-carry/.
 gpu-carry: build
 	rm -rf .gpu-carry && mkdir -p .gpu-carry
 	cp $(BUILD_DIR)/bin/kiln-run bench/gpu_bench.py .gpu-carry/
 	for g in tests/gpu/*.mlir; do $(BUILD_DIR)/bin/kiln-compile $$g --bundle=.gpu-carry/tests || exit 1; done
 	for g in bench/graphs/*.mlir; do $(BUILD_DIR)/bin/kiln-compile $$g --bundle=.gpu-carry/bench || exit 1; done
+	cp $(BUILD_DIR)/bin/kiln-train-rt models/train/configs/gpu-check.textproto .gpu-carry/
+	$(BUILD_DIR)/bin/kiln-train --export-bundle=.gpu-carry/reasoner
+	@du -sh .gpu-carry
 
 clean:
 	rm -rf $(BUILD_DIR) build-runtime
