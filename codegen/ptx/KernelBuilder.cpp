@@ -498,8 +498,13 @@ private:
   }
 
   absl::Status buildSlice(ArrayRef<int64_t> start, ArrayRef<int64_t> stride) {
-    if (operandType(0).getRank() == 0)
-      return unsupported(op, "rank-0 slice");
+    if (operandType(0).getRank() == 0) {
+      // Slicing a scalar takes all of it.
+      indexed([&](OpBuilder &nb, Location l, ValueRange idx) -> Value {
+        return nb.create<memref::LoadOp>(l, arg(0), idx);
+      });
+      return absl::OkStatus();
+    }
     indexed([&](OpBuilder &nb, Location l, ValueRange idx) -> Value {
       SmallVector<Value> src;
       for (size_t i = 0; i < start.size(); ++i) {
@@ -818,8 +823,13 @@ private:
   absl::Status buildDynamicUpdateSlice() {
     auto xType = operandType(0), uType = operandType(1);
     int64_t rank = xType.getRank();
-    if (rank == 0)
-      return unsupported(op, "rank-0 dynamic_update_slice");
+    if (rank == 0) {
+      // The update covers the whole scalar (there are no start indices).
+      indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
+        return nb.create<memref::LoadOp>(l, arg(1), out);
+      });
+      return absl::OkStatus();
+    }
     indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
       Value inside = nb.create<arith::ConstantOp>(l, nb.getBoolAttr(true));
       SmallVector<Value> src;
