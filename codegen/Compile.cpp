@@ -22,6 +22,17 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
   if (options.target != "host" && options.target != "ptx")
     return absl::InvalidArgumentError("unknown target '" + options.target +
                                       "' (this build supports: host, ptx)");
+  bool cublasMatmul = false;
+  for (const std::string &provider : options.providers) {
+    if (provider != "matmul=cublas")
+      return absl::InvalidArgumentError("unknown provider '" + provider +
+                                        "' (expected OP=PROVIDER; this build has: matmul=cublas)");
+    if (options.target != "ptx")
+      return absl::InvalidArgumentError("provider '" + provider +
+                                        "' applies to the ptx target only, not '" +
+                                        options.target + "'");
+    cublasMatmul = true;
+  }
   // The ptx target has kernels for primitives only: composites are expanded.
   bool decompose = options.decompose || options.target == "ptx";
   if (auto s = module.verify(); !s.ok())
@@ -46,6 +57,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
   if (options.target == "ptx") {
     ptx::PtxOptions ptxOptions;
     ptxOptions.dumpDir = options.dumpIrDir;
+    ptxOptions.cublasMatmul = cublasMatmul;
     return ptx::lowerToPtx(module.module(), ptxOptions);
   }
   return lowerToHost(module.module());

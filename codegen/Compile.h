@@ -10,6 +10,7 @@
 #define KILN_CODEGEN_COMPILE_H
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "executor/executable.pb.h"
@@ -26,6 +27,10 @@ struct CompileOptions {
   std::string target = "host";
   /// Expand composite ops (softmax, attention, ...) into primitives first.
   bool decompose = false;
+  /// Per-op providers for the ptx target, "OP=PROVIDER"; today "matmul=cublas"
+  /// (matmuls run by cuBLAS, loaded by the executor at run time). Off by default:
+  /// every kernel is PTX that Kiln emitted.
+  std::vector<std::string> providers;
   /// When set, the IR before the pipeline and after every pass is written here, one
   /// numbered file per pass named after it ("03-cse.mlir").
   std::string dumpIrDir;

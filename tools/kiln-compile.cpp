@@ -40,6 +40,11 @@ static cl::opt<std::string> target("target", cl::desc("Target to compile for: ho
 static cl::opt<bool> decompose(
     "decompose", cl::desc("Expand composite ops (softmax, attention, ...) into primitives"),
     cl::cat(category));
+static cl::list<std::string> providers(
+    "provider",
+    cl::desc("Route an op of the ptx target to a vendor library loaded at run time "
+             "instead of Kiln's PTX: matmul=cublas (may repeat; off by default)"),
+    cl::value_desc("op=provider"), cl::cat(category));
 static cl::opt<std::string> bundleDir(
     "bundle",
     cl::desc("Compile for both the host and the ptx target and add the two "
@@ -89,6 +94,8 @@ static int writeBundle(const std::string &text, const std::string &input) {
     kiln::codegen::CompileOptions options;
     options.target = target;
     options.decompose = decompose;
+    if (std::string(target) == "ptx")
+      options.providers.assign(providers.begin(), providers.end());
     auto exe = kiln::codegen::compile(*module, options);
     if (!exe.ok())
       return fail(std::string(exe.status().message()));
@@ -131,6 +138,7 @@ int main(int argc, char **argv) {
   options.target = target;
   options.decompose = decompose;
   options.dumpIrDir = dumpIr;
+  options.providers.assign(providers.begin(), providers.end());
   auto exe = kiln::codegen::compile(*module, options);
   if (!exe.ok())
     return fail(std::string(exe.status().message()));

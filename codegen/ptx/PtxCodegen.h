@@ -23,6 +23,10 @@ struct PtxOptions {
   std::string features = "+ptx80";
   /// When set, each kernel's .ptx and the IR of its lowering stages go here.
   std::string dumpDir;
+  /// Route kiln.matmul to cuBLAS (a "gemm" step the executor runs through the
+  /// library it loads at run time) instead of Kiln's kernels, where cuBLAS
+  /// takes the shapes: the opt-in provider of DESIGN.md.
+  bool cublasMatmul = false;
 };
 
 absl::StatusOr<proto::Executable> lowerToPtx(mlir::ModuleOp module,

@@ -17,6 +17,7 @@
 #include "executor/cuda/CudaDevice.h"
 #include "executor/cuda/CudaGraph.h"
 #include "executor/cuda/CudaModule.h"
+#include "executor/cuda/CublasApi.h"
 
 namespace kiln {
 
@@ -36,9 +37,9 @@ int64_t byteSize(const proto::TensorType &t) {
 
 std::string where(const proto::EntryPoint &ep, int i) {
   const proto::Step &s = ep.steps(i);
-  std::string what = s.op() == "launch"
-                         ? absl::StrCat("kernel '", s.launch().kernel(), "'")
-                         : absl::StrCat("'", s.op(), "'");
+  std::string what = s.op() == "launch" ? absl::StrCat("kernel '", s.launch().kernel(), "'")
+                     : s.op() == "gemm"  ? absl::StrCat("gemm on ", s.gemm().provider())
+                                         : absl::StrCat("'", s.op(), "'");
   return absl::StrCat("entry '", ep.name(), "' step ", i, " (", what, " at ",
                       s.location().empty() ? "<unknown location>" : s.location(), ")");
 }
@@ -56,6 +57,39 @@ absl::Status checkType(const proto::TensorType &t, absl::string_view what) {
 bool sameType(const proto::TensorType &a, const proto::TensorType &b) {
   return a.dtype() == b.dtype() &&
          std::equal(a.shape().begin(), a.shape().end(), b.shape().begin(), b.shape().end());
+}
+
+/// A gemm step's provider, sizes and buffers agree (the library trusts them).
+absl::Status validateGemm(const proto::EntryPoint &ep, int i) {
+  const proto::Step &s = ep.steps(i);
+  const proto::Gemm &g = s.gemm();
+  if (g.provider() != "cublas")
+    return absl::InvalidArgumentError(absl::StrCat(where(ep, i), ": unknown gemm provider '",
+                                                   g.provider(), "' (this build has: cublas)"));
+  for (int64_t d : {g.m(), g.n(), g.k(), g.batch()})
+    if (d < 1 || d > 0x7fffffff)
+      return absl::InvalidArgumentError(absl::StrCat(
+          where(ep, i), ": gemm sizes m=", g.m(), " n=", g.n(), " k=", g.k(),
+          " batch=", g.batch(), " must lie in [1, 2^31)"));
+  const proto::TensorType &a = ep.buffers(s.inputs(0)), &b = ep.buffers(s.inputs(1)),
+                          &c = ep.buffers(s.outputs(0));
+  if (a.dtype() != b.dtype() || a.dtype() != c.dtype() || cuda::cublasDataType(a.dtype()) < 0)
+    return absl::InvalidArgumentError(absl::StrCat(
+        where(ep, i), ": gemm needs one dtype among f32, f64, f16, bf16; given ",
+        typeString(a), ", ", typeString(b), " -> ", typeString(c)));
+  auto elements = [](const proto::TensorType &t) {
+    int64_t n = 1;
+    for (int64_t d : t.shape())
+      n *= d;
+    return n;
+  };
+  int64_t wantA = g.m() * g.k() * (g.broadcast_a() ? 1 : g.batch());
+  int64_t wantB = g.k() * g.n() * (g.broadcast_b() ? 1 : g.batch());
+  if (elements(a) != wantA || elements(b) != wantB || elements(c) != g.m() * g.n() * g.batch())
+    return absl::InvalidArgumentError(absl::StrCat(
+        where(ep, i), ": gemm m=", g.m(), " n=", g.n(), " k=", g.k(), " batch=", g.batch(),
+        " does not match buffers ", typeString(a), ", ", typeString(b), " -> ", typeString(c)));
+  return absl::OkStatus();
 }
 
 absl::Status validateEntry(const proto::Executable &exe, const proto::EntryPoint &ep,
@@ -173,10 +207,13 @@ absl::Status validateEntry(const proto::Executable &exe, const proto::EntryPoint
             where(ep, i), ": value is ", typeString(it->second.tensor().type()),
             " but the buffer is ", typeString(ep.buffers(s.outputs(0)))));
       bound[s.outputs(0)] = true;
+    } else if (s.op() == "gemm") {
+      KILN_RETURN_IF_ERROR(arity(2, 1));
+      KILN_RETURN_IF_ERROR(validateGemm(ep, i));
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           where(ep, i), ": unknown op '", s.op(),
-          "' for the ptx target (expected launch, alias, copy or constant)"));
+          "' for the ptx target (expected launch, alias, copy, constant or gemm)"));
     }
   }
   if (ep.arena_bytes() < 0)
@@ -269,9 +306,22 @@ struct CudaExecutor::EntryRuntime {
   std::vector<CUdeviceptr> graphBindings;       // argument pointers the graph recorded
 };
 
+/// The cuBLAS handle of the gemm provider, bound to the executor's stream, with a
+/// workspace of its own so that capture into a CUDA graph never allocates.
+struct CublasProvider {
+  const cuda::CublasApi *api = nullptr;
+  cuda::cublasHandle_t handle = nullptr;
+  DeviceBuffer workspace;
+  ~CublasProvider() {
+    if (handle)
+      api->cublasDestroy(handle);
+  }
+};
+
 struct CudaExecutor::Impl {
   std::shared_ptr<cuda::CudaDevice> device;
   cuda::CudaStream stream;
+  std::unique_ptr<CublasProvider> cublas; // only when a step asks for it
   std::vector<std::unique_ptr<cuda::CudaModule>> modules;
   std::vector<std::optional<DeviceBuffer>> state; // parallel to exe_.state()
   std::vector<EntryRuntime> entries;              // parallel to exe_.entries()
@@ -279,6 +329,7 @@ struct CudaExecutor::Impl {
   bool capturing = false;                         // inside CudaGraph::capture
   // Declared last so it is destroyed first, while the device is still open.
   ~Impl() {
+    cublas.reset();
     entries.clear();
     state.clear();
     modules.clear();
@@ -303,6 +354,32 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::create(proto::Execut
                           cuda::CudaModule::load(impl.device, m));
     impl.modules.push_back(std::move(loaded));
   }
+  for (const proto::EntryPoint &ep : x->exe_.entries())
+    for (const proto::Step &s : ep.steps())
+      if (s.op() == "gemm" && !impl.cublas) {
+        auto api = cuda::loadCublas();
+        if (!api.ok())
+          return absl::Status(api.status().code(),
+                              absl::StrCat("entry '", ep.name(), "' routes '", s.location(),
+                                           "' to cuBLAS: ", api.status().message()));
+        auto provider = std::make_unique<CublasProvider>();
+        provider->api = *api;
+        KILN_RETURN_IF_ERROR(impl.device->makeCurrent());
+        KILN_RETURN_IF_ERROR(provider->api->check(provider->api->cublasCreate(&provider->handle),
+                                                  "creating a cuBLAS handle"));
+        KILN_RETURN_IF_ERROR(provider->api->check(
+            provider->api->cublasSetStream(provider->handle, impl.stream.get()),
+            "binding cuBLAS to the executor's stream"));
+        constexpr int64_t kWorkspaceBytes = 32 << 20;
+        KILN_ASSIGN_OR_RETURN(provider->workspace,
+                              impl.device->allocate(kWorkspaceBytes, "the cuBLAS workspace"));
+        KILN_RETURN_IF_ERROR(provider->api->check(
+            provider->api->cublasSetWorkspace(
+                provider->handle, reinterpret_cast<void *>(provider->workspace.ptr()),
+                kWorkspaceBytes),
+            "giving cuBLAS its workspace"));
+        impl.cublas = std::move(provider);
+      }
   impl.state.resize(x->exe_.state_size());
   impl.entries.resize(x->exe_.entries_size());
   for (int e = 0; e < x->exe_.entries_size(); ++e) {
@@ -538,10 +615,41 @@ absl::Status CudaExecutor::enqueueSteps(EntryRuntime &rt, std::vector<std::strin
         KILN_RETURN_IF_ERROR(syncOrExplain(rt, *launched));
         launched->clear();
       }
+    } else if (s.op() == "gemm") {
+      KILN_RETURN_IF_ERROR(enqueueGemm(ep, i, rt.ptr));
+      launched->push_back(where(ep, i));
     }
     // "constant": bound at load time, nothing to do per run.
   }
   return absl::OkStatus();
+}
+
+/// Row-major out = a @ b is column-major out^T = b^T a^T: cuBLAS gets b as its
+/// first operand and a as its second, with the sizes swapped.
+absl::Status CudaExecutor::enqueueGemm(const proto::EntryPoint &ep, int i,
+                                       const std::vector<CUdeviceptr> &ptr) {
+  const proto::Step &s = ep.steps(i);
+  const proto::Gemm &g = s.gemm();
+  const CublasProvider &cublas = *impl_->cublas;
+  proto::DType dtype = ep.buffers(s.outputs(0)).dtype();
+  int type = cuda::cublasDataType(dtype);
+  bool f64 = dtype == proto::F64;
+  double alpha64 = 1, beta64 = 0;
+  float alpha32 = 1, beta32 = 0;
+  const void *alpha = f64 ? static_cast<const void *>(&alpha64) : &alpha32;
+  const void *beta = f64 ? static_cast<const void *>(&beta64) : &beta32;
+  int ldb = g.transpose_b() ? g.k() : g.n();
+  int lda = g.transpose_a() ? g.m() : g.k();
+  auto asPtr = [](CUdeviceptr p) { return reinterpret_cast<void *>(p); };
+  return cublas.api->check(
+      cublas.api->cublasGemmStridedBatchedEx(
+          cublas.handle, g.transpose_b() ? cuda::CUBLAS_OP_T : cuda::CUBLAS_OP_N,
+          g.transpose_a() ? cuda::CUBLAS_OP_T : cuda::CUBLAS_OP_N, g.n(), g.m(), g.k(), alpha,
+          asPtr(ptr[s.inputs(1)]), type, ldb, g.broadcast_b() ? 0 : g.k() * g.n(),
+          asPtr(ptr[s.inputs(0)]), type, lda, g.broadcast_a() ? 0 : g.m() * g.k(), beta,
+          asPtr(ptr[s.outputs(0)]), type, g.n(), g.m() * g.n(), g.batch(),
+          f64 ? cuda::CUBLAS_COMPUTE_64F : cuda::CUBLAS_COMPUTE_32F, cuda::CUBLAS_GEMM_DEFAULT),
+      where(ep, i));
 }
 
 absl::Status CudaExecutor::syncOrExplain(const EntryRuntime &rt,

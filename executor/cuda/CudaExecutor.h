@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "executor/EntryRunner.h"
 #include "executor/HostTensor.h"
+#include "executor/cuda/CudaApi.h"
 #include "executor/executable.pb.h"
 
 namespace kiln {
@@ -86,6 +87,8 @@ private:
   absl::Status uploadState(int index, const HostTensor &value);
   absl::Status prepare(EntryRuntime &rt);
   absl::Status enqueueSteps(EntryRuntime &rt, std::vector<std::string> *launched);
+  absl::Status enqueueGemm(const proto::EntryPoint &ep, int step,
+                           const std::vector<cuda::CUdeviceptr> &ptr);
   absl::Status syncOrExplain(const EntryRuntime &rt, const std::vector<std::string> &launched);
   absl::StatusOr<std::vector<HostTensor>> runEntry(EntryRuntime &rt,
                                                    const std::vector<HostTensor> &inputs);

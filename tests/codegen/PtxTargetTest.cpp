@@ -288,6 +288,55 @@ TEST(PtxTarget, OpsThatAreNotLoopNestsGetDirectKernels) {
   expectEveryModuleAssembles(*exe, "direct");
 }
 
+TEST(PtxTarget, MatmulProviderRoutesMatmulsToCublas) {
+  const char *graph = R"mlir(
+    func.func @main(%a: tensor<200x264xbf16>, %b: tensor<136x264xbf16>, %x: tensor<4x8x16xf32>,
+                    %w: tensor<16x5xf32>, %g: tensor<96x64xbf16>, %e: tensor<4x64x72xbf16>,
+                    %o: tensor<4xi64>)
+        -> (tensor<200x136xbf16>, tensor<4x8x5xf32>, tensor<96x72xbf16>) {
+      %c = kiln.matmul %a, %b {transpose_a = false, transpose_b = true} : (tensor<200x264xbf16>, tensor<136x264xbf16>) -> tensor<200x136xbf16>
+      %y = kiln.matmul %x, %w {transpose_a = false, transpose_b = false} : (tensor<4x8x16xf32>, tensor<16x5xf32>) -> tensor<4x8x5xf32>
+      %r = kiln.grouped_matmul %g, %e, %o {mode = "rows", transpose_w = false} : (tensor<96x64xbf16>, tensor<4x64x72xbf16>, tensor<4xi64>) -> tensor<96x72xbf16>
+      return %c, %y, %r : tensor<200x136xbf16>, tensor<4x8x5xf32>, tensor<96x72xbf16>
+    })mlir";
+  codegen::CompileOptions options = ptxOptions();
+  options.providers = {"matmul=cublas"};
+  auto exe = compileText(graph, options);
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::EntryPoint &entry = exe->entries(0);
+  ASSERT_EQ(entry.steps_size(), 3);
+  const proto::Gemm &nt = entry.steps(0).gemm();
+  EXPECT_EQ(entry.steps(0).op(), "gemm");
+  EXPECT_EQ(nt.provider(), "cublas");
+  EXPECT_EQ(nt.m(), 200);
+  EXPECT_EQ(nt.n(), 136);
+  EXPECT_EQ(nt.k(), 264);
+  EXPECT_EQ(nt.batch(), 1);
+  EXPECT_TRUE(nt.transpose_b());
+  const proto::Gemm &batched = entry.steps(1).gemm();
+  EXPECT_EQ(entry.steps(1).op(), "gemm");
+  EXPECT_EQ(batched.batch(), 4);
+  EXPECT_FALSE(batched.broadcast_a());
+  EXPECT_TRUE(batched.broadcast_b());
+  // Only kiln.matmul has the provider; the MoE GEMM stays Kiln's kernel.
+  EXPECT_EQ(entry.steps(2).op(), "launch");
+
+  // Off by default; a provider the build lacks, or one on the host target, is an error.
+  auto plain = compileText(graph, ptxOptions());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->entries(0).steps(0).op(), "launch");
+  options.providers = {"matmul=rocblas"};
+  auto bad = compileText(graph, options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "unknown provider 'matmul=rocblas'"))
+      << bad.status();
+  codegen::CompileOptions host;
+  host.providers = {"matmul=cublas"};
+  auto onHost = compileText(graph, host);
+  ASSERT_FALSE(onHost.ok());
+  EXPECT_TRUE(absl::StrContains(onHost.status().message(), "ptx target only")) << onHost.status();
+}
+
 TEST(PtxTarget, ScalarSliceAndUpdateCompile) {
   // The degenerate rank-0 forms (no start indices: the whole scalar).
   auto exe = compileText(R"mlir(

@@ -12,6 +12,7 @@
 
 #include "executor/cuda/CudaApi.h"
 #include "executor/cuda/CudaExecutor.h"
+#include "executor/cuda/CublasApi.h"
 #include "tests/cuda/PtxTestPrograms.h"
 
 namespace kiln {
@@ -77,11 +78,113 @@ TEST(CudaExecutor, RejectsUnplannedBuffers) {
       << x.status();
 
   exe = elementwiseTwin("ptx");
-  exe.mutable_entries(0)->mutable_steps(0)->set_op("gemm");
+  exe.mutable_entries(0)->mutable_steps(0)->set_op("convolve");
   x = CudaExecutor::create(exe);
   ASSERT_FALSE(x.ok());
-  EXPECT_TRUE(contains(x.status(), "unknown op 'gemm'")) << x.status();
+  EXPECT_TRUE(contains(x.status(), "unknown op 'convolve'")) << x.status();
   EXPECT_TRUE(contains(x.status(), "step.mlir:3:8")) << x.status();
+}
+
+/// c[batch, m, n] = a[batch, m, k] @ b[k, n] (b broadcast), f32, as one gemm step.
+proto::Executable gemmExecutable(int64_t batch, int64_t m, int64_t n, int64_t k) {
+  proto::Executable exe;
+  exe.set_target("ptx");
+  exe.set_compiler_version("test-0");
+  proto::EntryPoint *ep = exe.add_entries();
+  ep->set_name("gemm");
+  *ep->add_buffers() = f32({batch, m, k});
+  *ep->add_buffers() = f32({k, n});
+  *ep->add_buffers() = f32({batch, m, n});
+  for (int i = 0; i < 2; ++i) {
+    proto::Argument *a = ep->add_arguments();
+    a->set_name(i == 0 ? "a" : "b");
+    a->set_buffer(i);
+  }
+  proto::Result *r = ep->add_results();
+  r->set_name("c");
+  r->set_buffer(2);
+  r->set_aliases_argument(-1);
+  proto::Step *s = ep->add_steps();
+  s->set_op("gemm");
+  s->add_inputs(0);
+  s->add_inputs(1);
+  s->add_outputs(2);
+  s->set_location("gemm.mlir:2:8");
+  proto::Gemm *g = s->mutable_gemm();
+  g->set_provider("cublas");
+  g->set_m(m);
+  g->set_n(n);
+  g->set_k(k);
+  g->set_batch(batch);
+  g->set_broadcast_b(batch > 1);
+  for (int64_t off : {int64_t{-1}, int64_t{-1}, int64_t{0}})
+    ep->add_buffer_offsets(off);
+  ep->set_arena_bytes(alignUp(batch * m * n * 4));
+  return exe;
+}
+
+TEST(CudaExecutor, GemmStepsAreValidated) {
+  auto error = [](proto::Executable exe) {
+    auto x = CudaExecutor::create(exe);
+    EXPECT_FALSE(x.ok());
+    return x.ok() ? absl::OkStatus() : x.status();
+  };
+  proto::Executable exe = gemmExecutable(3, 4, 5, 6);
+  exe.mutable_entries(0)->mutable_steps(0)->mutable_gemm()->set_provider("rocblas");
+  absl::Status s = error(exe);
+  EXPECT_TRUE(contains(s, "unknown gemm provider 'rocblas'")) << s;
+  EXPECT_TRUE(contains(s, "gemm.mlir:2:8")) << s;
+
+  exe = gemmExecutable(3, 4, 5, 6);
+  exe.mutable_entries(0)->mutable_steps(0)->mutable_gemm()->set_m(7);
+  s = error(exe);
+  EXPECT_TRUE(contains(s, "does not match buffers")) << s;
+
+  exe = gemmExecutable(3, 4, 5, 6);
+  exe.mutable_entries(0)->mutable_buffers(1)->set_dtype(proto::I32);
+  s = error(exe);
+  EXPECT_TRUE(contains(s, "gemm needs one dtype")) << s;
+}
+
+TEST(CublasApi, NamesWhatItTried) {
+  auto api = cuda::openCublas({"/nonexistent/libcublas.so.99"});
+  ASSERT_FALSE(api.ok());
+  EXPECT_TRUE(contains(api.status(), "/nonexistent/libcublas.so.99")) << api.status();
+  EXPECT_TRUE(contains(api.status(), "KILN_CUBLAS_LIBRARY")) << api.status();
+  setenv("KILN_CUBLAS_LIBRARY", "/opt/custom/libcublas.so", 1);
+  EXPECT_EQ(cuda::cublasCandidates(), std::vector<std::string>{"/opt/custom/libcublas.so"});
+  unsetenv("KILN_CUBLAS_LIBRARY");
+  // Where the toolkit's cuBLAS is present (no GPU needed to open it), every entry
+  // point Kiln binds must resolve.
+  const char *toolkit = "/usr/local/cuda/lib64/libcublas.so";
+  if (!std::filesystem::exists(toolkit))
+    GTEST_SKIP() << "no " << toolkit << " to bind against";
+  auto real = cuda::openCublas({toolkit});
+  ASSERT_TRUE(real.ok()) << real.status();
+  EXPECT_NE(real->cublasGemmStridedBatchedEx, nullptr);
+}
+
+TEST(CudaExecutor, CublasGemmMatchesCpu) {
+  KILN_REQUIRE_GPU();
+  auto api = cuda::loadCublas();
+  if (!api.ok())
+    GTEST_SKIP() << "needs cuBLAS: " << api.status().message();
+  const int64_t batch = 3, m = 37, n = 29, k = 71;
+  auto x = CudaExecutor::create(gemmExecutable(batch, m, n, k));
+  ASSERT_TRUE(x.ok()) << x.status();
+  HostTensor a = randomNormal(f32({batch, m, k}), 1), b = randomNormal(f32({k, n}), 2);
+  auto got = (*x)->run("gemm", {a, b});
+  ASSERT_TRUE(got.ok()) << got.status();
+  HostTensor want(proto::F32, {batch, m, n});
+  for (int64_t p = 0; p < batch; ++p)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int64_t q = 0; q < k; ++q)
+          acc += a.getDouble((p * m + i) * k + q) * b.getDouble(q * n + j);
+        want.setDouble((p * m + i) * n + j, acc);
+      }
+  EXPECT_LT(maxDiff(want, (*got)[0]), 1e-3);
 }
 
 // Every hand-written kernel must assemble, so invalid PTX fails CI before a GPU sees it.
