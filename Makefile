@@ -41,7 +41,8 @@ runtime: deps
 	cmake --preset runtime-only && cmake --build build-runtime -j $(JOBS)
 
 # What the GPU machine needs (it has no MLIR): the static kiln-run, a bundle of the
-# tests/gpu graphs, a bundle of the bench graphs and the bench script; the static
+# tests/gpu graphs, a bundle of the bench graphs (both also with the cuBLAS provider)
+# and the bench script, the static CUDA executor tests; the static
 # kiln-train-rt with the reasoner bundle of `make demo`'s (default) configuration, which
 # also serves gpu-check.textproto (same graph, shorter schedule). Carry .gpu-carry/.
 gpu-carry: build
@@ -49,6 +50,12 @@ gpu-carry: build
 	cp $(BUILD_DIR)/bin/kiln-run bench/gpu_bench.py .gpu-carry/
 	for g in tests/gpu/*.mlir; do $(BUILD_DIR)/bin/kiln-compile $$g --bundle=.gpu-carry/tests || exit 1; done
 	for g in bench/graphs/*.mlir; do $(BUILD_DIR)/bin/kiln-compile $$g --bundle=.gpu-carry/bench || exit 1; done
+	# The opt-in cuBLAS provider: checked against the host (tests) and timed (bench).
+	$(BUILD_DIR)/bin/kiln-compile tests/gpu/matmul_mma.mlir --provider=matmul=cublas \
+	  --model-hash=matmul_mma_cublas --bundle=.gpu-carry/tests
+	for n in 4096 8192; do $(BUILD_DIR)/bin/kiln-compile bench/graphs/gemm_bf16_$$n.mlir \
+	  --provider=matmul=cublas --model-hash=gemm_bf16_$${n}_cublas --bundle=.gpu-carry/bench || exit 1; done
+	cp $(BUILD_DIR)/bin/KilnCudaExecutorTest .gpu-carry/
 	cp $(BUILD_DIR)/bin/kiln-train-rt models/train/configs/gpu-check.textproto .gpu-carry/
 	$(BUILD_DIR)/bin/kiln-train --export-bundle=.gpu-carry/reasoner
 	@du -sh .gpu-carry
