@@ -389,7 +389,7 @@ kilnToHfState(const DeepseekV3Config &c,
   return out;
 }
 
-absl::Status loadHfCheckpoint(Executor &executor, const DeepseekV3Config &c,
+absl::Status loadHfCheckpoint(EntryRunner &executor, const DeepseekV3Config &c,
                               const std::string &dir) {
   std::string configPath = joinPath(dir, "config.json");
   if (exists(configPath)) {
@@ -443,7 +443,7 @@ absl::Status loadHfCheckpoint(Executor &executor, const DeepseekV3Config &c,
   return absl::OkStatus();
 }
 
-absl::Status saveHfCheckpoint(const Executor &executor,
+absl::Status saveHfCheckpoint(const EntryRunner &executor,
                               const DeepseekV3Config &c, const std::string &dir,
                               int64_t maxShardBytes) {
   std::map<std::string, HostTensor> state;

@@ -63,7 +63,7 @@ kilnToHfState(const DeepseekV3Config &config,
 /// model.safetensors.index.json and its shards) into the executor's state.
 /// The folder's config.json, when present, must describe the same model as
 /// `config`. Everything is checked before any state changes.
-absl::Status loadHfCheckpoint(Executor &executor,
+absl::Status loadHfCheckpoint(EntryRunner &executor,
                               const DeepseekV3Config &config,
                               const std::string &dir);
 
@@ -71,7 +71,7 @@ absl::Status loadHfCheckpoint(Executor &executor,
 /// (created if needed): one model.safetensors, or shards of at most
 /// `maxShardBytes` plus an index. Each file goes through a temporary and a
 /// rename.
-absl::Status saveHfCheckpoint(const Executor &executor,
+absl::Status saveHfCheckpoint(const EntryRunner &executor,
                               const DeepseekV3Config &config,
                               const std::string &dir,
                               int64_t maxShardBytes = int64_t{5} << 30);

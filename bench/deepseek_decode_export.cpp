@@ -1,0 +1,113 @@
+//===- deepseek_decode_export.cpp - the decode bench's bundle ---------------===//
+//
+// Builds a DeepSeek-V3 model from a config.json with its prefill and decode
+// entries (DeepseekInference.h) for one batch / prompt / cache bucket, compiles
+// it for the ptx target and adds it to a bundle under the key the runner
+// (deepseek_decode_run.cpp) looks up: model_hash "deepseek-decode-<dtype>",
+// entry "generate", bucket "b<batch>_p<prompt>_m<cache>". Weights are not in the
+// bundle: the runner loads a checkpoint made on the GPU machine.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "codegen/Compile.h"
+#include "executor/Bundle.h"
+#include "executor/Executor.h"
+#include "models/deepseek/DeepseekInference.h"
+
+using namespace kiln;
+
+static int fail(const std::string &message) {
+  std::fprintf(stderr, "kiln-bench-decode-export: error: %s\n", message.c_str());
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  std::string configPath, bundleDir, dtypeName = "bf16";
+  int64_t batch = 64, promptLen = 16, newTokens = 256;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char *flag, std::string *out) {
+      std::string prefix = std::string(flag) + "=";
+      if (arg.rfind(prefix, 0) != 0)
+        return false;
+      *out = arg.substr(prefix.size());
+      return true;
+    };
+    std::string v;
+    if (value("--config", &configPath) || value("--bundle", &bundleDir) ||
+        value("--dtype", &dtypeName))
+      continue;
+    int64_t *target = nullptr;
+    if (value("--batch", &v))
+      target = &batch;
+    else if (value("--prompt-len", &v))
+      target = &promptLen;
+    else if (value("--new-tokens", &v))
+      target = &newTokens;
+    else if (arg == "--help") {
+      std::printf("usage: kiln-bench-decode-export --config=config.json --bundle=DIR "
+                  "[--dtype=bf16|f32] [--batch=64] [--prompt-len=16] [--new-tokens=256]\n");
+      return 0;
+    } else {
+      return fail(absl::StrCat("unknown flag '", arg, "' (see --help)"));
+    }
+    if (!absl::SimpleAtoi(v, target) || *target < 1)
+      return fail(absl::StrCat("'", arg, "' needs a positive integer"));
+  }
+  if (configPath.empty() || bundleDir.empty())
+    return fail("--config and --bundle are required (see --help)");
+  if (dtypeName != "bf16" && dtypeName != "f32")
+    return fail(absl::StrCat("--dtype is '", dtypeName, "'; expected bf16 or f32"));
+  auto config = models::readDeepseekV3Config(configPath);
+  if (!config.ok())
+    return fail(std::string(config.status().message()));
+
+  int64_t maxLen = promptLen + newTokens;
+  Graph graph("deepseek_decode");
+  models::DeepseekV3Model model(graph, *config, dtypeName == "bf16" ? DType::bf16 : DType::f32);
+  if (auto s = models::addDeepseekInference(graph, model, {batch, promptLen, maxLen}); !s.ok())
+    return fail(std::string(s.message()));
+  auto module = graph.build();
+  if (!module.ok())
+    return fail(std::string(module.status().message()));
+  codegen::CompileOptions options;
+  options.target = "ptx";
+  auto exe = codegen::compile(*module, options);
+  if (!exe.ok())
+    return fail(std::string(exe.status().message()));
+
+  BundleKey key{absl::StrCat("deepseek-decode-", dtypeName), "generate",
+                absl::StrCat("b", batch, "_p", promptLen, "_m", maxLen), "ptx",
+                exe->compiler_version()};
+  std::error_code ec;
+  std::filesystem::create_directories(bundleDir, ec);
+  if (ec)
+    return fail(absl::StrCat("cannot create '", bundleDir, "': ", ec.message()));
+  std::vector<BundleEntry> entries;
+  if (std::filesystem::exists(bundleDir + "/manifest.json")) {
+    auto existing = openBundle(bundleDir);
+    if (!existing.ok())
+      return fail(std::string(existing.status().message()));
+    entries = existing->entries();
+  }
+  BundleEntry entry{key, bundleFileName(key)};
+  if (auto s = writeExecutable(*exe, bundleDir + "/" + entry.file, false); !s.ok())
+    return fail(std::string(s.message()));
+  std::erase_if(entries, [&](const BundleEntry &e) { return e.key == key; });
+  entries.push_back(entry);
+  if (auto s = writeBundleManifest(bundleDir, entries); !s.ok())
+    return fail(std::string(s.message()));
+  int launches = 0;
+  for (const proto::EntryPoint &ep : exe->entries())
+    for (const proto::Step &s : ep.steps())
+      launches += s.op() == "launch";
+  std::printf("%s: %s (%d kernel launches over its entries)\n", entry.file.c_str(),
+              bundleKeyString(key).c_str(), launches);
+  return 0;
+}

@@ -1,0 +1,134 @@
+//===- deepseek_decode_run.cpp - decode tokens/s of a DeepSeek-V3 bundle ----===//
+//
+// Runtime-only and statically linked (carried to the GPU machine): loads the
+// bundle deepseek_decode_export wrote, the weights of a Hugging Face checkpoint
+// (or, without one, the model's seeded initialisers), and times generate() --
+// prefill, then one decode call per token, every call a CUDA graph replay --
+// for a batch of random prompts, greedy, without EOS, so every row produces
+// exactly --new-tokens tokens. One warm-up generation captures the graphs.
+//
+//===----------------------------------------------------------------------===//
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "executor/Bundle.h"
+#include "executor/CompilerVersion.h"
+#include "executor/cuda/CudaExecutor.h"
+#include "models/deepseek/DeepseekConfig.h"
+#include "models/deepseek/Generate.h"
+#include "models/deepseek/HfCheckpoint.h"
+
+using namespace kiln;
+
+static int fail(const std::string &message) {
+  std::fprintf(stderr, "kiln-bench-decode: error: %s\n", message.c_str());
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  std::string bundleDir, configPath, checkpoint, dtypeName = "bf16";
+  int64_t batch = 64, promptLen = 16, newTokens = 256, seed = 0;
+  bool cudaGraph = true;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char *flag, std::string *out) {
+      std::string prefix = std::string(flag) + "=";
+      if (arg.rfind(prefix, 0) != 0)
+        return false;
+      *out = arg.substr(prefix.size());
+      return true;
+    };
+    std::string v;
+    if (value("--bundle", &bundleDir) || value("--config", &configPath) ||
+        value("--checkpoint", &checkpoint) || value("--dtype", &dtypeName))
+      continue;
+    if (arg == "--no-cuda-graph") {
+      cudaGraph = false;
+      continue;
+    }
+    int64_t *target = nullptr;
+    if (value("--batch", &v))
+      target = &batch;
+    else if (value("--prompt-len", &v))
+      target = &promptLen;
+    else if (value("--new-tokens", &v))
+      target = &newTokens;
+    else if (value("--seed", &v))
+      target = &seed;
+    else if (arg == "--help") {
+      std::printf(
+          "usage: kiln-bench-decode --bundle=DIR --config=config.json [--checkpoint=HF_DIR]\n"
+          "       [--dtype=bf16|f32] [--batch=64] [--prompt-len=16] [--new-tokens=256]\n"
+          "       [--seed=0] [--no-cuda-graph]\n"
+          "Prints: kiln decode batch=B prompt=P new_tokens=N seconds=S tokens_per_s=T\n");
+      return 0;
+    } else {
+      return fail(absl::StrCat("unknown flag '", arg, "' (see --help)"));
+    }
+    if (!absl::SimpleAtoi(v, target) || *target < 0)
+      return fail(absl::StrCat("'", arg, "' needs a non-negative integer"));
+  }
+  if (bundleDir.empty() || configPath.empty())
+    return fail("--bundle and --config are required (see --help)");
+  auto config = models::readDeepseekV3Config(configPath);
+  if (!config.ok())
+    return fail(std::string(config.status().message()));
+  auto bundle = openBundle(bundleDir);
+  if (!bundle.ok())
+    return fail(std::string(bundle.status().message()));
+  BundleKey key{absl::StrCat("deepseek-decode-", dtypeName), "generate",
+                absl::StrCat("b", batch, "_p", promptLen, "_m", promptLen + newTokens), "ptx",
+                kKilnCompilerVersion};
+  auto exe = bundle->load(key);
+  if (!exe.ok())
+    return fail(absl::StrCat(exe.status().message(),
+                             " (kiln-bench-decode-export --config=... --bundle=", bundleDir,
+                             " with the same --dtype/--batch/--prompt-len/--new-tokens fills it)"));
+  CudaExecutorOptions options;
+  options.useCudaGraph = cudaGraph;
+  auto executor = CudaExecutor::create(*std::move(exe), options);
+  if (!executor.ok())
+    return fail(std::string(executor.status().message()));
+  absl::Status loaded = checkpoint.empty()
+                            ? (*executor)->initializeState()
+                            : models::loadHfCheckpoint(**executor, *config, checkpoint);
+  if (!loaded.ok())
+    return fail(std::string(loaded.message()));
+
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int64_t> token(2, config->vocabSize - 1);
+  std::vector<models::GenerationRequest> requests(batch);
+  for (models::GenerationRequest &r : requests) {
+    r.prompt.resize(promptLen);
+    for (int64_t &t : r.prompt)
+      t = token(rng);
+    r.maxNewTokens = newTokens;
+  }
+  // The warm-up run allocates, uploads and captures every entry's graph.
+  if (auto warm = models::generate(**executor, requests); !warm.ok())
+    return fail(std::string(warm.status().message()));
+  auto start = std::chrono::steady_clock::now();
+  auto results = models::generate(**executor, requests);
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!results.ok())
+    return fail(std::string(results.status().message()));
+  int64_t tokens = 0;
+  for (const models::GenerationResult &r : *results)
+    tokens += static_cast<int64_t>(r.tokens.size());
+  std::printf("kiln decode batch=%lld prompt=%lld new_tokens=%lld tokens=%lld seconds=%.4f "
+              "tokens_per_s=%.1f device=%s\n",
+              static_cast<long long>(batch), static_cast<long long>(promptLen),
+              static_cast<long long>(newTokens), static_cast<long long>(tokens), seconds,
+              tokens / seconds, (*executor)->deviceDescription().c_str());
+  std::printf("first row: ");
+  for (size_t i = 0; i < std::min<size_t>(12, (*results)[0].tokens.size()); ++i)
+    std::printf("%lld ", static_cast<long long>((*results)[0].tokens[i]));
+  std::printf("\n");
+  return 0;
+}
