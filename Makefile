@@ -41,8 +41,9 @@ runtime: deps
 	cmake --preset runtime-only && cmake --build build-runtime -j $(JOBS)
 
 # What the GPU machine needs (it has no MLIR): the static kiln-run, a bundle of the
-# tests/gpu graphs, a bundle of the bench graphs (both also with the cuBLAS provider)
-# and the bench script, the static CUDA executor tests; the static
+# tests/gpu graphs, a bundle of the bench graphs (both also with the cuBLAS provider),
+# the gzipped bundle of the generated MoE-layer graphs and the bench script, the static
+# CUDA executor tests; the static
 # kiln-train-rt with the reasoner bundle of `make demo`'s (default) configuration, which
 # also serves gpu-check.textproto (same graph, shorter schedule). Carry .gpu-carry/.
 gpu-carry: build
@@ -55,6 +56,15 @@ gpu-carry: build
 	  --model-hash=matmul_mma_cublas --bundle=.gpu-carry/tests
 	for n in 4096 8192; do $(BUILD_DIR)/bin/kiln-compile bench/graphs/gemm_bf16_$$n.mlir \
 	  --provider=matmul=cublas --model-hash=gemm_bf16_$${n}_cublas --bundle=.gpu-carry/bench || exit 1; done
+	# The MoE-layer rows (issue #7): kiln-bench-moe-graph writes the graphs from Kiln's
+	# model code; they are compiled into their own bundle, which travels gzipped (130 MiB
+	# of Executables, nearly all of it splat constants stored dense, become 0.3 MiB).
+	# gpu_bench.py unpacks bench-moe.tar.gz by itself.
+	rm -rf $(BUILD_DIR)/bench-moe
+	$(BUILD_DIR)/bin/kiln-bench-moe-graph --out-dir=$(BUILD_DIR)/bench-moe
+	for g in moe_layer_fwd moe_layer_fwd_bwd; do $(BUILD_DIR)/bin/kiln-compile \
+	  $(BUILD_DIR)/bench-moe/$$g.mlir --bundle=$(BUILD_DIR)/bench-moe || exit 1; done
+	tar -czf .gpu-carry/bench-moe.tar.gz -C $(BUILD_DIR) bench-moe
 	cp $(BUILD_DIR)/bin/KilnCudaExecutorTest .gpu-carry/
 	cp $(BUILD_DIR)/bin/kiln-train-rt models/train/configs/gpu-check.textproto .gpu-carry/
 	$(BUILD_DIR)/bin/kiln-train --export-bundle=.gpu-carry/reasoner
