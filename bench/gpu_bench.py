@@ -21,8 +21,10 @@ per-expert loop. Without that bundle the rows still print, with '-' for Kiln.
 compare mode, the host side on the CPU: slow at this shape).
 """
 import argparse
+import atexit
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -87,6 +89,7 @@ def open_moe_bundle(path):
     if os.path.isdir(path):
         return path
     out = tempfile.mkdtemp(prefix="kiln-bench-moe-")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)  # 130 MiB unpacked
     with tarfile.open(path) as tar:
         try:
             tar.extractall(out, filter="data")
