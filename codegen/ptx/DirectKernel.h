@@ -99,8 +99,8 @@ absl::Status buildSortKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildScanKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildScatterAddKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildCategoricalKernels(mlir::Operation *op, DirectKernels &k);
-/// True for the scatter_add element types the atomic kernel handles exactly
-/// enough (32/64-bit ones; narrow floats keep an f32 accumulator elsewhere).
+/// True for the scatter_add element types with hardware atomic adds (all but
+/// fp8 and i1/i8, which keep the exact gather-style kernel).
 bool scatterAddUsesAtomics(mlir::Operation *op);
 
 } // namespace kiln::codegen::ptx

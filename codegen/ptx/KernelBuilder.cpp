@@ -857,8 +857,9 @@ private:
   }
 
   /// out = x plus every update whose index names this position, in index order
-  /// (O(indices) per element, exact: f32 accumulation rounded once). Narrow
-  /// floats only; 32/64-bit types use the atomic kernel (ScatterAddKernel.cpp).
+  /// (O(indices) per element, exact: f32 accumulation rounded once). For the
+  /// types without atomic adds (fp8, narrow ints); the rest use the atomic
+  /// kernel (ScatterAddKernel.cpp).
   absl::Status buildScatterAdd(int64_t axis) {
     auto xType = operandType(0), idxType = operandType(1);
     int64_t rank = xType.getRank(), idxRank = idxType.getRank();
@@ -956,27 +957,29 @@ private:
     return absl::OkStatus();
   }
 
+  /// dw[e] = x_e^T dy_e: each output loops over its own group's rows only (the
+  /// rows of other groups would add nothing), in row order as the CPU does.
   absl::Status buildGroupedContract() {
     auto xType = operandType(0);
     int64_t t = xType.getDimSize(0);
     Type compute = computeType(b, xType.getElementType());
     indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
       auto [lo, hi] = groupRows(nb, l, out[0], t);
-      return loops(nb, l, {t}, {zeroOf(nb, l, compute)},
-                   [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
-                     Value row = toI64(ib, il, ivs[0]);
-                     Value in = ib.create<arith::AndIOp>(
-                         il, ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::sge, row, lo),
-                         ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::slt, row, hi));
-                     Value x = loadAs(ib, il, 0, {ivs[0], out[1]}, compute);
-                     Value dy = loadAs(ib, il, 1, {ivs[0], out[2]}, compute);
-                     Value sum = addOf(ib, il, a[0], mulOf(ib, il, x, dy));
-                     return SmallVector<Value>{ib.create<arith::SelectOp>(il, in, sum, a[0])};
-                   })[0];
+      Value first = nb.create<arith::IndexCastOp>(l, nb.getIndexType(), lo);
+      Value last = nb.create<arith::IndexCastOp>(l, nb.getIndexType(), hi);
+      // An empty group (lo >= hi) runs no iteration and gives 0.
+      auto loop = nb.create<scf::ForOp>(
+          l, first, nb.create<arith::MaxSIOp>(l, first, last), indexConst(nb, l, 1),
+          ValueRange{zeroOf(nb, l, compute)},
+          [&](OpBuilder &ib, Location il, Value row, ValueRange a) {
+            Value x = loadAs(ib, il, 0, {row, out[1]}, compute);
+            Value dy = loadAs(ib, il, 1, {row, out[2]}, compute);
+            ib.create<scf::YieldOp>(il, addOf(ib, il, a[0], mulOf(ib, il, x, dy)));
+          });
+      return loop.getResult(0);
     });
     return absl::OkStatus();
   }
-
 
   Value flatIndex(OpBuilder &nb, Location l, ValueRange idx, ArrayRef<int64_t> shape) {
     Value flat = i64Const(nb, l, 0);

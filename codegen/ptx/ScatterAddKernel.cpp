@@ -3,11 +3,11 @@
 // Two launches: copy x into the result, then one thread per update element
 // adds it to its target with an atomic add. O(updates) work, where the
 // gather-style kernel (each output scanning every index) is O(outputs x
-// indices). Used for 32- and 64-bit element types, where the hardware adds in
-// the element's own precision: integers are exact; float duplicates are summed
-// in arrival order, which differs from index order only in rounding (as GPU
-// scatter-adds in XLA and PyTorch do). Narrow floats stay on the exact kernel,
-// which accumulates in f32 and rounds once.
+// indices). The hardware adds in the element's own precision: integers are
+// exact; float duplicates are summed in arrival order, which differs from index
+// order only in rounding, and bf16/f16 round after every add where the CPU
+// rounds once (as GPU scatter-adds in XLA and PyTorch do; the MoE combine adds
+// top-k contributions per token). fp8 has no atomics and keeps the exact kernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -36,7 +36,8 @@ Value globalThread(OpBuilder &b, Location l) {
 
 bool scatterAddUsesAtomics(Operation *op) {
   Type element = llvm::cast<RankedTensorType>(op->getResult(0).getType()).getElementType();
-  return element.isF32() || element.isF64() || element.isInteger(32) || element.isInteger(64);
+  return element.isF32() || element.isF64() || element.isF16() || element.isBF16() ||
+         element.isInteger(32) || element.isInteger(64);
 }
 
 absl::Status buildScatterAddKernels(Operation *op, DirectKernels &k) {

@@ -4,9 +4,11 @@
 // in shared memory over (key, index) pairs, the row padded to a power of two
 // with entries that order after every real one. Ordering by (key, index) is a
 // strict total order, so the network's result is exactly the stable sort the
-// ops pin (ties keep index order; NaN is the largest value). Longer rows: one
-// thread per element counts the elements ordered before it (its rank) and
-// writes itself to that position, O(n) work per element.
+// ops pin (ties keep index order; NaN is the largest value). Longer rows:
+// argsort sorts its indices in place in global memory (a block per row, the
+// keys read through the indices); sort and top-k, which have no room for the
+// indices in their results, let each element count the elements ordered before
+// it (its rank) and write itself there, O(n) work per element.
 //
 //===----------------------------------------------------------------------===//
 
@@ -282,14 +284,114 @@ void buildRankScatter(Operation *op, DirectKernels &k, const SortSpec &spec, con
   });
 }
 
+/// argsort of rows longer than shared memory holds: one block per row sorts
+/// the row's indices in place in the result (the keys are read through them,
+/// x[row, index], from L2), with the bitonic variant whose every comparison
+/// puts the earlier element at the lower position: the first step of each
+/// merge pairs a block's halves mirror-wise. The row counts as padded to a power
+/// of two with elements that order last, and those never move, so a pair whose
+/// upper position is past the row is skipped and the padding needs no storage.
+void buildGlobalArgsort(Operation *op, DirectKernels &k, const SortSpec &spec,
+                        const AxisRows &r) {
+  constexpr int64_t kThreads = 1024;
+  Type element = llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getElementType();
+  int64_t padded = nextPowerOfTwo(r.n);
+  OpBuilder b = k.addKernel("global_bitonic", r.rows(), kThreads);
+  Location l = k.loc();
+  Type key = keyType(b, element), i64 = b.getI64Type();
+  Value tid = threadIndex(b, l), row = blockIndex(b, l);
+  Value x = k.operand(b, 0), out = k.result(b, spec.indicesResult);
+  Type outElement = llvm::cast<MemRefType>(out.getType()).getElementType();
+  Value inBase = rowBase(b, l, row, r);
+  Value outBase = outRowBase(b, l, row, r, spec.count);
+  Value one = indexConst(b, l, 1), step = indexConst(b, l, kThreads);
+  Value n = indexConst(b, l, r.n);
+  auto slot = [&](OpBuilder &nb, Location nl, Value base, Value pos) -> Value {
+    return nb.create<arith::AddIOp>(
+        nl, base, nb.create<arith::MulIOp>(nl, pos, indexConst(nb, nl, r.inner)));
+  };
+  forLoop(b, l, tid, n, step, {}, [&](OpBuilder &nb, Location nl, Value p, ValueRange) {
+    nb.create<memref::StoreOp>(nl, convert(nb, nl, nb.create<arith::IndexCastOp>(nl, i64, p),
+                                           outElement),
+                               out, slot(nb, nl, outBase, p));
+    return SmallVector<Value>{};
+  });
+  b.create<gpu::BarrierOp>(l);
+
+  // Orders positions t < u: the element that goes first ends at t.
+  auto compareExchange = [&](OpBuilder &nb, Location nl, Value t, Value u) {
+    ifThen(nb, nl, nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, u, n),
+           [&](OpBuilder &cb, Location cl) {
+             Value at = slot(cb, cl, outBase, t), au = slot(cb, cl, outBase, u);
+             Value it = convert(cb, cl, cb.create<memref::LoadOp>(cl, out, at), i64);
+             Value iu = convert(cb, cl, cb.create<memref::LoadOp>(cl, out, au), i64);
+             auto keyOf = [&](Value index) {
+               Value pos = cb.create<arith::IndexCastOp>(cl, cb.getIndexType(), index);
+               return toKey(cb, cl, cb.create<memref::LoadOp>(cl, x, slot(cb, cl, inBase, pos)),
+                            key);
+             };
+             Value swap = before(cb, cl, keyOf(iu), iu, keyOf(it), it, spec.descending);
+             ifThen(cb, cl, swap, [&](OpBuilder &wb, Location wl) {
+               wb.create<memref::StoreOp>(wl, convert(wb, wl, iu, outElement), out, at);
+               wb.create<memref::StoreOp>(wl, convert(wb, wl, it, outElement), out, au);
+             });
+           });
+  };
+  int64_t logPadded = llvm::Log2_64(padded);
+  forLoop(b, l, one, indexConst(b, l, logPadded + 1), one, {},
+          [&](OpBuilder &sb, Location sl, Value s, ValueRange) {
+            Value span = sb.create<arith::ShLIOp>(sl, one, s);
+            Value half = sb.create<arith::ShRUIOp>(sl, span, one);
+            // The mirror step: t = block start + o, u = block end - o.
+            forLoop(sb, sl, tid, indexConst(sb, sl, padded / 2), step, {},
+                    [&](OpBuilder &qb, Location ql, Value q, ValueRange) {
+                      Value block = qb.create<arith::DivUIOp>(ql, q, half);
+                      Value o = qb.create<arith::RemUIOp>(ql, q, half);
+                      Value start = qb.create<arith::MulIOp>(ql, block, span);
+                      Value t = qb.create<arith::AddIOp>(ql, start, o);
+                      Value u = qb.create<arith::SubIOp>(
+                          ql, qb.create<arith::AddIOp>(ql, start, span),
+                          qb.create<arith::AddIOp>(ql, o, one));
+                      compareExchange(qb, ql, t, u);
+                      return SmallVector<Value>{};
+                    });
+            sb.create<gpu::BarrierOp>(sl);
+            // Then half-cleaners j = span/4, ..., 1 (jLog = s-2 down to 0).
+            Value steps = sb.create<arith::SubIOp>(sl, s, one);
+            forLoop(sb, sl, indexConst(sb, sl, 0), steps, one, {},
+                    [&](OpBuilder &jb, Location jl, Value rIv, ValueRange) {
+                      Value jLog = jb.create<arith::SubIOp>(
+                          jl, jb.create<arith::SubIOp>(jl, steps, one), rIv);
+                      Value j = jb.create<arith::ShLIOp>(jl, one, jLog);
+                      forLoop(jb, jl, tid, indexConst(jb, jl, padded / 2), step, {},
+                              [&](OpBuilder &qb, Location ql, Value q, ValueRange) {
+                                Value low = qb.create<arith::AndIOp>(
+                                    ql, q, qb.create<arith::SubIOp>(ql, j, one));
+                                Value high = qb.create<arith::ShLIOp>(
+                                    ql, qb.create<arith::ShRUIOp>(ql, q, jLog),
+                                    qb.create<arith::AddIOp>(ql, jLog, one));
+                                Value t = qb.create<arith::OrIOp>(ql, high, low);
+                                compareExchange(qb, ql, t, qb.create<arith::OrIOp>(ql, t, j));
+                                return SmallVector<Value>{};
+                              });
+                      jb.create<gpu::BarrierOp>(jl);
+                      return SmallVector<Value>{};
+                    });
+            return SmallVector<Value>{};
+          });
+}
+
 } // namespace
 
 absl::Status buildSortKernels(Operation *op, DirectKernels &k) {
   SortSpec spec = specOf(op);
   auto shape = llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getShape();
   AxisRows r = axisRows(shape, spec.axis);
+  bool argsortOnly = spec.valuesResult < 0 && spec.count == r.n;
   if (r.n <= kMaxBitonic)
     buildBitonic(op, k, spec, r);
+  else if (argsortOnly)
+    buildGlobalArgsort(op, k, spec, r);
   else
     buildRankScatter(op, k, spec, r);
   return absl::OkStatus();

@@ -263,8 +263,8 @@ TEST(PtxTarget, OpsThatAreNotLoopNestsGetDirectKernels) {
   for (const proto::Step &step : entry.steps())
     if (step.op() == "launch")
       launches.push_back(&step);
-  // sort, topk, cumsum, scatter_add f32 (copy + atomics), scatter_add bf16, categorical.
-  ASSERT_EQ(launches.size(), 7u);
+  // sort, topk, cumsum, scatter_add f32 and bf16 (each a copy, then atomics), categorical.
+  ASSERT_EQ(launches.size(), 8u);
   auto ptxOf = [&](int i) -> const std::string & {
     return exe->modules(launches[i]->launch().module()).ptx();
   };
@@ -280,12 +280,29 @@ TEST(PtxTarget, OpsThatAreNotLoopNestsGetDirectKernels) {
   EXPECT_TRUE(absl::StrContains(ptxOf(2), "shfl.sync.up")) << ptxOf(2);
   EXPECT_TRUE(absl::StrContains(ptxOf(2), "bar.sync"));
   EXPECT_EQ(launches[2]->launch().grid(0), 3);
-  // f32 scatter_add: a copy, then atomic adds; bf16 keeps the exact kernel.
+  // scatter_add: a copy, then atomic adds in the element type.
   EXPECT_TRUE(absl::StrContains(ptxOf(4), "atom.global.add.f32")) << ptxOf(4);
-  EXPECT_FALSE(absl::StrContains(ptxOf(5), "atom."));
+  EXPECT_TRUE(absl::StrContains(ptxOf(6), "atom.global.add.noftz.bf16")) << ptxOf(6);
   // Categorical sampling reduces (score, index) pairs with butterflies.
-  EXPECT_TRUE(absl::StrContains(ptxOf(6), "shfl.sync.bfly")) << ptxOf(6);
+  EXPECT_TRUE(absl::StrContains(ptxOf(7), "shfl.sync.bfly")) << ptxOf(7);
   expectEveryModuleAssembles(*exe, "direct");
+}
+
+TEST(PtxTarget, LongArgsortsSortTheirIndicesInPlace) {
+  auto exe = compileText(R"mlir(
+    func.func @main(%x: tensor<4x32000xbf16>) -> tensor<4x32000xi64> {
+      %o = kiln.argsort %x {axis = 1 : i64, descending = true} : (tensor<4x32000xbf16>) -> tensor<4x32000xi64>
+      return %o : tensor<4x32000xi64>
+    })mlir", ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::Step &step = exe->entries(0).steps(0);
+  // A vocabulary-wide row: one block per row, barriers between network steps,
+  // no shared memory (the result holds the indices being sorted).
+  EXPECT_EQ(step.launch().grid(0), 4);
+  EXPECT_EQ(step.launch().shared_bytes(), 0);
+  EXPECT_TRUE(absl::StrContains(step.launch().kernel(), "global_bitonic"));
+  EXPECT_TRUE(absl::StrContains(exe->modules(step.launch().module()).ptx(), "bar.sync"));
+  expectEveryModuleAssembles(*exe, "argsort");
 }
 
 TEST(PtxTarget, MatmulProviderRoutesMatmulsToCublas) {

@@ -1,6 +1,6 @@
 // The ops with kernels written in the gpu dialect (DirectKernel.h): the bitonic
 // sort in shared memory up to 8192-element rows (dynamic shared memory past
-// 48 KiB), the rank-scatter sort past it, sorts along a non-trailing axis,
+// 48 KiB), past it the in-place global argsort and the rank-scatter sort/top-k, sorts along a non-trailing axis,
 // integer keys full of ties (stability), block scans over long rows, atomic
 // scatter_add with many duplicate indices, and warp-per-row categorical sampling.
 func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi64> {kiln.name = "ties"},
@@ -9,7 +9,9 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
                 %base: tensor<50x16xf32> {kiln.name = "base"}, %idx: tensor<3000xi64> {kiln.name = "idx"},
                 %upd: tensor<3000x16xf32> {kiln.name = "upd"}, %basei: tensor<50x16xi64> {kiln.name = "basei"},
                 %updi: tensor<3000x16xi64> {kiln.name = "updi"}, %key: tensor<i64> {kiln.name = "key"},
-                %logits: tensor<64x1000xf32> {kiln.name = "logits"}, %lb: tensor<5x33xbf16> {kiln.name = "lb"})
+                %logits: tensor<64x1000xf32> {kiln.name = "logits"}, %lb: tensor<5x33xbf16> {kiln.name = "lb"},
+                %longties: tensor<2x10000xi64> {kiln.name = "longties"}, %baseb: tensor<50x16xbf16> {kiln.name = "baseb"},
+                %idxb: tensor<120xi64> {kiln.name = "idxb"}, %updb: tensor<120x16xbf16> {kiln.name = "updb"})
     -> (tensor<300x7xf32> {kiln.name = "sort_axis0_desc"}, tensor<4x1000xi64> {kiln.name = "argsort_ties"},
         tensor<3x10xf32> {kiln.name = "topk_wide_values"}, tensor<3x10xi64> {kiln.name = "topk_wide_indices"},
         tensor<3x9000xi64> {kiln.name = "argsort_wide"}, tensor<2x8192xbf16> {kiln.name = "sort_bf16_8192"},
@@ -17,7 +19,8 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
         tensor<3x9000xf32> {kiln.name = "cumsum_wide"}, tensor<1000x3xi32> {kiln.name = "cumsum_axis0_rev_excl"},
         tensor<5x5000xf64> {kiln.name = "cumsum_f64"}, tensor<50x16xf32> {kiln.name = "scatter_add_f32"},
         tensor<50x16xi64> {kiln.name = "scatter_add_i64"}, tensor<64xi64> {kiln.name = "categorical"},
-        tensor<5xi64> {kiln.name = "categorical_bf16"}) {
+        tensor<5xi64> {kiln.name = "categorical_bf16"}, tensor<2x10000xi64> {kiln.name = "argsort_long_ties"},
+        tensor<50x16xbf16> {kiln.name = "scatter_add_bf16"}) {
   %s0 = kiln.sort %a {axis = 0 : i64, descending = true} : (tensor<300x7xf32>) -> tensor<300x7xf32>
   %at = kiln.argsort %ties {axis = 1 : i64, descending = false} : (tensor<4x1000xi64>) -> tensor<4x1000xi64>
   %tv, %ti = kiln.topk %wide {k = 10 : i64} : (tensor<3x9000xf32>) -> (tensor<3x10xf32>, tensor<3x10xi64>)
@@ -32,8 +35,11 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
   %si = kiln.scatter_add %basei, %idx, %updi {axis = 0 : i64} : (tensor<50x16xi64>, tensor<3000xi64>, tensor<3000x16xi64>) -> tensor<50x16xi64>
   %rc = kiln.random_categorical %key, %logits : (tensor<i64>, tensor<64x1000xf32>) -> tensor<64xi64>
   %rb = kiln.random_categorical %key, %lb : (tensor<i64>, tensor<5x33xbf16>) -> tensor<5xi64>
-  return %s0, %at, %tv, %ti, %aw, %sb, %sd, %dv, %cw, %ci, %cd, %sa, %si, %rc, %rb
+  %lt = kiln.argsort %longties {axis = 1 : i64, descending = false} : (tensor<2x10000xi64>) -> tensor<2x10000xi64>
+  %sab = kiln.scatter_add %baseb, %idxb, %updb {axis = 0 : i64} : (tensor<50x16xbf16>, tensor<120xi64>, tensor<120x16xbf16>) -> tensor<50x16xbf16>
+  return %s0, %at, %tv, %ti, %aw, %sb, %sd, %dv, %cw, %ci, %cd, %sa, %si, %rc, %rb, %lt, %sab
       : tensor<300x7xf32>, tensor<4x1000xi64>, tensor<3x10xf32>, tensor<3x10xi64>, tensor<3x9000xi64>,
         tensor<2x8192xbf16>, tensor<5x5000xf64>, tensor<5x7xf64>, tensor<3x9000xf32>, tensor<1000x3xi32>,
-        tensor<5x5000xf64>, tensor<50x16xf32>, tensor<50x16xi64>, tensor<64xi64>, tensor<5xi64>
+        tensor<5x5000xf64>, tensor<50x16xf32>, tensor<50x16xi64>, tensor<64xi64>, tensor<5xi64>,
+        tensor<2x10000xi64>, tensor<50x16xbf16>
 }
