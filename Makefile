@@ -66,8 +66,17 @@ gpu-carry: build
 	  $(BUILD_DIR)/bench-moe/$$g.mlir --bundle=$(BUILD_DIR)/bench-moe || exit 1; done
 	tar -czf .gpu-carry/bench-moe.tar.gz -C $(BUILD_DIR) bench-moe
 	cp $(BUILD_DIR)/bin/KilnCudaExecutorTest .gpu-carry/
+	# The decode row: the 461M-parameter DeepseekV3 of bench/configs, bf16, batch 64,
+	# 16-token prompts, 256 new tokens; decode_bench.py times it against transformers.
+	$(BUILD_DIR)/bin/kiln-bench-decode-export --config=bench/configs/deepseek_465m.json \
+	  --bundle=.gpu-carry/decode --batch=64 --prompt-len=16 --new-tokens=256
+	cp $(BUILD_DIR)/bin/kiln-bench-decode bench/decode_bench.py bench/configs/deepseek_465m.json \
+	  .gpu-carry/
+	# Symbols are not needed there, and a call carries at most 64 MiB.
+	strip .gpu-carry/kiln-run .gpu-carry/KilnCudaExecutorTest .gpu-carry/kiln-bench-decode
 	cp $(BUILD_DIR)/bin/kiln-train-rt models/train/configs/gpu-check.textproto .gpu-carry/
 	$(BUILD_DIR)/bin/kiln-train --export-bundle=.gpu-carry/reasoner
+	strip .gpu-carry/kiln-train-rt
 	@du -sh .gpu-carry
 
 clean:
