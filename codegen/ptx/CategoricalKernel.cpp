@@ -1,9 +1,10 @@
-//===- CategoricalKernel.cpp - Gumbel-max sampling, a warp per row --------===//
+//===- CategoricalKernel.cpp - Gumbel-max sampling, a warp or block per row -===//
 //
-// Each lane scores every 32nd logit (logit + Gumbel noise from the element's
-// Philox counter, in f64 as the CPU executor computes it) and keeps its best;
-// a shuffle butterfly then picks the row's best, ties to the lowest index, so
-// the sample is the one the sequential argmax of the CPU executor draws.
+// Each thread scores a strided part of its row (logit + Gumbel noise from the
+// element's Philox counter, in f64 as the CPU executor computes it) and keeps
+// its best; shuffle butterflies (and, for a block per row, shared memory
+// between warps) pick the row's best, ties to the lowest index, so the sample
+// is the one the sequential argmax of the CPU executor draws.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,7 @@
 #include "codegen/ptx/Scalars.h"
 
 #include <cmath>
+#include <tuple>
 
 #include "ir/KilnOps.h"
 
@@ -23,73 +25,131 @@ namespace kir = kiln::ir;
 
 namespace kiln::codegen::ptx {
 
+namespace {
+
+/// (score, index) of the better of two candidates: the higher score, ties to
+/// the lower index, so any reduction order picks the sequential argmax.
+std::pair<Value, Value> better(OpBuilder &b, Location l, Value score, Value index,
+                               Value otherScore, Value otherIndex) {
+  Value greater = b.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, otherScore, score);
+  Value tie = b.create<arith::AndIOp>(
+      l, b.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, otherScore, score),
+      b.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, otherIndex, index));
+  Value take = b.create<arith::OrIOp>(l, greater, tie);
+  return {b.create<arith::SelectOp>(l, take, otherScore, score),
+          b.create<arith::SelectOp>(l, take, otherIndex, index)};
+}
+
+std::pair<Value, Value> warpBest(OpBuilder &b, Location l, Value score, Value index) {
+  for (int32_t offset = 16; offset >= 1; offset /= 2)
+    std::tie(score, index) =
+        better(b, l, score, index, shuffle(b, l, score, offset, gpu::ShuffleMode::XOR),
+               shuffle(b, l, index, offset, gpu::ShuffleMode::XOR));
+  return {score, index};
+}
+
+} // namespace
+
 absl::Status buildCategoricalKernels(Operation *op, DirectKernels &k) {
   auto sample = llvm::cast<kir::RandomCategoricalOp>(op);
   auto logitsType = llvm::cast<RankedTensorType>(sample.getLogits().getType());
   int64_t vocab = logitsType.getShape().back();
   int64_t rows = logitsType.getNumElements() / vocab;
-  constexpr int64_t kWarps = 8;
-  OpBuilder b = k.addKernel("gumbel_max", (rows + kWarps - 1) / kWarps, kWarps * 32);
+  // Short rows: a warp each, several rows per block. Long rows (a vocabulary):
+  // a block each, so one row's f64 Philox and logs spread over 16 warps.
+  bool blockPerRow = vocab >= 2048;
+  constexpr int64_t kWarps = 8, kRowWarps = 16;
+  int64_t threads = blockPerRow ? kRowWarps * 32 : kWarps * 32;
+  OpBuilder b = k.addKernel("gumbel_max", blockPerRow ? rows : (rows + kWarps - 1) / kWarps,
+                            threads);
   Location l = k.loc();
   Type f64 = b.getF64Type(), i32 = b.getI32Type(), i64 = b.getI64Type();
+  Value sharedScores, sharedIndices;
+  if (blockPerRow) {
+    sharedScores = k.addSharedBuffer({kRowWarps}, f64);
+    sharedIndices = k.addSharedBuffer({kRowWarps}, i32);
+  }
 
   Value tid = threadIndex(b, l);
   Value lane = b.create<arith::RemUIOp>(l, tid, indexConst(b, l, 32));
-  Value row = b.create<arith::AddIOp>(
-      l, b.create<arith::MulIOp>(l, blockIndex(b, l), indexConst(b, l, kWarps)),
-      b.create<arith::DivUIOp>(l, tid, indexConst(b, l, 32)));
-  // Whole warps leave together, so the shuffles below see all 32 lanes.
-  ifThen(b, l, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, row, indexConst(b, l, rows)),
+  Value warp = b.create<arith::DivUIOp>(l, tid, indexConst(b, l, 32));
+  Value row = blockPerRow ? blockIndex(b, l)
+                          : b.create<arith::AddIOp>(
+                                l, b.create<arith::MulIOp>(l, blockIndex(b, l),
+                                                           indexConst(b, l, kWarps)),
+                                warp)
+                                .getResult();
+  // Each thread scores every `stride`-th logit of its row from `first` on.
+  Value first = blockPerRow ? tid : lane;
+  int64_t stride = blockPerRow ? threads : 32;
+  auto scoreRow = [&](OpBuilder &nb, Location nl) -> std::pair<Value, Value> {
+    Value key = convert(nb, nl, nb.create<memref::LoadOp>(nl, k.operand(nb, 0),
+                                                          indexConst(nb, nl, 0)),
+                        i64);
+    Value rowBase = nb.create<arith::MulIOp>(nl, row, indexConst(nb, nl, vocab));
+    SmallVector<Value> inits{floatConst(nb, nl, f64, -INFINITY),
+                             nb.create<arith::ConstantOp>(nl, nb.getI32IntegerAttr(0))};
+    ValueRange best = forLoop(
+        nb, nl, first, indexConst(nb, nl, vocab), indexConst(nb, nl, stride), inits,
+        [&](OpBuilder &ib, Location il, Value v, ValueRange acc) {
+          Value flat = ib.create<arith::AddIOp>(il, rowBase, v);
+          Value u = unitFromWord(
+              ib, il, philox(ib, il, ib.create<arith::IndexCastOp>(il, i64, flat), key)[0],
+              false);
+          u = ib.create<arith::MaximumFOp>(
+              il, ib.create<arith::MinimumFOp>(il, u, floatConst(ib, il, f64, 1.0 - 0x1p-24)),
+              floatConst(ib, il, f64, 0x1p-24));
+          Value gumbel = ib.create<arith::NegFOp>(
+              il, ib.create<math::LogOp>(
+                      il, ib.create<arith::NegFOp>(il, ib.create<math::LogOp>(il, u))));
+          Value logit =
+              convert(ib, il, ib.create<memref::LoadOp>(il, k.operand(ib, 1), flat), f64);
+          Value score = ib.create<arith::AddFOp>(il, logit, gumbel);
+          Value improves = ib.create<arith::CmpFOp>(il, arith::CmpFPredicate::OGT, score, acc[0]);
+          return SmallVector<Value>{
+              ib.create<arith::SelectOp>(il, improves, score, acc[0]),
+              ib.create<arith::SelectOp>(il, improves, ib.create<arith::IndexCastOp>(il, i32, v),
+                                         acc[1])};
+        });
+    return warpBest(nb, nl, best[0], best[1]);
+  };
+  auto write = [&](OpBuilder &nb, Location nl, Value index) {
+    Value out = k.result(nb, 0);
+    Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
+    ifThen(nb, nl,
+           nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::eq, blockPerRow ? tid : lane,
+                                    indexConst(nb, nl, 0)),
+           [&](OpBuilder &wb, Location wl) {
+             wb.create<memref::StoreOp>(wl, convert(wb, wl, index, element), out, row);
+           });
+  };
+  if (!blockPerRow) {
+    // Whole warps leave together, so the shuffles see all 32 lanes.
+    ifThen(b, l,
+           b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, row, indexConst(b, l, rows)),
+           [&](OpBuilder &nb, Location nl) { write(nb, nl, scoreRow(nb, nl).second); });
+    return absl::OkStatus();
+  }
+  // Block per row: each warp's best through shared memory, then warp 0 picks.
+  auto [score, index] = scoreRow(b, l);
+  ifThen(b, l, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, lane, indexConst(b, l, 0)),
          [&](OpBuilder &nb, Location nl) {
-           Value key = nb.create<memref::LoadOp>(nl, k.operand(nb, 0), indexConst(nb, nl, 0));
-           key = convert(nb, nl, key, i64);
-           Value rowBase = nb.create<arith::MulIOp>(nl, row, indexConst(nb, nl, vocab));
-           SmallVector<Value> inits{floatConst(nb, nl, f64, -INFINITY),
-                                    nb.create<arith::ConstantOp>(nl, nb.getI32IntegerAttr(0))};
-           ValueRange best = forLoop(
-               nb, nl, lane, indexConst(nb, nl, vocab), indexConst(nb, nl, 32), inits,
-               [&](OpBuilder &ib, Location il, Value v, ValueRange acc) {
-                 Value flat = ib.create<arith::AddIOp>(il, rowBase, v);
-                 Value u = unitFromWord(
-                     ib, il, philox(ib, il, ib.create<arith::IndexCastOp>(il, i64, flat), key)[0],
-                     false);
-                 u = ib.create<arith::MaximumFOp>(
-                     il, ib.create<arith::MinimumFOp>(il, u, floatConst(ib, il, f64, 1.0 - 0x1p-24)),
-                     floatConst(ib, il, f64, 0x1p-24));
-                 Value gumbel = ib.create<arith::NegFOp>(
-                     il, ib.create<math::LogOp>(
-                             il, ib.create<arith::NegFOp>(il, ib.create<math::LogOp>(il, u))));
-                 Value logit =
-                     convert(ib, il, ib.create<memref::LoadOp>(il, k.operand(ib, 1), flat), f64);
-                 Value score = ib.create<arith::AddFOp>(il, logit, gumbel);
-                 Value better =
-                     ib.create<arith::CmpFOp>(il, arith::CmpFPredicate::OGT, score, acc[0]);
-                 return SmallVector<Value>{
-                     ib.create<arith::SelectOp>(il, better, score, acc[0]),
-                     ib.create<arith::SelectOp>(il, better,
-                                                ib.create<arith::IndexCastOp>(il, i32, v), acc[1])};
-               });
-           Value score = best[0], index = best[1];
-           for (int32_t offset = 16; offset >= 1; offset /= 2) {
-             Value otherScore = shuffle(nb, nl, score, offset, gpu::ShuffleMode::XOR);
-             Value otherIndex = shuffle(nb, nl, index, offset, gpu::ShuffleMode::XOR);
-             Value greater =
-                 nb.create<arith::CmpFOp>(nl, arith::CmpFPredicate::OGT, otherScore, score);
-             Value tie = nb.create<arith::AndIOp>(
-                 nl, nb.create<arith::CmpFOp>(nl, arith::CmpFPredicate::OEQ, otherScore, score),
-                 nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, otherIndex, index));
-             Value take = nb.create<arith::OrIOp>(nl, greater, tie);
-             score = nb.create<arith::SelectOp>(nl, take, otherScore, score);
-             index = nb.create<arith::SelectOp>(nl, take, otherIndex, index);
-           }
-           Value out = k.result(nb, 0);
-           Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
-           ifThen(nb, nl,
-                  nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::eq, lane,
-                                           indexConst(nb, nl, 0)),
-                  [&](OpBuilder &wb, Location wl) {
-                    wb.create<memref::StoreOp>(wl, convert(wb, wl, index, element), out, row);
-                  });
+           nb.create<memref::StoreOp>(nl, score, sharedScores, warp);
+           nb.create<memref::StoreOp>(nl, index, sharedIndices, warp);
+         });
+  b.create<gpu::BarrierOp>(l);
+  ifThen(b, l, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, warp, indexConst(b, l, 0)),
+         [&](OpBuilder &nb, Location nl) {
+           Value has = nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, lane,
+                                                indexConst(nb, nl, kRowWarps));
+           Value at = nb.create<arith::MinUIOp>(nl, lane, indexConst(nb, nl, kRowWarps - 1));
+           Value s = nb.create<arith::SelectOp>(nl, has,
+                                                nb.create<memref::LoadOp>(nl, sharedScores, at),
+                                                floatConst(nb, nl, f64, -INFINITY));
+           Value i = nb.create<arith::SelectOp>(
+               nl, has, nb.create<memref::LoadOp>(nl, sharedIndices, at),
+               nb.create<arith::ConstantOp>(nl, nb.getI32IntegerAttr(0)));
+           write(nb, nl, warpBest(nb, nl, s, i).second);
          });
   return absl::OkStatus();
 }

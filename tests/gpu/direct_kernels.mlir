@@ -2,7 +2,8 @@
 // sort in shared memory up to 8192-element rows (dynamic shared memory past
 // 48 KiB), past it the in-place global argsort and the rank-scatter sort/top-k, sorts along a non-trailing axis,
 // integer keys full of ties (stability), block scans over long rows, atomic
-// scatter_add with many duplicate indices, and warp-per-row categorical sampling.
+// scatter_add with many duplicate indices, and categorical sampling (a warp per
+// short row, a block per vocabulary-wide row).
 func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi64> {kiln.name = "ties"},
                 %wide: tensor<3x9000xf32> {kiln.name = "wide"}, %b: tensor<2x8192xbf16> {kiln.name = "b"},
                 %d: tensor<5x5000xf64> {kiln.name = "d"}, %ints: tensor<1000x3xi32> {kiln.name = "ints"},
@@ -11,7 +12,8 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
                 %updi: tensor<3000x16xi64> {kiln.name = "updi"}, %key: tensor<i64> {kiln.name = "key"},
                 %logits: tensor<64x1000xf32> {kiln.name = "logits"}, %lb: tensor<5x33xbf16> {kiln.name = "lb"},
                 %longties: tensor<2x10000xi64> {kiln.name = "longties"}, %baseb: tensor<50x16xbf16> {kiln.name = "baseb"},
-                %idxb: tensor<120xi64> {kiln.name = "idxb"}, %updb: tensor<120x16xbf16> {kiln.name = "updb"})
+                %idxb: tensor<120xi64> {kiln.name = "idxb"}, %updb: tensor<120x16xbf16> {kiln.name = "updb"},
+                %vocab: tensor<3x32000xbf16> {kiln.name = "vocab"})
     -> (tensor<300x7xf32> {kiln.name = "sort_axis0_desc"}, tensor<4x1000xi64> {kiln.name = "argsort_ties"},
         tensor<3x10xf32> {kiln.name = "topk_wide_values"}, tensor<3x10xi64> {kiln.name = "topk_wide_indices"},
         tensor<3x9000xi64> {kiln.name = "argsort_wide"}, tensor<2x8192xbf16> {kiln.name = "sort_bf16_8192"},
@@ -20,7 +22,7 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
         tensor<5x5000xf64> {kiln.name = "cumsum_f64"}, tensor<50x16xf32> {kiln.name = "scatter_add_f32"},
         tensor<50x16xi64> {kiln.name = "scatter_add_i64"}, tensor<64xi64> {kiln.name = "categorical"},
         tensor<5xi64> {kiln.name = "categorical_bf16"}, tensor<2x10000xi64> {kiln.name = "argsort_long_ties"},
-        tensor<50x16xbf16> {kiln.name = "scatter_add_bf16"}) {
+        tensor<50x16xbf16> {kiln.name = "scatter_add_bf16"}, tensor<3xi64> {kiln.name = "categorical_vocab"}) {
   %s0 = kiln.sort %a {axis = 0 : i64, descending = true} : (tensor<300x7xf32>) -> tensor<300x7xf32>
   %at = kiln.argsort %ties {axis = 1 : i64, descending = false} : (tensor<4x1000xi64>) -> tensor<4x1000xi64>
   %tv, %ti = kiln.topk %wide {k = 10 : i64} : (tensor<3x9000xf32>) -> (tensor<3x10xf32>, tensor<3x10xi64>)
@@ -37,9 +39,10 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
   %rb = kiln.random_categorical %key, %lb : (tensor<i64>, tensor<5x33xbf16>) -> tensor<5xi64>
   %lt = kiln.argsort %longties {axis = 1 : i64, descending = false} : (tensor<2x10000xi64>) -> tensor<2x10000xi64>
   %sab = kiln.scatter_add %baseb, %idxb, %updb {axis = 0 : i64} : (tensor<50x16xbf16>, tensor<120xi64>, tensor<120x16xbf16>) -> tensor<50x16xbf16>
-  return %s0, %at, %tv, %ti, %aw, %sb, %sd, %dv, %cw, %ci, %cd, %sa, %si, %rc, %rb, %lt, %sab
+  %rv = kiln.random_categorical %key, %vocab : (tensor<i64>, tensor<3x32000xbf16>) -> tensor<3xi64>
+  return %s0, %at, %tv, %ti, %aw, %sb, %sd, %dv, %cw, %ci, %cd, %sa, %si, %rc, %rb, %lt, %sab, %rv
       : tensor<300x7xf32>, tensor<4x1000xi64>, tensor<3x10xf32>, tensor<3x10xi64>, tensor<3x9000xi64>,
         tensor<2x8192xbf16>, tensor<5x5000xf64>, tensor<5x7xf64>, tensor<3x9000xf32>, tensor<1000x3xi32>,
         tensor<5x5000xf64>, tensor<50x16xf32>, tensor<50x16xi64>, tensor<64xi64>, tensor<5xi64>,
-        tensor<2x10000xi64>, tensor<50x16xbf16>
+        tensor<2x10000xi64>, tensor<50x16xbf16>, tensor<3xi64>
 }
