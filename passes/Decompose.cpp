@@ -27,6 +27,12 @@ constexpr llvm::StringLiteral compositeNames[] = {
     "softmax",   "log_softmax",   "rms_norm",      "rotary",
     "attention", "cross_entropy", "token_logprobs"};
 
+} // namespace
+
+llvm::ArrayRef<llvm::StringLiteral> compositeOpNames() { return compositeNames; }
+
+namespace {
+
 struct DecomposePass : impl::DecomposeBase<DecomposePass> {
   using DecomposeBase::DecomposeBase;
 

@@ -22,6 +22,9 @@ using ir::PrimitiveBuilder;
 /// expanded.
 using CompositeFilter = llvm::function_ref<bool(llvm::StringRef)>;
 
+/// The names (no "kiln." prefix) of every composite op kiln-decompose expands.
+llvm::ArrayRef<llvm::StringLiteral> compositeOpNames();
+
 /// softmax, log_softmax, rms_norm, cross_entropy, token_logprobs.
 void populateNormalizationDecompositions(mlir::RewritePatternSet &patterns,
                                          CompositeFilter enabled);

@@ -2,6 +2,7 @@
 
 #include "passes/Pipeline.h"
 
+#include "passes/DecomposePatterns.h"
 #include "passes/Passes.h"
 
 #include "mlir/Transforms/Passes.h"
@@ -14,7 +15,17 @@ void buildHostPipeline(mlir::OpPassManager &pm, const PipelineOptions &options) 
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   if (options.decompose) {
-    pm.addPass(createDecompose());
+    if (options.keepComposites.empty()) {
+      pm.addPass(createDecompose());
+    } else {
+      std::vector<std::string> expand;
+      for (llvm::StringRef name : compositeOpNames())
+        if (!llvm::is_contained(options.keepComposites, name.str()))
+          expand.push_back(name.str());
+      DecomposeOptions only;
+      only.onlyOps = expand;
+      pm.addPass(createDecompose(only));
+    }
     pm.addPass(mlir::createCanonicalizerPass());
     pm.addPass(mlir::createCSEPass());
   }

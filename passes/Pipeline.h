@@ -10,11 +10,17 @@
 
 #include "mlir/Pass/PassManager.h"
 
+#include <string>
+#include <vector>
+
 namespace kiln::passes {
 
 struct PipelineOptions {
   /// Expand composite ops into primitives (kiln-decompose).
   bool decompose = false;
+  /// With `decompose`: composites the target runs as fused kernels instead
+  /// (names without "kiln.").
+  std::vector<std::string> keepComposites;
 };
 
 /// Appends the graph-level passes for the host target to `pm`.

@@ -174,7 +174,7 @@ bool isDirectKernel(Operation *op) {
     return true;
   if (llvm::isa<kir::ScatterAddOp>(op))
     return scatterAddUsesAtomics(op);
-  return false;
+  return isDirectAttention(op);
 }
 
 absl::Status buildDirectKernel(Operation *op, ModuleOp module, const std::string &name) {
@@ -187,6 +187,8 @@ absl::Status buildDirectKernel(Operation *op, ModuleOp module, const std::string
     return buildScatterAddKernels(op, kernels);
   if (llvm::isa<kir::RandomCategoricalOp>(op))
     return buildCategoricalKernels(op, kernels);
+  if (llvm::isa<kir::AttentionOp>(op))
+    return buildAttentionKernels(op, kernels);
   return absl::InternalError(absl::StrCat("no direct kernel for '",
                                           op->getName().getStringRef().str(), "'"));
 }

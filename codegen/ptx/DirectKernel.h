@@ -3,7 +3,7 @@
 // The ops that are not loop nests get kernels written against the GPU's thread
 // model instead of a linalg nest: a block per row sorting in shared memory
 // (sort, argsort, top-k), a block-wide scan (cumsum), warps reducing with
-// shuffles (categorical sampling), atomics (scatter_add). Each builder adds a
+// shuffles (categorical sampling, fused attention), atomics (scatter_add). Each builder adds a
 // gpu.module of kernels and `func.func @<name>(operands..., results...)` that
 // launches them in order, as buildMmaMatmul does for the tensor-core GEMM.
 //
@@ -99,6 +99,10 @@ absl::Status buildSortKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildScanKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildScatterAddKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildCategoricalKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildAttentionKernels(mlir::Operation *op, DirectKernels &k);
+/// True for the attention ops the fused kernel runs (every score of a query
+/// row fits in shared memory); the others are decomposed before lowering.
+bool isDirectAttention(mlir::Operation *op);
 /// True for the scatter_add element types with hardware atomic adds (all but
 /// fp8 and i1/i8, which keep the exact gather-style kernel).
 bool scatterAddUsesAtomics(mlir::Operation *op);

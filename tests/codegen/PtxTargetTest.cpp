@@ -305,6 +305,38 @@ TEST(PtxTarget, LongArgsortsSortTheirIndicesInPlace) {
   expectEveryModuleAssembles(*exe, "argsort");
 }
 
+TEST(PtxTarget, AttentionIsOneFusedKernelWhereItsRowsFit) {
+  auto kernels = [](const char *text) {
+    auto exe = compileText(text, ptxOptions());
+    EXPECT_TRUE(exe.ok()) << exe.status();
+    std::vector<std::string> names;
+    if (exe.ok()) {
+      for (const proto::Step &step : exe->entries(0).steps())
+        if (step.op() == "launch")
+          names.push_back(step.launch().kernel());
+      expectEveryModuleAssembles(*exe, "attention");
+    }
+    return names;
+  };
+  auto fused = kernels(R"mlir(
+    func.func @main(%q: tensor<2x8x13x40xbf16>, %k: tensor<2x2x37x40xbf16>, %v: tensor<2x2x37x24xbf16>,
+                    %len: tensor<2xi64>) -> tensor<2x8x13x24xbf16> {
+      %a = kiln.attention %q, %k, %v, %len {scale = 0.158 : f64, causal = true, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : (tensor<2x8x13x40xbf16>, tensor<2x2x37x40xbf16>, tensor<2x2x37x24xbf16>, tensor<2xi64>) -> tensor<2x8x13x24xbf16>
+      return %a : tensor<2x8x13x24xbf16>
+    })mlir");
+  ASSERT_EQ(fused.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(fused[0], "attention"));
+  // 9000 keys a row exceed the kernel's shared memory: decomposed, still right.
+  auto decomposed = kernels(R"mlir(
+    func.func @main(%q: tensor<1x1x2x16xf32>, %k: tensor<1x1x9000x16xf32>, %v: tensor<1x1x9000x8xf32>) -> tensor<1x1x2x8xf32> {
+      %a = kiln.attention %q, %k, %v {scale = 0.25 : f64, causal = false, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<1x1x2x16xf32>, tensor<1x1x9000x16xf32>, tensor<1x1x9000x8xf32>) -> tensor<1x1x2x8xf32>
+      return %a : tensor<1x1x2x8xf32>
+    })mlir");
+  EXPECT_GT(decomposed.size(), 1u);
+  for (const std::string &name : decomposed)
+    EXPECT_FALSE(absl::StrContains(name, "attention")) << name;
+}
+
 TEST(PtxTarget, MatmulProviderRoutesMatmulsToCublas) {
   const char *graph = R"mlir(
     func.func @main(%a: tensor<200x264xbf16>, %b: tensor<136x264xbf16>, %x: tensor<4x8x16xf32>,
