@@ -143,6 +143,11 @@ int64_t nextPowerOfTwo(int64_t n) {
   return p;
 }
 
+int64_t normalizedAxis(IntegerAttr axis, int64_t rank) {
+  int64_t a = axis.getInt();
+  return a < 0 ? a + rank : a;
+}
+
 AxisRows axisRows(ArrayRef<int64_t> shape, int64_t axis) {
   AxisRows r;
   for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {

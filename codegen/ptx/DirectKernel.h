@@ -85,6 +85,10 @@ mlir::Value shuffle(mlir::OpBuilder &b, mlir::Location l, mlir::Value v, int32_t
 /// The smallest power of two >= n (1 for n <= 1).
 int64_t nextPowerOfTwo(int64_t n);
 
+/// An op's `axis` attribute counted from the front (its signed value: the
+/// generated getters return I64Attr values unsigned).
+int64_t normalizedAxis(mlir::IntegerAttr axis, int64_t rank);
+
 /// The rows of a tensor of `shape` along `axis`: outer x n x inner.
 struct AxisRows {
   int64_t outer = 1, n = 1, inner = 1;

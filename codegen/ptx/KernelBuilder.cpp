@@ -1334,36 +1334,19 @@ absl::Status buildKernelFunction(Operation *root, const llvm::DenseSet<Operation
       return convert(nb, l, *r, element);
     };
   };
+  // The body: a row kernel, the flat vector kernel, or the op's own builder.
+  absl::Status status;
   if (!reductions.empty()) {
-    absl::Status status =
-        buildRowKernel(b, root, func, reductions, readerFor, shapeOf, rowValues);
-    if (status.ok() && bodyFailed)
-      status = unsupported(root, "a fused producer has no scalar lowering for its element type");
-    if (!status.ok()) {
-      func.erase();
-      return status;
-    }
-    b.create<func::ReturnOp>(root->getLoc());
-    return absl::OkStatus();
+    status = buildRowKernel(b, root, func, reductions, readerFor, shapeOf, rowValues);
+  } else if (flat) {
+    status = buildFlatVectorKernel(b, root, func, readerFor, shapeOf, count, preloaded);
+  } else {
+    SmallVector<Reader> readers;
+    for (Value operand : root->getOperands())
+      readers.push_back(readerFor(operand));
+    Builder builder(root, func, b, std::move(readers), inputs.size());
+    status = builder.build();
   }
-  if (flat) {
-    if (auto s = buildFlatVectorKernel(b, root, func, readerFor, shapeOf, count, preloaded);
-        !s.ok()) {
-      func.erase();
-      return s;
-    }
-    if (bodyFailed) {
-      func.erase();
-      return unsupported(root, "a fused producer has no scalar lowering for its element type");
-    }
-    b.create<func::ReturnOp>(root->getLoc());
-    return absl::OkStatus();
-  }
-  SmallVector<Reader> readers;
-  for (Value operand : root->getOperands())
-    readers.push_back(readerFor(operand));
-  Builder builder(root, func, b, std::move(readers), inputs.size());
-  absl::Status status = builder.build();
   if (status.ok() && bodyFailed)
     status = unsupported(root, "a fused producer has no scalar lowering for its element type");
   if (!status.ok()) {

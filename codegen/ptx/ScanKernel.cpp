@@ -25,9 +25,7 @@ namespace kiln::codegen::ptx {
 absl::Status buildScanKernels(Operation *op, DirectKernels &k) {
   auto cumsum = llvm::cast<kir::CumsumOp>(op);
   auto xType = llvm::cast<RankedTensorType>(cumsum.getX().getType());
-  // The attribute's signed value: the generated getter returns it unsigned.
-  int64_t axis = cumsum.getAxisAttr().getInt();
-  axis = axis < 0 ? axis + xType.getRank() : axis;
+  int64_t axis = normalizedAxis(cumsum.getAxisAttr(), xType.getRank());
   AxisRows r = axisRows(xType.getShape(), axis);
   bool exclusive = cumsum.getExclusive(), reverse = cumsum.getReverse();
 

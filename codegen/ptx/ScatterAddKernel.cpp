@@ -43,9 +43,7 @@ bool scatterAddUsesAtomics(Operation *op) {
 absl::Status buildScatterAddKernels(Operation *op, DirectKernels &k) {
   auto scatter = llvm::cast<kir::ScatterAddOp>(op);
   auto xType = llvm::cast<RankedTensorType>(scatter.getX().getType());
-  // The attribute's signed value: the generated getter returns it unsigned.
-  int64_t axis = scatter.getAxisAttr().getInt();
-  axis = axis < 0 ? axis + xType.getRank() : axis;
+  int64_t axis = normalizedAxis(scatter.getAxisAttr(), xType.getRank());
   AxisRows r = axisRows(xType.getShape(), axis);
   int64_t indices =
       llvm::cast<RankedTensorType>(scatter.getIndices().getType()).getNumElements();

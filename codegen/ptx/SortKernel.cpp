@@ -39,11 +39,7 @@ struct SortSpec {
 
 SortSpec specOf(Operation *op) {
   auto xType = llvm::cast<RankedTensorType>(op->getOperand(0).getType());
-  // The attribute's signed value: the generated getter returns it unsigned.
-  auto axisOf = [&](IntegerAttr attr) {
-    int64_t a = attr.getInt();
-    return a < 0 ? a + xType.getRank() : a;
-  };
+  auto axisOf = [&](IntegerAttr attr) { return normalizedAxis(attr, xType.getRank()); };
   if (auto sort = llvm::dyn_cast<kir::SortOp>(op)) {
     int64_t axis = axisOf(sort.getAxisAttr());
     return {axis, sort.getDescending(), 0, -1, xType.getDimSize(axis)};
@@ -96,6 +92,16 @@ Value before(OpBuilder &b, Location l, Value a, Value i, Value c, Value j, bool 
       b.create<arith::AndIOp>(l, aNan, cNan));
   return b.create<arith::OrIOp>(l, b.create<arith::OrIOp>(l, nanFirst, strict),
                                 b.create<arith::AndIOp>(l, eq, lowerIndex));
+}
+
+/// The lower position of compare-exchange pair q at distance j = 2^jLog: q
+/// with a 0 bit inserted at bit jLog (its partner is that | j).
+Value pairLow(OpBuilder &b, Location l, Value q, Value j, Value jLog) {
+  Value one = indexConst(b, l, 1);
+  Value low = b.create<arith::AndIOp>(l, q, b.create<arith::SubIOp>(l, j, one));
+  Value high = b.create<arith::ShLIOp>(l, b.create<arith::ShRUIOp>(l, q, jLog),
+                                       b.create<arith::AddIOp>(l, jLog, one));
+  return b.create<arith::OrIOp>(l, high, low);
 }
 
 /// Writes the element (key, index) that belongs at output position `pos`.
@@ -193,13 +199,7 @@ void buildBitonic(Operation *op, DirectKernels &k, const SortSpec &spec, const A
                       Value j = jb.create<arith::ShLIOp>(jl, one, jLog);
                       forLoop(jb, jl, tid, indexConst(jb, jl, padded / 2), step, {},
                               [&](OpBuilder &qb, Location ql, Value q, ValueRange) {
-                                // Pair q: insert a 0 bit at position jLog.
-                                Value low = qb.create<arith::AndIOp>(
-                                    ql, q, qb.create<arith::SubIOp>(ql, j, one));
-                                Value high = qb.create<arith::ShLIOp>(
-                                    ql, qb.create<arith::ShRUIOp>(ql, q, jLog),
-                                    qb.create<arith::AddIOp>(ql, jLog, one));
-                                Value t = qb.create<arith::OrIOp>(ql, high, low);
+                                Value t = pairLow(qb, ql, q, j, jLog);
                                 Value u = qb.create<arith::OrIOp>(ql, t, j);
                                 Value ascending = qb.create<arith::CmpIOp>(
                                     ql, arith::CmpIPredicate::eq,
@@ -365,12 +365,7 @@ void buildGlobalArgsort(Operation *op, DirectKernels &k, const SortSpec &spec,
                       Value j = jb.create<arith::ShLIOp>(jl, one, jLog);
                       forLoop(jb, jl, tid, indexConst(jb, jl, padded / 2), step, {},
                               [&](OpBuilder &qb, Location ql, Value q, ValueRange) {
-                                Value low = qb.create<arith::AndIOp>(
-                                    ql, q, qb.create<arith::SubIOp>(ql, j, one));
-                                Value high = qb.create<arith::ShLIOp>(
-                                    ql, qb.create<arith::ShRUIOp>(ql, q, jLog),
-                                    qb.create<arith::AddIOp>(ql, jLog, one));
-                                Value t = qb.create<arith::OrIOp>(ql, high, low);
+                                Value t = pairLow(qb, ql, q, j, jLog);
                                 compareExchange(qb, ql, t, qb.create<arith::OrIOp>(ql, t, j));
                                 return SmallVector<Value>{};
                               });
