@@ -179,7 +179,7 @@ bool isDirectKernel(Operation *op) {
     return true;
   if (llvm::isa<kir::ScatterAddOp>(op))
     return scatterAddUsesAtomics(op);
-  return isDirectAttention(op);
+  return isDirectAttention(op) || isSimtMatmul(op);
 }
 
 absl::Status buildDirectKernel(Operation *op, ModuleOp module, const std::string &name) {
@@ -194,6 +194,8 @@ absl::Status buildDirectKernel(Operation *op, ModuleOp module, const std::string
     return buildCategoricalKernels(op, kernels);
   if (llvm::isa<kir::AttentionOp>(op))
     return buildAttentionKernels(op, kernels);
+  if (llvm::isa<kir::MatmulOp>(op))
+    return buildSimtMatmulKernels(op, kernels);
   return absl::InternalError(absl::StrCat("no direct kernel for '",
                                           op->getName().getStringRef().str(), "'"));
 }

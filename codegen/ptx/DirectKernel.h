@@ -104,6 +104,10 @@ absl::Status buildScanKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildScatterAddKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildCategoricalKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildAttentionKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildSimtMatmulKernels(mlir::Operation *op, DirectKernels &k);
+/// True for the matmuls the tiled CUDA-core kernel runs (float types, batch
+/// dims absent or equal to the result's); the tensor-core kernel is tried first.
+bool isSimtMatmul(mlir::Operation *op);
 /// True for the attention ops the fused kernel runs (every score of a query
 /// row fits in shared memory); the others are decomposed before lowering.
 bool isDirectAttention(mlir::Operation *op);

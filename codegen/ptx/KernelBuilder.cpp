@@ -1010,8 +1010,10 @@ private:
   }
 
   /// One thread per output element with the contraction as a loop inside, so
-  /// narrow floats accumulate in f32 and round once. Tensor-core GEMMs (mma /
-  /// wgmma) replace this on the path to Hopper speed.
+  /// narrow floats accumulate in f32 and round once. Only for what neither the
+  /// tensor-core kernel (MmaMatmul.cpp) nor the tiled CUDA-core kernel
+  /// (SimtMatmul.cpp) takes: integer matmuls and batch dims that broadcast
+  /// partially.
   absl::Status buildMatmul(bool transposeA, bool transposeB) {
     auto aType = operandType(0), bType = operandType(1);
     auto outTensor = resultType();

@@ -1,0 +1,201 @@
+//===- SimtMatmul.cpp - tiled matmul on the CUDA cores ---------------------===//
+//
+// The matmuls the tensor-core kernel does not take: f32 and f64 (tensor cores
+// would round f32 to tf32), and bf16/f16 whose contiguous dims are not
+// multiples of 8. A 256-thread block computes a 64 x 64 output tile; per step
+// of 16 along K it stages the A and B tiles in shared memory (zero-filled past
+// the edges, transposes resolved in the copy), and each thread accumulates a
+// 4 x 4 grid of outputs (rows ty + 16i, columns tx + 16j, so stores coalesce).
+// Every output still sums its products in K order, in f32 (f64 for f64), as
+// the one-thread-per-output kernel it replaces did, so results are unchanged.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/ptx/DirectKernel.h"
+#include "codegen/ptx/Scalars.h"
+
+#include "ir/KilnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+using namespace mlir;
+namespace kir = kiln::ir;
+
+namespace kiln::codegen::ptx {
+namespace {
+
+constexpr int64_t kTile = 64, kStep = 16, kSide = 16, kPer = kTile / kSide;
+
+struct Shape {
+  int64_t batch, m, n, k;
+  bool aBatched, bBatched;
+};
+
+std::optional<Shape> shapeOf(kir::MatmulOp matmul) {
+  auto a = llvm::cast<RankedTensorType>(matmul.getA().getType());
+  auto b = llvm::cast<RankedTensorType>(matmul.getB().getType());
+  auto out = llvm::cast<RankedTensorType>(matmul.getResult().getType());
+  int64_t rank = out.getRank();
+  Shape s{1, out.getDimSize(rank - 2), out.getDimSize(rank - 1),
+          a.getDimSize(a.getRank() - (matmul.getTransposeA() ? 2 : 1)), false, false};
+  for (int64_t i = 0; i + 2 < rank; ++i)
+    s.batch *= out.getDimSize(i);
+  // Each operand's batch dims are absent (shared by every batch) or the result's.
+  auto batched = [&](RankedTensorType t) -> std::optional<bool> {
+    if (t.getRank() == 2)
+      return false;
+    if (t.getRank() != rank)
+      return std::nullopt;
+    for (int64_t i = 0; i + 2 < rank; ++i)
+      if (t.getDimSize(i) != out.getDimSize(i))
+        return std::nullopt;
+    return true;
+  };
+  std::optional<bool> aBatched = batched(a), bBatched = batched(b);
+  if (!aBatched || !bBatched || s.m < 1 || s.n < 1 || s.k < 1)
+    return std::nullopt;
+  s.aBatched = *aBatched;
+  s.bBatched = *bBatched;
+  return s;
+}
+
+} // namespace
+
+bool isSimtMatmul(Operation *op) {
+  auto matmul = llvm::dyn_cast<kir::MatmulOp>(op);
+  if (!matmul)
+    return false;
+  Type element = llvm::cast<RankedTensorType>(matmul.getResult().getType()).getElementType();
+  return isFloat(element) && !isF8(element) && shapeOf(matmul).has_value();
+}
+
+absl::Status buildSimtMatmulKernels(Operation *op, DirectKernels &k) {
+  auto matmul = llvm::cast<kir::MatmulOp>(op);
+  Shape s = *shapeOf(matmul);
+  bool transposeA = matmul.getTransposeA(), transposeB = matmul.getTransposeB();
+  int64_t mTiles = (s.m + kTile - 1) / kTile, nTiles = (s.n + kTile - 1) / kTile;
+  OpBuilder b = k.addKernel("simt_matmul", nTiles * mTiles * s.batch, kSide * kSide);
+  Location l = k.loc();
+  Type element = llvm::cast<RankedTensorType>(matmul.getResult().getType()).getElementType();
+  Type compute = computeType(b, element);
+  auto c = [&](OpBuilder &nb, int64_t v) { return indexConst(nb, l, v); };
+  // A staged as [k][m] and B as [k][n]: the inner loop reads a row of each.
+  Value tileA = k.addSharedBuffer({kStep, kTile}, compute);
+  Value tileB = k.addSharedBuffer({kStep, kTile}, compute);
+
+  Value tid = threadIndex(b, l);
+  Value tx = b.create<arith::RemUIOp>(l, tid, c(b, kSide));
+  Value ty = b.create<arith::DivUIOp>(l, tid, c(b, kSide));
+  Value block = blockIndex(b, l);
+  Value nTile = b.create<arith::RemUIOp>(l, block, c(b, nTiles));
+  Value mTile = b.create<arith::RemUIOp>(l, b.create<arith::DivUIOp>(l, block, c(b, nTiles)),
+                                         c(b, mTiles));
+  Value batch = b.create<arith::DivUIOp>(l, block, c(b, nTiles * mTiles));
+  Value row0 = b.create<arith::MulIOp>(l, mTile, c(b, kTile));
+  Value col0 = b.create<arith::MulIOp>(l, nTile, c(b, kTile));
+  Value aBase = s.aBatched ? b.create<arith::MulIOp>(l, batch, c(b, s.m * s.k)).getResult()
+                           : c(b, 0);
+  Value bBase = s.bBatched ? b.create<arith::MulIOp>(l, batch, c(b, s.k * s.n)).getResult()
+                           : c(b, 0);
+  Value outBase = b.create<arith::MulIOp>(l, batch, c(b, s.m * s.n));
+  Value aMem = k.operand(b, 0), bMem = k.operand(b, 1), out = k.result(b, 0);
+  Value zero = floatConst(b, l, compute, 0.0);
+
+  // Element (r, kk) of A and (kk, col) of B in storage order, 0 past the edges.
+  auto loadA = [&](OpBuilder &nb, Location nl, Value r, Value kk) -> Value {
+    Value in = nb.create<arith::AndIOp>(
+        nl, nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, r, c(nb, s.m)),
+        nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, kk, c(nb, s.k)));
+    Value rr = nb.create<arith::MinUIOp>(nl, r, c(nb, s.m - 1));
+    Value kc = nb.create<arith::MinUIOp>(nl, kk, c(nb, s.k - 1));
+    Value at = transposeA
+                   ? nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, kc, c(nb, s.m)), rr)
+                   : nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, rr, c(nb, s.k)), kc);
+    Value v = convert(nb, nl,
+                      nb.create<memref::LoadOp>(
+                          nl, aMem, ValueRange{nb.create<arith::AddIOp>(nl, aBase, at).getResult()}),
+                      compute);
+    return nb.create<arith::SelectOp>(nl, in, v, zero);
+  };
+  auto loadB = [&](OpBuilder &nb, Location nl, Value kk, Value col) -> Value {
+    Value in = nb.create<arith::AndIOp>(
+        nl, nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, kk, c(nb, s.k)),
+        nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, col, c(nb, s.n)));
+    Value kc = nb.create<arith::MinUIOp>(nl, kk, c(nb, s.k - 1));
+    Value cc = nb.create<arith::MinUIOp>(nl, col, c(nb, s.n - 1));
+    Value at = transposeB
+                   ? nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, cc, c(nb, s.k)), kc)
+                   : nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, kc, c(nb, s.n)), cc);
+    Value v = convert(nb, nl,
+                      nb.create<memref::LoadOp>(
+                          nl, bMem, ValueRange{nb.create<arith::AddIOp>(nl, bBase, at).getResult()}),
+                      compute);
+    return nb.create<arith::SelectOp>(nl, in, v, zero);
+  };
+
+  SmallVector<Value> inits(kPer * kPer, zero);
+  int64_t steps = (s.k + kStep - 1) / kStep;
+  ValueRange acc = forLoop(
+      b, l, c(b, 0), c(b, steps), c(b, 1), inits,
+      [&](OpBuilder &nb, Location nl, Value step, ValueRange sums) {
+        Value k0 = nb.create<arith::MulIOp>(nl, step, c(nb, kStep));
+        // 1024 elements of each tile, 4 per thread. For A, consecutive threads
+        // take consecutive k when K is contiguous (no transpose), else
+        // consecutive rows; B likewise with columns.
+        for (int64_t part = 0; part < kStep * kTile / (kSide * kSide); ++part) {
+          Value e = nb.create<arith::AddIOp>(nl, tid, c(nb, part * kSide * kSide));
+          Value fast = nb.create<arith::RemUIOp>(nl, e, c(nb, transposeA ? kTile : kStep));
+          Value slow = nb.create<arith::DivUIOp>(nl, e, c(nb, transposeA ? kTile : kStep));
+          Value kk = transposeA ? slow : fast, r = transposeA ? fast : slow;
+          nb.create<memref::StoreOp>(
+              nl, loadA(nb, nl, nb.create<arith::AddIOp>(nl, row0, r), nb.create<arith::AddIOp>(nl, k0, kk)),
+              tileA, ValueRange{kk, r});
+          Value fastB = nb.create<arith::RemUIOp>(nl, e, c(nb, transposeB ? kStep : kTile));
+          Value slowB = nb.create<arith::DivUIOp>(nl, e, c(nb, transposeB ? kStep : kTile));
+          Value kb = transposeB ? fastB : slowB, col = transposeB ? slowB : fastB;
+          nb.create<memref::StoreOp>(
+              nl, loadB(nb, nl, nb.create<arith::AddIOp>(nl, k0, kb), nb.create<arith::AddIOp>(nl, col0, col)),
+              tileB, ValueRange{kb, col});
+        }
+        nb.create<gpu::BarrierOp>(nl);
+        SmallVector<Value> next(sums.begin(), sums.end());
+        for (int64_t kk = 0; kk < kStep; ++kk) {
+          SmallVector<Value> as, bs;
+          for (int64_t i = 0; i < kPer; ++i)
+            as.push_back(nb.create<memref::LoadOp>(
+                nl, tileA,
+                ValueRange{c(nb, kk), nb.create<arith::AddIOp>(nl, ty, c(nb, kSide * i)).getResult()}));
+          for (int64_t j = 0; j < kPer; ++j)
+            bs.push_back(nb.create<memref::LoadOp>(
+                nl, tileB,
+                ValueRange{c(nb, kk), nb.create<arith::AddIOp>(nl, tx, c(nb, kSide * j)).getResult()}));
+          for (int64_t i = 0; i < kPer; ++i)
+            for (int64_t j = 0; j < kPer; ++j)
+              next[i * kPer + j] = nb.create<arith::AddFOp>(
+                  nl, next[i * kPer + j], nb.create<arith::MulFOp>(nl, as[i], bs[j]));
+        }
+        // The next step overwrites the tiles only after everyone has read them.
+        nb.create<gpu::BarrierOp>(nl);
+        return next;
+      });
+
+  for (int64_t i = 0; i < kPer; ++i)
+    for (int64_t j = 0; j < kPer; ++j) {
+      Value r = b.create<arith::AddIOp>(l, row0, b.create<arith::AddIOp>(l, ty, c(b, kSide * i)));
+      Value col = b.create<arith::AddIOp>(l, col0, b.create<arith::AddIOp>(l, tx, c(b, kSide * j)));
+      Value in = b.create<arith::AndIOp>(
+          l, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, r, c(b, s.m)),
+          b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, col, c(b, s.n)));
+      Value value = acc[i * kPer + j];
+      ifThen(b, l, in, [&](OpBuilder &nb, Location nl) {
+        Value at = nb.create<arith::AddIOp>(
+            nl, outBase,
+            nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, r, c(nb, s.n)), col));
+        nb.create<memref::StoreOp>(nl, convert(nb, nl, value, element), out, ValueRange{at});
+      });
+    }
+  return absl::OkStatus();
+}
+
+} // namespace kiln::codegen::ptx
