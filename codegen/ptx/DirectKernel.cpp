@@ -175,7 +175,7 @@ bool isDirectKernel(Operation *op) {
   if (llvm::any_of(op->getOperandTypes(), empty) || llvm::any_of(op->getResultTypes(), empty))
     return false;
   if (llvm::isa<kir::SortOp, kir::ArgsortOp, kir::TopkOp, kir::CumsumOp,
-                kir::RandomCategoricalOp>(op))
+                kir::RandomCategoricalOp, kir::BincountOp>(op))
     return true;
   if (llvm::isa<kir::ScatterAddOp>(op))
     return scatterAddUsesAtomics(op);
@@ -196,6 +196,8 @@ absl::Status buildDirectKernel(Operation *op, ModuleOp module, const std::string
     return buildAttentionKernels(op, kernels);
   if (llvm::isa<kir::MatmulOp>(op))
     return buildSimtMatmulKernels(op, kernels);
+  if (llvm::isa<kir::BincountOp>(op))
+    return buildBincountKernels(op, kernels);
   return absl::InternalError(absl::StrCat("no direct kernel for '",
                                           op->getName().getStringRef().str(), "'"));
 }

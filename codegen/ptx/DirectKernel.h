@@ -3,7 +3,8 @@
 // The ops that are not loop nests get kernels written against the GPU's thread
 // model instead of a linalg nest: a block per row sorting in shared memory
 // (sort, argsort, top-k), a block-wide scan (cumsum), warps reducing with
-// shuffles (categorical sampling, fused attention), atomics (scatter_add). Each builder adds a
+// shuffles (categorical sampling, fused attention), atomics (scatter_add,
+// bincount). Each builder adds a
 // gpu.module of kernels and `func.func @<name>(operands..., results...)` that
 // launches them in order, as buildMmaMatmul does for the tensor-core GEMM.
 //
@@ -105,6 +106,7 @@ absl::Status buildScatterAddKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildCategoricalKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildAttentionKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildSimtMatmulKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildBincountKernels(mlir::Operation *op, DirectKernels &k);
 /// True for the matmuls the tiled CUDA-core kernel runs (float types, batch
 /// dims absent or equal to the result's); the tensor-core kernel is tried first.
 bool isSimtMatmul(mlir::Operation *op);

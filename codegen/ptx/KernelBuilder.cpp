@@ -450,8 +450,6 @@ public:
       return buildArgmax(argmax.getAxisAttr().getInt(), argmax.getKeepdims());
     if (llvm::isa<kir::OneHotOp>(op))
       return buildOneHot();
-    if (llvm::isa<kir::BincountOp>(op))
-      return buildBincount();
     if (llvm::isa<kir::DynamicUpdateSliceOp>(op))
       return buildDynamicUpdateSlice();
     if (auto scatter = llvm::dyn_cast<kir::ScatterAddOp>(op))
@@ -801,21 +799,6 @@ private:
       Value hit = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, index,
                                            toI64(nb, l, out[idxType.getRank()]));
       return convert(nb, l, hit, resultType().getElementType());
-    });
-    return absl::OkStatus();
-  }
-
-  absl::Status buildBincount() {
-    int64_t n = operandType(0).getDimSize(0);
-    indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
-      Value bin = toI64(nb, l, out[0]);
-      return loops(nb, l, {n}, {i64Const(nb, l, 0)},
-                   [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange a) {
-                     Value v = loadAs(ib, il, 0, {ivs[0]}, ib.getI64Type());
-                     Value hit = ib.create<arith::CmpIOp>(il, arith::CmpIPredicate::eq, v, bin);
-                     return SmallVector<Value>{ib.create<arith::AddIOp>(
-                         il, a[0], ib.create<arith::ExtUIOp>(il, ib.getI64Type(), hit))};
-                   })[0];
     });
     return absl::OkStatus();
   }

@@ -305,6 +305,22 @@ TEST(PtxTarget, LongArgsortsSortTheirIndicesInPlace) {
   expectEveryModuleAssembles(*exe, "argsort");
 }
 
+TEST(PtxTarget, BincountZeroesThenCountsWithAtomics) {
+  auto exe = compileText(R"mlir(
+    func.func @main(%x: tensor<24576xi64>) -> tensor<64xi64> {
+      %c = kiln.bincount %x {length = 64 : i64} : (tensor<24576xi64>) -> tensor<64xi64>
+      return %c : tensor<64xi64>
+    })mlir", ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::EntryPoint &entry = exe->entries(0);
+  ASSERT_EQ(entry.steps_size(), 2);
+  // One thread per value, not per bin.
+  EXPECT_EQ(entry.steps(1).launch().grid(0) * entry.steps(1).launch().block(0), 24576);
+  EXPECT_TRUE(absl::StrContains(exe->modules(entry.steps(1).launch().module()).ptx(),
+                                "atom.global.add.u64"));
+  expectEveryModuleAssembles(*exe, "bincount");
+}
+
 TEST(PtxTarget, AttentionIsOneFusedKernelWhereItsRowsFit) {
   auto kernels = [](const char *text) {
     auto exe = compileText(text, ptxOptions());
