@@ -248,7 +248,8 @@ def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add", [Kiln_Vjp]> {
   let description = [{
     updates has gather's result shape: x.shape[:axis] + indices.shape +
     x.shape[axis+1:]. Out-of-range indices are dropped; duplicates accumulate in index
-    order.
+    order (the ptx target adds with atomics in the element type: float duplicates in
+    arrival order, bf16/f16 rounded after each add; fp8 keeps index order).
   }];
   let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$indices,
                        AnyRankedTensor:$updates, I64Attr:$axis);
