@@ -111,11 +111,11 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
   };
   unsigned next = 3;
   if (attention.getValidLen())
-    limit = b.create<arith::MinSIOp>(l, limit, operandAt(k.operand(b, next++), batch));
+    limit = b.create<arith::MinSIOp>(l, limit, operandAt(k.operand(next++), batch));
   if (attention.getCausal()) {
     Value offset = b.create<arith::ConstantOp>(l, b.getI64IntegerAttr(0));
     if (attention.getQOffset())
-      offset = operandAt(k.operand(b, next++), batch);
+      offset = operandAt(k.operand(next++), batch);
     Value last = b.create<arith::AddIOp>(
         l, b.create<arith::AddIOp>(l, b.create<arith::IndexCastOp>(l, i64, i), offset),
         b.create<arith::ConstantOp>(l, b.getI64IntegerAttr(1)));
@@ -125,7 +125,7 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
                                                  l, b.getI64IntegerAttr(0)));
   Value keys = b.create<arith::IndexCastOp>(l, b.getIndexType(), limit);
 
-  Value q = k.operand(b, 0), kMem = k.operand(b, 1), v = k.operand(b, 2);
+  Value q = k.operand(0), kMem = k.operand(1), v = k.operand(2);
   auto load = [&](OpBuilder &nb, Location nl, Value mem, Value at) {
     return convert(nb, nl, nb.create<memref::LoadOp>(nl, mem, ValueRange{at}), compute);
   };
@@ -182,7 +182,7 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
   // Every lane reads every key's probability next.
   b.create<gpu::BarrierOp>(l);
 
-  Value out = k.result(b, 0);
+  Value out = k.result(0);
   Type outElement = llvm::cast<MemRefType>(out.getType()).getElementType();
   Value outBase = b.create<arith::MulIOp>(l, row, c(b, s.dv));
   forLoop(b, l, lane, c(b, s.dv), lanes, {}, [&](OpBuilder &nb, Location nl, Value col, ValueRange) {

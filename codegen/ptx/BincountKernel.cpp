@@ -40,7 +40,7 @@ absl::Status buildBincountKernels(Operation *op, DirectKernels &k) {
            [&](OpBuilder &nb, Location nl) {
              nb.create<memref::StoreOp>(
                  nl, nb.create<arith::ConstantOp>(nl, nb.getIntegerAttr(count, 0)),
-                 k.result(nb, 0), ValueRange{e});
+                 k.result(0), ValueRange{e});
            });
   }
   OpBuilder b = k.addKernel("count", (n + kThreads - 1) / kThreads, kThreads);
@@ -48,7 +48,7 @@ absl::Status buildBincountKernels(Operation *op, DirectKernels &k) {
   Value e = globalThread(b, l);
   ifThen(b, l, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, e, indexConst(b, l, n)),
          [&](OpBuilder &nb, Location nl) {
-           Value v = convert(nb, nl, nb.create<memref::LoadOp>(nl, k.operand(nb, 0), ValueRange{e}),
+           Value v = convert(nb, nl, nb.create<memref::LoadOp>(nl, k.operand(0), ValueRange{e}),
                              nb.getI64Type());
            Value inRange = nb.create<arith::AndIOp>(
                nl,
@@ -60,7 +60,7 @@ absl::Status buildBincountKernels(Operation *op, DirectKernels &k) {
            ifThen(nb, nl, inRange, [&](OpBuilder &ab, Location al) {
              ab.create<memref::AtomicRMWOp>(
                  al, arith::AtomicRMWKind::addi,
-                 ab.create<arith::ConstantOp>(al, ab.getIntegerAttr(count, 1)), k.result(ab, 0),
+                 ab.create<arith::ConstantOp>(al, ab.getIntegerAttr(count, 1)), k.result(0),
                  ValueRange{ab.create<arith::IndexCastOp>(al, ab.getIndexType(), v)});
            });
          });

@@ -83,7 +83,7 @@ absl::Status buildCategoricalKernels(Operation *op, DirectKernels &k) {
   Value first = blockPerRow ? tid : lane;
   int64_t stride = blockPerRow ? threads : 32;
   auto scoreRow = [&](OpBuilder &nb, Location nl) -> std::pair<Value, Value> {
-    Value key = convert(nb, nl, nb.create<memref::LoadOp>(nl, k.operand(nb, 0),
+    Value key = convert(nb, nl, nb.create<memref::LoadOp>(nl, k.operand(0),
                                                           indexConst(nb, nl, 0)),
                         i64);
     Value rowBase = nb.create<arith::MulIOp>(nl, row, indexConst(nb, nl, vocab));
@@ -103,7 +103,7 @@ absl::Status buildCategoricalKernels(Operation *op, DirectKernels &k) {
               il, ib.create<math::LogOp>(
                       il, ib.create<arith::NegFOp>(il, ib.create<math::LogOp>(il, u))));
           Value logit =
-              convert(ib, il, ib.create<memref::LoadOp>(il, k.operand(ib, 1), flat), f64);
+              convert(ib, il, ib.create<memref::LoadOp>(il, k.operand(1), flat), f64);
           Value score = ib.create<arith::AddFOp>(il, logit, gumbel);
           Value improves = ib.create<arith::CmpFOp>(il, arith::CmpFPredicate::OGT, score, acc[0]);
           return SmallVector<Value>{
@@ -114,7 +114,7 @@ absl::Status buildCategoricalKernels(Operation *op, DirectKernels &k) {
     return warpBest(nb, nl, best[0], best[1]);
   };
   auto write = [&](OpBuilder &nb, Location nl, Value index) {
-    Value out = k.result(nb, 0);
+    Value out = k.result(0);
     Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
     ifThen(nb, nl,
            nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::eq, blockPerRow ? tid : lane,

@@ -71,7 +71,7 @@ OpBuilder DirectKernels::addKernel(const std::string &suffix, int64_t grid, int6
   return OpBuilder::atBlockTerminator(&kernel.getBody().front());
 }
 
-Value DirectKernels::operand(OpBuilder &, unsigned i) const {
+Value DirectKernels::operand(unsigned i) const {
   return current.getArgument(i);
 }
 
@@ -81,8 +81,8 @@ Value DirectKernels::addSharedBuffer(ArrayRef<int64_t> shape, Type element) {
       MemRefType::get(shape, element, MemRefLayoutAttrInterface(), workgroup), location);
 }
 
-Value DirectKernels::result(OpBuilder &b, unsigned i) const {
-  return operand(b, op->getNumOperands() + i);
+Value DirectKernels::result(unsigned i) const {
+  return operand(op->getNumOperands() + i);
 }
 
 Value indexConst(OpBuilder &b, Location l, int64_t v) {

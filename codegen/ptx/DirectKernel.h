@@ -52,8 +52,8 @@ public:
 
   mlir::Location loc() const { return location; }
   /// The buffer of operand i / result i inside the kernel added last.
-  mlir::Value operand(mlir::OpBuilder &b, unsigned i) const;
-  mlir::Value result(mlir::OpBuilder &b, unsigned i) const;
+  mlir::Value operand(unsigned i) const;
+  mlir::Value result(unsigned i) const;
 
 private:
   mlir::Operation *op;

@@ -69,7 +69,7 @@ absl::Status buildScanKernels(Operation *op, DirectKernels &k) {
         nl, base, nb.create<arith::MulIOp>(nl, pos, indexConst(nb, nl, r.inner)));
   };
   auto load = [&](OpBuilder &nb, Location nl, Value q) -> Value {
-    Value v = nb.create<memref::LoadOp>(nl, k.operand(nb, 0), flatAt(nb, nl, q));
+    Value v = nb.create<memref::LoadOp>(nl, k.operand(0), flatAt(nb, nl, q));
     return v.getType().isInteger(1) ? nb.create<arith::ExtUIOp>(nl, compute, v).getResult()
                                     : convert(nb, nl, v, compute);
   };
@@ -101,7 +101,7 @@ absl::Status buildScanKernels(Operation *op, DirectKernels &k) {
                                             indexConst(b, l, 0));
   Value prefix = add(b, l, warpPrefix, b.create<arith::SelectOp>(l, firstLane, zero(b, l), shifted));
 
-  Value out = k.result(b, 0);
+  Value out = k.result(0);
   Type outElement = llvm::cast<MemRefType>(out.getType()).getElementType();
   forLoop(b, l, lo, hi, one, {prefix}, [&](OpBuilder &nb, Location nl, Value q, ValueRange acc) {
     Value next = add(nb, nl, acc[0], load(nb, nl, q));

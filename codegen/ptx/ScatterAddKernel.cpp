@@ -58,7 +58,7 @@ absl::Status buildScatterAddKernels(Operation *op, DirectKernels &k) {
                                          indexConst(b, l, elements)),
            [&](OpBuilder &nb, Location nl) {
              nb.create<memref::StoreOp>(
-                 nl, nb.create<memref::LoadOp>(nl, k.operand(nb, 0), e), k.result(nb, 0), e);
+                 nl, nb.create<memref::LoadOp>(nl, k.operand(0), e), k.result(0), e);
            });
   }
 
@@ -72,7 +72,7 @@ absl::Status buildScatterAddKernels(Operation *op, DirectKernels &k) {
            Value oj = nb.create<arith::DivUIOp>(nl, e, indexConst(nb, nl, r.inner));
            Value j = nb.create<arith::RemUIOp>(nl, oj, indexConst(nb, nl, indices));
            Value o = nb.create<arith::DivUIOp>(nl, oj, indexConst(nb, nl, indices));
-           Value target = convert(nb, nl, nb.create<memref::LoadOp>(nl, k.operand(nb, 1), j),
+           Value target = convert(nb, nl, nb.create<memref::LoadOp>(nl, k.operand(1), j),
                                   nb.getI64Type());
            Value inRange = nb.create<arith::AndIOp>(
                nl,
@@ -93,10 +93,10 @@ absl::Status buildScatterAddKernels(Operation *op, DirectKernels &k) {
                          al, ab.create<arith::MulIOp>(al, o, indexConst(ab, al, r.n)), t),
                      indexConst(ab, al, r.inner)),
                  i);
-             Value update = ab.create<memref::LoadOp>(al, k.operand(ab, 2), e);
+             Value update = ab.create<memref::LoadOp>(al, k.operand(2), e);
              auto kind = isFloat(update.getType()) ? arith::AtomicRMWKind::addf
                                                    : arith::AtomicRMWKind::addi;
-             ab.create<memref::AtomicRMWOp>(al, kind, update, k.result(ab, 0), ValueRange{flat});
+             ab.create<memref::AtomicRMWOp>(al, kind, update, k.result(0), ValueRange{flat});
            });
          });
   return absl::OkStatus();

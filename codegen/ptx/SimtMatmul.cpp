@@ -99,7 +99,7 @@ absl::Status buildSimtMatmulKernels(Operation *op, DirectKernels &k) {
   Value bBase = s.bBatched ? b.create<arith::MulIOp>(l, batch, c(b, s.k * s.n)).getResult()
                            : c(b, 0);
   Value outBase = b.create<arith::MulIOp>(l, batch, c(b, s.m * s.n));
-  Value aMem = k.operand(b, 0), bMem = k.operand(b, 1), out = k.result(b, 0);
+  Value aMem = k.operand(0), bMem = k.operand(1), out = k.result(0);
   Value zero = floatConst(b, l, compute, 0.0);
 
   // Element (r, kk) of A and (kk, col) of B in storage order, 0 past the edges.

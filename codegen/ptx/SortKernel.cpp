@@ -110,14 +110,14 @@ void writeOutput(OpBuilder &b, Location l, Operation *op, DirectKernels &k, cons
   Value flat = b.create<arith::AddIOp>(
       l, outBase, b.create<arith::MulIOp>(l, pos, indexConst(b, l, inner)));
   if (spec.valuesResult >= 0) {
-    Value out = k.result(b, spec.valuesResult);
+    Value out = k.result(spec.valuesResult);
     Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
     Value v = element.isInteger(1) ? b.create<arith::TruncIOp>(l, element, key).getResult()
                                    : convert(b, l, key, element);
     b.create<memref::StoreOp>(l, v, out, flat);
   }
   if (spec.indicesResult >= 0) {
-    Value out = k.result(b, spec.indicesResult);
+    Value out = k.result(spec.indicesResult);
     Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
     b.create<memref::StoreOp>(l, convert(b, l, index, element), out, flat);
   }
@@ -153,7 +153,7 @@ void buildBitonic(Operation *op, DirectKernels &k, const SortSpec &spec, const A
       indexConst(b, l, padded * keyBytes), ValueRange{});
 
   Value tid = threadIndex(b, l), row = blockIndex(b, l);
-  Value x = k.operand(b, 0);
+  Value x = k.operand(0);
   Value base = rowBase(b, l, row, r);
   Value n = indexConst(b, l, r.n), step = indexConst(b, l, threads);
   auto at = [&](OpBuilder &nb, Location nl, Value base, Value pos) -> Value {
@@ -251,7 +251,7 @@ void buildRankScatter(Operation *op, DirectKernels &k, const SortSpec &spec, con
   Value inRange = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, e,
                                           indexConst(b, l, total));
   ifThen(b, l, inRange, [&](OpBuilder &nb, Location nl) {
-    Value x = k.operand(nb, 0);
+    Value x = k.operand(0);
     Value row = nb.create<arith::DivUIOp>(nl, e, indexConst(nb, nl, r.n));
     Value p = nb.create<arith::RemUIOp>(nl, e, indexConst(nb, nl, r.n));
     Value base = rowBase(nb, nl, row, r);
@@ -300,7 +300,7 @@ void buildGlobalArgsort(Operation *op, DirectKernels &k, const SortSpec &spec,
   Location l = k.loc();
   Type key = keyType(b, element), i64 = b.getI64Type();
   Value tid = threadIndex(b, l), row = blockIndex(b, l);
-  Value x = k.operand(b, 0), out = k.result(b, spec.indicesResult);
+  Value x = k.operand(0), out = k.result(spec.indicesResult);
   Type outElement = llvm::cast<MemRefType>(out.getType()).getElementType();
   Value inBase = rowBase(b, l, row, r);
   Value outBase = outRowBase(b, l, row, r, spec.count);
