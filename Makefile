@@ -57,9 +57,8 @@ gpu-carry: build
 	for n in 4096 8192; do $(BUILD_DIR)/bin/kiln-compile bench/graphs/gemm_bf16_$$n.mlir \
 	  --provider=matmul=cublas --model-hash=gemm_bf16_$${n}_cublas --bundle=.gpu-carry/bench || exit 1; done
 	# The MoE-layer rows (issue #7): kiln-bench-moe-graph writes the graphs from Kiln's
-	# model code; they are compiled into their own bundle, which travels gzipped (130 MiB
-	# of Executables, nearly all of it splat constants stored dense, become 0.3 MiB).
-	# gpu_bench.py unpacks bench-moe.tar.gz by itself.
+	# model code; they are compiled into their own bundle, which travels as
+	# bench-moe.tar.gz (gpu_bench.py unpacks it by itself).
 	rm -rf $(BUILD_DIR)/bench-moe
 	$(BUILD_DIR)/bin/kiln-bench-moe-graph --out-dir=$(BUILD_DIR)/bench-moe
 	for g in moe_layer_fwd moe_layer_fwd_bwd; do $(BUILD_DIR)/bin/kiln-compile \

@@ -92,18 +92,24 @@ static absl::StatusOr<proto::TensorLiteral> encodeLiteral(DenseElementsAttr dens
     return type.status();
   *literal.mutable_type() = *type;
   int64_t bytes = dtypeStorageBytes(type->dtype());
+  // A splat (zeros, ones, a fill value) is stored as its one element.
+  bool splat = dense.isSplat() && dense.getNumElements() > 1;
+  int64_t count = splat ? 1 : dense.getNumElements();
   std::string data;
-  data.reserve(dense.getNumElements() * bytes);
+  data.reserve(count * bytes);
   if (llvm::isa<FloatType>(dense.getElementType())) {
-    for (const APFloat &value : dense.getValues<APFloat>())
+    for (const APFloat &value : llvm::make_range(dense.value_begin<APFloat>(),
+                                                 dense.value_begin<APFloat>() + count))
       appendBits(data, value.bitcastToAPInt().getZExtValue(), bytes);
   } else {
     // Integers are sign-extended into their storage width (i4 into a byte, i1 as 0/1).
     bool isBool = dense.getElementType().isInteger(1);
-    for (const APInt &value : dense.getValues<APInt>())
+    for (const APInt &value : llvm::make_range(dense.value_begin<APInt>(),
+                                               dense.value_begin<APInt>() + count))
       appendBits(data, isBool ? value.getZExtValue() : value.getSExtValue(), bytes);
   }
   literal.set_data(std::move(data));
+  literal.set_splat(splat);
   return literal;
 }
 

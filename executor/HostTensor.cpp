@@ -201,6 +201,17 @@ absl::StatusOr<HostTensor> HostTensor::fromLiteral(const proto::TensorLiteral &l
       return absl::InvalidArgumentError(
           absl::StrCat("tensor literal has a negative dimension: ", kiln::typeString(type)));
   HostTensor t(type.dtype(), {type.shape().begin(), type.shape().end()});
+  if (literal.splat()) {
+    int64_t element = storageBytes(type.dtype());
+    if (static_cast<int64_t>(literal.data().size()) != element)
+      return absl::InvalidArgumentError(
+          absl::StrCat("splat tensor literal of type ", kiln::typeString(type), " needs one ",
+                       element, "-byte element but holds ", literal.data().size(), " bytes"));
+    auto *out = static_cast<char *>(t.data());
+    for (int64_t offset = 0; offset < t.byteSize(); offset += element)
+      std::memcpy(out + offset, literal.data().data(), element);
+    return t;
+  }
   if (static_cast<int64_t>(literal.data().size()) != t.byteSize())
     return absl::InvalidArgumentError(
         absl::StrCat("tensor literal of type ", kiln::typeString(type), " needs ", t.byteSize(),

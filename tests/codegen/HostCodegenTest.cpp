@@ -36,6 +36,32 @@ module attributes {kiln.state = [
   }
 })mlir";
 
+TEST(HostCodegen, SplatConstantsAreStoredAsOneElement) {
+  auto exe = compileText(R"mlir(
+    func.func @main(%x: tensor<512x512xf32> {kiln.name = "x"}) -> (tensor<512x512xf32> {kiln.name = "y"}) {
+      %c = kiln.constant {value = dense<0.75> : tensor<512x512xf32>} : () -> tensor<512x512xf32>
+      %y = kiln.add %x, %c : (tensor<512x512xf32>, tensor<512x512xf32>) -> tensor<512x512xf32>
+      return %y : tensor<512x512xf32>
+    })mlir");
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::TensorLiteral *literal = nullptr;
+  for (const proto::Step &step : exe->entries(0).steps())
+    if (step.op() == "constant")
+      literal = &step.attrs().at("value").tensor();
+  ASSERT_NE(literal, nullptr);
+  EXPECT_TRUE(literal->splat());
+  EXPECT_EQ(literal->data().size(), 4u); // one f32, not 1 MiB
+  auto executor = Executor::create(*exe);
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  HostTensor x(proto::F32, {512, 512});
+  for (int64_t i = 0; i < x.numElements(); ++i)
+    x.setDouble(i, static_cast<double>(i % 7));
+  auto y = (*executor)->run("main", {x});
+  ASSERT_TRUE(y.ok()) << y.status();
+  for (int64_t i = 0; i < x.numElements(); i += 997)
+    EXPECT_EQ((*y)[0].getDouble(i), static_cast<double>(i % 7) + 0.75) << i;
+}
+
 TEST(HostCodegen, WritesStateTableEntriesAndDonation) {
   auto exe = compileText(kStateModule);
   ASSERT_TRUE(exe.ok()) << exe.status();

@@ -150,6 +150,24 @@ TEST(HostTensor, Basics) {
   proto::TensorLiteral bad = b.toLiteral();
   bad.set_data("x");
   EXPECT_FALSE(HostTensor::fromLiteral(bad).ok());
+
+  // A splat literal holds one element and fills the shape with it.
+  proto::TensorLiteral splat;
+  splat.mutable_type()->add_shape(2);
+  splat.mutable_type()->add_shape(3);
+  splat.mutable_type()->set_dtype(proto::BF16);
+  HostTensor one = HostTensor::fromDoubles(proto::BF16, {}, {-2.5});
+  splat.set_data(static_cast<const char *>(one.data()), one.byteSize());
+  splat.set_splat(true);
+  auto filled = HostTensor::fromLiteral(splat);
+  ASSERT_TRUE(filled.ok()) << filled.status();
+  EXPECT_EQ(filled->typeString(), "bf16[2,3]");
+  EXPECT_EQ(filled->toDoubles(), std::vector<double>(6, -2.5));
+  splat.set_data("xyz");
+  auto wrong = HostTensor::fromLiteral(splat);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(std::string(wrong.status().message()).find("one 2-byte element"), std::string::npos)
+      << wrong.status();
 }
 
 } // namespace
