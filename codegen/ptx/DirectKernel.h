@@ -13,6 +13,7 @@
 #ifndef KILN_CODEGEN_PTX_DIRECTKERNEL_H
 #define KILN_CODEGEN_PTX_DIRECTKERNEL_H
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -21,6 +22,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+
+#include "ir/KilnOps.h"
 
 namespace kiln::codegen::ptx {
 
@@ -107,6 +110,15 @@ absl::Status buildCategoricalKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildAttentionKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildSimtMatmulKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildBincountKernels(mlir::Operation *op, DirectKernels &k);
+/// A kiln.matmul as [batch] x (m x k) @ (k x n), when each operand's batch dims
+/// are absent (one matrix shared by every batch) or the result's; nothing for
+/// partial broadcasts or empty dims.
+struct MatmulShape {
+  int64_t batch, m, n, k;
+  bool aBatched, bBatched;
+};
+std::optional<MatmulShape> matmulShape(ir::MatmulOp matmul);
+
 /// True for the matmuls the tiled CUDA-core kernel runs (float types, batch
 /// dims absent or equal to the result's); the tensor-core kernel is tried first.
 bool isSimtMatmul(mlir::Operation *op);

@@ -138,41 +138,21 @@ std::string phase2(const PtxOptions &options) {
 /// The cuBLAS GEMM of a matmul, when cuBLAS can run it: f32/f64/f16/bf16, and
 /// each operand's batch dims either absent (broadcast) or the result's.
 std::optional<proto::Gemm> cublasGemm(ir::MatmulOp matmul) {
-  auto a = llvm::cast<RankedTensorType>(matmul.getA().getType());
-  auto b = llvm::cast<RankedTensorType>(matmul.getB().getType());
-  auto out = llvm::cast<RankedTensorType>(matmul.getResult().getType());
-  Type element = out.getElementType();
-  if (!element.isF32() && !element.isF64() && !element.isF16() && !element.isBF16())
-    return std::nullopt;
-  int64_t rank = out.getRank();
-  int64_t batch = 1;
-  for (int64_t i = 0; i + 2 < rank; ++i)
-    batch *= out.getDimSize(i);
-  auto batched = [&](RankedTensorType t) -> std::optional<bool> {
-    if (t.getRank() == 2)
-      return false;
-    if (t.getRank() != rank)
-      return std::nullopt;
-    for (int64_t i = 0; i + 2 < rank; ++i)
-      if (t.getDimSize(i) != out.getDimSize(i))
-        return std::nullopt;
-    return true;
-  };
-  std::optional<bool> aBatched = batched(a), bBatched = batched(b);
-  if (!aBatched || !bBatched)
+  Type element =
+      llvm::cast<RankedTensorType>(matmul.getResult().getType()).getElementType();
+  std::optional<MatmulShape> s = matmulShape(matmul);
+  if (!s || (!element.isF32() && !element.isF64() && !element.isF16() && !element.isBF16()))
     return std::nullopt;
   proto::Gemm g;
   g.set_provider("cublas");
-  g.set_m(out.getDimSize(rank - 2));
-  g.set_n(out.getDimSize(rank - 1));
-  g.set_k(a.getDimSize(a.getRank() - (matmul.getTransposeA() ? 2 : 1)));
-  g.set_batch(batch);
+  g.set_m(s->m);
+  g.set_n(s->n);
+  g.set_k(s->k);
+  g.set_batch(s->batch);
   g.set_transpose_a(matmul.getTransposeA());
   g.set_transpose_b(matmul.getTransposeB());
-  g.set_broadcast_a(!*aBatched && batch > 1);
-  g.set_broadcast_b(!*bBatched && batch > 1);
-  if (g.m() < 1 || g.n() < 1 || g.k() < 1)
-    return std::nullopt;
+  g.set_broadcast_a(!s->aBatched && s->batch > 1);
+  g.set_broadcast_b(!s->bBatched && s->batch > 1);
   return g;
 }
 

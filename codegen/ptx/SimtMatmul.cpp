@@ -27,18 +27,15 @@ namespace {
 
 constexpr int64_t kTile = 64, kStep = 16, kSide = 16, kPer = kTile / kSide;
 
-struct Shape {
-  int64_t batch, m, n, k;
-  bool aBatched, bBatched;
-};
+} // namespace
 
-std::optional<Shape> shapeOf(kir::MatmulOp matmul) {
+std::optional<MatmulShape> matmulShape(kir::MatmulOp matmul) {
   auto a = llvm::cast<RankedTensorType>(matmul.getA().getType());
   auto b = llvm::cast<RankedTensorType>(matmul.getB().getType());
   auto out = llvm::cast<RankedTensorType>(matmul.getResult().getType());
   int64_t rank = out.getRank();
-  Shape s{1, out.getDimSize(rank - 2), out.getDimSize(rank - 1),
-          a.getDimSize(a.getRank() - (matmul.getTransposeA() ? 2 : 1)), false, false};
+  MatmulShape s{1, out.getDimSize(rank - 2), out.getDimSize(rank - 1),
+                a.getDimSize(a.getRank() - (matmul.getTransposeA() ? 2 : 1)), false, false};
   for (int64_t i = 0; i + 2 < rank; ++i)
     s.batch *= out.getDimSize(i);
   // Each operand's batch dims are absent (shared by every batch) or the result's.
@@ -60,19 +57,17 @@ std::optional<Shape> shapeOf(kir::MatmulOp matmul) {
   return s;
 }
 
-} // namespace
-
 bool isSimtMatmul(Operation *op) {
   auto matmul = llvm::dyn_cast<kir::MatmulOp>(op);
   if (!matmul)
     return false;
   Type element = llvm::cast<RankedTensorType>(matmul.getResult().getType()).getElementType();
-  return isFloat(element) && !isF8(element) && shapeOf(matmul).has_value();
+  return isFloat(element) && !isF8(element) && matmulShape(matmul).has_value();
 }
 
 absl::Status buildSimtMatmulKernels(Operation *op, DirectKernels &k) {
   auto matmul = llvm::cast<kir::MatmulOp>(op);
-  Shape s = *shapeOf(matmul);
+  MatmulShape s = *matmulShape(matmul);
   bool transposeA = matmul.getTransposeA(), transposeB = matmul.getTransposeB();
   int64_t mTiles = (s.m + kTile - 1) / kTile, nTiles = (s.n + kTile - 1) / kTile;
   OpBuilder b = k.addKernel("simt_matmul", nTiles * mTiles * s.batch, kSide * kSide);
@@ -102,36 +97,29 @@ absl::Status buildSimtMatmulKernels(Operation *op, DirectKernels &k) {
   Value aMem = k.operand(0), bMem = k.operand(1), out = k.result(0);
   Value zero = floatConst(b, l, compute, 0.0);
 
-  // Element (r, kk) of A and (kk, col) of B in storage order, 0 past the edges.
-  auto loadA = [&](OpBuilder &nb, Location nl, Value r, Value kk) -> Value {
+  // Element (i, j) of a logical rows x cols operand stored transposed or not,
+  // 0 past the edges.
+  auto loadOperand = [&](OpBuilder &nb, Location nl, Value mem, Value base, int64_t rows,
+                         int64_t cols, bool transposed, Value i, Value j) -> Value {
     Value in = nb.create<arith::AndIOp>(
-        nl, nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, r, c(nb, s.m)),
-        nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, kk, c(nb, s.k)));
-    Value rr = nb.create<arith::MinUIOp>(nl, r, c(nb, s.m - 1));
-    Value kc = nb.create<arith::MinUIOp>(nl, kk, c(nb, s.k - 1));
-    Value at = transposeA
-                   ? nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, kc, c(nb, s.m)), rr)
-                   : nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, rr, c(nb, s.k)), kc);
+        nl, nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, i, c(nb, rows)),
+        nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, j, c(nb, cols)));
+    Value ic = nb.create<arith::MinUIOp>(nl, i, c(nb, rows - 1));
+    Value jc = nb.create<arith::MinUIOp>(nl, j, c(nb, cols - 1));
+    Value at = transposed
+                   ? nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, jc, c(nb, rows)), ic)
+                   : nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, ic, c(nb, cols)), jc);
     Value v = convert(nb, nl,
                       nb.create<memref::LoadOp>(
-                          nl, aMem, ValueRange{nb.create<arith::AddIOp>(nl, aBase, at).getResult()}),
+                          nl, mem, ValueRange{nb.create<arith::AddIOp>(nl, base, at).getResult()}),
                       compute);
     return nb.create<arith::SelectOp>(nl, in, v, zero);
   };
-  auto loadB = [&](OpBuilder &nb, Location nl, Value kk, Value col) -> Value {
-    Value in = nb.create<arith::AndIOp>(
-        nl, nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, kk, c(nb, s.k)),
-        nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, col, c(nb, s.n)));
-    Value kc = nb.create<arith::MinUIOp>(nl, kk, c(nb, s.k - 1));
-    Value cc = nb.create<arith::MinUIOp>(nl, col, c(nb, s.n - 1));
-    Value at = transposeB
-                   ? nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, cc, c(nb, s.k)), kc)
-                   : nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, kc, c(nb, s.n)), cc);
-    Value v = convert(nb, nl,
-                      nb.create<memref::LoadOp>(
-                          nl, bMem, ValueRange{nb.create<arith::AddIOp>(nl, bBase, at).getResult()}),
-                      compute);
-    return nb.create<arith::SelectOp>(nl, in, v, zero);
+  auto loadA = [&](OpBuilder &nb, Location nl, Value r, Value kk) {
+    return loadOperand(nb, nl, aMem, aBase, s.m, s.k, transposeA, r, kk);
+  };
+  auto loadB = [&](OpBuilder &nb, Location nl, Value kk, Value col) {
+    return loadOperand(nb, nl, bMem, bBase, s.k, s.n, transposeB, kk, col);
   };
 
   SmallVector<Value> inits(kPer * kPer, zero);

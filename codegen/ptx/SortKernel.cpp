@@ -105,7 +105,7 @@ Value pairLow(OpBuilder &b, Location l, Value q, Value j, Value jLog) {
 }
 
 /// Writes the element (key, index) that belongs at output position `pos`.
-void writeOutput(OpBuilder &b, Location l, Operation *op, DirectKernels &k, const SortSpec &spec,
+void writeOutput(OpBuilder &b, Location l, DirectKernels &k, const SortSpec &spec,
                  Value outBase, Value pos, Value key, Value index, int64_t inner) {
   Value flat = b.create<arith::AddIOp>(
       l, outBase, b.create<arith::MulIOp>(l, pos, indexConst(b, l, inner)));
@@ -230,7 +230,7 @@ void buildBitonic(Operation *op, DirectKernels &k, const SortSpec &spec, const A
   Value outBase = outRowBase(b, l, row, r, spec.count);
   forLoop(b, l, tid, indexConst(b, l, spec.count), step, {},
           [&](OpBuilder &nb, Location nl, Value p, ValueRange) {
-            writeOutput(nb, nl, op, k, spec, outBase, p, nb.create<memref::LoadOp>(nl, keys, p),
+            writeOutput(nb, nl, k, spec, outBase, p, nb.create<memref::LoadOp>(nl, keys, p),
                         nb.create<memref::LoadOp>(nl, indices, p), r.inner);
             return SmallVector<Value>{};
           });
@@ -277,7 +277,7 @@ void buildRankScatter(Operation *op, DirectKernels &k, const SortSpec &spec, con
         nl, arith::CmpIPredicate::slt, rank,
         nb.create<arith::ConstantOp>(nl, nb.getI64IntegerAttr(spec.count)));
     ifThen(nb, nl, inside, [&](OpBuilder &wb, Location wl) {
-      writeOutput(wb, wl, op, k, spec, outRowBase(wb, wl, row, r, spec.count),
+      writeOutput(wb, wl, k, spec, outRowBase(wb, wl, row, r, spec.count),
                   wb.create<arith::IndexCastOp>(wl, wb.getIndexType(), rank), mine, myIndex,
                   r.inner);
     });
