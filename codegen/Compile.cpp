@@ -105,6 +105,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     ptx::PtxOptions ptxOptions;
     ptxOptions.dumpDir = options.dumpIrDir;
     ptxOptions.cublasMatmul = cublasMatmul;
+    ptxOptions.wgmmaMatmul = options.wgmmaMatmul;
     return ptx::lowerToPtx(module.module(), ptxOptions);
   }
   return lowerToHost(module.module());

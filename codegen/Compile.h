@@ -31,6 +31,9 @@ struct CompileOptions {
   /// (matmuls run by cuBLAS, loaded by the executor at run time). Off by default:
   /// every kernel is PTX that Kiln emitted.
   std::vector<std::string> providers;
+  /// ptx target: bf16/f16 matmuls run the Hopper kernel (wgmma fed by TMA, sm_90a
+  /// PTX). Cleared, they run the mma.sync kernel, which any sm_80+ GPU takes.
+  bool wgmmaMatmul = true;
   /// When set, the IR before the pipeline and after every pass is written here, one
   /// numbered file per pass named after it ("03-cse.mlir").
   std::string dumpIrDir;

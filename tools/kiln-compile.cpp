@@ -45,6 +45,11 @@ static cl::list<std::string> providers(
     cl::desc("Route an op of the ptx target to a vendor library loaded at run time "
              "instead of Kiln's PTX: matmul=cublas (may repeat; off by default)"),
     cl::value_desc("op=provider"), cl::cat(category));
+static cl::opt<bool> wgmma(
+    "wgmma",
+    cl::desc("ptx target: run bf16/f16 matmuls on the Hopper kernel (wgmma + TMA, sm_90a); "
+             "--wgmma=false selects the mma.sync kernel (default true)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<std::string> bundleDir(
     "bundle",
     cl::desc("Compile for both the host and the ptx target and add the two "
@@ -96,6 +101,7 @@ static int writeBundle(const std::string &text, const std::string &input) {
     options.decompose = decompose;
     if (std::string(target) == "ptx")
       options.providers.assign(providers.begin(), providers.end());
+    options.wgmmaMatmul = wgmma;
     auto exe = kiln::codegen::compile(*module, options);
     if (!exe.ok())
       return fail(std::string(exe.status().message()));
@@ -139,6 +145,7 @@ int main(int argc, char **argv) {
   options.decompose = decompose;
   options.dumpIrDir = dumpIr;
   options.providers.assign(providers.begin(), providers.end());
+  options.wgmmaMatmul = wgmma;
   auto exe = kiln::codegen::compile(*module, options);
   if (!exe.ok())
     return fail(std::string(exe.status().message()));

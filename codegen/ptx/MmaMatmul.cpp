@@ -21,6 +21,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/ptx/MmaMatmul.h"
+#include "codegen/ptx/MatmulTiling.h"
 
 #include "ir/KilnOps.h"
 
@@ -50,162 +51,10 @@ constexpr int64_t kChunk = 8;   // elements per 16-byte cp.async
 constexpr int64_t kTilesM = kWarpM / 16, kTilesN = kWarpN / 8;
 constexpr int64_t kBandRows = 8; // row tiles per rasterisation band
 
-/// One operand as the kernel sees it: [batch, rows, cols] in storage order
-/// (cols contiguous), and whether its storage rows run along K.
-struct Operand {
-  int64_t batch, rows, cols;
-  bool broadcast; // no batch dims: every batch reads the same matrix
-};
-
-struct Geometry {
-  int64_t batch, m, n, k;
-  bool transposeA, transposeB;
-  Operand a, b;
-  Type element; // bf16 or f16
-  int64_t groups = 0; // grouped_matmul "rows": b holds one matrix per group
-};
-
-Geometry geometryOf(kir::MatmulOp matmul) {
-  auto aType = llvm::cast<RankedTensorType>(matmul.getA().getType());
-  auto bType = llvm::cast<RankedTensorType>(matmul.getB().getType());
-  auto outType = llvm::cast<RankedTensorType>(matmul.getResult().getType());
-  Geometry g;
-  g.transposeA = matmul.getTransposeA();
-  g.transposeB = matmul.getTransposeB();
-  g.element = outType.getElementType();
-  int64_t r = outType.getRank();
-  g.m = outType.getDimSize(r - 2);
-  g.n = outType.getDimSize(r - 1);
-  g.batch = 1;
-  for (int64_t i = 0; i < r - 2; ++i)
-    g.batch *= outType.getDimSize(i);
-  auto operand = [&](RankedTensorType t) {
-    int64_t rank = t.getRank();
-    return Operand{rank == 2 ? 1 : g.batch, t.getDimSize(rank - 2), t.getDimSize(rank - 1),
-                   rank == 2};
-  };
-  g.a = operand(aType);
-  g.b = operand(bType);
-  g.k = g.transposeA ? g.a.rows : g.a.cols;
-  return g;
-}
-
-/// grouped_matmul "rows": x [T, K] is A, w [E, K, N] (or [E, N, K]) is B with
-/// one batch entry per group; the output [T, N] is one batch.
-Geometry groupedGeometryOf(kir::GroupedMatmulOp grouped) {
-  auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
-  auto wType = llvm::cast<RankedTensorType>(grouped.getW().getType());
-  Geometry g;
-  g.transposeA = false;
-  g.transposeB = grouped.getTransposeW();
-  g.element = xType.getElementType();
-  g.batch = 1;
-  g.m = xType.getDimSize(0);
-  g.k = xType.getDimSize(1);
-  g.n = g.transposeB ? wType.getDimSize(1) : wType.getDimSize(2);
-  g.groups = wType.getDimSize(0);
-  g.a = Operand{1, g.m, g.k, true};
-  g.b = Operand{g.groups, wType.getDimSize(1), wType.getDimSize(2), false};
-  return g;
-}
-
-/// Where one thread block's tile lies: its first output row and the bound on
-/// rows (the group's end for grouped matmuls), the batch entry of each operand
-/// and of the output, and whether it computes at all (grouped tail blocks
-/// write zeros: their copies are all zero-filled).
-struct TilePlacement {
-  Value rowBase, rowLimit, colBase, batchA, batchB, batchOut, active;
-};
-
 /// Builds the kernel body; small helpers keep index arithmetic readable.
 class MmaKernelEmitter {
 public:
-  MmaKernelEmitter(OpBuilder &b, Location loc, const Geometry &g) : b(b), loc(loc), g(g) {}
-
-  /// The placement of a dense (batched) matmul's block: (N tile, M tile, batch).
-  /// Blocks are rasterised in bands of kBandRows row tiles: consecutive blocks
-  /// walk down a band before moving right, so the B tiles they share are still
-  /// in L2 (row-major order would stream all of B once per row of tiles).
-  TilePlacement densePlacement() {
-    Value bz = b.create<gpu::BlockIdOp>(loc, gpu::Dimension::z);
-    int64_t mTiles = (g.m + kBlockM - 1) / kBlockM, nTiles = (g.n + kBlockN - 1) / kBlockN;
-    Value linear = add(mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y), c(nTiles)),
-                       b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x));
-    Value band = div(linear, c(kBandRows * nTiles));
-    Value inBand = rem(linear, c(kBandRows * nTiles));
-    Value firstRow = mul(band, c(kBandRows));
-    Value bandRows = minIndex(b.create<arith::SubIOp>(loc, c(mTiles), firstRow), c(kBandRows));
-    Value mTile = add(firstRow, rem(inBand, bandRows));
-    Value nTile = div(inBand, bandRows);
-    return {mul(mTile, c(kBlockM)), c(g.m), mul(nTile, c(kBlockN)),
-            g.a.broadcast ? c(0) : bz, g.b.broadcast ? c(0) : bz, bz, Value()};
-  }
-
-  /// The placement of a grouped block: block y enumerates the 128-row tiles of
-  /// group 0, then group 1, ..., then of the rows past the last offset (which
-  /// are zero), from offsets read on the device. Offsets are clamped into
-  /// [0, T] and made non-decreasing, as the CPU executor reads them.
-  TilePlacement groupedPlacement(Value offsets) {
-    Type i64 = b.getI64Type();
-    auto i64c = [&](int64_t v) -> Value {
-      return b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(v));
-    };
-    Value tile = b.create<arith::IndexCastOp>(
-        loc, i64, b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y));
-    // Carried: end of the previous group, tiles before this group, and the
-    // found (group, first row of the tile, group end); group = E + 1 if none.
-    SmallVector<Value> init{i64c(0), i64c(0), i64c(g.groups + 1), i64c(0), i64c(0)};
-    auto scan = b.create<scf::ForOp>(
-        loc, c(0), c(g.groups + 1), c(1), init,
-        [&](OpBuilder &body, Location, Value e, ValueRange carried) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(body.getInsertionBlock(), body.getInsertionPoint());
-          Value isTail = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, e, c(g.groups));
-          Value offset = b.create<scf::IfOp>(
-              loc, isTail,
-              [&](OpBuilder &nb, Location l) {
-                nb.create<scf::YieldOp>(l, ValueRange{i64c(g.m)});
-              },
-              [&](OpBuilder &nb, Location l) {
-                Value eSafe = nb.create<arith::MinUIOp>(l, e, c(g.groups - 1));
-                Value raw = nb.create<memref::LoadOp>(l, offsets, ValueRange{eSafe});
-                Value v = raw.getType() == i64 ? raw : nb.create<arith::ExtSIOp>(l, i64, raw);
-                nb.create<scf::YieldOp>(l, ValueRange{v});
-              }).getResult(0);
-          offset = b.create<arith::MinSIOp>(loc, b.create<arith::MaxSIOp>(loc, offset, i64c(0)),
-                                            i64c(g.m));
-          Value start = carried[0];
-          Value end = b.create<arith::MaxSIOp>(loc, carried[0], offset);
-          Value tiles = b.create<arith::DivSIOp>(
-              loc, b.create<arith::AddIOp>(loc, b.create<arith::SubIOp>(loc, end, start),
-                                           i64c(kBlockM - 1)),
-              i64c(kBlockM));
-          Value before = carried[1];
-          Value after = b.create<arith::AddIOp>(loc, before, tiles);
-          Value here = b.create<arith::AndIOp>(
-              loc, b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge, tile, before),
-              b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, tile, after));
-          Value row = b.create<arith::AddIOp>(
-              loc, start,
-              b.create<arith::MulIOp>(loc, b.create<arith::SubIOp>(loc, tile, before),
-                                      i64c(kBlockM)));
-          Value eI64 = b.create<arith::IndexCastOp>(loc, i64, e);
-          b.create<scf::YieldOp>(
-              loc, ValueRange{end, after, b.create<arith::SelectOp>(loc, here, eI64, carried[2]),
-                              b.create<arith::SelectOp>(loc, here, row, carried[3]),
-                              b.create<arith::SelectOp>(loc, here, end, carried[4])});
-        });
-    Value group = scan.getResult(2);
-    auto toIndex = [&](Value v) {
-      return b.create<arith::IndexCastOp>(loc, b.getIndexType(), v).getResult();
-    };
-    // Blocks past every tile (group E + 1) have an empty row range.
-    Value active = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, group, i64c(g.groups));
-    Value weights = b.create<arith::MinUIOp>(loc, toIndex(group), c(g.groups - 1));
-    Value colBase = mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x), c(kBlockN));
-    return {toIndex(scan.getResult(3)), toIndex(scan.getResult(4)), colBase, c(0), weights, c(0),
-            active};
-  }
+  MmaKernelEmitter(OpBuilder &b, Location loc, const MatmulGeometry &g) : b(b), loc(loc), g(g) {}
 
   void emit(Value a, Value bm, Value out, Value smemA, Value smemB, const TilePlacement &p) {
     Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
@@ -401,7 +250,7 @@ private:
 
   OpBuilder &b;
   Location loc;
-  const Geometry &g;
+  const MatmulGeometry &g;
   Value lane, warpRow, warpCol, blockRow, blockCol, batchA, batchB;
   Value rowLimit, active;
   Value a, bm, smemA, smemB;
@@ -410,61 +259,9 @@ private:
 
 } // namespace
 
-namespace {
-
-bool isMmaElement(Type e) { return e.isBF16() || e.isF16(); }
-
-bool isMmaGroupedRows(kir::GroupedMatmulOp grouped) {
-  if (grouped.getMode() != "rows")
-    return false;
-  auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
-  auto wType = llvm::cast<RankedTensorType>(grouped.getW().getType());
-  auto outType = llvm::cast<RankedTensorType>(grouped.getResult().getType());
-  Type e = xType.getElementType();
-  if (!isMmaElement(e) || wType.getElementType() != e || outType.getElementType() != e)
-    return false;
-  Geometry g = groupedGeometryOf(grouped);
-  if (g.m == 0 || g.n == 0 || g.k == 0 || g.groups == 0)
-    return false;
-  return g.a.cols % kChunk == 0 && g.b.cols % kChunk == 0;
-}
-
-bool isMmaDense(kir::MatmulOp matmul) {
-  auto aType = llvm::cast<RankedTensorType>(matmul.getA().getType());
-  auto bType = llvm::cast<RankedTensorType>(matmul.getB().getType());
-  auto outType = llvm::cast<RankedTensorType>(matmul.getResult().getType());
-  Type e = outType.getElementType();
-  if (!isMmaElement(e) || aType.getElementType() != e || bType.getElementType() != e)
-    return false;
-  // Batch dims: absent, or exactly the result's (no size-1 broadcasting).
-  for (auto t : {aType, bType}) {
-    if (t.getRank() == 2)
-      continue;
-    if (t.getRank() != outType.getRank())
-      return false;
-    for (int64_t i = 0; i + 2 < t.getRank(); ++i)
-      if (t.getDimSize(i) != outType.getDimSize(i))
-        return false;
-  }
-  Geometry g = geometryOf(matmul);
-  if (g.m == 0 || g.n == 0 || g.k == 0 || g.batch == 0)
-    return false;
-  return g.a.cols % kChunk == 0 && g.b.cols % kChunk == 0;
-}
-
-} // namespace
-
-bool isMmaMatmul(Operation *op) {
-  if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
-    return isMmaDense(matmul);
-  if (auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op))
-    return isMmaGroupedRows(grouped);
-  return false;
-}
-
 absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &name) {
   auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
-  Geometry g = grouped ? groupedGeometryOf(grouped) : geometryOf(llvm::cast<kir::MatmulOp>(op));
+  MatmulGeometry g = grouped ? groupedGeometryOf(grouped) : geometryOf(llvm::cast<kir::MatmulOp>(op));
   MLIRContext *ctx = module.getContext();
   Location loc = op->getLoc();
   OpBuilder b(ctx);
@@ -472,7 +269,7 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
 
   // bf16 operands are f16-typed bits for cp.async and ldmatrix (see the top).
   Type bits = b.getF16Type();
-  auto operandType = [&](const Operand &o) {
+  auto operandType = [&](const MatmulOperand &o) {
     return MemRefType::get({o.batch, o.rows, o.cols}, bits);
   };
   SmallVector<Type> args{operandType(g.a), operandType(g.b)};
@@ -510,8 +307,9 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
   };
   Value tileA = view(smemA, 0), tileB = view(smemB, bytesOf(smemA));
   MmaKernelEmitter emitter(kb, loc, g);
-  TilePlacement placement = grouped ? emitter.groupedPlacement(kernel.getArgument(2))
-                                    : emitter.densePlacement();
+  TilePlacement placement =
+      grouped ? groupedTilePlacement(kb, loc, g, kernel.getArgument(2), kBlockM, kBlockN)
+              : denseTilePlacement(kb, loc, g, kBlockM, kBlockN, kBandRows);
   emitter.emit(kernel.getArgument(0), kernel.getArgument(1), kernel.getArgument(args.size() - 1),
                tileA, tileB, placement);
   kb.create<gpu::ReturnOp>(loc);
@@ -521,7 +319,7 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
   b.setInsertionPointToStart(func.addEntryBlock());
   auto idx = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
-  int64_t rowTiles = (g.m + kBlockM - 1) / kBlockM + (grouped ? g.groups + 1 : 0);
+  int64_t rowTiles = grouped ? groupedRowTiles(g, kBlockM) : (g.m + kBlockM - 1) / kBlockM;
   gpu::KernelDim3 grid{idx((g.n + kBlockN - 1) / kBlockN), idx(rowTiles), idx(g.batch)};
   gpu::KernelDim3 block{idx(kThreads), idx(1), idx(1)};
   // MLIR places the dynamic region behind a one-byte static symbol: 128 bytes

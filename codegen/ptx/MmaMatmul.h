@@ -17,15 +17,9 @@
 
 namespace kiln::codegen::ptx {
 
-/// True if `op` is a kiln.matmul or a "rows" kiln.grouped_matmul the
-/// tensor-core kernel runs: bf16 or f16 operands, each operand's contiguous dim
-/// a multiple of 8 (16-byte copies), and matmul batch dims either equal to the
-/// result's or absent (broadcast). A grouped launch finds each block's group
-/// and rows from the offsets on the device.
-bool isMmaMatmul(mlir::Operation *op);
-
-/// Builds `func.func @<name>(operands..., out)` launching the tensor-core kernel, plus
-/// the gpu.module holding it, into `module` (a gpu.container_module).
+/// Builds `func.func @<name>(operands..., out)` launching the mma.sync kernel, plus
+/// the gpu.module holding it, into `module` (a gpu.container_module). Takes the
+/// ops isTensorCoreMatmul (MatmulTiling.h) accepts.
 absl::Status buildMmaMatmul(mlir::Operation *op, mlir::ModuleOp module,
                             const std::string &name);
 

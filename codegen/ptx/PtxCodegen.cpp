@@ -18,7 +18,9 @@
 #include "codegen/ptx/DirectKernel.h"
 #include "codegen/ptx/Fusion.h"
 #include "codegen/ptx/KernelBuilder.h"
+#include "codegen/ptx/MatmulTiling.h"
 #include "codegen/ptx/MmaMatmul.h"
+#include "codegen/ptx/WgmmaMatmul.h"
 #include "ir/Diagnostics.h"
 #include "ir/KilnOps.h"
 
@@ -28,6 +30,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -126,14 +129,54 @@ std::string phase1() {
          "lower-affine,canonicalize),gpu-kernel-outlining,convert-scf-to-cf,canonicalize";
 }
 
-std::string phase2(const PtxOptions &options) {
+/// To the LLVM dialect; then declareTensorMapParams, then phase3.
+std::string phase2(const std::string &chip, const PtxOptions &options) {
   return absl::StrFormat(
       "nvvm-attach-target{chip=%s features=%s},"
       "gpu.module(convert-nvgpu-to-nvvm,convert-vector-to-llvm,"
       "convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=1},convert-nvvm-to-llvm),"
-      "reconcile-unrealized-casts,gpu-module-to-binary{format=isa}",
-      options.chip, options.features);
+      "reconcile-unrealized-casts",
+      chip, options.features);
 }
+
+std::string phase3() { return "gpu-module-to-binary{format=isa}"; }
+
+/// Appends each kernel's tensor-map parameters to its LLVM function: 128 bytes
+/// by value, 64-byte aligned, which NVPTX declares as `.param .align 64 .b8
+/// <kernel>_param_<i>[128]`. The kernel body reaches them by that name (see
+/// hopper::kernelParamAddress), so LLVM never copies them to local memory.
+void declareTensorMapParams(ModuleOp module, const std::vector<KernelTensorMap> &maps) {
+  MLIRContext *ctx = module.getContext();
+  auto ptr = LLVM::LLVMPointerType::get(ctx);
+  Builder b(ctx);
+  NamedAttrList attrs;
+  attrs.append(LLVM::LLVMDialect::getByValAttrName(),
+               TypeAttr::get(LLVM::LLVMArrayType::get(IntegerType::get(ctx, 8), 128)));
+  attrs.append(LLVM::LLVMDialect::getAlignAttrName(), b.getI64IntegerAttr(64));
+  DictionaryAttr dict = attrs.getDictionary(ctx);
+  module.walk([&](LLVM::LLVMFuncOp func) {
+    for (const KernelTensorMap &m : maps) {
+      if (m.kernel != func.getName())
+        continue;
+      // (LLVMFunctionType::clone cannot rebuild a void function's type.)
+      LLVM::LLVMFunctionType type = func.getFunctionType();
+      SmallVector<Type> params(type.getParams());
+      SmallVector<DictionaryAttr> argAttrs;
+      for (unsigned i = 0; i < params.size(); ++i) {
+        DictionaryAttr d = func.getArgAttrDict(i);
+        argAttrs.push_back(d ? d : DictionaryAttr::get(ctx));
+      }
+      params.push_back(ptr);
+      argAttrs.push_back(dict);
+      func.setFunctionTypeAttr(TypeAttr::get(
+          LLVM::LLVMFunctionType::get(type.getReturnType(), params, type.isVarArg())));
+      func.getBody().front().addArgument(ptr, func.getLoc());
+      func.setAllArgAttrs(argAttrs);
+    }
+  });
+}
+
+bool isHopper(const std::string &chip) { return chip == "sm_90" || chip == "sm_90a"; }
 
 /// The cuBLAS GEMM of a matmul, when cuBLAS can run it: f32/f64/f16/bf16, and
 /// each operand's batch dims either absent (broadcast) or the result's.
@@ -227,7 +270,15 @@ private:
     // gpu kernels directly; everything else as a linalg function the stock
     // path maps onto the GPU.
     SmallVector<Value> inputs;
-    if (isMmaMatmul(op)) {
+    std::string chip = options.chip;
+    std::vector<KernelTensorMap> tensorMaps;
+    if (isTensorCoreMatmul(op) && options.wgmmaMatmul && isHopper(options.chip)) {
+      // wgmma and setmaxnreg exist only on the arch-specific target.
+      chip = "sm_90a";
+      if (auto s = buildWgmmaMatmul(op, *module, name, tensorMaps); !s.ok())
+        return s;
+      inputs.assign(op->getOperands().begin(), op->getOperands().end());
+    } else if (isTensorCoreMatmul(op)) {
       if (auto s = buildMmaMatmul(op, *module, name); !s.ok())
         return s;
       inputs.assign(op->getOperands().begin(), op->getOperands().end());
@@ -243,7 +294,10 @@ private:
       return s;
     sinkConstantArguments(*module);
     dump(name + ".1-gpu.mlir", *module);
-    if (auto s = runPipeline(*module, phase2(options), "NVVM and PTX"); !s.ok())
+    if (auto s = runPipeline(*module, phase2(chip, options), "NVVM"); !s.ok())
+      return s;
+    declareTensorMapParams(*module, tensorMaps);
+    if (auto s = runPipeline(*module, phase3(), "PTX"); !s.ok())
       return s;
     dump(name + ".2-binary.mlir", *module);
 
@@ -254,7 +308,7 @@ private:
       std::string ptx = object.getObject().str();
       while (!ptx.empty() && ptx.back() == '\0')
         ptx.pop_back();
-      moduleIndex[binary.getSymName().str()] = internModule(ptx);
+      moduleIndex[binary.getSymName().str()] = internModule(ptx, chip);
       if (!options.dumpDir.empty())
         std::ofstream(options.dumpDir + "/" + binary.getSymName().str() + ".ptx") << ptx;
     }
@@ -293,6 +347,12 @@ private:
         else
           out.add_inputs(buffer);
       }
+      for (const KernelTensorMap &m : tensorMaps)
+        if (m.kernel == l->kernel()) {
+          proto::TensorMap *map = l->add_tensor_maps();
+          *map = m.map;
+          map->set_buffer(buffers[m.argument]);
+        }
       for (int64_t d : l->grid())
         if (d < 1)
           status = absl::InternalError("a launch has a non-constant grid");
@@ -310,14 +370,14 @@ private:
     return absl::OkStatus();
   }
 
-  int internModule(const std::string &ptx) {
+  int internModule(const std::string &ptx, const std::string &arch) {
     auto it = modulesByText.find(ptx);
     if (it != modulesByText.end())
       return it->second;
     proto::PtxModule *m = exe.add_modules();
     m->set_name(absl::StrCat("m", exe.modules_size() - 1));
     m->set_ptx(ptx);
-    m->set_arch(options.chip);
+    m->set_arch(arch);
     return modulesByText[ptx] = exe.modules_size() - 1;
   }
 

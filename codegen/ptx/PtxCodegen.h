@@ -27,6 +27,9 @@ struct PtxOptions {
   /// library it loads at run time) instead of Kiln's kernels, where cuBLAS
   /// takes the shapes: the opt-in provider of DESIGN.md.
   bool cublasMatmul = false;
+  /// On Hopper (sm_90, sm_90a), run bf16/f16 matmuls on the wgmma + TMA kernel
+  /// (sm_90a PTX); otherwise, or when cleared, on the mma.sync kernel.
+  bool wgmmaMatmul = true;
 };
 
 absl::StatusOr<proto::Executable> lowerToPtx(mlir::ModuleOp module,

@@ -41,6 +41,22 @@ inline constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 inline constexpr unsigned CU_MEMHOSTALLOC_PORTABLE = 1;
 inline constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 
+/// A TMA descriptor: 128 opaque bytes, 64-byte aligned (CUtensorMap).
+struct alignas(64) CUtensorMap {
+  uint64_t opaque[16];
+};
+inline constexpr int CU_TENSOR_MAP_DATA_TYPE_UINT8 = 0;
+inline constexpr int CU_TENSOR_MAP_DATA_TYPE_INT32 = 3;
+inline constexpr int CU_TENSOR_MAP_DATA_TYPE_INT64 = 5;
+inline constexpr int CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6;
+inline constexpr int CU_TENSOR_MAP_DATA_TYPE_FLOAT32 = 7;
+inline constexpr int CU_TENSOR_MAP_DATA_TYPE_FLOAT64 = 8;
+inline constexpr int CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9;
+inline constexpr int CU_TENSOR_MAP_INTERLEAVE_NONE = 0;
+inline constexpr int CU_TENSOR_MAP_SWIZZLE_NONE = 0; // then 32B, 64B, 128B
+inline constexpr int CU_TENSOR_MAP_L2_PROMOTION_L2_128B = 2;
+inline constexpr int CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0; // out-of-bounds reads are zeros
+
 /// Entry points of libcuda, resolved by their versioned symbol names (cuda.h #defines
 /// cuMemAlloc to cuMemAlloc_v2 and so on; dlsym sees only the real names).
 struct CudaApi {
@@ -91,6 +107,11 @@ struct CudaApi {
   CUresult (*cuEventSynchronize)(CUevent event);
   CUresult (*cuEventElapsedTime)(float *ms, CUevent start, CUevent end);
   CUresult (*cuEventDestroy)(CUevent event);
+  CUresult (*cuTensorMapEncodeTiled)(CUtensorMap *map, int dataType, uint32_t rank,
+                                     void *globalAddress, const uint64_t *globalDim,
+                                     const uint64_t *globalStrides, const uint32_t *boxDim,
+                                     const uint32_t *elementStrides, int interleave,
+                                     int swizzle, int l2Promotion, int oobFill);
 
   /// "CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered".
   std::string errorText(CUresult error) const;

@@ -16,6 +16,7 @@
 #include "executor/StatusMacros.h"
 #include "executor/cuda/CudaDevice.h"
 #include "executor/cuda/CudaGraph.h"
+#include "executor/cuda/TensorMap.h"
 #include "executor/cuda/CudaModule.h"
 #include "executor/cuda/CublasApi.h"
 
@@ -188,6 +189,8 @@ absl::Status validateEntry(const proto::Executable &exe, const proto::EntryPoint
         if (b < 0 || b >= nb)
           return absl::InvalidArgumentError(absl::StrCat(
               where(ep, i), ": kernel parameter buffer ", b, " is out of range (", nb, " buffers)"));
+      for (const proto::TensorMap &m : l.tensor_maps())
+        KILN_RETURN_IF_ERROR(cuda::validateTensorMap(m, ep, l, where(ep, i)));
     } else if (s.op() == "alias" || s.op() == "copy") {
       KILN_RETURN_IF_ERROR(arity(1, 1));
       if (byteSize(ep.buffers(s.inputs(0))) != byteSize(ep.buffers(s.outputs(0))))
@@ -575,6 +578,7 @@ absl::Status CudaExecutor::enqueueSteps(EntryRuntime &rt, std::vector<std::strin
   const cuda::CudaApi &api = impl_->device->api();
   cuda::CUstream stream = impl_->stream.get();
   std::vector<uint64_t> values;
+  std::vector<cuda::CUtensorMap> maps;
   std::vector<void *> params;
   for (int i = 0; i < ep.steps_size(); ++i) {
     const proto::Step &s = ep.steps(i);
@@ -593,9 +597,18 @@ absl::Status CudaExecutor::enqueueSteps(EntryRuntime &rt, std::vector<std::strin
         values.push_back(rt.ptr[b]);
       for (int64_t v : l.scalars())
         values.push_back(static_cast<uint64_t>(v));
+      // Tensor maps are encoded here, from this run's addresses; the launch (or the
+      // graph node it is captured into) copies their bytes.
+      maps.resize(l.tensor_maps_size());
+      for (int m = 0; m < l.tensor_maps_size(); ++m)
+        KILN_RETURN_IF_ERROR(cuda::encodeTensorMap(api, l.tensor_maps(m),
+                                                   rt.ptr[l.tensor_maps(m).buffer()], &maps[m],
+                                                   where(ep, i)));
       params.clear();
       for (uint64_t &v : values)
         params.push_back(&v);
+      for (cuda::CUtensorMap &m : maps)
+        params.push_back(&m);
       auto dim = [](const google::protobuf::RepeatedField<int64_t> &d, int k) {
         return k < d.size() ? static_cast<unsigned>(d[k]) : 1u;
       };

@@ -14,6 +14,7 @@
 #include <regex>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "tests/codegen/CompileTestUtil.h"
 
 namespace kiln::testing {
@@ -213,8 +214,11 @@ TEST(PtxTarget, RowReductionsFuseIntoTheKernelsThatBroadcastThem) {
   EXPECT_EQ(chained.size(), 2u);
 }
 
-TEST(PtxTarget, HalfPrecisionMatmulsRunOnTensorCores) {
-  auto exe = compileText(R"mlir(
+template <typename Repeated> std::vector<int64_t> numbers(const Repeated &r) {
+  return std::vector<int64_t>(r.begin(), r.end());
+}
+
+const char *kTensorCoreMatmuls = R"mlir(
     func.func @main(%a: tensor<200x264xbf16>, %b: tensor<136x264xbf16>, %x: tensor<96x64xbf16>,
                     %w: tensor<4x64x72xbf16>, %o: tensor<4xi64>, %f: tensor<16x24xf32>,
                     %g: tensor<24x8xf32>)
@@ -223,7 +227,59 @@ TEST(PtxTarget, HalfPrecisionMatmulsRunOnTensorCores) {
       %y = kiln.grouped_matmul %x, %w, %o {mode = "rows", transpose_w = false} : (tensor<96x64xbf16>, tensor<4x64x72xbf16>, tensor<4xi64>) -> tensor<96x72xbf16>
       %h = kiln.matmul %f, %g {transpose_a = false, transpose_b = false} : (tensor<16x24xf32>, tensor<24x8xf32>) -> tensor<16x8xf32>
       return %c, %y, %h : tensor<200x136xbf16>, tensor<96x72xbf16>, tensor<16x8xf32>
-    })mlir", ptxOptions());
+    })mlir";
+
+TEST(PtxTarget, HopperMatmulsRunOnWgmmaFedByTma) {
+  auto exe = compileText(kTensorCoreMatmuls, ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::EntryPoint &entry = exe->entries(0);
+  ASSERT_EQ(entry.steps_size(), 3);
+  auto moduleOf = [&](int step) -> const proto::PtxModule & {
+    return exe->modules(entry.steps(step).launch().module());
+  };
+  // N = 136 takes 128 x 256 tiles, N = 72 128 x 128.
+  EXPECT_TRUE(absl::StrContains(moduleOf(0).ptx(), "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"));
+  EXPECT_TRUE(absl::StrContains(moduleOf(1).ptx(), "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16"));
+  for (int step : {0, 1}) {
+    const proto::Launch &l = entry.steps(step).launch();
+    const std::string &ptx = moduleOf(step).ptx();
+    EXPECT_EQ(moduleOf(step).arch(), "sm_90a");
+    for (const char *needle : {"cp.async.bulk.tensor", "mbarrier.try_wait.parity",
+                               "mbarrier.arrive.expect_tx", "setmaxnreg.inc", "wgmma.wait_group"})
+      EXPECT_TRUE(absl::StrContains(ptx, needle)) << needle;
+    // The tensor maps are 128-byte parameters after the buffers, reached by name.
+    std::string param = absl::StrCat(l.kernel(), "_param_", l.buffers_size());
+    EXPECT_TRUE(absl::StrContains(ptx, absl::StrCat(".param .align 64 .b8 ", param, "[128]")));
+    EXPECT_TRUE(absl::StrContains(ptx, absl::StrCat("mov.b64 t, ", param, ";")));
+    EXPECT_EQ(l.block(0), 384); // a producer and two consumer warpgroups
+    EXPECT_GT(l.shared_bytes(), 150 * 1024);
+    ASSERT_EQ(l.tensor_maps_size(), 2);
+    EXPECT_EQ(l.tensor_maps(0).buffer(), entry.steps(step).inputs(0));
+    EXPECT_EQ(l.tensor_maps(1).buffer(), entry.steps(step).inputs(1));
+  }
+  // a [200, 264]: K-major 64 x 128 boxes. b^T [136, 264]: K-major 64 x 256 boxes.
+  const proto::TensorMap &a = entry.steps(0).launch().tensor_maps(0);
+  EXPECT_EQ(numbers(a.dims()), (std::vector<int64_t>{264, 200}));
+  EXPECT_EQ(numbers(a.strides()), (std::vector<int64_t>{528}));
+  EXPECT_EQ(numbers(a.box()), (std::vector<int64_t>{64, 128}));
+  EXPECT_EQ(a.swizzle_bytes(), 128);
+  EXPECT_EQ(a.dtype(), proto::BF16);
+  EXPECT_EQ(numbers(entry.steps(0).launch().tensor_maps(1).box()), (std::vector<int64_t>{64, 256}));
+  // Grouped w [4, 64, 72]: N-major 64 x 64 chunks, one group per copy.
+  const proto::TensorMap &w = entry.steps(1).launch().tensor_maps(1);
+  EXPECT_EQ(numbers(w.dims()), (std::vector<int64_t>{72, 64, 4}));
+  EXPECT_EQ(numbers(w.strides()), (std::vector<int64_t>{144, 64 * 72 * 2}));
+  EXPECT_EQ(numbers(w.box()), (std::vector<int64_t>{64, 64, 1}));
+  // f32 keeps exact f32 products (tensor cores would round them to tf32).
+  EXPECT_FALSE(absl::StrContains(moduleOf(2).ptx(), "wgmma"));
+  EXPECT_EQ(moduleOf(2).arch(), "sm_90");
+  expectEveryModuleAssembles(*exe, "wgmma");
+}
+
+TEST(PtxTarget, HalfPrecisionMatmulsRunOnMmaSyncWithoutWgmma) {
+  codegen::CompileOptions options = ptxOptions();
+  options.wgmmaMatmul = false;
+  auto exe = compileText(kTensorCoreMatmuls, options);
   ASSERT_TRUE(exe.ok()) << exe.status();
   const proto::EntryPoint &entry = exe->entries(0);
   ASSERT_EQ(entry.steps_size(), 3);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <random>
 
@@ -83,6 +84,47 @@ TEST(CudaExecutor, RejectsUnplannedBuffers) {
   ASSERT_FALSE(x.ok());
   EXPECT_TRUE(contains(x.status(), "unknown op 'convolve'")) << x.status();
   EXPECT_TRUE(contains(x.status(), "step.mlir:3:8")) << x.status();
+}
+
+TEST(CudaExecutor, TensorMapsAreValidated) {
+  // Each case edits a tensor map over the first launch's first buffer (f32[1000]).
+  auto error = [](const std::function<void(proto::TensorMap &)> &edit) {
+    proto::Executable exe = elementwiseTwin("ptx");
+    proto::EntryPoint *ep = exe.mutable_entries(0);
+    for (proto::Step &s : *ep->mutable_steps()) {
+      if (s.op() != "launch")
+        continue;
+      proto::TensorMap *m = s.mutable_launch()->add_tensor_maps();
+      m->set_buffer(s.launch().buffers(0));
+      m->set_dtype(proto::F32);
+      m->add_dims(1000);
+      m->add_box(32);
+      edit(*m);
+      break;
+    }
+    auto x = CudaExecutor::create(exe);
+    return x.ok() ? absl::OkStatus() : x.status();
+  };
+  absl::Status s = error([](proto::TensorMap &) {});
+  EXPECT_FALSE(contains(s, "tensor map")) << s; // valid (only a missing GPU may fail)
+  s = error([](proto::TensorMap &m) { m.set_buffer(m.buffer() + 100); });
+  EXPECT_TRUE(contains(s, "is not one of the launch's")) << s;
+  EXPECT_TRUE(contains(s, "step.mlir")) << s;
+  s = error([](proto::TensorMap &m) { m.set_dims(0, 2000); });
+  EXPECT_TRUE(contains(s, "reach byte 8000 of a 4000-byte buffer")) << s;
+  s = error([](proto::TensorMap &m) {
+    m.set_dims(0, 10);
+    m.add_dims(100);
+    m.add_strides(40);
+    m.add_box(1);
+  });
+  EXPECT_TRUE(contains(s, "stride 40 bytes is not a positive multiple of 16")) << s;
+  s = error([](proto::TensorMap &m) { m.set_box(0, 300); });
+  EXPECT_TRUE(contains(s, "box size 300 is outside [1, 256]")) << s;
+  s = error([](proto::TensorMap &m) { m.set_swizzle_bytes(64); });
+  EXPECT_TRUE(contains(s, "(128 bytes) exceeds the 64-byte swizzle span")) << s;
+  s = error([](proto::TensorMap &m) { m.set_dtype(proto::I1); });
+  EXPECT_TRUE(contains(s, "dtype I1 has no tensor-map type")) << s;
 }
 
 /// c[batch, m, n] = a[batch, m, k] @ b[k, n] (b broadcast), f32, as one gemm step.

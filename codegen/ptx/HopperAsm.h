@@ -1,0 +1,60 @@
+//===- HopperAsm.h - sm_90a instructions as inline PTX ----------*- C++ -*-===//
+//
+// The Hopper instructions Kiln's kernels use that MLIR 19 has no fitting op
+// for (or types wrongly: see MmaMatmul.cpp), emitted as llvm.inline_asm:
+// mbarriers with transaction counts, bulk tensor copies (TMA) through a tensor
+// map passed by value as a kernel parameter, and the wgmma fence / commit /
+// wait. Shared-memory addresses are 32-bit values of the shared window.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_PTX_HOPPERASM_H
+#define KILN_CODEGEN_PTX_HOPPERASM_H
+
+#include <string>
+
+#include "mlir/IR/Builders.h"
+
+namespace kiln::codegen::ptx::hopper {
+
+/// Emits `text` as inline PTX with `constraints` over `operands`; returns the
+/// single result (null when `result` is null). Side-effecting, so never moved
+/// or dropped.
+mlir::Value inlinePtx(mlir::OpBuilder &b, mlir::Location l, mlir::Type result,
+                      mlir::ValueRange operands, const std::string &text,
+                      const std::string &constraints);
+
+/// The 32-bit shared-window address of a workgroup memref's first element.
+mlir::Value sharedAddress(mlir::OpBuilder &b, mlir::Location l, mlir::Value memref);
+
+/// The generic address of kernel parameter `index` of `kernel`: a tensor map
+/// that PtxCodegen declares as `.param .align 64 .b8 [128]` (PTX names kernel
+/// parameters <kernel>_param_<index>).
+mlir::Value kernelParamAddress(mlir::OpBuilder &b, mlir::Location l, const std::string &kernel,
+                               int index);
+
+void mbarrierInit(mlir::OpBuilder &b, mlir::Location l, mlir::Value bar, int64_t count);
+/// Makes initialised barriers visible to the async proxy (the copy engine).
+void fenceBarrierInit(mlir::OpBuilder &b, mlir::Location l);
+/// This thread's arrival that also expects `bytes` of copies to complete.
+void mbarrierArriveExpectTx(mlir::OpBuilder &b, mlir::Location l, mlir::Value bar,
+                            int64_t bytes);
+void mbarrierArrive(mlir::OpBuilder &b, mlir::Location l, mlir::Value bar);
+/// Spins until the phase of parity `parity` (an i32 0/1) of `bar` completes.
+void mbarrierWait(mlir::OpBuilder &b, mlir::Location l, mlir::Value bar, mlir::Value parity);
+
+/// One bulk tensor copy of a box at `coords` (i32, innermost first) from the
+/// tensor map at generic address `map` into shared `dst`, completing on `bar`.
+void tmaLoad(mlir::OpBuilder &b, mlir::Location l, mlir::Value dst, mlir::Value map,
+             mlir::ValueRange coords, mlir::Value bar);
+
+/// setmaxnreg: every warp of a warpgroup moves its per-thread register budget
+/// to `count` (a multiple of 8 in [24, 256]) down or up.
+void setMaxRegisters(mlir::OpBuilder &b, mlir::Location l, int64_t count, bool increase);
+
+void wgmmaFence(mlir::OpBuilder &b, mlir::Location l);
+void wgmmaCommit(mlir::OpBuilder &b, mlir::Location l);
+
+} // namespace kiln::codegen::ptx::hopper
+
+#endif // KILN_CODEGEN_PTX_HOPPERASM_H

@@ -1,0 +1,202 @@
+//===- MatmulTiling.cpp - where a tensor-core matmul block works ----------===//
+
+#include "codegen/ptx/MatmulTiling.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+namespace kir = kiln::ir;
+
+namespace kiln::codegen::ptx {
+
+constexpr int64_t kChunk = 8; // elements per 16-byte copy
+
+MatmulGeometry geometryOf(kir::MatmulOp matmul) {
+  auto aType = llvm::cast<RankedTensorType>(matmul.getA().getType());
+  auto bType = llvm::cast<RankedTensorType>(matmul.getB().getType());
+  auto outType = llvm::cast<RankedTensorType>(matmul.getResult().getType());
+  MatmulGeometry g;
+  g.transposeA = matmul.getTransposeA();
+  g.transposeB = matmul.getTransposeB();
+  g.element = outType.getElementType();
+  int64_t r = outType.getRank();
+  g.m = outType.getDimSize(r - 2);
+  g.n = outType.getDimSize(r - 1);
+  g.batch = 1;
+  for (int64_t i = 0; i < r - 2; ++i)
+    g.batch *= outType.getDimSize(i);
+  auto operand = [&](RankedTensorType t) {
+    int64_t rank = t.getRank();
+    return MatmulOperand{rank == 2 ? 1 : g.batch, t.getDimSize(rank - 2),
+                         t.getDimSize(rank - 1), rank == 2};
+  };
+  g.a = operand(aType);
+  g.b = operand(bType);
+  g.k = g.transposeA ? g.a.rows : g.a.cols;
+  return g;
+}
+
+MatmulGeometry groupedGeometryOf(kir::GroupedMatmulOp grouped) {
+  auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
+  auto wType = llvm::cast<RankedTensorType>(grouped.getW().getType());
+  MatmulGeometry g;
+  g.transposeA = false;
+  g.transposeB = grouped.getTransposeW();
+  g.element = xType.getElementType();
+  g.batch = 1;
+  g.m = xType.getDimSize(0);
+  g.k = xType.getDimSize(1);
+  g.n = g.transposeB ? wType.getDimSize(1) : wType.getDimSize(2);
+  g.groups = wType.getDimSize(0);
+  g.a = MatmulOperand{1, g.m, g.k, true};
+  g.b = MatmulOperand{g.groups, wType.getDimSize(1), wType.getDimSize(2), false};
+  return g;
+}
+
+namespace {
+
+bool isTensorCoreElement(Type e) { return e.isBF16() || e.isF16(); }
+
+bool isGroupedRows(kir::GroupedMatmulOp grouped) {
+  if (grouped.getMode() != "rows")
+    return false;
+  auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
+  auto wType = llvm::cast<RankedTensorType>(grouped.getW().getType());
+  auto outType = llvm::cast<RankedTensorType>(grouped.getResult().getType());
+  Type e = xType.getElementType();
+  if (!isTensorCoreElement(e) || wType.getElementType() != e || outType.getElementType() != e)
+    return false;
+  MatmulGeometry g = groupedGeometryOf(grouped);
+  if (g.m == 0 || g.n == 0 || g.k == 0 || g.groups == 0)
+    return false;
+  return g.a.cols % kChunk == 0 && g.b.cols % kChunk == 0;
+}
+
+bool isDense(kir::MatmulOp matmul) {
+  auto aType = llvm::cast<RankedTensorType>(matmul.getA().getType());
+  auto bType = llvm::cast<RankedTensorType>(matmul.getB().getType());
+  auto outType = llvm::cast<RankedTensorType>(matmul.getResult().getType());
+  Type e = outType.getElementType();
+  if (!isTensorCoreElement(e) || aType.getElementType() != e || bType.getElementType() != e)
+    return false;
+  // Batch dims: absent, or exactly the result's (no size-1 broadcasting).
+  for (auto t : {aType, bType}) {
+    if (t.getRank() == 2)
+      continue;
+    if (t.getRank() != outType.getRank())
+      return false;
+    for (int64_t i = 0; i + 2 < t.getRank(); ++i)
+      if (t.getDimSize(i) != outType.getDimSize(i))
+        return false;
+  }
+  MatmulGeometry g = geometryOf(matmul);
+  if (g.m == 0 || g.n == 0 || g.k == 0 || g.batch == 0)
+    return false;
+  return g.a.cols % kChunk == 0 && g.b.cols % kChunk == 0;
+}
+
+} // namespace
+
+bool isTensorCoreMatmul(Operation *op) {
+  if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
+    return isDense(matmul);
+  if (auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op))
+    return isGroupedRows(grouped);
+  return false;
+}
+
+TilePlacement denseTilePlacement(OpBuilder &b, Location loc, const MatmulGeometry &g,
+                                 int64_t blockM, int64_t blockN, int64_t bandRows) {
+  auto c = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
+  auto add = [&](Value x, Value y) -> Value { return b.create<arith::AddIOp>(loc, x, y); };
+  auto mul = [&](Value x, Value y) -> Value { return b.create<arith::MulIOp>(loc, x, y); };
+  auto div = [&](Value x, Value y) -> Value { return b.create<arith::DivUIOp>(loc, x, y); };
+  auto rem = [&](Value x, Value y) -> Value { return b.create<arith::RemUIOp>(loc, x, y); };
+  Value bz = b.create<gpu::BlockIdOp>(loc, gpu::Dimension::z);
+  int64_t mTiles = (g.m + blockM - 1) / blockM, nTiles = (g.n + blockN - 1) / blockN;
+  Value linear = add(mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y), c(nTiles)),
+                     b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x));
+  Value band = div(linear, c(bandRows * nTiles));
+  Value inBand = rem(linear, c(bandRows * nTiles));
+  Value firstRow = mul(band, c(bandRows));
+  Value rowsInBand =
+      b.create<arith::MinUIOp>(loc, b.create<arith::SubIOp>(loc, c(mTiles), firstRow), c(bandRows));
+  Value mTile = add(firstRow, rem(inBand, rowsInBand));
+  Value nTile = div(inBand, rowsInBand);
+  return {mul(mTile, c(blockM)), c(g.m), mul(nTile, c(blockN)),
+          g.a.broadcast ? c(0) : bz, g.b.broadcast ? c(0) : bz, bz, Value()};
+}
+
+TilePlacement groupedTilePlacement(OpBuilder &b, Location loc, const MatmulGeometry &g,
+                                   Value offsets, int64_t blockM, int64_t blockN) {
+  Type i64 = b.getI64Type();
+  auto c = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
+  auto i64c = [&](int64_t v) -> Value {
+    return b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(v));
+  };
+  Value tile = b.create<arith::IndexCastOp>(loc, i64,
+                                            b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y));
+  // Carried: end of the previous group, tiles before this group, and the
+  // found (group, first row of the tile, group end); group = E + 1 if none.
+  SmallVector<Value> init{i64c(0), i64c(0), i64c(g.groups + 1), i64c(0), i64c(0)};
+  auto scan = b.create<scf::ForOp>(
+      loc, c(0), c(g.groups + 1), c(1), init,
+      [&](OpBuilder &body, Location, Value e, ValueRange carried) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(body.getInsertionBlock(), body.getInsertionPoint());
+        Value isTail = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, e, c(g.groups));
+        Value offset = b.create<scf::IfOp>(
+            loc, isTail,
+            [&](OpBuilder &nb, Location l) {
+              nb.create<scf::YieldOp>(l, ValueRange{i64c(g.m)});
+            },
+            [&](OpBuilder &nb, Location l) {
+              Value eSafe = nb.create<arith::MinUIOp>(l, e, c(g.groups - 1));
+              Value raw = nb.create<memref::LoadOp>(l, offsets, ValueRange{eSafe});
+              Value v = raw.getType() == i64 ? raw : nb.create<arith::ExtSIOp>(l, i64, raw);
+              nb.create<scf::YieldOp>(l, ValueRange{v});
+            }).getResult(0);
+        offset = b.create<arith::MinSIOp>(loc, b.create<arith::MaxSIOp>(loc, offset, i64c(0)),
+                                          i64c(g.m));
+        Value start = carried[0];
+        Value end = b.create<arith::MaxSIOp>(loc, carried[0], offset);
+        Value tiles = b.create<arith::DivSIOp>(
+            loc, b.create<arith::AddIOp>(loc, b.create<arith::SubIOp>(loc, end, start),
+                                         i64c(blockM - 1)),
+            i64c(blockM));
+        Value before = carried[1];
+        Value after = b.create<arith::AddIOp>(loc, before, tiles);
+        Value here = b.create<arith::AndIOp>(
+            loc, b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge, tile, before),
+            b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, tile, after));
+        Value row = b.create<arith::AddIOp>(
+            loc, start,
+            b.create<arith::MulIOp>(loc, b.create<arith::SubIOp>(loc, tile, before),
+                                    i64c(blockM)));
+        Value eI64 = b.create<arith::IndexCastOp>(loc, i64, e);
+        b.create<scf::YieldOp>(
+            loc, ValueRange{end, after, b.create<arith::SelectOp>(loc, here, eI64, carried[2]),
+                            b.create<arith::SelectOp>(loc, here, row, carried[3]),
+                            b.create<arith::SelectOp>(loc, here, end, carried[4])});
+      });
+  Value group = scan.getResult(2);
+  auto toIndex = [&](Value v) {
+    return b.create<arith::IndexCastOp>(loc, b.getIndexType(), v).getResult();
+  };
+  // Blocks past every tile (group E + 1) have an empty row range.
+  Value active = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, group, i64c(g.groups));
+  Value weights = b.create<arith::MinUIOp>(loc, toIndex(group), c(g.groups - 1));
+  Value colBase = b.create<arith::MulIOp>(loc, b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x),
+                                          c(blockN));
+  return {toIndex(scan.getResult(3)), toIndex(scan.getResult(4)), colBase, c(0), weights, c(0),
+          active};
+}
+
+int64_t groupedRowTiles(const MatmulGeometry &g, int64_t blockM) {
+  return (g.m + blockM - 1) / blockM + g.groups + 1;
+}
+
+} // namespace kiln::codegen::ptx

@@ -1,0 +1,73 @@
+//===- MatmulTiling.h - where a tensor-core matmul block works --*- C++ -*-===//
+//
+// What the two tensor-core matmul kernels (mma.sync and wgmma) share: which ops
+// they take, the operands' storage geometry, and where each thread block's
+// output tile lies (banded rasterisation of dense matmuls, the group scan of
+// grouped ones).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_PTX_MATMULTILING_H
+#define KILN_CODEGEN_PTX_MATMULTILING_H
+
+#include "ir/KilnOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace kiln::codegen::ptx {
+
+/// One operand as a kernel sees it: [batch, rows, cols] in storage order (cols
+/// contiguous).
+struct MatmulOperand {
+  int64_t batch, rows, cols;
+  bool broadcast; // no batch dims: every batch reads the same matrix
+};
+
+struct MatmulGeometry {
+  int64_t batch, m, n, k;
+  bool transposeA, transposeB;
+  MatmulOperand a, b;
+  mlir::Type element;  // bf16 or f16
+  int64_t groups = 0;  // grouped_matmul "rows": b holds one matrix per group
+};
+
+MatmulGeometry geometryOf(ir::MatmulOp matmul);
+/// grouped_matmul "rows": x [T, K] is A, w [E, K, N] (or [E, N, K]) is B with
+/// one batch entry per group; the output [T, N] is one batch.
+MatmulGeometry groupedGeometryOf(ir::GroupedMatmulOp grouped);
+
+/// True if `op` is a kiln.matmul or a "rows" kiln.grouped_matmul a tensor-core
+/// kernel runs: bf16 or f16 operands, each operand's contiguous dim a multiple
+/// of 8 (16-byte copies), and matmul batch dims either equal to the result's or
+/// absent (broadcast).
+bool isTensorCoreMatmul(mlir::Operation *op);
+
+/// Where one thread block's tile lies: its first output row and the bound on
+/// rows (the group's end for grouped matmuls), its first column, the batch
+/// entry of each operand and of the output, and whether it computes at all
+/// (null for dense matmuls; grouped blocks past every tile only write zeros).
+struct TilePlacement {
+  mlir::Value rowBase, rowLimit, colBase, batchA, batchB, batchOut, active;
+};
+
+/// A dense (batched) matmul's block over grid (N tiles, M tiles, batch). Blocks
+/// are rasterised in bands of `bandRows` row tiles: consecutive blocks walk down
+/// a band before moving right, so the B tiles they share are still in L2.
+TilePlacement denseTilePlacement(mlir::OpBuilder &b, mlir::Location loc,
+                                 const MatmulGeometry &g, int64_t blockM, int64_t blockN,
+                                 int64_t bandRows);
+
+/// A grouped block: grid y enumerates the blockM-row tiles of group 0, then
+/// group 1, ..., then of the rows past the last offset (which are zero), from
+/// offsets read on the device. Offsets are clamped into [0, T] and made
+/// non-decreasing, as the CPU executor reads them.
+TilePlacement groupedTilePlacement(mlir::OpBuilder &b, mlir::Location loc,
+                                   const MatmulGeometry &g, mlir::Value offsets,
+                                   int64_t blockM, int64_t blockN);
+
+/// Row tiles a grouped launch needs for any split of T rows into E groups,
+/// plus the tail.
+int64_t groupedRowTiles(const MatmulGeometry &g, int64_t blockM);
+
+} // namespace kiln::codegen::ptx
+
+#endif // KILN_CODEGEN_PTX_MATMULTILING_H

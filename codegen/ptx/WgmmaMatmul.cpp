@@ -1,0 +1,416 @@
+//===- WgmmaMatmul.cpp - bf16/f16 matmul on Hopper (wgmma + TMA) ----------===//
+//
+// One thread block of three warpgroups computes a 128 x BN output tile (BN =
+// 256, or 128 for narrow outputs):
+//
+//  - warpgroup 0 is the producer: one thread walks K in steps of 64 and, for
+//    each step, waits until a shared-memory stage is free (its "empty"
+//    mbarrier), announces the stage's bytes on its "full" mbarrier, and issues
+//    bulk tensor copies of the A and B tiles into it. Tiles are 128-byte
+//    swizzled, the layout wgmma reads without bank conflicts; copies past the
+//    operand's edge come back as zeros, so any M, N, K works.
+//  - warpgroups 1 and 2 are consumers, each owning 64 rows: they wait on the
+//    stage's full barrier, issue four wgmma.m64nBNk16 over it (f32
+//    accumulators in registers), keep one group in flight, and free the stage
+//    of the previous step once its group has completed.
+//
+// Operands are read in their storage order: A's rows run along M (K-major) or
+// it is stored transposed (M-major), and likewise B; wgmma's transpose flags
+// take the M/N-major cases, which only 16-bit types allow. The shared-memory
+// matrix descriptors follow the canonical 128B-swizzle layouts: K-major tiles
+// are rows of 64 elements (128 bytes) with 8-row groups 1024 bytes apart;
+// M/N-major tiles are 64-element-wide chunks of 64 K rows (8 KiB each), 8-row
+// K groups 1024 bytes apart and chunks 8 KiB apart.
+//
+// Tensor maps travel as 128-byte kernel parameters (PtxCodegen declares them);
+// the executor encodes them from the buffers' addresses at launch.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/ptx/WgmmaMatmul.h"
+
+#include "codegen/ptx/HopperAsm.h"
+#include "codegen/ptx/MatmulTiling.h"
+
+#include "absl/strings/str_cat.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+namespace kir = kiln::ir;
+
+namespace kiln::codegen::ptx {
+namespace {
+
+constexpr int64_t kBlockM = 128;     // two consumer warpgroups of 64 rows
+constexpr int64_t kBlockK = 64;      // 128 bytes of 16-bit elements: the swizzle span
+constexpr int64_t kConsumers = 2;
+constexpr int64_t kThreads = 128 * (1 + kConsumers);
+constexpr int64_t kChunkBytes = 64 * kBlockK * 2; // one 64 x 64 tile
+constexpr int64_t kSharedBudget = 220 * 1024;     // of the 227 KiB a block may have
+constexpr int64_t kBandRows = 8;
+// Per-thread register budgets after setmaxnreg: 128 x 40 + 256 x 232 fits the
+// 64K registers of one multiprocessor.
+constexpr int64_t kProducerRegisters = 40, kConsumerRegisters = 232;
+
+/// How one operand's tile sits in shared memory and is copied there.
+struct OperandTile {
+  bool kMajor;     // storage rows run along M/N and each row holds K
+  int64_t extent;  // tile rows along M (A) or N (B)
+  int64_t bytes() const { return extent * kBlockK * 2; }
+  /// Boxes per stage: one extent x 64 box when K-major, else 64-wide chunks.
+  int64_t boxes() const { return kMajor ? 1 : extent / 64; }
+};
+
+class WgmmaEmitter {
+public:
+  WgmmaEmitter(OpBuilder &b, Location loc, const MatmulGeometry &g, int64_t blockN,
+               int64_t stages)
+      : b(b), loc(loc), g(g), blockN(blockN), stages(stages),
+        tileA{!g.transposeA, kBlockM}, tileB{g.transposeB, blockN} {}
+
+  void emit(const std::string &kernel, int firstMapParam, Value out, const TilePlacement &p) {
+    Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
+    Value dynamic = b.create<gpu::DynamicSharedMemoryOp>(
+        loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(),
+                             gpu::AddressSpaceAttr::get(b.getContext(),
+                                                        gpu::AddressSpace::Workgroup)));
+    // Swizzled tiles need 1024-byte alignment; the launch reserves the slack.
+    Value base = hopper::sharedAddress(b, loc, dynamic);
+    base = b.create<arith::AndIOp>(loc, b.create<arith::AddIOp>(loc, base, i32(1023)),
+                                   i32(~int64_t{1023}));
+    smemA = base;
+    smemB = add32(base, i32(stages * tileA.bytes()));
+    barriers = add32(smemB, i32(stages * tileB.bytes()));
+
+    int64_t numK = (g.k + kBlockK - 1) / kBlockK;
+    Value kSteps = c(numK);
+    if (p.active)
+      kSteps = b.create<arith::SelectOp>(loc, p.active, kSteps, c(0));
+
+    Value isThread0 = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, tid, c(0));
+    ifThen(isThread0, [&] {
+      for (int64_t s = 0; s < stages; ++s) {
+        hopper::mbarrierInit(b, loc, full(i32(s)), 1);
+        hopper::mbarrierInit(b, loc, empty(i32(s)), 4 * kConsumers);
+      }
+      hopper::fenceBarrierInit(b, loc);
+    });
+    b.create<gpu::BarrierOp>(loc);
+
+    Value warpgroup = div(tid, c(128));
+    Value isProducer = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, warpgroup, c(0));
+    auto roles = b.create<scf::IfOp>(loc, isProducer, /*withElse=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&roles.getThenRegion().front());
+      // The producer needs few registers; the consumers hold the accumulators.
+      hopper::setMaxRegisters(b, loc, kProducerRegisters, /*increase=*/false);
+      ifThen(isThread0, [&] { produce(kernel, firstMapParam, kSteps, p); });
+      b.setInsertionPointToStart(&roles.getElseRegion().front());
+      hopper::setMaxRegisters(b, loc, kConsumerRegisters, /*increase=*/true);
+      consume(sub(warpgroup, c(1)), rem(tid, c(128)), kSteps, out, p);
+    }
+  }
+
+private:
+  // Index and i32 arithmetic.
+  Value c(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
+  Value i32(int64_t v) {
+    return b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(static_cast<int32_t>(v)));
+  }
+  Value add(Value x, Value y) { return b.create<arith::AddIOp>(loc, x, y); }
+  Value sub(Value x, Value y) { return b.create<arith::SubIOp>(loc, x, y); }
+  Value mul(Value x, Value y) { return b.create<arith::MulIOp>(loc, x, y); }
+  Value div(Value x, Value y) { return b.create<arith::DivUIOp>(loc, x, y); }
+  Value rem(Value x, Value y) { return b.create<arith::RemUIOp>(loc, x, y); }
+  Value add32(Value x, Value y) { return b.create<arith::AddIOp>(loc, x, y); }
+  Value toI32(Value index) { return b.create<arith::IndexCastOp>(loc, b.getI32Type(), index); }
+  Value less(Value x, Value y) {
+    return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult, x, y);
+  }
+  void ifThen(Value cond, llvm::function_ref<void()> body) {
+    auto op = b.create<scf::IfOp>(loc, cond, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    body();
+  }
+
+  /// Stage `s` (an i32) of each buffer.
+  Value full(Value s) { return add32(barriers, b.create<arith::MulIOp>(loc, s, i32(8))); }
+  Value empty(Value s) { return full(add32(s, i32(stages))); }
+  Value stageA(Value s) { return add32(smemA, b.create<arith::MulIOp>(loc, s, i32(tileA.bytes()))); }
+  Value stageB(Value s) { return add32(smemB, b.create<arith::MulIOp>(loc, s, i32(tileB.bytes()))); }
+
+  void produce(const std::string &kernel, int firstMapParam, Value kSteps,
+               const TilePlacement &p) {
+    Value mapA = hopper::kernelParamAddress(b, loc, kernel, firstMapParam);
+    Value mapB = hopper::kernelParamAddress(b, loc, kernel, firstMapParam + 1);
+    Value rowA = toI32(p.rowBase), colB = toI32(p.colBase);
+    Value batchA = toI32(p.batchA), batchB = toI32(p.batchB);
+    bool batchedA = !g.a.broadcast, batchedB = !g.b.broadcast || g.groups > 0;
+    auto loop = b.create<scf::ForOp>(loc, c(0), kSteps, c(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value kt = loop.getInductionVar();
+    Value s = toI32(rem(kt, c(stages)));
+    Value round = toI32(div(kt, c(stages)));
+    // From the second round on, wait until the consumers freed this stage.
+    ifThen(b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::uge, kt, c(stages)), [&] {
+      Value parity = b.create<arith::AndIOp>(loc, add32(round, i32(1)), i32(1));
+      hopper::mbarrierWait(b, loc, empty(s), parity);
+    });
+    Value bar = full(s);
+    hopper::mbarrierArriveExpectTx(b, loc, bar, tileA.bytes() + tileB.bytes());
+    Value k0 = toI32(mul(kt, c(kBlockK)));
+    auto copies = [&](const OperandTile &t, Value map, Value dst, Value mn0, Value batch,
+                      bool batched) {
+      for (int64_t box = 0; box < t.boxes(); ++box) {
+        SmallVector<Value> coords;
+        if (t.kMajor)
+          coords = {k0, mn0};
+        else
+          coords = {add32(mn0, i32(box * 64)), k0};
+        if (batched)
+          coords.push_back(batch);
+        hopper::tmaLoad(b, loc, add32(dst, i32(box * kChunkBytes)), map, coords, bar);
+      }
+    };
+    copies(tileA, mapA, stageA(s), rowA, batchA, batchedA);
+    copies(tileB, mapB, stageB(s), colB, batchB, batchedB);
+  }
+
+  /// A shared-memory matrix descriptor: start address, leading and stride byte
+  /// offsets, 128-byte swizzle (mode 1 in bits 62-63).
+  Value descriptor(Value address, int64_t leading, int64_t stride) {
+    Type i64 = b.getI64Type();
+    Value start = b.create<arith::ExtUIOp>(
+        loc, i64,
+        b.create<arith::ShRUIOp>(loc, b.create<arith::AndIOp>(loc, address, i32(0x3FFFF)),
+                                 i32(4)));
+    uint64_t high = (uint64_t((leading >> 4) & 0x3FFF) << 16) |
+                    (uint64_t((stride >> 4) & 0x3FFF) << 32) | (uint64_t(1) << 62);
+    return b.create<arith::OrIOp>(
+        loc, start,
+        b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(static_cast<int64_t>(high))));
+  }
+
+  /// The descriptors of the four k16 slices of one operand's tile at `tile`
+  /// (the consumer's 64-row part of A, or all of B).
+  SmallVector<Value> sliceDescriptors(const OperandTile &t, Value tile) {
+    SmallVector<Value> descs;
+    for (int64_t j = 0; j < kBlockK / 16; ++j) {
+      if (t.kMajor)
+        descs.push_back(descriptor(add32(tile, i32(j * 32)), 16, 1024));
+      else
+        descs.push_back(descriptor(add32(tile, i32(j * 16 * 128)), kChunkBytes, 1024));
+    }
+    return descs;
+  }
+
+  /// fence; four wgmma over one stage; commit. The accumulators are tied
+  /// operands, so nothing reads them until a wait hands them back.
+  SmallVector<Value> multiplyStage(ValueRange descA, ValueRange descB, ValueRange acc) {
+    int64_t n = acc.size();
+    std::string shape = absl::StrCat("m64n", blockN, "k16");
+    std::string type = g.element.isBF16() ? "bf16" : "f16";
+    std::string accList;
+    for (int64_t i = 0; i < n; ++i)
+      absl::StrAppend(&accList, i ? ", " : "", "$", i);
+    int transA = g.transposeA ? 1 : 0, transB = g.transposeB ? 0 : 1;
+    std::string text = absl::StrCat("{ .reg .pred p; setp.ne.b32 p, $", n + 8, ", 0; ",
+                                    "wgmma.fence.sync.aligned; ");
+    for (int64_t j = 0; j < 4; ++j)
+      absl::StrAppend(&text, "wgmma.mma_async.sync.aligned.", shape, ".f32.", type, ".", type,
+                      " {", accList, "}, $", n + j, ", $", n + 4 + j, ", p, 1, 1, ", transA,
+                      ", ", transB, "; ");
+    absl::StrAppend(&text, "wgmma.commit_group.sync.aligned; }");
+    std::string constraints;
+    for (int64_t i = 0; i < n; ++i)
+      absl::StrAppend(&constraints, i ? "," : "", "=f");
+    absl::StrAppend(&constraints, ",l,l,l,l,l,l,l,l,r");
+    for (int64_t i = 0; i < n; ++i)
+      absl::StrAppend(&constraints, ",", i);
+    absl::StrAppend(&constraints, ",~{memory}");
+    SmallVector<Value> operands(descA.begin(), descA.end());
+    operands.append(descB.begin(), descB.end());
+    operands.push_back(i32(1));
+    operands.append(acc.begin(), acc.end());
+    return tiedAsm(text, constraints, operands, n);
+  }
+
+  /// wgmma.wait_group `pending`, threading the accumulators through.
+  SmallVector<Value> waitGroups(int64_t pending, ValueRange acc) {
+    int64_t n = acc.size();
+    std::string constraints;
+    for (int64_t i = 0; i < n; ++i)
+      absl::StrAppend(&constraints, i ? "," : "", "=f");
+    for (int64_t i = 0; i < n; ++i)
+      absl::StrAppend(&constraints, ",", i);
+    absl::StrAppend(&constraints, ",~{memory}");
+    return tiedAsm(absl::StrCat("wgmma.wait_group.sync.aligned ", pending, ";"), constraints,
+                   SmallVector<Value>(acc.begin(), acc.end()), n);
+  }
+
+  SmallVector<Value> tiedAsm(const std::string &text, const std::string &constraints,
+                             ValueRange operands, int64_t n) {
+    Type f32 = b.getF32Type();
+    auto structType =
+        LLVM::LLVMStructType::getLiteral(b.getContext(), SmallVector<Type>(n, f32));
+    Value result = hopper::inlinePtx(b, loc, structType, operands, text, constraints);
+    SmallVector<Value> values;
+    for (int64_t i = 0; i < n; ++i)
+      values.push_back(b.create<LLVM::ExtractValueOp>(loc, result, i));
+    return values;
+  }
+
+  void consume(Value consumer, Value thread, Value kSteps, Value out, const TilePlacement &p) {
+    int64_t n = blockN / 2; // accumulators per thread: 64 x blockN over 128 threads
+    SmallVector<Value> zeros(n, b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(0.0f)));
+    Value lane = rem(thread, c(32));
+    Value isLane0 = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, lane, c(0));
+    // This consumer's 64 rows of A: the second half of a K-major tile, or the
+    // second 64-wide chunk of an M-major one (both 8 KiB in).
+    Value partA = b.create<arith::MulIOp>(loc, toI32(consumer), i32(kChunkBytes));
+    auto loop = b.create<scf::ForOp>(
+        loc, c(0), kSteps, c(1), zeros,
+        [&](OpBuilder &body, Location, Value kt, ValueRange acc) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(body.getInsertionBlock(), body.getInsertionPoint());
+          Value s = toI32(rem(kt, c(stages)));
+          Value parity = b.create<arith::AndIOp>(loc, toI32(div(kt, c(stages))), i32(1));
+          hopper::mbarrierWait(b, loc, full(s), parity);
+          SmallVector<Value> descA = sliceDescriptors(tileA, add32(stageA(s), partA));
+          SmallVector<Value> descB = sliceDescriptors(tileB, stageB(s));
+          SmallVector<Value> updated = multiplyStage(descA, descB, acc);
+          // At most this step's group is still running: the previous step's
+          // stage is free.
+          updated = waitGroups(1, updated);
+          Value started = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ugt, kt, c(0));
+          ifThen(b.create<arith::AndIOp>(loc, started, isLane0), [&] {
+            Value previous = toI32(rem(add(kt, c(stages - 1)), c(stages)));
+            hopper::mbarrierArrive(b, loc, empty(previous));
+          });
+          b.create<scf::YieldOp>(loc, updated);
+        });
+    SmallVector<Value> acc = waitGroups(0, loop.getResults());
+    store(acc, consumer, thread, out, p);
+  }
+
+  /// Accumulator i of a thread holds row 16 * warp + lane / 4 + 8 * ((i / 2) % 2)
+  /// and column 8 * (i / 4) + 2 * (lane % 4) + i % 2 of the consumer's 64 x BN
+  /// part; each is rounded once to the element type.
+  void store(ValueRange acc, Value consumer, Value thread, Value out, const TilePlacement &p) {
+    Value warp = div(thread, c(32)), lane = rem(thread, c(32));
+    Value row0 = add(add(p.rowBase, mul(consumer, c(64))), add(mul(warp, c(16)), div(lane, c(4))));
+    Value col0 = add(p.colBase, mul(rem(lane, c(4)), c(2)));
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = add(row0, c(half * 8));
+      ifThen(less(row, p.rowLimit), [&] {
+        for (int64_t j = 0; j < blockN / 8; ++j)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value col = add(col0, c(j * 8 + e));
+            Value v = acc[j * 4 + half * 2 + e];
+            ifThen(less(col, c(g.n)), [&] {
+              Value rounded = b.create<arith::TruncFOp>(loc, g.element, v);
+              b.create<memref::StoreOp>(loc, rounded, out, ValueRange{p.batchOut, row, col});
+            });
+          }
+      });
+    }
+  }
+
+  OpBuilder &b;
+  Location loc;
+  const MatmulGeometry &g;
+  int64_t blockN, stages;
+  OperandTile tileA, tileB;
+  Value smemA, smemB, barriers; // i32 shared addresses
+};
+
+/// The tensor map of one operand stored [batch?, rows, cols].
+proto::TensorMap operandMap(const MatmulOperand &o, bool batched, const OperandTile &t,
+                            Type element) {
+  proto::TensorMap m;
+  m.set_dtype(element.isBF16() ? proto::BF16 : proto::F16);
+  m.add_dims(o.cols);
+  m.add_dims(o.rows);
+  m.add_strides(o.cols * 2);
+  m.add_box(t.kMajor ? kBlockK : 64);
+  m.add_box(t.kMajor ? t.extent : kBlockK);
+  if (batched) {
+    m.add_dims(o.batch);
+    m.add_strides(o.rows * o.cols * 2);
+    m.add_box(1);
+  }
+  m.set_swizzle_bytes(128);
+  return m;
+}
+
+} // namespace
+
+absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string &name,
+                              std::vector<KernelTensorMap> &maps) {
+  auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
+  MatmulGeometry g =
+      grouped ? groupedGeometryOf(grouped) : geometryOf(llvm::cast<kir::MatmulOp>(op));
+  MLIRContext *ctx = module.getContext();
+  Location loc = op->getLoc();
+  OpBuilder b(ctx);
+  b.setInsertionPointToEnd(module.getBody());
+
+  int64_t blockN = g.n > 128 ? 256 : 128;
+  OperandTile tileA{!g.transposeA, kBlockM}, tileB{g.transposeB, blockN};
+  int64_t stageBytes = tileA.bytes() + tileB.bytes();
+  int64_t stages = std::min<int64_t>(6, kSharedBudget / stageBytes);
+  int64_t sharedBytes = 1024 + stages * stageBytes + 2 * stages * 8;
+
+  // Operands keep their storage types; the kernel only reads them through
+  // tensor maps, and writes the output with plain stores.
+  auto operandType = [&](const MatmulOperand &o) {
+    return MemRefType::get({o.batch, o.rows, o.cols}, g.element);
+  };
+  SmallVector<Type> args{operandType(g.a), operandType(g.b)};
+  if (grouped)
+    args.push_back(MemRefType::get(
+        {g.groups},
+        llvm::cast<RankedTensorType>(grouped.getOffsets().getType()).getElementType()));
+  args.push_back(MemRefType::get({g.batch, g.m, g.n}, g.element));
+
+  std::string kernelName = name + "_kernel";
+  auto gpuModule = b.create<gpu::GPUModuleOp>(loc, name + "_module");
+  OpBuilder kb(gpuModule.getBodyRegion());
+  auto kernel = kb.create<gpu::GPUFuncOp>(loc, kernelName, kb.getFunctionType(args, {}),
+                                          TypeRange{}, TypeRange{});
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), kb.getUnitAttr());
+  kernel.setKnownBlockSizeAttr(kb.getDenseI32ArrayAttr({kThreads, 1, 1}));
+  kb.setInsertionPointToStart(&kernel.getBody().front());
+  TilePlacement placement =
+      grouped ? groupedTilePlacement(kb, loc, g, kernel.getArgument(2), kBlockM, blockN)
+              : denseTilePlacement(kb, loc, g, kBlockM, blockN, kBandRows);
+  WgmmaEmitter emitter(kb, loc, g, blockN, stages);
+  int firstMapParam = static_cast<int>(args.size());
+  emitter.emit(kernelName, firstMapParam, kernel.getArgument(args.size() - 1), placement);
+  kb.create<gpu::ReturnOp>(loc);
+
+  maps.push_back({kernelName, 0, operandMap(g.a, !g.a.broadcast, tileA, g.element)});
+  maps.push_back({kernelName, 1, operandMap(g.b, !g.b.broadcast || grouped, tileB, g.element)});
+
+  // The host side: one launch over (N tiles, M tiles, batch).
+  auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
+  b.setInsertionPointToStart(func.addEntryBlock());
+  auto idx = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
+  int64_t rowTiles = grouped ? groupedRowTiles(g, kBlockM) : (g.m + kBlockM - 1) / kBlockM;
+  gpu::KernelDim3 grid{idx((g.n + blockN - 1) / blockN), idx(rowTiles), idx(g.batch)};
+  gpu::KernelDim3 block{idx(kThreads), idx(1), idx(1)};
+  Value shared = b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(sharedBytes));
+  b.create<gpu::LaunchFuncOp>(loc, kernel, grid, block, shared, func.getArguments());
+  b.create<func::ReturnOp>(loc);
+  return absl::OkStatus();
+}
+
+} // namespace kiln::codegen::ptx
