@@ -48,7 +48,7 @@ runtime: deps
 # also serves gpu-check.textproto (same graph, shorter schedule). Carry .gpu-carry/.
 gpu-carry: build
 	rm -rf .gpu-carry && mkdir -p .gpu-carry
-	cp $(BUILD_DIR)/bin/kiln-run bench/gpu_bench.py .gpu-carry/
+	cp $(BUILD_DIR)/bin/kiln-run bench/gpu_bench.py bench/ncu_summary.py .gpu-carry/
 	for g in tests/gpu/*.mlir; do $(BUILD_DIR)/bin/kiln-compile $$g --bundle=.gpu-carry/tests || exit 1; done
 	for g in bench/graphs/*.mlir; do $(BUILD_DIR)/bin/kiln-compile $$g --bundle=.gpu-carry/bench || exit 1; done
 	# The opt-in cuBLAS provider: checked against the host (tests) and timed (bench).

@@ -276,10 +276,14 @@ KILN_INFER(RandomCategoricalOp, {
   auto key = in.tensor(0, "key"), logits = in.tensor(1, "logits");
   if (!key || !logits)
     return failure();
-  if (key.getRank() != 0 || !key.getElementType().isInteger(64))
-    return in.fail("key must be tensor<i64>, got ", str(key));
   if (!isFloat(logits.getElementType()) || logits.getRank() < 1)
     return in.fail("needs float logits of rank >= 1, got ", str(logits));
+  auto rows = logits.getShape().drop_back();
+  bool perRow = key.getRank() > 0 && key.getShape() == rows;
+  if ((key.getRank() != 0 && !perRow) || !key.getElementType().isInteger(64))
+    return in.fail("key must be tensor<i64> or one i64 per row ",
+                   str(RankedTensorType::get(rows, IntegerType::get(ctx, 64))), ", got ",
+                   str(key));
   out.push_back(
       in.make(logits.getShape().drop_back(), IntegerType::get(ctx, 64)));
   return success();

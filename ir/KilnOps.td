@@ -79,9 +79,11 @@ def Kiln_RandomNormalOp : Kiln_Op<"random_normal", [Kiln_NoGrad]> {
 def Kiln_RandomCategoricalOp : Kiln_InferOp<"random_categorical", [Kiln_NoGrad]> {
   let summary = "one sample per row of logits [..., V] by Gumbel-max";
   let description = [{
-    argmax over V of logits + g with g = -ln(-ln u), u drawn as random_uniform with
-    counter = flat index into [..., V], clamped to [2^-24, 1 - 2^-24]. Ties go to the
-    lowest index. Result is i64 of shape [...].
+    argmax over V of logits + g with g = -ln(-ln u), u drawn as random_uniform,
+    clamped to [2^-24, 1 - 2^-24]. The key is tensor<i64> (one key for the whole
+    tensor, counter = flat index into [..., V]) or i64 [...] (one key per row,
+    counter = index within the row: each row is drawn as if sampled alone with
+    its own key). Ties go to the lowest index. Result is i64 of shape [...].
   }];
   let arguments = (ins AnyRankedTensor:$key, AnyRankedTensor:$logits);
   let results = (outs AnyRankedTensor:$result);

@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 namespace kir = kiln::ir;
@@ -82,9 +83,12 @@ absl::Status buildCategoricalKernels(Operation *op, DirectKernels &k) {
   // Each thread scores every `stride`-th logit of its row from `first` on.
   Value first = blockPerRow ? tid : lane;
   int64_t stride = blockPerRow ? threads : 32;
+  // One key for the tensor (Philox counter = flat index) or one per row
+  // (counter = index within the row).
+  bool perRowKeys = llvm::cast<RankedTensorType>(sample.getKey().getType()).getRank() > 0;
   auto scoreRow = [&](OpBuilder &nb, Location nl) -> std::pair<Value, Value> {
     Value key = convert(nb, nl, nb.create<memref::LoadOp>(nl, k.operand(0),
-                                                          indexConst(nb, nl, 0)),
+                                                          perRowKeys ? row : indexConst(nb, nl, 0)),
                         i64);
     Value rowBase = nb.create<arith::MulIOp>(nl, row, indexConst(nb, nl, vocab));
     SmallVector<Value> inits{floatConst(nb, nl, f64, -INFINITY),
@@ -93,18 +97,29 @@ absl::Status buildCategoricalKernels(Operation *op, DirectKernels &k) {
         nb, nl, first, indexConst(nb, nl, vocab), indexConst(nb, nl, stride), inits,
         [&](OpBuilder &ib, Location il, Value v, ValueRange acc) {
           Value flat = ib.create<arith::AddIOp>(il, rowBase, v);
-          Value u = unitFromWord(
-              ib, il, philox(ib, il, ib.create<arith::IndexCastOp>(il, i64, flat), key)[0],
-              false);
-          u = ib.create<arith::MaximumFOp>(
-              il, ib.create<arith::MinimumFOp>(il, u, floatConst(ib, il, f64, 1.0 - 0x1p-24)),
-              floatConst(ib, il, f64, 0x1p-24));
-          Value gumbel = ib.create<arith::NegFOp>(
-              il, ib.create<math::LogOp>(
-                      il, ib.create<arith::NegFOp>(il, ib.create<math::LogOp>(il, u))));
           Value logit =
               convert(ib, il, ib.create<memref::LoadOp>(il, k.operand(1), flat), f64);
-          Value score = ib.create<arith::AddFOp>(il, logit, gumbel);
+          // -inf logits score -inf whatever the noise: skip Philox and the two
+          // f64 logs (after top-k/top-p filtering, nearly the whole vocabulary).
+          Value finite = ib.create<arith::CmpFOp>(il, arith::CmpFPredicate::ONE, logit,
+                                                  floatConst(ib, il, f64, -INFINITY));
+          auto noisy = ib.create<scf::IfOp>(
+              il, finite,
+              [&](OpBuilder &tb, Location tl) {
+                Value counter = tb.create<arith::IndexCastOp>(tl, i64, perRowKeys ? v : flat);
+                Value u = unitFromWord(tb, tl, philox(tb, tl, counter, key)[0], false);
+                u = tb.create<arith::MaximumFOp>(
+                    tl, tb.create<arith::MinimumFOp>(tl, u, floatConst(tb, tl, f64, 1.0 - 0x1p-24)),
+                    floatConst(tb, tl, f64, 0x1p-24));
+                Value gumbel = tb.create<arith::NegFOp>(
+                    tl, tb.create<math::LogOp>(
+                            tl, tb.create<arith::NegFOp>(tl, tb.create<math::LogOp>(tl, u))));
+                tb.create<scf::YieldOp>(tl, ValueRange{tb.create<arith::AddFOp>(tl, logit, gumbel)});
+              },
+              [&](OpBuilder &eb, Location el) {
+                eb.create<scf::YieldOp>(el, ValueRange{logit});
+              });
+          Value score = noisy.getResult(0);
           Value improves = ib.create<arith::CmpFOp>(il, arith::CmpFPredicate::OGT, score, acc[0]);
           return SmallVector<Value>{
               ib.create<arith::SelectOp>(il, improves, score, acc[0]),

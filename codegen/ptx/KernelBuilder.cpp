@@ -348,19 +348,45 @@ Value reductionIdentity(OpBuilder &nb, Location l, Operation *reduction, Type co
             : Value(nb.create<arith::ConstantOp>(l, nb.getIntegerAttr(compute, 0)));
 }
 
-/// One warp reduces a row of `count` elements (`load` reads element k in
-/// `compute`): lane j combines elements j, j + 32, ..., then a butterfly of
-/// shuffles combines the lanes, so every lane holds the row's value; mean
-/// divides and logsumexp makes its second, shifted pass. The standalone
-/// reduction kernel and the row kernels share it, so fusing a reduction into
-/// its consumer never changes a bit.
+/// Lanes that reduce one row of `cols`: a warp, or for rows long enough to
+/// starve the GPU with a warp each (a vocabulary), a whole block of 256 threads
+/// (the mapping's block size), which combines its warps through shared memory.
+constexpr int64_t kBlockRowLanes = 256, kBlockRowMinCols = 4096;
+int64_t rowLanes(int64_t cols) { return cols >= kBlockRowMinCols ? kBlockRowLanes : 32; }
+
+/// The shared-memory slots of a block-per-row reduction: one value per warp,
+/// a module global the kernel outlining carries into the gpu.module.
+Value rowPartials(OpBuilder &nb, Location l, ModuleOp module, Type compute) {
+  auto type = MemRefType::get(
+      {kBlockRowLanes / 32}, compute, MemRefLayoutAttrInterface(),
+      gpu::AddressSpaceAttr::get(nb.getContext(), gpu::AddressSpace::Workgroup));
+  std::string name;
+  llvm::raw_string_ostream os(name);
+  os << "row_partials_" << compute;
+  if (!module.lookupSymbol(name)) {
+    OpBuilder gb(module.getBodyRegion());
+    gb.create<memref::GlobalOp>(l, name, gb.getStringAttr("private"), type, Attribute(),
+                                /*constant=*/false, IntegerAttr());
+  }
+  return nb.create<memref::GetGlobalOp>(l, type, name);
+}
+
+/// `lanes` threads (rowLanes) reduce a row of `count` elements (`load` reads
+/// element k in `compute`): lane j combines elements j, j + lanes, ..., then a
+/// butterfly of shuffles combines each warp's lanes; a block-wide row then
+/// combines the warps' values through `partials` in warp order. Every lane ends
+/// with the row's value; mean divides and logsumexp makes its second, shifted
+/// pass. The standalone reduction kernel and the row kernels share it, so
+/// fusing a reduction into its consumer never changes a bit.
 Value warpReduceRow(OpBuilder &nb, Location l, Operation *reduction, Value lane, int64_t count,
-                    Type compute, const std::function<Value(OpBuilder &, Location, Value)> &load) {
+                    Type compute, const std::function<Value(OpBuilder &, Location, Value)> &load,
+                    Value partials) {
   auto c = [&](int64_t v) -> Value { return nb.create<arith::ConstantIndexOp>(l, v); };
+  int64_t lanes = rowLanes(count);
   auto pass = [&](Value init, const std::function<Value(OpBuilder &, Location, Value)> &f,
                   const std::function<Value(OpBuilder &, Location, Value, Value)> &add) {
     auto loop = nb.create<scf::ForOp>(
-        l, lane, c(count), c(32), ValueRange{init},
+        l, lane, c(count), c(lanes), ValueRange{init},
         [&](OpBuilder &ib, Location il, Value k, ValueRange acc) {
           ib.create<scf::YieldOp>(il, add(ib, il, acc[0], f(ib, il, load(ib, il, k))));
         });
@@ -369,6 +395,21 @@ Value warpReduceRow(OpBuilder &nb, Location l, Operation *reduction, Value lane,
       auto shuffle = nb.create<gpu::ShuffleOp>(l, acc, offset, 32, gpu::ShuffleMode::XOR);
       acc = add(nb, l, acc, shuffle.getShuffleResult());
     }
+    if (lanes == 32)
+      return acc;
+    Value warp = nb.create<arith::DivUIOp>(l, lane, c(32));
+    Value first = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq,
+                                           nb.create<arith::RemUIOp>(l, lane, c(32)), c(0));
+    nb.create<scf::IfOp>(l, first, [&](OpBuilder &tb, Location tl) {
+      tb.create<memref::StoreOp>(tl, acc, partials, ValueRange{warp});
+      tb.create<scf::YieldOp>(tl);
+    });
+    nb.create<gpu::BarrierOp>(l);
+    acc = nb.create<memref::LoadOp>(l, partials, ValueRange{c(0)});
+    for (int64_t w = 1; w < lanes / 32; ++w)
+      acc = add(nb, l, acc, nb.create<memref::LoadOp>(l, partials, ValueRange{c(w)}));
+    // The slots are free again only once every warp has read them.
+    nb.create<gpu::BarrierOp>(l);
     return acc;
   };
   auto same = [](OpBuilder &, Location, Value x) { return x; };
@@ -646,25 +687,31 @@ private:
     return convert(nb, l, readers[i](nb, l, idx), compute);
   }
 
-  /// One warp per output (see warpReduceRow); the block's warps never
-  /// straddle the loop's bound: outputs x 32 is a multiple of 32.
+  /// One warp (or block, rowLanes) per output (see warpReduceRow); the
+  /// block's warps never straddle the loop's bound: outputs x lanes is a
+  /// multiple of the lanes.
   absl::Status buildWarpReduction(int64_t count, Type compute) {
     int64_t outputs = resultType().getNumElements();
+    int64_t lanes = rowLanes(count);
     SmallVector<int64_t> inShape = canonicalShape(operandType(0).getShape());
     Value out = result(0);
     Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
     b.create<scf::ParallelOp>(
-        loc, ValueRange{indexConst(b, loc, 0)}, ValueRange{indexConst(b, loc, outputs * 32)},
+        loc, ValueRange{indexConst(b, loc, 0)}, ValueRange{indexConst(b, loc, outputs * lanes)},
         ValueRange{indexConst(b, loc, 1)}, [&](OpBuilder &nb, Location l, ValueRange ivs) {
-          Value row = nb.create<arith::DivUIOp>(l, ivs[0], indexConst(nb, l, 32));
-          Value lane = nb.create<arith::RemUIOp>(l, ivs[0], indexConst(nb, l, 32));
+          Value row = nb.create<arith::DivUIOp>(l, ivs[0], indexConst(nb, l, lanes));
+          Value lane = nb.create<arith::RemUIOp>(l, ivs[0], indexConst(nb, l, lanes));
           Value rowBase = nb.create<arith::MulIOp>(l, row, indexConst(nb, l, count));
+          Value partials = lanes > 32 ? rowPartials(nb, l, func->getParentOfType<ModuleOp>(),
+                                                    compute)
+                                      : Value();
           Value acc = warpReduceRow(nb, l, op, lane, count, compute,
                                     [&](OpBuilder &ib, Location il, Value k) {
                                       Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
                                       return loadAs(ib, il, 0, delinearize(ib, il, flat, inShape),
                                                     compute);
-                                    });
+                                    },
+                                    partials);
           Value first = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, lane,
                                                  indexConst(nb, l, 0));
           Value rounded = convert(nb, l, acc, element);
@@ -1135,7 +1182,8 @@ absl::Status buildFlatVectorKernel(OpBuilder &b, Operation *root, func::FuncOp f
 }
 
 /// The row kernel of a region holding reductions (Fusion.cpp admits them only
-/// over the trailing `cols` elements of the root's shape): one warp per row
+/// over the trailing `cols` elements of the root's shape): one warp (or block,
+/// rowLanes) per row
 /// first reduces each fused reduction over the row (warpReduceRow, in program
 /// order, so a later one may read an earlier one) and keeps the value in
 /// `rowValues`, where the region's readers find it; then the lanes stride over
@@ -1148,7 +1196,7 @@ absl::Status buildRowKernel(OpBuilder &b, Operation *root, func::FuncOp func,
   Location loc = root->getLoc();
   int64_t count = llvm::cast<RankedTensorType>(root->getResult(0).getType()).getNumElements();
   int64_t cols = warpRowLength(reductions.front());
-  int64_t rows = count / cols;
+  int64_t rows = count / cols, lanes = rowLanes(cols);
   SmallVector<int64_t> rootShape = shapeOf(root->getResult(0));
   std::optional<ElementwiseBody> body = elementwiseBody(b, root);
   Value out = func.getArguments().back();
@@ -1158,10 +1206,10 @@ absl::Status buildRowKernel(OpBuilder &b, Operation *root, func::FuncOp func,
   };
   bool ok = true;
   b.create<scf::ParallelOp>(
-      loc, ValueRange{c(b, 0)}, ValueRange{c(b, rows * 32)}, ValueRange{c(b, 1)},
+      loc, ValueRange{c(b, 0)}, ValueRange{c(b, rows * lanes)}, ValueRange{c(b, 1)},
       [&](OpBuilder &nb, Location l, ValueRange ivs) {
-        Value row = nb.create<arith::DivUIOp>(l, ivs[0], c(nb, 32));
-        Value lane = nb.create<arith::RemUIOp>(l, ivs[0], c(nb, 32));
+        Value row = nb.create<arith::DivUIOp>(l, ivs[0], c(nb, lanes));
+        Value lane = nb.create<arith::RemUIOp>(l, ivs[0], c(nb, lanes));
         Value rowBase = nb.create<arith::MulIOp>(l, row, c(nb, cols));
         for (Operation *reduction : reductions) {
           Value operand = reduction->getOperand(0);
@@ -1169,13 +1217,16 @@ absl::Status buildRowKernel(OpBuilder &b, Operation *root, func::FuncOp func,
               nb, llvm::cast<RankedTensorType>(operand.getType()).getElementType());
           Reader in = readerFor(operand);
           SmallVector<int64_t> inShape = shapeOf(operand);
+          Value partials =
+              lanes > 32 ? rowPartials(nb, l, func->getParentOfType<ModuleOp>(), compute) : Value();
           Value v = warpReduceRow(nb, l, reduction, lane, cols, compute,
                                   [&](OpBuilder &ib, Location il, Value k) {
                                     Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
                                     return convert(ib, il,
                                                    in(ib, il, delinearize(ib, il, flat, inShape)),
                                                    compute);
-                                  });
+                                  },
+                                  partials);
           // Rounded to the reduction's type, as its stored result would be.
           rowValues[reduction] = convert(
               nb, l, v,
@@ -1188,7 +1239,7 @@ absl::Status buildRowKernel(OpBuilder &b, Operation *root, func::FuncOp func,
           shapes.push_back(shapeOf(operand));
         }
         nb.create<scf::ForOp>(
-            l, lane, c(nb, cols), c(nb, 32), ValueRange{},
+            l, lane, c(nb, cols), c(nb, lanes), ValueRange{},
             [&](OpBuilder &ib, Location il, Value k, ValueRange) {
               Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
               SmallVector<Value> scalars =

@@ -56,6 +56,23 @@ MatmulGeometry groupedGeometryOf(kir::GroupedMatmulOp grouped) {
   return g;
 }
 
+MatmulGeometry contractGeometryOf(kir::GroupedMatmulOp grouped) {
+  auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
+  auto dyType = llvm::cast<RankedTensorType>(grouped.getW().getType());
+  MatmulGeometry g;
+  g.transposeA = true;
+  g.transposeB = false;
+  g.element = xType.getElementType();
+  g.k = xType.getDimSize(0);
+  g.m = xType.getDimSize(1);
+  g.n = dyType.getDimSize(1);
+  g.groups = llvm::cast<RankedTensorType>(grouped.getOffsets().getType()).getDimSize(0);
+  g.batch = g.groups;
+  g.a = MatmulOperand{1, g.k, g.m, true};
+  g.b = MatmulOperand{1, g.k, g.n, true};
+  return g;
+}
+
 namespace {
 
 bool isTensorCoreElement(Type e) { return e.isBF16() || e.isF16(); }
@@ -99,6 +116,22 @@ bool isDense(kir::MatmulOp matmul) {
 }
 
 } // namespace
+
+bool isTensorCoreContract(Operation *op) {
+  auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
+  if (!grouped || grouped.getMode() != "contract")
+    return false;
+  auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
+  auto dyType = llvm::cast<RankedTensorType>(grouped.getW().getType());
+  auto outType = llvm::cast<RankedTensorType>(grouped.getResult().getType());
+  Type e = xType.getElementType();
+  if (!isTensorCoreElement(e) || dyType.getElementType() != e || outType.getElementType() != e)
+    return false;
+  MatmulGeometry g = contractGeometryOf(grouped);
+  if (g.m == 0 || g.n == 0 || g.k == 0 || g.groups == 0)
+    return false;
+  return g.m % kChunk == 0 && g.n % kChunk == 0;
+}
 
 bool isTensorCoreMatmul(Operation *op) {
   if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
@@ -193,6 +226,38 @@ TilePlacement groupedTilePlacement(OpBuilder &b, Location loc, const MatmulGeome
                                           c(blockN));
   return {toIndex(scan.getResult(3)), toIndex(scan.getResult(4)), colBase, c(0), weights, c(0),
           active};
+}
+
+TilePlacement contractTilePlacement(OpBuilder &b, Location loc, const MatmulGeometry &g,
+                                    Value offsets, int64_t blockM, int64_t blockN) {
+  Type i64 = b.getI64Type();
+  auto c = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
+  auto i64c = [&](int64_t v) -> Value {
+    return b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(v));
+  };
+  Value group = b.create<gpu::BlockIdOp>(loc, gpu::Dimension::z);
+  // Carried: the end of the previous group; after the loop, (begin, end) of this one.
+  auto scan = b.create<scf::ForOp>(
+      loc, c(0), b.create<arith::AddIOp>(loc, group, c(1)), c(1), ValueRange{i64c(0), i64c(0)},
+      [&](OpBuilder &nb, Location l, Value e, ValueRange carried) {
+        Value raw = nb.create<memref::LoadOp>(l, offsets, ValueRange{e});
+        Value v = raw.getType() == i64 ? raw : nb.create<arith::ExtSIOp>(l, i64, raw);
+        Value clamped = nb.create<arith::MinSIOp>(
+            l, nb.create<arith::MaxSIOp>(l, v, i64c(0)), i64c(g.k));
+        Value end = nb.create<arith::MaxSIOp>(l, carried[1], clamped);
+        nb.create<scf::YieldOp>(l, ValueRange{carried[1], end});
+      });
+  auto toIndex = [&](Value v) {
+    return b.create<arith::IndexCastOp>(loc, b.getIndexType(), v).getResult();
+  };
+  Value rowBase = b.create<arith::MulIOp>(loc, b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y),
+                                          c(blockM));
+  Value colBase = b.create<arith::MulIOp>(loc, b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x),
+                                          c(blockN));
+  TilePlacement p{rowBase, c(g.m), colBase, c(0), c(0), group, Value()};
+  p.kBegin = toIndex(scan.getResult(0));
+  p.kEnd = toIndex(scan.getResult(1));
+  return p;
 }
 
 int64_t groupedRowTiles(const MatmulGeometry &g, int64_t blockM) {

@@ -35,6 +35,15 @@ MatmulGeometry geometryOf(ir::MatmulOp matmul);
 /// one batch entry per group; the output [T, N] is one batch.
 MatmulGeometry groupedGeometryOf(ir::GroupedMatmulOp grouped);
 
+/// grouped_matmul "contract": dw[e] = x_e^T dy_e is a batch of E matmuls of
+/// [K_x, T_e] x [T_e, N], each over its group's rows: A is x [T, K_x] read
+/// transposed, B is dy [T, N]; k is T (each group takes its rows of it).
+MatmulGeometry contractGeometryOf(ir::GroupedMatmulOp grouped);
+
+/// True for a "contract" kiln.grouped_matmul the wgmma kernel runs (bf16 or
+/// f16, x's and dy's contiguous dims multiples of 8).
+bool isTensorCoreContract(mlir::Operation *op);
+
 /// True if `op` is a kiln.matmul or a "rows" kiln.grouped_matmul a tensor-core
 /// kernel runs: bf16 or f16 operands, each operand's contiguous dim a multiple
 /// of 8 (16-byte copies), and matmul batch dims either equal to the result's or
@@ -47,6 +56,8 @@ bool isTensorCoreMatmul(mlir::Operation *op);
 /// (null for dense matmuls; grouped blocks past every tile only write zeros).
 struct TilePlacement {
   mlir::Value rowBase, rowLimit, colBase, batchA, batchB, batchOut, active;
+  /// "contract" only: the group's rows [kBegin, kEnd), the block's K range.
+  mlir::Value kBegin, kEnd;
 };
 
 /// A dense (batched) matmul's block over grid (N tiles, M tiles, batch). Blocks
@@ -63,6 +74,12 @@ TilePlacement denseTilePlacement(mlir::OpBuilder &b, mlir::Location loc,
 TilePlacement groupedTilePlacement(mlir::OpBuilder &b, mlir::Location loc,
                                    const MatmulGeometry &g, mlir::Value offsets,
                                    int64_t blockM, int64_t blockN);
+
+/// A contract block over grid (N tiles, M tiles, E): group blockIdx.z, its rows
+/// from the offsets (clamped into [0, T] and made non-decreasing).
+TilePlacement contractTilePlacement(mlir::OpBuilder &b, mlir::Location loc,
+                                    const MatmulGeometry &g, mlir::Value offsets,
+                                    int64_t blockM, int64_t blockN);
 
 /// Row tiles a grouped launch needs for any split of T rows into E groups,
 /// plus the tail.

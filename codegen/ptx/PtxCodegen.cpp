@@ -272,7 +272,8 @@ private:
     SmallVector<Value> inputs;
     std::string chip = options.chip;
     std::vector<KernelTensorMap> tensorMaps;
-    if (isTensorCoreMatmul(op) && options.wgmmaMatmul && isHopper(options.chip)) {
+    if ((isTensorCoreMatmul(op) || isTensorCoreContract(op)) && options.wgmmaMatmul &&
+        isHopper(options.chip)) {
       // wgmma and setmaxnreg exist only on the arch-specific target.
       chip = "sm_90a";
       if (auto s = buildWgmmaMatmul(op, *module, name, tensorMaps); !s.ok())

@@ -5,8 +5,8 @@
 // with entries that order after every real one. Ordering by (key, index) is a
 // strict total order, so the network's result is exactly the stable sort the
 // ops pin (ties keep index order; NaN is the largest value). Longer rows:
-// argsort sorts its indices in place in global memory (a block per row, the
-// keys read through the indices); sort and top-k, which have no room for the
+// argsort sorts its indices in place in global memory (chunks in shared
+// memory, then merge steps across blocks; keys read through the indices); sort and top-k, which have no room for the
 // indices in their results, let each element count the elements ordered before
 // it (its rank) and write itself there, O(n) work per element.
 //
@@ -17,6 +17,7 @@
 
 #include "ir/KilnOps.h"
 
+#include "absl/strings/str_cat.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
@@ -284,43 +285,168 @@ void buildRankScatter(Operation *op, DirectKernels &k, const SortSpec &spec, con
   });
 }
 
-/// argsort of rows longer than shared memory holds: one block per row sorts
-/// the row's indices in place in the result (the keys are read through them,
-/// x[row, index], from L2), with the bitonic variant whose every comparison
-/// puts the earlier element at the lower position: the first step of each
-/// merge pairs a block's halves mirror-wise. The row counts as padded to a power
-/// of two with elements that order last, and those never move, so a pair whose
-/// upper position is past the row is skipped and the padding needs no storage.
+/// argsort of rows longer than shared memory holds, sorted in place in the
+/// result's indices (keys read through them, x[row, index]) by the bitonic
+/// variant whose every comparison puts the earlier element at the lower
+/// position (the first step of each merge pairs a span's halves mirror-wise).
+/// The row counts as padded to a power of two with elements that order last;
+/// those never move, so a pair whose upper position is past the row is skipped
+/// and the padding needs no storage.
+///
+/// The network runs across many blocks: a first kernel sorts each chunk of
+/// kArgsortChunk positions in shared memory; every later merge stage runs its
+/// mirror step and its steps of distance >= kArgsortChunk as one grid-wide
+/// kernel each (a thread per pair), and its remaining steps, which stay inside
+/// a chunk, as one shared-memory kernel. A 24,576-element row takes 15 small
+/// launches instead of one block walking all 120 steps.
+constexpr int64_t kArgsortChunk = 2048;
+
 void buildGlobalArgsort(Operation *op, DirectKernels &k, const SortSpec &spec,
                         const AxisRows &r) {
   constexpr int64_t kThreads = 1024;
   Type element = llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getElementType();
   int64_t padded = nextPowerOfTwo(r.n);
-  OpBuilder b = k.addKernel("global_bitonic", r.rows(), kThreads);
-  Location l = k.loc();
-  Type key = keyType(b, element), i64 = b.getI64Type();
-  Value tid = threadIndex(b, l), row = blockIndex(b, l);
-  Value x = k.operand(0), out = k.result(spec.indicesResult);
-  Type outElement = llvm::cast<MemRefType>(out.getType()).getElementType();
-  Value inBase = rowBase(b, l, row, r);
-  Value outBase = outRowBase(b, l, row, r, spec.count);
-  Value one = indexConst(b, l, 1), step = indexConst(b, l, kThreads);
-  Value n = indexConst(b, l, r.n);
+  int64_t chunks = (r.n + kArgsortChunk - 1) / kArgsortChunk;
+  int64_t logChunk = llvm::Log2_64(kArgsortChunk), logPadded = llvm::Log2_64(padded);
   auto slot = [&](OpBuilder &nb, Location nl, Value base, Value pos) -> Value {
     return nb.create<arith::AddIOp>(
         nl, base, nb.create<arith::MulIOp>(nl, pos, indexConst(nb, nl, r.inner)));
   };
-  forLoop(b, l, tid, n, step, {}, [&](OpBuilder &nb, Location nl, Value p, ValueRange) {
-    nb.create<memref::StoreOp>(nl, convert(nb, nl, nb.create<arith::IndexCastOp>(nl, i64, p),
-                                           outElement),
-                               out, slot(nb, nl, outBase, p));
-    return SmallVector<Value>{};
-  });
-  b.create<gpu::BarrierOp>(l);
 
-  // Orders positions t < u: the element that goes first ends at t.
-  auto compareExchange = [&](OpBuilder &nb, Location nl, Value t, Value u) {
-    ifThen(nb, nl, nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, u, n),
+  // A chunk in shared memory: load (initially its own positions), run the
+  // network's steps that stay inside it, write the indices back.
+  auto chunkKernel = [&](const std::string &suffix, bool first) {
+    OpBuilder b = k.addKernel(suffix, r.rows() * chunks, kThreads);
+    Location l = k.loc();
+    Type key = keyType(b, element), i64 = b.getI64Type(), i32 = b.getI32Type();
+    Value keys = k.addSharedBuffer({kArgsortChunk}, key);
+    Value indices = k.addSharedBuffer({kArgsortChunk}, i32);
+    Value x = k.operand(0), out = k.result(spec.indicesResult);
+    Type outElement = llvm::cast<MemRefType>(out.getType()).getElementType();
+    Value tid = threadIndex(b, l), bid = blockIndex(b, l);
+    Value row = b.create<arith::DivUIOp>(l, bid, indexConst(b, l, chunks));
+    Value first0 = b.create<arith::MulIOp>(
+        l, b.create<arith::RemUIOp>(l, bid, indexConst(b, l, chunks)),
+        indexConst(b, l, kArgsortChunk));
+    Value inBase = rowBase(b, l, row, r);
+    Value outBase = outRowBase(b, l, row, r, spec.count);
+    // Real positions of this chunk: [0, count).
+    Value count = b.create<arith::MinUIOp>(
+        l, indexConst(b, l, kArgsortChunk),
+        b.create<arith::SubIOp>(l, indexConst(b, l, r.n), first0));
+    Value step = indexConst(b, l, kThreads);
+    forLoop(b, l, tid, count, step, {}, [&](OpBuilder &nb, Location nl, Value p, ValueRange) {
+      Value global = nb.create<arith::AddIOp>(nl, first0, p);
+      Value index =
+          first ? nb.create<arith::IndexCastOp>(nl, i64, global).getResult()
+                : convert(nb, nl, nb.create<memref::LoadOp>(nl, out, slot(nb, nl, outBase, global)),
+                          i64);
+      Value at = nb.create<arith::IndexCastOp>(nl, nb.getIndexType(), index);
+      nb.create<memref::StoreOp>(
+          nl, toKey(nb, nl, nb.create<memref::LoadOp>(nl, x, slot(nb, nl, inBase, at)), key),
+          keys, p);
+      nb.create<memref::StoreOp>(nl, nb.create<arith::TruncIOp>(nl, i32, index), indices, p);
+      return SmallVector<Value>{};
+    });
+    b.create<gpu::BarrierOp>(l);
+    auto exchange = [&](OpBuilder &nb, Location nl, Value t, Value u) {
+      ifThen(nb, nl, nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, u, count),
+             [&](OpBuilder &cb, Location cl) {
+               Value kt = cb.create<memref::LoadOp>(cl, keys, t);
+               Value ku = cb.create<memref::LoadOp>(cl, keys, u);
+               Value it = cb.create<memref::LoadOp>(cl, indices, t);
+               Value iu = cb.create<memref::LoadOp>(cl, indices, u);
+               ifThen(cb, cl, before(cb, cl, ku, iu, kt, it, spec.descending),
+                      [&](OpBuilder &wb, Location wl) {
+                        wb.create<memref::StoreOp>(wl, ku, keys, t);
+                        wb.create<memref::StoreOp>(wl, kt, keys, u);
+                        wb.create<memref::StoreOp>(wl, iu, indices, t);
+                        wb.create<memref::StoreOp>(wl, it, indices, u);
+                      });
+             });
+    };
+    Value one = indexConst(b, l, 1), pairs = indexConst(b, l, kArgsortChunk / 2);
+    // Half-cleaners j = 2^(top-1), ..., 1.
+    auto cleaners = [&](OpBuilder &cb, Location cl, Value top) {
+      forLoop(cb, cl, indexConst(cb, cl, 0), top, one, {},
+              [&](OpBuilder &jb, Location jl, Value rIv, ValueRange) {
+                Value jLog = jb.create<arith::SubIOp>(
+                    jl, jb.create<arith::SubIOp>(jl, top, one), rIv);
+                Value j = jb.create<arith::ShLIOp>(jl, one, jLog);
+                forLoop(jb, jl, tid, pairs, step, {},
+                        [&](OpBuilder &qb, Location ql, Value q, ValueRange) {
+                          Value t = pairLow(qb, ql, q, j, jLog);
+                          exchange(qb, ql, t, qb.create<arith::OrIOp>(ql, t, j));
+                          return SmallVector<Value>{};
+                        });
+                jb.create<gpu::BarrierOp>(jl);
+                return SmallVector<Value>{};
+              });
+    };
+    if (first) {
+      // Stages 1..logChunk: mirror step, then half-cleaners.
+      forLoop(b, l, one, indexConst(b, l, logChunk + 1), one, {},
+              [&](OpBuilder &sb, Location sl, Value s, ValueRange) {
+                Value span = sb.create<arith::ShLIOp>(sl, one, s);
+                Value half = sb.create<arith::ShRUIOp>(sl, span, one);
+                forLoop(sb, sl, tid, pairs, step, {},
+                        [&](OpBuilder &qb, Location ql, Value q, ValueRange) {
+                          Value block = qb.create<arith::DivUIOp>(ql, q, half);
+                          Value o = qb.create<arith::RemUIOp>(ql, q, half);
+                          Value start = qb.create<arith::MulIOp>(ql, block, span);
+                          Value t = qb.create<arith::AddIOp>(ql, start, o);
+                          Value u = qb.create<arith::SubIOp>(
+                              ql, qb.create<arith::AddIOp>(ql, start, span),
+                              qb.create<arith::AddIOp>(ql, o, one));
+                          exchange(qb, ql, t, u);
+                          return SmallVector<Value>{};
+                        });
+                sb.create<gpu::BarrierOp>(sl);
+                cleaners(sb, sl, sb.create<arith::SubIOp>(sl, s, one));
+                return SmallVector<Value>{};
+              });
+    } else {
+      cleaners(b, l, indexConst(b, l, logChunk));
+    }
+    forLoop(b, l, tid, count, step, {}, [&](OpBuilder &nb, Location nl, Value p, ValueRange) {
+      Value index = nb.create<arith::ExtSIOp>(nl, i64, nb.create<memref::LoadOp>(nl, indices, p));
+      nb.create<memref::StoreOp>(nl, convert(nb, nl, index, outElement), out,
+                                 slot(nb, nl, outBase, nb.create<arith::AddIOp>(nl, first0, p)));
+      return SmallVector<Value>{};
+    });
+  };
+
+  // One grid-wide step over all pairs: the mirror step of a span, or the
+  // half-cleaner at distance j.
+  auto gridStep = [&](const std::string &suffix, int64_t span, int64_t j) {
+    int64_t blocksPerRow = std::max<int64_t>(1, padded / 2 / kThreads);
+    OpBuilder b = k.addKernel(suffix, r.rows() * blocksPerRow, kThreads);
+    Location l = k.loc();
+    Type key = keyType(b, element), i64 = b.getI64Type();
+    Value x = k.operand(0), out = k.result(spec.indicesResult);
+    Type outElement = llvm::cast<MemRefType>(out.getType()).getElementType();
+    Value bid = blockIndex(b, l);
+    Value row = b.create<arith::DivUIOp>(l, bid, indexConst(b, l, blocksPerRow));
+    Value q = b.create<arith::AddIOp>(
+        l, b.create<arith::MulIOp>(l, b.create<arith::RemUIOp>(l, bid, indexConst(b, l, blocksPerRow)),
+                                   indexConst(b, l, kThreads)),
+        threadIndex(b, l));
+    Value t, u;
+    if (span > 0) {
+      Value half = indexConst(b, l, span / 2);
+      Value start = b.create<arith::MulIOp>(l, b.create<arith::DivUIOp>(l, q, half),
+                                            indexConst(b, l, span));
+      Value o = b.create<arith::RemUIOp>(l, q, half);
+      t = b.create<arith::AddIOp>(l, start, o);
+      u = b.create<arith::SubIOp>(l, b.create<arith::AddIOp>(l, start, indexConst(b, l, span - 1)),
+                                  o);
+    } else {
+      t = pairLow(b, l, q, indexConst(b, l, j), indexConst(b, l, llvm::Log2_64(j)));
+      u = b.create<arith::OrIOp>(l, t, indexConst(b, l, j));
+    }
+    Value inBase = rowBase(b, l, row, r);
+    Value outBase = outRowBase(b, l, row, r, spec.count);
+    ifThen(b, l, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, u, indexConst(b, l, r.n)),
            [&](OpBuilder &cb, Location cl) {
              Value at = slot(cb, cl, outBase, t), au = slot(cb, cl, outBase, u);
              Value it = convert(cb, cl, cb.create<memref::LoadOp>(cl, out, at), i64);
@@ -330,50 +456,22 @@ void buildGlobalArgsort(Operation *op, DirectKernels &k, const SortSpec &spec,
                return toKey(cb, cl, cb.create<memref::LoadOp>(cl, x, slot(cb, cl, inBase, pos)),
                             key);
              };
-             Value swap = before(cb, cl, keyOf(iu), iu, keyOf(it), it, spec.descending);
-             ifThen(cb, cl, swap, [&](OpBuilder &wb, Location wl) {
-               wb.create<memref::StoreOp>(wl, convert(wb, wl, iu, outElement), out, at);
-               wb.create<memref::StoreOp>(wl, convert(wb, wl, it, outElement), out, au);
-             });
+             ifThen(cb, cl, before(cb, cl, keyOf(iu), iu, keyOf(it), it, spec.descending),
+                    [&](OpBuilder &wb, Location wl) {
+                      wb.create<memref::StoreOp>(wl, convert(wb, wl, iu, outElement), out, at);
+                      wb.create<memref::StoreOp>(wl, convert(wb, wl, it, outElement), out, au);
+                    });
            });
   };
-  int64_t logPadded = llvm::Log2_64(padded);
-  forLoop(b, l, one, indexConst(b, l, logPadded + 1), one, {},
-          [&](OpBuilder &sb, Location sl, Value s, ValueRange) {
-            Value span = sb.create<arith::ShLIOp>(sl, one, s);
-            Value half = sb.create<arith::ShRUIOp>(sl, span, one);
-            // The mirror step: t = block start + o, u = block end - o.
-            forLoop(sb, sl, tid, indexConst(sb, sl, padded / 2), step, {},
-                    [&](OpBuilder &qb, Location ql, Value q, ValueRange) {
-                      Value block = qb.create<arith::DivUIOp>(ql, q, half);
-                      Value o = qb.create<arith::RemUIOp>(ql, q, half);
-                      Value start = qb.create<arith::MulIOp>(ql, block, span);
-                      Value t = qb.create<arith::AddIOp>(ql, start, o);
-                      Value u = qb.create<arith::SubIOp>(
-                          ql, qb.create<arith::AddIOp>(ql, start, span),
-                          qb.create<arith::AddIOp>(ql, o, one));
-                      compareExchange(qb, ql, t, u);
-                      return SmallVector<Value>{};
-                    });
-            sb.create<gpu::BarrierOp>(sl);
-            // Then half-cleaners j = span/4, ..., 1 (jLog = s-2 down to 0).
-            Value steps = sb.create<arith::SubIOp>(sl, s, one);
-            forLoop(sb, sl, indexConst(sb, sl, 0), steps, one, {},
-                    [&](OpBuilder &jb, Location jl, Value rIv, ValueRange) {
-                      Value jLog = jb.create<arith::SubIOp>(
-                          jl, jb.create<arith::SubIOp>(jl, steps, one), rIv);
-                      Value j = jb.create<arith::ShLIOp>(jl, one, jLog);
-                      forLoop(jb, jl, tid, indexConst(jb, jl, padded / 2), step, {},
-                              [&](OpBuilder &qb, Location ql, Value q, ValueRange) {
-                                Value t = pairLow(qb, ql, q, j, jLog);
-                                compareExchange(qb, ql, t, qb.create<arith::OrIOp>(ql, t, j));
-                                return SmallVector<Value>{};
-                              });
-                      jb.create<gpu::BarrierOp>(jl);
-                      return SmallVector<Value>{};
-                    });
-            return SmallVector<Value>{};
-          });
+
+  chunkKernel("chunk_sort", /*first=*/true);
+  for (int64_t s = logChunk + 1; s <= logPadded; ++s) {
+    int64_t span = int64_t{1} << s;
+    gridStep(absl::StrCat("merge", s, "_mirror"), span, 0);
+    for (int64_t j = span / 4; j >= kArgsortChunk; j /= 2)
+      gridStep(absl::StrCat("merge", s, "_j", j), 0, j);
+    chunkKernel(absl::StrCat("merge", s, "_chunk"), /*first=*/false);
+  }
 }
 
 } // namespace

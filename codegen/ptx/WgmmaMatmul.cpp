@@ -22,6 +22,11 @@
 // M/N-major tiles are 64-element-wide chunks of 64 K rows (8 KiB each), 8-row
 // K groups 1024 bytes apart and chunks 8 KiB apart.
 //
+// grouped_matmul "contract" (dw[e] = x_e^T dy_e) is a batch of such matmuls,
+// one per group, each with K running over its group's rows; both operands are
+// then M/N-major, and the copies of a group's last K tile, which may run into
+// the next group's rows, have those rows zeroed in shared memory.
+//
 // Tensor maps travel as 128-byte kernel parameters (PtxCodegen declares them);
 // the executor encodes them from the buffers' addresses at launch.
 //
@@ -87,8 +92,11 @@ public:
     smemB = add32(base, i32(stages * tileA.bytes()));
     barriers = add32(smemB, i32(stages * tileB.bytes()));
 
-    int64_t numK = (g.k + kBlockK - 1) / kBlockK;
-    Value kSteps = c(numK);
+    Value kSteps;
+    if (p.kBegin) // contract: the group's rows
+      kSteps = div(add(sub(p.kEnd, p.kBegin), c(kBlockK - 1)), c(kBlockK));
+    else
+      kSteps = c((g.k + kBlockK - 1) / kBlockK);
     if (p.active)
       kSteps = b.create<arith::SelectOp>(loc, p.active, kSteps, c(0));
 
@@ -152,7 +160,7 @@ private:
     Value mapB = hopper::kernelParamAddress(b, loc, kernel, firstMapParam + 1);
     Value rowA = toI32(p.rowBase), colB = toI32(p.colBase);
     Value batchA = toI32(p.batchA), batchB = toI32(p.batchB);
-    bool batchedA = !g.a.broadcast, batchedB = !g.b.broadcast || g.groups > 0;
+    bool batchedA = !g.a.broadcast, batchedB = !g.b.broadcast || (g.groups > 0 && !p.kBegin);
     auto loop = b.create<scf::ForOp>(loc, c(0), kSteps, c(1));
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -166,7 +174,8 @@ private:
     });
     Value bar = full(s);
     hopper::mbarrierArriveExpectTx(b, loc, bar, tileA.bytes() + tileB.bytes());
-    Value k0 = toI32(mul(kt, c(kBlockK)));
+    Value k0 = mul(kt, c(kBlockK));
+    k0 = toI32(p.kBegin ? add(p.kBegin, k0) : k0);
     auto copies = [&](const OperandTile &t, Value map, Value dst, Value mn0, Value batch,
                       bool batched) {
       for (int64_t box = 0; box < t.boxes(); ++box) {
@@ -284,6 +293,8 @@ private:
           Value s = toI32(rem(kt, c(stages)));
           Value parity = b.create<arith::AndIOp>(loc, toI32(div(kt, c(stages))), i32(1));
           hopper::mbarrierWait(b, loc, full(s), parity);
+          if (p.kEnd)
+            zeroRowsPastGroup(consumer, thread, s, sub(p.kEnd, add(p.kBegin, mul(kt, c(kBlockK)))));
           SmallVector<Value> descA = sliceDescriptors(tileA, add32(stageA(s), partA));
           SmallVector<Value> descB = sliceDescriptors(tileB, stageB(s));
           SmallVector<Value> updated = multiplyStage(descA, descB, acc);
@@ -299,6 +310,34 @@ private:
         });
     SmallVector<Value> acc = waitGroups(0, loop.getResults());
     store(acc, consumer, thread, out, p);
+  }
+
+  /// contract: the stage's last tile may reach past the group into the next
+  /// group's rows, which must not count. K rows are whole 128-byte rows of the
+  /// M/N-major chunks (the swizzle only permutes 16-byte pieces within a row),
+  /// so the consumer zeroes rows [valid, 64) of its A chunk and of every B chunk
+  /// (both consumers write the same zeros into B), then makes the stores
+  /// visible to wgmma's async proxy before any warp of the group reads.
+  void zeroRowsPastGroup(Value consumer, Value thread, Value s, Value valid) {
+    ifThen(less(valid, c(kBlockK)), [&] {
+      SmallVector<Value> chunks{add32(stageA(s), b.create<arith::MulIOp>(
+                                                     loc, toI32(consumer), i32(kChunkBytes)))};
+      for (int64_t chunk = 0; chunk < tileB.boxes(); ++chunk)
+        chunks.push_back(add32(stageB(s), i32(chunk * kChunkBytes)));
+      Value piece = rem(thread, c(8));
+      for (int64_t pass = 0; pass < kBlockK / 16; ++pass) {
+        Value row = add(add(valid, div(thread, c(8))), c(pass * 16));
+        ifThen(less(row, c(kBlockK)), [&] {
+          Value offset = toI32(add(mul(row, c(128)), mul(piece, c(16))));
+          for (Value chunk : chunks)
+            hopper::inlinePtx(b, loc, Type(), {add32(chunk, offset), i32(0)},
+                              "st.shared.v4.b32 [$0], {$1, $1, $1, $1};", "r,r,~{memory}");
+        });
+      }
+      hopper::inlinePtx(b, loc, Type(), {}, "fence.proxy.async.shared::cta;", "~{memory}");
+      hopper::inlinePtx(b, loc, Type(), {add32(toI32(consumer), i32(1))}, "bar.sync $0, 128;",
+                        "r,~{memory}");
+    });
   }
 
   /// Accumulator i of a thread holds row 16 * warp + lane / 4 + 8 * ((i / 2) % 2)
@@ -356,8 +395,10 @@ proto::TensorMap operandMap(const MatmulOperand &o, bool batched, const OperandT
 absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string &name,
                               std::vector<KernelTensorMap> &maps) {
   auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
-  MatmulGeometry g =
-      grouped ? groupedGeometryOf(grouped) : geometryOf(llvm::cast<kir::MatmulOp>(op));
+  bool contract = grouped && grouped.getMode() == "contract";
+  MatmulGeometry g = contract  ? contractGeometryOf(grouped)
+                     : grouped ? groupedGeometryOf(grouped)
+                               : geometryOf(llvm::cast<kir::MatmulOp>(op));
   MLIRContext *ctx = module.getContext();
   Location loc = op->getLoc();
   OpBuilder b(ctx);
@@ -390,21 +431,24 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   kernel.setKnownBlockSizeAttr(kb.getDenseI32ArrayAttr({kThreads, 1, 1}));
   kb.setInsertionPointToStart(&kernel.getBody().front());
   TilePlacement placement =
-      grouped ? groupedTilePlacement(kb, loc, g, kernel.getArgument(2), kBlockM, blockN)
-              : denseTilePlacement(kb, loc, g, kBlockM, blockN, kBandRows);
+      contract  ? contractTilePlacement(kb, loc, g, kernel.getArgument(2), kBlockM, blockN)
+      : grouped ? groupedTilePlacement(kb, loc, g, kernel.getArgument(2), kBlockM, blockN)
+                : denseTilePlacement(kb, loc, g, kBlockM, blockN, kBandRows);
   WgmmaEmitter emitter(kb, loc, g, blockN, stages);
   int firstMapParam = static_cast<int>(args.size());
   emitter.emit(kernelName, firstMapParam, kernel.getArgument(args.size() - 1), placement);
   kb.create<gpu::ReturnOp>(loc);
 
   maps.push_back({kernelName, 0, operandMap(g.a, !g.a.broadcast, tileA, g.element)});
-  maps.push_back({kernelName, 1, operandMap(g.b, !g.b.broadcast || grouped, tileB, g.element)});
+  maps.push_back(
+      {kernelName, 1, operandMap(g.b, !g.b.broadcast || (grouped && !contract), tileB, g.element)});
 
   // The host side: one launch over (N tiles, M tiles, batch).
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
   b.setInsertionPointToStart(func.addEntryBlock());
   auto idx = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
-  int64_t rowTiles = grouped ? groupedRowTiles(g, kBlockM) : (g.m + kBlockM - 1) / kBlockM;
+  int64_t rowTiles = grouped && !contract ? groupedRowTiles(g, kBlockM)
+                                           : (g.m + kBlockM - 1) / kBlockM;
   gpu::KernelDim3 grid{idx((g.n + blockN - 1) / blockN), idx(rowTiles), idx(g.batch)};
   gpu::KernelDim3 block{idx(kThreads), idx(1), idx(1)};
   Value shared = b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(sharedBytes));

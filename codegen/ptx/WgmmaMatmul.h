@@ -1,6 +1,6 @@
 //===- WgmmaMatmul.h - bf16/f16 matmul on Hopper (wgmma + TMA) --*- C++ -*-===//
 //
-// The sm_90a path of kiln.matmul and grouped_matmul "rows": a warp-specialised
+// The sm_90a path of kiln.matmul and grouped_matmul (both modes): a warp-specialised
 // kernel in which one warpgroup streams tiles of both operands into shared
 // memory with the bulk tensor copy engine (TMA), completing on mbarriers, and
 // two warpgroups multiply them with wgmma out of shared memory.
@@ -31,7 +31,8 @@ struct KernelTensorMap {
 
 /// Builds `func.func @<name>(operands..., out)` launching the wgmma kernel, plus
 /// the gpu.module holding it, into `module`; appends the kernel's tensor maps
-/// (in parameter order) to `maps`. Takes the ops isTensorCoreMatmul accepts.
+/// (in parameter order) to `maps`. Takes the ops isTensorCoreMatmul and
+/// isTensorCoreContract (MatmulTiling.h) accept.
 absl::Status buildWgmmaMatmul(mlir::Operation *op, mlir::ModuleOp module,
                               const std::string &name, std::vector<KernelTensorMap> &maps);
 

@@ -71,7 +71,6 @@ absl::Status randomNormalKernel(const KernelContext &ctx) {
 absl::Status randomCategoricalKernel(const KernelContext &ctx) {
   KILN_RETURN_IF_ERROR(ctx.expectInputs(2));
   KILN_RETURN_IF_ERROR(ctx.expectOutputs(1));
-  KILN_ASSIGN_OR_RETURN(int64_t key, readKey(ctx));
   const HostTensor &logits = ctx.input(1);
   if (!isFloat(logits.dtype()) || logits.rank() < 1)
     return ctx.error(absl::StrCat("logits must be float of rank >= 1, got ",
@@ -80,6 +79,18 @@ absl::Status randomCategoricalKernel(const KernelContext &ctx) {
   KILN_RETURN_IF_ERROR(ctx.expectOutput(0, outShape, proto::I64));
   int64_t v = logits.shape().back();
   int64_t rows = v == 0 ? 0 : logits.numElements() / v;
+  // One key for the tensor (counter = flat index), or one per row (counter =
+  // index within the row).
+  const HostTensor &keys = ctx.input(0);
+  bool perRow = keys.rank() > 0;
+  if (perRow && (!isInteger(keys.dtype()) ||
+                 std::vector<int64_t>(keys.shape().begin(), keys.shape().end()) != outShape))
+    return ctx.error(absl::StrCat("per-row keys must be int of the rows' shape, got ",
+                                  keys.typeString(), " for logits ", logits.typeString()));
+  int64_t key = 0;
+  if (!perRow) {
+    KILN_ASSIGN_OR_RETURN(key, readKey(ctx));
+  }
   ReadView<double> l(logits);
   int64_t *out = ctx.output(0).data<int64_t>();
   ctx.parallelFor(rows, 80.0 * v, [&](int64_t b, int64_t e) {
@@ -87,11 +98,13 @@ absl::Status randomCategoricalKernel(const KernelContext &ctx) {
       int64_t best = 0;
       double bestVal = -std::numeric_limits<double>::infinity();
       bool found = false;
+      int64_t rowKey = perRow ? keys.getInt(r) : key;
+      int64_t first = perRow ? 0 : r * v;
       for (int64_t j = 0; j < v; ++j) {
         double x = l[r * v + j];
         if (x == -std::numeric_limits<double>::infinity())
           continue; // never chosen unless all are (then index 0)
-        double u = std::clamp(philox::uniformAt(key, r * v + j), 0x1p-24, 1.0 - 0x1p-24);
+        double u = std::clamp(philox::uniformAt(rowKey, first + j), 0x1p-24, 1.0 - 0x1p-24);
         double val = x - std::log(-std::log(u));
         if (!found || val > bestVal) {
           best = j;

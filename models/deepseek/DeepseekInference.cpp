@@ -116,20 +116,14 @@ Tensor sampleTokens(const Tensor &logits, const SamplingInputs &s) {
   Tensor keepP = before < topP || topP >= 1.0 || equal(rank, 0.0);
   Tensor filtered = select(keepK && keepP, sorted, negInf);
 
-  // random_categorical takes one key for the whole tensor and counts by flat
-  // index, so each row is drawn on its own with key (lo32 = step, hi32 = low
-  // 32 bits of seed): a sequence's sample is a function of its own logits,
-  // seed and step only, whatever else shares the batch or its row index. The
-  // Gumbel noise is indexed by rank in the descending order, which is still
-  // exact Gumbel-max (i.i.d. noise per candidate) and saves a second sort.
+  // Each row is drawn with its own key (lo32 = step, hi32 = low 32 bits of
+  // seed), counting within the row: a sequence's sample is a function of its
+  // own logits, seed and step only, whatever else shares the batch or its row
+  // index. The Gumbel noise is indexed by rank in the descending order, which
+  // is still exact Gumbel-max (i.i.d. noise per candidate) and saves a second
+  // sort.
   Tensor keys = s.seed * 4294967296.0 + s.step;
-  std::vector<Tensor> picks;
-  for (int64_t row = 0; row < b; ++row) {
-    Tensor key = reshape(slice(keys, {row}, {row + 1}), {});
-    picks.push_back(
-        randomCategorical(key, slice(filtered, {row, 0}, {row + 1, v})));
-  }
-  Tensor pick = reshape(concat(picks, 0), {b, 1});
+  Tensor pick = reshape(randomCategorical(keys, filtered), {b, 1});
   Tensor sampled = reshape(takeAlongAxis(order, pick, 1), {b});
   Tensor best = reshape(slice(order, {0, 0}, {b, 1}), {b});
   return select(reshape(greedy, {b}), best, sampled);

@@ -351,13 +351,20 @@ TEST(PtxTarget, LongArgsortsSortTheirIndicesInPlace) {
       return %o : tensor<4x32000xi64>
     })mlir", ptxOptions());
   ASSERT_TRUE(exe.ok()) << exe.status();
-  const proto::Step &step = exe->entries(0).steps(0);
-  // A vocabulary-wide row: one block per row, barriers between network steps,
-  // no shared memory (the result holds the indices being sorted).
-  EXPECT_EQ(step.launch().grid(0), 4);
-  EXPECT_EQ(step.launch().shared_bytes(), 0);
-  EXPECT_TRUE(absl::StrContains(step.launch().kernel(), "global_bitonic"));
-  EXPECT_TRUE(absl::StrContains(exe->modules(step.launch().module()).ptx(), "bar.sync"));
+  const proto::EntryPoint &entry = exe->entries(0);
+  // A vocabulary-wide row (padded to 2^15): 16 chunks of 2048 per row sorted in
+  // shared memory, then merge stages 12..15, each a grid-wide mirror step, its
+  // grid-wide steps of distance >= 2048 (0, 1, 2, 3 of them), and one chunk kernel.
+  ASSERT_EQ(entry.steps_size(), 1 + 4 * 2 + (0 + 1 + 2 + 3));
+  EXPECT_TRUE(absl::StrContains(entry.steps(0).launch().kernel(), "chunk_sort"));
+  EXPECT_EQ(entry.steps(0).launch().grid(0), 4 * 16);
+  const proto::Step &last = entry.steps(entry.steps_size() - 1);
+  EXPECT_TRUE(absl::StrContains(last.launch().kernel(), "merge15_chunk"));
+  EXPECT_TRUE(absl::StrContains(exe->modules(last.launch().module()).ptx(), "bar.sync"));
+  // Grid-wide steps: a thread per compare-exchange pair, 2^14 per row.
+  const proto::Step &mirror = entry.steps(1);
+  EXPECT_TRUE(absl::StrContains(mirror.launch().kernel(), "merge12_mirror"));
+  EXPECT_EQ(mirror.launch().grid(0) * mirror.launch().block(0), 4 * 16384);
   expectEveryModuleAssembles(*exe, "argsort");
 }
 

@@ -88,5 +88,32 @@ TEST(Random, Categorical) {
   EXPECT_EQ(run1("random_categorical", {key(1), allInf}, tt(proto::I64, {1})).getInt(0), 0);
 }
 
+TEST(Random, CategoricalPerRowKeysDrawEachRowAsIfAlone) {
+  const int64_t rows = 6, v = 50;
+  std::vector<double> all;
+  for (int64_t i = 0; i < rows * v; ++i)
+    all.push_back(std::sin(0.37 * i));
+  HostTensor l = HostTensor::fromDoubles(proto::F32, {rows, v}, all);
+  HostTensor keys = ints(proto::I64, {rows}, {3, 3, 90, 7, 12, 5});
+  HostTensor s = run1("random_categorical", {keys, l}, tt(proto::I64, {rows}));
+  int64_t differs = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    HostTensor row = HostTensor::fromDoubles(
+        proto::F32, {1, v}, std::vector<double>(all.begin() + r * v, all.begin() + (r + 1) * v));
+    HostTensor alone = run1("random_categorical", {key(keys.getInt(r)), row}, tt(proto::I64, {1}));
+    EXPECT_EQ(s.getInt(r), alone.getInt(0)) << "row " << r;
+    // The single-key form counts by flat index, so rows past the first differ.
+    HostTensor flat = run1("random_categorical", {key(keys.getInt(r)), l}, tt(proto::I64, {rows}));
+    differs += flat.getInt(r) != s.getInt(r);
+  }
+  EXPECT_GT(differs, 0);
+  HostTensor badKeys = ints(proto::I64, {rows + 1}, {1, 2, 3, 4, 5, 6, 7});
+  auto bad = runOp("random_categorical", {badKeys, l}, {tt(proto::I64, {rows})});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("per-row keys must be int of the rows' shape"),
+            std::string::npos)
+      << bad.status();
+}
+
 } // namespace
 } // namespace kiln

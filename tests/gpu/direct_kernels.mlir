@@ -1,9 +1,12 @@
 // The ops with kernels written in the gpu dialect (DirectKernel.h): the bitonic
 // sort in shared memory up to 8192-element rows (dynamic shared memory past
-// 48 KiB), past it the in-place global argsort and the rank-scatter sort/top-k, sorts along a non-trailing axis,
+// 48 KiB), past it the in-place argsort across blocks (the MoE dispatch's
+// 24,576 expert ids among them; a long row along a non-trailing axis) and the
+// rank-scatter sort/top-k, sorts along a non-trailing axis,
 // integer keys full of ties (stability), block scans over long rows, atomic
 // scatter_add with many duplicate indices, and categorical sampling (a warp per
-// short row, a block per vocabulary-wide row).
+// short row, a block per vocabulary-wide row; one key for the tensor or one
+// per row).
 func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi64> {kiln.name = "ties"},
                 %wide: tensor<3x9000xf32> {kiln.name = "wide"}, %b: tensor<2x8192xbf16> {kiln.name = "b"},
                 %d: tensor<5x5000xf64> {kiln.name = "d"}, %ints: tensor<1000x3xi32> {kiln.name = "ints"},
@@ -13,7 +16,9 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
                 %logits: tensor<64x1000xf32> {kiln.name = "logits"}, %lb: tensor<5x33xbf16> {kiln.name = "lb"},
                 %longties: tensor<2x10000xi64> {kiln.name = "longties"}, %baseb: tensor<50x16xbf16> {kiln.name = "baseb"},
                 %idxb: tensor<120xi64> {kiln.name = "idxb"}, %updb: tensor<120x16xbf16> {kiln.name = "updb"},
-                %vocab: tensor<3x32000xbf16> {kiln.name = "vocab"})
+                %vocab: tensor<3x32000xbf16> {kiln.name = "vocab"},
+                %pairs: tensor<24576xi64> {kiln.name = "pairs"}, %cols: tensor<9000x2xf32> {kiln.name = "cols"},
+                %rowkeys: tensor<64xi64> {kiln.name = "rowkeys"}, %vocabkeys: tensor<3xi64> {kiln.name = "vocabkeys"})
     -> (tensor<300x7xf32> {kiln.name = "sort_axis0_desc"}, tensor<4x1000xi64> {kiln.name = "argsort_ties"},
         tensor<3x10xf32> {kiln.name = "topk_wide_values"}, tensor<3x10xi64> {kiln.name = "topk_wide_indices"},
         tensor<3x9000xi64> {kiln.name = "argsort_wide"}, tensor<2x8192xbf16> {kiln.name = "sort_bf16_8192"},
@@ -22,7 +27,9 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
         tensor<5x5000xf64> {kiln.name = "cumsum_f64"}, tensor<50x16xf32> {kiln.name = "scatter_add_f32"},
         tensor<50x16xi64> {kiln.name = "scatter_add_i64"}, tensor<64xi64> {kiln.name = "categorical"},
         tensor<5xi64> {kiln.name = "categorical_bf16"}, tensor<2x10000xi64> {kiln.name = "argsort_long_ties"},
-        tensor<50x16xbf16> {kiln.name = "scatter_add_bf16"}, tensor<3xi64> {kiln.name = "categorical_vocab"}) {
+        tensor<50x16xbf16> {kiln.name = "scatter_add_bf16"}, tensor<3xi64> {kiln.name = "categorical_vocab"},
+        tensor<24576xi64> {kiln.name = "argsort_dispatch"}, tensor<9000x2xi64> {kiln.name = "argsort_axis0"},
+        tensor<64xi64> {kiln.name = "categorical_row_keys"}, tensor<3xi64> {kiln.name = "categorical_vocab_row_keys"}) {
   %s0 = kiln.sort %a {axis = 0 : i64, descending = true} : (tensor<300x7xf32>) -> tensor<300x7xf32>
   %at = kiln.argsort %ties {axis = 1 : i64, descending = false} : (tensor<4x1000xi64>) -> tensor<4x1000xi64>
   %tv, %ti = kiln.topk %wide {k = 10 : i64} : (tensor<3x9000xf32>) -> (tensor<3x10xf32>, tensor<3x10xi64>)
@@ -40,9 +47,14 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
   %lt = kiln.argsort %longties {axis = 1 : i64, descending = false} : (tensor<2x10000xi64>) -> tensor<2x10000xi64>
   %sab = kiln.scatter_add %baseb, %idxb, %updb {axis = 0 : i64} : (tensor<50x16xbf16>, tensor<120xi64>, tensor<120x16xbf16>) -> tensor<50x16xbf16>
   %rv = kiln.random_categorical %key, %vocab : (tensor<i64>, tensor<3x32000xbf16>) -> tensor<3xi64>
-  return %s0, %at, %tv, %ti, %aw, %sb, %sd, %dv, %cw, %ci, %cd, %sa, %si, %rc, %rb, %lt, %sab, %rv
+  %ad = kiln.argsort %pairs {axis = 0 : i64, descending = false} : (tensor<24576xi64>) -> tensor<24576xi64>
+  %a0 = kiln.argsort %cols {axis = 0 : i64, descending = true} : (tensor<9000x2xf32>) -> tensor<9000x2xi64>
+  %rk = kiln.random_categorical %rowkeys, %logits : (tensor<64xi64>, tensor<64x1000xf32>) -> tensor<64xi64>
+  %rvk = kiln.random_categorical %vocabkeys, %vocab : (tensor<3xi64>, tensor<3x32000xbf16>) -> tensor<3xi64>
+  return %s0, %at, %tv, %ti, %aw, %sb, %sd, %dv, %cw, %ci, %cd, %sa, %si, %rc, %rb, %lt, %sab, %rv, %ad, %a0, %rk, %rvk
       : tensor<300x7xf32>, tensor<4x1000xi64>, tensor<3x10xf32>, tensor<3x10xi64>, tensor<3x9000xi64>,
         tensor<2x8192xbf16>, tensor<5x5000xf64>, tensor<5x7xf64>, tensor<3x9000xf32>, tensor<1000x3xi32>,
         tensor<5x5000xf64>, tensor<50x16xf32>, tensor<50x16xi64>, tensor<64xi64>, tensor<5xi64>,
-        tensor<2x10000xi64>, tensor<50x16xbf16>, tensor<3xi64>
+        tensor<2x10000xi64>, tensor<50x16xbf16>, tensor<3xi64>, tensor<24576xi64>, tensor<9000x2xi64>,
+        tensor<64xi64>, tensor<3xi64>
 }

@@ -596,10 +596,10 @@ func.func @token_logprobs_float_labels(%l: tensor<2x8xf32>, %t: tensor<2xf32>) {
 
 // -----
 
-func.func @random_categorical_key(%k: tensor<2xi64>, %l: tensor<2x8xf32>) {
-  // expected-error @+2 {{'kiln.random_categorical' key must be tensor<i64>, got tensor<2xi64>}}
+func.func @random_categorical_key(%k: tensor<3xi64>, %l: tensor<2x8xf32>) {
+  // expected-error @+2 {{'kiln.random_categorical' key must be tensor<i64> or one i64 per row tensor<2xi64>, got tensor<3xi64>}}
   // expected-error @+1 {{'kiln.random_categorical' op failed to infer returned types}}
-  %0 = kiln.random_categorical %k, %l : (tensor<2xi64>, tensor<2x8xf32>) -> tensor<2xi64>
+  %0 = kiln.random_categorical %k, %l : (tensor<3xi64>, tensor<2x8xf32>) -> tensor<2xi64>
   return
 }
 
