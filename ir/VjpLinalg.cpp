@@ -81,15 +81,12 @@ KILN_VJP(GroupedMatmulOp) {
   if (getMode() == "rows") {
     // y_t = x_t W_e with W_e = w[e] (w[e]^T when transpose_w):
     //   dx_t = g_t W_e^T, a rows product with the flag flipped;
-    //   dW_e = x_e^T g_e, exactly the contract mode.
+    //   dW_e = x_e^T g_e, exactly the contract mode; with transpose_w,
+    //   dw[e] = (x_e^T g_e)^T = g_e^T x_e, the contract with its operands
+    //   swapped (the same products summed in the same row order, no transpose).
     bool tw = getTransposeW();
     operandGrads.push_back(grouped(g, w, "rows", !tw));
-    Value dw = grouped(x, g, "contract", false);
-    if (tw)
-      dw = pb.op<TransposeOp>(
-          dw, {builder.getNamedAttr("perm",
-                                    builder.getDenseI64ArrayAttr({0, 2, 1}))});
-    operandGrads.push_back(dw);
+    operandGrads.push_back(tw ? grouped(g, x, "contract", false) : grouped(x, g, "contract", false));
   } else {
     // Z_e = x_e^T d_e (d is the `w` operand, [T, N]); with G_e = dL/dZ_e:
     //   dx_t = d_t G_e^T and dd_t = x_t G_e, two rows products.

@@ -36,6 +36,14 @@ MatmulGeometry geometryOf(kir::MatmulOp matmul) {
   g.a = operand(aType);
   g.b = operand(bType);
   g.k = g.transposeA ? g.a.rows : g.a.cols;
+  // A batched [batch, M, K] times one shared B is one [batch * M, K] matmul
+  // with the same bytes (decoding's [B, 1, H] activations against a weight):
+  // one pass over B instead of one per batch entry.
+  if (!g.a.broadcast && g.b.broadcast && !g.transposeA && g.batch > 1) {
+    g.m *= g.batch;
+    g.a = MatmulOperand{1, g.m, g.k, true};
+    g.batch = 1;
+  }
   return g;
 }
 

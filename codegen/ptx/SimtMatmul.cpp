@@ -8,6 +8,7 @@
 // 4 x 4 grid of outputs (rows ty + 16i, columns tx + 16j, so stores coalesce).
 // Every output still sums its products in K order, in f32 (f64 for f64), as
 // the one-thread-per-output kernel it replaces did, so results are unchanged.
+// Few outputs over a long K take a warp per output instead (warp_dot).
 //
 //===----------------------------------------------------------------------===//
 
@@ -54,6 +55,13 @@ std::optional<MatmulShape> matmulShape(kir::MatmulOp matmul) {
     return std::nullopt;
   s.aBatched = *aBatched;
   s.bBatched = *bBatched;
+  // A batched [batch, M, K] against one shared B is one [batch * M, K] matmul
+  // over the same bytes (see MatmulTiling's geometryOf).
+  if (s.aBatched && !s.bBatched && !matmul.getTransposeA() && s.batch > 1) {
+    s.m *= s.batch;
+    s.batch = 1;
+    s.aBatched = false;
+  }
   return s;
 }
 
@@ -65,9 +73,81 @@ bool isSimtMatmul(Operation *op) {
   return isFloat(element) && !isF8(element) && matmulShape(matmul).has_value();
 }
 
+namespace {
+
+/// Few outputs over a long K (a router's [tokens, E] logits at decode time):
+/// 64 x 64 tiles would leave all but a block or two idle while each walks K
+/// step by step, so a warp computes each output instead: lanes take every
+/// 32nd product, in f32 (f64), and a shuffle butterfly sums the lanes.
+constexpr int64_t kWarpDotMaxOutputs = 16384, kWarpDotMinK = 256;
+
+void buildWarpDotKernel(kir::MatmulOp matmul, const MatmulShape &s, DirectKernels &k) {
+  constexpr int64_t kWarps = 8;
+  int64_t outputs = s.batch * s.m * s.n;
+  OpBuilder b = k.addKernel("warp_dot", (outputs + kWarps - 1) / kWarps, kWarps * 32);
+  Location l = k.loc();
+  Type element = llvm::cast<RankedTensorType>(matmul.getResult().getType()).getElementType();
+  Type compute = computeType(b, element);
+  auto c = [&](OpBuilder &nb, int64_t v) { return indexConst(nb, l, v); };
+  Value tid = threadIndex(b, l);
+  Value lane = b.create<arith::RemUIOp>(l, tid, c(b, 32));
+  Value o = b.create<arith::AddIOp>(l, b.create<arith::MulIOp>(l, blockIndex(b, l), c(b, kWarps)),
+                                    b.create<arith::DivUIOp>(l, tid, c(b, 32)));
+  // Whole warps leave together, so the butterfly sees all 32 lanes.
+  ifThen(b, l, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, o, c(b, outputs)),
+         [&](OpBuilder &nb, Location nl) {
+           Value batch = nb.create<arith::DivUIOp>(nl, o, c(nb, s.m * s.n));
+           Value r = nb.create<arith::RemUIOp>(nl, nb.create<arith::DivUIOp>(nl, o, c(nb, s.n)),
+                                               c(nb, s.m));
+           Value col = nb.create<arith::RemUIOp>(nl, o, c(nb, s.n));
+           Value aBase = s.aBatched ? nb.create<arith::MulIOp>(nl, batch, c(nb, s.m * s.k)).getResult()
+                                    : c(nb, 0);
+           Value bBase = s.bBatched ? nb.create<arith::MulIOp>(nl, batch, c(nb, s.k * s.n)).getResult()
+                                    : c(nb, 0);
+           auto at = [&](OpBuilder &ib, Value base, Value i, Value j, int64_t rows, int64_t cols,
+                         bool transposed) -> Value {
+             Value flat = transposed
+                              ? ib.create<arith::AddIOp>(nl, ib.create<arith::MulIOp>(nl, j, c(ib, rows)), i)
+                              : ib.create<arith::AddIOp>(nl, ib.create<arith::MulIOp>(nl, i, c(ib, cols)), j);
+             return ib.create<arith::AddIOp>(nl, base, flat);
+           };
+           ValueRange sum = forLoop(
+               nb, nl, lane, c(nb, s.k), c(nb, 32), {floatConst(nb, nl, compute, 0.0)},
+               [&](OpBuilder &ib, Location il, Value kk, ValueRange acc) {
+                 Value a = convert(ib, il,
+                                   ib.create<memref::LoadOp>(
+                                       il, k.operand(0),
+                                       ValueRange{at(ib, aBase, r, kk, s.m, s.k, matmul.getTransposeA())}),
+                                   compute);
+                 Value bv = convert(ib, il,
+                                    ib.create<memref::LoadOp>(
+                                        il, k.operand(1),
+                                        ValueRange{at(ib, bBase, kk, col, s.k, s.n, matmul.getTransposeB())}),
+                                    compute);
+                 return SmallVector<Value>{
+                     ib.create<arith::AddFOp>(il, acc[0], ib.create<arith::MulFOp>(il, a, bv))};
+               });
+           Value total = sum[0];
+           for (int32_t offset = 16; offset >= 1; offset /= 2)
+             total = nb.create<arith::AddFOp>(
+                 nl, total, shuffle(nb, nl, total, offset, gpu::ShuffleMode::XOR));
+           ifThen(nb, nl, nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::eq, lane, c(nb, 0)),
+                  [&](OpBuilder &wb, Location wl) {
+                    wb.create<memref::StoreOp>(wl, convert(wb, wl, total, element), k.result(0),
+                                               ValueRange{o});
+                  });
+         });
+}
+
+} // namespace
+
 absl::Status buildSimtMatmulKernels(Operation *op, DirectKernels &k) {
   auto matmul = llvm::cast<kir::MatmulOp>(op);
   MatmulShape s = *matmulShape(matmul);
+  if (s.batch * s.m * s.n <= kWarpDotMaxOutputs && s.k >= kWarpDotMinK) {
+    buildWarpDotKernel(matmul, s, k);
+    return absl::OkStatus();
+  }
   bool transposeA = matmul.getTransposeA(), transposeB = matmul.getTransposeB();
   int64_t mTiles = (s.m + kTile - 1) / kTile, nTiles = (s.n + kTile - 1) / kTile;
   OpBuilder b = k.addKernel("simt_matmul", nTiles * mTiles * s.batch, kSide * kSide);

@@ -1,7 +1,7 @@
 //===- WgmmaMatmul.cpp - bf16/f16 matmul on Hopper (wgmma + TMA) ----------===//
 //
 // One thread block of three warpgroups computes a 128 x BN output tile (BN =
-// 256, or 128 for narrow outputs):
+// 256, or 128 or 64 where wider tiles would leave multiprocessors idle):
 //
 //  - warpgroup 0 is the producer: one thread walks K in steps of 64 and, for
 //    each step, waits until a shared-memory stage is free (its "empty"
@@ -58,6 +58,7 @@ constexpr int64_t kThreads = 128 * (1 + kConsumers);
 constexpr int64_t kChunkBytes = 64 * kBlockK * 2; // one 64 x 64 tile
 constexpr int64_t kSharedBudget = 220 * 1024;     // of the 227 KiB a block may have
 constexpr int64_t kBandRows = 8;
+constexpr int64_t kMultiprocessors = 132; // an H100/H200 SXM
 // Per-thread register budgets after setmaxnreg: 128 x 40 + 256 x 232 fits the
 // 64K registers of one multiprocessor.
 constexpr int64_t kProducerRegisters = 40, kConsumerRegisters = 232;
@@ -404,11 +405,24 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   OpBuilder b(ctx);
   b.setInsertionPointToEnd(module.getBody());
 
-  int64_t blockN = g.n > 128 ? 256 : 128;
+  // 128 x 256 tiles where they fill the GPU; narrower ones (down to 64) where
+  // that leaves multiprocessors idle, as the M = batch GEMMs of decoding do.
+  auto blocksFor = [&](int64_t bn) {
+    int64_t rows = grouped && !contract ? groupedRowTiles(g, kBlockM)
+                                        : (g.m + kBlockM - 1) / kBlockM;
+    return rows * ((g.n + bn - 1) / bn) * g.batch;
+  };
+  int64_t blockN = g.n > 128 ? 256 : g.n > 64 ? 128 : 64;
+  while (blockN > 64 && blocksFor(blockN) < kMultiprocessors)
+    blockN /= 2;
   OperandTile tileA{!g.transposeA, kBlockM}, tileB{g.transposeB, blockN};
   int64_t stageBytes = tileA.bytes() + tileB.bytes();
   int64_t stages = std::min<int64_t>(6, kSharedBudget / stageBytes);
   int64_t sharedBytes = 1024 + stages * stageBytes + 2 * stages * 8;
+  // Grouped: the offsets are staged in shared memory after the barriers.
+  int64_t offsetsAt = sharedBytes;
+  if (grouped)
+    sharedBytes += g.groups * 8;
 
   // Operands keep their storage types; the kernel only reads them through
   // tensor maps, and writes the output with plain stores.
@@ -430,9 +444,35 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), kb.getUnitAttr());
   kernel.setKnownBlockSizeAttr(kb.getDenseI32ArrayAttr({kThreads, 1, 1}));
   kb.setInsertionPointToStart(&kernel.getBody().front());
+  // Every block scans the offsets to place itself: staged into shared memory
+  // by all threads at once, the scan reads them there instead of walking up to
+  // E dependent global loads.
+  Value offsets;
+  if (grouped) {
+    auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+    Value dynamic = kb.create<gpu::DynamicSharedMemoryOp>(
+        loc, MemRefType::get({ShapedType::kDynamic}, kb.getI8Type(), MemRefLayoutAttrInterface(),
+                             workgroup));
+    auto global = kernel.getArgument(2);
+    Type offsetElement = llvm::cast<MemRefType>(global.getType()).getElementType();
+    offsets = kb.create<memref::ViewOp>(
+        loc, MemRefType::get({g.groups}, offsetElement, MemRefLayoutAttrInterface(), workgroup),
+        dynamic, kb.create<arith::ConstantIndexOp>(loc, offsetsAt), ValueRange{});
+    Value tid = kb.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
+    auto copy = kb.create<scf::ForOp>(loc, tid, kb.create<arith::ConstantIndexOp>(loc, g.groups),
+                                      kb.create<arith::ConstantIndexOp>(loc, kThreads));
+    {
+      OpBuilder::InsertionGuard guard(kb);
+      kb.setInsertionPointToStart(copy.getBody());
+      Value i = copy.getInductionVar();
+      kb.create<memref::StoreOp>(loc, kb.create<memref::LoadOp>(loc, global, ValueRange{i}),
+                                 offsets, ValueRange{i});
+    }
+    kb.create<gpu::BarrierOp>(loc);
+  }
   TilePlacement placement =
-      contract  ? contractTilePlacement(kb, loc, g, kernel.getArgument(2), kBlockM, blockN)
-      : grouped ? groupedTilePlacement(kb, loc, g, kernel.getArgument(2), kBlockM, blockN)
+      contract  ? contractTilePlacement(kb, loc, g, offsets, kBlockM, blockN)
+      : grouped ? groupedTilePlacement(kb, loc, g, offsets, kBlockM, blockN)
                 : denseTilePlacement(kb, loc, g, kBlockM, blockN, kBandRows);
   WgmmaEmitter emitter(kb, loc, g, blockN, stages);
   int firstMapParam = static_cast<int>(args.size());

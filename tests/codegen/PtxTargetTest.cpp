@@ -237,9 +237,11 @@ TEST(PtxTarget, HopperMatmulsRunOnWgmmaFedByTma) {
   auto moduleOf = [&](int step) -> const proto::PtxModule & {
     return exe->modules(entry.steps(step).launch().module());
   };
-  // N = 136 takes 128 x 256 tiles, N = 72 128 x 128.
-  EXPECT_TRUE(absl::StrContains(moduleOf(0).ptx(), "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"));
-  EXPECT_TRUE(absl::StrContains(moduleOf(1).ptx(), "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16"));
+  // Outputs this small would leave most multiprocessors idle with wider
+  // tiles: they take 128 x 64 ones.
+  for (int step : {0, 1})
+    EXPECT_TRUE(absl::StrContains(moduleOf(step).ptx(),
+                                  "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16"));
   for (int step : {0, 1}) {
     const proto::Launch &l = entry.steps(step).launch();
     const std::string &ptx = moduleOf(step).ptx();
@@ -252,19 +254,19 @@ TEST(PtxTarget, HopperMatmulsRunOnWgmmaFedByTma) {
     EXPECT_TRUE(absl::StrContains(ptx, absl::StrCat(".param .align 64 .b8 ", param, "[128]")));
     EXPECT_TRUE(absl::StrContains(ptx, absl::StrCat("mov.b64 t, ", param, ";")));
     EXPECT_EQ(l.block(0), 384); // a producer and two consumer warpgroups
-    EXPECT_GT(l.shared_bytes(), 150 * 1024);
+    EXPECT_GT(l.shared_bytes(), 140 * 1024); // six stages of 24 KiB
     ASSERT_EQ(l.tensor_maps_size(), 2);
     EXPECT_EQ(l.tensor_maps(0).buffer(), entry.steps(step).inputs(0));
     EXPECT_EQ(l.tensor_maps(1).buffer(), entry.steps(step).inputs(1));
   }
-  // a [200, 264]: K-major 64 x 128 boxes. b^T [136, 264]: K-major 64 x 256 boxes.
+  // a [200, 264]: K-major 64 x 128 boxes. b^T [136, 264]: K-major 64 x 64 boxes.
   const proto::TensorMap &a = entry.steps(0).launch().tensor_maps(0);
   EXPECT_EQ(numbers(a.dims()), (std::vector<int64_t>{264, 200}));
   EXPECT_EQ(numbers(a.strides()), (std::vector<int64_t>{528}));
   EXPECT_EQ(numbers(a.box()), (std::vector<int64_t>{64, 128}));
   EXPECT_EQ(a.swizzle_bytes(), 128);
   EXPECT_EQ(a.dtype(), proto::BF16);
-  EXPECT_EQ(numbers(entry.steps(0).launch().tensor_maps(1).box()), (std::vector<int64_t>{64, 256}));
+  EXPECT_EQ(numbers(entry.steps(0).launch().tensor_maps(1).box()), (std::vector<int64_t>{64, 64}));
   // Grouped w [4, 64, 72]: N-major 64 x 64 chunks, one group per copy.
   const proto::TensorMap &w = entry.steps(1).launch().tensor_maps(1);
   EXPECT_EQ(numbers(w.dims()), (std::vector<int64_t>{72, 64, 4}));
@@ -274,6 +276,20 @@ TEST(PtxTarget, HopperMatmulsRunOnWgmmaFedByTma) {
   EXPECT_FALSE(absl::StrContains(moduleOf(2).ptx(), "wgmma"));
   EXPECT_EQ(moduleOf(2).arch(), "sm_90");
   expectEveryModuleAssembles(*exe, "wgmma");
+
+  // Outputs that fill the GPU take 128 x 256 tiles (4 stages of 48 KiB).
+  auto large = compileText(R"mlir(
+    func.func @main(%a: tensor<4096x64xbf16>, %b: tensor<4096x64xbf16>) -> tensor<4096x4096xbf16> {
+      %c = kiln.matmul %a, %b {transpose_a = false, transpose_b = true} : (tensor<4096x64xbf16>, tensor<4096x64xbf16>) -> tensor<4096x4096xbf16>
+      return %c : tensor<4096x4096xbf16>
+    })mlir", ptxOptions());
+  ASSERT_TRUE(large.ok()) << large.status();
+  const proto::Launch &l = large->entries(0).steps(0).launch();
+  EXPECT_TRUE(absl::StrContains(large->modules(l.module()).ptx(),
+                                "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"));
+  EXPECT_EQ(numbers(l.tensor_maps(1).box()), (std::vector<int64_t>{64, 256}));
+  EXPECT_EQ(l.grid(0) * l.grid(1), 16 * 32);
+  EXPECT_GT(l.shared_bytes(), 190 * 1024);
 }
 
 TEST(PtxTarget, HalfPrecisionMatmulsRunOnMmaSyncWithoutWgmma) {
@@ -420,19 +436,20 @@ TEST(PtxTarget, MatmulProviderRoutesMatmulsToCublas) {
   const char *graph = R"mlir(
     func.func @main(%a: tensor<200x264xbf16>, %b: tensor<136x264xbf16>, %x: tensor<4x8x16xf32>,
                     %w: tensor<16x5xf32>, %g: tensor<96x64xbf16>, %e: tensor<4x64x72xbf16>,
-                    %o: tensor<4xi64>)
-        -> (tensor<200x136xbf16>, tensor<4x8x5xf32>, tensor<96x72xbf16>) {
+                    %o: tensor<4xi64>, %xt: tensor<4x16x8xf32>)
+        -> (tensor<200x136xbf16>, tensor<4x8x5xf32>, tensor<96x72xbf16>, tensor<4x8x5xf32>) {
       %c = kiln.matmul %a, %b {transpose_a = false, transpose_b = true} : (tensor<200x264xbf16>, tensor<136x264xbf16>) -> tensor<200x136xbf16>
-      %y = kiln.matmul %x, %w {transpose_a = false, transpose_b = false} : (tensor<4x8x16xf32>, tensor<16x5xf32>) -> tensor<4x8x5xf32>
+      %y = kiln.matmul %xt, %w {transpose_a = true, transpose_b = false} : (tensor<4x16x8xf32>, tensor<16x5xf32>) -> tensor<4x8x5xf32>
       %r = kiln.grouped_matmul %g, %e, %o {mode = "rows", transpose_w = false} : (tensor<96x64xbf16>, tensor<4x64x72xbf16>, tensor<4xi64>) -> tensor<96x72xbf16>
-      return %c, %y, %r : tensor<200x136xbf16>, tensor<4x8x5xf32>, tensor<96x72xbf16>
+      %f = kiln.matmul %x, %w {transpose_a = false, transpose_b = false} : (tensor<4x8x16xf32>, tensor<16x5xf32>) -> tensor<4x8x5xf32>
+      return %c, %y, %r, %f : tensor<200x136xbf16>, tensor<4x8x5xf32>, tensor<96x72xbf16>, tensor<4x8x5xf32>
     })mlir";
   codegen::CompileOptions options = ptxOptions();
   options.providers = {"matmul=cublas"};
   auto exe = compileText(graph, options);
   ASSERT_TRUE(exe.ok()) << exe.status();
   const proto::EntryPoint &entry = exe->entries(0);
-  ASSERT_EQ(entry.steps_size(), 3);
+  ASSERT_EQ(entry.steps_size(), 4);
   const proto::Gemm &nt = entry.steps(0).gemm();
   EXPECT_EQ(entry.steps(0).op(), "gemm");
   EXPECT_EQ(nt.provider(), "cublas");
@@ -448,6 +465,11 @@ TEST(PtxTarget, MatmulProviderRoutesMatmulsToCublas) {
   EXPECT_TRUE(batched.broadcast_b());
   // Only kiln.matmul has the provider; the MoE GEMM stays Kiln's kernel.
   EXPECT_EQ(entry.steps(2).op(), "launch");
+  // A batched [4, 8, 16] against one shared B is one [32, 16] GEMM.
+  const proto::Gemm &folded = entry.steps(3).gemm();
+  EXPECT_EQ(folded.batch(), 1);
+  EXPECT_EQ(folded.m(), 32);
+  EXPECT_FALSE(folded.broadcast_b());
 
   // Off by default; a provider the build lacks, or one on the host target, is an error.
   auto plain = compileText(graph, ptxOptions());

@@ -16,13 +16,14 @@ func.func @main(%a: tensor<200x264xbf16> {kiln.name = "a"}, %b: tensor<264x136xb
                 %ids: tensor<1100xi64> {kiln.name = "ids"}, %gx: tensor<1100x64xbf16> {kiln.name = "gx"},
                 %gw: tensor<6x64x72xbf16> {kiln.name = "gw"}, %gwt: tensor<6x72x64xbf16> {kiln.name = "gwt"},
                 %gy: tensor<1100x72xbf16> {kiln.name = "gy"}, %cx: tensor<1100x136xbf16> {kiln.name = "cx"},
-                %cy: tensor<1100x264xbf16> {kiln.name = "cy"})
+                %cy: tensor<1100x264xbf16> {kiln.name = "cy"}, %dx: tensor<6x1x264xbf16> {kiln.name = "dx"})
     -> (tensor<200x136xbf16> {kiln.name = "nn"}, tensor<200x136xbf16> {kiln.name = "tn"},
         tensor<200x136xbf16> {kiln.name = "nt"}, tensor<200x136xbf16> {kiln.name = "tt"},
         tensor<3x40x24xbf16> {kiln.name = "batched"}, tensor<3x40x16xbf16> {kiln.name = "broadcast_b"},
         tensor<33x8xf16> {kiln.name = "f16"}, tensor<512x384xbf16> {kiln.name = "large"},
         tensor<1100x72xbf16> {kiln.name = "grouped"}, tensor<1100x72xbf16> {kiln.name = "grouped_t"},
-        tensor<6x64x72xbf16> {kiln.name = "contract"}, tensor<6x136x264xbf16> {kiln.name = "contract_wide"}) {
+        tensor<6x64x72xbf16> {kiln.name = "contract"}, tensor<6x136x264xbf16> {kiln.name = "contract_wide"},
+        tensor<6x1x136xbf16> {kiln.name = "decode_rows"}) {
   %nn = kiln.matmul %a, %b {transpose_a = false, transpose_b = false} : (tensor<200x264xbf16>, tensor<264x136xbf16>) -> tensor<200x136xbf16>
   %tn = kiln.matmul %at, %b {transpose_a = true, transpose_b = false} : (tensor<264x200xbf16>, tensor<264x136xbf16>) -> tensor<200x136xbf16>
   %nt = kiln.matmul %a, %bt {transpose_a = false, transpose_b = true} : (tensor<200x264xbf16>, tensor<136x264xbf16>) -> tensor<200x136xbf16>
@@ -38,5 +39,6 @@ func.func @main(%a: tensor<200x264xbf16> {kiln.name = "a"}, %b: tensor<264x136xb
   %gt = kiln.grouped_matmul %gx, %gwt, %offsets {mode = "rows", transpose_w = true} : (tensor<1100x64xbf16>, tensor<6x72x64xbf16>, tensor<6xi64>) -> tensor<1100x72xbf16>
   %gc = kiln.grouped_matmul %gx, %gy, %offsets {mode = "contract", transpose_w = false} : (tensor<1100x64xbf16>, tensor<1100x72xbf16>, tensor<6xi64>) -> tensor<6x64x72xbf16>
   %cw = kiln.grouped_matmul %cx, %cy, %offsets {mode = "contract", transpose_w = false} : (tensor<1100x136xbf16>, tensor<1100x264xbf16>, tensor<6xi64>) -> tensor<6x136x264xbf16>
-  return %nn, %tn, %nt, %tt, %bm, %bw, %h, %l, %g, %gt, %gc, %cw : tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<3x40x24xbf16>, tensor<3x40x16xbf16>, tensor<33x8xf16>, tensor<512x384xbf16>, tensor<1100x72xbf16>, tensor<1100x72xbf16>, tensor<6x64x72xbf16>, tensor<6x136x264xbf16>
+  %dr = kiln.matmul %dx, %b {transpose_a = false, transpose_b = false} : (tensor<6x1x264xbf16>, tensor<264x136xbf16>) -> tensor<6x1x136xbf16>
+  return %nn, %tn, %nt, %tt, %bm, %bw, %h, %l, %g, %gt, %gc, %cw, %dr : tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<3x40x24xbf16>, tensor<3x40x16xbf16>, tensor<33x8xf16>, tensor<512x384xbf16>, tensor<1100x72xbf16>, tensor<1100x72xbf16>, tensor<6x64x72xbf16>, tensor<6x136x264xbf16>, tensor<6x1x136xbf16>
 }
