@@ -18,6 +18,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("csv", nargs="?", default="-", help="ncu --csv output (default stdin)")
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--list", metavar="OP", help="also print each launch of this op, in order")
     args = p.parse_args()
     text = sys.stdin.read() if args.csv == "-" else open(args.csv).read()
     # ncu prints its own log lines before the CSV header.
@@ -27,6 +28,7 @@ def main():
     rows = csv.DictReader(io.StringIO(text[start:]))
     total = collections.Counter()
     count = collections.Counter()
+    listed = []
     for row in rows:
         if row.get("Metric Name") != "gpu__time_duration.sum":
             continue
@@ -39,12 +41,16 @@ def main():
         op = re.sub(r"_kernel.*$", "", op)
         total[op] += us
         count[op] += 1
+        if args.list and op == args.list:
+            listed.append((name, us))
     grand = sum(total.values())
     print(f"| op (kernel) | launches | total us | mean us | share |")
     print("|---|---|---|---|---|")
     for op, us in total.most_common(args.top):
         print(f"| {op} | {count[op]} | {us:.1f} | {us / count[op]:.2f} | {100 * us / grand:.1f}% |")
     print(f"| all | {sum(count.values())} | {grand:.1f} | | 100% |")
+    for name, us in listed:
+        print(f"{name}: {us:.1f} us")
 
 
 if __name__ == "__main__":

@@ -571,6 +571,11 @@ private:
     auto idxType = operandType(1);
     axis = normalizeAxis(axis, xType.getRank());
     int64_t idxRank = idxType.getRank();
+    if (axis == 0 && idxRank == 1 && xType.getRank() == 2)
+      if (int64_t bytes = xType.getElementType().getIntOrFloatBitWidth() / 8;
+          bytes >= 1 && xType.getElementType().getIntOrFloatBitWidth() % 8 == 0 &&
+          (xType.getDimSize(1) * bytes) % 16 == 0)
+        return buildRowGather(16 / bytes);
     indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
       SmallVector<Value> idxPos;
       for (int64_t i = 0; i < idxRank; ++i)
@@ -586,6 +591,41 @@ private:
         src.push_back(out[d - 1 + idxRank]);
       return nb.create<memref::LoadOp>(l, arg(0), src);
     });
+    return absl::OkStatus();
+  }
+
+  /// Whole rows gathered along axis 0 (the MoE dispatch's token rows): each
+  /// thread moves `vec` elements (16 bytes) of one row, loads first, so LLVM's
+  /// load-store vectorizer makes one 16-byte load and store of them.
+  absl::Status buildRowGather(int64_t vec) {
+    auto xType = operandType(0);
+    int64_t rows = operandType(1).getDimSize(0), cols = xType.getDimSize(1);
+    int64_t chunks = cols / vec;
+    Value out = result(0);
+    b.create<scf::ParallelOp>(
+        loc, ValueRange{indexConst(b, loc, 0)}, ValueRange{indexConst(b, loc, rows * chunks)},
+        ValueRange{indexConst(b, loc, 1)}, [&](OpBuilder &nb, Location l, ValueRange ivs) {
+          // Inside the loop, so the assumptions move into the outlined kernel.
+          nb.create<memref::AssumeAlignmentOp>(l, arg(0), 16);
+          nb.create<memref::AssumeAlignmentOp>(l, out, 16);
+          Value row = nb.create<arith::DivUIOp>(l, ivs[0], indexConst(nb, l, chunks));
+          Value col = nb.create<arith::MulIOp>(
+              l, nb.create<arith::RemUIOp>(l, ivs[0], indexConst(nb, l, chunks)),
+              indexConst(nb, l, vec));
+          Value source = clampIndex(nb, l, nb.create<memref::LoadOp>(l, arg(1), ValueRange{row}),
+                                    xType.getDimSize(0));
+          SmallVector<Value> values;
+          for (int64_t j = 0; j < vec; ++j)
+            values.push_back(nb.create<memref::LoadOp>(
+                l, arg(0),
+                ValueRange{source, nb.create<arith::AddIOp>(l, col, indexConst(nb, l, j))}));
+          Value first = nb.create<arith::AddIOp>(
+              l, nb.create<arith::MulIOp>(l, row, indexConst(nb, l, cols)), col);
+          for (int64_t j = 0; j < vec; ++j)
+            nb.create<memref::StoreOp>(
+                l, values[j], out,
+                ValueRange{nb.create<arith::AddIOp>(l, first, indexConst(nb, l, j))});
+        });
     return absl::OkStatus();
   }
 

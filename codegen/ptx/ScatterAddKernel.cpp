@@ -7,7 +7,8 @@
 // exact; float duplicates are summed in arrival order, which differs from index
 // order only in rounding, and bf16/f16 round after every add where the CPU
 // rounds once (as GPU scatter-adds in XLA and PyTorch do; the MoE combine adds
-// top-k contributions per token). fp8 has no atomics and keeps the exact kernel.
+// top-k contributions per token; bf16/f16 pairs go as one packed bf16x2/f16x2
+// reduction). fp8 has no atomics and keeps the exact kernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +18,7 @@
 #include "ir/KilnOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
 using namespace mlir;
@@ -62,9 +64,21 @@ absl::Status buildScatterAddKernels(Operation *op, DirectKernels &k) {
            });
   }
 
-  OpBuilder b = k.addKernel("atomic_add", (updates + kThreads - 1) / kThreads, kThreads);
+  // bf16/f16 rows of even length: a thread adds two neighbouring elements with
+  // one packed reduction (red.add.noftz.bf16x2 rounds each half as the scalar
+  // atomic does), half the atomics of the MoE combine.
+  Type element = xType.getElementType();
+  bool pairs = (element.isBF16() || element.isF16()) && r.inner % 2 == 0;
+  int64_t perThread = pairs ? 2 : 1;
+  int64_t threads = updates / perThread;
+  OpBuilder b = k.addKernel(pairs ? "atomic_add_pairs" : "atomic_add",
+                            (threads + kThreads - 1) / kThreads, kThreads);
   Location l = k.loc();
-  Value e = globalThread(b, l);
+  Value e = b.create<arith::MulIOp>(l, globalThread(b, l), indexConst(b, l, perThread));
+  Value resultBase;
+  if (pairs)
+    resultBase = b.create<arith::IndexCastOp>(
+        l, b.getI64Type(), b.create<memref::ExtractAlignedPointerAsIndexOp>(l, k.result(0)));
   ifThen(b, l, b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, e, indexConst(b, l, updates)),
          [&](OpBuilder &nb, Location nl) {
            // Update e is (o, j, i) of [outer, indices, inner].
@@ -93,6 +107,33 @@ absl::Status buildScatterAddKernels(Operation *op, DirectKernels &k) {
                          al, ab.create<arith::MulIOp>(al, o, indexConst(ab, al, r.n)), t),
                      indexConst(ab, al, r.inner)),
                  i);
+             if (pairs) {
+               Type i16 = ab.getI16Type(), i32 = ab.getI32Type();
+               auto bits = [&](Value index) -> Value {
+                 Value v = ab.create<memref::LoadOp>(al, k.operand(2), index);
+                 return ab.create<arith::ExtUIOp>(al, i32, ab.create<arith::BitcastOp>(al, i16, v));
+               };
+               Value low = bits(e);
+               Value high = bits(ab.create<arith::AddIOp>(al, e, indexConst(ab, al, 1)));
+               Value packed = ab.create<arith::OrIOp>(
+                   al, low,
+                   ab.create<arith::ShLIOp>(
+                       al, high, ab.create<arith::ConstantOp>(al, ab.getI32IntegerAttr(16))));
+               Value address = ab.create<arith::AddIOp>(
+                   al, resultBase,
+                   ab.create<arith::MulIOp>(
+                       al, ab.create<arith::IndexCastOp>(al, ab.getI64Type(), flat),
+                       ab.create<arith::ConstantOp>(al, ab.getI64IntegerAttr(2))));
+               std::string instruction = element.isBF16() ? "red.global.add.noftz.bf16x2"
+                                                          : "red.global.add.noftz.f16x2";
+               ab.create<LLVM::InlineAsmOp>(
+                   al, TypeRange{}, ValueRange{address, packed},
+                   "{ .reg .b64 g; cvta.to.global.u64 g, $0; " + instruction + " [g], $1; }",
+                   "l,r,~{memory}", /*has_side_effects=*/true, /*is_align_stack=*/false,
+                   LLVM::AsmDialectAttr::get(ab.getContext(), LLVM::AsmDialect::AD_ATT),
+                   ArrayAttr());
+               return;
+             }
              Value update = ab.create<memref::LoadOp>(al, k.operand(2), e);
              auto kind = isFloat(update.getType()) ? arith::AtomicRMWKind::addf
                                                    : arith::AtomicRMWKind::addi;

@@ -2,10 +2,12 @@
 //
 // The matmuls the tensor-core kernel does not take: f32 and f64 (tensor cores
 // would round f32 to tf32), and bf16/f16 whose contiguous dims are not
-// multiples of 8. A 256-thread block computes a 64 x 64 output tile; per step
+// multiples of 8. A 256-thread block computes a 64 x 64 output tile (32 x 32
+// where 64-wide tiles would be too few to fill the GPU); per step
 // of 16 along K it stages the A and B tiles in shared memory (zero-filled past
 // the edges, transposes resolved in the copy), and each thread accumulates a
-// 4 x 4 grid of outputs (rows ty + 16i, columns tx + 16j, so stores coalesce).
+// 4 x 4 (2 x 2) grid of outputs (rows ty + 16i, columns tx + 16j, so stores
+// coalesce).
 // Every output still sums its products in K order, in f32 (f64 for f64), as
 // the one-thread-per-output kernel it replaces did, so results are unchanged.
 // Few outputs over a long K take a warp per output instead (warp_dot).
@@ -26,7 +28,10 @@ namespace kir = kiln::ir;
 namespace kiln::codegen::ptx {
 namespace {
 
-constexpr int64_t kTile = 64, kStep = 16, kSide = 16, kPer = kTile / kSide;
+constexpr int64_t kStep = 16, kSide = 16;
+/// Blocks below which 64 x 64 tiles leave the GPU mostly idle (a [4096, 2048]
+/// x [2048, 64] router makes 64): those matmuls take 32 x 32 tiles instead.
+constexpr int64_t kMinBlocks = 264;
 
 } // namespace
 
@@ -149,6 +154,10 @@ absl::Status buildSimtMatmulKernels(Operation *op, DirectKernels &k) {
     return absl::OkStatus();
   }
   bool transposeA = matmul.getTransposeA(), transposeB = matmul.getTransposeB();
+  auto tilesFor = [&](int64_t tile) {
+    return ((s.m + tile - 1) / tile) * ((s.n + tile - 1) / tile) * s.batch;
+  };
+  const int64_t kTile = tilesFor(64) < kMinBlocks ? 32 : 64, kPer = kTile / kSide;
   int64_t mTiles = (s.m + kTile - 1) / kTile, nTiles = (s.n + kTile - 1) / kTile;
   OpBuilder b = k.addKernel("simt_matmul", nTiles * mTiles * s.batch, kSide * kSide);
   Location l = k.loc();

@@ -344,22 +344,43 @@ private:
   /// Accumulator i of a thread holds row 16 * warp + lane / 4 + 8 * ((i / 2) % 2)
   /// and column 8 * (i / 4) + 2 * (lane % 4) + i % 2 of the consumer's 64 x BN
   /// part; each is rounded once to the element type.
+  /// The two columns a thread holds side by side go out as one 4-byte store
+  /// (cvt.rn.bf16x2 rounds each exactly as a scalar truncation would); a pair
+  /// straddling N stores its first element alone.
   void store(ValueRange acc, Value consumer, Value thread, Value out, const TilePlacement &p) {
     Value warp = div(thread, c(32)), lane = rem(thread, c(32));
     Value row0 = add(add(p.rowBase, mul(consumer, c(64))), add(mul(warp, c(16)), div(lane, c(4))));
     Value col0 = add(p.colBase, mul(rem(lane, c(4)), c(2)));
+    Type i64 = b.getI64Type();
+    Value base = b.create<arith::IndexCastOp>(
+        loc, i64, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, out));
+    std::string pack = g.element.isBF16() ? "cvt.rn.bf16x2.f32" : "cvt.rn.f16x2.f32";
     for (int64_t half = 0; half < 2; ++half) {
       Value row = add(row0, c(half * 8));
       ifThen(less(row, p.rowLimit), [&] {
-        for (int64_t j = 0; j < blockN / 8; ++j)
-          for (int64_t e = 0; e < 2; ++e) {
-            Value col = add(col0, c(j * 8 + e));
-            Value v = acc[j * 4 + half * 2 + e];
-            ifThen(less(col, c(g.n)), [&] {
-              Value rounded = b.create<arith::TruncFOp>(loc, g.element, v);
-              b.create<memref::StoreOp>(loc, rounded, out, ValueRange{p.batchOut, row, col});
-            });
-          }
+        Value rowStart = mul(add(mul(p.batchOut, c(g.m)), row), c(g.n));
+        for (int64_t j = 0; j < blockN / 8; ++j) {
+          Value col = add(col0, c(j * 8));
+          Value first = acc[j * 4 + half * 2], second = acc[j * 4 + half * 2 + 1];
+          auto both = b.create<scf::IfOp>(loc, less(add(col, c(1)), c(g.n)), /*withElse=*/true);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(&both.getThenRegion().front());
+          Value byte = b.create<arith::AddIOp>(
+              loc, base,
+              b.create<arith::MulIOp>(
+                  loc, b.create<arith::IndexCastOp>(loc, i64, add(rowStart, col)),
+                  b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(2))));
+          hopper::inlinePtx(b, loc, Type(), {byte, second, first},
+                            absl::StrCat("{ .reg .b32 v; .reg .b64 g; ", pack,
+                                         " v, $1, $2; cvta.to.global.u64 g, $0; "
+                                         "st.global.b32 [g], v; }"),
+                            "l,f,f,~{memory}");
+          b.setInsertionPointToStart(&both.getElseRegion().front());
+          ifThen(less(col, c(g.n)), [&] {
+            Value rounded = b.create<arith::TruncFOp>(loc, g.element, first);
+            b.create<memref::StoreOp>(loc, rounded, out, ValueRange{p.batchOut, row, col});
+          });
+        }
       });
     }
   }

@@ -354,7 +354,8 @@ TEST(PtxTarget, OpsThatAreNotLoopNestsGetDirectKernels) {
   EXPECT_EQ(launches[2]->launch().grid(0), 3);
   // scatter_add: a copy, then atomic adds in the element type.
   EXPECT_TRUE(absl::StrContains(ptxOf(4), "atom.global.add.f32")) << ptxOf(4);
-  EXPECT_TRUE(absl::StrContains(ptxOf(6), "atom.global.add.noftz.bf16")) << ptxOf(6);
+  // bf16 rows of even length add neighbouring pairs with one packed reduction.
+  EXPECT_TRUE(absl::StrContains(ptxOf(6), "red.global.add.noftz.bf16x2")) << ptxOf(6);
   // Categorical sampling reduces (score, index) pairs with butterflies.
   EXPECT_TRUE(absl::StrContains(ptxOf(7), "shfl.sync.bfly")) << ptxOf(7);
   expectEveryModuleAssembles(*exe, "direct");

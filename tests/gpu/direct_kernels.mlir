@@ -4,7 +4,8 @@
 // 24,576 expert ids among them; a long row along a non-trailing axis) and the
 // rank-scatter sort/top-k, sorts along a non-trailing axis,
 // integer keys full of ties (stability), block scans over long rows, atomic
-// scatter_add with many duplicate indices, and categorical sampling (a warp per
+// scatter_add with many duplicate indices (bf16/f16 rows of even length as
+// packed pairs), and categorical sampling (a warp per
 // short row, a block per vocabulary-wide row; one key for the tensor or one
 // per row).
 func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi64> {kiln.name = "ties"},
@@ -18,7 +19,10 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
                 %idxb: tensor<120xi64> {kiln.name = "idxb"}, %updb: tensor<120x16xbf16> {kiln.name = "updb"},
                 %vocab: tensor<3x32000xbf16> {kiln.name = "vocab"},
                 %pairs: tensor<24576xi64> {kiln.name = "pairs"}, %cols: tensor<9000x2xf32> {kiln.name = "cols"},
-                %rowkeys: tensor<64xi64> {kiln.name = "rowkeys"}, %vocabkeys: tensor<3xi64> {kiln.name = "vocabkeys"})
+                %rowkeys: tensor<64xi64> {kiln.name = "rowkeys"}, %vocabkeys: tensor<3xi64> {kiln.name = "vocabkeys"},
+                %baseh: tensor<20x6xf16> {kiln.name = "baseh"}, %idxh: tensor<40xi64> {kiln.name = "idxh"},
+                %updh: tensor<40x6xf16> {kiln.name = "updh"}, %baseo: tensor<20x5xbf16> {kiln.name = "baseo"},
+                %updo: tensor<40x5xbf16> {kiln.name = "updo"})
     -> (tensor<300x7xf32> {kiln.name = "sort_axis0_desc"}, tensor<4x1000xi64> {kiln.name = "argsort_ties"},
         tensor<3x10xf32> {kiln.name = "topk_wide_values"}, tensor<3x10xi64> {kiln.name = "topk_wide_indices"},
         tensor<3x9000xi64> {kiln.name = "argsort_wide"}, tensor<2x8192xbf16> {kiln.name = "sort_bf16_8192"},
@@ -29,7 +33,8 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
         tensor<5xi64> {kiln.name = "categorical_bf16"}, tensor<2x10000xi64> {kiln.name = "argsort_long_ties"},
         tensor<50x16xbf16> {kiln.name = "scatter_add_bf16"}, tensor<3xi64> {kiln.name = "categorical_vocab"},
         tensor<24576xi64> {kiln.name = "argsort_dispatch"}, tensor<9000x2xi64> {kiln.name = "argsort_axis0"},
-        tensor<64xi64> {kiln.name = "categorical_row_keys"}, tensor<3xi64> {kiln.name = "categorical_vocab_row_keys"}) {
+        tensor<64xi64> {kiln.name = "categorical_row_keys"}, tensor<3xi64> {kiln.name = "categorical_vocab_row_keys"},
+        tensor<20x6xf16> {kiln.name = "scatter_add_f16_pairs"}, tensor<20x5xbf16> {kiln.name = "scatter_add_bf16_odd_rows"}) {
   %s0 = kiln.sort %a {axis = 0 : i64, descending = true} : (tensor<300x7xf32>) -> tensor<300x7xf32>
   %at = kiln.argsort %ties {axis = 1 : i64, descending = false} : (tensor<4x1000xi64>) -> tensor<4x1000xi64>
   %tv, %ti = kiln.topk %wide {k = 10 : i64} : (tensor<3x9000xf32>) -> (tensor<3x10xf32>, tensor<3x10xi64>)
@@ -51,10 +56,12 @@ func.func @main(%a: tensor<300x7xf32> {kiln.name = "a"}, %ties: tensor<4x1000xi6
   %a0 = kiln.argsort %cols {axis = 0 : i64, descending = true} : (tensor<9000x2xf32>) -> tensor<9000x2xi64>
   %rk = kiln.random_categorical %rowkeys, %logits : (tensor<64xi64>, tensor<64x1000xf32>) -> tensor<64xi64>
   %rvk = kiln.random_categorical %vocabkeys, %vocab : (tensor<3xi64>, tensor<3x32000xbf16>) -> tensor<3xi64>
-  return %s0, %at, %tv, %ti, %aw, %sb, %sd, %dv, %cw, %ci, %cd, %sa, %si, %rc, %rb, %lt, %sab, %rv, %ad, %a0, %rk, %rvk
+  %sh = kiln.scatter_add %baseh, %idxh, %updh {axis = 0 : i64} : (tensor<20x6xf16>, tensor<40xi64>, tensor<40x6xf16>) -> tensor<20x6xf16>
+  %so = kiln.scatter_add %baseo, %idxh, %updo {axis = 0 : i64} : (tensor<20x5xbf16>, tensor<40xi64>, tensor<40x5xbf16>) -> tensor<20x5xbf16>
+  return %s0, %at, %tv, %ti, %aw, %sb, %sd, %dv, %cw, %ci, %cd, %sa, %si, %rc, %rb, %lt, %sab, %rv, %ad, %a0, %rk, %rvk, %sh, %so
       : tensor<300x7xf32>, tensor<4x1000xi64>, tensor<3x10xf32>, tensor<3x10xi64>, tensor<3x9000xi64>,
         tensor<2x8192xbf16>, tensor<5x5000xf64>, tensor<5x7xf64>, tensor<3x9000xf32>, tensor<1000x3xi32>,
         tensor<5x5000xf64>, tensor<50x16xf32>, tensor<50x16xi64>, tensor<64xi64>, tensor<5xi64>,
         tensor<2x10000xi64>, tensor<50x16xbf16>, tensor<3xi64>, tensor<24576xi64>, tensor<9000x2xi64>,
-        tensor<64xi64>, tensor<3xi64>
+        tensor<64xi64>, tensor<3xi64>, tensor<20x6xf16>, tensor<20x5xbf16>
 }
