@@ -1,5 +1,6 @@
-// Tensor-core matmuls (bf16/f16, mma.sync): every transpose combination, batched
-// and broadcast operands, sizes that are not multiples of the 128x128x32 tile
+// Tensor-core matmuls (bf16/f16; wgmma + TMA on Hopper, mma.sync with --wgmma=false):
+// every transpose combination, batched and broadcast operands (a batched A against a
+// shared B folds into one matmul), sizes that are not multiples of the tile
 // (contiguous dims multiples of 8, which the 16-byte copies need), and one large
 // square case that exercises many K steps and blocks. Grouped "rows" matmuls
 // (the MoE expert GEMM) with groups spanning several 128-row tiles, empty groups
