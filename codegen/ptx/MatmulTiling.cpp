@@ -149,6 +149,19 @@ bool isTensorCoreMatmul(Operation *op) {
   return false;
 }
 
+SmallVector<Type> matmulKernelArgs(const MatmulGeometry &g, Type operandElement, Operation *op) {
+  auto operandType = [&](const MatmulOperand &o) {
+    return MemRefType::get({o.batch, o.rows, o.cols}, operandElement);
+  };
+  SmallVector<Type> args{operandType(g.a), operandType(g.b)};
+  if (auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op))
+    args.push_back(MemRefType::get(
+        {g.groups},
+        llvm::cast<RankedTensorType>(grouped.getOffsets().getType()).getElementType()));
+  args.push_back(MemRefType::get({g.batch, g.m, g.n}, g.element));
+  return args;
+}
+
 TilePlacement denseTilePlacement(OpBuilder &b, Location loc, const MatmulGeometry &g,
                                  int64_t blockM, int64_t blockN, int64_t bandRows) {
   auto c = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };

@@ -50,6 +50,11 @@ bool isTensorCoreContract(mlir::Operation *op);
 /// absent (broadcast).
 bool isTensorCoreMatmul(mlir::Operation *op);
 
+/// A tensor-core kernel's buffer parameters: a and b as [batch, rows, cols] of
+/// `operandElement`, then a grouped op's offsets, then the output [batch, m, n].
+llvm::SmallVector<mlir::Type> matmulKernelArgs(const MatmulGeometry &g, mlir::Type operandElement,
+                                               mlir::Operation *op);
+
 /// Where one thread block's tile lies: its first output row and the bound on
 /// rows (the group's end for grouped matmuls), its first column, the batch
 /// entry of each operand and of the output, and whether it computes at all

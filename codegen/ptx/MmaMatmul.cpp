@@ -269,15 +269,7 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
 
   // bf16 operands are f16-typed bits for cp.async and ldmatrix (see the top).
   Type bits = b.getF16Type();
-  auto operandType = [&](const MatmulOperand &o) {
-    return MemRefType::get({o.batch, o.rows, o.cols}, bits);
-  };
-  SmallVector<Type> args{operandType(g.a), operandType(g.b)};
-  if (grouped)
-    args.push_back(MemRefType::get(
-        {g.groups},
-        llvm::cast<RankedTensorType>(grouped.getOffsets().getType()).getElementType()));
-  args.push_back(MemRefType::get({g.batch, g.m, g.n}, g.element));
+  SmallVector<Type> args = matmulKernelArgs(g, bits, op);
   auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   auto smemType = [&](int64_t rows, int64_t cols) {
     return MemRefType::get({kStages, rows, cols + kPad}, bits, MemRefLayoutAttrInterface(),

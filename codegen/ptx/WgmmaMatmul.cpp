@@ -447,15 +447,7 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
 
   // Operands keep their storage types; the kernel only reads them through
   // tensor maps, and writes the output with plain stores.
-  auto operandType = [&](const MatmulOperand &o) {
-    return MemRefType::get({o.batch, o.rows, o.cols}, g.element);
-  };
-  SmallVector<Type> args{operandType(g.a), operandType(g.b)};
-  if (grouped)
-    args.push_back(MemRefType::get(
-        {g.groups},
-        llvm::cast<RankedTensorType>(grouped.getOffsets().getType()).getElementType()));
-  args.push_back(MemRefType::get({g.batch, g.m, g.n}, g.element));
+  SmallVector<Type> args = matmulKernelArgs(g, g.element, op);
 
   std::string kernelName = name + "_kernel";
   auto gpuModule = b.create<gpu::GPUModuleOp>(loc, name + "_module");
