@@ -101,12 +101,4 @@ void setMaxRegisters(OpBuilder &b, Location l, int64_t count, bool increase) {
             "~{memory}");
 }
 
-void wgmmaFence(OpBuilder &b, Location l) {
-  inlinePtx(b, l, Type(), {}, "wgmma.fence.sync.aligned;", "~{memory}");
-}
-
-void wgmmaCommit(OpBuilder &b, Location l) {
-  inlinePtx(b, l, Type(), {}, "wgmma.commit_group.sync.aligned;", "~{memory}");
-}
-
 } // namespace kiln::codegen::ptx::hopper

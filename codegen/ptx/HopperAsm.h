@@ -3,8 +3,9 @@
 // The Hopper instructions Kiln's kernels use that MLIR 19 has no fitting op
 // for (or types wrongly: see MmaMatmul.cpp), emitted as llvm.inline_asm:
 // mbarriers with transaction counts, bulk tensor copies (TMA) through a tensor
-// map passed by value as a kernel parameter, and the wgmma fence / commit /
-// wait. Shared-memory addresses are 32-bit values of the shared window.
+// map passed by value as a kernel parameter, and setmaxnreg (WgmmaMatmul keeps
+// wgmma itself in one asm block with its fence and commit). Shared-memory
+// addresses are 32-bit values of the shared window.
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,9 +52,6 @@ void tmaLoad(mlir::OpBuilder &b, mlir::Location l, mlir::Value dst, mlir::Value 
 /// setmaxnreg: every warp of a warpgroup moves its per-thread register budget
 /// to `count` (a multiple of 8 in [24, 256]) down or up.
 void setMaxRegisters(mlir::OpBuilder &b, mlir::Location l, int64_t count, bool increase);
-
-void wgmmaFence(mlir::OpBuilder &b, mlir::Location l);
-void wgmmaCommit(mlir::OpBuilder &b, mlir::Location l);
 
 } // namespace kiln::codegen::ptx::hopper
 

@@ -571,11 +571,10 @@ private:
     auto idxType = operandType(1);
     axis = normalizeAxis(axis, xType.getRank());
     int64_t idxRank = idxType.getRank();
-    if (axis == 0 && idxRank == 1 && xType.getRank() == 2)
-      if (int64_t bytes = xType.getElementType().getIntOrFloatBitWidth() / 8;
-          bytes >= 1 && xType.getElementType().getIntOrFloatBitWidth() % 8 == 0 &&
-          (xType.getDimSize(1) * bytes) % 16 == 0)
-        return buildRowGather(16 / bytes);
+    int64_t bits = xType.getElementType().getIntOrFloatBitWidth();
+    if (axis == 0 && idxRank == 1 && xType.getRank() == 2 && bits >= 8 && bits % 8 == 0 &&
+        (xType.getDimSize(1) * bits / 8) % 16 == 0)
+      return buildRowGather(16 / (bits / 8));
     indexed([&](OpBuilder &nb, Location l, ValueRange out) -> Value {
       SmallVector<Value> idxPos;
       for (int64_t i = 0; i < idxRank; ++i)

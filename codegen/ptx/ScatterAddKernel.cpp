@@ -13,12 +13,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/ptx/DirectKernel.h"
+#include "codegen/ptx/HopperAsm.h"
 #include "codegen/ptx/Scalars.h"
 
 #include "ir/KilnOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
 using namespace mlir;
@@ -126,12 +126,10 @@ absl::Status buildScatterAddKernels(Operation *op, DirectKernels &k) {
                        ab.create<arith::ConstantOp>(al, ab.getI64IntegerAttr(2))));
                std::string instruction = element.isBF16() ? "red.global.add.noftz.bf16x2"
                                                           : "red.global.add.noftz.f16x2";
-               ab.create<LLVM::InlineAsmOp>(
-                   al, TypeRange{}, ValueRange{address, packed},
+               hopper::inlinePtx(
+                   ab, al, Type(), {address, packed},
                    "{ .reg .b64 g; cvta.to.global.u64 g, $0; " + instruction + " [g], $1; }",
-                   "l,r,~{memory}", /*has_side_effects=*/true, /*is_align_stack=*/false,
-                   LLVM::AsmDialectAttr::get(ab.getContext(), LLVM::AsmDialect::AD_ATT),
-                   ArrayAttr());
+                   "l,r,~{memory}");
                return;
              }
              Value update = ab.create<memref::LoadOp>(al, k.operand(2), e);

@@ -161,7 +161,7 @@ private:
     Value mapB = hopper::kernelParamAddress(b, loc, kernel, firstMapParam + 1);
     Value rowA = toI32(p.rowBase), colB = toI32(p.colBase);
     Value batchA = toI32(p.batchA), batchB = toI32(p.batchB);
-    bool batchedA = !g.a.broadcast, batchedB = !g.b.broadcast || (g.groups > 0 && !p.kBegin);
+    bool batchedA = !g.a.broadcast, batchedB = !g.b.broadcast;
     auto loop = b.create<scf::ForOp>(loc, c(0), kSteps, c(1));
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -294,9 +294,11 @@ private:
           Value s = toI32(rem(kt, c(stages)));
           Value parity = b.create<arith::AndIOp>(loc, toI32(div(kt, c(stages))), i32(1));
           hopper::mbarrierWait(b, loc, full(s), parity);
+          Value chunkA = add32(stageA(s), partA);
           if (p.kEnd)
-            zeroRowsPastGroup(consumer, thread, s, sub(p.kEnd, add(p.kBegin, mul(kt, c(kBlockK)))));
-          SmallVector<Value> descA = sliceDescriptors(tileA, add32(stageA(s), partA));
+            zeroRowsPastGroup(consumer, chunkA, thread, s,
+                              sub(p.kEnd, add(p.kBegin, mul(kt, c(kBlockK)))));
+          SmallVector<Value> descA = sliceDescriptors(tileA, chunkA);
           SmallVector<Value> descB = sliceDescriptors(tileB, stageB(s));
           SmallVector<Value> updated = multiplyStage(descA, descB, acc);
           // At most this step's group is still running: the previous step's
@@ -319,10 +321,9 @@ private:
   /// so the consumer zeroes rows [valid, 64) of its A chunk and of every B chunk
   /// (both consumers write the same zeros into B), then makes the stores
   /// visible to wgmma's async proxy before any warp of the group reads.
-  void zeroRowsPastGroup(Value consumer, Value thread, Value s, Value valid) {
+  void zeroRowsPastGroup(Value consumer, Value chunkA, Value thread, Value s, Value valid) {
     ifThen(less(valid, c(kBlockK)), [&] {
-      SmallVector<Value> chunks{add32(stageA(s), b.create<arith::MulIOp>(
-                                                     loc, toI32(consumer), i32(kChunkBytes)))};
+      SmallVector<Value> chunks{chunkA};
       for (int64_t chunk = 0; chunk < tileB.boxes(); ++chunk)
         chunks.push_back(add32(stageB(s), i32(chunk * kChunkBytes)));
       Value piece = rem(thread, c(8));
@@ -493,8 +494,7 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   kb.create<gpu::ReturnOp>(loc);
 
   maps.push_back({kernelName, 0, operandMap(g.a, !g.a.broadcast, tileA, g.element)});
-  maps.push_back(
-      {kernelName, 1, operandMap(g.b, !g.b.broadcast || (grouped && !contract), tileB, g.element)});
+  maps.push_back({kernelName, 1, operandMap(g.b, !g.b.broadcast, tileB, g.element)});
 
   // The host side: one launch over (N tiles, M tiles, batch).
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));

@@ -7,41 +7,33 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "executor/DType.h"
 
 namespace kiln::cuda {
 namespace {
 
-/// The driver's data type and the element size in bytes, or -1 where TMA has none.
-std::pair<int, int64_t> tmaType(proto::DType t) {
+/// The driver's data type, or -1 where TMA has none.
+int tmaType(proto::DType t) {
   switch (t) {
   case proto::F32:
-    return {CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4};
+    return CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
   case proto::F64:
-    return {CU_TENSOR_MAP_DATA_TYPE_FLOAT64, 8};
+    return CU_TENSOR_MAP_DATA_TYPE_FLOAT64;
   case proto::F16:
-    return {CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2};
+    return CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   case proto::BF16:
-    return {CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2};
+    return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   case proto::I64:
-    return {CU_TENSOR_MAP_DATA_TYPE_INT64, 8};
+    return CU_TENSOR_MAP_DATA_TYPE_INT64;
   case proto::I32:
-    return {CU_TENSOR_MAP_DATA_TYPE_INT32, 4};
+    return CU_TENSOR_MAP_DATA_TYPE_INT32;
   case proto::F8E4M3FN:
   case proto::F8E5M2:
   case proto::I8:
-    return {CU_TENSOR_MAP_DATA_TYPE_UINT8, 1}; // bytes: TMA never converts
+    return CU_TENSOR_MAP_DATA_TYPE_UINT8; // bytes: TMA never converts
   default:
-    return {-1, 0};
+    return -1;
   }
-}
-
-int64_t bufferBytes(const proto::TensorType &t) {
-  int64_t n = tmaType(t.dtype()).second;
-  if (n == 0)
-    n = 1;
-  for (int64_t d : t.shape())
-    n *= d;
-  return n;
 }
 
 } // namespace
@@ -55,8 +47,7 @@ absl::Status validateTensorMap(const proto::TensorMap &map, const proto::EntryPo
   if (std::find(launch.buffers().begin(), launch.buffers().end(), map.buffer()) ==
       launch.buffers().end())
     return bad("the buffer is not one of the launch's");
-  auto [dataType, elementBytes] = tmaType(map.dtype());
-  if (dataType < 0)
+  if (tmaType(map.dtype()) < 0)
     return bad("dtype ", proto::DType_Name(map.dtype()), " has no tensor-map type");
   int rank = map.dims_size();
   if (rank < 1 || rank > 5)
@@ -73,6 +64,7 @@ absl::Status validateTensorMap(const proto::TensorMap &map, const proto::EntryPo
   for (int32_t b : map.box())
     if (b < 1 || b > 256)
       return bad("box size ", b, " is outside [1, 256]");
+  int64_t elementBytes = storageBytes(map.dtype());
   int64_t rowBytes = map.box(0) * elementBytes;
   if (rowBytes % 16 != 0)
     return bad("the box's inner extent (", rowBytes, " bytes) is not a multiple of 16");
@@ -85,7 +77,10 @@ absl::Status validateTensorMap(const proto::TensorMap &map, const proto::EntryPo
   int64_t last = map.dims(0) * elementBytes;
   for (int i = 1; i < rank; ++i)
     last += (map.dims(i) - 1) * map.strides(i - 1);
-  int64_t have = bufferBytes(ep.buffers(map.buffer()));
+  const proto::TensorType &buffer = ep.buffers(map.buffer());
+  int64_t have = storageBytes(buffer.dtype());
+  for (int64_t d : buffer.shape())
+    have *= d;
   if (last > have)
     return bad("dims [", absl::StrJoin(map.dims(), ", "), "] with strides [",
                absl::StrJoin(map.strides(), ", "), "] reach byte ", last, " of a ", have,
@@ -110,7 +105,7 @@ absl::Status encodeTensorMap(const CudaApi &api, const proto::TensorMap &map,
                 : map.swizzle_bytes() == 64 ? 2
                                             : 3;
   CUresult r = api.cuTensorMapEncodeTiled(
-      out, tmaType(map.dtype()).first, static_cast<uint32_t>(rank),
+      out, tmaType(map.dtype()), static_cast<uint32_t>(rank),
       reinterpret_cast<void *>(address), dims, strides, box, elementStrides,
       CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
