@@ -2,6 +2,9 @@
 
 #include "codegen/AttrEncoding.h"
 
+#include "executor/DType.h"
+#include "ir/KilnOps.h"
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -36,22 +39,6 @@ proto::DType toDType(Type t) {
   if (t.isSignlessInteger(1))
     return proto::I1;
   return proto::DTYPE_INVALID;
-}
-
-int64_t dtypeStorageBytes(proto::DType dtype) {
-  switch (dtype) {
-  case proto::F64:
-  case proto::I64:
-    return 8;
-  case proto::F32:
-  case proto::I32:
-    return 4;
-  case proto::F16:
-  case proto::BF16:
-    return 2;
-  default:
-    return 1;
-  }
 }
 
 std::string typeString(const proto::TensorType &type) {
@@ -91,7 +78,7 @@ static absl::StatusOr<proto::TensorLiteral> encodeLiteral(DenseElementsAttr dens
   if (!type.ok())
     return type.status();
   *literal.mutable_type() = *type;
-  int64_t bytes = dtypeStorageBytes(type->dtype());
+  int64_t bytes = storageBytes(type->dtype());
   // A splat (zeros, ones, a fill value) is stored as its one element.
   bool splat = dense.isSplat() && dense.getNumElements() > 1;
   int64_t count = splat ? 1 : dense.getNumElements();
@@ -123,6 +110,9 @@ absl::StatusOr<proto::Attr> encodeAttr(Attribute attr) {
     out.set_f(f.getValueAsDouble());
   } else if (auto s = llvm::dyn_cast<StringAttr>(attr)) {
     out.set_s(s.str());
+  } else if (auto mode = llvm::dyn_cast<ir::GroupedMatmulModeAttr>(attr)) {
+    // Enums travel as their spelling: the executor links no MLIR.
+    out.set_s(ir::stringifyGroupedMatmulMode(mode.getValue()).str());
   } else if (auto ints = llvm::dyn_cast<DenseI64ArrayAttr>(attr)) {
     out.mutable_ints();
     for (int64_t v : ints.asArrayRef())

@@ -18,7 +18,6 @@
 namespace kiln::codegen {
 
 proto::DType toDType(mlir::Type element);
-int64_t dtypeStorageBytes(proto::DType dtype);
 std::string typeString(const proto::TensorType &type);
 
 /// A statically shaped tensor type of a kiln element type, or an error naming it.

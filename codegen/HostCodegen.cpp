@@ -10,8 +10,10 @@
 
 #include "codegen/AttrEncoding.h"
 #include "codegen/Compile.h"
+#include "executor/DType.h"
 #include "ir/Diagnostics.h"
 #include "ir/KilnDialect.h"
+#include "ir/KilnOps.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -39,7 +41,7 @@ int64_t byteSize(const proto::TensorType &type) {
   int64_t elements = 1;
   for (int64_t d : type.shape())
     elements *= d;
-  return elements * dtypeStorageBytes(type.dtype());
+  return elements * storageBytes(type.dtype());
 }
 
 std::string stringAttr(DictionaryAttr attrs, StringRef name) {
@@ -128,9 +130,13 @@ public:
     if (auto s = lowerArguments(); !s.ok())
       return s;
     Block &body = func.getBody().front();
-    for (Operation &op : body.without_terminator())
-      if (auto s = lowerOp(op); !s.ok())
-        return s;
+    absl::Status status;
+    forEachStepOp(func, [&](Operation &op) {
+      if (status.ok())
+        status = lowerOp(op);
+    });
+    if (!status.ok())
+      return status;
     if (auto s = lowerResults(body.getTerminator()); !s.ok())
       return s;
     scheduleReleases();
@@ -139,6 +145,10 @@ public:
 
 private:
   absl::StatusOr<int> bufferFor(Value value) {
+    // A region's results are its root's: the same buffers.
+    if (auto dispatch = value.getDefiningOp<ir::DispatchOp>())
+      return bufferFor(dispatch.getBody().front().getTerminator()->getOperand(
+          llvm::cast<OpResult>(value).getResultNumber()));
     auto it = buffers.find(value);
     if (it != buffers.end())
       return it->second;
@@ -273,6 +283,18 @@ private:
 };
 
 } // namespace
+
+void forEachStepOp(func::FuncOp func, llvm::function_ref<void(Operation &)> fn) {
+  for (Operation &op : func.getBody().front().without_terminator()) {
+    auto dispatch = llvm::dyn_cast<ir::DispatchOp>(op);
+    if (!dispatch) {
+      fn(op);
+      continue;
+    }
+    for (Operation &inner : dispatch.getBody().front().without_terminator())
+      fn(inner);
+  }
+}
 
 absl::StatusOr<proto::Executable> lowerToHost(ModuleOp module) {
   proto::Executable exe;

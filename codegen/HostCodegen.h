@@ -11,11 +11,20 @@
 
 #include "absl/status/statusor.h"
 #include "executor/executable.pb.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 
 namespace kiln::codegen {
 
+/// Lowers every public function of `module` to an entry. kiln.dispatch
+/// regions (made for kernel targets) are looked through: each op of a body is
+/// a step, and a region's results share its root's buffers.
 absl::StatusOr<proto::Executable> lowerToHost(mlir::ModuleOp module);
+
+/// The ops that become steps of `func`, in order: its ops, each kiln.dispatch
+/// replaced by the ops of its body.
+void forEachStepOp(mlir::func::FuncOp func,
+                   llvm::function_ref<void(mlir::Operation &)> fn);
 
 
 } // namespace kiln::codegen

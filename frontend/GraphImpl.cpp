@@ -78,6 +78,7 @@ mlir::Attribute GraphImpl::toMlir(const Attr::Value &value) {
     mlir::Attribute operator()(const std::vector<int32_t> &v) {
       return b.getDenseI32ArrayAttr(v);
     }
+    mlir::Attribute operator()(const Attr::Maker &make) { return make(ctx); }
   };
   return std::visit(Visitor{b, *ctx}, value);
 }

@@ -17,6 +17,8 @@
 #include <variant>
 #include <vector>
 
+#include <functional>
+
 #include "frontend/Graph.h"
 #include "ir/IrModule.h"
 
@@ -32,8 +34,11 @@ namespace kiln::detail {
 /// One attribute of an op, described without a context so that op functions can
 /// spell it before the graph (and its MLIRContext) is known.
 struct Attr {
+  /// A dialect attribute (an enum), made once the context is known.
+  using Maker = std::function<mlir::Attribute(mlir::MLIRContext &)>;
   using Value = std::variant<int64_t, double, bool, std::string,
-                             std::vector<int64_t>, DType, std::vector<int32_t>>;
+                             std::vector<int64_t>, DType, std::vector<int32_t>,
+                             Maker>;
   std::string name;
   Value value;
 };

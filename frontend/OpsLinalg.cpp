@@ -8,6 +8,16 @@ namespace kiln {
 
 using namespace detail;
 
+namespace {
+
+Attr modeAttr(ir::GroupedMatmulMode mode) {
+  return {"mode", Attr::Maker([mode](mlir::MLIRContext &ctx) -> mlir::Attribute {
+            return ir::GroupedMatmulModeAttr::get(&ctx, mode);
+          })};
+}
+
+} // namespace
+
 Tensor matmul(const Tensor &a, const Tensor &b, bool transposeA,
               bool transposeB, SourceLoc loc) {
   return buildOne<ir::MatmulOp>({&a, &b},
@@ -20,14 +30,15 @@ Tensor groupedMatmul(const Tensor &x, const Tensor &w, const Tensor &offsets,
                      bool transposeW, SourceLoc loc) {
   return buildOne<ir::GroupedMatmulOp>(
       {&x, &w, &offsets},
-      {strAttr("mode", "rows"), boolAttr("transpose_w", transposeW)}, loc);
+      {modeAttr(ir::GroupedMatmulMode::rows), boolAttr("transpose_w", transposeW)}, loc);
 }
 
 Tensor groupedMatmulContract(const Tensor &x, const Tensor &dy,
                              const Tensor &offsets, SourceLoc loc) {
   return buildOne<ir::GroupedMatmulOp>(
       {&x, &dy, &offsets},
-      {strAttr("mode", "contract"), boolAttr("transpose_w", false)}, loc);
+      {modeAttr(ir::GroupedMatmulMode::contract),
+       boolAttr("transpose_w", false)}, loc);
 }
 
 } // namespace kiln

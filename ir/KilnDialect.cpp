@@ -9,15 +9,24 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
 
 #include "ir/KilnDialect.cpp.inc"
+#include "ir/KilnEnums.cpp.inc"
 #include "ir/KilnInterfaces.cpp.inc"
+#define GET_ATTRDEF_CLASSES
+#include "ir/KilnAttrs.cpp.inc"
 
 namespace kiln::ir {
 
 void KilnDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "ir/KilnAttrs.cpp.inc"
+      >();
   addOperations<
 #define GET_OP_LIST
 #include "ir/KilnOps.cpp.inc"

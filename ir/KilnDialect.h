@@ -19,6 +19,11 @@ template <typename ConcreteType>
 class KilnBroadcasting
     : public mlir::OpTrait::TraitBase<ConcreteType, KilnBroadcasting> {};
 
+/// Each result element depends only on the operand elements at its index.
+template <typename ConcreteType>
+class KilnElementwise
+    : public mlir::OpTrait::TraitBase<ConcreteType, KilnElementwise> {};
+
 /// Reduces its `axes` attribute, honouring `keepdims`.
 template <typename ConcreteType>
 class KilnReduction

@@ -24,6 +24,7 @@ def Kiln_Dialect : Dialect {
   let usePropertiesForAttributes = 0;
   let dependentDialects = ["::mlir::func::FuncDialect"];
   let hasConstantMaterializer = 1;
+  let useDefaultAttributePrinterParser = 1;
 }
 
 #endif // KILN_DIALECT_TD

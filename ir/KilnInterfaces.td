@@ -15,6 +15,13 @@ def Kiln_BroadcastingOp : NativeOpTrait<"KilnBroadcasting"> {
   let cppNamespace = "::kiln::ir";
 }
 
+// Each result element is a function of the operand elements at its own index
+// (after broadcasting): unary and binary math, compares, select, cast,
+// broadcast_to. Such ops fuse into their consumers (kiln-form-fusions).
+def Kiln_ElementwiseOp : NativeOpTrait<"KilnElementwise"> {
+  let cppNamespace = "::kiln::ir";
+}
+
 // Reduces its `axes` attribute, honouring `keepdims`.
 def Kiln_ReductionOp : NativeOpTrait<"KilnReduction"> {
   let cppNamespace = "::kiln::ir";

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ir/KilnOps.h"
+#include "ir/ShapeUtils.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -24,6 +25,13 @@ std::string str(Type type) {
   std::string out;
   llvm::raw_string_ostream os(out);
   type.print(os);
+  return out;
+}
+
+std::string str(Attribute attr) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  attr.print(os);
   return out;
 }
 
@@ -67,9 +75,12 @@ public:
   }
 
   template <typename AttrT> AttrT attr(StringRef name) {
-    auto value = llvm::dyn_cast_or_null<AttrT>(attrs ? attrs.get(name) : Attribute());
-    if (!value)
+    Attribute present = attrs ? attrs.get(name) : Attribute();
+    auto value = llvm::dyn_cast_or_null<AttrT>(present);
+    if (!present)
       (void)fail("requires attribute '", name, "'");
+    else if (!value)
+      (void)fail("attribute '", name, "' has the wrong kind: ", str(present));
     return value;
   }
 
@@ -80,7 +91,7 @@ public:
       (void)fail("axis ", value, " is out of range for ", str(type));
       return failure();
     }
-    return value < 0 ? value + rank : value;
+    return normalizeAxis(value, rank);
   }
 
   RankedTensorType make(ArrayRef<int64_t> shape, Type element) {
@@ -178,7 +189,7 @@ FailureOr<SmallVector<int64_t>> reduceShape(Infer &in, RankedTensorType type,
       (void)in.fail("axis ", a, " is out of range for ", str(type));
       return failure();
     }
-    int64_t n = a < 0 ? a + rank : a;
+    int64_t n = normalizeAxis(a, rank);
     if (reduced[n]) {
       (void)in.fail("axis ", a, " is listed twice in ", str(axes), " for ",
                     str(type));
@@ -673,7 +684,7 @@ KILN_INFER(MatmulOp, {
 
 KILN_INFER(GroupedMatmulOp, {
   auto x = in.tensor(0, "x"), w = in.tensor(1, "w"), offsets = in.tensor(2, "offsets");
-  auto mode = in.attr<StringAttr>("mode");
+  auto mode = in.attr<GroupedMatmulModeAttr>("mode");
   auto tw = in.attr<BoolAttr>("transpose_w");
   if (!x || !w || !offsets || !mode || !tw)
     return failure();
@@ -685,7 +696,7 @@ KILN_INFER(GroupedMatmulOp, {
   int64_t e = offsets.getDimSize(0);
   if (x.getRank() != 2)
     return in.fail("x must be [T, K], got ", str(x));
-  if (mode.getValue() == "rows") {
+  if (mode.getValue() == GroupedMatmulMode::rows) {
     if (w.getRank() != 3 || w.getDimSize(0) != e)
       return in.fail("mode rows needs w [E, K, N] with E = ", e, ", got ", str(w));
     int64_t k = w.getDimSize(tw.getValue() ? 2 : 1);
@@ -697,18 +708,15 @@ KILN_INFER(GroupedMatmulOp, {
     out.push_back(in.make({x.getDimSize(0), n}, x.getElementType()));
     return success();
   }
-  if (mode.getValue() == "contract") {
-    if (tw.getValue())
-      return in.fail("mode contract does not take transpose_w");
-    if (w.getRank() != 2 || w.getDimSize(0) != x.getDimSize(0))
-      return in.fail("mode contract needs dy [T, N] with T = ", x.getDimSize(0),
-                     ", got ", str(w));
-    out.push_back(
-        in.make({e, x.getDimSize(1), w.getDimSize(1)}, x.getElementType()));
-    return success();
-  }
-  return in.fail("mode must be \"rows\" or \"contract\", got \"", mode.getValue(),
-                 "\"");
+  // contract
+  if (tw.getValue())
+    return in.fail("mode contract does not take transpose_w");
+  if (w.getRank() != 2 || w.getDimSize(0) != x.getDimSize(0))
+    return in.fail("mode contract needs dy [T, N] with T = ", x.getDimSize(0),
+                   ", got ", str(w));
+  out.push_back(
+      in.make({e, x.getDimSize(1), w.getDimSize(1)}, x.getElementType()));
+  return success();
 })
 
 KILN_INFER(TopkOp, {

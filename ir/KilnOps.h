@@ -9,9 +9,14 @@
 
 #include "ir/KilnDialect.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "ir/KilnEnums.h.inc"
+#define GET_ATTRDEF_CLASSES
+#include "ir/KilnAttrs.h.inc"
 
 #define GET_OP_CLASSES
 #include "ir/KilnOps.h.inc"

@@ -8,11 +8,13 @@
 #ifndef KILN_OPS_TD
 #define KILN_OPS_TD
 
+include "ir/KilnAttrs.td"
 include "ir/KilnDialect.td"
 include "ir/KilnInterfaces.td"
 include "mlir/IR/OpBase.td"
 include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 // Shorthands for the two gradient kinds every op declares (tests/autodiff checks).
@@ -95,7 +97,7 @@ def Kiln_RandomCategoricalOp : Kiln_InferOp<"random_categorical", [Kiln_NoGrad]>
 
 class Kiln_UnaryOp<string mnemonic, string summaryText,
                    list<Trait> gradient = [Kiln_Vjp]>
-    : Kiln_InferOp<mnemonic, gradient> {
+    : Kiln_InferOp<mnemonic, !listconcat([Kiln_ElementwiseOp], gradient)> {
   let summary = summaryText;
   let description = [{
     Computed in f32 (f64 for f64 operands) and rounded once to the operand type with
@@ -125,7 +127,8 @@ def Kiln_LogicalNotOp : Kiln_UnaryOp<"logical_not", "not x (i1)", [Kiln_NoGrad]>
 
 class Kiln_BinaryOp<string mnemonic, string summaryText,
                     list<Trait> gradient = [Kiln_Vjp]>
-    : Kiln_InferOp<mnemonic, !listconcat([Kiln_BroadcastingOp], gradient)> {
+    : Kiln_InferOp<mnemonic,
+                   !listconcat([Kiln_BroadcastingOp, Kiln_ElementwiseOp], gradient)> {
   let summary = summaryText;
   let description = [{
     numpy broadcasting; both operands share one element type, which the result has.
@@ -157,14 +160,15 @@ def Kiln_LessEqualOp : Kiln_CompareOp<"less_equal", "lhs <= rhs">;
 def Kiln_GreaterOp : Kiln_CompareOp<"greater", "lhs > rhs">;
 def Kiln_GreaterEqualOp : Kiln_CompareOp<"greater_equal", "lhs >= rhs">;
 
-def Kiln_SelectOp : Kiln_InferOp<"select", [Kiln_Vjp, Kiln_BroadcastingOp]> {
+def Kiln_SelectOp : Kiln_InferOp<"select",
+    [Kiln_Vjp, Kiln_BroadcastingOp, Kiln_ElementwiseOp]> {
   let summary = "cond ? a : b with numpy broadcasting of all three";
   let arguments = (ins AnyRankedTensor:$cond, AnyRankedTensor:$a,
                        AnyRankedTensor:$b);
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_CastOp : Kiln_InferOp<"cast", [Kiln_Vjp]> {
+def Kiln_CastOp : Kiln_InferOp<"cast", [Kiln_Vjp, Kiln_ElementwiseOp]> {
   let summary = "element type conversion";
   let description = [{
     float -> float rounds to nearest even; conversion to f8E4M3FN / f8E5M2 saturates
@@ -197,7 +201,8 @@ def Kiln_TransposeOp : Kiln_InferOp<"transpose", [Kiln_Vjp]> {
   let hasCanonicalizer = 1;
 }
 
-def Kiln_BroadcastToOp : Kiln_InferOp<"broadcast_to", [Kiln_Vjp]> {
+def Kiln_BroadcastToOp : Kiln_InferOp<"broadcast_to",
+    [Kiln_Vjp, Kiln_ElementwiseOp]> {
   let summary = "numpy broadcast of x to `shape`";
   let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$shape);
   let results = (outs AnyRankedTensor:$result);
@@ -354,13 +359,13 @@ def Kiln_GroupedMatmulOp : Kiln_InferOp<"grouped_matmul", [Kiln_Vjp]> {
   let description = [{
     `offsets` [E] holds cumulative end rows (torch._grouped_mm's offs): group e is rows
     [offsets[e-1], offsets[e]).
-    mode "rows": x [T, K], w [E, K, N] ([E, N, K] with transpose_w) -> [T, N]; rows of
+    mode rows: x [T, K], w [E, K, N] ([E, N, K] with transpose_w) -> [T, N]; rows of
     group e use w[e]; rows past offsets[E-1] are 0 (forward and input gradient).
-    mode "contract": x [T, K], w holds dy [T, N] -> [E, K, N], dw[e] = x_e^T dy_e (the
+    mode contract: x [T, K], w holds dy [T, N] -> [E, K, N], dw[e] = x_e^T dy_e (the
     weight gradient); empty groups give 0. Accumulation in f32 (f64 for f64).
   }];
   let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$w,
-                       AnyRankedTensor:$offsets, StrAttr:$mode,
+                       AnyRankedTensor:$offsets, Kiln_GroupedMatmulModeAttr:$mode,
                        BoolAttr:$transpose_w);
   let results = (outs AnyRankedTensor:$result);
 }
@@ -449,6 +454,41 @@ def Kiln_GradOp : Kiln_InferOp<"grad", [Kiln_NoGrad]> {
   }];
   let arguments = (ins AnyRankedTensor:$loss, Variadic<AnyRankedTensor>:$wrt);
   let results = (outs Variadic<AnyRankedTensor>:$grads);
+}
+
+//===----------------------------------------------------------------------===//
+// Compiler structure (made by passes, never by the frontend)
+//===----------------------------------------------------------------------===//
+
+def Kiln_DispatchOp : Op<Kiln_Dialect, "dispatch",
+    [RecursiveMemoryEffects, SingleBlock, Kiln_NoGrad]> {
+  let summary = "the ops of one kernel: a fusion region";
+  let description = [{
+    Made by `kiln-form-fusions` on the ptx target, as IREE's flow.dispatch.region:
+    the body holds the ops that one kernel computes, ending in a `kiln.yield` of
+    the region's root (the one op whose results leave it). Every other op of the
+    body is a producer recomputed where the root reads it, so its result never
+    reaches memory. Values defined above are captured implicitly: they are the
+    kernel's inputs. `kernel`, set by `kiln-select-kernels`, names the provider of
+    the target's kernel table that lowers the region (e.g. "loop_nest",
+    "wgmma_matmul", "sort"); codegen dispatches on it and decides nothing.
+  }];
+  let arguments = (ins OptionalAttr<StrAttr>:$kernel);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "(`kernel` $kernel^)? attr-dict `:` type($results) $body";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The op whose results the region yields.
+    ::mlir::Operation *getRoot();
+  }];
+}
+
+def Kiln_YieldOp : Op<Kiln_Dialect, "yield",
+    [Pure, Terminator, ReturnLike, HasParent<"DispatchOp">, Kiln_NoGrad]> {
+  let summary = "the results of a kiln.dispatch region";
+  let arguments = (ins Variadic<AnyRankedTensor>:$values);
+  let assemblyFormat = "$values attr-dict `:` type($values)";
 }
 
 #endif // KILN_OPS_TD

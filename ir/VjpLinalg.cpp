@@ -70,28 +70,33 @@ KILN_VJP(MatmulOp) {
 KILN_VJP(GroupedMatmulOp) {
   PrimitiveBuilder pb(builder, getLoc());
   Value x = getX(), w = getW(), offsets = getOffsets(), g = resultGrads[0];
-  auto grouped = [&](Value lhs, Value rhs, StringRef mode, bool transposeW) {
+  auto grouped = [&](Value lhs, Value rhs, GroupedMatmulMode mode,
+                     bool transposeW) {
     return pb.op<GroupedMatmulOp>(
         {lhs, rhs, offsets},
-        {builder.getNamedAttr("mode", builder.getStringAttr(mode)),
+        {builder.getNamedAttr(
+             "mode", GroupedMatmulModeAttr::get(builder.getContext(), mode)),
          builder.getNamedAttr("transpose_w", builder.getBoolAttr(transposeW))});
   };
   // Both modes give rows outside every group (past offsets[E-1]) a zero
   // gradient, as the forward ignores them.
-  if (getMode() == "rows") {
+  if (getMode() == GroupedMatmulMode::rows) {
     // y_t = x_t W_e with W_e = w[e] (w[e]^T when transpose_w):
     //   dx_t = g_t W_e^T, a rows product with the flag flipped;
     //   dW_e = x_e^T g_e, exactly the contract mode; with transpose_w,
     //   dw[e] = (x_e^T g_e)^T = g_e^T x_e, the contract with its operands
     //   swapped (the same products summed in the same row order, no transpose).
     bool tw = getTransposeW();
-    operandGrads.push_back(grouped(g, w, "rows", !tw));
-    operandGrads.push_back(tw ? grouped(g, x, "contract", false) : grouped(x, g, "contract", false));
+    constexpr auto rows = GroupedMatmulMode::rows;
+    constexpr auto contract = GroupedMatmulMode::contract;
+    operandGrads.push_back(grouped(g, w, rows, !tw));
+    operandGrads.push_back(tw ? grouped(g, x, contract, false)
+                              : grouped(x, g, contract, false));
   } else {
     // Z_e = x_e^T d_e (d is the `w` operand, [T, N]); with G_e = dL/dZ_e:
     //   dx_t = d_t G_e^T and dd_t = x_t G_e, two rows products.
-    operandGrads.push_back(grouped(w, g, "rows", true));
-    operandGrads.push_back(grouped(x, g, "rows", false));
+    operandGrads.push_back(grouped(w, g, GroupedMatmulMode::rows, true));
+    operandGrads.push_back(grouped(x, g, GroupedMatmulMode::rows, false));
   }
   operandGrads.push_back({}); // offsets are integers
   return success();

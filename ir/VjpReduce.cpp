@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ir/ShapeUtils.h"
 #include "ir/Vjp.h"
 
 #include "llvm/ADT/SmallSet.h"
@@ -26,10 +27,6 @@ Value restoreReducedDims(PrimitiveBuilder &pb, Value grad,
 }
 
 namespace {
-
-int64_t normalizeAxis(int64_t axis, int64_t rank) {
-  return axis < 0 ? axis + rank : axis;
-}
 
 /// Sum over `axes`, keeping them as size 1 so the result broadcasts back.
 Value sumKeepAxes(PrimitiveBuilder &pb, Value x, ArrayRef<int64_t> axes) {

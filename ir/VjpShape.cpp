@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ir/ShapeUtils.h"
 #include "ir/Vjp.h"
 
 using namespace mlir;
@@ -18,10 +19,6 @@ namespace kiln::ir {
                              SmallVectorImpl<Value> &operandGrads)
 
 namespace {
-
-int64_t normalizeAxis(int64_t axis, int64_t rank) {
-  return axis < 0 ? axis + rank : axis;
-}
 
 /// Zeros of `like`'s element type and `shape`.
 Value zerosOf(PrimitiveBuilder &pb, Value like, ArrayRef<int64_t> shape) {

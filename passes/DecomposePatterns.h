@@ -10,6 +10,7 @@
 #define KILN_PASSES_DECOMPOSEPATTERNS_H
 
 #include "ir/PrimitiveBuilder.h"
+#include "ir/ShapeUtils.h"
 
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
@@ -40,10 +41,7 @@ void populateAttentionDecomposition(mlir::RewritePatternSet &patterns,
 mlir::Value buildSoftmax(PrimitiveBuilder &pb, mlir::Value x, int64_t axis);
 mlir::Value buildLogSoftmax(PrimitiveBuilder &pb, mlir::Value x, int64_t axis);
 
-/// `axis` counted from the front for a tensor of rank `rank`.
-inline int64_t normalizeAxis(int64_t axis, int64_t rank) {
-  return axis < 0 ? axis + rank : axis;
-}
+using ir::normalizeAxis;
 
 } // namespace kiln::passes
 

@@ -35,4 +35,18 @@ def Grad : Pass<"kiln-grad", "::mlir::ModuleOp"> {
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 
+def FormFusions : Pass<"kiln-form-fusions", "::mlir::ModuleOp"> {
+  let summary = "Group the ops of each kernel into kiln.dispatch regions";
+  let description = [{
+    Wraps every op that needs a kernel into a kiln.dispatch, together with the
+    producers that kernel recomputes instead of reading from memory:
+    elementwise ops whose one use is a same-size elementwise op or a
+    reduction, and row reductions (trailing axes, >= 32 elements, 32-bit
+    compute) whose per-row values feed an elementwise region over their input
+    shape. Reshapes and constants stay outside (they need no kernel). Kernel
+    targets run it after the graph passes; the host target never does.
+  }];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
 #endif // KILN_PASSES_TD

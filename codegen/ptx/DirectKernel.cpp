@@ -143,11 +143,6 @@ int64_t nextPowerOfTwo(int64_t n) {
   return p;
 }
 
-int64_t normalizedAxis(IntegerAttr axis, int64_t rank) {
-  int64_t a = axis.getInt();
-  return a < 0 ? a + rank : a;
-}
-
 AxisRows axisRows(ArrayRef<int64_t> shape, int64_t axis) {
   AxisRows r;
   for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
@@ -168,38 +163,6 @@ Value rowBase(OpBuilder &b, Location l, Value row, const AxisRows &r) {
   Value i = b.create<arith::RemUIOp>(l, row, indexConst(b, l, r.inner));
   return b.create<arith::AddIOp>(
       l, b.create<arith::MulIOp>(l, o, indexConst(b, l, r.n * r.inner)), i);
-}
-
-bool isDirectKernel(Operation *op) {
-  auto empty = [](Type t) { return llvm::cast<RankedTensorType>(t).getNumElements() == 0; };
-  if (llvm::any_of(op->getOperandTypes(), empty) || llvm::any_of(op->getResultTypes(), empty))
-    return false;
-  if (llvm::isa<kir::SortOp, kir::ArgsortOp, kir::TopkOp, kir::CumsumOp,
-                kir::RandomCategoricalOp, kir::BincountOp>(op))
-    return true;
-  if (llvm::isa<kir::ScatterAddOp>(op))
-    return scatterAddUsesAtomics(op);
-  return isDirectAttention(op) || isSimtMatmul(op);
-}
-
-absl::Status buildDirectKernel(Operation *op, ModuleOp module, const std::string &name) {
-  DirectKernels kernels(op, module, name);
-  if (llvm::isa<kir::SortOp, kir::ArgsortOp, kir::TopkOp>(op))
-    return buildSortKernels(op, kernels);
-  if (llvm::isa<kir::CumsumOp>(op))
-    return buildScanKernels(op, kernels);
-  if (llvm::isa<kir::ScatterAddOp>(op))
-    return buildScatterAddKernels(op, kernels);
-  if (llvm::isa<kir::RandomCategoricalOp>(op))
-    return buildCategoricalKernels(op, kernels);
-  if (llvm::isa<kir::AttentionOp>(op))
-    return buildAttentionKernels(op, kernels);
-  if (llvm::isa<kir::MatmulOp>(op))
-    return buildSimtMatmulKernels(op, kernels);
-  if (llvm::isa<kir::BincountOp>(op))
-    return buildBincountKernels(op, kernels);
-  return absl::InternalError(absl::StrCat("no direct kernel for '",
-                                          op->getName().getStringRef().str(), "'"));
 }
 
 } // namespace kiln::codegen::ptx

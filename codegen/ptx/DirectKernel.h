@@ -24,21 +24,14 @@
 #include "mlir/IR/BuiltinOps.h"
 
 #include "ir/KilnOps.h"
+#include "ir/ShapeUtils.h"
 
 namespace kiln::codegen::ptx {
 
-/// True if `op` runs as a direct kernel on the ptx target.
-bool isDirectKernel(mlir::Operation *op);
-
-/// Builds the kernels of `op` and the host function launching them into
-/// `module` (a gpu.container_module). Every buffer is passed flat (rank 0 as
-/// one element): operands first, then results.
-absl::Status buildDirectKernel(mlir::Operation *op, mlir::ModuleOp module,
-                               const std::string &name);
-
-// --- For the files that define the kernels. ---------------------------------
-
-/// The gpu.module and host function of one op's direct kernels.
+/// The gpu.module of one op's direct kernels and the host function launching
+/// them (into a gpu.container_module). Every buffer is passed flat (rank 0 as
+/// one element): operands first, then results. KernelTable.cpp picks the
+/// kernel family; each family's builder below fills it.
 class DirectKernels {
 public:
   DirectKernels(mlir::Operation *op, mlir::ModuleOp module, const std::string &name);
@@ -88,10 +81,6 @@ mlir::Value shuffle(mlir::OpBuilder &b, mlir::Location l, mlir::Value v, int32_t
                     mlir::gpu::ShuffleMode mode);
 /// The smallest power of two >= n (1 for n <= 1).
 int64_t nextPowerOfTwo(int64_t n);
-
-/// An op's `axis` attribute counted from the front (its signed value: the
-/// generated getters return I64Attr values unsigned).
-int64_t normalizedAxis(mlir::IntegerAttr axis, int64_t rank);
 
 /// The rows of a tensor of `shape` along `axis`: outer x n x inner.
 struct AxisRows {

@@ -13,6 +13,8 @@
 #include "codegen/ptx/Scalars.h"
 
 #include "ir/KilnOps.h"
+#include "ir/ShapeUtils.h"
+#include "passes/RowReduction.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -30,6 +32,12 @@ namespace kir = kiln::ir;
 
 namespace kiln::codegen::ptx {
 namespace {
+
+using passes::warpRowLength;
+
+bool isElementwise(Operation *op) {
+  return op->hasTrait<kir::KilnElementwise>();
+}
 
 using ScalarFn = std::function<Value(OpBuilder &, Location, ValueRange)>;
 
@@ -265,18 +273,6 @@ Value signOf(OpBuilder &nb, Location l, Value x) {
                                     nb.create<arith::SelectOp>(l, lt, constant(-1.0), x));
 }
 
-} // namespace
-
-bool isElementwise(Operation *op) {
-  return llvm::isa<kir::NegOp, kir::AbsOp, kir::ExpOp, kir::LogOp, kir::SqrtOp, kir::RsqrtOp,
-                   kir::TanhOp, kir::SigmoidOp, kir::SiluOp, kir::GeluOp, kir::ErfOp, kir::SinOp,
-                   kir::CosOp, kir::LogicalNotOp, kir::SelectOp, kir::CastOp, kir::BroadcastToOp,
-                   kir::SignOp>(op) ||
-         (op->hasTrait<kir::KilnBroadcasting>() && op->getNumOperands() == 2);
-}
-
-namespace {
-
 std::optional<ElementwiseBody> elementwiseBody(OpBuilder &b, Operation *op) {
   auto elementOf = [&](unsigned i) {
     return llvm::cast<RankedTensorType>(op->getOperand(i).getType()).getElementType();
@@ -310,7 +306,7 @@ std::optional<ElementwiseBody> elementwiseBody(OpBuilder &b, Operation *op) {
                          }};
 }
 
-int64_t normalizeAxis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+using ir::normalizeAxis;
 
 /// Clamps an index value (any integer type) into [0, size) as an `index`.
 Value clampIndex(OpBuilder &b, Location l, Value v, int64_t size) {
@@ -496,7 +492,7 @@ public:
     if (auto scatter = llvm::dyn_cast<kir::ScatterAddOp>(op))
       return buildScatterAdd(scatter.getAxisAttr().getInt());
     if (auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op))
-      return grouped.getMode() == "rows" ? buildGroupedRows(grouped.getTransposeW())
+      return grouped.getMode() == kir::GroupedMatmulMode::rows ? buildGroupedRows(grouped.getTransposeW())
                                          : buildGroupedContract();
     if (llvm::isa<kir::RandomUniformOp, kir::RandomNormalOp>(op))
       return buildRandom(llvm::isa<kir::RandomNormalOp>(op));
@@ -1132,38 +1128,6 @@ private:
   SmallVector<Reader> readers;
   unsigned numInputs;
 };
-
-} // namespace
-
-int64_t warpRowLength(Operation *reduction) {
-  if (!reduction->hasTrait<kir::KilnReduction>())
-    return 0;
-  auto xType = llvm::cast<RankedTensorType>(reduction->getOperand(0).getType());
-  OpBuilder probe(reduction->getContext());
-  if (computeType(probe, xType.getElementType()).getIntOrFloatBitWidth() != 32)
-    return 0;
-  int64_t rank = xType.getRank();
-  SmallVector<bool> reduced(rank, false);
-  for (int64_t a : reduction->getAttrOfType<DenseI64ArrayAttr>("axes").asArrayRef())
-    reduced[normalizeAxis(a, rank)] = true;
-  // The reduced dims must be the trailing (contiguous) ones.
-  int64_t count = 1;
-  bool seenReduced = false;
-  for (int64_t i = 0; i < rank; ++i) {
-    if (seenReduced && !reduced[i])
-      return 0;
-    seenReduced |= reduced[i];
-    if (reduced[i])
-      count *= xType.getDimSize(i);
-  }
-  return seenReduced && count >= 32 ? count : 0;
-}
-
-bool isHostHandled(Operation *op) {
-  return llvm::isa<kir::ReshapeOp, kir::ConstantOp>(op);
-}
-
-namespace {
 
 /// The flat-region kernel: a parallel loop over groups of kVector consecutive
 /// elements. Each iteration loads its kVector elements of every full-size

@@ -28,19 +28,6 @@ absl::Status buildKernelFunction(mlir::Operation *root,
                                  mlir::ModuleOp module, const std::string &name,
                                  llvm::SmallVectorImpl<mlir::Value> &inputs);
 
-/// True for the ops whose kernel is a pure function of each output element's
-/// operands (unary and broadcasting binary math, select, cast, broadcast_to):
-/// the ops that can be fused into their consumer.
-bool isElementwise(mlir::Operation *op);
-
-/// For a reduction that runs one warp per output (its reduced dims are the
-/// trailing ones, at least 32 elements, computed in a 32-bit type): the number
-/// of elements each output reduces. 0 otherwise.
-int64_t warpRowLength(mlir::Operation *reduction);
-
-/// True if `op` needs no kernel on the ptx target (handled as alias or constant).
-bool isHostHandled(mlir::Operation *op);
-
 } // namespace kiln::codegen::ptx
 
 #endif // KILN_CODEGEN_PTX_KERNELBUILDER_H

@@ -86,7 +86,7 @@ namespace {
 bool isTensorCoreElement(Type e) { return e.isBF16() || e.isF16(); }
 
 bool isGroupedRows(kir::GroupedMatmulOp grouped) {
-  if (grouped.getMode() != "rows")
+  if (grouped.getMode() != ir::GroupedMatmulMode::rows)
     return false;
   auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
   auto wType = llvm::cast<RankedTensorType>(grouped.getW().getType());
@@ -127,7 +127,7 @@ bool isDense(kir::MatmulOp matmul) {
 
 bool isTensorCoreContract(Operation *op) {
   auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
-  if (!grouped || grouped.getMode() != "contract")
+  if (!grouped || grouped.getMode() != ir::GroupedMatmulMode::contract)
     return false;
   auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
   auto dyType = llvm::cast<RankedTensorType>(grouped.getW().getType());

@@ -1,12 +1,12 @@
 //===- PtxCodegen.cpp - kiln IR to a ptx-target Executable -----------------===//
 //
-// The host lowering already decides buffers, arguments, results, donation and
-// the release schedule; this file keeps all of that and replaces each step with
-// what the GPU runs: kernel launches (one kiln op may need several, e.g. a fill
-// then a reduction), aliases for reshapes, and constants uploaded at load time.
-// Each op's kernels go through a private module and the stock MLIR GPU path;
-// constant kernel arguments are sunk into the kernels so every launch passes
-// exactly its buffers.
+// Lowers what the ptx graph pipeline decided: every kiln.dispatch region is
+// built by the provider its `kernel` attribute names (KernelTable.h), run
+// through the stock MLIR GPU pipelines (PtxPipeline.h) and recorded as one
+// launch step per kernel. The host lowering already decides buffers,
+// arguments, results, donation and the release schedule; this file keeps
+// them, turns reshapes into aliases, keeps constants (uploaded at load time),
+// and plans the device arena.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,12 +15,9 @@
 #include <fstream>
 
 #include "codegen/HostCodegen.h"
-#include "codegen/ptx/DirectKernel.h"
-#include "codegen/ptx/Fusion.h"
-#include "codegen/ptx/KernelBuilder.h"
-#include "codegen/ptx/MatmulTiling.h"
-#include "codegen/ptx/MmaMatmul.h"
-#include "codegen/ptx/WgmmaMatmul.h"
+#include "codegen/ptx/KernelTable.h"
+#include "codegen/ptx/PtxPipeline.h"
+#include "executor/DType.h"
 #include "ir/Diagnostics.h"
 #include "ir/KilnOps.h"
 
@@ -72,43 +69,16 @@ void registerEverythingOnce(MLIRContext &context) {
   context.loadAllAvailableDialects();
 }
 
-absl::Status runPipeline(ModuleOp module, const std::string &pipeline,
+absl::Status runPipeline(ModuleOp module,
+                         llvm::function_ref<void(OpPassManager &)> build,
                          const std::string &stage) {
   DiagnosticCollector diagnostics(*module.getContext());
   PassManager pm(module.getContext());
-  std::string errors;
-  llvm::raw_string_ostream os(errors);
-  if (failed(parsePassPipeline(pipeline, pm, os)))
-    return absl::InternalError("bad kernel pipeline: " + errors);
+  build(pm);
   if (failed(pm.run(module)))
-    return absl::InternalError(diagnostics.message("kernel lowering failed at " + stage));
+    return absl::InternalError(
+        diagnostics.message("kernel lowering failed at " + stage));
   return absl::OkStatus();
-}
-
-/// Moves constant operands of every launch into its kernel, so launches pass
-/// buffers only (the Launch message's bare-pointer parameter list).
-void sinkConstantArguments(ModuleOp module) {
-  module.walk([&](gpu::LaunchFuncOp launch) {
-    auto kernel = SymbolTable::lookupNearestSymbolFrom<gpu::GPUFuncOp>(
-        launch, launch.getKernel());
-    if (!kernel)
-      return;
-    llvm::BitVector erase(kernel.getNumArguments());
-    SmallVector<Value> kept;
-    for (auto [i, operand] : llvm::enumerate(launch.getKernelOperands())) {
-      auto constant = operand.getDefiningOp<arith::ConstantOp>();
-      if (!constant) {
-        kept.push_back(operand);
-        continue;
-      }
-      OpBuilder b(kernel.getBody());
-      Value sunk = b.clone(*constant)->getResult(0);
-      kernel.getArgument(i).replaceAllUsesWith(sunk);
-      erase.set(i);
-    }
-    kernel.eraseArguments(erase);
-    launch.getKernelOperandsMutable().assign(kept);
-  });
 }
 
 int64_t constantIndex(Value v) {
@@ -119,27 +89,6 @@ int64_t constantIndex(Value v) {
       return i.getInt();
   return -1;
 }
-
-/// KernelBuilder emits one flat parallel loop per kernel: tiles of 256 become
-/// blocks of 256 threads along x (gpu-map-parallel-loops maps dim 0 to x).
-std::string phase1() {
-  // Pipelines are parsed into a module-anchored PassManager: no outer anchor.
-  return "func.func(convert-linalg-to-parallel-loops,"
-         "scf-parallel-loop-tiling{parallel-loop-tile-sizes=256 no-min-max-bounds=true},gpu-map-parallel-loops,convert-parallel-loops-to-gpu,"
-         "lower-affine,canonicalize),gpu-kernel-outlining,convert-scf-to-cf,canonicalize";
-}
-
-/// To the LLVM dialect; then declareTensorMapParams, then phase3.
-std::string phase2(const std::string &chip, const PtxOptions &options) {
-  return absl::StrFormat(
-      "nvvm-attach-target{chip=%s features=%s},"
-      "gpu.module(convert-nvgpu-to-nvvm,convert-vector-to-llvm,"
-      "convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=1},convert-nvvm-to-llvm),"
-      "reconcile-unrealized-casts",
-      chip, options.features);
-}
-
-std::string phase3() { return "gpu-module-to-binary{format=isa}"; }
 
 /// Appends each kernel's tensor-map parameters to its LLVM function: 128 bytes
 /// by value, 64-byte aligned, which NVPTX declares as `.param .align 64 .b8
@@ -176,29 +125,6 @@ void declareTensorMapParams(ModuleOp module, const std::vector<KernelTensorMap> 
   });
 }
 
-bool isHopper(const std::string &chip) { return chip == "sm_90" || chip == "sm_90a"; }
-
-/// The cuBLAS GEMM of a matmul, when cuBLAS can run it: f32/f64/f16/bf16, and
-/// each operand's batch dims either absent (broadcast) or the result's.
-std::optional<proto::Gemm> cublasGemm(ir::MatmulOp matmul) {
-  Type element =
-      llvm::cast<RankedTensorType>(matmul.getResult().getType()).getElementType();
-  std::optional<MatmulShape> s = matmulShape(matmul);
-  if (!s || (!element.isF32() && !element.isF64() && !element.isF16() && !element.isBF16()))
-    return std::nullopt;
-  proto::Gemm g;
-  g.set_provider("cublas");
-  g.set_m(s->m);
-  g.set_n(s->n);
-  g.set_k(s->k);
-  g.set_batch(s->batch);
-  g.set_transpose_a(matmul.getTransposeA());
-  g.set_transpose_b(matmul.getTransposeB());
-  g.set_broadcast_a(!s->aBatched && s->batch > 1);
-  g.set_broadcast_b(!s->bBatched && s->batch > 1);
-  return g;
-}
-
 class PtxLowering {
 public:
   PtxLowering(proto::Executable &exe, const PtxOptions &options)
@@ -208,42 +134,49 @@ public:
     std::vector<proto::Step> steps(entry.steps().begin(), entry.steps().end());
     entry.clear_steps();
     // Which buffer holds each value: arguments, then every op's operands and
-    // results as the host lowering assigned them.
+    // results as the host lowering assigned them (one step per op, regions
+    // looked through).
     valueBuffer.clear();
     for (BlockArgument arg : func.getArguments())
       valueBuffer[arg] = entry.arguments(arg.getArgNumber()).buffer();
+    llvm::DenseMap<Operation *, const proto::Step *> stepOf;
     int index = 0;
-    for (Operation &op : func.getBody().front().without_terminator()) {
+    forEachStepOp(func, [&](Operation &op) {
       const proto::Step &step = steps[index++];
+      stepOf[&op] = &step;
       for (auto [k, v] : llvm::enumerate(op.getOperands()))
         valueBuffer[v] = step.inputs(k);
       for (auto [k, v] : llvm::enumerate(op.getResults()))
         valueBuffer[v] = step.outputs(k);
-    }
-    fused = planFusion(func);
-    // Buffers a fused op would have released are released by its region's kernel.
-    std::vector<int> pendingRelease;
-    index = 0;
+    });
     for (Operation &op : func.getBody().front().without_terminator()) {
-      proto::Step step = steps[index++];
-      if (fused.contains(&op)) {
-        pendingRelease.insert(pendingRelease.end(), step.release().begin(), step.release().end());
-        continue;
+      auto dispatch = llvm::dyn_cast<ir::DispatchOp>(op);
+      proto::Step step = *stepOf.lookup(dispatch ? dispatch.getRoot() : &op);
+      if (dispatch) {
+        // One kernel computes the whole region: it releases what every op
+        // of the region would have.
+        step.clear_release();
+        for (Operation &inner : dispatch.getBody().front().without_terminator())
+          for (int id : stepOf.lookup(&inner)->release())
+            step.add_release(id);
       }
-      for (int id : pendingRelease)
-        step.add_release(id);
-      pendingRelease.clear();
-      if (auto s = lowerStep(&op, step, entry); !s.ok())
-        return absl::Status(s.code(), absl::StrCat(step.location(),
-                                                   step.location().empty() ? "" : ": ",
-                                                   s.message()));
+      absl::Status s = dispatch ? lowerDispatch(dispatch, step, entry)
+                                : lowerHostHandled(&op, step, entry);
+      if (!s.ok())
+        return absl::Status(s.code(),
+                            absl::StrCat(step.location(),
+                                         step.location().empty() ? "" : ": ",
+                                         s.message()));
     }
     planBuffers(entry);
     return absl::OkStatus();
   }
 
 private:
-  absl::Status lowerStep(Operation *op, proto::Step step, proto::EntryPoint &entry) {
+  /// The ops outside regions: reshapes alias their operand's buffer and
+  /// constants are uploaded when the Executable loads.
+  absl::Status lowerHostHandled(Operation *op, proto::Step step,
+                                proto::EntryPoint &entry) {
     if (llvm::isa<ir::ReshapeOp>(op)) {
       step.set_op("alias");
       step.clear_attrs();
@@ -254,51 +187,61 @@ private:
       *entry.add_steps() = step;
       return absl::OkStatus();
     }
-    if (auto matmul = llvm::dyn_cast<ir::MatmulOp>(op); matmul && options.cublasMatmul)
-      if (std::optional<proto::Gemm> gemm = cublasGemm(matmul)) {
-        step.set_op("gemm");
-        step.clear_attrs();
-        *step.mutable_gemm() = *gemm;
-        *entry.add_steps() = step;
-        return absl::OkStatus();
-      }
-    MLIRContext *ctx = op->getContext();
-    OwningOpRef<ModuleOp> module = ModuleOp::create(op->getLoc());
+    return absl::InternalError(
+        absl::StrCat("'", op->getName().getStringRef().str(),
+                     "' is outside every kiln.dispatch region: the ptx "
+                     "pipeline runs kiln-form-fusions before lowering"));
+  }
+
+  absl::Status lowerDispatch(ir::DispatchOp dispatch, proto::Step step,
+                             proto::EntryPoint &entry) {
+    std::optional<StringRef> kernel = dispatch.getKernel();
+    const KernelProvider *provider =
+        kernel ? findKernelProvider(*kernel) : nullptr;
+    if (!provider)
+      return absl::InternalError(
+          kernel ? absl::StrCat("unknown kernel provider '", kernel->str(), "'")
+                 : std::string("a kiln.dispatch has no kernel: the ptx "
+                               "pipeline runs kiln-select-kernels first"));
+    MLIRContext *ctx = dispatch->getContext();
+    OwningOpRef<ModuleOp> module = ModuleOp::create(dispatch->getLoc());
     (*module)->setAttr("gpu.container_module", UnitAttr::get(ctx));
-    std::string name = absl::StrCat("k", kernelCounter++, "_", step.op());
-    // Tensor-core matmuls and the ops that are not loop nests are built as
-    // gpu kernels directly; everything else as a linalg function the stock
-    // path maps onto the GPU.
-    SmallVector<Value> inputs;
-    std::string chip = options.chip;
-    std::vector<KernelTensorMap> tensorMaps;
-    if ((isTensorCoreMatmul(op) || isTensorCoreContract(op)) && options.wgmmaMatmul &&
-        isHopper(options.chip)) {
-      // wgmma and setmaxnreg exist only on the arch-specific target.
-      chip = "sm_90a";
-      if (auto s = buildWgmmaMatmul(op, *module, name, tensorMaps); !s.ok())
-        return s;
-      inputs.assign(op->getOperands().begin(), op->getOperands().end());
-    } else if (isTensorCoreMatmul(op)) {
-      if (auto s = buildMmaMatmul(op, *module, name); !s.ok())
-        return s;
-      inputs.assign(op->getOperands().begin(), op->getOperands().end());
-    } else if (isDirectKernel(op)) {
-      if (auto s = buildDirectKernel(op, *module, name); !s.ok())
-        return s;
-      inputs.assign(op->getOperands().begin(), op->getOperands().end());
-    } else if (auto s = buildKernelFunction(op, fused, *module, name, inputs); !s.ok()) {
+    KernelBuild build;
+    build.root = dispatch.getRoot();
+    for (Operation &inner : dispatch.getBody().front().without_terminator())
+      if (&inner != build.root)
+        build.fused.insert(&inner);
+    build.module = *module;
+    // Kernels are numbered in program order (library calls take no number).
+    build.name = absl::StrCat("k", kernelCounter, "_", step.op());
+    if (auto s = provider->build(build); !s.ok())
       return s;
+    if (build.gemm) {
+      step.set_op("gemm");
+      step.clear_attrs();
+      *step.mutable_gemm() = *build.gemm;
+      *entry.add_steps() = step;
+      return absl::OkStatus();
     }
+    ++kernelCounter;
+    const std::string &name = build.name;
+    const std::vector<KernelTensorMap> &tensorMaps = build.tensorMaps;
+    std::string chip = provider->arch ? provider->arch : options.chip;
     dump(name + ".0-linalg.mlir", *module);
-    if (auto s = runPipeline(*module, phase1(), "gpu mapping"); !s.ok())
+    if (auto s = runPipeline(*module, buildKernelMappingPipeline, "gpu mapping");
+        !s.ok())
       return s;
-    sinkConstantArguments(*module);
     dump(name + ".1-gpu.mlir", *module);
-    if (auto s = runPipeline(*module, phase2(chip, options), "NVVM"); !s.ok())
+    if (auto s = runPipeline(
+            *module,
+            [&](OpPassManager &pm) {
+              buildNvvmLoweringPipeline(pm, chip, options.features);
+            },
+            "NVVM");
+        !s.ok())
       return s;
     declareTensorMapParams(*module, tensorMaps);
-    if (auto s = runPipeline(*module, phase3(), "PTX"); !s.ok())
+    if (auto s = runPipeline(*module, buildPtxEmissionPipeline, "PTX"); !s.ok())
       return s;
     dump(name + ".2-binary.mlir", *module);
 
@@ -315,7 +258,7 @@ private:
     }
     auto func = module->lookupSymbol<func::FuncOp>(name);
     std::vector<int> buffers;
-    for (Value v : inputs)
+    for (Value v : build.inputs)
       buffers.push_back(valueBuffer.at(v));
     int numInputs = buffers.size();
     buffers.insert(buffers.end(), step.outputs().begin(), step.outputs().end());
@@ -334,7 +277,6 @@ private:
         l->add_block(constantIndex(v));
       if (Value shared = launch.getDynamicSharedMemorySize())
         l->set_shared_bytes(constantIndex(shared));
-      std::set<int> written;
       for (Value operand : launch.getKernelOperands()) {
         auto arg = llvm::dyn_cast<BlockArgument>(operand);
         if (!arg || arg.getOwner()->getParentOp() != func) {
@@ -395,27 +337,14 @@ private:
   const PtxOptions &options;
   int kernelCounter = 0;
   std::map<std::string, int> modulesByText;
-  llvm::DenseMap<Value, int> valueBuffer;  // of the entry being lowered
-  llvm::DenseSet<Operation *> fused;       // ops recomputed inside their consumer
+  llvm::DenseMap<Value, int> valueBuffer; // of the entry being lowered
 };
 
 int64_t byteSize(const proto::TensorType &type) {
   int64_t n = 1;
   for (int64_t d : type.shape())
     n *= d;
-  switch (type.dtype()) {
-  case proto::F64:
-  case proto::I64:
-    return n * 8;
-  case proto::F32:
-  case proto::I32:
-    return n * 4;
-  case proto::F16:
-  case proto::BF16:
-    return n * 2;
-  default:
-    return n;
-  }
+  return n * storageBytes(type.dtype());
 }
 
 } // namespace

@@ -1,8 +1,9 @@
 //===- PtxCodegen.h - kiln IR to a ptx-target Executable --------*- C++ -*-===//
 //
-// Lowers every op of an optimised, decomposed kiln module to PTX that Kiln emits
-// through MLIR (linalg -> parallel loops -> gpu -> NVVM -> LLVM NVPTX), and plans
-// the entry points' buffers into one device arena.
+// Lowers a module the ptx graph pipeline prepared (every kernel a kiln.dispatch
+// region whose `kernel` names its provider) to PTX that Kiln emits through MLIR
+// (linalg -> parallel loops -> gpu -> NVVM -> LLVM NVPTX, or kernels built in
+// the gpu dialect), and plans the entry points' buffers into one device arena.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,13 +24,6 @@ struct PtxOptions {
   std::string features = "+ptx80";
   /// When set, each kernel's .ptx and the IR of its lowering stages go here.
   std::string dumpDir;
-  /// Route kiln.matmul to cuBLAS (a "gemm" step the executor runs through the
-  /// library it loads at run time) instead of Kiln's kernels, where cuBLAS
-  /// takes the shapes: the opt-in provider of DESIGN.md.
-  bool cublasMatmul = false;
-  /// On Hopper (sm_90, sm_90a), run bf16/f16 matmuls on the wgmma + TMA kernel
-  /// (sm_90a PTX); otherwise, or when cleared, on the mma.sync kernel.
-  bool wgmmaMatmul = true;
 };
 
 absl::StatusOr<proto::Executable> lowerToPtx(mlir::ModuleOp module,
@@ -37,6 +31,8 @@ absl::StatusOr<proto::Executable> lowerToPtx(mlir::ModuleOp module,
 
 /// Assigns arena offsets to an entry's non-argument buffers by liveness
 /// (first fit, 256-byte aligned); alias outputs share their input's bytes.
+/// Not a pass: it reads the launch steps lowering produced (which buffers
+/// each kernel touches, after fusion), which exist only in the Executable.
 void planBuffers(proto::EntryPoint &entry);
 
 } // namespace kiln::codegen::ptx

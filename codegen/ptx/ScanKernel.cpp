@@ -25,7 +25,8 @@ namespace kiln::codegen::ptx {
 absl::Status buildScanKernels(Operation *op, DirectKernels &k) {
   auto cumsum = llvm::cast<kir::CumsumOp>(op);
   auto xType = llvm::cast<RankedTensorType>(cumsum.getX().getType());
-  int64_t axis = normalizedAxis(cumsum.getAxisAttr(), xType.getRank());
+  int64_t axis =
+      ir::normalizeAxis(cumsum.getAxisAttr().getInt(), xType.getRank());
   AxisRows r = axisRows(xType.getShape(), axis);
   bool exclusive = cumsum.getExclusive(), reverse = cumsum.getReverse();
 

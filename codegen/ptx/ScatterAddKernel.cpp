@@ -45,7 +45,8 @@ bool scatterAddUsesAtomics(Operation *op) {
 absl::Status buildScatterAddKernels(Operation *op, DirectKernels &k) {
   auto scatter = llvm::cast<kir::ScatterAddOp>(op);
   auto xType = llvm::cast<RankedTensorType>(scatter.getX().getType());
-  int64_t axis = normalizedAxis(scatter.getAxisAttr(), xType.getRank());
+  int64_t axis =
+      ir::normalizeAxis(scatter.getAxisAttr().getInt(), xType.getRank());
   AxisRows r = axisRows(xType.getShape(), axis);
   int64_t indices =
       llvm::cast<RankedTensorType>(scatter.getIndices().getType()).getNumElements();

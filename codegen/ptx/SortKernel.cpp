@@ -40,7 +40,9 @@ struct SortSpec {
 
 SortSpec specOf(Operation *op) {
   auto xType = llvm::cast<RankedTensorType>(op->getOperand(0).getType());
-  auto axisOf = [&](IntegerAttr attr) { return normalizedAxis(attr, xType.getRank()); };
+  auto axisOf = [&](IntegerAttr attr) {
+    return ir::normalizeAxis(attr.getInt(), xType.getRank());
+  };
   if (auto sort = llvm::dyn_cast<kir::SortOp>(op)) {
     int64_t axis = axisOf(sort.getAxisAttr());
     return {axis, sort.getDescending(), 0, -1, xType.getDimSize(axis)};

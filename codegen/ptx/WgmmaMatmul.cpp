@@ -418,7 +418,7 @@ proto::TensorMap operandMap(const MatmulOperand &o, bool batched, const OperandT
 absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string &name,
                               std::vector<KernelTensorMap> &maps) {
   auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
-  bool contract = grouped && grouped.getMode() == "contract";
+  bool contract = grouped && grouped.getMode() == kir::GroupedMatmulMode::contract;
   MatmulGeometry g = contract  ? contractGeometryOf(grouped)
                      : grouped ? groupedGeometryOf(grouped)
                                : geometryOf(llvm::cast<kir::MatmulOp>(op));

@@ -64,7 +64,7 @@ TEST(LinalgGrad, GroupedMatmulRows) {
       {"grouped_matmul rows",
        {normal("tensor<7x3xf64>", {7, 3}),
         normal("tensor<3x3x4xf64>", {3, 3, 4}), offsets()},
-       "  %out = kiln.grouped_matmul %a0, %a1, %a2 {mode = \"rows\", "
+       "  %out = kiln.grouped_matmul %a0, %a1, %a2 {mode = #kiln.grouped_mode<rows>, "
        "transpose_w = false} : (tensor<7x3xf64>, tensor<3x3x4xf64>, "
        "tensor<3xi64>) -> tensor<7x4xf64>",
        "tensor<7x4xf64>",
@@ -73,7 +73,7 @@ TEST(LinalgGrad, GroupedMatmulRows) {
       {"grouped_matmul rows transpose_w",
        {normal("tensor<7x3xf64>", {7, 3}),
         normal("tensor<3x4x3xf64>", {3, 4, 3}), offsets()},
-       "  %out = kiln.grouped_matmul %a0, %a1, %a2 {mode = \"rows\", "
+       "  %out = kiln.grouped_matmul %a0, %a1, %a2 {mode = #kiln.grouped_mode<rows>, "
        "transpose_w = true} : (tensor<7x3xf64>, tensor<3x4x3xf64>, "
        "tensor<3xi64>) -> tensor<7x4xf64>",
        "tensor<7x4xf64>",
@@ -85,7 +85,7 @@ TEST(LinalgGrad, GroupedMatmulContract) {
       {"grouped_matmul contract",
        {normal("tensor<7x3xf64>", {7, 3}), normal("tensor<7x4xf64>", {7, 4}),
         offsets()},
-       "  %out = kiln.grouped_matmul %a0, %a1, %a2 {mode = \"contract\", "
+       "  %out = kiln.grouped_matmul %a0, %a1, %a2 {mode = #kiln.grouped_mode<contract>, "
        "transpose_w = false} : (tensor<7x3xf64>, tensor<7x4xf64>, "
        "tensor<3xi64>) -> tensor<3x3x4xf64>",
        "tensor<3x3x4xf64>",

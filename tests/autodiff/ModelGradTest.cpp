@@ -246,7 +246,7 @@ TEST(NarrowPrecisionGrad, MatchesF64) {
        {normal("tensor<6x3xf64>", {6, 3}),
         normal("tensor<2x3x4xf64>", {2, 3, 4}),
         fixed("tensor<2xi64>", proto::I64, {2}, {2, 5})},
-       "  %y = kiln.grouped_matmul %x0, %x1, %a2 {mode = \"rows\", transpose_w "
+       "  %y = kiln.grouped_matmul %x0, %x1, %a2 {mode = #kiln.grouped_mode<rows>, transpose_w "
        "= false} "
        ": (tensor<6x3x$T>, tensor<2x3x4x$T>, tensor<2xi64>) -> tensor<6x4x$T>",
        "tensor<6x4x$T>",

@@ -224,7 +224,7 @@ const char *kTensorCoreMatmuls = R"mlir(
                     %g: tensor<24x8xf32>)
         -> (tensor<200x136xbf16>, tensor<96x72xbf16>, tensor<16x8xf32>) {
       %c = kiln.matmul %a, %b {transpose_a = false, transpose_b = true} : (tensor<200x264xbf16>, tensor<136x264xbf16>) -> tensor<200x136xbf16>
-      %y = kiln.grouped_matmul %x, %w, %o {mode = "rows", transpose_w = false} : (tensor<96x64xbf16>, tensor<4x64x72xbf16>, tensor<4xi64>) -> tensor<96x72xbf16>
+      %y = kiln.grouped_matmul %x, %w, %o {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<96x64xbf16>, tensor<4x64x72xbf16>, tensor<4xi64>) -> tensor<96x72xbf16>
       %h = kiln.matmul %f, %g {transpose_a = false, transpose_b = false} : (tensor<16x24xf32>, tensor<24x8xf32>) -> tensor<16x8xf32>
       return %c, %y, %h : tensor<200x136xbf16>, tensor<96x72xbf16>, tensor<16x8xf32>
     })mlir";
@@ -441,7 +441,7 @@ TEST(PtxTarget, MatmulProviderRoutesMatmulsToCublas) {
         -> (tensor<200x136xbf16>, tensor<4x8x5xf32>, tensor<96x72xbf16>, tensor<4x8x5xf32>) {
       %c = kiln.matmul %a, %b {transpose_a = false, transpose_b = true} : (tensor<200x264xbf16>, tensor<136x264xbf16>) -> tensor<200x136xbf16>
       %y = kiln.matmul %xt, %w {transpose_a = true, transpose_b = false} : (tensor<4x16x8xf32>, tensor<16x5xf32>) -> tensor<4x8x5xf32>
-      %r = kiln.grouped_matmul %g, %e, %o {mode = "rows", transpose_w = false} : (tensor<96x64xbf16>, tensor<4x64x72xbf16>, tensor<4xi64>) -> tensor<96x72xbf16>
+      %r = kiln.grouped_matmul %g, %e, %o {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<96x64xbf16>, tensor<4x64x72xbf16>, tensor<4xi64>) -> tensor<96x72xbf16>
       %f = kiln.matmul %x, %w {transpose_a = false, transpose_b = false} : (tensor<4x8x16xf32>, tensor<16x5xf32>) -> tensor<4x8x5xf32>
       return %c, %y, %r, %f : tensor<200x136xbf16>, tensor<4x8x5xf32>, tensor<96x72xbf16>, tensor<4x8x5xf32>
     })mlir";

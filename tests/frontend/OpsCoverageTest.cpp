@@ -230,8 +230,8 @@ TEST(OpsCoverage, EveryOpBuildsAndVerifies) {
 
   // Attribute spellings the code generator reads.
   EXPECT_THAT(ir, HasSubstr("{transpose_a = false, transpose_b = true}"));
-  EXPECT_THAT(ir, HasSubstr("{mode = \"contract\", transpose_w = false}"));
-  EXPECT_THAT(ir, HasSubstr("{mode = \"rows\", transpose_w = true}"));
+  EXPECT_THAT(ir, HasSubstr("{mode = #kiln.grouped_mode<contract>, transpose_w = false}"));
+  EXPECT_THAT(ir, HasSubstr("{mode = #kiln.grouped_mode<rows>, transpose_w = true}"));
   EXPECT_THAT(ir, HasSubstr("{axes = array<i64: -1>, keepdims = false}"));
   EXPECT_THAT(ir,
               HasSubstr("{axis = 0 : i64, exclusive = true, reverse = true}"));

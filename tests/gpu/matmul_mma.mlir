@@ -36,10 +36,10 @@ func.func @main(%a: tensor<200x264xbf16> {kiln.name = "a"}, %b: tensor<264x136xb
   // ids are drawn from {0..7}; counting only 6 groups leaves a zero tail.
   %counts = kiln.bincount %ids {length = 6 : i64} : (tensor<1100xi64>) -> tensor<6xi64>
   %offsets = kiln.cumsum %counts {axis = 0 : i64, exclusive = false, reverse = false} : (tensor<6xi64>) -> tensor<6xi64>
-  %g = kiln.grouped_matmul %gx, %gw, %offsets {mode = "rows", transpose_w = false} : (tensor<1100x64xbf16>, tensor<6x64x72xbf16>, tensor<6xi64>) -> tensor<1100x72xbf16>
-  %gt = kiln.grouped_matmul %gx, %gwt, %offsets {mode = "rows", transpose_w = true} : (tensor<1100x64xbf16>, tensor<6x72x64xbf16>, tensor<6xi64>) -> tensor<1100x72xbf16>
-  %gc = kiln.grouped_matmul %gx, %gy, %offsets {mode = "contract", transpose_w = false} : (tensor<1100x64xbf16>, tensor<1100x72xbf16>, tensor<6xi64>) -> tensor<6x64x72xbf16>
-  %cw = kiln.grouped_matmul %cx, %cy, %offsets {mode = "contract", transpose_w = false} : (tensor<1100x136xbf16>, tensor<1100x264xbf16>, tensor<6xi64>) -> tensor<6x136x264xbf16>
+  %g = kiln.grouped_matmul %gx, %gw, %offsets {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<1100x64xbf16>, tensor<6x64x72xbf16>, tensor<6xi64>) -> tensor<1100x72xbf16>
+  %gt = kiln.grouped_matmul %gx, %gwt, %offsets {mode = #kiln.grouped_mode<rows>, transpose_w = true} : (tensor<1100x64xbf16>, tensor<6x72x64xbf16>, tensor<6xi64>) -> tensor<1100x72xbf16>
+  %gc = kiln.grouped_matmul %gx, %gy, %offsets {mode = #kiln.grouped_mode<contract>, transpose_w = false} : (tensor<1100x64xbf16>, tensor<1100x72xbf16>, tensor<6xi64>) -> tensor<6x64x72xbf16>
+  %cw = kiln.grouped_matmul %cx, %cy, %offsets {mode = #kiln.grouped_mode<contract>, transpose_w = false} : (tensor<1100x136xbf16>, tensor<1100x264xbf16>, tensor<6xi64>) -> tensor<6x136x264xbf16>
   %dr = kiln.matmul %dx, %b {transpose_a = false, transpose_b = false} : (tensor<6x1x264xbf16>, tensor<264x136xbf16>) -> tensor<6x1x136xbf16>
   return %nn, %tn, %nt, %tt, %bm, %bw, %h, %l, %g, %gt, %gc, %cw, %dr : tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<200x136xbf16>, tensor<3x40x24xbf16>, tensor<3x40x16xbf16>, tensor<33x8xf16>, tensor<512x384xbf16>, tensor<1100x72xbf16>, tensor<1100x72xbf16>, tensor<6x64x72xbf16>, tensor<6x136x264xbf16>, tensor<6x1x136xbf16>
 }

@@ -31,8 +31,8 @@ func.func @main(%x: tensor<6x37xf32> {kiln.name = "x"}, %xb: tensor<6x37xbf16> {
   %ids19 = kiln.slice %ids {start = array<i64: 0>, limit = array<i64: 19>, stride = array<i64: 1>} : (tensor<40xi64>) -> tensor<19xi64>
   %counts = kiln.bincount %ids19 {length = 8 : i64} : (tensor<19xi64>) -> tensor<8xi64>
   %offsets = kiln.cumsum %counts {axis = 0 : i64, exclusive = false, reverse = false} : (tensor<8xi64>) -> tensor<8xi64>
-  %gr = kiln.grouped_matmul %rows, %w, %offsets {mode = "rows", transpose_w = false} : (tensor<19x12xf32>, tensor<8x12x9xf32>, tensor<8xi64>) -> tensor<19x9xf32>
-  %gc = kiln.grouped_matmul %rows, %dy, %offsets {mode = "contract", transpose_w = false} : (tensor<19x12xf32>, tensor<19x9xf32>, tensor<8xi64>) -> tensor<8x12x9xf32>
+  %gr = kiln.grouped_matmul %rows, %w, %offsets {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<19x12xf32>, tensor<8x12x9xf32>, tensor<8xi64>) -> tensor<19x9xf32>
+  %gc = kiln.grouped_matmul %rows, %dy, %offsets {mode = #kiln.grouped_mode<contract>, transpose_w = false} : (tensor<19x12xf32>, tensor<19x9xf32>, tensor<8xi64>) -> tensor<8x12x9xf32>
   %tv, %ti = kiln.topk %x {k = 5 : i64} : (tensor<6x37xf32>) -> (tensor<6x5xf32>, tensor<6x5xi64>)
   %sb = kiln.sort %xb {axis = 1 : i64, descending = false} : (tensor<6x37xbf16>) -> tensor<6x37xbf16>
   %as = kiln.argsort %xb {axis = 1 : i64, descending = true} : (tensor<6x37xbf16>) -> tensor<6x37xi64>

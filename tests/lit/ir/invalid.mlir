@@ -68,7 +68,7 @@ func.func @matmul_batch(%a: tensor<2x2x3xf32>, %b: tensor<3x3x5xf32>) {
 func.func @grouped_matmul_k(%x: tensor<10x4xf32>, %w: tensor<3x5x6xf32>, %o: tensor<3xi64>) {
   // expected-error @+2 {{'kiln.grouped_matmul' x tensor<10x4xf32> and w tensor<3x5x6xf32> disagree on K: 4 vs 5}}
   // expected-error @+1 {{'kiln.grouped_matmul' op failed to infer returned types}}
-  %0 = kiln.grouped_matmul %x, %w, %o {mode = "rows", transpose_w = false} : (tensor<10x4xf32>, tensor<3x5x6xf32>, tensor<3xi64>) -> tensor<10x6xf32>
+  %0 = kiln.grouped_matmul %x, %w, %o {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<10x4xf32>, tensor<3x5x6xf32>, tensor<3xi64>) -> tensor<10x6xf32>
   return
 }
 
@@ -77,7 +77,7 @@ func.func @grouped_matmul_k(%x: tensor<10x4xf32>, %w: tensor<3x5x6xf32>, %o: ten
 func.func @grouped_matmul_groups(%x: tensor<10x4xf32>, %w: tensor<2x4x6xf32>, %o: tensor<3xi64>) {
   // expected-error @+2 {{'kiln.grouped_matmul' mode rows needs w [E, K, N] with E = 3, got tensor<2x4x6xf32>}}
   // expected-error @+1 {{'kiln.grouped_matmul' op failed to infer returned types}}
-  %0 = kiln.grouped_matmul %x, %w, %o {mode = "rows", transpose_w = false} : (tensor<10x4xf32>, tensor<2x4x6xf32>, tensor<3xi64>) -> tensor<10x6xf32>
+  %0 = kiln.grouped_matmul %x, %w, %o {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<10x4xf32>, tensor<2x4x6xf32>, tensor<3xi64>) -> tensor<10x6xf32>
   return
 }
 
@@ -86,16 +86,24 @@ func.func @grouped_matmul_groups(%x: tensor<10x4xf32>, %w: tensor<2x4x6xf32>, %o
 func.func @grouped_matmul_contract(%x: tensor<10x4xf32>, %dy: tensor<9x6xf32>, %o: tensor<3xi64>) {
   // expected-error @+2 {{'kiln.grouped_matmul' mode contract needs dy [T, N] with T = 10, got tensor<9x6xf32>}}
   // expected-error @+1 {{'kiln.grouped_matmul' op failed to infer returned types}}
-  %0 = kiln.grouped_matmul %x, %dy, %o {mode = "contract", transpose_w = false} : (tensor<10x4xf32>, tensor<9x6xf32>, tensor<3xi64>) -> tensor<3x4x6xf32>
+  %0 = kiln.grouped_matmul %x, %dy, %o {mode = #kiln.grouped_mode<contract>, transpose_w = false} : (tensor<10x4xf32>, tensor<9x6xf32>, tensor<3xi64>) -> tensor<3x4x6xf32>
   return
 }
 
 // -----
 
 func.func @grouped_matmul_mode(%x: tensor<10x4xf32>, %w: tensor<3x4x6xf32>, %o: tensor<3xi64>) {
-  // expected-error @+2 {{'kiln.grouped_matmul' mode must be "rows" or "contract", got "cols"}}
-  // expected-error @+1 {{'kiln.grouped_matmul' op failed to infer returned types}}
-  %0 = kiln.grouped_matmul %x, %w, %o {mode = "cols", transpose_w = false} : (tensor<10x4xf32>, tensor<3x4x6xf32>, tensor<3xi64>) -> tensor<10x6xf32>
+  // expected-error @+1 {{'kiln.grouped_matmul' op attribute 'mode' failed to satisfy constraint: what a grouped_matmul computes per group}}
+  %0 = kiln.grouped_matmul %x, %w, %o {mode = "rows", transpose_w = false} : (tensor<10x4xf32>, tensor<3x4x6xf32>, tensor<3xi64>) -> tensor<10x6xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_unknown_mode(%x: tensor<10x4xf32>, %w: tensor<3x4x6xf32>, %o: tensor<3xi64>) {
+  // expected-error @+2 {{expected ::kiln::ir::GroupedMatmulMode to be one of: rows, contract}}
+  // expected-error @+1 {{failed to parse Kiln_GroupedMatmulModeAttr parameter 'value'}}
+  %0 = kiln.grouped_matmul %x, %w, %o {mode = #kiln.grouped_mode<cols>, transpose_w = false} : (tensor<10x4xf32>, tensor<3x4x6xf32>, tensor<3xi64>) -> tensor<10x6xf32>
   return
 }
 
@@ -104,7 +112,7 @@ func.func @grouped_matmul_mode(%x: tensor<10x4xf32>, %w: tensor<3x4x6xf32>, %o: 
 func.func @grouped_matmul_offsets(%x: tensor<10x4xf32>, %w: tensor<3x4x6xf32>, %o: tensor<3xf32>) {
   // expected-error @+2 {{'kiln.grouped_matmul' offsets must be a rank-1 integer tensor, got tensor<3xf32>}}
   // expected-error @+1 {{'kiln.grouped_matmul' op failed to infer returned types}}
-  %0 = kiln.grouped_matmul %x, %w, %o {mode = "rows", transpose_w = false} : (tensor<10x4xf32>, tensor<3x4x6xf32>, tensor<3xf32>) -> tensor<10x6xf32>
+  %0 = kiln.grouped_matmul %x, %w, %o {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<10x4xf32>, tensor<3x4x6xf32>, tensor<3xf32>) -> tensor<10x6xf32>
   return
 }
 
@@ -667,4 +675,27 @@ func.func @declared_result_mismatch(%a: tensor<2x3xf32>) {
   // expected-error @+1 {{'kiln.exp' op failed to infer returned types}}
   %0 = kiln.exp %a : (tensor<2x3xf32>) -> tensor<2x4xf32>
   return
+}
+
+// -----
+
+func.func @dispatch_yields_a_non_root(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kiln.dispatch' op must yield exactly the results of its root op, 'kiln.neg'}}
+  %0 = kiln.dispatch : tensor<4xf32> {
+    %e = kiln.exp %x : (tensor<4xf32>) -> tensor<4xf32>
+    %n = kiln.neg %e : (tensor<4xf32>) -> tensor<4xf32>
+    kiln.yield %e : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @dispatch_yield_types(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kiln.dispatch' op yields 'tensor<4xf16>' but its results are 'tensor<4xf32>'}}
+  %0 = kiln.dispatch : tensor<4xf32> {
+    %c = kiln.cast %x {to = f16} : (tensor<4xf32>) -> tensor<4xf16>
+    kiln.yield %c : tensor<4xf16>
+  }
+  return %0 : tensor<4xf32>
 }

@@ -142,15 +142,15 @@ func.func @reductions(%key: tensor<i64>, %x: tensor<2x3xf32>, %row: tensor<3xf32
 
 // CHECK-LABEL: func.func @linalg_selection
 // CHECK: kiln.matmul %{{.*}}, %{{.*}} {transpose_a = false, transpose_b = true} : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x2xf32>
-// CHECK-NEXT: kiln.grouped_matmul %{{.*}}, %{{.*}}, %{{.*}} {mode = "rows", transpose_w = false} : (tensor<6x3xf32>, tensor<2x3x4xf32>, tensor<2xi64>) -> tensor<6x4xf32>
-// CHECK-NEXT: kiln.grouped_matmul %{{.*}}, %{{.*}}, %{{.*}} {mode = "contract", transpose_w = false} : (tensor<6x3xf32>, tensor<6x4xf32>, tensor<2xi64>) -> tensor<2x3x4xf32>
+// CHECK-NEXT: kiln.grouped_matmul %{{.*}}, %{{.*}}, %{{.*}} {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<6x3xf32>, tensor<2x3x4xf32>, tensor<2xi64>) -> tensor<6x4xf32>
+// CHECK-NEXT: kiln.grouped_matmul %{{.*}}, %{{.*}}, %{{.*}} {mode = #kiln.grouped_mode<contract>, transpose_w = false} : (tensor<6x3xf32>, tensor<6x4xf32>, tensor<2xi64>) -> tensor<2x3x4xf32>
 // CHECK-NEXT: kiln.topk %{{.*}} {k = 2 : i64} : (tensor<2x3xf32>) -> (tensor<2x2xf32>, tensor<2x2xi64>)
 // CHECK-NEXT: kiln.sort %{{.*}} {axis = 1 : i64, descending = true} : (tensor<2x3xf32>) -> tensor<2x3xf32>
 // CHECK-NEXT: kiln.argsort %{{.*}} {axis = 0 : i64, descending = false} : (tensor<2x3xf32>) -> tensor<2x3xi64>
 func.func @linalg_selection(%key: tensor<i64>, %x: tensor<2x3xf32>, %row: tensor<3xf32>, %row2: tensor<1x3xf32>, %i: tensor<2x3xi32>, %b: tensor<2x3xi1>, %start: tensor<2xi64>, %idx: tensor<4xi64>, %idx2: tensor<2x1xi64>, %upd: tensor<2x4xf32>, %tok: tensor<6x3xf32>, %w: tensor<2x3x4xf32>, %dy: tensor<6x4xf32>, %offs: tensor<2xi64>, %lab: tensor<2xi64>, %h: tensor<1x2x4x8xbf16>, %cos: tensor<4x4xbf16>, %sin: tensor<4x4xbf16>, %k: tensor<1x1x5x8xbf16>, %v: tensor<1x1x5x6xbf16>, %len: tensor<1xi32>, %off: tensor<1xi32>) {
   %r_mm = kiln.matmul %x, %x {transpose_a = false, transpose_b = true} : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x2xf32>
-  %r_gmm = kiln.grouped_matmul %tok, %w, %offs {mode = "rows", transpose_w = false} : (tensor<6x3xf32>, tensor<2x3x4xf32>, tensor<2xi64>) -> tensor<6x4xf32>
-  %r_gmc = kiln.grouped_matmul %tok, %dy, %offs {mode = "contract", transpose_w = false} : (tensor<6x3xf32>, tensor<6x4xf32>, tensor<2xi64>) -> tensor<2x3x4xf32>
+  %r_gmm = kiln.grouped_matmul %tok, %w, %offs {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<6x3xf32>, tensor<2x3x4xf32>, tensor<2xi64>) -> tensor<6x4xf32>
+  %r_gmc = kiln.grouped_matmul %tok, %dy, %offs {mode = #kiln.grouped_mode<contract>, transpose_w = false} : (tensor<6x3xf32>, tensor<6x4xf32>, tensor<2xi64>) -> tensor<2x3x4xf32>
   %r_tk:2 = kiln.topk %x {k = 2 : i64} : (tensor<2x3xf32>) -> (tensor<2x2xf32>, tensor<2x2xi64>)
   %r_so = kiln.sort %x {axis = 1 : i64, descending = true} : (tensor<2x3xf32>) -> tensor<2x3xf32>
   %r_as = kiln.argsort %x {axis = 0 : i64, descending = false} : (tensor<2x3xf32>) -> tensor<2x3xi64>

@@ -22,10 +22,10 @@ func.func @model_ops(%q: tensor<1x4x3x8xbf16>, %k: tensor<1x2x5x8xbf16>, %v: ten
 
 // CHECK-LABEL: func.func @moe
 func.func @moe(%x: tensor<10x4xf32>, %w: tensor<3x4x5xf32>, %offs: tensor<3xi64>, %dy: tensor<10x5xf32>) -> (tensor<10x5xf32>, tensor<3x4x5xf32>, tensor<10x2xf32>, tensor<10x2xi64>) {
-  // CHECK: kiln.grouped_matmul {{.*}}mode = "rows"
-  %y = kiln.grouped_matmul %x, %w, %offs {mode = "rows", transpose_w = false} : (tensor<10x4xf32>, tensor<3x4x5xf32>, tensor<3xi64>) -> tensor<10x5xf32>
-  // CHECK: kiln.grouped_matmul {{.*}}mode = "contract"
-  %dw = kiln.grouped_matmul %x, %dy, %offs {mode = "contract", transpose_w = false} : (tensor<10x4xf32>, tensor<10x5xf32>, tensor<3xi64>) -> tensor<3x4x5xf32>
+  // CHECK: kiln.grouped_matmul {{.*}}mode = #kiln.grouped_mode<rows>
+  %y = kiln.grouped_matmul %x, %w, %offs {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<10x4xf32>, tensor<3x4x5xf32>, tensor<3xi64>) -> tensor<10x5xf32>
+  // CHECK: kiln.grouped_matmul {{.*}}mode = #kiln.grouped_mode<contract>
+  %dw = kiln.grouped_matmul %x, %dy, %offs {mode = #kiln.grouped_mode<contract>, transpose_w = false} : (tensor<10x4xf32>, tensor<10x5xf32>, tensor<3xi64>) -> tensor<3x4x5xf32>
   // CHECK: kiln.topk
   %vals, %idx = kiln.topk %y {k = 2 : i64} : (tensor<10x5xf32>) -> (tensor<10x2xf32>, tensor<10x2xi64>)
   return %y, %dw, %vals, %idx : tensor<10x5xf32>, tensor<3x4x5xf32>, tensor<10x2xf32>, tensor<10x2xi64>

@@ -1,0 +1,158 @@
+//===- KernelTable.cpp - the ptx target's kernel providers -----------------===//
+//
+// The order is the preference: a library call where the user opted in, then
+// tensor cores, then the hand-built kernels for ops that are not loop nests,
+// then the loop nest, which runs anything the others refuse.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/ptx/KernelTable.h"
+
+#include "codegen/ptx/DirectKernel.h"
+#include "codegen/ptx/KernelBuilder.h"
+#include "codegen/ptx/MatmulTiling.h"
+#include "codegen/ptx/MmaMatmul.h"
+#include "codegen/ptx/WgmmaMatmul.h"
+#include "ir/KilnOps.h"
+
+using namespace mlir;
+namespace kir = kiln::ir;
+
+namespace kiln::codegen::ptx {
+namespace {
+
+bool isHopper(const std::string &chip) {
+  return chip == "sm_90" || chip == "sm_90a";
+}
+
+/// Hand-built kernels index their buffers from one flat launch: no empty ones.
+bool hasNoEmptyTensor(Operation *op) {
+  auto empty = [](Type t) {
+    return llvm::cast<RankedTensorType>(t).getNumElements() == 0;
+  };
+  return llvm::none_of(op->getOperandTypes(), empty) &&
+         llvm::none_of(op->getResultTypes(), empty);
+}
+
+/// The cuBLAS GEMM of a matmul, when cuBLAS can run it: f32/f64/f16/bf16, and
+/// each operand's batch dims either absent (broadcast) or the result's.
+std::optional<proto::Gemm> cublasGemm(Operation *op) {
+  auto matmul = llvm::dyn_cast<kir::MatmulOp>(op);
+  if (!matmul)
+    return std::nullopt;
+  Type element = llvm::cast<RankedTensorType>(matmul.getResult().getType())
+                     .getElementType();
+  std::optional<MatmulShape> s = matmulShape(matmul);
+  if (!s || (!element.isF32() && !element.isF64() && !element.isF16() &&
+             !element.isBF16()))
+    return std::nullopt;
+  proto::Gemm g;
+  g.set_provider("cublas");
+  g.set_m(s->m);
+  g.set_n(s->n);
+  g.set_k(s->k);
+  g.set_batch(s->batch);
+  g.set_transpose_a(matmul.getTransposeA());
+  g.set_transpose_b(matmul.getTransposeB());
+  g.set_broadcast_a(!s->aBatched && s->batch > 1);
+  g.set_broadcast_b(!s->bBatched && s->batch > 1);
+  return g;
+}
+
+void readOperands(KernelBuild &build) {
+  build.inputs.assign(build.root->getOperands().begin(),
+                      build.root->getOperands().end());
+}
+
+/// A provider of kernels written in the gpu dialect (DirectKernel.h).
+template <absl::Status (*Body)(Operation *, DirectKernels &)>
+absl::Status buildDirect(KernelBuild &build) {
+  DirectKernels kernels(build.root, build.module, build.name);
+  readOperands(build);
+  return Body(build.root, kernels);
+}
+
+template <typename... Ops>
+bool directOf(Operation *op, const KernelTarget &) {
+  return llvm::isa<Ops...>(op) && hasNoEmptyTensor(op);
+}
+
+const KernelProvider providers[] = {
+    {"cublas_gemm", false, nullptr,
+     [](Operation *op, const KernelTarget &t) {
+       return t.cublasMatmul && cublasGemm(op).has_value();
+     },
+     [](KernelBuild &build) {
+       build.gemm = cublasGemm(build.root);
+       readOperands(build);
+       return absl::OkStatus();
+     }},
+    {"wgmma_matmul", false, "sm_90a",
+     [](Operation *op, const KernelTarget &t) {
+       return (isTensorCoreMatmul(op) || isTensorCoreContract(op)) &&
+              t.wgmma && isHopper(t.chip);
+     },
+     [](KernelBuild &build) {
+       readOperands(build);
+       return buildWgmmaMatmul(build.root, build.module, build.name,
+                               build.tensorMaps);
+     }},
+    {"mma_matmul", false, nullptr,
+     [](Operation *op, const KernelTarget &) { return isTensorCoreMatmul(op); },
+     [](KernelBuild &build) {
+       readOperands(build);
+       return buildMmaMatmul(build.root, build.module, build.name);
+     }},
+    {"sort", false, nullptr, directOf<kir::SortOp, kir::ArgsortOp, kir::TopkOp>,
+     buildDirect<buildSortKernels>},
+    {"scan", false, nullptr, directOf<kir::CumsumOp>,
+     buildDirect<buildScanKernels>},
+    {"scatter_add", false, nullptr,
+     [](Operation *op, const KernelTarget &t) {
+       return directOf<kir::ScatterAddOp>(op, t) && scatterAddUsesAtomics(op);
+     },
+     buildDirect<buildScatterAddKernels>},
+    {"categorical", false, nullptr, directOf<kir::RandomCategoricalOp>,
+     buildDirect<buildCategoricalKernels>},
+    {"attention", false, nullptr,
+     [](Operation *op, const KernelTarget &) {
+       return hasNoEmptyTensor(op) && isDirectAttention(op);
+     },
+     buildDirect<buildAttentionKernels>},
+    {"simt_matmul", false, nullptr,
+     [](Operation *op, const KernelTarget &) {
+       return hasNoEmptyTensor(op) && isSimtMatmul(op);
+     },
+     buildDirect<buildSimtMatmulKernels>},
+    {"bincount", false, nullptr, directOf<kir::BincountOp>,
+     buildDirect<buildBincountKernels>},
+    {"loop_nest", true, nullptr,
+     [](Operation *, const KernelTarget &) { return true; },
+     [](KernelBuild &build) {
+       return buildKernelFunction(build.root, build.fused, build.module,
+                                  build.name, build.inputs);
+     }},
+};
+
+} // namespace
+
+ArrayRef<KernelProvider> kernelProviders() { return providers; }
+
+const KernelProvider *findKernelProvider(StringRef name) {
+  for (const KernelProvider &p : providers)
+    if (name == p.name)
+      return &p;
+  return nullptr;
+}
+
+const KernelProvider &selectKernelProvider(Operation *root,
+                                           bool hasFusedProducers,
+                                           const KernelTarget &target) {
+  for (const KernelProvider &p : providers)
+    if ((p.takesFusedProducers || !hasFusedProducers) &&
+        p.matches(root, target))
+      return p;
+  return providers[std::size(providers) - 1];
+}
+
+} // namespace kiln::codegen::ptx

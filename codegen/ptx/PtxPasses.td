@@ -1,0 +1,59 @@
+//===- PtxPasses.td - passes of the ptx target ------------------*- tablegen -*-===//
+//
+// Decisions only the ptx target makes, recorded in the IR: which attention ops
+// its fused kernel takes, which provider lowers each kernel region; and the
+// one transformation of its kernel-lowering pipeline Kiln adds to MLIR's.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_PTX_PASSES_TD
+#define KILN_CODEGEN_PTX_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ExpandUnfusedAttention
+    : Pass<"kiln-expand-unfused-attention", "::mlir::ModuleOp"> {
+  let summary = "Decompose the attention ops the fused ptx kernel cannot run";
+  let description = [{
+    The ptx target runs kiln.attention as one kernel whose query rows keep
+    every score in shared memory (at most 128 KiB a block). Longer rows, and
+    element types the kernel lacks, are expanded into primitives here, with
+    the composites that expansion creates (softmax).
+  }];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
+def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
+  let summary = "Record on each kiln.dispatch the provider that lowers it";
+  let description = [{
+    Sets each region's `kernel` attribute to the first entry of the ptx
+    target's kernel table (codegen/ptx/KernelTable.cpp) that takes its root:
+    cublas_gemm (opt-in), wgmma_matmul (Hopper), mma_matmul, sort, scan,
+    scatter_add, categorical, attention, simt_matmul, bincount, loop_nest.
+    Regions with fused producers always take loop_nest. An existing choice is
+    kept if its provider still takes the region, so a hand-written choice can
+    be tried from kiln-opt; one it cannot take is an error.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "The GPU the PTX targets">,
+    Option<"wgmma", "wgmma", "bool", /*default=*/"true",
+           "Hopper matmuls on the wgmma + TMA kernel (else mma.sync)">,
+    ListOption<"providers", "providers", "std::string",
+               "Opt-in providers, OP=PROVIDER (today: matmul=cublas)">
+  ];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
+def SinkLaunchConstants : Pass<"kiln-sink-launch-constants", "::mlir::ModuleOp"> {
+  let summary = "Move constant kernel operands into the kernels";
+  let description = [{
+    After gpu-kernel-outlining a launch may pass constants (loop bounds,
+    sizes); each is cloned into its kernel and dropped from the launch, so
+    every launch passes exactly its buffers (the Executable's Launch message
+    has a bare-pointer parameter list).
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+#endif // KILN_CODEGEN_PTX_PASSES_TD

@@ -1,0 +1,47 @@
+//===- PtxPipeline.h - the ptx target's pass pipelines ----------*- C++ -*-===//
+//
+// The graph pipeline that makes every ptx decision as IR (regions, kernel
+// choice), and the three stock-MLIR pipelines each region's kernels go
+// through: gpu mapping, NVVM/LLVM lowering, PTX emission. Built in C++ so a
+// misspelt pass or option fails to compile rather than at run time.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_PTX_PTXPIPELINE_H
+#define KILN_CODEGEN_PTX_PTXPIPELINE_H
+
+#include <string>
+#include <vector>
+
+#include "codegen/ptx/KernelTable.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace kiln::codegen::ptx {
+
+struct PtxGraphOptions {
+  /// Expand every composite, attention included (kiln-compile --decompose);
+  /// otherwise attention stays whole where the fused kernel takes it.
+  bool decomposeAll = false;
+  KernelTarget target;
+};
+
+/// Graph passes for the ptx target: the host pipeline's (grad, cleanup,
+/// decomposition), kiln-expand-unfused-attention, kiln-form-fusions and
+/// kiln-select-kernels.
+void buildPtxGraphPipeline(mlir::OpPassManager &pm,
+                           const PtxGraphOptions &options);
+
+/// A region's linalg kernel function -> gpu.launch_func of outlined kernels
+/// whose launches pass buffers only.
+void buildKernelMappingPipeline(mlir::OpPassManager &pm);
+
+/// Outlined kernels -> the LLVM dialect with NVVM intrinsics for `chip`.
+void buildNvvmLoweringPipeline(mlir::OpPassManager &pm, const std::string &chip,
+                               const std::string &features);
+
+/// Each gpu.module -> a gpu.binary holding its PTX text.
+void buildPtxEmissionPipeline(mlir::OpPassManager &pm);
+
+} // namespace kiln::codegen::ptx
+
+#endif // KILN_CODEGEN_PTX_PTXPIPELINE_H

@@ -1,0 +1,88 @@
+// kiln-select-kernels: each region records the first provider of the ptx
+// kernel table (codegen/ptx/KernelTable.cpp) that takes its root.
+// RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels --split-input-file | FileCheck %s --check-prefixes=CHECK,HOPPER
+// RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels=wgmma=false --split-input-file | FileCheck %s --check-prefixes=CHECK,MMA
+// RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels=chip=sm_80 --split-input-file | FileCheck %s --check-prefixes=CHECK,MMA
+// RUN: kiln-opt %s --kiln-form-fusions "--kiln-select-kernels=providers=matmul=cublas" --split-input-file | FileCheck %s --check-prefixes=CHECK,CUBLAS
+
+// bf16 matmuls with 16-byte rows run on tensor cores: wgmma on Hopper,
+// mma.sync elsewhere or with --wgmma=false, cuBLAS when the user opts in.
+// CHECK-LABEL: func.func @bf16_matmul
+// HOPPER: kiln.dispatch kernel "wgmma_matmul"
+// MMA: kiln.dispatch kernel "mma_matmul"
+// CUBLAS: kiln.dispatch kernel "cublas_gemm"
+func.func @bf16_matmul(%a: tensor<64x64xbf16>, %b: tensor<64x32xbf16>) -> tensor<64x32xbf16> {
+  %m = kiln.matmul %a, %b {transpose_a = false, transpose_b = false} : (tensor<64x64xbf16>, tensor<64x32xbf16>) -> tensor<64x32xbf16>
+  return %m : tensor<64x32xbf16>
+}
+
+// -----
+
+// f32 matmuls run the tiled CUDA-core kernel (cuBLAS when opted in).
+// CHECK-LABEL: func.func @f32_matmul
+// HOPPER: kiln.dispatch kernel "simt_matmul"
+// MMA: kiln.dispatch kernel "simt_matmul"
+// CUBLAS: kiln.dispatch kernel "cublas_gemm"
+func.func @f32_matmul(%a: tensor<8x16xf32>, %b: tensor<16x4xf32>) -> tensor<8x4xf32> {
+  %m = kiln.matmul %a, %b {transpose_a = false, transpose_b = false} : (tensor<8x16xf32>, tensor<16x4xf32>) -> tensor<8x4xf32>
+  return %m : tensor<8x4xf32>
+}
+
+// -----
+
+// The expert-weight gradient (grouped contract) has a wgmma kernel only;
+// without it, a loop nest. cuBLAS is a matmul provider only.
+// CHECK-LABEL: func.func @grouped
+// HOPPER: kiln.dispatch kernel "wgmma_matmul"
+// HOPPER: kiln.dispatch kernel "wgmma_matmul"
+// MMA: kiln.dispatch kernel "mma_matmul"
+// MMA: kiln.dispatch kernel "loop_nest"
+// CUBLAS: kiln.dispatch kernel "wgmma_matmul"
+// CUBLAS: kiln.dispatch kernel "wgmma_matmul"
+func.func @grouped(%x: tensor<96x64xbf16>, %w: tensor<4x64x72xbf16>, %dy: tensor<96x72xbf16>, %o: tensor<4xi64>) -> (tensor<96x72xbf16>, tensor<4x64x72xbf16>) {
+  %y = kiln.grouped_matmul %x, %w, %o {mode = #kiln.grouped_mode<rows>, transpose_w = false} : (tensor<96x64xbf16>, tensor<4x64x72xbf16>, tensor<4xi64>) -> tensor<96x72xbf16>
+  %dw = kiln.grouped_matmul %x, %dy, %o {mode = #kiln.grouped_mode<contract>, transpose_w = false} : (tensor<96x64xbf16>, tensor<96x72xbf16>, tensor<4xi64>) -> tensor<4x64x72xbf16>
+  return %y, %dw : tensor<96x72xbf16>, tensor<4x64x72xbf16>
+}
+
+// -----
+
+// The ops that are not loop nests take their gpu-dialect kernels.
+// CHECK-LABEL: func.func @direct
+// CHECK: kiln.dispatch kernel "sort"
+// CHECK-NEXT: kiln.sort
+// CHECK: kiln.dispatch kernel "sort"
+// CHECK-NEXT: kiln.argsort
+// CHECK: kiln.dispatch kernel "sort"
+// CHECK-NEXT: kiln.topk
+// CHECK: kiln.dispatch kernel "scan"
+// CHECK-NEXT: kiln.cumsum
+// CHECK: kiln.dispatch kernel "bincount"
+// CHECK-NEXT: kiln.bincount
+// CHECK: kiln.dispatch kernel "attention"
+// CHECK-NEXT: kiln.attention
+func.func @direct(%x: tensor<6x37xf32>, %ids: tensor<40xi64>, %q: tensor<2x4x5x8xf32>, %k: tensor<2x2x7x8xf32>, %v: tensor<2x2x7x6xf32>) -> (tensor<6x37xf32>, tensor<6x37xi64>, tensor<6x3xf32>, tensor<6x3xi64>, tensor<6x37xf32>, tensor<8xi64>, tensor<2x4x5x6xf32>) {
+  %s = kiln.sort %x {axis = 1 : i64, descending = true} : (tensor<6x37xf32>) -> tensor<6x37xf32>
+  %a = kiln.argsort %x {axis = 1 : i64, descending = false} : (tensor<6x37xf32>) -> tensor<6x37xi64>
+  %tv, %ti = kiln.topk %x {k = 3 : i64} : (tensor<6x37xf32>) -> (tensor<6x3xf32>, tensor<6x3xi64>)
+  %c = kiln.cumsum %x {axis = 1 : i64, exclusive = false, reverse = false} : (tensor<6x37xf32>) -> tensor<6x37xf32>
+  %b = kiln.bincount %ids {length = 8 : i64} : (tensor<40xi64>) -> tensor<8xi64>
+  %at = kiln.attention %q, %k, %v {scale = 0.35 : f64, causal = true, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<2x4x5x8xf32>, tensor<2x2x7x8xf32>, tensor<2x2x7x6xf32>) -> tensor<2x4x5x6xf32>
+  return %s, %a, %tv, %ti, %c, %b, %at : tensor<6x37xf32>, tensor<6x37xi64>, tensor<6x3xf32>, tensor<6x3xi64>, tensor<6x37xf32>, tensor<8xi64>, tensor<2x4x5x6xf32>
+}
+
+// -----
+
+// Elementwise regions, fused or not, and empty tensors are loop nests.
+// CHECK-LABEL: func.func @loop_nests
+// CHECK: kiln.dispatch kernel "loop_nest"
+// CHECK-NEXT: kiln.exp
+// CHECK-NEXT: kiln.neg
+// CHECK: kiln.dispatch kernel "loop_nest"
+// CHECK-NEXT: kiln.sort
+func.func @loop_nests(%x: tensor<64xf32>, %e: tensor<0x4xf32>) -> (tensor<64xf32>, tensor<0x4xf32>) {
+  %a = kiln.exp %x : (tensor<64xf32>) -> tensor<64xf32>
+  %b = kiln.neg %a : (tensor<64xf32>) -> tensor<64xf32>
+  %s = kiln.sort %e {axis = 1 : i64, descending = true} : (tensor<0x4xf32>) -> tensor<0x4xf32>
+  return %b, %s : tensor<64xf32>, tensor<0x4xf32>
+}
