@@ -1,4 +1,5 @@
-//===- KernelTable.cpp - the ptx target's kernel providers -----------------===//
+//===- KernelTable.cpp - the ptx target's kernel providers
+//-----------------===//
 //
 // The order is the preference: a library call where the user opted in, then
 // tensor cores, then the hand-built kernels for ops that are not loop nests,
@@ -9,7 +10,7 @@
 #include "codegen/ptx/KernelTable.h"
 
 #include "codegen/ptx/DirectKernel.h"
-#include "codegen/ptx/KernelBuilder.h"
+#include "codegen/ptx/LoopNestKernel.h"
 #include "codegen/ptx/MatmulTiling.h"
 #include "codegen/ptx/MmaMatmul.h"
 #include "codegen/ptx/WgmmaMatmul.h"
@@ -72,8 +73,7 @@ absl::Status buildDirect(KernelBuild &build) {
   return Body(build.root, kernels);
 }
 
-template <typename... Ops>
-bool directOf(Operation *op, const KernelTarget &) {
+template <typename... Ops> bool directOf(Operation *op, const KernelTarget &) {
   return llvm::isa<Ops...>(op) && hasNoEmptyTensor(op);
 }
 
@@ -89,8 +89,8 @@ const KernelProvider providers[] = {
      }},
     {"wgmma_matmul", false, "sm_90a",
      [](Operation *op, const KernelTarget &t) {
-       return (isTensorCoreMatmul(op) || isTensorCoreContract(op)) &&
-              t.wgmma && isHopper(t.chip);
+       return (isTensorCoreMatmul(op) || isTensorCoreContract(op)) && t.wgmma &&
+              isHopper(t.chip);
      },
      [](KernelBuild &build) {
        readOperands(build);
@@ -129,7 +129,7 @@ const KernelProvider providers[] = {
     {"loop_nest", true, nullptr,
      [](Operation *, const KernelTarget &) { return true; },
      [](KernelBuild &build) {
-       return buildKernelFunction(build.root, build.fused, build.module,
+       return buildLoopNestKernel(build.root, build.fused, build.module,
                                   build.name, build.inputs);
      }},
 };

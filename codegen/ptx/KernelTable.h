@@ -1,4 +1,5 @@
-//===- KernelTable.h - the ptx target's kernel providers ---------*- C++ -*-===//
+//===- KernelTable.h - the ptx target's kernel providers ---------*- C++
+//-*-===//
 //
 // One ordered table of the ways the ptx target can lower a kiln.dispatch
 // region: library calls (opt-in cuBLAS), the tensor-core GEMMs, the kernels
@@ -20,10 +21,10 @@
 #include "absl/status/status.h"
 #include "codegen/ptx/WgmmaMatmul.h"
 #include "executor/executable.pb.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SmallVector.h"
-#include "mlir/IR/BuiltinOps.h"
 
 namespace kiln::codegen::ptx {
 

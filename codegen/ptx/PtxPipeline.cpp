@@ -1,4 +1,5 @@
-//===- PtxPipeline.cpp - the ptx target's pass pipelines -------------------===//
+//===- PtxPipeline.cpp - the ptx target's pass pipelines
+//-------------------===//
 
 #include "codegen/ptx/PtxPipeline.h"
 

@@ -1,20 +1,21 @@
-//===- KernelBuilder.h - one kiln op as a linalg kernel function -*- C++ -*-===//
+//===- LoopNestKernel.h - a kiln.dispatch region as a loop nest -*- C++ -*-===//
 //
-// The first step of the ptx target: each kiln op becomes a func.func over
-// memrefs (its operands, then its results) whose body is linalg on buffers, so
-// the rest of the path (parallel loops -> gpu -> NVVM -> PTX) is stock MLIR.
+// The loop_nest provider of the ptx kernel table: a region's root and the
+// producers fused into it become `func.func @<name>(inputs..., results...)`
+// over memrefs whose body is linalg (or one scf.parallel) on buffers, so the
+// rest of the path (parallel loops -> gpu -> NVVM -> PTX) is stock MLIR.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef KILN_CODEGEN_PTX_KERNELBUILDER_H
-#define KILN_CODEGEN_PTX_KERNELBUILDER_H
+#ifndef KILN_CODEGEN_PTX_LOOPNESTKERNEL_H
+#define KILN_CODEGEN_PTX_LOOPNESTKERNEL_H
 
 #include <string>
 
-#include "absl/status/statusor.h"
-#include "llvm/ADT/DenseSet.h"
+#include "absl/status/status.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Operation.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace kiln::codegen::ptx {
 
@@ -23,11 +24,11 @@ namespace kiln::codegen::ptx {
 /// recomputed inside the kernel instead of read from memory. `inputs` receives
 /// the values the kernel reads from buffers, in argument order. Returns an
 /// error naming the op when the ptx target cannot run it yet.
-absl::Status buildKernelFunction(mlir::Operation *root,
+absl::Status buildLoopNestKernel(mlir::Operation *root,
                                  const llvm::DenseSet<mlir::Operation *> &fused,
                                  mlir::ModuleOp module, const std::string &name,
                                  llvm::SmallVectorImpl<mlir::Value> &inputs);
 
 } // namespace kiln::codegen::ptx
 
-#endif // KILN_CODEGEN_PTX_KERNELBUILDER_H
+#endif // KILN_CODEGEN_PTX_LOOPNESTKERNEL_H
