@@ -1,11 +1,14 @@
-//===- HopperAsm.h - sm_90a instructions as inline PTX ----------*- C++ -*-===//
+//===- HopperAsm.h - the sm_90a instructions of Kiln's kernels --*- C++ -*-===//
 //
-// The Hopper instructions Kiln's kernels use that MLIR 19 has no fitting op
-// for (or types wrongly: see MmaMatmul.cpp), emitted as llvm.inline_asm:
-// mbarriers with transaction counts, bulk tensor copies (TMA) through a tensor
-// map passed by value as a kernel parameter, and setmaxnreg (WgmmaMatmul keeps
-// wgmma itself in one asm block with its fence and commit). Shared-memory
-// addresses are 32-bit values of the shared window.
+// The Hopper instructions Kiln's kernels use: mbarriers with transaction
+// counts, their fences, bulk tensor copies (TMA) and setmaxnreg, built as
+// MLIR 19's NVVM ops. Inline PTX (inlinePtx) remains only where NVVM 19 has
+// no op: the address of a by-value kernel parameter (kernelParamAddress) and
+// the packed red.add.noftz.bf16x2 of ScatterAddKernel.cpp; and wgmma, which
+// WgmmaMatmul.cpp issues as one block with its fence and commit
+// (nvvm.wgmma.mma_async would take the kernel's separate accumulator
+// registers packed into one LLVM struct per call). Shared-memory addresses
+// are 32-bit values of the shared window.
 //
 //===----------------------------------------------------------------------===//
 
