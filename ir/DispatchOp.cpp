@@ -1,4 +1,5 @@
-//===- DispatchOp.cpp - the fusion-region op --------------------------------===//
+//===- DispatchOp.cpp - the fusion-region op
+//--------------------------------===//
 //
 // kiln.dispatch groups the ops of one kernel (see its ODS description). Its
 // verifier keeps the shape passes rely on: a body ending in kiln.yield whose
@@ -21,8 +22,8 @@ Operation *DispatchOp::getRoot() {
 
 LogicalResult DispatchOp::verify() {
   Block &body = getBody().front();
-  auto yield = llvm::dyn_cast_or_null<YieldOp>(
-      body.empty() ? nullptr : &body.back());
+  auto yield =
+      llvm::dyn_cast_or_null<YieldOp>(body.empty() ? nullptr : &body.back());
   if (!yield)
     return emitOpError("body must end in kiln.yield");
   if (yield.getValues().getTypes() != getResultTypes())

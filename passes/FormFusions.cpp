@@ -1,4 +1,5 @@
-//===- FormFusions.cpp - kiln-form-fusions: one kiln.dispatch per kernel ---===//
+//===- FormFusions.cpp - kiln-form-fusions: one kiln.dispatch per kernel
+//---===//
 //
 // Groups the ops of each entry into kiln.dispatch regions, one per kernel the
 // ptx target will launch, as XLA's loop and input fusion and IREE's dispatch
@@ -124,9 +125,9 @@ llvm::DenseSet<Operation *> planFusion(Block &block) {
     Operation *user = soleUser(&op);
     if (!isElementwise(&op) || !user)
       continue;
-    bool intoElementwise = isElementwise(user) &&
-                           typeOf(op.getResult(0)).getNumElements() ==
-                               typeOf(user->getResult(0)).getNumElements();
+    bool intoElementwise =
+        isElementwise(user) && typeOf(op.getResult(0)).getNumElements() ==
+                                   typeOf(user->getResult(0)).getNumElements();
     bool intoReduction = user->hasTrait<ir::KilnReduction>();
     if (intoElementwise || intoReduction)
       fused.insert(&op);
