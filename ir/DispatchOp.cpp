@@ -1,5 +1,4 @@
-//===- DispatchOp.cpp - the fusion-region op
-//--------------------------------===//
+//===- DispatchOp.cpp - the fusion-region op ------------------------------===//
 //
 // kiln.dispatch groups the ops of one kernel (see its ODS description). Its
 // verifier keeps the shape passes rely on: a body ending in kiln.yield whose

@@ -1,5 +1,4 @@
-//===- FormFusions.cpp - kiln-form-fusions: one kiln.dispatch per kernel
-//---===//
+//===- FormFusions.cpp - kiln-form-fusions: one kiln.dispatch per kernel --===//
 //
 // Groups the ops of each entry into kiln.dispatch regions, one per kernel the
 // ptx target will launch, as XLA's loop and input fusion and IREE's dispatch

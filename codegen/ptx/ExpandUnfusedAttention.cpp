@@ -1,5 +1,4 @@
-//===- ExpandUnfusedAttention.cpp - kiln-expand-unfused-attention
-//----------===//
+//===- ExpandUnfusedAttention.cpp - kiln-expand-unfused-attention ---------===//
 //
 // The ptx pipeline keeps kiln.attention whole (kiln-decompose runs with
 // attention excluded); this pass expands the ones the fused kernel refuses

@@ -1,5 +1,4 @@
-//===- HopperAsm.cpp - the sm_90a instructions of Kiln's kernels
-//-----------===//
+//===- HopperAsm.cpp - the sm_90a instructions of Kiln's kernels ----------===//
 
 #include "codegen/ptx/HopperAsm.h"
 

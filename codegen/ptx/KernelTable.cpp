@@ -1,5 +1,4 @@
-//===- KernelTable.cpp - the ptx target's kernel providers
-//-----------------===//
+//===- KernelTable.cpp - the ptx target's kernel providers ----------------===//
 //
 // The order is the preference: a library call where the user opted in, then
 // tensor cores, then the hand-built kernels for ops that are not loop nests,

@@ -1,5 +1,4 @@
-//===- KernelTable.h - the ptx target's kernel providers ---------*- C++
-//-*-===//
+//===- KernelTable.h - the ptx target's kernel providers -------*- C++ -*-===//
 //
 // One ordered table of the ways the ptx target can lower a kiln.dispatch
 // region: library calls (opt-in cuBLAS), the tensor-core GEMMs, the kernels

@@ -1,5 +1,4 @@
-//===- PtxPipeline.cpp - the ptx target's pass pipelines
-//-------------------===//
+//===- PtxPipeline.cpp - the ptx target's pass pipelines ------------------===//
 
 #include "codegen/ptx/PtxPipeline.h"
 

@@ -1,5 +1,4 @@
-//===- SelectKernels.cpp - kiln-select-kernels
-//------------------------------===//
+//===- SelectKernels.cpp - kiln-select-kernels ----------------------------===//
 //
 // Kernel choice as IR: each kiln.dispatch records the provider that lowers it,
 // so --dump-ir shows the choice and lit tests pin it (see KernelTable.h).

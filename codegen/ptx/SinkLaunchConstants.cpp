@@ -1,5 +1,4 @@
-//===- SinkLaunchConstants.cpp - kiln-sink-launch-constants
-//-----------------===//
+//===- SinkLaunchConstants.cpp - kiln-sink-launch-constants ---------------===//
 //
 // Moves constant operands of every launch into its kernel, so launches pass
 // buffers only (the Launch message's bare-pointer parameter list).

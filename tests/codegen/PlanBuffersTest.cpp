@@ -1,5 +1,4 @@
-//===- PlanBuffersTest.cpp - the ptx target's arena planner
-//-----------------===//
+//===- PlanBuffersTest.cpp - the ptx target's arena planner ---------------===//
 //
 // planBuffers on hand-made entries: offsets by liveness, first fit in the gaps
 // of dead buffers, 256-byte alignment, aliases sharing their source's bytes,
