@@ -169,13 +169,12 @@ buildFlatVectorKernel(OpBuilder &b, Operation *root, func::FuncOp func,
             : unsupported(root, "no scalar lowering for this element type");
 }
 
-/// The row kernel of a region holding reductions (Fusion.cpp admits them only
-/// over the trailing `cols` elements of the root's shape): one warp (or block,
-/// rowLanes) per row
-/// first reduces each fused reduction over the row (warpReduceRow, in program
-/// order, so a later one may read an earlier one) and keeps the value in
-/// `rowValues`, where the region's readers find it; then the lanes stride over
-/// the row computing the root.
+/// The row kernel of a region holding reductions (kiln-form-fusions admits
+/// them only over the trailing `cols` elements of the root's shape): one warp
+/// (or block, rowLanes) per row first reduces each fused reduction over the
+/// row (warpReduceRow, in program order, so a later one may read an earlier
+/// one) and keeps the value in `rowValues`, where the region's readers find
+/// it; then the lanes stride over the row computing the root.
 absl::Status
 buildRowKernel(OpBuilder &b, Operation *root, func::FuncOp func,
                ArrayRef<Operation *> reductions,
