@@ -86,3 +86,22 @@ func.func @loop_nests(%x: tensor<64xf32>, %e: tensor<0x4xf32>) -> (tensor<64xf32
   %s = kiln.sort %e {axis = 1 : i64, descending = true} : (tensor<0x4xf32>) -> tensor<0x4xf32>
   return %b, %s : tensor<64xf32>, tensor<0x4xf32>
 }
+
+// -----
+
+// scatter_add takes the atomic kernel where the element type has hardware
+// atomic adds and the exact gather-style loop nest where it does not (fp8,
+// i8); sampling takes the per-row categorical kernel.
+// CHECK-LABEL: func.func @scatter_and_sample
+// CHECK: kiln.dispatch kernel "scatter_add"
+// CHECK-NEXT: kiln.scatter_add {{.*}} -> tensor<6x8xf32>
+// CHECK: kiln.dispatch kernel "loop_nest"
+// CHECK-NEXT: kiln.scatter_add {{.*}} -> tensor<6x8xi8>
+// CHECK: kiln.dispatch kernel "categorical"
+// CHECK-NEXT: kiln.random_categorical
+func.func @scatter_and_sample(%z: tensor<6x8xf32>, %zi: tensor<6x8xi8>, %idx: tensor<5xi64>, %u: tensor<6x5xf32>, %ui: tensor<6x5xi8>, %key: tensor<i64>, %logits: tensor<6x40xf32>) -> (tensor<6x8xf32>, tensor<6x8xi8>, tensor<6xi64>) {
+  %a = kiln.scatter_add %z, %idx, %u {axis = 1 : i64} : (tensor<6x8xf32>, tensor<5xi64>, tensor<6x5xf32>) -> tensor<6x8xf32>
+  %b = kiln.scatter_add %zi, %idx, %ui {axis = 1 : i64} : (tensor<6x8xi8>, tensor<5xi64>, tensor<6x5xi8>) -> tensor<6x8xi8>
+  %c = kiln.random_categorical %key, %logits : (tensor<i64>, tensor<6x40xf32>) -> tensor<6xi64>
+  return %a, %b, %c : tensor<6x8xf32>, tensor<6x8xi8>, tensor<6xi64>
+}
