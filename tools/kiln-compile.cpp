@@ -81,17 +81,7 @@ static int fail(const std::string &message) {
 /// compute the key).
 static int writeBundle(const std::string &text, const std::string &input) {
   std::string stem = std::filesystem::path(input).stem().string();
-  std::error_code ec;
-  std::filesystem::create_directories(std::string(bundleDir), ec);
-  if (ec)
-    return fail("cannot create bundle folder '" + bundleDir + "': " + ec.message());
-  std::vector<kiln::BundleEntry> entries;
-  if (std::filesystem::exists(std::string(bundleDir) + "/manifest.json")) {
-    auto existing = kiln::openBundle(bundleDir);
-    if (!existing.ok())
-      return fail(std::string(existing.status().message()));
-    entries = existing->entries();
-  }
+  std::vector<std::pair<kiln::BundleEntry, kiln::proto::Executable>> added;
   for (const char *target : {"host", "ptx"}) {
     auto module = kiln::IrModule::parse(text, input);
     if (!module.ok())
@@ -107,15 +97,12 @@ static int writeBundle(const std::string &text, const std::string &input) {
       return fail(std::string(exe.status().message()));
     kiln::BundleKey key{modelHash.empty() ? stem : std::string(modelHash), stem,
                         bucket, target, exe->compiler_version()};
-    kiln::BundleEntry entry{key, kiln::bundleFileName(key)};
-    if (auto s = kiln::writeExecutable(*exe, std::string(bundleDir) + "/" + entry.file,
-                                       false);
-        !s.ok())
-      return fail(std::string(s.message()));
-    std::erase_if(entries, [&](const kiln::BundleEntry &e) { return e.key == key; });
-    entries.push_back(entry);
+    added.push_back(
+        {kiln::BundleEntry{key, kiln::bundleFileName(key)}, *std::move(exe)});
   }
-  if (auto s = kiln::writeBundleManifest(bundleDir, entries); !s.ok())
+  // Under the bundle's lock: concurrent kiln-compile runs into one folder
+  // each keep their entries.
+  if (auto s = kiln::addToBundle(bundleDir, added); !s.ok())
     return fail(std::string(s.message()));
   return 0;
 }
