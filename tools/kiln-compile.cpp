@@ -6,16 +6,18 @@
 //===----------------------------------------------------------------------===//
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <new>
+#include <sstream>
 
 #include "absl/strings/str_format.h"
 #include "codegen/Compile.h"
 #include "executor/Bundle.h"
 #include "executor/Executor.h"
 #include "ir/IrModule.h"
+#include "tools/MlirInputGuard.h"
 #include "llvm/Support/CommandLine.h"
 
 namespace cl = llvm::cl;
@@ -107,7 +109,7 @@ static int writeBundle(const std::string &text, const std::string &input) {
   return 0;
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv,
                               "kiln-compile: compiles kiln IR to an Executable\n");
@@ -119,6 +121,9 @@ int main(int argc, char **argv) {
     return fail(absl::StrFormat("cannot open '%s': %s", input, std::strerror(errno)));
   std::stringstream buffer;
   buffer << in.rdbuf();
+  if (std::string refused = kiln::tools::checkMlirInput(buffer.str(), input);
+      !refused.empty())
+    return fail(refused);
 
   if (!bundleDir.empty())
     return writeBundle(buffer.str(), input);
@@ -149,4 +154,15 @@ int main(int argc, char **argv) {
     if (auto s = kiln::writeExecutable(*exe, output, textFormat); !s.ok())
       return fail(std::string(s.message()));
   return 0;
+}
+
+int main(int argc, char **argv) {
+  // An error is a message and exit status 1, never an abort.
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc &) {
+    return fail("out of memory");
+  } catch (const std::exception &e) {
+    return fail(std::string("internal error: ") + e.what());
+  }
 }
