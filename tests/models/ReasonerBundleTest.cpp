@@ -184,6 +184,36 @@ TEST(ReasonerBundle, UnknownDeviceFlagIsAnErrorNamingTheValue) {
   EXPECT_TRUE(absl::StrContains(c.output, "cpu, cuda")) << c.output;
 }
 
+// Flag values are set on their fields: a quote in --mode or --output-dir no
+// longer injects textproto fields; a folder given as --config is refused, not
+// read as an empty configuration; absurd sizes are refused before anything
+// is allocated, saying what they need.
+TEST(ReasonerBundle, HostileFlagsAreErrorsNamingTheValue) {
+  Command c =
+      runTrain(KILN_TRAIN_BIN, "--mode='sft\" device: \"tpu' --output-dir=" +
+                                   freshDir("kiln-train-inject"));
+  EXPECT_EQ(c.rc, 1) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "mode is \"sft\" device: \"tpu\""))
+      << c.output;
+  std::string dir = freshDir("kiln-train-config-dir");
+  std::filesystem::create_directories(dir);
+  c = runTrain(KILN_TRAIN_BIN, "--config=" + dir);
+  EXPECT_EQ(c.rc, 1) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "is a folder")) << c.output;
+  c = runTrain(
+      KILN_TRAIN_BIN,
+      "--set='model { hidden_size: 1000000 num_hidden_layers: 100000 }' "
+      "--output-dir=" +
+          freshDir("kiln-train-huge"));
+  EXPECT_EQ(c.rc, 1) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "the policy needs")) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "GiB")) << c.output;
+  c = runTrain(KILN_TRAIN_BIN, "--set='grpo { beta: nan }'");
+  EXPECT_EQ(c.rc, 1) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "grpo.beta must be a finite number"))
+      << c.output;
+}
+
 TEST(ReasonerBundle, ExportBundleWritesHostAndPtxExecutables) {
   std::string dir = freshDir("kiln-reasoner-bundle");
   Command c = runTrain(KILN_TRAIN_BIN, "--export-bundle=" + dir);
