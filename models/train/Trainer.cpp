@@ -325,6 +325,8 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
   std::vector<tasks::Problem> problems;
   std::vector<models::GenerationRequest> requests;
   for (int64_t i = 0; i < n; ++i) {
+    if (stop && stop->load() && i % 256 == 0)
+      return absl::CancelledError("evaluation stopped on request");
     problems.push_back(impl->task->generate(config.seed(), i, split));
     models::GenerationRequest request;
     request.prompt = promptTokens(impl->tokenizer, problems.back());
