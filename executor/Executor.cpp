@@ -236,9 +236,9 @@ absl::StatusOr<std::vector<HostTensor>> Executor::runEntry(const proto::EntryPoi
     outs.reserve(step.outputs_size());
     for (int b : step.outputs()) {
       const proto::TensorType &t = ep.buffers(b);
-      absl::StatusOr<HostTensor> out =
-          HostTensor::create(t.dtype(), std::vector<int64_t>(t.shape().begin(), t.shape().end()),
-                             absl::StrCat(stepName(ep, i), ": output buffer ", b));
+      absl::StatusOr<HostTensor> out = HostTensor::create(
+          t.dtype(), std::vector<int64_t>(t.shape().begin(), t.shape().end()),
+          absl::StrCat(stepName(ep, i), ": output buffer ", b));
       if (!out.ok())
         return out.status();
       outs.push_back(*std::move(out));

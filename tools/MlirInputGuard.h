@@ -1,4 +1,5 @@
-//===- MlirInputGuard.h - refuse IR that crashes upstream MLIR 19 -*- C++ -*-===//
+//===- MlirInputGuard.h - refuse IR that crashes upstream MLIR 19 -*- C++
+//-*-===//
 //
 // Two inputs crash MLIR 19 itself, before any Kiln code sees them: nesting
 // thousands of levels deep (the parser recurses per level and overflows the
@@ -21,7 +22,8 @@ namespace kiln::tools {
 constexpr int kMaxMlirNesting = 512;
 
 /// An empty string, or why `text` (named `name`) is refused.
-inline std::string checkMlirInput(std::string_view text, const std::string &name) {
+inline std::string checkMlirInput(std::string_view text,
+                                  const std::string &name) {
   int depth = 0, line = 1;
   bool inString = false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -51,9 +53,11 @@ inline std::string checkMlirInput(std::string_view text, const std::string &name
     case '{':
     case '<':
       if (++depth > kMaxMlirNesting)
-        return name + ":" + std::to_string(line) + ": brackets nest deeper than " +
+        return name + ":" + std::to_string(line) +
+               ": brackets nest deeper than " +
                std::to_string(kMaxMlirNesting) +
-               " levels; MLIR 19's parser would overflow its stack on such input";
+               " levels; MLIR 19's parser would overflow its stack on such "
+               "input";
       break;
     case ')':
     case ']':
@@ -64,9 +68,11 @@ inline std::string checkMlirInput(std::string_view text, const std::string &name
         --depth;
       break;
     case 'a':
-      if (text.compare(i, 9, "array<i1:") == 0 || text.compare(i, 9, "array<i1>") == 0)
+      if (text.compare(i, 9, "array<i1:") == 0 ||
+          text.compare(i, 9, "array<i1>") == 0)
         return name + ":" + std::to_string(line) +
-               ": array<i1...> attributes crash MLIR 19 when printed; no kiln op "
+               ": array<i1...> attributes crash MLIR 19 when printed; no kiln "
+               "op "
                "takes one (use array<i64: ...> of 0/1)";
       break;
     default:

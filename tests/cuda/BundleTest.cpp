@@ -161,8 +161,11 @@ TEST(Bundle, ConcurrentWritersKeepEveryEntry) {
       if (::read(go[0], &c, 1) != 0)
         ::_exit(3);
       for (int i = 0; i < kEach; ++i) {
-        BundleKey key{"h", "e" + std::to_string(w), "b" + std::to_string(i), "host", "kiln-0.1"};
-        if (!addToBundle(dir, {{BundleEntry{key, bundleFileName(key)}, tinyExe("host")}}).ok())
+        BundleKey key{"h", "e" + std::to_string(w), "b" + std::to_string(i),
+                      "host", "kiln-0.1"};
+        if (!addToBundle(dir, {{BundleEntry{key, bundleFileName(key)},
+                                tinyExe("host")}})
+                 .ok())
           ::_exit(1);
       }
       ::_exit(0);

@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   for (const kiln::BundleEntry &e : bundle->entries()) {
-    if (e.file.empty() || e.file[0] == '/' || e.file.find("..") != std::string::npos)
+    if (e.file.empty() || e.file[0] == '/' ||
+        e.file.find("..") != std::string::npos)
       std::abort();
     auto exe = bundle->load(e.key);
     if (!exe.ok())

@@ -18,8 +18,9 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bool text = size > 0 && data[0] == 't';
-  std::string path = text ? kiln::fuzz::writeInput("exe.txtpb", data + 1, size - 1)
-                          : kiln::fuzz::writeInput("exe.kx", data, size);
+  std::string path =
+      text ? kiln::fuzz::writeInput("exe.txtpb", data + 1, size - 1)
+           : kiln::fuzz::writeInput("exe.kx", data, size);
   auto exe = kiln::readExecutable(path);
   if (!exe.ok()) {
     kiln::fuzz::checkMessage(std::string(exe.status().message()));

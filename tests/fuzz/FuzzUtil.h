@@ -21,7 +21,8 @@ namespace kiln::fuzz {
 inline const std::string &scratchDir() {
   static const std::string dir = [] {
     std::string pattern =
-        (::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") + std::string("/kiln-fuzz-XXXXXX");
+        (::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") +
+        std::string("/kiln-fuzz-XXXXXX");
     if (!::mkdtemp(pattern.data()))
       std::abort();
     return pattern;
@@ -30,7 +31,8 @@ inline const std::string &scratchDir() {
 }
 
 /// Writes `size` bytes to scratchDir()/name and returns the path.
-inline std::string writeInput(const std::string &name, const uint8_t *data, size_t size) {
+inline std::string writeInput(const std::string &name, const uint8_t *data,
+                              size_t size) {
   std::string path = scratchDir() + "/" + name;
   std::FILE *f = std::fopen(path.c_str(), "wb");
   if (!f)

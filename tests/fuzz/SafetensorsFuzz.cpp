@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (total > size)
       std::abort(); // more tensor bytes than the file holds
   }
-  std::string index = kiln::fuzz::writeInput("model.safetensors.index.json", data, size);
+  std::string index =
+      kiln::fuzz::writeInput("model.safetensors.index.json", data, size);
   auto sharded = kiln::readSafetensorsIndex(index);
   if (!sharded.ok())
     kiln::fuzz::checkMessage(std::string(sharded.status().message()));

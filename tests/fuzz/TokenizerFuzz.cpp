@@ -14,7 +14,8 @@ using kiln::tokenizer::BpeTokenizer;
 namespace {
 const BpeTokenizer &fixture() {
   static const BpeTokenizer *tok = [] {
-    auto t = BpeTokenizer::fromJson(KILN_SOURCE_DIR "/tests/fixtures/tokenizer/bytelevel.json");
+    auto t = BpeTokenizer::fromJson(KILN_SOURCE_DIR
+                                    "/tests/fixtures/tokenizer/bytelevel.json");
     if (!t.ok())
       std::abort();
     return new BpeTokenizer(*std::move(t));
