@@ -8,9 +8,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES := cmake ninja-build g++ make python3 ccache \
 	llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools \
 	libabsl-dev libprotobuf-dev protobuf-compiler libeigen3-dev \
-	nlohmann-json3-dev libgtest-dev libgmock-dev libpcre2-dev
+	nlohmann-json3-dev libgtest-dev libgmock-dev libpcre2-dev \
+	clang-19 libclang-rt-19-dev
 
-.PHONY: deps configure build test demo runtime gpu-carry clean
+ASAN_DIR ?= build-asan
+# Seconds each fuzz target runs in `make fuzz` (ctest runs each for 4).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := KilnSafetensorsFuzz KilnDeepseekConfigFuzz KilnTokenizerFuzz \
+	KilnBundleFuzz KilnExecutableFuzz KilnTrainConfigFuzz
+
+.PHONY: deps configure build test demo runtime asan-build fuzz gpu-carry clean
 
 # apt-get only what is absent, so a provisioned machine skips the network entirely.
 deps:
@@ -29,8 +36,25 @@ configure: deps
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build
+# The runtime-only build (no MLIR) under ASan + UBSan with clang-19, plus the
+# libFuzzer targets of the readers of untrusted files (tests/fuzz).
+asan-build: deps
+	@[ -f $(ASAN_DIR)/build.ninja ] || cmake --preset runtime-asan
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+
+# Both builds' suites; the sanitized one includes a few seconds of each fuzzer.
+test: build asan-build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+	ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
+
+# Each fuzz target for FUZZ_SECONDS, growing its corpus in $(ASAN_DIR)/fuzz/.
+fuzz: asan-build
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  $(ASAN_DIR)/bin/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 \
+	    -print_final_stats=1 $(ASAN_DIR)/fuzz/$$t/corpus $(ASAN_DIR)/fuzz/$$t/seeds \
+	    2>&1 | grep -E "^stat::number_of_executed_units|^Done|ERROR|SUMMARY" || exit 1; \
+	done
 
 # The main job: SFT then GRPO of a small MoE reasoning model on arithmetic, on the CPU.
 demo: build

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include <google/protobuf/text_format.h>
 
 #include "absl/strings/match.h"
@@ -20,38 +22,47 @@ bool isTextPath(const std::string &path) {
 absl::StatusOr<proto::Executable> readExecutable(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    return absl::NotFoundError(absl::StrCat("cannot open executable file '", path, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("cannot open executable file '", path, "'"));
   std::stringstream buf;
   buf << in.rdbuf();
   if (in.bad())
-    return absl::DataLossError(absl::StrCat("error reading executable file '", path, "'"));
+    return absl::DataLossError(
+        absl::StrCat("error reading executable file '", path, "'"));
   std::string bytes = buf.str();
   proto::Executable exe;
-  bool ok = isTextPath(path) ? google::protobuf::TextFormat::ParseFromString(bytes, &exe)
-                             : exe.ParseFromString(bytes);
+  bool ok = isTextPath(path)
+                ? google::protobuf::TextFormat::ParseFromString(bytes, &exe)
+                : exe.ParseFromString(bytes);
   if (!ok)
-    return absl::DataLossError(absl::StrCat("executable file '", path, "' is corrupt: not a ",
-                                            isTextPath(path) ? "text" : "binary",
-                                            " kiln.proto.Executable (", bytes.size(), " bytes)"));
-  if (exe.target().empty())
     return absl::DataLossError(
-        absl::StrCat("executable file '", path, "' has no target; it is not an Executable"));
+        absl::StrCat("executable file '", path, "' is corrupt: not a ",
+                     isTextPath(path) ? "text" : "binary",
+                     " kiln.proto.Executable (", bytes.size(), " bytes)"));
+  if (exe.target().empty())
+    return absl::DataLossError(absl::StrCat(
+        "executable file '", path, "' has no target; it is not an Executable"));
   return exe;
 }
 
-absl::Status writeExecutable(const proto::Executable &exe, const std::string &path, bool text) {
+absl::Status writeExecutable(const proto::Executable &exe,
+                             const std::string &path, bool text) {
   std::string bytes;
   if (text) {
     if (!google::protobuf::TextFormat::PrintToString(exe, &bytes))
-      return absl::InternalError(absl::StrCat("cannot print executable for '", path, "'"));
+      return absl::InternalError(
+          absl::StrCat("cannot print executable for '", path, "'"));
   } else if (!exe.SerializeToString(&bytes)) {
-    return absl::InternalError(absl::StrCat("cannot serialise executable for '", path, "'"));
+    return absl::InternalError(
+        absl::StrCat("cannot serialise executable for '", path, "'"));
   }
-  std::string tmp = path + ".tmp";
+  // Unique per process, so concurrent writers never interleave in one file.
+  std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out)
-      return absl::PermissionDeniedError(absl::StrCat("cannot write '", tmp, "'"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot write '", tmp, "'"));
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.close();
     if (!out) {
@@ -61,7 +72,8 @@ absl::Status writeExecutable(const proto::Executable &exe, const std::string &pa
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
-    return absl::PermissionDeniedError(absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
   }
   return absl::OkStatus();
 }

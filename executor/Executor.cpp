@@ -39,14 +39,10 @@ std::string Executor::deviceDescription() const {
 
 namespace {
 
+// Every buffer is sized from these types: a count that wraps would make a
+// kernel write past a short allocation.
 absl::Status checkType(const proto::TensorType &t, absl::string_view what) {
-  if (storageBytes(t.dtype()) == 0)
-    return absl::InvalidArgumentError(absl::StrCat(what, " has an invalid dtype"));
-  for (int64_t d : t.shape())
-    if (d < 0)
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " has a negative dimension: ", typeString(t)));
-  return absl::OkStatus();
+  return checkTensorType(t.dtype(), t.shape(), std::string(what));
 }
 
 bool sameType(const proto::TensorType &a, const proto::TensorType &b) {
@@ -240,7 +236,12 @@ absl::StatusOr<std::vector<HostTensor>> Executor::runEntry(const proto::EntryPoi
     outs.reserve(step.outputs_size());
     for (int b : step.outputs()) {
       const proto::TensorType &t = ep.buffers(b);
-      outs.emplace_back(t.dtype(), std::vector<int64_t>(t.shape().begin(), t.shape().end()));
+      absl::StatusOr<HostTensor> out = HostTensor::create(
+          t.dtype(), std::vector<int64_t>(t.shape().begin(), t.shape().end()),
+          absl::StrCat(stepName(ep, i), ": output buffer ", b));
+      if (!out.ok())
+        return out.status();
+      outs.push_back(*std::move(out));
     }
     KernelContext ctx(step, std::move(ins), &outs, &threads_->device);
     KILN_RETURN_IF_ERROR(findKernel(step.op())(ctx));

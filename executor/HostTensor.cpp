@@ -3,8 +3,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <new>
+
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
 namespace kiln {
@@ -16,14 +20,84 @@ int64_t numElements(const std::vector<int64_t> &shape) {
   return n;
 }
 
-HostTensor::HostTensor(proto::DType dtype, std::vector<int64_t> shape)
-    : dtype_(dtype), shape_(std::move(shape)), numElements_(kiln::numElements(shape_)) {
+std::optional<int64_t> checkedNumElements(absl::Span<const int64_t> shape,
+                                          int64_t elementBytes) {
+  int64_t n = 1, bytes;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      return std::nullopt;
+  if (__builtin_mul_overflow(n, std::max<int64_t>(elementBytes, 1), &bytes))
+    return std::nullopt;
+  return n;
+}
+
+std::string formatBytes(double bytes) {
+  if (bytes >= 1024.0 * 1024 * 1024)
+    return absl::StrFormat("%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+  if (bytes >= 1024.0 * 1024)
+    return absl::StrFormat("%.1f MiB", bytes / (1024.0 * 1024));
+  return absl::StrFormat("%.0f bytes", bytes);
+}
+
+absl::Status checkTensorType(proto::DType dtype,
+                             absl::Span<const int64_t> shape,
+                             const std::string &what) {
+  int64_t element = storageBytes(dtype);
+  std::string type =
+      absl::StrCat(dtypeName(dtype), "[", absl::StrJoin(shape, ","), "]");
+  if (element == 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has an invalid dtype (", type, ")"));
+  for (int64_t d : shape)
+    if (d < 0)
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " has a negative dimension: ", type));
+  if (!checkedNumElements(shape, element))
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has type ", type,
+                     ", whose size in bytes overflows a 64-bit integer"));
+  return absl::OkStatus();
+}
+
+HostTensor::HostTensor(proto::DType dtype, std::vector<int64_t> shape) {
+  std::optional<int64_t> n = checkedNumElements(shape, storageBytes(dtype));
+  if (!n || storageBytes(dtype) == 0)
+    return; // invalid: no shape, no storage, byteSize() 0
+  dtype_ = dtype;
+  shape_ = std::move(shape);
+  numElements_ = *n;
   // make_shared<T[]> value-initialises: the tensor starts zero-filled.
-  storage_ = std::make_shared<uint8_t[]>(static_cast<size_t>(std::max<int64_t>(byteSize(), 1)));
+  storage_ = std::make_shared<uint8_t[]>(
+      static_cast<size_t>(std::max<int64_t>(byteSize(), 1)));
+}
+
+absl::StatusOr<HostTensor> HostTensor::create(proto::DType dtype,
+                                              std::vector<int64_t> shape,
+                                              const std::string &what) {
+  if (absl::Status s = checkTensorType(dtype, shape, what); !s.ok())
+    return s;
+  int64_t bytes =
+      *checkedNumElements(shape, storageBytes(dtype)) * storageBytes(dtype);
+  // Past physical memory an allocation either throws or, overcommitted, dies
+  // later to the OOM killer while zero-filling: refuse it while it is an error.
+  long pages = ::sysconf(_SC_PHYS_PAGES), pageSize = ::sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && pageSize > 0 &&
+      static_cast<double>(bytes) > double(pages) * double(pageSize))
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, " of type ", dtypeName(dtype), "[", absl::StrJoin(shape, ","),
+        "] needs ", formatBytes(static_cast<double>(bytes)),
+        " but this machine has ", formatBytes(double(pages) * double(pageSize)),
+        " of memory"));
+  try {
+    return HostTensor(dtype, std::move(shape));
+  } catch (const std::bad_alloc &) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, " needs ", formatBytes(static_cast<double>(bytes)),
+                     " of host memory, which cannot be allocated"));
+  }
 }
 
 namespace {
-
 
 double loadDouble(proto::DType dtype, const void *p, int64_t i) {
   switch (dtype) {
@@ -93,8 +167,9 @@ void storeInt(proto::DType dtype, void *p, int64_t i, int64_t v) {
   default:
     break;
   }
-  // Narrow floats: every i64 that survives to double is far beyond their precision
-  // only when it is also beyond their range, so the double detour is harmless.
+  // Narrow floats: every i64 that survives to double is far beyond their
+  // precision only when it is also beyond their range, so the double detour is
+  // harmless.
   double d = static_cast<double>(v);
   switch (dtype) {
   case proto::F16:
@@ -142,17 +217,25 @@ void storeDouble(proto::DType dtype, void *p, int64_t i, double v) {
 
 } // namespace
 
-double HostTensor::getDouble(int64_t flat) const { return loadDouble(dtype_, data(), flat); }
+double HostTensor::getDouble(int64_t flat) const {
+  return loadDouble(dtype_, data(), flat);
+}
 void HostTensor::setDouble(int64_t flat, double value) {
   storeDouble(dtype_, data(), flat, value);
 }
-int64_t HostTensor::getInt(int64_t flat) const { return loadInt(dtype_, data(), flat); }
-void HostTensor::setInt(int64_t flat, int64_t value) { storeInt(dtype_, data(), flat, value); }
+int64_t HostTensor::getInt(int64_t flat) const {
+  return loadInt(dtype_, data(), flat);
+}
+void HostTensor::setInt(int64_t flat, int64_t value) {
+  storeInt(dtype_, data(), flat, value);
+}
 
-HostTensor HostTensor::fromDoubles(proto::DType dtype, std::vector<int64_t> shape,
+HostTensor HostTensor::fromDoubles(proto::DType dtype,
+                                   std::vector<int64_t> shape,
                                    const std::vector<double> &values) {
   HostTensor t(dtype, std::move(shape));
-  int64_t n = std::min<int64_t>(t.numElements(), static_cast<int64_t>(values.size()));
+  int64_t n =
+      std::min<int64_t>(t.numElements(), static_cast<int64_t>(values.size()));
   for (int64_t i = 0; i < n; ++i)
     t.setDouble(i, values[i]);
   return t;
@@ -166,10 +249,12 @@ std::vector<double> HostTensor::toDoubles() const {
 }
 
 std::string typeString(const proto::TensorType &type) {
-  return absl::StrCat(dtypeName(type.dtype()), "[", absl::StrJoin(type.shape(), ","), "]");
+  return absl::StrCat(dtypeName(type.dtype()), "[",
+                      absl::StrJoin(type.shape(), ","), "]");
 }
 
-proto::TensorType makeType(proto::DType dtype, const std::vector<int64_t> &shape) {
+proto::TensorType makeType(proto::DType dtype,
+                           const std::vector<int64_t> &shape) {
   proto::TensorType t;
   t.set_dtype(dtype);
   for (int64_t d : shape)
@@ -192,30 +277,31 @@ bool HostTensor::hasType(const proto::TensorType &type) const {
   return true;
 }
 
-absl::StatusOr<HostTensor> HostTensor::fromLiteral(const proto::TensorLiteral &literal) {
+absl::StatusOr<HostTensor>
+HostTensor::fromLiteral(const proto::TensorLiteral &literal) {
   const proto::TensorType &type = literal.type();
-  if (storageBytes(type.dtype()) == 0)
-    return absl::InvalidArgumentError("tensor literal has an invalid dtype");
-  for (int64_t d : type.shape())
-    if (d < 0)
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor literal has a negative dimension: ", kiln::typeString(type)));
-  HostTensor t(type.dtype(), {type.shape().begin(), type.shape().end()});
+  absl::StatusOr<HostTensor> made =
+      create(type.dtype(), {type.shape().begin(), type.shape().end()},
+             "tensor literal");
+  if (!made.ok())
+    return made.status();
+  HostTensor t = *std::move(made);
   if (literal.splat()) {
     int64_t element = storageBytes(type.dtype());
     if (static_cast<int64_t>(literal.data().size()) != element)
       return absl::InvalidArgumentError(
-          absl::StrCat("splat tensor literal of type ", kiln::typeString(type), " needs one ",
-                       element, "-byte element but holds ", literal.data().size(), " bytes"));
+          absl::StrCat("splat tensor literal of type ", kiln::typeString(type),
+                       " needs one ", element, "-byte element but holds ",
+                       literal.data().size(), " bytes"));
     auto *out = static_cast<char *>(t.data());
     for (int64_t offset = 0; offset < t.byteSize(); offset += element)
       std::memcpy(out + offset, literal.data().data(), element);
     return t;
   }
   if (static_cast<int64_t>(literal.data().size()) != t.byteSize())
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor literal of type ", kiln::typeString(type), " needs ", t.byteSize(),
-                     " bytes but holds ", literal.data().size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor literal of type ", kiln::typeString(type), " needs ",
+        t.byteSize(), " bytes but holds ", literal.data().size()));
   std::memcpy(t.data(), literal.data().data(), t.byteSize());
   return t;
 }

@@ -1,14 +1,17 @@
-// A dense, row-major tensor in host memory, as the CPU executor and the host loops see
-// it. Copies share storage (buffers are immutable once written); clone() deep-copies.
+// A dense, row-major tensor in host memory, as the CPU executor and the host
+// loops see it. Copies share storage (buffers are immutable once written);
+// clone() deep-copies.
 #ifndef KILN_EXECUTOR_HOSTTENSOR_H
 #define KILN_EXECUTOR_HOSTTENSOR_H
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "executor/DType.h"
 #include "executor/executable.pb.h"
 
@@ -17,8 +20,15 @@ namespace kiln {
 class HostTensor {
 public:
   HostTensor() = default;
-  /// Zero-filled tensor of the given type.
+  /// Zero-filled tensor of the given type. A shape that is negative or whose
+  /// byte size overflows int64 gives an invalid tensor (valid() false, no
+  /// storage), never a short buffer; create() says why instead.
   HostTensor(proto::DType dtype, std::vector<int64_t> shape);
+  /// As the constructor, but an invalid dtype or shape, or memory that cannot
+  /// be had, is an error naming `what`, the type and the bytes it needs.
+  static absl::StatusOr<HostTensor> create(proto::DType dtype,
+                                           std::vector<int64_t> shape,
+                                           const std::string &what = "tensor");
 
   proto::DType dtype() const { return dtype_; }
   const std::vector<int64_t> &shape() const { return shape_; }
@@ -30,7 +40,9 @@ public:
 
   void *data() { return storage_.get(); }
   const void *data() const { return storage_.get(); }
-  template <typename T> T *data() { return reinterpret_cast<T *>(storage_.get()); }
+  template <typename T> T *data() {
+    return reinterpret_cast<T *>(storage_.get());
+  }
   template <typename T> const T *data() const {
     return reinterpret_cast<const T *>(storage_.get());
   }
@@ -39,10 +51,11 @@ public:
 
   /// Element value as a double (i64 beyond 2^53 loses precision; use getInt).
   double getDouble(int64_t flat) const;
-  /// Stores with the dtype's rounding: floats RNE (f8 saturating), ints toward zero
-  /// and saturating, NaN -> 0; i1 is value != 0.
+  /// Stores with the dtype's rounding: floats RNE (f8 saturating), ints toward
+  /// zero and saturating, NaN -> 0; i1 is value != 0.
   void setDouble(int64_t flat, double value);
-  /// Exact integer access: floats truncate/saturate on set; i64 wraps to the width.
+  /// Exact integer access: floats truncate/saturate on set; i64 wraps to the
+  /// width.
   int64_t getInt(int64_t flat) const;
   void setInt(int64_t flat, int64_t value);
 
@@ -55,7 +68,8 @@ public:
   proto::TensorType type() const;
   bool hasType(const proto::TensorType &type) const;
 
-  static absl::StatusOr<HostTensor> fromLiteral(const proto::TensorLiteral &literal);
+  static absl::StatusOr<HostTensor>
+  fromLiteral(const proto::TensorLiteral &literal);
   proto::TensorLiteral toLiteral() const;
 
   HostTensor clone() const;
@@ -70,11 +84,24 @@ private:
 };
 
 std::string typeString(const proto::TensorType &type);
-proto::TensorType makeType(proto::DType dtype, const std::vector<int64_t> &shape);
+proto::TensorType makeType(proto::DType dtype,
+                           const std::vector<int64_t> &shape);
 int64_t numElements(const std::vector<int64_t> &shape);
+/// The element count of `shape`, or nullopt where a dimension is negative or
+/// the count's bytes at `elementBytes` each overflow int64: every shape that
+/// enters from a file or a caller is checked with this before it sizes memory.
+std::optional<int64_t> checkedNumElements(absl::Span<const int64_t> shape,
+                                          int64_t elementBytes = 8);
+/// OK, or an error naming `what` and the type, for a dtype without storage, a
+/// negative dimension or a byte size beyond int64.
+absl::Status checkTensorType(proto::DType dtype,
+                             absl::Span<const int64_t> shape,
+                             const std::string &what);
+/// "12.0 GiB": a byte count for messages about memory.
+std::string formatBytes(double bytes);
 
-// Bulk conversions used by kernels: read every element into the compute type, or
-// round a compute-type array once into a tensor of any dtype.
+// Bulk conversions used by kernels: read every element into the compute type,
+// or round a compute-type array once into a tensor of any dtype.
 void readAs(const HostTensor &t, float *out);
 void readAs(const HostTensor &t, double *out);
 void readAs(const HostTensor &t, int64_t *out);

@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "executor/StatusMacros.h"
+#include "executor/UntrustedJson.h"
 
 static_assert(
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -328,8 +329,9 @@ parseHeader(const std::string &path, const OrderedJson &header,
       return bad("'__metadata__' is not an object");
     for (const auto &[key, value] : it->items()) {
       if (!value.is_string())
-        return bad(absl::StrCat("metadata '", key, "' is not a string (",
-                                value.dump(), ")"));
+        return bad(absl::StrCat("metadata '", quoteBounded(key),
+                                "' is not a string (", jsonSnippet(value),
+                                ")"));
       raw[key] = value.get<std::string>();
     }
   }
@@ -339,8 +341,12 @@ parseHeader(const std::string &path, const OrderedJson &header,
     if (name == "__metadata__")
       continue;
     auto badTensor = [&](const std::string &what) {
-      return bad(absl::StrCat("tensor '", name, "': ", what));
+      return bad(absl::StrCat("tensor '", quoteBounded(name), "': ", what));
     };
+    // The writer refuses an empty name; a reader keyed by name could not
+    // tell it from a missing one.
+    if (name.empty())
+      return bad("a tensor has an empty name");
     if (!info.is_object())
       return badTensor("entry is not an object");
     auto dt = info.find("dtype"), sh = info.find("shape"),
@@ -349,20 +355,22 @@ parseHeader(const std::string &path, const OrderedJson &header,
       return badTensor("entry needs 'dtype', 'shape' and 'data_offsets'");
     if (!dt->is_string())
       return badTensor(
-          absl::StrCat("dtype is not a string (", dt->dump(), ")"));
+          absl::StrCat("dtype is not a string (", jsonSnippet(*dt), ")"));
     std::string dtName = dt->get<std::string>();
     std::optional<proto::DType> dtype = parseSafetensorsDType(dtName);
     if (!dtype)
-      return badTensor(absl::StrCat("unknown or unsupported dtype '", dtName,
-                                    "' (Kiln reads ", supportedDTypes(), ")"));
+      return badTensor(absl::StrCat("unknown or unsupported dtype '",
+                                    quoteBounded(dtName), "' (Kiln reads ",
+                                    supportedDTypes(), ")"));
     TensorInfo t{name, *dtype, {}, 0, 0};
     if (!sh->is_array())
-      return badTensor(absl::StrCat("shape is not a list (", sh->dump(), ")"));
+      return badTensor(
+          absl::StrCat("shape is not a list (", jsonSnippet(*sh), ")"));
     uint64_t elements = 1;
     bool overflow = false;
     for (const auto &d : *sh) {
       if (!d.is_number_unsigned() || d.get<uint64_t>() > uint64_t{INT64_MAX})
-        return badTensor(absl::StrCat("shape ", sh->dump(),
+        return badTensor(absl::StrCat("shape ", jsonSnippet(*sh),
                                       " has an entry that is not a "
                                       "non-negative integer"));
       uint64_t dim = d.get<uint64_t>();
@@ -371,26 +379,28 @@ parseHeader(const std::string &path, const OrderedJson &header,
     }
     if (!off->is_array() || off->size() != 2 ||
         !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
-      return badTensor(absl::StrCat(
-          "data_offsets must be two non-negative integers, not ", off->dump()));
+      return badTensor(
+          absl::StrCat("data_offsets must be two non-negative integers, not ",
+                       jsonSnippet(*off)));
     t.begin = (*off)[0].get<uint64_t>();
     t.end = (*off)[1].get<uint64_t>();
     if (t.end < t.begin)
-      return badTensor(
-          absl::StrCat("data_offsets ", off->dump(), " end before they begin"));
+      return badTensor(absl::StrCat("data_offsets ", jsonSnippet(*off),
+                                    " end before they begin"));
     if (t.end > bufferSize)
-      return badTensor(absl::StrCat("data_offsets ", off->dump(),
+      return badTensor(absl::StrCat("data_offsets ", jsonSnippet(*off),
                                     " go beyond the data buffer (", bufferSize,
                                     " bytes)"));
     uint64_t expected;
     overflow |= __builtin_mul_overflow(
         elements, static_cast<uint64_t>(storageBytes(*dtype)), &expected);
     if (overflow || expected != t.end - t.begin)
-      return badTensor(absl::StrCat(
-          dtName, " shape ", sh->dump(), " needs ",
-          overflow ? std::string("an impossible number of")
-                   : absl::StrCat(expected),
-          " bytes but data_offsets ", off->dump(), " hold ", t.end - t.begin));
+      return badTensor(
+          absl::StrCat(dtName, " shape ", jsonSnippet(*sh), " needs ",
+                       overflow ? std::string("an impossible number of")
+                                : absl::StrCat(expected),
+                       " bytes but data_offsets ", jsonSnippet(*off), " hold ",
+                       t.end - t.begin));
     infos.push_back(std::move(t));
   }
 
@@ -407,11 +417,11 @@ parseHeader(const std::string &path, const OrderedJson &header,
     std::string name = key.substr(std::strlen(kDTypeKeyPrefix));
     auto it = byName.find(name);
     if (it == byName.end())
-      return bad(
-          absl::StrCat("metadata '", key, "' names no tensor in the file"));
+      return bad(absl::StrCat("metadata '", quoteBounded(key),
+                              "' names no tensor in the file"));
     if (value != "i4")
       return bad(absl::StrCat(
-          "metadata '", key, "' = '", value,
+          "metadata '", quoteBounded(key), "' = '", quoteBounded(value),
           "' is not a Kiln dtype carried in metadata (only \"i4\")"));
     if (infos[it->second].dtype != proto::I8)
       return bad(absl::StrCat(
@@ -509,12 +519,12 @@ absl::StatusOr<SafetensorsFile> readSafetensors(const std::string &path) {
         " exceeds the ", kMaxHeaderBytes, "-byte limit"));
   std::string text(headerSize, '\0');
   KILN_RETURN_IF_ERROR(readAt(fd.get(), path, 8, text.data(), text.size()));
-  OrderedJson header =
-      OrderedJson::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (header.is_discarded())
-    return absl::DataLossError(absl::StrCat("safetensors file '", path,
-                                            "': the ", headerSize,
-                                            "-byte header is not valid JSON"));
+  KILN_ASSIGN_OR_RETURN(OrderedJson header,
+                        parseUntrustedJson<OrderedJson>(
+                            text,
+                            absl::StrCat("safetensors file '", path, "': the ",
+                                         headerSize, "-byte header"),
+                            absl::StatusCode::kDataLoss));
 
   SafetensorsFile file;
   uint64_t bufferStart = 8 + headerSize;
@@ -530,7 +540,12 @@ absl::StatusOr<SafetensorsFile> readSafetensors(const std::string &path) {
                                             "': malformed header: ", e.what()));
   }
   for (const TensorInfo &info : infos) {
-    HostTensor t(info.dtype, info.shape);
+    KILN_ASSIGN_OR_RETURN(
+        HostTensor t,
+        HostTensor::create(info.dtype, info.shape,
+                           absl::StrCat("safetensors file '", path,
+                                        "': tensor '", quoteBounded(info.name),
+                                        "'")));
     if (t.byteSize() > 0)
       KILN_RETURN_IF_ERROR(readAt(fd.get(), path, bufferStart + info.begin,
                                   t.data(), static_cast<size_t>(t.byteSize())));
@@ -576,13 +591,14 @@ readSafetensorsIndex(const std::string &indexPath) {
   std::string text(static_cast<size_t>(st.st_size), '\0');
   KILN_RETURN_IF_ERROR(
       readAt(fd.get(), indexPath, 0, text.data(), text.size()));
-  Json index = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  KILN_ASSIGN_OR_RETURN(
+      Json index, parseUntrustedJson<Json>(
+                      text, absl::StrCat("safetensors index '", indexPath, "'"),
+                      absl::StatusCode::kDataLoss));
   auto bad = [&](const std::string &what) {
     return absl::DataLossError(
         absl::StrCat("safetensors index '", indexPath, "': ", what));
   };
-  if (index.is_discarded())
-    return bad("not valid JSON");
   if (!index.is_object())
     return bad("not a JSON object");
   auto wm = index.find("weight_map");
@@ -594,7 +610,7 @@ readSafetensorsIndex(const std::string &indexPath) {
   for (const auto &[name, shard] : wm->items()) {
     if (!shard.is_string())
       return bad(absl::StrCat("weight_map['", name, "'] is not a file name (",
-                              shard.dump(), ")"));
+                              jsonSnippet(shard), ")"));
     std::string file = shard.get<std::string>();
     // Shards live beside the index; a path elsewhere is a malformed (or
     // hostile) index.

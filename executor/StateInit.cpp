@@ -1,4 +1,5 @@
-// Initializer kinds for state entries, drawn from Philox so they match on every machine.
+// Initializer kinds for state entries, drawn from Philox so they match on every
+// machine.
 #include "executor/StateInit.h"
 
 #include <cmath>
@@ -11,7 +12,11 @@ namespace kiln {
 absl::StatusOr<HostTensor> initializeTensor(const proto::TensorType &type,
                                             const proto::Initializer &init,
                                             const ParallelFor &parallelFor) {
-  HostTensor t(type.dtype(), {type.shape().begin(), type.shape().end()});
+  absl::StatusOr<HostTensor> made = HostTensor::create(
+      type.dtype(), {type.shape().begin(), type.shape().end()}, "state");
+  if (!made.ok())
+    return made.status();
+  HostTensor t = *std::move(made);
   const std::string &kind = init.kind();
   double a = init.a(), b = init.b();
   int64_t seed = init.seed();
@@ -25,7 +30,9 @@ absl::StatusOr<HostTensor> initializeTensor(const proto::TensorType &type,
   else if (kind == "normal")
     value = [a, seed](int64_t i) { return a * philox::normalAt(seed, i); };
   else if (kind == "uniform")
-    value = [a, b, seed](int64_t i) { return a + (b - a) * philox::uniformAt(seed, i); };
+    value = [a, b, seed](int64_t i) {
+      return a + (b - a) * philox::uniformAt(seed, i);
+    };
   else if (kind == "truncated_normal")
     value = [a, seed](int64_t i) {
       double z = 0;
@@ -34,7 +41,8 @@ absl::StatusOr<HostTensor> initializeTensor(const proto::TensorType &type,
         if (std::fabs(z) <= 2.0)
           return a * z;
       }
-      return a * std::clamp(z, -2.0, 2.0); // unreachable in practice (p < 1e-80)
+      return a *
+             std::clamp(z, -2.0, 2.0); // unreachable in practice (p < 1e-80)
     };
   else
     return absl::InvalidArgumentError(absl::StrCat(

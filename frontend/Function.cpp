@@ -108,10 +108,10 @@ Tensor GraphImpl::input(int function, std::string name, Shape shape,
   if (failed() || !open(loc, what))
     return invalid(this);
   FunctionInfo &info = *functions[function];
-  std::string bad = checkShape(shape);
-  if (name.empty())
+  std::string bad = checkShape(shape); // a bad shape is reported first
+  if (bad.empty() && name.empty())
     bad = "an input needs a name";
-  else if (info.inputNames.count(name))
+  else if (bad.empty() && info.inputNames.count(name))
     bad = absl::StrCat("function '", info.name,
                        "' already has an input named '", name, "'");
   if (!bad.empty()) {
@@ -231,6 +231,11 @@ void GraphImpl::substitute(int function, const State &state,
 
 const std::string &Function::name() const {
   return graph->functionInfo(index).name;
+}
+
+void Function::fail(const std::string &what, const std::string &message,
+                    SourceLoc loc) {
+  graph->fail(loc, what, message);
 }
 
 Tensor Function::input(std::string name, Shape shape, DType dtype,

@@ -56,6 +56,10 @@ public:
   /// A caller-provided argument (`kiln.name` = name).
   Tensor input(std::string name, Shape shape, DType dtype,
                SourceLoc loc = SourceLoc::current());
+  /// Records a sticky error "file:line: what: message" for code built on the
+  /// frontend (optimizers, layers) that finds a misuse no op would.
+  void fail(const std::string &what, const std::string &message,
+            SourceLoc loc = SourceLoc::current());
   /// The state as an argument of this entry (`kiln.state` = its name); repeated
   /// reads return the same value.
   Tensor read(const State &state, SourceLoc loc = SourceLoc::current());

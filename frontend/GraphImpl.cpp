@@ -230,6 +230,14 @@ std::string checkShape(const Shape &shape) {
     if (d < 0)
       return absl::StrCat("shape [", absl::StrJoin(shape, ", "),
                           "] has a negative dimension");
+  // The executor sizes buffers from the element count (up to 8 bytes each);
+  // a count that wraps would allocate short.
+  int64_t n = 1, bytes;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n) ||
+        __builtin_mul_overflow(n, int64_t{8}, &bytes))
+      return absl::StrCat("shape [", absl::StrJoin(shape, ", "),
+                          "] has more elements than a 64-bit size holds");
   return "";
 }
 

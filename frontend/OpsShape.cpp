@@ -21,7 +21,12 @@ Tensor reshape(const Tensor &x, Shape shape, SourceLoc loc) {
   int64_t inferred = -1, known = 1;
   for (auto [i, d] : llvm::enumerate(shape)) {
     if (d != -1) {
-      known *= d;
+      if (__builtin_mul_overflow(known, d, &known)) {
+        failAt(x, loc, op,
+               absl::StrCat("shape [", absl::StrJoin(shape, ", "),
+                            "] has more elements than a 64-bit size holds"));
+        return GraphImpl::invalidLike(x);
+      }
       continue;
     }
     if (inferred >= 0) {

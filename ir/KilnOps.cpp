@@ -21,6 +21,16 @@ using namespace mlir;
 namespace kiln::ir {
 namespace {
 
+/// Success when the element count of `type`, and its bytes at up to 8 per
+/// element, fit int64.
+LogicalResult verifyTensorSize(RankedTensorType type) {
+  int64_t n = 1, bytes;
+  for (int64_t d : type.getShape())
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      return failure();
+  return failure(__builtin_mul_overflow(n, int64_t{8}, &bytes));
+}
+
 std::string str(Type type) {
   std::string out;
   llvm::raw_string_ostream os(out);
@@ -71,7 +81,27 @@ public:
                  "element type, got ", str(operands[i].getType()));
       return {};
     }
+    if (failed(checkSize(type, ("operand '" + role + "'").str())))
+      return {};
     return type;
+  }
+
+  /// Fails unless the byte size of `type` fits int64: the executor sizes
+  /// buffers from it, and a wrapped count allocates short.
+  LogicalResult checkSize(RankedTensorType type, StringRef what) {
+    if (failed(verifyTensorSize(type)))
+      return fail(what, " ", str(type),
+                  " has more elements or bytes than a 64-bit size holds");
+    return success();
+  }
+
+  /// checkSize of every inferred result.
+  LogicalResult checkResults(ArrayRef<Type> results) {
+    for (Type t : results)
+      if (auto type = llvm::dyn_cast<RankedTensorType>(t))
+        if (failed(checkSize(type, "result")))
+          return failure();
+    return success();
   }
 
   template <typename AttrT> AttrT attr(StringRef name) {
@@ -267,7 +297,9 @@ LogicalResult inferTokenLoss(Infer &in, SmallVectorImpl<Type> &out) {
       DictionaryAttr attrs, OpaqueProperties, RegionRange,                     \
       SmallVectorImpl<Type> &out) {                                            \
     Infer in(ctx, loc, operands, attrs, OP::getOperationName());               \
-    __VA_ARGS__                                                                \
+    if (failed([&]() -> LogicalResult __VA_ARGS__()))                          \
+      return failure();                                                        \
+    return in.checkResults(out);                                               \
   }
 
 KILN_INFER(ConstantOp, {
@@ -832,6 +864,9 @@ static LogicalResult verifyDeclaredResult(Operation *op, bool floatOnly) {
     return op->emitOpError("result must be a float tensor, got ") << type;
   if (type.getElementType().isInteger(1))
     return op->emitOpError("result cannot be i1");
+  if (failed(verifyTensorSize(type)))
+    return op->emitOpError("result ")
+           << type << " has more elements or bytes than a 64-bit size holds";
   return success();
 }
 

@@ -6,16 +6,18 @@
 //===----------------------------------------------------------------------===//
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <new>
+#include <sstream>
 
 #include "absl/strings/str_format.h"
 #include "codegen/Compile.h"
 #include "executor/Bundle.h"
 #include "executor/Executor.h"
 #include "ir/IrModule.h"
+#include "tools/MlirInputGuard.h"
 #include "llvm/Support/CommandLine.h"
 
 namespace cl = llvm::cl;
@@ -81,17 +83,7 @@ static int fail(const std::string &message) {
 /// compute the key).
 static int writeBundle(const std::string &text, const std::string &input) {
   std::string stem = std::filesystem::path(input).stem().string();
-  std::error_code ec;
-  std::filesystem::create_directories(std::string(bundleDir), ec);
-  if (ec)
-    return fail("cannot create bundle folder '" + bundleDir + "': " + ec.message());
-  std::vector<kiln::BundleEntry> entries;
-  if (std::filesystem::exists(std::string(bundleDir) + "/manifest.json")) {
-    auto existing = kiln::openBundle(bundleDir);
-    if (!existing.ok())
-      return fail(std::string(existing.status().message()));
-    entries = existing->entries();
-  }
+  std::vector<std::pair<kiln::BundleEntry, kiln::proto::Executable>> added;
   for (const char *target : {"host", "ptx"}) {
     auto module = kiln::IrModule::parse(text, input);
     if (!module.ok())
@@ -107,20 +99,17 @@ static int writeBundle(const std::string &text, const std::string &input) {
       return fail(std::string(exe.status().message()));
     kiln::BundleKey key{modelHash.empty() ? stem : std::string(modelHash), stem,
                         bucket, target, exe->compiler_version()};
-    kiln::BundleEntry entry{key, kiln::bundleFileName(key)};
-    if (auto s = kiln::writeExecutable(*exe, std::string(bundleDir) + "/" + entry.file,
-                                       false);
-        !s.ok())
-      return fail(std::string(s.message()));
-    std::erase_if(entries, [&](const kiln::BundleEntry &e) { return e.key == key; });
-    entries.push_back(entry);
+    added.push_back(
+        {kiln::BundleEntry{key, kiln::bundleFileName(key)}, *std::move(exe)});
   }
-  if (auto s = kiln::writeBundleManifest(bundleDir, entries); !s.ok())
+  // Under the bundle's lock: concurrent kiln-compile runs into one folder
+  // each keep their entries.
+  if (auto s = kiln::addToBundle(bundleDir, added); !s.ok())
     return fail(std::string(s.message()));
   return 0;
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv,
                               "kiln-compile: compiles kiln IR to an Executable\n");
@@ -132,6 +121,9 @@ int main(int argc, char **argv) {
     return fail(absl::StrFormat("cannot open '%s': %s", input, std::strerror(errno)));
   std::stringstream buffer;
   buffer << in.rdbuf();
+  if (std::string refused = kiln::tools::checkMlirInput(buffer.str(), input);
+      !refused.empty())
+    return fail(refused);
 
   if (!bundleDir.empty())
     return writeBundle(buffer.str(), input);
@@ -162,4 +154,15 @@ int main(int argc, char **argv) {
     if (auto s = kiln::writeExecutable(*exe, output, textFormat); !s.ok())
       return fail(std::string(s.message()));
   return 0;
+}
+
+int main(int argc, char **argv) {
+  // An error is a message and exit status 1, never an abort.
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc &) {
+    return fail("out of memory");
+  } catch (const std::exception &e) {
+    return fail(std::string("internal error: ") + e.what());
+  }
 }

@@ -15,9 +15,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <new>
 #include <optional>
 #include <string>
 #include <unistd.h>
@@ -95,9 +96,21 @@ static std::string shellQuote(const std::string &arg) {
 
 static double accuracyPercent(const train::EvalResult &e) { return 100.0 * e.accuracy; }
 
-int main(int argc, char **argv) {
+/// Ctrl-C: the first asks the loops to checkpoint and stop at the next step
+/// (or decode step of an evaluation); a second exits at once.
+static void onInterrupt(int) {
+  if (interrupted.exchange(true)) {
+    static const char kMessage[] =
+        "\ninterrupted twice: exiting without a checkpoint\n";
+    (void)!::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+    ::_exit(130);
+  }
+}
+
+static int run(int argc, char **argv) {
   std::string configPath;
   std::vector<std::string> overrides;
+  train::FlagValues flagValues;
   bool resume = false;
   int64_t showSamples = 0;
   std::string bundleDir, exportDir, dumpIrDir;
@@ -121,7 +134,7 @@ int main(int argc, char **argv) {
       overrides.push_back(*v);
       configArgs.push_back(arg);
     } else if (auto v = value("--mode")) {
-      overrides.push_back("mode: \"" + *v + "\"");
+      flagValues.mode = *v;
       configArgs.push_back(arg);
     } else if (auto v = value("--bundle")) {
       bundleDir = *v;
@@ -130,9 +143,9 @@ int main(int argc, char **argv) {
     } else if (auto v = value("--dump-ir")) {
       dumpIrDir = *v;
     } else if (auto v = value("--device")) {
-      overrides.push_back("device: \"" + *v + "\"");
+      flagValues.device = *v;
     } else if (auto v = value("--output-dir")) {
-      overrides.push_back("output_dir: \"" + *v + "\"");
+      flagValues.outputDir = *v;
     } else if (auto v = value("--show-samples")) {
       char *end = nullptr;
       showSamples = std::strtoll(v->c_str(), &end, 10);
@@ -153,8 +166,10 @@ int main(int argc, char **argv) {
     return fail("kiln-train-rt has no compiler: pass --bundle=DIR, a bundle written by "
                 "kiln-train --export-bundle=DIR with the same --config/--set flags");
 #endif
-  auto config = configPath.empty() ? train::parseTrainConfig("", "defaults", overrides)
-                                   : train::loadTrainConfig(configPath, overrides);
+  auto config =
+      configPath.empty()
+          ? train::parseTrainConfig("", "defaults", overrides, flagValues)
+          : train::loadTrainConfig(configPath, overrides, flagValues);
   if (!config.ok())
     return fail(std::string(config.status().message()));
   auto shapes = train::reasonerShapes(*config);
@@ -212,7 +227,7 @@ int main(int argc, char **argv) {
   auto trainer = train::Trainer::create(*config, **executor, seqLen, promptLen);
   if (!trainer.ok())
     return fail(std::string(trainer.status().message()));
-  std::signal(SIGINT, [](int) { interrupted = true; });
+  std::signal(SIGINT, onInterrupt);
   (*trainer)->setStopFlag(&interrupted);
   bool tty = isatty(fileno(stdout));
   // Rates count from the first reported step of a phase, so step 1 has none yet.
@@ -249,18 +264,26 @@ int main(int argc, char **argv) {
   std::string phase = "sft";
   int64_t firstStep = 0;
   if (resume) {
-    auto metadata =
-        loadCheckpoint(**executor, config->output_dir() + "/checkpoint.safetensors");
+    std::string path = config->output_dir() + "/checkpoint.safetensors";
+    auto metadata = loadCheckpoint(**executor, path);
     if (!metadata.ok())
       return fail(std::string(metadata.status().message()));
-    phase = metadata->count("phase") ? metadata->at("phase") : "sft";
-    firstStep = metadata->count("step") ? std::stoll(metadata->at("step")) : 0;
+    auto point = train::parseResumePoint(*metadata, path, *config);
+    if (!point.ok())
+      return fail(std::string(point.status().message()));
+    phase = point->phase;
+    firstStep = point->step;
+    (*trainer)->resumeFrom(*point);
     std::printf("resumed %s at step %lld\n", phase.c_str(), static_cast<long long>(firstStep));
   }
 
   const std::string &mode = config->mode();
   bool doSft = mode != "grpo" && phase == "sft";
   bool doGrpo = mode != "sft";
+  // A Ctrl-C during an evaluation: the phase's training is done and saved.
+  auto stoppedInEval = [&](const absl::Status &s) {
+    return absl::IsCancelled(s) && interrupted.load();
+  };
   if (doSft) {
     if (auto s = (*trainer)->runSft(firstStep); !s.ok())
       return fail(std::string(s.message()));
@@ -268,6 +291,12 @@ int main(int argc, char **argv) {
     if (interrupted)
       return fail("interrupted; checkpoint saved, continue with --resume");
     auto eval = (*trainer)->evaluate(showSamples);
+    if (stoppedInEval(eval.status())) {
+      if (auto s = (*trainer)->saveCheckpoint("grpo", 0); !s.ok())
+        return fail(std::string(s.message()));
+      return fail("interrupted during evaluation; checkpoint saved, continue "
+                  "with --resume");
+    }
     if (!eval.ok())
       return fail(std::string(eval.status().message()));
     std::printf("accuracy after SFT: %.1f%% (± %.1f, %lld held-out problems, format %.0f%%)\n",
@@ -282,6 +311,12 @@ int main(int argc, char **argv) {
     if (interrupted)
       return fail("interrupted; checkpoint saved, continue with --resume");
     auto eval = (*trainer)->evaluate(showSamples);
+    if (stoppedInEval(eval.status())) {
+      if (auto s = (*trainer)->saveCheckpoint("done", config->grpo().steps());
+          !s.ok())
+        return fail(std::string(s.message()));
+      return fail("interrupted during evaluation; training is done and saved");
+    }
     if (!eval.ok())
       return fail(std::string(eval.status().message()));
     std::printf("accuracy after GRPO: %.1f%% (± %.1f, %lld held-out problems, format %.0f%%)\n",
@@ -293,4 +328,17 @@ int main(int argc, char **argv) {
   std::printf("metrics: %s/metrics.jsonl and %s/tb (TensorBoard)\n",
               config->output_dir().c_str(), config->output_dir().c_str());
   return 0;
+}
+
+int main(int argc, char **argv) {
+  // Every error is a message and a non-zero exit, never an abort: an
+  // allocation beyond memory or a library's exception included.
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc &) {
+    return fail(
+        "out of memory (the configuration needs more than this machine has)");
+  } catch (const std::exception &e) {
+    return fail(std::string("internal error: ") + e.what());
+  }
 }

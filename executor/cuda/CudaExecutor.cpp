@@ -45,14 +45,10 @@ std::string where(const proto::EntryPoint &ep, int i) {
                       s.location().empty() ? "<unknown location>" : s.location(), ")");
 }
 
+// Buffers and arenas are sized from these types: a count that wraps would
+// allocate short (the same check as the CPU executor's).
 absl::Status checkType(const proto::TensorType &t, absl::string_view what) {
-  if (storageBytes(t.dtype()) == 0)
-    return absl::InvalidArgumentError(absl::StrCat(what, " has an invalid dtype"));
-  for (int64_t d : t.shape())
-    if (d < 0)
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " has a negative dimension: ", typeString(t)));
-  return absl::OkStatus();
+  return checkTensorType(t.dtype(), t.shape(), std::string(what));
 }
 
 bool sameType(const proto::TensorType &a, const proto::TensorType &b) {

@@ -27,9 +27,12 @@ void fail(Graph &graph, const std::string &message, SourceLoc loc) {
 }
 
 void fail(Function &f, const std::string &message, SourceLoc loc) {
-  // The second input of one name is rejected with a message that quotes it.
-  f.input(message, {}, DType::f32, loc);
-  f.input(message, {}, DType::f32, loc);
+  // "AdamW: 1 gradients for 2 parameters": the optimizer names itself.
+  size_t colon = message.find(": ");
+  if (colon == std::string::npos)
+    f.fail("optimizer", message, loc);
+  else
+    f.fail(message.substr(0, colon), message.substr(colon + 2), loc);
 }
 
 } // namespace detail

@@ -11,6 +11,9 @@ namespace {
 
 /// x[..., begin:end] along the last axis.
 Tensor lastAxis(const Tensor &x, int64_t begin, int64_t end) {
+  // After a sticky error x is invalid and its shape empty: stay a no-op.
+  if (!x.valid())
+    return x;
   Shape shape = x.shape();
   std::vector<int64_t> start(shape.size(), 0),
       limit(shape.begin(), shape.end());
@@ -54,6 +57,8 @@ Tensor MlaAttention::rope(const Tensor &x, const Tensor &cos,
   // Pairs (x[2i], x[2i+1]) rotate by frequency i, and transformers writes the
   // result as [rotated evens, rotated odds]: de-interleave first, then the
   // half-split rotation pairs (x[i], x[i + D/2]) — the same pairs.
+  if (!x.valid()) // after a sticky error: a no-op, as every op is
+    return x;
   Shape shape = x.shape();
   int64_t d = shape.back();
   Shape pairs(shape.begin(), shape.end());

@@ -10,9 +10,14 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "executor/HostTensor.h"
 #include "executor/StatusMacros.h"
+#include "executor/UntrustedJson.h"
 #include "nlohmann/json.hpp"
 
 namespace kiln::models {
@@ -32,12 +37,16 @@ public:
   }
   absl::Status unsupported(const std::string &field, const json &value,
                            const std::string &why) const {
-    return error(field, absl::StrCat("has value ", value.dump(),
+    return error(field, absl::StrCat("has value ", jsonSnippet(value),
                                      ", which Kiln does not support: ", why));
   }
 
   absl::StatusOr<int64_t> integer(const std::string &field,
                                   const json &v) const {
+    // An unsigned value past INT64_MAX would wrap negative in get<int64_t>.
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT64_MAX})
+      return error(field, absl::StrCat("is ", jsonSnippet(v),
+                                       ", beyond a 64-bit integer"));
     if (v.is_number_integer())
       return v.get<int64_t>();
     if (v.is_number_float()) {
@@ -45,23 +54,27 @@ public:
       if (std::floor(d) == d && std::abs(d) < 9e15)
         return static_cast<int64_t>(d);
     }
-    return error(field, absl::StrCat("must be an integer, got ", v.dump()));
+    return error(field,
+                 absl::StrCat("must be an integer, got ", jsonSnippet(v)));
   }
   absl::StatusOr<double> number(const std::string &field, const json &v) const {
-    if (v.is_number())
+    // JSON has no NaN, but 1e999 reads as infinity.
+    if (v.is_number() && std::isfinite(v.get<double>()))
       return v.get<double>();
-    return error(field, absl::StrCat("must be a number, got ", v.dump()));
+    return error(field,
+                 absl::StrCat("must be a finite number, got ", jsonSnippet(v)));
   }
   absl::StatusOr<bool> boolean(const std::string &field, const json &v) const {
     if (v.is_boolean())
       return v.get<bool>();
-    return error(field, absl::StrCat("must be true or false, got ", v.dump()));
+    return error(field,
+                 absl::StrCat("must be true or false, got ", jsonSnippet(v)));
   }
   absl::StatusOr<std::string> string(const std::string &field,
                                      const json &v) const {
     if (v.is_string())
       return v.get<std::string>();
-    return error(field, absl::StrCat("must be a string, got ", v.dump()));
+    return error(field, absl::StrCat("must be a string, got ", jsonSnippet(v)));
   }
 
   std::string source;
@@ -74,7 +87,7 @@ absl::Status parseRope(const FieldReader &r, const std::string &objectName,
                        std::optional<double> &innerTheta) {
   if (!rope.is_object())
     return r.error(objectName, absl::StrCat("must be an object or null, got ",
-                                            rope.dump()));
+                                            jsonSnippet(rope)));
   std::string type = "default";
   for (const char *key : {"rope_type", "type"}) {
     if (rope.contains(key)) {
@@ -124,6 +137,9 @@ absl::Status parseRope(const FieldReader &r, const std::string &objectName,
       continue; // transformers treats null as absent for every yarn field
     if (key == "factor") {
       KILN_ASSIGN_OR_RETURN(y.factor, r.number(field, v));
+      // Only an absent factor is derived; a given one must be usable.
+      if (y.factor <= 0)
+        return r.error(field, absl::StrCat("must be positive, got ", y.factor));
       sawFactor = true;
     } else if (key == "original_max_position_embeddings") {
       KILN_ASSIGN_OR_RETURN(y.originalMaxPositionEmbeddings,
@@ -197,9 +213,7 @@ const std::vector<std::string> &ignoredDeepseekV3ConfigFields() {
 absl::StatusOr<DeepseekV3Config>
 parseDeepseekV3Config(const std::string &jsonText, const std::string &source) {
   FieldReader r(source);
-  json root = json::parse(jsonText, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded())
-    return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON"));
+  KILN_ASSIGN_OR_RETURN(json root, parseUntrustedJson<json>(jsonText, source));
   if (!root.is_object())
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": the top level must be a JSON object"));
@@ -360,13 +374,13 @@ parseDeepseekV3Config(const std::string &jsonText, const std::string &source) {
     if (h != handlers.end()) {
       KILN_RETURN_IF_ERROR(h->second(it.key(), it.value()));
     } else if (!ignoredSet.count(it.key())) {
-      unknown.push_back(absl::StrCat("'", it.key(), "'"));
+      unknown.push_back(absl::StrCat("'", quoteBounded(it.key(), 60), "'"));
     }
   }
   if (!unknown.empty())
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": unknown field", unknown.size() > 1 ? "s " : " ",
-        absl::StrJoin(unknown, ", "),
+        quoteBounded(absl::StrJoin(unknown, ", "), 400),
         " (neither read by Kiln nor known to be irrelevant to the forward)"));
 
   if (ropeParameters && ropeScaling)
@@ -417,6 +431,10 @@ parseDeepseekV3Config(const std::string &jsonText, const std::string &source) {
   return c;
 }
 
+/// 2^31: far beyond any real model's sizes, small enough that the product
+/// of two fits int64 (larger products are bounded by parameterCount()).
+constexpr int64_t kMaxDimension = int64_t{1} << 31;
+
 absl::Status DeepseekV3Config::validate() const {
   auto bad = [](const std::string &field, const std::string &what) {
     return absl::InvalidArgumentError(
@@ -443,6 +461,20 @@ absl::Status DeepseekV3Config::validate() const {
                             {"max_position_embeddings", maxPositionEmbeddings}})
     if (p.value <= 0)
       return bad(p.name, absl::StrCat("must be positive, got ", p.value));
+    // Sums and products of two sizes must not wrap int64.
+    else if (p.value > kMaxDimension)
+      return bad(p.name, absl::StrCat("is ", p.value, ", beyond the ",
+                                      kMaxDimension, " Kiln supports"));
+  if ((qLoraRank && *qLoraRank > kMaxDimension) ||
+      nSharedExperts > kMaxDimension || firstKDenseReplace > kMaxDimension ||
+      numNextnPredictLayers > kMaxDimension)
+    return bad("q_lora_rank, n_shared_experts, first_k_dense_replace and "
+               "num_nextn_predict_layers",
+               absl::StrCat("must be at most ", kMaxDimension));
+  if (!(parameterCount() < 4.6e18))
+    return bad("hidden_size",
+               absl::StrCat("and the other sizes give ", parameterCount(),
+                            " parameters, more than 64-bit sizes address"));
   if (qLoraRank && *qLoraRank <= 0)
     return bad("q_lora_rank",
                absl::StrCat("must be positive or null, got ", *qLoraRank));
@@ -481,7 +513,24 @@ absl::Status DeepseekV3Config::validate() const {
                absl::StrCat("(", numExpertsPerTok,
                             ") exceeds the experts of the kept groups (",
                             topkGroup * (nRoutedExperts / nGroup), ")"));
-  if (rmsNormEps <= 0)
+  // NaN passes every comparison but !(x > 0); infinities are never a size.
+  for (auto [name, value] :
+       {std::pair<const char *, double>{"rms_norm_eps", rmsNormEps},
+        {"rope_theta", ropeTheta},
+        {"routed_scaling_factor", routedScalingFactor}})
+    if (!std::isfinite(value))
+      return bad(name, absl::StrCat("must be finite, got ", value));
+  if (yarn)
+    for (auto [name, value] :
+         {std::pair<const char *, double>{"factor", yarn->factor},
+          {"beta_fast", yarn->betaFast},
+          {"beta_slow", yarn->betaSlow},
+          {"mscale", yarn->mscale},
+          {"mscale_all_dim", yarn->mscaleAllDim},
+          {"attention_factor", yarn->attentionFactor.value_or(1.0)}})
+      if (!std::isfinite(value))
+        return bad(name, absl::StrCat("(yarn) must be finite, got ", value));
+  if (!(rmsNormEps > 0))
     return bad("rms_norm_eps",
                absl::StrCat("must be positive, got ", rmsNormEps));
   if (ropeTheta <= 1)
@@ -496,6 +545,46 @@ absl::Status DeepseekV3Config::validate() const {
                  absl::StrCat("(yarn) must be positive, got ",
                               yarn->originalMaxPositionEmbeddings));
   }
+  return absl::OkStatus();
+}
+
+double DeepseekV3Config::parameterCount() const {
+  double h = hiddenSize, heads = numAttentionHeads;
+  double attention =
+      (qLoraRank ? double(*qLoraRank) * (h + 1 + heads * qkHeadDim())
+                 : heads * qkHeadDim() * h) +
+      double(kvLoraRank + qkRopeHeadDim) * h + kvLoraRank +
+      heads * double(qkNopeHeadDim + vHeadDim) * kvLoraRank +
+      h * heads * vHeadDim + 2 * h;
+  double dense = 3 * h * double(intermediateSize);
+  double moe = double(nRoutedExperts) * (h + 1) +
+               double(nRoutedExperts + nSharedExperts) * 3 * h *
+                   double(moeIntermediateSize);
+  double denseLayers = std::min<double>(firstKDenseReplace, numHiddenLayers);
+  double layers = double(numHiddenLayers) * attention + denseLayers * dense +
+                  (double(numHiddenLayers) - denseLayers) * moe;
+  double embeddings = double(vocabSize) * h * (tieWordEmbeddings ? 1 : 2);
+  return layers + embeddings + h;
+}
+
+absl::Status
+DeepseekV3Config::checkFitsInMemory(double bytesPerParameter, double extraBytes,
+                                    const std::string &what) const {
+  double params = parameterCount();
+  double need = params * bytesPerParameter + extraBytes;
+  long pages = ::sysconf(_SC_PHYS_PAGES), pageSize = ::sysconf(_SC_PAGE_SIZE);
+  double have =
+      pages > 0 && pageSize > 0 ? double(pages) * double(pageSize) : 0.0;
+  // Sizes past 2^62 elements cannot be addressed at all, whatever the machine.
+  if (!(params < 4.6e18) || (have > 0 && need > have))
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s needs %s (%.3g parameters at %.0f bytes each%s) but this machine "
+        "has %s of memory: make the model smaller",
+        what, formatBytes(need), params, bytesPerParameter,
+        extraBytes > 0
+            ? absl::StrCat(" plus ", formatBytes(extraBytes), " of activations")
+            : std::string(),
+        formatBytes(have)));
   return absl::OkStatus();
 }
 

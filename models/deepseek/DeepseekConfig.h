@@ -71,6 +71,15 @@ struct DeepseekV3Config {
 
   /// Cross-field checks (divisibility, ranges); parse() runs it too.
   absl::Status validate() const;
+
+  /// Parameters the model holds (what deepseekStateEntries lists), counted in
+  /// floating point so that absurd sizes cannot wrap.
+  double parameterCount() const;
+  /// OK, or a ResourceExhausted error "<what> needs X GiB ..." when
+  /// `bytesPerParameter` per parameter plus `extraBytes` exceed this
+  /// machine's memory: checked before anything is allocated.
+  absl::Status checkFitsInMemory(double bytesPerParameter, double extraBytes,
+                                 const std::string &what) const;
   /// transformers 5 spelling: rope_parameters with rope_theta inside.
   std::string toJson() const;
 };

@@ -7,6 +7,8 @@
 
 #include "models/deepseek/Generate.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <map>
 
@@ -100,6 +102,7 @@ public:
     std::map<std::string, HostTensor> inputs = sampling();
     inputs[names::kTokens] = tokens;
     inputs[names::kLengths] = i64s(lengths);
+    KILN_RETURN_IF_ERROR(checkStop());
     KILN_RETURN_IF_ERROR(step(names::kPrefill, inputs));
 
     while (std::any_of(this->rows.begin(), this->rows.end(),
@@ -118,6 +121,7 @@ public:
       inputs = sampling();
       inputs[names::kTokens] = i64s(last);
       inputs[names::kPositions] = i64s(positions);
+      KILN_RETURN_IF_ERROR(checkStop());
       KILN_RETURN_IF_ERROR(step(names::kDecode, inputs));
     }
     return absl::OkStatus();
@@ -156,6 +160,12 @@ private:
     for (int64_t r = 0; r < bucket.batch; ++r)
       if (rows[r].active)
         accept(rows[r], it->second.getInt(r));
+    return absl::OkStatus();
+  }
+
+  absl::Status checkStop() const {
+    if (options.stop && options.stop->load())
+      return absl::CancelledError("generation stopped on request");
     return absl::OkStatus();
   }
 
@@ -227,6 +237,12 @@ generate(EntryRunner &executor, const std::vector<GenerationRequest> &requests,
       return absl::InvalidArgumentError(absl::StrCat(
           "request ", i, ": prompt of ", len,
           " tokens; the compiled prefill takes 1 to ", bucket.promptLen));
+    // NaN passes every range test the sampling kernel makes.
+    if (!std::isfinite(req.sampling.temperature) ||
+        !std::isfinite(req.sampling.topP))
+      return absl::InvalidArgumentError(absl::StrCat(
+          "request ", i, ": temperature ", req.sampling.temperature,
+          " and top_p ", req.sampling.topP, " must be finite numbers"));
     if (!req.stopStrings.empty() && !options.detokenize)
       return absl::InvalidArgumentError(
           absl::StrCat("request ", i,

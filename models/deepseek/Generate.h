@@ -8,6 +8,7 @@
 #ifndef KILN_MODELS_DEEPSEEK_GENERATE_H
 #define KILN_MODELS_DEEPSEEK_GENERATE_H
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -62,13 +63,17 @@ struct GenerateOptions {
   /// Completion tokens -> text, for stop strings (matched on decoded text
   /// because a string may span or split tokens).
   std::function<std::string(const std::vector<int64_t> &)> detokenize;
+  /// When set and true, generation stops before the next prefill or decode
+  /// step with a Cancelled error (Ctrl-C during a long evaluation).
+  const std::atomic<bool> *stop = nullptr;
 };
 
 /// Runs prefill, then decode steps, until every request stopped (EOS, a stop,
 /// maxNewTokens, or a full cache: finish reason length). Requests beyond the
 /// compiled batch run in successive waves; spare rows of a wave are padding.
-/// A prompt that is empty or longer than the compiled prompt length is an
-/// error naming the request. Results are in request order.
+/// A prompt that is empty or longer than the compiled prompt length, or a
+/// non-finite temperature or top_p, is an error naming the request. Results are
+/// in request order.
 absl::StatusOr<std::vector<GenerationResult>>
 generate(EntryRunner &executor, const std::vector<GenerationRequest> &requests,
          const GenerateOptions &options = {});

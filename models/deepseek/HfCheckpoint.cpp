@@ -3,6 +3,7 @@
 
 #include "models/deepseek/HfCheckpoint.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -453,8 +454,8 @@ absl::Status saveHfCheckpoint(const EntryRunner &executor,
   }
   KILN_ASSIGN_OR_RETURN(auto tensors, kilnToHfState(c, state));
   if (!exists(dir) && ::mkdir(dir.c_str(), 0755) != 0)
-    return absl::InternalError(
-        absl::StrCat("cannot create folder '", dir, "'"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "cannot create folder '", dir, "': ", std::strerror(errno)));
   // transformers refuses safetensors files whose format is not a framework.
   std::map<std::string, std::string> metadata = {{"format", "pt"}};
   int64_t total = 0;

@@ -53,6 +53,10 @@ absl::Status writeAndFlush(std::FILE *file, std::string_view bytes,
 
 /// Whether `path` exists, is non-empty and does not end in a newline.
 bool endsMidLine(const std::string &path) {
+  // Only a regular file has a last line; a device or pipe has no end to read.
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    return false;
   detail::FilePtr file(std::fopen(path.c_str(), "rb"));
   if (!file || std::fseek(file.get(), -1, SEEK_END) != 0)
     return false;

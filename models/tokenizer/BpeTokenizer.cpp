@@ -2,6 +2,7 @@
 
 #include "models/tokenizer/BpeTokenizer.h"
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -9,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "executor/UntrustedJson.h"
 #include "models/tokenizer/AddedTokens.h"
 #include "models/tokenizer/ByteLevel.h"
 #include "models/tokenizer/PreTokenizer.h"
@@ -38,8 +40,8 @@ absl::Status invalid(const std::string &what) {
 
 std::string typeOf(const json &spec) {
   if (spec.is_object() && spec.contains("type") && spec["type"].is_string())
-    return spec["type"].get<std::string>();
-  return spec.dump();
+    return quoteBounded(spec["type"].get<std::string>(), 60);
+  return jsonSnippet(spec);
 }
 
 /// Debian's Abseil has its own string_view; heterogeneous lookup needs it.
@@ -118,7 +120,7 @@ absl::Status BpeTokenizer::Impl::parseModel(const json &model) {
     return invalid("field 'model' has no \"type\" (and no \"merges\" to make "
                    "it a BPE model)");
   if (!type.empty() && type != "BPE")
-    return unsupported(absl::StrCat("model type '", type,
+    return unsupported(absl::StrCat("model type '", quoteBounded(type, 60),
                                     "' (Kiln reads byte-level BPE only)"));
   if (model.contains("dropout") && !model["dropout"].is_null() &&
       model["dropout"].get<double>() > 0.0)
@@ -137,8 +139,9 @@ absl::Status BpeTokenizer::Impl::parseModel(const json &model) {
   for (const auto &[token, id] : model["vocab"].items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
         id.get<int64_t>() > std::numeric_limits<int32_t>::max())
-      return invalid(absl::StrCat("model.vocab['", token, "'] has id ",
-                                  id.dump(), ", not a non-negative int32"));
+      return invalid(absl::StrCat("model.vocab['", quoteBounded(token, 60),
+                                  "'] has id ", jsonSnippet(id),
+                                  ", not a non-negative int32"));
     vocab[token] = id.get<int32_t>();
     setId(id.get<int32_t>(), token, IdKind::model);
   }
@@ -147,8 +150,8 @@ absl::Status BpeTokenizer::Impl::parseModel(const json &model) {
     std::string unk = model["unk_token"].get<std::string>();
     auto it = vocab.find(unk);
     if (it == vocab.end())
-      return invalid(
-          absl::StrCat("model.unk_token '", unk, "' is not in the vocabulary"));
+      return invalid(absl::StrCat("model.unk_token '", quoteBounded(unk, 60),
+                                  "' is not in the vocabulary"));
     unkId = it->second;
   }
 
@@ -166,7 +169,7 @@ absl::Status BpeTokenizer::Impl::parseModel(const json &model) {
       if (space == std::string::npos ||
           s.find(' ', space + 1) != std::string::npos)
         return invalid(absl::StrCat("model.merges[", rank, "] is ",
-                                    entry.dump(),
+                                    jsonSnippet(entry),
                                     ", not two tokens separated by one space"));
       left = s.substr(0, space);
       right = s.substr(space + 1);
@@ -175,15 +178,16 @@ absl::Status BpeTokenizer::Impl::parseModel(const json &model) {
       left = entry[0].get<std::string>();
       right = entry[1].get<std::string>();
     } else {
-      return invalid(absl::StrCat("model.merges[", rank, "] is ", entry.dump(),
+      return invalid(absl::StrCat("model.merges[", rank, "] is ",
+                                  jsonSnippet(entry),
                                   ", neither \"a b\" nor [\"a\", \"b\"]"));
     }
     auto find = [&](const std::string &token) -> absl::StatusOr<int32_t> {
       auto it = vocab.find(token);
       if (it == vocab.end())
-        return invalid(absl::StrCat("model.merges[", rank, "] ", entry.dump(),
-                                    " uses '", token,
-                                    "', which is not in the vocabulary"));
+        return invalid(absl::StrCat(
+            "model.merges[", rank, "] ", jsonSnippet(entry), " uses '",
+            quoteBounded(token, 60), "', which is not in the vocabulary"));
       return it->second;
     };
     auto a = find(left), b = find(right), merged = find(left + right);
@@ -210,7 +214,7 @@ absl::Status BpeTokenizer::Impl::parseAddedTokens(const json &list) {
       return invalid(absl::StrCat("added_tokens[", i,
                                   "] needs an integer \"id\" and a string "
                                   "\"content\", got ",
-                                  entry.dump()));
+                                  jsonSnippet(entry)));
     AddedToken token;
     int64_t id = entry["id"].get<int64_t>();
     if (id < 0 || id > std::numeric_limits<int32_t>::max())
@@ -269,12 +273,13 @@ absl::Status BpeTokenizer::Impl::parsePostProcessor(const json &spec,
     }
     if (!item.contains("SpecialToken"))
       return invalid(
-          absl::StrCat(where, ".single has an item ", item.dump(),
+          absl::StrCat(where, ".single has an item ", jsonSnippet(item),
                        " that is neither SpecialToken nor Sequence"));
     std::string name = item["SpecialToken"].value("id", std::string());
     auto it = specials.find(name);
     if (it == specials.end())
-      return invalid(absl::StrCat(where, ".single names special token '", name,
+      return invalid(absl::StrCat(where, ".single names special token '",
+                                  quoteBounded(name, 60),
                                   "', which its special_tokens lack"));
     auto &side = seenSequence ? after : before;
     side.insert(side.end(), it->second.begin(), it->second.end());
@@ -314,11 +319,44 @@ absl::Status BpeTokenizer::Impl::checkDecoder(const json &spec,
                                   "' (byte-level BPE decodes with ByteLevel)"));
 }
 
+/// The id space the tables are sized by is the largest id plus one: a single
+/// id of 2^31 would ask for 2^31 entries of each table. Holes are legal, but
+/// the space may not exceed the ids listed by more than this many.
+constexpr int64_t kMaxIdHoles = 1 << 20;
+
+absl::Status checkIdSpace(const json &root) {
+  int64_t listed = 0, maxId = -1;
+  auto visit = [&](const json &id) {
+    if (id.is_number_integer() && id.get<int64_t>() >= 0) {
+      ++listed;
+      maxId = std::max(maxId, id.get<int64_t>());
+    }
+  };
+  const json *model = root.contains("model") ? &root["model"] : nullptr;
+  if (model && model->is_object() && model->contains("vocab") &&
+      (*model)["vocab"].is_object())
+    for (const auto &entry : (*model)["vocab"].items())
+      visit(entry.value());
+  if (root.contains("added_tokens") && root["added_tokens"].is_array())
+    for (const json &entry : root["added_tokens"])
+      if (entry.is_object() && entry.contains("id"))
+        visit(entry["id"]);
+  if (maxId >= listed + kMaxIdHoles)
+    return invalid(absl::StrCat(
+        "token id ", maxId, " leaves ", maxId + 1 - listed,
+        " unused ids below it (", listed,
+        " tokens listed); Kiln refuses id spaces with more than ", kMaxIdHoles,
+        " holes, which would size its tables by the largest id"));
+  return absl::OkStatus();
+}
+
 absl::Status BpeTokenizer::Impl::parse(const json &root) {
   if (!root.is_object())
     return invalid("the top level is not a JSON object");
   if (!root.contains("model"))
     return invalid("field 'model' is missing");
+  if (absl::Status s = checkIdSpace(root); !s.ok())
+    return s;
   if (absl::Status s = parseModel(root["model"]); !s.ok())
     return s;
   if (absl::Status s = checkNormalizer(root.value("normalizer", json()));
@@ -414,12 +452,23 @@ absl::StatusOr<BpeTokenizer>
 BpeTokenizer::fromJsonString(std::string_view text, const std::string &source) {
   auto impl = std::make_unique<Impl>();
   absl::Status status;
+  absl::StatusOr<json> root = parseUntrustedJson<json>(text, "tokenizer.json");
+  if (!root.ok())
+    return absl::Status(
+        root.status().code(),
+        absl::StrCat(source, ": malformed ", root.status().message()));
   try {
-    json root = json::parse(text);
-    status = impl->parse(root);
+    status = impl->parse(*root);
   } catch (const json::exception &e) {
-    // Parse errors and fields of the wrong JSON type both land here.
-    status = invalid(absl::StrCat("malformed tokenizer.json: ", e.what()));
+    // Fields of the wrong JSON type land here.
+    status = invalid(absl::StrCat("malformed tokenizer.json: ",
+                                  quoteBounded(e.what(), 200)));
+  } catch (const std::bad_alloc &) {
+    status = absl::ResourceExhaustedError(
+        "out of memory building the tokenizer's tables");
+  } catch (const std::length_error &) {
+    status = absl::ResourceExhaustedError(
+        "the tokenizer's tables exceed what this build can hold");
   }
   if (!status.ok())
     return absl::Status(status.code(),

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "executor/UntrustedJson.h"
 #include "models/tokenizer/ByteLevel.h"
 #include "nlohmann/json.hpp"
 
@@ -90,7 +91,7 @@ absl::Status PreTokenizer::addSteps(const json &spec, const std::string &where,
           where,
           ": Split pattern must be {\"Regex\": ...} or {\"String\": ...}, "
           "got ",
-          pattern->dump()));
+          jsonSnippet(*pattern)));
     }
     auto regex = Regex::compile(text, literal);
     if (!regex.ok())
@@ -109,8 +110,8 @@ absl::Status PreTokenizer::addSteps(const json &spec, const std::string &where,
     else if (behavior == "Contiguous")
       step.behavior = SplitBehavior::contiguous;
     else
-      return unsupported(where,
-                         absl::StrCat("Split behavior '", behavior, "'"));
+      return unsupported(where, absl::StrCat("Split behavior '",
+                                             quoteBounded(behavior, 60), "'"));
     step.invert = boolField(spec, "invert", false);
     steps.push_back(std::move(step));
     return absl::OkStatus();
@@ -131,7 +132,8 @@ absl::Status PreTokenizer::addSteps(const json &spec, const std::string &where,
     return absl::OkStatus();
   }
 
-  return unsupported(where, absl::StrCat("pre-tokenizer type '", type, "'"));
+  return unsupported(
+      where, absl::StrCat("pre-tokenizer type '", quoteBounded(type, 60), "'"));
 }
 
 absl::StatusOr<PreTokenizer> PreTokenizer::fromJson(const json &spec,

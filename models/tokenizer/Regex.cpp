@@ -6,6 +6,7 @@
 #include <pcre2.h>
 
 #include "absl/strings/str_cat.h"
+#include "executor/UntrustedJson.h"
 #include "models/tokenizer/Utf8.h"
 
 namespace kiln::tokenizer {
@@ -53,7 +54,7 @@ absl::StatusOr<Regex> Regex::compile(std::string_view pattern, bool literal) {
                     pattern.size(), options, &errorCode, &errorOffset, nullptr);
   if (!raw)
     return absl::InvalidArgumentError(absl::StrCat(
-        "regex '", std::string(pattern), "' does not compile at offset ",
+        "regex '", quoteBounded(pattern, 200), "' does not compile at offset ",
         errorOffset, ": ", pcre2Message(errorCode)));
   // JIT is an optimisation only: a PCRE2 built without it still matches.
   (void)pcre2_jit_compile(raw, PCRE2_JIT_COMPLETE);
@@ -74,8 +75,9 @@ Regex::findAll(std::string_view text,
     if (rc == PCRE2_ERROR_NOMATCH)
       break;
     if (rc < 0)
-      return absl::InternalError(
-          absl::StrCat("regex '", source, "' failed: ", pcre2Message(rc)));
+      return absl::InternalError(absl::StrCat("regex '",
+                                              quoteBounded(source, 200),
+                                              "' failed: ", pcre2Message(rc)));
     PCRE2_SIZE *ovector = pcre2_get_ovector_pointer(data.get());
     size_t begin = ovector[0], end = ovector[1];
     matches.emplace_back(begin, end);

@@ -46,24 +46,11 @@ exportReasonerBundle(const TrainConfig &config, const ReasonerShapes &shapes,
                                               "' (executor/CompilerVersion.h)"));
     compiled.push_back({BundleEntry{key, bundleFileName(key)}, std::move(exe)});
   }
-  std::vector<BundleEntry> entries;
-  if (std::filesystem::exists(std::filesystem::path(dir) / "manifest.json")) {
-    KILN_ASSIGN_OR_RETURN(Bundle existing, openBundle(dir));
-    entries = existing.entries();
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec)
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create bundle folder '", dir, "': ", ec.message()));
   std::vector<BundleKey> keys;
-  for (auto &[entry, exe] : compiled) {
-    KILN_RETURN_IF_ERROR(writeExecutable(exe, dir + "/" + entry.file, /*text=*/false));
-    std::erase_if(entries, [&](const BundleEntry &e) { return e.key == entry.key; });
-    entries.push_back(entry);
+  for (const auto &[entry, exe] : compiled)
     keys.push_back(entry.key);
-  }
-  KILN_RETURN_IF_ERROR(writeBundleManifest(dir, entries));
+  // Under the bundle's lock, so concurrent exports keep each other's entries.
+  KILN_RETURN_IF_ERROR(addToBundle(dir, compiled));
   return keys;
 }
 

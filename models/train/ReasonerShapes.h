@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
+#include "models/deepseek/DeepseekConfig.h"
 #include "models/train/train_config.pb.h"
 
 namespace kiln::train {
@@ -24,10 +25,15 @@ struct ReasonerShapes {
   int64_t grpoBatch;    // prompts_per_step * group_size
 };
 
+/// The DeepSeek-V3 config of the policy: TrainConfig.model over the byte
+/// tokenizer's vocabulary.
+models::DeepseekV3Config policyConfig(const TrainConfig &config);
+
 /// kiln-train's shapes for `config`: the longest prompt of the task, a sequence
 /// long enough for the longest demonstration and for a prompt plus
 /// grpo.max_new_tokens, sft.batch_size and prompts_per_step * group_size rows.
-/// A sequence longer than model.max_position_embeddings is an error.
+/// A sequence longer than model.max_position_embeddings is an error, and so is
+/// a model whose training state would not fit this machine's memory.
 absl::StatusOr<ReasonerShapes> reasonerShapes(const TrainConfig &config);
 
 } // namespace kiln::train

@@ -2,6 +2,10 @@
 
 #include "models/train/TrainConfig.h"
 
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -20,7 +24,12 @@ public:
   explicit ErrorCollector(std::string source) : source(std::move(source)) {}
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string &message) override {
-    errors.push_back(absl::StrCat(source, ":", line + 1, ":", column + 1, ": ", message));
+    // A hostile file can hold millions of errors, each quoting its text.
+    if (errors.size() >= 10)
+      return;
+    errors.push_back(absl::StrCat(source, ":", line + 1, ":", column + 1, ": ",
+                                  message.substr(0, 200),
+                                  message.size() > 200 ? "..." : ""));
   }
   void AddWarning(int, google::protobuf::io::ColumnNumber, const std::string &) override {}
   std::vector<std::string> errors;
@@ -56,9 +65,59 @@ absl::Status positive(const std::string &field, double value) {
   return absl::InvalidArgumentError(absl::StrCat(field, " must be > 0, got ", value));
 }
 
+/// 2^31: far beyond any sensible run, small enough that two sizes multiply
+/// (prompts_per_step * group_size, step * batch_size) without wrapping.
+constexpr int64_t kMaxSize = int64_t{1} << 31;
+
+/// Every double and int64 field of `m` and its messages, defaults included:
+/// non-finite floats (NaN passes every `< 0` check) and sizes past kMaxSize
+/// are errors naming the field's path.
+absl::Status checkNumbers(const google::protobuf::Message &m,
+                          const std::string &prefix) {
+  const google::protobuf::Descriptor *d = m.GetDescriptor();
+  const google::protobuf::Reflection *r = m.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor *f = d->field(i);
+    std::string name = prefix + f->name();
+    if (f->is_repeated())
+      continue;
+    switch (f->cpp_type()) {
+    case google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE:
+      if (absl::Status s = checkNumbers(r->GetMessage(m, f), name + ".");
+          !s.ok())
+        return s;
+      break;
+    case google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE:
+    case google::protobuf::FieldDescriptor::CPPTYPE_FLOAT: {
+      double v =
+          f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE
+              ? r->GetDouble(m, f)
+              : r->GetFloat(m, f);
+      if (!std::isfinite(v))
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, " must be a finite number, got ", v));
+      break;
+    }
+    case google::protobuf::FieldDescriptor::CPPTYPE_INT64: {
+      int64_t v = r->GetInt64(m, f);
+      // Seeds are bits, not sizes.
+      if (f->name() != "seed" && (v > kMaxSize || v < -kMaxSize))
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, " is ", v, "; Kiln accepts sizes of at most ", kMaxSize));
+      break;
+    }
+    default:
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
 } // namespace
 
 absl::Status validateTrainConfig(const TrainConfig &c) {
+  if (absl::Status s = checkNumbers(c, ""); !s.ok())
+    return s;
   for (auto s : {oneOf("mode", c.mode(), {"sft", "grpo", "sft+grpo"}),
                  oneOf("device", c.device(), {"cpu", "cuda"}),
                  oneOf("task.name", c.task().name(), {"arithmetic", "countdown"}),
@@ -103,27 +162,50 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<TrainConfig> parseTrainConfig(const std::string &text, const std::string &source,
-                                             const std::vector<std::string> &overrides) {
+absl::StatusOr<TrainConfig>
+parseTrainConfig(const std::string &text, const std::string &source,
+                 const std::vector<std::string> &overrides,
+                 const FlagValues &flags) {
   TrainConfig config;
   if (auto s = parseInto(text, source, config); !s.ok())
     return s;
   for (size_t i = 0; i < overrides.size(); ++i)
     if (auto s = parseInto(overrides[i], absl::StrCat("--set #", i + 1), config); !s.ok())
       return s;
+  if (flags.mode)
+    config.set_mode(*flags.mode);
+  if (flags.device)
+    config.set_device(*flags.device);
+  if (flags.outputDir) {
+    if (flags.outputDir->empty())
+      return absl::InvalidArgumentError("--output-dir needs a folder name");
+    config.set_output_dir(*flags.outputDir);
+  }
   if (auto s = validateTrainConfig(config); !s.ok())
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
   return config;
 }
 
-absl::StatusOr<TrainConfig> loadTrainConfig(const std::string &path,
-                                            const std::vector<std::string> &overrides) {
+absl::StatusOr<TrainConfig>
+loadTrainConfig(const std::string &path,
+                const std::vector<std::string> &overrides,
+                const FlagValues &flags) {
+  // An ifstream opens a folder and reads nothing from it: the defaults would
+  // train as if the file were empty.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "configuration '", path, "' is a folder, not a textproto file"));
   std::ifstream in(path);
   if (!in)
-    return absl::NotFoundError(absl::StrCat("cannot read configuration '", path, "'"));
+    return absl::NotFoundError(absl::StrCat("cannot read configuration '", path,
+                                            "': ", std::strerror(errno)));
   std::stringstream text;
   text << in.rdbuf();
-  return parseTrainConfig(text.str(), path, overrides);
+  if (in.bad())
+    return absl::DataLossError(absl::StrCat("error reading configuration '",
+                                            path, "': ", std::strerror(errno)));
+  return parseTrainConfig(text.str(), path, overrides, flags);
 }
 
 } // namespace kiln::train

@@ -8,7 +8,10 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <signal.h>
+
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "executor/Checkpoint.h"
@@ -124,7 +127,57 @@ double scheduledLr(double peak, int64_t step, int64_t warmup, int64_t total) {
   return peak * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * progress)));
 }
 
+/// Removes `checkpoint.safetensors.tmp.<pid>` files left in `dir` by a run
+/// that was killed mid-write; a temporary of a live process is kept.
+void removeStaleTemporaries(const std::string &dir) {
+  std::error_code ec;
+  const std::string prefix = "checkpoint.safetensors.tmp.";
+  for (const auto &entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0)
+      continue;
+    int64_t pid = 0;
+    bool ours = absl::SimpleAtoi(name.substr(prefix.size()), &pid) && pid > 0;
+    if (ours && pid <= INT32_MAX && ::kill(static_cast<pid_t>(pid), 0) == 0)
+      continue; // a live writer
+    std::filesystem::remove(entry.path(), ec);
+  }
+}
+
 } // namespace
+
+absl::StatusOr<ResumePoint>
+parseResumePoint(const std::map<std::string, std::string> &metadata,
+                 const std::string &path, const TrainConfig &config) {
+  auto bad = [&](const std::string &field, const std::string &value,
+                 const std::string &why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint '", path, "': metadata '", field, "' is \"",
+        value.substr(0, 80), value.size() > 80 ? "..." : "", "\": ", why));
+  };
+  ResumePoint point;
+  if (auto it = metadata.find("phase"); it != metadata.end()) {
+    if (it->second != "sft" && it->second != "grpo" && it->second != "done")
+      return bad("phase", it->second, "expected sft, grpo or done");
+    point.phase = it->second;
+  }
+  if (auto it = metadata.find("step"); it != metadata.end()) {
+    const std::string &text = it->second;
+    // Digits only: no sign, exponent, spaces or trailing text ("1e3" is not 1).
+    if (text.empty() || text.size() > 18 ||
+        text.find_first_not_of("0123456789") != std::string::npos)
+      return bad("step", text, "expected a step count (decimal digits)");
+    point.step = std::stoll(text);
+    int64_t limit =
+        point.phase == "sft" ? config.sft().steps() : config.grpo().steps();
+    if (point.step > limit)
+      return bad("step", text,
+                 absl::StrCat("beyond the ", limit, " ",
+                              point.phase == "sft" ? "sft" : "grpo",
+                              " steps this configuration runs"));
+  }
+  return point;
+}
 
 struct Trainer::Impl {
   ByteTokenizer tokenizer;
@@ -177,6 +230,7 @@ absl::Status Trainer::openMetrics() {
   if (ec)
     return absl::InvalidArgumentError(
         absl::StrCat("cannot create output folder '", config.output_dir(), "': ", ec.message()));
+  removeStaleTemporaries(config.output_dir());
   KILN_ASSIGN_OR_RETURN(auto jsonl,
                         models::JsonlWriter::open(config.output_dir() + "/metrics.jsonl"));
   impl->jsonl.emplace(std::move(jsonl));
@@ -189,6 +243,35 @@ absl::Status Trainer::logMetrics(int64_t step,
                                  const std::vector<std::pair<std::string, double>> &scalars) {
   KILN_RETURN_IF_ERROR(impl->jsonl->write(step, scalars));
   return impl->tensorboard->write(step, scalars);
+}
+
+absl::Status Trainer::logOrCheckpoint(
+    const std::string &phase, int64_t stepsDone,
+    const std::vector<std::pair<std::string, double>> &scalars) {
+  absl::Status logged = logMetrics(impl->globalStep++, scalars);
+  if (logged.ok())
+    return logged;
+  // The step's update is applied: keep it, then stop with the cause.
+  absl::Status saved = saveCheckpoint(phase, stepsDone);
+  return absl::Status(
+      logged.code(),
+      absl::StrCat(logged.message(),
+                   saved.ok() ? absl::StrCat("; stopped with a checkpoint at ",
+                                             phase, " step ", stepsDone,
+                                             " (continue with --resume)")
+                              : absl::StrCat("; the checkpoint failed too: ",
+                                             saved.message())));
+}
+
+void Trainer::resumeFrom(const ResumePoint &point) {
+  // One metrics step per SFT and per GRPO step, SFT first when the mode runs
+  // it.
+  bool sftRan = config.mode() != "grpo";
+  impl->globalStep =
+      point.phase == "sft" ? point.step
+      : point.phase == "grpo"
+          ? (sftRan ? config.sft().steps() : 0) + point.step
+          : (sftRan ? config.sft().steps() : 0) + config.grpo().steps();
 }
 
 absl::Status Trainer::saveCheckpoint(const std::string &phase, int64_t step) {
@@ -222,11 +305,12 @@ absl::Status Trainer::runSft(int64_t firstStep) {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double tokensPerSecond = counted * (step - firstStep + 1) / std::max(seconds, 1e-9);
-    KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep++, {{"sft/loss", scalarOf(out[0])},
-                                                         {"sft/grad_norm", scalarOf(out[1])},
-                                                         {"sft/lr", lr},
-                                                         {"sft/tokens_per_second",
-                                                          tokensPerSecond}}));
+    KILN_RETURN_IF_ERROR(
+        logOrCheckpoint("sft", step + 1,
+                        {{"sft/loss", scalarOf(out[0])},
+                         {"sft/grad_norm", scalarOf(out[1])},
+                         {"sft/lr", lr},
+                         {"sft/tokens_per_second", tokensPerSecond}}));
     if (progress)
       progress("sft", step + 1, sft.steps(),
                absl::StrFormat("loss %.3f", scalarOf(out[0])));
@@ -241,6 +325,8 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
   std::vector<tasks::Problem> problems;
   std::vector<models::GenerationRequest> requests;
   for (int64_t i = 0; i < n; ++i) {
+    if (stop && stop->load() && i % 256 == 0)
+      return absl::CancelledError("evaluation stopped on request");
     problems.push_back(impl->task->generate(config.seed(), i, split));
     models::GenerationRequest request;
     request.prompt = promptTokens(impl->tokenizer, problems.back());
@@ -249,6 +335,7 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
   }
   models::GenerateOptions options;
   options.eosId = ByteTokenizer::kEos;
+  options.stop = stop; // Ctrl-C ends a long evaluation promptly
   KILN_ASSIGN_OR_RETURN(auto results, models::generate(executor, requests, options));
   EvalResult eval;
   eval.problems = n;
@@ -277,6 +364,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
   const int64_t rowsPerStep = prompts * groupSize;
   models::GenerateOptions genOptions;
   genOptions.eosId = ByteTokenizer::kEos;
+  genOptions.stop = stop;
   uint64_t nextProblem = 1u << 30; // a stream disjoint from SFT's
   const bool useReference = g.beta() > 0;
   // The KL anchor is the policy GRPO starts from (the SFT policy, as in
@@ -291,10 +379,23 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
       KILN_RETURN_IF_ERROR(saveCheckpoint("grpo", step + 1));
     if (config.eval().every() > 0 && (step + 1) % config.eval().every() == 0 &&
         step + 1 < g.steps()) {
-      KILN_ASSIGN_OR_RETURN(EvalResult eval, evaluate());
-      KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep - 1,
-                                      {{"eval/accuracy", eval.accuracy},
-                                       {"eval/format_rate", eval.formatRate}}));
+      absl::StatusOr<EvalResult> eval = evaluate();
+      // Stopped mid-evaluation: the step's update is kept by the caller's
+      // checkpoint at the next stop check.
+      if (absl::IsCancelled(eval.status()) && stop && stop->load())
+        return absl::OkStatus();
+      KILN_RETURN_IF_ERROR(eval.status());
+      absl::Status logged = logMetrics(
+          impl->globalStep - 1, {{"eval/accuracy", eval->accuracy},
+                                 {"eval/format_rate", eval->formatRate}});
+      if (!logged.ok()) {
+        absl::Status saved = saveCheckpoint("grpo", step + 1);
+        return absl::Status(logged.code(),
+                            absl::StrCat(logged.message(),
+                                         saved.ok()
+                                             ? "; stopped with a checkpoint"
+                                             : "; the checkpoint failed too"));
+      }
     }
     return absl::OkStatus();
   };
@@ -336,7 +437,12 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
           requests.push_back(std::move(request));
         }
       }
-      KILN_ASSIGN_OR_RETURN(auto results, models::generate(executor, requests, genOptions));
+      absl::StatusOr<std::vector<models::GenerationResult>> generated =
+          models::generate(executor, requests, genOptions);
+      // Stopped mid-rollout: this step has changed nothing yet.
+      if (absl::IsCancelled(generated.status()) && stop && stop->load())
+        return saveCheckpoint("grpo", step);
+      KILN_ASSIGN_OR_RETURN(auto results, std::move(generated));
       for (int64_t p = 0; p < prompts; ++p) {
         Group &group = groups[p];
         for (int64_t k = 0; k < groupSize; ++k) {
@@ -364,7 +470,8 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
     if (kept.empty()) {
       // Every group was flat: nothing to learn from this batch, but the step
       // still counts for checkpoints and periodic evaluation.
-      KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep++, {{"grpo/kept_groups", 0.0}}));
+      KILN_RETURN_IF_ERROR(
+          logOrCheckpoint("grpo", step + 1, {{"grpo/kept_groups", 0.0}}));
       if (progress)
         progress("grpo", step + 1, g.steps(), "every group flat, no update");
       KILN_RETURN_IF_ERROR(afterStep(step));
@@ -431,7 +538,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
         {"grpo/tokens_per_second", lengthSum * (step - firstStep + 1) / std::max(seconds, 1e-9)}};
     for (const auto &[name, value] : last)
       scalars.push_back({"grpo/" + name, value});
-    KILN_RETURN_IF_ERROR(logMetrics(impl->globalStep++, scalars));
+    KILN_RETURN_IF_ERROR(logOrCheckpoint("grpo", step + 1, scalars));
     if (progress)
       progress("grpo", step + 1, g.steps(),
                absl::StrFormat("reward %.3f acc %.2f kept %d", mean, accuracySum / n,

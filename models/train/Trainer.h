@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,21 @@ struct EvalResult {
 using ProgressFn = std::function<void(const std::string &phase, int64_t step, int64_t total,
                                       const std::string &summary)>;
 
+/// Where a checkpoint says training stopped: the phase ("sft", "grpo" or
+/// "done") and the steps of it already taken.
+struct ResumePoint {
+  std::string phase = "sft";
+  int64_t step = 0;
+};
+
+/// Reads the "phase" and "step" metadata of the checkpoint at `path`
+/// strictly: a phase kiln-train does not write, or a step that is not a plain
+/// decimal count within the configured steps of its phase, is an error naming
+/// the file, the field and the value.
+absl::StatusOr<ResumePoint>
+parseResumePoint(const std::map<std::string, std::string> &metadata,
+                 const std::string &path, const TrainConfig &config);
+
 class Trainer {
 public:
   /// `executor` (CPU or CUDA) runs ReasonerGraph's entries; `seqLen` and `promptLen` are the
@@ -45,11 +61,18 @@ public:
   static absl::StatusOr<std::unique_ptr<Trainer>>
   create(const TrainConfig &config, EntryRunner &executor, int64_t seqLen, int64_t promptLen);
 
+  /// Metrics steps continue from `point` (metrics.jsonl's step count does
+  /// not restart at 0 after --resume); call before running.
+  void resumeFrom(const ResumePoint &point);
+
+  /// A failure to write metrics (a full disk) saves a checkpoint first, then
+  /// returns the error saying so.
   absl::Status runSft(int64_t firstStep = 0);
   absl::Status runGrpo(int64_t firstStep = 0);
   /// Greedy completions of eval.problems problems of `split` (held-out by
   /// default; kTrain shows how well the policy does on what GRPO trains on),
-  /// scored by the task's reward; the first `showSamples` are printed.
+  /// scored by the task's reward; the first `showSamples` are printed. A set
+  /// stop flag ends it early with a Cancelled error.
   absl::StatusOr<EvalResult> evaluate(int64_t showSamples = 0,
                                       models::tasks::Split split = models::tasks::Split::kEval);
 
@@ -68,6 +91,11 @@ private:
   Trainer(const TrainConfig &config, EntryRunner &executor, int64_t seqLen, int64_t promptLen);
   absl::Status openMetrics();
   absl::Status logMetrics(int64_t step, const std::vector<std::pair<std::string, double>> &scalars);
+  /// logMetrics; on failure, a checkpoint at (`phase`, `stepsDone`) and the
+  /// error with what was saved.
+  absl::Status
+  logOrCheckpoint(const std::string &phase, int64_t stepsDone,
+                  const std::vector<std::pair<std::string, double>> &scalars);
 
   struct Impl;
   std::unique_ptr<Impl> impl;

@@ -3,6 +3,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "executor/Bundle.h"
@@ -117,6 +120,72 @@ TEST(Bundle, BadManifestsAreErrors) {
   EXPECT_TRUE(contains(writeBundleManifest(dir, {{k, "a.kx"}, {k, "b.kx"}}), "listed twice"));
   k.bucket = "";
   EXPECT_TRUE(contains(writeBundleManifest(dir, {{k, "a.kx"}}), "non-empty"));
+}
+
+TEST(Bundle, HostileManifestsAreBoundedErrors) {
+  std::string dir = freshDir("hostile");
+  fs::create_directories(dir);
+  // Deep enough to overflow any recursive walk of the tree.
+  std::ofstream(dir + "/manifest.json")
+      << "{\"entries\": [], \"format\": " << std::string(300000, '[')
+      << std::string(300000, ']') << "}";
+  auto b = openBundle(dir);
+  EXPECT_TRUE(contains(b.status(), "nesting deeper than")) << b.status();
+  // A repeated key would mean different things to different readers.
+  std::ofstream(dir + "/manifest.json") << R"({"entries": [], "entries": []})";
+  b = openBundle(dir);
+  EXPECT_TRUE(contains(b.status(), "\"entries\" appears twice")) << b.status();
+  // Untrusted text is quoted in bounded length.
+  std::ofstream(dir + "/manifest.json")
+      << R"({"entries": [], "format": ")" << std::string(1 << 20, 'x') << "\"}";
+  b = openBundle(dir);
+  EXPECT_TRUE(contains(b.status(), "is not kiln-bundle-1")) << b.status();
+  EXPECT_LT(b.status().message().size(), 1000u);
+}
+
+// kiln-compile --bundle and kiln-train --export-bundle read, extend and write
+// the manifest; concurrent writers into one folder must keep every entry.
+TEST(Bundle, ConcurrentWritersKeepEveryEntry) {
+  std::string dir = freshDir("concurrent");
+  constexpr int kWriters = 6, kEach = 15;
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  std::vector<pid_t> children;
+  for (int w = 0; w < kWriters; ++w) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(go[1]);
+      char c;
+      // Start together, so the writers overlap.
+      if (::read(go[0], &c, 1) != 0)
+        ::_exit(3);
+      for (int i = 0; i < kEach; ++i) {
+        BundleKey key{"h", "e" + std::to_string(w), "b" + std::to_string(i),
+                      "host", "kiln-0.1"};
+        if (!addToBundle(dir, {{BundleEntry{key, bundleFileName(key)},
+                                tinyExe("host")}})
+                 .ok())
+          ::_exit(1);
+      }
+      ::_exit(0);
+    }
+    children.push_back(pid);
+  }
+  ::close(go[0]);
+  ::close(go[1]); // EOF releases every child at once
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  auto b = openBundle(dir);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->entries().size(), size_t{kWriters * kEach});
+  for (const BundleEntry &e : b->entries())
+    EXPECT_TRUE(b->load(e.key).ok()) << bundleKeyString(e.key);
+  for (const auto &f : fs::directory_iterator(dir))
+    EXPECT_EQ(f.path().string().find(".tmp"), std::string::npos) << f.path();
 }
 
 } // namespace

@@ -86,6 +86,18 @@ TEST(CudaExecutor, RejectsUnplannedBuffers) {
   EXPECT_TRUE(contains(x.status(), "step.mlir:3:8")) << x.status();
 }
 
+// A buffer type whose byte size wraps int64 would size a short allocation.
+TEST(CudaExecutor, RejectsOverflowingBufferTypes) {
+  proto::Executable exe = elementwiseTwin("ptx");
+  proto::TensorType *t = exe.mutable_entries(0)->mutable_buffers(0);
+  t->clear_shape();
+  t->add_shape(int64_t{1} << 32);
+  t->add_shape(int64_t{1} << 32);
+  auto x = CudaExecutor::create(exe);
+  ASSERT_FALSE(x.ok());
+  EXPECT_TRUE(contains(x.status(), "overflows a 64-bit integer")) << x.status();
+}
+
 TEST(CudaExecutor, TensorMapsAreValidated) {
   // Each case edits a tensor map over the first launch's first buffer (f32[1000]).
   auto error = [](const std::function<void(proto::TensorMap &)> &edit) {

@@ -210,6 +210,57 @@ TEST(Executor, ValidationErrors) {
   EXPECT_EQ((*ok)->getState("w")->data(), before.data());
 }
 
+// Every way a shape enters the executor (Executable buffers and state, tensor
+// literals, host tensors) checks its element count: a count that wraps int64
+// would size a short buffer that a kernel then writes past.
+TEST(Executor, OverflowingShapesAreRefused) {
+  const int64_t big = int64_t{1} << 32; // big^2 = 2^64 wraps to 0
+  proto::Executable exe =
+      singleOp("one_hot", {makeType(proto::I64, {4})},
+               {makeType(proto::F32, {big, big})}, {{"depth", attrI(big)}});
+  auto e = Executor::create(exe);
+  EXPECT_TRUE(!e.ok() && contains(e.status(), "overflows")) << e.status();
+  // Bytes overflow even where the count does not: 2^62 f64 elements.
+  exe = singleOp("neg", {makeType(proto::F64, {int64_t{1} << 62})},
+                 {makeType(proto::F64, {int64_t{1} << 62})});
+  e = Executor::create(exe);
+  EXPECT_TRUE(!e.ok() && contains(e.status(), "overflows")) << e.status();
+  proto::Executable state = statefulExe(1);
+  state.mutable_state(0)->mutable_type()->add_shape(big);
+  state.mutable_state(0)->mutable_type()->add_shape(big);
+  e = Executor::create(state);
+  EXPECT_TRUE(!e.ok() && contains(e.status(), "state entry")) << e.status();
+
+  proto::TensorLiteral literal;
+  *literal.mutable_type() = makeType(proto::F32, {big, big});
+  literal.set_splat(true);
+  literal.set_data(std::string(4, '\0'));
+  auto t = HostTensor::fromLiteral(literal);
+  EXPECT_TRUE(!t.ok() && contains(t.status(), "overflows")) << t.status();
+
+  // The constructor cannot fail, so it gives an invalid tensor, never a
+  // short buffer.
+  HostTensor wrapped(proto::F32, {big, big});
+  EXPECT_FALSE(wrapped.valid());
+  EXPECT_EQ(wrapped.byteSize(), 0);
+  EXPECT_EQ(wrapped.data(), nullptr);
+  EXPECT_FALSE(HostTensor(proto::F32, {-1, 2}).valid());
+  auto made = HostTensor::create(proto::F32, {big, big}, "x");
+  EXPECT_TRUE(!made.ok() &&
+              contains(made.status(), "x has type f32[4294967296,4294967296]"))
+      << made.status();
+  // Representable but beyond this machine: refused with what it needs.
+  made = HostTensor::create(proto::F32, {int64_t{1} << 50}, "y");
+  EXPECT_TRUE(!made.ok() && absl::IsResourceExhausted(made.status()) &&
+              contains(made.status(), "y of type f32[1125899906842624] needs "
+                                      "4194304.0 GiB but this machine has"))
+      << made.status();
+  EXPECT_EQ(checkedNumElements({3, 4}), 12);
+  EXPECT_EQ(checkedNumElements({big, big}), std::nullopt);
+  EXPECT_EQ(checkedNumElements({int64_t{1} << 61}, 8), std::nullopt);
+  EXPECT_EQ(checkedNumElements({int64_t{1} << 59}, 8), int64_t{1} << 59);
+}
+
 TEST(Executor, Files) {
   std::string dir = ::testing::TempDir();
   proto::Executable exe = statefulExe(9);

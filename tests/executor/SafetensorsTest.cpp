@@ -5,7 +5,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
+
+#include <pthread.h>
 
 #include <sys/resource.h>
 
@@ -64,6 +67,29 @@ void expectBitEqual(const HostTensor &got, const HostTensor &want,
   if (want.byteSize() > 0) {
     EXPECT_EQ(std::memcmp(got.data(), want.data(), want.byteSize()), 0) << what;
   }
+}
+
+/// Runs `fn` on a thread with a 256 KiB stack: a walk whose recursion is
+/// bounded only by the input would overflow it on the inputs below, so a
+/// missing bound fails the test instead of passing on a big default stack.
+void onSmallStack(const std::function<void()> &fn) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 << 10);
+  pthread_t thread;
+  auto *task = new std::function<void()>(fn);
+  int rc = pthread_create(
+      &thread, &attr,
+      [](void *arg) -> void * {
+        auto *f = static_cast<std::function<void()> *>(arg);
+        (*f)();
+        delete f;
+        return nullptr;
+      },
+      task);
+  pthread_attr_destroy(&attr);
+  ASSERT_EQ(rc, 0);
+  pthread_join(thread, nullptr);
 }
 
 std::vector<std::string> tempFilesIn(const std::string &dir) {
@@ -411,6 +437,60 @@ TEST_F(SafetensorsTest, BadHeadersGiveNamedErrors) {
   writeBytes(path("bad"), good + "garbage");
   r = readSafetensors(path("bad"));
   EXPECT_TRUE(contains(r.status(), "7 trailing bytes")) << r.status();
+}
+
+// Hostile headers that the JSON layer itself must stop: nesting deep enough
+// to overflow a recursive walk (read on a small stack), a
+// repeated tensor name (which entry wins differs between readers), an empty
+// name, and a huge value echoed into a message.
+TEST_F(SafetensorsTest, HostileJsonHeadersAreBoundedErrors) {
+  const std::string f8(8, '\0');
+  std::string deep = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                     R"("__metadata__":{"k":)" +
+                     std::string(200000, '[') + std::string(200000, ']') + "}}";
+  std::string deepShape = R"({"a":{"dtype":"F32","shape":)" +
+                          std::string(100000, '[') + std::string(100000, ']') +
+                          R"(,"data_offsets":[0,8]}})";
+  std::string hugeDtype = R"({"a":{"dtype":")" + std::string(1 << 20, 'x') +
+                          R"(","shape":[2],"data_offsets":[0,8]}})";
+  std::string hugeShape = R"({"a":{"dtype":7,"shape":[2],"data_offsets":[0,8],)"
+                          R"("x":0},"b":{"dtype":"F32","shape":)" +
+                          std::string(1, '[');
+  for (int i = 0; i < 100000; ++i)
+    hugeShape += "1,";
+  hugeShape += R"(1],"data_offsets":[0,8]}})";
+  struct Case {
+    std::string header, expect;
+  };
+  std::vector<Case> cases = {
+      {deep, "nesting deeper than"},
+      {deepShape, "nesting deeper than"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+       R"("a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})",
+       "key \"a\" appears twice"},
+      {R"({"a":{"dtype":"F32","shape":[2],"shape":[2],"data_offsets":[0,8]}})",
+       "key \"shape\" appears twice in the object at /a"},
+      {R"({"":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+       "empty name"},
+      {hugeDtype, "more bytes"},
+      {hugeShape, "dtype is not a string"},
+  };
+  for (const Case &c : cases) {
+    writeBytes(path("bad"), fileBytes(c.header, f8));
+    absl::Status status;
+    onSmallStack([&] { status = readSafetensors(path("bad")).status(); });
+    ASSERT_FALSE(status.ok()) << c.expect;
+    EXPECT_TRUE(contains(status, c.expect)) << status.message().substr(0, 300);
+    EXPECT_TRUE(contains(status, path("bad"))) << status;
+    EXPECT_LT(status.message().size(), 1000u) << "messages quote bounded text";
+  }
+  // The index reader uses the same parser.
+  std::string indexPath = path("model.safetensors.index.json");
+  writeBytes(indexPath, R"({"weight_map":)" + std::string(100000, '[') +
+                            std::string(100000, ']') + "}");
+  absl::Status status;
+  onSmallStack([&] { status = readSafetensorsIndex(indexPath).status(); });
+  EXPECT_TRUE(contains(status, "nesting deeper than")) << status;
 }
 
 TEST_F(SafetensorsTest, BoolBytesReadAsZeroOrOne) {

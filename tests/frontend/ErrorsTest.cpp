@@ -10,6 +10,7 @@ namespace kiln {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 std::string here(int line) {
@@ -260,6 +261,43 @@ TEST(Errors, DeclaredResultOpsAreVerified) {
     Graph g;
     EXPECT_FALSE(iota(g.function("f"), {2, -2}, 0, DType::i32).valid());
     EXPECT_THAT(message(g), HasSubstr("negative dimension"));
+  }
+}
+
+// Shapes whose element count wraps int64 made a short buffer that a kernel
+// wrote past; they are sticky errors where they enter, and a later op is a
+// no-op. Messages never report a wrapped count.
+TEST(Errors, ShapesThatOverflowAreErrors) {
+  const int64_t big = int64_t{1} << 32;
+  {
+    Graph g;
+    Function &f = g.function("f");
+    int line = __LINE__ + 1;
+    Tensor x = f.input("x", {big, big}, DType::f32);
+    EXPECT_FALSE(x.valid());
+    f.output("y", x + x);
+    EXPECT_THAT(message(g),
+                HasSubstr(here(line) + "Function::input: shape [" +
+                          std::to_string(big) + ", " + std::to_string(big) +
+                          "] has more elements than a 64-bit "
+                          "size holds"));
+  }
+  {
+    Graph g;
+    Function &f = g.function("f");
+    Tensor i = f.input("i", {4}, DType::i64);
+    int line = __LINE__ + 1;
+    f.output("y", oneHot(i, int64_t{1} << 62, DType::f32));
+    EXPECT_THAT(message(g), HasSubstr(here(line) + "kiln.one_hot"));
+    EXPECT_THAT(message(g), HasSubstr("more elements or bytes than a 64-bit"));
+  }
+  {
+    Graph g;
+    Function &f = g.function("f");
+    Tensor x = f.input("x", {4}, DType::f32);
+    f.output("y", reshape(x, {big, big, -1}));
+    EXPECT_THAT(message(g), HasSubstr("has more elements than a 64-bit size"));
+    EXPECT_THAT(message(g), Not(HasSubstr("(0 elements)")));
   }
 }
 

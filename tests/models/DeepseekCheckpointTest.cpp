@@ -90,6 +90,13 @@ TEST(DeepseekCheckpoint, RoundTripInHuggingFaceLayout) {
                         expert5.data(), expert5.byteSize()),
             0);
 
+  // A folder that cannot be made says why.
+  absl::Status noFolder = saveHfCheckpoint(*executor, config, "/dev/null/ckpt");
+  ASSERT_FALSE(noFolder.ok());
+  EXPECT_NE(noFolder.message().find("/dev/null/ckpt': Not a directory"),
+            std::string::npos)
+      << noFolder;
+
   std::string single = freshDir("deepseek-single");
   ASSERT_TRUE(saveHfCheckpoint(*executor, config, single).ok());
   auto saved = readSafetensors(single + "/model.safetensors");

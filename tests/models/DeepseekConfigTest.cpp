@@ -138,6 +138,54 @@ TEST(DeepseekConfig, UnsupportedValuesNameTheField) {
   expectError(v5.dump(), "rope_parameters.low_freq_factor");
 }
 
+// Hostile and careless values: nesting that overflows a recursive walk,
+// non-finite numbers (1e999 reads as infinity), integers past int64, a
+// negative yarn factor (once silently replaced by the derived one), sizes
+// whose products wrap, and repeated keys.
+TEST(DeepseekConfig, HostileValuesAreErrorsNamingTheField) {
+  expectError("{\"x\": " + std::string(200000, '[') + std::string(200000, ']') +
+                  "}",
+              "nesting deeper than");
+  expectError(R"({"hidden_size": 1, "hidden_size": 2})",
+              "\"hidden_size\" appears twice");
+  std::string text = withField("rms_norm_eps", 0.5);
+  text.replace(text.find("0.5"), 3, "1e999");
+  expectError(text, "number overflow");
+  // NaN cannot be spelled in JSON, but configs are built in code too.
+  DeepseekV3Config nan = parseOk(kPublished);
+  nan.rmsNormEps = std::nan("");
+  EXPECT_NE(nan.validate().message().find("rms_norm_eps"), std::string::npos)
+      << nan.validate();
+  nan = parseOk(kPublished);
+  nan.routedScalingFactor = INFINITY;
+  EXPECT_NE(nan.validate().message().find("routed_scaling_factor"),
+            std::string::npos)
+      << nan.validate();
+  text = withField("hidden_size", 12345);
+  text.replace(text.find("12345"), 5, "18446744073709551615");
+  expectError(text, "hidden_size", "18446744073709551615");
+  nlohmann::json v5 = nlohmann::json::parse(kPublished);
+  v5["rope_scaling"]["factor"] = -40;
+  expectError(v5.dump(), "rope_scaling.factor", "-40");
+  v5["rope_scaling"]["factor"] = 0;
+  expectError(v5.dump(), "rope_scaling.factor", "positive");
+  expectError(withField("hidden_size", int64_t{1} << 40), "hidden_size",
+              "beyond");
+  nlohmann::json huge = nlohmann::json::parse(kPublished);
+  huge["hidden_size"] = int64_t{1} << 31;
+  huge["moe_intermediate_size"] = int64_t{1} << 31;
+  expectError(huge.dump(), "parameters, more than");
+  expectError(withField("model_type", std::string(1 << 20, 'x')), "model_type",
+              "more bytes");
+  // Sizes that parse but would not fit in memory are refused before any
+  // allocation, saying how much they need.
+  DeepseekV3Config big = parseOk(withField("num_hidden_layers", 100000000));
+  absl::Status fit = big.checkFitsInMemory(20, 0, "the model");
+  EXPECT_TRUE(absl::IsResourceExhausted(fit)) << fit;
+  EXPECT_NE(fit.message().find("the model needs"), std::string::npos) << fit;
+  EXPECT_NE(fit.message().find("GiB"), std::string::npos) << fit;
+}
+
 TEST(DeepseekConfig, UnknownFieldsAreErrorsUnlessKnownIrrelevant) {
   expectError(withField("sliding_window", 4096), "sliding_window");
   for (const std::string &field : ignoredDeepseekV3ConfigFields())

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -468,6 +469,41 @@ TEST(DeepseekInferenceRandom, DecodeMatchesFullForward) {
   EXPECT_LE(maxDiff / maxRef, 1e-4);
 }
 
+// After a sticky error every op is a no-op, in model code too: MLA's rope
+// and slices once read the last dimension of an invalid tensor's empty shape.
+TEST(DeepseekInferenceRandom, AnInvalidInputIsAStickyErrorNotACrash) {
+  DeepseekV3Config c;
+  c.vocabSize = 40;
+  c.hiddenSize = 24;
+  c.intermediateSize = 32;
+  c.moeIntermediateSize = 12;
+  c.numHiddenLayers = 2;
+  c.firstKDenseReplace = 1;
+  c.numAttentionHeads = 3;
+  c.numKeyValueHeads = 3;
+  c.kvLoraRank = 12;
+  c.qLoraRank = 8;
+  c.qkNopeHeadDim = 6;
+  c.qkRopeHeadDim = 4;
+  c.vHeadDim = 5;
+  c.ropeInterleave = true;
+  c.nRoutedExperts = 4;
+  c.numExpertsPerTok = 2;
+  c.nGroup = 2;
+  c.topkGroup = 1;
+  ASSERT_TRUE(c.validate().ok()) << c.validate();
+  Graph graph("invalid_input");
+  DeepseekV3Model model(graph, c, DType::f32, /*seed=*/5);
+  Function &fn = graph.function("forward");
+  Tensor ids = fn.input("input_ids", {2, 7}, DType::i64);
+  Tensor bad = reshape(ids, {5}); // 14 elements do not make 5
+  EXPECT_FALSE(bad.valid());
+  fn.output("logits", model.logits(fn, bad));
+  ASSERT_FALSE(graph.status().ok());
+  EXPECT_NE(graph.status().message().find("reshape"), std::string::npos)
+      << graph.status();
+}
+
 TEST_F(DeepseekInference, BadRequestsAreErrors) {
   auto tooLong = generate(*executor, {{std::vector<int64_t>(7, 1), 4}});
   ASSERT_FALSE(tooLong.ok());
@@ -477,6 +513,24 @@ TEST_F(DeepseekInference, BadRequestsAreErrors) {
   noDetok.stopStrings = {"x"};
   EXPECT_FALSE(generate(*executor, {noDetok}).ok());
   EXPECT_FALSE(generate(*executor, {{{}, 4}}).ok());
+  // NaN passes the sampling kernel's range tests.
+  GenerationRequest nan{{1, 2}, 4};
+  nan.sampling.temperature = std::nanf("");
+  auto r = generate(*executor, {nan});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("must be finite"), std::string::npos)
+      << r.status();
+  nan.sampling.temperature = 1;
+  nan.sampling.topP = INFINITY;
+  EXPECT_FALSE(generate(*executor, {nan}).ok());
+  // A set stop flag ends generation before its next step.
+  std::atomic<bool> stop{true};
+  GenerateOptions options;
+  options.stop = &stop;
+  r = generate(*executor, {{{1, 2}, 4}}, options);
+  EXPECT_TRUE(absl::IsCancelled(r.status())) << r.status();
+  stop = false;
+  EXPECT_TRUE(generate(*executor, {{{1, 2}, 4}}, options).ok());
 }
 
 } // namespace

@@ -184,6 +184,60 @@ TEST(ReasonerBundle, UnknownDeviceFlagIsAnErrorNamingTheValue) {
   EXPECT_TRUE(absl::StrContains(c.output, "cpu, cuda")) << c.output;
 }
 
+// Flag values are set on their fields: a quote in --mode or --output-dir no
+// longer injects textproto fields; a folder given as --config is refused, not
+// read as an empty configuration; absurd sizes are refused before anything
+// is allocated, saying what they need.
+TEST(ReasonerBundle, HostileFlagsAreErrorsNamingTheValue) {
+  Command c =
+      runTrain(KILN_TRAIN_BIN, "--mode='sft\" device: \"tpu' --output-dir=" +
+                                   freshDir("kiln-train-inject"));
+  EXPECT_EQ(c.rc, 1) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "mode is \"sft\" device: \"tpu\""))
+      << c.output;
+  std::string dir = freshDir("kiln-train-config-dir");
+  std::filesystem::create_directories(dir);
+  c = runTrain(KILN_TRAIN_BIN, "--config=" + dir);
+  EXPECT_EQ(c.rc, 1) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "is a folder")) << c.output;
+  c = runTrain(
+      KILN_TRAIN_BIN,
+      "--set='model { hidden_size: 1000000 num_hidden_layers: 100000 }' "
+      "--output-dir=" +
+          freshDir("kiln-train-huge"));
+  EXPECT_EQ(c.rc, 1) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "the policy needs")) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "GiB")) << c.output;
+  c = runTrain(KILN_TRAIN_BIN, "--set='grpo { beta: nan }'");
+  EXPECT_EQ(c.rc, 1) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "grpo.beta must be a finite number"))
+      << c.output;
+}
+
+// Ctrl-C during a long evaluation used to wait for all of it: now the
+// evaluation stops at its next decode step and kiln-train exits with a
+// checkpoint.
+TEST(ReasonerBundle, CtrlCDuringEvaluationStopsPromptlyWithACheckpoint) {
+  std::string out = freshDir("kiln-train-interrupt");
+  std::string script =
+      "{ " + std::string(KILN_TRAIN_BIN) + " --set='" + kTiny +
+      "' --set='eval { problems: 50000 }' --mode=sft --output-dir=" + out +
+      " & pid=$!; i=0; while [ ! -s " + out +
+      "/metrics.jsonl ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done; "
+      "sleep 0.5; kill -INT $pid; start=$(date +%s); wait $pid; rc=$?; "
+      "echo \"rc=$rc after $(( $(date +%s) - start )) s\"; }";
+  Command c = runCommand(script);
+  EXPECT_TRUE(absl::StrContains(c.output, "rc=1 after")) << c.output;
+  EXPECT_TRUE(absl::StrContains(
+      c.output, "interrupted during evaluation; checkpoint saved"))
+      << c.output;
+  EXPECT_TRUE(std::filesystem::exists(out + "/checkpoint.safetensors"));
+  // Promptly: far less than the evaluation of 50000 problems would take.
+  size_t at = c.output.find("rc=1 after ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_LE(std::stoi(c.output.substr(at + 11)), 10) << c.output;
+}
+
 TEST(ReasonerBundle, ExportBundleWritesHostAndPtxExecutables) {
   std::string dir = freshDir("kiln-reasoner-bundle");
   Command c = runTrain(KILN_TRAIN_BIN, "--export-bundle=" + dir);

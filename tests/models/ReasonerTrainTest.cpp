@@ -7,9 +7,12 @@
 //===----------------------------------------------------------------------===//
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+
+#include <unistd.h>
 
 #include "codegen/Compile.h"
 #include "executor/Checkpoint.h"
@@ -273,6 +276,111 @@ TEST(ReasonerTrain, ShortRunWritesMetricsCheckpointsAndResumes) {
     auto x = c.executor->getState(name), y = fresh.executor->getState(name);
     ASSERT_TRUE(x.ok() && y.ok());
     EXPECT_EQ(std::memcmp(x->data(), y->data(), x->byteSize()), 0) << name;
+  }
+}
+
+// --resume read "step" with std::stoll: "x" aborted kiln-train, "1e3" read
+// as 1, "-5" was accepted, and "phase" was never checked.
+TEST(ReasonerTrain, ResumeMetadataIsParsedStrictly) {
+  auto config =
+      parseTrainConfig("sft { steps: 600 } grpo { steps: 40 }", "test");
+  ASSERT_TRUE(config.ok());
+  auto point =
+      parseResumePoint({{"phase", "grpo"}, {"step", "12"}}, "ck", *config);
+  ASSERT_TRUE(point.ok()) << point.status();
+  EXPECT_EQ(point->phase, "grpo");
+  EXPECT_EQ(point->step, 12);
+  point = parseResumePoint({}, "ck", *config);
+  ASSERT_TRUE(point.ok());
+  EXPECT_EQ(point->phase, "sft");
+  EXPECT_EQ(point->step, 0);
+  for (const char *bad : {"x", "1e3", "-5", "", " 5", "5 ", "+5", "0x10",
+                          "99999999999999999999", "41"}) {
+    auto r = parseResumePoint({{"phase", "grpo"}, {"step", bad}},
+                              "out/ck.safetensors", *config);
+    ASSERT_FALSE(r.ok()) << bad;
+    std::string m(r.status().message());
+    EXPECT_NE(m.find("out/ck.safetensors"), std::string::npos) << m;
+    EXPECT_NE(m.find("metadata 'step' is \"" + std::string(bad) + "\""),
+              std::string::npos)
+        << m;
+  }
+  auto r =
+      parseResumePoint({{"phase", "warmup"}, {"step", "1"}}, "ck", *config);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("metadata 'phase' is \"warmup\""),
+            std::string::npos)
+      << r.status();
+}
+
+/// Steps of the metrics.jsonl lines at `path`, in order.
+std::vector<int64_t> metricSteps(const std::string &path) {
+  std::ifstream in(path);
+  std::string line;
+  std::vector<int64_t> steps;
+  while (std::getline(in, line)) {
+    size_t at = line.find("\"step\":");
+    if (at != std::string::npos)
+      steps.push_back(std::stoll(line.substr(at + 7)));
+  }
+  return steps;
+}
+
+// A full disk while writing metrics lost every step since the last
+// checkpoint; a resumed run restarted metrics at step 0; temporaries of a
+// killed run stayed forever; Ctrl-C waited for a whole evaluation.
+TEST(ReasonerTrain, FailuresStopWithACheckpointAndResumeContinues) {
+  if (!std::filesystem::exists("/dev/full"))
+    GTEST_SKIP() << "no /dev/full to stand in for a full disk";
+  std::string out = ::testing::TempDir() + "/kiln-train-failures";
+  std::filesystem::remove_all(out);
+  std::filesystem::create_directories(out);
+  Compiled c =
+      compileTiny("sft { steps: 4 batch_size: 4 } output_dir: \"" + out + "\"");
+  std::filesystem::create_symlink("/dev/full", out + "/metrics.jsonl");
+  std::string stale = out + "/checkpoint.safetensors.tmp.2147483000";
+  std::string live =
+      out + "/checkpoint.safetensors.tmp." + std::to_string(::getpid());
+  std::ofstream(stale) << "half a checkpoint";
+  std::ofstream(live) << "being written";
+  {
+    auto trainer = Trainer::create(c.config, *c.executor, c.shapes.seqLen,
+                                   c.shapes.promptLen);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    EXPECT_FALSE(std::filesystem::exists(stale));
+    EXPECT_TRUE(std::filesystem::exists(live)); // its writer is alive
+    absl::Status s = (*trainer)->runSft();
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("metrics.jsonl"), std::string::npos) << s;
+    EXPECT_NE(s.message().find("stopped with a checkpoint at sft step 1"),
+              std::string::npos)
+        << s;
+  }
+  std::filesystem::remove(live);
+  Compiled fresh = compileTiny("");
+  auto metadata =
+      loadCheckpoint(*fresh.executor, out + "/checkpoint.safetensors");
+  ASSERT_TRUE(metadata.ok()) << metadata.status();
+  auto point = parseResumePoint(*metadata, "ck", c.config);
+  ASSERT_TRUE(point.ok()) << point.status();
+  EXPECT_EQ(point->phase, "sft");
+  EXPECT_EQ(point->step, 1);
+
+  // Resumed with room on the disk: metrics continue at the checkpoint's step.
+  std::filesystem::remove(out + "/metrics.jsonl");
+  {
+    auto trainer = Trainer::create(c.config, *fresh.executor, c.shapes.seqLen,
+                                   c.shapes.promptLen);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    (*trainer)->resumeFrom(*point);
+    ASSERT_TRUE((*trainer)->runSft(point->step).ok());
+    EXPECT_EQ(metricSteps(out + "/metrics.jsonl"),
+              (std::vector<int64_t>{1, 2, 3}));
+    // A stop request ends an evaluation before its next decode step.
+    std::atomic<bool> stop{true};
+    (*trainer)->setStopFlag(&stop);
+    auto eval = (*trainer)->evaluate();
+    EXPECT_TRUE(absl::IsCancelled(eval.status())) << eval.status();
   }
 }
 

@@ -288,6 +288,45 @@ TEST(BpeTokenizerErrorsTest, MalformedJson) {
               absl::StatusCode::kInvalidArgument, {"added_tokens[0]"});
 }
 
+// Inputs that crashed or exhausted memory: nesting that overflows recursive
+// walks (the Sequence post-processor and decoder checks recurse), an id of
+// 2^31 - 1 that sized every table by it, repeated keys, and huge values
+// echoed into messages.
+TEST(BpeTokenizerErrorsTest, HostileFilesAreBoundedErrors) {
+  std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  expectError(BpeTokenizer::fromJsonString(deep, "deep.json").status(),
+              absl::StatusCode::kInvalidArgument,
+              {"deep.json", "nesting deeper than"});
+  // Nested Sequence decoders, each level a valid object (spelled as text:
+  // building the tree would copy it at every level).
+  json root = json::parse(readFile(kFixtures + "bytelevel.json"));
+  root["decoder"] = "DECODER";
+  std::string text = root.dump(), nested;
+  for (int i = 0; i < 100000; ++i)
+    nested += R"({"type": "Sequence", "decoders": [)";
+  nested += R"({"type": "ByteLevel"})";
+  for (int i = 0; i < 100000; ++i)
+    nested += "]}";
+  text.replace(text.find("\"DECODER\""), 9, nested);
+  expectError(BpeTokenizer::fromJsonString(text, "seq.json").status(),
+              absl::StatusCode::kInvalidArgument, {"seq.json", "nesting"});
+  expectError(
+      loadEdited([](json &r) { r["model"]["vocab"]["huge"] = 2147483647; }),
+      absl::StatusCode::kInvalidArgument, {"2147483647", "holes"});
+  expectError(
+      loadEdited([](json &r) { r["added_tokens"][0]["id"] = 2147483000; }),
+      absl::StatusCode::kInvalidArgument, {"2147483000"});
+  expectError(BpeTokenizer::fromJsonString(R"({"model": {}, "model": {}})",
+                                           "twice.json")
+                  .status(),
+              absl::StatusCode::kInvalidArgument,
+              {"twice.json", "\"model\" appears twice"});
+  absl::Status longType = loadEdited(
+      [](json &r) { r["model"]["type"] = std::string(1 << 20, 'W'); });
+  ASSERT_FALSE(longType.ok());
+  EXPECT_LT(longType.message().size(), 1000u);
+}
+
 TEST(BpeTokenizerErrorsTest, UnsupportedComponentsAreNamed) {
   expectError(loadEdited([](json &r) { r["model"]["type"] = "WordPiece"; }),
               absl::StatusCode::kUnimplemented, {"edited.json", "WordPiece"});

@@ -62,6 +62,68 @@ TEST(TrainConfig, PositiveBetaIsAcceptedAndZeroIsTheDefault) {
   EXPECT_DOUBLE_EQ(parseTrainConfig("", "a")->grpo().beta(), 0.0);
 }
 
+// NaN passes every `< 0` check and crashed graph building; infinity trained
+// hundreds of NaN steps. Every floating-point field is checked, by path.
+TEST(TrainConfig, NonFiniteValuesAreErrorsNamingTheField) {
+  for (const char *field :
+       {"grpo { beta: nan }", "grpo { epsilon_low: nan }",
+        "grpo { epsilon_high: inf }", "sft { learning_rate: inf }",
+        "grpo { learning_rate: -inf }", "grpo { temperature: nan }",
+        "grpo { top_p: nan }", "task { format_weight: nan }",
+        "task { accuracy_weight: inf }"}) {
+    auto config = parseTrainConfig(field, "run.textproto");
+    ASSERT_FALSE(config.ok()) << field;
+    std::string path =
+        std::string(field).substr(0, std::string(field).find(' ')) + "." +
+        std::string(field).substr(std::string(field).find("{ ") + 2,
+                                  std::string(field).find(':') -
+                                      std::string(field).find("{ ") - 2);
+    EXPECT_TRUE(absl::StrContains(config.status().message(),
+                                  path + " must be a finite number"))
+        << field << ": " << config.status();
+  }
+  // Sizes whose products would wrap int64 (prompts_per_step * group_size).
+  auto huge = parseTrainConfig(
+      "grpo { prompts_per_step: 4611686018427387904 group_size: 4 }", "a");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_TRUE(
+      absl::StrContains(huge.status().message(), "grpo.prompts_per_step is"))
+      << huge.status();
+  EXPECT_TRUE(parseTrainConfig("seed: 9223372036854775807", "a").ok());
+}
+
+// Flag values are assigned to their fields, not spliced into textproto: a
+// quote in --output-dir once switched the mode.
+TEST(TrainConfig, FlagValuesCannotInjectFields) {
+  FlagValues flags;
+  flags.outputDir = "out\" mode: \"grpo";
+  flags.device = "cpu";
+  auto config = parseTrainConfig("", "defaults", {}, flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->output_dir(), "out\" mode: \"grpo");
+  EXPECT_EQ(config->mode(), "sft+grpo");
+  flags.mode = "sft\" device: \"cuda";
+  auto bad = parseTrainConfig("", "defaults", {}, flags);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "mode is"))
+      << bad.status();
+  flags = {};
+  flags.mode = "grpo";
+  config = parseTrainConfig("mode: \"sft\"", "run.textproto", {}, flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->mode(), "grpo"); // flags win over the file
+}
+
+TEST(TrainConfig, AFolderIsNotAConfiguration) {
+  std::string dir = ::testing::TempDir();
+  auto config = loadTrainConfig(dir);
+  ASSERT_FALSE(config.ok());
+  EXPECT_TRUE(absl::StrContains(config.status().message(), "is a folder"))
+      << config.status();
+  EXPECT_TRUE(absl::StrContains(config.status().message(), dir))
+      << config.status();
+}
+
 TEST(TrainConfig, MissingFileIsAnErrorNamingIt) {
   auto config = loadTrainConfig("/nonexistent/run.textproto");
   ASSERT_FALSE(config.ok());

@@ -10,6 +10,7 @@ namespace kiln::optim {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(OptimErrors, GradientCountMismatchNamesTheOptimizerAndLine) {
   Graph graph;
@@ -23,6 +24,10 @@ TEST(OptimErrors, GradientCountMismatchNamesTheOptimizerAndLine) {
   std::string m(graph.status().message());
   EXPECT_THAT(m, HasSubstr("ErrorsTest.cpp:" + std::to_string(line)));
   EXPECT_THAT(m, HasSubstr("AdamW: 1 gradients for 2 parameters"));
+  // Recorded as the optimizer's own error, not as another message's field.
+  EXPECT_THAT(m, HasSubstr("ErrorsTest.cpp:" + std::to_string(line) +
+                           ": AdamW: 1 gradients for 2 parameters"));
+  EXPECT_THAT(m, Not(HasSubstr("input named")));
 }
 
 TEST(OptimErrors, GradientShapeMismatch) {

@@ -691,6 +691,16 @@ func.func @dispatch_yields_a_non_root(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
+// Sizes that wrap int64 would make the executor allocate short buffers.
+func.func @one_hot_overflow(%i: tensor<4xi64>) {
+  // expected-error @+2 {{'kiln.one_hot' result tensor<4x2305843009213693952xf32> has more elements or bytes than a 64-bit size holds}}
+  // expected-error @+1 {{'kiln.one_hot' op failed to infer returned types}}
+  %0 = kiln.one_hot %i {depth = 2305843009213693952 : i64, dtype = f32} : (tensor<4xi64>) -> tensor<4x2305843009213693952xf32>
+  return
+}
+
+// -----
+
 func.func @dispatch_yield_types(%x: tensor<4xf32>) -> tensor<4xf32> {
   // expected-error @+1 {{'kiln.dispatch' op yields 'tensor<4xf16>' but its results are 'tensor<4xf32>'}}
   %0 = kiln.dispatch : tensor<4xf32> {
@@ -698,4 +708,21 @@ func.func @dispatch_yield_types(%x: tensor<4xf32>) -> tensor<4xf32> {
     kiln.yield %c : tensor<4xf16>
   }
   return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @operand_overflow(%x: tensor<4294967296x4294967296xf32>) {
+  // expected-error @+2 {{'kiln.neg' operand 'x' tensor<4294967296x4294967296xf32> has more elements or bytes than a 64-bit size holds}}
+  // expected-error @+1 {{'kiln.neg' op failed to infer returned types}}
+  %0 = kiln.neg %x : (tensor<4294967296x4294967296xf32>) -> tensor<4294967296x4294967296xf32>
+  return
+}
+
+// -----
+
+func.func @iota_overflow() {
+  // expected-error @+1 {{'kiln.iota' op result 'tensor<4294967296x4294967296xf32>' has more elements or bytes than a 64-bit size holds}}
+  %0 = kiln.iota {dimension = 1 : i64} : () -> tensor<4294967296x4294967296xf32>
+  return
 }
