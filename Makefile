@@ -8,7 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES := cmake ninja-build g++ make python3 ccache \
 	llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools \
 	libabsl-dev libprotobuf-dev protobuf-compiler libeigen3-dev \
-	nlohmann-json3-dev libgtest-dev libgmock-dev libpcre2-dev
+	nlohmann-json3-dev libgtest-dev libgmock-dev libpcre2-dev \
+	libcpp-httplib-dev curl
 
 .PHONY: deps configure build test demo runtime gpu-carry clean
 

@@ -14,14 +14,11 @@
 
 #include "frontend/Graph.h"
 #include "models/deepseek/DeepseekConfig.h"
+#include "models/train/PolicyConfig.h"
 #include "models/train/ReasonerShapes.h"
 #include "models/train/train_config.pb.h"
 
 namespace kiln::train {
-
-/// The DeepSeek-V3 config of the policy: TrainConfig.model over the byte
-/// tokenizer's vocabulary.
-models::DeepseekV3Config policyConfig(const TrainConfig &config);
 
 /// The state holding the frozen reference copy of `parameter` (grpo.beta > 0).
 std::string referenceName(const std::string &parameter);

@@ -1,0 +1,39 @@
+//===- ServeGraph.h - the compiled entries kiln-serve runs      -*- C++ -*-===//
+//
+// The graph side of serving (needs the frontend and codegen): a DeepSeek-V3
+// model with only its inference entries, compiled for a number of sequence
+// slots and a context length. The server (serving/, no MLIR) sees the result
+// as an Executable.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_MODELS_SERVE_SERVEGRAPH_H
+#define KILN_MODELS_SERVE_SERVEGRAPH_H
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "executor/executable.pb.h"
+#include "models/deepseek/DeepseekConfig.h"
+
+namespace kiln::models {
+
+struct ServeShape {
+  /// Sequence slots: the decode batch.
+  int64_t slots = 16;
+  /// Cache positions per slot (prompt plus generated tokens).
+  int64_t context = 256;
+};
+
+/// "prefill" and "decode" (DeepseekInference.h) at [slots] rows and
+/// `context` positions, f32 state initialised from `seed` (loading a
+/// checkpoint replaces it). prefill takes prompts up to the whole context, so
+/// offline generate() runs on the same Executable.
+absl::StatusOr<proto::Executable>
+compileServeModel(const DeepseekV3Config &config, const ServeShape &shape,
+                  const std::string &target = "host", uint64_t seed = 0);
+
+} // namespace kiln::models
+
+#endif // KILN_MODELS_SERVE_SERVEGRAPH_H
