@@ -2,8 +2,12 @@
 //===//
 //
 // Flag parsing and wiring: reads the model directory, compiles its prefill and
-// decode entries for the slots and context asked for, loads the weights and
-// serves the OpenAI API (serving/) until SIGINT or SIGTERM.
+// decode entries for the slots and context asked for (or loads them from a
+// bundle), loads the weights and serves the OpenAI API (serving/) until SIGINT
+// or SIGTERM. --export-bundle writes the host and ptx Executables instead.
+//
+// Built twice: kiln-serve, with the compiler, and kiln-serve-rt
+// (KILN_SERVE_RUNTIME_ONLY), without MLIR, which only loads bundles.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,22 +21,32 @@
 #include <thread>
 
 #include "models/deepseek/HfCheckpoint.h"
-#include "models/serve/ServeGraph.h"
+#include "models/serve/ServeBundle.h"
 #include "models/train/TrainDevice.h"
 #include "serving/Engine.h"
 #include "serving/HttpServer.h"
 #include "serving/Metrics.h"
 #include "serving/ModelDir.h"
+#ifndef KILN_SERVE_RUNTIME_ONLY
+#include "models/serve/ServeGraph.h"
+#endif
 
 using namespace kiln;
 
+#ifdef KILN_SERVE_RUNTIME_ONLY
+static const char *kProgram = "kiln-serve-rt";
+#else
+static const char *kProgram = "kiln-serve";
+#endif
+
 static const char *kUsage =
     R"(kiln-serve: serve a DeepSeek-V3-architecture model over the OpenAI API
+kiln-serve-rt: the same without the compiler (needs --bundle)
 
 usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
                   [--device=cpu|cuda] [--served-model-name=NAME]
                   [--chat-template=NAME] [--max-queue=N] [--threads=N]
-                  [--max-body-bytes=N]
+                  [--max-body-bytes=N] [--bundle=DIR | --export-bundle=DIR]
 
   --model=DIR        a Hugging Face model directory (config.json, model.safetensors,
                      tokenizer.json, tokenizer_config.json) or a kiln-train --output-dir
@@ -50,10 +64,15 @@ usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
   --max-queue=N      sequences that may wait for a slot before 429 (default 256)
   --threads=N        HTTP connections served at once (default 64)
   --max-body-bytes=N larger request bodies get 413 (default 1048576)
+  --bundle=DIR       load the compiled entries from the bundle in DIR instead of
+                     compiling (the only way for kiln-serve-rt)
+  --export-bundle=DIR
+                     compile the entries for host and ptx for this model, slots and
+                     context, add them to the bundle in DIR and exit (kiln-serve only)
 )";
 
 static int fail(const std::string &message) {
-  std::fprintf(stderr, "kiln-serve: error: %s\n", message.c_str());
+  std::fprintf(stderr, "%s: error: %s\n", kProgram, message.c_str());
   return 1;
 }
 
@@ -67,7 +86,8 @@ static std::optional<int64_t> parseInt(const std::string &text) {
 }
 
 int main(int argc, char **argv) {
-  std::string modelPath, device = "cpu", chatTemplate, name;
+  std::string modelPath, device = "cpu", chatTemplate, name, bundleDir,
+                         exportDir;
   serving::ServerOptions server;
   int64_t slots = 16, context = 0, maxQueue = 256;
   for (int i = 1; i < argc; ++i) {
@@ -110,6 +130,10 @@ int main(int argc, char **argv) {
       device = *v;
     } else if (auto v = value("--served-model-name")) {
       name = *v;
+    } else if (auto v = value("--bundle")) {
+      bundleDir = *v;
+    } else if (auto v = value("--export-bundle")) {
+      exportDir = *v;
     } else if (auto v = value("--chat-template")) {
       chatTemplate = *v;
     } else if (integer("--max-queue", 0, 1 << 20, maxQueue)) {
@@ -123,6 +147,15 @@ int main(int argc, char **argv) {
   }
   if (modelPath.empty())
     return fail("--model=DIR is required (see --help)");
+  if (!bundleDir.empty() && !exportDir.empty())
+    return fail("--bundle reads a bundle and --export-bundle writes one; pass "
+                "only one");
+#ifdef KILN_SERVE_RUNTIME_ONLY
+  if (bundleDir.empty())
+    return fail("kiln-serve-rt has no compiler: pass --bundle=DIR, a bundle "
+                "written by kiln-serve --export-bundle=DIR with the same "
+                "--model, --slots and --context");
+#endif
 
   auto dir = serving::openModelDir(modelPath, chatTemplate);
   if (!dir.ok())
@@ -138,10 +171,37 @@ int main(int argc, char **argv) {
                .filename();
   server.modelName = name;
 
+  models::ServeShape shape{slots, context};
+  if (!exportDir.empty()) {
+#ifdef KILN_SERVE_RUNTIME_ONLY
+    return fail("kiln-serve-rt has no compiler: run kiln-serve --export-bundle "
+                "on a machine with the compiler");
+#else
+    auto keys = models::exportServeBundle(dir->config, shape, exportDir);
+    if (!keys.ok())
+      return fail(std::string(keys.status().message()));
+    for (const BundleKey &key : *keys)
+      std::printf("%s/%s: %s\n", exportDir.c_str(), bundleFileName(key).c_str(),
+                  bundleKeyString(key).c_str());
+    return 0;
+#endif
+  }
   if (auto s = train::checkDevice(device); !s.ok())
     return fail(std::string(s.message()));
   auto target = train::targetForDevice(device);
-  auto exe = models::compileServeModel(dir->config, {slots, context}, *target);
+  absl::StatusOr<proto::Executable> exe;
+  if (!bundleDir.empty()) {
+    std::string fill = "kiln-serve --model=" + modelPath +
+                       " --slots=" + std::to_string(slots) +
+                       " --context=" + std::to_string(context) +
+                       " --export-bundle=" + bundleDir;
+    exe = models::loadServeExecutable(bundleDir, dir->config, shape, *target,
+                                      fill);
+  } else {
+#ifndef KILN_SERVE_RUNTIME_ONLY
+    exe = models::compileServeModel(dir->config, shape, *target);
+#endif
+  }
   if (!exe.ok())
     return fail(std::string(exe.status().message()));
   auto runner = train::openExecutor(device, *std::move(exe));
@@ -180,9 +240,9 @@ int main(int argc, char **argv) {
     http.stop();
   });
   waiter.detach();
-  std::printf("kiln-serve: serving '%s' on http://%s:%d (%lld slots, context "
+  std::printf("%s: serving '%s' on http://%s:%d (%lld slots, context "
               "%lld, chat template %s, %s)\n",
-              name.c_str(), server.host.c_str(), http.port(),
+              kProgram, name.c_str(), server.host.c_str(), http.port(),
               static_cast<long long>(slots), static_cast<long long>(context),
               dir->chatTemplate ? dir->chatTemplate->name().c_str() : "none",
               (*runner)->deviceDescription().c_str());

@@ -2,8 +2,11 @@
 
 #include "models/serve/ServeGraph.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "codegen/Compile.h"
+#include "executor/Executor.h"
 #include "executor/StatusMacros.h"
 #include "models/deepseek/DeepseekInference.h"
 #include "models/deepseek/DeepseekModel.h"
@@ -30,6 +33,44 @@ compileServeModel(const DeepseekV3Config &config, const ServeShape &shape,
   codegen::CompileOptions options;
   options.target = target;
   return codegen::compile(module, options);
+}
+
+absl::StatusOr<std::vector<BundleKey>>
+exportServeBundle(const DeepseekV3Config &config, const ServeShape &shape,
+                  const std::string &dir,
+                  const std::vector<std::string> &targets) {
+  std::vector<std::pair<BundleEntry, proto::Executable>> compiled;
+  for (const std::string &target : targets) {
+    KILN_ASSIGN_OR_RETURN(proto::Executable exe,
+                          compileServeModel(config, shape, target));
+    BundleKey key = serveBundleKey(config, shape, target);
+    if (exe.compiler_version() != key.compilerVersion)
+      return absl::InternalError(
+          absl::StrCat("the compiler stamped '", exe.compiler_version(),
+                       "' but bundle keys say '", key.compilerVersion, "'"));
+    compiled.push_back({BundleEntry{key, bundleFileName(key)}, std::move(exe)});
+  }
+  std::vector<BundleEntry> entries;
+  if (std::filesystem::exists(std::filesystem::path(dir) / "manifest.json")) {
+    KILN_ASSIGN_OR_RETURN(Bundle existing, openBundle(dir));
+    entries = existing.entries();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return absl::PermissionDeniedError(absl::StrCat(
+        "cannot create bundle folder '", dir, "': ", ec.message()));
+  std::vector<BundleKey> keys;
+  for (auto &[entry, exe] : compiled) {
+    KILN_RETURN_IF_ERROR(
+        writeExecutable(exe, dir + "/" + entry.file, /*text=*/false));
+    std::erase_if(entries,
+                  [&](const BundleEntry &e) { return e.key == entry.key; });
+    entries.push_back(entry);
+    keys.push_back(entry.key);
+  }
+  KILN_RETURN_IF_ERROR(writeBundleManifest(dir, entries));
+  return keys;
 }
 
 } // namespace kiln::models

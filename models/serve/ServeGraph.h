@@ -12,19 +12,14 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "executor/executable.pb.h"
 #include "models/deepseek/DeepseekConfig.h"
+#include "models/serve/ServeBundle.h"
 
 namespace kiln::models {
-
-struct ServeShape {
-  /// Sequence slots: the decode batch.
-  int64_t slots = 16;
-  /// Cache positions per slot (prompt plus generated tokens).
-  int64_t context = 256;
-};
 
 /// "prefill" and "decode" (DeepseekInference.h) at [slots] rows and
 /// `context` positions, f32 state initialised from `seed` (loading a
@@ -33,6 +28,14 @@ struct ServeShape {
 absl::StatusOr<proto::Executable>
 compileServeModel(const DeepseekV3Config &config, const ServeShape &shape,
                   const std::string &target = "host", uint64_t seed = 0);
+
+/// Compiles for every target and adds the Executables to the bundle in `dir`
+/// under serveBundleKey, keeping its other entries. Nothing is written unless
+/// every target compiled. Returns the keys written.
+absl::StatusOr<std::vector<BundleKey>>
+exportServeBundle(const DeepseekV3Config &config, const ServeShape &shape,
+                  const std::string &dir,
+                  const std::vector<std::string> &targets = {"host", "ptx"});
 
 } // namespace kiln::models
 

@@ -2,6 +2,8 @@
 # kiln-train writes a servable output directory; kiln-serve serves it and curl
 # talks to it on 127.0.0.1: the chat answer is the completion of the same
 # prompt split at </think>, and the stream concatenates to the whole answer.
+# Then kiln-serve --export-bundle and the runtime-only kiln-serve-rt give the
+# same answer from the bundle.
 # usage: serve_trained_policy.sh BIN_DIR WORK_DIR
 set -eu
 BIN=$1
@@ -17,16 +19,22 @@ for f in config.json model.safetensors tokenizer_config.json; do
   [ -f "$WORK/policy/$f" ] || { echo "kiln-train wrote no $f"; exit 1; }
 done
 
-"$BIN/kiln-serve" --model="$WORK/policy" --port=0 --slots=4 > "$WORK/serve.log" 2>&1 &
-PID=$!
-i=0
-until grep -q "on http://" "$WORK/serve.log"; do
-  i=$((i + 1))
-  if [ $i -gt 900 ] || ! kill -0 "$PID" 2>/dev/null; then cat "$WORK/serve.log"; exit 1; fi
-  sleep 0.1
-done
-PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$WORK/serve.log")
-URL="http://127.0.0.1:$PORT"
+# start LOG SERVER-COMMAND...: runs a server on a free port, sets PID and URL.
+start() {
+  log=$1
+  shift
+  "$@" --port=0 > "$log" 2>&1 &
+  PID=$!
+  i=0
+  until grep -q "on http://" "$log"; do
+    i=$((i + 1))
+    if [ $i -gt 900 ] || ! kill -0 "$PID" 2>/dev/null; then cat "$log"; exit 1; fi
+    sleep 0.1
+  done
+  PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log")
+  URL="http://127.0.0.1:$PORT"
+}
+start "$WORK/serve.log" "$BIN/kiln-serve" --model="$WORK/policy" --slots=4
 
 post() { curl -sS --max-time 60 -H 'Content-Type: application/json' "$URL$1" -d "$2"; }
 post /v1/chat/completions \
@@ -77,4 +85,25 @@ assert usage == chat["usage"], (usage, chat["usage"])
 metrics = open(work + "/metrics.txt").read()
 assert 'kiln_requests_total{endpoint="/v1/chat/completions",status="200"} 2' in metrics
 print("chat:", json.dumps(message))
+PY
+
+kill "$PID"
+wait "$PID" 2>/dev/null || true
+PID=
+"$BIN/kiln-serve-rt" --model="$WORK/policy" --slots=4 2> "$WORK/rt-nobundle.txt" \
+  && { echo "kiln-serve-rt ran without a bundle"; exit 1; }
+grep -q "pass --bundle=DIR" "$WORK/rt-nobundle.txt"
+"$BIN/kiln-serve" --model="$WORK/policy" --slots=4 --export-bundle="$WORK/bundle" > /dev/null
+start "$WORK/serve-rt.log" "$BIN/kiln-serve-rt" --model="$WORK/policy" --slots=4 \
+  --bundle="$WORK/bundle"
+post /v1/chat/completions \
+  '{"model":"policy","messages":[{"role":"user","content":"12+34=?"}],"temperature":0,"max_tokens":40}' \
+  > "$WORK/chat-rt.json"
+python3 - "$WORK" <<'PY'
+import json, sys
+work = sys.argv[1]
+a = json.load(open(work + "/chat.json"))["choices"][0]["message"]
+b = json.load(open(work + "/chat-rt.json"))["choices"][0]["message"]
+assert a == b, (a, b)
+print("kiln-serve-rt from the bundle: same answer")
 PY
