@@ -345,8 +345,16 @@ bool CompletionJob::nextEvents(std::string &out,
     }
     c.reported = true;
   }
-  if (!allReported)
+  auto now = std::chrono::steady_clock::now();
+  if (!out.empty())
+    lastEvent = now;
+  if (!allReported) {
+    if (out.empty() && now - lastEvent >= std::chrono::milliseconds(500)) {
+      out = ": keep-alive\n\n";
+      lastEvent = now;
+    }
     return true;
+  }
   if (request.includeUsage) {
     json usage = {
         {"id", id},

@@ -98,6 +98,10 @@ private:
   std::condition_variable changed;
   std::vector<Choice> choices;
   bool dirty = false, doneSent = false;
+  /// When nextEvents last produced output: idle streams send a comment now
+  /// and then, which is how a server notices that a client went away.
+  std::chrono::steady_clock::time_point lastEvent =
+      std::chrono::steady_clock::now();
 };
 
 } // namespace kiln::serving

@@ -26,6 +26,22 @@ namespace names = models::inference;
 
 namespace {
 
+const char *finishName(Finish finish) {
+  switch (finish) {
+  case Finish::eos:
+    return "eos";
+  case Finish::stop:
+    return "stop";
+  case Finish::length:
+    return "length";
+  case Finish::cancelled:
+    return "cancelled";
+  case Finish::error:
+    return "error";
+  }
+  return "?";
+}
+
 HostTensor i64s(const std::vector<int64_t> &values) {
   HostTensor t(proto::I64, {static_cast<int64_t>(values.size())});
   for (size_t i = 0; i < values.size(); ++i)
@@ -223,8 +239,11 @@ void Engine::loop() {
           toCancel.push_back(s);
       dropped = admit();
     }
-    for (auto &sink : dropped)
+    for (auto &sink : dropped) {
+      if (options.metrics)
+        options.metrics->countFinish(finishName(Finish::cancelled));
       sink->onFinish(Finish::cancelled, "cancelled");
+    }
     for (int64_t s : toCancel)
       finish(s, Finish::cancelled, "cancelled");
     bool any = std::any_of(table.begin(), table.end(),
@@ -340,6 +359,8 @@ void Engine::finish(int64_t slotIndex, Finish why, const std::string &message) {
       options.metrics->setQueue(static_cast<int64_t>(queue.size()),
                                 runningCount);
   }
+  if (options.metrics)
+    options.metrics->countFinish(finishName(why));
   sink->onFinish(why, message);
 }
 

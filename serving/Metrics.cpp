@@ -82,6 +82,11 @@ void Metrics::setQueue(int64_t waitingNow, int64_t runningNow) {
   running = runningNow;
 }
 
+void Metrics::countFinish(const std::string &reason) {
+  std::lock_guard<std::mutex> lock(mutex);
+  ++finished[reason];
+}
+
 std::string Metrics::render() const {
   std::lock_guard<std::mutex> lock(mutex);
   std::string out =
@@ -90,6 +95,12 @@ std::string Metrics::render() const {
   for (const auto &[key, count] : requests)
     absl::StrAppend(&out, "kiln_requests_total{endpoint=\"", key.first,
                     "\",status=\"", key.second, "\"} ", count, "\n");
+  absl::StrAppend(&out, "# HELP kiln_sequences_finished_total Sequences "
+                        "ended, by reason.\n"
+                        "# TYPE kiln_sequences_finished_total counter\n");
+  for (const auto &[reason, count] : finished)
+    absl::StrAppend(&out, "kiln_sequences_finished_total{reason=\"", reason,
+                    "\"} ", count, "\n");
   absl::StrAppend(
       &out,
       "# HELP kiln_prompt_tokens_total Prompt tokens of admitted requests.\n"

@@ -44,12 +44,15 @@ public:
   /// One decode step: how many slots held a sequence, and how long it took.
   void observeStep(int64_t active, int64_t slots, double seconds);
   void setQueue(int64_t waiting, int64_t running);
+  /// A sequence ended: "eos", "stop", "length", "cancelled" or "error".
+  void countFinish(const std::string &reason);
   /// The Prometheus text exposition (format 0.0.4).
   std::string render() const;
 
 private:
   mutable std::mutex mutex;
   std::map<std::pair<std::string, int>, int64_t> requests;
+  std::map<std::string, int64_t> finished;
   int64_t promptTokens = 0, generatedTokens = 0, steps = 0;
   int64_t waiting = 0, running = 0;
   Histogram ttft, interToken, stepSeconds, occupancy;

@@ -190,6 +190,8 @@ protected:
         break;
       std::string event = body.substr(at, end - at);
       at = end + 2;
+      if (event.rfind(":", 0) == 0) // an SSE comment (keep-alive)
+        continue;
       EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
       EXPECT_FALSE(done) << "event after [DONE]";
       if (event == "data: [DONE]") {
@@ -492,6 +494,60 @@ TEST_F(ServeHttp, FullQueueIs429WithRetryAfter) {
   EXPECT_EQ(res->get_header_value("Retry-After"), "1");
   EXPECT_EQ(json::parse(res->body)["error"]["type"], "rate_limit_error");
   blocker->release.set_value();
+}
+
+/// The count on a "kiln_sequences_finished_total" line of /metrics.
+int64_t finishedCount(const std::string &metricsText, const char *reason) {
+  std::string key =
+      std::string("kiln_sequences_finished_total{reason=\"") + reason + "\"} ";
+  size_t at = metricsText.find(key);
+  return at == std::string::npos
+             ? 0
+             : std::atoll(metricsText.c_str() + at + key.size());
+}
+
+TEST_F(ServeHttp, ADisconnectedStreamIsCancelled) {
+  // Hold the engine so that the streamed request waits in the queue, where
+  // only a cancellation can end it without generating.
+  auto blocker = std::make_shared<BlockingSink>();
+  std::future<void> entered = blocker->entered.get_future();
+  SequenceRequest hold;
+  hold.prompt = {257, 66};
+  hold.sampling.maxTokens = 2;
+  hold.sink = blocker;
+  std::vector<SequenceRequest> holds;
+  holds.push_back(std::move(hold));
+  ASSERT_TRUE(served->engine->submit(std::move(holds)).ok());
+  entered.wait();
+  int64_t cancelledBefore = finishedCount(metrics->render(), "cancelled");
+
+  httplib::Client c = client();
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  json body = chatBody("9+9=?", 0, 0, 40);
+  body["stream"] = true;
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  int chunks = 0;
+  // The client reads the first chunk (the role) and hangs up.
+  req.content_receiver = [&](const char *, size_t, uint64_t, uint64_t) {
+    ++chunks;
+    return false;
+  };
+  auto res = c.send(req);
+  EXPECT_EQ(chunks, 1);
+  EXPECT_EQ(served->engine->waiting(), 1);
+  // Idle streams send a keep-alive comment every 0.5 s; a failed write is how
+  // the server notices the client left.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  blocker->release.set_value();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (finishedCount(metrics->render(), "cancelled") == cancelledBefore &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(finishedCount(metrics->render(), "cancelled"), cancelledBefore + 1);
+  EXPECT_EQ(served->engine->waiting(), 0);
 }
 
 /// Sends raw bytes on a fresh connection; the status of the answer, or -1.

@@ -71,6 +71,8 @@ assert events[-1] == "" and events[-2] == "data: [DONE]", events[-3:]
 r = c = ""
 usage = None
 for e in events[:-2]:
+    if e.startswith(":"):  # an SSE comment (keep-alive)
+        continue
     assert e.startswith("data: "), e
     chunk = json.loads(e[6:])
     if not chunk["choices"]:
