@@ -19,10 +19,12 @@
 #include "absl/strings/str_cat.h"
 #include "executor/StatusMacros.h"
 #include "models/deepseek/InferenceNames.h"
+#include "models/serve/ServeNames.h"
 
 namespace kiln::serving {
 
 namespace names = models::inference;
+namespace serve = models::serve;
 
 namespace {
 
@@ -111,16 +113,28 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::create(EntryRunner &runner,
         absl::StrCat("entry '", names::kDecode, "' lacks a [B] argument '",
                      names::kTokens, "' or a [B, V] result '", names::kLogits,
                      "', or the Executable lacks the state '", cache, "'"));
+  // The chunked prefill entry is optional (models/serve/ChunkedPrefill.h).
+  int64_t chunk = 0;
+  if (const proto::EntryPoint *e = runner.entry(serve::kPrefillChunk))
+    for (const proto::Argument &a : e->arguments())
+      if (a.name() == names::kTokens && a.state().empty()) {
+        const proto::TensorType &t = e->buffers(a.buffer());
+        if (t.shape_size() != 2 || t.shape(0) != 1)
+          return absl::InvalidArgumentError(
+              absl::StrCat("entry '", serve::kPrefillChunk,
+                           "' takes tokens of shape [1, C]"));
+        chunk = t.shape(1);
+      }
   if (options.maxWaiting < 0)
     return absl::InvalidArgumentError("maxWaiting must be >= 0");
   return std::unique_ptr<Engine>(
-      new Engine(runner, std::move(options), slots, maxLen, vocab));
+      new Engine(runner, std::move(options), slots, maxLen, vocab, chunk));
 }
 
 Engine::Engine(EntryRunner &runner, EngineOptions options, int64_t slots,
-               int64_t maxLen, int64_t vocab)
+               int64_t maxLen, int64_t vocab, int64_t chunk)
     : runner(runner), options(std::move(options)), numSlots(slots),
-      maxLen(maxLen), vocab(vocab), table(slots), pool(slots) {
+      maxLen(maxLen), vocab(vocab), chunk(chunk), table(slots), pool(slots) {
   thread = std::thread([this] { loop(); });
 }
 
@@ -260,65 +274,136 @@ void Engine::loop() {
   }
 }
 
+std::map<std::string, HostTensor>
+Engine::samplingInputs(const std::vector<int64_t> &rows) const {
+  int64_t b = static_cast<int64_t>(rows.size());
+  std::vector<int64_t> topK(b, 0), seed(b, 0), stepIndex(b, 0);
+  std::vector<float> temperature(b, 0), topP(b, 1);
+  for (int64_t r = 0; r < b; ++r) {
+    if (rows[r] < 0)
+      continue;
+    const Slot &slot = *table[rows[r]];
+    const SamplingParams &p = slot.request.sampling;
+    temperature[r] = p.temperature;
+    topK[r] = p.topK;
+    topP[r] = p.topP;
+    seed[r] = p.seed;
+    stepIndex[r] = static_cast<int64_t>(slot.generated.size());
+  }
+  return {{names::kTemperature, f32s(temperature)},
+          {names::kTopK, i64s(topK)},
+          {names::kTopP, f32s(topP)},
+          {names::kSeed, i64s(seed)},
+          {names::kStep, i64s(stepIndex)}};
+}
+
 absl::Status Engine::step() {
+  // Sequences still in their prompt take the chunk entry, one per call, where
+  // there is one; the others decode together. A prompt is always cut at the
+  // same positions (0, chunk, 2 chunk, ...), so what a sequence computes
+  // never depends on the batch.
+  std::vector<int64_t> chunked, decoding(numSlots, -1);
+  bool anyDecode = false;
+  for (int64_t s = 0; s < numSlots; ++s) {
+    if (!table[s])
+      continue;
+    bool prompt = table[s]->position <
+                  static_cast<int64_t>(table[s]->request.prompt.size());
+    if (chunk > 0 && prompt) {
+      chunked.push_back(s);
+    } else {
+      decoding[s] = s;
+      anyDecode = true;
+    }
+  }
+  for (int64_t s : chunked)
+    KILN_RETURN_IF_ERROR(prefillChunk(s));
+  if (anyDecode)
+    KILN_RETURN_IF_ERROR(decode(decoding));
+  return absl::OkStatus();
+}
+
+absl::Status Engine::prefillChunk(int64_t s) {
+  auto start = std::chrono::steady_clock::now();
+  const Slot &slot = *table[s];
+  const std::vector<int64_t> &prompt = slot.request.prompt;
+  int64_t count =
+      std::min(chunk, static_cast<int64_t>(prompt.size()) - slot.position);
+  HostTensor tokens(proto::I64, {1, chunk});
+  for (int64_t i = 0; i < count; ++i)
+    tokens.setInt(i, prompt[slot.position + i]);
+  std::map<std::string, HostTensor> inputs = samplingInputs({s});
+  inputs[names::kTokens] = tokens;
+  inputs[serve::kSlot] = i64s({s});
+  inputs[serve::kStarts] = i64s({slot.position});
+  inputs[serve::kCounts] = i64s({count});
+  KILN_ASSIGN_OR_RETURN(auto results,
+                        runner.runNamed(serve::kPrefillChunk, inputs));
+  KILN_RETURN_IF_ERROR(advance(serve::kPrefillChunk, results, {s}, count));
+  if (options.metrics)
+    options.metrics->observeStep(
+        1, numSlots,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
+  return absl::OkStatus();
+}
+
+absl::Status Engine::decode(const std::vector<int64_t> &rows) {
   auto start = std::chrono::steady_clock::now();
   int64_t b = numSlots, active = 0;
-  std::vector<int64_t> tokens(b, 0), positions(b, maxLen), topK(b, 0),
-      seed(b, 0), stepIndex(b, 0);
-  std::vector<float> temperature(b, 0), topP(b, 1);
+  // Idle rows sit one past the cache, where decode writes nothing.
+  std::vector<int64_t> tokens(b, 0), positions(b, maxLen);
   for (int64_t s = 0; s < b; ++s) {
-    if (!table[s])
+    if (rows[s] < 0)
       continue;
     ++active;
     const Slot &slot = *table[s];
     const std::vector<int64_t> &prompt = slot.request.prompt;
     int64_t promptLen = static_cast<int64_t>(prompt.size());
+    positions[s] = slot.position;
     tokens[s] = slot.position < promptLen
                     ? prompt[slot.position]
                     : slot.generated[slot.position - promptLen];
-    positions[s] = slot.position;
-    const SamplingParams &p = slot.request.sampling;
-    temperature[s] = p.temperature;
-    topK[s] = p.topK;
-    topP[s] = p.topP;
-    seed[s] = p.seed;
-    stepIndex[s] = static_cast<int64_t>(slot.generated.size());
   }
-  std::map<std::string, HostTensor> inputs{
-      {names::kTokens, i64s(tokens)},
-      {names::kPositions, i64s(positions)},
-      {names::kTemperature, f32s(temperature)},
-      {names::kTopK, i64s(topK)},
-      {names::kTopP, f32s(topP)},
-      {names::kSeed, i64s(seed)},
-      {names::kStep, i64s(stepIndex)}};
+  std::map<std::string, HostTensor> inputs = samplingInputs(rows);
+  inputs[names::kTokens] = i64s(tokens);
+  inputs[names::kPositions] = i64s(positions);
   KILN_ASSIGN_OR_RETURN(auto results, runner.runNamed(names::kDecode, inputs));
-  auto next = results.find(names::kNextToken);
-  auto logits = results.find(names::kLogits);
-  if (next == results.end() || logits == results.end())
-    return absl::InvalidArgumentError(
-        absl::StrCat("entry '", names::kDecode, "' lacks the result '",
-                     names::kNextToken, "' or '", names::kLogits, "'"));
-  const HostTensor &logitsT = logits->second;
-  int64_t vocab = logitsT.shape().back();
-  for (int64_t s = 0; s < b; ++s) {
-    if (!table[s])
-      continue;
-    Slot &slot = *table[s];
-    int64_t promptLen = static_cast<int64_t>(slot.request.prompt.size());
-    // Outputs while the prompt is still being fed predict prompt tokens.
-    if (slot.position++ < promptLen - 1)
-      continue;
-    accept(slot, next->second.getInt(s), logitsT.data<float>() + s * vocab,
-           vocab);
-    if (slot.done)
-      finish(s, *slot.done, "");
-  }
+  KILN_RETURN_IF_ERROR(advance(names::kDecode, results, rows, 1));
   if (options.metrics)
     options.metrics->observeStep(
         active, b,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count());
+  return absl::OkStatus();
+}
+
+absl::Status Engine::advance(const char *entry,
+                             const std::map<std::string, HostTensor> &results,
+                             const std::vector<int64_t> &rows, int64_t fed) {
+  auto next = results.find(names::kNextToken);
+  auto logits = results.find(names::kLogits);
+  if (next == results.end() || logits == results.end())
+    return absl::InvalidArgumentError(
+        absl::StrCat("entry '", entry, "' lacks the result '",
+                     names::kNextToken, "' or '", names::kLogits, "'"));
+  const HostTensor &logitsT = logits->second;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    int64_t s = rows[r];
+    if (s < 0)
+      continue;
+    Slot &slot = *table[s];
+    int64_t promptLen = static_cast<int64_t>(slot.request.prompt.size());
+    slot.position += fed;
+    // Outputs while the prompt is still being fed predict prompt tokens.
+    if (slot.position < promptLen)
+      continue;
+    int64_t row = static_cast<int64_t>(r);
+    accept(slot, next->second.getInt(row), logitsT.data<float>() + row * vocab,
+           vocab);
+    if (slot.done)
+      finish(s, *slot.done, "");
+  }
   return absl::OkStatus();
 }
 

@@ -16,10 +16,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -63,6 +65,8 @@ public:
   int64_t contextLength() const { return maxLen; }
   /// The logits' width: token ids are below it.
   int64_t vocabSize() const { return vocab; }
+  /// Prompt tokens per chunked prefill; 0 when prompts go through decode.
+  int64_t prefillChunk() const { return chunk; }
   int64_t waiting() const;
   int64_t running() const;
 
@@ -82,12 +86,24 @@ private:
   };
 
   Engine(EntryRunner &runner, EngineOptions options, int64_t slots,
-         int64_t maxLen, int64_t vocab);
+         int64_t maxLen, int64_t vocab, int64_t chunk);
   void loop();
   /// Under the lock: drops cancelled sequences and fills free slots. Returns
   /// the sinks to tell of cancellation (called outside the lock).
   std::vector<std::shared_ptr<SequenceSink>> admit();
   absl::Status step();
+  /// The next chunk of slot `s`'s prompt.
+  absl::Status prefillChunk(int64_t s);
+  /// One decode step; rows[i] is the slot of batch row i, or -1 for idle.
+  absl::Status decode(const std::vector<int64_t> &rows);
+  /// Moves each row's slot `fed` positions on and takes the sampled token of
+  /// those whose prompt is done.
+  absl::Status advance(const char *entry,
+                       const std::map<std::string, HostTensor> &results,
+                       const std::vector<int64_t> &rows, int64_t fed);
+  /// The sampling inputs for batch rows holding slots `rows` (-1: idle).
+  std::map<std::string, HostTensor>
+  samplingInputs(const std::vector<int64_t> &rows) const;
   /// Runs after a step for a slot whose output is a generated token; sets
   /// slot.done when the sequence ends there.
   void accept(Slot &slot, int64_t token, const float *logits, int64_t vocab);
@@ -95,7 +111,7 @@ private:
 
   EntryRunner &runner;
   EngineOptions options;
-  const int64_t numSlots, maxLen, vocab;
+  const int64_t numSlots, maxLen, vocab, chunk;
 
   mutable std::mutex mutex;
   std::condition_variable wake;

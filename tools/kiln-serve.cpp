@@ -44,7 +44,7 @@ static const char *kUsage =
 kiln-serve-rt: the same without the compiler (needs --bundle)
 
 usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
-                  [--device=cpu|cuda] [--served-model-name=NAME]
+                  [--prefill-chunk=N] [--device=cpu|cuda] [--served-model-name=NAME]
                   [--chat-template=NAME] [--max-queue=N] [--threads=N]
                   [--max-body-bytes=N] [--bundle=DIR | --export-bundle=DIR]
 
@@ -55,6 +55,8 @@ usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
   --slots=N          sequences decoded together (default 16)
   --context=N        cache positions per sequence, prompt included (default: the
                      model's max_position_embeddings, at most 4096)
+  --prefill-chunk=N  prompt tokens a joining sequence prefills per step (default 16;
+                     0: a token per step through the decode entry)
   --device=DEVICE    cpu (default) or cuda
   --served-model-name=NAME
                      the model id clients name (default: the directory's name)
@@ -89,7 +91,7 @@ int main(int argc, char **argv) {
   std::string modelPath, device = "cpu", chatTemplate, name, bundleDir,
                          exportDir;
   serving::ServerOptions server;
-  int64_t slots = 16, context = 0, maxQueue = 256;
+  int64_t slots = 16, context = 0, maxQueue = 256, prefillChunk = 16;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *flag) -> std::optional<std::string> {
@@ -126,6 +128,7 @@ int main(int argc, char **argv) {
       server.port = static_cast<int>(n);
     } else if (integer("--slots", 1, 4096, slots)) {
     } else if (integer("--context", 2, 1 << 20, context)) {
+    } else if (integer("--prefill-chunk", 0, 1 << 20, prefillChunk)) {
     } else if (auto v = value("--device")) {
       device = *v;
     } else if (auto v = value("--served-model-name")) {
@@ -171,7 +174,7 @@ int main(int argc, char **argv) {
                .filename();
   server.modelName = name;
 
-  models::ServeShape shape{slots, context};
+  models::ServeShape shape{slots, context, std::min(prefillChunk, context)};
   if (!exportDir.empty()) {
 #ifdef KILN_SERVE_RUNTIME_ONLY
     return fail("kiln-serve-rt has no compiler: run kiln-serve --export-bundle "
@@ -194,6 +197,7 @@ int main(int argc, char **argv) {
     std::string fill = "kiln-serve --model=" + modelPath +
                        " --slots=" + std::to_string(slots) +
                        " --context=" + std::to_string(context) +
+                       " --prefill-chunk=" + std::to_string(prefillChunk) +
                        " --export-bundle=" + bundleDir;
     exe = models::loadServeExecutable(bundleDir, dir->config, shape, *target,
                                       fill);

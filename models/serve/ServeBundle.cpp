@@ -19,7 +19,10 @@ std::string serveModelHash(const DeepseekV3Config &config) {
 }
 
 std::string serveBucket(const ServeShape &shape) {
-  return absl::StrCat("b", shape.slots, "_c", shape.context);
+  return absl::StrCat("b", shape.slots, "_c", shape.context,
+                      shape.prefillChunk > 0
+                          ? absl::StrCat("_k", shape.prefillChunk)
+                          : std::string());
 }
 
 BundleKey serveBundleKey(const DeepseekV3Config &config,

@@ -26,6 +26,9 @@ struct ServeShape {
   int64_t slots = 16;
   /// Cache positions per slot (prompt plus generated tokens).
   int64_t context = 256;
+  /// Prompt tokens per row of the chunked prefill entry (ChunkedPrefill.h);
+  /// 0: none, prompts go through the decode entry a token at a time.
+  int64_t prefillChunk = 0;
 };
 
 inline constexpr const char *kServeBundleEntry = "serve";
@@ -33,7 +36,7 @@ inline constexpr const char *kServeBundleEntry = "serve";
 /// 64-bit FNV-1a of a version line and the config's JSON (every field the
 /// graph reads), as 16 hex digits.
 std::string serveModelHash(const DeepseekV3Config &config);
-/// "b<slots>_c<context>".
+/// "b<slots>_c<context>", then "_k<prefillChunk>" when there is one.
 std::string serveBucket(const ServeShape &shape);
 BundleKey serveBundleKey(const DeepseekV3Config &config,
                          const ServeShape &shape, const std::string &target);

@@ -10,6 +10,7 @@
 #include "executor/StatusMacros.h"
 #include "models/deepseek/DeepseekInference.h"
 #include "models/deepseek/DeepseekModel.h"
+#include "models/serve/ChunkedPrefill.h"
 
 namespace kiln::models {
 
@@ -29,6 +30,8 @@ compileServeModel(const DeepseekV3Config &config, const ServeShape &shape,
   DeepseekV3Model model(graph, config, DType::f32, seed);
   KILN_RETURN_IF_ERROR(addDeepseekInference(
       graph, model, {shape.slots, shape.context, shape.context}));
+  if (shape.prefillChunk > 0)
+    KILN_RETURN_IF_ERROR(addChunkedPrefill(graph, model, shape.prefillChunk));
   KILN_ASSIGN_OR_RETURN(IrModule module, graph.build());
   codegen::CompileOptions options;
   options.target = target;
