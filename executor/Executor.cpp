@@ -243,6 +243,7 @@ absl::StatusOr<std::vector<HostTensor>> Executor::runEntry(const proto::EntryPoi
       outs.emplace_back(t.dtype(), std::vector<int64_t>(t.shape().begin(), t.shape().end()));
     }
     KernelContext ctx(step, std::move(ins), &outs, &threads_->device);
+    ctx.setBatchInvariant(opts_.batchInvariant);
     KILN_RETURN_IF_ERROR(findKernel(step.op())(ctx));
     for (int k = 0; k < step.outputs_size(); ++k) {
       int b = step.outputs(k);

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "executor/Executor.h"
 #include "models/deepseek/HfCheckpoint.h"
 #include "models/serve/ServeBundle.h"
 #include "models/train/TrainDevice.h"
@@ -208,7 +209,21 @@ int main(int argc, char **argv) {
   }
   if (!exe.ok())
     return fail(std::string(exe.status().message()));
-  auto runner = train::openExecutor(device, *std::move(exe));
+  // The CPU executor in batch-invariant mode: a request's tokens must not
+  // depend on what else is being served.
+  absl::StatusOr<std::unique_ptr<EntryRunner>> runner;
+  if (device == "cpu") {
+    ExecutorOptions executorOptions;
+    executorOptions.batchInvariant = true;
+    auto cpu = Executor::create(*std::move(exe), executorOptions);
+    if (!cpu.ok())
+      return fail(std::string(cpu.status().message()));
+    if (auto s = (*cpu)->initializeState(); !s.ok())
+      return fail(std::string(s.message()));
+    runner = std::unique_ptr<EntryRunner>(std::move(*cpu));
+  } else {
+    runner = train::openExecutor(device, *std::move(exe));
+  }
   if (!runner.ok())
     return fail(std::string(runner.status().message()));
   if (auto s = models::loadHfCheckpoint(**runner, dir->config, modelPath);

@@ -109,11 +109,12 @@ absl::Status matmulKernel(const KernelContext &ctx) {
   });
 }
 
-/// Rows per product of grouped_matmul's rows mode. Eigen's GEMM computes a row
-/// with a micro-kernel chosen by where the row falls in the product, so the
-/// bits of a token's output would depend on how many other tokens chose its
-/// expert; products of always this many rows (a short tail zero-padded) keep
-/// every token's result independent of the batch it came in (DESIGN: a served
+/// Rows per product of grouped_matmul's rows mode under
+/// ExecutorOptions::batchInvariant. Eigen's GEMM computes a row with a
+/// micro-kernel chosen by where the row falls in the product, so the bits of a
+/// token's output would depend on how many other tokens chose its expert;
+/// products of always this many rows (a short tail zero-padded) keep every
+/// token's result independent of the batch it came in (DESIGN: a served
 /// request's tokens do not depend on its neighbours).
 constexpr int64_t kGroupRowBlock = 8;
 
@@ -189,9 +190,12 @@ absl::Status groupedMatmulKernel(const KernelContext &ctx) {
           if (len > 0)
             gemm<T>(dev, xv.data() + r0 * k, true, wv.data() + r0 * n, false,
                     out.data() + g * k * n, k, n, len);
-        } else if (len > 0) {
+        } else if (len > 0 && ctx.batchInvariant()) {
           groupRows<T>(dev, xv.data() + r0 * k, wv.data() + g * k * n, tw,
                        out.data() + r0 * n, len, n, k);
+        } else if (len > 0) {
+          gemm<T>(dev, xv.data() + r0 * k, false, wv.data() + g * k * n, tw,
+                  out.data() + r0 * n, len, n, k);
         }
       }
       out.commit();

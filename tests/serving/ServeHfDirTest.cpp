@@ -29,6 +29,13 @@
 namespace kiln::serving {
 namespace {
 
+/// Serving runs the CPU executor batch-invariant (kiln-serve does too).
+ExecutorOptions invariant() {
+  ExecutorOptions options;
+  options.batchInvariant = true;
+  return options;
+}
+
 using json = nlohmann::json;
 
 const std::string kFixture =
@@ -62,7 +69,7 @@ TEST(ServeHfDir, DeepseekR1DirectoryOverHttp) {
   config.vocabSize = 502;
   auto exe = models::compileServeModel(config, {4, 64}, "host", /*seed=*/9);
   ASSERT_TRUE(exe.ok()) << exe.status();
-  auto offline = Executor::create(*exe);
+  auto offline = Executor::create(*exe, invariant());
   ASSERT_TRUE(offline.ok());
   ASSERT_TRUE((*offline)->initializeState().ok());
   ASSERT_TRUE(models::saveHfCheckpoint(**offline, config, dir).ok());
@@ -73,7 +80,7 @@ TEST(ServeHfDir, DeepseekR1DirectoryOverHttp) {
   EXPECT_EQ(model->chatTemplate->name(), "deepseek-r1");
   EXPECT_EQ(model->tokenizer->eosId(), 2);
 
-  auto runner = Executor::create(*exe);
+  auto runner = Executor::create(*exe, invariant());
   ASSERT_TRUE(runner.ok());
   ASSERT_TRUE(models::loadHfCheckpoint(**runner, config, dir).ok());
   Metrics metrics;

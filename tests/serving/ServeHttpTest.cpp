@@ -39,6 +39,13 @@
 namespace kiln::serving {
 namespace {
 
+/// Serving runs the CPU executor batch-invariant (kiln-serve does too).
+ExecutorOptions invariant() {
+  ExecutorOptions options;
+  options.batchInvariant = true;
+  return options;
+}
+
 using json = nlohmann::json;
 
 constexpr int64_t kSlots = 8, kContext = 64;
@@ -73,7 +80,7 @@ protected:
     // The model directory, as kiln-train writes one.
     dir = new std::string(testing::TempDir() + "/kiln-serve-http-model");
     std::filesystem::create_directories(*dir);
-    auto init = Executor::create(*exe);
+    auto init = Executor::create(*exe, invariant());
     ASSERT_TRUE(init.ok()) << init.status();
     ASSERT_TRUE((*init)->initializeState().ok());
     ASSERT_TRUE(models::saveHfCheckpoint(**init, *config, *dir).ok());
@@ -105,7 +112,7 @@ protected:
   /// A server over its own executor loaded from the model directory.
   static std::unique_ptr<Served> start(int64_t maxWaiting) {
     auto s = std::make_unique<Served>();
-    auto runner = Executor::create(*executable);
+    auto runner = Executor::create(*executable, invariant());
     EXPECT_TRUE(runner.ok()) << runner.status();
     if (!runner.ok())
       return nullptr;
