@@ -244,6 +244,7 @@ absl::StatusOr<std::vector<HostTensor>> Executor::runEntry(const proto::EntryPoi
       outs.push_back(*std::move(out));
     }
     KernelContext ctx(step, std::move(ins), &outs, &threads_->device);
+    ctx.setBatchInvariant(opts_.batchInvariant);
     KILN_RETURN_IF_ERROR(findKernel(step.op())(ctx));
     for (int k = 0; k < step.outputs_size(); ++k) {
       int b = step.outputs(k);

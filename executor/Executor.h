@@ -20,6 +20,12 @@ namespace kiln {
 
 struct ExecutorOptions {
   int numThreads = 0; // 0 = hardware concurrency
+  /// Kernels whose per-row bits could depend on the other rows of a product
+  /// (grouped_matmul's rows mode) compute in fixed blocks instead, so a row's
+  /// result never depends on its neighbours: a served request's tokens are the
+  /// same alone or in any batch. Off for training, whose throughput path it
+  /// would change.
+  bool batchInvariant = false;
 };
 
 class Executor final : public EntryRunner {

@@ -35,6 +35,9 @@ public:
   /// with a tensor of the same type (reshape shares its input's storage).
   HostTensor &output(int i) const { return (*outputs_)[i]; }
   const Eigen::ThreadPoolDevice &device() const { return *device_; }
+  /// ExecutorOptions::batchInvariant of the running executor.
+  bool batchInvariant() const { return batchInvariant_; }
+  void setBatchInvariant(bool on) { batchInvariant_ = on; }
 
   bool hasAttr(absl::string_view name) const;
   absl::StatusOr<int64_t> attrInt(absl::string_view name) const;
@@ -70,6 +73,7 @@ private:
   std::vector<const HostTensor *> inputs_;
   std::vector<HostTensor> *outputs_;
   const Eigen::ThreadPoolDevice *device_;
+  bool batchInvariant_ = false;
 };
 
 using KernelFn = absl::Status (*)(const KernelContext &);

@@ -109,6 +109,33 @@ absl::Status matmulKernel(const KernelContext &ctx) {
   });
 }
 
+/// Rows per product of grouped_matmul's rows mode under
+/// ExecutorOptions::batchInvariant. Eigen's GEMM computes a row with a
+/// micro-kernel chosen by where the row falls in the product, so the bits of a
+/// token's output would depend on how many other tokens chose its expert;
+/// products of always this many rows (a short tail zero-padded) keep every
+/// token's result independent of the batch it came in (DESIGN: a served
+/// request's tokens do not depend on its neighbours).
+constexpr int64_t kGroupRowBlock = 8;
+
+template <typename T>
+void groupRows(const Eigen::ThreadPoolDevice *dev, const T *x, const T *w, bool tw, T *out,
+               int64_t len, int64_t n, int64_t k) {
+  std::vector<T> inPad, outPad;
+  for (int64_t r = 0; r < len; r += kGroupRowBlock) {
+    int64_t rows = std::min(kGroupRowBlock, len - r);
+    if (rows == kGroupRowBlock) {
+      gemm<T>(dev, x + r * k, false, w, tw, out + r * n, rows, n, k);
+      continue;
+    }
+    inPad.assign(kGroupRowBlock * k, T(0));
+    outPad.resize(kGroupRowBlock * n);
+    std::copy(x + r * k, x + (r + rows) * k, inPad.begin());
+    gemm<T>(dev, inPad.data(), false, w, tw, outPad.data(), kGroupRowBlock, n, k);
+    std::copy(outPad.begin(), outPad.begin() + rows * n, out + r * n);
+  }
+}
+
 absl::Status groupedMatmulKernel(const KernelContext &ctx) {
   KILN_RETURN_IF_ERROR(ctx.expectInputs(3));
   KILN_RETURN_IF_ERROR(ctx.expectOutputs(1));
@@ -163,6 +190,9 @@ absl::Status groupedMatmulKernel(const KernelContext &ctx) {
           if (len > 0)
             gemm<T>(dev, xv.data() + r0 * k, true, wv.data() + r0 * n, false,
                     out.data() + g * k * n, k, n, len);
+        } else if (len > 0 && ctx.batchInvariant()) {
+          groupRows<T>(dev, xv.data() + r0 * k, wv.data() + g * k * n, tw,
+                       out.data() + r0 * n, len, n, k);
         } else if (len > 0) {
           gemm<T>(dev, xv.data() + r0 * k, false, wv.data() + g * k * n, tw,
                   out.data() + r0 * n, len, n, k);

@@ -14,6 +14,7 @@
 
 #include "frontend/Graph.h"
 #include "models/deepseek/DeepseekConfig.h"
+#include "models/train/PolicyConfig.h"
 #include "models/train/ReasonerShapes.h"
 #include "models/train/train_config.pb.h"
 

@@ -23,6 +23,7 @@
 #include "models/tasks/CompletionFormat.h"
 #include "models/tasks/CountdownTask.h"
 #include "models/tokenizer/ByteTokenizer.h"
+#include "models/train/ServableExport.h"
 
 namespace kiln::train {
 namespace {
@@ -276,11 +277,13 @@ void Trainer::resumeFrom(const ResumePoint &point) {
 
 absl::Status Trainer::saveCheckpoint(const std::string &phase, int64_t step) {
   std::string path = config.output_dir() + "/checkpoint.safetensors";
-  return kiln::saveCheckpoint(executor, path,
-                              {{"phase", phase},
-                               {"step", std::to_string(step)},
-                               {"seed", std::to_string(config.seed())},
-                               {"config", config.ShortDebugString()}});
+  KILN_RETURN_IF_ERROR(kiln::saveCheckpoint(executor, path,
+                                            {{"phase", phase},
+                                             {"step", std::to_string(step)},
+                                             {"seed", std::to_string(config.seed())},
+                                             {"config", config.ShortDebugString()}}));
+  // The policy as a model directory, so kiln-serve --model=OUT serves it.
+  return writeServableModel(executor, config, promptTemplate(config.task()).text);
 }
 
 absl::Status Trainer::runSft(int64_t firstStep) {

@@ -1,0 +1,53 @@
+//===- ServeBundle.cpp - where kiln-serve's Executables live in a bundle --===//
+
+#include "models/serve/ServeBundle.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "executor/CompilerVersion.h"
+#include "executor/StatusMacros.h"
+
+namespace kiln::models {
+
+std::string serveModelHash(const DeepseekV3Config &config) {
+  // Bump the version when the serving graph changes what a field means.
+  std::string text = "kiln.serve.ServeGraph v1\n" + config.toJson();
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text)
+    h = (h ^ c) * 1099511628211ull;
+  return absl::StrFormat("%016x", h);
+}
+
+std::string serveBucket(const ServeShape &shape) {
+  return absl::StrCat("b", shape.slots, "_c", shape.context,
+                      shape.prefillChunk > 0
+                          ? absl::StrCat("_k", shape.prefillChunk)
+                          : std::string());
+}
+
+BundleKey serveBundleKey(const DeepseekV3Config &config,
+                         const ServeShape &shape, const std::string &target) {
+  return BundleKey{serveModelHash(config), kServeBundleEntry,
+                   serveBucket(shape), target, kKilnCompilerVersion};
+}
+
+absl::StatusOr<proto::Executable>
+loadServeExecutable(const std::string &dir, const DeepseekV3Config &config,
+                    const ServeShape &shape, const std::string &target,
+                    const std::string &fillCommand) {
+  KILN_ASSIGN_OR_RETURN(Bundle bundle, openBundle(dir));
+  BundleKey key = serveBundleKey(config, shape, target);
+  if (!bundle.find(key)) {
+    std::string near;
+    for (const BundleEntry &e : bundle.entries())
+      if (e.key.entry == key.entry)
+        absl::StrAppend(&near, "\n  ", bundleKeyString(e.key));
+    return absl::NotFoundError(absl::StrCat(
+        "bundle '", dir, "' has no Executable for ", bundleKeyString(key),
+        "; fill it with: ", fillCommand,
+        near.empty() ? "" : "\nthe bundle's serve entries:", near));
+  }
+  return bundle.load(key);
+}
+
+} // namespace kiln::models

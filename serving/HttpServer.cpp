@@ -1,0 +1,277 @@
+//===- HttpServer.cpp - the OpenAI-compatible HTTP API --------------------===//
+
+#include "serving/HttpServer.h"
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "serving/CompletionJob.h"
+#include "serving/OpenAiRequest.h"
+
+namespace kiln::serving {
+
+namespace {
+
+using json = nlohmann::json;
+
+void sendError(httplib::Response &res, const ApiError &error) {
+  res.status = error.status;
+  if (error.status == 429)
+    res.set_header("Retry-After", "1");
+  res.set_content(error.body(), "application/json");
+}
+
+/// A seed for requests that name none: fresh per request, as OpenAI's.
+int64_t drawSeed() {
+  static std::mutex mutex;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mutex);
+  return static_cast<int64_t>(rng() >> 1);
+}
+
+/// The label /metrics counts a path under: known routes by name, anything
+/// else as "other" so that a scan of random paths adds no series.
+std::string endpointLabel(const std::string &path) {
+  for (const char *known : {"/v1/chat/completions", "/v1/completions",
+                            "/v1/models", "/health", "/metrics"})
+    if (path == known)
+      return path;
+  if (path.rfind("/v1/models/", 0) == 0)
+    return "/v1/models/{id}";
+  return "other";
+}
+
+} // namespace
+
+struct HttpServer::Impl {
+  ServedModel model;
+  ServerOptions options;
+  httplib::Server server;
+  int64_t created = 0;
+  /// The listening socket, to widen httplib's backlog of 5 after bind.
+  int listenFd = -1;
+
+  Impl(ServedModel model, ServerOptions options)
+      : model(model), options(std::move(options)) {}
+
+  json modelCard() const {
+    return {{"id", options.modelName},
+            {"object", "model"},
+            {"created", created},
+            {"owned_by", "kiln"},
+            {"max_model_len", model.engine.contextLength()}};
+  }
+
+  std::optional<ApiError> tokenize(const CompletionRequest &req,
+                                   std::vector<int64_t> &ids) const {
+    std::string text = req.prompt;
+    if (req.chat) {
+      if (!model.chatTemplate)
+        return badRequest("this model names no chat template; use "
+                          "/v1/completions or start kiln-serve with "
+                          "--chat-template",
+                          "messages", "no_chat_template");
+      auto rendered = model.chatTemplate->render(req.messages);
+      if (!rendered.ok())
+        return badRequest(std::string(rendered.status().message()), "messages");
+      text = *rendered;
+    }
+    if (req.promptIds) {
+      ids = *req.promptIds;
+      for (int64_t id : ids)
+        if (id >= model.engine.vocabSize())
+          return badRequest(absl::StrCat("prompt token id ", id,
+                                         " is outside the vocabulary of ",
+                                         model.engine.vocabSize()),
+                            "prompt");
+    } else {
+      auto encoded = model.tokenizer.encode(text);
+      if (!encoded.ok())
+        return badRequest(std::string(encoded.status().message()),
+                          req.chat ? "messages" : "prompt");
+      ids = *std::move(encoded);
+    }
+    int64_t context = model.engine.contextLength();
+    if (ids.empty())
+      return badRequest("the prompt is empty",
+                        req.chat ? "messages" : "prompt");
+    if (static_cast<int64_t>(ids.size()) > context)
+      return badRequest(absl::StrCat("This model's maximum context length is ",
+                                     context, " tokens. However, your ",
+                                     req.chat ? "messages" : "prompt",
+                                     " resulted in ", ids.size(), " tokens."),
+                        req.chat ? "messages" : "prompt",
+                        "context_length_exceeded");
+    return std::nullopt;
+  }
+
+  void complete(const httplib::Request &http, httplib::Response &res,
+                bool chat) {
+    auto parsed = parseCompletionRequest(http.body, chat);
+    if (auto *error = std::get_if<ApiError>(&parsed))
+      return sendError(res, *error);
+    CompletionRequest req = std::get<CompletionRequest>(std::move(parsed));
+    if (req.model != options.modelName)
+      return sendError(res,
+                       {404,
+                        absl::StrCat("The model '", req.model,
+                                     "' does not exist; this server "
+                                     "serves '",
+                                     options.modelName, "'"),
+                        "invalid_request_error", "model", "model_not_found"});
+    std::vector<int64_t> ids;
+    if (auto error = tokenize(req, ids))
+      return sendError(res, *error);
+    int64_t seed = req.seed ? *req.seed : drawSeed();
+    JobContext context{model.engine, model.tokenizer, model.metrics,
+                       options.modelName,
+                       model.chatTemplate && model.chatTemplate->reasons()};
+    bool stream = req.stream;
+    auto job =
+        CompletionJob::create(context, std::move(req), std::move(ids), seed);
+    if (auto error = job->submit())
+      return sendError(res, *error);
+    if (!stream) {
+      auto answer = job->wait();
+      if (auto *error = std::get_if<ApiError>(&answer))
+        return sendError(res, *error);
+      res.set_content(std::get<std::string>(answer), "application/json");
+      return;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [job](size_t, httplib::DataSink &sink) {
+          std::string out;
+          bool more = job->nextEvents(out, std::chrono::milliseconds(200));
+          if (!sink.is_writable() ||
+              (!out.empty() && !sink.write(out.data(), out.size()))) {
+            job->cancel();
+            return false;
+          }
+          if (!more)
+            sink.done();
+          return true;
+        },
+        [job](bool success) {
+          if (!success)
+            job->cancel();
+        });
+  }
+
+  void routes() {
+    server.Post("/v1/chat/completions",
+                [this](const httplib::Request &req, httplib::Response &res) {
+                  complete(req, res, /*chat=*/true);
+                });
+    server.Post("/v1/completions",
+                [this](const httplib::Request &req, httplib::Response &res) {
+                  complete(req, res, /*chat=*/false);
+                });
+    server.Get("/v1/models", [this](const httplib::Request &,
+                                    httplib::Response &res) {
+      json list = {{"object", "list"}, {"data", json::array({modelCard()})}};
+      res.set_content(list.dump(), "application/json");
+    });
+    server.Get("/v1/models/(.*)",
+               [this](const httplib::Request &req, httplib::Response &res) {
+                 if (req.matches[1] != options.modelName)
+                   return sendError(res, {404, "The model does not exist",
+                                          "invalid_request_error", "model",
+                                          "model_not_found"});
+                 res.set_content(modelCard().dump(), "application/json");
+               });
+    server.Get("/health", [](const httplib::Request &, httplib::Response &res) {
+      res.set_content("{\"status\":\"ok\"}", "application/json");
+    });
+    server.Get(
+        "/metrics", [this](const httplib::Request &, httplib::Response &res) {
+          res.set_content(model.metrics.render(), "text/plain; version=0.0.4");
+        });
+    // Statuses httplib sets itself (404, 405, 413, a malformed request line)
+    // get the same error object as the handlers' own.
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [](const httplib::Request &, httplib::Response &res) {
+          if (!res.body.empty())
+            return httplib::Server::HandlerResponse::Unhandled;
+          std::string type =
+              res.status == 404 ? "not_found_error" : "invalid_request_error";
+          std::string message = res.status == 413
+                                    ? "the request body is too large"
+                                : res.status == 404 ? "no such route"
+                                                    : "the request was refused";
+          ApiError error{res.status, message, type, "", ""};
+          res.set_content(error.body(), "application/json");
+          return httplib::Server::HandlerResponse::Handled;
+        }));
+    server.set_exception_handler([](const httplib::Request &,
+                                    httplib::Response &res,
+                                    std::exception_ptr) {
+      sendError(res, {500, "internal error", "server_error", "", ""});
+    });
+    server.set_logger(
+        [this](const httplib::Request &req, const httplib::Response &res) {
+          model.metrics.countRequest(endpointLabel(req.path), res.status);
+        });
+  }
+};
+
+HttpServer::HttpServer(ServedModel model, ServerOptions options)
+    : impl(std::make_unique<Impl>(model, std::move(options))) {
+  impl->created = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  int threads = std::max(impl->options.threads, 2);
+  impl->server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(threads);
+  };
+  impl->server.set_payload_max_length(impl->options.maxBodyBytes);
+  Impl *state = impl.get();
+  impl->server.set_socket_options([state](socket_t sock) {
+    httplib::default_socket_options(sock);
+    state->listenFd = sock;
+  });
+  impl->server.set_keep_alive_max_count(1000);
+  impl->server.set_read_timeout(10, 0);
+  impl->server.set_write_timeout(10, 0);
+  impl->routes();
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+absl::Status HttpServer::bind() {
+  int port =
+      impl->options.port == 0
+          ? impl->server.bind_to_any_port(impl->options.host)
+          : (impl->server.bind_to_port(impl->options.host, impl->options.port)
+                 ? impl->options.port
+                 : -1);
+  if (port <= 0)
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", impl->options.host, ":", impl->options.port));
+  boundPort = port;
+  // httplib listens with a backlog of 5: a burst of clients connecting at
+  // once overflows it and the kernel drops their handshakes. Listening again
+  // on the bound socket widens the queue.
+  if (impl->listenFd >= 0)
+    ::listen(impl->listenFd, SOMAXCONN);
+  return absl::OkStatus();
+}
+
+absl::Status HttpServer::serve() {
+  if (!impl->server.listen_after_bind())
+    return absl::UnavailableError("the HTTP server stopped with an error");
+  return absl::OkStatus();
+}
+
+void HttpServer::stop() {
+  if (impl->server.is_running())
+    impl->server.stop();
+}
+
+} // namespace kiln::serving

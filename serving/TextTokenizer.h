@@ -1,0 +1,53 @@
+//===- TextTokenizer.h - the tokenizer a served model reads     -*- C++ -*-===//
+//
+// One interface over Kiln's byte tokenizer (kiln-train policies) and Hugging
+// Face byte-level BPE, with the choices serving needs made once: which ids are
+// control tokens that never appear in output text, and the BOS spelling the
+// chat template writes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_SERVING_TEXTTOKENIZER_H
+#define KILN_SERVING_TEXTTOKENIZER_H
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace kiln::serving {
+
+class TextTokenizer {
+public:
+  virtual ~TextTokenizer() = default;
+  /// Ids of `text`; invalid UTF-8 is an error (OpenAI's strings are Unicode).
+  virtual absl::StatusOr<std::vector<int64_t>>
+  encode(std::string_view text) const = 0;
+  /// The output text of `ids`: control tokens (BOS, EOS, padding; a BPE
+  /// tokenizer's special added tokens) are dropped, others spelled out.
+  virtual absl::StatusOr<std::string>
+  decode(absl::Span<const int64_t> ids) const = 0;
+  virtual int64_t vocabSize() const = 0;
+  virtual std::optional<int64_t> eosId() const = 0;
+  /// What a chat template writes first ("" when nothing).
+  virtual std::string bosToken() const = 0;
+};
+
+/// Kiln's ByteTokenizer: bytes, "<bos>"/"<eos>"/"<pad>" as control tokens,
+/// "<think>", "</think>", "<answer>", "</answer>" spelled in output.
+std::unique_ptr<TextTokenizer> byteTextTokenizer();
+
+/// A tokenizer.json; `bosToken`/`eosToken` as tokenizer_config.json names
+/// them (empty: none). An EOS spelling that names no token is an error.
+absl::StatusOr<std::unique_ptr<TextTokenizer>>
+bpeTextTokenizer(const std::string &tokenizerJson, const std::string &bosToken,
+                 const std::string &eosToken);
+
+} // namespace kiln::serving
+
+#endif // KILN_SERVING_TEXTTOKENIZER_H
