@@ -25,10 +25,6 @@ namespace kiln::cuda {
 
 namespace {
 
-std::string where(const proto::EntryPoint &ep, int i) {
-  return describePtxStep(ep, i);
-}
-
 /// A state entry's value: a device buffer whose address stays fixed, so that
 /// captured graphs stay valid.
 struct PtxState final : DeviceState {
@@ -191,8 +187,8 @@ PtxDevice::open(const proto::Executable &exe, const CudaExecutorOptions &opts) {
         auto fn =
             dev->modules_[s.launch().module()]->function(s.launch().kernel());
         if (!fn.ok())
-          return absl::InvalidArgumentError(
-              absl::StrCat(where(ep, i), ": ", fn.status().message()));
+          return absl::InvalidArgumentError(absl::StrCat(
+              describePtxStep(ep, i), ": ", fn.status().message()));
         rt.kernels[i] = *fn;
         // Past 48 KiB a kernel must opt in to its dynamic shared memory.
         if (int64_t bytes = s.launch().shared_bytes(); bytes > 48 * 1024)
@@ -200,7 +196,7 @@ PtxDevice::open(const proto::Executable &exe, const CudaExecutorOptions &opts) {
               dev->device_->api().cuFuncSetAttribute(
                   *fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                   static_cast<int>(bytes)),
-              absl::StrCat(where(ep, i), ": allowing ", bytes,
+              absl::StrCat(describePtxStep(ep, i), ": allowing ", bytes,
                            " bytes of shared memory")));
       } else if (s.op() == "constant") {
         // Constants get their own buffers, not arena bytes: the arena is reused
@@ -210,17 +206,20 @@ PtxDevice::open(const proto::Executable &exe, const CudaExecutorOptions &opts) {
             HostTensor::fromLiteral(s.attrs().at("value").tensor()));
         KILN_ASSIGN_OR_RETURN(
             DeviceBuffer buf,
-            dev->device_->allocate(value.byteSize(),
-                                   absl::StrCat(where(ep, i), " constant")));
+            dev->device_->allocate(
+                value.byteSize(),
+                absl::StrCat(describePtxStep(ep, i), " constant")));
         if (value.byteSize() > 0) {
           const CudaApi &api = dev->device_->api();
           KILN_RETURN_IF_ERROR(api.check(
               api.cuMemcpyHtoDAsync(buf.ptr(), value.data(), value.byteSize(),
                                     dev->stream_.get()),
-              absl::StrCat(where(ep, i), ": uploading the constant")));
-          KILN_RETURN_IF_ERROR(api.check(
-              api.cuStreamSynchronize(dev->stream_.get()),
-              absl::StrCat(where(ep, i), ": uploading the constant")));
+              absl::StrCat(describePtxStep(ep, i),
+                           ": uploading the constant")));
+          KILN_RETURN_IF_ERROR(
+              api.check(api.cuStreamSynchronize(dev->stream_.get()),
+                        absl::StrCat(describePtxStep(ep, i),
+                                     ": uploading the constant")));
         }
         rt.constants[s.outputs(0)] = std::move(buf);
       }
@@ -350,7 +349,7 @@ absl::Status PtxDevice::enqueueSteps(EntryRuntime &rt,
         KILN_RETURN_IF_ERROR(
             api.check(api.cuMemcpyDtoDAsync(rt.ptr[s.outputs(0)],
                                             rt.ptr[s.inputs(0)], bytes, stream),
-                      where(ep, i)));
+                      describePtxStep(ep, i)));
     } else if (s.op() == "launch") {
       const proto::Launch &l = s.launch();
       values.clear();
@@ -364,7 +363,7 @@ absl::Status PtxDevice::enqueueSteps(EntryRuntime &rt,
       for (int m = 0; m < l.tensor_maps_size(); ++m)
         KILN_RETURN_IF_ERROR(encodeTensorMap(api, l.tensor_maps(m),
                                              rt.ptr[l.tensor_maps(m).buffer()],
-                                             &maps[m], where(ep, i)));
+                                             &maps[m], describePtxStep(ep, i)));
       params.clear();
       for (uint64_t &v : values)
         params.push_back(&v);
@@ -382,17 +381,18 @@ absl::Status PtxDevice::enqueueSteps(EntryRuntime &rt,
         // A sticky fault of an earlier kernel of this run also surfaces here.
         if (!launched->empty() && !capturing_)
           KILN_RETURN_IF_ERROR(syncOrExplain(rt, *launched));
-        return absl::InternalError(absl::StrCat(
-            where(ep, i), ": cuLaunchKernel failed: ", api.errorText(r)));
+        return absl::InternalError(
+            absl::StrCat(describePtxStep(ep, i),
+                         ": cuLaunchKernel failed: ", api.errorText(r)));
       }
-      launched->push_back(where(ep, i));
+      launched->push_back(describePtxStep(ep, i));
       if (opts_.syncAfterEachLaunch && !opts_.useCudaGraph) {
         KILN_RETURN_IF_ERROR(syncOrExplain(rt, *launched));
         launched->clear();
       }
     } else if (s.op() == "gemm") {
       KILN_RETURN_IF_ERROR(enqueueGemm(ep, i, rt.ptr));
-      launched->push_back(where(ep, i));
+      launched->push_back(describePtxStep(ep, i));
     }
     // "constant": bound at load time, nothing to do per run.
   }
@@ -425,7 +425,7 @@ absl::Status PtxDevice::enqueueGemm(const proto::EntryPoint &ep, int i,
           lda, g.broadcast_a() ? 0 : g.m() * g.k(), beta,
           asPtr(ptr[s.outputs(0)]), type, g.n(), g.m() * g.n(), g.batch(),
           f64 ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-      where(ep, i));
+      describePtxStep(ep, i));
 }
 
 absl::Status
@@ -532,7 +532,7 @@ PtxDevice::launch(const EntryCall &call) {
     }
     for (int i = 0; i < ep.steps_size(); ++i)
       if (ep.steps(i).op() == "launch")
-        launched.push_back(where(ep, i));
+        launched.push_back(describePtxStep(ep, i));
     KILN_RETURN_IF_ERROR(afterLaunches(rt, launched, rt.graph->launch(stream)));
   } else {
     KILN_RETURN_IF_ERROR(enqueueSteps(rt, &launched));

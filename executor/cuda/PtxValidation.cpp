@@ -30,30 +30,26 @@ std::string describePtxStep(const proto::EntryPoint &ep, int i) {
 
 namespace {
 
-std::string where(const proto::EntryPoint &ep, int i) {
-  return describePtxStep(ep, i);
-}
-
 /// A gemm step's provider, sizes and buffers agree (the library trusts them).
 absl::Status validateGemm(const proto::EntryPoint &ep, int i) {
   const proto::Step &s = ep.steps(i);
   const proto::Gemm &g = s.gemm();
   if (g.provider() != "cublas")
     return absl::InvalidArgumentError(
-        absl::StrCat(where(ep, i), ": unknown gemm provider '", g.provider(),
-                     "' (this build has: cublas)"));
+        absl::StrCat(describePtxStep(ep, i), ": unknown gemm provider '",
+                     g.provider(), "' (this build has: cublas)"));
   for (int64_t d : {g.m(), g.n(), g.k(), g.batch()})
     if (d < 1 || d > 0x7fffffff)
       return absl::InvalidArgumentError(absl::StrCat(
-          where(ep, i), ": gemm sizes m=", g.m(), " n=", g.n(), " k=", g.k(),
-          " batch=", g.batch(), " must lie in [1, 2^31)"));
+          describePtxStep(ep, i), ": gemm sizes m=", g.m(), " n=", g.n(),
+          " k=", g.k(), " batch=", g.batch(), " must lie in [1, 2^31)"));
   const proto::TensorType &a = ep.buffers(s.inputs(0)),
                           &b = ep.buffers(s.inputs(1)),
                           &c = ep.buffers(s.outputs(0));
   if (a.dtype() != b.dtype() || a.dtype() != c.dtype() ||
       cublasDataType(a.dtype()) < 0)
     return absl::InvalidArgumentError(absl::StrCat(
-        where(ep, i),
+        describePtxStep(ep, i),
         ": gemm needs one dtype among f32, f64, f16, bf16; given ",
         typeString(a), ", ", typeString(b), " -> ", typeString(c)));
   auto elements = [](const proto::TensorType &t) {
@@ -67,7 +63,7 @@ absl::Status validateGemm(const proto::EntryPoint &ep, int i) {
   if (elements(a) != wantA || elements(b) != wantB ||
       elements(c) != g.m() * g.n() * g.batch())
     return absl::InvalidArgumentError(absl::StrCat(
-        where(ep, i), ": gemm m=", g.m(), " n=", g.n(), " k=", g.k(),
+        describePtxStep(ep, i), ": gemm m=", g.m(), " n=", g.n(), " k=", g.k(),
         " batch=", g.batch(), " does not match buffers ", typeString(a), ", ",
         typeString(b), " -> ", typeString(c)));
   return absl::OkStatus();
@@ -81,7 +77,7 @@ absl::Status checkStep(const proto::Executable &exe,
   auto arity = [&](int ins, int outs) -> absl::Status {
     if (s.inputs_size() != ins || s.outputs_size() != outs)
       return absl::InvalidArgumentError(absl::StrCat(
-          where(ep, i), " takes ", ins, " inputs and ", outs,
+          describePtxStep(ep, i), " takes ", ins, " inputs and ", outs,
           " outputs, given ", s.inputs_size(), " and ", s.outputs_size()));
     return absl::OkStatus();
   };
@@ -89,54 +85,56 @@ absl::Status checkStep(const proto::Executable &exe,
     const proto::Launch &l = s.launch();
     if (l.module() < 0 || l.module() >= exe.modules_size())
       return absl::InvalidArgumentError(
-          absl::StrCat(where(ep, i), ": module ", l.module(),
+          absl::StrCat(describePtxStep(ep, i), ": module ", l.module(),
                        " is out of range (", exe.modules_size(), " modules)"));
     if (l.kernel().empty())
       return absl::InvalidArgumentError(
-          absl::StrCat(where(ep, i), ": no kernel name"));
+          absl::StrCat(describePtxStep(ep, i), ": no kernel name"));
     for (const auto *dims : {&l.grid(), &l.block()}) {
       if (dims->size() > 3)
-        return absl::InvalidArgumentError(absl::StrCat(
-            where(ep, i), ": grid and block take at most 3 dimensions"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(describePtxStep(ep, i),
+                         ": grid and block take at most 3 dimensions"));
       for (int64_t d : *dims)
         if (d < 1 || d > 0x7fffffff)
           return absl::InvalidArgumentError(
-              absl::StrCat(where(ep, i), ": grid/block dimension ", d,
+              absl::StrCat(describePtxStep(ep, i), ": grid/block dimension ", d,
                            " is outside [1, 2^31)"));
     }
     if (l.shared_bytes() < 0)
       return absl::InvalidArgumentError(
-          absl::StrCat(where(ep, i), ": negative shared_bytes"));
+          absl::StrCat(describePtxStep(ep, i), ": negative shared_bytes"));
     for (int b : l.buffers())
       if (b < 0 || b >= nb)
         return absl::InvalidArgumentError(
-            absl::StrCat(where(ep, i), ": kernel parameter buffer ", b,
-                         " is out of range (", nb, " buffers)"));
+            absl::StrCat(describePtxStep(ep, i), ": kernel parameter buffer ",
+                         b, " is out of range (", nb, " buffers)"));
     for (const proto::TensorMap &m : l.tensor_maps())
-      KILN_RETURN_IF_ERROR(validateTensorMap(m, ep, l, where(ep, i)));
+      KILN_RETURN_IF_ERROR(validateTensorMap(m, ep, l, describePtxStep(ep, i)));
   } else if (s.op() == "alias" || s.op() == "copy") {
     KILN_RETURN_IF_ERROR(arity(1, 1));
     if (tensorBytes(ep.buffers(s.inputs(0))) !=
         tensorBytes(ep.buffers(s.outputs(0))))
       return absl::InvalidArgumentError(absl::StrCat(
-          where(ep, i), ": ", typeString(ep.buffers(s.inputs(0))), " and ",
-          typeString(ep.buffers(s.outputs(0))), " differ in size"));
+          describePtxStep(ep, i), ": ", typeString(ep.buffers(s.inputs(0))),
+          " and ", typeString(ep.buffers(s.outputs(0))), " differ in size"));
   } else if (s.op() == "constant") {
     KILN_RETURN_IF_ERROR(arity(0, 1));
     auto it = s.attrs().find("value");
     if (it == s.attrs().end() || !it->second.has_tensor())
-      return absl::InvalidArgumentError(
-          absl::StrCat(where(ep, i), ": no tensor attribute 'value'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          describePtxStep(ep, i), ": no tensor attribute 'value'"));
     if (!sameTensorType(it->second.tensor().type(), ep.buffers(s.outputs(0))))
       return absl::InvalidArgumentError(absl::StrCat(
-          where(ep, i), ": value is ", typeString(it->second.tensor().type()),
-          " but the buffer is ", typeString(ep.buffers(s.outputs(0)))));
+          describePtxStep(ep, i), ": value is ",
+          typeString(it->second.tensor().type()), " but the buffer is ",
+          typeString(ep.buffers(s.outputs(0)))));
   } else if (s.op() == "gemm") {
     KILN_RETURN_IF_ERROR(arity(2, 1));
     KILN_RETURN_IF_ERROR(validateGemm(ep, i));
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat(where(ep, i), ": unknown op '", s.op(),
+        absl::StrCat(describePtxStep(ep, i), ": unknown op '", s.op(),
                      "' for the ptx target (expected launch, alias, copy, "
                      "constant or gemm)"));
   }
