@@ -123,6 +123,32 @@ public:
   RecordingDevice *device;
 };
 
+void addArgument(proto::EntryPoint *ep, const std::string &name, int buffer,
+                 const std::string &state = "") {
+  proto::Argument *a = ep->add_arguments();
+  a->set_name(name);
+  a->set_buffer(buffer);
+  a->set_state(state);
+}
+
+void addResult(proto::EntryPoint *ep, const std::string &name, int buffer,
+               const std::string &state = "") {
+  proto::Result *r = ep->add_results();
+  r->set_name(name);
+  r->set_buffer(buffer);
+  r->set_state(state);
+  r->set_aliases_argument(-1);
+}
+
+proto::EntryPoint *addEntry(proto::Executable &exe, const std::string &name,
+                            int buffers) {
+  proto::EntryPoint *ep = exe.add_entries();
+  ep->set_name(name);
+  for (int b = 0; b < buffers; ++b)
+    *ep->add_buffers() = tt(proto::F32, {2});
+  return ep;
+}
+
 /// State w:f32[2] (ones) and cache:f32[2] (no initializer); "swap" returns the
 /// old w as `y` and donates the input x to w; "read" returns cache; "fill"
 /// writes cache without reading it.
@@ -135,48 +161,17 @@ proto::Executable swapExe() {
     *s->mutable_type() = tt(proto::F32, {2});
   }
   exe.mutable_state(0)->mutable_init()->set_kind("ones");
-  proto::EntryPoint *ep = exe.add_entries();
-  ep->set_name("swap");
-  *ep->add_buffers() = tt(proto::F32, {2});
-  *ep->add_buffers() = tt(proto::F32, {2});
-  proto::Argument *a = ep->add_arguments();
-  a->set_name("w");
-  a->set_buffer(0);
-  a->set_state("w");
-  a = ep->add_arguments();
-  a->set_name("x");
-  a->set_buffer(1);
-  proto::Result *r = ep->add_results();
-  r->set_name("w_new");
-  r->set_buffer(1);
-  r->set_state("w");
-  r->set_aliases_argument(-1);
-  r = ep->add_results();
-  r->set_name("y");
-  r->set_buffer(0);
-  r->set_aliases_argument(-1);
-  ep = exe.add_entries();
-  ep->set_name("read");
-  *ep->add_buffers() = tt(proto::F32, {2});
-  a = ep->add_arguments();
-  a->set_name("cache");
-  a->set_buffer(0);
-  a->set_state("cache");
-  r = ep->add_results();
-  r->set_name("c");
-  r->set_buffer(0);
-  r->set_aliases_argument(-1);
-  ep = exe.add_entries();
-  ep->set_name("fill");
-  *ep->add_buffers() = tt(proto::F32, {2});
-  a = ep->add_arguments();
-  a->set_name("x");
-  a->set_buffer(0);
-  r = ep->add_results();
-  r->set_name("cache_new");
-  r->set_buffer(0);
-  r->set_state("cache");
-  r->set_aliases_argument(-1);
+  proto::EntryPoint *ep = addEntry(exe, "swap", 2);
+  addArgument(ep, "w", 0, "w");
+  addArgument(ep, "x", 1);
+  addResult(ep, "w_new", 1, "w");
+  addResult(ep, "y", 0);
+  ep = addEntry(exe, "read", 1);
+  addArgument(ep, "cache", 0, "cache");
+  addResult(ep, "c", 0);
+  ep = addEntry(exe, "fill", 1);
+  addArgument(ep, "x", 0);
+  addResult(ep, "cache_new", 0, "cache");
   return exe;
 }
 
