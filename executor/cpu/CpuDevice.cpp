@@ -1,0 +1,205 @@
+//===- CpuDevice.cpp - the Eigen kernels as an executor device ------------===//
+
+#define EIGEN_USE_THREADS
+#include "executor/cpu/CpuDevice.h"
+
+#include <algorithm>
+#include <thread>
+
+#include <unsupported/Eigen/CXX11/Tensor>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "executor/StatusMacros.h"
+#include "executor/cpu/Kernel.h"
+
+namespace kiln {
+
+namespace {
+
+std::string stepName(const proto::EntryPoint &ep, int i) {
+  const proto::Step &s = ep.steps(i);
+  return absl::StrCat(
+      "entry '", ep.name(), "' step ", i, " (kiln.", s.op(), " at ",
+      s.location().empty() ? "<unknown location>" : s.location(), ")");
+}
+
+/// A state entry's value on the CPU.
+struct HostState final : DeviceState {
+  HostTensor value;
+};
+
+HostState &hostState(DeviceState &s) { return static_cast<HostState &>(s); }
+
+/// The buffers of one finished run: results are read from them, donated ones
+/// by sharing storage.
+class HostRun final : public EntryRun {
+public:
+  HostRun(const proto::EntryPoint &ep, std::vector<HostTensor> buffers)
+      : ep_(ep), buffers_(std::move(buffers)) {}
+
+  absl::Status writeBack(int result,
+                         std::unique_ptr<DeviceState> &slot) override {
+    if (!slot)
+      slot = std::make_unique<HostState>();
+    hostState(*slot).value = buffers_[ep_.results(result).buffer()];
+    return absl::OkStatus();
+  }
+  absl::Status synchronize() override { return absl::OkStatus(); }
+  absl::StatusOr<std::vector<HostTensor>> takeResults() override {
+    std::vector<HostTensor> results;
+    for (const proto::Result &r : ep_.results())
+      if (r.state().empty())
+        results.push_back(buffers_[r.buffer()]);
+    return results;
+  }
+
+private:
+  const proto::EntryPoint &ep_;
+  std::vector<HostTensor> buffers_;
+};
+
+} // namespace
+
+ExecutableRules cpuExecutableRules() {
+  ExecutableRules rules;
+  rules.target = "host";
+  rules.executorName = "the CPU executor";
+  rules.describeStep = stepName;
+  rules.checkStep = [](const proto::Executable &, const proto::EntryPoint &ep,
+                       int i) -> absl::Status {
+    const proto::Step &s = ep.steps(i);
+    if (!findKernel(s.op()))
+      return absl::InvalidArgumentError(
+          absl::StrCat(stepName(ep, i), ": unknown op 'kiln.", s.op(), "'"));
+    return absl::OkStatus();
+  };
+  return rules;
+}
+
+struct CpuDevice::Threads {
+  explicit Threads(int n) : pool(n), device(&pool, n) {}
+  Eigen::ThreadPool pool;
+  Eigen::ThreadPoolDevice device;
+};
+
+CpuDevice::CpuDevice(int numThreads, bool batchInvariant)
+    : batchInvariant_(batchInvariant) {
+  int n =
+      numThreads > 0
+          ? numThreads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads_ = std::make_unique<Threads>(n);
+}
+
+CpuDevice::~CpuDevice() = default;
+
+std::string CpuDevice::describe() const {
+  return absl::StrCat("CPU (", threads_->pool.NumThreads(), " threads)");
+}
+
+ParallelFor CpuDevice::hostParallelFor() const {
+  Eigen::ThreadPoolDevice *dev = &threads_->device;
+  return [dev](int64_t n, const std::function<void(int64_t, int64_t)> &fn) {
+    if (n < 4096) {
+      fn(0, n);
+      return;
+    }
+    dev->parallelFor(n, Eigen::TensorOpCost(0, 8, 200),
+                     [&fn](Eigen::Index b, Eigen::Index e) { fn(b, e); });
+  };
+}
+
+absl::StatusOr<std::unique_ptr<DeviceState>>
+CpuDevice::allocate(const proto::TensorType &, absl::string_view) {
+  return std::make_unique<HostState>();
+}
+
+absl::Status CpuDevice::copyIn(DeviceState &state, HostTensor value,
+                               absl::string_view) {
+  hostState(state).value = std::move(value);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<HostTensor> CpuDevice::copyOut(const DeviceState &state,
+                                              const proto::TensorType &,
+                                              absl::string_view) {
+  return static_cast<const HostState &>(state).value;
+}
+
+absl::StatusOr<std::unique_ptr<EntryRun>>
+CpuDevice::launch(const EntryCall &call) {
+  const proto::EntryPoint &ep = *call.entry;
+  int nb = ep.buffers_size();
+  std::vector<HostTensor> bufs(nb);
+  int64_t live = 0, peak = 0;
+  auto place = [&](int b, HostTensor t) {
+    if (bufs[b].valid())
+      live -= bufs[b].byteSize();
+    live += t.byteSize();
+    bufs[b] = std::move(t);
+  };
+  size_t next = 0;
+  for (int k = 0; k < ep.arguments_size(); ++k) {
+    int b = ep.arguments(k).buffer();
+    if (DeviceState *s = call.argumentState[k])
+      place(b, hostState(*s).value);
+    else
+      place(b, (*call.inputs)[next++]);
+  }
+  peak = live;
+  absl::flat_hash_set<int> resultBuffers;
+  for (const proto::Result &r : ep.results())
+    resultBuffers.insert(r.buffer());
+
+  for (int i = 0; i < ep.steps_size(); ++i) {
+    const proto::Step &step = ep.steps(i);
+    std::vector<const HostTensor *> ins;
+    for (int b : step.inputs()) {
+      if (!bufs[b].valid())
+        return absl::FailedPreconditionError(
+            absl::StrCat(stepName(ep, i), ": reads buffer ", b,
+                         ", which is not written or already released"));
+      ins.push_back(&bufs[b]);
+    }
+    std::vector<HostTensor> outs;
+    outs.reserve(step.outputs_size());
+    for (int b : step.outputs()) {
+      const proto::TensorType &t = ep.buffers(b);
+      absl::StatusOr<HostTensor> out = HostTensor::create(
+          t.dtype(), std::vector<int64_t>(t.shape().begin(), t.shape().end()),
+          absl::StrCat(stepName(ep, i), ": output buffer ", b));
+      if (!out.ok())
+        return out.status();
+      outs.push_back(*std::move(out));
+    }
+    KernelContext ctx(step, std::move(ins), &outs, &threads_->device);
+    ctx.setBatchInvariant(batchInvariant_);
+    KILN_RETURN_IF_ERROR(findKernel(step.op())(ctx));
+    for (int k = 0; k < step.outputs_size(); ++k) {
+      int b = step.outputs(k);
+      if (!outs[k].hasType(ep.buffers(b)))
+        return absl::InternalError(absl::StrCat(
+            stepName(ep, i), ": kernel produced ", outs[k].typeString(),
+            " for buffer ", b, " of type ", typeString(ep.buffers(b))));
+      place(b, std::move(outs[k]));
+    }
+    peak = std::max(peak, live);
+    for (int b : step.release()) {
+      if (resultBuffers.contains(b) || !bufs[b].valid())
+        continue;
+      live -= bufs[b].byteSize();
+      bufs[b] = HostTensor();
+    }
+  }
+  lastPeakBytes_ = peak;
+
+  for (const proto::Result &r : ep.results())
+    if (!bufs[r.buffer()].valid())
+      return absl::FailedPreconditionError(
+          absl::StrCat("entry '", ep.name(), "' result '", r.name(),
+                       "' reads buffer ", r.buffer(), ", which no step wrote"));
+  return std::make_unique<HostRun>(ep, std::move(bufs));
+}
+
+} // namespace kiln

@@ -1,0 +1,63 @@
+//===- CpuDevice.h - the Eigen kernels as an executor device ----*- C++ -*-===//
+//
+// Host Executables on the CPU: state and intermediates are HostTensors (a
+// donated result takes over its state entry's storage, no copy), steps run
+// the Eigen kernels of executor/cpu/ on a thread pool one after another.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_EXECUTOR_CPU_CPUDEVICE_H
+#define KILN_EXECUTOR_CPU_CPUDEVICE_H
+
+#include <memory>
+
+#include "executor/Device.h"
+#include "executor/ExecutableValidation.h"
+
+namespace kiln {
+
+/// What the CPU executor adds to the shared checks: target "host", and every
+/// step's op has a kernel.
+ExecutableRules cpuExecutableRules();
+
+class CpuDevice final : public Device {
+public:
+  /// numThreads <= 0 means hardware concurrency; batchInvariant is
+  /// ExecutorOptions::batchInvariant.
+  explicit CpuDevice(int numThreads, bool batchInvariant = false);
+  ~CpuDevice() override;
+
+  /// "CPU (N threads)".
+  std::string describe() const override;
+  absl::Status ready() override { return absl::OkStatus(); }
+  ParallelFor hostParallelFor() const override;
+
+  /// The storage comes with the value copyIn hands over, so nothing is
+  /// allocated here.
+  absl::StatusOr<std::unique_ptr<DeviceState>>
+  allocate(const proto::TensorType &type, absl::string_view what) override;
+  /// Shares `value`'s storage.
+  absl::Status copyIn(DeviceState &state, HostTensor value,
+                      absl::string_view what) override;
+  /// Shares the state's storage (buffers are immutable once written).
+  absl::StatusOr<HostTensor> copyOut(const DeviceState &state,
+                                     const proto::TensorType &type,
+                                     absl::string_view what) override;
+
+  /// Runs every step before returning; intermediates are freed under
+  /// Step.release.
+  absl::StatusOr<std::unique_ptr<EntryRun>>
+  launch(const EntryCall &call) override;
+  /// Peak live bytes of the last run, measured under Step.release.
+  int64_t lastPeakBytes() const override { return lastPeakBytes_; }
+
+private:
+  struct Threads;
+  std::unique_ptr<Threads> threads_;
+  bool batchInvariant_;
+  int64_t lastPeakBytes_ = 0;
+};
+
+} // namespace kiln
+
+#endif // KILN_EXECUTOR_CPU_CPUDEVICE_H
