@@ -9,6 +9,7 @@
 #include "models/grpo/GroupAdvantages.h"
 #include "models/grpo/GrpoLoss.h"
 #include "models/tokenizer/ByteTokenizer.h"
+#include "models/train/PolicyConfig.h"
 
 namespace kiln::train {
 

@@ -25,10 +25,6 @@ struct ReasonerShapes {
   int64_t grpoBatch;    // prompts_per_step * group_size
 };
 
-/// The DeepSeek-V3 config of the policy: TrainConfig.model over the byte
-/// tokenizer's vocabulary.
-models::DeepseekV3Config policyConfig(const TrainConfig &config);
-
 /// kiln-train's shapes for `config`: the longest prompt of the task, a sequence
 /// long enough for the longest demonstration and for a prompt plus
 /// grpo.max_new_tokens, sft.batch_size and prompts_per_step * group_size rows.
