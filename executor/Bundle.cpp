@@ -63,7 +63,8 @@ const BundleEntry *Bundle::find(const BundleKey &key) const {
   return nullptr;
 }
 
-absl::StatusOr<proto::Executable> Bundle::load(const BundleKey &key) const {
+absl::StatusOr<proto::Executable>
+Bundle::load(const BundleKey &key, const std::string &fillCommand) const {
   const BundleEntry *e = find(key);
   if (!e) {
     std::string near;
@@ -72,8 +73,11 @@ absl::StatusOr<proto::Executable> Bundle::load(const BundleKey &key) const {
         absl::StrAppend(&near, "\n  ", bundleKeyString(o.key));
     return absl::NotFoundError(absl::StrCat(
         "bundle '", dir_, "' has no Executable for ", bundleKeyString(key),
-        "; run: kiln-compile <model.mlir> --target=", key.target, " --bundle=",
-        dir_, near.empty() ? "" : "\nentries with the same entry name:", near));
+        fillCommand.empty()
+            ? absl::StrCat("; run: kiln-compile <model.mlir> --target=",
+                           key.target, " --bundle=", dir_)
+            : absl::StrCat("; fill it with: ", fillCommand),
+        near.empty() ? "" : "\nentries with the same entry name:", near));
   }
   std::string path = (fs::path(dir_) / e->file).string();
   auto exe = readExecutable(path);

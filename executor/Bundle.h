@@ -48,10 +48,12 @@ public:
   const std::vector<BundleEntry> &entries() const { return entries_; }
   /// nullptr when the key is absent.
   const BundleEntry *find(const BundleKey &key) const;
-  /// Reads the Executable of `key`. A missing key is an error naming the key
-  /// and the kiln-compile command that fills it; a file whose target or
-  /// compiler version disagrees with its key is an error too.
-  absl::StatusOr<proto::Executable> load(const BundleKey &key) const;
+  /// Reads the Executable of `key`. A missing key is an error naming the key,
+  /// the entries of the same name (which field moved) and the command that
+  /// fills it: `fillCommand`, or by default kiln-compile's; a file whose
+  /// target or compiler version disagrees with its key is an error too.
+  absl::StatusOr<proto::Executable>
+  load(const BundleKey &key, const std::string &fillCommand = "") const;
 
 private:
   friend absl::StatusOr<Bundle> openBundle(const std::string &dir);

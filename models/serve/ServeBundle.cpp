@@ -36,18 +36,7 @@ loadServeExecutable(const std::string &dir, const DeepseekV3Config &config,
                     const ServeShape &shape, const std::string &target,
                     const std::string &fillCommand) {
   KILN_ASSIGN_OR_RETURN(Bundle bundle, openBundle(dir));
-  BundleKey key = serveBundleKey(config, shape, target);
-  if (!bundle.find(key)) {
-    std::string near;
-    for (const BundleEntry &e : bundle.entries())
-      if (e.key.entry == key.entry)
-        absl::StrAppend(&near, "\n  ", bundleKeyString(e.key));
-    return absl::NotFoundError(absl::StrCat(
-        "bundle '", dir, "' has no Executable for ", bundleKeyString(key),
-        "; fill it with: ", fillCommand,
-        near.empty() ? "" : "\nthe bundle's serve entries:", near));
-  }
-  return bundle.load(key);
+  return bundle.load(serveBundleKey(config, shape, target), fillCommand);
 }
 
 } // namespace kiln::models

@@ -71,20 +71,7 @@ absl::StatusOr<proto::Executable> loadReasonerExecutable(const std::string &dir,
                                                          const std::string &target,
                                                          const std::string &fillCommand) {
   KILN_ASSIGN_OR_RETURN(Bundle bundle, openBundle(dir));
-  BundleKey key = reasonerBundleKey(config, shapes, target);
-  if (!bundle.find(key)) {
-    // Entries of the same name usually differ in one field: list them, so the
-    // user sees whether the config, the shapes or the compiler moved.
-    std::string near;
-    for (const BundleEntry &e : bundle.entries())
-      if (e.key.entry == key.entry)
-        absl::StrAppend(&near, "\n  ", bundleKeyString(e.key));
-    return absl::NotFoundError(absl::StrCat(
-        "bundle '", dir, "' has no Executable for ", bundleKeyString(key),
-        "; fill it with: ", fillCommand,
-        near.empty() ? "" : "\nthe bundle's reasoner entries:", near));
-  }
-  return bundle.load(key);
+  return bundle.load(reasonerBundleKey(config, shapes, target), fillCommand);
 }
 
 } // namespace kiln::train
