@@ -43,6 +43,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
   if (options.target == "ptx") {
     ptx::PtxGraphOptions graph;
     graph.decomposeAll = options.decompose;
+    graph.fuseMoe = options.fuseMoe;
     graph.target.chip = ptxOptions.chip;
     graph.target.wgmma = options.wgmmaMatmul;
     graph.target.cublasMatmul = cublasMatmul;
@@ -50,6 +51,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
   } else {
     passes::PipelineOptions pipeline;
     pipeline.decompose = options.decompose;
+    pipeline.fuseMoe = options.fuseMoe;
     passes::buildHostPipeline(pm, pipeline);
   }
   IrDumper *dumper = nullptr;

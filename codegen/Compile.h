@@ -27,6 +27,8 @@ struct CompileOptions {
   std::string target = "host";
   /// Expand composite ops (softmax, attention, ...) into primitives first.
   bool decompose = false;
+  /// Rewrite MoE dispatch into the fused MoE ops (kiln-fuse-moe).
+  bool fuseMoe = true;
   /// Per-op providers for the ptx target, "OP=PROVIDER"; today "matmul=cublas"
   /// (matmuls run by cuBLAS, loaded by the executor at run time). Off by default:
   /// every kernel is PTX that Kiln emitted.

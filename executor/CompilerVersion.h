@@ -6,7 +6,7 @@
 
 namespace kiln {
 
-inline constexpr const char *kKilnCompilerVersion = "kiln-0.1.0";
+inline constexpr const char *kKilnCompilerVersion = "kiln-0.2.0";
 
 } // namespace kiln
 

@@ -751,6 +751,125 @@ KILN_INFER(GroupedMatmulOp, {
   return success();
 })
 
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Checks the plan operands shared by the fused MoE ops: order [P] and, when
+/// given, offsets [E] and slot [T, k] with T * k = P, all integers. Returns P.
+FailureOr<int64_t> checkMoePlan(Infer &in, RankedTensorType order,
+                                RankedTensorType offsets, RankedTensorType slot) {
+  if (!isInt(order.getElementType()) || order.getRank() != 1)
+    return in.fail("order must be a rank-1 integer tensor, got ", str(order));
+  if (offsets &&
+      (!isInt(offsets.getElementType()) || offsets.getRank() != 1 ||
+       offsets.getDimSize(0) < 1))
+    return in.fail("offsets must be a non-empty rank-1 integer tensor, got ",
+                   str(offsets));
+  if (slot && (!isInt(slot.getElementType()) || slot.getRank() != 2 ||
+               slot.getNumElements() != order.getDimSize(0)))
+    return in.fail("slot must be an integer [T, k] with T * k = ",
+                   order.getDimSize(0), " (order's size), got ", str(slot));
+  return order.getDimSize(0);
+}
+
+/// The top-k of a plan over `tokens` rows: P / T, or failure when T does not
+/// divide P.
+FailureOr<int64_t> moeTopK(Infer &in, int64_t pairs, int64_t tokens) {
+  if (tokens < 1 || pairs % tokens != 0)
+    return in.fail("order's size ", pairs, " must be a multiple of the ",
+                   tokens, " tokens (T * k)");
+  return pairs / tokens;
+}
+
+} // namespace
+
+KILN_INFER(MoePlanOp, {
+  auto experts = in.tensor(0, "experts");
+  auto numExperts = in.attr<IntegerAttr>("num_experts");
+  if (!experts || !numExperts)
+    return failure();
+  if (!isInt(experts.getElementType()) || experts.getRank() != 2)
+    return in.fail("experts must be an integer [T, k], got ", str(experts));
+  if (numExperts.getInt() < 1)
+    return in.fail("num_experts must be >= 1, got ", numExperts.getInt());
+  Type i64 = IntegerType::get(ctx, 64);
+  out.push_back(in.make({experts.getNumElements()}, i64));
+  out.push_back(in.make(experts.getShape(), i64));
+  out.push_back(in.make({numExperts.getInt()}, i64));
+  return success();
+})
+
+KILN_INFER(MoeGateUpOp, {
+  auto tokens = in.tensor(0, "tokens"), wGate = in.tensor(1, "w_gate");
+  auto wUp = in.tensor(2, "w_up"), order = in.tensor(3, "order");
+  auto offsets = in.tensor(4, "offsets");
+  if (!tokens || !wGate || !wUp || !order || !offsets)
+    return failure();
+  auto pairs = checkMoePlan(in, order, offsets, {});
+  if (failed(pairs))
+    return failure();
+  if (!isFloat(tokens.getElementType()) || tokens.getRank() != 2)
+    return in.fail("tokens must be a float [T, H], got ", str(tokens));
+  if (failed(moeTopK(in, *pairs, tokens.getDimSize(0))))
+    return failure();
+  int64_t e = offsets.getDimSize(0), h = tokens.getDimSize(1);
+  if (wGate.getRank() != 3 || wGate.getDimSize(0) != e ||
+      wGate.getDimSize(2) != h ||
+      wGate.getElementType() != tokens.getElementType() || wUp != wGate)
+    return in.fail("w_gate and w_up must both be [", e, ", I, ", h,
+                   "] of the tokens' type, got ", str(wGate), " and ",
+                   str(wUp));
+  auto rows = in.make({*pairs, wGate.getDimSize(1)}, tokens.getElementType());
+  out.append({rows, rows, rows});
+  return success();
+})
+
+KILN_INFER(MoeDownOp, {
+  auto act = in.tensor(0, "act"), wDown = in.tensor(1, "w_down");
+  auto weights = in.tensor(2, "weights"), order = in.tensor(3, "order");
+  auto slot = in.tensor(4, "slot"), offsets = in.tensor(5, "offsets");
+  if (!act || !wDown || !weights || !order || !slot || !offsets)
+    return failure();
+  auto pairs = checkMoePlan(in, order, offsets, slot);
+  if (failed(pairs))
+    return failure();
+  int64_t e = offsets.getDimSize(0);
+  if (!isFloat(act.getElementType()) || act.getRank() != 2 ||
+      act.getDimSize(0) != *pairs)
+    return in.fail("act must be a float [", *pairs, ", I], got ", str(act));
+  if (wDown.getRank() != 3 || wDown.getDimSize(0) != e ||
+      wDown.getDimSize(2) != act.getDimSize(1) ||
+      wDown.getElementType() != act.getElementType())
+    return in.fail("w_down must be [", e, ", H, ", act.getDimSize(1),
+                   "] of act's type, got ", str(wDown));
+  if (!isFloat(weights.getElementType()) ||
+      weights.getShape() != slot.getShape())
+    return in.fail("weights must be a float tensor shaped like slot ",
+                   str(slot), ", got ", str(weights));
+  out.push_back(in.make({slot.getDimSize(0), wDown.getDimSize(1)},
+                        act.getElementType()));
+  return success();
+})
+
+KILN_INFER(MoeCombineOp, {
+  auto rows = in.tensor(0, "rows"), order = in.tensor(1, "order");
+  auto slot = in.tensor(2, "slot");
+  if (!rows || !order || !slot)
+    return failure();
+  auto pairs = checkMoePlan(in, order, {}, slot);
+  if (failed(pairs))
+    return failure();
+  if (!isFloat(rows.getElementType()) || rows.getRank() != 2 ||
+      rows.getDimSize(0) != *pairs)
+    return in.fail("rows must be a float [", *pairs, ", H], got ", str(rows));
+  out.push_back(in.make({slot.getDimSize(0), rows.getDimSize(1)},
+                        rows.getElementType()));
+  return success();
+})
+
 KILN_INFER(TopkOp, {
   auto x = in.tensor(0, "x");
   auto k = in.attr<IntegerAttr>("k");

@@ -439,6 +439,78 @@ def Kiln_TokenLogprobsOp : Kiln_CompositeOp<"token_logprobs", [Kiln_Vjp]> {
 }
 
 //===----------------------------------------------------------------------===//
+// Mixture of experts (made by kiln-fuse-moe from the dispatch that model code
+// writes with ordinary ops; docs/OPS.md has the pattern and the rounding)
+//===----------------------------------------------------------------------===//
+
+def Kiln_MoePlanOp : Kiln_CompositeOp<"moe_plan", [Kiln_NoGrad]> {
+  let summary = "the dropless dispatch plan of top-k routing: permutation and offsets";
+  let description = [{
+    experts [T, k] (integers; T tokens, k experts each) -> order [T*k], slot [T, k],
+    offsets [E], all i64. The T*k (token, choice) pairs, flattened as t*k + j, are
+    sorted stably by expert: `order[p]` is the pair at sorted position p (so its
+    token is order[p] / k), `slot[t, j]` is the position of pair (t, j) (order's
+    inverse), `offsets[e]` is the end position of expert e's rows (inclusive cumsum
+    of the counts; torch._grouped_mm's offs). Experts outside [0, E) are counted by
+    no expert and sort as integers do, so their rows fall past offsets[E-1]. Equal
+    to argsort + bincount + cumsum, exactly.
+  }];
+  let arguments = (ins AnyRankedTensor:$experts, I64Attr:$num_experts);
+  let results = (outs AnyRankedTensor:$order, AnyRankedTensor:$slot,
+                      AnyRankedTensor:$offsets);
+}
+
+def Kiln_MoeGateUpOp : Kiln_CompositeOp<"moe_gate_up", [Kiln_Vjp]> {
+  let summary = "the experts' gate and up projections over gathered tokens, with SwiGLU";
+  let description = [{
+    tokens [T, H], w_gate and w_up [E, I, H] (HF's gate_proj / up_proj layout),
+    order [T*k] and offsets [E] from moe_plan -> act, gate, up [T*k, I] in the
+    tokens' type. Row p reads token order[p] / k (k = T*k / T; no copy of the
+    gathered rows need exist) and uses expert e with offsets[e-1] <= p <
+    offsets[e]: gate_p = x w_gate[e]^T and up_p = x w_up[e]^T, each accumulated
+    in f32 (f64 for f64) and rounded once to the type; act_p = silu(gate_p) *
+    up_p computed in f32 from those rounded values and rounded once. Rows past
+    offsets[E-1] are 0. gate and up are kept for the gradient.
+  }];
+  let arguments = (ins AnyRankedTensor:$tokens, AnyRankedTensor:$w_gate,
+                       AnyRankedTensor:$w_up, AnyRankedTensor:$order,
+                       AnyRankedTensor:$offsets);
+  let results = (outs AnyRankedTensor:$act, AnyRankedTensor:$gate,
+                      AnyRankedTensor:$up);
+}
+
+def Kiln_MoeDownOp : Kiln_CompositeOp<"moe_down", [Kiln_Vjp]> {
+  let summary = "the experts' down projection, routing weights and deterministic combine";
+  let description = [{
+    act [T*k, I], w_down [E, H, I], weights [T, k] (any float type), order and
+    offsets from moe_plan, slot [T, k] from moe_plan -> [T, H] in act's type.
+    Row p of expert e is r_p = w * (act_p w_down[e]^T) with w = weights at pair
+    order[p], accumulated in f32 and rounded once to the type (rows past
+    offsets[E-1] are 0); token t's output is moe_combine of those rows: its k
+    rows summed in f32 in ascending position (= ascending expert) order and
+    rounded once. No float atomics: the bits do not depend on scheduling.
+  }];
+  let arguments = (ins AnyRankedTensor:$act, AnyRankedTensor:$w_down,
+                       AnyRankedTensor:$weights, AnyRankedTensor:$order,
+                       AnyRankedTensor:$slot, AnyRankedTensor:$offsets);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_MoeCombineOp : Kiln_CompositeOp<"moe_combine", [Kiln_Vjp]> {
+  let summary = "each token's k routed rows summed in a fixed order";
+  let description = [{
+    rows [T*k, H], order [T*k] and slot [T, k] from moe_plan -> [T, H]:
+    y_t = sum of rows[slot[t, j]] over j, taken in ascending slot order (the
+    order the experts sort in), accumulated in f32 (f64 for f64) and rounded
+    once. The transpose of gathering each row's token (order[p] / k): the
+    deterministic replacement for scatter_add of expert rows.
+  }];
+  let arguments = (ins AnyRankedTensor:$rows, AnyRankedTensor:$order,
+                       AnyRankedTensor:$slot);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
 // Autodiff
 //===----------------------------------------------------------------------===//
 

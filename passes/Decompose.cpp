@@ -25,7 +25,8 @@ namespace {
 
 constexpr llvm::StringLiteral compositeNames[] = {
     "softmax",   "log_softmax",   "rms_norm",      "rotary",
-    "attention", "cross_entropy", "token_logprobs"};
+    "attention", "cross_entropy", "token_logprobs", "moe_plan",
+    "moe_gate_up", "moe_down",   "moe_combine"};
 
 } // namespace
 
@@ -46,7 +47,8 @@ struct DecomposePass : impl::DecomposeBase<DecomposePass> {
                << "kiln-decompose: '" << name
                << "' is not a composite op (expected one of softmax, "
                   "log_softmax, rms_norm, rotary, attention, cross_entropy, "
-                  "token_logprobs)";
+                  "token_logprobs, moe_plan, moe_gate_up, moe_down, "
+                  "moe_combine)";
       selected.insert(bare);
     }
     return success();
@@ -60,6 +62,7 @@ struct DecomposePass : impl::DecomposeBase<DecomposePass> {
     populateNormalizationDecompositions(patterns, enabled);
     populateRotaryDecomposition(patterns, enabled);
     populateAttentionDecomposition(patterns, enabled);
+    populateMoeDecompositions(patterns, enabled);
     if (failed(
             applyPatternsAndFoldGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();

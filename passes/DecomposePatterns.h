@@ -36,6 +36,10 @@ void populateRotaryDecomposition(mlir::RewritePatternSet &patterns,
 void populateAttentionDecomposition(mlir::RewritePatternSet &patterns,
                                     CompositeFilter enabled);
 
+/// moe_plan, moe_gate_up, moe_down, moe_combine.
+void populateMoeDecompositions(mlir::RewritePatternSet &patterns,
+                               CompositeFilter enabled);
+
 /// Max-shifted softmax / log_softmax of `x` along `axis` (non-negative), in x's
 /// element type: callers cast to the compute type first.
 mlir::Value buildSoftmax(PrimitiveBuilder &pb, mlir::Value x, int64_t axis);

@@ -10,7 +10,11 @@
 namespace kiln::passes {
 
 void buildHostPipeline(mlir::OpPassManager &pm, const PipelineOptions &options) {
-  // Differentiate first, so the backward ops are optimised with the forward ones.
+  // MoE fusion before autodiff, so the backward comes from the fused ops'
+  // gradient rules; differentiate next, so the backward ops are optimised with
+  // the forward ones.
+  if (options.fuseMoe)
+    pm.addPass(createFuseMoe());
   pm.addPass(createGrad());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());

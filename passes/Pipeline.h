@@ -16,6 +16,9 @@
 namespace kiln::passes {
 
 struct PipelineOptions {
+  /// Rewrite MoE dispatch into the fused MoE ops (kiln-fuse-moe) before
+  /// differentiating.
+  bool fuseMoe = true;
   /// Expand composite ops into primitives (kiln-decompose).
   bool decompose = false;
   /// With `decompose`: composites the target runs as fused kernels instead

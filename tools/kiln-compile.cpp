@@ -42,6 +42,11 @@ static cl::opt<std::string> target("target", cl::desc("Target to compile for: ho
 static cl::opt<bool> decompose(
     "decompose", cl::desc("Expand composite ops (softmax, attention, ...) into primitives"),
     cl::cat(category));
+static cl::opt<bool> fuseMoe(
+    "fuse-moe",
+    cl::desc("Rewrite MoE dispatch into the fused MoE ops (kiln-fuse-moe); "
+             "--fuse-moe=false keeps the ops the model wrote (default true)"),
+    cl::init(true), cl::cat(category));
 static cl::list<std::string> providers(
     "provider",
     cl::desc("Route an op of the ptx target to a vendor library loaded at run time "
@@ -91,6 +96,7 @@ static int writeBundle(const std::string &text, const std::string &input) {
     kiln::codegen::CompileOptions options;
     options.target = target;
     options.decompose = decompose;
+    options.fuseMoe = fuseMoe;
     if (std::string(target) == "ptx")
       options.providers.assign(providers.begin(), providers.end());
     options.wgmmaMatmul = wgmma;
@@ -135,6 +141,7 @@ static int run(int argc, char **argv) {
   kiln::codegen::CompileOptions options;
   options.target = target;
   options.decompose = decompose;
+  options.fuseMoe = fuseMoe;
   options.dumpIrDir = dumpIr;
   options.providers.assign(providers.begin(), providers.end());
   options.wgmmaMatmul = wgmma;

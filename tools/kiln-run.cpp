@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "executor/Bundle.h"
 #include "executor/Executor.h"
 #include "executor/StatusMacros.h"
@@ -40,6 +41,8 @@ state entry an entry writes): name, type, max |delta|, max |ref|, PASS or FAIL.
                       print each entry's device time per run (CUDA events around N
                       back-to-back runs after a warm-up; transfers not timed)
   --sync-each-launch  synchronise after every kernel (names a faulting kernel exactly)
+  --check-determinism run each ptx entry a second time from the same state and inputs
+                      and require identical bits in every output and state it writes
   --help              this text
 
 Every entry starts from the same state on both executors: before it runs, the CPU
@@ -66,6 +69,7 @@ struct Flags {
   int bench = 0;
   bool cudaGraph = false;
   bool syncEachLaunch = false;
+  bool checkDeterminism = false;
 };
 
 absl::StatusOr<std::optional<Flags>> parseFlags(int argc, char **argv) {
@@ -86,6 +90,8 @@ absl::StatusOr<std::optional<Flags>> parseFlags(int argc, char **argv) {
       f.cudaGraph = true;
     } else if (arg == "--sync-each-launch") {
       f.syncEachLaunch = true;
+    } else if (arg == "--check-determinism") {
+      f.checkDeterminism = true;
     } else if (value("bundle", &f.bundle) || value("entry", &f.entry)) {
     } else if (value("seed", &v)) {
       if (!absl::SimpleAtoi(v, &f.seed))
@@ -243,6 +249,48 @@ template <typename Run> absl::StatusOr<double> timeRuns(int n, Run run) {
   return medianMs(ms);
 }
 
+bool sameBits(const HostTensor &a, const HostTensor &b) {
+  return a.typeString() == b.typeString() &&
+         std::memcmp(a.data(), b.data(), a.byteSize()) == 0;
+}
+
+/// --check-determinism: the entry again from the state it started from; every
+/// output and state entry must come out bit for bit as the first run's.
+absl::Status checkRerun(CudaExecutor &gpu, const std::string &entry,
+                        const std::vector<HostTensor> &inputs,
+                        const std::vector<HostTensor> &first,
+                        const std::map<std::string, HostTensor> &before,
+                        Counts &counts) {
+  std::map<std::string, HostTensor> after;
+  for (const auto &[name, value] : before) {
+    KILN_ASSIGN_OR_RETURN(HostTensor now, gpu.getState(name));
+    after[name] = now.clone();
+  }
+  for (const auto &[name, value] : before)
+    KILN_RETURN_IF_ERROR(gpu.setState(name, value));
+  KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> again, gpu.run(entry, inputs));
+  std::vector<std::string> differ;
+  for (size_t i = 0; i < first.size() && i < again.size(); ++i)
+    if (!sameBits(first[i], again[i]))
+      differ.push_back(absl::StrCat("output ", i));
+  for (const auto &[name, value] : after) {
+    KILN_ASSIGN_OR_RETURN(HostTensor now, gpu.getState(name));
+    if (!sameBits(value, now))
+      differ.push_back("state:" + name);
+  }
+  ++counts.outputs;
+  if (differ.empty()) {
+    std::printf("    determinism: a second ptx run gives identical bits (%zu "
+                "outputs, %zu state entries)  PASS\n",
+                first.size(), after.size());
+  } else {
+    ++counts.failures;
+    std::printf("    determinism: a second ptx run differs in %s  FAIL\n",
+                absl::StrJoin(differ, ", ").c_str());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &hostKey,
                      const BundleKey &ptxKey, Counts &counts) {
   KILN_ASSIGN_OR_RETURN(proto::Executable hostExe, bundle.load(hostKey));
@@ -280,10 +328,14 @@ absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &
                                                      bundleKeyString(ptxKey),
                                                      " has no entry '", ep.name(), "'"));
     std::vector<HostTensor> inputs = drawInputs(ep, flags.seed);
+    std::map<std::string, HostTensor> before;
     for (const std::string &name : cpu->stateNames()) {
       absl::StatusOr<HostTensor> value = cpu->getState(name);
-      if (value.ok()) // state no entry has written yet has no value on either side
-        KILN_RETURN_IF_ERROR(gpu->setState(name, *std::move(value)));
+      if (!value.ok()) // state no entry has written yet has no value on either side
+        continue;
+      if (flags.checkDeterminism)
+        before[name] = value->clone();
+      KILN_RETURN_IF_ERROR(gpu->setState(name, *std::move(value)));
     }
     KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> ref, cpu->run(ep.name(), inputs));
     KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> got, gpu->run(ep.name(), inputs));
@@ -300,6 +352,8 @@ absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &
       printRow(res.name(), ref[r], got[r], counts);
       ++r;
     }
+    if (flags.checkDeterminism)
+      KILN_RETURN_IF_ERROR(checkRerun(*gpu, ep.name(), inputs, got, before, counts));
     if (flags.repeat > 1) {
       KILN_ASSIGN_OR_RETURN(double hostMs, timeRuns(flags.repeat, [&]() -> absl::Status {
                               return cpu->run(ep.name(), inputs).status();

@@ -27,6 +27,7 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   // The ptx target has kernels for primitives only: composites are expanded,
   // except attention where its fused kernel takes it.
   graph.decompose = true;
+  graph.fuseMoe = options.fuseMoe;
   if (!options.decomposeAll)
     graph.keepComposites = {"attention"};
   passes::buildHostPipeline(pm, graph);

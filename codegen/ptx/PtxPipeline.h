@@ -22,6 +22,8 @@ struct PtxGraphOptions {
   /// Expand every composite, attention included (kiln-compile --decompose);
   /// otherwise attention stays whole where the fused kernel takes it.
   bool decomposeAll = false;
+  /// kiln-fuse-moe before autodiff.
+  bool fuseMoe = true;
   KernelTarget target;
 };
 

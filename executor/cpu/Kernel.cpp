@@ -146,6 +146,7 @@ const KernelRegistry &kernelRegistry() {
     registerLinalgKernels(*r);
     registerSelectionKernels(*r);
     registerModelKernels(*r);
+    registerMoeKernels(*r);
     return r;
   }();
   return *registry;

@@ -92,6 +92,7 @@ void registerReductionKernels(KernelRegistry &r);
 void registerLinalgKernels(KernelRegistry &r);
 void registerSelectionKernels(KernelRegistry &r);
 void registerModelKernels(KernelRegistry &r);
+void registerMoeKernels(KernelRegistry &r);
 
 } // namespace kiln
 

@@ -222,9 +222,9 @@ TEST(HostCodegen, DumpsIrAfterEveryPass) {
     files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
   EXPECT_EQ(files, (std::vector<std::string>{
-                       "00-input.mlir", "01-kiln-grad.mlir", "02-canonicalize.mlir",
-                       "03-cse.mlir", "04-kiln-decompose.mlir", "05-canonicalize.mlir",
-                       "06-cse.mlir", "07-symbol-dce.mlir"}));
+                       "00-input.mlir", "01-kiln-fuse-moe.mlir", "02-kiln-grad.mlir",
+                       "03-canonicalize.mlir", "04-cse.mlir", "05-kiln-decompose.mlir",
+                       "06-canonicalize.mlir", "07-cse.mlir", "08-symbol-dce.mlir"}));
 }
 
 } // namespace

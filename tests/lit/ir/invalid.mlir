@@ -726,3 +726,30 @@ func.func @iota_overflow() {
   %0 = kiln.iota {dimension = 1 : i64} : () -> tensor<4294967296x4294967296xf32>
   return
 }
+
+// -----
+
+func.func @moe_plan_rank(%e: tensor<6xi64>) {
+  // expected-error @+2 {{'kiln.moe_plan' experts must be an integer [T, k], got tensor<6xi64>}}
+  // expected-error @+1 {{'kiln.moe_plan' op failed to infer returned types}}
+  %0:3 = kiln.moe_plan %e {num_experts = 3 : i64} : (tensor<6xi64>) -> (tensor<6xi64>, tensor<3x2xi64>, tensor<3xi64>)
+  return
+}
+
+// -----
+
+func.func @moe_gate_up_topk(%x: tensor<4x4xf32>, %w: tensor<3x5x4xf32>, %order: tensor<6xi64>, %offsets: tensor<3xi64>) {
+  // expected-error @+2 {{'kiln.moe_gate_up' order's size 6 must be a multiple of the 4 tokens (T * k)}}
+  // expected-error @+1 {{'kiln.moe_gate_up' op failed to infer returned types}}
+  %0:3 = kiln.moe_gate_up %x, %w, %w, %order, %offsets : (tensor<4x4xf32>, tensor<3x5x4xf32>, tensor<3x5x4xf32>, tensor<6xi64>, tensor<3xi64>) -> (tensor<6x5xf32>, tensor<6x5xf32>, tensor<6x5xf32>)
+  return
+}
+
+// -----
+
+func.func @moe_down_weights(%act: tensor<6x5xf32>, %w: tensor<3x4x5xf32>, %rw: tensor<2x3xf32>, %order: tensor<6xi64>, %slot: tensor<3x2xi64>, %offsets: tensor<3xi64>) {
+  // expected-error @+2 {{'kiln.moe_down' weights must be a float tensor shaped like slot tensor<3x2xi64>, got tensor<2x3xf32>}}
+  // expected-error @+1 {{'kiln.moe_down' op failed to infer returned types}}
+  %0 = kiln.moe_down %act, %w, %rw, %order, %slot, %offsets : (tensor<6x5xf32>, tensor<3x4x5xf32>, tensor<2x3xf32>, tensor<6xi64>, tensor<3x2xi64>, tensor<3xi64>) -> tensor<3x4xf32>
+  return
+}

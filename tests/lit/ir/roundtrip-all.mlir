@@ -171,3 +171,16 @@ func.func @model_ops(%key: tensor<i64>, %x: tensor<2x3xf32>, %row: tensor<3xf32>
   %r_tl = kiln.token_logprobs %x, %lab : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<2xf32>
   return
 }
+
+// CHECK-LABEL: func.func @moe_ops
+// CHECK: kiln.moe_plan %{{.*}} {num_experts = 3 : i64} : (tensor<3x2xi64>) -> (tensor<6xi64>, tensor<3x2xi64>, tensor<3xi64>)
+// CHECK-NEXT: kiln.moe_gate_up %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (tensor<3x4xbf16>, tensor<3x5x4xbf16>, tensor<3x5x4xbf16>, tensor<6xi64>, tensor<3xi64>) -> (tensor<6x5xbf16>, tensor<6x5xbf16>, tensor<6x5xbf16>)
+// CHECK-NEXT: kiln.moe_down %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (tensor<6x5xbf16>, tensor<3x4x5xbf16>, tensor<3x2xf32>, tensor<6xi64>, tensor<3x2xi64>, tensor<3xi64>) -> tensor<3x4xbf16>
+// CHECK-NEXT: kiln.moe_combine %{{.*}}, %{{.*}}, %{{.*}} : (tensor<6x4xbf16>, tensor<6xi64>, tensor<3x2xi64>) -> tensor<3x4xbf16>
+func.func @moe_ops(%experts: tensor<3x2xi64>, %x: tensor<3x4xbf16>, %wg: tensor<3x5x4xbf16>, %wd: tensor<3x4x5xbf16>, %w: tensor<3x2xf32>, %rows: tensor<6x4xbf16>) {
+  %p:3 = kiln.moe_plan %experts {num_experts = 3 : i64} : (tensor<3x2xi64>) -> (tensor<6xi64>, tensor<3x2xi64>, tensor<3xi64>)
+  %gu:3 = kiln.moe_gate_up %x, %wg, %wg, %p#0, %p#2 : (tensor<3x4xbf16>, tensor<3x5x4xbf16>, tensor<3x5x4xbf16>, tensor<6xi64>, tensor<3xi64>) -> (tensor<6x5xbf16>, tensor<6x5xbf16>, tensor<6x5xbf16>)
+  %y = kiln.moe_down %gu#0, %wd, %w, %p#0, %p#1, %p#2 : (tensor<6x5xbf16>, tensor<3x4x5xbf16>, tensor<3x2xf32>, tensor<6xi64>, tensor<3x2xi64>, tensor<3xi64>) -> tensor<3x4xbf16>
+  %c = kiln.moe_combine %rows, %p#0, %p#1 : (tensor<6x4xbf16>, tensor<6xi64>, tensor<3x2xi64>) -> tensor<3x4xbf16>
+  return
+}

@@ -3,14 +3,15 @@
 // RUN: kiln-compile %s --dump-ir=%t/ir -o %t/out.kx --text --print-stats | FileCheck %s --check-prefix=STATS
 // RUN: ls %t/ir | FileCheck %s --check-prefix=FILES
 // RUN: FileCheck %s --check-prefix=EXE < %t/out.kx
-// RUN: FileCheck %s --check-prefix=CANON < %t/ir/02-canonicalize.mlir
+// RUN: FileCheck %s --check-prefix=CANON < %t/ir/03-canonicalize.mlir
 
 // STATS: entry step: 2 steps
 // FILES: 00-input.mlir
-// FILES-NEXT: 01-kiln-grad.mlir
-// FILES-NEXT: 02-canonicalize.mlir
-// FILES-NEXT: 03-cse.mlir
-// FILES-NEXT: 04-symbol-dce.mlir
+// FILES-NEXT: 01-kiln-fuse-moe.mlir
+// FILES-NEXT: 02-kiln-grad.mlir
+// FILES-NEXT: 03-canonicalize.mlir
+// FILES-NEXT: 04-cse.mlir
+// FILES-NEXT: 05-symbol-dce.mlir
 
 // EXE: target: "host"
 // EXE: state {
