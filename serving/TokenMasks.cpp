@@ -122,8 +122,19 @@ void TokenConstraint::writeMask(int32_t state, float *row) const {
   const std::vector<uint64_t> &bits = allowed(state);
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   int64_t v = trie->vocabSize();
-  for (int64_t i = 0; i < v; ++i)
-    row[i] = (bits[i >> 6] >> (i & 63)) & 1 ? 0.0f : kNegInf;
+  // Word by word: most words of a large vocabulary are all forbidden or all
+  // allowed, and those are plain fills.
+  for (int64_t w = 0; w * 64 < v; ++w) {
+    int64_t begin = w * 64, end = std::min(begin + 64, v);
+    uint64_t word = bits[w];
+    if (word == 0)
+      std::fill(row + begin, row + end, kNegInf);
+    else if (word == ~uint64_t{0})
+      std::fill(row + begin, row + end, 0.0f);
+    else
+      for (int64_t i = begin; i < end; ++i)
+        row[i] = (word >> (i - begin)) & 1 ? 0.0f : kNegInf;
+  }
 }
 
 void TokenConstraint::precompute(int64_t budgetBits) const {
