@@ -37,8 +37,9 @@ int64_t drawSeed() {
 
 /// What a reasoning template's completion holds before a JSON
 /// response_format's value: reasoning without "</" up to "</think>", as
-/// DeepSeek's API puts content after reasoning_content.
-constexpr const char *kReasoningPrefix = "([^<]|<+[^</])*<*</think>[ \n]{0,2}";
+/// DeepSeek's API puts content after reasoning_content. Nothing follows
+/// "</think>" but the JSON, so content is the JSON alone.
+constexpr const char *kReasoningPrefix = "([^<]|<+[^</])*<*</think>";
 
 /// The label /metrics counts a path under: known routes by name, anything
 /// else as "other" so that a scan of random paths adds no series.
