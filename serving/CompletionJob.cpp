@@ -56,16 +56,20 @@ json bytesOf(const std::string &text) {
 
 std::shared_ptr<CompletionJob>
 CompletionJob::create(const JobContext &context, CompletionRequest request,
-                      std::vector<int64_t> prompt, int64_t seed) {
+                      std::vector<int64_t> prompt, int64_t seed,
+                      std::shared_ptr<const TokenConstraint> constraint) {
   return std::shared_ptr<CompletionJob>(
-      new CompletionJob(context, std::move(request), std::move(prompt), seed));
+      new CompletionJob(context, std::move(request), std::move(prompt), seed,
+                        std::move(constraint)));
 }
 
 CompletionJob::CompletionJob(const JobContext &context,
                              CompletionRequest request,
-                             std::vector<int64_t> prompt, int64_t seed)
+                             std::vector<int64_t> prompt, int64_t seed,
+                             std::shared_ptr<const TokenConstraint> constraint)
     : context(context), request(std::move(request)), prompt(std::move(prompt)),
-      seed(seed), id(newId(this->request.chat)),
+      seed(seed), constraint(std::move(constraint)),
+      id(newId(this->request.chat)),
       created(std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count()),
@@ -94,6 +98,7 @@ std::optional<ApiError> CompletionJob::submit() {
         request.maxTokens.value_or(std::numeric_limits<int64_t>::max());
     s.sampling.topLogprobs = request.logprobs ? request.topLogprobs : -1;
     s.sink = std::make_shared<ChoiceSink>(shared_from_this(), i);
+    s.constraint = constraint;
     sequences.push_back(std::move(s));
   }
   auto submitted = context.engine.submit(std::move(sequences));

@@ -41,11 +41,11 @@ struct JobContext {
 class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
 public:
   /// `prompt` is the tokenized prompt; `seed` the request's (choice i draws
-  /// with seed + i).
-  static std::shared_ptr<CompletionJob> create(const JobContext &context,
-                                               CompletionRequest request,
-                                               std::vector<int64_t> prompt,
-                                               int64_t seed);
+  /// with seed + i); `constraint` (may be null) holds every choice's output.
+  static std::shared_ptr<CompletionJob>
+  create(const JobContext &context, CompletionRequest request,
+         std::vector<int64_t> prompt, int64_t seed,
+         std::shared_ptr<const TokenConstraint> constraint = nullptr);
 
   /// Queues the choices: 429 when the queue is full, 400 when the prompt
   /// does not fit.
@@ -80,7 +80,8 @@ private:
   };
 
   CompletionJob(const JobContext &context, CompletionRequest request,
-                std::vector<int64_t> prompt, int64_t seed);
+                std::vector<int64_t> prompt, int64_t seed,
+                std::shared_ptr<const TokenConstraint> constraint);
   const char *finishReason(const Choice &choice) const;
   std::string usageJson() const;
   std::string chunk(int64_t index, const std::string &choiceJson) const;
@@ -89,6 +90,7 @@ private:
   CompletionRequest request;
   std::vector<int64_t> prompt;
   int64_t seed;
+  std::shared_ptr<const TokenConstraint> constraint;
   std::string id;
   int64_t created;
   std::chrono::steady_clock::time_point arrival;

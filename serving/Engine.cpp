@@ -20,6 +20,7 @@
 #include "executor/StatusMacros.h"
 #include "models/deepseek/InferenceNames.h"
 #include "models/serve/ServeNames.h"
+#include "serving/TokenMasks.h"
 
 namespace kiln::serving {
 
@@ -127,14 +128,27 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::create(EntryRunner &runner,
       }
   if (options.maxWaiting < 0)
     return absl::InvalidArgumentError("maxWaiting must be >= 0");
-  return std::unique_ptr<Engine>(
-      new Engine(runner, std::move(options), slots, maxLen, vocab, chunk));
+  // The logit mask is optional: a graph without it serves unconstrained
+  // requests only.
+  bool masks = false;
+  for (const proto::Argument &a : decode->arguments())
+    if (a.name() == names::kLogitMask && a.state().empty()) {
+      const proto::TensorType &t = decode->buffers(a.buffer());
+      if (t.shape_size() != 2 || t.shape(0) != slots || t.shape(1) != vocab)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "entry '", names::kDecode, "' takes '", names::kLogitMask,
+            "' of a shape other than [", slots, ", ", vocab, "]"));
+      masks = true;
+    }
+  return std::unique_ptr<Engine>(new Engine(runner, std::move(options), slots,
+                                            maxLen, vocab, chunk, masks));
 }
 
 Engine::Engine(EntryRunner &runner, EngineOptions options, int64_t slots,
-               int64_t maxLen, int64_t vocab, int64_t chunk)
+               int64_t maxLen, int64_t vocab, int64_t chunk, bool masks)
     : runner(runner), options(std::move(options)), numSlots(slots),
-      maxLen(maxLen), vocab(vocab), chunk(chunk), table(slots), pool(slots) {
+      maxLen(maxLen), vocab(vocab), chunk(chunk), masks(masks), table(slots),
+      pool(slots) {
   thread = std::thread([this] { loop(); });
 }
 
@@ -163,6 +177,16 @@ Engine::submit(std::vector<SequenceRequest> requests) {
                        " tokens; this model's context holds 1 to ", maxLen));
     if (!requests[i].sink)
       return absl::InvalidArgumentError("a sequence needs a sink");
+    if (const auto &c = requests[i].constraint) {
+      if (!masks)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the served entries take no '", names::kLogitMask,
+            "', so requests cannot be constrained (re-export the bundle)"));
+      if (c->vocabSize() != vocab)
+        return absl::InvalidArgumentError(
+            absl::StrCat("a constraint over ", c->vocabSize(),
+                         " tokens cannot mask logits of ", vocab));
+    }
   }
   std::vector<SequenceId> ids;
   {
@@ -229,6 +253,8 @@ std::vector<std::shared_ptr<SequenceSink>> Engine::admit() {
     Slot slot;
     slot.id = queue.front().id;
     slot.request = std::move(queue.front().request);
+    if (slot.request.constraint)
+      slot.constraintState = slot.request.constraint->start();
     queue.pop_front();
     table[*s] = std::move(slot);
     ++runningCount;
@@ -290,11 +316,25 @@ Engine::samplingInputs(const std::vector<int64_t> &rows) const {
     seed[r] = p.seed;
     stepIndex[r] = static_cast<int64_t>(slot.generated.size());
   }
-  return {{names::kTemperature, f32s(temperature)},
-          {names::kTopK, i64s(topK)},
-          {names::kTopP, f32s(topP)},
-          {names::kSeed, i64s(seed)},
-          {names::kStep, i64s(stepIndex)}};
+  std::map<std::string, HostTensor> inputs = {
+      {names::kTemperature, f32s(temperature)},
+      {names::kTopK, i64s(topK)},
+      {names::kTopP, f32s(topP)},
+      {names::kSeed, i64s(seed)},
+      {names::kStep, i64s(stepIndex)}};
+  if (masks) {
+    // Unconstrained and idle rows add zeros. A constrained row's mask is its
+    // state's, also while its prompt is fed (those outputs are not used).
+    HostTensor mask(proto::F32, {b, vocab});
+    float *data = mask.data<float>();
+    for (int64_t r = 0; r < b; ++r)
+      if (rows[r] >= 0)
+        if (const Slot &slot = *table[rows[r]]; slot.request.constraint)
+          slot.request.constraint->writeMask(slot.constraintState,
+                                             data + r * vocab);
+    inputs[names::kLogitMask] = std::move(mask);
+  }
+  return inputs;
 }
 
 absl::Status Engine::step() {
@@ -402,7 +442,7 @@ absl::Status Engine::advance(const char *entry,
     accept(slot, next->second.getInt(row), logitsT.data<float>() + row * vocab,
            vocab);
     if (slot.done)
-      finish(s, *slot.done, "");
+      finish(s, *slot.done, slot.doneMessage);
   }
   return absl::OkStatus();
 }
@@ -419,17 +459,44 @@ void Engine::accept(Slot &slot, int64_t token, const float *logits,
     options.metrics->countTokens(0, 1);
   int64_t made = static_cast<int64_t>(slot.generated.size());
   int64_t promptLen = static_cast<int64_t>(slot.request.prompt.size());
+  bool eos = options.eosId && token == *options.eosId;
+  std::optional<Finish> constrained;
+  if (slot.request.constraint && !eos)
+    constrained = constrain(slot, token, slot.doneMessage);
   Finish why;
-  if (options.eosId && token == *options.eosId)
+  if (eos)
     why = Finish::eos;
   else if (!more)
     why = Finish::stop;
+  else if (constrained)
+    why = *constrained;
   else if (made >= p.maxTokens || promptLen + made - 1 >= maxLen)
     // The next step would store this token at promptLen + made - 1.
     why = Finish::length;
   else
     return;
   slot.done = why;
+}
+
+std::optional<Finish> Engine::constrain(Slot &slot, int64_t token,
+                                        std::string &message) {
+  const TokenConstraint &c = *slot.request.constraint;
+  int32_t next = c.advance(slot.constraintState, token);
+  // The mask forbids what advance refuses, so these are defensive: a
+  // sampler that ignored the mask, or a vocabulary whose tokens cannot
+  // spell what the pattern needs next.
+  if (next == ByteDfa::kDead) {
+    message = absl::StrCat("token ", token, " breaks the output constraint");
+    return Finish::error;
+  }
+  slot.constraintState = next;
+  if (c.complete(next))
+    return Finish::stop;
+  if (!c.anyAllowed(next)) {
+    message = "no token of the vocabulary continues the output constraint";
+    return Finish::error;
+  }
+  return std::nullopt;
 }
 
 void Engine::finish(int64_t slotIndex, Finish why, const std::string &message) {

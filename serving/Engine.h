@@ -53,8 +53,9 @@ public:
   ~Engine();
 
   /// Queues the sequences together (all or none): InvalidArgument when a
-  /// prompt is empty or longer than the context, ResourceExhausted when the
-  /// queue cannot take them all. Ids come back in order.
+  /// prompt is empty or longer than the context, or a constraint does not fit
+  /// the entries, ResourceExhausted when the queue cannot take them all. Ids
+  /// come back in order.
   absl::StatusOr<std::vector<SequenceId>>
   submit(std::vector<SequenceRequest> requests);
   /// Ends the sequence (Finish::cancelled) before the next step; unknown or
@@ -67,6 +68,9 @@ public:
   int64_t vocabSize() const { return vocab; }
   /// Prompt tokens per chunked prefill; 0 when prompts go through decode.
   int64_t prefillChunk() const { return chunk; }
+  /// Whether the compiled entries take a logit mask, which constrained
+  /// sequences need (models/deepseek/InferenceNames.h's kLogitMask).
+  bool takesLogitMask() const { return masks; }
   int64_t waiting() const;
   int64_t running() const;
 
@@ -79,6 +83,11 @@ private:
     int64_t position = 0;
     /// Set by accept() when the sequence ends at this step.
     std::optional<Finish> done;
+    /// Its constraint's state (request.constraint), after the generated
+    /// tokens.
+    int32_t constraintState = 0;
+    /// Why, when done is Finish::error.
+    std::string doneMessage;
   };
   struct Waiting {
     SequenceId id;
@@ -86,7 +95,7 @@ private:
   };
 
   Engine(EntryRunner &runner, EngineOptions options, int64_t slots,
-         int64_t maxLen, int64_t vocab, int64_t chunk);
+         int64_t maxLen, int64_t vocab, int64_t chunk, bool masks);
   void loop();
   /// Under the lock: drops cancelled sequences and fills free slots. Returns
   /// the sinks to tell of cancellation (called outside the lock).
@@ -101,17 +110,23 @@ private:
   absl::Status advance(const char *entry,
                        const std::map<std::string, HostTensor> &results,
                        const std::vector<int64_t> &rows, int64_t fed);
-  /// The sampling inputs for batch rows holding slots `rows` (-1: idle).
+  /// The sampling inputs for batch rows holding slots `rows` (-1: idle),
+  /// the logit mask of constrained rows included.
   std::map<std::string, HostTensor>
   samplingInputs(const std::vector<int64_t> &rows) const;
   /// Runs after a step for a slot whose output is a generated token; sets
   /// slot.done when the sequence ends there.
   void accept(Slot &slot, int64_t token, const float *logits, int64_t vocab);
+  /// Moves a constrained slot past `token`; the finish when it ends there.
+  std::optional<Finish> constrain(Slot &slot, int64_t token,
+                                  std::string &message);
   void finish(int64_t slotIndex, Finish finish, const std::string &message);
 
   EntryRunner &runner;
   EngineOptions options;
   const int64_t numSlots, maxLen, vocab, chunk;
+  /// Whether the entries take the logit mask (constrained decoding).
+  const bool masks;
 
   mutable std::mutex mutex;
   std::condition_variable wake;

@@ -11,6 +11,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "serving/CompletionJob.h"
+#include "serving/ConstraintCache.h"
 #include "serving/OpenAiRequest.h"
 
 namespace kiln::serving {
@@ -34,6 +35,12 @@ int64_t drawSeed() {
   return static_cast<int64_t>(rng() >> 1);
 }
 
+/// What a reasoning template's completion holds before a JSON
+/// response_format's value: reasoning without "</" up to "</think>", as
+/// DeepSeek's API puts content after reasoning_content. Nothing follows
+/// "</think>" but the JSON, so content is the JSON alone.
+constexpr const char *kReasoningPrefix = "([^<]|<+[^</])*<*</think>";
+
 /// The label /metrics counts a path under: known routes by name, anything
 /// else as "other" so that a scan of random paths adds no series.
 std::string endpointLabel(const std::string &path) {
@@ -55,6 +62,10 @@ struct HttpServer::Impl {
   int64_t created = 0;
   /// The listening socket, to widen httplib's backlog of 5 after bind.
   int listenFd = -1;
+  /// Built on the first constrained request (the trie of a large
+  /// vocabulary takes a moment).
+  std::once_flag constraintsOnce;
+  std::unique_ptr<ConstraintCache> constraints;
 
   Impl(ServedModel model, ServerOptions options)
       : model(model), options(std::move(options)) {}
@@ -110,6 +121,46 @@ struct HttpServer::Impl {
     return std::nullopt;
   }
 
+  ConstraintCache &constraintCache() {
+    std::call_once(constraintsOnce, [&] {
+      std::vector<std::string> spellings(model.engine.vocabSize());
+      for (int64_t id = 0; id < model.engine.vocabSize(); ++id)
+        spellings[id] = model.tokenizer.spelling(id);
+      constraints =
+          std::make_unique<ConstraintCache>(std::make_shared<const TokenTrie>(
+              spellings, model.tokenizer.eosId()));
+    });
+    return *constraints;
+  }
+
+  /// The request's compiled output constraint (null when it has none).
+  std::variant<std::shared_ptr<const TokenConstraint>, ApiError>
+  constraintOf(const CompletionRequest &req) {
+    using Constraint = CompletionRequest::Constraint;
+    if (req.constraint == Constraint::none)
+      return nullptr;
+    if (!model.engine.takesLogitMask())
+      return badRequest(
+          absl::StrCat("'", req.constraintParam,
+                       "' needs entries compiled with a logit mask; "
+                       "re-export this server's bundle"),
+          req.constraintParam, "unsupported_parameter");
+    std::string pattern = req.constraintRegex;
+    if (req.chat && req.constraint == Constraint::json && model.chatTemplate &&
+        model.chatTemplate->reasons())
+      pattern = absl::StrCat(kReasoningPrefix, "(", pattern, ")");
+    auto compiled = constraintCache().get(pattern);
+    if (!compiled.ok())
+      return badRequest(std::string(compiled.status().message()),
+                        req.constraint == Constraint::regex
+                            ? req.constraintParam
+                            : "response_format.json_schema.schema",
+                        req.constraint == Constraint::regex
+                            ? "invalid_regex"
+                            : "invalid_json_schema");
+    return *compiled;
+  }
+
   void complete(const httplib::Request &http, httplib::Response &res,
                 bool chat) {
     auto parsed = parseCompletionRequest(http.body, chat);
@@ -127,13 +178,18 @@ struct HttpServer::Impl {
     std::vector<int64_t> ids;
     if (auto error = tokenize(req, ids))
       return sendError(res, *error);
+    auto constraint = constraintOf(req);
+    if (auto *error = std::get_if<ApiError>(&constraint))
+      return sendError(res, *error);
     int64_t seed = req.seed ? *req.seed : drawSeed();
     JobContext context{model.engine, model.tokenizer, model.metrics,
                        options.modelName,
                        model.chatTemplate && model.chatTemplate->reasons()};
     bool stream = req.stream;
     auto job =
-        CompletionJob::create(context, std::move(req), std::move(ids), seed);
+        CompletionJob::create(context, std::move(req), std::move(ids), seed,
+                              std::get<std::shared_ptr<const TokenConstraint>>(
+                                  std::move(constraint)));
     if (auto error = job->submit())
       return sendError(res, *error);
     if (!stream) {

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "serving/JsonSchemaRegex.h"
 
 namespace kiln::serving {
 
@@ -140,6 +141,7 @@ const std::set<std::string> &chatFields() {
   static const std::set<std::string> fields = {"model",
                                                "messages",
                                                "return_token_ids",
+                                               "kiln_regex",
                                                "max_tokens",
                                                "max_completion_tokens",
                                                "temperature",
@@ -177,6 +179,7 @@ const std::set<std::string> &completionFields() {
   static const std::set<std::string> fields = {"model",
                                                "prompt",
                                                "return_token_ids",
+                                               "kiln_regex",
                                                "max_tokens",
                                                "temperature",
                                                "top_p",
@@ -193,7 +196,8 @@ const std::set<std::string> &completionFields() {
                                                "frequency_penalty",
                                                "presence_penalty",
                                                "logit_bias",
-                                               "user"};
+                                               "user",
+                                               "response_format"};
   return fields;
 }
 
@@ -344,6 +348,94 @@ void readStop(Reader &r, CompletionRequest &req) {
   }
 }
 
+/// response_format (both endpoints: completions take it as vLLM's do) and
+/// the kiln_regex extension.
+void readConstraint(Reader &r, const std::string &body,
+                    CompletionRequest &req) {
+  using Constraint = CompletionRequest::Constraint;
+  if (const json *format = r.field("response_format")) {
+    if (!format->is_object() || !format->contains("type") ||
+        !(*format)["type"].is_string()) {
+      r.fail("response_format",
+             "'response_format' must be an object with a 'type'");
+      return;
+    }
+    std::string type = (*format)["type"].get<std::string>();
+    for (auto it = format->begin(); it != format->end(); ++it)
+      if (it.key() != "type" &&
+          !(it.key() == "json_schema" && type == "json_schema")) {
+        r.fail("response_format." + it.key(),
+               absl::StrCat("Unrecognized response_format field '", it.key(),
+                            "' for type '", type, "'"));
+        return;
+      }
+    if (type == "json_object") {
+      req.constraint = Constraint::json;
+      req.constraintRegex = jsonObjectRegex();
+    } else if (type == "json_schema") {
+      const char *param = "response_format.json_schema";
+      auto spec = format->find("json_schema");
+      if (spec == format->end() || !spec->is_object()) {
+        r.fail(param, "'response_format.json_schema' must be an object");
+        return;
+      }
+      for (auto it = spec->begin(); it != spec->end(); ++it) {
+        const std::string &k = it.key();
+        bool ok = (k == "name" || k == "description") ? it->is_string()
+                  : k == "strict" ? it->is_boolean() || it->is_null()
+                  : k == "schema" ? it->is_object() || it->is_boolean()
+                                  : false;
+        if (!ok) {
+          r.fail(
+              absl::StrCat(param, ".", k),
+              k == "name" || k == "description" || k == "strict" ||
+                      k == "schema"
+                  ? absl::StrCat("'", param, ".", k, "' has the wrong type")
+                  : absl::StrCat("Unrecognized json_schema field '", k, "'"));
+          return;
+        }
+      }
+      if (!spec->contains("schema")) {
+        r.fail(absl::StrCat(param, ".schema"),
+               "'response_format.json_schema.schema' is required");
+        return;
+      }
+      // Parsed again, keeping the order the client wrote the properties in:
+      // the output follows it.
+      nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(
+          body, nullptr, /*allow_exceptions=*/false);
+      absl::StatusOr<std::string> regex =
+          jsonSchemaRegex(ordered["response_format"]["json_schema"]["schema"]);
+      if (!regex.ok()) {
+        r.fail(absl::StrCat(param, ".schema"),
+               std::string(regex.status().message()), "invalid_json_schema");
+        return;
+      }
+      req.constraint = Constraint::json;
+      req.constraintRegex = *std::move(regex);
+    } else if (type != "text") {
+      r.fail("response_format.type",
+             absl::StrCat("'response_format.type' is '", type,
+                          "'; kiln-serve takes 'text', 'json_object' and "
+                          "'json_schema'"));
+      return;
+    }
+    req.constraintParam = "response_format";
+  }
+  if (const json *regex = r.field("kiln_regex")) {
+    if (!regex->is_string())
+      r.fail("kiln_regex", "'kiln_regex' must be a string");
+    else if (req.constraint != Constraint::none)
+      r.fail("kiln_regex", "'kiln_regex' and a JSON 'response_format' "
+                           "cannot be combined");
+    else {
+      req.constraint = Constraint::regex;
+      req.constraintRegex = regex->get<std::string>();
+      req.constraintParam = "kiln_regex";
+    }
+  }
+}
+
 } // namespace
 
 std::string ApiError::body() const {
@@ -452,16 +544,8 @@ parseCompletionRequest(const std::string &body, bool chat) {
     r.unsupported("logit_bias", "with entries");
   if (const json *user = r.field("user"); user && !user->is_string())
     r.fail("user", "'user' must be a string");
+  readConstraint(r, body, req);
   if (chat) {
-    if (const json *format = r.field("response_format")) {
-      if (!format->is_object() || !format->contains("type") ||
-          !(*format)["type"].is_string())
-        r.fail("response_format",
-               "'response_format' must be an object with a 'type'");
-      else if ((*format)["type"] != "text")
-        r.unsupported("response_format",
-                      absl::StrCat("of type ", (*format)["type"].dump()));
-    }
     for (const char *name : {"tools", "functions"})
       if (const json *v = r.field(name); v && !(v->is_array() && v->empty()))
         r.unsupported(name, "(tool calling)");

@@ -47,6 +47,14 @@ struct CompletionRequest {
   /// Extension (as vLLM's): the prompt's and each choice's token ids in the
   /// answer.
   bool returnTokenIds = false;
+  /// The output constraint as a regex (RegexDfa.h), from response_format
+  /// json_schema / json_object (a JSON value's regex, which chat completions
+  /// of a reasoning template apply after the reasoning) or the kiln_regex
+  /// extension (the whole completion text); none when unset.
+  enum class Constraint { none, json, regex } constraint = Constraint::none;
+  std::string constraintRegex;
+  /// The field it came from, for errors: "response_format" or "kiln_regex".
+  std::string constraintParam;
 };
 
 /// Largest n, stop list, top_logprobs and nesting depth accepted.

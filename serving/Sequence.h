@@ -18,6 +18,8 @@
 
 namespace kiln::serving {
 
+class TokenConstraint;
+
 /// Per-sequence controls, fed to the decode entry's sampling inputs.
 struct SamplingParams {
   /// <= 0: greedy.
@@ -59,6 +61,9 @@ struct SequenceRequest {
   std::vector<int64_t> prompt;
   SamplingParams sampling;
   std::shared_ptr<SequenceSink> sink;
+  /// Null: unconstrained. Else only tokens it allows are sampled, and the
+  /// sequence ends (Finish::stop) once its text is complete.
+  std::shared_ptr<const TokenConstraint> constraint;
 };
 
 } // namespace kiln::serving

@@ -33,6 +33,13 @@ public:
     return tok.decode(kept);
   }
   int64_t vocabSize() const override { return ByteTokenizer::kVocabSize; }
+  std::string spelling(int64_t id) const override {
+    if (id < 0 || id >= ByteTokenizer::kVocabSize ||
+        id == ByteTokenizer::kPad || id == ByteTokenizer::kBos ||
+        id == ByteTokenizer::kEos)
+      return "";
+    return tok.idToToken(id).value_or("");
+  }
   std::optional<int64_t> eosId() const override { return ByteTokenizer::kEos; }
   std::string bosToken() const override { return "<bos>"; }
 
@@ -53,6 +60,11 @@ public:
     return tok.decode(ids, /*skipSpecialTokens=*/true);
   }
   int64_t vocabSize() const override { return tok.vocabSize(); }
+  std::string spelling(int64_t id) const override {
+    if (tok.isSpecial(id))
+      return "";
+    return tok.decode({id}).value_or("");
+  }
   std::optional<int64_t> eosId() const override { return eos; }
   std::string bosToken() const override { return bos; }
 

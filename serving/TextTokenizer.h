@@ -33,6 +33,9 @@ public:
   virtual absl::StatusOr<std::string>
   decode(absl::Span<const int64_t> ids) const = 0;
   virtual int64_t vocabSize() const = 0;
+  /// The bytes token `id` adds to output text; "" for control tokens and ids
+  /// outside the vocabulary (constrained decoding never allows those).
+  virtual std::string spelling(int64_t id) const = 0;
   virtual std::optional<int64_t> eosId() const = 0;
   /// What a chat template writes first ("" when nothing).
   virtual std::string bosToken() const = 0;

@@ -79,12 +79,16 @@ Tensor attendAbsorbed(Function &fn, const MlaAttention &mla,
 
 } // namespace
 
-SamplingInputs samplingInputs(Function &fn, int64_t batch) {
-  return {fn.input(names::kTemperature, {batch}, DType::f32),
-          fn.input(names::kTopK, {batch}, DType::i64),
-          fn.input(names::kTopP, {batch}, DType::f32),
-          fn.input(names::kSeed, {batch}, DType::i64),
-          fn.input(names::kStep, {batch}, DType::i64)};
+SamplingInputs samplingInputs(Function &fn, int64_t batch, int64_t maskVocab) {
+  SamplingInputs s{fn.input(names::kTemperature, {batch}, DType::f32),
+                   fn.input(names::kTopK, {batch}, DType::i64),
+                   fn.input(names::kTopP, {batch}, DType::f32),
+                   fn.input(names::kSeed, {batch}, DType::i64),
+                   fn.input(names::kStep, {batch}, DType::i64),
+                   Tensor()};
+  if (maskVocab > 0)
+    s.logitMask = fn.input(names::kLogitMask, {batch, maskVocab}, DType::f32);
+  return s;
 }
 
 Tensor sampleTokens(const Tensor &logits, const SamplingInputs &s) {
@@ -94,6 +98,10 @@ Tensor sampleTokens(const Tensor &logits, const SamplingInputs &s) {
   Function &fn = *fnPtr;
   int64_t b = logits.dim(0), v = logits.dim(1);
   Tensor l = logits.dtype() == DType::f32 ? logits : cast(logits, DType::f32);
+  // Forbidden tokens sink to -inf: last in the sort, zero mass for top-p,
+  // never drawn by Gumbel-max, never argmax while any token is allowed.
+  if (s.logitMask.valid())
+    l = l + s.logitMask;
 
   Tensor temperature = reshape(s.temperature, {b, 1});
   Tensor greedy = temperature <= 0.0;
@@ -153,7 +161,8 @@ absl::Status addDeepseekInference(Graph &graph, const DeepseekV3Model &model,
     Function &fn = graph.function(names::kPrefill);
     Tensor tokens = fn.input(names::kTokens, {b, s}, DType::i64);
     Tensor lengths = fn.input(names::kLengths, {b}, DType::i64);
-    SamplingInputs sampling = samplingInputs(fn, b);
+    SamplingInputs sampling =
+        samplingInputs(fn, b, shape.logitMask ? c.vocabSize : 0);
     RopeTables tables = ropeTables(c, s);
     Tensor cos = constant(fn, tables.cos, {s, half}, dtype);
     Tensor sin = constant(fn, tables.sin, {s, half}, dtype);
@@ -189,7 +198,8 @@ absl::Status addDeepseekInference(Graph &graph, const DeepseekV3Model &model,
     Function &fn = graph.function(names::kDecode);
     Tensor tokens = fn.input(names::kTokens, {b}, DType::i64);
     Tensor positions = fn.input(names::kPositions, {b}, DType::i64);
-    SamplingInputs sampling = samplingInputs(fn, b);
+    SamplingInputs sampling =
+        samplingInputs(fn, b, shape.logitMask ? c.vocabSize : 0);
     // Each sequence sits at its own position: gather its row of the table.
     RopeTables tables = ropeTables(c, len);
     Tensor cos = reshape(

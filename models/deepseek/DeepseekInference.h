@@ -23,17 +23,23 @@ struct InferenceShape {
   int64_t promptLen = 1;
   /// Cache slots per sequence (prompt plus generated tokens), >= promptLen.
   int64_t maxLen = 1;
+  /// Both entries also take InferenceNames.h's kLogitMask.
+  bool logitMask = false;
 };
 
-/// Per-row sampling controls, each [B] (see InferenceNames.h).
+/// Per-row sampling controls, each [B] (see InferenceNames.h), and the
+/// optional [B, V] logit mask (invalid when the entry takes none).
 struct SamplingInputs {
-  Tensor temperature, topK, topP, seed, step;
+  Tensor temperature, topK, topP, seed, step, logitMask;
 };
 
-/// Declares the five sampling inputs of `fn`.
-SamplingInputs samplingInputs(Function &fn, int64_t batch);
+/// Declares the five sampling inputs of `fn`, and the logit mask of width
+/// `maskVocab` when it is > 0.
+SamplingInputs samplingInputs(Function &fn, int64_t batch,
+                              int64_t maskVocab = 0);
 
-/// One token per row of logits [B, V]: greedy where temperature <= 0, else
+/// One token per row of logits [B, V] (plus the logit mask, when there is
+/// one): greedy where temperature <= 0, else
 /// temperature, then top-k, then top-p over the top-k-renormalised
 /// probabilities (the smallest prefix of the descending order whose mass
 /// reaches p; the top token always stays), then Gumbel-max. Row b's noise is

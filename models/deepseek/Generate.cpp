@@ -24,6 +24,8 @@ namespace names = inference;
 
 struct Bucket {
   int64_t batch = 0, promptLen = 0, maxLen = 0;
+  /// Width of the logit mask the entries take (InferenceNames.h); 0: none.
+  int64_t maskVocab = 0;
 };
 
 absl::StatusOr<Bucket> readBucket(const EntryRunner &executor) {
@@ -40,6 +42,11 @@ absl::StatusOr<Bucket> readBucket(const EntryRunner &executor) {
         bucket.batch = t.shape(0);
         bucket.promptLen = t.shape(1);
       }
+    } else if (a.name() == names::kLogitMask && a.state().empty()) {
+      // Serving's graphs take one; generate() constrains nothing.
+      const proto::TensorType &t = prefill->buffers(a.buffer());
+      if (t.shape_size() == 2)
+        bucket.maskVocab = t.shape(1);
     }
   std::string cache = names::latentCacheName(0);
   for (const proto::StateEntry &s : executor.executable().state())
@@ -143,11 +150,15 @@ private:
       seed[r] = p.seed;
       stepIndex[r] = static_cast<int64_t>(row.out->tokens.size());
     }
-    return {{names::kTemperature, f32s(temperature)},
-            {names::kTopK, i64s(topK)},
-            {names::kTopP, f32s(topP)},
-            {names::kSeed, i64s(seed)},
-            {names::kStep, i64s(stepIndex)}};
+    std::map<std::string, HostTensor> out = {
+        {names::kTemperature, f32s(temperature)},
+        {names::kTopK, i64s(topK)},
+        {names::kTopP, f32s(topP)},
+        {names::kSeed, i64s(seed)},
+        {names::kStep, i64s(stepIndex)}};
+    if (bucket.maskVocab > 0)
+      out[names::kLogitMask] = HostTensor(proto::F32, {b, bucket.maskVocab});
+    return out;
   }
 
   absl::Status step(const char *entry,

@@ -31,6 +31,11 @@ inline constexpr const char *kTopK = "top_k";
 inline constexpr const char *kTopP = "top_p";
 inline constexpr const char *kSeed = "seed";
 inline constexpr const char *kStep = "step";
+// Optional (graphs built with InferenceShape::logitMask, as kiln-serve's):
+// logit_mask [B, V] f32, added to the logits before sampling: 0 keeps a token,
+// -inf forbids it (serving's constrained decoding, serving/TokenMasks.h). The
+// logits result stays the model's own.
+inline constexpr const char *kLogitMask = "logit_mask";
 
 // Results: logits [B, V] f32 of each sequence's last valid position, and the
 // token sampled from them, [B] i64.

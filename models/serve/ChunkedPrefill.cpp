@@ -59,7 +59,7 @@ absl::Status addChunkedPrefill(Graph &graph, const DeepseekV3Model &model,
   Tensor slot = fn.input(serve::kSlot, {1}, DType::i64);
   Tensor starts = fn.input(serve::kStarts, {1}, DType::i64);
   Tensor counts = fn.input(serve::kCounts, {1}, DType::i64);
-  SamplingInputs sampling = samplingInputs(fn, 1);
+  SamplingInputs sampling = samplingInputs(fn, 1, c.vocabSize);
   Tensor positions =
       minimum(reshape(starts, {1, 1}) + iota(fn, {1, chunk}, 1, DType::i64),
               double(len - 1));

@@ -10,8 +10,9 @@
 namespace kiln::models {
 
 std::string serveModelHash(const DeepseekV3Config &config) {
-  // Bump the version when the serving graph changes what a field means.
-  std::string text = "kiln.serve.ServeGraph v1\n" + config.toJson();
+  // Bump the version when the serving graph changes what a field means or
+  // what its entries take (v2: the logit mask).
+  std::string text = "kiln.serve.ServeGraph v2\n" + config.toJson();
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text)
     h = (h ^ c) * 1099511628211ull;

@@ -28,8 +28,11 @@ compileServeModel(const DeepseekV3Config &config, const ServeShape &shape,
   KILN_RETURN_IF_ERROR(config.validate());
   Graph graph("serve");
   DeepseekV3Model model(graph, config, DType::f32, seed);
-  KILN_RETURN_IF_ERROR(addDeepseekInference(
-      graph, model, {shape.slots, shape.context, shape.context}));
+  // Every serving graph takes a logit mask: constrained decoding
+  // (serving/TokenMasks.h) applies it where the sampling happens.
+  InferenceShape inference{shape.slots, shape.context, shape.context};
+  inference.logitMask = true;
+  KILN_RETURN_IF_ERROR(addDeepseekInference(graph, model, inference));
   if (shape.prefillChunk > 0)
     KILN_RETURN_IF_ERROR(addChunkedPrefill(graph, model, shape.prefillChunk));
   KILN_ASSIGN_OR_RETURN(IrModule module, graph.build());

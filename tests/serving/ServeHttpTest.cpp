@@ -393,6 +393,167 @@ TEST_F(ServeHttp, ConcurrentClientsGetWhatTheyGetAlone) {
             std::string::npos);
 }
 
+/// The code points of UTF-8 `text` (valid UTF-8 assumed, as the
+/// constraint's automaton guarantees).
+size_t codePoints(const std::string &text) {
+  size_t n = 0;
+  for (unsigned char c : text)
+    n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+TEST_F(ServeHttp, ConstrainedRegexOutputMatches) {
+  // The reasoning format, with its free parts bounded: the untrained model
+  // would otherwise wander to max_tokens before closing a tag.
+  const std::string regex =
+      "<think>[^<]{0,8}</think><answer>-?[0-9]{1,4}</answer>";
+  httplib::Client c = client();
+  for (bool stream : {false, true})
+    for (int64_t seed : {1, 2, 3}) {
+      json body = {{"model", "demo"},     {"prompt", "<bos>Q: 4+4=?\nA: "},
+                   {"max_tokens", 40},    {"temperature", 1.0},
+                   {"seed", seed},        {"n", 2},
+                   {"kiln_regex", regex}, {"return_token_ids", true},
+                   {"stream", stream}};
+      std::vector<std::string> texts(2), finish(2);
+      if (!stream) {
+        json answer = post(c, "/v1/completions", body);
+        for (int i = 0; i < 2; ++i) {
+          texts[i] = answer["choices"][i]["text"];
+          finish[i] = answer["choices"][i]["finish_reason"];
+        }
+      } else {
+        auto res = c.Post("/v1/completions", body.dump(), "application/json");
+        ASSERT_TRUE(res);
+        for (const json &e : events(res->body)) {
+          const json &choice = e["choices"][0];
+          int i = choice["index"];
+          texts[i] += choice["text"].get<std::string>();
+          if (!choice["finish_reason"].is_null())
+            finish[i] = choice["finish_reason"];
+        }
+      }
+      for (int i = 0; i < 2; ++i) {
+        const std::string &text = texts[i];
+        SCOPED_TRACE(text);
+        // Ends as soon as the pattern is complete, not at max_tokens.
+        EXPECT_EQ(finish[i], "stop");
+        const std::string open = "<think>", close = "</think><answer>",
+                          end = "</answer>";
+        ASSERT_EQ(text.rfind(open, 0), 0u);
+        size_t mid = text.find(close);
+        ASSERT_NE(mid, std::string::npos);
+        std::string thought = text.substr(open.size(), mid - open.size());
+        EXPECT_EQ(thought.find('<'), std::string::npos);
+        EXPECT_LE(codePoints(thought), 8u);
+        ASSERT_GE(text.size(), mid + close.size() + end.size());
+        EXPECT_EQ(text.substr(text.size() - end.size()), end);
+        std::string number = text.substr(
+            mid + close.size(), text.size() - end.size() - mid - close.size());
+        size_t digits = number.size() - (number.rfind('-', 0) == 0);
+        EXPECT_GE(digits, 1u);
+        EXPECT_LE(digits, 4u);
+        EXPECT_EQ(number.find_first_not_of("-0123456789", 0),
+                  std::string::npos);
+        EXPECT_EQ(number.find('-', 1), std::string::npos);
+      }
+    }
+}
+
+TEST_F(ServeHttp, ConstrainedJsonSchemaParsesAndValidates) {
+  // Short keys: the test model's context (64) leaves 49 tokens of bytes.
+  json schema = json::parse(R"({
+    "type": "object",
+    "properties": {
+      "a": {"type": "integer"},
+      "b": {"type": "boolean"},
+      "w": {"type": "string", "maxLength": 1},
+      "t": {"enum": ["x", 7, null]}
+    },
+    "required": ["a", "b", "t"],
+    "additionalProperties": false})");
+  httplib::Client c = client();
+  int checked = 0;
+  for (int64_t seed : {5, 6, 7, 8, 9, 10}) {
+    json body = {
+        {"model", "demo"},
+        {"prompt", "<bos>Q: 1+1=?\nA: "},
+        {"max_tokens", 48},
+        {"temperature", 1.0},
+        {"seed", seed},
+        {"response_format",
+         {{"type", "json_schema"},
+          {"json_schema",
+           {{"name", "answer"}, {"strict", true}, {"schema", schema}}}}}};
+    json answer = post(c, "/v1/completions", body);
+    std::string text = answer["choices"][0]["text"];
+    SCOPED_TRACE(text);
+    if (answer["choices"][0]["finish_reason"] == "length")
+      continue; // a 16-digit integer ran out of tokens: rare, allowed
+    json v = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(v.is_discarded());
+    ASSERT_TRUE(v.is_object());
+    EXPECT_TRUE(v["a"].is_number_integer());
+    EXPECT_TRUE(v["b"].is_boolean());
+    if (v.contains("w")) {
+      ASSERT_TRUE(v["w"].is_string());
+      EXPECT_LE(codePoints(v["w"].get<std::string>()), 1u);
+    }
+    EXPECT_TRUE(v["t"] == "x" || v["t"] == 7 || v["t"].is_null());
+    for (auto it = v.begin(); it != v.end(); ++it)
+      EXPECT_TRUE(schema["properties"].contains(it.key())) << it.key();
+    ++checked;
+  }
+  EXPECT_GE(checked, 4);
+
+  // json_object: any object.
+  json body = {{"model", "demo"},
+               {"prompt", "<bos>Q: 1+1=?\nA: "},
+               {"max_tokens", 48},
+               {"temperature", 0.0},
+               {"response_format", {{"type", "json_object"}}}};
+  json answer = post(c, "/v1/completions", body);
+  if (answer["choices"][0]["finish_reason"] == "stop") {
+    json v = json::parse(answer["choices"][0]["text"].get<std::string>(),
+                         nullptr, false);
+    EXPECT_TRUE(v.is_object()) << answer;
+  }
+}
+
+TEST_F(ServeHttp, BadConstraintsAre400NamingTheFault) {
+  httplib::Client c = client();
+  struct Case {
+    const char *extra, *param, *code, *what;
+  };
+  std::vector<Case> cases = {
+      {R"({"kiln_regex": "(a"})", "kiln_regex", "invalid_regex",
+       "unclosed '('"},
+      {R"({"kiln_regex": "(a)\\1"})", "kiln_regex", "invalid_regex",
+       "backreference"},
+      {R"({"response_format": {"type": "json_schema", "json_schema": {
+           "name": "n", "schema": {"type": "object", "properties": {
+             "age": {"type": "integer", "minimum": 0}}}}}})",
+       "response_format.json_schema.schema", "invalid_json_schema",
+       "'minimum' at #/properties/age"},
+      {R"({"response_format": {"type": "xml"}})", "response_format.type", "",
+       "'xml'"},
+  };
+  for (const Case &k : cases) {
+    json body = chatBody("1+1=?", 0, 1, 8), extra = json::parse(k.extra);
+    for (auto it = extra.begin(); it != extra.end(); ++it)
+      body[it.key()] = it.value();
+    json e = post(c, "/v1/chat/completions", body, 400);
+    SCOPED_TRACE(e.dump());
+    ASSERT_TRUE(e.contains("error"));
+    EXPECT_EQ(e["error"]["type"], "invalid_request_error");
+    EXPECT_EQ(e["error"]["param"], k.param);
+    if (*k.code)
+      EXPECT_EQ(e["error"]["code"], k.code);
+    EXPECT_NE(e["error"]["message"].get<std::string>().find(k.what),
+              std::string::npos);
+  }
+}
+
 TEST_F(ServeHttp, StopStringsCutTheText) {
   httplib::Client c = client();
   int cut = 0;

@@ -231,8 +231,11 @@ TEST(OpenAiRequest, RejectsBadInputNamingTheField) {
        "stream_options"},
       {"{" + m + R"(,"top_logprobs":3})", "top_logprobs"},
       {"{" + m + R"(,"frequency_penalty":1})", "frequency_penalty"},
-      {"{" + m + R"(,"response_format":{"type":"json_object"}})",
-       "response_format"},
+      {"{" + m + R"(,"response_format":{"type":"json_object","x":1}})",
+       "response_format.x"},
+      {"{" + m + R"(,"response_format":{"type":"json_schema","json_schema":)" +
+           R"({"schema":{"type":"integer","minimum":1}}}})",
+       "response_format.json_schema.schema"},
       {"{" + m + R"(,"bogus":1})", "bogus"},
       {R"({"model":"m","messages":[{"role":"tool","content":"x"}]})",
        "messages[0].role"},

@@ -89,6 +89,33 @@ assert 'kiln_requests_total{endpoint="/v1/chat/completions",status="200"} 2' in 
 print("chat:", json.dumps(message))
 PY
 
+# Constrained decoding on the trained policy: the reasoning format forced by
+# the kiln_regex extension, and a JSON schema after the reasoning of a chat.
+post /v1/completions \
+  '{"model":"policy","prompt":"<bos>Q: 12+34=?\nA: ","temperature":0,"max_tokens":80,"kiln_regex":"<think>[^<]*</think><answer>-?[0-9]+</answer>"}' \
+  > "$WORK/regex.json"
+post /v1/chat/completions \
+  '{"model":"policy","messages":[{"role":"user","content":"12+34=?"}],"temperature":0,"max_tokens":100,"response_format":{"type":"json_schema","json_schema":{"name":"sum","strict":true,"schema":{"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"],"additionalProperties":false}}}}' \
+  > "$WORK/schema.json"
+BAD=$(curl -sS --max-time 10 -H 'Content-Type: application/json' "$URL/v1/completions" \
+  -d '{"model":"policy","prompt":"x","kiln_regex":"(?=a)"}')
+python3 - "$WORK" "$BAD" <<'PY'
+import json, re, sys
+work, bad = sys.argv[1], json.loads(sys.argv[2])
+choice = json.load(open(work + "/regex.json"))["choices"][0]
+text = choice["text"]
+assert choice["finish_reason"] == "stop", choice
+assert re.fullmatch(r"<think>[^<]*</think><answer>-?[0-9]+</answer>", text), text
+print("kiln_regex:", json.dumps(text))
+choice = json.load(open(work + "/schema.json"))["choices"][0]
+assert choice["finish_reason"] == "stop", choice
+value = json.loads(choice["message"]["content"])
+assert isinstance(value, dict) and set(value) == {"answer"}, value
+assert isinstance(value["answer"], int), value
+print("json_schema:", json.dumps(choice["message"]))
+assert bad["error"]["param"] == "kiln_regex" and "(?" in bad["error"]["message"], bad
+PY
+
 kill "$PID"
 wait "$PID" 2>/dev/null || true
 PID=
