@@ -99,6 +99,11 @@ absl::Status buildCategoricalKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildAttentionKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildSimtMatmulKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildBincountKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildMoeCombineKernels(mlir::Operation *op, DirectKernels &k);
+
+/// The composites the ptx target keeps whole for a direct kernel
+/// (kiln-decompose expands every other one before lowering).
+llvm::ArrayRef<llvm::StringLiteral> directComposites();
 /// A kiln.matmul as [batch] x (m x k) @ (k x n), when each operand's batch dims
 /// are absent (one matrix shared by every batch) or the result's; nothing for
 /// partial broadcasts or empty dims.

@@ -46,7 +46,7 @@ struct ExpandUnfusedAttentionPass
     // clean up as the graph pipeline does after kiln-decompose.
     std::vector<std::string> others;
     for (StringRef name : passes::compositeOpNames())
-      if (name != "attention")
+      if (!llvm::is_contained(directComposites(), name))
         others.push_back(name.str());
     passes::DecomposeOptions only;
     only.onlyOps = others;

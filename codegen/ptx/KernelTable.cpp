@@ -125,6 +125,8 @@ const KernelProvider providers[] = {
      buildDirect<buildSimtMatmulKernels>},
     {"bincount", false, nullptr, directOf<kir::BincountOp>,
      buildDirect<buildBincountKernels>},
+    {"moe_combine", false, nullptr, directOf<kir::MoeCombineOp>,
+     buildDirect<buildMoeCombineKernels>},
     {"loop_nest", true, nullptr,
      [](Operation *, const KernelTarget &) { return true; },
      [](KernelBuild &build) {
@@ -136,6 +138,11 @@ const KernelProvider providers[] = {
 } // namespace
 
 ArrayRef<KernelProvider> kernelProviders() { return providers; }
+
+ArrayRef<StringLiteral> directComposites() {
+  static constexpr StringLiteral names[] = {"attention", "moe_combine"};
+  return names;
+}
 
 const KernelProvider *findKernelProvider(StringRef name) {
   for (const KernelProvider &p : providers)

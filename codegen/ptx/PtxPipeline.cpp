@@ -2,6 +2,7 @@
 
 #include "codegen/ptx/PtxPipeline.h"
 
+#include "codegen/ptx/DirectKernel.h"
 #include "codegen/ptx/PtxPasses.h"
 #include "passes/Passes.h"
 #include "passes/Pipeline.h"
@@ -24,12 +25,14 @@ namespace kiln::codegen::ptx {
 
 void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   passes::PipelineOptions graph;
-  // The ptx target has kernels for primitives only: composites are expanded,
-  // except attention where its fused kernel takes it.
+  // The ptx target has kernels for primitives and the composites of
+  // directComposites() (attention where its fused kernel takes it, the MoE
+  // combine): every other composite is expanded.
   graph.decompose = true;
   graph.fuseMoe = options.fuseMoe;
   if (!options.decomposeAll)
-    graph.keepComposites = {"attention"};
+    for (StringRef name : directComposites())
+      graph.keepComposites.push_back(name.str());
   passes::buildHostPipeline(pm, graph);
   pm.addPass(createExpandUnfusedAttention());
   pm.addPass(passes::createFormFusions());

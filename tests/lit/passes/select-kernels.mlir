@@ -105,3 +105,14 @@ func.func @scatter_and_sample(%z: tensor<6x8xf32>, %zi: tensor<6x8xi8>, %idx: te
   %c = kiln.random_categorical %key, %logits : (tensor<i64>, tensor<6x40xf32>) -> tensor<6xi64>
   return %a, %b, %c : tensor<6x8xf32>, tensor<6x8xi8>, tensor<6xi64>
 }
+
+// -----
+
+// The MoE combine runs its direct kernel (fixed order, no atomics).
+// CHECK-LABEL: func.func @moe_combine
+// CHECK: kiln.dispatch kernel "moe_combine"
+// CHECK-NEXT: kiln.moe_combine
+func.func @moe_combine(%rows: tensor<6x8xbf16>, %order: tensor<6xi64>, %slot: tensor<3x2xi64>) -> tensor<3x8xbf16> {
+  %y = kiln.moe_combine %rows, %order, %slot : (tensor<6x8xbf16>, tensor<6xi64>, tensor<3x2xi64>) -> tensor<3x8xbf16>
+  return %y : tensor<3x8xbf16>
+}
