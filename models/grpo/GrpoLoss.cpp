@@ -73,6 +73,8 @@ std::string checkInputs(const GrpoLossInputs &in, const GrpoLossOptions &opt,
     given.push_back({"totalTokens", &*in.totalTokens});
   if (in.logits)
     given.push_back({"logits", &*in.logits});
+  if (in.rowValid)
+    given.push_back({"rowValid", &*in.rowValid});
   for (const Named &n : given) {
     if (!n.tensor->valid())
       return absl::StrCat(n.name, " is an invalid tensor");
@@ -91,7 +93,7 @@ std::string checkInputs(const GrpoLossInputs &in, const GrpoLossOptions &opt,
     Shape want;
     if (name == "oldLogp" || name == "mask" || name == "refLogp")
       want = bt;
-    else if (name == "advantages")
+    else if (name == "advantages" || name == "rowValid")
       want = {bt[0]};
     else if (name == "totalTokens")
       want = {};
@@ -181,11 +183,17 @@ GrpoLossOutputs grpoLoss(const GrpoLossInputs &in, const GrpoLossOptions &opt,
   }
 
   Tensor weighted = mul(perToken, mask, loc);
+  // The sequences that exist: padding rows of an unfilled batch are no
+  // sequences, so they must not dilute grpo's or dr_grpo's mean.
+  Tensor rows =
+      in.rowValid ? maximum(sum(work(*in.rowValid), {0}, false, loc), 1.0, loc)
+                  : scalar(f, static_cast<double>(b), dt, loc);
   switch (opt.lossType) {
   case LossType::grpo: {
     Tensor perSeqTokens = maximum(sum(mask, {1}, false, loc), 1.0, loc);
-    out.loss = mean(div(sum(weighted, {1}, false, loc), perSeqTokens, loc), {0},
-                    false, loc);
+    out.loss = div(sum(div(sum(weighted, {1}, false, loc), perSeqTokens, loc),
+                       {0}, false, loc),
+                   rows, loc);
     break;
   }
   case LossType::bnpo:
@@ -193,8 +201,8 @@ GrpoLossOutputs grpoLoss(const GrpoLossInputs &in, const GrpoLossOptions &opt,
     break;
   case LossType::drGrpo: {
     int64_t length = opt.maxCompletionLength > 0 ? opt.maxCompletionLength : t;
-    out.loss =
-        sum(weighted, {0, 1}, false, loc) / static_cast<double>(b * length);
+    out.loss = div(sum(weighted, {0, 1}, false, loc),
+                   rows * static_cast<double>(length), loc);
     break;
   }
   case LossType::dapo:

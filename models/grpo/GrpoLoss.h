@@ -74,8 +74,15 @@ struct GrpoLossInputs {
   /// replicas), as TRL passes num_items_in_batch / num_processes.
   std::optional<Tensor> totalTokens;
   /// [B, T, V] logits of the policy, for the entropy metric only (no gradient
-  /// flows into the loss through it).
+  /// flows into the loss through it). Tempered rollouts pass logits /
+  /// temperature, the distribution that sampled.
   std::optional<Tensor> logits;
+  /// [B], 1 for rows that hold a completion and 0 for padding rows of a
+  /// batch the caller could not fill (their mask must be 0). grpo's mean over
+  /// sequences and dr_grpo's B * maxCompletionLength count only the rows that
+  /// exist, as in TRL, whose batches have no padding; without it every row
+  /// counts.
+  std::optional<Tensor> rowValid;
 };
 
 /// The loss and TRL's logged metrics, each a scalar of the math dtype. Token
@@ -106,7 +113,8 @@ struct GrpoLossOutputs {
 /// Per token, r = exp(logp - oldLogp) and
 ///   l = -min(r * A, clip(r, 1 - epsLow, 1 + epsHigh) * A)
 ///       + beta * (exp(ref - logp) - (ref - logp) - 1),
-/// aggregated over mask-weighted tokens by options.lossType. Denominators
+/// aggregated over mask-weighted tokens by options.lossType (B there is the
+/// number of valid rows when rowValid is given). Denominators
 /// that count tokens are clamped to at least 1, as TRL's clamp(min=1): a
 /// sequence with no valid token adds 0 to the loss (and still counts as one
 /// of grpo's B sequences) and gets zero gradient, never NaN. Bad inputs
