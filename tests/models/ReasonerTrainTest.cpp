@@ -504,8 +504,9 @@ TEST(ReasonerTrain, GrpoStartsWithAFreshOptimizerState) {
   // the moments of that update alone.
   Compiled c = compileTiny("");
   StepRows rows = stepRows(c.shapes);
-  std::vector<HostTensor> sft = {rows.tokens, rows.targets, rows.mask,
-                                 HostTensor::fromDoubles(proto::F32, {}, {1e-3})};
+  std::vector<HostTensor> sft = {
+      rows.tokens, rows.targets, rows.mask,
+      HostTensor::fromDoubles(proto::F32, {}, {1e-3})};
   for (int i = 0; i < 3; ++i)
     ASSERT_TRUE(c.executor->run("sft_step", sft).ok());
   EXPECT_EQ(optimizerStep(*c.executor), 3);
@@ -565,7 +566,8 @@ TEST(ReasonerTrain, MaskTruncatedCompletionsIsASwitch) {
     // step updates, with metrics over their tokens.
     EXPECT_EQ(optimizerStep(*c.executor), maskTruncated ? 0 : 1);
     EXPECT_EQ(countLines(metrics, "\"grpo/loss\""), maskTruncated ? 0 : 1);
-    EXPECT_EQ(countLines(metrics, "\"grpo/ratio_mean\""), maskTruncated ? 0 : 1);
+    EXPECT_EQ(countLines(metrics, "\"grpo/ratio_mean\""),
+              maskTruncated ? 0 : 1);
   }
 }
 
