@@ -34,6 +34,27 @@ absl::StatusOr<LossType> parseLossType(std::string_view name) {
                    "' (expected grpo, bnpo, dr_grpo or dapo)"));
 }
 
+const char *klEstimatorName(KlEstimator estimator) {
+  switch (estimator) {
+  case KlEstimator::k1:
+    return "k1";
+  case KlEstimator::k2:
+    return "k2";
+  case KlEstimator::k3:
+    return "k3";
+  }
+  return "?";
+}
+
+absl::StatusOr<KlEstimator> parseKlEstimator(std::string_view name) {
+  for (KlEstimator e : {KlEstimator::k1, KlEstimator::k2, KlEstimator::k3})
+    if (name == klEstimatorName(e))
+      return e;
+  return absl::InvalidArgumentError(absl::StrCat("unknown KL estimator '",
+                                                 std::string(name),
+                                                 "' (expected k1, k2 or k3)"));
+}
+
 std::vector<std::pair<std::string, Tensor>> GrpoLossOutputs::named() const {
   std::vector<std::pair<std::string, Tensor>> result;
   auto add = [&](const char *name, const Tensor &t) {
@@ -177,7 +198,18 @@ GrpoLossOutputs grpoLoss(const GrpoLossInputs &in, const GrpoLossOptions &opt,
       neg(minimum(mul(ratio, adv, loc), mul(clipped, adv, loc), loc), loc);
   if (opt.beta != 0) {
     Tensor d = sub(clean(*in.refLogp), logp, loc);
-    Tensor kl = sub(exp(d, loc), d, loc) - 1.0;
+    Tensor kl;
+    switch (opt.klEstimator) {
+    case KlEstimator::k1:
+      kl = neg(d, loc);
+      break;
+    case KlEstimator::k2:
+      kl = mul(d, d, loc) * 0.5;
+      break;
+    case KlEstimator::k3:
+      kl = sub(exp(d, loc), d, loc) - 1.0;
+      break;
+    }
     perToken = add(perToken, kl * opt.beta, loc);
     out.meanKl = maskedMean(kl);
   }

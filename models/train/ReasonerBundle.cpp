@@ -44,7 +44,7 @@ std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &sh
   const GrpoConfig &grpo = config.grpo();
   for (const char *name :
        {"group_size", "max_new_tokens", "loss_type", "scale_rewards", "beta",
-        "epsilon_low", "epsilon_high", "temperature"})
+        "epsilon_low", "epsilon_high", "temperature", "kl_estimator"})
     appendField(text, "grpo.", grpo, grpo.GetDescriptor()->FindFieldByName(name));
   absl::StrAppend(&text, "shapes=", reasonerBucket(shapes), "\n");
   return text;

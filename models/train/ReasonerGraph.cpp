@@ -158,6 +158,10 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     options.epsLow = g.epsilon_low();
     options.epsHigh = g.epsilon_high();
     options.beta = g.beta();
+    auto klEstimator = models::parseKlEstimator(g.kl_estimator());
+    if (!klEstimator.ok())
+      return klEstimator.status();
+    options.klEstimator = *klEstimator;
     options.lossType = *lossType;
     options.maxCompletionLength = g.max_new_tokens();
     models::GrpoLossOutputs out = models::grpoLoss(in, options);

@@ -124,19 +124,21 @@ const char *presetText(const std::string &name) {
   if (name == "trl")
     return R"(loss_type: "dapo" scale_rewards: "group" epsilon_low: 0.2
               epsilon_high: 0.2 beta: 0 mu: 1 temperature: 1 top_p: 1
-              dynamic_sampling: false mask_truncated_completions: false
-              lr_schedule: "linear" warmup_steps: 0)";
+              top_k: 0 dynamic_sampling: false
+              mask_truncated_completions: false lr_schedule: "linear"
+              warmup_steps: 0 kl_estimator: "k3")";
   if (name == "dapo")
     return R"(loss_type: "dapo" scale_rewards: "group" epsilon_low: 0.2
-              epsilon_high: 0.28 beta: 0 mu: 1 temperature: 1 top_p: 1
+              epsilon_high: 0.28 beta: 0 mu: 1 temperature: 1 top_p: 1 top_k: 0
               dynamic_sampling: true filter_metric: "accuracy"
               max_resample_rounds: 9 mask_truncated_completions: true
-              lr_schedule: "constant" warmup_steps: 10)";
+              lr_schedule: "constant" warmup_steps: 10 kl_estimator: "k3")";
   if (name == "dr_grpo")
     return R"(loss_type: "dr_grpo" scale_rewards: "none" epsilon_low: 0.2
               epsilon_high: 0.2 beta: 0 mu: 1 temperature: 1 top_p: 1
-              dynamic_sampling: false mask_truncated_completions: false
-              lr_schedule: "constant" warmup_steps: 0)";
+              top_k: 0 dynamic_sampling: false
+              mask_truncated_completions: false lr_schedule: "constant"
+              warmup_steps: 0 kl_estimator: "k3")";
   return nullptr;
 }
 
@@ -173,6 +175,7 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
               {"grpo", "bnpo", "dr_grpo", "dapo"}),
         oneOf("grpo.scale_rewards", c.grpo().scale_rewards(),
               {"group", "batch", "none"}),
+        oneOf("grpo.kl_estimator", c.grpo().kl_estimator(), {"k1", "k2", "k3"}),
         oneOf("grpo.filter_metric", c.grpo().filter_metric(),
               {"accuracy", "reward"}),
         oneOf("grpo.lr_schedule", c.grpo().lr_schedule(),
@@ -212,6 +215,10 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
         absl::StrCat("grpo.prompt_pool must be >= 0, got ", c.grpo().prompt_pool()));
   if (c.grpo().has_preset() && presetText(c.grpo().preset()) == nullptr)
     return oneOf("grpo.preset", c.grpo().preset(), {"trl", "dapo", "dr_grpo"});
+  if (c.grpo().top_k() < 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("grpo.top_k must be >= 0 (0: no top-k filter), got ",
+                     c.grpo().top_k()));
   if (c.grpo().warmup_steps() < 0 || c.grpo().max_resample_rounds() < 0)
     return absl::InvalidArgumentError(absl::StrCat(
         "grpo.warmup_steps and grpo.max_resample_rounds must be >= 0, got ",

@@ -487,6 +487,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
           request.maxNewTokens = g.max_new_tokens();
           request.sampling.temperature = static_cast<float>(g.temperature());
           request.sampling.topP = static_cast<float>(g.top_p());
+          request.sampling.topK = g.top_k();
           request.sampling.seed =
               static_cast<int64_t>(config.seed() * 1000003 + step * 7919 + round * 131 +
                                    p * groupSize + k);

@@ -67,10 +67,21 @@ Expected reference(const Batch &x, const GrpoLossOptions &o) {
       // range both terms are the same), else the clipped constant: 0.
       double g = unclipped <= clipped ? -r * a : 0.0;
       if (o.beta != 0) {
-        double d = x.refLogp[k] - x.logp[k];
-        double kl = std::exp(d) - d - 1;
+        // d = ref - logp, so d d / d logp = -1.
+        double d = x.refLogp[k] - x.logp[k], kl = 0, dkl = 0;
+        switch (o.klEstimator) {
+        case KlEstimator::k1:
+          kl = -d, dkl = 1;
+          break;
+        case KlEstimator::k2:
+          kl = 0.5 * d * d, dkl = -d;
+          break;
+        case KlEstimator::k3:
+          kl = std::exp(d) - d - 1, dkl = 1 - std::exp(d);
+          break;
+        }
         l += o.beta * kl;
-        g += o.beta * (1 - std::exp(d));
+        g += o.beta * dkl;
         klSum += m * kl;
       }
       perTokenLoss[k] = l;
@@ -336,6 +347,46 @@ TEST(GrpoLoss, EveryLossTypeBetaAndClipRangeMatchesReference) {
   EXPECT_GT(e.low, 0);
   EXPECT_GT(e.high, 0);
   EXPECT_LT(e.region, 1);
+}
+
+TEST(GrpoLoss, EveryKlEstimatorMatchesReference) {
+  Batch x = makeBatch(13);
+  for (KlEstimator estimator :
+       {KlEstimator::k1, KlEstimator::k2, KlEstimator::k3})
+    for (LossType type : {LossType::grpo, LossType::dapo}) {
+      GrpoLossOptions options;
+      options.lossType = type;
+      options.beta = 0.3;
+      options.klEstimator = estimator;
+      SCOPED_TRACE(klEstimatorName(estimator));
+      checkAgainstReference(x, options);
+    }
+  // By hand, one token with ref - logp = ln 2: k1 = -ln 2, k2 = (ln 2)^2 / 2,
+  // k3 = 2 - ln 2 - 1.
+  Batch one;
+  one.b = 1;
+  one.t = 1;
+  one.logp = {0.0};
+  one.oldLogp = {0.0};
+  one.refLogp = asF32({std::log(2.0)}, {1, 1});
+  one.advantages = {0.0};
+  one.mask = {1};
+  const double ln2 = std::log(2.0);
+  for (auto [estimator, want] : {std::pair{KlEstimator::k1, -ln2},
+                                 {KlEstimator::k2, 0.5 * ln2 * ln2},
+                                 {KlEstimator::k3, 1 - ln2}}) {
+    GrpoLossOptions options;
+    options.lossType = LossType::bnpo;
+    options.beta = 1;
+    options.klEstimator = estimator;
+    auto executor = compileLoss(one, options);
+    ASSERT_NE(executor, nullptr);
+    auto results = runLoss(*executor, one, options);
+    expectNear(scalarOf(results, "kl"), want, klEstimatorName(estimator));
+    expectNear(scalarOf(results, "loss"), want, klEstimatorName(estimator));
+  }
+  EXPECT_EQ(*parseKlEstimator("k2"), KlEstimator::k2);
+  EXPECT_FALSE(parseKlEstimator("kl").ok());
 }
 
 TEST(GrpoLoss, EntropyFromLogits) {

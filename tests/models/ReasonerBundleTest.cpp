@@ -102,7 +102,8 @@ TEST(ReasonerBundle, TheHashCoversWhatTheGraphDependsOn) {
   for (const char *change :
        {"model { hidden_size: 48 }", "model { seed: 2 }", "grpo { beta: 0.04 }",
         "grpo { loss_type: \"grpo\" }", "grpo { epsilon_high: 0.2 }",
-        "grpo { scale_rewards: \"none\" }", "grpo { temperature: 0.7 }"})
+        "grpo { scale_rewards: \"none\" }", "grpo { temperature: 0.7 }",
+        "grpo { kl_estimator: \"k2\" }"})
     EXPECT_NE(reasonerModelHash(tinyConfig(change), *shapes), hash) << change;
   ReasonerShapes other = *shapes;
   other.sftBatch += 1;

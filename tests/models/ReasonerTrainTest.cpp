@@ -610,6 +610,53 @@ TEST(ReasonerTrain, DynamicSamplingSaysWhenItGivesUp) {
   EXPECT_EQ(countLines(metrics, "\"grpo/accuracy\":0.0,"), 1);
 }
 
+/// Mean of `name` over the lines of metrics.jsonl at `path` that have it.
+double meanMetric(const std::string &path, const std::string &name) {
+  std::ifstream in(path);
+  std::string line;
+  double total = 0;
+  int64_t n = 0;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (j.contains(name))
+      total += j[name].get<double>(), ++n;
+  }
+  return n ? total / n : NAN;
+}
+
+// top_k reaches the rollouts: with top_k 1 every completion of a group is
+// the greedy one, so every group's rewards are equal; with no filter a
+// policy that half learned its task samples groups that differ.
+TEST(ReasonerTrain, TopKFiltersRollouts) {
+  Compiled c = compileTiny(
+      "task { digits: 1 } sft { steps: 150 batch_size: 4 } output_dir: \"" +
+      ::testing::TempDir() + "/kiln-train-top-k-sft\"");
+  {
+    auto sft = Trainer::create(c.config, *c.executor, c.shapes.seqLen,
+                               c.shapes.promptLen);
+    ASSERT_TRUE(sft.ok()) << sft.status();
+    ASSERT_TRUE((*sft)->runSft().ok());
+  }
+  double flat[2];
+  for (int64_t topK : {0, 1}) {
+    std::string out =
+        ::testing::TempDir() + "/kiln-train-top-k-" + std::to_string(topK);
+    std::filesystem::remove_all(out);
+    TrainConfig config =
+        tinyConfig("task { digits: 1 } grpo { steps: 3 dynamic_sampling: false "
+                   "learning_rate: 1e-9 top_k: " +
+                   std::to_string(topK) + " } output_dir: \"" + out + "\"");
+    auto trainer = Trainer::create(config, *c.executor, c.shapes.seqLen,
+                                   c.shapes.promptLen);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    ASSERT_TRUE((*trainer)->runGrpo().ok());
+    flat[topK] =
+        meanMetric(out + "/metrics.jsonl", "grpo/zero_variance_fraction");
+  }
+  EXPECT_LT(flat[0], 1.0);
+  EXPECT_EQ(flat[1], 1.0);
+}
+
 /// metrics.jsonl's lines as objects, without the fields that measure time.
 std::vector<nlohmann::json> metricLines(const std::string &path) {
   std::ifstream in(path);

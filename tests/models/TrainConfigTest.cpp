@@ -121,7 +121,8 @@ TEST(TrainConfig, NewGrpoChoicesAreChecked) {
   for (const char *bad :
        {"grpo { filter_metric: \"acc\" }", "grpo { lr_schedule: \"step\" }",
         "grpo { warmup_steps: -1 }", "grpo { min_lr_ratio: 1.5 }",
-        "grpo { max_resample_rounds: -1 }"}) {
+        "grpo { max_resample_rounds: -1 }", "grpo { top_k: -1 }",
+        "grpo { kl_estimator: \"k4\" }"}) {
     auto config = parseTrainConfig(bad, "a");
     ASSERT_FALSE(config.ok()) << bad;
     EXPECT_TRUE(absl::StrContains(config.status().message(), "grpo."))
