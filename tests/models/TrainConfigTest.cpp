@@ -80,7 +80,7 @@ TEST(TrainConfig, PresetsSetTheirSourcesDefaultsAndExplicitFieldsWin) {
   EXPECT_FALSE(trl->grpo().mask_truncated_completions());
   EXPECT_EQ(trl->grpo().lr_schedule(), "linear");
   // Sizes and the learning rate stay the configuration's.
-  EXPECT_DOUBLE_EQ(trl->grpo().learning_rate(), 1e-4);
+  EXPECT_DOUBLE_EQ(trl->grpo().learning_rate(), GrpoConfig().learning_rate());
   EXPECT_EQ(trl->grpo().group_size(), 8);
 
   auto dapo = parseTrainConfig("grpo { preset: \"dapo\" }", "a");
