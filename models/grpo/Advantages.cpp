@@ -93,6 +93,7 @@ absl::StatusOr<Advantages> computeAdvantages(absl::Span<const double> rewards,
       static_cast<double>(zeroGroups) / static_cast<double>(groups);
 
   double batchStd = unbiasedStd(rewards, meanOf(rewards));
+  result.batchStd = batchStd;
   for (int64_t i = 0; i < n; ++i) {
     int64_t g = i / groupSize;
     double centred = rewards[i] - result.groupMean[g];
@@ -113,6 +114,12 @@ absl::StatusOr<Advantages> computeAdvantages(absl::Span<const double> rewards,
     result.advantages[i] = centred;
   }
   return result;
+}
+
+double rewardStd(const Advantages &advantages, ScaleRewards scale) {
+  if (scale == ScaleRewards::batch || advantages.groupStd.empty())
+    return advantages.batchStd;
+  return meanOf(advantages.groupStd);
 }
 
 } // namespace kiln::models

@@ -48,7 +48,14 @@ struct Advantages {
   /// The fraction of groups that are zero-variance (TRL's
   /// frac_reward_zero_std).
   double zeroVarianceFraction = 0;
+  /// Unbiased std of every reward of the batch.
+  double batchStd = 0;
 };
+
+/// The reward_std TRL logs, from the estimator the advantages divide by:
+/// the mean of the groups' unbiased stds (scale group, and none, where TRL
+/// logs the same), or the batch's unbiased std (scale batch).
+double rewardStd(const Advantages &advantages, ScaleRewards scale);
 
 /// `rewards` holds numPrompts * groupSize values, group-major. Conventions
 /// (TRL's, which uses torch.std, the unbiased estimate):

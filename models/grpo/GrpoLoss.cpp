@@ -34,6 +34,27 @@ absl::StatusOr<LossType> parseLossType(std::string_view name) {
                    "' (expected grpo, bnpo, dr_grpo or dapo)"));
 }
 
+const char *klEstimatorName(KlEstimator estimator) {
+  switch (estimator) {
+  case KlEstimator::k1:
+    return "k1";
+  case KlEstimator::k2:
+    return "k2";
+  case KlEstimator::k3:
+    return "k3";
+  }
+  return "?";
+}
+
+absl::StatusOr<KlEstimator> parseKlEstimator(std::string_view name) {
+  for (KlEstimator e : {KlEstimator::k1, KlEstimator::k2, KlEstimator::k3})
+    if (name == klEstimatorName(e))
+      return e;
+  return absl::InvalidArgumentError(absl::StrCat("unknown KL estimator '",
+                                                 std::string(name),
+                                                 "' (expected k1, k2 or k3)"));
+}
+
 std::vector<std::pair<std::string, Tensor>> GrpoLossOutputs::named() const {
   std::vector<std::pair<std::string, Tensor>> result;
   auto add = [&](const char *name, const Tensor &t) {
@@ -73,6 +94,8 @@ std::string checkInputs(const GrpoLossInputs &in, const GrpoLossOptions &opt,
     given.push_back({"totalTokens", &*in.totalTokens});
   if (in.logits)
     given.push_back({"logits", &*in.logits});
+  if (in.rowValid)
+    given.push_back({"rowValid", &*in.rowValid});
   for (const Named &n : given) {
     if (!n.tensor->valid())
       return absl::StrCat(n.name, " is an invalid tensor");
@@ -91,7 +114,7 @@ std::string checkInputs(const GrpoLossInputs &in, const GrpoLossOptions &opt,
     Shape want;
     if (name == "oldLogp" || name == "mask" || name == "refLogp")
       want = bt;
-    else if (name == "advantages")
+    else if (name == "advantages" || name == "rowValid")
       want = {bt[0]};
     else if (name == "totalTokens")
       want = {};
@@ -175,17 +198,34 @@ GrpoLossOutputs grpoLoss(const GrpoLossInputs &in, const GrpoLossOptions &opt,
       neg(minimum(mul(ratio, adv, loc), mul(clipped, adv, loc), loc), loc);
   if (opt.beta != 0) {
     Tensor d = sub(clean(*in.refLogp), logp, loc);
-    Tensor kl = sub(exp(d, loc), d, loc) - 1.0;
+    Tensor kl;
+    switch (opt.klEstimator) {
+    case KlEstimator::k1:
+      kl = neg(d, loc);
+      break;
+    case KlEstimator::k2:
+      kl = mul(d, d, loc) * 0.5;
+      break;
+    case KlEstimator::k3:
+      kl = sub(exp(d, loc), d, loc) - 1.0;
+      break;
+    }
     perToken = add(perToken, kl * opt.beta, loc);
     out.meanKl = maskedMean(kl);
   }
 
   Tensor weighted = mul(perToken, mask, loc);
+  // The sequences that exist: padding rows of an unfilled batch are no
+  // sequences, so they must not dilute grpo's or dr_grpo's mean.
+  Tensor rows =
+      in.rowValid ? maximum(sum(work(*in.rowValid), {0}, false, loc), 1.0, loc)
+                  : scalar(f, static_cast<double>(b), dt, loc);
   switch (opt.lossType) {
   case LossType::grpo: {
     Tensor perSeqTokens = maximum(sum(mask, {1}, false, loc), 1.0, loc);
-    out.loss = mean(div(sum(weighted, {1}, false, loc), perSeqTokens, loc), {0},
-                    false, loc);
+    out.loss = div(sum(div(sum(weighted, {1}, false, loc), perSeqTokens, loc),
+                       {0}, false, loc),
+                   rows, loc);
     break;
   }
   case LossType::bnpo:
@@ -193,8 +233,8 @@ GrpoLossOutputs grpoLoss(const GrpoLossInputs &in, const GrpoLossOptions &opt,
     break;
   case LossType::drGrpo: {
     int64_t length = opt.maxCompletionLength > 0 ? opt.maxCompletionLength : t;
-    out.loss =
-        sum(weighted, {0, 1}, false, loc) / static_cast<double>(b * length);
+    out.loss = div(sum(weighted, {0, 1}, false, loc),
+                   rows * static_cast<double>(length), loc);
     break;
   }
   case LossType::dapo:

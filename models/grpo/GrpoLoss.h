@@ -35,6 +35,15 @@ enum class LossType {
 const char *lossTypeName(LossType type);
 absl::StatusOr<LossType> parseLossType(std::string_view name);
 
+/// Schulman's estimators of KL(pi_theta || pi_ref) per token, with d = ref -
+/// logp: k1 = -d, k2 = d^2 / 2, k3 = exp(d) - d - 1 (DeepSeekMath's and
+/// TRL's; verl's low_var_kl). Each is >= 0 in expectation; k2 and k3 per
+/// token too.
+enum class KlEstimator { k1, k2, k3 };
+/// "k1", "k2", "k3".
+const char *klEstimatorName(KlEstimator estimator);
+absl::StatusOr<KlEstimator> parseKlEstimator(std::string_view name);
+
 struct GrpoLossOptions {
   /// The ratio is clipped to [1 - epsLow, 1 + epsHigh]; epsHigh > epsLow is
   /// DAPO's clip-higher.
@@ -43,6 +52,8 @@ struct GrpoLossOptions {
   /// Weight of the k3 KL to the reference policy; 0 (TRL's default) uses no
   /// reference at all.
   double beta = 0.0;
+  /// The per-token KL term beta weighs (and the "kl" metric).
+  KlEstimator klEstimator = KlEstimator::k3;
   /// TRL's default.
   LossType lossType = LossType::dapo;
   /// dr_grpo's constant (the configured max completion length, not the padded
@@ -74,8 +85,15 @@ struct GrpoLossInputs {
   /// replicas), as TRL passes num_items_in_batch / num_processes.
   std::optional<Tensor> totalTokens;
   /// [B, T, V] logits of the policy, for the entropy metric only (no gradient
-  /// flows into the loss through it).
+  /// flows into the loss through it). Tempered rollouts pass logits /
+  /// temperature, the distribution that sampled.
   std::optional<Tensor> logits;
+  /// [B], 1 for rows that hold a completion and 0 for padding rows of a
+  /// batch the caller could not fill (their mask must be 0). grpo's mean over
+  /// sequences and dr_grpo's B * maxCompletionLength count only the rows that
+  /// exist, as in TRL, whose batches have no padding; without it every row
+  /// counts.
+  std::optional<Tensor> rowValid;
 };
 
 /// The loss and TRL's logged metrics, each a scalar of the math dtype. Token
@@ -83,7 +101,7 @@ struct GrpoLossInputs {
 /// (TRL divides by zero there).
 struct GrpoLossOutputs {
   Tensor loss;
-  /// Mean k3 KL; invalid when beta == 0.
+  /// Mean KL (options.klEstimator); invalid when beta == 0.
   Tensor meanKl;
   /// Fraction of tokens with ratio < 1 - epsLow and advantage < 0: the
   /// clipped term is the min and the token gets no gradient.
@@ -105,8 +123,9 @@ struct GrpoLossOutputs {
 
 /// Per token, r = exp(logp - oldLogp) and
 ///   l = -min(r * A, clip(r, 1 - epsLow, 1 + epsHigh) * A)
-///       + beta * (exp(ref - logp) - (ref - logp) - 1),
-/// aggregated over mask-weighted tokens by options.lossType. Denominators
+///       + beta * kl(ref - logp)      (k3: exp(d) - d - 1; see KlEstimator),
+/// aggregated over mask-weighted tokens by options.lossType (B there is the
+/// number of valid rows when rowValid is given). Denominators
 /// that count tokens are clamped to at least 1, as TRL's clamp(min=1): a
 /// sequence with no valid token adds 0 to the loss (and still counts as one
 /// of grpo's B sequences) and gets zero gradient, never NaN. Bad inputs

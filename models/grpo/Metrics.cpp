@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -15,6 +16,22 @@
 #include "nlohmann/json.hpp"
 
 namespace kiln::models {
+
+void ScalarMeans::add(const std::string &name, double value) {
+  auto it = std::find_if(sums.begin(), sums.end(),
+                         [&](const Sum &s) { return s.name == name; });
+  if (it == sums.end())
+    it = sums.insert(sums.end(), Sum{name});
+  it->total += value;
+  ++it->count;
+}
+
+Scalars ScalarMeans::means() const {
+  Scalars out;
+  for (const Sum &s : sums)
+    out.emplace_back(s.name, s.total / static_cast<double>(s.count));
+  return out;
+}
 
 namespace fs = std::filesystem;
 

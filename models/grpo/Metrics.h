@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -28,6 +29,23 @@ using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
 /// Seconds since the Unix epoch, as TensorBoard's wall_time.
 double unixSeconds();
+
+/// The mean of each named scalar over the values added, in the order the
+/// names first came: one logged value for GRPO's mu updates of a batch, as
+/// TRL averages its per-update metrics over a logging step.
+class ScalarMeans {
+public:
+  void add(const std::string &name, double value);
+  Scalars means() const;
+
+private:
+  struct Sum {
+    std::string name;
+    double total = 0;
+    int64_t count = 0;
+  };
+  std::vector<Sum> sums;
+};
 
 /// One JSON object per line and step: {"step": N, "wall_time": t, name:
 /// value, ...} in the order given. Non-finite values are written as null

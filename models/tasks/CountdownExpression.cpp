@@ -134,7 +134,7 @@ parseCountdownExpression(std::string_view text) {
 
 absl::Status checkCountdownAnswer(std::string_view text,
                                   absl::Span<const int64_t> numbers,
-                                  int64_t target) {
+                                  int64_t target, CountdownNumbers use) {
   auto parsed = parseCountdownExpression(text);
   if (!parsed.ok())
     return parsed.status();
@@ -146,6 +146,13 @@ absl::Status checkCountdownAnswer(std::string_view text,
       return absl::InvalidArgumentError(absl::StrCat(
           "\"", std::string(text), "\" uses ", n, " more often than given in [",
           absl::StrJoin(numbers, ", "), "]"));
+  if (use == CountdownNumbers::kAll)
+    for (const auto &[n, left] : available)
+      if (left > 0)
+        return absl::InvalidArgumentError(
+            absl::StrCat("\"", std::string(text), "\" leaves ", n, " of [",
+                         absl::StrJoin(numbers, ", "),
+                         "] unused (every number must be used)"));
   auto want = Rational::make(target);
   if (!want.ok())
     return want.status();

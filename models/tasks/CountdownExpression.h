@@ -35,11 +35,20 @@ struct CountdownExpression {
 absl::StatusOr<CountdownExpression>
 parseCountdownExpression(std::string_view text);
 
-/// OK when `text` parses, uses a sub-multiset of `numbers` (each given number
-/// at most once) and equals `target` exactly; otherwise the reason it fails.
-absl::Status checkCountdownAnswer(std::string_view text,
-                                  absl::Span<const int64_t> numbers,
-                                  int64_t target);
+/// Which of the given numbers an answer must use.
+enum class CountdownNumbers {
+  /// Every given number exactly once (TinyZero's rule, the default).
+  kAll,
+  /// A sub-multiset: each given number at most once.
+  kSubset,
+};
+
+/// OK when `text` parses, uses the given `numbers` as `use` says and equals
+/// `target` exactly; otherwise the reason it fails.
+absl::Status
+checkCountdownAnswer(std::string_view text, absl::Span<const int64_t> numbers,
+                     int64_t target,
+                     CountdownNumbers use = CountdownNumbers::kAll);
 
 } // namespace kiln::models::tasks
 

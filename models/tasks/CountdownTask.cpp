@@ -75,6 +75,13 @@ absl::StatusOr<CountdownTask> CountdownTask::create(CountdownConfig config) {
 
 std::optional<Problem> CountdownTask::make(std::vector<int64_t> numbers,
                                            int64_t target) const {
+  if (!cfg.allowSubset) {
+    auto values = countdownValuesUsingAll(numbers);
+    auto it = values.find(target);
+    if (it == values.end())
+      return std::nullopt;
+    return render(cfg, std::move(numbers), target, it->second);
+  }
   std::optional<CountdownSolution> solution = solveCountdown(numbers, target);
   if (!solution)
     return std::nullopt;

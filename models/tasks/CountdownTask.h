@@ -1,8 +1,9 @@
 //===- CountdownTask.h - reach a target from a few numbers ------*- C++ -*-===//
 //
 // TinyZero's canonical reasoning task: given 3-4 numbers and a target, write
-// an expression with + - * / that equals the target, using each number at
-// most once. Every generated instance is solvable and carries a solution.
+// an expression with + - * / that equals the target, using every number
+// exactly once (or, with allowSubset, each at most once). Every generated
+// instance is solvable with all its numbers and carries such a solution.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,6 +35,10 @@ struct CountdownConfig {
   /// Share of number sets held out for evaluation, in (0, 1). The split is
   /// by the sorted numbers, so evaluation sets are unseen with any target.
   double evalFraction = 0.1;
+  /// Whether answers may leave numbers unused; the reward must agree
+  /// (RewardOptions::countdownAllowSubset). Without it, make() demonstrates
+  /// a solution that uses every number.
+  bool allowSubset = false;
 };
 
 class CountdownTask : public Task {
@@ -46,7 +51,7 @@ public:
   Problem generate(uint64_t seed, uint64_t index,
                    Split split = Split::kTrain) const override;
   /// The problem for these numbers and target, or nullopt when no
-  /// expression reaches it.
+  /// expression allowed by config().allowSubset reaches it.
   std::optional<Problem> make(std::vector<int64_t> numbers,
                               int64_t target) const;
 

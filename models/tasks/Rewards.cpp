@@ -49,8 +49,11 @@ RewardFn arithmeticReward(const RewardOptions &options) {
 }
 
 RewardFn countdownReward(const RewardOptions &options) {
-  return makeReward(options, [](const Problem &p, std::string_view answer) {
-    return checkCountdownAnswer(answer, p.numbers, p.target).ok();
+  CountdownNumbers use = options.countdownAllowSubset
+                             ? CountdownNumbers::kSubset
+                             : CountdownNumbers::kAll;
+  return makeReward(options, [use](const Problem &p, std::string_view answer) {
+    return checkCountdownAnswer(answer, p.numbers, p.target, use).ok();
   });
 }
 

@@ -42,6 +42,9 @@ struct RewardOptions {
   FormatOptions format;
   /// True: a right answer in a malformed completion earns no accuracy.
   bool accuracyRequiresFormat = false;
+  /// Countdown: false (TinyZero's rule) wants every given number used
+  /// exactly once; true accepts any sub-multiset of them.
+  bool countdownAllowSubset = false;
 
   /// Fails on a weight that is not finite.
   absl::Status validate() const;
@@ -50,8 +53,9 @@ struct RewardOptions {
 /// Accuracy: the answer is the integer `problem.target`, in canonical
 /// decimal with optional surrounding whitespace (parseIntegerAnswer).
 RewardFn arithmeticReward(const RewardOptions &options = {});
-/// Accuracy: the answer is an expression over a sub-multiset of
-/// `problem.numbers` equal to `problem.target` (checkCountdownAnswer).
+/// Accuracy: the answer is an expression over `problem.numbers` (all of them,
+/// or a sub-multiset with countdownAllowSubset) equal to `problem.target`
+/// (checkCountdownAnswer).
 RewardFn countdownReward(const RewardOptions &options = {});
 /// Accuracy is always 0; for warming up the format alone.
 RewardFn formatOnlyReward(const RewardOptions &options = {});

@@ -29,7 +29,9 @@ void appendField(std::string &out, const std::string &prefix,
 
 std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &shapes) {
   // Bump the version when the graph builder changes what a field means.
-  std::string text = "kiln.train.ReasonerGraph v1\n";
+  // v2: reset_optimizer, tempered GRPO log-probabilities, row-counted
+  // grpo/dr_grpo denominators.
+  std::string text = "kiln.train.ReasonerGraph v2\n";
   const ModelConfig &model = config.model();
   const auto *modelFields = model.GetDescriptor();
   std::vector<const google::protobuf::FieldDescriptor *> fields;
@@ -40,8 +42,9 @@ std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &sh
   for (const auto *field : fields)
     appendField(text, "model.", model, field);
   const GrpoConfig &grpo = config.grpo();
-  for (const char *name : {"group_size", "max_new_tokens", "loss_type", "scale_rewards", "beta",
-                           "epsilon_low", "epsilon_high"})
+  for (const char *name :
+       {"group_size", "max_new_tokens", "loss_type", "scale_rewards", "beta",
+        "epsilon_low", "epsilon_high", "temperature", "kl_estimator"})
     appendField(text, "grpo.", grpo, grpo.GetDescriptor()->FindFieldByName(name));
   absl::StrAppend(&text, "shapes=", reasonerBucket(shapes), "\n");
   return text;

@@ -19,10 +19,23 @@ std::string referenceName(const std::string &parameter) {
 
 namespace {
 
-/// Log-probability of each target under the policy, [B, S].
+/// The policy's logits as GRPO's rollouts sampled from them: divided by
+/// grpo.temperature (TRL's convention), so the ratio, the KL and the entropy
+/// describe the sampling distribution. A greedy (0) temperature leaves them.
+Tensor rolloutLogits(const models::DeepseekV3Model &model, Function &f,
+                     const Tensor &tokens, const TrainConfig &config) {
+  Tensor logits = model.logits(f, tokens);
+  double temperature = config.grpo().temperature();
+  if (temperature > 0 && temperature != 1)
+    logits = logits / temperature;
+  return logits;
+}
+
+/// Log-probability of each target under the tempered policy, [B, S].
 Tensor targetLogprobs(const models::DeepseekV3Model &model, Function &f,
-                      const Tensor &tokens, const Tensor &targets) {
-  return tokenLogprobs(model.logits(f, tokens), targets);
+                      const Tensor &tokens, const Tensor &targets,
+                      const TrainConfig &config) {
+  return tokenLogprobs(rolloutLogits(model, f, tokens, config), targets);
 }
 
 std::vector<Tensor> readAll(Function &f, const std::vector<State> &states) {
@@ -55,7 +68,8 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     Tensor mask = f.input("mask", {B, S}, DType::f32);
     Tensor lr = f.input("lr", {}, DType::f32);
     std::vector<Tensor> weights = readAll(f, params);
-    Tensor logp = targetLogprobs(model, f, tokens, targets);
+    // The demonstrations' likelihood: untempered.
+    Tensor logp = tokenLogprobs(model.logits(f, tokens), targets);
     Tensor count = maximum(sum(mask, {0, 1}), 1.0);
     Tensor loss = -sum(logp * mask, {0, 1}) / count;
     auto [clipped, norm] = optim::clipByGlobalNorm(grad(loss, weights), 1.0);
@@ -68,7 +82,18 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     const int64_t B = shapes.grpoBatch;
     Tensor tokens = f.input("tokens", {B, S}, DType::i64);
     Tensor targets = f.input("targets", {B, S}, DType::i64);
-    f.output("logp", targetLogprobs(model, f, tokens, targets));
+    f.output("logp", targetLogprobs(model, f, tokens, targets, config));
+  }
+  {
+    // GRPO starts from fresh AdamW moments and step count, as a new TRL or
+    // verl run does: SFT's moments would scale the first GRPO updates by
+    // another objective's gradient history.
+    Function &f = graph.function("reset_optimizer");
+    for (size_t i = 0; i < params.size(); ++i)
+      for (const State &s : {adam.expAvg(i), adam.expAvgSq(i)})
+        f.update(s, zeros(f, s.shape(), s.dtype()));
+    const State &step = adam.stepState();
+    f.update(step, zeros(f, step.shape(), step.dtype()));
   }
   if (config.grpo().beta() > 0) {
     // The frozen reference of the k3 KL: a copy of every parameter under
@@ -93,7 +118,7 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
       Tensor targets = f.input("targets", {B, S}, DType::i64);
       for (size_t i = 0; i < params.size(); ++i)
         f.substitute(params[i], f.read(refs[i]));
-      f.output("logp", targetLogprobs(model, f, tokens, targets));
+      f.output("logp", targetLogprobs(model, f, tokens, targets, config));
     }
   }
   {
@@ -114,13 +139,14 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     Tensor advantages = models::groupAdvantages(rewards, rowValid, g.group_size(), *scale);
     Tensor lr = f.input("lr", {}, DType::f32);
     std::vector<Tensor> weights = readAll(f, params);
-    Tensor logits = model.logits(f, tokens);
+    Tensor logits = rolloutLogits(model, f, tokens, config);
     models::GrpoLossInputs in;
     in.logp = tokenLogprobs(logits, targets);
     in.oldLogp = oldLogp;
     in.advantages = advantages;
     in.mask = mask;
     in.logits = logits;
+    in.rowValid = rowValid;
     auto lossType = models::parseLossType(g.loss_type());
     if (!lossType.ok())
       return lossType.status();
@@ -132,6 +158,10 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     options.epsLow = g.epsilon_low();
     options.epsHigh = g.epsilon_high();
     options.beta = g.beta();
+    auto klEstimator = models::parseKlEstimator(g.kl_estimator());
+    if (!klEstimator.ok())
+      return klEstimator.status();
+    options.klEstimator = *klEstimator;
     options.lossType = *lossType;
     options.maxCompletionLength = g.max_new_tokens();
     models::GrpoLossOutputs out = models::grpoLoss(in, options);

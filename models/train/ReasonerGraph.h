@@ -27,7 +27,9 @@ std::string referenceName(const std::string &parameter);
 /// "logprobs" (tokens, targets [G, S]) -> logp [G, S]; "grpo_step" (tokens,
 /// targets, mask, old_logp [G, S], advantages [G], lr, total_tokens, and
 /// ref_logp [G, S] when beta > 0) -> loss and the GRPO metrics; "prefill" and
-/// "decode" for rollouts and evaluation. With grpo.beta > 0 only, also
+/// "decode" for rollouts and evaluation; "reset_optimizer" () zeroing the
+/// AdamW moments and step count. Every GRPO log-probability is of logits /
+/// grpo.temperature. With grpo.beta > 0 only, also
 /// "snapshot_reference" () copying every parameter into its referenceName
 /// state, and "ref_logprobs" (tokens, targets) -> logp under those copies.
 absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,

@@ -113,30 +113,86 @@ absl::Status checkNumbers(const google::protobuf::Message &m,
   return absl::OkStatus();
 }
 
+/// Each preset's fields, as text format of GrpoConfig. TRL: GRPOConfig's
+/// defaults (loss_type "dapo", epsilon 0.2 both ways, beta 0, no dynamic
+/// sampling or overlong filtering, transformers' linear decay). DAPO: verl's
+/// recipe (clip-higher 0.28, filter_groups on acc with up to 10 generation
+/// batches, overlong filtering as in the paper's ablation, 10 warmup steps
+/// then constant). Dr. GRPO: dr_grpo's constant normaliser and unscaled
+/// advantages, otherwise TRL's.
+const char *presetText(const std::string &name) {
+  if (name == "trl")
+    return R"(loss_type: "dapo" scale_rewards: "group" epsilon_low: 0.2
+              epsilon_high: 0.2 beta: 0 mu: 1 temperature: 1 top_p: 1
+              top_k: 0 dynamic_sampling: false
+              mask_truncated_completions: false lr_schedule: "linear"
+              warmup_steps: 0 kl_estimator: "k3")";
+  if (name == "dapo")
+    return R"(loss_type: "dapo" scale_rewards: "group" epsilon_low: 0.2
+              epsilon_high: 0.28 beta: 0 mu: 1 temperature: 1 top_p: 1 top_k: 0
+              dynamic_sampling: true filter_metric: "accuracy"
+              max_resample_rounds: 9 mask_truncated_completions: true
+              lr_schedule: "constant" warmup_steps: 10 kl_estimator: "k3")";
+  if (name == "dr_grpo")
+    return R"(loss_type: "dr_grpo" scale_rewards: "none" epsilon_low: 0.2
+              epsilon_high: 0.2 beta: 0 mu: 1 temperature: 1 top_p: 1
+              top_k: 0 dynamic_sampling: false
+              mask_truncated_completions: false lr_schedule: "constant"
+              warmup_steps: 0 kl_estimator: "k3")";
+  return nullptr;
+}
+
+/// Sets every field of grpo.preset that the configuration left unset.
+absl::Status applyPreset(TrainConfig &config) {
+  if (!config.grpo().has_preset())
+    return absl::OkStatus();
+  const std::string &name = config.grpo().preset();
+  const char *text = presetText(name);
+  if (text == nullptr)
+    return oneOf("grpo.preset", name, {"trl", "dapo", "dr_grpo"});
+  GrpoConfig preset;
+  if (!google::protobuf::TextFormat::ParseFromString(text, &preset))
+    return absl::InternalError("grpo.preset " + name + " does not parse");
+  // The configuration's own fields win: merged over the preset, every field
+  // it set replaces the preset's.
+  preset.MergeFrom(config.grpo());
+  *config.mutable_grpo() = std::move(preset);
+  return absl::OkStatus();
+}
+
 } // namespace
 
 absl::Status validateTrainConfig(const TrainConfig &c) {
   if (absl::Status s = checkNumbers(c, ""); !s.ok())
     return s;
-  for (auto s : {oneOf("mode", c.mode(), {"sft", "grpo", "sft+grpo"}),
-                 oneOf("device", c.device(), {"cpu", "cuda"}),
-                 oneOf("task.name", c.task().name(), {"arithmetic", "countdown"}),
-                 oneOf("task.prompt_template", c.task().prompt_template(),
-                       {"bare", "compact", "r1_zero"}),
-                 oneOf("grpo.loss_type", c.grpo().loss_type(), {"grpo", "bnpo", "dr_grpo", "dapo"}),
-                 oneOf("grpo.scale_rewards", c.grpo().scale_rewards(), {"group", "batch", "none"}),
-                 positive("model.hidden_size", c.model().hidden_size()),
-                 positive("model.num_hidden_layers", c.model().num_hidden_layers()),
-                 positive("model.num_attention_heads", c.model().num_attention_heads()),
-                 positive("model.n_routed_experts", c.model().n_routed_experts()),
-                 positive("model.max_position_embeddings", c.model().max_position_embeddings()),
-                 positive("sft.batch_size", c.sft().batch_size()),
-                 positive("sft.learning_rate", c.sft().learning_rate()),
-                 positive("grpo.prompts_per_step", c.grpo().prompts_per_step()),
-                 positive("grpo.max_new_tokens", c.grpo().max_new_tokens()),
-                 positive("grpo.learning_rate", c.grpo().learning_rate()),
-                 positive("grpo.mu", c.grpo().mu()),
-                 positive("eval.problems", c.eval().problems())})
+  for (auto s :
+       {oneOf("mode", c.mode(), {"sft", "grpo", "sft+grpo"}),
+        oneOf("device", c.device(), {"cpu", "cuda"}),
+        oneOf("task.name", c.task().name(), {"arithmetic", "countdown"}),
+        oneOf("task.prompt_template", c.task().prompt_template(),
+              {"bare", "compact", "r1_zero"}),
+        oneOf("grpo.loss_type", c.grpo().loss_type(),
+              {"grpo", "bnpo", "dr_grpo", "dapo"}),
+        oneOf("grpo.scale_rewards", c.grpo().scale_rewards(),
+              {"group", "batch", "none"}),
+        oneOf("grpo.kl_estimator", c.grpo().kl_estimator(), {"k1", "k2", "k3"}),
+        oneOf("grpo.filter_metric", c.grpo().filter_metric(),
+              {"accuracy", "reward"}),
+        oneOf("grpo.lr_schedule", c.grpo().lr_schedule(),
+              {"constant", "linear", "cosine"}),
+        positive("model.hidden_size", c.model().hidden_size()),
+        positive("model.num_hidden_layers", c.model().num_hidden_layers()),
+        positive("model.num_attention_heads", c.model().num_attention_heads()),
+        positive("model.n_routed_experts", c.model().n_routed_experts()),
+        positive("model.max_position_embeddings",
+                 c.model().max_position_embeddings()),
+        positive("sft.batch_size", c.sft().batch_size()),
+        positive("sft.learning_rate", c.sft().learning_rate()),
+        positive("grpo.prompts_per_step", c.grpo().prompts_per_step()),
+        positive("grpo.max_new_tokens", c.grpo().max_new_tokens()),
+        positive("grpo.learning_rate", c.grpo().learning_rate()),
+        positive("grpo.mu", c.grpo().mu()),
+        positive("eval.problems", c.eval().problems())})
     if (!s.ok())
       return s;
   if (c.grpo().group_size() < 2)
@@ -157,6 +213,19 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
   if (c.grpo().prompt_pool() < 0)
     return absl::InvalidArgumentError(
         absl::StrCat("grpo.prompt_pool must be >= 0, got ", c.grpo().prompt_pool()));
+  if (c.grpo().has_preset() && presetText(c.grpo().preset()) == nullptr)
+    return oneOf("grpo.preset", c.grpo().preset(), {"trl", "dapo", "dr_grpo"});
+  if (c.grpo().top_k() < 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("grpo.top_k must be >= 0 (0: no top-k filter), got ",
+                     c.grpo().top_k()));
+  if (c.grpo().warmup_steps() < 0 || c.grpo().max_resample_rounds() < 0)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "grpo.warmup_steps and grpo.max_resample_rounds must be >= 0, got ",
+        c.grpo().warmup_steps(), " and ", c.grpo().max_resample_rounds()));
+  if (c.grpo().min_lr_ratio() < 0 || c.grpo().min_lr_ratio() > 1)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "grpo.min_lr_ratio must be in [0, 1], got ", c.grpo().min_lr_ratio()));
   if (c.sft().steps() < 0 || c.grpo().steps() < 0)
     return absl::InvalidArgumentError("sft.steps and grpo.steps must be >= 0");
   return absl::OkStatus();
@@ -181,6 +250,8 @@ parseTrainConfig(const std::string &text, const std::string &source,
       return absl::InvalidArgumentError("--output-dir needs a folder name");
     config.set_output_dir(*flags.outputDir);
   }
+  if (auto s = applyPreset(config); !s.ok())
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
   if (auto s = validateTrainConfig(config); !s.ok())
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
   return config;

@@ -18,6 +18,7 @@
 #include "executor/StatusMacros.h"
 #include "models/deepseek/Generate.h"
 #include "models/grpo/Advantages.h"
+#include "models/grpo/LrSchedule.h"
 #include "models/grpo/Metrics.h"
 #include "models/tasks/ArithmeticTask.h"
 #include "models/tasks/CompletionFormat.h"
@@ -52,6 +53,7 @@ absl::StatusOr<std::unique_ptr<tasks::Task>> makeTask(const TrainConfig &config)
   }
   tasks::CountdownConfig c;
   c.prompt = promptTemplate(t);
+  c.allowSubset = t.countdown_allow_subsets();
   KILN_ASSIGN_OR_RETURN(tasks::CountdownTask task, tasks::CountdownTask::create(c));
   return std::unique_ptr<tasks::Task>(new tasks::CountdownTask(std::move(task)));
 }
@@ -128,6 +130,9 @@ double scheduledLr(double peak, int64_t step, int64_t warmup, int64_t total) {
   return peak * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * progress)));
 }
 
+/// The first GRPO training problem: a stream disjoint from SFT's.
+constexpr uint64_t kFirstGrpoProblem = uint64_t{1} << 30;
+
 /// Removes `checkpoint.safetensors.tmp.<pid>` files left in `dir` by a run
 /// that was killed mid-write; a temporary of a live process is kept.
 void removeStaleTemporaries(const std::string &dir) {
@@ -147,6 +152,16 @@ void removeStaleTemporaries(const std::string &dir) {
 
 } // namespace
 
+bool groupHasSignal(const std::vector<tasks::RewardBreakdown> &scores,
+                    const std::string &filterMetric) {
+  bool accuracy = filterMetric == "accuracy";
+  for (const tasks::RewardBreakdown &s : scores)
+    if (accuracy ? s.accuracy != scores[0].accuracy
+                 : s.total != scores[0].total)
+      return true;
+  return false;
+}
+
 absl::StatusOr<ResumePoint>
 parseResumePoint(const std::map<std::string, std::string> &metadata,
                  const std::string &path, const TrainConfig &config) {
@@ -156,6 +171,11 @@ parseResumePoint(const std::map<std::string, std::string> &metadata,
         "checkpoint '", path, "': metadata '", field, "' is \"",
         value.substr(0, 80), value.size() > 80 ? "..." : "", "\": ", why));
   };
+  // Digits only: no sign, exponent, spaces or trailing text ("1e3" is not 1).
+  auto isCount = [](const std::string &text) {
+    return !text.empty() && text.size() <= 18 &&
+           text.find_first_not_of("0123456789") == std::string::npos;
+  };
   ResumePoint point;
   if (auto it = metadata.find("phase"); it != metadata.end()) {
     if (it->second != "sft" && it->second != "grpo" && it->second != "done")
@@ -164,9 +184,7 @@ parseResumePoint(const std::map<std::string, std::string> &metadata,
   }
   if (auto it = metadata.find("step"); it != metadata.end()) {
     const std::string &text = it->second;
-    // Digits only: no sign, exponent, spaces or trailing text ("1e3" is not 1).
-    if (text.empty() || text.size() > 18 ||
-        text.find_first_not_of("0123456789") != std::string::npos)
+    if (!isCount(text))
       return bad("step", text, "expected a step count (decimal digits)");
     point.step = std::stoll(text);
     int64_t limit =
@@ -176,6 +194,12 @@ parseResumePoint(const std::map<std::string, std::string> &metadata,
                  absl::StrCat("beyond the ", limit, " ",
                               point.phase == "sft" ? "sft" : "grpo",
                               " steps this configuration runs"));
+  }
+  if (auto it = metadata.find("prompt_cursor"); it != metadata.end()) {
+    if (!isCount(it->second))
+      return bad("prompt_cursor", it->second,
+                 "expected a problem index (decimal digits)");
+    point.promptCursor = std::stoull(it->second);
   }
   return point;
 }
@@ -187,6 +211,9 @@ struct Trainer::Impl {
   std::optional<models::JsonlWriter> jsonl;
   std::optional<models::TensorBoardWriter> tensorboard;
   int64_t globalStep = 0;
+  /// The next GRPO training problem, advanced when a step's update is
+  /// applied, so a checkpoint at any step boundary resumes the same stream.
+  uint64_t promptCursor = kFirstGrpoProblem;
 };
 
 Trainer::Trainer(const TrainConfig &config, EntryRunner &executor, int64_t seqLen,
@@ -202,6 +229,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::create(const TrainConfig &conf
   std::unique_ptr<Trainer> trainer(new Trainer(config, executor, seqLen, promptLen));
   KILN_ASSIGN_OR_RETURN(trainer->impl->task, makeTask(config));
   tasks::RewardOptions options;
+  options.countdownAllowSubset = config.task().countdown_allow_subsets();
   options.accuracyWeight = config.task().accuracy_weight();
   options.formatWeight = config.task().format_weight();
   KILN_ASSIGN_OR_RETURN(auto registry, tasks::defaultRewardRegistry(options));
@@ -273,15 +301,19 @@ void Trainer::resumeFrom(const ResumePoint &point) {
       : point.phase == "grpo"
           ? (sftRan ? config.sft().steps() : 0) + point.step
           : (sftRan ? config.sft().steps() : 0) + config.grpo().steps();
+  if (point.promptCursor)
+    impl->promptCursor = *point.promptCursor;
 }
 
 absl::Status Trainer::saveCheckpoint(const std::string &phase, int64_t step) {
   std::string path = config.output_dir() + "/checkpoint.safetensors";
-  KILN_RETURN_IF_ERROR(kiln::saveCheckpoint(executor, path,
-                                            {{"phase", phase},
-                                             {"step", std::to_string(step)},
-                                             {"seed", std::to_string(config.seed())},
-                                             {"config", config.ShortDebugString()}}));
+  KILN_RETURN_IF_ERROR(kiln::saveCheckpoint(
+      executor, path,
+      {{"phase", phase},
+       {"step", std::to_string(step)},
+       {"seed", std::to_string(config.seed())},
+       {"prompt_cursor", std::to_string(impl->promptCursor)},
+       {"config", config.ShortDebugString()}}));
   // The policy as a model directory, so kiln-serve --model=OUT serves it.
   return writeServableModel(executor, config, promptTemplate(config.task()).text);
 }
@@ -365,16 +397,29 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
   const GrpoConfig &g = config.grpo();
   const int64_t groupSize = g.group_size(), prompts = g.prompts_per_step();
   const int64_t rowsPerStep = prompts * groupSize;
+  KILN_ASSIGN_OR_RETURN(models::ScaleRewards scale,
+                        models::parseScaleRewards(g.scale_rewards()));
+  KILN_ASSIGN_OR_RETURN(models::LrSchedule schedule,
+                        models::parseLrSchedule(g.lr_schedule()));
+  models::LrScheduleOptions lrOptions;
+  lrOptions.schedule = schedule;
+  lrOptions.peakLr = g.learning_rate();
+  lrOptions.warmupSteps = g.warmup_steps();
+  lrOptions.totalSteps = g.steps() * g.mu();
+  lrOptions.minLrRatio = g.min_lr_ratio();
   models::GenerateOptions genOptions;
   genOptions.eosId = ByteTokenizer::kEos;
   genOptions.stop = stop;
-  uint64_t nextProblem = 1u << 30; // a stream disjoint from SFT's
   const bool useReference = g.beta() > 0;
-  // The KL anchor is the policy GRPO starts from (the SFT policy, as in
-  // DeepSeek-R1 and TRL). A resumed run keeps the reference its checkpoint
-  // restored: snapshotting then would anchor to a policy GRPO already moved.
-  if (useReference && firstStep == 0)
-    KILN_RETURN_IF_ERROR(executor.run("snapshot_reference", {}).status());
+  if (firstStep == 0) {
+    impl->promptCursor = kFirstGrpoProblem;
+    KILN_RETURN_IF_ERROR(executor.run("reset_optimizer", {}).status());
+    // The KL anchor is the policy GRPO starts from (the SFT policy, as in
+    // DeepSeek-R1 and TRL). A resumed run keeps the reference its checkpoint
+    // restored: snapshotting then would anchor to a policy GRPO already moved.
+    if (useReference)
+      KILN_RETURN_IF_ERROR(executor.run("snapshot_reference", {}).status());
+  }
   // Periodic checkpoint and evaluation; the last step's evaluation is the
   // caller's (kiln-train evaluates after every phase).
   auto afterStep = [&](int64_t step) -> absl::Status {
@@ -402,31 +447,39 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
     }
     return absl::OkStatus();
   };
+  int64_t gaveUp = 0;
   auto start = std::chrono::steady_clock::now();
   for (int64_t step = firstStep; step < g.steps(); ++step) {
     if (stop && stop->load())
       return saveCheckpoint("grpo", step);
-    // Roll out groups; with dynamic sampling keep only groups whose rewards
-    // differ, oversampling up to max_resample_rounds to fill the batch.
+    // Roll out groups; with dynamic sampling keep only groups whose
+    // filter_metric differs, sampling further batches of prompts, up to
+    // max_resample_rounds more, until the batch is full.
     struct Group {
       tasks::Problem problem;
       std::vector<models::GenerationResult> completions;
       std::vector<double> rewards;
-      double accuracy = 0, format = 0;
+      std::vector<tasks::RewardBreakdown> scores;
     };
     std::vector<Group> kept;
-    double rewardSum = 0, rewardSq = 0, accuracySum = 0, formatSum = 0, lengthSum = 0;
-    int64_t scored = 0, zeroVarianceGroups = 0, drawnGroups = 0;
+    std::vector<double> scoredRewards;
+    double accuracySum = 0, formatSum = 0, lengthSum = 0;
+    int64_t zeroVarianceGroups = 0, drawnGroups = 0, rounds = 0;
+    // Committed to impl->promptCursor only once the step is applied.
+    uint64_t cursor = impl->promptCursor;
+    const int64_t maxRounds =
+        g.dynamic_sampling() ? g.max_resample_rounds() + 1 : 1;
     for (int64_t round = 0;
-         round <= (g.dynamic_sampling() ? g.max_resample_rounds() : 0) &&
-         static_cast<int64_t>(kept.size()) < prompts;
+         round < maxRounds && static_cast<int64_t>(kept.size()) < prompts;
          ++round) {
+      ++rounds;
       std::vector<Group> groups(prompts);
       std::vector<models::GenerationRequest> requests;
       for (int64_t p = 0; p < prompts; ++p) {
-        uint64_t index = nextProblem++;
+        uint64_t index = cursor++;
         if (g.prompt_pool() > 0)
-          index = (1u << 30) + (index - (1u << 30)) % g.prompt_pool();
+          index =
+              kFirstGrpoProblem + (index - kFirstGrpoProblem) % g.prompt_pool();
         groups[p].problem = impl->task->generate(config.seed(), index);
         for (int64_t k = 0; k < groupSize; ++k) {
           models::GenerationRequest request;
@@ -434,6 +487,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
           request.maxNewTokens = g.max_new_tokens();
           request.sampling.temperature = static_cast<float>(g.temperature());
           request.sampling.topP = static_cast<float>(g.top_p());
+          request.sampling.topK = g.top_k();
           request.sampling.seed =
               static_cast<int64_t>(config.seed() * 1000003 + step * 7919 + round * 131 +
                                    p * groupSize + k);
@@ -453,28 +507,61 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
           KILN_ASSIGN_OR_RETURN(std::string text, completionText(impl->tokenizer, res));
           tasks::RewardBreakdown r = impl->reward(group.problem, text);
           group.rewards.push_back(r.total);
+          group.scores.push_back(r);
           group.completions.push_back(res);
-          rewardSum += r.total;
-          rewardSq += r.total * r.total;
+          scoredRewards.push_back(r.total);
           accuracySum += r.accuracy > 0;
           formatSum += r.format > 0;
           lengthSum += res.tokens.size();
-          ++scored;
         }
         ++drawnGroups;
-        bool flat = std::all_of(group.rewards.begin(), group.rewards.end(),
-                                [&](double r) { return r == group.rewards[0]; });
-        zeroVarianceGroups += flat;
-        if ((!flat || !g.dynamic_sampling()) && static_cast<int64_t>(kept.size()) < prompts)
+        zeroVarianceGroups += !groupHasSignal(group.scores, "reward");
+        bool keep = !g.dynamic_sampling() ||
+                    groupHasSignal(group.scores, g.filter_metric());
+        if (keep && static_cast<int64_t>(kept.size()) < prompts)
           kept.push_back(std::move(group));
       }
     }
+    const bool filled = static_cast<int64_t>(kept.size()) == prompts;
+    if (!filled) {
+      // verl stops with an error here; a small run had better train on what
+      // it kept, but never silently.
+      if (gaveUp++ == 0)
+        std::fprintf(stderr,
+                     "grpo step %lld: dynamic sampling kept %zu of %lld groups "
+                     "after %lld batches (grpo.max_resample_rounds %lld) and "
+                     "trains on those; grpo/batch_filled counts such steps\n",
+                     static_cast<long long>(step + 1), kept.size(),
+                     static_cast<long long>(prompts),
+                     static_cast<long long>(rounds),
+                     static_cast<long long>(g.max_resample_rounds()));
+    }
+    const double n = std::max<double>(scoredRewards.size(), 1);
+    double rewardSum = 0;
+    for (double r : scoredRewards)
+      rewardSum += r;
+    const double mean = rewardSum / n;
+    KILN_ASSIGN_OR_RETURN(
+        models::Advantages drawn,
+        models::computeAdvantages(scoredRewards, groupSize, scale));
+    std::vector<std::pair<std::string, double>> scalars{
+        {"grpo/reward_mean", mean},
+        {"grpo/reward_std", models::rewardStd(drawn, scale)},
+        {"grpo/accuracy", accuracySum / n},
+        {"grpo/format_rate", formatSum / n},
+        {"grpo/completion_length", lengthSum / n},
+        {"grpo/zero_variance_fraction",
+         static_cast<double>(zeroVarianceGroups) /
+             std::max<int64_t>(drawnGroups, 1)},
+        {"grpo/kept_groups", static_cast<double>(kept.size())},
+        {"grpo/batch_filled", filled ? 1.0 : 0.0},
+        {"grpo/generation_batches", static_cast<double>(rounds)}};
 
     if (kept.empty()) {
-      // Every group was flat: nothing to learn from this batch, but the step
-      // still counts for checkpoints and periodic evaluation.
-      KILN_RETURN_IF_ERROR(
-          logOrCheckpoint("grpo", step + 1, {{"grpo/kept_groups", 0.0}}));
+      // Nothing to learn from this batch, but the step still counts for
+      // checkpoints and periodic evaluation.
+      impl->promptCursor = cursor;
+      KILN_RETURN_IF_ERROR(logOrCheckpoint("grpo", step + 1, scalars));
       if (progress)
         progress("grpo", step + 1, g.steps(), "every group flat, no update");
       KILN_RETURN_IF_ERROR(afterStep(step));
@@ -489,11 +576,13 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
       for (int64_t k = 0; k < groupSize; ++k) {
         int64_t r = p * groupSize + k;
         const models::GenerationResult &res = kept[p].completions[k];
-        // Truncated completions carry no judged answer: mask them out.
+        // A truncated completion carries no judged answer: DAPO's overlong
+        // filtering leaves it out of the loss.
         bool complete = res.finishReason != models::FinishReason::length;
         truncated += !complete;
-        counted += rows.set(r, promptTokens(impl->tokenizer, kept[p].problem), res.tokens,
-                            complete);
+        counted +=
+            rows.set(r, promptTokens(impl->tokenizer, kept[p].problem),
+                     res.tokens, complete || !g.mask_truncated_completions());
         rewardRows.data<float>()[r] = static_cast<float>(kept[p].rewards[k]);
         rowValid.data<float>()[r] = 1.0f;
       }
@@ -503,9 +592,12 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
     if (useReference) {
       KILN_ASSIGN_OR_RETURN(refLogp, executor.run("ref_logprobs", {tensors[0], tensors[1]}));
     }
-    double lr = g.learning_rate();
-    std::map<std::string, double> last;
+    // Every update's metrics, averaged: the KL and clip fractions of the
+    // later updates are the ones that move.
+    models::ScalarMeans updates;
     for (int64_t update = 0; update < g.mu() && counted > 0; ++update) {
+      double lr =
+          models::scheduledLearningRate(lrOptions, step * g.mu() + update);
       std::map<std::string, HostTensor> inputs{{"tokens", tensors[0]},
                                                {"targets", tensors[1]},
                                                {"mask", tensors[2]},
@@ -521,35 +613,41 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
             inputs["total_tokens"] = scalarF32(static_cast<double>(counted));
       }
       KILN_ASSIGN_OR_RETURN(auto out, executor.runNamed("grpo_step", inputs));
+      updates.add("lr", lr);
       for (auto &[name, value] : out)
-        last[name] = scalarOf(value);
+        updates.add(name, scalarOf(value));
     }
-    double n = std::max<int64_t>(scored, 1);
-    double mean = rewardSum / n;
+    impl->promptCursor = cursor;
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::vector<std::pair<std::string, double>> scalars{
-        {"grpo/reward_mean", mean},
-        {"grpo/reward_std", std::sqrt(std::max(0.0, rewardSq / n - mean * mean))},
-        {"grpo/accuracy", accuracySum / n},
-        {"grpo/format_rate", formatSum / n},
-        {"grpo/completion_length", lengthSum / n},
-        {"grpo/zero_variance_fraction",
-         static_cast<double>(zeroVarianceGroups) / std::max<int64_t>(drawnGroups, 1)},
-        {"grpo/kept_groups", static_cast<double>(kept.size())},
-        {"grpo/truncated_fraction", static_cast<double>(truncated) / std::max<int64_t>(rowsPerStep, 1)},
-        {"grpo/tokens_per_second", lengthSum * (step - firstStep + 1) / std::max(seconds, 1e-9)}};
-    for (const auto &[name, value] : last)
+    scalars.push_back(
+        {"grpo/truncated_fraction",
+         static_cast<double>(truncated) / std::max<int64_t>(rowsPerStep, 1)});
+    scalars.push_back(
+        {"grpo/tokens_per_second",
+         lengthSum * (step - firstStep + 1) / std::max(seconds, 1e-9)});
+    std::map<std::string, double> averaged;
+    for (const auto &[name, value] : updates.means()) {
       scalars.push_back({"grpo/" + name, value});
+      averaged[name] = value;
+    }
     KILN_RETURN_IF_ERROR(logOrCheckpoint("grpo", step + 1, scalars));
     if (progress)
       progress("grpo", step + 1, g.steps(),
-               absl::StrFormat("reward %.3f acc %.2f kept %d", mean, accuracySum / n,
-                               static_cast<int>(kept.size())) +
-                   (useReference && last.count("kl") ? absl::StrFormat(" kl %.4f", last["kl"])
-                                                     : std::string()));
+               absl::StrFormat("reward %.3f acc %.2f kept %d", mean,
+                               accuracySum / n, static_cast<int>(kept.size())) +
+                   (useReference && averaged.count("kl")
+                        ? absl::StrFormat(" kl %.4f", averaged["kl"])
+                        : std::string()));
     KILN_RETURN_IF_ERROR(afterStep(step));
   }
+  if (gaveUp > 1)
+    std::fprintf(
+        stderr,
+        "grpo: dynamic sampling could not fill the batch on %lld of %lld "
+        "steps\n",
+        static_cast<long long>(gaveUp),
+        static_cast<long long>(g.steps() - firstStep));
   return absl::OkStatus();
 }
 

@@ -15,7 +15,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "executor/EntryRunner.h"
@@ -44,15 +46,25 @@ using ProgressFn = std::function<void(const std::string &phase, int64_t step, in
 struct ResumePoint {
   std::string phase = "sft";
   int64_t step = 0;
+  /// The index of the next GRPO training problem (dynamic sampling draws a
+  /// varying number per step); absent in checkpoints of older versions.
+  std::optional<uint64_t> promptCursor;
 };
 
-/// Reads the "phase" and "step" metadata of the checkpoint at `path`
-/// strictly: a phase kiln-train does not write, or a step that is not a plain
-/// decimal count within the configured steps of its phase, is an error naming
-/// the file, the field and the value.
+/// Reads the "phase", "step" and "prompt_cursor" metadata of the checkpoint
+/// at `path` strictly: a phase kiln-train does not write, or a step or cursor
+/// that is not a plain decimal count (a step within the configured steps of
+/// its phase), is an error naming the file, the field and the value.
 absl::StatusOr<ResumePoint>
 parseResumePoint(const std::map<std::string, std::string> &metadata,
                  const std::string &path, const TrainConfig &config);
+
+/// Whether dynamic sampling keeps a group: its completions differ in
+/// `filterMetric`, "accuracy" (DAPO's default: a group all right or all
+/// wrong teaches nothing, whatever its format rewards) or "reward" (the
+/// weighted total).
+bool groupHasSignal(const std::vector<models::tasks::RewardBreakdown> &scores,
+                    const std::string &filterMetric);
 
 class Trainer {
 public:
@@ -61,13 +73,18 @@ public:
   static absl::StatusOr<std::unique_ptr<Trainer>>
   create(const TrainConfig &config, EntryRunner &executor, int64_t seqLen, int64_t promptLen);
 
-  /// Metrics steps continue from `point` (metrics.jsonl's step count does
-  /// not restart at 0 after --resume); call before running.
+  /// Metrics steps and the GRPO prompt stream continue from `point`
+  /// (metrics.jsonl's step count does not restart at 0 after --resume, and
+  /// the problems are those an uninterrupted run would draw; every other
+  /// random choice follows from the step); call before running.
   void resumeFrom(const ResumePoint &point);
 
   /// A failure to write metrics (a full disk) saves a checkpoint first, then
   /// returns the error saying so.
   absl::Status runSft(int64_t firstStep = 0);
+  /// From step 0, GRPO starts with fresh AdamW state, a new reference
+  /// snapshot (beta > 0) and the start of the prompt stream; from a later
+  /// step it keeps what the executor and resumeFrom restored.
   absl::Status runGrpo(int64_t firstStep = 0);
   /// Greedy completions of eval.problems problems of `split` (held-out by
   /// default; kTrain shows how well the policy does on what GRPO trains on),
@@ -79,7 +96,8 @@ public:
   void setProgress(ProgressFn fn) { progress = std::move(fn); }
   /// Set from a signal handler: the loops checkpoint and return at the next step.
   void setStopFlag(const std::atomic<bool> *flag) { stop = flag; }
-  /// Saves parameters, optimizer state and the phase/step as metadata.
+  /// Saves parameters, optimizer state and the phase, step and GRPO prompt
+  /// cursor as metadata.
   absl::Status saveCheckpoint(const std::string &phase, int64_t step);
 
   /// The longest prompt and demonstration of the task, in tokens, for sizing.

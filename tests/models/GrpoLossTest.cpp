@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +31,8 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 struct Batch {
   int64_t b = 0, t = 0, v = 0;
   std::vector<double> logp, oldLogp, refLogp, advantages, mask, logits;
+  /// Empty: every row is a sequence; else 1 per real row, 0 per padding row.
+  std::vector<double> rowValid;
   double totalTokens = 0;
 };
 
@@ -64,10 +67,21 @@ Expected reference(const Batch &x, const GrpoLossOptions &o) {
       // range both terms are the same), else the clipped constant: 0.
       double g = unclipped <= clipped ? -r * a : 0.0;
       if (o.beta != 0) {
-        double d = x.refLogp[k] - x.logp[k];
-        double kl = std::exp(d) - d - 1;
+        // d = ref - logp, so d d / d logp = -1.
+        double d = x.refLogp[k] - x.logp[k], kl = 0, dkl = 0;
+        switch (o.klEstimator) {
+        case KlEstimator::k1:
+          kl = -d, dkl = 1;
+          break;
+        case KlEstimator::k2:
+          kl = 0.5 * d * d, dkl = -d;
+          break;
+        case KlEstimator::k3:
+          kl = std::exp(d) - d - 1, dkl = 1 - std::exp(d);
+          break;
+        }
         l += o.beta * kl;
-        g += o.beta * (1 - std::exp(d));
+        g += o.beta * dkl;
         klSum += m * kl;
       }
       perTokenLoss[k] = l;
@@ -102,17 +116,26 @@ Expected reference(const Batch &x, const GrpoLossOptions &o) {
                     static_cast<double>(x.b);
       }
   }
+  // grpo and dr_grpo count sequences: the rows that exist.
+  double rows = static_cast<double>(x.b);
+  if (!x.rowValid.empty())
+    rows = std::max(std::accumulate(x.rowValid.begin(), x.rowValid.end(), 0.0),
+                    1.0);
+  if (o.lossType == LossType::grpo)
+    for (double &g : e.grad)
+      g *= static_cast<double>(x.b) / rows;
   double denominator = 1;
   switch (o.lossType) {
   case LossType::grpo:
-    e.loss = seqMeanSum / static_cast<double>(x.b);
+    e.loss = seqMeanSum / rows;
     break;
   case LossType::bnpo:
     denominator = std::max(tokens, 1.0);
     break;
   case LossType::drGrpo:
-    denominator = static_cast<double>(
-        x.b * (o.maxCompletionLength ? o.maxCompletionLength : x.t));
+    denominator =
+        rows * static_cast<double>(o.maxCompletionLength ? o.maxCompletionLength
+                                                         : x.t);
     break;
   case LossType::dapo:
     denominator = std::max(x.totalTokens, 1.0);
@@ -195,6 +218,8 @@ std::unique_ptr<Executor> compileLoss(const Batch &x,
     in.totalTokens = f.input("total_tokens", {}, DType::f32);
   if (!x.logits.empty())
     in.logits = f.input("logits", {x.b, x.t, x.v}, DType::f32);
+  if (!x.rowValid.empty())
+    in.rowValid = f.input("row_valid", {x.b}, DType::f32);
   GrpoLossOutputs out = grpoLoss(in, options);
   for (const auto &[name, tensor] : out.named())
     f.output(name, tensor);
@@ -228,6 +253,9 @@ std::map<std::string, HostTensor> runLoss(Executor &executor, const Batch &x,
   if (!x.logits.empty())
     inputs.emplace("logits", HostTensor::fromDoubles(
                                  proto::F32, {x.b, x.t, x.v}, x.logits));
+  if (!x.rowValid.empty())
+    inputs.emplace("row_valid",
+                   HostTensor::fromDoubles(proto::F32, {x.b}, x.rowValid));
   auto results = executor.runNamed("loss", inputs);
   EXPECT_TRUE(results.ok()) << results.status();
   return results.ok() ? *results : std::map<std::string, HostTensor>{};
@@ -321,6 +349,46 @@ TEST(GrpoLoss, EveryLossTypeBetaAndClipRangeMatchesReference) {
   EXPECT_LT(e.region, 1);
 }
 
+TEST(GrpoLoss, EveryKlEstimatorMatchesReference) {
+  Batch x = makeBatch(13);
+  for (KlEstimator estimator :
+       {KlEstimator::k1, KlEstimator::k2, KlEstimator::k3})
+    for (LossType type : {LossType::grpo, LossType::dapo}) {
+      GrpoLossOptions options;
+      options.lossType = type;
+      options.beta = 0.3;
+      options.klEstimator = estimator;
+      SCOPED_TRACE(klEstimatorName(estimator));
+      checkAgainstReference(x, options);
+    }
+  // By hand, one token with ref - logp = ln 2: k1 = -ln 2, k2 = (ln 2)^2 / 2,
+  // k3 = 2 - ln 2 - 1.
+  Batch one;
+  one.b = 1;
+  one.t = 1;
+  one.logp = {0.0};
+  one.oldLogp = {0.0};
+  one.refLogp = asF32({std::log(2.0)}, {1, 1});
+  one.advantages = {0.0};
+  one.mask = {1};
+  const double ln2 = std::log(2.0);
+  for (auto [estimator, want] : {std::pair{KlEstimator::k1, -ln2},
+                                 {KlEstimator::k2, 0.5 * ln2 * ln2},
+                                 {KlEstimator::k3, 1 - ln2}}) {
+    GrpoLossOptions options;
+    options.lossType = LossType::bnpo;
+    options.beta = 1;
+    options.klEstimator = estimator;
+    auto executor = compileLoss(one, options);
+    ASSERT_NE(executor, nullptr);
+    auto results = runLoss(*executor, one, options);
+    expectNear(scalarOf(results, "kl"), want, klEstimatorName(estimator));
+    expectNear(scalarOf(results, "loss"), want, klEstimatorName(estimator));
+  }
+  EXPECT_EQ(*parseKlEstimator("k2"), KlEstimator::k2);
+  EXPECT_FALSE(parseKlEstimator("kl").ok());
+}
+
 TEST(GrpoLoss, EntropyFromLogits) {
   GrpoLossOptions options;
   options.lossType = LossType::bnpo;
@@ -386,6 +454,47 @@ TEST(GrpoLoss, DapoMicroBatchesAddUpToTheGlobalTokenMean) {
     expectNear(ga[k], e.grad[k], "grad first " + std::to_string(k));
     expectNear(gb[k], e.grad[whole.t + k], "grad second " + std::to_string(k));
   }
+}
+
+TEST(GrpoLoss, PaddingRowsNeverEnterADenominator) {
+  // The third row of the batch has no valid token. As a padding row (a group
+  // dynamic sampling could not fill) it is no sequence: every loss type gives
+  // the loss and gradients of the two real rows alone, where before grpo
+  // divided by 3 sequences and dr_grpo by 3 * 8 tokens.
+  Batch padded = makeBatch(7);
+  padded.rowValid = {1, 1, 0};
+  Batch twoRows = padded;
+  twoRows.b = 2;
+  twoRows.rowValid.clear();
+  for (auto *v :
+       {&twoRows.logp, &twoRows.oldLogp, &twoRows.refLogp, &twoRows.mask})
+    v->resize(2 * padded.t);
+  twoRows.advantages.resize(2);
+  for (LossType type :
+       {LossType::grpo, LossType::bnpo, LossType::drGrpo, LossType::dapo}) {
+    GrpoLossOptions options;
+    options.lossType = type;
+    options.beta = 0.04;
+    options.maxCompletionLength = 8;
+    checkAgainstReference(padded, options);
+    Expected alone = reference(twoRows, options);
+    auto executor = compileLoss(padded, options);
+    ASSERT_NE(executor, nullptr);
+    auto results = runLoss(*executor, padded, options);
+    std::string what = lossTypeName(type);
+    expectNear(scalarOf(results, "loss"), alone.loss, what + " loss");
+    std::vector<double> grad = results.at("grad_logp").toDoubles();
+    for (int64_t k = 0; k < 2 * padded.t; ++k)
+      expectNear(grad[k], alone.grad[k], what + " grad " + std::to_string(k));
+  }
+  // By hand for dr_grpo: the token sum over 2 rows * 8, not 3 * 8.
+  GrpoLossOptions drGrpo;
+  drGrpo.lossType = LossType::drGrpo;
+  drGrpo.maxCompletionLength = 8;
+  Batch unpadded = padded;
+  unpadded.rowValid.clear();
+  EXPECT_NEAR(reference(padded, drGrpo).loss,
+              reference(unpadded, drGrpo).loss * 3.0 / 2.0, 1e-12);
 }
 
 absl::Status buildStatus(const GrpoLossOptions &options, bool withRef,
@@ -458,6 +567,23 @@ TEST(Advantages, EveryScaleOnHandComputedGroups) {
   ASSERT_TRUE(a.ok());
   EXPECT_NEAR(a->advantages[0], 1 / (std::sqrt(2.0) + 1e-4), 1e-12);
   EXPECT_NEAR(a->advantages[1], -1 / (std::sqrt(2.0) + 1e-4), 1e-12);
+}
+
+TEST(Advantages, RewardStdIsTheAdvantagesEstimator) {
+  // The groups above: group and none log the mean of the groups' unbiased
+  // stds, (sqrt(1/3) + 0) / 2, as TRL's reward_std; batch logs the batch's
+  // unbiased sqrt(29/30). The population std of the batch, sqrt(29/36),
+  // which Kiln logged before, is neither.
+  std::vector<double> rewards = {1, 0, 0, 2, 2, 2};
+  for (ScaleRewards scale : {ScaleRewards::group, ScaleRewards::none}) {
+    auto a = computeAdvantages(rewards, 3, scale);
+    ASSERT_TRUE(a.ok());
+    EXPECT_NEAR(rewardStd(*a, scale), std::sqrt(1.0 / 3) / 2, 1e-15);
+  }
+  auto a = computeAdvantages(rewards, 3, ScaleRewards::batch);
+  ASSERT_TRUE(a.ok());
+  EXPECT_NEAR(a->batchStd, std::sqrt(29.0 / 30), 1e-15);
+  EXPECT_NEAR(rewardStd(*a, ScaleRewards::batch), std::sqrt(29.0 / 30), 1e-15);
 }
 
 TEST(Advantages, ZeroVarianceGroupsAreExactlyZero) {

@@ -41,6 +41,21 @@ std::string freshDir(const std::string &name) {
   return dir;
 }
 
+TEST(ScalarMeans, AveragesEachNameOverItsValuesInFirstSeenOrder) {
+  // Two GRPO updates of one batch: the logged KL is their mean, not the
+  // last update's.
+  ScalarMeans means;
+  means.add("kl", 0.0);
+  means.add("clip_ratio/region_mean", 0.25);
+  means.add("kl", 0.5);
+  means.add("clip_ratio/region_mean", 0.75);
+  means.add("entropy", 2.0);
+  EXPECT_EQ(means.means(), (Scalars{{"kl", 0.25},
+                                    {"clip_ratio/region_mean", 0.5},
+                                    {"entropy", 2.0}}));
+  EXPECT_TRUE(ScalarMeans().means().empty());
+}
+
 TEST(Crc32c, KnownVectors) {
   EXPECT_EQ(crc32c("123456789"), 0xE3069283u);
   EXPECT_EQ(crc32c(""), 0u);

@@ -99,9 +99,11 @@ TEST(ReasonerBundle, TheHashCoversWhatTheGraphDependsOn) {
                               *shapes),
             hash);
   // The model and the GRPO objective baked into grpo_step do.
-  for (const char *change : {"model { hidden_size: 48 }", "model { seed: 2 }",
-                             "grpo { beta: 0.04 }", "grpo { loss_type: \"grpo\" }",
-                             "grpo { epsilon_high: 0.2 }", "grpo { scale_rewards: \"none\" }"})
+  for (const char *change :
+       {"model { hidden_size: 48 }", "model { seed: 2 }", "grpo { beta: 0.04 }",
+        "grpo { loss_type: \"grpo\" }", "grpo { epsilon_high: 0.2 }",
+        "grpo { scale_rewards: \"none\" }", "grpo { temperature: 0.7 }",
+        "grpo { kl_estimator: \"k2\" }"})
     EXPECT_NE(reasonerModelHash(tinyConfig(change), *shapes), hash) << change;
   ReasonerShapes other = *shapes;
   other.sftBatch += 1;

@@ -38,6 +38,13 @@ std::string wrapAnswer(std::string_view answer) {
   return "<think>ok</think><answer>" + std::string(answer) + "</answer>";
 }
 
+/// Reward options that accept answers using a subset of the numbers.
+RewardOptions subsets() {
+  RewardOptions options;
+  options.countdownAllowSubset = true;
+  return options;
+}
+
 double accuracy(const RewardFn &fn, const Problem &p, std::string_view c) {
   return fn(p, c).accuracy;
 }
@@ -252,13 +259,32 @@ TEST(CountdownRewardTest, ExactRationalChecking) {
   Problem twice = countdownProblem({5, 5, 2}, 50);
   EXPECT_EQ(accuracy(reward, twice, wrapAnswer("5*5*2")), 1.0);
   EXPECT_EQ(accuracy(reward, twice, wrapAnswer("(5+5)*5")), 0.0);
-  // Using fewer numbers than given is allowed.
+  // TinyZero's rule: every given number exactly once; a subset only when
+  // the options allow it.
   Problem subset = countdownProblem({7, 50, 3, 2}, 100);
-  EXPECT_EQ(accuracy(reward, subset, wrapAnswer("50*2")), 1.0);
+  EXPECT_EQ(accuracy(reward, subset, wrapAnswer("50*2")), 0.0);
+  EXPECT_EQ(accuracy(reward, subset, wrapAnswer("(7-3)*50/2")), 1.0);
+  EXPECT_EQ(accuracy(countdownReward(subsets()), subset, wrapAnswer("50*2")),
+            1.0);
+  EXPECT_EQ(
+      accuracy(countdownReward(subsets()), subset, wrapAnswer("(50+50)*1")),
+      0.0);
+  auto unused = checkCountdownAnswer("50*2", {7, 50, 3, 2}, 100);
+  ASSERT_FALSE(unused.ok());
+  EXPECT_NE(unused.message().find("leaves 3 of [7, 50, 3, 2] unused"),
+            std::string::npos)
+      << unused;
+  EXPECT_TRUE(checkCountdownAnswer("50*2", {7, 50, 3, 2}, 100,
+                                   CountdownNumbers::kSubset)
+                  .ok());
 }
 
 TEST(CountdownRewardTest, FractionsThatReduceToTheTarget) {
-  RewardFn reward = countdownReward();
+  // Every number once: 4/6 is 2/3, times 3 is 2.
+  EXPECT_EQ(accuracy(countdownReward(), countdownProblem({4, 6, 3}, 2),
+                     wrapAnswer("4/6*3")),
+            1.0);
+  RewardFn reward = countdownReward(subsets());
   Problem p = countdownProblem({8, 3, 3}, 8);
   EXPECT_EQ(accuracy(reward, p, wrapAnswer("(8/3)*3")), 1.0);
   EXPECT_EQ(accuracy(reward, p, wrapAnswer("8/3*3")), 1.0);
@@ -271,8 +297,9 @@ TEST(CountdownRewardTest, FractionsThatReduceToTheTarget) {
 }
 
 TEST(CountdownRewardTest, UnaryMinusAndDivisionByZeroAreRejected) {
-  RewardFn reward = countdownReward();
+  RewardFn reward = countdownReward(subsets());
   Problem p = countdownProblem({4, 4, 2}, 0);
+  EXPECT_EQ(accuracy(countdownReward(), p, wrapAnswer("4-4")), 0.0); // 2 unused
   EXPECT_EQ(accuracy(reward, p, wrapAnswer("4-4")), 1.0);
   EXPECT_EQ(accuracy(reward, p, wrapAnswer("2/(4-4)")), 0.0);
   EXPECT_EQ(accuracy(reward, p, wrapAnswer("(4-4)/2")), 1.0);

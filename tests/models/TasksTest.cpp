@@ -248,6 +248,18 @@ TEST(CountdownTaskTest, ProblemText) {
   EXPECT_EQ(p->canonicalKey, "1,3,4,25");
   EXPECT_TRUE(checkCountdownAnswer(p->answer, p->numbers, 98).ok());
   EXPECT_FALSE(countdown().make({2, 2}, 7).has_value());
+  // 50*2 reaches 100 with two of the numbers; the demonstration uses all.
+  auto all = countdown().make({7, 50, 3, 2}, 100);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_TRUE(checkCountdownAnswer(all->answer, all->numbers, 100).ok())
+      << all->answer;
+  CountdownConfig config;
+  config.allowSubset = true;
+  auto fewest = CountdownTask::create(config)->make({7, 50, 3, 2}, 100);
+  ASSERT_TRUE(fewest.has_value());
+  EXPECT_EQ(fewest->answer, "50*2");
+  // 5 is one of the numbers; no expression using both 5 and 7 makes it.
+  EXPECT_FALSE(countdown().make({5, 7}, 5).has_value());
 }
 
 TEST(CountdownTaskTest, GenerationIsDeterministic) {

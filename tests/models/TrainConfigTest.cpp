@@ -53,6 +53,88 @@ TEST(TrainConfig, MalformedTextAndBadValuesAreErrors) {
   EXPECT_TRUE(absl::StrContains(beta.status().message(), "grpo.beta")) << beta.status();
 }
 
+TEST(TrainConfig, GrpoDefaultsFollowDapo) {
+  auto config = parseTrainConfig("", "a");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const GrpoConfig &g = config->grpo();
+  EXPECT_EQ(g.loss_type(), "dapo");
+  EXPECT_DOUBLE_EQ(g.epsilon_high(), 0.28);
+  EXPECT_TRUE(g.dynamic_sampling());
+  EXPECT_EQ(g.filter_metric(), "accuracy");
+  EXPECT_TRUE(g.mask_truncated_completions());
+  EXPECT_EQ(g.lr_schedule(), "constant");
+  EXPECT_EQ(g.warmup_steps(), 0);
+  EXPECT_FALSE(g.has_preset());
+  EXPECT_FALSE(config->task().countdown_allow_subsets());
+}
+
+TEST(TrainConfig, PresetsSetTheirSourcesDefaultsAndExplicitFieldsWin) {
+  auto trl = parseTrainConfig("grpo { preset: \"trl\" }", "a");
+  ASSERT_TRUE(trl.ok()) << trl.status();
+  EXPECT_EQ(trl->grpo().loss_type(), "dapo");
+  EXPECT_EQ(trl->grpo().scale_rewards(), "group");
+  EXPECT_DOUBLE_EQ(trl->grpo().epsilon_low(), 0.2);
+  EXPECT_DOUBLE_EQ(trl->grpo().epsilon_high(), 0.2);
+  EXPECT_DOUBLE_EQ(trl->grpo().beta(), 0.0);
+  EXPECT_FALSE(trl->grpo().dynamic_sampling());
+  EXPECT_FALSE(trl->grpo().mask_truncated_completions());
+  EXPECT_EQ(trl->grpo().lr_schedule(), "linear");
+  // Sizes and the learning rate stay the configuration's.
+  EXPECT_DOUBLE_EQ(trl->grpo().learning_rate(), GrpoConfig().learning_rate());
+  EXPECT_EQ(trl->grpo().group_size(), 8);
+
+  auto dapo = parseTrainConfig("grpo { preset: \"dapo\" }", "a");
+  ASSERT_TRUE(dapo.ok()) << dapo.status();
+  EXPECT_DOUBLE_EQ(dapo->grpo().epsilon_high(), 0.28);
+  EXPECT_TRUE(dapo->grpo().dynamic_sampling());
+  EXPECT_EQ(dapo->grpo().filter_metric(), "accuracy");
+  EXPECT_EQ(dapo->grpo().max_resample_rounds(), 9);
+  EXPECT_TRUE(dapo->grpo().mask_truncated_completions());
+  EXPECT_EQ(dapo->grpo().warmup_steps(), 10);
+
+  // A field the configuration sets wins over the preset, wherever it is set
+  // (before or after the preset, in the file or an override).
+  auto drGrpo =
+      parseTrainConfig("grpo { epsilon_high: 0.3 preset: \"dr_grpo\" }", "a",
+                       {"grpo { scale_rewards: \"batch\" }"});
+  ASSERT_TRUE(drGrpo.ok()) << drGrpo.status();
+  EXPECT_EQ(drGrpo->grpo().loss_type(), "dr_grpo");
+  EXPECT_DOUBLE_EQ(drGrpo->grpo().epsilon_high(), 0.3);
+  EXPECT_EQ(drGrpo->grpo().scale_rewards(), "batch");
+  EXPECT_FALSE(drGrpo->grpo().dynamic_sampling());
+  // Even when it spells the Kiln default.
+  auto explicitDefault =
+      parseTrainConfig("grpo { preset: \"trl\" dynamic_sampling: true }", "a");
+  ASSERT_TRUE(explicitDefault.ok());
+  EXPECT_TRUE(explicitDefault->grpo().dynamic_sampling());
+
+  auto unknown =
+      parseTrainConfig("", "run.textproto", {"grpo { preset: \"ppo\" }"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_TRUE(absl::StrContains(
+      unknown.status().message(),
+      "grpo.preset is \"ppo\"; expected one of: trl, dapo, dr_grpo"))
+      << unknown.status();
+}
+
+TEST(TrainConfig, NewGrpoChoicesAreChecked) {
+  for (const char *bad :
+       {"grpo { filter_metric: \"acc\" }", "grpo { lr_schedule: \"step\" }",
+        "grpo { warmup_steps: -1 }", "grpo { min_lr_ratio: 1.5 }",
+        "grpo { max_resample_rounds: -1 }", "grpo { top_k: -1 }",
+        "grpo { kl_estimator: \"k4\" }"}) {
+    auto config = parseTrainConfig(bad, "a");
+    ASSERT_FALSE(config.ok()) << bad;
+    EXPECT_TRUE(absl::StrContains(config.status().message(), "grpo."))
+        << config.status();
+  }
+  EXPECT_TRUE(parseTrainConfig(
+                  "grpo { filter_metric: \"reward\" lr_schedule: \"cosine\" "
+                  "warmup_steps: 3 min_lr_ratio: 0.1 }",
+                  "a")
+                  .ok());
+}
+
 TEST(TrainConfig, PositiveBetaIsAcceptedAndZeroIsTheDefault) {
   // beta > 0 trains against a frozen reference (ReasonerGraph's ref_logprobs);
   // the default 0 runs none.
