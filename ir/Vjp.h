@@ -1,8 +1,8 @@
 //===- Vjp.h - helpers shared by the gradient rules -------------*- C++ -*-===//
 //
-// The vector-Jacobian products of kiln ops (ir/Vjp*.cpp) are written with these:
-// emitting primitives with inferred types, summing a broadcast gradient back to
-// an operand's shape, and zeros.
+// The vector-Jacobian products of kiln ops (ir/Vjp*.cpp) are written with
+// these: emitting primitives with inferred types, summing a broadcast gradient
+// back to an operand's shape, and zeros.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +13,13 @@
 #include "ir/PrimitiveBuilder.h"
 
 namespace kiln::ir {
+
+/// Opens the definition of OP's VjpOpInterface::buildVjp in the ir/Vjp*.cpp
+/// files (inside namespace kiln::ir, with `using namespace mlir`).
+#define KILN_VJP(OP)                                                           \
+  ::llvm::LogicalResult OP::buildVjp(                                          \
+      ::mlir::OpBuilder &builder, ::llvm::ArrayRef<::mlir::Value> resultGrads, \
+      ::llvm::SmallVectorImpl<::mlir::Value> &operandGrads)
 
 /// Sums `grad` (the gradient of a broadcast result) over the dimensions that
 /// broadcasting added or stretched, so it has `target`'s shape.

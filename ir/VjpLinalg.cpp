@@ -11,10 +11,6 @@ using namespace mlir;
 
 namespace kiln::ir {
 
-#define KILN_VJP(OP)                                                           \
-  LogicalResult OP::buildVjp(OpBuilder &builder, ArrayRef<Value> resultGrads,  \
-                             SmallVectorImpl<Value> &operandGrads)
-
 namespace {
 
 Value matmulT(PrimitiveBuilder &pb, Value a, Value b, bool transposeA,

@@ -14,10 +14,6 @@ using namespace mlir;
 
 namespace kiln::ir {
 
-#define KILN_VJP(OP)                                                           \
-  LogicalResult OP::buildVjp(OpBuilder &builder, ArrayRef<Value> resultGrads,  \
-                             SmallVectorImpl<Value> &operandGrads)
-
 KILN_VJP(RotaryOp) {
   // The rotation is orthogonal, so x's gradient is g rotated back (-theta):
   //   da = ga cos + gb sin,  db = gb cos - ga sin.

@@ -14,10 +14,6 @@ using namespace mlir;
 
 namespace kiln::ir {
 
-#define KILN_VJP(OP)                                                           \
-  LogicalResult OP::buildVjp(OpBuilder &builder, ArrayRef<Value> resultGrads,  \
-                             SmallVectorImpl<Value> &operandGrads)
-
 Value restoreReducedDims(PrimitiveBuilder &pb, Value grad,
                          RankedTensorType input, ArrayRef<int64_t> axes) {
   SmallVector<int64_t> keptShape(input.getShape());

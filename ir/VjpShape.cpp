@@ -14,10 +14,6 @@ using namespace mlir;
 
 namespace kiln::ir {
 
-#define KILN_VJP(OP)                                                           \
-  LogicalResult OP::buildVjp(OpBuilder &builder, ArrayRef<Value> resultGrads,  \
-                             SmallVectorImpl<Value> &operandGrads)
-
 namespace {
 
 /// Zeros of `like`'s element type and `shape`.

@@ -17,6 +17,7 @@
 #include "models/deepseek/DeepseekTrain.h"
 #include "models/deepseek/ExpertModularity.h"
 #include "models/deepseek/HfCheckpoint.h"
+#include "tests/models/DeepseekTrainFixture.h"
 
 #include "gtest/gtest.h"
 
@@ -42,38 +43,12 @@ DeepseekTrainOptions fixtureOptions() {
 }
 
 std::unique_ptr<Executor> start(const DeepseekTrainOptions &o) {
-  auto graph = buildDeepseekTrainGraph(o);
-  EXPECT_TRUE(graph.ok()) << graph.status();
-  if (!graph.ok())
-    return nullptr;
-  auto module = graph->build();
-  EXPECT_TRUE(module.ok()) << module.status();
-  auto exe = codegen::compile(*module);
-  EXPECT_TRUE(exe.ok()) << exe.status();
-  auto executor = Executor::create(*exe);
-  EXPECT_TRUE(executor.ok()) << executor.status();
-  EXPECT_TRUE((*executor)->initializeState().ok());
-  return std::move(*executor);
-}
-
-std::map<std::string, HostTensor> batch(const DeepseekTrainOptions &o,
-                                        uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  HostTensor tokens(proto::I64, {o.batch, o.seqLen});
-  HostTensor targets(proto::I64, {o.batch, o.seqLen});
-  HostTensor mask =
-      HostTensor::fromDoubles(proto::F32, {o.batch, o.seqLen},
-                              std::vector<double>(o.batch * o.seqLen, 1.0));
-  for (int64_t i = 0; i < o.batch * o.seqLen; ++i) {
-    tokens.setInt(i, static_cast<int64_t>(rng() % o.model.vocabSize));
-    targets.setInt(i, static_cast<int64_t>(rng() % o.model.vocabSize));
-  }
-  return {{"tokens", tokens}, {"targets", targets}, {"mask", mask}};
+  return startDeepseekTrain(o);
 }
 
 std::map<std::string, HostTensor>
 trainStep(Executor &executor, const DeepseekTrainOptions &o, uint64_t seed) {
-  auto out = executor.runNamed("train_step", batch(o, seed));
+  auto out = executor.runNamed("train_step", randomTrainBatch(o, seed));
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? *out : std::map<std::string, HostTensor>{};
 }
@@ -147,7 +122,7 @@ TEST(DeepseekExperts, FrozenExpertsStayBitIdentical) {
       sameBits(before.at("lm_head.weight"), after.at("lm_head.weight")));
 
   // The gradient entry reports zero rows for frozen experts.
-  auto grads = executor->runNamed("grads", batch(o, 99));
+  auto grads = executor->runNamed("grads", randomTrainBatch(o, 99));
   ASSERT_TRUE(grads.ok()) << grads.status();
   std::vector<double> g =
       grads->at("grad." + stack(1, "gate_proj")).toDoubles();

@@ -9,13 +9,13 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 
 #include "codegen/Compile.h"
 #include "executor/Executor.h"
 #include "ir/KilnOps.h"
 #include "models/deepseek/DeepseekTrain.h"
 #include "passes/Passes.h"
+#include "tests/models/DeepseekTrainFixture.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -46,37 +46,9 @@ int64_t moeLayers(const DeepseekTrainOptions &o) {
 }
 
 std::unique_ptr<Executor> start(const DeepseekTrainOptions &o, bool fuse) {
-  auto graph = buildDeepseekTrainGraph(o);
-  EXPECT_TRUE(graph.ok()) << graph.status();
-  if (!graph.ok())
-    return nullptr;
-  auto module = graph->build();
-  EXPECT_TRUE(module.ok()) << module.status();
   codegen::CompileOptions options;
   options.fuseMoe = fuse;
-  auto exe = codegen::compile(*module, options);
-  EXPECT_TRUE(exe.ok()) << exe.status();
-  if (!exe.ok())
-    return nullptr;
-  auto executor = Executor::create(*exe);
-  EXPECT_TRUE(executor.ok()) << executor.status();
-  EXPECT_TRUE((*executor)->initializeState().ok());
-  return std::move(*executor);
-}
-
-std::map<std::string, HostTensor> batch(const DeepseekTrainOptions &o,
-                                        uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  HostTensor tokens(proto::I64, {o.batch, o.seqLen});
-  HostTensor targets(proto::I64, {o.batch, o.seqLen});
-  HostTensor mask =
-      HostTensor::fromDoubles(proto::F32, {o.batch, o.seqLen},
-                              std::vector<double>(o.batch * o.seqLen, 1.0));
-  for (int64_t i = 0; i < o.batch * o.seqLen; ++i) {
-    tokens.setInt(i, static_cast<int64_t>(rng() % o.model.vocabSize));
-    targets.setInt(i, static_cast<int64_t>(rng() % o.model.vocabSize));
-  }
-  return {{"tokens", tokens}, {"targets", targets}, {"mask", mask}};
+  return startDeepseekTrain(o, options);
 }
 
 /// max |a - b| over max(|b|) (1 where b is all zero).
@@ -139,7 +111,7 @@ TEST(DeepseekFuseMoe, GradientsMatchTheUnfusedGraph) {
   auto fused = start(o, true), unfused = start(o, false);
   ASSERT_NE(fused, nullptr);
   ASSERT_NE(unfused, nullptr);
-  auto in = batch(o, 3);
+  auto in = randomTrainBatch(o, 3);
   auto a = fused->runNamed("grads", in);
   auto b = unfused->runNamed("grads", in);
   ASSERT_TRUE(a.ok()) << a.status();
@@ -159,7 +131,7 @@ TEST(DeepseekFuseMoe, Bf16LossesMatchTheUnfusedGraph) {
   auto fused = start(o, true), unfused = start(o, false);
   ASSERT_NE(fused, nullptr);
   ASSERT_NE(unfused, nullptr);
-  auto in = batch(o, 5);
+  auto in = randomTrainBatch(o, 5);
   auto a = fused->runNamed("eval_loss", in);
   auto b = unfused->runNamed("eval_loss", in);
   ASSERT_TRUE(a.ok()) << a.status();
@@ -178,7 +150,7 @@ TEST(DeepseekFuseMoe, TrainingGivesTheSameBitsEveryRun) {
   ASSERT_NE(first, nullptr);
   ASSERT_NE(second, nullptr);
   for (uint64_t step = 0; step < 3; ++step) {
-    auto in = batch(o, 20 + step);
+    auto in = randomTrainBatch(o, 20 + step);
     ASSERT_TRUE(first->runNamed("train_step", in).ok());
     ASSERT_TRUE(second->runNamed("train_step", in).ok());
   }
