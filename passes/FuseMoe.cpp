@@ -60,7 +60,7 @@ bool isZeroConstant(Value v) {
   DenseElementsAttr attr;
   if (!matchPattern(v, m_Constant(&attr)) || !attr.isSplat())
     return false;
-  if (auto f = llvm::dyn_cast<FloatType>(attr.getElementType()))
+  if (llvm::isa<FloatType>(attr.getElementType()))
     return attr.getSplatValue<APFloat>().isZero();
   return attr.getSplatValue<APInt>().isZero();
 }
