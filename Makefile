@@ -9,7 +9,8 @@ PACKAGES := cmake ninja-build g++ make python3 ccache \
 	llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools \
 	libabsl-dev libprotobuf-dev protobuf-compiler libeigen3-dev \
 	nlohmann-json3-dev libgtest-dev libgmock-dev libpcre2-dev \
-	clang-19 libclang-rt-19-dev libcpp-httplib-dev curl
+	clang-19 libclang-rt-19-dev libcpp-httplib-dev curl \
+	libopenmpi-dev openmpi-bin
 
 ASAN_DIR ?= build-asan
 # Seconds each fuzz target runs in `make fuzz` (ctest runs each for 4).

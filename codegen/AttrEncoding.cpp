@@ -126,7 +126,12 @@ absl::StatusOr<proto::Attr> encodeAttr(Attribute attr) {
     for (double v : floats.asArrayRef())
       out.mutable_floats()->add_values(v);
   } else if (auto type = llvm::dyn_cast<TypeAttr>(attr)) {
-    proto::DType dtype = toDType(type.getValue());
+    // A tensor type (kiln.recv's) travels as its element type: the step's
+    // output buffer carries the shape.
+    Type value = type.getValue();
+    if (auto tensor = llvm::dyn_cast<RankedTensorType>(value))
+      value = tensor.getElementType();
+    proto::DType dtype = toDType(value);
     if (dtype == proto::DTYPE_INVALID)
       return absl::InvalidArgumentError("unsupported element type");
     out.set_type(dtype);

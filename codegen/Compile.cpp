@@ -35,6 +35,20 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
                                         options.target + "'");
     cublasMatmul = true;
   }
+  if (options.dataParallel < 1)
+    return absl::InvalidArgumentError(
+        "data parallel group size must be at least 1, got " +
+        std::to_string(options.dataParallel));
+  if (options.expertParallel < 1)
+    return absl::InvalidArgumentError(
+        "expert parallel group size must be at least 1, got " +
+        std::to_string(options.expertParallel));
+  if (options.dataParallel > 1 && options.expertParallel > 1 &&
+      options.dataParallel != options.expertParallel)
+    return absl::InvalidArgumentError(
+        "data and expert parallelism share one world: their group sizes (" +
+        std::to_string(options.dataParallel) + " and " +
+        std::to_string(options.expertParallel) + ") must be equal");
   if (auto s = module.verify(); !s.ok())
     return s;
   DiagnosticCollector diagnostics(module.context());
@@ -44,6 +58,8 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     ptx::PtxGraphOptions graph;
     graph.decomposeAll = options.decompose;
     graph.fuseMoe = options.fuseMoe;
+    graph.dataParallel = options.dataParallel;
+    graph.expertParallel = options.expertParallel;
     graph.target.chip = ptxOptions.chip;
     graph.target.wgmma = options.wgmmaMatmul;
     graph.target.cublasMatmul = cublasMatmul;
@@ -52,6 +68,8 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     passes::PipelineOptions pipeline;
     pipeline.decompose = options.decompose;
     pipeline.fuseMoe = options.fuseMoe;
+    pipeline.dataParallel = options.dataParallel;
+    pipeline.expertParallel = options.expertParallel;
     passes::buildHostPipeline(pm, pipeline);
   }
   IrDumper *dumper = nullptr;

@@ -29,6 +29,14 @@ struct CompileOptions {
   bool decompose = false;
   /// Rewrite MoE dispatch into the fused MoE ops (kiln-fuse-moe).
   bool fuseMoe = true;
+  /// Data-parallel ranks the program runs on (kiln-data-parallel): > 1
+  /// averages replicated parameters' gradients and the returned loss over
+  /// them (MPI on the host target, NCCL on ptx).
+  int64_t dataParallel = 1;
+  /// Expert-parallel ranks (kiln-expert-parallel): > 1 shards the
+  /// parameters marked `sharding = "experts"` and exchanges MoE rows with
+  /// kiln.all_to_all. With dataParallel > 1 both must be equal (one world).
+  int64_t expertParallel = 1;
   /// Per-op providers for the ptx target, "OP=PROVIDER"; today "matmul=cublas"
   /// (matmuls run by cuBLAS, loaded by the executor at run time). Off by default:
   /// every kernel is PTX that Kiln emitted.

@@ -17,7 +17,8 @@ Executor::create(proto::Executable exe, ExecutorOptions opts) {
   KILN_RETURN_IF_ERROR(validateExecutable(exe, cpuExecutableRules()));
   std::unique_ptr<Executor> x(new Executor(std::move(exe)));
   x->setDevice(
-      std::make_unique<CpuDevice>(opts.numThreads, opts.batchInvariant));
+      std::make_unique<CpuDevice>(opts.numThreads, opts.batchInvariant,
+                                  std::move(opts.communicator)));
   return x;
 }
 

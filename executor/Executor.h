@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "executor/ExecutorCore.h"
+#include "executor/comm/Communicator.h"
 #include "executor/executable.pb.h"
 
 namespace kiln {
@@ -22,6 +23,9 @@ struct ExecutorOptions {
   /// same alone or in any batch. Off for training, whose throughput path it
   /// would change.
   bool batchInvariant = false;
+  /// The ranks that the collective ops talk to; null runs them in a single
+  /// process (a world of one).
+  std::shared_ptr<Communicator> communicator;
 };
 
 class Executor final : public ExecutorCore {

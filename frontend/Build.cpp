@@ -55,6 +55,8 @@ absl::StatusOr<IrModule> GraphImpl::finish() {
     entry.append("a", b.getF64FloatAttr(s.init.a));
     entry.append("b", b.getF64FloatAttr(s.init.b));
     entry.append("seed", b.getI64IntegerAttr(s.init.seed));
+    if (!s.sharding.empty())
+      entry.append("sharding", b.getStringAttr(s.sharding));
     table.push_back(entry.getDictionary(ctx));
   }
   mlir::ModuleOp op = module->module();

@@ -41,6 +41,21 @@ std::vector<State> GraphImpl::statesOfKind(std::optional<StateKind> kind) {
   return out;
 }
 
+void GraphImpl::shardOverExperts(const State &state, const SourceLoc &loc) {
+  const std::string what = "Graph::shardOverExperts";
+  if (failed() || !open(loc, what))
+    return;
+  if (!state.valid() || state.graph != this)
+    return fail(loc, what, "needs a state entry of this graph");
+  StateInfo &info = states[state.index];
+  if (info.kind != StateKind::parameter || info.shape.empty())
+    return fail(loc, what,
+                absl::StrCat("'", info.name,
+                             "' must be a parameter [E, ...] to shard over "
+                             "its experts"));
+  info.sharding = "experts";
+}
+
 State GraphImpl::addState(std::string name, Shape shape, DType dtype, Init init,
                           StateKind kind, const SourceLoc &loc) {
   const std::string what = "Graph::state";

@@ -29,6 +29,10 @@ State Graph::state(std::string name, Shape shape, DType dtype, Init init,
                         loc);
 }
 
+void Graph::shardOverExperts(const State &state, SourceLoc loc) {
+  impl->shardOverExperts(state, loc);
+}
+
 std::vector<State> Graph::states(std::optional<StateKind> kind) const {
   return impl->statesOfKind(kind);
 }

@@ -100,6 +100,11 @@ public:
                   SourceLoc loc = SourceLoc::current());
   State state(std::string name, Shape shape, DType dtype, Init init,
               StateKind kind, SourceLoc loc = SourceLoc::current());
+  /// Marks a parameter [E, ...] as sharded over its first axis, the experts:
+  /// compiled for expert parallelism (kiln-expert-parallel), each rank keeps
+  /// E / ranks of them. Without expert parallelism it changes nothing.
+  void shardOverExperts(const State &state,
+                        SourceLoc loc = SourceLoc::current());
   /// Every state entry of `kind` (all of them without one), in creation order:
   /// e.g. the parameters an optimizer updates.
   std::vector<State> states(std::optional<StateKind> kind = std::nullopt) const;

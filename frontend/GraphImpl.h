@@ -133,6 +133,9 @@ public:
     DType dtype;
     Init init;
     StateKind kind;
+    /// "experts" when the parameter is sharded over its first (expert)
+    /// axis by kiln-expert-parallel; empty when every rank holds it whole.
+    std::string sharding;
   };
   struct ArgInfo {
     bool isState;
@@ -159,6 +162,7 @@ public:
   /// Handles of every state entry of `kind` (all kinds when empty), in
   /// creation order.
   std::vector<State> statesOfKind(std::optional<StateKind> kind);
+  void shardOverExperts(const State &state, const SourceLoc &loc);
   State addState(std::string name, Shape shape, DType dtype, Init init,
                  StateKind kind, const SourceLoc &loc);
   Tensor input(int function, std::string name, Shape shape, DType dtype,

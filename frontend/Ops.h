@@ -11,6 +11,7 @@
 #define KILN_FRONTEND_OPS_H
 
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -158,6 +159,22 @@ Tensor sort(const Tensor &x, int64_t axis = -1, bool descending = false,
             KILN_LOC);
 Tensor argsort(const Tensor &x, int64_t axis = -1, bool descending = false,
                KILN_LOC);
+
+//===--- Collectives (docs/OPS.md "Collectives") -------------------------===//
+
+/// Every rank's x reduced elementwise ("sum", "max" or "min") over the
+/// `ranks` processes the program runs on; sums in f32, rank order.
+Tensor allReduce(const Tensor &x, const std::string &reduction, int64_t ranks,
+                 KILN_LOC);
+/// Every rank's x concatenated along `axis`, in rank order.
+Tensor allGather(const Tensor &x, int64_t axis, int64_t ranks, KILN_LOC);
+/// Block `rank` along `axis` of the sum over ranks of x.
+Tensor reduceScatter(const Tensor &x, int64_t axis, int64_t ranks, KILN_LOC);
+/// Rows of x [N, ...] sent to each rank by send_counts [ranks] (i64), in
+/// order: (rows received [capacity, ...] in source-rank order then zeros,
+/// i64 counts received from each rank).
+std::pair<Tensor, Tensor> allToAll(const Tensor &x, const Tensor &sendCounts,
+                                   int64_t capacity, int64_t ranks, KILN_LOC);
 
 //===--- Model ops -------------------------------------------------------===//
 

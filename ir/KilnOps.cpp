@@ -15,6 +15,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallSet.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 
@@ -867,6 +868,125 @@ KILN_INFER(MoeCombineOp, {
     return in.fail("rows must be a float [", *pairs, ", H], got ", str(rows));
   out.push_back(in.make({slot.getDimSize(0), rows.getDimSize(1)},
                         rows.getElementType()));
+  return success();
+})
+
+//===----------------------------------------------------------------------===//
+// Collectives
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// group_size >= 1, or a failure naming it.
+FailureOr<int64_t> groupSize(Infer &in) {
+  auto size = in.attr<IntegerAttr>("group_size");
+  if (!size)
+    return failure();
+  if (size.getInt() < 1) {
+    (void)in.fail("group_size must be at least 1, got ", size.getInt());
+    return failure();
+  }
+  return size.getInt();
+}
+
+/// A peer rank in [0, group_size).
+LogicalResult checkPeer(Infer &in, int64_t size) {
+  auto peer = in.attr<IntegerAttr>("peer");
+  if (!peer)
+    return failure();
+  if (peer.getInt() < 0 || peer.getInt() >= size)
+    return in.fail("peer ", peer.getInt(), " is not a rank of a group of ",
+                   size);
+  return success();
+}
+
+/// all_gather (scale up) and reduce_scatter (scale down) along `axis`.
+LogicalResult inferGatherScatter(Infer &in, SmallVectorImpl<Type> &out,
+                                 bool gather) {
+  auto x = in.tensor(0, "x");
+  auto axisAttr = in.attr<IntegerAttr>("axis");
+  auto size = groupSize(in);
+  if (!x || !axisAttr || failed(size))
+    return failure();
+  if (!inDomain(x.getElementType(), Domain::Numeric) || x.getRank() == 0)
+    return in.fail("needs a numeric tensor of rank >= 1, got ", str(x));
+  auto axis = in.axis(axisAttr.getInt(), x);
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> shape(x.getShape());
+  if (gather) {
+    if (llvm::MulOverflow(shape[*axis], *size, shape[*axis]))
+      return in.fail("gathering ", str(x), " from ", *size,
+                     " ranks overflows dimension ", *axis);
+  } else {
+    if (shape[*axis] % *size != 0)
+      return in.fail("dimension ", *axis, " of ", str(x),
+                     " does not split evenly over ", *size, " ranks");
+    shape[*axis] /= *size;
+  }
+  out.push_back(in.make(shape, x.getElementType()));
+  return success();
+}
+
+} // namespace
+
+KILN_INFER(AllReduceOp, {
+  auto x = in.tensor(0, "x");
+  auto reduction = in.attr<StringAttr>("reduction");
+  if (!x || !reduction || failed(groupSize(in)))
+    return failure();
+  if (!inDomain(x.getElementType(), Domain::Numeric))
+    return in.fail("needs a numeric tensor, got ", str(x));
+  if (!llvm::is_contained({"sum", "max", "min"}, reduction.getValue()))
+    return in.fail("reduction must be \"sum\", \"max\" or \"min\", got \"",
+                   reduction.getValue(), "\"");
+  out.push_back(x);
+  return success();
+})
+KILN_INFER(AllGatherOp, { return inferGatherScatter(in, out, true); })
+KILN_INFER(ReduceScatterOp, { return inferGatherScatter(in, out, false); })
+
+KILN_INFER(AllToAllOp, {
+  auto x = in.tensor(0, "x"), counts = in.tensor(1, "send_counts");
+  auto capacity = in.attr<IntegerAttr>("capacity");
+  auto size = groupSize(in);
+  if (!x || !counts || !capacity || failed(size))
+    return failure();
+  if (!inDomain(x.getElementType(), Domain::Numeric) || x.getRank() == 0)
+    return in.fail("needs a numeric tensor of rank >= 1, got ", str(x));
+  if (counts.getRank() != 1 || counts.getDimSize(0) != *size ||
+      !counts.getElementType().isInteger(64))
+    return in.fail("send_counts must be i64 [", *size, "] (one per rank), got ",
+                   str(counts));
+  if (capacity.getInt() < 0)
+    return in.fail("capacity must be >= 0, got ", capacity.getInt());
+  SmallVector<int64_t> shape(x.getShape());
+  shape[0] = capacity.getInt();
+  out.push_back(in.make(shape, x.getElementType()));
+  out.push_back(counts);
+  return success();
+})
+
+KILN_INFER(SendOp, {
+  auto x = in.tensor(0, "x");
+  auto size = groupSize(in);
+  if (!x || failed(size) || failed(checkPeer(in, *size)))
+    return failure();
+  return success();
+})
+
+KILN_INFER(RecvOp, {
+  auto type = in.attr<TypeAttr>("type");
+  auto size = groupSize(in);
+  if (!type || failed(size) || failed(checkPeer(in, *size)))
+    return failure();
+  auto tensor = llvm::dyn_cast<RankedTensorType>(type.getValue());
+  if (!tensor || !tensor.hasStaticShape() ||
+      !isKilnElementType(tensor.getElementType()))
+    return in.fail("type must be a statically shaped tensor of a kiln element "
+                   "type, got ",
+                   str(type.getValue()));
+  out.push_back(tensor);
   return success();
 })
 

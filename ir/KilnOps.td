@@ -511,6 +511,96 @@ def Kiln_MoeCombineOp : Kiln_CompositeOp<"moe_combine", [Kiln_Vjp]> {
 }
 
 //===----------------------------------------------------------------------===//
+// Collectives (docs/OPS.md "Collectives"). Every rank runs the same program;
+// `group_size` is the number of ranks it was compiled for, and a group is all of
+// them. They communicate, so they are not Pure: no pass may drop, merge or
+// reorder one, and every rank issues them in program order.
+//===----------------------------------------------------------------------===//
+
+// An op that exchanges data with other ranks.
+class Kiln_CollectiveOp<string mnemonic, list<Trait> traits = []>
+    : Op<Kiln_Dialect, mnemonic, !listconcat(traits,
+          [MemoryEffects<[MemRead, MemWrite]>,
+           DeclareOpInterfaceMethods<InferTypeOpInterface>])> {
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_AllReduceOp : Kiln_CollectiveOp<"all_reduce", [Kiln_Vjp]> {
+  let summary = "every rank gets the elementwise reduction of every rank's x";
+  let description = [{
+    x -> the same type. `reduction` is "sum", "max" or "min". A sum of floats
+    is accumulated in f32 (f64 for f64) over ranks 0, 1, ..., group_size-1 in
+    that order and rounded once, so every rank gets the same bits. Gradient,
+    with the objective taken as the sum of every rank's loss: d x = all_reduce
+    sum of d y (max / min: d y where x equals the result, else 0).
+  }];
+  let arguments = (ins AnyRankedTensor:$x, StrAttr:$reduction,
+                       I64Attr:$group_size);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_AllGatherOp : Kiln_CollectiveOp<"all_gather", [Kiln_Vjp]> {
+  let summary = "every rank's x concatenated along `axis`, in rank order";
+  let description = [{
+    x -> x with dimension `axis` multiplied by group_size; rank r's x is block
+    r. Gradient: reduce_scatter (sum) of d y along the same axis.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis, I64Attr:$group_size);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_ReduceScatterOp : Kiln_CollectiveOp<"reduce_scatter", [Kiln_Vjp]> {
+  let summary = "block r of the sum over ranks of x, on rank r";
+  let description = [{
+    x -> x with dimension `axis` divided by group_size (which must divide it):
+    rank r gets block r of all_reduce sum of x, accumulated as all_reduce does.
+    Gradient: all_gather of d y along the same axis.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$axis, I64Attr:$group_size);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_AllToAllOp : Kiln_CollectiveOp<"all_to_all", [Kiln_Vjp]> {
+  let summary = "rows sent to each rank by per-peer counts (MoE dispatch)";
+  let description = [{
+    x [N, ...] and send_counts [group_size] (i64) -> y [capacity, ...] of x's
+    type and recv_counts [group_size] (i64). Rows [c_0 + ... + c_(p-1),
+    c_0 + ... + c_p) of x go to rank p (rows past the sum of the counts are not
+    sent); y holds the rows received, packed in ascending source rank order,
+    zeros after them, and recv_counts[s] rows came from rank s. The counts are
+    data: the executor copies them to the host once per op (MPI_Alltoallv and
+    NCCL's send/recv need them there), and a count that is negative, sends
+    more rows than x has or receives more than `capacity` is a run-time error
+    naming the op. Gradient: the reverse all_to_all, d x = all_to_all(d y,
+    recv_counts) with capacity N, whose rows land where they were sent from.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$send_counts,
+                       I64Attr:$capacity, I64Attr:$group_size);
+  let results = (outs AnyRankedTensor:$result, AnyRankedTensor:$recv_counts);
+}
+
+def Kiln_SendOp : Kiln_CollectiveOp<"send", [Kiln_Vjp]> {
+  let summary = "sends x to rank `peer`, which runs the matching kiln.recv";
+  let description = [{
+    No result. Sends and receives between two ranks match in program order.
+    Gradient: d x is received from `peer` (the peer's recv sends its
+    cotangent back); kiln-grad differentiates a send whose x depends on a wrt
+    value even though the loss does not read it.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, I64Attr:$peer, I64Attr:$group_size);
+}
+
+def Kiln_RecvOp : Kiln_CollectiveOp<"recv", [Kiln_Vjp]> {
+  let summary = "receives a tensor of `type` from rank `peer`'s kiln.send";
+  let description = [{
+    -> a tensor of `type`. Gradient: d y is sent back to `peer`, whose send
+    receives it as its x's cotangent.
+  }];
+  let arguments = (ins TypeAttr:$type, I64Attr:$peer, I64Attr:$group_size);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
 // Autodiff
 //===----------------------------------------------------------------------===//
 

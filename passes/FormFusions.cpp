@@ -135,9 +135,11 @@ llvm::DenseSet<Operation *> planFusion(Block &block) {
 }
 
 /// True for the ops that need no kernel: reshapes run as aliases of their
-/// operand's buffer and constants are uploaded when an Executable loads.
+/// operand's buffer, constants are uploaded when an Executable loads, and
+/// the byte-moving collectives are steps of the executor's communicator.
 bool needsNoKernel(Operation *op) {
-  return llvm::isa<ir::ReshapeOp, ir::ConstantOp>(op);
+  return llvm::isa<ir::ReshapeOp, ir::ConstantOp, ir::AllGatherOp,
+                   ir::AllToAllOp, ir::SendOp, ir::RecvOp>(op);
 }
 
 /// Wraps `root` and the fused producers it reads (transitively) into one

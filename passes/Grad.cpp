@@ -47,7 +47,7 @@ public:
         resultGrads.push_back(grads.lookup(r));
         any |= resultGrads.back() != nullptr;
       }
-      if (!any || op->hasTrait<KilnNoGradient>())
+      if ((!any && !isPeerTransfer(op)) || op->hasTrait<KilnNoGradient>())
         continue;
       Operation *target = op;
       if (auto group = op->getAttrOfType<IntegerAttr>(kRematAttr))
@@ -86,6 +86,20 @@ public:
   }
 
 private:
+  /// A float send or recv: its peer runs the opposite transfer in its own
+  /// backward, so every one before kiln.grad is differentiated, whether or not
+  /// this rank's loss or wrt values reach it (a recv whose value the loss does
+  /// not read sends zeros back; a send of a value no wrt reaches still
+  /// receives and drops its cotangent). Ranks thereby pair up again in the
+  /// backward without knowing each other's graphs.
+  static bool isPeerTransfer(Operation *op) {
+    if (auto send = llvm::dyn_cast<SendOp>(op))
+      return isFloatTensor(send.getX());
+    if (auto recv = llvm::dyn_cast<RecvOp>(op))
+      return isFloatTensor(recv.getResult());
+    return false;
+  }
+
   /// The ops of the block before kiln.grad that depend on a wrt value and that
   /// the loss depends on, in program order.
   void collectActiveOps() {
@@ -104,6 +118,14 @@ private:
     llvm::DenseSet<Value> needed;
     needed.insert(grad.getLoss());
     for (Operation *op : llvm::reverse(before)) {
+      if (isPeerTransfer(op)) {
+        // A send's cotangent comes back from its peer: what it sends is
+        // differentiated as if the loss read it.
+        active.push_back(op);
+        for (Value v : op->getOperands())
+          needed.insert(v);
+        continue;
+      }
       bool isNeeded = llvm::any_of(op->getResults(),
                                    [&](Value r) { return needed.contains(r); });
       if (!isNeeded)

@@ -53,6 +53,68 @@ def FuseMoe : Pass<"kiln-fuse-moe", "::mlir::ModuleOp"> {
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 
+def DataParallel : Pass<"kiln-data-parallel", "::mlir::ModuleOp"> {
+  let summary = "Average replicated parameters' gradients over data-parallel ranks";
+  let description = [{
+    Every rank runs the same training step on its own slice of the global
+    batch. For each kiln.grad, the gradient of every replicated parameter (a
+    state argument of kind "parameter" whose kiln.state entry has no
+    `sharding`) becomes kiln.all_reduce (sum) of it times 1 / group-size (a
+    sharded parameter's gradient, which already sums every rank's loss
+    through kiln-expert-parallel's exchanges, is only scaled), and
+    the loss, where the function returns it, is averaged the same way: the
+    step then sees the gradient and loss of the global batch, taking the
+    loss to be a mean over equal slices. Gradients with respect to inputs and
+    intermediates stay local. Runs before kiln-grad (it rewrites kiln.grad's
+    results, not the backward); a group size of 1 leaves the module alone.
+  }];
+  let options = [
+    Option<"groupSize", "group-size", "int64_t", "1",
+           "Number of data-parallel ranks">
+  ];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
+def ExpertParallel : Pass<"kiln-expert-parallel", "::mlir::ModuleOp"> {
+  let summary = "Shard MoE experts over ranks: dispatch and combine as all_to_all";
+  let description = [{
+    For every parameter whose kiln.state entry says `sharding = "experts"`
+    (an [E, ...] tensor), each of the group-size ranks keeps experts
+    [r E/G, (r+1) E/G): the argument, the state table and every op that
+    reads it are retyped to [E/G, ...]. Each fused MoE layer over such
+    weights (kiln.moe_plan, moe_gate_up, moe_down from kiln-fuse-moe)
+    becomes: the token rows in expert order sent to the ranks owning their
+    experts (kiln.all_to_all, counts from the plan's offsets), a plan of the
+    received rows over the local experts, the local grouped products, the
+    results sent back (the reverse all_to_all), and each token's k rows
+    scaled by their routing weights and summed by kiln.moe_combine in a
+    fixed order. Runs after kiln-fuse-moe and before kiln-grad, so the
+    backward comes from the gradient rules (the reverse exchanges); the
+    receive buffers hold G * T * k rows, the dropless worst case. Every rank
+    runs its own tokens; a layer whose weights are not all sharded, or whose
+    intermediate results have other uses, is an error naming it.
+  }];
+  let options = [
+    Option<"groupSize", "group-size", "int64_t", "1",
+           "Number of expert-parallel ranks">
+  ];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
+def ExpandCollectives : Pass<"kiln-expand-collectives", "::mlir::ModuleOp"> {
+  let summary = "Rewrite reducing collectives into exchanges and ordinary reductions";
+  let description = [{
+    For targets whose communicator only moves bytes (NCCL on the ptx
+    target): kiln.all_reduce becomes an all_to_all of 1/G blocks (constant
+    counts), a reduction over the G received blocks (floats summed in f32,
+    rounded once) and an all_gather of the reduced blocks; reduce_scatter the
+    same without the all_gather; an all_gather along an inner axis becomes
+    one along axis 0 and a transpose. What remains (all_gather on axis 0,
+    all_to_all, send, recv) moves bytes only. The bytes moved are a ring's.
+  }];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
 def FormFusions : Pass<"kiln-form-fusions", "::mlir::ModuleOp"> {
   let summary = "Group the ops of each kernel into kiln.dispatch regions";
   let description = [{

@@ -15,6 +15,16 @@ void buildHostPipeline(mlir::OpPassManager &pm, const PipelineOptions &options) 
   // the forward ones.
   if (options.fuseMoe)
     pm.addPass(createFuseMoe());
+  if (options.expertParallel > 1) {
+    ExpertParallelOptions ep;
+    ep.groupSize = options.expertParallel;
+    pm.addPass(createExpertParallel(ep));
+  }
+  if (options.dataParallel > 1) {
+    DataParallelOptions dp;
+    dp.groupSize = options.dataParallel;
+    pm.addPass(createDataParallel(dp));
+  }
   pm.addPass(createGrad());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());

@@ -19,6 +19,12 @@ struct PipelineOptions {
   /// Rewrite MoE dispatch into the fused MoE ops (kiln-fuse-moe) before
   /// differentiating.
   bool fuseMoe = true;
+  /// Data-parallel ranks (kiln-data-parallel, before differentiating); 1 adds
+  /// no pass.
+  int64_t dataParallel = 1;
+  /// Expert-parallel ranks (kiln-expert-parallel, after kiln-fuse-moe); 1
+  /// adds no pass.
+  int64_t expertParallel = 1;
   /// Expand composite ops into primitives (kiln-decompose).
   bool decompose = false;
   /// With `decompose`: composites the target runs as fused kernels instead

@@ -47,6 +47,19 @@ static cl::opt<bool> fuseMoe(
     cl::desc("Rewrite MoE dispatch into the fused MoE ops (kiln-fuse-moe); "
              "--fuse-moe=false keeps the ops the model wrote (default true)"),
     cl::init(true), cl::cat(category));
+static cl::opt<int64_t> dataParallel(
+    "data-parallel",
+    cl::desc("Compile for N data-parallel ranks (kiln-data-parallel): "
+             "replicated parameters' gradients and the returned loss are "
+             "averaged over them with kiln.all_reduce; run the result with "
+             "mpirun -np N (default 1: no collectives)"),
+    cl::init(1), cl::value_desc("N"), cl::cat(category));
+static cl::opt<int64_t> expertParallel(
+    "expert-parallel",
+    cl::desc("Compile for N expert-parallel ranks (kiln-expert-parallel): "
+             "parameters marked sharding = \"experts\" keep E/N experts per "
+             "rank and MoE rows travel by kiln.all_to_all (default 1)"),
+    cl::init(1), cl::value_desc("N"), cl::cat(category));
 static cl::list<std::string> providers(
     "provider",
     cl::desc("Route an op of the ptx target to a vendor library loaded at run time "
@@ -131,8 +144,13 @@ static int run(int argc, char **argv) {
       !refused.empty())
     return fail(refused);
 
-  if (!bundleDir.empty())
+  if (!bundleDir.empty()) {
+    if (dataParallel != 1 || expertParallel != 1)
+      return fail("--data-parallel and --expert-parallel apply to a single "
+                  "Executable (-o), not "
+                  "to --bundle, whose entries hold both targets");
     return writeBundle(buffer.str(), input);
+  }
 
   auto module = kiln::IrModule::parse(buffer.str(), input);
   if (!module.ok())
@@ -142,6 +160,8 @@ static int run(int argc, char **argv) {
   options.target = target;
   options.decompose = decompose;
   options.fuseMoe = fuseMoe;
+  options.dataParallel = dataParallel;
+  options.expertParallel = expertParallel;
   options.dumpIrDir = dumpIr;
   options.providers.assign(providers.begin(), providers.end());
   options.wgmmaMatmul = wgmma;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -20,6 +21,7 @@
 #include "executor/Executor.h"
 #include "executor/StatusMacros.h"
 #include "executor/cuda/CudaExecutor.h"
+#include "executor/cuda/NcclCommunicator.h"
 
 namespace kiln {
 namespace {
@@ -57,6 +59,9 @@ initializer is initialised by both executors (same Philox streams); state withou
 drawn like an input.
 Tolerance on max |delta|: f32 1e-4 * max|ref|, f64 1e-9 * max|ref|, bf16/f16 2e-2 *
 max|ref|, f8 1.25e-1 * max|ref|; integers and i1 exact; NaN must match NaN.
+Started with RANK and WORLD_SIZE set (torchrun's variables; executor/comm/README.md), the
+GPU side joins its world first: device LOCAL_RANK, collectives over NCCL (KILN_NCCL_LIBRARY
+names libnccl.so.2). RANK=0 WORLD_SIZE=1 runs a one-rank program's collectives through NCCL.
 Exit status: 0 all PASS, 1 any FAIL, 2 an error (bad flag, bundle, or run failure).
 )";
 
@@ -291,15 +296,32 @@ absl::Status checkRerun(CudaExecutor &gpu, const std::string &entry,
   return absl::OkStatus();
 }
 
+/// The CUDA executor's options from the flags. Started with RANK and
+/// WORLD_SIZE (torchrun's variables), the process joins its GPU world once:
+/// device LOCAL_RANK, collectives over NCCL (RANK=0 WORLD_SIZE=1 runs the
+/// NCCL path on one GPU).
+absl::StatusOr<CudaExecutorOptions> gpuOptions(const Flags &flags) {
+  CudaExecutorOptions opts;
+  opts.deviceOrdinal = flags.device;
+  opts.useCudaGraph = flags.cudaGraph;
+  opts.syncAfterEachLaunch = flags.syncEachLaunch;
+  if (!std::getenv("RANK") || !std::getenv("WORLD_SIZE"))
+    return opts;
+  static const absl::StatusOr<cuda::DeviceWorld> world =
+      cuda::joinDeviceWorld(flags.device);
+  if (!world.ok())
+    return world.status();
+  opts.deviceOrdinal = world->device->ordinal();
+  opts.communicator = world->communicator;
+  return opts;
+}
+
 absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &hostKey,
                      const BundleKey &ptxKey, Counts &counts) {
   KILN_ASSIGN_OR_RETURN(proto::Executable hostExe, bundle.load(hostKey));
   KILN_ASSIGN_OR_RETURN(proto::Executable ptxExe, bundle.load(ptxKey));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Executor> cpu, Executor::create(hostExe));
-  CudaExecutorOptions opts;
-  opts.deviceOrdinal = flags.device;
-  opts.useCudaGraph = flags.cudaGraph;
-  opts.syncAfterEachLaunch = flags.syncEachLaunch;
+  KILN_ASSIGN_OR_RETURN(CudaExecutorOptions opts, gpuOptions(flags));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<CudaExecutor> gpu, CudaExecutor::create(ptxExe, opts));
   std::printf("== %s (host vs ptx on %s)\n",
               absl::StrCat("model_hash=", hostKey.modelHash, " entry=", hostKey.entry,
@@ -372,9 +394,8 @@ absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &
 /// --bench: device time per run of every entry of one ptx Executable.
 absl::Status benchPtx(const Flags &flags, const Bundle &bundle, const BundleKey &key) {
   KILN_ASSIGN_OR_RETURN(proto::Executable exe, bundle.load(key));
-  CudaExecutorOptions opts;
-  opts.deviceOrdinal = flags.device;
-  opts.useCudaGraph = flags.cudaGraph;
+  KILN_ASSIGN_OR_RETURN(CudaExecutorOptions opts, gpuOptions(flags));
+  opts.syncAfterEachLaunch = false;
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<CudaExecutor> gpu, CudaExecutor::create(exe, opts));
   KILN_RETURN_IF_ERROR(gpu->initializeState());
   for (const proto::StateEntry &s : exe.state())

@@ -187,6 +187,13 @@ private:
       *entry.add_steps() = step;
       return absl::OkStatus();
     }
+    // Steps of the executor's communicator (NCCL), named as the op, with
+    // its attributes: kiln-expand-collectives left only these.
+    if (llvm::isa<ir::AllGatherOp, ir::AllToAllOp, ir::SendOp, ir::RecvOp>(
+            op)) {
+      *entry.add_steps() = step;
+      return absl::OkStatus();
+    }
     return absl::InternalError(
         absl::StrCat("'", op->getName().getStringRef().str(),
                      "' is outside every kiln.dispatch region: the ptx "

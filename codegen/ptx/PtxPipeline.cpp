@@ -33,7 +33,12 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   if (!options.decomposeAll)
     for (StringRef name : directComposites())
       graph.keepComposites.push_back(name.str());
+  graph.dataParallel = options.dataParallel;
+  graph.expertParallel = options.expertParallel;
   passes::buildHostPipeline(pm, graph);
+  // NCCL moves bytes; the reductions of the collectives become kernels.
+  pm.addPass(passes::createExpandCollectives());
+  pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(createExpandUnfusedAttention());
   pm.addPass(passes::createFormFusions());
   SelectKernelsOptions select;

@@ -24,12 +24,16 @@ struct PtxGraphOptions {
   bool decomposeAll = false;
   /// kiln-fuse-moe before autodiff.
   bool fuseMoe = true;
+  /// Data- and expert-parallel ranks (kiln-data-parallel,
+  /// kiln-expert-parallel); their collectives run over NCCL.
+  int64_t dataParallel = 1;
+  int64_t expertParallel = 1;
   KernelTarget target;
 };
 
 /// Graph passes for the ptx target: the host pipeline's (grad, cleanup,
-/// decomposition), kiln-expand-unfused-attention, kiln-form-fusions and
-/// kiln-select-kernels.
+/// decomposition), kiln-expand-collectives, kiln-expand-unfused-attention,
+/// kiln-form-fusions and kiln-select-kernels.
 void buildPtxGraphPipeline(mlir::OpPassManager &pm,
                            const PtxGraphOptions &options);
 

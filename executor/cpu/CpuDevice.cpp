@@ -83,8 +83,11 @@ struct CpuDevice::Threads {
   Eigen::ThreadPoolDevice device;
 };
 
-CpuDevice::CpuDevice(int numThreads, bool batchInvariant)
-    : batchInvariant_(batchInvariant) {
+CpuDevice::CpuDevice(int numThreads, bool batchInvariant,
+                     std::shared_ptr<Communicator> communicator)
+    : batchInvariant_(batchInvariant),
+      communicator_(communicator ? std::move(communicator)
+                                 : singleProcessCommunicator()) {
   int n =
       numThreads > 0
           ? numThreads
@@ -95,7 +98,11 @@ CpuDevice::CpuDevice(int numThreads, bool batchInvariant)
 CpuDevice::~CpuDevice() = default;
 
 std::string CpuDevice::describe() const {
-  return absl::StrCat("CPU (", threads_->pool.NumThreads(), " threads)");
+  std::string device =
+      absl::StrCat("CPU (", threads_->pool.NumThreads(), " threads)");
+  if (communicator_->size() > 1)
+    absl::StrAppend(&device, ", ", communicator_->describe());
+  return device;
 }
 
 ParallelFor CpuDevice::hostParallelFor() const {
@@ -175,6 +182,7 @@ CpuDevice::launch(const EntryCall &call) {
     }
     KernelContext ctx(step, std::move(ins), &outs, &threads_->device);
     ctx.setBatchInvariant(batchInvariant_);
+    ctx.setCommunicator(communicator_.get());
     KILN_RETURN_IF_ERROR(findKernel(step.op())(ctx));
     for (int k = 0; k < step.outputs_size(); ++k) {
       int b = step.outputs(k);

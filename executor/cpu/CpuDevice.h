@@ -13,6 +13,7 @@
 
 #include "executor/Device.h"
 #include "executor/ExecutableValidation.h"
+#include "executor/comm/Communicator.h"
 
 namespace kiln {
 
@@ -23,11 +24,13 @@ ExecutableRules cpuExecutableRules();
 class CpuDevice final : public Device {
 public:
   /// numThreads <= 0 means hardware concurrency; batchInvariant is
-  /// ExecutorOptions::batchInvariant.
-  explicit CpuDevice(int numThreads, bool batchInvariant = false);
+  /// ExecutorOptions::batchInvariant; the collective steps talk through
+  /// `communicator` (a single process when null).
+  explicit CpuDevice(int numThreads, bool batchInvariant = false,
+                     std::shared_ptr<Communicator> communicator = nullptr);
   ~CpuDevice() override;
 
-  /// "CPU (N threads)".
+  /// "CPU (N threads)", with the rank when there are several.
   std::string describe() const override;
   absl::Status ready() override { return absl::OkStatus(); }
   ParallelFor hostParallelFor() const override;
@@ -55,6 +58,7 @@ private:
   struct Threads;
   std::unique_ptr<Threads> threads_;
   bool batchInvariant_;
+  std::shared_ptr<Communicator> communicator_;
   int64_t lastPeakBytes_ = 0;
 };
 

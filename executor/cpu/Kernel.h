@@ -21,6 +21,8 @@ struct ThreadPoolDevice;
 
 namespace kiln {
 
+class Communicator;
+
 class KernelContext {
 public:
   KernelContext(const proto::Step &step, std::vector<const HostTensor *> inputs,
@@ -28,6 +30,8 @@ public:
       : step_(step), inputs_(std::move(inputs)), outputs_(outputs), device_(device) {}
 
   const std::string &op() const { return step_.op(); }
+  /// file:line:col of the op, or empty.
+  const std::string &location() const { return step_.location(); }
   int numInputs() const { return static_cast<int>(inputs_.size()); }
   int numOutputs() const { return static_cast<int>(outputs_->size()); }
   const HostTensor &input(int i) const { return *inputs_[i]; }
@@ -38,6 +42,10 @@ public:
   /// ExecutorOptions::batchInvariant of the running executor.
   bool batchInvariant() const { return batchInvariant_; }
   void setBatchInvariant(bool on) { batchInvariant_ = on; }
+  /// The ranks the collective kernels talk to (a single process unless the
+  /// executor was given a communicator); never null.
+  Communicator *communicator() const { return communicator_; }
+  void setCommunicator(Communicator *comm) { communicator_ = comm; }
 
   bool hasAttr(absl::string_view name) const;
   absl::StatusOr<int64_t> attrInt(absl::string_view name) const;
@@ -74,6 +82,7 @@ private:
   std::vector<HostTensor> *outputs_;
   const Eigen::ThreadPoolDevice *device_;
   bool batchInvariant_ = false;
+  Communicator *communicator_ = nullptr;
 };
 
 using KernelFn = absl::Status (*)(const KernelContext &);
@@ -93,6 +102,7 @@ void registerLinalgKernels(KernelRegistry &r);
 void registerSelectionKernels(KernelRegistry &r);
 void registerModelKernels(KernelRegistry &r);
 void registerMoeKernels(KernelRegistry &r);
+void registerCollectiveKernels(KernelRegistry &r);
 
 } // namespace kiln
 

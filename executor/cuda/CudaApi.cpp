@@ -68,6 +68,7 @@ absl::StatusOr<CudaApi> load() {
   bind(api.cuStreamCreate, "cuStreamCreate");
   bind(api.cuStreamDestroy, "cuStreamDestroy_v2");
   bind(api.cuStreamSynchronize, "cuStreamSynchronize");
+  bind(api.cuStreamQuery, "cuStreamQuery");
   bind(api.cuModuleLoadDataEx, "cuModuleLoadDataEx");
   bind(api.cuModuleUnload, "cuModuleUnload");
   bind(api.cuModuleGetFunction, "cuModuleGetFunction");

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "executor/ExecutorCore.h"
+#include "executor/comm/Communicator.h"
 #include "executor/HostTensor.h"
 #include "executor/executable.pb.h"
 
@@ -30,6 +31,11 @@ struct CudaExecutorOptions {
   /// (slow; for debugging). Without it a fault names every kernel of the run
   /// since the last sync.
   bool syncAfterEachLaunch = false;
+  /// The ranks the collective steps talk to (NCCL, from
+  /// cuda::joinDeviceWorld, on deviceOrdinal's GPU); null runs them in a
+  /// single process. Entries with collectives are never captured into CUDA
+  /// graphs: all_to_all reads its counts on the host.
+  std::shared_ptr<Communicator> communicator;
 };
 
 /// State is initialised on the host with the CPU executor's StateInit code,

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "executor/ExecutableValidation.h"
+#include "executor/comm/AllToAllPlan.h"
 #include "executor/StatusMacros.h"
 #include "executor/cuda/CublasApi.h"
 #include "executor/cuda/CudaGraph.h"
@@ -35,6 +36,66 @@ CUdeviceptr statePtr(const DeviceState &s) {
   return static_cast<const PtxState &>(s).buffer.ptr();
 }
 
+bool isCollectiveStep(const proto::Step &s) {
+  return s.op() == "all_gather" || s.op() == "all_to_all" ||
+         s.op() == "send" || s.op() == "recv";
+}
+
+/// A world of one GPU: every exchange is a device-to-device copy on the
+/// executor's stream (the host's single-process world copies host memory).
+class SingleGpu final : public Communicator {
+public:
+  SingleGpu(const CudaApi &api, CUstream stream) : api(api), stream(stream) {}
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string describe() const override { return "single process (GPU)"; }
+  absl::Status allGather(const void *send, void *recv, int64_t bytes,
+                         const CollectiveSite &site) override {
+    return copy(recv, send, bytes, site);
+  }
+  absl::Status allToAll(const void *send, absl::Span<const int64_t> sendBytes,
+                        absl::Span<const int64_t> sendOffsets, void *recv,
+                        absl::Span<const int64_t> recvBytes,
+                        absl::Span<const int64_t> recvOffsets,
+                        const CollectiveSite &site) override {
+    if (sendBytes.size() != 1 || recvBytes.size() != 1 ||
+        sendBytes[0] != recvBytes[0])
+      return absl::InvalidArgumentError(absl::StrCat(
+          site.describe(), ": a one-rank all_to_all moves one equal block"));
+    return copy(static_cast<char *>(recv) + recvOffsets[0],
+                static_cast<const char *>(send) + sendOffsets[0], sendBytes[0],
+                site);
+  }
+  absl::Status send(const void *, int64_t, int peer,
+                    const CollectiveSite &site) override {
+    return noPeer(peer, site);
+  }
+  absl::Status recv(void *, int64_t, int peer,
+                    const CollectiveSite &site) override {
+    return noPeer(peer, site);
+  }
+
+private:
+  absl::Status copy(void *to, const void *from, int64_t bytes,
+                    const CollectiveSite &site) {
+    if (bytes == 0 || to == from)
+      return absl::OkStatus();
+    return api.check(
+        api.cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(to),
+                              reinterpret_cast<CUdeviceptr>(from), bytes,
+                              stream),
+        site.describe());
+  }
+  static absl::Status noPeer(int peer, const CollectiveSite &site) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        site.describe(), ": a single process has no peer to exchange with "
+                         "(asked for rank ",
+        peer, "); start one process per GPU (executor/comm/README.md)"));
+  }
+  const CudaApi &api;
+  CUstream stream;
+};
+
 } // namespace
 
 /// What one entry point needs on the device, made on its first run and kept.
@@ -53,6 +114,9 @@ struct PtxDevice::EntryRuntime {
   std::unique_ptr<CudaGraph> graph;
   std::vector<CUdeviceptr>
       graphBindings; // argument pointers the graph recorded
+  /// Has a step of the communicator: never captured into a graph
+  /// (all_to_all reads its counts on the host).
+  bool collectives = false;
 };
 
 /// The cuBLAS handle of the gemm provider, bound to the executor's stream, with
@@ -139,6 +203,13 @@ PtxDevice::open(const proto::Executable &exe, const CudaExecutorOptions &opts) {
   dev->opts_ = opts;
   KILN_ASSIGN_OR_RETURN(dev->device_, CudaDevice::open(opts.deviceOrdinal));
   KILN_ASSIGN_OR_RETURN(dev->stream_, dev->device_->createStream());
+  if (opts.communicator) {
+    dev->comm_ = opts.communicator;
+    dev->comm_->setStream(dev->stream_.get());
+  } else {
+    dev->comm_ = std::make_shared<SingleGpu>(dev->device_->api(),
+                                             dev->stream_.get());
+  }
   for (const proto::PtxModule &m : exe.modules()) {
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<CudaModule> loaded,
                           CudaModule::load(dev->device_, m));
@@ -183,7 +254,15 @@ PtxDevice::open(const proto::Executable &exe, const CudaExecutorOptions &opts) {
     rt.kernels.assign(ep.steps_size(), nullptr);
     for (int i = 0; i < ep.steps_size(); ++i) {
       const proto::Step &s = ep.steps(i);
-      if (s.op() == "launch") {
+      if (isCollectiveStep(s)) {
+        rt.collectives = true;
+        if (!dev->flags_.ptr()) {
+          KILN_ASSIGN_OR_RETURN(
+              dev->flags_,
+              dev->device_->allocate(2 * dev->comm_->size(),
+                                     "the all_to_all agreement flags"));
+        }
+      } else if (s.op() == "launch") {
         auto fn =
             dev->modules_[s.launch().module()]->function(s.launch().kernel());
         if (!fn.ok())
@@ -331,6 +410,90 @@ absl::Status PtxDevice::prepare(EntryRuntime &rt, const EntryCall &call) {
   return absl::OkStatus();
 }
 
+absl::Status PtxDevice::enqueueCollective(EntryRuntime &rt, int i) {
+  const proto::EntryPoint &ep = *rt.ep;
+  const proto::Step &s = ep.steps(i);
+  const CudaApi &api = device_->api();
+  CUstream stream = stream_.get();
+  CollectiveSite site{s.op(), s.location()};
+  auto attr = [&](const char *name) -> int64_t {
+    auto it = s.attrs().find(name);
+    return it == s.attrs().end() ? -1 : it->second.i();
+  };
+  int64_t groupSize = attr("group_size");
+  if (groupSize != comm_->size())
+    return absl::FailedPreconditionError(absl::StrCat(
+        describePtxStep(ep, i), ": was compiled for ", groupSize,
+        " ranks but runs in a world of ", comm_->size(), " (",
+        comm_->describe(), ")"));
+  auto pointer = [&](int buffer) {
+    return reinterpret_cast<void *>(rt.ptr[buffer]);
+  };
+  if (s.op() == "all_gather")
+    return comm_->allGather(pointer(s.inputs(0)), pointer(s.outputs(0)),
+                            tensorBytes(ep.buffers(s.inputs(0))), site);
+  if (s.op() == "send")
+    return comm_->send(pointer(s.inputs(0)),
+                       tensorBytes(ep.buffers(s.inputs(0))),
+                       static_cast<int>(attr("peer")), site);
+  if (s.op() == "recv")
+    return comm_->recv(pointer(s.outputs(0)),
+                       tensorBytes(ep.buffers(s.outputs(0))),
+                       static_cast<int>(attr("peer")), site);
+
+  // all_to_all: the counts cross to the peers on the device, into the
+  // recv_counts result, then both come to the host (the op's one copy).
+  int groups = comm_->size();
+  const proto::TensorType &xType = ep.buffers(s.inputs(0));
+  int64_t rows = xType.shape(0), capacity = attr("capacity");
+  int64_t rowBytes = rows > 0 ? tensorBytes(xType) / rows : 0;
+  void *sendCounts = pointer(s.inputs(1));
+  void *recvCounts = pointer(s.outputs(1));
+  std::vector<int64_t> eight(groups, 8), offsets(groups);
+  for (int p = 0; p < groups; ++p)
+    offsets[p] = 8 * p;
+  KILN_RETURN_IF_ERROR(comm_->allToAll(sendCounts, eight, offsets, recvCounts,
+                                       eight, offsets, site));
+  std::vector<int64_t> sent(groups), received(groups);
+  KILN_RETURN_IF_ERROR(api.check(
+      api.cuMemcpyDtoHAsync(sent.data(), rt.ptr[s.inputs(1)], 8 * groups,
+                            stream),
+      site.describe()));
+  KILN_RETURN_IF_ERROR(api.check(
+      api.cuMemcpyDtoHAsync(received.data(), rt.ptr[s.outputs(1)],
+                            8 * groups, stream),
+      site.describe()));
+  KILN_RETURN_IF_ERROR(
+      api.check(api.cuStreamSynchronize(stream), site.describe()));
+  auto writeFlag = [&](void *dst, char value) {
+    return api.check(api.cuMemsetD8Async(reinterpret_cast<CUdeviceptr>(dst),
+                                         static_cast<unsigned char>(value), 1,
+                                         stream),
+                     "the all_to_all agreement flag");
+  };
+  auto readFlags = [&](std::vector<char> &out, const void *src) {
+    KILN_RETURN_IF_ERROR(api.check(
+        api.cuMemcpyDtoHAsync(out.data(), reinterpret_cast<CUdeviceptr>(src),
+                              out.size(), stream),
+        "the all_to_all agreement flags"));
+    return api.check(api.cuStreamSynchronize(stream),
+                     "the all_to_all agreement flags");
+  };
+  void *flags = reinterpret_cast<void *>(flags_.ptr());
+  KILN_ASSIGN_OR_RETURN(
+      AllToAllPlan plan,
+      planAllToAll(*comm_, sent, received, rows, capacity, rowBytes, site,
+                   static_cast<char *>(flags) + groups, flags, writeFlag,
+                   readFlags));
+  KILN_RETURN_IF_ERROR(api.check(
+      api.cuMemsetD8Async(rt.ptr[s.outputs(0)], 0,
+                          tensorBytes(ep.buffers(s.outputs(0))), stream),
+      site.describe()));
+  return comm_->allToAll(pointer(s.inputs(0)), plan.sendBytes,
+                         plan.sendOffsets, pointer(s.outputs(0)),
+                         plan.recvBytes, plan.recvOffsets, site);
+}
+
 absl::Status PtxDevice::enqueueSteps(EntryRuntime &rt,
                                      std::vector<std::string> *launched) {
   const proto::EntryPoint &ep = *rt.ep;
@@ -393,6 +556,8 @@ absl::Status PtxDevice::enqueueSteps(EntryRuntime &rt,
     } else if (s.op() == "gemm") {
       KILN_RETURN_IF_ERROR(enqueueGemm(ep, i, rt.ptr));
       launched->push_back(describePtxStep(ep, i));
+    } else if (isCollectiveStep(s)) {
+      KILN_RETURN_IF_ERROR(enqueueCollective(rt, i));
     }
     // "constant": bound at load time, nothing to do per run.
   }
@@ -511,7 +676,7 @@ PtxDevice::launch(const EntryCall &call) {
   }
 
   std::vector<std::string> launched;
-  if (opts_.useCudaGraph) {
+  if (opts_.useCudaGraph && !rt.collectives) {
     if (!rt.graph || rt.graphBindings != bindings) {
       rt.graph.reset();
       std::vector<std::string> recorded;

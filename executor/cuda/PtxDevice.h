@@ -69,6 +69,8 @@ private:
   absl::Status prepare(EntryRuntime &rt, const EntryCall &call);
   absl::Status enqueueSteps(EntryRuntime &rt,
                             std::vector<std::string> *launched);
+  /// A step of the communicator: all_gather, all_to_all, send or recv.
+  absl::Status enqueueCollective(EntryRuntime &rt, int step);
   absl::Status enqueueGemm(const proto::EntryPoint &ep, int step,
                            const std::vector<CUdeviceptr> &ptr);
   absl::Status syncOrExplain(const EntryRuntime &rt,
@@ -84,6 +86,8 @@ private:
   std::shared_ptr<CudaDevice> device_;
   CudaStream stream_;
   std::unique_ptr<CublasProvider> cublas_; // only when a step asks for it
+  std::shared_ptr<Communicator> comm_;     // NCCL, or a world of one GPU
+  DeviceBuffer flags_;                     // all_to_all's agreement bytes
   std::vector<std::unique_ptr<CudaModule>> modules_;
   std::vector<EntryRuntime> entries_; // parallel to Executable.entries
   absl::Status poisoned_;             // set once a kernel faulted

@@ -132,11 +132,19 @@ absl::Status checkStep(const proto::Executable &exe,
   } else if (s.op() == "gemm") {
     KILN_RETURN_IF_ERROR(arity(2, 1));
     KILN_RETURN_IF_ERROR(validateGemm(ep, i));
+  } else if (s.op() == "all_gather") {
+    KILN_RETURN_IF_ERROR(arity(1, 1));
+  } else if (s.op() == "all_to_all") {
+    KILN_RETURN_IF_ERROR(arity(2, 2));
+  } else if (s.op() == "send") {
+    KILN_RETURN_IF_ERROR(arity(1, 0));
+  } else if (s.op() == "recv") {
+    KILN_RETURN_IF_ERROR(arity(0, 1));
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat(describePtxStep(ep, i), ": unknown op '", s.op(),
                      "' for the ptx target (expected launch, alias, copy, "
-                     "constant or gemm)"));
+                     "constant, gemm, all_gather, all_to_all, send or recv)"));
   }
   return absl::OkStatus();
 }

@@ -5,24 +5,64 @@
 #include <cmath>
 
 #include "frontend/Kiln.h"
+#include "frontend/optim/AdamW.h"
 
 namespace kiln::models {
 
-Graph buildMlpGraph(const MlpConfig &config) {
-  Graph graph("mlp");
-  nn::Linear fc1(graph, "fc1", config.inputs, config.hidden, /*bias=*/true,
-                 DType::f32, config.seed);
-  nn::Linear fc2(graph, "fc2", config.hidden, config.classes, /*bias=*/true,
-                 DType::f32, config.seed + 1);
+namespace {
 
-  Function &f = graph.function("loss");
+struct MlpLayers {
+  MlpLayers(Graph &graph, const MlpConfig &config)
+      : fc1(graph, "fc1", config.inputs, config.hidden, /*bias=*/true,
+            DType::f32, config.seed),
+        fc2(graph, "fc2", config.hidden, config.classes, /*bias=*/true,
+            DType::f32, config.seed + 1) {}
+  nn::Linear fc1, fc2;
+};
+
+/// Logits and mean cross-entropy of one batch, read from the inputs of `f`.
+std::pair<Tensor, Tensor> mlpLoss(Function &f, MlpLayers &layers,
+                                  const MlpConfig &config) {
   Tensor x = f.input("x", {config.batch, config.inputs}, DType::f32);
   Tensor labels = f.input("labels", {config.batch}, DType::i64);
-  Tensor logits = fc2(f, gelu(fc1(f, x)));
-  Tensor loss = mean(crossEntropy(logits, labels), {0});
+  Tensor logits = layers.fc2(f, gelu(layers.fc1(f, x)));
+  return {logits, mean(crossEntropy(logits, labels), {0})};
+}
+
+} // namespace
+
+namespace {
+
+/// The "loss" entry, and with `train` the "train_step" entry too.
+Graph buildMlp(const MlpConfig &config, bool train) {
+  Graph graph("mlp");
+  MlpLayers layers(graph, config);
+  Function &f = graph.function("loss");
+  auto [logits, loss] = mlpLoss(f, layers, config);
   f.output("logits", logits);
   f.output("loss", loss);
+  if (!train)
+    return graph;
+  std::vector<State> params = {layers.fc1.weight(), *layers.fc1.bias(),
+                               layers.fc2.weight(), *layers.fc2.bias()};
+  optim::AdamW adam(graph, params);
+  Function &step = graph.function("train_step");
+  Tensor stepLoss = mlpLoss(step, layers, config).second;
+  Tensor lr = step.input("lr", {}, DType::f32);
+  std::vector<Tensor> reads;
+  for (const State &p : params)
+    reads.push_back(step.read(p));
+  adam.step(step, grad(stepLoss, reads), lr);
+  step.output("loss", stepLoss);
   return graph;
+}
+
+} // namespace
+
+Graph buildMlpGraph(const MlpConfig &config) { return buildMlp(config, false); }
+
+Graph buildMlpTrainGraph(const MlpConfig &config) {
+  return buildMlp(config, true);
 }
 
 MlpReference mlpReference(const MlpConfig &c, const std::vector<double> &x,

@@ -29,6 +29,12 @@ struct MlpConfig {
 /// Face layout: weight is [out, in]).
 Graph buildMlpGraph(const MlpConfig &config);
 
+/// The "loss" graph plus a training entry "train_step": x, labels and lr (f32
+/// scalar) -> "loss" before the update; AdamW (weight decay 0.01) updates the
+/// four parameters and its moments in place. The data-parallel tests run it
+/// on slices of one global batch.
+Graph buildMlpTrainGraph(const MlpConfig &config);
+
 /// The same computation in plain loops over doubles, for checking the compiled
 /// graph. Weights are row-major in the graph's layout.
 struct MlpReference {

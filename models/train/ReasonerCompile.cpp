@@ -22,6 +22,7 @@ absl::StatusOr<proto::Executable> compileReasoner(const TrainConfig &config,
   codegen::CompileOptions options;
   options.target = target;
   options.dumpIrDir = dumpIrDir;
+  options.dataParallel = shapes.dataParallel;
   auto exe = codegen::compile(module, options);
   if (!exe.ok())
     return absl::Status(exe.status().code(),

@@ -70,8 +70,18 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     std::vector<Tensor> weights = readAll(f, params);
     // The demonstrations' likelihood: untempered.
     Tensor logp = tokenLogprobs(model.logits(f, tokens), targets);
-    Tensor count = maximum(sum(mask, {0, 1}), 1.0);
-    Tensor loss = -sum(logp * mask, {0, 1}) / count;
+    Tensor tokensHere = sum(mask, {0, 1});
+    Tensor loss;
+    if (shapes.dataParallel > 1) {
+      // The mean over every rank's tokens: kiln-data-parallel averages the
+      // ranks' losses, so each divides its sum by the global count and
+      // scales by the rank count.
+      const int64_t ranks = shapes.dataParallel;
+      Tensor count = maximum(allReduce(tokensHere, "sum", ranks), 1.0);
+      loss = -sum(logp * mask, {0, 1}) * static_cast<double>(ranks) / count;
+    } else {
+      loss = -sum(logp * mask, {0, 1}) / maximum(tokensHere, 1.0);
+    }
     auto [clipped, norm] = optim::clipByGlobalNorm(grad(loss, weights), 1.0);
     adam.step(f, clipped, lr);
     f.output("loss", loss);

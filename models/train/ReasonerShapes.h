@@ -23,6 +23,10 @@ struct ReasonerShapes {
   int64_t promptLen;    // longest prompt (prefill)
   int64_t sftBatch;     // sequences per supervised step
   int64_t grpoBatch;    // prompts_per_step * group_size
+  /// Data-parallel ranks (kiln-data-parallel): each runs the batches above
+  /// on its own rows, and the training steps see the global batch's
+  /// gradient and loss.
+  int64_t dataParallel = 1;
 };
 
 /// kiln-train's shapes for `config`: the longest prompt of the task, a sequence

@@ -753,3 +753,48 @@ func.func @moe_down_weights(%act: tensor<6x5xf32>, %w: tensor<3x4x5xf32>, %rw: t
   %0 = kiln.moe_down %act, %w, %rw, %order, %slot, %offsets : (tensor<6x5xf32>, tensor<3x4x5xf32>, tensor<2x3xf32>, tensor<6xi64>, tensor<3x2xi64>, tensor<3xi64>) -> tensor<3x4xf32>
   return
 }
+
+// -----
+
+func.func @all_reduce_reduction(%x: tensor<4xf32>) {
+  // expected-error @+2 {{'kiln.all_reduce' reduction must be "sum", "max" or "min", got "mean"}}
+  // expected-error @+1 {{'kiln.all_reduce' op failed to infer returned types}}
+  %0 = kiln.all_reduce %x {reduction = "mean", group_size = 2 : i64} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_scatter_uneven(%x: tensor<3x4xf32>) {
+  // expected-error @+2 {{'kiln.reduce_scatter' dimension 0 of tensor<3x4xf32> does not split evenly over 2 ranks}}
+  // expected-error @+1 {{'kiln.reduce_scatter' op failed to infer returned types}}
+  %0 = kiln.reduce_scatter %x {axis = 0 : i64, group_size = 2 : i64} : (tensor<3x4xf32>) -> tensor<1x4xf32>
+  return
+}
+
+// -----
+
+func.func @all_gather_group(%x: tensor<3x4xf32>) {
+  // expected-error @+2 {{'kiln.all_gather' group_size must be at least 1, got 0}}
+  // expected-error @+1 {{'kiln.all_gather' op failed to infer returned types}}
+  %0 = kiln.all_gather %x {axis = 0 : i64, group_size = 0 : i64} : (tensor<3x4xf32>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @all_to_all_counts(%x: tensor<3x4xf32>, %c: tensor<3xi64>) {
+  // expected-error @+2 {{'kiln.all_to_all' send_counts must be i64 [2] (one per rank), got tensor<3xi64>}}
+  // expected-error @+1 {{'kiln.all_to_all' op failed to infer returned types}}
+  %0:2 = kiln.all_to_all %x, %c {capacity = 6 : i64, group_size = 2 : i64} : (tensor<3x4xf32>, tensor<3xi64>) -> (tensor<6x4xf32>, tensor<3xi64>)
+  return
+}
+
+// -----
+
+func.func @send_peer(%x: tensor<3xf32>) {
+  // expected-error @+2 {{'kiln.send' peer 2 is not a rank of a group of 2}}
+  // expected-error @+1 {{'kiln.send' op failed to infer returned types}}
+  kiln.send %x {peer = 2 : i64, group_size = 2 : i64} : (tensor<3xf32>) -> ()
+  return
+}

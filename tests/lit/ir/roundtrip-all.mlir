@@ -184,3 +184,20 @@ func.func @moe_ops(%experts: tensor<3x2xi64>, %x: tensor<3x4xbf16>, %wg: tensor<
   %c = kiln.moe_combine %rows, %p#0, %p#1 : (tensor<6x4xbf16>, tensor<6xi64>, tensor<3x2xi64>) -> tensor<3x4xbf16>
   return
 }
+
+// CHECK-LABEL: func.func @collectives
+// CHECK: kiln.all_reduce %{{.*}} {group_size = 2 : i64, reduction = "sum"} : (tensor<4x6xbf16>) -> tensor<4x6xbf16>
+// CHECK-NEXT: kiln.all_gather %{{.*}} {axis = 1 : i64, group_size = 2 : i64} : (tensor<4x6xbf16>) -> tensor<4x12xbf16>
+// CHECK-NEXT: kiln.reduce_scatter %{{.*}} {axis = 0 : i64, group_size = 2 : i64} : (tensor<4x6xbf16>) -> tensor<2x6xbf16>
+// CHECK-NEXT: kiln.all_to_all %{{.*}}, %{{.*}} {capacity = 8 : i64, group_size = 2 : i64} : (tensor<4x6xbf16>, tensor<2xi64>) -> (tensor<8x6xbf16>, tensor<2xi64>)
+// CHECK-NEXT: kiln.send %{{.*}} {group_size = 2 : i64, peer = 1 : i64} : (tensor<4x6xbf16>) -> ()
+// CHECK-NEXT: kiln.recv {group_size = 2 : i64, peer = 1 : i64, type = tensor<3xf32>} : () -> tensor<3xf32>
+func.func @collectives(%x: tensor<4x6xbf16>, %counts: tensor<2xi64>) {
+  %0 = kiln.all_reduce %x {reduction = "sum", group_size = 2 : i64} : (tensor<4x6xbf16>) -> tensor<4x6xbf16>
+  %1 = kiln.all_gather %x {axis = 1 : i64, group_size = 2 : i64} : (tensor<4x6xbf16>) -> tensor<4x12xbf16>
+  %2 = kiln.reduce_scatter %x {axis = 0 : i64, group_size = 2 : i64} : (tensor<4x6xbf16>) -> tensor<2x6xbf16>
+  %3:2 = kiln.all_to_all %x, %counts {capacity = 8 : i64, group_size = 2 : i64} : (tensor<4x6xbf16>, tensor<2xi64>) -> (tensor<8x6xbf16>, tensor<2xi64>)
+  kiln.send %x {peer = 1 : i64, group_size = 2 : i64} : (tensor<4x6xbf16>) -> ()
+  %4 = kiln.recv {peer = 1 : i64, group_size = 2 : i64, type = tensor<3xf32>} : () -> tensor<3xf32>
+  return
+}

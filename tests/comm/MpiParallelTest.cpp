@@ -1,0 +1,504 @@
+//===- MpiParallelTest.cpp - collectives and data parallelism over MPI ----===//
+//
+// Run by ctest under `mpirun -np 2`: every rank runs every test, with inputs
+// that depend on its rank, and checks what the collectives give it against
+// values it computes for every rank itself. The data-parallel tests load
+// Executables that make_parallel_fixtures compiled before mpirun started
+// (KILN_PARALLEL_FIXTURES names the folder) and require the loss and the
+// parameters of one process over the global batch.
+//
+//===----------------------------------------------------------------------===//
+
+#include <csignal>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "executor/Executor.h"
+#include "executor/StatusMacros.h"
+#include "executor/comm/World.h"
+#include "tests/executor/TestUtil.h"
+
+namespace kiln {
+namespace {
+
+std::shared_ptr<Communicator> world;
+
+int rank() { return world->rank(); }
+int ranks() { return world->size(); }
+
+proto::TensorType tensorType(proto::DType dtype, std::vector<int64_t> shape) {
+  proto::TensorType t;
+  t.set_dtype(dtype);
+  for (int64_t d : shape)
+    t.add_shape(d);
+  return t;
+}
+
+/// Runs `exe`'s entry "main" on this rank's communicator.
+absl::StatusOr<std::vector<HostTensor>>
+runOnWorld(const proto::Executable &exe, const std::vector<HostTensor> &in) {
+  ExecutorOptions options;
+  options.numThreads = 1;
+  options.communicator = world;
+  KILN_ASSIGN_OR_RETURN(auto executor, Executor::create(exe, options));
+  return executor->run("main", in);
+}
+
+/// The value every rank r puts at flat index i: distinct per rank and index.
+double valueOf(int r, int64_t i) { return 0.25 * (r + 1) + 0.001 * i; }
+
+HostTensor rankTensor(int r, proto::DType dtype, std::vector<int64_t> shape) {
+  HostTensor t(dtype, shape);
+  for (int64_t i = 0; i < t.numElements(); ++i)
+    t.setDouble(i, valueOf(r, i));
+  return t;
+}
+
+TEST(Collectives, AllReduceSumsInRankOrderRoundedOnce) {
+  for (proto::DType dtype : {proto::F32, proto::BF16, proto::I64}) {
+    std::vector<int64_t> shape = {5, 3}; // 15 elements: uneven blocks
+    test::Attrs attrs = {{"reduction", test::attrS("sum")},
+                         {"group_size", test::attrI(ranks())}};
+    HostTensor x = rankTensor(rank(), dtype, shape);
+    auto out = runOnWorld(test::singleOp("all_reduce", {x.type()}, {x.type()},
+                                         attrs),
+                          {x});
+    ASSERT_TRUE(out.ok()) << out.status();
+    HostTensor expected(dtype, shape);
+    for (int64_t i = 0; i < x.numElements(); ++i) {
+      // Each rank's value as stored in its dtype, summed in f32 (int64 for
+      // ints) in rank order, rounded once.
+      double acc = 0;
+      float facc = 0;
+      for (int r = 0; r < ranks(); ++r) {
+        double v = rankTensor(r, dtype, shape).getDouble(i);
+        acc += v;
+        facc += static_cast<float>(v);
+      }
+      expected.setDouble(i, dtype == proto::I64 ? acc : facc);
+    }
+    for (int64_t i = 0; i < x.numElements(); ++i)
+      ASSERT_EQ((*out)[0].getDouble(i), expected.getDouble(i))
+          << "dtype " << dtype << " element " << i;
+  }
+}
+
+TEST(Collectives, AllReduceMaxAndMin) {
+  HostTensor x = rankTensor(rank(), proto::F32, {4});
+  for (const char *reduction : {"max", "min"}) {
+    auto out = runOnWorld(
+        test::singleOp("all_reduce", {x.type()}, {x.type()},
+                       {{"reduction", test::attrS(reduction)},
+                        {"group_size", test::attrI(ranks())}}),
+        {x});
+    ASSERT_TRUE(out.ok()) << out.status();
+    int extreme = std::string(reduction) == "max" ? ranks() - 1 : 0;
+    for (int64_t i = 0; i < 4; ++i)
+      EXPECT_EQ((*out)[0].getDouble(i),
+                rankTensor(extreme, proto::F32, {4}).getDouble(i));
+  }
+}
+
+TEST(Collectives, AllGatherAndReduceScatterAlongAnAxis) {
+  // x [2, 3] per rank; all_gather on axis 1 -> [2, 3 * G].
+  HostTensor x = rankTensor(rank(), proto::F32, {2, 3});
+  auto gathered = runOnWorld(
+      test::singleOp("all_gather", {x.type()},
+                     {tensorType(proto::F32, {2, 3 * ranks()})},
+                     {{"axis", test::attrI(1)},
+                      {"group_size", test::attrI(ranks())}}),
+      {x});
+  ASSERT_TRUE(gathered.ok()) << gathered.status();
+  for (int64_t row = 0; row < 2; ++row)
+    for (int r = 0; r < ranks(); ++r)
+      for (int64_t c = 0; c < 3; ++c)
+        EXPECT_EQ((*gathered)[0].getDouble(row * 3 * ranks() + r * 3 + c),
+                  rankTensor(r, proto::F32, {2, 3}).getDouble(row * 3 + c));
+
+  // y [2, 2 * G] per rank; reduce_scatter on axis 1 -> block `rank` of the
+  // sum, [2, 2].
+  HostTensor y = rankTensor(rank(), proto::F32, {2, 2 * ranks()});
+  auto scattered = runOnWorld(
+      test::singleOp("reduce_scatter", {y.type()},
+                     {tensorType(proto::F32, {2, 2})},
+                     {{"axis", test::attrI(1)},
+                      {"group_size", test::attrI(ranks())}}),
+      {y});
+  ASSERT_TRUE(scattered.ok()) << scattered.status();
+  for (int64_t row = 0; row < 2; ++row)
+    for (int64_t c = 0; c < 2; ++c) {
+      float sum = 0;
+      for (int r = 0; r < ranks(); ++r)
+        sum += static_cast<float>(
+            rankTensor(r, proto::F32, {2, 2 * ranks()})
+                .getDouble(row * 2 * ranks() + rank() * 2 + c));
+      EXPECT_EQ((*scattered)[0].getDouble(row * 2 + c), sum);
+    }
+}
+
+/// Rows rank `src` sends to rank `dst`: src + dst + 1 of them.
+int64_t rowsFrom(int src, int dst) { return src + dst + 1; }
+
+TEST(Collectives, AllToAllWithPerPeerCounts) {
+  constexpr int64_t width = 3, capacity = 16;
+  int64_t n = 0;
+  for (int p = 0; p < ranks(); ++p)
+    n += rowsFrom(rank(), p);
+  n += 2; // rows past the counts are not sent
+  HostTensor x(proto::F32, {n, width});
+  HostTensor counts(proto::I64, {ranks()});
+  int64_t row = 0;
+  for (int p = 0; p < ranks(); ++p) {
+    counts.setInt(p, rowsFrom(rank(), p));
+    for (int64_t i = 0; i < rowsFrom(rank(), p); ++i, ++row)
+      for (int64_t c = 0; c < width; ++c)
+        x.setDouble(row * width + c, 100 * rank() + 10 * p + i + 0.1 * c);
+  }
+  for (; row < n; ++row)
+    for (int64_t c = 0; c < width; ++c)
+      x.setDouble(row * width + c, -1);
+  auto out = runOnWorld(
+      test::singleOp("all_to_all", {x.type(), counts.type()},
+                     {tensorType(proto::F32, {capacity, width}),
+                      tensorType(proto::I64, {ranks()})},
+                     {{"capacity", test::attrI(capacity)},
+                      {"group_size", test::attrI(ranks())}}),
+      {x, counts});
+  ASSERT_TRUE(out.ok()) << out.status();
+  const HostTensor &y = (*out)[0];
+  int64_t at = 0;
+  for (int s = 0; s < ranks(); ++s) {
+    EXPECT_EQ((*out)[1].getInt(s), rowsFrom(s, rank()));
+    for (int64_t i = 0; i < rowsFrom(s, rank()); ++i, ++at)
+      for (int64_t c = 0; c < width; ++c)
+        ASSERT_EQ(y.getDouble(at * width + c),
+                  static_cast<float>(100 * s + 10 * rank() + i + 0.1 * c));
+  }
+  for (; at < capacity; ++at)
+    for (int64_t c = 0; c < width; ++c)
+      EXPECT_EQ(y.getDouble(at * width + c), 0.0);
+}
+
+TEST(Collectives, AllToAllBadCountsFailOnEveryRank) {
+  HostTensor x(proto::F32, {4, 2});
+  HostTensor counts(proto::I64, {ranks()});
+  for (int p = 0; p < ranks(); ++p)
+    counts.setInt(p, rank() == ranks() - 1 ? 5 : 1); // the last rank overruns x
+  auto out = runOnWorld(
+      test::singleOp("all_to_all", {x.type(), counts.type()},
+                     {tensorType(proto::F32, {16, 2}),
+                      tensorType(proto::I64, {ranks()})},
+                     {{"capacity", test::attrI(16)},
+                      {"group_size", test::attrI(ranks())}}),
+      {x, counts});
+  ASSERT_FALSE(out.ok());
+  std::string message(out.status().message());
+  if (rank() == ranks() - 1)
+    EXPECT_NE(message.find("send counts that total"), std::string::npos)
+        << message;
+  else
+    EXPECT_NE(message.find("rank " + std::to_string(ranks() - 1) +
+                           " has invalid row counts"),
+              std::string::npos)
+        << message;
+}
+
+TEST(Collectives, SendAndRecvPairUp) {
+  if (ranks() < 2)
+    GTEST_SKIP() << "needs two ranks";
+  HostTensor x = rankTensor(rank(), proto::F32, {6});
+  if (rank() == 0) {
+    auto sent = runOnWorld(test::singleOp("send", {x.type()}, {},
+                                          {{"peer", test::attrI(1)},
+                                           {"group_size",
+                                            test::attrI(ranks())}}),
+                           {x});
+    ASSERT_TRUE(sent.ok()) << sent.status();
+  } else if (rank() == 1) {
+    auto got = runOnWorld(test::singleOp("recv", {}, {x.type()},
+                                         {{"peer", test::attrI(0)},
+                                          {"group_size",
+                                           test::attrI(ranks())}}),
+                          {});
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (int64_t i = 0; i < 6; ++i)
+      EXPECT_EQ((*got)[0].getDouble(i),
+                rankTensor(0, proto::F32, {6}).getDouble(i));
+  }
+}
+
+TEST(Collectives, GroupSizeMustMatchTheWorld) {
+  HostTensor x = rankTensor(rank(), proto::F32, {2});
+  auto out = runOnWorld(
+      test::singleOp("all_reduce", {x.type()}, {x.type()},
+                     {{"reduction", test::attrS("sum")},
+                      {"group_size", test::attrI(ranks() + 1)}}),
+      {x});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("runs in a world of " +
+                                        std::to_string(ranks())),
+            std::string::npos)
+      << out.status();
+}
+
+std::string fixture(const std::string &name) {
+  const char *dir = std::getenv("KILN_PARALLEL_FIXTURES");
+  return std::string(dir ? dir : ".") + "/" + name;
+}
+
+/// max |a - b| / max |a| over two tensors of one type.
+double relativeDifference(const HostTensor &a, const HostTensor &b) {
+  double diff = 0, scale = 0;
+  for (int64_t i = 0; i < a.numElements(); ++i) {
+    diff = std::max(diff, std::abs(a.getDouble(i) - b.getDouble(i)));
+    scale = std::max(scale, std::abs(a.getDouble(i)));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+TEST(DataParallel, MlpStepGivesTheSingleProcessLossAndWeights) {
+  auto single = readExecutable(fixture("mlp_step_1.pb"));
+  auto parallel =
+      readExecutable(fixture("mlp_step_" + std::to_string(ranks()) + ".pb"));
+  ASSERT_TRUE(single.ok()) << single.status();
+  ASSERT_TRUE(parallel.ok()) << parallel.status();
+  auto whole = Executor::create(*single, {1});
+  ExecutorOptions options;
+  options.numThreads = 1;
+  options.communicator = world;
+  auto part = Executor::create(*parallel, options);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_TRUE(part.ok()) << part.status();
+  ASSERT_TRUE((*whole)->initializeState().ok());
+  ASSERT_TRUE((*part)->initializeState().ok());
+
+  constexpr int64_t batch = 16, inputs = 32, classes = 10;
+  int64_t local = batch / ranks();
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> normal;
+  for (int step = 0; step < 3; ++step) {
+    HostTensor x(proto::F32, {batch, inputs}), labels(proto::I64, {batch});
+    for (int64_t i = 0; i < x.numElements(); ++i)
+      x.setDouble(i, normal(rng));
+    for (int64_t b = 0; b < batch; ++b)
+      labels.setInt(b, static_cast<int64_t>(rng() % classes));
+    HostTensor lr(proto::F32, {});
+    lr.setDouble(0, 1e-2);
+    HostTensor myX(proto::F32, {local, inputs}), myLabels(proto::I64, {local});
+    for (int64_t b = 0; b < local; ++b) {
+      int64_t g = rank() * local + b;
+      myLabels.setInt(b, labels.getInt(g));
+      for (int64_t i = 0; i < inputs; ++i)
+        myX.setDouble(b * inputs + i, x.getDouble(g * inputs + i));
+    }
+    auto expected = (*whole)->runNamed(
+        "train_step", {{"x", x}, {"labels", labels}, {"lr", lr}});
+    auto got = (*part)->runNamed(
+        "train_step", {{"x", myX}, {"labels", myLabels}, {"lr", lr}});
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    ASSERT_TRUE(got.ok()) << got.status();
+    double want = expected->at("loss").getDouble(0);
+    double have = got->at("loss").getDouble(0);
+    EXPECT_LE(std::abs(have - want), 1e-6 * std::abs(want))
+        << "step " << step << ": loss " << have << " on " << ranks()
+        << " ranks, " << want << " in one process";
+    for (const std::string &name :
+         {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) {
+      auto a = (*whole)->getState(name);
+      auto b = (*part)->getState(name);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_LE(relativeDifference(*a, *b), 1e-5)
+          << name << " after step " << step;
+    }
+  }
+}
+
+/// Rows [start, start + n) of t along dimension 0.
+HostTensor sliceRows(const HostTensor &t, int64_t start, int64_t n) {
+  std::vector<int64_t> shape = t.shape();
+  int64_t row = t.numElements() / shape[0];
+  shape[0] = n;
+  HostTensor out(t.dtype(), shape);
+  int64_t bytes = row * storageBytes(t.dtype());
+  std::memcpy(out.data(),
+              static_cast<const char *>(t.data()) + start * bytes, n * bytes);
+  return out;
+}
+
+TEST(DataParallel, DemoPolicySftStepGivesTheSingleProcessLoss) {
+  auto single = readExecutable(fixture("reasoner_1.pb"));
+  auto parallel =
+      readExecutable(fixture("reasoner_" + std::to_string(ranks()) + ".pb"));
+  ASSERT_TRUE(single.ok()) << single.status();
+  ASSERT_TRUE(parallel.ok()) << parallel.status();
+  auto whole = Executor::create(*single, {1});
+  ExecutorOptions options;
+  options.numThreads = 1;
+  options.communicator = world;
+  auto part = Executor::create(*parallel, options);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_TRUE(part.ok()) << part.status();
+  ASSERT_TRUE((*whole)->initializeState().ok());
+  ASSERT_TRUE((*part)->initializeState().ok());
+
+  // The global batch's shape, from the single-process entry's "tokens".
+  const proto::EntryPoint *entry = (*whole)->entry("sft_step");
+  ASSERT_NE(entry, nullptr);
+  std::vector<int64_t> shape;
+  for (const proto::Argument &a : entry->arguments())
+    if (a.name() == "tokens")
+      shape.assign(entry->buffers(a.buffer()).shape().begin(),
+                   entry->buffers(a.buffer()).shape().end());
+  ASSERT_EQ(shape.size(), 2u);
+  int64_t batch = shape[0], local = batch / ranks();
+  std::mt19937_64 rng(11);
+  for (int step = 0; step < 2; ++step) {
+    HostTensor tokens(proto::I64, shape), targets(proto::I64, shape);
+    HostTensor mask(proto::F32, shape);
+    for (int64_t i = 0; i < tokens.numElements(); ++i) {
+      tokens.setInt(i, static_cast<int64_t>(rng() % 8));
+      targets.setInt(i, static_cast<int64_t>(rng() % 8));
+      // Rows have different numbers of loss tokens, so the ranks' counts
+      // differ and only a global count gives the single-process mean.
+      int64_t row = i / shape[1], col = i % shape[1];
+      mask.setDouble(i, col < 2 + 3 * row ? 1.0 : 0.0);
+    }
+    HostTensor lr(proto::F32, {});
+    lr.setDouble(0, 1e-3);
+    auto expected = (*whole)->runNamed(
+        "sft_step",
+        {{"tokens", tokens}, {"targets", targets}, {"mask", mask}, {"lr", lr}});
+    int64_t at = rank() * local;
+    auto got = (*part)->runNamed("sft_step",
+                                 {{"tokens", sliceRows(tokens, at, local)},
+                                  {"targets", sliceRows(targets, at, local)},
+                                  {"mask", sliceRows(mask, at, local)},
+                                  {"lr", lr}});
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (const char *name : {"loss", "grad_norm"}) {
+      double want = expected->at(name).getDouble(0);
+      double have = got->at(name).getDouble(0);
+      EXPECT_LE(std::abs(have - want), 1e-6 * std::abs(want))
+          << "step " << step << ": " << name << " " << have << " on "
+          << ranks() << " ranks, " << want << " in one process";
+    }
+  }
+}
+
+TEST(ExpertParallel, MoeLayerGivesTheSingleProcessOutputAndGradients) {
+  auto single = readExecutable(fixture("moe_layer_1.pb"));
+  auto parallel =
+      readExecutable(fixture("moe_layer_" + std::to_string(ranks()) + ".pb"));
+  ASSERT_TRUE(single.ok()) << single.status();
+  ASSERT_TRUE(parallel.ok()) << parallel.status();
+  auto whole = Executor::create(*single, {1});
+  ExecutorOptions options;
+  options.numThreads = 1;
+  options.communicator = world;
+  auto part = Executor::create(*parallel, options);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_TRUE(part.ok()) << part.status();
+  ASSERT_TRUE((*whole)->initializeState().ok());
+  ASSERT_TRUE((*part)->initializeState().ok());
+  // Replicated state initialises identically; each rank's experts are its
+  // slice of the single process's.
+  const char *experts[] = {"mlp.experts.gate_proj", "mlp.experts.up_proj",
+                           "mlp.experts.down_proj"};
+  for (const char *name : experts) {
+    auto full = (*whole)->getState(name);
+    ASSERT_TRUE(full.ok()) << full.status();
+    int64_t mine = full->dim(0) / ranks();
+    ASSERT_TRUE(
+        (*part)->setState(name, sliceRows(*full, rank() * mine, mine)).ok());
+  }
+
+  // Both ranks' tokens: the single process sees them as a batch of two.
+  constexpr int64_t seq = 6, hidden = 16;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> normal;
+  HostTensor x(proto::F32, {ranks(), seq, hidden});
+  for (int64_t i = 0; i < x.numElements(); ++i)
+    x.setDouble(i, normal(rng));
+  auto expected = (*whole)->runNamed("layer", {{"x", x}});
+  auto got = (*part)->runNamed("layer", {{"x", sliceRows(x, rank(), 1)}});
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  ASSERT_TRUE(got.ok()) << got.status();
+  // Rank r's tokens and gradient rows, and the gradient of its experts
+  // (which sums every rank's tokens routed to them).
+  EXPECT_LE(relativeDifference(sliceRows(expected->at("y"), rank(), 1),
+                               got->at("y")),
+            1e-5);
+  EXPECT_LE(relativeDifference(sliceRows(expected->at("dx"), rank(), 1),
+                               got->at("dx")),
+            1e-5);
+  for (const char *name : {"d_gate_proj", "d_up_proj", "d_down_proj"}) {
+    const HostTensor &full = expected->at(name);
+    int64_t mine = full.dim(0) / ranks();
+    EXPECT_LE(relativeDifference(sliceRows(full, rank() * mine, mine),
+                                 got->at(name)),
+              1e-5)
+        << name;
+  }
+}
+
+// Run alone (KILN_TEST_STOP_RANK=R, a short KILN_COLLECTIVE_TIMEOUT): rank R
+// stops itself with SIGSTOP, as a hung process would, and every other rank
+// must fail its next collective naming R within the deadline. The job then
+// ends through MPI_Abort when the communicator goes.
+TEST(Failure, AStoppedRankIsNamed) {
+  const char *stop = std::getenv("KILN_TEST_STOP_RANK");
+  if (!stop)
+    GTEST_SKIP() << "set KILN_TEST_STOP_RANK to run";
+  int stopped = std::atoi(stop);
+  if (rank() == stopped) {
+    std::raise(SIGSTOP);
+    return;
+  }
+  HostTensor x = rankTensor(rank(), proto::F32, {4});
+  auto start = std::chrono::steady_clock::now();
+  auto out = runOnWorld(test::singleOp("all_reduce", {x.type()}, {x.type()},
+                                       {{"reduction", test::attrS("sum")},
+                                        {"group_size", test::attrI(ranks())}}),
+                        {x});
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  ASSERT_FALSE(out.ok());
+  std::string message(out.status().message());
+  EXPECT_NE(message.find("rank " + std::to_string(stopped) +
+                         " did not reach it"),
+            std::string::npos)
+      << message;
+  const char *timeout = std::getenv("KILN_COLLECTIVE_TIMEOUT");
+  double deadline = timeout ? std::atof(timeout) : 300;
+  EXPECT_GE(seconds, deadline);
+  EXPECT_LT(seconds, deadline + 2) << "the rank did not fail at its deadline";
+  std::fprintf(stderr, "rank %d: failed after %.1f s: %s\n", rank(), seconds,
+               message.c_str());
+}
+
+} // namespace
+} // namespace kiln
+
+int main(int argc, char **argv) {
+  testing::InitGoogleTest(&argc, argv);
+  auto joined = kiln::joinHostWorld();
+  if (!joined.ok()) {
+    std::fprintf(stderr, "cannot join the world: %s\n",
+                 std::string(joined.status().message()).c_str());
+    return 1;
+  }
+  kiln::world = *joined;
+  int rc = RUN_ALL_TESTS();
+  // Finalises MPI, or aborts the job if a collective failed.
+  kiln::world.reset();
+  return rc;
+}
