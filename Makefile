@@ -18,7 +18,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_TARGETS := KilnSafetensorsFuzz KilnDeepseekConfigFuzz KilnTokenizerFuzz \
 	KilnBundleFuzz KilnExecutableFuzz KilnTrainConfigFuzz
 
-.PHONY: deps configure build test demo runtime asan-build fuzz gpu-carry clean
+.PHONY: deps configure build test demo runtime asan-build fuzz gpu-carry serve-carry clean
 
 # apt-get only what is absent, so a provisioned machine skips the network entirely.
 deps:
@@ -101,6 +101,28 @@ gpu-carry: build
 	cp $(BUILD_DIR)/bin/kiln-train-rt models/train/configs/gpu-check.textproto .gpu-carry/
 	$(BUILD_DIR)/bin/kiln-train --export-bundle=.gpu-carry/reasoner
 	strip .gpu-carry/kiln-train-rt
+	@du -sh .gpu-carry
+
+# kiln-serve on the GPU machine (bench/serve_bench.py; run there from .gpu-carry/, see
+# the script): the runtime-only kiln-serve-rt, the shared libraries it needs that the
+# GPU machine's Ubuntu lacks (cpp-httplib, brotli) in lib/, the serving bundle of the
+# 465M bench model (bf16, SERVE_SLOTS slots, SERVE_CONTEXT positions, prefill chunks of
+# 16), the bench, its plot and the batch-invariance check. Adds to .gpu-carry/.
+SERVE_SLOTS ?= 256
+SERVE_CONTEXT ?= 288
+serve-carry: build
+	mkdir -p .gpu-carry/lib $(BUILD_DIR)/serve-465m
+	cp $(BUILD_DIR)/bin/kiln-serve-rt bench/serve_bench.py bench/plot_serve_bench.py \
+	  tests/serving/batch_invariance.py bench/configs/deepseek_465m.json .gpu-carry/
+	strip .gpu-carry/kiln-serve-rt
+	for l in libcpp-httplib.so.0.11 libbrotlidec.so.1 libbrotlienc.so.1 libbrotlicommon.so.1 \
+	  libpcre2-8.so.0; do \
+	  cp -L /usr/lib/x86_64-linux-gnu/$$l .gpu-carry/lib/ || exit 1; done
+	cp bench/configs/deepseek_465m.json $(BUILD_DIR)/serve-465m/config.json
+	printf '{"tokenizer_class": "KilnByteTokenizer", "bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>"}\n' \
+	  > $(BUILD_DIR)/serve-465m/tokenizer_config.json
+	$(BUILD_DIR)/bin/kiln-serve --model=$(BUILD_DIR)/serve-465m --slots=$(SERVE_SLOTS) \
+	  --context=$(SERVE_CONTEXT) --prefill-chunk=16 --dtype=bf16 --export-bundle=.gpu-carry/serve
 	@du -sh .gpu-carry
 
 clean:

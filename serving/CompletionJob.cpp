@@ -56,38 +56,45 @@ json bytesOf(const std::string &text) {
 
 std::shared_ptr<CompletionJob>
 CompletionJob::create(const JobContext &context, CompletionRequest request,
-                      std::vector<int64_t> prompt, int64_t seed,
+                      std::vector<std::vector<int64_t>> prompts, int64_t seed,
                       std::shared_ptr<const TokenConstraint> constraint) {
   return std::shared_ptr<CompletionJob>(
-      new CompletionJob(context, std::move(request), std::move(prompt), seed,
+      new CompletionJob(context, std::move(request), std::move(prompts), seed,
                         std::move(constraint)));
 }
 
 CompletionJob::CompletionJob(const JobContext &context,
                              CompletionRequest request,
-                             std::vector<int64_t> prompt, int64_t seed,
+                             std::vector<std::vector<int64_t>> prompts,
+                             int64_t seed,
                              std::shared_ptr<const TokenConstraint> constraint)
-    : context(context), request(std::move(request)), prompt(std::move(prompt)),
-      seed(seed), constraint(std::move(constraint)),
-      id(newId(this->request.chat)),
+    : context(context), request(std::move(request)),
+      prompts(std::move(prompts)), seed(seed),
+      constraint(std::move(constraint)), id(newId(this->request.chat)),
       created(std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count()),
       arrival(std::chrono::steady_clock::now()) {
   bool reasons = this->request.chat && context.reasons;
-  for (int64_t i = 0; i < this->request.n; ++i) {
-    Choice c;
-    c.stream = std::make_unique<TextStream>(context.tokenizer,
-                                            this->request.stop, reasons);
-    choices.push_back(std::move(c));
-  }
+  for (size_t p = 0; p < this->prompts.size(); ++p)
+    for (int64_t i = 0; i < this->request.n; ++i) {
+      Choice c;
+      c.prompt = p;
+      c.stream = std::make_unique<TextStream>(context.tokenizer,
+                                              this->request.stop, reasons);
+      choices.push_back(std::move(c));
+    }
 }
 
 std::optional<ApiError> CompletionJob::submit() {
   std::vector<SequenceRequest> sequences;
-  for (int64_t i = 0; i < request.n; ++i) {
+  int64_t promptTokens = 0;
+  for (const std::vector<int64_t> &p : prompts)
+    promptTokens += static_cast<int64_t>(p.size());
+  for (int64_t i = 0; i < static_cast<int64_t>(choices.size()); ++i) {
     SequenceRequest s;
-    s.prompt = prompt;
+    s.prompt = prompts[choices[i].prompt];
+    s.ignoreEos = request.ignoreEos;
     s.sampling.temperature = request.temperature;
     s.sampling.topK = request.topK;
     s.sampling.topP = request.topP;
@@ -104,7 +111,7 @@ std::optional<ApiError> CompletionJob::submit() {
   auto submitted = context.engine.submit(std::move(sequences));
   if (submitted.ok()) {
     ids = *submitted;
-    context.metrics.countTokens(static_cast<int64_t>(prompt.size()), 0);
+    context.metrics.countTokens(promptTokens, 0);
     return std::nullopt;
   }
   const absl::Status &s = submitted.status();
@@ -165,7 +172,9 @@ std::string CompletionJob::usageJson() const {
   int64_t completion = 0;
   for (const Choice &c : choices)
     completion += static_cast<int64_t>(c.tokens.size());
-  int64_t promptTokens = static_cast<int64_t>(prompt.size());
+  int64_t promptTokens = 0;
+  for (const std::vector<int64_t> &p : prompts)
+    promptTokens += static_cast<int64_t>(p.size());
   return dump(json{{"prompt_tokens", promptTokens},
                    {"completion_tokens", completion},
                    {"total_tokens", promptTokens + completion}});
@@ -216,14 +225,21 @@ json completionLogprobs(const TextTokenizer &tok, const auto &entries,
 
 } // namespace
 
+bool CompletionJob::allFinished() const {
+  for (const Choice &c : choices)
+    if (!c.finish)
+      return false;
+  return true;
+}
+
+bool CompletionJob::waitFor(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex);
+  return changed.wait_for(lock, timeout, [&] { return allFinished(); });
+}
+
 std::variant<std::string, ApiError> CompletionJob::wait() {
   std::unique_lock<std::mutex> lock(mutex);
-  changed.wait(lock, [&] {
-    for (const Choice &c : choices)
-      if (!c.finish)
-        return false;
-    return true;
-  });
+  changed.wait(lock, [&] { return allFinished(); });
   json out = {{"id", id},
               {"object", request.chat ? "chat.completion" : "text_completion"},
               {"created", created},
@@ -260,14 +276,17 @@ std::variant<std::string, ApiError> CompletionJob::wait() {
     } else {
       choice["text"] = text;
     }
-    if (request.returnTokenIds)
+    if (request.returnTokenIds) {
       choice["token_ids"] = c.tokens;
+      if (!request.chat)
+        choice["prompt_token_ids"] = prompts[c.prompt];
+    }
     list.push_back(choice);
   }
   out["choices"] = list;
   out["usage"] = json::parse(usageJson());
-  if (request.returnTokenIds)
-    out["prompt_token_ids"] = prompt;
+  if (request.returnTokenIds && prompts.size() == 1)
+    out["prompt_token_ids"] = prompts[0];
   return dump(out);
 }
 
@@ -297,6 +316,15 @@ bool CompletionJob::nextEvents(std::string &out,
     Choice &c = choices[i];
     if (c.reported)
       continue;
+    // With return_token_ids, each choice's new tokens ride on the first
+    // chunk sent for it this time (an extension, as vLLM's), so a client
+    // sees every token as it comes even when it spells no text.
+    json ids = nullptr;
+    if (request.returnTokenIds && c.tokensSent < c.tokens.size()) {
+      ids = json(std::vector<int64_t>(c.tokens.begin() + c.tokensSent,
+                                      c.tokens.end()));
+      c.tokensSent = c.tokens.size();
+    }
     auto emit = [&](json delta, json logprobs, json finish) {
       json choice = {
           {"index", i}, {"logprobs", logprobs}, {"finish_reason", finish}};
@@ -304,6 +332,10 @@ bool CompletionJob::nextEvents(std::string &out,
         choice["delta"] = delta;
       else
         choice["text"] = delta.value("content", std::string());
+      if (!ids.is_null()) {
+        choice["token_ids"] = ids;
+        ids = nullptr;
+      }
       out += chunk(static_cast<int64_t>(i), dump(choice));
     };
     if (request.chat && !c.started) {
@@ -325,7 +357,8 @@ bool CompletionJob::nextEvents(std::string &out,
       emit(json{{"reasoning_content", delta.reasoning}}, logprobs, nullptr);
       logprobs = nullptr;
     }
-    if (!delta.content.empty() || !logprobs.is_null())
+    if (!delta.content.empty() || !logprobs.is_null() ||
+        (!ids.is_null() && !c.finish))
       emit(json{{"content", delta.content}}, logprobs, nullptr);
     if (!c.finish) {
       allReported = false;
@@ -338,15 +371,6 @@ bool CompletionJob::nextEvents(std::string &out,
       out += "data: " + e.body() + "\n\n";
     } else {
       emit(json::object(), nullptr, finishReason(c));
-    }
-    if (request.returnTokenIds && request.chat) {
-      // The ids ride on a last chunk of their own, as an extension.
-      json choice = {{"index", i},
-                     {"delta", json::object()},
-                     {"logprobs", nullptr},
-                     {"finish_reason", nullptr},
-                     {"token_ids", c.tokens}};
-      out += chunk(static_cast<int64_t>(i), dump(choice));
     }
     c.reported = true;
   }

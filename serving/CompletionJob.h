@@ -40,11 +40,13 @@ struct JobContext {
 
 class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
 public:
-  /// `prompt` is the tokenized prompt; `seed` the request's (choice i draws
-  /// with seed + i); `constraint` (may be null) holds every choice's output.
+  /// `prompts` are the tokenized prompts, each with request.n choices
+  /// (choice p * n + i is prompt p's i-th); `seed` the request's (choice j
+  /// draws with seed + j); `constraint` (may be null) holds every choice's
+  /// output.
   static std::shared_ptr<CompletionJob>
   create(const JobContext &context, CompletionRequest request,
-         std::vector<int64_t> prompt, int64_t seed,
+         std::vector<std::vector<int64_t>> prompts, int64_t seed,
          std::shared_ptr<const TokenConstraint> constraint = nullptr);
 
   /// Queues the choices: 429 when the queue is full, 400 when the prompt
@@ -52,6 +54,8 @@ public:
   std::optional<ApiError> submit();
   /// Blocks until every choice ended; the JSON answer or a 5xx.
   std::variant<std::string, ApiError> wait();
+  /// Whether every choice ended, waiting at most `timeout` for it.
+  bool waitFor(std::chrono::milliseconds timeout);
   /// Streaming: blocks until there is something to send (at most `poll`),
   /// appends the events to `out`, and returns false after the last one
   /// ("data: [DONE]").
@@ -69,8 +73,12 @@ private:
     TokenLogprob logprob;
   };
   struct Choice {
+    /// Index into prompts.
+    size_t prompt = 0;
     std::unique_ptr<TextStream> stream;
     std::vector<int64_t> tokens;
+    /// Streaming with return_token_ids: tokens already sent.
+    size_t tokensSent = 0;
     std::vector<LoggedToken> logprobs;
     size_t logprobsSent = 0;
     std::optional<Finish> finish;
@@ -80,15 +88,17 @@ private:
   };
 
   CompletionJob(const JobContext &context, CompletionRequest request,
-                std::vector<int64_t> prompt, int64_t seed,
+                std::vector<std::vector<int64_t>> prompts, int64_t seed,
                 std::shared_ptr<const TokenConstraint> constraint);
   const char *finishReason(const Choice &choice) const;
   std::string usageJson() const;
   std::string chunk(int64_t index, const std::string &choiceJson) const;
 
   JobContext context;
+  bool allFinished() const;
+
   CompletionRequest request;
-  std::vector<int64_t> prompt;
+  std::vector<std::vector<int64_t>> prompts;
   int64_t seed;
   std::shared_ptr<const TokenConstraint> constraint;
   std::string id;

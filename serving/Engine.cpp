@@ -459,7 +459,8 @@ void Engine::accept(Slot &slot, int64_t token, const float *logits,
     options.metrics->countTokens(0, 1);
   int64_t made = static_cast<int64_t>(slot.generated.size());
   int64_t promptLen = static_cast<int64_t>(slot.request.prompt.size());
-  bool eos = options.eosId && token == *options.eosId;
+  bool eos =
+      !slot.request.ignoreEos && options.eosId && token == *options.eosId;
   std::optional<Finish> constrained;
   if (slot.request.constraint && !eos)
     constrained = constrain(slot, token, slot.doneMessage);

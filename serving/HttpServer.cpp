@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "serving/ClientSocket.h"
 #include "serving/CompletionJob.h"
 #include "serving/ConstraintCache.h"
 #include "serving/OpenAiRequest.h"
@@ -78,9 +79,13 @@ struct HttpServer::Impl {
             {"max_model_len", model.engine.contextLength()}};
   }
 
+  /// The token ids of one prompt: the chat's rendered messages, or a
+  /// completion prompt's text or ids. `param` names it in errors.
   std::optional<ApiError> tokenize(const CompletionRequest &req,
+                                   const CompletionRequest::Prompt &prompt,
+                                   const std::string &param,
                                    std::vector<int64_t> &ids) const {
-    std::string text = req.prompt;
+    std::string text = prompt.text;
     if (req.chat) {
       if (!model.chatTemplate)
         return badRequest("this model names no chat template; use "
@@ -92,32 +97,46 @@ struct HttpServer::Impl {
         return badRequest(std::string(rendered.status().message()), "messages");
       text = *rendered;
     }
-    if (req.promptIds) {
-      ids = *req.promptIds;
+    if (prompt.ids) {
+      ids = *prompt.ids;
       for (int64_t id : ids)
         if (id >= model.engine.vocabSize())
           return badRequest(absl::StrCat("prompt token id ", id,
                                          " is outside the vocabulary of ",
                                          model.engine.vocabSize()),
-                            "prompt");
+                            param);
     } else {
       auto encoded = model.tokenizer.encode(text);
       if (!encoded.ok())
-        return badRequest(std::string(encoded.status().message()),
-                          req.chat ? "messages" : "prompt");
+        return badRequest(std::string(encoded.status().message()), param);
       ids = *std::move(encoded);
     }
     int64_t context = model.engine.contextLength();
     if (ids.empty())
-      return badRequest("the prompt is empty",
-                        req.chat ? "messages" : "prompt");
+      return badRequest("the prompt is empty", param);
     if (static_cast<int64_t>(ids.size()) > context)
       return badRequest(absl::StrCat("This model's maximum context length is ",
-                                     context, " tokens. However, your ",
-                                     req.chat ? "messages" : "prompt",
+                                     context, " tokens. However, your ", param,
                                      " resulted in ", ids.size(), " tokens."),
-                        req.chat ? "messages" : "prompt",
-                        "context_length_exceeded");
+                        param, "context_length_exceeded");
+    return std::nullopt;
+  }
+
+  /// Every prompt of the request, tokenized.
+  std::optional<ApiError>
+  tokenizeAll(const CompletionRequest &req,
+              std::vector<std::vector<int64_t>> &prompts) const {
+    if (req.chat) {
+      prompts.emplace_back();
+      return tokenize(req, {}, "messages", prompts.back());
+    }
+    for (size_t i = 0; i < req.prompts.size(); ++i) {
+      prompts.emplace_back();
+      std::string param =
+          req.prompts.size() == 1 ? "prompt" : absl::StrCat("prompt[", i, "]");
+      if (auto error = tokenize(req, req.prompts[i], param, prompts.back()))
+        return error;
+    }
     return std::nullopt;
   }
 
@@ -161,6 +180,26 @@ struct HttpServer::Impl {
     return *compiled;
   }
 
+  /// Waits for a whole answer while watching the client's connection: a
+  /// client that hangs up cancels its request, which frees its slots. False
+  /// when that happened.
+  static bool awaitClient(const httplib::Request &http, CompletionJob &job) {
+    constexpr std::chrono::milliseconds kPoll(100);
+    if (job.waitFor(kPoll))
+      return true;
+    // Only requests that outlast a poll look their socket up.
+    int fd =
+        findConnection(http.remote_addr, http.remote_port, http.local_port);
+    while (!job.waitFor(kPoll))
+      if (fd >= 0 && peerHungUp(fd)) {
+        job.cancel();
+        while (!job.waitFor(kPoll)) {
+        }
+        return false;
+      }
+    return true;
+  }
+
   void complete(const httplib::Request &http, httplib::Response &res,
                 bool chat) {
     auto parsed = parseCompletionRequest(http.body, chat);
@@ -175,8 +214,8 @@ struct HttpServer::Impl {
                                      "serves '",
                                      options.modelName, "'"),
                         "invalid_request_error", "model", "model_not_found"});
-    std::vector<int64_t> ids;
-    if (auto error = tokenize(req, ids))
+    std::vector<std::vector<int64_t>> prompts;
+    if (auto error = tokenizeAll(req, prompts))
       return sendError(res, *error);
     auto constraint = constraintOf(req);
     if (auto *error = std::get_if<ApiError>(&constraint))
@@ -187,12 +226,18 @@ struct HttpServer::Impl {
                        model.chatTemplate && model.chatTemplate->reasons()};
     bool stream = req.stream;
     auto job =
-        CompletionJob::create(context, std::move(req), std::move(ids), seed,
+        CompletionJob::create(context, std::move(req), std::move(prompts), seed,
                               std::get<std::shared_ptr<const TokenConstraint>>(
                                   std::move(constraint)));
     if (auto error = job->submit())
       return sendError(res, *error);
     if (!stream) {
+      if (!awaitClient(http, *job)) {
+        // Nobody reads this answer; the status is for the request log and
+        // /metrics.
+        return sendError(res, {499, "the client closed the connection",
+                               "invalid_request_error", "", "client_closed"});
+      }
       auto answer = job->wait();
       if (auto *error = std::get_if<ApiError>(&answer))
         return sendError(res, *error);

@@ -141,6 +141,7 @@ const std::set<std::string> &chatFields() {
   static const std::set<std::string> fields = {"model",
                                                "messages",
                                                "return_token_ids",
+                                               "ignore_eos",
                                                "kiln_regex",
                                                "max_tokens",
                                                "max_completion_tokens",
@@ -179,6 +180,7 @@ const std::set<std::string> &completionFields() {
   static const std::set<std::string> fields = {"model",
                                                "prompt",
                                                "return_token_ids",
+                                               "ignore_eos",
                                                "kiln_regex",
                                                "max_tokens",
                                                "temperature",
@@ -281,47 +283,70 @@ void readMessages(Reader &r, CompletionRequest &req) {
   }
 }
 
+/// Token ids of `list`, or nullopt after failing with `param` named.
+std::optional<std::vector<int64_t>> tokenIds(Reader &r, const json &list,
+                                             const std::string &param) {
+  std::vector<int64_t> out;
+  for (const json &v : list) {
+    if (!v.is_number_integer() ||
+        (v.is_number_unsigned() &&
+         v.get<uint64_t>() >
+             static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) ||
+        v.get<int64_t>() < 0) {
+      r.fail(param, absl::StrCat("'", param,
+                                 "' token ids must be non-negative integers"));
+      return std::nullopt;
+    }
+    out.push_back(v.get<int64_t>());
+  }
+  return out;
+}
+
+/// OpenAI's four prompt forms: a string, an array of strings, an array of
+/// token ids, an array of token-id arrays. The arrays batch prompts.
 void readPrompt(Reader &r, CompletionRequest &req) {
   const json *prompt = r.field("prompt");
   if (!prompt) {
     r.fail("prompt", "'prompt' is required");
     return;
   }
-  auto ids = [&](const json &list) -> bool {
-    std::vector<int64_t> out;
-    for (const json &v : list) {
-      if (!v.is_number_integer() ||
-          (v.is_number_unsigned() &&
-           v.get<uint64_t>() >
-               static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) ||
-          v.get<int64_t>() < 0) {
-        r.fail("prompt", "'prompt' token ids must be non-negative integers");
-        return false;
-      }
-      out.push_back(v.get<int64_t>());
-    }
-    req.promptIds = std::move(out);
-    return true;
-  };
+  const char *shape = "'prompt' must be a string, an array of strings, an "
+                      "array of token ids or an array of token-id arrays";
   if (prompt->is_string()) {
-    req.prompt = prompt->get<std::string>();
-  } else if (prompt->is_array() && prompt->size() == 1 &&
-             (*prompt)[0].is_string()) {
-    req.prompt = (*prompt)[0].get<std::string>();
-  } else if (prompt->is_array() && prompt->size() == 1 &&
-             (*prompt)[0].is_array()) {
-    ids((*prompt)[0]);
-  } else if (prompt->is_array() && !prompt->empty() &&
-             (*prompt)[0].is_number()) {
-    ids(*prompt);
-  } else if (prompt->is_array() && prompt->size() > 1) {
-    r.fail("prompt",
-           "kiln-serve takes one prompt per request; send each "
-           "prompt of a batch separately",
-           "unsupported_parameter");
-  } else {
-    r.fail("prompt", "'prompt' must be a string, an array of one string, or "
-                     "an array of token ids");
+    req.prompts.push_back({prompt->get<std::string>(), std::nullopt});
+    return;
+  }
+  if (!prompt->is_array() || prompt->empty()) {
+    r.fail("prompt", shape);
+    return;
+  }
+  if ((*prompt)[0].is_number()) {
+    if (auto ids = tokenIds(r, *prompt, "prompt"))
+      req.prompts.push_back({"", std::move(ids)});
+    return;
+  }
+  if (static_cast<int64_t>(prompt->size()) > kMaxPrompts) {
+    r.fail("prompt", absl::StrCat("'prompt' batches ", prompt->size(),
+                                  " prompts; kiln-serve takes at most ",
+                                  kMaxPrompts, " per request"));
+    return;
+  }
+  bool strings = (*prompt)[0].is_string();
+  for (size_t i = 0; i < prompt->size(); ++i) {
+    const json &item = (*prompt)[i];
+    std::string param = absl::StrCat("prompt[", i, "]");
+    if (strings && item.is_string()) {
+      req.prompts.push_back({item.get<std::string>(), std::nullopt});
+    } else if (!strings && item.is_array()) {
+      auto ids = tokenIds(r, item, param);
+      if (!ids)
+        return;
+      req.prompts.push_back({"", std::move(ids)});
+    } else {
+      r.fail(param,
+             absl::StrCat(shape, "; '", param, "' is ", item.type_name()));
+      return;
+    }
   }
 }
 
@@ -495,6 +520,11 @@ parseCompletionRequest(const std::string &body, bool chat) {
     req.n = *n;
   req.stream = r.boolean("stream").value_or(false);
   req.returnTokenIds = r.boolean("return_token_ids").value_or(false);
+  req.ignoreEos = r.boolean("ignore_eos").value_or(false);
+  if (!chat && static_cast<int64_t>(req.prompts.size()) * req.n > kMaxSequences)
+    r.fail("n",
+           absl::StrCat(req.prompts.size(), " prompts with n = ", req.n,
+                        " ask for more than ", kMaxSequences, " sequences"));
   if (const json *options = r.field("stream_options")) {
     if (!req.stream)
       r.fail("stream_options",

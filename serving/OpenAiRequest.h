@@ -26,9 +26,14 @@ struct CompletionRequest {
   std::string model;
   /// Chat: the conversation.
   std::vector<tokenizer::ChatMessage> messages;
-  /// Completions: the prompt as text, or as token ids.
-  std::string prompt;
-  std::optional<std::vector<int64_t>> promptIds;
+  /// Completions: one prompt as text or as token ids; a request may batch
+  /// several (OpenAI's array of strings or of token-id arrays), each with n
+  /// choices.
+  struct Prompt {
+    std::string text;
+    std::optional<std::vector<int64_t>> ids;
+  };
+  std::vector<Prompt> prompts;
   /// max_tokens or max_completion_tokens; unset: until the context is full.
   std::optional<int64_t> maxTokens;
   float temperature = 1;
@@ -47,6 +52,9 @@ struct CompletionRequest {
   /// Extension (as vLLM's): the prompt's and each choice's token ids in the
   /// answer.
   bool returnTokenIds = false;
+  /// Extension (as vLLM's): generation goes on past the EOS token, for
+  /// benchmarks that need a fixed number of tokens.
+  bool ignoreEos = false;
   /// The output constraint as a regex (RegexDfa.h), from response_format
   /// json_schema / json_object (a JSON value's regex, which chat completions
   /// of a reasoning template apply after the reasoning) or the kiln_regex
@@ -57,8 +65,11 @@ struct CompletionRequest {
   std::string constraintParam;
 };
 
-/// Largest n, stop list, top_logprobs and nesting depth accepted.
+/// Largest n, prompts of one request, prompts times n, stop list,
+/// top_logprobs and nesting depth accepted.
 inline constexpr int64_t kMaxChoices = 16;
+inline constexpr int64_t kMaxPrompts = 256;
+inline constexpr int64_t kMaxSequences = 256;
 inline constexpr int64_t kMaxStops = 4;
 inline constexpr int64_t kMaxTopLogprobs = 20;
 inline constexpr int kMaxJsonDepth = 32;

@@ -64,6 +64,8 @@ struct SequenceRequest {
   /// Null: unconstrained. Else only tokens it allows are sampled, and the
   /// sequence ends (Finish::stop) once its text is complete.
   std::shared_ptr<const TokenConstraint> constraint;
+  /// Generation goes on past the EOS token (benchmarks need fixed lengths).
+  bool ignoreEos = false;
 };
 
 } // namespace kiln::serving

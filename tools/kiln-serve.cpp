@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "executor/Executor.h"
+#include "executor/cuda/CudaExecutor.h"
 #include "models/deepseek/HfCheckpoint.h"
 #include "models/serve/ServeBundle.h"
 #include "models/train/TrainDevice.h"
@@ -47,7 +48,8 @@ kiln-serve-rt: the same without the compiler (needs --bundle)
 usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
                   [--prefill-chunk=N] [--device=cpu|cuda] [--served-model-name=NAME]
                   [--chat-template=NAME] [--max-queue=N] [--threads=N]
-                  [--max-body-bytes=N] [--bundle=DIR | --export-bundle=DIR]
+                  [--max-body-bytes=N] [--dtype=f32|bf16] [--cuda-graphs=BOOL]
+                  [--random-weights] [--bundle=DIR | --export-bundle=DIR]
 
   --model=DIR        a Hugging Face model directory (config.json, model.safetensors,
                      tokenizer.json, tokenizer_config.json) or a kiln-train --output-dir
@@ -59,6 +61,12 @@ usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
   --prefill-chunk=N  prompt tokens a joining sequence prefills per step (default 16;
                      0: a token per step through the decode entry)
   --device=DEVICE    cpu (default) or cuda
+  --dtype=DTYPE      f32 (default) or bf16: the compiled model's parameters and
+                     activations (a checkpoint of another dtype is converted)
+  --cuda-graphs=BOOL with --device=cuda, replay each entry's launches as a CUDA
+                     graph after its first run (default true)
+  --random-weights   serve the parameters the compiled model initialises from its
+                     seed instead of loading model.safetensors (tests, benchmarks)
   --served-model-name=NAME
                      the model id clients name (default: the directory's name)
   --chat-template=NAME
@@ -90,7 +98,8 @@ static std::optional<int64_t> parseInt(const std::string &text) {
 
 int main(int argc, char **argv) {
   std::string modelPath, device = "cpu", chatTemplate, name, bundleDir,
-                         exportDir;
+                         exportDir, dtype = "f32";
+  bool cudaGraphs = true, randomWeights = false;
   serving::ServerOptions server;
   int64_t slots = 16, context = 0, maxQueue = 256, prefillChunk = 16;
   for (int i = 1; i < argc; ++i) {
@@ -132,6 +141,16 @@ int main(int argc, char **argv) {
     } else if (integer("--prefill-chunk", 0, 1 << 20, prefillChunk)) {
     } else if (auto v = value("--device")) {
       device = *v;
+    } else if (auto v = value("--dtype")) {
+      if (*v != "f32" && *v != "bf16")
+        return fail("--dtype is '" + *v + "'; expected f32 or bf16");
+      dtype = *v;
+    } else if (auto v = value("--cuda-graphs")) {
+      if (*v != "true" && *v != "false")
+        return fail("--cuda-graphs is '" + *v + "'; expected true or false");
+      cudaGraphs = *v == "true";
+    } else if (arg == "--random-weights") {
+      randomWeights = true;
     } else if (auto v = value("--served-model-name")) {
       name = *v;
     } else if (auto v = value("--bundle")) {
@@ -158,7 +177,7 @@ int main(int argc, char **argv) {
   if (bundleDir.empty())
     return fail("kiln-serve-rt has no compiler: pass --bundle=DIR, a bundle "
                 "written by kiln-serve --export-bundle=DIR with the same "
-                "--model, --slots and --context");
+                "--model, --slots, --context, --prefill-chunk and --dtype");
 #endif
 
   auto dir = serving::openModelDir(modelPath, chatTemplate);
@@ -175,7 +194,8 @@ int main(int argc, char **argv) {
                .filename();
   server.modelName = name;
 
-  models::ServeShape shape{slots, context, std::min(prefillChunk, context)};
+  models::ServeShape shape{slots, context, std::min(prefillChunk, context),
+                           dtype};
   if (!exportDir.empty()) {
 #ifdef KILN_SERVE_RUNTIME_ONLY
     return fail("kiln-serve-rt has no compiler: run kiln-serve --export-bundle "
@@ -199,7 +219,7 @@ int main(int argc, char **argv) {
                        " --slots=" + std::to_string(slots) +
                        " --context=" + std::to_string(context) +
                        " --prefill-chunk=" + std::to_string(prefillChunk) +
-                       " --export-bundle=" + bundleDir;
+                       " --dtype=" + dtype + " --export-bundle=" + bundleDir;
     exe = models::loadServeExecutable(bundleDir, dir->config, shape, *target,
                                       fill);
   } else {
@@ -210,7 +230,8 @@ int main(int argc, char **argv) {
   if (!exe.ok())
     return fail(std::string(exe.status().message()));
   // The CPU executor in batch-invariant mode: a request's tokens must not
-  // depend on what else is being served.
+  // depend on what else is being served. On the GPU each entry's launches
+  // are captured once and replayed as a CUDA graph.
   absl::StatusOr<std::unique_ptr<EntryRunner>> runner;
   if (device == "cpu") {
     ExecutorOptions executorOptions;
@@ -218,17 +239,21 @@ int main(int argc, char **argv) {
     auto cpu = Executor::create(*std::move(exe), executorOptions);
     if (!cpu.ok())
       return fail(std::string(cpu.status().message()));
-    if (auto s = (*cpu)->initializeState(); !s.ok())
-      return fail(std::string(s.message()));
     runner = std::unique_ptr<EntryRunner>(std::move(*cpu));
   } else {
-    runner = train::openExecutor(device, *std::move(exe));
+    CudaExecutorOptions cudaOptions;
+    cudaOptions.useCudaGraph = cudaGraphs;
+    auto gpu = CudaExecutor::create(*std::move(exe), cudaOptions);
+    if (!gpu.ok())
+      return fail(std::string(gpu.status().message()));
+    runner = std::unique_ptr<EntryRunner>(std::move(*gpu));
   }
-  if (!runner.ok())
-    return fail(std::string(runner.status().message()));
-  if (auto s = models::loadHfCheckpoint(**runner, dir->config, modelPath);
-      !s.ok())
+  if (auto s = (*runner)->initializeState(); !s.ok())
     return fail(std::string(s.message()));
+  if (!randomWeights)
+    if (auto s = models::loadHfCheckpoint(**runner, dir->config, modelPath);
+        !s.ok())
+      return fail(std::string(s.message()));
 
   serving::Metrics metrics;
   serving::EngineOptions engineOptions;
@@ -260,11 +285,13 @@ int main(int argc, char **argv) {
   });
   waiter.detach();
   std::printf("%s: serving '%s' on http://%s:%d (%lld slots, context "
-              "%lld, chat template %s, %s)\n",
+              "%lld, %s, chat template %s, %s%s)\n",
               kProgram, name.c_str(), server.host.c_str(), http.port(),
               static_cast<long long>(slots), static_cast<long long>(context),
+              dtype.c_str(),
               dir->chatTemplate ? dir->chatTemplate->name().c_str() : "none",
-              (*runner)->deviceDescription().c_str());
+              (*runner)->deviceDescription().c_str(),
+              randomWeights ? ", seed-initialised weights" : "");
   std::fflush(stdout);
   if (auto s = http.serve(); !s.ok())
     return fail(std::string(s.message()));

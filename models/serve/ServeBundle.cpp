@@ -23,7 +23,8 @@ std::string serveBucket(const ServeShape &shape) {
   return absl::StrCat("b", shape.slots, "_c", shape.context,
                       shape.prefillChunk > 0
                           ? absl::StrCat("_k", shape.prefillChunk)
-                          : std::string());
+                          : std::string(),
+                      shape.dtype != "f32" ? "_" + shape.dtype : std::string());
 }
 
 BundleKey serveBundleKey(const DeepseekV3Config &config,

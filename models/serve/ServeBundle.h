@@ -29,6 +29,8 @@ struct ServeShape {
   /// Prompt tokens per row of the chunked prefill entry (ChunkedPrefill.h);
   /// 0: none, prompts go through the decode entry a token at a time.
   int64_t prefillChunk = 0;
+  /// The parameters' and activations' dtype: "f32" or "bf16".
+  std::string dtype = "f32";
 };
 
 inline constexpr const char *kServeBundleEntry = "serve";
@@ -36,7 +38,8 @@ inline constexpr const char *kServeBundleEntry = "serve";
 /// 64-bit FNV-1a of a version line and the config's JSON (every field the
 /// graph reads), as 16 hex digits.
 std::string serveModelHash(const DeepseekV3Config &config);
-/// "b<slots>_c<context>", then "_k<prefillChunk>" when there is one.
+/// "b<slots>_c<context>", then "_k<prefillChunk>" when there is one and
+/// "_<dtype>" when it is not f32.
 std::string serveBucket(const ServeShape &shape);
 BundleKey serveBundleKey(const DeepseekV3Config &config,
                          const ServeShape &shape, const std::string &target);

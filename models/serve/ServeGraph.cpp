@@ -25,9 +25,13 @@ compileServeModel(const DeepseekV3Config &config, const ServeShape &shape,
     return absl::InvalidArgumentError(
         absl::StrCat("context ", shape.context, " exceeds the model's ",
                      "max_position_embeddings ", config.maxPositionEmbeddings));
+  if (shape.dtype != "f32" && shape.dtype != "bf16")
+    return absl::InvalidArgumentError(absl::StrCat(
+        "serving dtype is '", shape.dtype, "'; expected f32 or bf16"));
   KILN_RETURN_IF_ERROR(config.validate());
   Graph graph("serve");
-  DeepseekV3Model model(graph, config, DType::f32, seed);
+  DeepseekV3Model model(graph, config,
+                        shape.dtype == "bf16" ? DType::bf16 : DType::f32, seed);
   // Every serving graph takes a logit mask: constrained decoding
   // (serving/TokenMasks.h) applies it where the sampling happens.
   InferenceShape inference{shape.slots, shape.context, shape.context};

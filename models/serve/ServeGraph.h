@@ -23,7 +23,7 @@ namespace kiln::models {
 
 /// "prefill" and "decode" (DeepseekInference.h), and "prefill_chunk"
 /// (ChunkedPrefill.h) when shape.prefillChunk > 0, at [slots] rows and
-/// `context` positions, f32 state initialised from `seed` (loading a
+/// `context` positions, state of shape.dtype initialised from `seed` (loading a
 /// checkpoint replaces it). prefill takes prompts up to the whole context, so
 /// offline generate() runs on the same Executable.
 absl::StatusOr<proto::Executable>

@@ -336,8 +336,10 @@ TEST_F(ServeHttp, ChatStreamsReasoningThenContent) {
       sawContent[i] =
           sawContent[i] || !delta["content"].get<std::string>().empty();
     }
+    // Each chunk carries the tokens that arrived since the last one.
     if (choice.contains("token_ids"))
-      ids[i] = choice["token_ids"].get<std::vector<int64_t>>();
+      for (int64_t id : choice["token_ids"].get<std::vector<int64_t>>())
+        ids[i].push_back(id);
   }
   auto same = [](const std::string &a, const json &b) {
     return json(a).dump(-1, ' ', false, json::error_handler_t::replace) ==
@@ -721,6 +723,231 @@ TEST_F(ServeHttp, ADisconnectedStreamIsCancelled) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(finishedCount(metrics->render(), "cancelled"), cancelledBefore + 1);
   EXPECT_EQ(served->engine->waiting(), 0);
+}
+
+/// Slows the engine down: every token it takes waits `delay` on the engine's
+/// thread, which holds up the whole batch's step.
+class ThrottleSink final : public SequenceSink {
+public:
+  explicit ThrottleSink(std::chrono::milliseconds delay) : delay(delay) {}
+  std::promise<void> finished;
+  bool onToken(int64_t, const TokenLogprob *) override {
+    std::this_thread::sleep_for(delay);
+    return true;
+  }
+  void onFinish(Finish, const std::string &) override { finished.set_value(); }
+
+private:
+  std::chrono::milliseconds delay;
+};
+
+/// A connected TCP socket to 127.0.0.1:`port`, or -1.
+int connectTo(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST_F(ServeHttp, ADisconnectedWholeAnswerIsCancelled) {
+  // A throttled neighbour makes every step take 40 ms, so the request below
+  // would need about 1.6 s to make its 40 tokens.
+  auto throttle = std::make_shared<ThrottleSink>(std::chrono::milliseconds(40));
+  std::future<void> throttleDone = throttle->finished.get_future();
+  SequenceRequest slow;
+  slow.prompt = {257, 67};
+  slow.sampling.maxTokens = 60;
+  slow.sink = throttle;
+  std::vector<SequenceRequest> slows;
+  slows.push_back(std::move(slow));
+  ASSERT_TRUE(served->engine->submit(std::move(slows)).ok());
+  std::string before = metrics->render();
+  int64_t cancelledBefore = finishedCount(before, "cancelled");
+  int64_t lengthBefore = finishedCount(before, "length");
+
+  // A non-streaming request whose client sends it and hangs up unanswered.
+  int fd = connectTo(served->http->port());
+  ASSERT_GE(fd, 0);
+  std::string body = chatBody("8+8=?", 0, 0, 40).dump();
+  std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                        "Content-Type: application/json\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(::write(fd, request.data(), request.size()),
+            static_cast<ssize_t>(request.size()));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (served->engine->running() < 2 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(served->engine->running(), 2) << "the request never took a slot";
+  ::close(fd);
+
+  // The handler notices within a poll or two and cancels: the slot is free
+  // while the throttled neighbour (2.4 s in all) still runs.
+  while (finishedCount(metrics->render(), "cancelled") == cancelledBefore &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::string after = metrics->render();
+  EXPECT_EQ(finishedCount(after, "cancelled"), cancelledBefore + 1);
+  EXPECT_EQ(finishedCount(after, "length"), lengthBefore)
+      << "the request ran to max_tokens";
+  EXPECT_EQ(served->engine->running(), 1);
+  EXPECT_EQ(throttleDone.wait_for(std::chrono::seconds(0)),
+            std::future_status::timeout)
+      << "the neighbour ended first: the check proves nothing";
+  throttleDone.wait();
+  // The request log counts it as 499 (client closed request).
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (metrics->render().find("status=\"499\"") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_NE(metrics->render().find(
+                "kiln_requests_total{endpoint=\"/v1/chat/completions\","
+                "status=\"499\"}"),
+            std::string::npos);
+}
+
+TEST_F(ServeHttp, BatchedPromptsGetOneChoicePerPromptAndN) {
+  httplib::Client c = client();
+  const std::vector<std::string> texts = {"<bos>Q: 1+2=?\nA: ",
+                                          "<bos>Q: 30+4=?\nA: "};
+  const std::vector<std::vector<int64_t>> ids = {{257, 81, 58, 32},
+                                                 {257, 49, 50, 43, 51}};
+  auto alone = [&](const json &prompt, int64_t seed) {
+    json body = {{"model", "demo"},  {"prompt", prompt},
+                 {"max_tokens", 10}, {"temperature", 1.0},
+                 {"seed", seed},     {"return_token_ids", true}};
+    json answer = post(c, "/v1/completions", body);
+    return answer["choices"][0]["token_ids"].get<std::vector<int64_t>>();
+  };
+  for (bool stream : {false, true})
+    for (const json &prompts : {json(texts), json(ids)}) {
+      SCOPED_TRACE(prompts.dump() + (stream ? " streamed" : ""));
+      json body = {
+          {"model", "demo"},          {"prompt", prompts},  {"n", 2},
+          {"max_tokens", 10},         {"temperature", 1.0}, {"seed", 40},
+          {"return_token_ids", true}, {"stream", stream}};
+      std::vector<std::vector<int64_t>> got(4);
+      json usage;
+      if (!stream) {
+        json answer = post(c, "/v1/completions", body);
+        ASSERT_EQ(answer["choices"].size(), 4u) << answer;
+        for (size_t j = 0; j < 4; ++j) {
+          const json &choice = answer["choices"][j];
+          EXPECT_EQ(choice["index"], j);
+          got[j] = choice["token_ids"].get<std::vector<int64_t>>();
+          // Each choice names the prompt it continues.
+          EXPECT_EQ(
+              choice["prompt_token_ids"].size(),
+              prompts[j / 2].is_string()
+                  ? model->tokenizer->encode(prompts[j / 2].get<std::string>())
+                        ->size()
+                  : prompts[j / 2].size());
+        }
+        usage = answer["usage"];
+      } else {
+        body["stream_options"] = {{"include_usage", true}};
+        auto res = c.Post("/v1/completions", body.dump(), "application/json");
+        ASSERT_TRUE(res);
+        for (const json &e : events(res->body)) {
+          if (e["choices"].empty()) {
+            usage = e["usage"];
+            continue;
+          }
+          const json &choice = e["choices"][0];
+          size_t j = choice["index"];
+          ASSERT_LT(j, 4u);
+          if (choice.contains("token_ids"))
+            for (int64_t id : choice["token_ids"].get<std::vector<int64_t>>())
+              got[j].push_back(id);
+        }
+      }
+      // Choice j = prompt j / n, sampled with seed + j, as if asked alone.
+      int64_t promptTokens = 0, completionTokens = 0;
+      for (size_t j = 0; j < 4; ++j) {
+        EXPECT_EQ(got[j], alone(prompts[j / 2], 40 + static_cast<int64_t>(j)))
+            << "choice " << j;
+        completionTokens += static_cast<int64_t>(got[j].size());
+      }
+      for (const json &p : prompts)
+        promptTokens +=
+            p.is_string()
+                ? static_cast<int64_t>(
+                      model->tokenizer->encode(p.get<std::string>())->size())
+                : static_cast<int64_t>(p.size());
+      EXPECT_EQ(usage["prompt_tokens"], promptTokens);
+      EXPECT_EQ(usage["completion_tokens"], completionTokens);
+    }
+
+  // Bad batches name the prompt at fault.
+  json e = post(c, "/v1/completions",
+                {{"model", "demo"}, {"prompt", {"ok", 5}}}, 400);
+  EXPECT_EQ(e["error"]["param"], "prompt[1]");
+  e = post(c, "/v1/completions",
+           {{"model", "demo"}, {"prompt", {{1, 2}, {3, -1}}}}, 400);
+  EXPECT_EQ(e["error"]["param"], "prompt[1]");
+  e = post(c, "/v1/completions",
+           {{"model", "demo"}, {"prompt", {"ok", std::string(200, 'x')}}}, 400);
+  EXPECT_EQ(e["error"]["param"], "prompt[1]");
+  EXPECT_EQ(e["error"]["code"], "context_length_exceeded");
+  e = post(c, "/v1/completions", {{"model", "demo"}, {"prompt", json::array()}},
+           400);
+  EXPECT_EQ(e["error"]["param"], "prompt");
+}
+
+TEST_F(ServeHttp, IgnoreEosRunsToMaxTokens) {
+  httplib::Client c = client();
+  // Find a prompt and seed whose completion ends with EOS early.
+  const int64_t eos = *model->tokenizer->eosId();
+  for (int64_t seed = 0; seed < 200; ++seed) {
+    json body = {{"model", "demo"},  {"prompt", "<bos>Q: 2+2=?\nA: "},
+                 {"max_tokens", 30}, {"temperature", 1.0},
+                 {"seed", seed},     {"return_token_ids", true}};
+    json answer = post(c, "/v1/completions", body);
+    auto tokens = answer["choices"][0]["token_ids"].get<std::vector<int64_t>>();
+    if (tokens.size() >= 30 || tokens.back() != eos)
+      continue;
+    body["ignore_eos"] = true;
+    json longer = post(c, "/v1/completions", body);
+    auto all = longer["choices"][0]["token_ids"].get<std::vector<int64_t>>();
+    ASSERT_EQ(all.size(), 30u);
+    EXPECT_EQ(longer["choices"][0]["finish_reason"], "length");
+    // The same tokens up to the EOS, which is kept and passed.
+    EXPECT_EQ(std::vector<int64_t>(all.begin(), all.begin() + tokens.size()),
+              tokens);
+    return;
+  }
+  GTEST_SKIP() << "no seed ended with EOS within 30 tokens";
+}
+
+TEST_F(ServeHttp, MetricsExposeLatencyHistogramsAndGauges) {
+  httplib::Client c = client();
+  post(c, "/v1/chat/completions", chatBody("6+6=?", 0, 0, 8));
+  std::string text = c.Get("/metrics")->body;
+  for (const char *family :
+       {"kiln_time_to_first_token_seconds", "kiln_inter_token_latency_seconds",
+        "kiln_decode_step_seconds", "kiln_batch_occupancy"}) {
+    SCOPED_TRACE(family);
+    EXPECT_NE(text.find(std::string("# TYPE ") + family + " histogram"),
+              std::string::npos);
+    std::string count = std::string(family) + "_count ";
+    size_t at = text.find(count);
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_GT(std::atoll(text.c_str() + at + count.size()), 0);
+    EXPECT_NE(text.find(std::string(family) + "_bucket{le=\"+Inf\"}"),
+              std::string::npos);
+  }
+  for (const char *line :
+       {"kiln_queue_waiting ", "kiln_queue_running ",
+        "kiln_prompt_tokens_total ", "kiln_generation_tokens_total ",
+        "kiln_requests_total{endpoint=\"/v1/chat/"
+        "completions\",status=\"200\"}"})
+    EXPECT_NE(text.find(line), std::string::npos) << line;
 }
 
 /// Sends raw bytes on a fresh connection; the status of the answer, or -1.

@@ -205,8 +205,26 @@ TEST(OpenAiRequest, AcceptsTheDocumentedFields) {
       R"({"model":"m","prompt":[1,2,3],"logprobs":2,"max_tokens":null})",
       false);
   ASSERT_TRUE(std::holds_alternative<CompletionRequest>(completion));
-  EXPECT_EQ(*std::get<CompletionRequest>(completion).promptIds,
-            (std::vector<int64_t>{1, 2, 3}));
+  const auto &prompts = std::get<CompletionRequest>(completion).prompts;
+  ASSERT_EQ(prompts.size(), 1u);
+  EXPECT_EQ(*prompts[0].ids, (std::vector<int64_t>{1, 2, 3}));
+
+  // OpenAI's batched forms: strings, or token-id arrays, one prompt each.
+  auto batch = parseCompletionRequest(
+      R"({"model":"m","prompt":["a","bc"],"n":3,"ignore_eos":true})", false);
+  ASSERT_TRUE(std::holds_alternative<CompletionRequest>(batch))
+      << std::get<ApiError>(batch).message;
+  const CompletionRequest &b = std::get<CompletionRequest>(batch);
+  ASSERT_EQ(b.prompts.size(), 2u);
+  EXPECT_EQ(b.prompts[1].text, "bc");
+  EXPECT_FALSE(b.prompts[1].ids);
+  EXPECT_TRUE(b.ignoreEos);
+  auto idBatch =
+      parseCompletionRequest(R"({"model":"m","prompt":[[1],[2,3]]})", false);
+  ASSERT_TRUE(std::holds_alternative<CompletionRequest>(idBatch));
+  const auto &idPrompts = std::get<CompletionRequest>(idBatch).prompts;
+  ASSERT_EQ(idPrompts.size(), 2u);
+  EXPECT_EQ(*idPrompts[1].ids, (std::vector<int64_t>{2, 3}));
 }
 
 TEST(OpenAiRequest, RejectsBadInputNamingTheField) {
@@ -248,8 +266,21 @@ TEST(OpenAiRequest, RejectsBadInputNamingTheField) {
     EXPECT_EQ(e.param, c.param) << c.body << ": " << e.message;
     EXPECT_EQ(e.type, "invalid_request_error");
   }
-  EXPECT_EQ(errorOf(R"({"model":"m","prompt":["a","b"]})", false).param,
+  EXPECT_EQ(errorOf(R"({"model":"m","prompt":["a",["b"]]})", false).param,
+            "prompt[1]");
+  EXPECT_EQ(errorOf(R"({"model":"m","prompt":[[1],[2,-3]]})", false).param,
+            "prompt[1]");
+  EXPECT_EQ(errorOf(R"({"model":"m","prompt":[]})", false).param, "prompt");
+  EXPECT_EQ(errorOf(R"({"model":"m","prompt":{"a":1}})", false).param,
             "prompt");
+  // 17 prompts with n = 16: more sequences than one request may ask for.
+  std::string many = R"({"model":"m","n":16,"prompt":[)";
+  for (int i = 0; i < 17; ++i)
+    many += i ? R"(,"x")" : R"("x")";
+  EXPECT_EQ(errorOf(many + "]}", false).param, "n");
+  EXPECT_EQ(
+      errorOf(R"({"model":"m","prompt":"a","ignore_eos":1})", false).param,
+      "ignore_eos");
   EXPECT_EQ(errorOf(R"({"model":"m","prompt":"a","echo":true})", false).param,
             "echo");
   EXPECT_EQ(errorOf("{\"model\":\"m\",\"prompt\":\"\xFF\"}", false).code,
