@@ -784,9 +784,9 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
             for (int64_t t = 0; t < seqLen; ++t)
               microTokens += tensors[2].data<float>()[r * seqLen + t];
           }
-          double lossScale = microBatchLossScale(
-              g.loss_type(), accumulation, microValid,
-              static_cast<double>(validRows));
+          double lossScale =
+              microBatchLossScale(g.loss_type(), accumulation, microValid,
+                                  static_cast<double>(validRows));
           std::map<std::string, HostTensor> inputs{
               {"tokens", sliceRows(tensors[0], begin, microRows)},
               {"targets", sliceRows(tensors[1], begin, microRows)},

@@ -105,7 +105,6 @@ protected:
         (*coldStart)[state.name()] = *value;
       }
     ASSERT_TRUE(coldStart->count("lm_head.weight"));
-
   }
   static void TearDownTestSuite() {
     delete coldStart;
@@ -251,8 +250,8 @@ TEST_F(GrpoOptions, MicroBatchesOfAnUnfilledBatchWeighTheirRows) {
     std::memcpy(tok.data(), tokens.data(), tok.byteSize());
     std::memcpy(tgt.data(), targets.data(), tgt.byteSize());
     HostTensor m = HostTensor::fromDoubles(proto::F32, {rows, s}, mask);
-    HostTensor rewards = HostTensor::fromDoubles(
-        proto::F32, {rows}, {1, 0, 0, 0.5, 1, 0, 0, 0});
+    HostTensor rewards =
+        HostTensor::fromDoubles(proto::F32, {rows}, {1, 0, 0, 0.5, 1, 0, 0, 0});
     HostTensor rowValid = HostTensor::fromDoubles(proto::F32, {rows}, valid);
     HostTensor lr = HostTensor::fromDoubles(proto::F32, {}, {1e-3});
 
@@ -272,8 +271,8 @@ TEST_F(GrpoOptions, MicroBatchesOfAnUnfilledBatchWeighTheirRows) {
     // The micro-batches' grad_norm on `executor`, each with the helper's
     // scale or with 1.
     auto microStep = [&](Executor &executor, bool weighRows) {
-      auto adv = executor.runNamed("grpo_advantages",
-                                    {{"rewards", rewards}, {"row_valid", rowValid}});
+      auto adv = executor.runNamed(
+          "grpo_advantages", {{"rewards", rewards}, {"row_valid", rowValid}});
       EXPECT_TRUE(adv.ok()) << adv.status();
       double norm = NAN;
       for (int64_t part = 0; part < 2; ++part) {
