@@ -96,6 +96,18 @@ static std::string shellQuote(const std::string &arg) {
 
 static double accuracyPercent(const train::EvalResult &e) { return 100.0 * e.accuracy; }
 
+/// "pass@1 31.2%  pass@8 55.0%" when the evaluation sampled several
+/// completions per problem.
+static void printPassAtK(const train::EvalResult &e) {
+  if (e.passAtK.empty())
+    return;
+  std::string line;
+  for (const auto &[k, value] : e.passAtK)
+    line += absl::StrFormat("%spass@%lld %.1f%%", line.empty() ? "" : "  ",
+                            static_cast<long long>(k), 100 * value);
+  std::printf("  %s\n", line.c_str());
+}
+
 /// Ctrl-C: the first asks the loops to checkpoint and stop at the next step
 /// (or decode step of an evaluation); a second exits at once.
 static void onInterrupt(int) {
@@ -302,7 +314,10 @@ static int run(int argc, char **argv) {
     std::printf("accuracy after SFT: %.1f%% (± %.1f, %lld held-out problems, format %.0f%%)\n",
                 accuracyPercent(*eval), 100 * eval->stdError,
                 static_cast<long long>(eval->problems), 100 * eval->formatRate);
+    printPassAtK(*eval);
     if (auto s = (*trainer)->saveCheckpoint("grpo", 0); !s.ok())
+      return fail(std::string(s.message()));
+    if (auto s = (*trainer)->logEvaluation(*eval); !s.ok())
       return fail(std::string(s.message()));
   }
   if (doGrpo) {
@@ -322,7 +337,10 @@ static int run(int argc, char **argv) {
     std::printf("accuracy after GRPO: %.1f%% (± %.1f, %lld held-out problems, format %.0f%%)\n",
                 accuracyPercent(*eval), 100 * eval->stdError,
                 static_cast<long long>(eval->problems), 100 * eval->formatRate);
+    printPassAtK(*eval);
     if (auto s = (*trainer)->saveCheckpoint("done", config->grpo().steps()); !s.ok())
+      return fail(std::string(s.message()));
+    if (auto s = (*trainer)->logEvaluation(*eval); !s.ok())
       return fail(std::string(s.message()));
   }
   std::printf("metrics: %s/metrics.jsonl and %s/tb (TensorBoard)\n",

@@ -79,15 +79,19 @@ Tensor attendAbsorbed(Function &fn, const MlaAttention &mla,
 
 } // namespace
 
-SamplingInputs samplingInputs(Function &fn, int64_t batch, int64_t maskVocab) {
+SamplingInputs samplingInputs(Function &fn, int64_t batch, int64_t maskVocab,
+                              bool minP) {
   SamplingInputs s{fn.input(names::kTemperature, {batch}, DType::f32),
                    fn.input(names::kTopK, {batch}, DType::i64),
                    fn.input(names::kTopP, {batch}, DType::f32),
                    fn.input(names::kSeed, {batch}, DType::i64),
                    fn.input(names::kStep, {batch}, DType::i64),
+                   Tensor(),
                    Tensor()};
   if (maskVocab > 0)
     s.logitMask = fn.input(names::kLogitMask, {batch, maskVocab}, DType::f32);
+  if (minP)
+    s.minP = fn.input(names::kMinP, {batch}, DType::f32);
   return s;
 }
 
@@ -122,7 +126,15 @@ Tensor sampleTokens(const Tensor &logits, const SamplingInputs &s) {
   Tensor before = cumsum(probs, 1, /*exclusive=*/true);
   Tensor topP = reshape(s.topP, {b, 1});
   Tensor keepP = before < topP || topP >= 1.0 || equal(rank, 0.0);
-  Tensor filtered = select(keepK && keepP, sorted, negInf);
+  Tensor keep = keepK && keepP;
+  if (s.minP.valid()) {
+    // p / p_max = exp(z - z_max) of the tempered logits: unchanged by the
+    // renormalisation of the other filters.
+    Tensor top = slice(sorted, {0, 0}, {b, 1});
+    Tensor minP = reshape(s.minP, {b, 1});
+    keep = keep && (exp(sorted - top) >= minP || equal(rank, 0.0));
+  }
+  Tensor filtered = select(keep, sorted, negInf);
 
   // Each row is drawn with its own key (lo32 = step, hi32 = low 32 bits of
   // seed), counting within the row: a sequence's sample is a function of its
@@ -162,7 +174,7 @@ absl::Status addDeepseekInference(Graph &graph, const DeepseekV3Model &model,
     Tensor tokens = fn.input(names::kTokens, {b, s}, DType::i64);
     Tensor lengths = fn.input(names::kLengths, {b}, DType::i64);
     SamplingInputs sampling =
-        samplingInputs(fn, b, shape.logitMask ? c.vocabSize : 0);
+        samplingInputs(fn, b, shape.logitMask ? c.vocabSize : 0, shape.minP);
     RopeTables tables = ropeTables(c, s);
     Tensor cos = constant(fn, tables.cos, {s, half}, dtype);
     Tensor sin = constant(fn, tables.sin, {s, half}, dtype);
@@ -199,7 +211,7 @@ absl::Status addDeepseekInference(Graph &graph, const DeepseekV3Model &model,
     Tensor tokens = fn.input(names::kTokens, {b}, DType::i64);
     Tensor positions = fn.input(names::kPositions, {b}, DType::i64);
     SamplingInputs sampling =
-        samplingInputs(fn, b, shape.logitMask ? c.vocabSize : 0);
+        samplingInputs(fn, b, shape.logitMask ? c.vocabSize : 0, shape.minP);
     // Each sequence sits at its own position: gather its row of the table.
     RopeTables tables = ropeTables(c, len);
     Tensor cos = reshape(

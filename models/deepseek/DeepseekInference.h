@@ -25,24 +25,30 @@ struct InferenceShape {
   int64_t maxLen = 1;
   /// Both entries also take InferenceNames.h's kLogitMask.
   bool logitMask = false;
+  /// Both entries also take InferenceNames.h's kMinP.
+  bool minP = false;
 };
 
 /// Per-row sampling controls, each [B] (see InferenceNames.h), and the
-/// optional [B, V] logit mask (invalid when the entry takes none).
+/// optional [B, V] logit mask and [B] min_p (invalid when the entry takes
+/// none).
 struct SamplingInputs {
-  Tensor temperature, topK, topP, seed, step, logitMask;
+  Tensor temperature, topK, topP, seed, step, logitMask, minP;
 };
 
-/// Declares the five sampling inputs of `fn`, and the logit mask of width
-/// `maskVocab` when it is > 0.
+/// Declares the five sampling inputs of `fn`, the logit mask of width
+/// `maskVocab` when it is > 0, and min_p when `minP` is set.
 SamplingInputs samplingInputs(Function &fn, int64_t batch,
-                              int64_t maskVocab = 0);
+                              int64_t maskVocab = 0, bool minP = false);
 
 /// One token per row of logits [B, V] (plus the logit mask, when there is
 /// one): greedy where temperature <= 0, else
 /// temperature, then top-k, then top-p over the top-k-renormalised
 /// probabilities (the smallest prefix of the descending order whose mass
-/// reaches p; the top token always stays), then Gumbel-max. Row b's noise is
+/// reaches p; the top token always stays), and, with a min_p input, only
+/// tokens whose probability is at least min_p times the top token's (a ratio,
+/// so the same before or after the other filters renormalise, as
+/// transformers applies it after them), then Gumbel-max. Row b's noise is
 /// keyed by (seed[b], step[b]) alone, so its sample never depends on the other
 /// rows of the batch. -> [B] i64.
 Tensor sampleTokens(const Tensor &logits, const SamplingInputs &sampling);

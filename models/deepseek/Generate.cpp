@@ -26,6 +26,8 @@ struct Bucket {
   int64_t batch = 0, promptLen = 0, maxLen = 0;
   /// Width of the logit mask the entries take (InferenceNames.h); 0: none.
   int64_t maskVocab = 0;
+  /// The entries take min_p.
+  bool minP = false;
 };
 
 absl::StatusOr<Bucket> readBucket(const EntryRunner &executor) {
@@ -47,6 +49,8 @@ absl::StatusOr<Bucket> readBucket(const EntryRunner &executor) {
       const proto::TensorType &t = prefill->buffers(a.buffer());
       if (t.shape_size() == 2)
         bucket.maskVocab = t.shape(1);
+    } else if (a.name() == names::kMinP && a.state().empty()) {
+      bucket.minP = true;
     }
   std::string cache = names::latentCacheName(0);
   for (const proto::StateEntry &s : executor.executable().state())
@@ -137,7 +141,7 @@ public:
 private:
   std::map<std::string, HostTensor> sampling() const {
     int64_t b = bucket.batch;
-    std::vector<float> temperature(b, 0), topP(b, 1);
+    std::vector<float> temperature(b, 0), topP(b, 1), minP(b, 0);
     std::vector<int64_t> topK(b, 0), seed(b, 0), stepIndex(b, 0);
     for (int64_t r = 0; r < b; ++r) {
       const Row &row = rows[r];
@@ -147,6 +151,7 @@ private:
       temperature[r] = p.temperature;
       topK[r] = p.topK;
       topP[r] = p.topP;
+      minP[r] = std::max(p.minP, 0.0f);
       seed[r] = p.seed;
       stepIndex[r] = static_cast<int64_t>(row.out->tokens.size());
     }
@@ -158,6 +163,8 @@ private:
         {names::kStep, i64s(stepIndex)}};
     if (bucket.maskVocab > 0)
       out[names::kLogitMask] = HostTensor(proto::F32, {b, bucket.maskVocab});
+    if (bucket.minP)
+      out[names::kMinP] = f32s(minP);
     return out;
   }
 
@@ -254,6 +261,15 @@ generate(EntryRunner &executor, const std::vector<GenerationRequest> &requests,
       return absl::InvalidArgumentError(absl::StrCat(
           "request ", i, ": temperature ", req.sampling.temperature,
           " and top_p ", req.sampling.topP, " must be finite numbers"));
+    if (!std::isfinite(req.sampling.minP))
+      return absl::InvalidArgumentError(
+          absl::StrCat("request ", i, ": min_p ", req.sampling.minP,
+                       " must be a finite number"));
+    if (req.sampling.minP > 0 && !bucket.minP)
+      return absl::InvalidArgumentError(
+          absl::StrCat("request ", i, ": min_p ", req.sampling.minP,
+                       " but entry '", names::kPrefill, "' takes no '",
+                       names::kMinP, "' (build it with InferenceShape::minP)"));
     if (!req.stopStrings.empty() && !options.detokenize)
       return absl::InvalidArgumentError(
           absl::StrCat("request ", i,

@@ -29,6 +29,10 @@ struct SamplingParams {
   float topP = 1;
   /// With the step index, the only source of randomness of this request.
   int64_t seed = 0;
+  /// <= 0: no min-p filter. Else tokens less likely than minP times the most
+  /// likely one are dropped (needs entries built with
+  /// InferenceShape::minP).
+  float minP = 0;
 };
 
 struct GenerationRequest {
@@ -71,8 +75,9 @@ struct GenerateOptions {
 /// Runs prefill, then decode steps, until every request stopped (EOS, a stop,
 /// maxNewTokens, or a full cache: finish reason length). Requests beyond the
 /// compiled batch run in successive waves; spare rows of a wave are padding.
-/// A prompt that is empty or longer than the compiled prompt length, or a
-/// non-finite temperature or top_p, is an error naming the request. Results are
+/// A prompt that is empty or longer than the compiled prompt length, a
+/// non-finite temperature, top_p or min_p, or a min_p > 0 for entries that
+/// take none, is an error naming the request. Results are
 /// in request order.
 absl::StatusOr<std::vector<GenerationResult>>
 generate(EntryRunner &executor, const std::vector<GenerationRequest> &requests,

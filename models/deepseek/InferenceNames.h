@@ -36,6 +36,11 @@ inline constexpr const char *kStep = "step";
 // -inf forbids it (serving's constrained decoding, serving/TokenMasks.h). The
 // logits result stays the model's own.
 inline constexpr const char *kLogitMask = "logit_mask";
+// Optional (graphs built with InferenceShape::minP, as kiln-train's): min_p
+// [B] f32, min-p sampling (transformers' MinPLogitsWarper): after
+// temperature, tokens less likely than min_p times the most likely one are
+// dropped; 0 keeps every token.
+inline constexpr const char *kMinP = "min_p";
 
 // Results: logits [B, V] f32 of each sequence's last valid position, and the
 // token sampled from them, [B] i64.

@@ -2,6 +2,8 @@
 
 #include "models/grpo/GrpoLoss.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "frontend/Graph.h"
@@ -34,25 +36,25 @@ absl::StatusOr<LossType> parseLossType(std::string_view name) {
                    "' (expected grpo, bnpo, dr_grpo or dapo)"));
 }
 
-const char *klEstimatorName(KlEstimator estimator) {
-  switch (estimator) {
-  case KlEstimator::k1:
-    return "k1";
-  case KlEstimator::k2:
-    return "k2";
-  case KlEstimator::k3:
-    return "k3";
+const char *importanceSamplingLevelName(ImportanceSamplingLevel level) {
+  switch (level) {
+  case ImportanceSamplingLevel::token:
+    return "token";
+  case ImportanceSamplingLevel::sequence:
+    return "sequence";
   }
   return "?";
 }
 
-absl::StatusOr<KlEstimator> parseKlEstimator(std::string_view name) {
-  for (KlEstimator e : {KlEstimator::k1, KlEstimator::k2, KlEstimator::k3})
-    if (name == klEstimatorName(e))
-      return e;
-  return absl::InvalidArgumentError(absl::StrCat("unknown KL estimator '",
-                                                 std::string(name),
-                                                 "' (expected k1, k2 or k3)"));
+absl::StatusOr<ImportanceSamplingLevel>
+parseImportanceSamplingLevel(std::string_view name) {
+  for (ImportanceSamplingLevel level :
+       {ImportanceSamplingLevel::token, ImportanceSamplingLevel::sequence})
+    if (name == importanceSamplingLevelName(level))
+      return level;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown importance_sampling_level '", std::string(name),
+                   "' (expected token or sequence)"));
 }
 
 std::vector<std::pair<std::string, Tensor>> GrpoLossOutputs::named() const {
@@ -146,6 +148,11 @@ std::string checkInputs(const GrpoLossInputs &in, const GrpoLossOptions &opt,
   if (opt.lossType != LossType::dapo && in.totalTokens)
     return absl::StrCat("totalTokens is for loss_type dapo, not ",
                         lossTypeName(opt.lossType));
+  if (!std::isfinite(opt.entropyCoeff))
+    return absl::StrCat("entropyCoeff must be finite, got ", opt.entropyCoeff);
+  if (opt.entropyCoeff != 0 && !in.logits)
+    return absl::StrCat("entropyCoeff = ", opt.entropyCoeff,
+                        " needs logits (the entropy it weighs)");
   if (opt.maxCompletionLength < 0)
     return absl::StrCat("maxCompletionLength must be >= 0, got ",
                         opt.maxCompletionLength);
@@ -192,7 +199,15 @@ GrpoLossOutputs grpoLoss(const GrpoLossInputs &in, const GrpoLossOptions &opt,
   };
 
   const double lo = 1.0 - opt.epsLow, hi = 1.0 + opt.epsHigh;
-  Tensor ratio = exp(sub(logp, oldLogp, loc), loc);
+  Tensor logRatio = sub(logp, oldLogp, loc);
+  if (opt.importanceSamplingLevel == ImportanceSamplingLevel::sequence) {
+    // GSPO: the length-normalised sequence likelihood ratio, one per row.
+    Tensor rowTokens = maximum(sum(mask, {1}, false, loc), 1.0, loc);
+    Tensor rowMean =
+        div(sum(mul(logRatio, mask, loc), {1}, false, loc), rowTokens, loc);
+    logRatio = broadcastTo(reshape(rowMean, {b, 1}, loc), {b, t}, loc);
+  }
+  Tensor ratio = exp(logRatio, loc);
   Tensor clipped = minimum(maximum(ratio, lo, loc), hi, loc);
   Tensor perToken =
       neg(minimum(mul(ratio, adv, loc), mul(clipped, adv, loc), loc), loc);
@@ -212,6 +227,22 @@ GrpoLossOutputs grpoLoss(const GrpoLossInputs &in, const GrpoLossOptions &opt,
     }
     perToken = add(perToken, kl * opt.beta, loc);
     out.meanKl = maskedMean(kl);
+  }
+
+  Tensor entropy;
+  if (in.logits) {
+    Tensor logProbs = logSoftmax(work(*in.logits), -1, loc);
+    Tensor probs = exp(logProbs, loc);
+    // p * log p is 0 where p is 0 (a -inf logit), not NaN; log p is replaced
+    // before the product so the backward pass multiplies no -inf either.
+    Tensor safeLogProbs =
+        select(greater(probs, zero, loc), logProbs, zero, loc);
+    entropy = select(
+        keep, neg(sum(mul(probs, safeLogProbs, loc), {2}, false, loc), loc),
+        zero, loc);
+    out.entropy = maskedMean(entropy);
+    if (opt.entropyCoeff != 0)
+      perToken = sub(perToken, entropy * opt.entropyCoeff, loc);
   }
 
   Tensor weighted = mul(perToken, mask, loc);
@@ -252,16 +283,6 @@ GrpoLossOutputs grpoLoss(const GrpoLossInputs &in, const GrpoLossOptions &opt,
   out.highClipFraction = maskedMean(asFloat(high));
   out.clipFraction = maskedMean(asFloat(logicalOr(low, high, loc)));
   out.meanRatio = maskedMean(ratio);
-
-  if (in.logits) {
-    Tensor logProbs = logSoftmax(work(*in.logits), -1, loc);
-    Tensor probs = exp(logProbs, loc);
-    // p * log p is 0 where p is 0 (a -inf logit), not NaN.
-    Tensor plogp =
-        select(greater(probs, zero, loc), mul(probs, logProbs, loc), zero, loc);
-    Tensor entropy = neg(sum(plogp, {2}, false, loc), loc);
-    out.entropy = maskedMean(select(keep, entropy, zero, loc));
-  }
   return out;
 }
 

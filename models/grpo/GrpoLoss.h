@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "frontend/Tensor.h"
+#include "models/grpo/KlEstimator.h"
 
 namespace kiln::models {
 
@@ -35,14 +36,19 @@ enum class LossType {
 const char *lossTypeName(LossType type);
 absl::StatusOr<LossType> parseLossType(std::string_view name);
 
-/// Schulman's estimators of KL(pi_theta || pi_ref) per token, with d = ref -
-/// logp: k1 = -d, k2 = d^2 / 2, k3 = exp(d) - d - 1 (DeepSeekMath's and
-/// TRL's; verl's low_var_kl). Each is >= 0 in expectation; k2 and k3 per
-/// token too.
-enum class KlEstimator { k1, k2, k3 };
-/// "k1", "k2", "k3".
-const char *klEstimatorName(KlEstimator estimator);
-absl::StatusOr<KlEstimator> parseKlEstimator(std::string_view name);
+/// What the clipped importance ratio is taken over (TRL's
+/// `importance_sampling_level`).
+enum class ImportanceSamplingLevel {
+  /// One ratio per token, exp(logp - oldLogp) (GRPO, PPO).
+  token,
+  /// One ratio per sequence, exp of the mean over its valid tokens of
+  /// logp - oldLogp, shared by all of its tokens (GSPO).
+  sequence,
+};
+/// "token", "sequence".
+const char *importanceSamplingLevelName(ImportanceSamplingLevel level);
+absl::StatusOr<ImportanceSamplingLevel>
+parseImportanceSamplingLevel(std::string_view name);
 
 struct GrpoLossOptions {
   /// The ratio is clipped to [1 - epsLow, 1 + epsHigh]; epsHigh > epsLow is
@@ -54,6 +60,13 @@ struct GrpoLossOptions {
   double beta = 0.0;
   /// The per-token KL term beta weighs (and the "kl" metric).
   KlEstimator klEstimator = KlEstimator::k3;
+  /// Token ratios, or GSPO's one ratio per sequence.
+  ImportanceSamplingLevel importanceSamplingLevel =
+      ImportanceSamplingLevel::token;
+  /// verl's entropy_coeff: each token's loss gets -entropyCoeff * H(token)
+  /// (an entropy bonus, aggregated by lossType as the rest). Needs logits;
+  /// 0 lets no gradient through the entropy.
+  double entropyCoeff = 0.0;
   /// TRL's default.
   LossType lossType = LossType::dapo;
   /// dr_grpo's constant (the configured max completion length, not the padded
@@ -84,9 +97,10 @@ struct GrpoLossInputs {
   /// averaged (GradAccumulator::takeMean's micro-batches, data-parallel
   /// replicas), as TRL passes num_items_in_batch / num_processes.
   std::optional<Tensor> totalTokens;
-  /// [B, T, V] logits of the policy, for the entropy metric only (no gradient
-  /// flows into the loss through it). Tempered rollouts pass logits /
-  /// temperature, the distribution that sampled.
+  /// [B, T, V] logits of the policy, for the entropy metric (and, with
+  /// entropyCoeff != 0, the entropy bonus; otherwise no gradient flows into
+  /// the loss through it). Tempered rollouts pass logits / temperature, the
+  /// distribution that sampled.
   std::optional<Tensor> logits;
   /// [B], 1 for rows that hold a completion and 0 for padding rows of a
   /// batch the caller could not fill (their mask must be 0). grpo's mean over
@@ -121,9 +135,12 @@ struct GrpoLossOutputs {
   std::vector<std::pair<std::string, Tensor>> named() const;
 };
 
-/// Per token, r = exp(logp - oldLogp) and
+/// Per token, r = exp(logp - oldLogp) (sequence level: r = exp(sum of
+/// mask * (logp - oldLogp) over the row / max(its mask sum, 1)), the same for
+/// each of its tokens) and
 ///   l = -min(r * A, clip(r, 1 - epsLow, 1 + epsHigh) * A)
-///       + beta * kl(ref - logp)      (k3: exp(d) - d - 1; see KlEstimator),
+///       + beta * kl(ref - logp)      (k3: exp(d) - d - 1; see KlEstimator)
+///       - entropyCoeff * H(softmax(logits)),
 /// aggregated over mask-weighted tokens by options.lossType (B there is the
 /// number of valid rows when rowValid is given). Denominators
 /// that count tokens are clamped to at least 1, as TRL's clamp(min=1): a

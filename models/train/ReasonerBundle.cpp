@@ -30,8 +30,9 @@ void appendField(std::string &out, const std::string &prefix,
 std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &shapes) {
   // Bump the version when the graph builder changes what a field means.
   // v2: reset_optimizer, tempered GRPO log-probabilities, row-counted
-  // grpo/dr_grpo denominators.
-  std::string text = "kiln.train.ReasonerGraph v2\n";
+  // grpo/dr_grpo denominators. v3: sync_reference, the rollouts' min_p
+  // input, micro-batch entries.
+  std::string text = "kiln.train.ReasonerGraph v3\n";
   const ModelConfig &model = config.model();
   const auto *modelFields = model.GetDescriptor();
   std::vector<const google::protobuf::FieldDescriptor *> fields;
@@ -44,7 +45,9 @@ std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &sh
   const GrpoConfig &grpo = config.grpo();
   for (const char *name :
        {"group_size", "max_new_tokens", "loss_type", "scale_rewards", "beta",
-        "epsilon_low", "epsilon_high", "temperature", "kl_estimator"})
+        "epsilon_low", "epsilon_high", "temperature", "kl_estimator",
+        "importance_sampling_level", "entropy_coeff", "kl_in_reward",
+        "gradient_accumulation_steps"})
     appendField(text, "grpo.", grpo, grpo.GetDescriptor()->FindFieldByName(name));
   absl::StrAppend(&text, "shapes=", reasonerBucket(shapes), "\n");
   return text;

@@ -27,8 +27,10 @@ inline constexpr const char *kReasonerBundleEntry = "reasoner";
 /// (a field left at its default and one set to the default hash alike):
 /// every field of `model` in field-number order; the GRPO objective baked into
 /// grpo_step (group_size, max_new_tokens, loss_type, scale_rewards, beta,
-/// epsilon_low, epsilon_high, kl_estimator, and temperature, which divides
-/// the logits of every GRPO log-probability); and the shapes. Fields the graph
+/// epsilon_low, epsilon_high, kl_estimator, importance_sampling_level,
+/// entropy_coeff, kl_in_reward, gradient_accumulation_steps, and
+/// temperature, which divides the logits of every GRPO log-probability);
+/// and the shapes. Fields the graph
 /// never sees (the task, learning rates, step counts, output folder, device)
 /// are left out, so changing them reuses the bundle.
 std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &shapes);

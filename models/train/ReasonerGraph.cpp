@@ -2,6 +2,8 @@
 
 #include "models/train/ReasonerGraph.h"
 
+#include <optional>
+
 #include "frontend/Kiln.h"
 #include "frontend/optim/Optim.h"
 #include "models/deepseek/DeepseekInference.h"
@@ -119,6 +121,22 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
         f.update(refs[i], f.read(params[i]));
     }
     {
+      // TRL's SyncRefModelCallback: ref = alpha * policy + (1 - alpha) * ref,
+      // computed as its ref.mul_(1 - alpha).add_(policy, alpha=alpha).
+      Function &f = graph.function("sync_reference");
+      Tensor alpha = f.input("alpha", {}, DType::f32);
+      Tensor keep = 1.0 - alpha;
+      for (size_t i = 0; i < params.size(); ++i) {
+        Tensor ref = f.read(refs[i]), policy = f.read(params[i]);
+        Tensor a = alpha, k = keep;
+        if (ref.dtype() != DType::f32) {
+          a = cast(alpha, ref.dtype());
+          k = cast(keep, ref.dtype());
+        }
+        f.update(refs[i], ref * k + policy * a);
+      }
+    }
+    {
       // The policy's own forward, with each parameter replaced by its copy:
       // one model definition serves both, and this entry never reads the
       // parameters.
@@ -132,62 +150,132 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     }
   }
   {
-    Function &f = graph.function("grpo_step");
     const GrpoConfig &g = config.grpo();
-    const int64_t B = shapes.grpoBatch;
-    Tensor tokens = f.input("tokens", {B, S}, DType::i64);
-    Tensor targets = f.input("targets", {B, S}, DType::i64);
-    Tensor mask = f.input("mask", {B, S}, DType::f32);
-    Tensor oldLogp = f.input("old_logp", {B, S}, DType::f32);
-    // Rewards in, advantages computed in the graph (group-relative, as scaled by
-    // grpo.scale_rewards); row_valid marks rows that hold a real completion.
-    Tensor rewards = f.input("rewards", {B}, DType::f32);
-    Tensor rowValid = f.input("row_valid", {B}, DType::f32);
     auto scale = models::parseScaleRewards(g.scale_rewards());
     if (!scale.ok())
       return scale.status();
-    Tensor advantages = models::groupAdvantages(rewards, rowValid, g.group_size(), *scale);
-    Tensor lr = f.input("lr", {}, DType::f32);
-    std::vector<Tensor> weights = readAll(f, params);
-    Tensor logits = rolloutLogits(model, f, tokens, config);
-    models::GrpoLossInputs in;
-    in.logp = tokenLogprobs(logits, targets);
-    in.oldLogp = oldLogp;
-    in.advantages = advantages;
-    in.mask = mask;
-    in.logits = logits;
-    in.rowValid = rowValid;
     auto lossType = models::parseLossType(g.loss_type());
     if (!lossType.ok())
       return lossType.status();
-    if (*lossType == models::LossType::dapo)
-      in.totalTokens = f.input("total_tokens", {}, DType::f32);
-    if (g.beta() > 0)
-      in.refLogp = f.input("ref_logp", {B, S}, DType::f32);
-    models::GrpoLossOptions options;
-    options.epsLow = g.epsilon_low();
-    options.epsHigh = g.epsilon_high();
-    options.beta = g.beta();
     auto klEstimator = models::parseKlEstimator(g.kl_estimator());
     if (!klEstimator.ok())
       return klEstimator.status();
+    auto level =
+        models::parseImportanceSamplingLevel(g.importance_sampling_level());
+    if (!level.ok())
+      return level.status();
+    models::GrpoLossOptions options;
+    options.epsLow = g.epsilon_low();
+    options.epsHigh = g.epsilon_high();
+    // With the KL in the reward the host subtracts it before advantages.
+    options.beta = g.kl_in_reward() ? 0.0 : g.beta();
     options.klEstimator = *klEstimator;
+    options.importanceSamplingLevel = *level;
+    options.entropyCoeff = g.entropy_coeff();
     options.lossType = *lossType;
     options.maxCompletionLength = g.max_new_tokens();
-    models::GrpoLossOutputs out = models::grpoLoss(in, options);
-    auto [clipped, norm] = optim::clipByGlobalNorm(grad(out.loss, weights), 1.0);
-    adam.step(f, clipped, lr);
-    f.output("loss", out.loss);
-    f.output("grad_norm", norm);
-    f.output("advantage_abs_mean", sum(abs(advantages), {0}) / maximum(sum(rowValid, {0}), 1.0));
-    for (auto &[name, value] : out.named())
-      if (name != "loss")
-        f.output(name, value);
+    const int64_t accumulation = g.gradient_accumulation_steps();
+
+    // The loss over `rows` rows of one entry. Whole batches take rewards and
+    // compute advantages (group-relative, as scaled by grpo.scale_rewards);
+    // micro-batches take the whole batch's advantages and a loss_scale that
+    // makes the mean of their gradients the whole batch's.
+    struct StepLoss {
+      models::GrpoLossOutputs out;
+      Tensor loss, advantages, rowValid, lr;
+      std::vector<Tensor> weights;
+    };
+    auto stepLoss = [&](Function &f, int64_t rows, bool micro, bool takesLr) {
+      StepLoss step;
+      Tensor tokens = f.input("tokens", {rows, S}, DType::i64);
+      Tensor targets = f.input("targets", {rows, S}, DType::i64);
+      Tensor mask = f.input("mask", {rows, S}, DType::f32);
+      Tensor oldLogp = f.input("old_logp", {rows, S}, DType::f32);
+      // row_valid marks rows that hold a real completion.
+      if (micro) {
+        step.advantages = f.input("advantages", {rows}, DType::f32);
+        step.rowValid = f.input("row_valid", {rows}, DType::f32);
+      } else {
+        Tensor rewards = f.input("rewards", {rows}, DType::f32);
+        step.rowValid = f.input("row_valid", {rows}, DType::f32);
+        step.advantages = models::groupAdvantages(rewards, step.rowValid,
+                                                  g.group_size(), *scale);
+      }
+      Tensor lossScale;
+      if (micro)
+        lossScale = f.input("loss_scale", {}, DType::f32);
+      if (takesLr)
+        step.lr = f.input("lr", {}, DType::f32);
+      step.weights = readAll(f, params);
+      Tensor logits = rolloutLogits(model, f, tokens, config);
+      models::GrpoLossInputs in;
+      in.logp = tokenLogprobs(logits, targets);
+      in.oldLogp = oldLogp;
+      in.advantages = step.advantages;
+      in.mask = mask;
+      in.logits = logits;
+      in.rowValid = step.rowValid;
+      if (*lossType == models::LossType::dapo)
+        in.totalTokens = f.input("total_tokens", {}, DType::f32);
+      if (options.beta > 0)
+        in.refLogp = f.input("ref_logp", {rows, S}, DType::f32);
+      step.out = models::grpoLoss(in, options);
+      step.loss = micro ? step.out.loss * lossScale : step.out.loss;
+      return step;
+    };
+    auto outputs = [&](Function &f, const StepLoss &step,
+                       std::optional<Tensor> gradNorm) {
+      f.output("loss", step.loss);
+      if (gradNorm)
+        f.output("grad_norm", *gradNorm);
+      f.output("advantage_abs_mean", sum(abs(step.advantages), {0}) /
+                                         maximum(sum(step.rowValid, {0}), 1.0));
+      for (auto &[name, value] : step.out.named())
+        if (name != "loss")
+          f.output(name, value);
+    };
+    {
+      Function &f = graph.function("grpo_step");
+      StepLoss step = stepLoss(f, shapes.grpoBatch, false, true);
+      auto [clipped, norm] =
+          optim::clipByGlobalNorm(grad(step.loss, step.weights), 1.0);
+      adam.step(f, clipped, step.lr);
+      outputs(f, step, norm);
+    }
+    if (accumulation > 1) {
+      // Micro-batches: grpo_accumulate adds each one's gradient to a buffer;
+      // grpo_micro_step adds the last, takes the mean, clips and steps.
+      const int64_t micro = shapes.grpoBatch / accumulation;
+      optim::GradAccumulator accumulator(graph, params);
+      {
+        Function &f = graph.function("grpo_advantages");
+        Tensor rewards = f.input("rewards", {shapes.grpoBatch}, DType::f32);
+        Tensor rowValid = f.input("row_valid", {shapes.grpoBatch}, DType::f32);
+        f.output("advantages", models::groupAdvantages(rewards, rowValid,
+                                                       g.group_size(), *scale));
+      }
+      {
+        Function &f = graph.function("grpo_accumulate");
+        StepLoss step = stepLoss(f, micro, true, false);
+        accumulator.accumulate(f, grad(step.loss, step.weights));
+        outputs(f, step, std::nullopt);
+      }
+      {
+        Function &f = graph.function("grpo_micro_step");
+        StepLoss step = stepLoss(f, micro, true, true);
+        std::vector<Tensor> mean = accumulator.takeMean(
+            f, accumulation, grad(step.loss, step.weights));
+        auto [clipped, norm] = optim::clipByGlobalNorm(mean, 1.0);
+        adam.step(f, clipped, step.lr);
+        outputs(f, step, norm);
+      }
+    }
   }
   models::InferenceShape inference;
   inference.batch = shapes.grpoBatch;
   inference.promptLen = shapes.promptLen;
   inference.maxLen = S;
+  inference.minP = true; // grpo.min_p, an input: any value reuses the entries
   if (auto s = models::addDeepseekInference(graph, model, inference); !s.ok())
     return s;
   if (auto s = graph.status(); !s.ok())

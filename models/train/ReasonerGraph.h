@@ -29,9 +29,17 @@ std::string referenceName(const std::string &parameter);
 /// ref_logp [G, S] when beta > 0) -> loss and the GRPO metrics; "prefill" and
 /// "decode" for rollouts and evaluation; "reset_optimizer" () zeroing the
 /// AdamW moments and step count. Every GRPO log-probability is of logits /
-/// grpo.temperature. With grpo.beta > 0 only, also
-/// "snapshot_reference" () copying every parameter into its referenceName
-/// state, and "ref_logprobs" (tokens, targets) -> logp under those copies.
+/// grpo.temperature; rollouts take a min_p input. With grpo.beta > 0 only,
+/// also "snapshot_reference" () copying every parameter into its
+/// referenceName state, "sync_reference" (alpha) making each copy alpha *
+/// parameter + (1 - alpha) * copy, and "ref_logprobs" (tokens, targets) ->
+/// logp under those copies; grpo_step takes ref_logp unless
+/// grpo.kl_in_reward. With grpo.gradient_accumulation_steps = N > 1, also
+/// "grpo_advantages" (rewards, row_valid [G]) -> advantages [G], and over
+/// micro-batches of G / N rows (advantages instead of rewards, plus a
+/// loss_scale multiplying the loss) "grpo_accumulate", adding the gradient
+/// to a buffer, and "grpo_micro_step" (with lr), adding the last one and
+/// stepping AdamW with the buffers' mean.
 absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
                                          const ReasonerShapes &shapes);
 

@@ -160,6 +160,77 @@ absl::Status applyPreset(TrainConfig &config) {
   return absl::OkStatus();
 }
 
+/// The checks of issue 15's second part: GSPO, overlong shaping, entropy
+/// bonus, reward functions, KL placement, reference sync, micro-batches,
+/// min_p and pass@k.
+absl::Status validateGrpoExtras(const TrainConfig &c) {
+  const GrpoConfig &g = c.grpo();
+  auto bad = [](auto... parts) {
+    return absl::InvalidArgumentError(absl::StrCat(parts...));
+  };
+  if (g.overlong_buffer_len() < 0 ||
+      g.overlong_buffer_len() > g.max_new_tokens())
+    return bad("grpo.overlong_buffer_len must be in [0, max_new_tokens = ",
+               g.max_new_tokens(), "], got ", g.overlong_buffer_len());
+  if (g.overlong_penalty_factor() < 0)
+    return bad("grpo.overlong_penalty_factor must be >= 0, got ",
+               g.overlong_penalty_factor());
+  if (g.entropy_coeff() < 0)
+    return bad("grpo.entropy_coeff must be >= 0 (an entropy bonus), got ",
+               g.entropy_coeff());
+  for (int i = 0; i < g.reward_funcs_size(); ++i) {
+    if (auto s =
+            oneOf(absl::StrCat("grpo.reward_funcs[", i, "]"), g.reward_funcs(i),
+                  {"accuracy", "format", "lenient_format"});
+        !s.ok())
+      return s;
+    for (int j = 0; j < i; ++j)
+      if (g.reward_funcs(j) == g.reward_funcs(i))
+        return bad("grpo.reward_funcs names \"", g.reward_funcs(i), "\" twice");
+  }
+  if (g.reward_weights_size() > 0 &&
+      g.reward_weights_size() != g.reward_funcs_size())
+    return bad("grpo.reward_weights has ", g.reward_weights_size(),
+               " weights for ", g.reward_funcs_size(),
+               " grpo.reward_funcs; give one per function, or none (each 1)");
+  for (int i = 0; i < g.reward_weights_size(); ++i)
+    if (!std::isfinite(g.reward_weights(i)))
+      return bad("grpo.reward_weights[", i, "] must be a finite number, got ",
+                 g.reward_weights(i));
+  if (g.reward_funcs_size() > 0 &&
+      (c.task().has_accuracy_weight() || c.task().has_format_weight()))
+    return bad("task.accuracy_weight and task.format_weight weigh the default "
+               "reward functions; with grpo.reward_funcs set, give "
+               "grpo.reward_weights instead");
+  if (g.kl_in_reward() && g.beta() == 0)
+    return bad("grpo.kl_in_reward needs grpo.beta > 0 (the KL's weight)");
+  if (g.sync_ref_model() && g.beta() == 0)
+    return bad("grpo.sync_ref_model needs grpo.beta > 0 (with beta 0 there is "
+               "no reference model)");
+  if (g.ref_model_mixup_alpha() < 0 || g.ref_model_mixup_alpha() > 1)
+    return bad("grpo.ref_model_mixup_alpha must be in [0, 1], got ",
+               g.ref_model_mixup_alpha());
+  int64_t rows = g.prompts_per_step() * g.group_size();
+  if (rows % g.gradient_accumulation_steps() != 0)
+    return bad("grpo.gradient_accumulation_steps (",
+               g.gradient_accumulation_steps(),
+               ") must divide prompts_per_step * group_size = ", rows);
+  if (g.min_p() < 0 || g.min_p() > 1)
+    return bad("grpo.min_p must be in [0, 1] (0: off), got ", g.min_p());
+  const EvalConfig &e = c.eval();
+  for (int i = 0; i < e.pass_at_k_size(); ++i)
+    if (e.pass_at_k(i) < 1 || e.pass_at_k(i) > e.samples_per_problem())
+      return bad("eval.pass_at_k[", i,
+                 "] must be in [1, samples_per_problem = ",
+                 e.samples_per_problem(), "], got ", e.pass_at_k(i));
+  if (e.temperature() < 0 ||
+      (e.samples_per_problem() > 1 && e.temperature() == 0))
+    return bad("eval.temperature must be > 0 when samples_per_problem > 1 "
+               "(greedy samples are all one) and >= 0, got ",
+               e.temperature());
+  return absl::OkStatus();
+}
+
 } // namespace
 
 absl::Status validateTrainConfig(const TrainConfig &c) {
@@ -180,6 +251,8 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
               {"accuracy", "reward"}),
         oneOf("grpo.lr_schedule", c.grpo().lr_schedule(),
               {"constant", "linear", "cosine"}),
+        oneOf("grpo.importance_sampling_level",
+              c.grpo().importance_sampling_level(), {"token", "sequence"}),
         positive("model.hidden_size", c.model().hidden_size()),
         positive("model.num_hidden_layers", c.model().num_hidden_layers()),
         positive("model.num_attention_heads", c.model().num_attention_heads()),
@@ -192,6 +265,10 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
         positive("grpo.max_new_tokens", c.grpo().max_new_tokens()),
         positive("grpo.learning_rate", c.grpo().learning_rate()),
         positive("grpo.mu", c.grpo().mu()),
+        positive("grpo.ref_model_sync_steps", c.grpo().ref_model_sync_steps()),
+        positive("grpo.gradient_accumulation_steps",
+                 c.grpo().gradient_accumulation_steps()),
+        positive("eval.samples_per_problem", c.eval().samples_per_problem()),
         positive("eval.problems", c.eval().problems())})
     if (!s.ok())
       return s;
@@ -228,7 +305,7 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
         "grpo.min_lr_ratio must be in [0, 1], got ", c.grpo().min_lr_ratio()));
   if (c.sft().steps() < 0 || c.grpo().steps() < 0)
     return absl::InvalidArgumentError("sft.steps and grpo.steps must be >= 0");
-  return absl::OkStatus();
+  return validateGrpoExtras(c);
 }
 
 absl::StatusOr<TrainConfig>

@@ -20,10 +20,13 @@
 #include "models/grpo/Advantages.h"
 #include "models/grpo/LrSchedule.h"
 #include "models/grpo/Metrics.h"
+#include "models/grpo/PassAtK.h"
+#include "models/grpo/RewardShaping.h"
 #include "models/tasks/ArithmeticTask.h"
 #include "models/tasks/CompletionFormat.h"
 #include "models/tasks/CountdownTask.h"
 #include "models/tokenizer/ByteTokenizer.h"
+#include "models/train/RewardFunctions.h"
 #include "models/train/ServableExport.h"
 
 namespace kiln::train {
@@ -121,6 +124,34 @@ HostTensor scalarF32(double v) {
 
 double scalarOf(const HostTensor &t) { return t.toDoubles()[0]; }
 
+/// Rows [begin, begin + count) of a tensor whose first dimension is rows.
+HostTensor sliceRows(const HostTensor &t, int64_t begin, int64_t count) {
+  std::vector<int64_t> shape = t.shape();
+  const int64_t rowBytes = t.byteSize() / shape[0];
+  shape[0] = count;
+  HostTensor out(t.dtype(), shape);
+  std::memcpy(out.data(),
+              static_cast<const char *>(t.data()) + begin * rowBytes,
+              count * rowBytes);
+  return out;
+}
+
+/// The mean and the unbiased (n - 1) std of `values` (0 for fewer than 2).
+std::pair<double, double> meanAndStd(const std::vector<double> &values) {
+  if (values.empty())
+    return {0, 0};
+  double sum = 0;
+  for (double v : values)
+    sum += v;
+  const double mean = sum / values.size();
+  if (values.size() < 2)
+    return {mean, 0};
+  double squares = 0;
+  for (double v : values)
+    squares += (v - mean) * (v - mean);
+  return {mean, std::sqrt(squares / (values.size() - 1))};
+}
+
 /// Linear warmup then cosine decay to a tenth of the peak.
 double scheduledLr(double peak, int64_t step, int64_t warmup, int64_t total) {
   if (step < warmup)
@@ -151,6 +182,14 @@ void removeStaleTemporaries(const std::string &dir) {
 }
 
 } // namespace
+
+double microBatchLossScale(const std::string &lossType, int64_t microBatches,
+                           double microValidRows, double validRows) {
+  if (lossType != "grpo" && lossType != "dr_grpo")
+    return 1.0;
+  return static_cast<double>(microBatches) * microValidRows /
+         std::max(validRows, 1.0);
+}
 
 bool groupHasSignal(const std::vector<tasks::RewardBreakdown> &scores,
                     const std::string &filterMetric) {
@@ -208,6 +247,7 @@ struct Trainer::Impl {
   ByteTokenizer tokenizer;
   std::unique_ptr<tasks::Task> task;
   tasks::RewardFn reward;
+  std::optional<RewardFunctions> rewardFunctions;
   std::optional<models::JsonlWriter> jsonl;
   std::optional<models::TensorBoardWriter> tensorboard;
   int64_t globalStep = 0;
@@ -234,6 +274,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::create(const TrainConfig &conf
   options.formatWeight = config.task().format_weight();
   KILN_ASSIGN_OR_RETURN(auto registry, tasks::defaultRewardRegistry(options));
   KILN_ASSIGN_OR_RETURN(trainer->impl->reward, registry.find(config.task().name()));
+  trainer->impl->rewardFunctions.emplace(config);
   KILN_RETURN_IF_ERROR(trainer->openMetrics());
   return trainer;
 }
@@ -356,7 +397,8 @@ absl::Status Trainer::runSft(int64_t firstStep) {
 }
 
 absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split split) {
-  const int64_t n = config.eval().problems();
+  const EvalConfig &e = config.eval();
+  const int64_t n = e.problems(), samples = e.samples_per_problem();
   std::vector<tasks::Problem> problems;
   std::vector<models::GenerationRequest> requests;
   for (int64_t i = 0; i < n; ++i) {
@@ -366,7 +408,17 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
     models::GenerationRequest request;
     request.prompt = promptTokens(impl->tokenizer, problems.back());
     request.maxNewTokens = config.grpo().max_new_tokens();
-    requests.push_back(std::move(request)); // greedy
+    if (samples == 1) {
+      requests.push_back(std::move(request)); // greedy
+      continue;
+    }
+    // The same seeds at every evaluation, so evaluations compare.
+    request.sampling.temperature = static_cast<float>(e.temperature());
+    for (int64_t k = 0; k < samples; ++k) {
+      request.sampling.seed =
+          static_cast<int64_t>(config.seed() * 7777777 + i * samples + k);
+      requests.push_back(request);
+    }
   }
   models::GenerateOptions options;
   options.eosId = ByteTokenizer::kEos;
@@ -374,23 +426,62 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
   KILN_ASSIGN_OR_RETURN(auto results, models::generate(executor, requests, options));
   EvalResult eval;
   eval.problems = n;
-  for (int64_t i = 0; i < n; ++i) {
-    KILN_ASSIGN_OR_RETURN(std::string text, completionText(impl->tokenizer, results[i]));
-    tasks::RewardBreakdown r = impl->reward(problems[i], text);
-    if (i < showSamples)
-      std::printf("  sample %lld: %s%s  [reward %.2f]\n", static_cast<long long>(i),
-                  problems[i].prompt.c_str(), text.c_str(), r.total);
-    eval.accuracy += r.accuracy > 0;
-    eval.formatRate += r.format > 0;
-    eval.meanLength += results[i].tokens.size();
-    eval.meanReward += r.total;
+  std::vector<int64_t> correct(n, 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < samples; ++k) {
+      const models::GenerationResult &result = results[i * samples + k];
+      KILN_ASSIGN_OR_RETURN(std::string text,
+                            completionText(impl->tokenizer, result));
+      tasks::RewardBreakdown r = impl->reward(problems[i], text);
+      double reward = impl->rewardFunctions->total(
+          r, impl->rewardFunctions->values(r, text));
+      if (i < showSamples && k == 0)
+        std::printf("  sample %lld: %s%s  [reward %.2f]\n",
+                    static_cast<long long>(i), problems[i].prompt.c_str(),
+                    text.c_str(), reward);
+      correct[i] += r.accuracy > 0;
+      eval.formatRate += r.format > 0;
+      eval.meanLength += result.tokens.size();
+      eval.meanReward += reward;
+    }
+  const double completions = static_cast<double>(n * samples);
+  for (int64_t c : correct)
+    eval.accuracy += c;
+  eval.meanReward /= completions;
+  eval.accuracy /= completions;
+  eval.formatRate /= completions;
+  eval.meanLength /= completions;
+  if (samples == 1) {
+    eval.stdError = std::sqrt(eval.accuracy * (1 - eval.accuracy) / n);
+  } else {
+    // Over problems: each one's fraction of correct samples.
+    double variance = 0;
+    for (int64_t c : correct) {
+      double d = static_cast<double>(c) / samples - eval.accuracy;
+      variance += d * d;
+    }
+    eval.stdError = std::sqrt(variance / n / n);
   }
-  eval.meanReward /= n;
-  eval.accuracy /= n;
-  eval.formatRate /= n;
-  eval.meanLength /= n;
-  eval.stdError = std::sqrt(eval.accuracy * (1 - eval.accuracy) / n);
+  std::vector<int64_t> ks(e.pass_at_k().begin(), e.pass_at_k().end());
+  if (ks.empty() && samples > 1)
+    ks = {1, samples};
+  for (int64_t k : ks) {
+    double total = 0;
+    for (int64_t c : correct) {
+      KILN_ASSIGN_OR_RETURN(double p, models::passAtK(samples, c, k));
+      total += p;
+    }
+    eval.passAtK.push_back({k, total / n});
+  }
   return eval;
+}
+
+absl::Status Trainer::logEvaluation(const EvalResult &eval) {
+  std::vector<std::pair<std::string, double>> scalars{
+      {"eval/accuracy", eval.accuracy}, {"eval/format_rate", eval.formatRate}};
+  for (const auto &[k, value] : eval.passAtK)
+    scalars.push_back({absl::StrCat("eval/pass@", k), value});
+  return logMetrics(std::max<int64_t>(impl->globalStep - 1, 0), scalars);
 }
 
 absl::Status Trainer::runGrpo(int64_t firstStep) {
@@ -411,6 +502,11 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
   genOptions.eosId = ByteTokenizer::kEos;
   genOptions.stop = stop;
   const bool useReference = g.beta() > 0;
+  const RewardFunctions &rewardFns = *impl->rewardFunctions;
+  KILN_ASSIGN_OR_RETURN(models::KlEstimator klEstimator,
+                        models::parseKlEstimator(g.kl_estimator()));
+  const int64_t accumulation = g.gradient_accumulation_steps();
+  const int64_t microRows = rowsPerStep / accumulation;
   if (firstStep == 0) {
     impl->promptCursor = kFirstGrpoProblem;
     KILN_RETURN_IF_ERROR(executor.run("reset_optimizer", {}).status());
@@ -433,9 +529,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
       if (absl::IsCancelled(eval.status()) && stop && stop->load())
         return absl::OkStatus();
       KILN_RETURN_IF_ERROR(eval.status());
-      absl::Status logged = logMetrics(
-          impl->globalStep - 1, {{"eval/accuracy", eval->accuracy},
-                                 {"eval/format_rate", eval->formatRate}});
+      absl::Status logged = logEvaluation(*eval);
       if (!logged.ok()) {
         absl::Status saved = saveCheckpoint("grpo", step + 1);
         return absl::Status(logged.code(),
@@ -462,7 +556,9 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
       std::vector<tasks::RewardBreakdown> scores;
     };
     std::vector<Group> kept;
-    std::vector<double> scoredRewards;
+    std::vector<double> scoredRewards, overlongPenalties;
+    // Each reward function's values over every scored completion.
+    std::vector<std::vector<double>> funcValues(rewardFns.names().size());
     double accuracySum = 0, formatSum = 0, lengthSum = 0;
     int64_t zeroVarianceGroups = 0, drawnGroups = 0, rounds = 0;
     // Committed to impl->promptCursor only once the step is applied.
@@ -488,6 +584,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
           request.sampling.temperature = static_cast<float>(g.temperature());
           request.sampling.topP = static_cast<float>(g.top_p());
           request.sampling.topK = g.top_k();
+          request.sampling.minP = static_cast<float>(g.min_p());
           request.sampling.seed =
               static_cast<int64_t>(config.seed() * 1000003 + step * 7919 + round * 131 +
                                    p * groupSize + k);
@@ -506,6 +603,19 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
           const models::GenerationResult &res = results[p * groupSize + k];
           KILN_ASSIGN_OR_RETURN(std::string text, completionText(impl->tokenizer, res));
           tasks::RewardBreakdown r = impl->reward(group.problem, text);
+          std::vector<double> values = rewardFns.values(r, text);
+          for (size_t f = 0; f < values.size(); ++f)
+            funcValues[f].push_back(values[f]);
+          // The weighted functions plus DAPO's overlong shaping: what
+          // advantages and the "reward" filter see.
+          r.total = rewardFns.total(r, values);
+          if (g.overlong_buffer_len() > 0) {
+            double penalty = models::overlongPenalty(
+                static_cast<int64_t>(res.tokens.size()), g.max_new_tokens(),
+                g.overlong_buffer_len(), g.overlong_penalty_factor());
+            overlongPenalties.push_back(penalty);
+            r.total += penalty;
+          }
           group.rewards.push_back(r.total);
           group.scores.push_back(r);
           group.completions.push_back(res);
@@ -556,6 +666,17 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
         {"grpo/kept_groups", static_cast<double>(kept.size())},
         {"grpo/batch_filled", filled ? 1.0 : 0.0},
         {"grpo/generation_batches", static_cast<double>(rounds)}};
+    // TRL's rewards/NAME/mean and /std (the unbiased std, as torch's).
+    for (size_t f = 0; f < funcValues.size(); ++f) {
+      auto [fMean, fStd] = meanAndStd(funcValues[f]);
+      scalars.push_back(
+          {"grpo/rewards/" + rewardFns.names()[f] + "/mean", fMean});
+      scalars.push_back(
+          {"grpo/rewards/" + rewardFns.names()[f] + "/std", fStd});
+    }
+    if (g.overlong_buffer_len() > 0)
+      scalars.push_back(
+          {"grpo/overlong_penalty_mean", meanAndStd(overlongPenalties).first});
 
     if (kept.empty()) {
       // Nothing to learn from this batch, but the step still counts for
@@ -592,30 +713,130 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
     if (useReference) {
       KILN_ASSIGN_OR_RETURN(refLogp, executor.run("ref_logprobs", {tensors[0], tensors[1]}));
     }
+    int64_t validRows = 0;
+    for (int64_t r = 0; r < rowsPerStep; ++r)
+      validRows += rowValid.data<float>()[r] != 0;
+    if (g.kl_in_reward() && counted > 0) {
+      // verl's apply_kl_penalty: each completion's reward loses beta times
+      // its summed token KL under the rollout policy, before advantages.
+      auto span = [](const HostTensor &t) {
+        return absl::MakeConstSpan(t.data<float>(), t.numElements());
+      };
+      KILN_ASSIGN_OR_RETURN(
+          std::vector<double> kl,
+          models::sequenceKl(span(oldLogp[0]), span(refLogp[0]),
+                             span(tensors[2]), seqLen, klEstimator));
+      double klSum = 0, penaltySum = 0;
+      for (int64_t r = 0; r < rowsPerStep; ++r) {
+        if (rowValid.data<float>()[r] == 0)
+          continue;
+        float &reward = rewardRows.data<float>()[r];
+        reward = static_cast<float>(reward - g.beta() * kl[r]);
+        klSum += kl[r];
+        penaltySum += g.beta() * kl[r];
+      }
+      scalars.push_back({"grpo/kl", klSum / static_cast<double>(counted)});
+      scalars.push_back({"grpo/kl_penalty_mean",
+                         penaltySum / std::max<int64_t>(validRows, 1)});
+    }
+    const bool refInLoss = useReference && !g.kl_in_reward();
+    const bool takesTotalTokens = g.loss_type() == "dapo";
+    HostTensor advantages;
+    if (accumulation > 1 && counted > 0) {
+      // Advantages of the whole batch, shared by its micro-batches.
+      KILN_ASSIGN_OR_RETURN(
+          auto out,
+          executor.runNamed("grpo_advantages", {{"rewards", rewardRows},
+                                                {"row_valid", rowValid}}));
+      advantages = out.at("advantages");
+    }
     // Every update's metrics, averaged: the KL and clip fractions of the
     // later updates are the ones that move.
     models::ScalarMeans updates;
     for (int64_t update = 0; update < g.mu() && counted > 0; ++update) {
       double lr =
           models::scheduledLearningRate(lrOptions, step * g.mu() + update);
-      std::map<std::string, HostTensor> inputs{{"tokens", tensors[0]},
-                                               {"targets", tensors[1]},
-                                               {"mask", tensors[2]},
-                                               {"old_logp", oldLogp[0]},
-                                               {"rewards", rewardRows},
-                                               {"row_valid", rowValid},
-                                               {"lr", scalarF32(lr)}};
-      if (useReference)
-        inputs["ref_logp"] = refLogp[0];
-      if (executor.entry("grpo_step")) {
-        for (const auto &arg : executor.entry("grpo_step")->arguments())
-          if (arg.name() == "total_tokens")
-            inputs["total_tokens"] = scalarF32(static_cast<double>(counted));
-      }
-      KILN_ASSIGN_OR_RETURN(auto out, executor.runNamed("grpo_step", inputs));
       updates.add("lr", lr);
-      for (auto &[name, value] : out)
-        updates.add(name, scalarOf(value));
+      if (accumulation == 1) {
+        std::map<std::string, HostTensor> inputs{
+            {"tokens", tensors[0]},  {"targets", tensors[1]},
+            {"mask", tensors[2]},    {"old_logp", oldLogp[0]},
+            {"rewards", rewardRows}, {"row_valid", rowValid},
+            {"lr", scalarF32(lr)}};
+        if (refInLoss)
+          inputs["ref_logp"] = refLogp[0];
+        if (takesTotalTokens)
+          inputs["total_tokens"] = scalarF32(static_cast<double>(counted));
+        KILN_ASSIGN_OR_RETURN(auto out, executor.runNamed("grpo_step", inputs));
+        for (auto &[name, value] : out)
+          updates.add(name, scalarOf(value));
+      } else {
+        // Micro-batches: the gradients' mean is the whole batch's gradient
+        // (loss_scale and total_tokens make it so); the metrics combine as
+        // the whole batch's would: token means weighted by tokens.
+        std::map<std::string, double> metrics;
+        double lossSum = 0;
+        for (int64_t m = 0; m < accumulation; ++m) {
+          const int64_t begin = m * microRows;
+          double microTokens = 0, microValid = 0;
+          for (int64_t r = begin; r < begin + microRows; ++r) {
+            microValid += rowValid.data<float>()[r];
+            for (int64_t t = 0; t < seqLen; ++t)
+              microTokens += tensors[2].data<float>()[r * seqLen + t];
+          }
+          double lossScale =
+              microBatchLossScale(g.loss_type(), accumulation, microValid,
+                                  static_cast<double>(validRows));
+          std::map<std::string, HostTensor> inputs{
+              {"tokens", sliceRows(tensors[0], begin, microRows)},
+              {"targets", sliceRows(tensors[1], begin, microRows)},
+              {"mask", sliceRows(tensors[2], begin, microRows)},
+              {"old_logp", sliceRows(oldLogp[0], begin, microRows)},
+              {"advantages", sliceRows(advantages, begin, microRows)},
+              {"row_valid", sliceRows(rowValid, begin, microRows)},
+              {"loss_scale", scalarF32(lossScale)}};
+          if (refInLoss)
+            inputs["ref_logp"] = sliceRows(refLogp[0], begin, microRows);
+          if (takesTotalTokens)
+            inputs["total_tokens"] =
+                scalarF32(static_cast<double>(counted) /
+                          static_cast<double>(accumulation));
+          const bool last = m + 1 == accumulation;
+          if (last)
+            inputs["lr"] = scalarF32(lr);
+          KILN_ASSIGN_OR_RETURN(
+              auto out,
+              executor.runNamed(last ? "grpo_micro_step" : "grpo_accumulate",
+                                inputs));
+          for (auto &[name, value] : out) {
+            if (name == "loss")
+              lossSum += scalarOf(value);
+            else if (name == "grad_norm")
+              metrics[name] = scalarOf(value);
+            else if (name != "advantage_abs_mean")
+              metrics[name] += scalarOf(value) * microTokens;
+          }
+        }
+        for (auto &[name, value] : metrics)
+          if (name != "grad_norm")
+            value /= static_cast<double>(counted);
+        metrics["loss"] = lossSum / static_cast<double>(accumulation);
+        double absSum = 0;
+        for (int64_t r = 0; r < rowsPerStep; ++r)
+          absSum += std::abs(advantages.getDouble(r));
+        metrics["advantage_abs_mean"] =
+            absSum / std::max<int64_t>(validRows, 1);
+        for (auto &[name, value] : metrics)
+          updates.add(name, value);
+      }
+      // TRL's SyncRefModelCallback, after every ref_model_sync_steps
+      // optimizer updates (counted as the schedule counts them).
+      const int64_t updatesDone = step * g.mu() + update + 1;
+      if (g.sync_ref_model() && updatesDone % g.ref_model_sync_steps() == 0)
+        KILN_RETURN_IF_ERROR(
+            executor
+                .run("sync_reference", {scalarF32(g.ref_model_mixup_alpha())})
+                .status());
     }
     impl->promptCursor = cursor;
     double seconds =

@@ -28,12 +28,18 @@
 namespace kiln::train {
 
 struct EvalResult {
-  double accuracy = 0;      // fraction of held-out problems answered exactly
-  double stdError = 0;      // sqrt(p (1 - p) / n)
+  double accuracy = 0; // fraction of completions answering exactly
+  double stdError =
+      0; // sqrt(p (1 - p) / n); over problems' fractions with samples
   double formatRate = 0;    // fraction with exactly one think then one answer block
   double meanLength = 0;    // completion tokens
-  double meanReward = 0;    // the task's reward, as GRPO scores rollouts
+  double meanReward =
+      0; // the weighted reward functions, as GRPO scores rollouts
   int64_t problems = 0;
+  /// (k, unbiased pass@k over the problems) for each of eval.pass_at_k
+  /// (default 1 and samples_per_problem when that is > 1; none with one
+  /// greedy sample and no pass_at_k).
+  std::vector<std::pair<int64_t, double>> passAtK;
 };
 
 /// Per-step lines for the terminal: a progress bar with rate and ETA where
@@ -66,6 +72,15 @@ parseResumePoint(const std::map<std::string, std::string> &metadata,
 bool groupHasSignal(const std::vector<models::tasks::RewardBreakdown> &scores,
                     const std::string &filterMetric);
 
+/// The loss_scale of one of `microBatches` micro-batches holding
+/// `microValidRows` of the batch's `validRows` real rows: with it the mean
+/// of the micro-batches' gradients is the whole batch's. grpo and dr_grpo
+/// divide by the rows of their batch, so each micro-batch weighs its share
+/// of them (microBatches * microValidRows / validRows); dapo (normalised by
+/// total_tokens) and bnpo (TRL's local token mean) take 1.
+double microBatchLossScale(const std::string &lossType, int64_t microBatches,
+                           double microValidRows, double validRows);
+
 class Trainer {
 public:
   /// `executor` (CPU or CUDA) runs ReasonerGraph's entries; `seqLen` and `promptLen` are the
@@ -88,10 +103,14 @@ public:
   absl::Status runGrpo(int64_t firstStep = 0);
   /// Greedy completions of eval.problems problems of `split` (held-out by
   /// default; kTrain shows how well the policy does on what GRPO trains on),
-  /// scored by the task's reward; the first `showSamples` are printed. A set
-  /// stop flag ends it early with a Cancelled error.
+  /// or eval.samples_per_problem samples of each at eval.temperature with
+  /// pass@k, scored by the reward functions; the first `showSamples` are
+  /// printed. A set stop flag ends it early with a Cancelled error.
   absl::StatusOr<EvalResult> evaluate(int64_t showSamples = 0,
                                       models::tasks::Split split = models::tasks::Split::kEval);
+  /// Writes eval/accuracy, eval/format_rate and eval/pass@K to the metrics
+  /// at the last logged step.
+  absl::Status logEvaluation(const EvalResult &eval);
 
   void setProgress(ProgressFn fn) { progress = std::move(fn); }
   /// Set from a signal handler: the loops checkpoint and return at the next step.

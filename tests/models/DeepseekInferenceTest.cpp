@@ -2,7 +2,7 @@
 //
 // On the parity fixture's model: cached prefill + absorbed decode against the
 // full forward, in-graph sampling (seeds, greedy, top-k/top-p, batch
-// independence) and the host loop's stop rules.
+// independence, min-p) and the host loop's stop rules.
 //
 //===----------------------------------------------------------------------===//
 
@@ -504,6 +504,66 @@ TEST(DeepseekInferenceRandom, AnInvalidInputIsAStickyErrorNotACrash) {
       << graph.status();
 }
 
+// min-p on hand-made logits: token probabilities relative to the top one
+// are 1, 0.5, 0.3 and 0.09 (and ~0 for the two others), so min_p 0.25 keeps
+// the first three; temperature 2 takes square roots first (1, 0.71, 0.55,
+// 0.3), so the same min_p keeps four and 0.4 three; min_p 1 is greedy.
+TEST(DeepseekSampling, MinPKeepsTokensNearTheTopOneAfterTemperature) {
+  constexpr int64_t kRows = 600, kVocab = 6;
+  Graph graph("min_p");
+  Function &fn = graph.function("sample");
+  Tensor logits = fn.input("logits", {kRows, kVocab}, DType::f32);
+  SamplingInputs sampling = samplingInputs(fn, kRows, 0, /*minP=*/true);
+  fn.output("token", sampleTokens(logits, sampling));
+  auto module = graph.build();
+  ASSERT_TRUE(module.ok()) << module.status();
+  auto exe = codegen::compile(*module);
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  auto executor = Executor::create(*exe);
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  std::vector<double> row = {std::log(0.3), 0.0,   std::log(0.09),
+                             std::log(0.5), -30.0, -30.0};
+  std::vector<double> all;
+  for (int64_t r = 0; r < kRows; ++r)
+    all.insert(all.end(), row.begin(), row.end());
+  std::vector<int64_t> seeds(kRows), zeros(kRows, 0);
+  for (int64_t r = 0; r < kRows; ++r)
+    seeds[r] = r + 1;
+  auto counts = [&](double temperature, double minP) {
+    std::map<std::string, HostTensor> inputs{
+        {"logits", HostTensor::fromDoubles(proto::F32, {kRows, kVocab}, all)},
+        {names::kTemperature, f32s(std::vector<double>(kRows, temperature))},
+        {names::kTopK, i64s(zeros)},
+        {names::kTopP, f32s(std::vector<double>(kRows, 1.0))},
+        {names::kSeed, i64s(seeds)},
+        {names::kStep, i64s(zeros)},
+        {names::kMinP, f32s(std::vector<double>(kRows, minP))}};
+    auto out = (*executor)->runNamed("sample", inputs);
+    EXPECT_TRUE(out.ok()) << out.status();
+    std::vector<int64_t> n(kVocab, 0);
+    if (out.ok())
+      for (int64_t r = 0; r < kRows; ++r)
+        ++n[out->at("token").getInt(r)];
+    return n;
+  };
+  // Kept: tokens 1 (top), 3 (0.5) and 0 (0.3); token 2 (0.09) never drawn.
+  std::vector<int64_t> n = counts(1.0, 0.25);
+  EXPECT_EQ(n[2] + n[4] + n[5], 0);
+  // Renormalised over the three: 1/1.8 = 0.56, 0.28, 0.17 of 600 draws.
+  EXPECT_NEAR(n[1], 600 / 1.8, 45);
+  EXPECT_NEAR(n[3], 300 / 1.8, 40);
+  EXPECT_NEAR(n[0], 180 / 1.8, 35);
+  // No filter: token 2 (0.09 / 1.89 of the mass, ~29 draws) appears.
+  EXPECT_GT(counts(1.0, 0.0)[2], 5);
+  // After temperature 2 token 2 is at 0.3 of the top: kept by 0.25, not 0.4.
+  EXPECT_GT(counts(2.0, 0.25)[2], 5);
+  n = counts(2.0, 0.4);
+  EXPECT_EQ(n[2], 0);
+  EXPECT_GT(n[0], 5);
+  // min_p 1 keeps the top token alone.
+  EXPECT_EQ(counts(1.0, 1.0)[1], kRows);
+}
+
 TEST_F(DeepseekInference, BadRequestsAreErrors) {
   auto tooLong = generate(*executor, {{std::vector<int64_t>(7, 1), 4}});
   ASSERT_FALSE(tooLong.ok());
@@ -523,6 +583,18 @@ TEST_F(DeepseekInference, BadRequestsAreErrors) {
   nan.sampling.temperature = 1;
   nan.sampling.topP = INFINITY;
   EXPECT_FALSE(generate(*executor, {nan}).ok());
+  nan.sampling.topP = 1;
+  nan.sampling.minP = std::nanf("");
+  EXPECT_FALSE(generate(*executor, {nan}).ok());
+  // These entries were built without min_p: asking for it is an error, not
+  // a silently unfiltered sample.
+  GenerationRequest minP{{1, 2}, 4};
+  minP.sampling.temperature = 1;
+  minP.sampling.minP = 0.1f;
+  r = generate(*executor, {minP});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("takes no 'min_p'"), std::string::npos)
+      << r.status();
   // A set stop flag ends generation before its next step.
   std::atomic<bool> stop{true};
   GenerateOptions options;

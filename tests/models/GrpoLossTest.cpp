@@ -224,6 +224,8 @@ std::unique_ptr<Executor> compileLoss(const Batch &x,
   for (const auto &[name, tensor] : out.named())
     f.output(name, tensor);
   f.output("grad_logp", grad(out.loss, {in.logp})[0]);
+  if (options.entropyCoeff != 0)
+    f.output("grad_logits", grad(out.loss, {*in.logits})[0]);
   auto module = graph.build();
   EXPECT_TRUE(module.ok()) << module.status();
   if (!module.ok())
@@ -394,6 +396,214 @@ TEST(GrpoLoss, EntropyFromLogits) {
   options.lossType = LossType::bnpo;
   options.beta = 0.1;
   checkAgainstReference(makeBatch(11, /*withLogits=*/true), options);
+}
+
+/// The loss alone, in double, written from TRL's formulas for both
+/// importance sampling levels (GSPO: the sequence's mean log-ratio,
+/// exponentiated, for each of its tokens) and verl's entropy bonus; the
+/// checks below take its gradients by central differences.
+struct LossValue {
+  double loss = 0, low = 0, high = 0, ratio = 0;
+};
+LossValue referenceLoss(const Batch &x, const GrpoLossOptions &o) {
+  std::vector<double> seqTokens(x.b, 0), seqLogRatio(x.b, 0), seqSum(x.b, 0);
+  for (int64_t i = 0; i < x.b; ++i)
+    for (int64_t j = 0; j < x.t; ++j) {
+      int64_t k = i * x.t + j;
+      if (x.mask[k] == 0)
+        continue;
+      seqTokens[i] += x.mask[k];
+      seqLogRatio[i] += x.mask[k] * (x.logp[k] - x.oldLogp[k]);
+    }
+  double tokens = 0, weighted = 0, seqMeans = 0, low = 0, high = 0, ratio = 0;
+  for (int64_t i = 0; i < x.b; ++i) {
+    double a = x.advantages[i];
+    for (int64_t j = 0; j < x.t; ++j) {
+      int64_t k = i * x.t + j;
+      double m = x.mask[k];
+      if (m == 0)
+        continue;
+      double logRatio =
+          o.importanceSamplingLevel == ImportanceSamplingLevel::sequence
+              ? seqLogRatio[i] / std::max(seqTokens[i], 1.0)
+              : x.logp[k] - x.oldLogp[k];
+      double r = std::exp(logRatio);
+      double c = std::min(std::max(r, 1 - o.epsLow), 1 + o.epsHigh);
+      double l = -std::min(r * a, c * a);
+      if (o.beta != 0) {
+        double d = x.refLogp[k] - x.logp[k];
+        l += o.beta * (std::exp(d) - d - 1); // k3
+      }
+      if (o.entropyCoeff != 0) {
+        const double *z = &x.logits[k * x.v];
+        double zmax = *std::max_element(z, z + x.v), total = 0, h = 0;
+        for (int64_t u = 0; u < x.v; ++u)
+          total += std::exp(z[u] - zmax);
+        for (int64_t u = 0; u < x.v; ++u) {
+          double logp = z[u] - zmax - std::log(total);
+          h -= std::exp(logp) * logp;
+        }
+        l -= o.entropyCoeff * h;
+      }
+      seqSum[i] += m * l;
+      weighted += m * l;
+      tokens += m;
+      ratio += m * r;
+      low += m * (r < 1 - o.epsLow && a < 0);
+      high += m * (r > 1 + o.epsHigh && a > 0);
+    }
+    seqMeans += seqSum[i] / std::max(seqTokens[i], 1.0);
+  }
+  double rows = static_cast<double>(x.b);
+  LossValue v;
+  switch (o.lossType) {
+  case LossType::grpo:
+    v.loss = seqMeans / rows;
+    break;
+  case LossType::bnpo:
+    v.loss = weighted / std::max(tokens, 1.0);
+    break;
+  case LossType::drGrpo:
+    v.loss = weighted /
+             (rows * (o.maxCompletionLength ? o.maxCompletionLength : x.t));
+    break;
+  case LossType::dapo:
+    v.loss = weighted / std::max(x.totalTokens, 1.0);
+    break;
+  }
+  v.low = low / std::max(tokens, 1.0);
+  v.high = high / std::max(tokens, 1.0);
+  v.ratio = ratio / std::max(tokens, 1.0);
+  return v;
+}
+
+/// d referenceLoss / d (*values)[k] by central differences, for valid
+/// positions (masked ones hold infinities and get gradient 0).
+double numericGrad(Batch x, std::vector<double> Batch::*values, int64_t k,
+                   const GrpoLossOptions &o) {
+  const double h = 1e-6, at = (x.*values)[k];
+  (x.*values)[k] = at + h;
+  double up = referenceLoss(x, o).loss;
+  (x.*values)[k] = at - h;
+  double down = referenceLoss(x, o).loss;
+  return (up - down) / (2 * h);
+}
+
+TEST(GrpoLoss, SequenceLevelRatioByHand) {
+  // GSPO, one sequence of two tokens with log-ratios ln 1.5 and ln 0.9: one
+  // ratio sqrt(1.35) = 1.1619 for both (inside [0.8, 1.2], where the token
+  // ratio 1.5 was clipped), A = 1. grpo: loss = -sqrt(1.35); each token's
+  // gradient is -r A / 2: the mean spreads the sequence's ratio over its
+  // tokens.
+  Batch x;
+  x.b = 1;
+  x.t = 2;
+  x.logp = asF32({std::log(1.5), std::log(0.9)}, {1, 2});
+  x.oldLogp = {0, 0};
+  x.advantages = {1};
+  x.mask = {1, 1};
+  GrpoLossOptions options;
+  options.lossType = LossType::grpo;
+  options.importanceSamplingLevel = ImportanceSamplingLevel::sequence;
+  auto executor = compileLoss(x, options);
+  ASSERT_NE(executor, nullptr);
+  auto results = runLoss(*executor, x, options);
+  const double r = std::sqrt(1.35);
+  expectNear(scalarOf(results, "loss"), -r, "loss");
+  std::vector<double> grad = results.at("grad_logp").toDoubles();
+  expectNear(grad[0], -r / 2, "grad 0");
+  expectNear(grad[1], -r / 2, "grad 1");
+  expectNear(scalarOf(results, "ratio_mean"), r, "ratio");
+  expectNear(scalarOf(results, "clip_ratio/high_mean"), 0.0, "high");
+  EXPECT_EQ(*parseImportanceSamplingLevel("sequence"),
+            ImportanceSamplingLevel::sequence);
+  EXPECT_FALSE(parseImportanceSamplingLevel("seq").ok());
+}
+
+TEST(GrpoLoss, SequenceLevelRatioMatchesReference) {
+  // The second row's mean log-ratio is pushed below ln 0.8 with A < 0, so a
+  // whole sequence clips low.
+  Batch x = makeBatch(17);
+  x.oldLogp[7] = x.logp[7] + 0.5;
+  x.oldLogp[8] = x.logp[8] + 0.4;
+  for (LossType type :
+       {LossType::grpo, LossType::bnpo, LossType::drGrpo, LossType::dapo})
+    for (double beta : {0.0, 0.04}) {
+      GrpoLossOptions options;
+      options.lossType = type;
+      options.beta = beta;
+      options.epsHigh = 0.28;
+      options.importanceSamplingLevel = ImportanceSamplingLevel::sequence;
+      std::string what = absl::StrCat(lossTypeName(type), " beta=", beta);
+      auto executor = compileLoss(x, options);
+      ASSERT_NE(executor, nullptr) << what;
+      auto results = runLoss(*executor, x, options);
+      LossValue e = referenceLoss(x, options);
+      expectNear(scalarOf(results, "loss"), e.loss, what + " loss");
+      expectNear(scalarOf(results, "ratio_mean"), e.ratio, what + " ratio");
+      expectNear(scalarOf(results, "clip_ratio/low_mean"), e.low, what);
+      expectNear(scalarOf(results, "clip_ratio/high_mean"), e.high, what);
+      EXPECT_GT(e.low, 0) << what; // the clipped row is exercised
+      std::vector<double> grad = results.at("grad_logp").toDoubles();
+      for (int64_t k = 0; k < x.b * x.t; ++k) {
+        double want = x.mask[k] ? numericGrad(x, &Batch::logp, k, options) : 0;
+        EXPECT_NEAR(grad[k], want, 1e-5 + 1e-4 * std::abs(want))
+            << what << " grad " << k;
+      }
+    }
+  // Token level through the same reference agrees with the token one.
+  GrpoLossOptions token;
+  token.lossType = LossType::grpo;
+  EXPECT_NEAR(referenceLoss(x, token).loss, reference(x, token).loss, 1e-12);
+}
+
+TEST(GrpoLoss, EntropyBonusSubtractsTheAggregatedEntropy) {
+  Batch x = makeBatch(19, /*withLogits=*/true);
+  for (LossType type : {LossType::grpo, LossType::dapo}) {
+    GrpoLossOptions options;
+    options.lossType = type;
+    options.entropyCoeff = 0.3;
+    std::string what = lossTypeName(type);
+    auto executor = compileLoss(x, options);
+    ASSERT_NE(executor, nullptr) << what;
+    auto results = runLoss(*executor, x, options);
+    GrpoLossOptions without = options;
+    without.entropyCoeff = 0;
+    // The loss moves by the entropy's aggregate; the entropy metric stays
+    // the plain token mean.
+    EXPECT_GT(std::abs(referenceLoss(x, options).loss -
+                       referenceLoss(x, without).loss),
+              1e-2)
+        << what;
+    expectNear(scalarOf(results, "loss"), referenceLoss(x, options).loss,
+               what + " loss");
+    expectNear(scalarOf(results, "entropy"), reference(x, without).entropy,
+               what + " entropy");
+    std::vector<double> grad = results.at("grad_logits").toDoubles();
+    for (int64_t k = 0; k < x.b * x.t; ++k)
+      for (int64_t u = 0; u < x.v; ++u) {
+        int64_t e = k * x.v + u;
+        double want =
+            x.mask[k] ? numericGrad(x, &Batch::logits, e, options) : 0;
+        ASSERT_TRUE(std::isfinite(grad[e])) << what << " " << e;
+        EXPECT_NEAR(grad[e], want, 1e-5 + 1e-4 * std::abs(want))
+            << what << " grad logits " << e;
+      }
+  }
+  // Without logits the bonus has nothing to weigh.
+  Graph graph("bad");
+  Function &f = graph.function("loss");
+  GrpoLossInputs in;
+  in.logp = f.input("logp", {1, 2}, DType::f32);
+  in.oldLogp = f.input("old_logp", {1, 2}, DType::f32);
+  in.advantages = f.input("advantages", {1}, DType::f32);
+  in.mask = f.input("mask", {1, 2}, DType::f32);
+  in.totalTokens = f.input("total_tokens", {}, DType::f32);
+  GrpoLossOptions bonus;
+  bonus.entropyCoeff = 0.1;
+  grpoLoss(in, bonus);
+  EXPECT_NE(graph.status().message().find("needs logits"), std::string::npos)
+      << graph.status();
 }
 
 TEST(GrpoLoss, NoValidTokenGivesZerosNotNaN) {

@@ -93,17 +93,23 @@ TEST(ReasonerBundle, TheHashCoversWhatTheGraphDependsOn) {
   // Effective values, not what the file spelled: a default set explicitly hashes alike.
   EXPECT_EQ(reasonerModelHash(tinyConfig("model { seed: 1 } grpo { beta: 0 }"), *shapes), hash);
   // Learning rates, step counts, the output folder and the device do not reach the graph.
-  EXPECT_EQ(reasonerModelHash(tinyConfig("sft { learning_rate: 1e-2 steps: 9 } "
-                                         "grpo { learning_rate: 1 steps: 3 } device: \"cuda\" "
-                                         "output_dir: \"elsewhere\""),
-                              *shapes),
+  EXPECT_EQ(reasonerModelHash(
+                tinyConfig("sft { learning_rate: 1e-2 steps: 9 } "
+                           "grpo { learning_rate: 1 steps: 3 min_p: 0.1 "
+                           "overlong_buffer_len: 4 } device: \"cuda\" "
+                           "output_dir: \"elsewhere\""),
+                *shapes),
             hash);
   // The model and the GRPO objective baked into grpo_step do.
   for (const char *change :
        {"model { hidden_size: 48 }", "model { seed: 2 }", "grpo { beta: 0.04 }",
         "grpo { loss_type: \"grpo\" }", "grpo { epsilon_high: 0.2 }",
         "grpo { scale_rewards: \"none\" }", "grpo { temperature: 0.7 }",
-        "grpo { kl_estimator: \"k2\" }"})
+        "grpo { kl_estimator: \"k2\" }",
+        "grpo { importance_sampling_level: \"sequence\" }",
+        "grpo { entropy_coeff: 0.01 }",
+        "grpo { beta: 0.04 kl_in_reward: true }",
+        "grpo { gradient_accumulation_steps: 2 }"})
     EXPECT_NE(reasonerModelHash(tinyConfig(change), *shapes), hash) << change;
   ReasonerShapes other = *shapes;
   other.sftBatch += 1;

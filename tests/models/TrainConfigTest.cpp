@@ -174,6 +174,85 @@ TEST(TrainConfig, NonFiniteValuesAreErrorsNamingTheField) {
   EXPECT_TRUE(parseTrainConfig("seed: 9223372036854775807", "a").ok());
 }
 
+// Issue 15's second part: every new field is checked, and a bad value is an
+// error naming it.
+TEST(TrainConfig, GrpoExtrasAreCheckedNamingTheField) {
+  auto ok = parseTrainConfig(
+      "grpo { importance_sampling_level: \"sequence\" overlong_buffer_len: 8 "
+      "overlong_penalty_factor: 0.5 entropy_coeff: 0.01 "
+      "reward_funcs: [\"accuracy\", \"lenient_format\"] "
+      "reward_weights: [1, 0.2] beta: 0.1 kl_in_reward: true "
+      "sync_ref_model: true ref_model_sync_steps: 4 "
+      "ref_model_mixup_alpha: 0.9 gradient_accumulation_steps: 4 min_p: 0.1 } "
+      "eval { samples_per_problem: 8 pass_at_k: [1, 4, 8] temperature: 0.7 }",
+      "ok");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  // The defaults change nothing: token ratios, no shaping or bonus, the
+  // task's two weighted rewards, KL in the loss, no sync, one micro-batch,
+  // no min_p, one greedy evaluation sample.
+  auto defaults = parseTrainConfig("", "defaults");
+  ASSERT_TRUE(defaults.ok());
+  const GrpoConfig &g = defaults->grpo();
+  EXPECT_EQ(g.importance_sampling_level(), "token");
+  EXPECT_EQ(g.overlong_buffer_len(), 0);
+  EXPECT_EQ(g.entropy_coeff(), 0);
+  EXPECT_EQ(g.reward_funcs_size(), 0);
+  EXPECT_FALSE(g.kl_in_reward());
+  EXPECT_FALSE(g.sync_ref_model());
+  EXPECT_EQ(g.ref_model_sync_steps(), 512);  // TRL's
+  EXPECT_EQ(g.ref_model_mixup_alpha(), 0.6); // TRL's
+  EXPECT_EQ(g.gradient_accumulation_steps(), 1);
+  EXPECT_EQ(g.min_p(), 0);
+  EXPECT_EQ(defaults->eval().samples_per_problem(), 1);
+
+  for (auto [text, field] : std::vector<std::pair<std::string, std::string>>{
+           {"grpo { importance_sampling_level: \"seq\" }",
+            "grpo.importance_sampling_level"},
+           {"grpo { overlong_buffer_len: -1 }", "grpo.overlong_buffer_len"},
+           {"grpo { overlong_buffer_len: 41 }", "grpo.overlong_buffer_len"},
+           {"grpo { overlong_penalty_factor: -1 }",
+            "grpo.overlong_penalty_factor"},
+           {"grpo { overlong_penalty_factor: nan }",
+            "grpo.overlong_penalty_factor"},
+           {"grpo { entropy_coeff: -0.1 }", "grpo.entropy_coeff"},
+           {"grpo { entropy_coeff: inf }", "grpo.entropy_coeff"},
+           {"grpo { reward_funcs: \"length\" }", "grpo.reward_funcs[0]"},
+           {"grpo { reward_funcs: [\"format\", \"format\"] }",
+            "grpo.reward_funcs"},
+           {"grpo { reward_funcs: \"format\" reward_weights: [1, 2] }",
+            "grpo.reward_weights"},
+           {"grpo { reward_weights: 1 }", "grpo.reward_weights"},
+           {"grpo { reward_funcs: \"format\" reward_weights: nan }",
+            "grpo.reward_weights[0]"},
+           {"grpo { reward_funcs: \"format\" } task { format_weight: 1 }",
+            "task.format_weight"},
+           {"grpo { kl_in_reward: true }", "grpo.kl_in_reward"},
+           {"grpo { sync_ref_model: true }", "grpo.sync_ref_model"},
+           {"grpo { ref_model_sync_steps: 0 }", "grpo.ref_model_sync_steps"},
+           {"grpo { ref_model_mixup_alpha: 1.5 }",
+            "grpo.ref_model_mixup_alpha"},
+           {"grpo { ref_model_mixup_alpha: -inf }",
+            "grpo.ref_model_mixup_alpha"},
+           {"grpo { gradient_accumulation_steps: 0 }",
+            "grpo.gradient_accumulation_steps"},
+           {"grpo { gradient_accumulation_steps: 3 }",
+            "grpo.gradient_accumulation_steps"},
+           {"grpo { min_p: 1.5 }", "grpo.min_p"},
+           {"grpo { min_p: nan }", "grpo.min_p"},
+           {"eval { samples_per_problem: 0 }", "eval.samples_per_problem"},
+           {"eval { samples_per_problem: 4 pass_at_k: 5 }",
+            "eval.pass_at_k[0]"},
+           {"eval { pass_at_k: 0 }", "eval.pass_at_k[0]"},
+           {"eval { samples_per_problem: 4 temperature: 0 }",
+            "eval.temperature"},
+           {"eval { temperature: nan }", "eval.temperature"}}) {
+    auto config = parseTrainConfig(text, "run");
+    ASSERT_FALSE(config.ok()) << text;
+    EXPECT_TRUE(absl::StrContains(config.status().message(), field))
+        << text << ": " << config.status();
+  }
+}
+
 // Flag values are assigned to their fields, not spliced into textproto: a
 // quote in --output-dir once switched the mode.
 TEST(TrainConfig, FlagValuesCannotInjectFields) {
