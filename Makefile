@@ -68,7 +68,7 @@ runtime: deps
 # What the GPU machine needs (it has no MLIR): the static kiln-run, a bundle of the
 # tests/gpu graphs, a bundle of the bench graphs (both also with the cuBLAS provider),
 # the gzipped bundle of the generated MoE-layer graphs and the bench script, the static
-# CUDA executor tests; the static
+# CUDA executor and NCCL world tests; the static
 # kiln-train-rt with the reasoner bundle of `make demo`'s (default) configuration, which
 # also serves gpu-check.textproto (same graph, shorter schedule). Carry .gpu-carry/.
 gpu-carry: build
@@ -89,7 +89,7 @@ gpu-carry: build
 	for g in moe_layer_fwd moe_layer_fwd_bwd; do $(BUILD_DIR)/bin/kiln-compile \
 	  $(BUILD_DIR)/bench-moe/$$g.mlir --bundle=$(BUILD_DIR)/bench-moe || exit 1; done
 	tar -czf .gpu-carry/bench-moe.tar.gz -C $(BUILD_DIR) bench-moe
-	cp $(BUILD_DIR)/bin/KilnCudaExecutorTest .gpu-carry/
+	cp $(BUILD_DIR)/bin/KilnCudaExecutorTest $(BUILD_DIR)/bin/KilnNcclWorldTest .gpu-carry/
 	# The decode row: the 461M-parameter DeepseekV3 of bench/configs, bf16, batch 64,
 	# 16-token prompts, 256 new tokens; decode_bench.py times it against transformers.
 	$(BUILD_DIR)/bin/kiln-bench-decode-export --config=bench/configs/deepseek_465m.json \
@@ -97,7 +97,8 @@ gpu-carry: build
 	cp $(BUILD_DIR)/bin/kiln-bench-decode bench/decode_bench.py bench/configs/deepseek_465m.json \
 	  .gpu-carry/
 	# Symbols are not needed there, and a call carries at most 64 MiB.
-	strip .gpu-carry/kiln-run .gpu-carry/KilnCudaExecutorTest .gpu-carry/kiln-bench-decode
+	strip .gpu-carry/kiln-run .gpu-carry/KilnCudaExecutorTest .gpu-carry/KilnNcclWorldTest \
+	  .gpu-carry/kiln-bench-decode
 	cp $(BUILD_DIR)/bin/kiln-train-rt models/train/configs/gpu-check.textproto .gpu-carry/
 	$(BUILD_DIR)/bin/kiln-train --export-bundle=.gpu-carry/reasoner
 	strip .gpu-carry/kiln-train-rt
