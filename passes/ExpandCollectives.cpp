@@ -80,6 +80,22 @@ int64_t numElements(Value v) {
   return PrimitiveBuilder::typeOf(v).getNumElements();
 }
 
+/// A shape seen around one axis: [outer, n, inner].
+struct AroundAxis {
+  int64_t axis, outer = 1, n, inner = 1;
+};
+
+AroundAxis around(RankedTensorType type, int64_t axis) {
+  AroundAxis a;
+  a.axis = axis < 0 ? axis + type.getRank() : axis;
+  for (int64_t i = 0; i < a.axis; ++i)
+    a.outer *= type.getDimSize(i);
+  a.n = type.getDimSize(a.axis);
+  for (int64_t i = a.axis + 1; i < type.getRank(); ++i)
+    a.inner *= type.getDimSize(i);
+  return a;
+}
+
 void expandAllReduce(AllReduceOp op) {
   Builder g(op);
   int64_t groups = op.getGroupSize(), n = numElements(op.getX());
@@ -106,15 +122,8 @@ void expandAllReduce(AllReduceOp op) {
 void expandReduceScatter(ReduceScatterOp op) {
   Builder g(op);
   int64_t groups = op.getGroupSize();
-  auto type = op.getX().getType();
-  int64_t axis = op.getAxis() < 0 ? op.getAxis() + type.getRank()
-                                  : op.getAxis();
-  int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < axis; ++i)
-    outer *= type.getDimSize(i);
-  for (int64_t i = axis + 1; i < type.getRank(); ++i)
-    inner *= type.getDimSize(i);
-  int64_t block = type.getDimSize(axis) / groups;
+  AroundAxis a = around(op.getX().getType(), op.getAxis());
+  int64_t outer = a.outer, inner = a.inner, block = a.n / groups;
   // [outer, G, block * inner] -> [G, outer, block * inner]: block p of every
   // outer row goes to rank p.
   Value rows = g.pb.reshape(op.getX(), {outer, groups, block * inner});
@@ -127,19 +136,12 @@ void expandReduceScatter(ReduceScatterOp op) {
 }
 
 void expandAllGather(AllGatherOp op) {
-  auto type = op.getX().getType();
-  int64_t axis = op.getAxis() < 0 ? op.getAxis() + type.getRank()
-                                  : op.getAxis();
-  int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < axis; ++i)
-    outer *= type.getDimSize(i);
-  if (outer == 1 && axis == 0)
+  AroundAxis a = around(op.getX().getType(), op.getAxis());
+  if (a.outer == 1)
     return; // already rank-major in memory
   Builder g(op);
-  int64_t groups = op.getGroupSize();
-  for (int64_t i = axis + 1; i < type.getRank(); ++i)
-    inner *= type.getDimSize(i);
-  int64_t n = type.getDimSize(axis);
+  int64_t groups = op.getGroupSize(), outer = a.outer, n = a.n,
+          inner = a.inner;
   Value flat = g.pb.reshape(op.getX(), {1, outer * n * inner});
   Value gathered = g.pb.op<AllGatherOp>(
       flat, {g.i64("axis", 0), g.i64("group_size", groups)});

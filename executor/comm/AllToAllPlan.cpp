@@ -6,6 +6,20 @@
 
 namespace kiln {
 
+absl::Status checkAllToAllSpans(int size, absl::Span<const int64_t> sendBytes,
+                                absl::Span<const int64_t> sendOffsets,
+                                absl::Span<const int64_t> recvBytes,
+                                absl::Span<const int64_t> recvOffsets,
+                                const CollectiveSite &site) {
+  for (auto span : {sendBytes, sendOffsets, recvBytes, recvOffsets})
+    if (static_cast<int>(span.size()) != size)
+      return absl::InvalidArgumentError(
+          absl::StrCat(site.describe(), ": all_to_all needs one count and "
+                                        "offset per rank of ",
+                       size));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<AllToAllPlan> planAllToAll(
     Communicator &comm, const std::vector<int64_t> &sendCounts,
     const std::vector<int64_t> &recvCounts, int64_t rows, int64_t capacity,

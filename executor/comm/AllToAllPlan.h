@@ -20,6 +20,14 @@
 
 namespace kiln {
 
+/// OK when each of the four spans has one entry per rank of a world of
+/// `size`; an error naming `site` otherwise.
+absl::Status checkAllToAllSpans(int size, absl::Span<const int64_t> sendBytes,
+                                absl::Span<const int64_t> sendOffsets,
+                                absl::Span<const int64_t> recvBytes,
+                                absl::Span<const int64_t> recvOffsets,
+                                const CollectiveSite &site);
+
 struct AllToAllPlan {
   std::vector<int64_t> sendBytes, sendOffsets, recvBytes, recvOffsets;
 };

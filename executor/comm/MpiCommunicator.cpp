@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "executor/comm/AllToAllPlan.h"
 
 namespace kiln {
 
@@ -97,12 +98,10 @@ public:
                         const CollectiveSite &site) override {
     if (absl::Status s = usable(site); !s.ok())
       return s;
-    if (static_cast<int>(sendBytes.size()) != worldSize ||
-        static_cast<int>(recvBytes.size()) != worldSize ||
-        static_cast<int>(sendOffsets.size()) != worldSize ||
-        static_cast<int>(recvOffsets.size()) != worldSize)
-      return absl::InvalidArgumentError(absl::StrCat(
-          site.describe(), ": all_to_all needs one count and offset per rank"));
+    if (absl::Status s = checkAllToAllSpans(worldSize, sendBytes, sendOffsets,
+                                            recvBytes, recvOffsets, site);
+        !s.ok())
+      return s;
     announce();
     int64_t unit =
         commonUnit({sendBytes, sendOffsets, recvBytes, recvOffsets});

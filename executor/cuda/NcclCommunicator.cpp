@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "executor/StatusMacros.h"
+#include "executor/comm/AllToAllPlan.h"
 #include "executor/comm/EnvRendezvous.h"
 #include "executor/cuda/NcclApi.h"
 
@@ -130,12 +131,8 @@ absl::Status NcclCommunicator::allToAll(
     absl::Span<const int64_t> recvBytes, absl::Span<const int64_t> recvOffsets,
     const CollectiveSite &site) {
   KILN_RETURN_IF_ERROR(usable(site));
-  if (static_cast<int>(sendBytes.size()) != worldSize ||
-      static_cast<int>(recvBytes.size()) != worldSize ||
-      static_cast<int>(sendOffsets.size()) != worldSize ||
-      static_cast<int>(recvOffsets.size()) != worldSize)
-    return absl::InvalidArgumentError(absl::StrCat(
-        site.describe(), ": all_to_all needs one count and offset per rank"));
+  KILN_RETURN_IF_ERROR(checkAllToAllSpans(worldSize, sendBytes, sendOffsets,
+                                          recvBytes, recvOffsets, site));
   // NCCL's all-to-all is a group of point-to-point transfers.
   KILN_RETURN_IF_ERROR(nccl->check(nccl->ncclGroupStart(), "ncclGroupStart"));
   for (int p = 0; p < worldSize; ++p) {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "executor/ExecutableValidation.h"
 #include "executor/comm/AllToAllPlan.h"
+#include "executor/comm/SingleRank.h"
 #include "executor/StatusMacros.h"
 #include "executor/cuda/CublasApi.h"
 #include "executor/cuda/CudaGraph.h"
@@ -42,56 +43,23 @@ bool isCollectiveStep(const proto::Step &s) {
 }
 
 /// A world of one GPU: every exchange is a device-to-device copy on the
-/// executor's stream (the host's single-process world copies host memory).
-class SingleGpu final : public Communicator {
+/// executor's stream (the host's single process copies host memory).
+class SingleGpu final : public SingleRankCommunicator {
 public:
   SingleGpu(const CudaApi &api, CUstream stream) : api(api), stream(stream) {}
-  int rank() const override { return 0; }
-  int size() const override { return 1; }
   std::string describe() const override { return "single process (GPU)"; }
-  absl::Status allGather(const void *send, void *recv, int64_t bytes,
-                         const CollectiveSite &site) override {
-    return copy(recv, send, bytes, site);
-  }
-  absl::Status allToAll(const void *send, absl::Span<const int64_t> sendBytes,
-                        absl::Span<const int64_t> sendOffsets, void *recv,
-                        absl::Span<const int64_t> recvBytes,
-                        absl::Span<const int64_t> recvOffsets,
-                        const CollectiveSite &site) override {
-    if (sendBytes.size() != 1 || recvBytes.size() != 1 ||
-        sendBytes[0] != recvBytes[0])
-      return absl::InvalidArgumentError(absl::StrCat(
-          site.describe(), ": a one-rank all_to_all moves one equal block"));
-    return copy(static_cast<char *>(recv) + recvOffsets[0],
-                static_cast<const char *>(send) + sendOffsets[0], sendBytes[0],
-                site);
-  }
-  absl::Status send(const void *, int64_t, int peer,
-                    const CollectiveSite &site) override {
-    return noPeer(peer, site);
-  }
-  absl::Status recv(void *, int64_t, int peer,
-                    const CollectiveSite &site) override {
-    return noPeer(peer, site);
-  }
 
-private:
+protected:
   absl::Status copy(void *to, const void *from, int64_t bytes,
-                    const CollectiveSite &site) {
-    if (bytes == 0 || to == from)
-      return absl::OkStatus();
+                    const CollectiveSite &site) override {
     return api.check(
         api.cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(to),
                               reinterpret_cast<CUdeviceptr>(from), bytes,
                               stream),
         site.describe());
   }
-  static absl::Status noPeer(int peer, const CollectiveSite &site) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        site.describe(), ": a single process has no peer to exchange with "
-                         "(asked for rank ",
-        peer, "); start one process per GPU (executor/comm/README.md)"));
-  }
+
+private:
   const CudaApi &api;
   CUstream stream;
 };

@@ -263,10 +263,16 @@ double relativeDifference(const HostTensor &a, const HostTensor &b) {
   return scale > 0 ? diff / scale : diff;
 }
 
-TEST(DataParallel, MlpStepGivesTheSingleProcessLossAndWeights) {
-  auto single = readExecutable(fixture("mlp_step_1.pb"));
+/// One process's Executor of fixture `name`_1.pb and this rank's of
+/// `name`_<ranks>.pb, both with their state initialised.
+struct ExecutorPair {
+  std::unique_ptr<Executor> whole, part;
+};
+
+void loadPair(const std::string &name, ExecutorPair &pair) {
+  auto single = readExecutable(fixture(name + "_1.pb"));
   auto parallel =
-      readExecutable(fixture("mlp_step_" + std::to_string(ranks()) + ".pb"));
+      readExecutable(fixture(name + "_" + std::to_string(ranks()) + ".pb"));
   ASSERT_TRUE(single.ok()) << single.status();
   ASSERT_TRUE(parallel.ok()) << parallel.status();
   auto whole = Executor::create(*single, {1});
@@ -278,6 +284,16 @@ TEST(DataParallel, MlpStepGivesTheSingleProcessLossAndWeights) {
   ASSERT_TRUE(part.ok()) << part.status();
   ASSERT_TRUE((*whole)->initializeState().ok());
   ASSERT_TRUE((*part)->initializeState().ok());
+  pair.whole = std::move(*whole);
+  pair.part = std::move(*part);
+}
+
+TEST(DataParallel, MlpStepGivesTheSingleProcessLossAndWeights) {
+  ExecutorPair pair;
+  loadPair("mlp_step", pair);
+  if (HasFatalFailure())
+    return;
+  Executor *whole = pair.whole.get(), *part = pair.part.get();
 
   constexpr int64_t batch = 16, inputs = 32, classes = 10;
   int64_t local = batch / ranks();
@@ -298,9 +314,9 @@ TEST(DataParallel, MlpStepGivesTheSingleProcessLossAndWeights) {
       for (int64_t i = 0; i < inputs; ++i)
         myX.setDouble(b * inputs + i, x.getDouble(g * inputs + i));
     }
-    auto expected = (*whole)->runNamed(
+    auto expected = whole->runNamed(
         "train_step", {{"x", x}, {"labels", labels}, {"lr", lr}});
-    auto got = (*part)->runNamed(
+    auto got = part->runNamed(
         "train_step", {{"x", myX}, {"labels", myLabels}, {"lr", lr}});
     ASSERT_TRUE(expected.ok()) << expected.status();
     ASSERT_TRUE(got.ok()) << got.status();
@@ -311,8 +327,8 @@ TEST(DataParallel, MlpStepGivesTheSingleProcessLossAndWeights) {
         << " ranks, " << want << " in one process";
     for (const std::string &name :
          {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) {
-      auto a = (*whole)->getState(name);
-      auto b = (*part)->getState(name);
+      auto a = whole->getState(name);
+      auto b = part->getState(name);
       ASSERT_TRUE(a.ok() && b.ok());
       EXPECT_LE(relativeDifference(*a, *b), 1e-5)
           << name << " after step " << step;
@@ -333,23 +349,14 @@ HostTensor sliceRows(const HostTensor &t, int64_t start, int64_t n) {
 }
 
 TEST(DataParallel, DemoPolicySftStepGivesTheSingleProcessLoss) {
-  auto single = readExecutable(fixture("reasoner_1.pb"));
-  auto parallel =
-      readExecutable(fixture("reasoner_" + std::to_string(ranks()) + ".pb"));
-  ASSERT_TRUE(single.ok()) << single.status();
-  ASSERT_TRUE(parallel.ok()) << parallel.status();
-  auto whole = Executor::create(*single, {1});
-  ExecutorOptions options;
-  options.numThreads = 1;
-  options.communicator = world;
-  auto part = Executor::create(*parallel, options);
-  ASSERT_TRUE(whole.ok()) << whole.status();
-  ASSERT_TRUE(part.ok()) << part.status();
-  ASSERT_TRUE((*whole)->initializeState().ok());
-  ASSERT_TRUE((*part)->initializeState().ok());
+  ExecutorPair pair;
+  loadPair("reasoner", pair);
+  if (HasFatalFailure())
+    return;
+  Executor *whole = pair.whole.get(), *part = pair.part.get();
 
   // The global batch's shape, from the single-process entry's "tokens".
-  const proto::EntryPoint *entry = (*whole)->entry("sft_step");
+  const proto::EntryPoint *entry = whole->entry("sft_step");
   ASSERT_NE(entry, nullptr);
   std::vector<int64_t> shape;
   for (const proto::Argument &a : entry->arguments())
@@ -372,11 +379,11 @@ TEST(DataParallel, DemoPolicySftStepGivesTheSingleProcessLoss) {
     }
     HostTensor lr(proto::F32, {});
     lr.setDouble(0, 1e-3);
-    auto expected = (*whole)->runNamed(
+    auto expected = whole->runNamed(
         "sft_step",
         {{"tokens", tokens}, {"targets", targets}, {"mask", mask}, {"lr", lr}});
     int64_t at = rank() * local;
-    auto got = (*part)->runNamed("sft_step",
+    auto got = part->runNamed("sft_step",
                                  {{"tokens", sliceRows(tokens, at, local)},
                                   {"targets", sliceRows(targets, at, local)},
                                   {"mask", sliceRows(mask, at, local)},
@@ -394,30 +401,21 @@ TEST(DataParallel, DemoPolicySftStepGivesTheSingleProcessLoss) {
 }
 
 TEST(ExpertParallel, MoeLayerGivesTheSingleProcessOutputAndGradients) {
-  auto single = readExecutable(fixture("moe_layer_1.pb"));
-  auto parallel =
-      readExecutable(fixture("moe_layer_" + std::to_string(ranks()) + ".pb"));
-  ASSERT_TRUE(single.ok()) << single.status();
-  ASSERT_TRUE(parallel.ok()) << parallel.status();
-  auto whole = Executor::create(*single, {1});
-  ExecutorOptions options;
-  options.numThreads = 1;
-  options.communicator = world;
-  auto part = Executor::create(*parallel, options);
-  ASSERT_TRUE(whole.ok()) << whole.status();
-  ASSERT_TRUE(part.ok()) << part.status();
-  ASSERT_TRUE((*whole)->initializeState().ok());
-  ASSERT_TRUE((*part)->initializeState().ok());
+  ExecutorPair pair;
+  loadPair("moe_layer", pair);
+  if (HasFatalFailure())
+    return;
+  Executor *whole = pair.whole.get(), *part = pair.part.get();
   // Replicated state initialises identically; each rank's experts are its
   // slice of the single process's.
   const char *experts[] = {"mlp.experts.gate_proj", "mlp.experts.up_proj",
                            "mlp.experts.down_proj"};
   for (const char *name : experts) {
-    auto full = (*whole)->getState(name);
+    auto full = whole->getState(name);
     ASSERT_TRUE(full.ok()) << full.status();
     int64_t mine = full->dim(0) / ranks();
     ASSERT_TRUE(
-        (*part)->setState(name, sliceRows(*full, rank() * mine, mine)).ok());
+        part->setState(name, sliceRows(*full, rank() * mine, mine)).ok());
   }
 
   // Both ranks' tokens: the single process sees them as a batch of two.
@@ -427,8 +425,8 @@ TEST(ExpertParallel, MoeLayerGivesTheSingleProcessOutputAndGradients) {
   HostTensor x(proto::F32, {ranks(), seq, hidden});
   for (int64_t i = 0; i < x.numElements(); ++i)
     x.setDouble(i, normal(rng));
-  auto expected = (*whole)->runNamed("layer", {{"x", x}});
-  auto got = (*part)->runNamed("layer", {{"x", sliceRows(x, rank(), 1)}});
+  auto expected = whole->runNamed("layer", {{"x", x}});
+  auto got = part->runNamed("layer", {{"x", sliceRows(x, rank(), 1)}});
   ASSERT_TRUE(expected.ok()) << expected.status();
   ASSERT_TRUE(got.ok()) << got.status();
   // Rank r's tokens and gradient rows, and the gradient of its experts
