@@ -10,7 +10,6 @@
 //===----------------------------------------------------------------------===//
 
 #include <cstdio>
-#include <filesystem>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -85,23 +84,10 @@ int main(int argc, char **argv) {
   BundleKey key{absl::StrCat("deepseek-decode-", dtypeName), "generate",
                 absl::StrCat("b", batch, "_p", promptLen, "_m", maxLen), "ptx",
                 exe->compiler_version()};
-  std::error_code ec;
-  std::filesystem::create_directories(bundleDir, ec);
-  if (ec)
-    return fail(absl::StrCat("cannot create '", bundleDir, "': ", ec.message()));
-  std::vector<BundleEntry> entries;
-  if (std::filesystem::exists(bundleDir + "/manifest.json")) {
-    auto existing = openBundle(bundleDir);
-    if (!existing.ok())
-      return fail(std::string(existing.status().message()));
-    entries = existing->entries();
-  }
   BundleEntry entry{key, bundleFileName(key)};
-  if (auto s = writeExecutable(*exe, bundleDir + "/" + entry.file, false); !s.ok())
-    return fail(std::string(s.message()));
-  std::erase_if(entries, [&](const BundleEntry &e) { return e.key == key; });
-  entries.push_back(entry);
-  if (auto s = writeBundleManifest(bundleDir, entries); !s.ok())
+  // Under the bundle's lock: concurrent exports into one folder keep each
+  // other's entries.
+  if (auto s = addToBundle(bundleDir, {{entry, *exe}}); !s.ok())
     return fail(std::string(s.message()));
   int launches = 0;
   for (const proto::EntryPoint &ep : exe->entries())

@@ -488,4 +488,14 @@ int runMain(int argc, char **argv) {
 } // namespace
 } // namespace kiln
 
-int main(int argc, char **argv) { return kiln::runMain(argc, argv); }
+int main(int argc, char **argv) {
+  // An error is a message and exit status 2, never an abort.
+  try {
+    return kiln::runMain(argc, argv);
+  } catch (const std::bad_alloc &) {
+    std::fprintf(stderr, "kiln-run: out of memory\n");
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "kiln-run: internal error: %s\n", e.what());
+  }
+  return 2;
+}

@@ -96,7 +96,7 @@ static std::optional<int64_t> parseInt(const std::string &text) {
   return v;
 }
 
-int main(int argc, char **argv) {
+static int serveMain(int argc, char **argv) {
   std::string modelPath, device = "cpu", chatTemplate, name, bundleDir,
                          exportDir, dtype = "f32";
   bool cudaGraphs = true, randomWeights = false;
@@ -296,4 +296,16 @@ int main(int argc, char **argv) {
   if (auto s = http.serve(); !s.ok())
     return fail(std::string(s.message()));
   return 0;
+}
+
+int main(int argc, char **argv) {
+  // An error is a message and exit status 1, never an abort.
+  try {
+    return serveMain(argc, argv);
+  } catch (const std::bad_alloc &) {
+    std::fprintf(stderr, "kiln-serve: out of memory\n");
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "kiln-serve: internal error: %s\n", e.what());
+  }
+  return 1;
 }
