@@ -311,6 +311,44 @@ TEST_F(ServeHttp, CompletionsAndStreamingAgree) {
   EXPECT_EQ(usage, whole["usage"]);
 }
 
+TEST_F(ServeHttp, ChatLogprobsListEveryTokenWithItsTopAlternatives) {
+  httplib::Client c = client();
+  json body = {{"model", "demo"},
+               {"messages", {{{"role", "user"}, {"content", "3+4=?"}}}},
+               {"max_tokens", 8},
+               {"temperature", 0.7},
+               {"seed", 9},
+               {"logprobs", true},
+               {"top_logprobs", 3}};
+  json whole = post(c, "/v1/chat/completions", body);
+  ASSERT_TRUE(whole.is_object());
+  const json &content = whole["choices"][0]["logprobs"]["content"];
+  ASSERT_TRUE(content.is_array());
+  EXPECT_EQ(content.size(), whole["usage"]["completion_tokens"]);
+  for (const json &entry : content) {
+    ASSERT_TRUE(entry["logprob"].is_number());
+    EXPECT_LE(entry["logprob"].get<double>(), 0.0);
+    ASSERT_TRUE(entry["bytes"].is_array());
+    ASSERT_EQ(entry["top_logprobs"].size(), 3u);
+    // The alternatives come most likely first, and the sampled token's
+    // log-probability is at most the best of them.
+    double previous = 0;
+    for (const json &top : entry["top_logprobs"]) {
+      double lp = top["logprob"].get<double>();
+      EXPECT_LE(lp, previous + 1e-9);
+      previous = lp;
+    }
+    EXPECT_LE(entry["logprob"].get<double>(),
+              entry["top_logprobs"][0]["logprob"].get<double>() + 1e-6);
+  }
+
+  // top_logprobs without logprobs is OpenAI's 400.
+  body["logprobs"] = false;
+  auto res = c.Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400) << res->body;
+}
+
 TEST_F(ServeHttp, ChatStreamsReasoningThenContent) {
   httplib::Client c = client();
   json body = chatBody("7+8=?", 1.0f, 21, 30);
