@@ -112,6 +112,8 @@ struct DataParallelPass : impl::DataParallelBase<DataParallelPass> {
       Value averaged = mean(b, loc, g);
       Operation *allReduce =
           averaged.getDefiningOp()->getOperand(0).getDefiningOp();
+      // kiln-bucket-gradients groups these once the backward exists.
+      allReduce->setAttr("kiln.gradient", b.getUnitAttr());
       g.replaceAllUsesExcept(averaged, allReduce);
     }
     // The loss a step returns is the global batch's.

@@ -62,7 +62,9 @@ def DataParallel : Pass<"kiln-data-parallel", "::mlir::ModuleOp"> {
     `sharding`) becomes kiln.all_reduce (sum) of it times 1 / group-size (a
     sharded parameter's gradient, which already sums every rank's loss
     through kiln-expert-parallel's exchanges, is only scaled), and
-    the loss, where the function returns it, is averaged the same way: the
+    the loss, where the function returns it, is averaged the same way (the
+    gradients' all_reduces are marked `kiln.gradient` for
+    kiln-bucket-gradients): the
     step then sees the gradient and loss of the global batch, taking the
     loss to be a mean over equal slices. Gradients with respect to inputs and
     intermediates stay local. Runs before kiln-grad (it rewrites kiln.grad's
@@ -112,6 +114,26 @@ def ExpandCollectives : Pass<"kiln-expand-collectives", "::mlir::ModuleOp"> {
     one along axis 0 and a transpose. What remains (all_gather on axis 0,
     all_to_all, send, recv) moves bytes only. The bytes moved are a ring's.
   }];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
+def BucketGradients : Pass<"kiln-bucket-gradients", "::mlir::ModuleOp"> {
+  let summary = "Average data-parallel gradients in buckets, each as soon as it is ready";
+  let description = [{
+    Runs after kiln-grad on the all_reduces kiln-data-parallel marked
+    `kiln.gradient`. They are taken in the order their gradients are
+    computed by the backward, grouped (one element type, up to bucket-bytes
+    each, as PyTorch DDP's 25 MiB buckets), and each group becomes one
+    kiln.all_reduce of the flattened, concatenated gradients placed right
+    after the last of them is computed, with slices giving each gradient
+    back: fewer, larger transfers that start while the rest of the backward
+    runs. The sums are elementwise, so the results are bit-identical to one
+    all_reduce per gradient.
+  }];
+  let options = [
+    Option<"bucketBytes", "bucket-bytes", "int64_t", "25 << 20",
+           "Most bytes of gradients in one all_reduce">
+  ];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 

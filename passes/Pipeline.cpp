@@ -28,6 +28,8 @@ void buildHostPipeline(mlir::OpPassManager &pm, const PipelineOptions &options) 
   pm.addPass(createGrad());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
+  if (options.dataParallel > 1)
+    pm.addPass(createBucketGradients());
   if (options.decompose) {
     if (options.keepComposites.empty()) {
       pm.addPass(createDecompose());

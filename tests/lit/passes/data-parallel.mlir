@@ -7,7 +7,7 @@
 
 // CHECK-LABEL: func.func @step
 // CHECK: %[[G:.*]]:3 = kiln.grad %[[L:.*]], %arg0, %arg1, %arg2
-// CHECK-NEXT: %[[S:.*]] = kiln.all_reduce %[[G]]#1 {group_size = 2 : i64, reduction = "sum"}
+// CHECK-NEXT: %[[S:.*]] = kiln.all_reduce %[[G]]#1 {group_size = 2 : i64, kiln.gradient, reduction = "sum"}
 // CHECK-NEXT: %[[H:.*]] = kiln.constant {value = dense<5.000000e-01> : tensor<f32>}
 // CHECK-NEXT: %[[M:.*]] = kiln.mul %[[S]], %[[H]]
 // CHECK: %[[E:.*]] = kiln.mul %[[G]]#2
