@@ -22,15 +22,23 @@ NamedAttribute i64Attr(OpBuilder &b, StringRef name, int64_t value) {
   return b.getNamedAttr(name, b.getI64IntegerAttr(value));
 }
 
+/// The cotangent of a collective's one float result, or null (after giving
+/// every operand no gradient) when there is none to move.
+Value floatCotangent(ArrayRef<Value> resultGrads, Value x, unsigned operands,
+                     SmallVectorImpl<Value> &operandGrads) {
+  if (resultGrads[0] && isFloatTensor(x))
+    return resultGrads[0];
+  operandGrads.append(operands, Value());
+  return Value();
+}
+
 } // namespace
 
 KILN_VJP(AllReduceOp) {
   PrimitiveBuilder pb(builder, getLoc());
-  Value dy = resultGrads[0];
-  if (!dy || !isFloatTensor(getX())) {
-    operandGrads.push_back(Value());
+  Value dy = floatCotangent(resultGrads, getX(), 1, operandGrads);
+  if (!dy)
     return success();
-  }
   if (getReduction() == "sum") {
     operandGrads.push_back(pb.op<AllReduceOp>(
         dy, {builder.getNamedAttr("reduction", builder.getStringAttr("sum")),
@@ -47,11 +55,9 @@ KILN_VJP(AllReduceOp) {
 
 KILN_VJP(AllGatherOp) {
   PrimitiveBuilder pb(builder, getLoc());
-  Value dy = resultGrads[0];
-  if (!dy || !isFloatTensor(getX())) {
-    operandGrads.push_back(Value());
+  Value dy = floatCotangent(resultGrads, getX(), 1, operandGrads);
+  if (!dy)
     return success();
-  }
   operandGrads.push_back(
       pb.op<ReduceScatterOp>(dy, {i64Attr(builder, "axis", getAxis()),
                                   i64Attr(builder, "group_size",
@@ -61,11 +67,9 @@ KILN_VJP(AllGatherOp) {
 
 KILN_VJP(ReduceScatterOp) {
   PrimitiveBuilder pb(builder, getLoc());
-  Value dy = resultGrads[0];
-  if (!dy || !isFloatTensor(getX())) {
-    operandGrads.push_back(Value());
+  Value dy = floatCotangent(resultGrads, getX(), 1, operandGrads);
+  if (!dy)
     return success();
-  }
   operandGrads.push_back(
       pb.op<AllGatherOp>(dy, {i64Attr(builder, "axis", getAxis()),
                               i64Attr(builder, "group_size",
@@ -75,11 +79,9 @@ KILN_VJP(ReduceScatterOp) {
 
 KILN_VJP(AllToAllOp) {
   PrimitiveBuilder pb(builder, getLoc());
-  Value dy = resultGrads[0];
-  if (!dy || !isFloatTensor(getX())) {
-    operandGrads.append(2, Value());
+  Value dy = floatCotangent(resultGrads, getX(), 2, operandGrads);
+  if (!dy)
     return success();
-  }
   // Each received block goes back to the rank it came from, which places it
   // where its rows were sent from: the reverse exchange with the counts
   // swapped.

@@ -31,7 +31,10 @@ CollectiveSite siteOf(const KernelContext &ctx) {
 /// The communicator, checked against the group the op was compiled for.
 absl::StatusOr<Communicator *> communicatorFor(const KernelContext &ctx) {
   KILN_ASSIGN_OR_RETURN(int64_t groupSize, ctx.attrInt("group_size"));
+  // A context made without a device's communicator runs in a world of one.
   Communicator *comm = ctx.communicator();
+  if (!comm)
+    comm = singleProcessCommunicator().get();
   if (comm->size() != groupSize)
     return ctx.error(absl::StrCat(
         "was compiled for ", groupSize, " ranks but runs in a world of ",

@@ -43,7 +43,7 @@ public:
   bool batchInvariant() const { return batchInvariant_; }
   void setBatchInvariant(bool on) { batchInvariant_ = on; }
   /// The ranks the collective kernels talk to (a single process unless the
-  /// executor was given a communicator); never null.
+  /// executor was given a communicator); null means a single process.
   Communicator *communicator() const { return communicator_; }
   void setCommunicator(Communicator *comm) { communicator_ = comm; }
 

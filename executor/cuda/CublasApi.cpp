@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "executor/cuda/SymbolBinder.h"
 #include "absl/strings/str_join.h"
 
 namespace kiln::cuda {
@@ -44,22 +45,16 @@ absl::StatusOr<CublasApi> openCublas(const std::vector<std::string> &candidates)
         "--provider=matmul=cublas"));
   CublasApi api{};
   api.libraryPath = opened;
-  std::string missing;
-  auto bind = [&](auto &fn, const char *symbol) {
-    void *p = dlsym(lib, symbol);
-    if (!p)
-      absl::StrAppend(&missing, missing.empty() ? "" : ", ", symbol);
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
-  };
+  SymbolBinder bind(lib);
   bind(api.cublasCreate, "cublasCreate_v2");
   bind(api.cublasDestroy, "cublasDestroy_v2");
   bind(api.cublasSetStream, "cublasSetStream_v2");
   bind(api.cublasSetWorkspace, "cublasSetWorkspace_v2");
   bind(api.cublasGetStatusString, "cublasGetStatusString");
   bind(api.cublasGemmStridedBatchedEx, "cublasGemmStridedBatchedEx");
-  if (!missing.empty())
+  if (!bind.missing().empty())
     return absl::UnavailableError(
-        absl::StrCat(opened, " lacks ", missing, " (Kiln needs cuBLAS 12 or newer)"));
+        absl::StrCat(opened, " lacks ", bind.missing(), " (Kiln needs cuBLAS 12 or newer)"));
   return api;
 }
 

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include "absl/strings/str_cat.h"
+#include "executor/cuda/SymbolBinder.h"
 
 namespace kiln::cuda {
 
@@ -38,13 +39,7 @@ absl::StatusOr<CudaApi> load() {
                                                why ? why : "dlopen failed"));
   }
   CudaApi api{};
-  std::string missing;
-  auto bind = [&](auto &fn, const char *symbol) {
-    void *p = dlsym(lib, symbol);
-    if (!p)
-      absl::StrAppend(&missing, missing.empty() ? "" : ", ", symbol);
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
-  };
+  SymbolBinder bind(lib);
   bind(api.cuInit, "cuInit");
   bind(api.cuDriverGetVersion, "cuDriverGetVersion");
   bind(api.cuGetErrorName, "cuGetErrorName");
@@ -86,9 +81,9 @@ absl::StatusOr<CudaApi> load() {
   bind(api.cuEventSynchronize, "cuEventSynchronize");
   bind(api.cuEventElapsedTime, "cuEventElapsedTime");
   bind(api.cuEventDestroy, "cuEventDestroy_v2");
-  if (!missing.empty())
+  if (!bind.missing().empty())
     return absl::UnavailableError(absl::StrCat(
-        "the CUDA driver (libcuda.so.1) lacks ", missing,
+        "the CUDA driver (libcuda.so.1) lacks ", bind.missing(),
         "; Kiln needs a driver for CUDA 12 or newer"));
 
   CUresult r = api.cuInit(0);

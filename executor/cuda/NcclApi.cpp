@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "executor/cuda/SymbolBinder.h"
 
 namespace kiln::cuda {
 
@@ -36,13 +37,7 @@ absl::StatusOr<NcclApi> load() {
   }
   NcclApi api{};
   api.library = library;
-  std::string missing;
-  auto bind = [&](auto &fn, const char *symbol) {
-    void *p = dlsym(lib, symbol);
-    if (!p)
-      absl::StrAppend(&missing, missing.empty() ? "" : ", ", symbol);
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
-  };
+  SymbolBinder bind(lib);
   bind(api.ncclGetVersion, "ncclGetVersion");
   bind(api.ncclGetUniqueId, "ncclGetUniqueId");
   bind(api.ncclCommInitRank, "ncclCommInitRank");
@@ -55,9 +50,9 @@ absl::StatusOr<NcclApi> load() {
   bind(api.ncclRecv, "ncclRecv");
   bind(api.ncclGroupStart, "ncclGroupStart");
   bind(api.ncclGroupEnd, "ncclGroupEnd");
-  if (!missing.empty())
+  if (!bind.missing().empty())
     return absl::UnavailableError(absl::StrCat(
-        library, " is not a usable NCCL: it lacks ", missing,
+        library, " is not a usable NCCL: it lacks ", bind.missing(),
         " (Kiln needs NCCL 2.7 or newer)"));
   int version = 0;
   if (api.ncclGetVersion(&version) != ncclSuccess)
