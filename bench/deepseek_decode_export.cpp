@@ -1,11 +1,12 @@
-//===- deepseek_decode_export.cpp - the decode bench's bundle ---------------===//
+//===- deepseek_decode_export.cpp - the decode bench's bundle
+//---------------===//
 //
 // Builds a DeepSeek-V3 model from a config.json with its prefill and decode
 // entries (DeepseekInference.h) for one batch / prompt / cache bucket, compiles
 // it for the ptx target and adds it to a bundle under the key the runner
 // (deepseek_decode_run.cpp) looks up: model_hash "deepseek-decode-<dtype>",
-// entry "generate", bucket "b<batch>_p<prompt>_m<cache>". Weights are not in the
-// bundle: the runner loads a checkpoint made on the GPU machine.
+// entry "generate", bucket "b<batch>_p<prompt>_m<cache>". Weights are not in
+// the bundle: the runner loads a checkpoint made on the GPU machine.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,12 +23,13 @@
 using namespace kiln;
 
 static int fail(const std::string &message) {
-  std::fprintf(stderr, "kiln-bench-decode-export: error: %s\n", message.c_str());
+  std::fprintf(stderr, "kiln-bench-decode-export: error: %s\n",
+               message.c_str());
   return 1;
 }
 
 int main(int argc, char **argv) {
-  std::string configPath, bundleDir, dtypeName = "bf16";
+  std::string configPath, bundleDir, dtypeName = "bf16", dumpIrDir;
   int64_t batch = 64, promptLen = 16, newTokens = 256;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -40,7 +42,7 @@ int main(int argc, char **argv) {
     };
     std::string v;
     if (value("--config", &configPath) || value("--bundle", &bundleDir) ||
-        value("--dtype", &dtypeName))
+        value("--dtype", &dtypeName) || value("--dump-ir", &dumpIrDir))
       continue;
     int64_t *target = nullptr;
     if (value("--batch", &v))
@@ -50,8 +52,11 @@ int main(int argc, char **argv) {
     else if (value("--new-tokens", &v))
       target = &newTokens;
     else if (arg == "--help") {
-      std::printf("usage: kiln-bench-decode-export --config=config.json --bundle=DIR "
-                  "[--dtype=bf16|f32] [--batch=64] [--prompt-len=16] [--new-tokens=256]\n");
+      std::printf(
+          "usage: kiln-bench-decode-export --config=config.json --bundle=DIR "
+          "[--dtype=bf16|f32] [--batch=64] [--prompt-len=16] "
+          "[--new-tokens=256] "
+          "[--dump-ir=DIR (the IR after every pass)]\n");
       return 0;
     } else {
       return fail(absl::StrCat("unknown flag '", arg, "' (see --help)"));
@@ -62,21 +67,26 @@ int main(int argc, char **argv) {
   if (configPath.empty() || bundleDir.empty())
     return fail("--config and --bundle are required (see --help)");
   if (dtypeName != "bf16" && dtypeName != "f32")
-    return fail(absl::StrCat("--dtype is '", dtypeName, "'; expected bf16 or f32"));
+    return fail(
+        absl::StrCat("--dtype is '", dtypeName, "'; expected bf16 or f32"));
   auto config = models::readDeepseekV3Config(configPath);
   if (!config.ok())
     return fail(std::string(config.status().message()));
 
   int64_t maxLen = promptLen + newTokens;
   Graph graph("deepseek_decode");
-  models::DeepseekV3Model model(graph, *config, dtypeName == "bf16" ? DType::bf16 : DType::f32);
-  if (auto s = models::addDeepseekInference(graph, model, {batch, promptLen, maxLen}); !s.ok())
+  models::DeepseekV3Model model(graph, *config,
+                                dtypeName == "bf16" ? DType::bf16 : DType::f32);
+  if (auto s = models::addDeepseekInference(graph, model,
+                                            {batch, promptLen, maxLen});
+      !s.ok())
     return fail(std::string(s.message()));
   auto module = graph.build();
   if (!module.ok())
     return fail(std::string(module.status().message()));
   codegen::CompileOptions options;
   options.target = "ptx";
+  options.dumpIrDir = dumpIrDir;
   auto exe = codegen::compile(*module, options);
   if (!exe.ok())
     return fail(std::string(exe.status().message()));
@@ -93,7 +103,7 @@ int main(int argc, char **argv) {
   for (const proto::EntryPoint &ep : exe->entries())
     for (const proto::Step &s : ep.steps())
       launches += s.op() == "launch";
-  std::printf("%s: %s (%d kernel launches over its entries)\n", entry.file.c_str(),
-              bundleKeyString(key).c_str(), launches);
+  std::printf("%s: %s (%d kernel launches over its entries)\n",
+              entry.file.c_str(), bundleKeyString(key).c_str(), launches);
   return 0;
 }

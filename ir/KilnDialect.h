@@ -1,6 +1,7 @@
 //===- KilnDialect.h - the kiln dialect -------------------------*- C++ -*-===//
 //
-// Declares the kiln dialect and its marker traits. Include KilnOps.h for the ops.
+// Declares the kiln dialect and its marker traits. Include KilnOps.h for the
+// ops.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +24,12 @@ class KilnBroadcasting
 template <typename ConcreteType>
 class KilnElementwise
     : public mlir::OpTrait::TraitBase<ConcreteType, KilnElementwise> {};
+
+/// Each result element is one operand element at an index computed from its
+/// own: transpose, slice, concat.
+template <typename ConcreteType>
+class KilnIndexRemap
+    : public mlir::OpTrait::TraitBase<ConcreteType, KilnIndexRemap> {};
 
 /// Reduces its `axes` attribute, honouring `keepdims`.
 template <typename ConcreteType>

@@ -22,6 +22,13 @@ def Kiln_ElementwiseOp : NativeOpTrait<"KilnElementwise"> {
   let cppNamespace = "::kiln::ir";
 }
 
+// Each result element is one operand element at an index computed from its
+// own (transpose, slice, concat): no arithmetic. A kernel reads through such
+// ops instead of launching them (kiln-form-fusions).
+def Kiln_IndexRemapOp : NativeOpTrait<"KilnIndexRemap"> {
+  let cppNamespace = "::kiln::ir";
+}
+
 // Reduces its `axes` attribute, honouring `keepdims`.
 def Kiln_ReductionOp : NativeOpTrait<"KilnReduction"> {
   let cppNamespace = "::kiln::ir";

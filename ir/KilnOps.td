@@ -193,7 +193,7 @@ def Kiln_ReshapeOp : Kiln_InferOp<"reshape", [Kiln_Vjp]> {
   let hasCanonicalizer = 1;
 }
 
-def Kiln_TransposeOp : Kiln_InferOp<"transpose", [Kiln_Vjp]> {
+def Kiln_TransposeOp : Kiln_InferOp<"transpose", [Kiln_Vjp, Kiln_IndexRemapOp]> {
   let summary = "permute dimensions: result dim i = x dim perm[i]";
   let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$perm);
   let results = (outs AnyRankedTensor:$result);
@@ -209,7 +209,7 @@ def Kiln_BroadcastToOp : Kiln_InferOp<"broadcast_to",
   let hasFolder = 1;
 }
 
-def Kiln_SliceOp : Kiln_InferOp<"slice", [Kiln_Vjp]> {
+def Kiln_SliceOp : Kiln_InferOp<"slice", [Kiln_Vjp, Kiln_IndexRemapOp]> {
   let summary = "strided static window [start, limit) with step `stride`";
   let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$start,
                        DenseI64ArrayAttr:$limit, DenseI64ArrayAttr:$stride);
@@ -228,7 +228,7 @@ def Kiln_DynamicUpdateSliceOp : Kiln_InferOp<"dynamic_update_slice", [Kiln_Vjp]>
   let results = (outs AnyRankedTensor:$result);
 }
 
-def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Vjp]> {
+def Kiln_ConcatOp : Kiln_InferOp<"concat", [Kiln_Vjp, Kiln_IndexRemapOp]> {
   let summary = "join tensors along `axis`";
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$axis);
   let results = (outs AnyRankedTensor:$result);

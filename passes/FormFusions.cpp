@@ -7,14 +7,20 @@
 // over rows are computed once per row inside the elementwise kernel that
 // broadcasts them back (softmax, log_softmax, rms_norm: one or two kernels).
 //
-// Fusion only follows single-use edges, so every region is a tree whose root
-// is the one op whose result leaves it. An elementwise producer fuses when its
-// one use is an elementwise op of the same number of elements (no broadcast
-// would make the kernel recompute it) or a reduction. A reduction over the
-// trailing dims (warpRowLength) fuses when its single-use chain of per-row
-// values (it, then elementwise ops of its keepdims shape) ends in an
-// elementwise region over its input shape: that region becomes a row kernel.
-// Reshapes (aliases) and constants need no kernel and stay outside.
+// A producer fuses when every op that reads it ends up in one region: an
+// elementwise op of its size, a reduction, or an index remap (transpose, slice,
+// concat: each reads an operand element at a computed index, so the kernel
+// reads through them and RoPE's slice/mul/concat chains and the transposes
+// around attention cost no launch of their own). Elementwise ops and remaps
+// both fuse as producers. A producer read by several ops of its region is
+// recomputed by each, so that is left to the cheap ones (casts, broadcasts,
+// remaps); a cast of a kernel input also fuses into a broadcasting consumer
+// (a norm weight's bf16 -> f32 is a load and a conversion wherever it is read).
+// A reduction over the trailing dims (warpRowLength) fuses when its
+// single-use chain of per-row values (it, then elementwise ops of its
+// keepdims shape) ends in an elementwise region over its input shape: that
+// region becomes a row kernel. Reshapes (aliases) and constants need no kernel
+// and stay outside unless every read of a reshape is inside one region.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +29,7 @@
 #include "passes/RowReduction.h"
 
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 namespace kiln::passes {
 #define GEN_PASS_DEF_FORMFUSIONS
@@ -99,40 +106,9 @@ std::optional<RowChain> rowChain(Operation *reduction) {
   return RowChain{chain, last};
 }
 
-/// The ops of `block` recomputed inside their consumer's kernel.
-llvm::DenseSet<Operation *> planFusion(Block &block) {
-  llvm::DenseSet<Operation *> fused;
-  // The row length of each row region, by its root: two reductions may share
-  // a region only if they reduce rows of one length.
-  llvm::DenseMap<Operation *, int64_t> rowLength;
-  for (Operation &op : block.without_terminator()) {
-    if (fused.contains(&op))
-      continue;
-    if (op.hasTrait<ir::KilnReduction>()) {
-      auto chain = rowChain(&op);
-      if (!chain)
-        continue;
-      int64_t cols = warpRowLength(&op);
-      if (rowLength.try_emplace(chain->root, cols).first->second != cols)
-        continue;
-      fused.insert(&op);
-      // The per-row ops (all but the last, which is over the full row).
-      for (Operation *rowOp : ArrayRef<Operation *>(chain->ops).drop_back())
-        fused.insert(rowOp);
-      continue;
-    }
-    Operation *user = soleUser(&op);
-    if (!isElementwise(&op) || !user)
-      continue;
-    bool intoElementwise =
-        isElementwise(user) && typeOf(op.getResult(0)).getNumElements() ==
-                                   typeOf(user->getResult(0)).getNumElements();
-    bool intoReduction = user->hasTrait<ir::KilnReduction>();
-    if (intoElementwise || intoReduction)
-      fused.insert(&op);
-  }
-  return fused;
-}
+/// Ops whose every output element is one operand element at a computed index
+/// (no arithmetic): a kernel reads through them instead of launching them.
+bool isIndexRemap(Operation *op) { return op->hasTrait<ir::KilnIndexRemap>(); }
 
 /// True for the ops that need no kernel: reshapes run as aliases of their
 /// operand's buffer, constants are uploaded when an Executable loads, and
@@ -140,6 +116,107 @@ llvm::DenseSet<Operation *> planFusion(Block &block) {
 bool needsNoKernel(Operation *op) {
   return llvm::isa<ir::ReshapeOp, ir::ConstantOp, ir::AllGatherOp,
                    ir::AllToAllOp, ir::SendOp, ir::RecvOp>(op);
+}
+
+/// A value a kernel loads as it is: a block argument or the result of an op
+/// that needs no kernel (a reshape or constant of one).
+bool isKernelInput(Value v) {
+  Operation *def = v.getDefiningOp();
+  return !def ||
+         (needsNoKernel(def) && llvm::isa<ir::ReshapeOp, ir::ConstantOp>(def));
+}
+
+/// Producers cheap enough to recompute at every read: a load and at most a
+/// conversion (casts, broadcasts and the index remaps). Others fuse only where
+/// each element is read once.
+bool isCheap(Operation *op) {
+  return isIndexRemap(op) ||
+         llvm::isa<ir::CastOp, ir::BroadcastToOp, ir::ReshapeOp>(op);
+}
+
+/// Whether `user`'s kernel may recompute `op`'s result where it reads it.
+bool fusesInto(Operation *op, Operation *user) {
+  // Reductions, reshapes and index remaps read each element of an operand at
+  // most once (a concat reads exactly one operand per element).
+  if (user->hasTrait<ir::KilnReduction>() || isIndexRemap(user) ||
+      llvm::isa<ir::ReshapeOp>(user))
+    return true;
+  if (!isElementwise(user))
+    return false;
+  if (typeOf(op->getResult(0)).getNumElements() ==
+      typeOf(user->getResult(0)).getNumElements())
+    return true;
+  // A broadcasting consumer reads an element many times: worth it only for a
+  // cast of a kernel input (a norm weight's bf16 -> f32, say), which is a load
+  // and a conversion wherever it is read.
+  return llvm::isa<ir::CastOp>(op) && isKernelInput(op->getOperand(0));
+}
+
+/// The ops of `block` recomputed inside their consumer's kernel. First the row
+/// reductions whose per-row values feed an elementwise region over their input
+/// (with their per-row ops); then, from the last op to the first, every
+/// elementwise op or index remap whose users all read it inside one region
+/// (so each region stays a tree of reads rooted at the one op whose result
+/// leaves it). A producer read by several ops of the region is recomputed by
+/// each, so only cheap ones (isCheap) may have more than one user op.
+llvm::DenseSet<Operation *> planFusion(Block &block) {
+  llvm::DenseSet<Operation *> fused;
+  // The root of the region each fused op is recomputed in.
+  llvm::DenseMap<Operation *, Operation *> rootOf;
+  // The row length of each row region, by its root: two reductions may share
+  // a region only if they reduce rows of one length.
+  llvm::DenseMap<Operation *, int64_t> rowLength;
+  for (Operation &op : block.without_terminator()) {
+    if (fused.contains(&op) || !op.hasTrait<ir::KilnReduction>())
+      continue;
+    auto chain = rowChain(&op);
+    if (!chain)
+      continue;
+    int64_t cols = warpRowLength(&op);
+    if (rowLength.try_emplace(chain->root, cols).first->second != cols)
+      continue;
+    fused.insert(&op);
+    rootOf[&op] = chain->root;
+    // The per-row ops (all but the last, which is over the full row).
+    for (Operation *rowOp : ArrayRef<Operation *>(chain->ops).drop_back()) {
+      fused.insert(rowOp);
+      rootOf[rowOp] = chain->root;
+    }
+  }
+  auto regionOf = [&](Operation *op) {
+    auto it = rootOf.find(op);
+    return it == rootOf.end() ? op : it->second;
+  };
+  for (Operation &op : llvm::reverse(block.without_terminator())) {
+    // A reshape read only inside one region moves into it (a kernel reads
+    // through it as it does through a transpose); others stay aliases.
+    // A row region's root stays a root: its kernel reduces rows of its own
+    // shape first (the row kernel), which no other root's kernel does.
+    if (fused.contains(&op) || op.getNumResults() != 1 ||
+        op.hasTrait<ir::KilnReduction>() || rowLength.count(&op) ||
+        !(isElementwise(&op) || isIndexRemap(&op) ||
+          llvm::isa<ir::ReshapeOp>(op)))
+      continue;
+    Value result = op.getResult(0);
+    if (result.use_empty())
+      continue;
+    Operation *root = nullptr;
+    llvm::SmallPtrSet<Operation *, 4> users;
+    bool ok = true;
+    for (Operation *user : result.getUsers()) {
+      users.insert(user);
+      Operation *userRoot = regionOf(user);
+      // (A reshape left outside every region is an alias, not a kernel.)
+      ok &= user->getBlock() == &block && fusesInto(&op, user) &&
+            !needsNoKernel(userRoot) && (!root || root == userRoot);
+      root = userRoot;
+    }
+    if (!ok || (users.size() > 1 && !isCheap(&op)))
+      continue;
+    fused.insert(&op);
+    rootOf[&op] = root;
+  }
+  return fused;
 }
 
 /// Wraps `root` and the fused producers it reads (transitively) into one

@@ -140,6 +140,12 @@ Value warpReduceRow(
     const std::function<Value(OpBuilder &, Location, Value)> &load,
     Value partials);
 
+/// The element at `idx` (of the result's canonical shape) of an index remap
+/// (transpose, slice, concat; ir::KilnIndexRemap), read through its operands'
+/// readers: the remap's own kernel and every kernel it is fused into share it.
+Value readRemapped(OpBuilder &nb, Location l, Operation *op,
+                   ArrayRef<Reader> operands, ValueRange idx);
+
 /// Builds the kernel of one op that is a region's root (no row phase):
 /// build() picks the op family's method.
 class LoopNestBuilder {
@@ -179,17 +185,14 @@ private:
     flatIndexed(b, loc, result(resultIndex),
                 canonicalShape(resultType(resultIndex).getShape()), fn);
   }
-  absl::Status buildTranspose(ArrayRef<int64_t> perm);
-  absl::Status buildSlice(ArrayRef<int64_t> start, ArrayRef<int64_t> stride);
+  /// transpose, slice, concat: each element read through readRemapped.
+  absl::Status buildRemap();
   absl::Status buildIota(int64_t dimension);
   absl::Status buildGather(int64_t axis);
   /// Whole rows gathered along axis 0 (the MoE dispatch's token rows): each
   /// thread moves `vec` elements (16 bytes) of one row, loads first, so LLVM's
   /// load-store vectorizer makes one 16-byte load and store of them.
   absl::Status buildRowGather(int64_t vec);
-  /// Each element reads the input whose slab along `axis` holds it: every input
-  /// is read at a clamped position and a chain of selects keeps the right one.
-  absl::Status buildConcat(int64_t axis);
   absl::Status buildTakeAlongAxis(int64_t axis);
   /// Nested scf.for loops over `sizes` carrying `inits`; `step` returns the new
   /// carried values from the induction variables and the current ones.

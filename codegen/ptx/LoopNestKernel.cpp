@@ -47,10 +47,8 @@ absl::Status LoopNestBuilder::build() {
     return ok ? absl::OkStatus()
               : unsupported(op, "no scalar lowering for this element type");
   }
-  if (auto transpose = llvm::dyn_cast<kir::TransposeOp>(op))
-    return buildTranspose(transpose.getPerm());
-  if (auto slice = llvm::dyn_cast<kir::SliceOp>(op))
-    return buildSlice(slice.getStart(), slice.getStride());
+  if (op->hasTrait<kir::KilnIndexRemap>())
+    return buildRemap();
   if (auto iota = llvm::dyn_cast<kir::IotaOp>(op))
     return buildIota(iota.getDimensionAttr().getInt());
   if (op->hasTrait<kir::KilnReduction>())
@@ -71,8 +69,6 @@ absl::Status LoopNestBuilder::build() {
     return buildRandom(llvm::isa<kir::RandomNormalOp>(op));
   if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
     return buildMatmul(matmul.getTransposeA(), matmul.getTransposeB());
-  if (auto concat = llvm::dyn_cast<kir::ConcatOp>(op))
-    return buildConcat(concat.getAxisAttr().getInt());
   if (auto gather = llvm::dyn_cast<kir::GatherOp>(op))
     return buildGather(gather.getAxisAttr().getInt());
   if (auto take = llvm::dyn_cast<kir::TakeAlongAxisOp>(op))
@@ -188,6 +184,9 @@ buildRowKernel(OpBuilder &b, Operation *root, func::FuncOp func,
   int64_t rows = count / cols, lanes = rowLanes(cols);
   SmallVector<int64_t> rootShape = shapeOf(root->getResult(0));
   std::optional<ElementwiseBody> body = elementwiseBody(b, root);
+  if (!body)
+    return unsupported(root, "a row region's root must be elementwise "
+                             "(kiln-form-fusions keeps it so)");
   Value out = func.getArguments().back();
   Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
   auto c = [&](OpBuilder &nb, int64_t v) -> Value {
@@ -301,11 +300,15 @@ absl::Status buildLoopNestKernel(Operation *root,
   };
   bool flat = isElementwise(root) && count % kVector == 0 && count > 0 &&
               reductions.empty();
+  // An index remap inside the region reads at computed indices: not flat (a
+  // reshape keeps the flat position, so it is).
   std::function<void(Operation *)> checkFlat = [&](Operation *o) {
     for (Value v : o->getOperands()) {
       flat &= numElements(v) == count || numElements(v) == 1;
-      if (Operation *def = v.getDefiningOp(); def && fused.contains(def))
+      if (Operation *def = v.getDefiningOp(); def && fused.contains(def)) {
+        flat &= !def->hasTrait<kir::KilnIndexRemap>();
         checkFlat(def);
+      }
     }
   };
   checkFlat(root);
@@ -364,6 +367,27 @@ absl::Status buildLoopNestKernel(Operation *root,
       operands.push_back(readerFor(operand));
       shapes.push_back(shapeOf(operand));
     }
+    if (def->hasTrait<kir::KilnIndexRemap>())
+      return
+          [def, operands](OpBuilder &nb, Location l, ValueRange idx) -> Value {
+            return readRemapped(nb, l, def, operands, idx);
+          };
+    if (llvm::isa<kir::ReshapeOp>(def))
+      // The same row-major position in the operand's shape (the identity in
+      // a flat kernel, where both shapes are the element count).
+      return [operand = operands[0], from = shapeOf(v), to = shapes[0]](
+                 OpBuilder &nb, Location l, ValueRange idx) -> Value {
+        if (from == to)
+          return operand(nb, l, idx);
+        Value flat = nb.create<arith::ConstantIndexOp>(l, 0);
+        for (auto [i, size] : llvm::enumerate(from))
+          flat = nb.create<arith::AddIOp>(
+              l,
+              nb.create<arith::MulIOp>(
+                  l, flat, nb.create<arith::ConstantIndexOp>(l, size)),
+              idx[i]);
+        return operand(nb, l, delinearize(nb, l, flat, to));
+      };
     auto element = llvm::cast<RankedTensorType>(v.getType()).getElementType();
     return [&bodyFailed, def, operands, shapes, element, shape = shapeOf(v)](
                OpBuilder &nb, Location l, ValueRange idx) -> Value {

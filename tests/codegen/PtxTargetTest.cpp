@@ -157,9 +157,9 @@ TEST(PtxTarget, ElementwiseProducersFuseIntoTheirConsumer) {
     })mlir", ptxOptions());
   ASSERT_TRUE(exe.ok()) << exe.status();
   const proto::EntryPoint &entry = exe->entries(0);
-  // exp -> tanh -> mul is one kernel, mul -> sum another; cos has two uses, so
-  // it is computed once and read by the last kernel.
-  ASSERT_EQ(entry.steps_size(), 4);
+  // exp -> tanh -> mul is one kernel, mul -> sum another; cos has two uses,
+  // both in one op, so it fuses into that op's kernel too.
+  ASSERT_EQ(entry.steps_size(), 3);
   for (const proto::Step &step : entry.steps())
     EXPECT_EQ(step.op(), "launch");
   EXPECT_EQ(entry.steps(0).inputs_size(), 2); // a and s, not exp's or tanh's results

@@ -26,13 +26,11 @@ func.func @chain(%x: tensor<4x8xf32>) -> tensor<32xf32> {
 
 // -----
 
-// A producer with two uses is stored once and read by both kernels.
+// A producer whose uses all sit in one kernel fuses into it (x * x reads
+// exp(x) twice; the kernel computes it where it reads it).
 // CHECK-LABEL: func.func @multi_use
-// CHECK-NEXT: %[[E:.*]] = kiln.dispatch : tensor<64xf32> {
-// CHECK-NEXT:   kiln.exp
-// CHECK-NEXT:   kiln.yield
-// CHECK-NEXT: }
-// CHECK-NEXT: %[[A:.*]] = kiln.dispatch : tensor<64xf32> {
+// CHECK-NEXT: kiln.dispatch : tensor<64xf32> {
+// CHECK-NEXT:   %[[E:.*]] = kiln.exp %arg0
 // CHECK-NEXT:   kiln.add %[[E]], %[[E]]
 // CHECK-NEXT:   kiln.yield
 // CHECK-NEXT: }
@@ -40,6 +38,52 @@ func.func @multi_use(%x: tensor<64xf32>) -> tensor<64xf32> {
   %e = kiln.exp %x : (tensor<64xf32>) -> tensor<64xf32>
   %a = kiln.add %e, %e : (tensor<64xf32>, tensor<64xf32>) -> tensor<64xf32>
   return %a : tensor<64xf32>
+}
+
+// -----
+
+// A producer read by two kernels is stored once and read by both.
+// CHECK-LABEL: func.func @two_kernels
+// CHECK-NEXT: %[[E:.*]] = kiln.dispatch : tensor<8x8xf32> {
+// CHECK-NEXT:   kiln.exp %arg0
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: %[[N:.*]] = kiln.dispatch : tensor<8x8xf32> {
+// CHECK-NEXT:   kiln.neg %[[E]]
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<8x8xf32> {
+// CHECK-NEXT:   kiln.matmul %[[E]], %[[N]]
+func.func @two_kernels(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
+  %e = kiln.exp %x : (tensor<8x8xf32>) -> tensor<8x8xf32>
+  %n = kiln.neg %e : (tensor<8x8xf32>) -> tensor<8x8xf32>
+  %m = kiln.matmul %e, %n {transpose_a = false, transpose_b = false} : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<8x8xf32>
+  return %m : tensor<8x8xf32>
+}
+
+// -----
+
+// A costly producer read by two ops of one kernel would be computed twice per
+// element: it keeps its own kernel. A cheap one (a cast) is recomputed.
+// CHECK-LABEL: func.func @costly_twice
+// CHECK-NEXT: %[[E:.*]] = kiln.dispatch : tensor<64xf32> {
+// CHECK-NEXT:   kiln.exp %arg0
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<64xf32> {
+// CHECK-NEXT:   %[[C:.*]] = kiln.cast %arg1 {to = f32}
+// CHECK-NEXT:   %[[A:.*]] = kiln.neg %[[E]]
+// CHECK-NEXT:   %[[B:.*]] = kiln.mul %[[E]], %[[C]]
+// CHECK-NEXT:   %[[D:.*]] = kiln.add %[[A]], %[[C]]
+// CHECK-NEXT:   kiln.sub %[[B]], %[[D]]
+func.func @costly_twice(%x: tensor<64xf32>, %y: tensor<64xbf16>) -> tensor<64xf32> {
+  %c = kiln.cast %y {to = f32} : (tensor<64xbf16>) -> tensor<64xf32>
+  %e = kiln.exp %x : (tensor<64xf32>) -> tensor<64xf32>
+  %a = kiln.neg %e : (tensor<64xf32>) -> tensor<64xf32>
+  %b = kiln.mul %e, %c : (tensor<64xf32>, tensor<64xf32>) -> tensor<64xf32>
+  %d = kiln.add %a, %c : (tensor<64xf32>, tensor<64xf32>) -> tensor<64xf32>
+  %s = kiln.sub %b, %d : (tensor<64xf32>, tensor<64xf32>) -> tensor<64xf32>
+  return %s : tensor<64xf32>
 }
 
 // -----
@@ -57,6 +101,21 @@ func.func @broadcast_producer(%x: tensor<4x8xf32>, %b: tensor<8xf32>) -> tensor<
   %e = kiln.exp %b : (tensor<8xf32>) -> tensor<8xf32>
   %a = kiln.add %x, %e : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   return %a : tensor<4x8xf32>
+}
+
+// -----
+
+// A cast of a kernel input (a norm weight) is a load and a conversion: it is
+// recomputed even where its consumer broadcasts it.
+// CHECK-LABEL: func.func @broadcast_cast_of_input
+// CHECK-NEXT: kiln.dispatch : tensor<4x8xf32> {
+// CHECK-NEXT:   %[[C:.*]] = kiln.cast %arg1 {to = f32}
+// CHECK-NEXT:   kiln.mul %arg0, %[[C]]
+// CHECK-NEXT:   kiln.yield
+func.func @broadcast_cast_of_input(%x: tensor<4x8xf32>, %w: tensor<8xbf16>) -> tensor<4x8xf32> {
+  %c = kiln.cast %w {to = f32} : (tensor<8xbf16>) -> tensor<8xf32>
+  %m = kiln.mul %x, %c : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return %m : tensor<4x8xf32>
 }
 
 // -----
@@ -137,19 +196,12 @@ func.func @leading_axis(%x: tensor<64x64xf32>) -> tensor<64x64xf32> {
 
 // -----
 
-// Slices, matmuls and other non-elementwise ops neither fuse into their
-// consumer nor take fused producers: each is a region of its own, even fed
-// by a single-use elementwise op.
+// Index remaps (slice, transpose, concat) read through: the exp, the slice
+// and the neg are one kernel; matmuls take no fused producers.
 // CHECK-LABEL: func.func @slice_and_matmul
-// CHECK-NEXT: %[[E:.*]] = kiln.dispatch : tensor<8x8xf32> {
-// CHECK-NEXT:   kiln.exp %arg0
-// CHECK-NEXT:   kiln.yield
-// CHECK-NEXT: }
-// CHECK-NEXT: %[[S:.*]] = kiln.dispatch : tensor<8x4xf32> {
-// CHECK-NEXT:   kiln.slice %[[E]]
-// CHECK-NEXT:   kiln.yield
-// CHECK-NEXT: }
 // CHECK-NEXT: %[[N:.*]] = kiln.dispatch : tensor<8x4xf32> {
+// CHECK-NEXT:   %[[E:.*]] = kiln.exp %arg0
+// CHECK-NEXT:   %[[S:.*]] = kiln.slice %[[E]]
 // CHECK-NEXT:   kiln.neg %[[S]]
 // CHECK-NEXT:   kiln.yield
 // CHECK-NEXT: }
@@ -163,4 +215,148 @@ func.func @slice_and_matmul(%x: tensor<8x8xf32>) -> tensor<8x4xf32> {
   %n = kiln.neg %s : (tensor<8x4xf32>) -> tensor<8x4xf32>
   %m = kiln.matmul %x, %n {transpose_a = false, transpose_b = false} : (tensor<8x8xf32>, tensor<8x4xf32>) -> tensor<8x4xf32>
   return %m : tensor<8x4xf32>
+}
+
+// -----
+
+// RoPE's chain (rotate-half form): two slices of x, products with cos and
+// sin, and the concat of the halves are one kernel rooted at the concat;
+// the bf16 -> f32 cast of x is read by both slices and fuses too.
+// CHECK-LABEL: func.func @rope_chain
+// CHECK-NEXT: kiln.dispatch : tensor<4x16xf32> {
+// CHECK-NEXT:   kiln.cast %arg0
+// CHECK-NEXT:   kiln.slice
+// CHECK-NEXT:   kiln.slice
+// CHECK-NEXT:   kiln.mul
+// CHECK-NEXT:   kiln.mul
+// CHECK-NEXT:   kiln.sub
+// CHECK-NEXT:   kiln.mul
+// CHECK-NEXT:   kiln.mul
+// CHECK-NEXT:   kiln.add
+// CHECK-NEXT:   kiln.concat
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: return
+func.func @rope_chain(%x: tensor<4x16xbf16>, %cos: tensor<4x8xf32>, %sin: tensor<4x8xf32>) -> tensor<4x16xf32> {
+  %f = kiln.cast %x {to = f32} : (tensor<4x16xbf16>) -> tensor<4x16xf32>
+  %a = kiln.slice %f {start = array<i64: 0, 0>, limit = array<i64: 4, 8>, stride = array<i64: 1, 1>} : (tensor<4x16xf32>) -> tensor<4x8xf32>
+  %b = kiln.slice %f {start = array<i64: 0, 8>, limit = array<i64: 4, 16>, stride = array<i64: 1, 1>} : (tensor<4x16xf32>) -> tensor<4x8xf32>
+  %ac = kiln.mul %a, %cos : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %bs = kiln.mul %b, %sin : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %lo = kiln.sub %ac, %bs : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %bc = kiln.mul %b, %cos : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %as = kiln.mul %a, %sin : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %hi = kiln.add %bc, %as : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %r = kiln.concat %lo, %hi {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x16xf32>
+  return %r : tensor<4x16xf32>
+}
+
+// -----
+
+// rms_norm as the model writes it: the residual stream's cast to f32 has
+// three uses (x * x for the mean, x * r), all in the row kernel; the norm
+// weight's cast fuses although the product broadcasts it.
+// CHECK-LABEL: func.func @rms_norm_cast
+// CHECK-NEXT: kiln.constant
+// CHECK-NEXT: kiln.dispatch : tensor<4x64xbf16> {
+// CHECK-NEXT:   kiln.cast %arg1 {to = f32}
+// CHECK-NEXT:   kiln.cast %arg0 {to = f32}
+// CHECK-NEXT:   kiln.mul
+// CHECK-NEXT:   kiln.mean
+// CHECK-NEXT:   kiln.add
+// CHECK-NEXT:   kiln.rsqrt
+// CHECK-NEXT:   kiln.mul
+// CHECK-NEXT:   kiln.mul
+// CHECK-NEXT:   kiln.cast
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: return
+func.func @rms_norm_cast(%x: tensor<4x64xbf16>, %w: tensor<64xbf16>) -> tensor<4x64xbf16> {
+  %eps = kiln.constant {value = dense<1.0e-6> : tensor<f32>} : () -> tensor<f32>
+  %wf = kiln.cast %w {to = f32} : (tensor<64xbf16>) -> tensor<64xf32>
+  %f = kiln.cast %x {to = f32} : (tensor<4x64xbf16>) -> tensor<4x64xf32>
+  %sq = kiln.mul %f, %f : (tensor<4x64xf32>, tensor<4x64xf32>) -> tensor<4x64xf32>
+  %ms = kiln.mean %sq {axes = array<i64: 1>, keepdims = true} : (tensor<4x64xf32>) -> tensor<4x1xf32>
+  %pe = kiln.add %ms, %eps : (tensor<4x1xf32>, tensor<f32>) -> tensor<4x1xf32>
+  %r = kiln.rsqrt %pe : (tensor<4x1xf32>) -> tensor<4x1xf32>
+  %n = kiln.mul %f, %r : (tensor<4x64xf32>, tensor<4x1xf32>) -> tensor<4x64xf32>
+  %y = kiln.mul %n, %wf : (tensor<4x64xf32>, tensor<64xf32>) -> tensor<4x64xf32>
+  %o = kiln.cast %y {to = bf16} : (tensor<4x64xf32>) -> tensor<4x64xbf16>
+  return %o : tensor<4x64xbf16>
+}
+
+// -----
+
+// A transpose feeding a matmul keeps its kernel (matmuls take no fused
+// producers) but reads its elementwise producer through.
+// CHECK-LABEL: func.func @transpose_root
+// CHECK-NEXT: %[[T:.*]] = kiln.dispatch : tensor<8x4xbf16> {
+// CHECK-NEXT:   kiln.cast %arg0
+// CHECK-NEXT:   kiln.transpose
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<8x8xbf16> {
+// CHECK-NEXT:   kiln.matmul %[[T]], %arg1
+func.func @transpose_root(%x: tensor<4x8xf32>, %w: tensor<4x8xbf16>) -> tensor<8x8xbf16> {
+  %c = kiln.cast %x {to = bf16} : (tensor<4x8xf32>) -> tensor<4x8xbf16>
+  %t = kiln.transpose %c {perm = array<i64: 1, 0>} : (tensor<4x8xbf16>) -> tensor<8x4xbf16>
+  %m = kiln.matmul %t, %w {transpose_a = false, transpose_b = false} : (tensor<8x4xbf16>, tensor<4x8xbf16>) -> tensor<8x8xbf16>
+  return %m : tensor<8x8xbf16>
+}
+
+// -----
+
+// A reshape read only inside one region moves into it: the transpose, the
+// reshape and the product are one kernel. A reshape read by a matmul stays
+// an alias outside every region.
+// CHECK-LABEL: func.func @through_reshape
+// CHECK-NEXT: %[[D:.*]] = kiln.dispatch : tensor<8x4xf32> {
+// CHECK-NEXT:   kiln.transpose %arg0
+// CHECK-NEXT:   kiln.reshape
+// CHECK-NEXT:   kiln.mul
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: %[[R:.*]] = kiln.reshape %[[D]]
+// CHECK-NEXT: kiln.dispatch : tensor<32x32xf32> {
+// CHECK-NEXT:   kiln.matmul %[[R]], %[[R]]
+func.func @through_reshape(%x: tensor<4x2x4xf32>, %y: tensor<8x4xf32>) -> tensor<32x32xf32> {
+  %t = kiln.transpose %x {perm = array<i64: 1, 0, 2>} : (tensor<4x2x4xf32>) -> tensor<2x4x4xf32>
+  %r = kiln.reshape %t {shape = array<i64: 8, 4>} : (tensor<2x4x4xf32>) -> tensor<8x4xf32>
+  %m = kiln.mul %r, %y : (tensor<8x4xf32>, tensor<8x4xf32>) -> tensor<8x4xf32>
+  %s = kiln.reshape %m {shape = array<i64: 32, 1>} : (tensor<8x4xf32>) -> tensor<32x1xf32>
+  %q = kiln.matmul %s, %s {transpose_a = false, transpose_b = true} : (tensor<32x1xf32>, tensor<32x1xf32>) -> tensor<32x32xf32>
+  return %q : tensor<32x32xf32>
+}
+
+// -----
+
+// A row region's root does not fuse into a remap after it: the row kernel
+// reduces rows of the root's own shape first. (A row chain ending in another
+// reduction is no row region: the max keeps its kernel, the sub fuses into
+// the sum.)
+// CHECK-LABEL: func.func @row_root_stays
+// CHECK-NEXT: %[[D:.*]] = kiln.dispatch : tensor<4x64xf32> {
+// CHECK-NEXT:   kiln.max %arg0
+// CHECK-NEXT:   kiln.sub
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<64x4xf32> {
+// CHECK-NEXT:   kiln.transpose %[[D]]
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: %[[E:.*]] = kiln.dispatch : tensor<4x1xf32> {
+// CHECK-NEXT:   kiln.max %arg1
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<64xf32> {
+// CHECK-NEXT:   kiln.sub %arg1, %[[E]]
+// CHECK-NEXT:   kiln.sum
+func.func @row_root_stays(%x: tensor<4x64xf32>, %y: tensor<4x64xf32>) -> (tensor<64x4xf32>, tensor<64xf32>) {
+  %m = kiln.max %x {axes = array<i64: 1>, keepdims = true} : (tensor<4x64xf32>) -> tensor<4x1xf32>
+  %s = kiln.sub %x, %m : (tensor<4x64xf32>, tensor<4x1xf32>) -> tensor<4x64xf32>
+  %t = kiln.transpose %s {perm = array<i64: 1, 0>} : (tensor<4x64xf32>) -> tensor<64x4xf32>
+  %n = kiln.max %y {axes = array<i64: 1>, keepdims = true} : (tensor<4x64xf32>) -> tensor<4x1xf32>
+  %u = kiln.sub %y, %n : (tensor<4x64xf32>, tensor<4x1xf32>) -> tensor<4x64xf32>
+  %z = kiln.sum %u {axes = array<i64: 0>, keepdims = false} : (tensor<4x64xf32>) -> tensor<64xf32>
+  return %t, %z : tensor<64x4xf32>, tensor<64xf32>
 }
