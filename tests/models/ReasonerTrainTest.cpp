@@ -283,7 +283,8 @@ TEST(ReasonerTrain, ShortRunWritesMetricsCheckpointsAndResumes) {
 
   // A fresh executor resumes the exact parameters.
   Compiled fresh = compileTiny("");
-  auto metadata = loadCheckpoint(*fresh.executor, out + "/checkpoint.safetensors");
+  auto metadata =
+      loadTrainerCheckpoint(*fresh.executor, out + "/checkpoint.safetensors");
   ASSERT_TRUE(metadata.ok()) << metadata.status();
   EXPECT_EQ(metadata->at("phase"), "grpo");
   for (const std::string &name : c.executor->stateNames()) {
@@ -373,7 +374,7 @@ TEST(ReasonerTrain, FailuresStopWithACheckpointAndResumeContinues) {
   std::filesystem::remove(live);
   Compiled fresh = compileTiny("");
   auto metadata =
-      loadCheckpoint(*fresh.executor, out + "/checkpoint.safetensors");
+      loadTrainerCheckpoint(*fresh.executor, out + "/checkpoint.safetensors");
   ASSERT_TRUE(metadata.ok()) << metadata.status();
   auto point = parseResumePoint(*metadata, "ck", c.config);
   ASSERT_TRUE(point.ok()) << point.status();
@@ -715,7 +716,8 @@ TEST(ReasonerTrain, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
     ASSERT_TRUE((*trainer)->runGrpo().ok());
   }
   std::unique_ptr<Executor> resumed = freshExecutor(c);
-  auto metadata = loadCheckpoint(*resumed, parts + "/checkpoint.safetensors");
+  auto metadata =
+      loadTrainerCheckpoint(*resumed, parts + "/checkpoint.safetensors");
   ASSERT_TRUE(metadata.ok()) << metadata.status();
   auto point = parseResumePoint(*metadata, "ck", partsConfig);
   ASSERT_TRUE(point.ok()) << point.status();
