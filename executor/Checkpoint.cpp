@@ -59,11 +59,14 @@ absl::StatusOr<SafetensorsFile> readAnyCheckpoint(const std::string &path) {
 
 } // namespace
 
-absl::Status
-saveCheckpoint(const EntryRunner &executor, const std::string &path,
-               const std::map<std::string, std::string> &metadata) {
+absl::Status saveCheckpoint(const EntryRunner &executor,
+                            const std::string &path,
+                            const std::map<std::string, std::string> &metadata,
+                            const CheckpointSaveOptions &options) {
   std::vector<std::pair<std::string, HostTensor>> tensors;
   for (const proto::StateEntry &entry : executor.executable().state()) {
+    if (options.skipKinds.count(entry.kind()))
+      continue;
     absl::StatusOr<HostTensor> value = executor.getState(entry.name());
     // An unset entry (no initializer, never written) has nothing to save.
     if (absl::IsFailedPrecondition(value.status()))
@@ -89,8 +92,13 @@ loadCheckpoint(EntryRunner &executor, const std::string &path,
 
   std::vector<std::string> missing, unexpected, mismatched;
   std::set<std::string> stateNames;
+  auto skipped = [&](const proto::StateEntry &entry) {
+    return options.skipKinds.count(entry.kind()) > 0;
+  };
   for (const proto::StateEntry &entry : executor.executable().state()) {
     stateNames.insert(entry.name());
+    if (skipped(entry))
+      continue;
     auto it = file.tensors.find(entry.name());
     if (it == file.tensors.end()) {
       missing.push_back(entry.name());
@@ -127,7 +135,7 @@ loadCheckpoint(EntryRunner &executor, const std::string &path,
   // Types were checked above, so no setState below can fail half-way through.
   for (const proto::StateEntry &entry : executor.executable().state()) {
     auto it = file.tensors.find(entry.name());
-    if (it != file.tensors.end())
+    if (it != file.tensors.end() && !skipped(entry))
       KILN_RETURN_IF_ERROR(
           executor.setState(entry.name(), std::move(it->second)));
   }

@@ -5,6 +5,7 @@
 #define KILN_EXECUTOR_CHECKPOINT_H
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -22,6 +23,15 @@ struct CheckpointLoadOptions {
   bool allowMissing = false;
   /// Tensors in the file that name no state entry are ignored.
   bool allowUnexpected = false;
+  /// State entries of these kinds ("cache": scratch the entries rewrite)
+  /// are neither required nor set; tensors of theirs in the file are
+  /// ignored, whatever their shape.
+  std::set<std::string> skipKinds;
+};
+
+struct CheckpointSaveOptions {
+  /// State entries of these kinds are not written.
+  std::set<std::string> skipKinds;
 };
 
 /// Writes every state entry that has a value, by name, to one safetensors file
@@ -30,7 +40,8 @@ struct CheckpointLoadOptions {
 /// of that name.
 absl::Status
 saveCheckpoint(const EntryRunner &executor, const std::string &path,
-               const std::map<std::string, std::string> &metadata = {});
+               const std::map<std::string, std::string> &metadata = {},
+               const CheckpointSaveOptions &options = {});
 
 /// Reads a checkpoint and sets the state from it. `path` is a .safetensors
 /// file, a

@@ -1,11 +1,17 @@
-//===- kiln-train.cpp - train a reasoning model: SFT cold start, then GRPO -===//
+//===- kiln-train.cpp - train a reasoning model: SFT cold start, then GRPO
+//-===//
 //
-// Reads a textproto TrainConfig (models/train/train_config.proto documents every
-// field) plus --set overrides, compiles the policy's entries for the device (or
-// loads them from a bundle), and runs the supervised cold start and GRPO with
-// rule-based rewards on the CPU or CUDA executor, printing the held-out accuracy
-// after each phase. Ctrl-C checkpoints before exiting. --export-bundle writes the
-// host and ptx Executables into a bundle instead of training.
+// Reads a textproto TrainConfig (models/train/train_config.proto documents
+// every field) plus --set overrides, compiles the policy's entries for the
+// device (or loads them from a bundle), and runs the supervised cold start and
+// GRPO with rule-based rewards on the CPU or CUDA executor, printing the
+// held-out accuracy after each phase. Ctrl-C checkpoints before exiting.
+// --export-bundle writes the host and ptx Executables into a bundle instead of
+// training.
+//
+// Under `mpirun -np N` every rank runs this program, data-parallel: the
+// entries are compiled for N ranks and each steps on its share of every
+// batch (models/train/TrainRanks.h).
 //
 // Built twice: kiln-train, with the compiler, and kiln-train-rt
 // (KILN_TRAIN_RUNTIME_ONLY), statically linked and without MLIR, which only
@@ -13,6 +19,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -21,18 +28,22 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "executor/Checkpoint.h"
+#include "executor/comm/Launcher.h"
 #include "models/train/ReasonerBundle.h"
 #include "models/train/ReasonerShapes.h"
 #include "models/train/TrainConfig.h"
 #include "models/train/TrainDevice.h"
 #include "models/train/Trainer.h"
 #ifndef KILN_TRAIN_RUNTIME_ONLY
+#include "executor/comm/World.h"
 #include "models/train/ReasonerCompile.h"
 #endif
 
@@ -46,12 +57,14 @@ static const char *kProgram = "kiln-train-rt";
 static const char *kProgram = "kiln-train";
 #endif
 
-static const char *kUsage = R"(kiln-train: train a small MoE reasoning model (SFT cold start, then GRPO)
+static const char *kUsage =
+    R"(kiln-train: train a small MoE reasoning model (SFT cold start, then GRPO)
 kiln-train-rt: the same without the compiler, for machines without MLIR (needs --bundle)
 
 usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo]
                   [--device=cpu|cuda] [--output-dir=DIR] [--resume]
-                  [--bundle=DIR | --export-bundle=DIR]
+                  [--bundle=DIR | --export-bundle=DIR [--data-parallel=N]]
+       mpirun -np N kiln-train ...   (data-parallel on N CPU ranks)
 
   --config=FILE     a kiln.train.TrainConfig in protobuf text format
                     (models/train/train_config.proto documents every field)
@@ -70,7 +83,13 @@ usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo
                     DIR, print their keys and exit without training (kiln-train only)
   --dump-ir=DIR     write the IR before the pipeline and after every pass into DIR
                     (DIR/host and DIR/ptx with --export-bundle; kiln-train only)
+  --data-parallel=N with --export-bundle: compile the entries for N data-parallel
+                    ranks (training takes N from mpirun)
   --help            this text
+
+Under mpirun -np N each rank runs one data-parallel replica: the world size must
+divide sft.batch_size and grpo.prompts_per_step; rank 0 writes the metrics and
+the checkpoint, which resumes on any number of ranks.
 
 The bundle key of a configuration: model_hash = FNV-1a of every model field, the
 GRPO objective fields the graph bakes in and the shapes (models/train/ReasonerBundle.h);
@@ -78,8 +97,12 @@ entry = "reasoner"; bucket = s<seq>_p<prompt>_b<sft batch>_g<grpo rows>; target 
 host or ptx; compiler_version = this build's.
 )";
 
+/// "rank R of N" in errors when several ranks print them.
+static std::string rankTag;
+
 static int fail(const std::string &message) {
-  std::fprintf(stderr, "%s: error: %s\n", kProgram, message.c_str());
+  std::fprintf(stderr, "%s%s: error: %s\n", kProgram, rankTag.c_str(),
+               message.c_str());
   return 1;
 }
 
@@ -125,6 +148,7 @@ static int run(int argc, char **argv) {
   train::FlagValues flagValues;
   bool resume = false;
   int64_t showSamples = 0;
+  int64_t exportRanks = 0;
   std::string bundleDir, exportDir, dumpIrDir;
   // The flags that shape the configuration, for the command that fills a bundle.
   std::vector<std::string> configArgs;
@@ -163,6 +187,12 @@ static int run(int argc, char **argv) {
       showSamples = std::strtoll(v->c_str(), &end, 10);
       if (*end || showSamples < 0)
         return fail("--show-samples needs a non-negative integer, got '" + *v + "'");
+    } else if (auto v = value("--data-parallel")) {
+      char *end = nullptr;
+      exportRanks = std::strtoll(v->c_str(), &end, 10);
+      if (*end || exportRanks < 1)
+        return fail("--data-parallel needs a positive rank count, got '" + *v +
+                    "'");
     } else if (arg == "--resume") {
       resume = true;
     } else {
@@ -184,7 +214,39 @@ static int run(int argc, char **argv) {
           : train::loadTrainConfig(configPath, overrides, flagValues);
   if (!config.ok())
     return fail(std::string(config.status().message()));
-  auto shapes = train::reasonerShapes(*config);
+  if (exportRanks > 0 && exportDir.empty())
+    return fail("--data-parallel compiles a bundle for that many ranks (with "
+                "--export-bundle); training takes the rank count from mpirun");
+
+  // The ranks this process trains with: mpirun's world, or one process.
+  std::shared_ptr<Communicator> world;
+  if (exportDir.empty()) {
+    bool launched = detectLauncher() != Launcher::Single;
+#ifdef KILN_TRAIN_RUNTIME_ONLY
+    if (launched)
+      return fail("kiln-train-rt trains in one process (it links no MPI); "
+                  "train on several CPU ranks with kiln-train under mpirun");
+#else
+    if (launched && config->device() != "cpu")
+      return fail("kiln-train trains data-parallel on CPU ranks (mpirun -np N "
+                  "with device \"cpu\"); GPU ranks are not wired into it yet "
+                  "(executor/comm/README.md)");
+    auto joined = joinHostWorld();
+    if (!joined.ok())
+      return fail(std::string(joined.status().message()));
+    world = *joined;
+    if (world->size() > 1)
+      rankTag =
+          absl::StrFormat(" (rank %d of %d)", world->rank(), world->size());
+#endif
+  }
+  const int64_t ranks =
+      world ? world->size() : std::max<int64_t>(exportRanks, 1);
+  const bool leader = !world || world->rank() == 0;
+  auto global = train::reasonerShapes(*config);
+  if (!global.ok())
+    return fail(std::string(global.status().message()));
+  auto shapes = train::dataParallelShapes(*config, *global, ranks);
   if (!shapes.ok())
     return fail(std::string(shapes.status().message()));
   const int64_t seqLen = shapes->seqLen, promptLen = shapes->promptLen;
@@ -195,12 +257,19 @@ static int run(int argc, char **argv) {
     return fail("kiln-train-rt has no compiler: run kiln-train --export-bundle=" + exportDir +
                 " on a machine with the compiler and carry the bundle here");
 #else
-    auto keys = train::exportReasonerBundle(*config, *shapes, exportDir, {"host", "ptx"},
-                                            dumpIrDir);
+    // Data-parallel ranks run on the CPU only (GPU ranks are not wired yet).
+    std::vector<std::string> targets = {"host", "ptx"};
+    if (ranks > 1)
+      targets = {"host"};
+    auto keys = train::exportReasonerBundle(*config, *shapes, exportDir,
+                                            targets, dumpIrDir);
     if (!keys.ok())
       return fail(std::string(keys.status().message()));
-    std::printf("compiled the policy's entries for host and ptx in %.1f s\n",
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::printf(
+        "compiled the policy's entries for %s in %.1f s\n",
+        absl::StrJoin(targets, " and ").c_str(),
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
     for (const BundleKey &key : *keys)
       std::printf("%s/%s: %s\n", exportDir.c_str(), bundleFileName(key).c_str(),
                   bundleKeyString(key).c_str());
@@ -219,6 +288,8 @@ static int run(int argc, char **argv) {
     for (const std::string &a : configArgs)
       fill.push_back(shellQuote(a));
     fill.push_back(shellQuote("--export-bundle=" + bundleDir));
+    if (ranks > 1)
+      fill.push_back(absl::StrCat("--data-parallel=", ranks));
     exe = train::loadReasonerExecutable(bundleDir, *config, *shapes, target,
                                         absl::StrJoin(fill, " "));
   } else {
@@ -228,15 +299,30 @@ static int run(int argc, char **argv) {
   }
   if (!exe.ok())
     return fail(std::string(exe.status().message()));
-  auto executor = train::openExecutor(device, *std::move(exe));
+  // Ranks on one node share its cores.
+  int threads = 0;
+  if (ranks > 1)
+    threads =
+        std::max<int>(1, static_cast<int>(std::thread::hardware_concurrency()) /
+                             localWorldSize());
+  auto executor = train::openExecutor(device, *std::move(exe), world, threads);
   if (!executor.ok())
     return fail(std::string(executor.status().message()));
-  std::printf("%s the policy's entries in %.1f s (sequence length %lld) for %s\n",
-              bundleDir.empty() ? "compiled" : "loaded",
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-              static_cast<long long>(seqLen), (*executor)->deviceDescription().c_str());
+  if (leader)
+    std::printf(
+        "%s the policy's entries in %.1f s (sequence length %lld) for %s%s\n",
+        bundleDir.empty() ? "compiled" : "loaded",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count(),
+        static_cast<long long>(seqLen),
+        (*executor)->deviceDescription().c_str(),
+        ranks > 1 ? absl::StrFormat(", %lld data-parallel ranks",
+                                    static_cast<long long>(ranks))
+                        .c_str()
+                  : "");
 
-  auto trainer = train::Trainer::create(*config, **executor, seqLen, promptLen);
+  auto trainer = train::Trainer::create(*config, **executor, seqLen, promptLen,
+                                        train::TrainRanks(world));
   if (!trainer.ok())
     return fail(std::string(trainer.status().message()));
   std::signal(SIGINT, onInterrupt);
@@ -246,8 +332,10 @@ static int run(int argc, char **argv) {
   auto phaseStart = std::chrono::steady_clock::now();
   std::string currentPhase;
   int64_t firstReported = 0;
-  (*trainer)->setProgress([&](const std::string &phase, int64_t step, int64_t total,
-                              const std::string &summary) {
+  (*trainer)->setProgress([&](const std::string &phase, int64_t step,
+                              int64_t total, const std::string &summary) {
+    if (!leader)
+      return; // every rank has the same progress; rank 0 reports it
     if (phase != currentPhase) {
       currentPhase = phase;
       firstReported = step;
@@ -277,7 +365,7 @@ static int run(int argc, char **argv) {
   int64_t firstStep = 0;
   if (resume) {
     std::string path = config->output_dir() + "/checkpoint.safetensors";
-    auto metadata = loadCheckpoint(**executor, path);
+    auto metadata = train::loadTrainerCheckpoint(**executor, path);
     if (!metadata.ok())
       return fail(std::string(metadata.status().message()));
     auto point = train::parseResumePoint(*metadata, path, *config);
@@ -286,7 +374,9 @@ static int run(int argc, char **argv) {
     phase = point->phase;
     firstStep = point->step;
     (*trainer)->resumeFrom(*point);
-    std::printf("resumed %s at step %lld\n", phase.c_str(), static_cast<long long>(firstStep));
+    if (leader)
+      std::printf("resumed %s at step %lld\n", phase.c_str(),
+                  static_cast<long long>(firstStep));
   }
 
   const std::string &mode = config->mode();
@@ -311,10 +401,14 @@ static int run(int argc, char **argv) {
     }
     if (!eval.ok())
       return fail(std::string(eval.status().message()));
-    std::printf("accuracy after SFT: %.1f%% (± %.1f, %lld held-out problems, format %.0f%%)\n",
-                accuracyPercent(*eval), 100 * eval->stdError,
-                static_cast<long long>(eval->problems), 100 * eval->formatRate);
-    printPassAtK(*eval);
+    if (leader) {
+      std::printf("accuracy after SFT: %.1f%% (± %.1f, %lld held-out problems, "
+                  "format %.0f%%)\n",
+                  accuracyPercent(*eval), 100 * eval->stdError,
+                  static_cast<long long>(eval->problems),
+                  100 * eval->formatRate);
+      printPassAtK(*eval);
+    }
     if (auto s = (*trainer)->saveCheckpoint("grpo", 0); !s.ok())
       return fail(std::string(s.message()));
     if (auto s = (*trainer)->logEvaluation(*eval); !s.ok())
@@ -334,17 +428,22 @@ static int run(int argc, char **argv) {
     }
     if (!eval.ok())
       return fail(std::string(eval.status().message()));
-    std::printf("accuracy after GRPO: %.1f%% (± %.1f, %lld held-out problems, format %.0f%%)\n",
-                accuracyPercent(*eval), 100 * eval->stdError,
-                static_cast<long long>(eval->problems), 100 * eval->formatRate);
-    printPassAtK(*eval);
+    if (leader) {
+      std::printf("accuracy after GRPO: %.1f%% (± %.1f, %lld held-out "
+                  "problems, format %.0f%%)\n",
+                  accuracyPercent(*eval), 100 * eval->stdError,
+                  static_cast<long long>(eval->problems),
+                  100 * eval->formatRate);
+      printPassAtK(*eval);
+    }
     if (auto s = (*trainer)->saveCheckpoint("done", config->grpo().steps()); !s.ok())
       return fail(std::string(s.message()));
     if (auto s = (*trainer)->logEvaluation(*eval); !s.ok())
       return fail(std::string(s.message()));
   }
-  std::printf("metrics: %s/metrics.jsonl and %s/tb (TensorBoard)\n",
-              config->output_dir().c_str(), config->output_dir().c_str());
+  if (leader)
+    std::printf("metrics: %s/metrics.jsonl and %s/tb (TensorBoard)\n",
+                config->output_dir().c_str(), config->output_dir().c_str());
   return 0;
 }
 

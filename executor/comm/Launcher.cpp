@@ -26,6 +26,16 @@ Launcher detectLauncher() {
   return Launcher::Single;
 }
 
+int localWorldSize() {
+  for (const char *name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "LOCAL_WORLD_SIZE"}) {
+    int size = 0;
+    if (const char *text = std::getenv(name);
+        text && absl::SimpleAtoi(text, &size) && size > 0)
+      return size;
+  }
+  return 1;
+}
+
 absl::StatusOr<double> collectiveTimeout(const WorldOptions &options) {
   double timeout = options.timeoutSeconds;
   if (const char *text = std::getenv("KILN_COLLECTIVE_TIMEOUT")) {

@@ -23,6 +23,11 @@ enum class Launcher {
 /// Reads the environment: MPI's variables first, then WORLD_SIZE > 1.
 Launcher detectLauncher();
 
+/// The ranks the launcher started on this node: Open MPI's
+/// OMPI_COMM_WORLD_LOCAL_SIZE, torchrun's LOCAL_WORLD_SIZE, else 1. They
+/// share its cores.
+int localWorldSize();
+
 struct WorldOptions {
   /// Seconds a rank waits for its peers in one collective before it names
   /// the ranks that did not arrive and fails. KILN_COLLECTIVE_TIMEOUT (in

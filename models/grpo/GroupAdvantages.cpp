@@ -4,8 +4,9 @@
 
 namespace kiln::models {
 
-Tensor groupAdvantages(const Tensor &rewards, const Tensor &valid, int64_t groupSize,
-                       ScaleRewards scale, SourceLoc loc) {
+Tensor groupAdvantages(const Tensor &rewards, const Tensor &valid,
+                       int64_t groupSize, ScaleRewards scale, int64_t ranks,
+                       SourceLoc loc) {
   int64_t rows = rewards.dim(0, loc), groups = rows / std::max<int64_t>(groupSize, 1);
   Tensor r = reshape(rewards, {groups, groupSize}, loc);
   Tensor centered = r - mean(r, {1}, /*keepdims=*/true, loc);
@@ -16,11 +17,16 @@ Tensor groupAdvantages(const Tensor &rewards, const Tensor &valid, int64_t group
     Tensor var = sum(centered * centered, {1}, true, loc) / static_cast<double>(groupSize - 1);
     adv = centered / (sqrt(var, loc) + eps);
   } else if (scale == ScaleRewards::batch) {
-    // Unbiased std over every valid row of the batch.
-    Tensor n = sum(valid, {0}, false, loc);
-    Tensor mu = sum(rewards * valid, {0}, false, loc) / maximum(n, 1.0);
+    // Unbiased std over every valid row of the batch, on every rank's rows.
+    auto overRanks = [&](const Tensor &t) {
+      return ranks > 1 ? allReduce(t, "sum", ranks, loc) : t;
+    };
+    Tensor n = overRanks(sum(valid, {0}, false, loc));
+    Tensor mu =
+        overRanks(sum(rewards * valid, {0}, false, loc)) / maximum(n, 1.0);
     Tensor dev = (rewards - mu) * valid;
-    Tensor var = sum(dev * dev, {0}, false, loc) / maximum(n - 1.0, 1.0);
+    Tensor var =
+        overRanks(sum(dev * dev, {0}, false, loc)) / maximum(n - 1.0, 1.0);
     adv = centered / (sqrt(var, loc) + eps);
   }
   // A group whose rewards are all equal carries no signal: exactly zero, not the

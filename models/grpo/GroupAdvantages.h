@@ -18,9 +18,12 @@ namespace kiln::models {
 /// rewards, valid: [B] f32 with B a multiple of `groupSize`, group-major (row
 /// p*G + k is completion k of prompt p). `valid` is 1 for rows that hold a real
 /// completion and 0 for padding rows (which get advantage 0 and stay out of the
-/// batch statistics). Returns [B] f32.
-Tensor groupAdvantages(const Tensor &rewards, const Tensor &valid, int64_t groupSize,
-                       ScaleRewards scale, SourceLoc loc = SourceLoc::current());
+/// batch statistics). Returns [B] f32. With `ranks` > 1 the rows are one
+/// data-parallel rank's share of the batch (whole groups): the batch scale's
+/// mean and std are of every rank's rows (all_reduce).
+Tensor groupAdvantages(const Tensor &rewards, const Tensor &valid,
+                       int64_t groupSize, ScaleRewards scale, int64_t ranks = 1,
+                       SourceLoc loc = SourceLoc::current());
 
 } // namespace kiln::models
 

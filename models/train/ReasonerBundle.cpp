@@ -61,8 +61,12 @@ std::string reasonerModelHash(const TrainConfig &config, const ReasonerShapes &s
 }
 
 std::string reasonerBucket(const ReasonerShapes &shapes) {
-  return absl::StrCat("s", shapes.seqLen, "_p", shapes.promptLen, "_b", shapes.sftBatch, "_g",
-                      shapes.grpoBatch);
+  std::string bucket =
+      absl::StrCat("s", shapes.seqLen, "_p", shapes.promptLen, "_b",
+                   shapes.sftBatch, "_g", shapes.grpoBatch);
+  if (shapes.dataParallel > 1)
+    absl::StrAppend(&bucket, "_dp", shapes.dataParallel);
+  return bucket;
 }
 
 BundleKey reasonerBundleKey(const TrainConfig &config, const ReasonerShapes &shapes,

@@ -37,7 +37,8 @@ std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &sh
 /// 64-bit FNV-1a of reasonerHashText as 16 hex digits: stable across builds,
 /// machines and protobuf versions.
 std::string reasonerModelHash(const TrainConfig &config, const ReasonerShapes &shapes);
-/// "s<seqLen>_p<promptLen>_b<sftBatch>_g<grpoBatch>".
+/// "s<seqLen>_p<promptLen>_b<sftBatch>_g<grpoBatch>", the batches per rank,
+/// and "_dp<ranks>" after it when data-parallel.
 std::string reasonerBucket(const ReasonerShapes &shapes);
 /// The full key for `target` ("host" or "ptx"), with this build's compiler version.
 BundleKey reasonerBundleKey(const TrainConfig &config, const ReasonerShapes &shapes,

@@ -198,8 +198,9 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
       } else {
         Tensor rewards = f.input("rewards", {rows}, DType::f32);
         step.rowValid = f.input("row_valid", {rows}, DType::f32);
-        step.advantages = models::groupAdvantages(rewards, step.rowValid,
-                                                  g.group_size(), *scale);
+        step.advantages =
+            models::groupAdvantages(rewards, step.rowValid, g.group_size(),
+                                    *scale, shapes.dataParallel);
       }
       Tensor lossScale;
       if (micro)
@@ -221,6 +222,21 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
         in.refLogp = f.input("ref_logp", {rows, S}, DType::f32);
       step.out = models::grpoLoss(in, options);
       step.loss = micro ? step.out.loss * lossScale : step.out.loss;
+      const bool perRow = *lossType == models::LossType::grpo ||
+                          *lossType == models::LossType::drGrpo;
+      if (!micro && perRow && shapes.dataParallel > 1) {
+        // grpo and dr_grpo divide by this rank's real rows, the batch's
+        // mean by every rank's: kiln-data-parallel averages the ranks'
+        // gradients, so each rank's loss is scaled by ranks * its rows over
+        // all rows (an unfilled batch can leave the ranks uneven). Micro-
+        // batches get that factor in their loss_scale from the host.
+        const int64_t ranks = shapes.dataParallel;
+        Tensor local = sum(step.rowValid, {0});
+        Tensor all = allReduce(local, "sum", ranks);
+        step.loss =
+            step.loss * (maximum(local, 1.0) * static_cast<double>(ranks) /
+                         maximum(all, 1.0));
+      }
       return step;
     };
     auto outputs = [&](Function &f, const StepLoss &step,
@@ -251,8 +267,9 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
         Function &f = graph.function("grpo_advantages");
         Tensor rewards = f.input("rewards", {shapes.grpoBatch}, DType::f32);
         Tensor rowValid = f.input("row_valid", {shapes.grpoBatch}, DType::f32);
-        f.output("advantages", models::groupAdvantages(rewards, rowValid,
-                                                       g.group_size(), *scale));
+        f.output("advantages",
+                 models::groupAdvantages(rewards, rowValid, g.group_size(),
+                                         *scale, shapes.dataParallel));
       }
       {
         Function &f = graph.function("grpo_accumulate");

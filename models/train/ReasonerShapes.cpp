@@ -38,4 +38,57 @@ absl::StatusOr<ReasonerShapes> reasonerShapes(const TrainConfig &config) {
   return shapes;
 }
 
+absl::Status checkDataParallel(const TrainConfig &config, int64_t ranks) {
+  if (config.expert_parallel() != 1)
+    return absl::UnimplementedError(absl::StrFormat(
+        "expert_parallel is %d, but kiln-train does not shard experts yet "
+        "(it needs checkpoints gathered from the shards; executor/comm/"
+        "README.md, \"Not yet\"): leave expert_parallel at 1; data "
+        "parallelism is the world size (mpirun -np N)",
+        config.expert_parallel()));
+  if (ranks < 1)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "data parallelism needs at least one rank, got %d", ranks));
+  if (ranks == 1)
+    return absl::OkStatus();
+  const int64_t sftBatch = config.sft().batch_size();
+  const int64_t prompts = config.grpo().prompts_per_step();
+  if (config.mode() != "grpo" && sftBatch % ranks != 0)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "sft.batch_size %d does not split over %d ranks: each rank takes an "
+        "equal share of the batch, so the world size must divide it",
+        sftBatch, ranks));
+  if (config.mode() != "sft" && prompts % ranks != 0)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "grpo.prompts_per_step %d does not split over %d ranks: each rank "
+        "rolls out whole groups of an equal share of the prompts, so the "
+        "world size must divide it",
+        prompts, ranks));
+  const int64_t rows = prompts / ranks * config.grpo().group_size();
+  const int64_t micro = config.grpo().gradient_accumulation_steps();
+  if (config.mode() != "sft" && micro > 0 && rows % micro != 0)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "each of %d ranks trains on %d GRPO rows (prompts_per_step / ranks * "
+        "group_size), which grpo.gradient_accumulation_steps %d does not "
+        "divide",
+        ranks, rows, micro));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ReasonerShapes> dataParallelShapes(const TrainConfig &config,
+                                                  ReasonerShapes global,
+                                                  int64_t ranks) {
+  KILN_RETURN_IF_ERROR(checkDataParallel(config, ranks));
+  if (ranks == 1)
+    return global;
+  // Entries of the phase a mode does not run still exist; a batch that does
+  // not split keeps one sequence (one group) per rank there.
+  global.sftBatch = std::max<int64_t>(global.sftBatch / ranks, 1);
+  global.grpoBatch =
+      std::max<int64_t>(config.grpo().prompts_per_step() / ranks, 1) *
+      config.grpo().group_size();
+  global.dataParallel = ranks;
+  return global;
+}
+
 } // namespace kiln::train

@@ -36,6 +36,19 @@ struct ReasonerShapes {
 /// a model whose training state would not fit this machine's memory.
 absl::StatusOr<ReasonerShapes> reasonerShapes(const TrainConfig &config);
 
+/// Whether `ranks` data-parallel ranks can share `config`'s batches: each
+/// rank takes sft.batch_size / ranks sequences and prompts_per_step / ranks
+/// whole groups, and its GRPO rows must split into the
+/// gradient_accumulation_steps micro-batches. An error names the numbers
+/// that do not divide. config.expert_parallel other than 1 is refused.
+absl::Status checkDataParallel(const TrainConfig &config, int64_t ranks);
+
+/// `global` (reasonerShapes) for one of `ranks` data-parallel ranks: the
+/// per-rank batches, and dataParallel set (checkDataParallel first).
+absl::StatusOr<ReasonerShapes> dataParallelShapes(const TrainConfig &config,
+                                                  ReasonerShapes global,
+                                                  int64_t ranks);
+
 } // namespace kiln::train
 
 #endif // KILN_MODELS_TRAIN_REASONERSHAPES_H

@@ -43,8 +43,9 @@ absl::Status checkDevice(const std::string &device) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<EntryRunner>> openExecutor(const std::string &device,
-                                                          proto::Executable exe) {
+absl::StatusOr<std::unique_ptr<EntryRunner>>
+openExecutor(const std::string &device, proto::Executable exe,
+             std::shared_ptr<Communicator> communicator, int numThreads) {
   KILN_ASSIGN_OR_RETURN(std::string target, targetForDevice(device));
   if (exe.target() != target)
     return absl::InvalidArgumentError(absl::StrCat("device \"", device, "\" runs '", target,
@@ -52,8 +53,15 @@ absl::StatusOr<std::unique_ptr<EntryRunner>> openExecutor(const std::string &dev
                                                    "' one"));
   std::unique_ptr<EntryRunner> runner;
   if (device == "cpu") {
-    KILN_ASSIGN_OR_RETURN(runner, Executor::create(std::move(exe)));
+    ExecutorOptions options;
+    options.numThreads = numThreads;
+    options.communicator = std::move(communicator);
+    KILN_ASSIGN_OR_RETURN(runner, Executor::create(std::move(exe), options));
   } else {
+    if (communicator && communicator->size() > 1)
+      return absl::UnimplementedError(
+          "device \"cuda\" trains in one process: kiln-train's GPU ranks "
+          "are not wired yet (executor/comm/README.md)");
     KILN_RETURN_IF_ERROR(checkDevice(device));
     KILN_ASSIGN_OR_RETURN(runner, CudaExecutor::create(std::move(exe)));
   }

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "executor/EntryRunner.h"
+#include "executor/comm/Communicator.h"
 #include "executor/executable.pb.h"
 
 namespace kiln::train {
@@ -28,9 +29,13 @@ absl::StatusOr<std::string> targetForDevice(const std::string &device);
 absl::Status checkDevice(const std::string &device);
 
 /// The executor of `exe` on `device`, its state initialised from the
-/// Executable's initializers (identical values on either device).
-absl::StatusOr<std::unique_ptr<EntryRunner>> openExecutor(const std::string &device,
-                                                          proto::Executable exe);
+/// Executable's initializers (identical values on either device). The CPU
+/// executor's collectives talk through `communicator` (null: a single
+/// process) on `numThreads` threads (0: every core).
+absl::StatusOr<std::unique_ptr<EntryRunner>>
+openExecutor(const std::string &device, proto::Executable exe,
+             std::shared_ptr<Communicator> communicator = nullptr,
+             int numThreads = 0);
 
 } // namespace kiln::train
 

@@ -26,6 +26,8 @@
 #include "models/tasks/CompletionFormat.h"
 #include "models/tasks/CountdownTask.h"
 #include "models/tokenizer/ByteTokenizer.h"
+#include "models/train/DistributedRollout.h"
+#include "models/train/ReasonerShapes.h"
 #include "models/train/RewardFunctions.h"
 #include "models/train/ServableExport.h"
 
@@ -201,6 +203,13 @@ bool groupHasSignal(const std::vector<tasks::RewardBreakdown> &scores,
   return false;
 }
 
+absl::StatusOr<std::map<std::string, std::string>>
+loadTrainerCheckpoint(EntryRunner &executor, const std::string &path) {
+  CheckpointLoadOptions options;
+  options.skipKinds = {"cache"};
+  return loadCheckpoint(executor, path, options);
+}
+
 absl::StatusOr<ResumePoint>
 parseResumePoint(const std::map<std::string, std::string> &metadata,
                  const std::string &path, const TrainConfig &config) {
@@ -256,17 +265,19 @@ struct Trainer::Impl {
   uint64_t promptCursor = kFirstGrpoProblem;
 };
 
-Trainer::Trainer(const TrainConfig &config, EntryRunner &executor, int64_t seqLen,
-                 int64_t promptLen)
-    : impl(std::make_unique<Impl>()), config(config), executor(executor), seqLen(seqLen),
-      promptLen(promptLen) {}
+Trainer::Trainer(const TrainConfig &config, EntryRunner &executor,
+                 int64_t seqLen, int64_t promptLen, TrainRanks ranks)
+    : impl(std::make_unique<Impl>()), config(config), executor(executor),
+      seqLen(seqLen), promptLen(promptLen), ranks(std::move(ranks)) {}
 
 Trainer::~Trainer() = default;
 
-absl::StatusOr<std::unique_ptr<Trainer>> Trainer::create(const TrainConfig &config,
-                                                         EntryRunner &executor, int64_t seqLen,
-                                                         int64_t promptLen) {
-  std::unique_ptr<Trainer> trainer(new Trainer(config, executor, seqLen, promptLen));
+absl::StatusOr<std::unique_ptr<Trainer>>
+Trainer::create(const TrainConfig &config, EntryRunner &executor,
+                int64_t seqLen, int64_t promptLen, TrainRanks ranks) {
+  KILN_RETURN_IF_ERROR(checkDataParallel(config, ranks.size()));
+  std::unique_ptr<Trainer> trainer(
+      new Trainer(config, executor, seqLen, promptLen, std::move(ranks)));
   KILN_ASSIGN_OR_RETURN(trainer->impl->task, makeTask(config));
   tasks::RewardOptions options;
   options.countdownAllowSubset = config.task().countdown_allow_subsets();
@@ -275,7 +286,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::create(const TrainConfig &conf
   KILN_ASSIGN_OR_RETURN(auto registry, tasks::defaultRewardRegistry(options));
   KILN_ASSIGN_OR_RETURN(trainer->impl->reward, registry.find(config.task().name()));
   trainer->impl->rewardFunctions.emplace(config);
-  KILN_RETURN_IF_ERROR(trainer->openMetrics());
+  // One writer of the output folder.
+  if (trainer->ranks.isLeader())
+    KILN_RETURN_IF_ERROR(trainer->openMetrics());
   return trainer;
 }
 
@@ -311,6 +324,8 @@ absl::Status Trainer::openMetrics() {
 
 absl::Status Trainer::logMetrics(int64_t step,
                                  const std::vector<std::pair<std::string, double>> &scalars) {
+  if (!ranks.isLeader())
+    return absl::OkStatus(); // every rank has the same scalars; rank 0 logs
   KILN_RETURN_IF_ERROR(impl->jsonl->write(step, scalars));
   return impl->tensorboard->write(step, scalars);
 }
@@ -337,26 +352,48 @@ void Trainer::resumeFrom(const ResumePoint &point) {
   // One metrics step per SFT and per GRPO step, SFT first when the mode runs
   // it.
   bool sftRan = config.mode() != "grpo";
-  impl->globalStep =
-      point.phase == "sft" ? point.step
-      : point.phase == "grpo"
-          ? (sftRan ? config.sft().steps() : 0) + point.step
-          : (sftRan ? config.sft().steps() : 0) + config.grpo().steps();
+  // A finished run's step is the GRPO steps it ran, so a run resumed with
+  // more grpo.steps numbers its further steps after them.
+  impl->globalStep = point.phase == "sft"
+                         ? point.step
+                         : (sftRan ? config.sft().steps() : 0) + point.step;
   if (point.promptCursor)
     impl->promptCursor = *point.promptCursor;
 }
 
 absl::Status Trainer::saveCheckpoint(const std::string &phase, int64_t step) {
-  std::string path = config.output_dir() + "/checkpoint.safetensors";
-  KILN_RETURN_IF_ERROR(kiln::saveCheckpoint(
-      executor, path,
-      {{"phase", phase},
-       {"step", std::to_string(step)},
-       {"seed", std::to_string(config.seed())},
-       {"prompt_cursor", std::to_string(impl->promptCursor)},
-       {"config", config.ShortDebugString()}}));
-  // The policy as a model directory, so kiln-serve --model=OUT serves it.
-  return writeServableModel(executor, config, promptTemplate(config.task()).text);
+  auto write = [&]() -> absl::Status {
+    std::string path = config.output_dir() + "/checkpoint.safetensors";
+    // Without the KV caches: rollout scratch, sized by the per-rank batch.
+    CheckpointSaveOptions options;
+    options.skipKinds = {"cache"};
+    KILN_RETURN_IF_ERROR(kiln::saveCheckpoint(
+        executor, path,
+        {{"phase", phase},
+         {"step", std::to_string(step)},
+         {"seed", std::to_string(config.seed())},
+         {"prompt_cursor", std::to_string(impl->promptCursor)},
+         {"config", config.ShortDebugString()}},
+        options));
+    // The policy as a model directory, so kiln-serve --model=OUT serves it.
+    return writeServableModel(executor, config,
+                              promptTemplate(config.task()).text);
+  };
+  // The averaged gradients keep every rank's state bit-identical, so rank
+  // 0's is the whole checkpoint; the others wait here until it is in place.
+  return ranks.agree(ranks.isLeader() ? write() : absl::OkStatus(),
+                     "checkpoint");
+}
+
+absl::StatusOr<bool> Trainer::stopRequested() const {
+  return ranks.any(stop && stop->load(), "stop check");
+}
+
+HostTensor Trainer::rankRows(const HostTensor &global) const {
+  if (ranks.size() == 1)
+    return global;
+  auto [begin, end] = ranks.share(global.dim(0));
+  return sliceRows(global, begin, end - begin);
 }
 
 absl::Status Trainer::runSft(int64_t firstStep) {
@@ -364,7 +401,8 @@ absl::Status Trainer::runSft(int64_t firstStep) {
   const int64_t batch = sft.batch_size();
   auto start = std::chrono::steady_clock::now();
   for (int64_t step = firstStep; step < sft.steps(); ++step) {
-    if (stop && stop->load())
+    KILN_ASSIGN_OR_RETURN(bool stopping, stopRequested());
+    if (stopping)
       return saveCheckpoint("sft", step);
     TokenRows rows(batch, seqLen);
     int64_t counted = 0;
@@ -374,7 +412,10 @@ absl::Status Trainer::runSft(int64_t firstStep) {
       completion.push_back(ByteTokenizer::kEos);
       counted += rows.set(r, promptTokens(impl->tokenizer, p), completion, true);
     }
-    std::vector<HostTensor> inputs = rows.tensors();
+    // The global batch, of which each rank steps on its rows.
+    std::vector<HostTensor> inputs;
+    for (const HostTensor &t : rows.tensors())
+      inputs.push_back(rankRows(t));
     double lr = scheduledLr(sft.learning_rate(), step, sft.warmup_steps(), sft.steps());
     inputs.push_back(scalarF32(lr));
     KILN_ASSIGN_OR_RETURN(auto out, executor.run("sft_step", inputs));
@@ -401,10 +442,16 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
   const int64_t n = e.problems(), samples = e.samples_per_problem();
   std::vector<tasks::Problem> problems;
   std::vector<models::GenerationRequest> requests;
+  // Each rank completes its share of the problems; all are gathered below.
+  // Ranks stop only where they agree to, between steps, never mid-evaluation.
+  const bool alone = ranks.size() == 1;
+  const auto [firstMine, endMine] = ranks.share(n);
   for (int64_t i = 0; i < n; ++i) {
-    if (stop && stop->load() && i % 256 == 0)
+    if (alone && stop && stop->load() && i % 256 == 0)
       return absl::CancelledError("evaluation stopped on request");
     problems.push_back(impl->task->generate(config.seed(), i, split));
+    if (i < firstMine || i >= endMine)
+      continue;
     models::GenerationRequest request;
     request.prompt = promptTokens(impl->tokenizer, problems.back());
     request.maxNewTokens = config.grpo().max_new_tokens();
@@ -422,27 +469,41 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
   }
   models::GenerateOptions options;
   options.eosId = ByteTokenizer::kEos;
-  options.stop = stop; // Ctrl-C ends a long evaluation promptly
+  if (alone)
+    options.stop = stop; // Ctrl-C ends a long evaluation promptly
   KILN_ASSIGN_OR_RETURN(auto results, models::generate(executor, requests, options));
+  std::vector<ScoredCompletion> mine;
+  for (int64_t i = firstMine; i < endMine; ++i)
+    for (int64_t k = 0; k < samples; ++k) {
+      ScoredCompletion c;
+      c.result = std::move(results[(i - firstMine) * samples + k]);
+      KILN_ASSIGN_OR_RETURN(std::string text,
+                            completionText(impl->tokenizer, c.result));
+      c.score = impl->reward(problems[i], text);
+      c.score.total = impl->rewardFunctions->total(
+          c.score, impl->rewardFunctions->values(c.score, text));
+      mine.push_back(std::move(c));
+    }
+  KILN_ASSIGN_OR_RETURN(std::vector<ScoredCompletion> scored,
+                        gatherCompletions(ranks, mine, "evaluation"));
   EvalResult eval;
   eval.problems = n;
   std::vector<int64_t> correct(n, 0);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < samples; ++k) {
-      const models::GenerationResult &result = results[i * samples + k];
-      KILN_ASSIGN_OR_RETURN(std::string text,
-                            completionText(impl->tokenizer, result));
-      tasks::RewardBreakdown r = impl->reward(problems[i], text);
-      double reward = impl->rewardFunctions->total(
-          r, impl->rewardFunctions->values(r, text));
-      if (i < showSamples && k == 0)
+      const ScoredCompletion &c = scored[i * samples + k];
+      const tasks::RewardBreakdown &r = c.score;
+      if (i < showSamples && k == 0 && ranks.isLeader()) {
+        KILN_ASSIGN_OR_RETURN(std::string text,
+                              completionText(impl->tokenizer, c.result));
         std::printf("  sample %lld: %s%s  [reward %.2f]\n",
                     static_cast<long long>(i), problems[i].prompt.c_str(),
-                    text.c_str(), reward);
+                    text.c_str(), r.total);
+      }
       correct[i] += r.accuracy > 0;
       eval.formatRate += r.format > 0;
-      eval.meanLength += result.tokens.size();
-      eval.meanReward += reward;
+      eval.meanLength += c.result.tokens.size();
+      eval.meanReward += r.total;
     }
   const double completions = static_cast<double>(n * samples);
   for (int64_t c : correct)
@@ -500,13 +561,17 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
   lrOptions.minLrRatio = g.min_lr_ratio();
   models::GenerateOptions genOptions;
   genOptions.eosId = ByteTokenizer::kEos;
-  genOptions.stop = stop;
+  // Several ranks stop together between steps (stopRequested), never in
+  // the middle of a rollout that the others go on to exchange.
+  if (ranks.size() == 1)
+    genOptions.stop = stop;
   const bool useReference = g.beta() > 0;
   const RewardFunctions &rewardFns = *impl->rewardFunctions;
   KILN_ASSIGN_OR_RETURN(models::KlEstimator klEstimator,
                         models::parseKlEstimator(g.kl_estimator()));
   const int64_t accumulation = g.gradient_accumulation_steps();
-  const int64_t microRows = rowsPerStep / accumulation;
+  // Each rank steps on its rows of the batch, in micro-batches of these.
+  const int64_t microRows = rowsPerStep / ranks.size() / accumulation;
   if (firstStep == 0) {
     impl->promptCursor = kFirstGrpoProblem;
     KILN_RETURN_IF_ERROR(executor.run("reset_optimizer", {}).status());
@@ -544,7 +609,8 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
   int64_t gaveUp = 0;
   auto start = std::chrono::steady_clock::now();
   for (int64_t step = firstStep; step < g.steps(); ++step) {
-    if (stop && stop->load())
+    KILN_ASSIGN_OR_RETURN(bool stopping, stopRequested());
+    if (stopping)
       return saveCheckpoint("grpo", step);
     // Roll out groups; with dynamic sampling keep only groups whose
     // filter_metric differs, sampling further batches of prompts, up to
@@ -571,12 +637,17 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
       ++rounds;
       std::vector<Group> groups(prompts);
       std::vector<models::GenerationRequest> requests;
+      // This rank rolls out its share of the prompts, every sample of each;
+      // the seeds are of the global prompt and sample, not of the rank.
+      const auto [firstMine, endMine] = ranks.share(prompts);
       for (int64_t p = 0; p < prompts; ++p) {
         uint64_t index = cursor++;
         if (g.prompt_pool() > 0)
           index =
               kFirstGrpoProblem + (index - kFirstGrpoProblem) % g.prompt_pool();
         groups[p].problem = impl->task->generate(config.seed(), index);
+        if (p < firstMine || p >= endMine)
+          continue;
         for (int64_t k = 0; k < groupSize; ++k) {
           models::GenerationRequest request;
           request.prompt = promptTokens(impl->tokenizer, groups[p].problem);
@@ -597,32 +668,46 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
       if (absl::IsCancelled(generated.status()) && stop && stop->load())
         return saveCheckpoint("grpo", step);
       KILN_ASSIGN_OR_RETURN(auto results, std::move(generated));
+      std::vector<ScoredCompletion> mine;
+      for (int64_t p = firstMine; p < endMine; ++p)
+        for (int64_t k = 0; k < groupSize; ++k) {
+          ScoredCompletion c;
+          c.result = std::move(results[(p - firstMine) * groupSize + k]);
+          const models::GenerationResult &res = c.result;
+          KILN_ASSIGN_OR_RETURN(std::string text, completionText(impl->tokenizer, res));
+          tasks::RewardBreakdown r = impl->reward(groups[p].problem, text);
+          c.functionValues = rewardFns.values(r, text);
+          // The weighted functions plus DAPO's overlong shaping: what
+          // advantages and the "reward" filter see.
+          r.total = rewardFns.total(r, c.functionValues);
+          if (g.overlong_buffer_len() > 0) {
+            c.overlongPenalty = models::overlongPenalty(
+                static_cast<int64_t>(res.tokens.size()), g.max_new_tokens(),
+                g.overlong_buffer_len(), g.overlong_penalty_factor());
+            r.total += c.overlongPenalty;
+          }
+          c.score = r;
+          mine.push_back(std::move(c));
+        }
+      // Every rank's groups, so every rank keeps the same ones.
+      KILN_ASSIGN_OR_RETURN(std::vector<ScoredCompletion> scored,
+                            gatherCompletions(ranks, mine, "rollouts"));
       for (int64_t p = 0; p < prompts; ++p) {
         Group &group = groups[p];
         for (int64_t k = 0; k < groupSize; ++k) {
-          const models::GenerationResult &res = results[p * groupSize + k];
-          KILN_ASSIGN_OR_RETURN(std::string text, completionText(impl->tokenizer, res));
-          tasks::RewardBreakdown r = impl->reward(group.problem, text);
-          std::vector<double> values = rewardFns.values(r, text);
-          for (size_t f = 0; f < values.size(); ++f)
-            funcValues[f].push_back(values[f]);
-          // The weighted functions plus DAPO's overlong shaping: what
-          // advantages and the "reward" filter see.
-          r.total = rewardFns.total(r, values);
-          if (g.overlong_buffer_len() > 0) {
-            double penalty = models::overlongPenalty(
-                static_cast<int64_t>(res.tokens.size()), g.max_new_tokens(),
-                g.overlong_buffer_len(), g.overlong_penalty_factor());
-            overlongPenalties.push_back(penalty);
-            r.total += penalty;
-          }
+          ScoredCompletion &c = scored[p * groupSize + k];
+          const tasks::RewardBreakdown &r = c.score;
+          for (size_t f = 0; f < c.functionValues.size(); ++f)
+            funcValues[f].push_back(c.functionValues[f]);
+          if (g.overlong_buffer_len() > 0)
+            overlongPenalties.push_back(c.overlongPenalty);
+          lengthSum += c.result.tokens.size();
           group.rewards.push_back(r.total);
           group.scores.push_back(r);
-          group.completions.push_back(res);
+          group.completions.push_back(std::move(c.result));
           scoredRewards.push_back(r.total);
           accuracySum += r.accuracy > 0;
           formatSum += r.format > 0;
-          lengthSum += res.tokens.size();
         }
         ++drawnGroups;
         zeroVarianceGroups += !groupHasSignal(group.scores, "reward");
@@ -636,7 +721,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
     if (!filled) {
       // verl stops with an error here; a small run had better train on what
       // it kept, but never silently.
-      if (gaveUp++ == 0)
+      if (gaveUp++ == 0 && ranks.isLeader())
         std::fprintf(stderr,
                      "grpo step %lld: dynamic sampling kept %zu of %lld groups "
                      "after %lld batches (grpo.max_resample_rounds %lld) and "
@@ -707,7 +792,12 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
         rewardRows.data<float>()[r] = static_cast<float>(kept[p].rewards[k]);
         rowValid.data<float>()[r] = 1.0f;
       }
-    std::vector<HostTensor> tensors = rows.tensors();
+    // From here on this rank's rows of the batch (tokens, targets, mask, and
+    // what the entries compute from them); rewardRows and rowValid stay
+    // global, as every rank has them.
+    std::vector<HostTensor> tensors;
+    for (const HostTensor &t : rows.tensors())
+      tensors.push_back(rankRows(t));
     KILN_ASSIGN_OR_RETURN(auto oldLogp, executor.run("logprobs", {tensors[0], tensors[1]}));
     std::vector<HostTensor> refLogp;
     if (useReference) {
@@ -726,6 +816,13 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
           std::vector<double> kl,
           models::sequenceKl(span(oldLogp[0]), span(refLogp[0]),
                              span(tensors[2]), seqLen, klEstimator));
+      if (ranks.size() > 1) {
+        // Every rank's rows: each adds its own into zeros (exact).
+        std::vector<double> all(rowsPerStep, 0.0);
+        const int64_t begin = ranks.share(rowsPerStep).first;
+        std::copy(kl.begin(), kl.end(), all.begin() + begin);
+        KILN_ASSIGN_OR_RETURN(kl, ranks.sum(all, "sequence KL"));
+      }
       double klSum = 0, penaltySum = 0;
       for (int64_t r = 0; r < rowsPerStep; ++r) {
         if (rowValid.data<float>()[r] == 0)
@@ -741,13 +838,25 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
     }
     const bool refInLoss = useReference && !g.kl_in_reward();
     const bool takesTotalTokens = g.loss_type() == "dapo";
+    // This rank's rows of the rewards, and its share of the batch's tokens
+    // and rows: how much its metrics weigh in the batch's.
+    const HostTensor myRewards = rankRows(rewardRows);
+    const HostTensor myValid = rankRows(rowValid);
+    double myTokens = 0, myRows = 0;
+    for (int64_t i = 0; i < tensors[2].numElements(); ++i)
+      myTokens += tensors[2].data<float>()[i];
+    for (int64_t i = 0; i < myValid.numElements(); ++i)
+      myRows += myValid.data<float>()[i];
+    // The data-parallel step averages the ranks' gradients: dapo's
+    // normaliser is the batch's tokens over the terms averaged.
+    const double ranksAveraged = static_cast<double>(ranks.size());
     HostTensor advantages;
     if (accumulation > 1 && counted > 0) {
       // Advantages of the whole batch, shared by its micro-batches.
       KILN_ASSIGN_OR_RETURN(
           auto out,
-          executor.runNamed("grpo_advantages", {{"rewards", rewardRows},
-                                                {"row_valid", rowValid}}));
+          executor.runNamed("grpo_advantages",
+                            {{"rewards", myRewards}, {"row_valid", myValid}}));
       advantages = out.at("advantages");
     }
     // Every update's metrics, averaged: the KL and clip fractions of the
@@ -759,17 +868,33 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
       updates.add("lr", lr);
       if (accumulation == 1) {
         std::map<std::string, HostTensor> inputs{
-            {"tokens", tensors[0]},  {"targets", tensors[1]},
-            {"mask", tensors[2]},    {"old_logp", oldLogp[0]},
-            {"rewards", rewardRows}, {"row_valid", rowValid},
+            {"tokens", tensors[0]}, {"targets", tensors[1]},
+            {"mask", tensors[2]},   {"old_logp", oldLogp[0]},
+            {"rewards", myRewards}, {"row_valid", myValid},
             {"lr", scalarF32(lr)}};
         if (refInLoss)
           inputs["ref_logp"] = refLogp[0];
         if (takesTotalTokens)
-          inputs["total_tokens"] = scalarF32(static_cast<double>(counted));
+          inputs["total_tokens"] =
+              scalarF32(static_cast<double>(counted) / ranksAveraged);
         KILN_ASSIGN_OR_RETURN(auto out, executor.runNamed("grpo_step", inputs));
+        std::map<std::string, double> metrics;
         for (auto &[name, value] : out)
-          updates.add(name, scalarOf(value));
+          metrics[name] = scalarOf(value);
+        if (ranks.size() > 1) {
+          // Token means weigh by this rank's tokens, the advantages' mean by
+          // its rows; the loss and the gradient norm are the batch's.
+          for (auto &[name, value] : metrics)
+            if (name == "advantage_abs_mean")
+              value *= myRows / std::max<double>(validRows, 1);
+            else if (name != "loss" && name != "grad_norm")
+              value *= myTokens / std::max<double>(counted, 1);
+          KILN_ASSIGN_OR_RETURN(
+              metrics,
+              combineUpdateMetrics(ranks, metrics, {"loss", "grad_norm"}));
+        }
+        for (auto &[name, value] : metrics)
+          updates.add(name, value);
       } else {
         // Micro-batches: the gradients' mean is the whole batch's gradient
         // (loss_scale and total_tokens make it so); the metrics combine as
@@ -780,27 +905,28 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
           const int64_t begin = m * microRows;
           double microTokens = 0, microValid = 0;
           for (int64_t r = begin; r < begin + microRows; ++r) {
-            microValid += rowValid.data<float>()[r];
+            microValid += myValid.data<float>()[r];
             for (int64_t t = 0; t < seqLen; ++t)
               microTokens += tensors[2].data<float>()[r * seqLen + t];
           }
+          // Every rank's micro-batches are averaged alike.
           double lossScale =
-              microBatchLossScale(g.loss_type(), accumulation, microValid,
-                                  static_cast<double>(validRows));
+              microBatchLossScale(g.loss_type(), accumulation * ranks.size(),
+                                  microValid, static_cast<double>(validRows));
           std::map<std::string, HostTensor> inputs{
               {"tokens", sliceRows(tensors[0], begin, microRows)},
               {"targets", sliceRows(tensors[1], begin, microRows)},
               {"mask", sliceRows(tensors[2], begin, microRows)},
               {"old_logp", sliceRows(oldLogp[0], begin, microRows)},
               {"advantages", sliceRows(advantages, begin, microRows)},
-              {"row_valid", sliceRows(rowValid, begin, microRows)},
+              {"row_valid", sliceRows(myValid, begin, microRows)},
               {"loss_scale", scalarF32(lossScale)}};
           if (refInLoss)
             inputs["ref_logp"] = sliceRows(refLogp[0], begin, microRows);
           if (takesTotalTokens)
             inputs["total_tokens"] =
                 scalarF32(static_cast<double>(counted) /
-                          static_cast<double>(accumulation));
+                          static_cast<double>(accumulation) / ranksAveraged);
           const bool last = m + 1 == accumulation;
           if (last)
             inputs["lr"] = scalarF32(lr);
@@ -822,10 +948,17 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
             value /= static_cast<double>(counted);
         metrics["loss"] = lossSum / static_cast<double>(accumulation);
         double absSum = 0;
-        for (int64_t r = 0; r < rowsPerStep; ++r)
+        for (int64_t r = 0; r < advantages.numElements(); ++r)
           absSum += std::abs(advantages.getDouble(r));
         metrics["advantage_abs_mean"] =
             absSum / std::max<int64_t>(validRows, 1);
+        if (ranks.size() > 1) {
+          // Each rank's sums are over its rows, divided by the batch's
+          // counts already: shares of the batch's means.
+          KILN_ASSIGN_OR_RETURN(
+              metrics,
+              combineUpdateMetrics(ranks, metrics, {"loss", "grad_norm"}));
+        }
         for (auto &[name, value] : metrics)
           updates.add(name, value);
       }

@@ -23,6 +23,7 @@
 #include "executor/EntryRunner.h"
 #include "models/tasks/Problem.h"
 #include "models/tasks/Rewards.h"
+#include "models/train/TrainRanks.h"
 #include "models/train/train_config.pb.h"
 
 namespace kiln::train {
@@ -81,12 +82,25 @@ bool groupHasSignal(const std::vector<models::tasks::RewardBreakdown> &scores,
 double microBatchLossScale(const std::string &lossType, int64_t microBatches,
                            double microValidRows, double validRows);
 
+/// Reads a checkpoint that Trainer::saveCheckpoint wrote into `executor`:
+/// every parameter, optimizer and other state entry strictly, the KV caches
+/// (rollout scratch, sized by the per-rank batch, never saved) not at all,
+/// so it loads on any number of ranks. Returns the metadata.
+absl::StatusOr<std::map<std::string, std::string>>
+loadTrainerCheckpoint(EntryRunner &executor, const std::string &path);
+
 class Trainer {
 public:
-  /// `executor` (CPU or CUDA) runs ReasonerGraph's entries; `seqLen` and `promptLen` are the
-  /// shapes they were compiled for.
+  /// `executor` (CPU or CUDA) runs ReasonerGraph's entries; `seqLen` and
+  /// `promptLen` are the shapes they were compiled for. With several `ranks`
+  /// the entries are compiled for that many data-parallel ranks
+  /// (dataParallelShapes) and every rank runs the same loops: each rolls out
+  /// and steps on its share of every global batch, the ranks agree on
+  /// everything else (DistributedRollout.h), and rank 0 alone writes metrics
+  /// and checkpoints.
   static absl::StatusOr<std::unique_ptr<Trainer>>
-  create(const TrainConfig &config, EntryRunner &executor, int64_t seqLen, int64_t promptLen);
+  create(const TrainConfig &config, EntryRunner &executor, int64_t seqLen,
+         int64_t promptLen, TrainRanks ranks = TrainRanks());
 
   /// Metrics steps and the GRPO prompt stream continue from `point`
   /// (metrics.jsonl's step count does not restart at 0 after --resume, and
@@ -116,7 +130,8 @@ public:
   /// Set from a signal handler: the loops checkpoint and return at the next step.
   void setStopFlag(const std::atomic<bool> *flag) { stop = flag; }
   /// Saves parameters, optimizer state and the phase, step and GRPO prompt
-  /// cursor as metadata.
+  /// cursor as metadata: rank 0 writes, the other ranks wait for it, and a
+  /// failure fails every rank. Nothing in it depends on the world size.
   absl::Status saveCheckpoint(const std::string &phase, int64_t step);
 
   /// The longest prompt and demonstration of the task, in tokens, for sizing.
@@ -125,7 +140,12 @@ public:
   ~Trainer();
 
 private:
-  Trainer(const TrainConfig &config, EntryRunner &executor, int64_t seqLen, int64_t promptLen);
+  Trainer(const TrainConfig &config, EntryRunner &executor, int64_t seqLen,
+          int64_t promptLen, TrainRanks ranks);
+  /// Whether the stop flag is set on any rank (every rank stops together).
+  absl::StatusOr<bool> stopRequested() const;
+  /// This rank's rows of a global batch (dimension 0).
+  HostTensor rankRows(const HostTensor &global) const;
   absl::Status openMetrics();
   absl::Status logMetrics(int64_t step, const std::vector<std::pair<std::string, double>> &scalars);
   /// logMetrics; on failure, a checkpoint at (`phase`, `stepsDone`) and the
@@ -141,6 +161,7 @@ private:
   int64_t seqLen, promptLen;
   ProgressFn progress;
   const std::atomic<bool> *stop = nullptr;
+  TrainRanks ranks;
 };
 
 } // namespace kiln::train

@@ -23,6 +23,8 @@
 #include "executor/Executor.h"
 #include "executor/StatusMacros.h"
 #include "executor/comm/World.h"
+#include "models/train/DistributedRollout.h"
+#include "models/train/TrainRanks.h"
 #include "tests/executor/TestUtil.h"
 
 namespace kiln {
@@ -445,6 +447,89 @@ TEST(ExpertParallel, MoeLayerGivesTheSingleProcessOutputAndGradients) {
               1e-5)
         << name;
   }
+}
+
+// kiln-train's host exchanges (models/train/TrainRanks.h): what every rank
+// gathers must be every rank's, in rank order, whatever its length.
+TEST(TrainRanks, GatherByteStringsOfEveryLength) {
+  train::TrainRanks ranks(world);
+  // Rank r sends r * 3 bytes of 'a' + r (rank 0 sends none).
+  auto all = ranks.allGather(std::string(rank() * 3, 'a' + rank()), "test");
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), static_cast<size_t>(ranks.size()));
+  for (int r = 0; r < ranks.size(); ++r)
+    EXPECT_EQ((*all)[r], std::string(r * 3, 'a' + r));
+  auto summed = ranks.sum({0.5 * (rank() + 1), -1.0}, "test");
+  ASSERT_TRUE(summed.ok()) << summed.status();
+  double want = 0;
+  for (int r = 0; r < ranks.size(); ++r)
+    want += 0.5 * (r + 1);
+  EXPECT_EQ((*summed)[0], want);
+  EXPECT_EQ((*summed)[1], -1.0 * ranks.size());
+  auto any = ranks.any(rank() == ranks.size() - 1, "test");
+  ASSERT_TRUE(any.ok() && *any);
+  auto none = ranks.any(false, "test");
+  ASSERT_TRUE(none.ok() && !*none);
+}
+
+TEST(TrainRanks, AgreeFailsEveryRankNamingTheOneThatFailed) {
+  train::TrainRanks ranks(world);
+  const int failing = ranks.size() - 1;
+  absl::Status mine = rank() == failing
+                          ? absl::PermissionDeniedError("disk says no")
+                          : absl::OkStatus();
+  absl::Status agreed = ranks.agree(mine, "checkpoint");
+  EXPECT_EQ(agreed.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(agreed.message().find("disk says no"), std::string::npos) << agreed;
+  if (rank() != failing)
+    EXPECT_NE(agreed.message().find("rank " + std::to_string(failing)),
+              std::string::npos)
+        << agreed;
+  EXPECT_TRUE(ranks.agree(absl::OkStatus(), "checkpoint").ok());
+}
+
+TEST(TrainRanks, GatheredCompletionsAreTheWholeBatchInOrder) {
+  train::TrainRanks ranks(world);
+  // 5 completions shared contiguously: rank r scores its own.
+  auto make = [](int64_t i) {
+    train::ScoredCompletion c;
+    for (int64_t t = 0; t <= i; ++t)
+      c.result.tokens.push_back(100 * i + t);
+    c.result.finishReason =
+        i % 2 ? models::FinishReason::eos : models::FinishReason::length;
+    c.score.accuracy = i % 2;
+    c.score.format = 1;
+    c.score.total = 0.25 * i;
+    c.functionValues = {static_cast<double>(i), -0.5};
+    c.overlongPenalty = -0.125 * i;
+    return c;
+  };
+  auto [begin, end] = ranks.share(5);
+  std::vector<train::ScoredCompletion> mine;
+  for (int64_t i = begin; i < end; ++i)
+    mine.push_back(make(i));
+  auto all = train::gatherCompletions(ranks, mine, "test");
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 5u);
+  for (int64_t i = 0; i < 5; ++i) {
+    train::ScoredCompletion want = make(i);
+    const train::ScoredCompletion &got = (*all)[i];
+    EXPECT_EQ(got.result.tokens, want.result.tokens) << i;
+    EXPECT_EQ(got.result.finishReason, want.result.finishReason) << i;
+    EXPECT_EQ(got.score.accuracy, want.score.accuracy) << i;
+    EXPECT_EQ(got.score.total, want.score.total) << i;
+    EXPECT_EQ(got.functionValues, want.functionValues) << i;
+    EXPECT_EQ(got.overlongPenalty, want.overlongPenalty) << i;
+  }
+  // Shares of a mean add up; the global entries stay as they are.
+  auto combined = train::combineUpdateMetrics(
+      ranks, {{"entropy", 0.5 * (rank() + 1)}, {"loss", 7.0}}, {"loss"});
+  ASSERT_TRUE(combined.ok()) << combined.status();
+  double entropy = 0;
+  for (int r = 0; r < ranks.size(); ++r)
+    entropy += 0.5 * (r + 1);
+  EXPECT_EQ(combined->at("entropy"), entropy);
+  EXPECT_EQ(combined->at("loss"), 7.0);
 }
 
 // Run alone (KILN_TEST_STOP_RANK=R, a short KILN_COLLECTIVE_TIMEOUT): rank R

@@ -2,9 +2,12 @@
 //
 // Compiles, once and before mpirun starts any rank, the training steps the
 // multi-rank tests compare: each for one process over the global batch and
-// for two data-parallel ranks over half of it each.
+// for two data-parallel ranks over half of it each. With TRAIN_CONFIG,
+// instead, kiln-train's entries for that configuration, for one and for two
+// ranks, into the bundle OUTPUT_DIR/train_bundle (host target), as
+// `kiln-train --export-bundle [--data-parallel=2]` would.
 //
-//   make_parallel_fixtures OUTPUT_DIR
+//   make_parallel_fixtures OUTPUT_DIR [TRAIN_CONFIG]
 //
 //===----------------------------------------------------------------------===//
 
@@ -116,11 +119,32 @@ int writeMoeLayer(const std::string &dir, int64_t batch, int64_t ranks) {
   return 0;
 }
 
+/// kiln-train's bundle for the configuration in `configPath` and `ranks`
+/// data-parallel ranks, in DIR/train_bundle.
+int writeTrainBundle(const std::string &dir, const std::string &configPath,
+                     int64_t ranks) {
+  auto config = kiln::train::loadTrainConfig(configPath);
+  if (!config.ok())
+    return fail(configPath, config.status());
+  auto global = kiln::train::reasonerShapes(*config);
+  if (!global.ok())
+    return fail("kiln-train's shapes", global.status());
+  auto shapes = kiln::train::dataParallelShapes(*config, *global, ranks);
+  if (!shapes.ok())
+    return fail("kiln-train's shapes", shapes.status());
+  auto keys = kiln::train::exportReasonerBundle(
+      *config, *shapes, dir + "/train_bundle", {"host"});
+  if (!keys.ok())
+    return fail("kiln-train's bundle", keys.status());
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: make_parallel_fixtures OUTPUT_DIR\n");
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr,
+                 "usage: make_parallel_fixtures OUTPUT_DIR [TRAIN_CONFIG]\n");
     return 2;
   }
   std::string dir = argv[1];
@@ -130,6 +154,12 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "make_parallel_fixtures: cannot create %s: %s\n",
                  dir.c_str(), ec.message().c_str());
     return 1;
+  }
+  if (argc == 3) {
+    for (int64_t ranks : {1, 2})
+      if (int rc = writeTrainBundle(dir, argv[2], ranks); rc != 0)
+        return rc;
+    return 0;
   }
   for (int64_t ranks : {1, 2})
     if (int rc = writeMlp(dir, ranks); rc != 0)

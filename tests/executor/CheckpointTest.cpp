@@ -137,6 +137,57 @@ TEST_F(CheckpointTest, SaveThenLoadIntoAFreshExecutorIsBitExact) {
             (std::vector<double>{1, 2, 3, 4}));
 }
 
+// kiln-train's checkpoints skip the KV caches (rollout scratch sized by the
+// per-rank batch), so a data-parallel run's checkpoint loads at any world
+// size.
+TEST_F(CheckpointTest, SkippedKindsAreNeitherWrittenNorRead) {
+  ASSERT_TRUE(exec_
+                  ->setState("cache", HostTensor::fromDoubles(proto::F32, {4},
+                                                              {1, 2, 3, 4}))
+                  .ok());
+  std::string p = path("no-cache.safetensors");
+  CheckpointSaveOptions save;
+  save.skipKinds = {"cache"};
+  ASSERT_TRUE(saveCheckpoint(*exec_, p, {}, save).ok());
+  absl::StatusOr<SafetensorsFile> file = readSafetensors(p);
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->tensors.count("cache"), 0u);
+  EXPECT_EQ(file->tensors.size(), 2u);
+
+  // Strict about everything else: the cache keeps its value.
+  CheckpointLoadOptions load;
+  load.skipKinds = {"cache"};
+  std::unique_ptr<Executor> fresh = makeExecutor();
+  ASSERT_TRUE(fresh
+                  ->setState("cache", HostTensor::fromDoubles(proto::F32, {4},
+                                                              {9, 9, 9, 9}))
+                  .ok());
+  ASSERT_TRUE(loadCheckpoint(*fresh, p, load).ok());
+  expectState(*fresh, w_, step_);
+  EXPECT_EQ(fresh->getState("cache")->toDoubles(),
+            (std::vector<double>{9, 9, 9, 9}));
+
+  // A cache of another shape in the file (another batch) is ignored too,
+  // but a missing parameter is still an error.
+  std::vector<std::pair<std::string, HostTensor>> tensors = {
+      {"model.layers.0.mlp.weight", w_},
+      {"optimizer.step", step_},
+      {"cache", HostTensor::fromDoubles(proto::F32, {2}, {5, 6})}};
+  ASSERT_TRUE(
+      writeSafetensors(p, tensors, {{"kiln.format", kCheckpointFormat}}).ok());
+  ASSERT_TRUE(loadCheckpoint(*fresh, p, load).ok());
+  EXPECT_EQ(fresh->getState("cache")->toDoubles(),
+            (std::vector<double>{9, 9, 9, 9}));
+  tensors.erase(tensors.begin());
+  ASSERT_TRUE(
+      writeSafetensors(p, tensors, {{"kiln.format", kCheckpointFormat}}).ok());
+  absl::StatusOr<std::map<std::string, std::string>> r =
+      loadCheckpoint(*fresh, p, load);
+  EXPECT_TRUE(contains(r.status(), "missing from the file: "
+                                   "'model.layers.0.mlp.weight'"))
+      << r.status();
+}
+
 TEST_F(CheckpointTest, WrongTypesLeaveStateUnchanged) {
   std::string p = path("bad.safetensors");
   // The step is right, the weight has the wrong shape: nothing may change, not

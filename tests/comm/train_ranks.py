@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""kiln-train on two MPI ranks against one process, and --resume across
+world sizes.
+
+  train_ranks.py --kiln-train=BIN --bundle=DIR --config=FILE --work=DIR
+                 --mpirun=MPIRUN [--rtol=R] -- MPIRUN_FLAGS...
+
+1. one process trains the configuration (SFT, then grpo.steps GRPO steps);
+2. two ranks (mpirun) train it with 2 GRPO steps: every per-step metric
+   must equal the one-process run's within --rtol (relative);
+3. one process resumes the two ranks' rank-0 checkpoint with the
+   configuration's GRPO steps: its further steps must match the
+   uninterrupted run's the same way, and so must its final parameters.
+
+Each run loads its entries from the bundle the fixture compiled (for one
+and for two ranks). Exits non-zero with every mismatch listed.
+
+Why a tolerance and not bits: the rollouts are the same (every reward,
+accuracy, length and kept-group count is equal), but the float sums are
+not in the same order. Two ranks sum each gradient in two halves and add
+them (in rank order), one process sums it at once, and the GEMMs run on
+one thread per rank against two in one process (Eigen picks another
+blocking). Those last-bit differences go through AdamW for every step; on
+this configuration the metrics stay within 5e-6 of each other and the
+final parameters within 1e-5 of each tensor's largest value, so --rtol
+1e-5 holds the metrics and 10 * rtol the parameters. Longer runs drift
+further (300 SFT steps: 1e-4 on the KL metric, a difference of two close
+log-probabilities).
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+# Timing metrics differ between any two runs.
+SKIPPED = ("tokens_per_second",)
+
+
+def run(cmd, what):
+    start = time.monotonic()
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    seconds = time.monotonic() - start
+    print(f"== {what}: {seconds:.1f} s, exit {done.returncode}")
+    print(done.stdout)
+    if done.returncode != 0:
+        sys.exit(f"FAIL: {what} exited with {done.returncode}: {' '.join(cmd)}")
+    return done.stdout
+
+
+def metrics(path):
+    """{step: {name: value}} of a metrics.jsonl, lines of one step merged."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            entry = json.loads(line)
+            step = entry.pop("step")
+            entry.pop("wall_time", None)
+            out.setdefault(step, {}).update(
+                {k: v for k, v in entry.items()
+                 if not any(k.endswith(s) for s in SKIPPED)})
+    return out
+
+
+def close(a, b, rtol):
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= rtol * max(abs(a), abs(b))
+
+
+def compare(want, have, steps, rtol, what, failures, ended=None):
+    """`ended`: the step where the run under test evaluated at its end
+    (the longer one-process run did not)."""
+    worst = (0.0, None)
+    for step in steps:
+        if step not in have:
+            failures.append(f"{what}: no metrics at step {step}")
+            continue
+        if step == ended:
+            have = dict(have)
+            have[step] = {k: v for k, v in have[step].items()
+                          if not k.startswith("eval/") or k in want[step]}
+        if set(want[step]) != set(have[step]):
+            failures.append(
+                f"{what}: step {step} logs {sorted(have[step])}, "
+                f"one process {sorted(want[step])}")
+            continue
+        for name, a in want[step].items():
+            b = have[step][name]
+            if not close(a, b, rtol):
+                failures.append(f"{what}: step {step} {name}: {b!r}, "
+                                f"one process {a!r}")
+            elif a != b:
+                rel = abs(a - b) / max(abs(a), abs(b))
+                if rel > worst[0]:
+                    worst = (rel, f"step {step} {name}")
+    print(f"{what}: {len(steps)} steps compared; largest relative difference "
+          f"{worst[0]:.2e}" + (f" ({worst[1]})" if worst[1] else ""))
+
+
+def tensors(path):
+    """{name: [float]} of the f32 tensors of a safetensors file."""
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__" or info["dtype"] != "F32":
+            continue
+        begin, end = info["data_offsets"]
+        out[name] = struct.unpack(f"<{(end - begin) // 4}f", data[begin:end])
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kiln-train", required=True)
+    parser.add_argument("--bundle", required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--mpirun", required=True)
+    parser.add_argument("--rtol", type=float, default=1e-5)
+    parser.add_argument("mpirun_flags", nargs="*")
+    args = parser.parse_args()
+
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    one, two = os.path.join(args.work, "one"), os.path.join(args.work, "two")
+    train = [args.kiln_train, f"--config={args.config}",
+             f"--bundle={args.bundle}"]
+    run(train + [f"--output-dir={one}"], "one process")
+    run([args.mpirun] + args.mpirun_flags + train +
+        [f"--output-dir={two}", "--set=grpo { steps: 2 }"], "two ranks")
+    want = metrics(os.path.join(one, "metrics.jsonl"))
+    have = metrics(os.path.join(two, "metrics.jsonl"))
+    steps = sorted(have)
+    failures = []
+    if len(steps) < 3 or len(want) != len(steps) + 2:
+        failures.append(f"two ranks logged steps {steps}, one process "
+                        f"{sorted(want)} (expected 2 fewer)")
+    compare(want, have, steps, args.rtol, "two ranks", failures,
+            ended=steps[-1] if steps else None)
+
+    # Rank 0's checkpoint on one process, continued to the configured steps.
+    resumed = run(train + [f"--output-dir={two}", "--resume"],
+                  "one process resuming the two ranks' checkpoint")
+    if "resumed done at step 2" not in resumed:
+        failures.append("the resumed run did not start at GRPO step 2")
+    have = metrics(os.path.join(two, "metrics.jsonl"))
+    later = sorted(set(have) - set(steps))
+    if later != sorted(want)[len(steps):]:
+        failures.append(f"the resumed run logged steps {later}, the "
+                        f"uninterrupted one {sorted(want)[len(steps):]}")
+    compare(want, have, later, args.rtol, "resumed on one process", failures)
+    a = tensors(os.path.join(one, "checkpoint.safetensors"))
+    b = tensors(os.path.join(two, "checkpoint.safetensors"))
+    if set(a) != set(b):
+        failures.append("the final checkpoints hold different tensors")
+    worst = (0.0, None)
+    for name in sorted(set(a) & set(b)):
+        scale = max(max(abs(x) for x in a[name]), 1e-30)
+        diff = max(abs(x - y) for x, y in zip(a[name], b[name]))
+        if diff / scale > worst[0]:
+            worst = (diff / scale, name)
+    print(f"final parameters: largest difference {worst[0]:.2e} of the "
+          f"tensor's largest value ({worst[1]})")
+    if worst[0] > args.rtol * 10:
+        failures.append(f"final parameters differ by {worst[0]:.2e} "
+                        f"({worst[1]})")
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
