@@ -122,8 +122,7 @@ bool needsNoKernel(Operation *op) {
 /// that needs no kernel (a reshape or constant of one).
 bool isKernelInput(Value v) {
   Operation *def = v.getDefiningOp();
-  return !def ||
-         (needsNoKernel(def) && llvm::isa<ir::ReshapeOp, ir::ConstantOp>(def));
+  return !def || llvm::isa<ir::ReshapeOp, ir::ConstantOp>(def);
 }
 
 /// Producers cheap enough to recompute at every read: a load and at most a
