@@ -664,7 +664,7 @@ TEST_F(ServeHttp, ModelsHealthMetricsAndErrors) {
 /// Holds the engine's thread inside onToken until released.
 class BlockingSink final : public SequenceSink {
 public:
-  std::promise<void> entered, release;
+  std::promise<void> entered, release, finished;
   bool first = true;
   bool onToken(int64_t, const TokenLogprob *) override {
     if (first) {
@@ -674,7 +674,14 @@ public:
     }
     return true;
   }
-  void onFinish(Finish, const std::string &) override {}
+  /// Set when the first sequence that shares this sink finishes.
+  void onFinish(Finish, const std::string &) override {
+    if (!finishedOnce.exchange(true))
+      finished.set_value();
+  }
+
+private:
+  std::atomic<bool> finishedOnce{false};
 };
 
 TEST_F(ServeHttp, FullQueueIs429WithRetryAfter) {
@@ -724,6 +731,7 @@ TEST_F(ServeHttp, ADisconnectedStreamIsCancelled) {
   // only a cancellation can end it without generating.
   auto blocker = std::make_shared<BlockingSink>();
   std::future<void> entered = blocker->entered.get_future();
+  std::future<void> held = blocker->finished.get_future();
   SequenceRequest hold;
   hold.prompt = {257, 66};
   hold.sampling.maxTokens = 2;
@@ -761,6 +769,9 @@ TEST_F(ServeHttp, ADisconnectedStreamIsCancelled) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(finishedCount(metrics->render(), "cancelled"), cancelledBefore + 1);
   EXPECT_EQ(served->engine->waiting(), 0);
+  // The held request finishes after the cancellation is counted; wait for it
+  // so that its count does not land in the next test's metrics.
+  held.wait();
 }
 
 /// Slows the engine down: every token it takes waits `delay` on the engine's
