@@ -23,12 +23,12 @@
 #include "executor/Executor.h"
 #include "executor/cuda/CudaExecutor.h"
 #include "models/deepseek/HfCheckpoint.h"
+#include "models/deepseek/HfModelDir.h"
 #include "models/serve/ServeBundle.h"
 #include "models/train/TrainDevice.h"
 #include "serving/Engine.h"
 #include "serving/HttpServer.h"
 #include "serving/Metrics.h"
-#include "serving/ModelDir.h"
 #ifndef KILN_SERVE_RUNTIME_ONLY
 #include "models/serve/ServeGraph.h"
 #endif
@@ -180,7 +180,7 @@ static int serveMain(int argc, char **argv) {
                 "--model, --slots, --context, --prefill-chunk and --dtype");
 #endif
 
-  auto dir = serving::openModelDir(modelPath, chatTemplate);
+  auto dir = models::openHfModelDir(modelPath, chatTemplate);
   if (!dir.ok())
     return fail(std::string(dir.status().message()));
   if (context == 0)
