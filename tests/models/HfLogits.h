@@ -21,15 +21,12 @@
 
 namespace kiln::models {
 
-/// The logits at the last position of each of `rows` under the weights of
-/// the Hugging Face folder `dir`.
-inline absl::StatusOr<std::vector<std::vector<float>>>
-lastPositionLogits(const DeepseekV3Config &config, const std::string &dir,
-                   const std::vector<std::vector<int64_t>> &rows) {
-  int64_t seq = 1;
-  for (const auto &r : rows)
-    seq = std::max<int64_t>(seq, r.size());
-  const int64_t batch = rows.size();
+/// A CPU executor of `config`'s forward ("logits": input_ids [batch, seq]
+/// -> [batch, seq, vocab]) holding the weights of the Hugging Face folder
+/// `dir`, loaded as kiln-serve and kiln-train load them.
+inline absl::StatusOr<std::unique_ptr<Executor>>
+loadHfForward(const DeepseekV3Config &config, const std::string &dir,
+              int64_t batch, int64_t seq) {
   Graph graph("hf_logits");
   DeepseekV3Model model(graph, config, DType::f32);
   Function &fn = graph.function("logits");
@@ -40,6 +37,20 @@ lastPositionLogits(const DeepseekV3Config &config, const std::string &dir,
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Executor> executor,
                         Executor::create(exe));
   KILN_RETURN_IF_ERROR(loadHfCheckpoint(*executor, config, dir));
+  return executor;
+}
+
+/// The logits at the last position of each of `rows` under the weights of
+/// the Hugging Face folder `dir`.
+inline absl::StatusOr<std::vector<std::vector<float>>>
+lastPositionLogits(const DeepseekV3Config &config, const std::string &dir,
+                   const std::vector<std::vector<int64_t>> &rows) {
+  int64_t seq = 1;
+  for (const auto &r : rows)
+    seq = std::max<int64_t>(seq, r.size());
+  const int64_t batch = rows.size();
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Executor> executor,
+                        loadHfForward(config, dir, batch, seq));
   HostTensor ids(proto::I64, {batch, seq});
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t t = 0; t < seq; ++t)
