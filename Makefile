@@ -16,7 +16,7 @@ ASAN_DIR ?= build-asan
 # Seconds each fuzz target runs in `make fuzz` (ctest runs each for 4).
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS := KilnSafetensorsFuzz KilnDeepseekConfigFuzz KilnTokenizerFuzz \
-	KilnBundleFuzz KilnExecutableFuzz KilnTrainConfigFuzz
+	KilnBundleFuzz KilnExecutableFuzz KilnTrainConfigFuzz KilnJsonlTaskFuzz
 
 .PHONY: deps configure build test demo runtime asan-build fuzz gpu-carry serve-carry clean
 

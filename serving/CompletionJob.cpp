@@ -183,7 +183,8 @@ std::string CompletionJob::usageJson() const {
 namespace {
 
 /// OpenAI's two logprobs shapes: chat's content list, completions' columns.
-json chatLogprobs(const TextTokenizer &tok, const auto &entries, size_t from) {
+json chatLogprobs(const tokenizer::TextTokenizer &tok, const auto &entries,
+                  size_t from) {
   json content = json::array();
   for (size_t i = from; i < entries.size(); ++i) {
     auto spell = [&](int64_t id) { return tok.decode({id}).value_or(""); };
@@ -201,8 +202,8 @@ json chatLogprobs(const TextTokenizer &tok, const auto &entries, size_t from) {
   return json{{"content", content}};
 }
 
-json completionLogprobs(const TextTokenizer &tok, const auto &entries,
-                        size_t from, int64_t &offset) {
+json completionLogprobs(const tokenizer::TextTokenizer &tok,
+                        const auto &entries, size_t from, int64_t &offset) {
   json tokens = json::array(), values = json::array(), tops = json::array(),
        offsets = json::array();
   for (size_t i = from; i < entries.size(); ++i) {

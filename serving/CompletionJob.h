@@ -19,19 +19,19 @@
 #include <variant>
 #include <vector>
 
+#include "models/tokenizer/TextTokenizer.h"
 #include "serving/ApiError.h"
 #include "serving/Engine.h"
 #include "serving/Metrics.h"
 #include "serving/OpenAiRequest.h"
 #include "serving/TextStream.h"
-#include "serving/TextTokenizer.h"
 
 namespace kiln::serving {
 
 /// What a job needs from the server, which outlives it.
 struct JobContext {
   Engine &engine;
-  const TextTokenizer &tokenizer;
+  const tokenizer::TextTokenizer &tokenizer;
   Metrics &metrics;
   std::string modelName;
   /// Whether chat completions split reasoning_content off (the template's).

@@ -17,9 +17,9 @@
 
 #include "absl/status/statusor.h"
 #include "models/tokenizer/ChatTemplate.h"
+#include "models/tokenizer/TextTokenizer.h"
 #include "serving/Engine.h"
 #include "serving/Metrics.h"
-#include "serving/TextTokenizer.h"
 
 namespace kiln::serving {
 
@@ -38,7 +38,7 @@ struct ServerOptions {
 /// What the server answers with; all must outlive it.
 struct ServedModel {
   Engine &engine;
-  const TextTokenizer &tokenizer;
+  const tokenizer::TextTokenizer &tokenizer;
   /// Null: chat completions are refused (the model names no template).
   const tokenizer::ChatTemplate *chatTemplate = nullptr;
   Metrics &metrics;

@@ -35,7 +35,7 @@ size_t incompleteUtf8Tail(const std::string &text) {
   return 0;
 }
 
-TextStream::TextStream(const TextTokenizer &tokenizer,
+TextStream::TextStream(const tokenizer::TextTokenizer &tokenizer,
                        std::vector<std::string> stops, bool reasons)
     : tokenizer(tokenizer), reasons(reasons) {
   for (std::string &s : stops)

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "serving/TextTokenizer.h"
+#include "models/tokenizer/TextTokenizer.h"
 
 namespace kiln::serving {
 
@@ -28,8 +28,8 @@ class TextStream {
 public:
   /// With `reasons`, text up to "</think>" is reasoning (see
   /// tokenizer::splitReasoning); otherwise everything is content.
-  TextStream(const TextTokenizer &tokenizer, std::vector<std::string> stops,
-             bool reasons);
+  TextStream(const tokenizer::TextTokenizer &tokenizer,
+             std::vector<std::string> stops, bool reasons);
 
   /// Appends a token's text. Returns false once a stop string has matched
   /// (the token that completed it included); later tokens are ignored.
@@ -48,7 +48,7 @@ private:
   size_t stableEnd() const;
   void route(const std::string &piece, TextDelta &out);
 
-  const TextTokenizer &tokenizer;
+  const tokenizer::TextTokenizer &tokenizer;
   std::vector<std::string> stops;
   bool reasons;
   std::string full;

@@ -23,12 +23,12 @@
 #include "executor/Executor.h"
 #include "executor/cuda/CudaExecutor.h"
 #include "models/deepseek/HfCheckpoint.h"
+#include "models/deepseek/HfModelDir.h"
 #include "models/serve/ServeBundle.h"
 #include "models/train/TrainDevice.h"
 #include "serving/Engine.h"
 #include "serving/HttpServer.h"
 #include "serving/Metrics.h"
-#include "serving/ModelDir.h"
 #ifndef KILN_SERVE_RUNTIME_ONLY
 #include "models/serve/ServeGraph.h"
 #endif
@@ -52,7 +52,8 @@ usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
                   [--random-weights] [--bundle=DIR | --export-bundle=DIR]
 
   --model=DIR        a Hugging Face model directory (config.json, model.safetensors,
-                     tokenizer.json, tokenizer_config.json) or a kiln-train --output-dir
+                     tokenizer.json, tokenizer_config.json, chat_template.jinja) or a
+                     kiln-train --output-dir
   --port=N           TCP port (default 8000; 0 picks a free one, printed at start)
   --host=ADDR        address to listen on (default 127.0.0.1)
   --slots=N          sequences decoded together (default 16)
@@ -71,7 +72,8 @@ usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
                      the model id clients name (default: the directory's name)
   --chat-template=NAME
                      deepseek-v3, deepseek-r1, chatml or kiln:<text with {question}>,
-                     instead of tokenizer_config.json's
+                     instead of the directory's (chat_template.jinja or
+                     tokenizer_config.json's chat_template)
   --max-queue=N      sequences that may wait for a slot before 429 (default 256)
   --threads=N        HTTP connections served at once (default 64)
   --max-body-bytes=N larger request bodies get 413 (default 1048576)
@@ -180,7 +182,7 @@ static int serveMain(int argc, char **argv) {
                 "--model, --slots, --context, --prefill-chunk and --dtype");
 #endif
 
-  auto dir = serving::openModelDir(modelPath, chatTemplate);
+  auto dir = models::openHfModelDir(modelPath, chatTemplate);
   if (!dir.ok())
     return fail(std::string(dir.status().message()));
   if (context == 0)

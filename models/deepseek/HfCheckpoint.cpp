@@ -117,26 +117,6 @@ std::string joinPath(const std::string &dir, const std::string &file) {
   return dir + "/" + file;
 }
 
-absl::Status writeTextAtomically(const std::string &path,
-                                 const std::string &text) {
-  std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return absl::InternalError(absl::StrCat("cannot write '", tmp, "'"));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::InternalError(
-        absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
-  }
-  return absl::OkStatus();
-}
-
 /// The first field on which two configs disagree, or "" when they agree.
 std::string firstDifference(const DeepseekV3Config &a,
                             const DeepseekV3Config &b) {
@@ -390,8 +370,29 @@ kilnToHfState(const DeepseekV3Config &c,
   return out;
 }
 
+absl::Status writeFileAtomically(const std::string &path,
+                                 const std::string &bytes) {
+  std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << bytes;
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      return absl::InternalError(absl::StrCat("cannot write '", tmp, "'"));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return absl::InternalError(
+        absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status loadHfCheckpoint(EntryRunner &executor, const DeepseekV3Config &c,
-                              const std::string &dir) {
+                              const std::string &dir,
+                              std::map<std::string, proto::DType> *fileDTypes) {
   std::string configPath = joinPath(dir, "config.json");
   if (exists(configPath)) {
     KILN_ASSIGN_OR_RETURN(DeepseekV3Config fileConfig,
@@ -414,6 +415,9 @@ absl::Status loadHfCheckpoint(EntryRunner &executor, const DeepseekV3Config &c,
                        "model.safetensors"));
     KILN_ASSIGN_OR_RETURN(file, readSafetensors(single));
   }
+  if (fileDTypes)
+    for (const auto &[name, t] : file.tensors)
+      (*fileDTypes)[name] = t.dtype();
 
   // The model dtype is whatever the executor's weights are (the embedding
   // table is never f32-forced).
@@ -446,13 +450,21 @@ absl::Status loadHfCheckpoint(EntryRunner &executor, const DeepseekV3Config &c,
 
 absl::Status saveHfCheckpoint(const EntryRunner &executor,
                               const DeepseekV3Config &c, const std::string &dir,
-                              int64_t maxShardBytes) {
+                              const HfSaveOptions &options) {
   std::map<std::string, HostTensor> state;
   for (const auto &entry : deepseekStateEntries(c)) {
     KILN_ASSIGN_OR_RETURN(HostTensor t, executor.getState(entry.name));
     state[entry.name] = t;
   }
   KILN_ASSIGN_OR_RETURN(auto tensors, kilnToHfState(c, state));
+  for (auto &[name, t] : tensors) {
+    auto it = options.dtypes.find(name);
+    proto::DType dtype =
+        it != options.dtypes.end() ? it->second : options.otherDType;
+    if (dtype != proto::DTYPE_INVALID) {
+      KILN_ASSIGN_OR_RETURN(t, convertTo(t, dtype, name));
+    }
+  }
   if (!exists(dir) && ::mkdir(dir.c_str(), 0755) != 0)
     return absl::PermissionDeniedError(absl::StrCat(
         "cannot create folder '", dir, "': ", std::strerror(errno)));
@@ -461,13 +473,23 @@ absl::Status saveHfCheckpoint(const EntryRunner &executor,
   int64_t total = 0;
   for (const auto &t : tensors)
     total += t.second.byteSize();
-  KILN_RETURN_IF_ERROR(
-      writeSafetensorsSharded(dir, "model", tensors, maxShardBytes, metadata));
+  KILN_RETURN_IF_ERROR(writeSafetensorsSharded(
+      dir, "model", tensors, options.maxShardBytes, metadata));
   // A stale index from an earlier sharded save would shadow the single file.
   std::string index = joinPath(dir, "model.safetensors.index.json");
-  if (total <= maxShardBytes && exists(index))
+  if (total <= options.maxShardBytes && exists(index))
     std::remove(index.c_str());
-  return writeTextAtomically(joinPath(dir, "config.json"), c.toJson());
+  return writeFileAtomically(joinPath(dir, "config.json"),
+                             options.configJson.empty() ? c.toJson()
+                                                        : options.configJson);
+}
+
+absl::Status saveHfCheckpoint(const EntryRunner &executor,
+                              const DeepseekV3Config &c, const std::string &dir,
+                              int64_t maxShardBytes) {
+  HfSaveOptions options;
+  options.maxShardBytes = maxShardBytes;
+  return saveHfCheckpoint(executor, c, dir, options);
 }
 
 } // namespace kiln::models

@@ -62,19 +62,42 @@ kilnToHfState(const DeepseekV3Config &config,
 /// Loads `dir` (config.json plus model.safetensors, or
 /// model.safetensors.index.json and its shards) into the executor's state.
 /// The folder's config.json, when present, must describe the same model as
-/// `config`. Everything is checked before any state changes.
-absl::Status loadHfCheckpoint(EntryRunner &executor,
-                              const DeepseekV3Config &config,
-                              const std::string &dir);
+/// `config`. Everything is checked before any state changes. With
+/// `fileDTypes`, each tensor's dtype in the files is recorded there by its
+/// Hugging Face name (so a save can write the dtypes it read).
+absl::Status
+loadHfCheckpoint(EntryRunner &executor, const DeepseekV3Config &config,
+                 const std::string &dir,
+                 std::map<std::string, proto::DType> *fileDTypes = nullptr);
+
+struct HfSaveOptions {
+  /// One model.safetensors up to this many bytes, else shards of at most
+  /// this many and an index.
+  int64_t maxShardBytes = int64_t{5} << 30;
+  /// The dtype each Hugging Face tensor is written in, by name (floats
+  /// rounded to nearest even); a tensor not named gets `otherDType`.
+  std::map<std::string, proto::DType> dtypes;
+  /// DTYPE_INVALID: the executor's dtype.
+  proto::DType otherDType = proto::DTYPE_INVALID;
+  /// config.json's text; empty: config.toJson().
+  std::string configJson;
+};
 
 /// Writes config.json and the weights in Hugging Face layout into `dir`
-/// (created if needed): one model.safetensors, or shards of at most
-/// `maxShardBytes` plus an index. Each file goes through a temporary and a
-/// rename.
+/// (created if needed). Each file goes through a temporary and a rename.
+absl::Status saveHfCheckpoint(const EntryRunner &executor,
+                              const DeepseekV3Config &config,
+                              const std::string &dir,
+                              const HfSaveOptions &options);
 absl::Status saveHfCheckpoint(const EntryRunner &executor,
                               const DeepseekV3Config &config,
                               const std::string &dir,
                               int64_t maxShardBytes = int64_t{5} << 30);
+
+/// Writes `bytes` to `path` through `path.tmp.<pid>` and a rename, so a
+/// reader sees the old file or the new one, never a part.
+absl::Status writeFileAtomically(const std::string &path,
+                                 const std::string &bytes);
 
 } // namespace kiln::models
 

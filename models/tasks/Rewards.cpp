@@ -13,6 +13,14 @@ namespace kiln::models::tasks {
 
 namespace {
 
+std::string_view stripAsciiSpace(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  size_t begin = text.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos)
+    return {};
+  return text.substr(begin, text.find_last_not_of(kSpace) - begin + 1);
+}
+
 /// Whether an extracted answer is right for the problem.
 using AnswerCheck = std::function<bool(const Problem &, std::string_view)>;
 
@@ -57,6 +65,12 @@ RewardFn countdownReward(const RewardOptions &options) {
   });
 }
 
+RewardFn exactAnswerReward(const RewardOptions &options) {
+  return makeReward(options, [](const Problem &p, std::string_view answer) {
+    return stripAsciiSpace(answer) == stripAsciiSpace(p.answer);
+  });
+}
+
 RewardFn formatOnlyReward(const RewardOptions &options) {
   return makeReward(options, nullptr);
 }
@@ -96,7 +110,9 @@ defaultRewardRegistry(const RewardOptions &options) {
   for (auto &[name, fn] : std::vector<std::pair<std::string, RewardFn>>{
            {"arithmetic", arithmeticReward(options)},
            {"countdown", countdownReward(options)},
-           {"format_only", formatOnlyReward(options)}})
+           {"exact", exactAnswerReward(options)},
+           {"format_only", formatOnlyReward(options)},
+           {"integer", arithmeticReward(options)}})
     if (absl::Status s = registry.add(name, fn); !s.ok())
       return s;
   return registry;

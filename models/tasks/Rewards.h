@@ -57,6 +57,9 @@ RewardFn arithmeticReward(const RewardOptions &options = {});
 /// or a sub-multiset with countdownAllowSubset) equal to `problem.target`
 /// (checkCountdownAnswer).
 RewardFn countdownReward(const RewardOptions &options = {});
+/// Accuracy: the answer equals `problem.answer` once ASCII whitespace around
+/// both is stripped; otherwise byte for byte (a JSONL task's string answers).
+RewardFn exactAnswerReward(const RewardOptions &options = {});
 /// Accuracy is always 0; for warming up the format alone.
 RewardFn formatOnlyReward(const RewardOptions &options = {});
 
@@ -73,7 +76,8 @@ private:
   std::map<std::string, RewardFn, std::less<>> rewards;
 };
 
-/// "arithmetic", "countdown" and "format_only", all with `options`.
+/// "arithmetic", "countdown", "exact", "format_only" and "integer" (the
+/// arithmetic reward under the name JSONL tasks give it), all with `options`.
 absl::StatusOr<RewardRegistry>
 defaultRewardRegistry(const RewardOptions &options = {});
 

@@ -65,20 +65,23 @@ absl::StatusOr<ChatTemplate> ChatTemplate::byName(const std::string &name,
 
 absl::StatusOr<ChatTemplate>
 ChatTemplate::fromJinja(const std::string &jinja, const std::string &bosToken) {
+  // A template writes the BOS only where it says so: ChatML templates do
+  // not, whatever bos_token the tokenizer names.
+  std::string bos = absl::StrContains(jinja, "bos_token") ? bosToken : "";
   if (absl::StrContains(jinja, kAssistant) && absl::StrContains(jinja, kUser)) {
     // R1's generation prompt opens the thinking block; V3's does not.
     bool thinks = absl::StrContains(jinja, "<think>\\n") ||
                   absl::StrContains(jinja, "<think>\n");
-    return byName(thinks ? "deepseek-r1" : "deepseek-v3", bosToken);
+    return byName(thinks ? "deepseek-r1" : "deepseek-v3", bos);
   }
   if (absl::StrContains(jinja, "<|im_start|>") &&
       absl::StrContains(jinja, "<|im_end|>"))
-    return byName("chatml", bosToken);
+    return byName("chatml", bos);
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown chat template \"", jinja.substr(0, 80),
       jinja.size() > 80 ? "..." : "",
-      "\" (tokenizer_config.json); Kiln renders deepseek-v3, deepseek-r1 and "
-      "chatml; choose one with --chat-template"));
+      "\"; Kiln renders deepseek-v3, deepseek-r1 and chatml; choose one by "
+      "name (kiln-serve --chat-template, kiln-train model.chat_template)"));
 }
 
 std::string ChatTemplate::name() const {

@@ -33,9 +33,10 @@ public:
   /// an error naming it and the known ones.
   static absl::StatusOr<ChatTemplate> byName(const std::string &name,
                                              const std::string &bosToken);
-  /// Recognises a tokenizer_config.json `chat_template` (Jinja source) by
-  /// the markers of each built-in template; an unrecognised one is an error
-  /// quoting its start.
+  /// Recognises a chat template's Jinja source (chat_template.jinja or
+  /// tokenizer_config.json's `chat_template`) by the markers of each built-in
+  /// template; an unrecognised one is an error quoting its start. The
+  /// rendering starts with `bosToken` only when the source writes bos_token.
   static absl::StatusOr<ChatTemplate> fromJinja(const std::string &jinja,
                                                 const std::string &bosToken);
 

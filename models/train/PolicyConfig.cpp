@@ -2,12 +2,24 @@
 
 #include "models/train/PolicyConfig.h"
 
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
 #include "models/tokenizer/ByteTokenizer.h"
 
 namespace kiln::train {
 
-models::DeepseekV3Config policyConfig(const TrainConfig &config) {
+absl::StatusOr<models::DeepseekV3Config>
+policyConfig(const TrainConfig &config) {
   const ModelConfig &m = config.model();
+  if (m.has_hf_checkpoint()) {
+    std::string path =
+        (std::filesystem::path(m.hf_checkpoint()) / "config.json").string();
+    if (!std::filesystem::exists(path))
+      return absl::NotFoundError(absl::StrCat(
+          "model.hf_checkpoint '", m.hf_checkpoint(), "' has no config.json"));
+    return models::readDeepseekV3Config(path);
+  }
   models::DeepseekV3Config c;
   c.vocabSize = tokenizer::ByteTokenizer::kVocabSize;
   c.hiddenSize = m.hidden_size();

@@ -11,6 +11,7 @@
 #include "executor/StatusMacros.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/text_format.h"
+#include "models/train/PolicyConfig.h"
 
 namespace kiln::train {
 namespace {
@@ -40,8 +41,21 @@ std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &sh
     fields.push_back(modelFields->field(i));
   std::sort(fields.begin(), fields.end(),
             [](auto *a, auto *b) { return a->number() < b->number(); });
-  for (const auto *field : fields)
+  for (const auto *field : fields) {
+    // A pretrained policy's graph depends on its config.json, not on where
+    // the folder lies (a GPU machine holds it elsewhere); the chat template
+    // shapes prompts only, which the shapes below record.
+    if (field->name() == "hf_checkpoint" || field->name() == "chat_template")
+      continue;
     appendField(text, "model.", model, field);
+  }
+  if (model.has_hf_checkpoint()) {
+    absl::StatusOr<models::DeepseekV3Config> policy = policyConfig(config);
+    absl::StrAppend(&text, "hf_config=",
+                    policy.ok() ? policy->toJson()
+                                : std::string(policy.status().message()),
+                    "\n");
+  }
   const GrpoConfig &grpo = config.grpo();
   for (const char *name :
        {"group_size", "max_new_tokens", "loss_type", "scale_rewards", "beta",

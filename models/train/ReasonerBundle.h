@@ -25,14 +25,15 @@ inline constexpr const char *kReasonerBundleEntry = "reasoner";
 /// The text the model hash is taken of: a version line, then one "field=value"
 /// line for every field the compiled graph depends on, with its effective value
 /// (a field left at its default and one set to the default hash alike):
-/// every field of `model` in field-number order; the GRPO objective baked into
-/// grpo_step (group_size, max_new_tokens, loss_type, scale_rewards, beta,
-/// epsilon_low, epsilon_high, kl_estimator, importance_sampling_level,
-/// entropy_coeff, kl_in_reward, gradient_accumulation_steps, and
-/// temperature, which divides the logits of every GRPO log-probability);
-/// and the shapes. Fields the graph
-/// never sees (the task, learning rates, step counts, output folder, device)
-/// are left out, so changing them reuses the bundle.
+/// every field of `model` in field-number order (with model.hf_checkpoint,
+/// its config.json as Kiln reads it instead of the folder's path); the GRPO
+/// objective baked into grpo_step (group_size, max_new_tokens, loss_type,
+/// scale_rewards, beta, epsilon_low, epsilon_high, kl_estimator,
+/// importance_sampling_level, entropy_coeff, kl_in_reward,
+/// gradient_accumulation_steps, and temperature, which divides the logits of
+/// every GRPO log-probability); and the shapes. Fields the graph never sees
+/// (the task, learning rates, step counts, output folder, device) are left out,
+/// so changing them reuses the bundle.
 std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &shapes);
 /// 64-bit FNV-1a of reasonerHashText as 16 hex digits: stable across builds,
 /// machines and protobuf versions.

@@ -51,7 +51,10 @@ std::vector<Tensor> readAll(Function &f, const std::vector<State> &states) {
 
 absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
                                          const ReasonerShapes &shapes) {
-  models::DeepseekV3Config policy = policyConfig(config);
+  absl::StatusOr<models::DeepseekV3Config> policyOr = policyConfig(config);
+  if (!policyOr.ok())
+    return policyOr.status();
+  const models::DeepseekV3Config &policy = *policyOr;
   if (auto s = policy.validate(); !s.ok())
     return s;
   Graph graph("reasoner");

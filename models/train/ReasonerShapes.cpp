@@ -13,20 +13,23 @@
 namespace kiln::train {
 
 absl::StatusOr<ReasonerShapes> reasonerShapes(const TrainConfig &config) {
+  KILN_ASSIGN_OR_RETURN(models::DeepseekV3Config policy, policyConfig(config));
   KILN_ASSIGN_OR_RETURN(auto sizes, Trainer::measure(config));
   auto [promptLen, demoLen] = sizes;
   int64_t seqLen = std::max<int64_t>(demoLen, promptLen + config.grpo().max_new_tokens());
-  if (seqLen > config.model().max_position_embeddings())
-    return absl::InvalidArgumentError(
-        absl::StrFormat("sequences need %d positions but model.max_position_embeddings is %d",
-                        seqLen, config.model().max_position_embeddings()));
+  if (seqLen > policy.maxPositionEmbeddings)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "sequences need %d positions but %s is %d", seqLen,
+        config.model().has_hf_checkpoint()
+            ? "max_position_embeddings of model.hf_checkpoint's config.json"
+            : "model.max_position_embeddings",
+        policy.maxPositionEmbeddings));
   ReasonerShapes shapes{seqLen, promptLen, config.sft().batch_size(),
                         config.grpo().prompts_per_step() *
                             config.grpo().group_size()};
   // Before anything is built or allocated: weights, gradients, two AdamW
   // moments and the GRPO reference (4 bytes each), and activations of the
   // larger batch through every layer (a generous 64 floats per hidden unit).
-  models::DeepseekV3Config policy = policyConfig(config);
   if (absl::Status s = policy.validate(); !s.ok())
     return absl::InvalidArgumentError(absl::StrCat("model: ", s.message()));
   double rows = std::max<double>(shapes.sftBatch, shapes.grpoBatch);

@@ -6,8 +6,10 @@
 
 namespace kiln::train {
 
-RewardFunctions::RewardFunctions(const TrainConfig &config)
-    : taskDefault(config.grpo().reward_funcs_size() == 0) {
+RewardFunctions::RewardFunctions(const TrainConfig &config,
+                                 bool thinkOpenedInPrompt)
+    : taskDefault(config.grpo().reward_funcs_size() == 0),
+      thinkOpened(thinkOpenedInPrompt) {
   const GrpoConfig &g = config.grpo();
   if (taskDefault) {
     funcNames = {"accuracy", "format"};
@@ -27,17 +29,17 @@ RewardFunctions::values(const models::tasks::RewardBreakdown &r,
                         std::string_view completion) const {
   std::vector<double> out;
   out.reserve(funcNames.size());
+  models::tasks::FormatOptions lenient =
+      models::tasks::FormatOptions::lenient();
+  lenient.thinkOpenedInPrompt = thinkOpened;
   for (const std::string &name : funcNames) {
     if (name == "accuracy")
       out.push_back(r.accuracy);
     else if (name == "format")
       out.push_back(r.format);
     else // lenient_format
-      out.push_back(models::tasks::checkFormat(
-                        completion, models::tasks::FormatOptions::lenient())
-                            .ok()
-                        ? 1.0
-                        : 0.0);
+      out.push_back(models::tasks::checkFormat(completion, lenient).ok() ? 1.0
+                                                                         : 0.0);
   }
   return out;
 }

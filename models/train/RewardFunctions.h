@@ -22,7 +22,10 @@ namespace kiln::train {
 class RewardFunctions {
 public:
   /// The configuration's functions (validated by TrainConfig).
-  explicit RewardFunctions(const TrainConfig &config);
+  /// `thinkOpenedInPrompt`: prompts end inside <think> (DeepSeek-R1's chat
+  /// template), which the format functions then expect.
+  explicit RewardFunctions(const TrainConfig &config,
+                           bool thinkOpenedInPrompt = false);
 
   const std::vector<std::string> &names() const { return funcNames; }
   const std::vector<double> &weights() const { return funcWeights; }
@@ -40,6 +43,7 @@ private:
   std::vector<std::string> funcNames;
   std::vector<double> funcWeights;
   bool taskDefault;
+  bool thinkOpened;
 };
 
 } // namespace kiln::train

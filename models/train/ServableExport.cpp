@@ -16,7 +16,7 @@ namespace kiln::train {
 absl::Status writeServableModel(const EntryRunner &executor,
                                 const TrainConfig &config,
                                 const std::string &promptTemplate) {
-  models::DeepseekV3Config policy = policyConfig(config);
+  KILN_ASSIGN_OR_RETURN(models::DeepseekV3Config policy, policyConfig(config));
   const std::string &dir = config.output_dir();
   KILN_RETURN_IF_ERROR(models::saveHfCheckpoint(executor, policy, dir));
   std::string path = dir + "/tokenizer_config.json";

@@ -231,6 +231,69 @@ absl::Status validateGrpoExtras(const TrainConfig &c) {
   return absl::OkStatus();
 }
 
+/// The checks of issue 15's third part: a pretrained Hugging Face start and
+/// a JSONL task.
+absl::Status validateHfAndJsonl(const TrainConfig &c) {
+  auto bad = [](auto... parts) {
+    return absl::InvalidArgumentError(absl::StrCat(parts...));
+  };
+  const ModelConfig &m = c.model();
+  if (m.has_hf_checkpoint()) {
+    if (m.hf_checkpoint().empty())
+      return bad("model.hf_checkpoint needs a folder name");
+    // The checkpoint's config.json is the architecture: a size set here
+    // would be silently ignored or contradict it.
+    const google::protobuf::Descriptor *d = m.GetDescriptor();
+    const google::protobuf::Reflection *r = m.GetReflection();
+    for (int i = 0; i < d->field_count(); ++i) {
+      const google::protobuf::FieldDescriptor *f = d->field(i);
+      if (f->name() != "hf_checkpoint" && f->name() != "chat_template" &&
+          r->HasField(m, f))
+        return bad("model.", f->name(),
+                   " is set, but model.hf_checkpoint's config.json sets the "
+                   "architecture; remove it");
+    }
+  }
+  if (m.has_chat_template()) {
+    if (!m.has_hf_checkpoint())
+      return bad("model.chat_template needs model.hf_checkpoint (a policy "
+                 "trained from scratch reads Kiln's byte tokenizer and the "
+                 "task's prompt_template)");
+    if (auto s = oneOf("model.chat_template", m.chat_template(),
+                       {"deepseek-v3", "deepseek-r1", "chatml"});
+        !s.ok())
+      return s;
+  }
+  const TaskConfig &t = c.task();
+  if (t.has_jsonl() && t.name() != "jsonl")
+    return bad("task.jsonl is set but task.name is \"", t.name(),
+               "\"; set task.name: \"jsonl\" to read it");
+  if (t.name() != "jsonl")
+    return absl::OkStatus();
+  const JsonlTaskConfig &j = t.jsonl();
+  if (j.path().empty())
+    return bad("task.name \"jsonl\" needs task.jsonl.path (a JSON Lines file)");
+  if (auto s = oneOf("task.jsonl.reward", j.reward(),
+                     {"integer", "exact", "countdown"});
+      !s.ok())
+    return s;
+  if (j.prompt_field().empty() || j.answer_field().empty() ||
+      j.numbers_field().empty() || j.target_field().empty())
+    return bad("task.jsonl's prompt_field, answer_field, numbers_field and "
+               "target_field must not be empty");
+  if (!(j.eval_fraction() > 0 && j.eval_fraction() < 1))
+    return bad("task.jsonl.eval_fraction must be in (0, 1), got ",
+               j.eval_fraction());
+  if (c.mode() != "grpo" && j.demonstration_field().empty())
+    return bad("mode \"", c.mode(),
+               "\" runs SFT, which needs worked completions: set "
+               "task.jsonl.demonstration_field, or mode: \"grpo\"");
+  if (t.countdown_allow_subsets() && j.reward() != "countdown")
+    return bad("task.countdown_allow_subsets applies to task.jsonl.reward "
+               "\"countdown\" only");
+  return absl::OkStatus();
+}
+
 } // namespace
 
 absl::Status validateTrainConfig(const TrainConfig &c) {
@@ -239,7 +302,8 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
   for (auto s :
        {oneOf("mode", c.mode(), {"sft", "grpo", "sft+grpo"}),
         oneOf("device", c.device(), {"cpu", "cuda"}),
-        oneOf("task.name", c.task().name(), {"arithmetic", "countdown"}),
+        oneOf("task.name", c.task().name(),
+              {"arithmetic", "countdown", "jsonl"}),
         oneOf("task.prompt_template", c.task().prompt_template(),
               {"bare", "compact", "r1_zero"}),
         oneOf("grpo.loss_type", c.grpo().loss_type(),
@@ -305,6 +369,8 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
         "grpo.min_lr_ratio must be in [0, 1], got ", c.grpo().min_lr_ratio()));
   if (c.sft().steps() < 0 || c.grpo().steps() < 0)
     return absl::InvalidArgumentError("sft.steps and grpo.steps must be >= 0");
+  if (absl::Status s = validateHfAndJsonl(c); !s.ok())
+    return s;
   return validateGrpoExtras(c);
 }
 

@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <limits>
+#include <optional>
 
 #include <signal.h>
 
@@ -25,8 +27,10 @@
 #include "models/tasks/ArithmeticTask.h"
 #include "models/tasks/CompletionFormat.h"
 #include "models/tasks/CountdownTask.h"
-#include "models/tokenizer/ByteTokenizer.h"
+#include "models/tasks/JsonlTask.h"
 #include "models/train/DistributedRollout.h"
+#include "models/train/HfPolicy.h"
+#include "models/train/PolicyText.h"
 #include "models/train/ReasonerShapes.h"
 #include "models/train/RewardFunctions.h"
 #include "models/train/ServableExport.h"
@@ -34,7 +38,6 @@
 namespace kiln::train {
 namespace {
 
-using tokenizer::ByteTokenizer;
 namespace tasks = models::tasks;
 
 tasks::PromptTemplate promptTemplate(const TaskConfig &t) {
@@ -56,6 +59,24 @@ absl::StatusOr<std::unique_ptr<tasks::Task>> makeTask(const TrainConfig &config)
     KILN_ASSIGN_OR_RETURN(tasks::ArithmeticTask task, tasks::ArithmeticTask::create(c));
     return std::unique_ptr<tasks::Task>(new tasks::ArithmeticTask(std::move(task)));
   }
+  if (t.name() == "jsonl") {
+    const JsonlTaskConfig &j = t.jsonl();
+    tasks::JsonlOptions o;
+    o.promptField = j.prompt_field();
+    o.answerField = j.answer_field();
+    o.numbersField = j.numbers_field();
+    o.targetField = j.target_field();
+    o.demonstrationField = j.demonstration_field();
+    KILN_ASSIGN_OR_RETURN(o.reward, tasks::parseJsonlReward(j.reward()));
+    o.evalFraction = j.eval_fraction();
+    // Without a template of its own, a line's prompt is the question as the
+    // file spells it (a chat template wraps it anyway).
+    if (t.has_prompt_template())
+      o.prompt = promptTemplate(t);
+    KILN_ASSIGN_OR_RETURN(tasks::JsonlTask task,
+                          tasks::JsonlTask::fromFile(j.path(), std::move(o)));
+    return std::unique_ptr<tasks::Task>(new tasks::JsonlTask(std::move(task)));
+  }
   tasks::CountdownConfig c;
   c.prompt = promptTemplate(t);
   c.allowSubset = t.countdown_allow_subsets();
@@ -63,12 +84,17 @@ absl::StatusOr<std::unique_ptr<tasks::Task>> makeTask(const TrainConfig &config)
   return std::unique_ptr<tasks::Task>(new tasks::CountdownTask(std::move(task)));
 }
 
-/// [bos] + prompt tokens: what the policy is conditioned on.
-std::vector<int64_t> promptTokens(const ByteTokenizer &tok, const tasks::Problem &p) {
-  std::vector<int64_t> ids{ByteTokenizer::kBos};
-  for (int64_t id : tok.encode(p.prompt))
-    ids.push_back(id);
-  return ids;
+/// The reward's name: the task's, or a JSONL task's grading.
+std::string rewardName(const TaskConfig &t) {
+  return t.name() == "jsonl" ? t.jsonl().reward() : t.name();
+}
+
+/// Problems in `split` when the task has a fixed number (a JSONL file).
+std::optional<uint64_t> finiteSize(const tasks::Task &task,
+                                   tasks::Split split) {
+  if (const auto *jsonl = dynamic_cast<const tasks::JsonlTask *>(&task))
+    return jsonl->size(split);
+  return std::nullopt;
 }
 
 /// A padded batch of next-token training rows: tokens[t] predicts targets[t];
@@ -77,9 +103,9 @@ struct TokenRows {
   int64_t rows, seqLen;
   std::vector<int64_t> tokens, targets;
   std::vector<float> mask;
-  TokenRows(int64_t rows, int64_t seqLen)
-      : rows(rows), seqLen(seqLen), tokens(rows * seqLen, ByteTokenizer::kPad),
-        targets(rows * seqLen, ByteTokenizer::kPad), mask(rows * seqLen, 0.0f) {}
+  TokenRows(int64_t rows, int64_t seqLen, int64_t pad)
+      : rows(rows), seqLen(seqLen), tokens(rows * seqLen, pad),
+        targets(rows * seqLen, pad), mask(rows * seqLen, 0.0f) {}
 
   /// Writes prompt + completion into row `r`; completion targets get mask 1
   /// unless `maskCompletion` is false. Returns the number of counted targets.
@@ -107,16 +133,6 @@ struct TokenRows {
     return {t, y, m};
   }
 };
-
-/// The completion as text for the reward: special tags spelled out, the EOS
-/// that ended it dropped.
-absl::StatusOr<std::string> completionText(const ByteTokenizer &tok,
-                                           const models::GenerationResult &result) {
-  std::vector<int64_t> ids = result.tokens;
-  if (!ids.empty() && ids.back() == ByteTokenizer::kEos)
-    ids.pop_back();
-  return tok.decode(ids);
-}
 
 HostTensor scalarF32(double v) {
   HostTensor t(proto::F32, {});
@@ -253,7 +269,10 @@ parseResumePoint(const std::map<std::string, std::string> &metadata,
 }
 
 struct Trainer::Impl {
-  ByteTokenizer tokenizer;
+  std::optional<PolicyText> text;
+  /// Set when the policy started from model.hf_checkpoint: it saves back
+  /// into that layout.
+  std::optional<HfPolicy> hfPolicy;
   std::unique_ptr<tasks::Task> task;
   tasks::RewardFn reward;
   std::optional<RewardFunctions> rewardFunctions;
@@ -279,13 +298,24 @@ Trainer::create(const TrainConfig &config, EntryRunner &executor,
   std::unique_ptr<Trainer> trainer(
       new Trainer(config, executor, seqLen, promptLen, std::move(ranks)));
   KILN_ASSIGN_OR_RETURN(trainer->impl->task, makeTask(config));
+  KILN_ASSIGN_OR_RETURN(PolicyText text, PolicyText::create(config));
+  trainer->impl->text.emplace(std::move(text));
+  if (config.model().has_hf_checkpoint()) {
+    // The pretrained weights replace the seed-initialised ones; --resume
+    // then replaces them with its checkpoint's.
+    KILN_ASSIGN_OR_RETURN(HfPolicy policy, HfPolicy::load(executor, config));
+    trainer->impl->hfPolicy.emplace(std::move(policy));
+  }
   tasks::RewardOptions options;
   options.countdownAllowSubset = config.task().countdown_allow_subsets();
   options.accuracyWeight = config.task().accuracy_weight();
   options.formatWeight = config.task().format_weight();
+  const bool thinkOpened = trainer->impl->text->thinkOpenedInPrompt();
+  options.format.thinkOpenedInPrompt = thinkOpened;
   KILN_ASSIGN_OR_RETURN(auto registry, tasks::defaultRewardRegistry(options));
-  KILN_ASSIGN_OR_RETURN(trainer->impl->reward, registry.find(config.task().name()));
-  trainer->impl->rewardFunctions.emplace(config);
+  KILN_ASSIGN_OR_RETURN(trainer->impl->reward,
+                        registry.find(rewardName(config.task())));
+  trainer->impl->rewardFunctions.emplace(config, thinkOpened);
   // One writer of the output folder.
   if (trainer->ranks.isLeader())
     KILN_RETURN_IF_ERROR(trainer->openMetrics());
@@ -294,14 +324,19 @@ Trainer::create(const TrainConfig &config, EntryRunner &executor,
 
 absl::StatusOr<std::pair<int64_t, int64_t>> Trainer::measure(const TrainConfig &config) {
   KILN_ASSIGN_OR_RETURN(auto task, makeTask(config));
-  ByteTokenizer tok;
+  KILN_ASSIGN_OR_RETURN(PolicyText text, PolicyText::create(config));
   int64_t prompt = 0, total = 0;
-  for (uint64_t i = 0; i < 2000; ++i) {
-    for (auto split : {tasks::Split::kTrain, tasks::Split::kEval}) {
+  for (auto split : {tasks::Split::kTrain, tasks::Split::kEval}) {
+    // A file's every problem; a generator's first 2000.
+    uint64_t count = finiteSize(*task, split).value_or(2000);
+    for (uint64_t i = 0; i < count; ++i) {
       tasks::Problem p = task->generate(config.seed(), i, split);
-      int64_t n = promptTokens(tok, p).size();
+      KILN_ASSIGN_OR_RETURN(std::vector<int64_t> ids, text.promptIds(p));
+      int64_t n = ids.size();
       prompt = std::max(prompt, n);
-      total = std::max<int64_t>(total, n + tok.encode(p.demonstration).size() + 1);
+      KILN_ASSIGN_OR_RETURN(std::vector<int64_t> demo,
+                            text.demonstrationIds(p));
+      total = std::max<int64_t>(total, n + demo.size());
     }
   }
   return std::make_pair(prompt, total);
@@ -375,7 +410,10 @@ absl::Status Trainer::saveCheckpoint(const std::string &phase, int64_t step) {
          {"prompt_cursor", std::to_string(impl->promptCursor)},
          {"config", config.ShortDebugString()}},
         options));
-    // The policy as a model directory, so kiln-serve --model=OUT serves it.
+    // The policy as a model directory, so kiln-serve --model=OUT serves it
+    // (and transformers loads one started from a Hugging Face checkpoint).
+    if (impl->hfPolicy)
+      return impl->hfPolicy->save(executor, config.output_dir());
     return writeServableModel(executor, config,
                               promptTemplate(config.task()).text);
   };
@@ -404,13 +442,15 @@ absl::Status Trainer::runSft(int64_t firstStep) {
     KILN_ASSIGN_OR_RETURN(bool stopping, stopRequested());
     if (stopping)
       return saveCheckpoint("sft", step);
-    TokenRows rows(batch, seqLen);
+    TokenRows rows(batch, seqLen, impl->text->padId());
     int64_t counted = 0;
     for (int64_t r = 0; r < batch; ++r) {
       tasks::Problem p = impl->task->generate(config.seed(), step * batch + r);
-      std::vector<int64_t> completion = impl->tokenizer.encode(p.demonstration);
-      completion.push_back(ByteTokenizer::kEos);
-      counted += rows.set(r, promptTokens(impl->tokenizer, p), completion, true);
+      KILN_ASSIGN_OR_RETURN(std::vector<int64_t> completion,
+                            impl->text->demonstrationIds(p));
+      KILN_ASSIGN_OR_RETURN(std::vector<int64_t> prompt,
+                            impl->text->promptIds(p));
+      counted += rows.set(r, prompt, completion, true);
     }
     // The global batch, of which each rank steps on its rows.
     std::vector<HostTensor> inputs;
@@ -439,7 +479,11 @@ absl::Status Trainer::runSft(int64_t firstStep) {
 
 absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split split) {
   const EvalConfig &e = config.eval();
-  const int64_t n = e.problems(), samples = e.samples_per_problem();
+  const int64_t samples = e.samples_per_problem();
+  // A file's held-out lines, each once, when it has fewer.
+  const int64_t n = std::min<int64_t>(
+      e.problems(), finiteSize(*impl->task, split)
+                        .value_or(std::numeric_limits<int64_t>::max()));
   std::vector<tasks::Problem> problems;
   std::vector<models::GenerationRequest> requests;
   // Each rank completes its share of the problems; all are gathered below.
@@ -453,7 +497,8 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
     if (i < firstMine || i >= endMine)
       continue;
     models::GenerationRequest request;
-    request.prompt = promptTokens(impl->tokenizer, problems.back());
+    KILN_ASSIGN_OR_RETURN(request.prompt,
+                          impl->text->promptIds(problems.back()));
     request.maxNewTokens = config.grpo().max_new_tokens();
     if (samples == 1) {
       requests.push_back(std::move(request)); // greedy
@@ -468,7 +513,7 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
     }
   }
   models::GenerateOptions options;
-  options.eosId = ByteTokenizer::kEos;
+  options.eosId = impl->text->eosId();
   if (alone)
     options.stop = stop; // Ctrl-C ends a long evaluation promptly
   KILN_ASSIGN_OR_RETURN(auto results, models::generate(executor, requests, options));
@@ -478,7 +523,7 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
       ScoredCompletion c;
       c.result = std::move(results[(i - firstMine) * samples + k]);
       KILN_ASSIGN_OR_RETURN(std::string text,
-                            completionText(impl->tokenizer, c.result));
+                            impl->text->completionText(c.result.tokens));
       c.score = impl->reward(problems[i], text);
       c.score.total = impl->rewardFunctions->total(
           c.score, impl->rewardFunctions->values(c.score, text));
@@ -495,10 +540,12 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
       const tasks::RewardBreakdown &r = c.score;
       if (i < showSamples && k == 0 && ranks.isLeader()) {
         KILN_ASSIGN_OR_RETURN(std::string text,
-                              completionText(impl->tokenizer, c.result));
+                              impl->text->completionText(c.result.tokens));
+        KILN_ASSIGN_OR_RETURN(std::string prompt,
+                              impl->text->promptText(problems[i]));
         std::printf("  sample %lld: %s%s  [reward %.2f]\n",
-                    static_cast<long long>(i), problems[i].prompt.c_str(),
-                    text.c_str(), r.total);
+                    static_cast<long long>(i), prompt.c_str(), text.c_str(),
+                    r.total);
       }
       correct[i] += r.accuracy > 0;
       eval.formatRate += r.format > 0;
@@ -560,7 +607,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
   lrOptions.totalSteps = g.steps() * g.mu();
   lrOptions.minLrRatio = g.min_lr_ratio();
   models::GenerateOptions genOptions;
-  genOptions.eosId = ByteTokenizer::kEos;
+  genOptions.eosId = impl->text->eosId();
   // Several ranks stop together between steps (stopRequested), never in
   // the middle of a rollout that the others go on to exchange.
   if (ranks.size() == 1)
@@ -617,6 +664,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
     // max_resample_rounds more, until the batch is full.
     struct Group {
       tasks::Problem problem;
+      std::vector<int64_t> promptIds;
       std::vector<models::GenerationResult> completions;
       std::vector<double> rewards;
       std::vector<tasks::RewardBreakdown> scores;
@@ -646,11 +694,13 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
           index =
               kFirstGrpoProblem + (index - kFirstGrpoProblem) % g.prompt_pool();
         groups[p].problem = impl->task->generate(config.seed(), index);
+        KILN_ASSIGN_OR_RETURN(groups[p].promptIds,
+                              impl->text->promptIds(groups[p].problem));
         if (p < firstMine || p >= endMine)
           continue;
         for (int64_t k = 0; k < groupSize; ++k) {
           models::GenerationRequest request;
-          request.prompt = promptTokens(impl->tokenizer, groups[p].problem);
+          request.prompt = groups[p].promptIds;
           request.maxNewTokens = g.max_new_tokens();
           request.sampling.temperature = static_cast<float>(g.temperature());
           request.sampling.topP = static_cast<float>(g.top_p());
@@ -674,7 +724,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
           ScoredCompletion c;
           c.result = std::move(results[(p - firstMine) * groupSize + k]);
           const models::GenerationResult &res = c.result;
-          KILN_ASSIGN_OR_RETURN(std::string text, completionText(impl->tokenizer, res));
+          KILN_ASSIGN_OR_RETURN(std::string text, impl->text->completionText(res.tokens));
           tasks::RewardBreakdown r = impl->reward(groups[p].problem, text);
           c.functionValues = rewardFns.values(r, text);
           // The weighted functions plus DAPO's overlong shaping: what
@@ -775,7 +825,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
     }
     // Rows of groups that could not be filled stay masked out.
     // The graph turns rewards into advantages (models/grpo/GroupAdvantages.h).
-    TokenRows rows(rowsPerStep, seqLen);
+    TokenRows rows(rowsPerStep, seqLen, impl->text->padId());
     HostTensor rewardRows(proto::F32, {rowsPerStep}), rowValid(proto::F32, {rowsPerStep});
     int64_t counted = 0, truncated = 0;
     for (size_t p = 0; p < kept.size(); ++p)
@@ -786,9 +836,8 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
         // filtering leaves it out of the loss.
         bool complete = res.finishReason != models::FinishReason::length;
         truncated += !complete;
-        counted +=
-            rows.set(r, promptTokens(impl->tokenizer, kept[p].problem),
-                     res.tokens, complete || !g.mask_truncated_completions());
+        counted += rows.set(r, kept[p].promptIds, res.tokens,
+                            complete || !g.mask_truncated_completions());
         rewardRows.data<float>()[r] = static_cast<float>(kept[p].rewards[k]);
         rowValid.data<float>()[r] = 1.0f;
       }

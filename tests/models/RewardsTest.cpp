@@ -109,8 +109,9 @@ TEST(RewardsTest, FormatOnlyNeverRewardsAccuracy) {
 TEST(RewardsTest, RegistryByName) {
   auto registry = defaultRewardRegistry();
   ASSERT_TRUE(registry.ok());
-  EXPECT_EQ(registry->names(), (std::vector<std::string>{
-                                   "arithmetic", "countdown", "format_only"}));
+  EXPECT_EQ(registry->names(),
+            (std::vector<std::string>{"arithmetic", "countdown", "exact",
+                                      "format_only", "integer"}));
   auto missing = registry->find("gsm8k");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("arithmetic, countdown"),

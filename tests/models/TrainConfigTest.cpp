@@ -291,5 +291,45 @@ TEST(TrainConfig, MissingFileIsAnErrorNamingIt) {
   EXPECT_TRUE(absl::StrContains(config.status().message(), "/nonexistent/run.textproto"));
 }
 
+TEST(TrainConfig, HfCheckpointAndJsonlAreCheckedNamingTheField) {
+  auto ok = parseTrainConfig(
+      "mode: \"grpo\" model { hf_checkpoint: \"ckpt\" chat_template: "
+      "\"chatml\" } task { name: \"jsonl\" jsonl { path: \"d.jsonl\" "
+      "prompt_field: \"q\" reward: \"exact\" } }",
+      "ok");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->task().jsonl().answer_field(), "answer");
+  EXPECT_EQ(ok->task().jsonl().eval_fraction(), 0.1);
+  for (auto [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {"model { hf_checkpoint: \"\" }", "model.hf_checkpoint needs"},
+           {"model { hf_checkpoint: \"c\" num_hidden_layers: 2 }",
+            "model.num_hidden_layers is set, but model.hf_checkpoint"},
+           {"model { chat_template: \"chatml\" }",
+            "model.chat_template needs model.hf_checkpoint"},
+           {"model { hf_checkpoint: \"c\" chat_template: \"llama\" }",
+            "model.chat_template is \"llama\""},
+           {"task { jsonl { path: \"d\" } }",
+            "task.jsonl is set but task.name is \"arithmetic\""},
+           {"mode: \"grpo\" task { name: \"jsonl\" }",
+            "task.name \"jsonl\" needs task.jsonl.path"},
+           {"mode: \"grpo\" task { name: \"jsonl\" jsonl { path: \"d\" "
+            "reward: \"regex\" } }",
+            "task.jsonl.reward is \"regex\""},
+           {"mode: \"grpo\" task { name: \"jsonl\" jsonl { path: \"d\" "
+            "eval_fraction: 1 } }",
+            "task.jsonl.eval_fraction must be in (0, 1)"},
+           {"mode: \"grpo\" task { name: \"jsonl\" jsonl { path: \"d\" "
+            "prompt_field: \"\" } }",
+            "must not be empty"},
+           {"task { name: \"jsonl\" jsonl { path: \"d\" } }",
+            "runs SFT, which needs worked completions"},
+       }) {
+    auto config = parseTrainConfig(text, "run");
+    ASSERT_FALSE(config.ok()) << text;
+    EXPECT_TRUE(absl::StrContains(config.status().message(), message))
+        << text << "\n got: " << config.status();
+  }
+}
+
 } // namespace
 } // namespace kiln::train

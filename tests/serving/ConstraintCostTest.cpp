@@ -19,9 +19,9 @@
 #include "models/deepseek/DeepseekInference.h"
 #include "models/deepseek/DeepseekModel.h"
 #include "models/serve/ServeGraph.h"
+#include "models/tokenizer/TextTokenizer.h"
 #include "models/train/PolicyConfig.h"
 #include "serving/RegexDfa.h"
-#include "serving/TextTokenizer.h"
 #include "serving/TokenMasks.h"
 
 #include "gtest/gtest.h"
@@ -105,7 +105,7 @@ std::pair<double, double> timeDecodes(const proto::Executable &masked,
 }
 
 TEST(ConstraintCost, MaskIsSmallAgainstADecodeStepAtBatch64) {
-  models::DeepseekV3Config config = train::policyConfig({});
+  models::DeepseekV3Config config = *train::policyConfig({});
   auto masked = models::compileServeModel(config, {kBatch, kContext, 0}, "host",
                                           /*seed=*/3);
   ASSERT_TRUE(masked.ok()) << masked.status();
@@ -125,7 +125,8 @@ TEST(ConstraintCost, MaskIsSmallAgainstADecodeStepAtBatch64) {
 
   // The host's share: the engine's per-step work for 64 constrained rows
   // (compiled and precomputed as kiln-serve's ConstraintCache does).
-  std::unique_ptr<TextTokenizer> tok = byteTextTokenizer();
+  std::unique_ptr<tokenizer::TextTokenizer> tok =
+      tokenizer::byteTextTokenizer();
   std::vector<std::string> spellings(vocab);
   for (int64_t id = 0; id < vocab; ++id)
     spellings[id] = tok->spelling(id);

@@ -17,12 +17,12 @@
 #include "httplib.h"
 #include "models/deepseek/Generate.h"
 #include "models/deepseek/HfCheckpoint.h"
+#include "models/deepseek/HfModelDir.h"
 #include "models/serve/ServeGraph.h"
 #include "models/train/PolicyConfig.h"
 #include "nlohmann/json.hpp"
 #include "serving/Engine.h"
 #include "serving/HttpServer.h"
-#include "serving/ModelDir.h"
 
 #include "gtest/gtest.h"
 
@@ -65,7 +65,7 @@ TEST(ServeHfDir, DeepseekR1DirectoryOverHttp) {
       {"eos_token", "<eos>"},
       {"chat_template", kR1Jinja}}.dump();
 
-  models::DeepseekV3Config config = train::policyConfig({});
+  models::DeepseekV3Config config = *train::policyConfig({});
   config.vocabSize = 502;
   auto exe = models::compileServeModel(config, {4, 64}, "host", /*seed=*/9);
   ASSERT_TRUE(exe.ok()) << exe.status();
@@ -74,7 +74,7 @@ TEST(ServeHfDir, DeepseekR1DirectoryOverHttp) {
   ASSERT_TRUE((*offline)->initializeState().ok());
   ASSERT_TRUE(models::saveHfCheckpoint(**offline, config, dir).ok());
 
-  auto model = openModelDir(dir);
+  auto model = models::openHfModelDir(dir);
   ASSERT_TRUE(model.ok()) << model.status();
   ASSERT_TRUE(model->chatTemplate);
   EXPECT_EQ(model->chatTemplate->name(), "deepseek-r1");

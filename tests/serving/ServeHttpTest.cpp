@@ -26,13 +26,13 @@
 #include "httplib.h"
 #include "models/deepseek/Generate.h"
 #include "models/deepseek/HfCheckpoint.h"
+#include "models/deepseek/HfModelDir.h"
 #include "models/serve/ServeGraph.h"
 #include "models/tokenizer/TokenizerConfig.h"
 #include "models/train/PolicyConfig.h"
 #include "nlohmann/json.hpp"
 #include "serving/Engine.h"
 #include "serving/HttpServer.h"
-#include "serving/ModelDir.h"
 
 #include "gtest/gtest.h"
 
@@ -71,7 +71,7 @@ struct Served {
 class ServeHttp : public ::testing::Test {
 protected:
   static void SetUpTestSuite() {
-    config = new models::DeepseekV3Config(train::policyConfig({}));
+    config = new models::DeepseekV3Config(*train::policyConfig({}));
     // Chunks of 8: the prompts here (13 to 17 tokens) take two or three.
     auto exe = models::compileServeModel(*config, {kSlots, kContext, 8}, "host",
                                          /*seed=*/3);
@@ -88,9 +88,9 @@ protected:
         << tokenizer::byteTokenizerConfigJson(kTemplate, kContext);
     offline = init->release();
 
-    auto opened = openModelDir(*dir);
+    auto opened = models::openHfModelDir(*dir);
     ASSERT_TRUE(opened.ok()) << opened.status();
-    model = new ModelDir(*std::move(opened));
+    model = new models::HfModelDir(*std::move(opened));
     metrics = new Metrics();
     served = start(256).release();
     ASSERT_TRUE(served);
@@ -217,7 +217,7 @@ protected:
   static proto::Executable *executable;
   static std::string *dir;
   static EntryRunner *offline;
-  static ModelDir *model;
+  static models::HfModelDir *model;
   static Metrics *metrics;
   static Served *served;
 };
@@ -226,7 +226,7 @@ models::DeepseekV3Config *ServeHttp::config = nullptr;
 proto::Executable *ServeHttp::executable = nullptr;
 std::string *ServeHttp::dir = nullptr;
 EntryRunner *ServeHttp::offline = nullptr;
-ModelDir *ServeHttp::model = nullptr;
+models::HfModelDir *ServeHttp::model = nullptr;
 Metrics *ServeHttp::metrics = nullptr;
 Served *ServeHttp::served = nullptr;
 

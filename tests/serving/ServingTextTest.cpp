@@ -9,10 +9,10 @@
 #include <random>
 
 #include "models/tokenizer/ChatTemplate.h"
+#include "models/tokenizer/TextTokenizer.h"
 #include "serving/Metrics.h"
 #include "serving/OpenAiRequest.h"
 #include "serving/TextStream.h"
-#include "serving/TextTokenizer.h"
 
 #include "gtest/gtest.h"
 
@@ -93,13 +93,13 @@ TEST(ChatTemplate, ReasoningSplit) {
 }
 
 std::vector<int64_t> bytes(const std::string &text) {
-  return byteTextTokenizer()->encode(text).value();
+  return tokenizer::byteTextTokenizer()->encode(text).value();
 }
 
 /// Streams `text` one token at a time, taking after every token.
-TextDelta streamAll(const TextTokenizer &tok, const std::string &text,
-                    std::vector<std::string> stops, bool reasons,
-                    std::string *full = nullptr) {
+TextDelta streamAll(const tokenizer::TextTokenizer &tok,
+                    const std::string &text, std::vector<std::string> stops,
+                    bool reasons, std::string *full = nullptr) {
   TextStream stream(tok, std::move(stops), reasons);
   TextDelta all;
   std::vector<int64_t> ids = tok.encode(text).value();
@@ -121,7 +121,7 @@ TextDelta streamAll(const TextTokenizer &tok, const std::string &text,
 }
 
 TEST(TextStream, DeltasConcatenateToTheSplit) {
-  auto tok = byteTextTokenizer();
+  auto tok = tokenizer::byteTextTokenizer();
   std::mt19937 rng(7);
   const std::vector<std::string> pieces = {
       "<think>", "</think>", "<",  "/",        "think", ">",
@@ -141,7 +141,7 @@ TEST(TextStream, DeltasConcatenateToTheSplit) {
 }
 
 TEST(TextStream, StopStringsCutAndHoldBack) {
-  auto tok = byteTextTokenizer();
+  auto tok = tokenizer::byteTextTokenizer();
   std::string full;
   TextDelta d = streamAll(*tok, "abcSTOPdef", {"STOP"}, false, &full);
   EXPECT_EQ(full, "abc");
@@ -163,7 +163,7 @@ TEST(TextStream, StopStringsCutAndHoldBack) {
 }
 
 TEST(TextStream, HoldsIncompleteUtf8) {
-  auto tok = byteTextTokenizer();
+  auto tok = tokenizer::byteTextTokenizer();
   TextStream stream(*tok, {}, false);
   stream.add(0xE2);
   stream.add(0x82);

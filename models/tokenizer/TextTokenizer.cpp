@@ -1,24 +1,21 @@
-//===- TextTokenizer.cpp - the tokenizer a served model reads -------------===//
+//===- TextTokenizer.cpp - the tokenizer of a model directory -------------===//
 
-#include "serving/TextTokenizer.h"
+#include "models/tokenizer/TextTokenizer.h"
 
 #include "absl/strings/str_cat.h"
 #include "models/tokenizer/BpeTokenizer.h"
 #include "models/tokenizer/ByteTokenizer.h"
 #include "models/tokenizer/Utf8.h"
 
-namespace kiln::serving {
+namespace kiln::tokenizer {
 
 namespace {
-
-using tokenizer::BpeTokenizer;
-using tokenizer::ByteTokenizer;
 
 class ByteText final : public TextTokenizer {
 public:
   absl::StatusOr<std::vector<int64_t>>
   encode(std::string_view text) const override {
-    if (tokenizer::findInvalidUtf8(text) != std::string_view::npos)
+    if (findInvalidUtf8(text) != std::string_view::npos)
       return absl::InvalidArgumentError("text is not valid UTF-8");
     return tok.encode(text);
   }
@@ -31,6 +28,10 @@ public:
           id != ByteTokenizer::kEos)
         kept.push_back(id);
     return tok.decode(kept);
+  }
+  absl::StatusOr<std::string>
+  decodeVerbatim(absl::Span<const int64_t> ids) const override {
+    return tok.decode(ids);
   }
   int64_t vocabSize() const override { return ByteTokenizer::kVocabSize; }
   std::string spelling(int64_t id) const override {
@@ -58,6 +59,10 @@ public:
   absl::StatusOr<std::string>
   decode(absl::Span<const int64_t> ids) const override {
     return tok.decode(ids, /*skipSpecialTokens=*/true);
+  }
+  absl::StatusOr<std::string>
+  decodeVerbatim(absl::Span<const int64_t> ids) const override {
+    return tok.decode(ids);
   }
   int64_t vocabSize() const override { return tok.vocabSize(); }
   std::string spelling(int64_t id) const override {
@@ -97,4 +102,4 @@ bpeTextTokenizer(const std::string &tokenizerJson, const std::string &bosToken,
       new BpeText(*std::move(tok), bosToken, eos));
 }
 
-} // namespace kiln::serving
+} // namespace kiln::tokenizer

@@ -1,14 +1,14 @@
-//===- TextTokenizer.h - the tokenizer a served model reads     -*- C++ -*-===//
+//===- TextTokenizer.h - the tokenizer of a model directory     -*- C++ -*-===//
 //
 // One interface over Kiln's byte tokenizer (kiln-train policies) and Hugging
-// Face byte-level BPE, with the choices serving needs made once: which ids are
-// control tokens that never appear in output text, and the BOS spelling the
-// chat template writes.
+// Face byte-level BPE, with the choices serving and training need made once:
+// which ids are control tokens that never appear in output text, and the BOS
+// spelling the chat template writes.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef KILN_SERVING_TEXTTOKENIZER_H
-#define KILN_SERVING_TEXTTOKENIZER_H
+#ifndef KILN_MODELS_TOKENIZER_TEXTTOKENIZER_H
+#define KILN_MODELS_TOKENIZER_TEXTTOKENIZER_H
 
 #include <cstdint>
 #include <memory>
@@ -20,7 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
-namespace kiln::serving {
+namespace kiln::tokenizer {
 
 class TextTokenizer {
 public:
@@ -32,6 +32,11 @@ public:
   /// tokenizer's special added tokens) are dropped, others spelled out.
   virtual absl::StatusOr<std::string>
   decode(absl::Span<const int64_t> ids) const = 0;
+  /// Every id spelled, control and special tokens included (a BPE added
+  /// token by its content): the text a rule-based reward parses, where a
+  /// special "</think>" must survive.
+  virtual absl::StatusOr<std::string>
+  decodeVerbatim(absl::Span<const int64_t> ids) const = 0;
   virtual int64_t vocabSize() const = 0;
   /// The bytes token `id` adds to output text; "" for control tokens and ids
   /// outside the vocabulary (constrained decoding never allows those).
@@ -51,6 +56,6 @@ absl::StatusOr<std::unique_ptr<TextTokenizer>>
 bpeTextTokenizer(const std::string &tokenizerJson, const std::string &bosToken,
                  const std::string &eosToken);
 
-} // namespace kiln::serving
+} // namespace kiln::tokenizer
 
-#endif // KILN_SERVING_TEXTTOKENIZER_H
+#endif // KILN_MODELS_TOKENIZER_TEXTTOKENIZER_H

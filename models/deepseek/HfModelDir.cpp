@@ -1,29 +1,42 @@
-//===- ModelDir.cpp - what a served model directory holds -----------------===//
+//===- HfModelDir.cpp - a Hugging Face model folder, read once ------------===//
 
-#include "serving/ModelDir.h"
+#include "models/deepseek/HfModelDir.h"
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "executor/UntrustedJson.h"
 #include "models/tokenizer/TokenizerConfig.h"
 #include "nlohmann/json.hpp"
 
-namespace kiln::serving {
+namespace kiln::models {
 
 namespace {
 
 using json = nlohmann::json;
+namespace fs = std::filesystem;
 
-absl::StatusOr<json> readJson(const std::string &path) {
+absl::StatusOr<std::string> readText(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return absl::NotFoundError(absl::StrCat("cannot read ", path));
   std::stringstream text;
   text << in.rdbuf();
-  json parsed = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded() || !parsed.is_object())
+  if (in.bad())
+    return absl::DataLossError(absl::StrCat("error reading ", path));
+  return text.str();
+}
+
+absl::StatusOr<json> readJsonObject(const std::string &path) {
+  absl::StatusOr<std::string> text = readText(path);
+  if (!text.ok())
+    return text.status();
+  absl::StatusOr<json> parsed = parseUntrustedJson(*text, path);
+  if (!parsed.ok())
+    return parsed.status();
+  if (!parsed->is_object())
     return absl::InvalidArgumentError(
         absl::StrCat(path, " is not a JSON object"));
   return parsed;
@@ -62,16 +75,18 @@ absl::StatusOr<std::string> jinjaOf(const json &config,
 
 } // namespace
 
-absl::StatusOr<ModelDir> openModelDir(const std::string &path,
-                                      const std::string &chatTemplate) {
-  namespace fs = std::filesystem;
-  ModelDir dir;
+absl::StatusOr<HfModelDir> openHfModelDir(const std::string &path,
+                                          const std::string &chatTemplate) {
+  HfModelDir dir;
   dir.path = path;
   if (!fs::is_directory(path))
     return absl::NotFoundError(
         absl::StrCat("model directory '", path, "' does not exist"));
-  auto config =
-      models::readDeepseekV3Config((fs::path(path) / "config.json").string());
+  std::string configJson = (fs::path(path) / "config.json").string();
+  if (!fs::exists(configJson))
+    return absl::NotFoundError(
+        absl::StrCat("model directory '", path, "' has no config.json"));
+  absl::StatusOr<DeepseekV3Config> config = readDeepseekV3Config(configJson);
   if (!config.ok())
     return config.status();
   dir.config = *config;
@@ -79,15 +94,15 @@ absl::StatusOr<ModelDir> openModelDir(const std::string &path,
   std::string configFile = (fs::path(path) / "tokenizer_config.json").string();
   json tokConfig = json::object();
   if (fs::exists(configFile)) {
-    auto read = readJson(configFile);
+    absl::StatusOr<json> read = readJsonObject(configFile);
     if (!read.ok())
       return read.status();
-    tokConfig = *read;
+    tokConfig = *std::move(read);
   }
   std::string bos = tokenSpelling(tokConfig, "bos_token");
   if (tokConfig.value("tokenizer_class", "") ==
       std::string(tokenizer::kByteTokenizerClass)) {
-    dir.tokenizer = byteTextTokenizer();
+    dir.tokenizer = tokenizer::byteTextTokenizer();
   } else {
     std::string tokenizerJson = (fs::path(path) / "tokenizer.json").string();
     if (!fs::exists(tokenizerJson))
@@ -96,8 +111,9 @@ absl::StatusOr<ModelDir> openModelDir(const std::string &path,
                        "' has no tokenizer.json and its "
                        "tokenizer_config.json does not name tokenizer_class \"",
                        tokenizer::kByteTokenizerClass, "\""));
-    auto tok = bpeTextTokenizer(tokenizerJson, bos,
-                                tokenSpelling(tokConfig, "eos_token"));
+    absl::StatusOr<std::unique_ptr<tokenizer::TextTokenizer>> tok =
+        tokenizer::bpeTextTokenizer(tokenizerJson, bos,
+                                    tokenSpelling(tokConfig, "eos_token"));
     if (!tok.ok())
       return tok.status();
     dir.tokenizer = *std::move(tok);
@@ -108,25 +124,43 @@ absl::StatusOr<ModelDir> openModelDir(const std::string &path,
         " tokens but config.json's vocab_size is ", dir.config.vocabSize));
 
   if (!chatTemplate.empty()) {
-    auto t = tokenizer::ChatTemplate::byName(chatTemplate, bos);
+    absl::StatusOr<tokenizer::ChatTemplate> t =
+        tokenizer::ChatTemplate::byName(chatTemplate, bos);
     if (!t.ok())
       return t.status();
     dir.chatTemplate = *t;
+    dir.chatTemplateSource = absl::StrCat("the name ", chatTemplate);
     return dir;
   }
-  auto jinja = jinjaOf(tokConfig, configFile);
-  if (!jinja.ok())
-    return jinja.status();
-  if (jinja->empty())
+  // transformers 5 saves the template as its own file, which wins over a
+  // tokenizer_config.json field (as transformers reads them).
+  std::string jinjaFile = (fs::path(path) / "chat_template.jinja").string();
+  std::string source = configFile;
+  std::string jinja;
+  if (fs::exists(jinjaFile)) {
+    absl::StatusOr<std::string> text = readText(jinjaFile);
+    if (!text.ok())
+      return text.status();
+    jinja = *std::move(text);
+    source = jinjaFile;
+  } else {
+    absl::StatusOr<std::string> text = jinjaOf(tokConfig, configFile);
+    if (!text.ok())
+      return text.status();
+    jinja = *std::move(text);
+  }
+  if (jinja.empty())
     return dir;
-  auto t = jinja->rfind("kiln:", 0) == 0
-               ? tokenizer::ChatTemplate::byName(*jinja, bos)
-               : tokenizer::ChatTemplate::fromJinja(*jinja, bos);
+  absl::StatusOr<tokenizer::ChatTemplate> t =
+      jinja.rfind("kiln:", 0) == 0
+          ? tokenizer::ChatTemplate::byName(jinja, bos)
+          : tokenizer::ChatTemplate::fromJinja(jinja, bos);
   if (!t.ok())
     return absl::Status(t.status().code(),
-                        absl::StrCat(configFile, ": ", t.status().message()));
+                        absl::StrCat(source, ": ", t.status().message()));
   dir.chatTemplate = *t;
+  dir.chatTemplateSource = fs::path(source).filename().string();
   return dir;
 }
 
-} // namespace kiln::serving
+} // namespace kiln::models
