@@ -71,6 +71,7 @@ runtime: deps
 # CUDA executor and NCCL world tests; the static
 # kiln-train-rt with the reasoner bundle of `make demo`'s (default) configuration, which
 # also serves gpu-check.textproto (same graph, shorter schedule). Carry .gpu-carry/.
+MOE_SWEEP_TOKENS ?= 1 16 64 256 1024 4096 16384
 gpu-carry: build
 	rm -rf .gpu-carry && mkdir -p .gpu-carry
 	cp $(BUILD_DIR)/bin/kiln-run bench/gpu_bench.py bench/ncu_summary.py .gpu-carry/
@@ -79,6 +80,9 @@ gpu-carry: build
 	# The opt-in cuBLAS provider: checked against the host (tests) and timed (bench).
 	$(BUILD_DIR)/bin/kiln-compile tests/gpu/matmul_mma.mlir --provider=matmul=cublas \
 	  --model-hash=matmul_mma_cublas --bundle=.gpu-carry/tests
+	# The one-block MoE plan kernel, off by default until these pass on a GPU.
+	for g in moe_plan moe; do $(BUILD_DIR)/bin/kiln-compile tests/gpu/$$g.mlir --moe-plan-kernel \
+	  --model-hash=$${g}_plan_kernel --bundle=.gpu-carry/tests || exit 1; done
 	for n in 4096 8192; do $(BUILD_DIR)/bin/kiln-compile bench/graphs/gemm_bf16_$$n.mlir \
 	  --provider=matmul=cublas --model-hash=gemm_bf16_$${n}_cublas --bundle=.gpu-carry/bench || exit 1; done
 	# The MoE-layer rows (issue #7): kiln-bench-moe-graph writes the graphs from Kiln's
@@ -89,6 +93,16 @@ gpu-carry: build
 	for g in moe_layer_fwd moe_layer_fwd_bwd; do $(BUILD_DIR)/bin/kiln-compile \
 	  $(BUILD_DIR)/bench-moe/$$g.mlir --bundle=$(BUILD_DIR)/bench-moe || exit 1; done
 	tar -czf .gpu-carry/bench-moe.tar.gz -C $(BUILD_DIR) bench-moe
+	# The MoE token sweep (issue #17): the forward layer at each of MOE_SWEEP_TOKENS in
+	# one bundle, told apart by model hash; moe_sweep.py times it against torch.
+	rm -rf $(BUILD_DIR)/bench-moe-sweep
+	for t in $(MOE_SWEEP_TOKENS); do \
+	  $(BUILD_DIR)/bin/kiln-bench-moe-graph --out-dir=$(BUILD_DIR)/bench-moe-sweep/graphs/T$$t \
+	    --tokens=$$t >/dev/null && \
+	  $(BUILD_DIR)/bin/kiln-compile $(BUILD_DIR)/bench-moe-sweep/graphs/T$$t/moe_layer_fwd.mlir \
+	    --model-hash=moe_fwd_T$$t --bundle=$(BUILD_DIR)/bench-moe-sweep/bundle || exit 1; done
+	tar -czf .gpu-carry/bench-moe-sweep.tar.gz -C $(BUILD_DIR)/bench-moe-sweep bundle
+	cp bench/moe_sweep.py .gpu-carry/
 	cp $(BUILD_DIR)/bin/KilnCudaExecutorTest $(BUILD_DIR)/bin/KilnNcclWorldTest .gpu-carry/
 	# The decode row: the 461M-parameter DeepseekV3 of bench/configs, bf16, batch 64,
 	# 16-token prompts, 256 new tokens; decode_bench.py times it against transformers.

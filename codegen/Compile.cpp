@@ -1,4 +1,5 @@
-//===- Compile.cpp - the compiler entry point ------------------------------===//
+//===- Compile.cpp - the compiler entry point
+//------------------------------===//
 
 #include "codegen/Compile.h"
 
@@ -27,12 +28,13 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
   bool cublasMatmul = false;
   for (const std::string &provider : options.providers) {
     if (provider != "matmul=cublas")
-      return absl::InvalidArgumentError("unknown provider '" + provider +
-                                        "' (expected OP=PROVIDER; this build has: matmul=cublas)");
+      return absl::InvalidArgumentError(
+          "unknown provider '" + provider +
+          "' (expected OP=PROVIDER; this build has: matmul=cublas)");
     if (options.target != "ptx")
-      return absl::InvalidArgumentError("provider '" + provider +
-                                        "' applies to the ptx target only, not '" +
-                                        options.target + "'");
+      return absl::InvalidArgumentError(
+          "provider '" + provider + "' applies to the ptx target only, not '" +
+          options.target + "'");
     cublasMatmul = true;
   }
   if (options.dataParallel < 1)
@@ -62,6 +64,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     graph.expertParallel = options.expertParallel;
     graph.target.chip = ptxOptions.chip;
     graph.target.wgmma = options.wgmmaMatmul;
+    graph.moePlanKernel = options.moePlanKernel;
     graph.target.cublasMatmul = cublasMatmul;
     ptx::buildPtxGraphPipeline(pm, graph);
   } else {
@@ -81,7 +84,8 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     pm.addInstrumentation(std::move(owned));
   }
   if (mlir::failed(pm.run(module.module())))
-    return absl::InvalidArgumentError(diagnostics.message("the pass pipeline failed"));
+    return absl::InvalidArgumentError(
+        diagnostics.message("the pass pipeline failed"));
   if (dumper && !dumper->status().ok())
     return dumper->status();
   if (options.target == "ptx") {

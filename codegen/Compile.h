@@ -1,8 +1,8 @@
 //===- Compile.h - the compiler entry point ---------------------*- C++ -*-===//
 //
-// module + target + options -> Executable: runs the target's pass pipeline (dumping
-// the IR after every pass on request) and lowers the result to the Executable format
-// the executor runs.
+// module + target + options -> Executable: runs the target's pass pipeline
+// (dumping the IR after every pass on request) and lowers the result to the
+// Executable format the executor runs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,19 +38,23 @@ struct CompileOptions {
   /// kiln.all_to_all. With dataParallel > 1 both must be equal (one world).
   int64_t expertParallel = 1;
   /// Per-op providers for the ptx target, "OP=PROVIDER"; today "matmul=cublas"
-  /// (matmuls run by cuBLAS, loaded by the executor at run time). Off by default:
-  /// every kernel is PTX that Kiln emitted.
+  /// (matmuls run by cuBLAS, loaded by the executor at run time). Off by
+  /// default: every kernel is PTX that Kiln emitted.
   std::vector<std::string> providers;
-  /// ptx target: bf16/f16 matmuls run the Hopper kernel (wgmma fed by TMA, sm_90a
-  /// PTX). Cleared, they run the mma.sync kernel, which any sm_80+ GPU takes.
+  /// ptx target: bf16/f16 matmuls run the Hopper kernel (wgmma fed by TMA,
+  /// sm_90a PTX). Cleared, they run the mma.sync kernel, which any sm_80+ GPU
+  /// takes.
   bool wgmmaMatmul = true;
-  /// When set, the IR before the pipeline and after every pass is written here, one
-  /// numbered file per pass named after it ("03-cse.mlir").
+  /// ptx target: MoE plans of at most 1024 pairs run as one kernel
+  /// (PtxGraphOptions::moePlanKernel; off by default until checked on a GPU).
+  bool moePlanKernel = false;
+  /// When set, the IR before the pipeline and after every pass is written here,
+  /// one numbered file per pass named after it ("03-cse.mlir").
   std::string dumpIrDir;
 };
 
-/// Runs the pipeline on `module` in place, then lowers it. Errors name the pass or
-/// the op that failed and its location.
+/// Runs the pipeline on `module` in place, then lowers it. Errors name the pass
+/// or the op that failed and its location.
 absl::StatusOr<proto::Executable> compile(IrModule &module,
                                           const CompileOptions &options = {});
 

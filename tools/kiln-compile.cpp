@@ -1,7 +1,8 @@
-//===- kiln-compile.cpp - compile a .mlir file to an Executable ------------===//
+//===- kiln-compile.cpp - compile a .mlir file to an Executable
+//------------===//
 //
-// Reads kiln IR, runs the target's pass pipeline (optionally dumping the IR after
-// every pass), and writes the Executable the executor runs.
+// Reads kiln IR, runs the target's pass pipeline (optionally dumping the IR
+// after every pass), and writes the Executable the executor runs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,21 +27,26 @@ static cl::OptionCategory category("kiln-compile options");
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input .mlir>"),
                                       cl::cat(category));
 static cl::opt<std::string> outputFile(
-    "o", cl::desc("Write the Executable to this file (binary protobuf; text format "
-                  "with --text)"),
+    "o",
+    cl::desc("Write the Executable to this file (binary protobuf; text format "
+             "with --text)"),
     cl::value_desc("file"), cl::cat(category));
-static cl::opt<bool> textFormat("text",
-                                cl::desc("Write the Executable in protobuf text format"),
-                                cl::cat(category));
+static cl::opt<bool>
+    textFormat("text", cl::desc("Write the Executable in protobuf text format"),
+               cl::cat(category));
 static cl::opt<std::string> dumpIr(
     "dump-ir",
     cl::desc("Write the IR before the pipeline and after every pass into this "
              "folder, one numbered file per pass"),
     cl::value_desc("dir"), cl::cat(category));
-static cl::opt<std::string> target("target", cl::desc("Target to compile for: host (CPU executor) or ptx (CUDA executor)"),
-                                   cl::init("host"), cl::cat(category));
+static cl::opt<std::string> target(
+    "target",
+    cl::desc(
+        "Target to compile for: host (CPU executor) or ptx (CUDA executor)"),
+    cl::init("host"), cl::cat(category));
 static cl::opt<bool> decompose(
-    "decompose", cl::desc("Expand composite ops (softmax, attention, ...) into primitives"),
+    "decompose",
+    cl::desc("Expand composite ops (softmax, attention, ...) into primitives"),
     cl::cat(category));
 static cl::opt<bool> fuseMoe(
     "fuse-moe",
@@ -62,14 +68,22 @@ static cl::opt<int64_t> expertParallel(
     cl::init(1), cl::value_desc("N"), cl::cat(category));
 static cl::list<std::string> providers(
     "provider",
-    cl::desc("Route an op of the ptx target to a vendor library loaded at run time "
-             "instead of Kiln's PTX: matmul=cublas (may repeat; off by default)"),
+    cl::desc(
+        "Route an op of the ptx target to a vendor library loaded at run time "
+        "instead of Kiln's PTX: matmul=cublas (may repeat; off by default)"),
     cl::value_desc("op=provider"), cl::cat(category));
-static cl::opt<bool> wgmma(
-    "wgmma",
-    cl::desc("ptx target: run bf16/f16 matmuls on the Hopper kernel (wgmma + TMA, sm_90a); "
-             "--wgmma=false selects the mma.sync kernel (default true)"),
-    cl::init(true), cl::cat(category));
+static cl::opt<bool>
+    wgmma("wgmma",
+          cl::desc("ptx target: run bf16/f16 matmuls on the Hopper kernel "
+                   "(wgmma + TMA, sm_90a); "
+                   "--wgmma=false selects the mma.sync kernel (default true)"),
+          cl::init(true), cl::cat(category));
+static cl::opt<bool> moePlanKernel(
+    "moe-plan-kernel",
+    cl::desc("ptx target: run MoE plans of at most 1024 token-expert pairs as "
+             "one kernel instead of argsort, bincount and cumsum (off by "
+             "default until checked on a GPU)"),
+    cl::cat(category));
 static cl::opt<std::string> bundleDir(
     "bundle",
     cl::desc("Compile for both the host and the ptx target and add the two "
@@ -83,11 +97,13 @@ static cl::opt<std::string> modelHash(
 static cl::opt<std::string> bucket("bucket",
                                    cl::desc("Bundle key: the shape bucket"),
                                    cl::init("default"), cl::cat(category));
-static cl::opt<bool> printIr("print-ir", cl::desc("Print the IR after the pipeline"),
+static cl::opt<bool> printIr("print-ir",
+                             cl::desc("Print the IR after the pipeline"),
                              cl::cat(category));
 // LLVM itself registers -stats.
 static cl::opt<bool> stats(
-    "print-stats", cl::desc("Print each entry point's step count and peak memory in bytes"),
+    "print-stats",
+    cl::desc("Print each entry point's step count and peak memory in bytes"),
     cl::cat(category));
 
 static int fail(const std::string &message) {
@@ -113,6 +129,7 @@ static int writeBundle(const std::string &text, const std::string &input) {
     if (std::string(target) == "ptx")
       options.providers.assign(providers.begin(), providers.end());
     options.wgmmaMatmul = wgmma;
+    options.moePlanKernel = moePlanKernel;
     auto exe = kiln::codegen::compile(*module, options);
     if (!exe.ok())
       return fail(std::string(exe.status().message()));
@@ -130,14 +147,15 @@ static int writeBundle(const std::string &text, const std::string &input) {
 
 static int run(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
-  cl::ParseCommandLineOptions(argc, argv,
-                              "kiln-compile: compiles kiln IR to an Executable\n");
+  cl::ParseCommandLineOptions(
+      argc, argv, "kiln-compile: compiles kiln IR to an Executable\n");
   if (inputFile.empty())
     return fail("expected exactly one input file (see --help)");
   std::string input = inputFile;
   std::ifstream in(input);
   if (!in)
-    return fail(absl::StrFormat("cannot open '%s': %s", input, std::strerror(errno)));
+    return fail(
+        absl::StrFormat("cannot open '%s': %s", input, std::strerror(errno)));
   std::stringstream buffer;
   buffer << in.rdbuf();
   if (std::string refused = kiln::tools::checkMlirInput(buffer.str(), input);
@@ -165,6 +183,7 @@ static int run(int argc, char **argv) {
   options.dumpIrDir = dumpIr;
   options.providers.assign(providers.begin(), providers.end());
   options.wgmmaMatmul = wgmma;
+  options.moePlanKernel = moePlanKernel;
   auto exe = kiln::codegen::compile(*module, options);
   if (!exe.ok())
     return fail(std::string(exe.status().message()));
@@ -174,7 +193,8 @@ static int run(int argc, char **argv) {
   if (stats)
     for (const auto &entry : exe->entries())
       std::printf("entry %s: %d steps, %d buffers, peak %lld bytes\n",
-                  entry.name().c_str(), entry.steps_size(), entry.buffers_size(),
+                  entry.name().c_str(), entry.steps_size(),
+                  entry.buffers_size(),
                   static_cast<long long>(entry.peak_bytes()));
   std::string output = outputFile;
   if (!output.empty())

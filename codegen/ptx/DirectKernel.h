@@ -1,4 +1,5 @@
-//===- DirectKernel.h - kernels written in the gpu dialect -------*- C++ -*-===//
+//===- DirectKernel.h - kernels written in the gpu dialect -------*- C++
+//-*-===//
 //
 // The ops that are not loop nests get kernels written against the GPU's thread
 // model instead of a linalg nest: a block per row sorting in shared memory
@@ -34,17 +35,19 @@ namespace kiln::codegen::ptx {
 /// kernel family; each family's builder below fills it.
 class DirectKernels {
 public:
-  DirectKernels(mlir::Operation *op, mlir::ModuleOp module, const std::string &name);
+  DirectKernels(mlir::Operation *op, mlir::ModuleOp module,
+                const std::string &name);
 
   /// Appends a kernel taking every buffer, launched after the ones before it
   /// with `grid` x `block` threads (1-D) and `dynamicShared` bytes of dynamic
   /// shared memory. Returns a builder at the start of its body (before the
   /// gpu.return).
-  mlir::OpBuilder addKernel(const std::string &suffix, int64_t grid, int64_t block,
-                            int64_t dynamicShared = 0);
+  mlir::OpBuilder addKernel(const std::string &suffix, int64_t grid,
+                            int64_t block, int64_t dynamicShared = 0);
 
   /// A static shared-memory buffer of the kernel added last.
-  mlir::Value addSharedBuffer(llvm::ArrayRef<int64_t> shape, mlir::Type element);
+  mlir::Value addSharedBuffer(llvm::ArrayRef<int64_t> shape,
+                              mlir::Type element);
 
   mlir::Location loc() const { return location; }
   /// The buffer of operand i / result i inside the kernel added last.
@@ -68,17 +71,18 @@ mlir::Value threadIndex(mlir::OpBuilder &b, mlir::Location l);
 mlir::Value blockIndex(mlir::OpBuilder &b, mlir::Location l);
 /// scf.for from `lo` to `hi` by `step` carrying `inits`; `body` returns the
 /// values to yield.
-mlir::ValueRange forLoop(
-    mlir::OpBuilder &b, mlir::Location l, mlir::Value lo, mlir::Value hi, mlir::Value step,
-    mlir::ValueRange inits,
-    const std::function<llvm::SmallVector<mlir::Value>(mlir::OpBuilder &, mlir::Location,
-                                                       mlir::Value, mlir::ValueRange)> &body);
+mlir::ValueRange
+forLoop(mlir::OpBuilder &b, mlir::Location l, mlir::Value lo, mlir::Value hi,
+        mlir::Value step, mlir::ValueRange inits,
+        const std::function<llvm::SmallVector<mlir::Value>(
+            mlir::OpBuilder &, mlir::Location, mlir::Value, mlir::ValueRange)>
+            &body);
 /// scf.if without results.
 void ifThen(mlir::OpBuilder &b, mlir::Location l, mlir::Value cond,
             const std::function<void(mlir::OpBuilder &, mlir::Location)> &body);
 /// gpu.shuffle of a 32- or 64-bit value (64-bit ones as two 32-bit halves).
-mlir::Value shuffle(mlir::OpBuilder &b, mlir::Location l, mlir::Value v, int32_t offset,
-                    mlir::gpu::ShuffleMode mode);
+mlir::Value shuffle(mlir::OpBuilder &b, mlir::Location l, mlir::Value v,
+                    int32_t offset, mlir::gpu::ShuffleMode mode);
 /// The smallest power of two >= n (1 for n <= 1).
 int64_t nextPowerOfTwo(int64_t n);
 
@@ -89,7 +93,8 @@ struct AxisRows {
 };
 AxisRows axisRows(llvm::ArrayRef<int64_t> shape, int64_t axis);
 /// Flat position of element 0 of row `row` in a tensor split as `r`.
-mlir::Value rowBase(mlir::OpBuilder &b, mlir::Location l, mlir::Value row, const AxisRows &r);
+mlir::Value rowBase(mlir::OpBuilder &b, mlir::Location l, mlir::Value row,
+                    const AxisRows &r);
 
 // The kernels, one file each.
 absl::Status buildSortKernels(mlir::Operation *op, DirectKernels &k);
@@ -100,6 +105,7 @@ absl::Status buildAttentionKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildSimtMatmulKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildBincountKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildMoeCombineKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildMoePlanKernels(mlir::Operation *op, DirectKernels &k);
 
 /// The composites the ptx target keeps whole for a direct kernel
 /// (kiln-decompose expands every other one before lowering).
@@ -114,11 +120,16 @@ struct MatmulShape {
 std::optional<MatmulShape> matmulShape(ir::MatmulOp matmul);
 
 /// True for the matmuls the tiled CUDA-core kernel runs (float types, batch
-/// dims absent or equal to the result's); the tensor-core kernel is tried first.
+/// dims absent or equal to the result's); the tensor-core kernel is tried
+/// first.
 bool isSimtMatmul(mlir::Operation *op);
 /// True for the attention ops the fused kernel runs (every score of a query
 /// row fits in shared memory); the others are decomposed before lowering.
 bool isDirectAttention(mlir::Operation *op);
+/// True for the moe_plan ops the one-block kernel runs (static shapes, at
+/// most 1024 pairs and experts); kiln-expand-unfused-composites expands the
+/// others before lowering.
+bool isDirectMoePlan(mlir::Operation *op);
 /// True for the scatter_add element types with hardware atomic adds (all but
 /// fp8 and i1/i8, which keep the exact gather-style kernel).
 bool scatterAddUsesAtomics(mlir::Operation *op);

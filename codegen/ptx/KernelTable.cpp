@@ -127,6 +127,9 @@ const KernelProvider providers[] = {
      buildDirect<buildBincountKernels>},
     {"moe_combine", false, nullptr, directOf<kir::MoeCombineOp>,
      buildDirect<buildMoeCombineKernels>},
+    {"moe_plan", false, nullptr,
+     [](Operation *op, const KernelTarget &) { return isDirectMoePlan(op); },
+     buildDirect<buildMoePlanKernels>},
     {"loop_nest", true, nullptr,
      [](Operation *, const KernelTarget &) { return true; },
      [](KernelBuild &build) {
@@ -140,7 +143,8 @@ const KernelProvider providers[] = {
 ArrayRef<KernelProvider> kernelProviders() { return providers; }
 
 ArrayRef<StringLiteral> directComposites() {
-  static constexpr StringLiteral names[] = {"attention", "moe_combine"};
+  static constexpr StringLiteral names[] = {"attention", "moe_combine",
+                                            "moe_plan"};
   return names;
 }
 

@@ -11,14 +11,16 @@
 
 include "mlir/Pass/PassBase.td"
 
-def ExpandUnfusedAttention
-    : Pass<"kiln-expand-unfused-attention", "::mlir::ModuleOp"> {
-  let summary = "Decompose the attention ops the fused ptx kernel cannot run";
+def ExpandUnfusedComposites
+    : Pass<"kiln-expand-unfused-composites", "::mlir::ModuleOp"> {
+  let summary = "Decompose the composites the ptx target's direct kernels refuse";
   let description = [{
-    The ptx target runs kiln.attention as one kernel whose query rows keep
-    every score in shared memory (at most 128 KiB a block). Longer rows, and
-    element types the kernel lacks, are expanded into primitives here, with
-    the composites that expansion creates (softmax).
+    The ptx target keeps kiln.attention and kiln.moe_plan whole for their
+    direct kernels. The attention kernel keeps a query row's every score in
+    shared memory (at most 128 KiB a block); the plan kernel is one block
+    (at most 1024 token-expert pairs and experts). Larger ops, and element
+    types the kernels lack, are expanded into primitives here, with the
+    composites that expansion creates (softmax).
   }];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }

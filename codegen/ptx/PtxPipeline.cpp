@@ -27,19 +27,21 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   passes::PipelineOptions graph;
   // The ptx target has kernels for primitives and the composites of
   // directComposites() (attention where its fused kernel takes it, the MoE
-  // combine): every other composite is expanded.
+  // combine, the MoE plan with moePlanKernel): every other composite is
+  // expanded.
   graph.decompose = true;
   graph.fuseMoe = options.fuseMoe;
   if (!options.decomposeAll)
     for (StringRef name : directComposites())
-      graph.keepComposites.push_back(name.str());
+      if (name != "moe_plan" || options.moePlanKernel)
+        graph.keepComposites.push_back(name.str());
   graph.dataParallel = options.dataParallel;
   graph.expertParallel = options.expertParallel;
   passes::buildHostPipeline(pm, graph);
   // NCCL moves bytes; the reductions of the collectives become kernels.
   pm.addPass(passes::createExpandCollectives());
   pm.addPass(mlir::createCanonicalizerPass());
-  pm.addPass(createExpandUnfusedAttention());
+  pm.addPass(createExpandUnfusedComposites());
   pm.addPass(passes::createFormFusions());
   SelectKernelsOptions select;
   select.chip = options.target.chip;

@@ -24,6 +24,10 @@ struct PtxGraphOptions {
   bool decomposeAll = false;
   /// kiln-fuse-moe before autodiff.
   bool fuseMoe = true;
+  /// Keep kiln.moe_plan whole for its one-block kernel where it takes the plan
+  /// (isDirectMoePlan). Off until the kernel is checked on a GPU: the plan is
+  /// then argsort, bincount and cumsum, as on the host.
+  bool moePlanKernel = false;
   /// Data- and expert-parallel ranks (kiln-data-parallel,
   /// kiln-expert-parallel); their collectives run over NCCL.
   int64_t dataParallel = 1;
@@ -32,7 +36,7 @@ struct PtxGraphOptions {
 };
 
 /// Graph passes for the ptx target: the host pipeline's (grad, cleanup,
-/// decomposition), kiln-expand-collectives, kiln-expand-unfused-attention,
+/// decomposition), kiln-expand-collectives, kiln-expand-unfused-composites,
 /// kiln-form-fusions and kiln-select-kernels.
 void buildPtxGraphPipeline(mlir::OpPassManager &pm,
                            const PtxGraphOptions &options);

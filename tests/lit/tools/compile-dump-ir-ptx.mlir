@@ -13,7 +13,7 @@
 // FILES: 08-symbol-dce.mlir
 // FILES-NEXT: 09-kiln-expand-collectives.mlir
 // FILES-NEXT: 10-canonicalize.mlir
-// FILES-NEXT: 11-kiln-expand-unfused-attention.mlir
+// FILES-NEXT: 11-kiln-expand-unfused-composites.mlir
 // FILES-NEXT: 12-kiln-form-fusions.mlir
 // FILES-NEXT: 13-kiln-select-kernels.mlir
 // FILES-NEXT: k0_matmul.0-linalg.mlir

@@ -1,8 +1,9 @@
-//===- ExpandUnfusedAttention.cpp - kiln-expand-unfused-attention ---------===//
+//===- ExpandUnfusedComposites.cpp - kiln-expand-unfused-composites -------===//
 //
-// The ptx pipeline keeps kiln.attention whole (kiln-decompose runs with
-// attention excluded); this pass expands the ones the fused kernel refuses
-// (isDirectAttention), then the composites their expansion creates.
+// The ptx pipeline keeps the composites of directComposites() whole
+// (kiln-decompose runs with them excluded); this pass expands the ones their
+// direct kernels refuse (isDirectAttention, isDirectMoePlan), then the
+// composites that expansion creates.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,7 +18,7 @@
 #include "mlir/Transforms/Passes.h"
 
 namespace kiln::codegen::ptx {
-#define GEN_PASS_DEF_EXPANDUNFUSEDATTENTION
+#define GEN_PASS_DEF_EXPANDUNFUSEDCOMPOSITES
 #include "codegen/ptx/PtxPasses.h.inc"
 } // namespace kiln::codegen::ptx
 
@@ -26,32 +27,36 @@ using namespace mlir;
 namespace kiln::codegen::ptx {
 namespace {
 
-struct ExpandUnfusedAttentionPass
-    : impl::ExpandUnfusedAttentionBase<ExpandUnfusedAttentionPass> {
+struct ExpandUnfusedCompositesPass
+    : impl::ExpandUnfusedCompositesBase<ExpandUnfusedCompositesPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<Operation *> unfused;
-    module.walk([&](ir::AttentionOp op) {
-      if (!isDirectAttention(op))
+    module.walk([&](Operation *op) {
+      if ((llvm::isa<ir::AttentionOp>(op) && !isDirectAttention(op)) ||
+          (llvm::isa<ir::MoePlanOp>(op) && !isDirectMoePlan(op)))
         unfused.push_back(op);
     });
     if (unfused.empty())
       return;
     RewritePatternSet patterns(&getContext());
-    passes::populateAttentionDecomposition(patterns,
-                                           [](StringRef) { return true; });
+    auto only = [](StringRef name) {
+      return [name](StringRef op) { return op == name; };
+    };
+    passes::populateAttentionDecomposition(patterns, only("attention"));
+    passes::populateMoeDecompositions(patterns, only("moe_plan"));
     if (failed(applyOpPatternsAndFold(unfused, std::move(patterns))))
       return signalPassFailure();
-    // The expansion may use composites (softmax): expand those too, then
+    // The expansions may use composites (softmax): expand those too, then
     // clean up as the graph pipeline does after kiln-decompose.
     std::vector<std::string> others;
     for (StringRef name : passes::compositeOpNames())
       if (!llvm::is_contained(directComposites(), name))
         others.push_back(name.str());
-    passes::DecomposeOptions only;
-    only.onlyOps = others;
+    passes::DecomposeOptions rest;
+    rest.onlyOps = others;
     OpPassManager pm(ModuleOp::getOperationName());
-    pm.addPass(passes::createDecompose(only));
+    pm.addPass(passes::createDecompose(rest));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
     if (failed(runPipeline(pm, module)))
