@@ -415,7 +415,9 @@ TEST(ReasonerTrain, FailuresStopWithACheckpointAndResumeContinues) {
 // described another distribution than the one that sampled.
 TEST(ReasonerTrain, GrpoLogprobsAreOfLogitsOverTheTemperature) {
   const double temperature = 0.5;
-  Compiled plain = compileTiny("");
+  // The untempered entry is set explicitly: the default rollout temperature
+  // is 0.5 (make demo's recipe, docs/RECIPE.md), not 1.
+  Compiled plain = compileTiny("grpo { temperature: 1 }");
   Compiled tempered =
       compileTiny("grpo { temperature: " + std::to_string(temperature) + " }");
   const int64_t rows = plain.shapes.grpoBatch, s = plain.shapes.seqLen;
