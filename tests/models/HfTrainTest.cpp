@@ -23,13 +23,13 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
-#include <sys/wait.h>
 
 #include "executor/DType.h"
 #include "executor/Safetensors.h"
 #include "models/deepseek/HfModelDir.h"
 #include "nlohmann/json.hpp"
 #include "tests/models/HfLogits.h"
+#include "tests/models/RunCommand.h"
 
 #include "gtest/gtest.h"
 
@@ -42,23 +42,8 @@ namespace fs = std::filesystem;
 const std::string kSource =
     std::string(KILN_SOURCE_DIR) + "/tests/fixtures/hf_policy/r1";
 
-struct Command {
-  int rc = -1;
-  std::string output; // stdout and stderr
-};
-
-Command runCommand(const std::string &command) {
-  Command c;
-  FILE *pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe)
-    return c;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe))
-    c.output.append(buffer, n);
-  int status = pclose(pipe);
-  c.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return c;
-}
+using kiln::tests::Command;
+using kiln::tests::runCommand;
 
 std::string freshDir(const std::string &name) {
   std::string dir = testing::TempDir() + "/" + name;

@@ -1,4 +1,5 @@
-//===- ReasonerBundleTest.cpp - kiln-train on either device and from bundles -===//
+//===- ReasonerBundleTest.cpp - kiln-train on either device and from bundles
+//-===//
 //
 // The trainer runs through the EntryRunner interface; kiln-train's bundle keys
 // depend on exactly what the compiled graph depends on; --export-bundle writes
@@ -11,7 +12,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sys/wait.h>
 
 #include "absl/strings/match.h"
 #include "executor/Bundle.h"
@@ -22,9 +22,10 @@
 #include "models/train/TrainConfig.h"
 #include "models/train/TrainDevice.h"
 #include "models/train/Trainer.h"
+#include "tests/models/RunCommand.h"
 
-#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "gtest/gtest.h"
 
 namespace kiln::train {
 namespace {
@@ -34,7 +35,8 @@ constexpr const char *kTiny =
     "model { hidden_size: 32 intermediate_size: 64 moe_intermediate_size: 32 "
     "kv_lora_rank: 16 qk_nope_head_dim: 8 qk_rope_head_dim: 8 v_head_dim: 8 "
     "num_attention_heads: 2 } sft { steps: 1 batch_size: 4 } "
-    "grpo { prompts_per_step: 2 group_size: 2 max_new_tokens: 30 } eval { problems: 2 }";
+    "grpo { prompts_per_step: 2 group_size: 2 max_new_tokens: 30 } eval { "
+    "problems: 2 }";
 
 std::string freshDir(const std::string &name) {
   std::string dir = ::testing::TempDir() + "/" + name;
@@ -48,23 +50,8 @@ TrainConfig tinyConfig(const std::string &extra = "") {
   return config.ok() ? *config : TrainConfig();
 }
 
-struct Command {
-  int rc = -1;
-  std::string output; // stdout and stderr
-};
-
-Command runCommand(const std::string &command) {
-  Command c;
-  FILE *pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe)
-    return c;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe))
-    c.output.append(buffer, n);
-  int status = pclose(pipe);
-  c.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return c;
-}
+using kiln::tests::Command;
+using kiln::tests::runCommand;
 
 /// kiln-train (or kiln-train-rt) on the tiny policy, plus `flags`.
 Command runTrain(const std::string &binary, const std::string &flags) {
@@ -90,9 +77,13 @@ TEST(ReasonerBundle, TheHashCoversWhatTheGraphDependsOn) {
   ASSERT_TRUE(shapes.ok()) << shapes.status();
   std::string hash = reasonerModelHash(base, *shapes);
   EXPECT_EQ(hash.size(), 16u);
-  // Effective values, not what the file spelled: a default set explicitly hashes alike.
-  EXPECT_EQ(reasonerModelHash(tinyConfig("model { seed: 1 } grpo { beta: 0 }"), *shapes), hash);
-  // Learning rates, step counts, the output folder and the device do not reach the graph.
+  // Effective values, not what the file spelled: a default set explicitly
+  // hashes alike.
+  EXPECT_EQ(reasonerModelHash(tinyConfig("model { seed: 1 } grpo { beta: 0 }"),
+                              *shapes),
+            hash);
+  // Learning rates, step counts, the output folder and the device do not reach
+  // the graph.
   EXPECT_EQ(reasonerModelHash(
                 tinyConfig("sft { learning_rate: 1e-2 steps: 9 } "
                            "grpo { learning_rate: 1 steps: 3 min_p: 0.1 "
@@ -122,18 +113,22 @@ TEST(ReasonerBundle, TheHashCoversWhatTheGraphDependsOn) {
 }
 
 TEST(ReasonerBundle, TheGpuCheckConfigSharesTheDefaultBundle) {
-  // make gpu-carry exports only the defaults' bundle; the GPU check config must find it.
+  // make gpu-carry exports only the defaults' bundle; the GPU check config must
+  // find it.
   auto defaults = parseTrainConfig("", "defaults");
-  auto check = loadTrainConfig(KILN_SOURCE_DIR "/models/train/configs/gpu-check.textproto");
+  auto check = loadTrainConfig(KILN_SOURCE_DIR
+                               "/models/train/configs/gpu-check.textproto");
   ASSERT_TRUE(defaults.ok() && check.ok()) << check.status();
   auto a = reasonerShapes(*defaults), b = reasonerShapes(*check);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(reasonerBundleKey(*check, *b, "ptx"), reasonerBundleKey(*defaults, *a, "ptx"));
+  EXPECT_EQ(reasonerBundleKey(*check, *b, "ptx"),
+            reasonerBundleKey(*defaults, *a, "ptx"));
 }
 
 TEST(ReasonerBundle, TrainerRunsOnAnEntryRunnerAndCheckpointsThroughIt) {
   std::string out = freshDir("kiln-entry-runner");
-  TrainConfig config = tinyConfig("sft { steps: 2 } output_dir: \"" + out + "\"");
+  TrainConfig config =
+      tinyConfig("sft { steps: 2 } output_dir: \"" + out + "\"");
   auto shapes = reasonerShapes(config);
   ASSERT_TRUE(shapes.ok()) << shapes.status();
   auto exe = compileReasoner(config, *shapes, "host");
@@ -141,8 +136,10 @@ TEST(ReasonerBundle, TrainerRunsOnAnEntryRunnerAndCheckpointsThroughIt) {
   auto runner = openExecutor("cpu", *exe);
   ASSERT_TRUE(runner.ok()) << runner.status();
   EntryRunner &executor = **runner;
-  EXPECT_TRUE(absl::StartsWith(executor.deviceDescription(), "CPU")) << executor.deviceDescription();
-  auto trainer = Trainer::create(config, executor, shapes->seqLen, shapes->promptLen);
+  EXPECT_TRUE(absl::StartsWith(executor.deviceDescription(), "CPU"))
+      << executor.deviceDescription();
+  auto trainer =
+      Trainer::create(config, executor, shapes->seqLen, shapes->promptLen);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   ASSERT_TRUE((*trainer)->runSft().ok());
   std::vector<double> losses = sftLosses(out + "/metrics.jsonl");
@@ -157,16 +154,19 @@ TEST(ReasonerBundle, DevicesMapToTargetsAndUnknownOnesAreNamed) {
   EXPECT_EQ(*targetForDevice("cuda"), "ptx");
   auto bad = targetForDevice("tpu");
   ASSERT_FALSE(bad.ok());
-  EXPECT_TRUE(absl::StrContains(bad.status().message(), "\"tpu\"")) << bad.status();
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "\"tpu\""))
+      << bad.status();
   auto config = parseTrainConfig("device: \"gpu\"", "test");
   ASSERT_FALSE(config.ok());
-  EXPECT_TRUE(absl::StrContains(config.status().message(), "\"gpu\"")) << config.status();
+  EXPECT_TRUE(absl::StrContains(config.status().message(), "\"gpu\""))
+      << config.status();
 
   proto::Executable ptx;
   ptx.set_target("ptx");
   auto wrong = openExecutor("cpu", ptx);
   ASSERT_FALSE(wrong.ok());
-  EXPECT_TRUE(absl::StrContains(wrong.status().message(), "'ptx'")) << wrong.status();
+  EXPECT_TRUE(absl::StrContains(wrong.status().message(), "'ptx'"))
+      << wrong.status();
 }
 
 TEST(ReasonerBundle, CudaWithoutAGpuSaysNoCudaDevice) {
@@ -180,13 +180,15 @@ TEST(ReasonerBundle, CudaWithoutAGpuSaysNoCudaDevice) {
   EXPECT_EQ(c.rc, 1) << c.output;
   EXPECT_TRUE(absl::StrContains(c.output, "no CUDA device")) << c.output;
   // The runtime binary says the same before it reads the bundle.
-  c = runTrain(KILN_TRAIN_RT_BIN, "--device=cuda --bundle=" + freshDir("kiln-no-bundle"));
+  c = runTrain(KILN_TRAIN_RT_BIN,
+               "--device=cuda --bundle=" + freshDir("kiln-no-bundle"));
   EXPECT_EQ(c.rc, 1) << c.output;
   EXPECT_TRUE(absl::StrContains(c.output, "no CUDA device")) << c.output;
 }
 
 TEST(ReasonerBundle, UnknownDeviceFlagIsAnErrorNamingTheValue) {
-  Command c = runTrain(KILN_TRAIN_BIN, "--device=tpu --output-dir=" + freshDir("kiln-train-tpu"));
+  Command c = runTrain(KILN_TRAIN_BIN, "--device=tpu --output-dir=" +
+                                           freshDir("kiln-train-tpu"));
   EXPECT_EQ(c.rc, 1) << c.output;
   EXPECT_TRUE(absl::StrContains(c.output, "device is \"tpu\"")) << c.output;
   EXPECT_TRUE(absl::StrContains(c.output, "cpu, cuda")) << c.output;
@@ -255,15 +257,18 @@ TEST(ReasonerBundle, ExportBundleWritesHostAndPtxExecutables) {
   BundleKey hostKey = reasonerBundleKey(config, *shapes, "host");
   BundleKey ptxKey = reasonerBundleKey(config, *shapes, "ptx");
   if (c.rc != 0) {
-    // Only a ptx codegen gap may stop the export; the compiler's message names the op.
+    // Only a ptx codegen gap may stop the export; the compiler's message names
+    // the op.
     ASSERT_TRUE(absl::StrContains(c.output, "for the ptx target")) << c.output;
     // Nothing was written, and the host side exports on its own.
     EXPECT_FALSE(std::filesystem::exists(dir + "/manifest.json"));
     auto host = exportReasonerBundle(config, *shapes, dir, {"host"});
     ASSERT_TRUE(host.ok()) << host.status();
   } else {
-    EXPECT_TRUE(absl::StrContains(c.output, bundleKeyString(hostKey))) << c.output;
-    EXPECT_TRUE(absl::StrContains(c.output, bundleKeyString(ptxKey))) << c.output;
+    EXPECT_TRUE(absl::StrContains(c.output, bundleKeyString(hostKey)))
+        << c.output;
+    EXPECT_TRUE(absl::StrContains(c.output, bundleKeyString(ptxKey)))
+        << c.output;
   }
   auto bundle = openBundle(dir);
   ASSERT_TRUE(bundle.ok()) << bundle.status();
@@ -274,12 +279,14 @@ TEST(ReasonerBundle, ExportBundleWritesHostAndPtxExecutables) {
   ASSERT_TRUE(executor.ok()) << executor.status();
   EXPECT_NE((*executor)->entry("sft_step"), nullptr);
   if (c.rc != 0)
-    GTEST_SKIP() << "the ptx compile of the reasoner graph failed:\n" << c.output;
+    GTEST_SKIP() << "the ptx compile of the reasoner graph failed:\n"
+                 << c.output;
   auto ptx = bundle->load(ptxKey);
   ASSERT_TRUE(ptx.ok()) << ptx.status();
   EXPECT_EQ(ptx->target(), "ptx");
   EXPECT_GT(ptx->modules_size(), 0);
-  for (const char *entry : {"sft_step", "logprobs", "grpo_step", "prefill", "decode"}) {
+  for (const char *entry :
+       {"sft_step", "logprobs", "grpo_step", "prefill", "decode"}) {
     bool found = false;
     for (const auto &e : ptx->entries())
       found |= e.name() == entry;
@@ -287,7 +294,8 @@ TEST(ReasonerBundle, ExportBundleWritesHostAndPtxExecutables) {
   }
 }
 
-TEST(ReasonerBundle, RuntimeOnlyTrainerFromTheBundleMatchesTheInProcessCompile) {
+TEST(ReasonerBundle,
+     RuntimeOnlyTrainerFromTheBundleMatchesTheInProcessCompile) {
   // In process: compile, one SFT step.
   std::string out = freshDir("kiln-inprocess-sft");
   TrainConfig config = tinyConfig("output_dir: \"" + out + "\"");
@@ -297,7 +305,8 @@ TEST(ReasonerBundle, RuntimeOnlyTrainerFromTheBundleMatchesTheInProcessCompile) 
   ASSERT_TRUE(exe.ok()) << exe.status();
   auto runner = openExecutor("cpu", *exe);
   ASSERT_TRUE(runner.ok()) << runner.status();
-  auto trainer = Trainer::create(config, **runner, shapes->seqLen, shapes->promptLen);
+  auto trainer =
+      Trainer::create(config, **runner, shapes->seqLen, shapes->promptLen);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   ASSERT_TRUE((*trainer)->runSft().ok());
   std::vector<double> expected = sftLosses(out + "/metrics.jsonl");
@@ -310,7 +319,8 @@ TEST(ReasonerBundle, RuntimeOnlyTrainerFromTheBundleMatchesTheInProcessCompile) 
   Command c = runTrain(KILN_TRAIN_RT_BIN,
                        "--mode=sft --bundle=" + dir + " --output-dir=" + rtOut);
   ASSERT_EQ(c.rc, 0) << c.output;
-  EXPECT_TRUE(absl::StrContains(c.output, "loaded the policy's entries")) << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "loaded the policy's entries"))
+      << c.output;
   std::vector<double> losses = sftLosses(rtOut + "/metrics.jsonl");
   ASSERT_EQ(losses.size(), 1u) << c.output;
   EXPECT_EQ(losses[0], expected[0]);
@@ -327,16 +337,20 @@ TEST(ReasonerBundle, AMissingKeyNamesTheKeyAndTheCommandThatFillsIt) {
   ASSERT_FALSE(exe.ok());
   EXPECT_TRUE(absl::IsNotFound(exe.status())) << exe.status();
   const std::string message(exe.status().message());
-  EXPECT_TRUE(absl::StrContains(message, bundleKeyString(reasonerBundleKey(config, *shapes,
-                                                                           "ptx"))))
+  EXPECT_TRUE(absl::StrContains(
+      message, bundleKeyString(reasonerBundleKey(config, *shapes, "ptx"))))
       << message;
-  EXPECT_TRUE(absl::StrContains(message, "kiln-train --export-bundle=" + dir)) << message;
+  EXPECT_TRUE(absl::StrContains(message, "kiln-train --export-bundle=" + dir))
+      << message;
 
   // The binary spells the command with the user's own configuration flags.
   Command c = runTrain(KILN_TRAIN_RT_BIN, "--bundle=" + dir);
   EXPECT_EQ(c.rc, 1) << c.output;
-  EXPECT_TRUE(absl::StrContains(c.output, "fill it with: kiln-train '--set=model {")) << c.output;
-  EXPECT_TRUE(absl::StrContains(c.output, "--export-bundle=" + dir)) << c.output;
+  EXPECT_TRUE(
+      absl::StrContains(c.output, "fill it with: kiln-train '--set=model {"))
+      << c.output;
+  EXPECT_TRUE(absl::StrContains(c.output, "--export-bundle=" + dir))
+      << c.output;
 }
 
 } // namespace
