@@ -1,10 +1,11 @@
-//===- PtxTargetTest.cpp - the ptx target's Executables, checked on the CPU -===//
+//===- PtxTargetTest.cpp - the ptx target's Executables, checked on the CPU
+//-===//
 //
 // Compiles graphs for the ptx target and checks what can be checked without a
 // GPU: every kernel assembles with ptxas for the architecture its `.target`
 // names, launches pass only buffers, the arena plan never overlaps two live
-// buffers, and unsupported ops are clear errors. Numerics run on the GPU machine
-// (tests/cuda and kiln-run).
+// buffers, and unsupported ops are clear errors. Numerics run on the GPU
+// machine (tests/cuda and kiln-run).
 //
 //===----------------------------------------------------------------------===//
 
@@ -48,26 +49,30 @@ func.func @main(%a: tensor<4x300xf32> {kiln.name = "a"}, %b: tensor<300xf32> {ki
 
 /// Writes every module of `exe` to a file and assembles it with ptxas for the
 /// architecture its `.target` names.
-void expectEveryModuleAssembles(const proto::Executable &exe, const std::string &tag) {
+void expectEveryModuleAssembles(const proto::Executable &exe,
+                                const std::string &tag) {
   std::string dir = ::testing::TempDir() + "/kiln-ptxas-" + tag;
   std::filesystem::create_directories(dir);
   for (const proto::PtxModule &module : exe.modules()) {
     std::smatch match;
-    ASSERT_TRUE(std::regex_search(module.ptx(), match, std::regex(R"(\.target\s+(sm_\w+))")))
+    ASSERT_TRUE(std::regex_search(module.ptx(), match,
+                                  std::regex(R"(\.target\s+(sm_\w+))")))
         << module.name();
     EXPECT_EQ(match[1].str(), module.arch());
     EXPECT_EQ(module.ptx().find('\0'), std::string::npos) << "NUL byte in PTX";
     std::string path = dir + "/" + module.name() + ".ptx";
     std::ofstream(path) << module.ptx();
-    std::string command = std::string(kPtxas) + " -arch=" + match[1].str() + " " + path +
-                          " -o " + path + ".cubin 2>&1";
-    EXPECT_EQ(std::system(command.c_str()), 0) << "ptxas rejected " << tag << " " << module.name();
+    std::string command = std::string(kPtxas) + " -arch=" + match[1].str() +
+                          " " + path + " -o " + path + ".cubin 2>&1";
+    EXPECT_EQ(std::system(command.c_str()), 0)
+        << "ptxas rejected " << tag << " " << module.name();
   }
 }
 
 TEST(PtxTarget, EveryKernelAssemblesWithPtxas) {
   if (!std::filesystem::exists(kPtxas))
-    GTEST_SKIP() << "ptxas not found at " << kPtxas << " (the CUDA toolkit is not installed)";
+    GTEST_SKIP() << "ptxas not found at " << kPtxas
+                 << " (the CUDA toolkit is not installed)";
   auto exe = compileText(kGraph, ptxOptions());
   ASSERT_TRUE(exe.ok()) << exe.status();
   EXPECT_EQ(exe->target(), "ptx");
@@ -79,20 +84,48 @@ TEST(PtxTarget, EveryKernelAssemblesWithPtxas) {
 /// every kernel they lower to, tensor-core ones included, must assemble here.
 TEST(PtxTarget, EveryGpuTestAndBenchGraphAssembles) {
   if (!std::filesystem::exists(kPtxas))
-    GTEST_SKIP() << "ptxas not found at " << kPtxas << " (the CUDA toolkit is not installed)";
+    GTEST_SKIP() << "ptxas not found at " << kPtxas
+                 << " (the CUDA toolkit is not installed)";
   int graphs = 0;
   for (const char *folder : {"/tests/gpu", "/bench/graphs"})
-    for (const auto &file : std::filesystem::directory_iterator(std::string(KILN_SOURCE_DIR) + folder)) {
+    for (const auto &file : std::filesystem::directory_iterator(
+             std::string(KILN_SOURCE_DIR) + folder)) {
       if (file.path().extension() != ".mlir")
         continue;
       std::ifstream in(file.path());
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::string text((std::istreambuf_iterator<char>(in)),
+                       std::istreambuf_iterator<char>());
       auto exe = compileText(text, ptxOptions());
       ASSERT_TRUE(exe.ok()) << file.path() << ": " << exe.status();
       expectEveryModuleAssembles(*exe, file.path().stem().string());
       ++graphs;
     }
   EXPECT_GE(graphs, 8);
+}
+
+/// The one-block MoE plan kernel is off by default (kiln-compile
+/// --moe-plan-kernel) until it is checked on a GPU; its PTX must assemble now.
+TEST(PtxTarget, MoePlanKernelAssembles) {
+  if (!std::filesystem::exists(kPtxas))
+    GTEST_SKIP() << "ptxas not found at " << kPtxas
+                 << " (the CUDA toolkit is not installed)";
+  codegen::CompileOptions options = ptxOptions();
+  options.moePlanKernel = true;
+  for (const char *graph : {"moe_plan", "moe"}) {
+    std::ifstream in(std::string(KILN_SOURCE_DIR) + "/tests/gpu/" + graph +
+                     ".mlir");
+    std::string text((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    auto exe = compileText(text, options);
+    ASSERT_TRUE(exe.ok()) << graph << ": " << exe.status();
+    int plans = 0;
+    for (const proto::EntryPoint &entry : exe->entries())
+      for (const proto::Step &step : entry.steps())
+        plans += step.op() == "launch" &&
+                 step.launch().kernel().find("moe_plan") != std::string::npos;
+    EXPECT_GE(plans, 1) << graph << ": no moe_plan kernel";
+    expectEveryModuleAssembles(*exe, std::string(graph) + "-plan-kernel");
+  }
 }
 
 TEST(PtxTarget, LaunchesPassBuffersAndTheArenaNeverOverlapsLiveBuffers) {
@@ -102,7 +135,8 @@ TEST(PtxTarget, LaunchesPassBuffersAndTheArenaNeverOverlapsLiveBuffers) {
   ASSERT_EQ(entry.buffer_offsets_size(), entry.buffers_size());
   int launches = 0;
   for (const proto::Step &step : entry.steps()) {
-    ASSERT_TRUE(step.op() == "launch" || step.op() == "alias" || step.op() == "constant")
+    ASSERT_TRUE(step.op() == "launch" || step.op() == "alias" ||
+                step.op() == "constant")
         << step.op();
     if (step.op() != "launch")
       continue;
@@ -137,7 +171,8 @@ TEST(PtxTarget, PlannerReusesMemoryOfDeadBuffers) {
       %d = kiln.cos %c : (tensor<1024xf32>) -> tensor<1024xf32>
       %e = kiln.sqrt %d : (tensor<1024xf32>) -> tensor<1024xf32>
       return %e : tensor<1024xf32>
-    })mlir", ptxOptions());
+    })mlir",
+                         ptxOptions());
   ASSERT_TRUE(exe.ok()) << exe.status();
   EXPECT_LE(exe->entries(0).arena_bytes(), 2 * 4096);
 }
@@ -154,7 +189,8 @@ TEST(PtxTarget, ElementwiseProducersFuseIntoTheirConsumer) {
       %c = kiln.cos %a : (tensor<64x40xf32>) -> tensor<64x40xf32>
       %u = kiln.mul %c, %c : (tensor<64x40xf32>, tensor<64x40xf32>) -> tensor<64x40xf32>
       return %m, %sum, %u : tensor<64x40xf32>, tensor<64xf32>, tensor<64x40xf32>
-    })mlir", ptxOptions());
+    })mlir",
+                         ptxOptions());
   ASSERT_TRUE(exe.ok()) << exe.status();
   const proto::EntryPoint &entry = exe->entries(0);
   // exp -> tanh -> mul is one kernel, mul -> sum another; cos has two uses,
@@ -162,7 +198,8 @@ TEST(PtxTarget, ElementwiseProducersFuseIntoTheirConsumer) {
   ASSERT_EQ(entry.steps_size(), 3);
   for (const proto::Step &step : entry.steps())
     EXPECT_EQ(step.op(), "launch");
-  EXPECT_EQ(entry.steps(0).inputs_size(), 2); // a and s, not exp's or tanh's results
+  EXPECT_EQ(entry.steps(0).inputs_size(),
+            2); // a and s, not exp's or tanh's results
   // The flat chain reads and writes 16 bytes per access.
   const std::string &ptx = exe->modules(entry.steps(0).launch().module()).ptx();
   EXPECT_TRUE(absl::StrContains(ptx, "ld.global.v4")) << ptx;
@@ -240,33 +277,40 @@ TEST(PtxTarget, HopperMatmulsRunOnWgmmaFedByTma) {
   // Outputs this small would leave most multiprocessors idle with wider
   // tiles: they take 128 x 64 ones.
   for (int step : {0, 1})
-    EXPECT_TRUE(absl::StrContains(moduleOf(step).ptx(),
-                                  "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16"));
+    EXPECT_TRUE(absl::StrContains(
+        moduleOf(step).ptx(),
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16"));
   for (int step : {0, 1}) {
     const proto::Launch &l = entry.steps(step).launch();
     const std::string &ptx = moduleOf(step).ptx();
     EXPECT_EQ(moduleOf(step).arch(), "sm_90a");
-    for (const char *needle : {"cp.async.bulk.tensor", "mbarrier.try_wait.parity",
-                               "mbarrier.arrive.expect_tx", "setmaxnreg.inc", "wgmma.wait_group"})
+    for (const char *needle :
+         {"cp.async.bulk.tensor", "mbarrier.try_wait.parity",
+          "mbarrier.arrive.expect_tx", "setmaxnreg.inc", "wgmma.wait_group"})
       EXPECT_TRUE(absl::StrContains(ptx, needle)) << needle;
-    // The tensor maps are 128-byte parameters after the buffers, reached by name.
+    // The tensor maps are 128-byte parameters after the buffers, reached by
+    // name.
     std::string param = absl::StrCat(l.kernel(), "_param_", l.buffers_size());
-    EXPECT_TRUE(absl::StrContains(ptx, absl::StrCat(".param .align 64 .b8 ", param, "[128]")));
-    EXPECT_TRUE(absl::StrContains(ptx, absl::StrCat("mov.b64 t, ", param, ";")));
+    EXPECT_TRUE(absl::StrContains(
+        ptx, absl::StrCat(".param .align 64 .b8 ", param, "[128]")));
+    EXPECT_TRUE(
+        absl::StrContains(ptx, absl::StrCat("mov.b64 t, ", param, ";")));
     EXPECT_EQ(l.block(0), 384); // a producer and two consumer warpgroups
     EXPECT_GT(l.shared_bytes(), 140 * 1024); // six stages of 24 KiB
     ASSERT_EQ(l.tensor_maps_size(), 2);
     EXPECT_EQ(l.tensor_maps(0).buffer(), entry.steps(step).inputs(0));
     EXPECT_EQ(l.tensor_maps(1).buffer(), entry.steps(step).inputs(1));
   }
-  // a [200, 264]: K-major 64 x 128 boxes. b^T [136, 264]: K-major 64 x 64 boxes.
+  // a [200, 264]: K-major 64 x 128 boxes. b^T [136, 264]: K-major 64 x 64
+  // boxes.
   const proto::TensorMap &a = entry.steps(0).launch().tensor_maps(0);
   EXPECT_EQ(numbers(a.dims()), (std::vector<int64_t>{264, 200}));
   EXPECT_EQ(numbers(a.strides()), (std::vector<int64_t>{528}));
   EXPECT_EQ(numbers(a.box()), (std::vector<int64_t>{64, 128}));
   EXPECT_EQ(a.swizzle_bytes(), 128);
   EXPECT_EQ(a.dtype(), proto::BF16);
-  EXPECT_EQ(numbers(entry.steps(0).launch().tensor_maps(1).box()), (std::vector<int64_t>{64, 64}));
+  EXPECT_EQ(numbers(entry.steps(0).launch().tensor_maps(1).box()),
+            (std::vector<int64_t>{64, 64}));
   // Grouped w [4, 64, 72]: N-major 64 x 64 chunks, one group per copy.
   const proto::TensorMap &w = entry.steps(1).launch().tensor_maps(1);
   EXPECT_EQ(numbers(w.dims()), (std::vector<int64_t>{72, 64, 4}));
@@ -282,11 +326,13 @@ TEST(PtxTarget, HopperMatmulsRunOnWgmmaFedByTma) {
     func.func @main(%a: tensor<4096x64xbf16>, %b: tensor<4096x64xbf16>) -> tensor<4096x4096xbf16> {
       %c = kiln.matmul %a, %b {transpose_a = false, transpose_b = true} : (tensor<4096x64xbf16>, tensor<4096x64xbf16>) -> tensor<4096x4096xbf16>
       return %c : tensor<4096x4096xbf16>
-    })mlir", ptxOptions());
+    })mlir",
+                           ptxOptions());
   ASSERT_TRUE(large.ok()) << large.status();
   const proto::Launch &l = large->entries(0).steps(0).launch();
-  EXPECT_TRUE(absl::StrContains(large->modules(l.module()).ptx(),
-                                "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"));
+  EXPECT_TRUE(absl::StrContains(
+      large->modules(l.module()).ptx(),
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"));
   EXPECT_EQ(numbers(l.tensor_maps(1).box()), (std::vector<int64_t>{64, 256}));
   EXPECT_EQ(l.grid(0) * l.grid(1), 16 * 32);
   EXPECT_GT(l.shared_bytes(), 190 * 1024);
@@ -303,10 +349,12 @@ TEST(PtxTarget, HalfPrecisionMatmulsRunOnMmaSyncWithoutWgmma) {
     return exe->modules(entry.steps(step).launch().module()).ptx();
   };
   for (int step : {0, 1}) {
-    EXPECT_TRUE(absl::StrContains(ptxOf(step), "mma.sync.aligned.m16n8k16.row.col.f32.bf16"));
+    EXPECT_TRUE(absl::StrContains(
+        ptxOf(step), "mma.sync.aligned.m16n8k16.row.col.f32.bf16"));
     EXPECT_TRUE(absl::StrContains(ptxOf(step), "ldmatrix.sync.aligned"));
     EXPECT_TRUE(absl::StrContains(ptxOf(step), "cp.async"));
-    // Three stages of 128x32 tiles exceed static shared memory: the launch asks.
+    // Three stages of 128x32 tiles exceed static shared memory: the launch
+    // asks.
     EXPECT_GT(entry.steps(step).launch().shared_bytes(), 48 * 1024);
   }
   // f32 keeps exact f32 products (tensor cores would round them to tf32).
@@ -328,14 +376,16 @@ TEST(PtxTarget, OpsThatAreNotLoopNestsGetDirectKernels) {
       %sb = kiln.scatter_add %baseb, %idx, %updb {axis = 0 : i64} : (tensor<9x4xbf16>, tensor<30xi64>, tensor<30x4xbf16>) -> tensor<9x4xbf16>
       %r = kiln.random_categorical %key, %c : (tensor<i64>, tensor<3x700xf32>) -> tensor<3xi64>
       return %s, %v, %i, %cs, %sa, %sb, %r : tensor<2x8192xbf16>, tensor<2x5xf32>, tensor<2x5xi64>, tensor<3x700xf32>, tensor<9x4xf32>, tensor<9x4xbf16>, tensor<3xi64>
-    })mlir", ptxOptions());
+    })mlir",
+                         ptxOptions());
   ASSERT_TRUE(exe.ok()) << exe.status();
   const proto::EntryPoint &entry = exe->entries(0);
   std::vector<const proto::Step *> launches;
   for (const proto::Step &step : entry.steps())
     if (step.op() == "launch")
       launches.push_back(&step);
-  // sort, topk, cumsum, scatter_add f32 and bf16 (each a copy, then atomics), categorical.
+  // sort, topk, cumsum, scatter_add f32 and bf16 (each a copy, then atomics),
+  // categorical.
   ASSERT_EQ(launches.size(), 8u);
   auto ptxOf = [&](int i) -> const std::string & {
     return exe->modules(launches[i]->launch().module()).ptx();
@@ -345,17 +395,22 @@ TEST(PtxTarget, OpsThatAreNotLoopNestsGetDirectKernels) {
   EXPECT_TRUE(absl::StrContains(ptxOf(0), "bar.sync")) << ptxOf(0);
   EXPECT_EQ(launches[0]->launch().grid(0), 2);
   EXPECT_GT(launches[0]->launch().shared_bytes(), 64 * 1024);
-  // 9000 elements is past the bitonic limit: one thread per element ranks itself.
+  // 9000 elements is past the bitonic limit: one thread per element ranks
+  // itself.
   EXPECT_FALSE(absl::StrContains(ptxOf(1), "bar.sync"));
-  EXPECT_EQ(launches[1]->launch().grid(0) * launches[1]->launch().block(0) >= 2 * 9000, true);
-  // The scan shuffles up inside warps, then combines warps through shared memory.
+  EXPECT_EQ(launches[1]->launch().grid(0) * launches[1]->launch().block(0) >=
+                2 * 9000,
+            true);
+  // The scan shuffles up inside warps, then combines warps through shared
+  // memory.
   EXPECT_TRUE(absl::StrContains(ptxOf(2), "shfl.sync.up")) << ptxOf(2);
   EXPECT_TRUE(absl::StrContains(ptxOf(2), "bar.sync"));
   EXPECT_EQ(launches[2]->launch().grid(0), 3);
   // scatter_add: a copy, then atomic adds in the element type.
   EXPECT_TRUE(absl::StrContains(ptxOf(4), "atom.global.add.f32")) << ptxOf(4);
   // bf16 rows of even length add neighbouring pairs with one packed reduction.
-  EXPECT_TRUE(absl::StrContains(ptxOf(6), "red.global.add.noftz.bf16x2")) << ptxOf(6);
+  EXPECT_TRUE(absl::StrContains(ptxOf(6), "red.global.add.noftz.bf16x2"))
+      << ptxOf(6);
   // Categorical sampling reduces (score, index) pairs with butterflies.
   EXPECT_TRUE(absl::StrContains(ptxOf(7), "shfl.sync.bfly")) << ptxOf(7);
   expectEveryModuleAssembles(*exe, "direct");
@@ -366,18 +421,22 @@ TEST(PtxTarget, LongArgsortsSortTheirIndicesInPlace) {
     func.func @main(%x: tensor<4x32000xbf16>) -> tensor<4x32000xi64> {
       %o = kiln.argsort %x {axis = 1 : i64, descending = true} : (tensor<4x32000xbf16>) -> tensor<4x32000xi64>
       return %o : tensor<4x32000xi64>
-    })mlir", ptxOptions());
+    })mlir",
+                         ptxOptions());
   ASSERT_TRUE(exe.ok()) << exe.status();
   const proto::EntryPoint &entry = exe->entries(0);
   // A vocabulary-wide row (padded to 2^15): 16 chunks of 2048 per row sorted in
   // shared memory, then merge stages 12..15, each a grid-wide mirror step, its
-  // grid-wide steps of distance >= 2048 (0, 1, 2, 3 of them), and one chunk kernel.
+  // grid-wide steps of distance >= 2048 (0, 1, 2, 3 of them), and one chunk
+  // kernel.
   ASSERT_EQ(entry.steps_size(), 1 + 4 * 2 + (0 + 1 + 2 + 3));
-  EXPECT_TRUE(absl::StrContains(entry.steps(0).launch().kernel(), "chunk_sort"));
+  EXPECT_TRUE(
+      absl::StrContains(entry.steps(0).launch().kernel(), "chunk_sort"));
   EXPECT_EQ(entry.steps(0).launch().grid(0), 4 * 16);
   const proto::Step &last = entry.steps(entry.steps_size() - 1);
   EXPECT_TRUE(absl::StrContains(last.launch().kernel(), "merge15_chunk"));
-  EXPECT_TRUE(absl::StrContains(exe->modules(last.launch().module()).ptx(), "bar.sync"));
+  EXPECT_TRUE(absl::StrContains(exe->modules(last.launch().module()).ptx(),
+                                "bar.sync"));
   // Grid-wide steps: a thread per compare-exchange pair, 2^14 per row.
   const proto::Step &mirror = entry.steps(1);
   EXPECT_TRUE(absl::StrContains(mirror.launch().kernel(), "merge12_mirror"));
@@ -390,14 +449,17 @@ TEST(PtxTarget, BincountZeroesThenCountsWithAtomics) {
     func.func @main(%x: tensor<24576xi64>) -> tensor<64xi64> {
       %c = kiln.bincount %x {length = 64 : i64} : (tensor<24576xi64>) -> tensor<64xi64>
       return %c : tensor<64xi64>
-    })mlir", ptxOptions());
+    })mlir",
+                         ptxOptions());
   ASSERT_TRUE(exe.ok()) << exe.status();
   const proto::EntryPoint &entry = exe->entries(0);
   ASSERT_EQ(entry.steps_size(), 2);
   // One thread per value, not per bin.
-  EXPECT_EQ(entry.steps(1).launch().grid(0) * entry.steps(1).launch().block(0), 24576);
-  EXPECT_TRUE(absl::StrContains(exe->modules(entry.steps(1).launch().module()).ptx(),
-                                "atom.global.add.u64"));
+  EXPECT_EQ(entry.steps(1).launch().grid(0) * entry.steps(1).launch().block(0),
+            24576);
+  EXPECT_TRUE(
+      absl::StrContains(exe->modules(entry.steps(1).launch().module()).ptx(),
+                        "atom.global.add.u64"));
   expectEveryModuleAssembles(*exe, "bincount");
 }
 
@@ -472,20 +534,23 @@ TEST(PtxTarget, MatmulProviderRoutesMatmulsToCublas) {
   EXPECT_EQ(folded.m(), 32);
   EXPECT_FALSE(folded.broadcast_b());
 
-  // Off by default; a provider the build lacks, or one on the host target, is an error.
+  // Off by default; a provider the build lacks, or one on the host target, is
+  // an error.
   auto plain = compileText(graph, ptxOptions());
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_EQ(plain->entries(0).steps(0).op(), "launch");
   options.providers = {"matmul=rocblas"};
   auto bad = compileText(graph, options);
   ASSERT_FALSE(bad.ok());
-  EXPECT_TRUE(absl::StrContains(bad.status().message(), "unknown provider 'matmul=rocblas'"))
+  EXPECT_TRUE(absl::StrContains(bad.status().message(),
+                                "unknown provider 'matmul=rocblas'"))
       << bad.status();
   codegen::CompileOptions host;
   host.providers = {"matmul=cublas"};
   auto onHost = compileText(graph, host);
   ASSERT_FALSE(onHost.ok());
-  EXPECT_TRUE(absl::StrContains(onHost.status().message(), "ptx target only")) << onHost.status();
+  EXPECT_TRUE(absl::StrContains(onHost.status().message(), "ptx target only"))
+      << onHost.status();
 }
 
 TEST(PtxTarget, ScalarSliceAndUpdateCompile) {
@@ -495,7 +560,8 @@ TEST(PtxTarget, ScalarSliceAndUpdateCompile) {
       %y = kiln.dynamic_update_slice %x, %u, %s : (tensor<f32>, tensor<f32>, tensor<0xi64>) -> tensor<f32>
       %z = kiln.slice %x {start = array<i64>, limit = array<i64>, stride = array<i64>} : (tensor<f32>) -> tensor<f32>
       return %y, %z : tensor<f32>, tensor<f32>
-    })mlir", ptxOptions());
+    })mlir",
+                         ptxOptions());
   ASSERT_TRUE(exe.ok()) << exe.status();
   expectEveryModuleAssembles(*exe, "scalar");
 }
