@@ -230,6 +230,20 @@ void HostTensor::setInt(int64_t flat, int64_t value) {
   storeInt(dtype_, data(), flat, value);
 }
 
+HostTensor HostTensor::ofInts(const std::vector<int64_t> &values) {
+  HostTensor t(proto::I64, {static_cast<int64_t>(values.size())});
+  for (size_t i = 0; i < values.size(); ++i)
+    t.setInt(static_cast<int64_t>(i), values[i]);
+  return t;
+}
+
+HostTensor HostTensor::ofFloats(const std::vector<float> &values) {
+  HostTensor t(proto::F32, {static_cast<int64_t>(values.size())});
+  for (size_t i = 0; i < values.size(); ++i)
+    t.setDouble(static_cast<int64_t>(i), values[i]);
+  return t;
+}
+
 HostTensor HostTensor::fromDoubles(proto::DType dtype,
                                    std::vector<int64_t> shape,
                                    const std::vector<double> &values) {

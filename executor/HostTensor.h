@@ -61,6 +61,10 @@ public:
 
   static HostTensor fromDoubles(proto::DType dtype, std::vector<int64_t> shape,
                                 const std::vector<double> &values);
+  /// A 1-D i64 tensor holding `values` (exactly).
+  static HostTensor ofInts(const std::vector<int64_t> &values);
+  /// A 1-D f32 tensor holding `values`.
+  static HostTensor ofFloats(const std::vector<float> &values);
   std::vector<double> toDoubles() const;
 
   /// "f32[2,3]"; a scalar is "f32[]".

@@ -45,20 +45,6 @@ const char *finishName(Finish finish) {
   return "?";
 }
 
-HostTensor i64s(const std::vector<int64_t> &values) {
-  HostTensor t(proto::I64, {static_cast<int64_t>(values.size())});
-  for (size_t i = 0; i < values.size(); ++i)
-    t.setInt(static_cast<int64_t>(i), values[i]);
-  return t;
-}
-
-HostTensor f32s(const std::vector<float> &values) {
-  HostTensor t(proto::F32, {static_cast<int64_t>(values.size())});
-  for (size_t i = 0; i < values.size(); ++i)
-    t.setDouble(static_cast<int64_t>(i), values[i]);
-  return t;
-}
-
 /// log-softmax of one logits row at `token`, and the k best, from doubles so
 /// that the numbers do not depend on the row's neighbours.
 TokenLogprob logprobsOf(const float *logits, int64_t vocab, int64_t token,
@@ -317,11 +303,11 @@ Engine::samplingInputs(const std::vector<int64_t> &rows) const {
     stepIndex[r] = static_cast<int64_t>(slot.generated.size());
   }
   std::map<std::string, HostTensor> inputs = {
-      {names::kTemperature, f32s(temperature)},
-      {names::kTopK, i64s(topK)},
-      {names::kTopP, f32s(topP)},
-      {names::kSeed, i64s(seed)},
-      {names::kStep, i64s(stepIndex)}};
+      {names::kTemperature, HostTensor::ofFloats(temperature)},
+      {names::kTopK, HostTensor::ofInts(topK)},
+      {names::kTopP, HostTensor::ofFloats(topP)},
+      {names::kSeed, HostTensor::ofInts(seed)},
+      {names::kStep, HostTensor::ofInts(stepIndex)}};
   if (masks) {
     // Unconstrained and idle rows add zeros. A constrained row's mask is its
     // state's, also while its prompt is fed (those outputs are not used).
@@ -374,9 +360,9 @@ absl::Status Engine::prefillChunk(int64_t s) {
     tokens.setInt(i, prompt[slot.position + i]);
   std::map<std::string, HostTensor> inputs = samplingInputs({s});
   inputs[names::kTokens] = tokens;
-  inputs[serve::kSlot] = i64s({s});
-  inputs[serve::kStarts] = i64s({slot.position});
-  inputs[serve::kCounts] = i64s({count});
+  inputs[serve::kSlot] = HostTensor::ofInts({s});
+  inputs[serve::kStarts] = HostTensor::ofInts({slot.position});
+  inputs[serve::kCounts] = HostTensor::ofInts({count});
   KILN_ASSIGN_OR_RETURN(auto results,
                         runner.runNamed(serve::kPrefillChunk, inputs));
   KILN_RETURN_IF_ERROR(advance(serve::kPrefillChunk, results, {s}, count));
@@ -406,8 +392,8 @@ absl::Status Engine::decode(const std::vector<int64_t> &rows) {
                     : slot.generated[slot.position - promptLen];
   }
   std::map<std::string, HostTensor> inputs = samplingInputs(rows);
-  inputs[names::kTokens] = i64s(tokens);
-  inputs[names::kPositions] = i64s(positions);
+  inputs[names::kTokens] = HostTensor::ofInts(tokens);
+  inputs[names::kPositions] = HostTensor::ofInts(positions);
   KILN_ASSIGN_OR_RETURN(auto results, runner.runNamed(names::kDecode, inputs));
   KILN_RETURN_IF_ERROR(advance(names::kDecode, results, rows, 1));
   if (options.metrics)

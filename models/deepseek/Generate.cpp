@@ -63,20 +63,6 @@ absl::StatusOr<Bucket> readBucket(const EntryRunner &executor) {
   return bucket;
 }
 
-HostTensor i64s(const std::vector<int64_t> &values) {
-  HostTensor t(proto::I64, {static_cast<int64_t>(values.size())});
-  for (size_t i = 0; i < values.size(); ++i)
-    t.setInt(static_cast<int64_t>(i), values[i]);
-  return t;
-}
-
-HostTensor f32s(const std::vector<float> &values) {
-  HostTensor t(proto::F32, {static_cast<int64_t>(values.size())});
-  for (size_t i = 0; i < values.size(); ++i)
-    t.setDouble(static_cast<int64_t>(i), values[i]);
-  return t;
-}
-
 bool endsWith(const std::vector<int64_t> &tokens,
               const std::vector<int64_t> &suffix) {
   return !suffix.empty() && suffix.size() <= tokens.size() &&
@@ -93,7 +79,8 @@ struct Row {
 
 class Wave {
 public:
-  Wave(EntryRunner &executor, const Bucket &bucket, const GenerateOptions &options)
+  Wave(EntryRunner &executor, const Bucket &bucket,
+       const GenerateOptions &options)
       : executor(executor), bucket(bucket), options(options) {}
 
   absl::Status run(std::vector<Row> rows) {
@@ -112,7 +99,7 @@ public:
     }
     std::map<std::string, HostTensor> inputs = sampling();
     inputs[names::kTokens] = tokens;
-    inputs[names::kLengths] = i64s(lengths);
+    inputs[names::kLengths] = HostTensor::ofInts(lengths);
     KILN_RETURN_IF_ERROR(checkStop());
     KILN_RETURN_IF_ERROR(step(names::kPrefill, inputs));
 
@@ -130,8 +117,8 @@ public:
         positions[r] = row.promptLen + static_cast<int64_t>(done.size()) - 1;
       }
       inputs = sampling();
-      inputs[names::kTokens] = i64s(last);
-      inputs[names::kPositions] = i64s(positions);
+      inputs[names::kTokens] = HostTensor::ofInts(last);
+      inputs[names::kPositions] = HostTensor::ofInts(positions);
       KILN_RETURN_IF_ERROR(checkStop());
       KILN_RETURN_IF_ERROR(step(names::kDecode, inputs));
     }
@@ -156,15 +143,15 @@ private:
       stepIndex[r] = static_cast<int64_t>(row.out->tokens.size());
     }
     std::map<std::string, HostTensor> out = {
-        {names::kTemperature, f32s(temperature)},
-        {names::kTopK, i64s(topK)},
-        {names::kTopP, f32s(topP)},
-        {names::kSeed, i64s(seed)},
-        {names::kStep, i64s(stepIndex)}};
+        {names::kTemperature, HostTensor::ofFloats(temperature)},
+        {names::kTopK, HostTensor::ofInts(topK)},
+        {names::kTopP, HostTensor::ofFloats(topP)},
+        {names::kSeed, HostTensor::ofInts(seed)},
+        {names::kStep, HostTensor::ofInts(stepIndex)}};
     if (bucket.maskVocab > 0)
       out[names::kLogitMask] = HostTensor(proto::F32, {b, bucket.maskVocab});
     if (bucket.minP)
-      out[names::kMinP] = f32s(minP);
+      out[names::kMinP] = HostTensor::ofFloats(minP);
     return out;
   }
 

@@ -105,13 +105,6 @@ protected:
 DeepseekV3Config *DeepseekInference::config = nullptr;
 Executor *DeepseekInference::executor = nullptr;
 
-HostTensor i64s(std::vector<int64_t> v) {
-  HostTensor t(proto::I64, {static_cast<int64_t>(v.size())});
-  for (size_t i = 0; i < v.size(); ++i)
-    t.setInt(i, v[i]);
-  return t;
-}
-
 HostTensor f32s(std::vector<double> v) {
   return HostTensor::fromDoubles(proto::F32, {static_cast<int64_t>(v.size())},
                                  v);
@@ -119,10 +112,10 @@ HostTensor f32s(std::vector<double> v) {
 
 std::map<std::string, HostTensor> greedyInputs() {
   return {{names::kTemperature, f32s({0, 0, 0})},
-          {names::kTopK, i64s({0, 0, 0})},
+          {names::kTopK, HostTensor::ofInts({0, 0, 0})},
           {names::kTopP, f32s({1, 1, 1})},
-          {names::kSeed, i64s({0, 0, 0})},
-          {names::kStep, i64s({0, 0, 0})}};
+          {names::kSeed, HostTensor::ofInts({0, 0, 0})},
+          {names::kStep, HostTensor::ofInts({0, 0, 0})}};
 }
 
 TEST_F(DeepseekInference, PrefillThenDecodeMatchesFullForward) {
@@ -138,7 +131,7 @@ TEST_F(DeepseekInference, PrefillThenDecodeMatchesFullForward) {
     for (int i = 0; i < lengths[b]; ++i)
       tokens.setInt(b * kPromptLen + i, seqs[b][i]);
   in[names::kTokens] = tokens;
-  in[names::kLengths] = i64s({5, 2, 6});
+  in[names::kLengths] = HostTensor::ofInts({5, 2, 6});
   auto prefill = executor->runNamed(names::kPrefill, in);
   ASSERT_TRUE(prefill.ok()) << prefill.status();
   // got[b][p]: cached logits at sequence position p.
@@ -159,8 +152,8 @@ TEST_F(DeepseekInference, PrefillThenDecodeMatchesFullForward) {
       seqs[b].push_back(extra[b][step]);
     }
     in = greedyInputs();
-    in[names::kTokens] = i64s(tok);
-    in[names::kPositions] = i64s(pos);
+    in[names::kTokens] = HostTensor::ofInts(tok);
+    in[names::kPositions] = HostTensor::ofInts(pos);
     auto decode = executor->runNamed(names::kDecode, in);
     ASSERT_TRUE(decode.ok()) << decode.status();
     keep(decode->at(names::kLogits), pos);
@@ -441,18 +434,19 @@ TEST(DeepseekInferenceRandom, DecodeMatchesFullForward) {
   // Re-run the last decode step by hand: its inputs are the final tokens of
   // each sequence at their own positions, and the cache already holds the
   // rest (the loop's last step wrote the same slots).
-  std::map<std::string, HostTensor> in = {{names::kTemperature, f32s({0, 0})},
-                                          {names::kTopK, i64s({0, 0})},
-                                          {names::kTopP, f32s({1, 1})},
-                                          {names::kSeed, i64s({0, 0})},
-                                          {names::kStep, i64s({0, 0})}};
+  std::map<std::string, HostTensor> in = {
+      {names::kTemperature, f32s({0, 0})},
+      {names::kTopK, HostTensor::ofInts({0, 0})},
+      {names::kTopP, f32s({1, 1})},
+      {names::kSeed, HostTensor::ofInts({0, 0})},
+      {names::kStep, HostTensor::ofInts({0, 0})}};
   std::vector<int64_t> last, pos;
   for (int64_t b = 0; b < batch; ++b) {
     last.push_back(ids.getInt(b * maxLen + lengths[b] - 1));
     pos.push_back(lengths[b] - 1);
   }
-  in[names::kTokens] = i64s(last);
-  in[names::kPositions] = i64s(pos);
+  in[names::kTokens] = HostTensor::ofInts(last);
+  in[names::kPositions] = HostTensor::ofInts(pos);
   auto decode = (*executor)->runNamed(names::kDecode, in);
   ASSERT_TRUE(decode.ok()) << decode.status();
   std::vector<double> got = decode->at(names::kLogits).toDoubles();
@@ -533,10 +527,10 @@ TEST(DeepseekSampling, MinPKeepsTokensNearTheTopOneAfterTemperature) {
     std::map<std::string, HostTensor> inputs{
         {"logits", HostTensor::fromDoubles(proto::F32, {kRows, kVocab}, all)},
         {names::kTemperature, f32s(std::vector<double>(kRows, temperature))},
-        {names::kTopK, i64s(zeros)},
+        {names::kTopK, HostTensor::ofInts(zeros)},
         {names::kTopP, f32s(std::vector<double>(kRows, 1.0))},
-        {names::kSeed, i64s(seeds)},
-        {names::kStep, i64s(zeros)},
+        {names::kSeed, HostTensor::ofInts(seeds)},
+        {names::kStep, HostTensor::ofInts(zeros)},
         {names::kMinP, f32s(std::vector<double>(kRows, minP))}};
     auto out = (*executor)->runNamed("sample", inputs);
     EXPECT_TRUE(out.ok()) << out.status();

@@ -38,13 +38,6 @@ double seconds(std::chrono::steady_clock::time_point since) {
       .count();
 }
 
-HostTensor i64s(const std::vector<int64_t> &v) {
-  HostTensor t(proto::I64, {static_cast<int64_t>(v.size())});
-  for (size_t i = 0; i < v.size(); ++i)
-    t.setInt(static_cast<int64_t>(i), v[i]);
-  return t;
-}
-
 /// Median seconds of a decode step of `masked` and of `plain`, their steps
 /// interleaved so that the machine's drift falls on both alike.
 std::pair<double, double> timeDecodes(const proto::Executable &masked,
@@ -78,13 +71,13 @@ std::pair<double, double> timeDecodes(const proto::Executable &masked,
       seeds[r] = r;
     }
     std::map<std::string, HostTensor> in = {
-        {names::kTokens, i64s(tokens)},
-        {names::kPositions, i64s(positions)},
+        {names::kTokens, HostTensor::ofInts(tokens)},
+        {names::kPositions, HostTensor::ofInts(positions)},
         {names::kTemperature, temperature},
-        {names::kTopK, i64s(std::vector<int64_t>(kBatch, 0))},
+        {names::kTopK, HostTensor::ofInts(std::vector<int64_t>(kBatch, 0))},
         {names::kTopP, topP},
-        {names::kSeed, i64s(seeds)},
-        {names::kStep, i64s(index)}};
+        {names::kSeed, HostTensor::ofInts(seeds)},
+        {names::kStep, HostTensor::ofInts(index)}};
     // Which runs first alternates too: the idle executor's pool threads
     // spin a while after its run, slowing whichever runs next.
     for (int k : step % 2 ? std::vector<int>{1, 0} : std::vector<int>{0, 1}) {
