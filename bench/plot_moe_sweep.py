@@ -31,7 +31,7 @@ def plot(results_path, png_path):
                label="torch._grouped_mm (eager)")
     bw_ax.axhline(results["copy_gbs"], color="gray", linestyle=":",
                   label=f"device copy {results['copy_gbs']:.0f} GB/s")
-    bw_ax.set_ylabel("GB/s (selected experts' weights read once, tokens in and out)")
+    bw_ax.set_ylabel("GB/s\n(selected experts' weights once, tokens in and out)")
     for ax in (time_ax, bw_ax):
         ax.set_xscale("log", base=2)
         ax.set_xticks(ts)

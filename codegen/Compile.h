@@ -46,8 +46,8 @@ struct CompileOptions {
   /// takes.
   bool wgmmaMatmul = true;
   /// ptx target: MoE plans of at most 1024 pairs run as one kernel
-  /// (PtxGraphOptions::moePlanKernel; off by default until checked on a GPU).
-  bool moePlanKernel = false;
+  /// (PtxGraphOptions::moePlanKernel); cleared, as argsort, bincount and scan.
+  bool moePlanKernel = true;
   /// When set, the IR before the pipeline and after every pass is written here,
   /// one numbered file per pass named after it ("03-cse.mlir").
   std::string dumpIrDir;

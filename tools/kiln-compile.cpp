@@ -81,9 +81,9 @@ static cl::opt<bool>
 static cl::opt<bool> moePlanKernel(
     "moe-plan-kernel",
     cl::desc("ptx target: run MoE plans of at most 1024 token-expert pairs as "
-             "one kernel instead of argsort, bincount and cumsum (off by "
-             "default until checked on a GPU)"),
-    cl::cat(category));
+             "one kernel; --moe-plan-kernel=false plans with argsort, "
+             "bincount and cumsum (default true)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<std::string> bundleDir(
     "bundle",
     cl::desc("Compile for both the host and the ptx target and add the two "

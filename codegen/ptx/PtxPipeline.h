@@ -25,9 +25,9 @@ struct PtxGraphOptions {
   /// kiln-fuse-moe before autodiff.
   bool fuseMoe = true;
   /// Keep kiln.moe_plan whole for its one-block kernel where it takes the plan
-  /// (isDirectMoePlan). Off until the kernel is checked on a GPU: the plan is
-  /// then argsort, bincount and cumsum, as on the host.
-  bool moePlanKernel = false;
+  /// (isDirectMoePlan). Cleared, or past the kernel's limits, the plan is
+  /// argsort, bincount and cumsum, as on the host.
+  bool moePlanKernel = true;
   /// Data- and expert-parallel ranks (kiln-data-parallel,
   /// kiln-expert-parallel); their collectives run over NCCL.
   int64_t dataParallel = 1;

@@ -103,28 +103,37 @@ TEST(PtxTarget, EveryGpuTestAndBenchGraphAssembles) {
   EXPECT_GE(graphs, 8);
 }
 
-/// The one-block MoE plan kernel is off by default (kiln-compile
-/// --moe-plan-kernel) until it is checked on a GPU; its PTX must assemble now.
-TEST(PtxTarget, MoePlanKernelAssembles) {
+/// The ptx target plans MoE dispatch with the one-block kernel by default
+/// (checked on an H100); --moe-plan-kernel=false, like plans past its limits,
+/// takes argsort, bincount and scan. Both forms must assemble.
+TEST(PtxTarget, MoePlanKernelIsTheDefaultAndBothFormsAssemble) {
   if (!std::filesystem::exists(kPtxas))
     GTEST_SKIP() << "ptxas not found at " << kPtxas
                  << " (the CUDA toolkit is not installed)";
-  codegen::CompileOptions options = ptxOptions();
-  options.moePlanKernel = true;
-  for (const char *graph : {"moe_plan", "moe"}) {
-    std::ifstream in(std::string(KILN_SOURCE_DIR) + "/tests/gpu/" + graph +
-                     ".mlir");
-    std::string text((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-    auto exe = compileText(text, options);
-    ASSERT_TRUE(exe.ok()) << graph << ": " << exe.status();
-    int plans = 0;
-    for (const proto::EntryPoint &entry : exe->entries())
-      for (const proto::Step &step : entry.steps())
-        plans += step.op() == "launch" &&
-                 step.launch().kernel().find("moe_plan") != std::string::npos;
-    EXPECT_GE(plans, 1) << graph << ": no moe_plan kernel";
-    expectEveryModuleAssembles(*exe, std::string(graph) + "-plan-kernel");
+  for (bool planKernel : {true, false}) {
+    codegen::CompileOptions options = ptxOptions();
+    if (!planKernel)
+      options.moePlanKernel = false;
+    for (const char *graph : {"moe_plan", "moe"}) {
+      std::ifstream in(std::string(KILN_SOURCE_DIR) + "/tests/gpu/" + graph +
+                       ".mlir");
+      std::string text((std::istreambuf_iterator<char>(in)),
+                       std::istreambuf_iterator<char>());
+      auto exe = compileText(text, options);
+      ASSERT_TRUE(exe.ok()) << graph << ": " << exe.status();
+      int plans = 0;
+      for (const proto::EntryPoint &entry : exe->entries())
+        for (const proto::Step &step : entry.steps())
+          plans += step.op() == "launch" &&
+                   step.launch().kernel().find("moe_plan") != std::string::npos;
+      if (planKernel)
+        EXPECT_GE(plans, 1) << graph << ": no moe_plan kernel";
+      else
+        EXPECT_EQ(plans, 0) << graph << ": a moe_plan kernel was not asked for";
+      expectEveryModuleAssembles(
+          *exe, std::string(graph) +
+                    (planKernel ? "-plan-kernel" : "-plan-decomposed"));
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // kiln.moe_plan's one-block kernel (isDirectMoePlan: at most 1024 pairs and
-// experts; make gpu-carry compiles this with --moe-plan-kernel as the model
-// hash moe_plan_plan_kernel, and without it as the decomposed plan) against
-// the CPU executor's argsort + bincount + cumsum, exactly:
+// experts; make gpu-carry compiles this with the kernel, the default, and with
+// --moe-plan-kernel=false as the decomposed plan, moe_plan_plan_decomposed)
+// against the CPU executor's argsort + bincount + cumsum, exactly:
 // 1024 pairs whose ids run past both ends of [0, E) (ids -2..5 with E = 4:
 // they sort as integers and count for no expert), a plan with more experts
 // than pairs (600 threads for 24 pairs), and 1025 pairs, one past the kernel,
