@@ -10,8 +10,7 @@ namespace kiln::optim {
 
 AdamW::AdamW(Graph &graph, std::vector<State> params, AdamWOptions options,
              SourceLoc loc)
-    : opts(std::move(options)),
-      group(graph, std::move(params), "AdamW", opts.stepName, loc) {
+    : Optimizer(graph, std::move(params), std::move(options), "AdamW", loc) {
   for (const State &p : group.params()) {
     if (!p.valid()) {
       expAvgs.emplace_back();
@@ -86,12 +85,6 @@ void AdamW::step(Function &f, const std::vector<Tensor> &grads,
     f.update(expAvgSqs[i], v, loc);
     group.writeWeight(f, i, p, loc);
   }
-}
-
-void AdamW::step(Function &f, const std::vector<Tensor> &grads, double lr,
-                 SourceLoc loc) {
-  // f64, so that lr is used unrounded, like torch's Python float.
-  step(f, grads, scalar(f, lr, DType::f64, loc), loc);
 }
 
 } // namespace kiln::optim

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "frontend/optim/ParamGroup.h"
+#include "frontend/optim/Optimizer.h"
 
 namespace kiln::optim {
 
@@ -30,7 +30,7 @@ struct AdamWOptions {
 /// `<p>.master` for f16/bf16/f8 parameters (see kInitMasterEntry), and the
 /// shared i64 counter `optim.step`, read and incremented inside step() so the
 /// bias correction is computed in the graph.
-class AdamW {
+class AdamW : public Optimizer<AdamW, AdamWOptions> {
 public:
   AdamW(Graph &graph, std::vector<State> params, AdamWOptions options = {},
         SourceLoc loc = SourceLoc::current());
@@ -43,28 +43,12 @@ public:
   /// per entry.
   void step(Function &f, const std::vector<Tensor> &grads, const Tensor &lr,
             SourceLoc loc = SourceLoc::current());
-  void step(Function &f, const std::vector<Tensor> &grads, double lr,
-            SourceLoc loc = SourceLoc::current());
+  using Optimizer::step;
 
-  /// Adds master <- cast(param) to `f`, for callers that want it in an entry
-  /// of their own besides kInitMasterEntry.
-  void initMasterFromParams(Function &f,
-                            SourceLoc loc = SourceLoc::current()) const {
-    group.initMasterFromParams(f, loc);
-  }
-
-  const std::vector<State> &params() const { return group.params(); }
   const State &expAvg(size_t i) const { return expAvgs[i]; }
   const State &expAvgSq(size_t i) const { return expAvgSqs[i]; }
-  const std::optional<State> &master(size_t i) const { return group.master(i); }
-  bool hasMasterWeights() const { return group.hasMasters(); }
-  /// The i64 count of completed steps; read it for a schedule's step.
-  const State &stepState() const { return group.stepState(); }
-  const AdamWOptions &options() const { return opts; }
 
 private:
-  AdamWOptions opts;
-  ParamGroup group;
   std::vector<State> expAvgs, expAvgSqs;
 };
 

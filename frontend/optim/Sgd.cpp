@@ -8,8 +8,7 @@ namespace kiln::optim {
 
 SGD::SGD(Graph &graph, std::vector<State> params, SgdOptions options,
          SourceLoc loc)
-    : opts(std::move(options)),
-      group(graph, std::move(params), "SGD", opts.stepName, loc) {
+    : Optimizer(graph, std::move(params), std::move(options), "SGD", loc) {
   if (opts.nesterov && (opts.momentum <= 0 || opts.dampening != 0))
     detail::fail(graph,
                  "SGD: nesterov momentum requires a momentum and zero "
@@ -53,12 +52,6 @@ void SGD::step(Function &f, const std::vector<Tensor> &grads, const Tensor &lr,
     Tensor lrd = lr.dtype() == dtype ? lr : cast(lr, dtype, loc);
     group.writeWeight(f, i, sub(p, mul(g, lrd, loc), loc), loc);
   }
-}
-
-void SGD::step(Function &f, const std::vector<Tensor> &grads, double lr,
-               SourceLoc loc) {
-  // f64, so that an f64 parameter sees lr unrounded.
-  step(f, grads, scalar(f, lr, DType::f64, loc), loc);
 }
 
 } // namespace kiln::optim

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "frontend/optim/ParamGroup.h"
+#include "frontend/optim/Optimizer.h"
 
 namespace kiln::optim {
 
@@ -31,7 +31,7 @@ struct SgdOptions {
 /// State: `<p>.momentum_buffer` (f32; f64 for f64) when momentum != 0,
 /// `<p>.master` for f16/bf16/f8 parameters (see kInitMasterEntry), and the i64
 /// counter `optim.step`, which tells the first step apart.
-class SGD {
+class SGD : public Optimizer<SGD, SgdOptions> {
 public:
   SGD(Graph &graph, std::vector<State> params, SgdOptions options = {},
       SourceLoc loc = SourceLoc::current());
@@ -39,25 +39,12 @@ public:
   /// Emits the update into `f` (see AdamW::step for the contract).
   void step(Function &f, const std::vector<Tensor> &grads, const Tensor &lr,
             SourceLoc loc = SourceLoc::current());
-  void step(Function &f, const std::vector<Tensor> &grads, double lr,
-            SourceLoc loc = SourceLoc::current());
+  using Optimizer::step;
 
-  void initMasterFromParams(Function &f,
-                            SourceLoc loc = SourceLoc::current()) const {
-    group.initMasterFromParams(f, loc);
-  }
-
-  const std::vector<State> &params() const { return group.params(); }
   /// Invalid when momentum is 0.
   const State &momentumBuffer(size_t i) const { return buffers[i]; }
-  const std::optional<State> &master(size_t i) const { return group.master(i); }
-  bool hasMasterWeights() const { return group.hasMasters(); }
-  const State &stepState() const { return group.stepState(); }
-  const SgdOptions &options() const { return opts; }
 
 private:
-  SgdOptions opts;
-  ParamGroup group;
   std::vector<State> buffers;
 };
 
