@@ -22,6 +22,7 @@
 #include "executor/StatusMacros.h"
 #include "executor/cuda/CudaExecutor.h"
 #include "executor/cuda/NcclCommunicator.h"
+#include "tools/FlagParsing.h"
 
 namespace kiln {
 namespace {
@@ -82,11 +83,7 @@ absl::StatusOr<std::optional<Flags>> parseFlags(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *name, std::string *out) {
-      std::string prefix = absl::StrCat("--", name, "=");
-      if (arg.rfind(prefix, 0) != 0)
-        return false;
-      *out = arg.substr(prefix.size());
-      return true;
+      return tools::flagValue(arg, absl::StrCat("--", name), *out);
     };
     std::string v;
     if (arg == "--help" || arg == "-h")

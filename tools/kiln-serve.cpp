@@ -29,6 +29,7 @@
 #include "serving/Engine.h"
 #include "serving/HttpServer.h"
 #include "serving/Metrics.h"
+#include "tools/FlagParsing.h"
 #ifndef KILN_SERVE_RUNTIME_ONLY
 #include "models/serve/ServeGraph.h"
 #endif
@@ -89,15 +90,6 @@ static int fail(const std::string &message) {
   return 1;
 }
 
-static std::optional<int64_t> parseInt(const std::string &text) {
-  char *end = nullptr;
-  errno = 0;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end || errno)
-    return std::nullopt;
-  return v;
-}
-
 static int serveMain(int argc, char **argv) {
   std::string modelPath, device = "cpu", chatTemplate, name, bundleDir,
                          exportDir, dtype = "f32";
@@ -106,18 +98,13 @@ static int serveMain(int argc, char **argv) {
   int64_t slots = 16, context = 0, maxQueue = 256, prefillChunk = 16;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    auto value = [&](const char *flag) -> std::optional<std::string> {
-      std::string prefix = std::string(flag) + "=";
-      if (arg.rfind(prefix, 0) == 0)
-        return arg.substr(prefix.size());
-      return std::nullopt;
-    };
+    auto value = [&](const char *flag) { return tools::flagValue(arg, flag); };
     auto integer = [&](const char *flag, int64_t lo, int64_t hi,
                        int64_t &out) -> bool {
       auto v = value(flag);
       if (!v)
         return false;
-      auto n = parseInt(*v);
+      auto n = tools::parseInt(*v);
       if (!n || *n < lo || *n > hi) {
         std::fprintf(stderr,
                      "kiln-serve: error: %s needs an integer in [%lld, "

@@ -42,6 +42,7 @@
 #include "models/train/TrainConfig.h"
 #include "models/train/TrainDevice.h"
 #include "models/train/Trainer.h"
+#include "tools/FlagParsing.h"
 #ifndef KILN_TRAIN_RUNTIME_ONLY
 #include "executor/comm/World.h"
 #include "models/train/ReasonerCompile.h"
@@ -164,12 +165,7 @@ static int run(int argc, char **argv) {
   std::vector<std::string> configArgs;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    auto value = [&](const char *flag) -> std::optional<std::string> {
-      std::string prefix = std::string(flag) + "=";
-      if (arg.rfind(prefix, 0) == 0)
-        return arg.substr(prefix.size());
-      return std::nullopt;
-    };
+    auto value = [&](const char *flag) { return tools::flagValue(arg, flag); };
     if (arg == "--help" || arg == "-h") {
       std::printf("%s", kUsage);
       return 0;
