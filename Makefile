@@ -109,8 +109,8 @@ gpu-carry: build
 	# 16-token prompts, 256 new tokens; decode_bench.py times it against transformers.
 	$(BUILD_DIR)/bin/kiln-bench-decode-export --config=bench/configs/deepseek_465m.json \
 	  --bundle=.gpu-carry/decode --batch=64 --prompt-len=16 --new-tokens=256
-	cp $(BUILD_DIR)/bin/kiln-bench-decode bench/decode_bench.py bench/configs/deepseek_465m.json \
-	  .gpu-carry/
+	cp $(BUILD_DIR)/bin/kiln-bench-decode bench/decode_bench.py bench/deepseek_hf.py \
+	  bench/configs/deepseek_465m.json .gpu-carry/
 	# Symbols are not needed there, and a call carries at most 64 MiB.
 	strip .gpu-carry/kiln-run .gpu-carry/KilnCudaExecutorTest .gpu-carry/KilnNcclWorldTest \
 	  .gpu-carry/kiln-bench-decode
@@ -128,8 +128,9 @@ SERVE_SLOTS ?= 256
 SERVE_CONTEXT ?= 288
 serve-carry: build
 	mkdir -p .gpu-carry/lib $(BUILD_DIR)/serve-465m
-	cp $(BUILD_DIR)/bin/kiln-serve-rt bench/serve_bench.py bench/plot_serve_bench.py \
-	  tests/serving/batch_invariance.py bench/configs/deepseek_465m.json .gpu-carry/
+	cp $(BUILD_DIR)/bin/kiln-serve-rt bench/serve_bench.py bench/deepseek_hf.py \
+	  bench/plot_serve_bench.py tests/serving/batch_invariance.py \
+	  bench/configs/deepseek_465m.json .gpu-carry/
 	strip .gpu-carry/kiln-serve-rt
 	for l in libcpp-httplib.so.0.11 libbrotlidec.so.1 libbrotlienc.so.1 libbrotlicommon.so.1 \
 	  libpcre2-8.so.0; do \

@@ -2,7 +2,7 @@
 """Decode tokens/s: Kiln's generate() against transformers' generate, same weights.
 
 Run on the GPU machine from .gpu-carry/ (make gpu-carry puts the static
-kiln-bench-decode, the bundle it reads and this script there):
+kiln-bench-decode, the bundle it reads, this script and deepseek_hf.py there):
 
     python3 decode_bench.py --kiln=./kiln-bench-decode --bundle=decode \
         --config=deepseek_465m.json
@@ -31,27 +31,8 @@ import sys
 import time
 
 import torch
-from safetensors.torch import save_file
 
-
-def per_expert_state(model, cfg):
-    """The state dict in the published layout: one Linear per routed expert."""
-    out = {}
-    inter = cfg.moe_intermediate_size
-    for name, t in model.state_dict().items():
-        t = t.detach().contiguous().clone()
-        if name.endswith("mlp.experts.gate_up_proj"):
-            base = name[: -len("gate_up_proj")]
-            for ex in range(t.shape[0]):
-                out[f"{base}{ex}.gate_proj.weight"] = t[ex, :inter].contiguous()
-                out[f"{base}{ex}.up_proj.weight"] = t[ex, inter:].contiguous()
-        elif name.endswith("mlp.experts.down_proj"):
-            base = name[: -len("down_proj")]
-            for ex in range(t.shape[0]):
-                out[f"{base}{ex}.down_proj.weight"] = t[ex].contiguous()
-        else:
-            out[name] = t
-    return out
+import deepseek_hf
 
 
 def main():
@@ -69,21 +50,11 @@ def main():
     args = p.parse_args()
     if not torch.cuda.is_available():
         sys.exit("no CUDA device: this bench runs on the GPU machine")
-    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
     import transformers
 
     raw = json.load(open(args.config))
-    fields = {k: v for k, v in raw.items() if k not in ("architectures", "model_type")}
-    cfg = DeepseekV3Config(**fields)
-    torch.manual_seed(args.seed)
-    model = DeepseekV3ForCausalLM(cfg).to(torch.bfloat16).cuda().eval()
-    params = sum(p.numel() for p in model.parameters())
-
-    os.makedirs(args.workdir, exist_ok=True)
-    save_file(per_expert_state(model, cfg), os.path.join(args.workdir, "model.safetensors"),
-              metadata={"format": "pt"})
-    with open(os.path.join(args.workdir, "config.json"), "w") as f:
-        json.dump(raw, f, indent=2)
+    cfg, model, params = deepseek_hf.bench_model(raw, args.seed)
+    deepseek_hf.write_checkpoint(model, cfg, raw, args.workdir)
 
     dev = torch.device("cuda")
     n = 1 << 28
@@ -135,12 +106,7 @@ def main():
     agreement = None
     if kiln_rate:
         kiln_rows = [list(map(int, line.split())) for line in open(tokens_path)]
-        prefixes = []
-        for a, b in zip(kiln_rows, hf_rows):
-            n = 0
-            while n < min(len(a), len(b)) and a[n] == b[n]:
-                n += 1
-            prefixes.append(n)
+        prefixes = deepseek_hf.agreeing_prefixes(kiln_rows, hf_rows)
         agreement = (sum(prefixes) / len(prefixes), sum(n == args.new_tokens for n in prefixes),
                      sorted(prefixes)[len(prefixes) // 2])
 

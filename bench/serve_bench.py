@@ -3,7 +3,8 @@
 
 Run on the GPU machine from .gpu-carry/ (make serve-carry puts the runtime-only
 kiln-serve-rt, the shared libraries it needs, the serving bundle of the 465M
-bench model, this script, plot_serve_bench.py and batch_invariance.py there):
+bench model, this script, deepseek_hf.py, plot_serve_bench.py and
+batch_invariance.py there):
 
     python3 serve_bench.py --server=./kiln-serve-rt --bundle=serve \\
         --config=deepseek_465m.json --out=serve-bench
@@ -44,6 +45,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import deepseek_hf
+
 
 def percentile(values, q):
     if not values:
@@ -54,43 +57,13 @@ def percentile(values, q):
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def per_expert_state(model, cfg):
-    """The state dict in the published layout: one Linear per routed expert."""
-    out = {}
-    inter = cfg.moe_intermediate_size
-    for name, t in model.state_dict().items():
-        t = t.detach().contiguous().clone()
-        if name.endswith("mlp.experts.gate_up_proj"):
-            base = name[: -len("gate_up_proj")]
-            for ex in range(t.shape[0]):
-                out[f"{base}{ex}.gate_proj.weight"] = t[ex, :inter].contiguous()
-                out[f"{base}{ex}.up_proj.weight"] = t[ex, inter:].contiguous()
-        elif name.endswith("mlp.experts.down_proj"):
-            base = name[: -len("down_proj")]
-            for ex in range(t.shape[0]):
-                out[f"{base}{ex}.down_proj.weight"] = t[ex].contiguous()
-        else:
-            out[name] = t
-    return out
-
-
 def transformers_side(args, raw, prompts, levels, model_dir):
     """Writes the model directory; returns per-level results and greedy rows."""
     import torch
-    from safetensors.torch import save_file
-    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
     import transformers
 
-    fields = {k: v for k, v in raw.items() if k not in ("architectures", "model_type")}
-    cfg = DeepseekV3Config(**fields)
-    torch.manual_seed(args.seed)
-    model = DeepseekV3ForCausalLM(cfg).to(torch.bfloat16).cuda().eval()
-    params = sum(p.numel() for p in model.parameters())
-    os.makedirs(model_dir, exist_ok=True)
-    save_file(per_expert_state(model, cfg), os.path.join(model_dir, "model.safetensors"),
-              metadata={"format": "pt"})
-    with open(os.path.join(model_dir, "config.json"), "w") as f:
-        json.dump(raw, f, indent=2)
+    cfg, model, params = deepseek_hf.bench_model(raw, args.seed)
+    deepseek_hf.write_checkpoint(model, cfg, raw, model_dir)
     with open(os.path.join(model_dir, "tokenizer_config.json"), "w") as f:
         json.dump({"tokenizer_class": "KilnByteTokenizer", "bos_token": "<bos>",
                    "eos_token": "<eos>", "pad_token": "<pad>",
@@ -303,12 +276,7 @@ def main():
                   f"itl p50 {level['itl_p50_s'] * 1e3:.2f} ms p99 "
                   f"{level['itl_p99_s'] * 1e3:.2f} ms", flush=True)
         if hf_rows and kiln_rows:
-            prefixes = []
-            for a, b in zip(kiln_rows, hf_rows):
-                n = 0
-                while n < min(len(a), len(b)) and a[n] == b[n]:
-                    n += 1
-                prefixes.append(n)
+            prefixes = deepseek_hf.agreeing_prefixes(kiln_rows, hf_rows)
             results["greedy_agreement"] = {
                 "mean_prefix": sum(prefixes) / len(prefixes),
                 "median_prefix": sorted(prefixes)[len(prefixes) // 2],
