@@ -19,6 +19,7 @@
 #include "executor/Bundle.h"
 #include "executor/Executor.h"
 #include "models/deepseek/DeepseekInference.h"
+#include "tools/FlagParsing.h"
 
 using namespace kiln;
 
@@ -34,33 +35,27 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *flag, std::string *out) {
-      std::string prefix = std::string(flag) + "=";
-      if (arg.rfind(prefix, 0) != 0)
-        return false;
-      *out = arg.substr(prefix.size());
-      return true;
+      return tools::flagValue(arg, flag, *out);
     };
     std::string v;
     if (value("--config", &configPath) || value("--bundle", &bundleDir) ||
         value("--dtype", &dtypeName) || value("--dump-ir", &dumpIrDir))
       continue;
-    int64_t *target = nullptr;
-    if (value("--batch", &v))
-      target = &batch;
-    else if (value("--prompt-len", &v))
-      target = &promptLen;
-    else if (value("--new-tokens", &v))
-      target = &newTokens;
-    else if (arg == "--help") {
+    int64_t *target = tools::intFlagTarget(arg,
+                                           {{"--batch", &batch},
+                                            {"--prompt-len", &promptLen},
+                                            {"--new-tokens", &newTokens}},
+                                           v);
+    if (arg == "--help") {
       std::printf(
           "usage: kiln-bench-decode-export --config=config.json --bundle=DIR "
           "[--dtype=bf16|f32] [--batch=64] [--prompt-len=16] "
           "[--new-tokens=256] "
           "[--dump-ir=DIR (the IR after every pass)]\n");
       return 0;
-    } else {
-      return fail(absl::StrCat("unknown flag '", arg, "' (see --help)"));
     }
+    if (!target)
+      return fail(absl::StrCat("unknown flag '", arg, "' (see --help)"));
     if (!absl::SimpleAtoi(v, target) || *target < 1)
       return fail(absl::StrCat("'", arg, "' needs a positive integer"));
   }

@@ -27,6 +27,7 @@
 #include "models/deepseek/DeepseekConfig.h"
 #include "models/deepseek/Generate.h"
 #include "models/deepseek/HfCheckpoint.h"
+#include "tools/FlagParsing.h"
 
 using namespace kiln;
 
@@ -43,11 +44,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *flag, std::string *out) {
-      std::string prefix = std::string(flag) + "=";
-      if (arg.rfind(prefix, 0) != 0)
-        return false;
-      *out = arg.substr(prefix.size());
-      return true;
+      return tools::flagValue(arg, flag, *out);
     };
     std::string v;
     if (value("--bundle", &bundleDir) || value("--config", &configPath) ||
@@ -58,18 +55,14 @@ int main(int argc, char **argv) {
       cudaGraph = false;
       continue;
     }
-    int64_t *target = nullptr;
-    if (value("--batch", &v))
-      target = &batch;
-    else if (value("--prompt-len", &v))
-      target = &promptLen;
-    else if (value("--new-tokens", &v))
-      target = &newTokens;
-    else if (value("--seed", &v))
-      target = &seed;
-    else if (value("--runs", &v))
-      target = &runs;
-    else if (arg == "--help") {
+    int64_t *target = tools::intFlagTarget(arg,
+                                           {{"--batch", &batch},
+                                            {"--prompt-len", &promptLen},
+                                            {"--new-tokens", &newTokens},
+                                            {"--seed", &seed},
+                                            {"--runs", &runs}},
+                                           v);
+    if (arg == "--help") {
       std::printf(
           "usage: kiln-bench-decode --bundle=DIR --config=config.json [--checkpoint=HF_DIR]\n"
           "       [--dtype=bf16|f32] [--batch=64] [--prompt-len=16] [--new-tokens=256]\n"
@@ -80,9 +73,9 @@ int main(int argc, char **argv) {
           "--tokens-out: each row's generated tokens, one line per row.\n"
           "Prints: kiln decode batch=B prompt=P new_tokens=N seconds=S tokens_per_s=T\n");
       return 0;
-    } else {
-      return fail(absl::StrCat("unknown flag '", arg, "' (see --help)"));
     }
+    if (!target)
+      return fail(absl::StrCat("unknown flag '", arg, "' (see --help)"));
     if (!absl::SimpleAtoi(v, target) || *target < 0)
       return fail(absl::StrCat("'", arg, "' needs a non-negative integer"));
   }

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +37,24 @@ inline bool flagValue(const std::string &arg, std::string_view flag,
   if (v)
     out = std::move(*v);
   return v.has_value();
+}
+
+/// An integer flag and the variable its value goes to.
+struct IntFlag {
+  std::string_view flag;
+  int64_t *target;
+};
+
+/// The target of the one of `flags` that `arg` sets, with its VALUE in
+/// `value`; null when `arg` sets none of them. Lets a binary parse all its
+/// integer flags with one check.
+inline int64_t *intFlagTarget(const std::string &arg,
+                              std::initializer_list<IntFlag> flags,
+                              std::string &value) {
+  for (const IntFlag &f : flags)
+    if (flagValue(arg, f.flag, value))
+      return f.target;
+  return nullptr;
 }
 
 /// `text` as a base-10 integer; nothing when it is empty, has anything after
