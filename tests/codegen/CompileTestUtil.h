@@ -1,18 +1,21 @@
 //===- CompileTestUtil.h - parse, compile and run IR in tests ---*- C++ -*-===//
 //
-// Shared by the codegen tests: text IR -> Executable -> CPU executor results.
+// Shared by the codegen tests: text IR -> Executable -> CPU executor results;
+// and by the tests of graph code: a frontend Graph -> CPU executor.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_TESTS_CODEGEN_COMPILETESTUTIL_H
 #define KILN_TESTS_CODEGEN_COMPILETESTUTIL_H
 
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "codegen/Compile.h"
 #include "executor/Executor.h"
+#include "frontend/Graph.h"
 #include "gtest/gtest.h"
 
 namespace kiln::testing {
@@ -23,6 +26,23 @@ compileText(const std::string &text, codegen::CompileOptions options = {}) {
   if (!module.ok())
     return module.status();
   return codegen::compile(*module, options);
+}
+
+/// Builds `graph`, compiles it for the host and loads it on the CPU executor,
+/// its state uninitialised; null, with the failing step's status recorded,
+/// where a step fails.
+inline std::unique_ptr<Executor> compileGraph(Graph &graph) {
+  auto module = graph.build();
+  EXPECT_TRUE(module.ok()) << module.status();
+  if (!module.ok())
+    return nullptr;
+  auto exe = codegen::compile(*module);
+  EXPECT_TRUE(exe.ok()) << exe.status();
+  if (!exe.ok())
+    return nullptr;
+  auto executor = Executor::create(*exe);
+  EXPECT_TRUE(executor.ok()) << executor.status();
+  return executor.ok() ? std::move(*executor) : nullptr;
 }
 
 /// Compiles and runs entry `entry` on `inputs`, returning its results.

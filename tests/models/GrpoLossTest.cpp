@@ -13,12 +13,12 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "codegen/Compile.h"
 #include "executor/Executor.h"
 #include "frontend/Kiln.h"
 #include "models/grpo/Advantages.h"
 #include "models/grpo/GrpoLoss.h"
 
+#include "tests/codegen/CompileTestUtil.h"
 #include "gtest/gtest.h"
 
 namespace kiln::models {
@@ -202,6 +202,19 @@ Batch makeBatch(uint64_t seed, bool withLogits = false) {
   return x;
 }
 
+/// One sequence of two valid tokens whose log-ratios against old = 0 are
+/// ln 1.5 and ln 0.9, with A = 1: the batch the tests by hand work out.
+Batch twoTokenBatch() {
+  Batch x;
+  x.b = 1;
+  x.t = 2;
+  x.logp = asF32({std::log(1.5), std::log(0.9)}, {1, 2});
+  x.oldLogp = {0, 0};
+  x.advantages = {1};
+  x.mask = {1, 1};
+  return x;
+}
+
 /// Compiles `loss` (every named output plus "grad_logp") for `x`'s shapes.
 std::unique_ptr<Executor> compileLoss(const Batch &x,
                                       const GrpoLossOptions &options) {
@@ -226,17 +239,7 @@ std::unique_ptr<Executor> compileLoss(const Batch &x,
   f.output("grad_logp", grad(out.loss, {in.logp})[0]);
   if (options.entropyCoeff != 0)
     f.output("grad_logits", grad(out.loss, {*in.logits})[0]);
-  auto module = graph.build();
-  EXPECT_TRUE(module.ok()) << module.status();
-  if (!module.ok())
-    return nullptr;
-  auto exe = codegen::compile(*module);
-  EXPECT_TRUE(exe.ok()) << exe.status();
-  if (!exe.ok())
-    return nullptr;
-  auto executor = Executor::create(*exe);
-  EXPECT_TRUE(executor.ok()) << executor.status();
-  return executor.ok() ? std::move(*executor) : nullptr;
+  return kiln::testing::compileGraph(graph);
 }
 
 std::map<std::string, HostTensor> runLoss(Executor &executor, const Batch &x,
@@ -307,13 +310,7 @@ TEST(GrpoLoss, HandWorkedTwoTokens) {
   // old = 0: ratios 1.5 (clipped to 1.2 for A = +1: no gradient) and 0.9
   // (inside: gradient -r A). grpo: loss = -(1.2 + 0.9) / 2, grad = [0,
   // -0.9/2]; one of two tokens clipped high; mean ratio 1.2.
-  Batch x;
-  x.b = 1;
-  x.t = 2;
-  x.logp = asF32({std::log(1.5), std::log(0.9)}, {1, 2});
-  x.oldLogp = {0, 0};
-  x.advantages = {1};
-  x.mask = {1, 1};
+  Batch x = twoTokenBatch();
   GrpoLossOptions options;
   options.lossType = LossType::grpo;
   auto executor = compileLoss(x, options);
@@ -495,13 +492,7 @@ TEST(GrpoLoss, SequenceLevelRatioByHand) {
   // ratio 1.5 was clipped), A = 1. grpo: loss = -sqrt(1.35); each token's
   // gradient is -r A / 2: the mean spreads the sequence's ratio over its
   // tokens.
-  Batch x;
-  x.b = 1;
-  x.t = 2;
-  x.logp = asF32({std::log(1.5), std::log(0.9)}, {1, 2});
-  x.oldLogp = {0, 0};
-  x.advantages = {1};
-  x.mask = {1, 1};
+  Batch x = twoTokenBatch();
   GrpoLossOptions options;
   options.lossType = LossType::grpo;
   options.importanceSamplingLevel = ImportanceSamplingLevel::sequence;

@@ -15,30 +15,21 @@
 #include <string>
 #include <vector>
 
-#include "codegen/Compile.h"
 #include "executor/Executor.h"
 #include "frontend/Kiln.h"
+#include "tests/codegen/CompileTestUtil.h"
 #include "gtest/gtest.h"
 
 namespace kiln::optim::testing {
 
 /// Builds, compiles and loads `graph`, with every state initialised.
 inline std::unique_ptr<Executor> load(Graph &graph) {
-  auto module = graph.build();
-  EXPECT_TRUE(module.ok()) << module.status();
-  if (!module.ok())
+  std::unique_ptr<Executor> executor = kiln::testing::compileGraph(graph);
+  if (!executor)
     return nullptr;
-  auto exe = codegen::compile(*module);
-  EXPECT_TRUE(exe.ok()) << exe.status();
-  if (!exe.ok())
-    return nullptr;
-  auto executor = Executor::create(*exe);
-  EXPECT_TRUE(executor.ok()) << executor.status();
-  if (!executor.ok())
-    return nullptr;
-  absl::Status init = (*executor)->initializeState();
+  absl::Status init = executor->initializeState();
   EXPECT_TRUE(init.ok()) << init;
-  return std::move(*executor);
+  return executor;
 }
 
 inline proto::DType toProto(DType dtype) {
