@@ -787,6 +787,36 @@ FailureOr<int64_t> moeTopK(Infer &in, int64_t pairs, int64_t tokens) {
 
 } // namespace
 
+KILN_INFER(MoeRouteOp, {
+  auto scores = in.tensor(0, "scores"), bias = in.tensor(1, "bias");
+  auto groups = in.attr<IntegerAttr>("num_groups");
+  auto keptGroups = in.attr<IntegerAttr>("topk_group");
+  auto topK = in.attr<IntegerAttr>("top_k");
+  if (!scores || !bias || !groups || !keptGroups || !topK)
+    return failure();
+  if (!(scores.getElementType().isF32() || scores.getElementType().isF64()) ||
+      scores.getRank() != 2)
+    return in.fail("scores must be an f32 or f64 [T, E], got ", str(scores));
+  int64_t e = scores.getDimSize(1), g = groups.getInt();
+  if (bias.getRank() != 1 || bias.getDimSize(0) != e ||
+      bias.getElementType() != scores.getElementType())
+    return in.fail("bias must be [", e, "] of the scores' type, got ",
+                   str(bias));
+  if (g < 1 || e % g != 0 || e / g < 2)
+    return in.fail("num_groups = ", g, " must split the ", e,
+                   " experts into groups of at least 2");
+  if (keptGroups.getInt() < 1 || keptGroups.getInt() > g)
+    return in.fail("topk_group = ", keptGroups.getInt(), " must be in [1, ",
+                   g, "]");
+  if (topK.getInt() < 1 || topK.getInt() > e)
+    return in.fail("top_k = ", topK.getInt(), " must be in [1, ", e, "]");
+  out.push_back(in.make({scores.getDimSize(0), topK.getInt()},
+                        IntegerType::get(ctx, 64)));
+  out.push_back(in.make({scores.getDimSize(0), topK.getInt()},
+                        scores.getElementType()));
+  return success();
+})
+
 KILN_INFER(MoePlanOp, {
   auto experts = in.tensor(0, "experts");
   auto numExperts = in.attr<IntegerAttr>("num_experts");

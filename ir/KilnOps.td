@@ -443,6 +443,28 @@ def Kiln_TokenLogprobsOp : Kiln_CompositeOp<"token_logprobs", [Kiln_Vjp]> {
 // writes with ordinary ops; docs/OPS.md has the pattern and the rounding)
 //===----------------------------------------------------------------------===//
 
+def Kiln_MoeRouteOp : Kiln_CompositeOp<"moe_route", [Kiln_Vjp]> {
+  let summary = "DeepSeek-V3's group-limited top-k routing of scored tokens";
+  let description = [{
+    scores [T, E] and bias [E] (both f32, or both f64) -> experts [T, k] i64 and
+    weights [T, k] in the scores' type, with E = num_groups * n and n >= 2.
+    choice = scores + bias picks the experts and never weighs them. A group's
+    score is the sum of its two largest choices; the topk_group best groups are
+    kept; the k best choices of the kept groups are the experts (the others
+    count as -inf), best first. Every ranking is topk's: larger first, ties to
+    the lower index, NaN largest. w_j = scores[t, experts[t, j]]; with
+    `normalize`, w_j = w_j / (sum_j w_j + epsilon), the sum taken in index
+    order in the scores' type; then w_j = w_j * scaling. Equal, bit for bit, to
+    the ops kiln-fuse-moe replaces (transformers' DeepseekV3TopkRouter). The
+    gradient reaches scores through the chosen weights only (bias: none).
+  }];
+  let arguments = (ins AnyRankedTensor:$scores, AnyRankedTensor:$bias,
+                       I64Attr:$num_groups, I64Attr:$topk_group,
+                       I64Attr:$top_k, BoolAttr:$normalize,
+                       F64Attr:$epsilon, F64Attr:$scaling);
+  let results = (outs AnyRankedTensor:$experts, AnyRankedTensor:$weights);
+}
+
 def Kiln_MoePlanOp : Kiln_CompositeOp<"moe_plan", [Kiln_NoGrad]> {
   let summary = "the dropless dispatch plan of top-k routing: permutation and offsets";
   let description = [{

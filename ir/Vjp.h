@@ -32,6 +32,12 @@ mlir::Value restoreReducedDims(PrimitiveBuilder &pb, mlir::Value grad,
                                mlir::RankedTensorType input,
                                llvm::ArrayRef<int64_t> axes);
 
+/// The gradient of x in take_along_axis(x : `xType`, indices, axis) for the
+/// cotangent `grad`: one scatter_add of grad at the (clamped) indices.
+mlir::Value takeAlongAxisGrad(PrimitiveBuilder &pb,
+                              mlir::RankedTensorType xType, mlir::Value indices,
+                              int64_t axis, mlir::Value grad);
+
 /// A tensor of zeros of `type`.
 mlir::Value zerosLike(PrimitiveBuilder &pb, mlir::RankedTensorType type);
 

@@ -32,6 +32,37 @@ Value addOptional(PrimitiveBuilder &pb, Value a, Value b) {
 
 } // namespace
 
+KILN_VJP(MoeRouteOp) {
+  // The experts are a choice, not a function of the scores: the gradient
+  // reaches scores through w = scale * s_e / (sum s_e + eps) only, and bias
+  // (which only steers the choice) gets none.
+  if (!resultGrads[1]) {
+    operandGrads.append(2, Value());
+    return success();
+  }
+  PrimitiveBuilder pb(builder, getLoc());
+  Type element = getScores().getType().getElementType();
+  Value g = resultGrads[1];
+  if (getScaling().convertToDouble() != 1.0)
+    g = mul(pb, g, pb.scalar(element, getScaling().convertToDouble()));
+  if (getNormalize()) {
+    // y_j = s_j / d with d = sum_i s_i + eps: d s_j = g_j / d - sum_i g_i y_i
+    // / d.
+    Value chosen = pb.op<TakeAlongAxisOp>(
+        {getScores(), getExperts()},
+        {builder.getNamedAttr("axis", builder.getI64IntegerAttr(1))});
+    Value d = add(pb, pb.sumKeep(chosen, 1),
+                  pb.scalar(element, getEpsilon().convertToDouble()));
+    Value y = pb.op<DivOp>({chosen, d});
+    Value back = pb.op<DivOp>({pb.sumKeep(mul(pb, g, y), 1), d});
+    g = pb.op<SubOp>({pb.op<DivOp>({g, d}), back});
+  }
+  operandGrads.push_back(
+      takeAlongAxisGrad(pb, getScores().getType(), getExperts(), 1, g));
+  operandGrads.push_back(Value());
+  return success();
+}
+
 KILN_VJP(MoeGateUpOp) {
   PrimitiveBuilder pb(builder, getLoc());
   Value x = getTokens(), order = getOrder(), offsets = getOffsets();

@@ -200,22 +200,17 @@ KILN_VJP(GatherOp) {
   return success();
 }
 
-KILN_VJP(TakeAlongAxisOp) {
+Value takeAlongAxisGrad(PrimitiveBuilder &pb, RankedTensorType xType,
+                        Value indices, int64_t axis, Value grad) {
   // Each cotangent element goes to x at its own coordinates with the axis
   // coordinate replaced by the (clamped) index. Flattening x and computing
   // those row-major offsets turns this into one scatter_add on a vector, with
   // memory linear in the indices (a one_hot would take indices x axis size).
-  PrimitiveBuilder pb(builder, getLoc());
-  RankedTensorType xType = getX().getType();
-  if (!isFloatTensor(getX())) {
-    operandGrads.append(2, Value());
-    return success();
-  }
   int64_t rank = xType.getRank();
-  int64_t axis = normalizeAxis(getAxis(), rank);
-  Type i64 = builder.getI64Type();
-  ArrayRef<int64_t> idxShape = getIndices().getType().getShape();
-  Value flat = clampIndices(pb, getIndices(), xType.getDimSize(axis));
+  axis = normalizeAxis(axis, rank);
+  Type i64 = pb.builder().getI64Type();
+  ArrayRef<int64_t> idxShape = PrimitiveBuilder::shapeOf(indices);
+  Value flat = clampIndices(pb, indices, xType.getDimSize(axis));
   int64_t stride = 1;
   SmallVector<int64_t> strides(rank);
   for (int64_t d = rank - 1; d >= 0; --d) {
@@ -236,11 +231,21 @@ KILN_VJP(TakeAlongAxisOp) {
   for (int64_t d : idxShape)
     count *= d;
   Value sums = pb.op<ScatterAddOp>(
-      ValueRange{zerosOf(pb, getX(), {xType.getNumElements()}),
-                 pb.reshape(flat, {count}),
-                 pb.reshape(resultGrads[0], {count})},
-      {builder.getNamedAttr("axis", builder.getI64IntegerAttr(0))});
-  operandGrads.push_back(pb.reshape(sums, xType.getShape()));
+      ValueRange{zerosLike(pb, RankedTensorType::get({xType.getNumElements()},
+                                                     xType.getElementType())),
+                 pb.reshape(flat, {count}), pb.reshape(grad, {count})},
+      {pb.builder().getNamedAttr("axis", pb.builder().getI64IntegerAttr(0))});
+  return pb.reshape(sums, xType.getShape());
+}
+
+KILN_VJP(TakeAlongAxisOp) {
+  PrimitiveBuilder pb(builder, getLoc());
+  if (!isFloatTensor(getX())) {
+    operandGrads.append(2, Value());
+    return success();
+  }
+  operandGrads.push_back(takeAlongAxisGrad(pb, getX().getType(), getIndices(),
+                                           getAxis(), resultGrads[0]));
   operandGrads.push_back(Value());
   return success();
 }

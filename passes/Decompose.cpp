@@ -11,6 +11,7 @@
 #include "passes/Passes.h"
 
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 
 namespace kiln::passes {
@@ -24,13 +25,15 @@ namespace kiln::passes {
 namespace {
 
 constexpr llvm::StringLiteral compositeNames[] = {
-    "softmax",   "log_softmax",   "rms_norm",      "rotary",
-    "attention", "cross_entropy", "token_logprobs", "moe_plan",
-    "moe_gate_up", "moe_down",   "moe_combine"};
+    "softmax",   "log_softmax",   "rms_norm",       "rotary",
+    "attention", "cross_entropy", "token_logprobs", "moe_route",
+    "moe_plan",  "moe_gate_up",   "moe_down",       "moe_combine"};
 
 } // namespace
 
-llvm::ArrayRef<llvm::StringLiteral> compositeOpNames() { return compositeNames; }
+llvm::ArrayRef<llvm::StringLiteral> compositeOpNames() {
+  return compositeNames;
+}
 
 namespace {
 
@@ -45,10 +48,12 @@ struct DecomposePass : impl::DecomposeBase<DecomposePass> {
       if (!llvm::is_contained(compositeNames, bare))
         return emitError(UnknownLoc::get(ctx))
                << "kiln-decompose: '" << name
-               << "' is not a composite op (expected one of softmax, "
-                  "log_softmax, rms_norm, rotary, attention, cross_entropy, "
-                  "token_logprobs, moe_plan, moe_gate_up, moe_down, "
-                  "moe_combine)";
+               << "' is not a composite op (expected one of "
+               << llvm::join(llvm::map_range(
+                                 compositeNames,
+                                 [](llvm::StringLiteral n) { return n.str(); }),
+                             ", ")
+               << ")";
       selected.insert(bare);
     }
     return success();

@@ -1,6 +1,7 @@
 //===- DecomposeMoe.cpp - the fused MoE ops into primitives ---------------===//
 //
-// For targets without fused MoE kernels: the plan becomes argsort, bincount
+// For targets without fused MoE kernels: the routing becomes the top-k ops
+// model code writes, the plan becomes argsort, bincount
 // and cumsum (plus an integer scatter for its inverse), the expert products
 // become grouped_matmuls over gathered rows, and the combine gathers each
 // token's rows in ascending position order and sums them with a reduction
@@ -22,6 +23,65 @@ namespace {
 NamedAttribute named(OpBuilder &b, StringRef name, Attribute value) {
   return b.getNamedAttr(name, value);
 }
+
+/// The routing as model code writes it (DeepseekMoe.cpp, transformers'
+/// DeepseekV3TopkRouter): group scores from each group's top two, a mask of
+/// the kept groups, top-k of the masked choices, the chosen scores gathered,
+/// normalised and scaled.
+struct MoeRouteDecomposition : OpRewritePattern<MoeRouteOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MoeRouteOp op,
+                                PatternRewriter &rewriter) const override {
+    PrimitiveBuilder pb(rewriter, op.getLoc());
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getScores().getType();
+    Type element = type.getElementType();
+    int64_t t = type.getDimSize(0), e = type.getDimSize(1);
+    int64_t g = op.getNumGroups(), n = e / g;
+    auto topk = [&](Value x, int64_t k) {
+      return rewriter.create<TopkOp>(
+          loc, ValueRange{x},
+          ArrayRef<NamedAttribute>{
+              named(rewriter, "k", rewriter.getI64IntegerAttr(k))});
+    };
+    auto sum = [&](Value x, int64_t axis, bool keep) {
+      return pb.op<SumOp>(
+          {x}, {named(rewriter, "axes", rewriter.getDenseI64ArrayAttr({axis})),
+                named(rewriter, "keepdims", rewriter.getBoolAttr(keep))});
+    };
+    Value choice = pb.op<AddOp>({op.getScores(), op.getBias()});
+    Value groupScores =
+        sum(topk(pb.reshape(choice, {t, g, n}), 2).getValues(), -1, false);
+    Value kept = topk(groupScores, op.getTopkGroup()).getIndices();
+    Value groupMask = sum(
+        pb.op<OneHotOp>(
+            {kept}, {named(rewriter, "depth", rewriter.getI64IntegerAttr(g)),
+                     named(rewriter, "dtype", TypeAttr::get(element))}),
+        1, false);
+    Value expertMask = pb.reshape(
+        pb.op<BroadcastToOp>({pb.reshape(groupMask, {t, g, 1})},
+                             {named(rewriter, "shape",
+                                    rewriter.getDenseI64ArrayAttr({t, g, n}))}),
+        {t, e});
+    Value masked =
+        pb.select(pb.op<GreaterOp>({expertMask, pb.scalar(element, 0.5)}),
+                  choice, pb.negInf(element));
+    Value experts = topk(masked, op.getTopK()).getIndices();
+    Value w = pb.op<TakeAlongAxisOp>(
+        {op.getScores(), experts},
+        {named(rewriter, "axis", rewriter.getI64IntegerAttr(1))});
+    if (op.getNormalize())
+      w = pb.op<DivOp>(
+          {w, pb.op<AddOp>(
+                  {sum(w, -1, true),
+                   pb.scalar(element, op.getEpsilon().convertToDouble())})});
+    w = pb.op<MulOp>(
+        {w, pb.scalar(element, op.getScaling().convertToDouble())});
+    rewriter.replaceOp(op, {experts, w});
+    return success();
+  }
+};
 
 struct MoePlanDecomposition : OpRewritePattern<MoePlanOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -122,6 +182,8 @@ struct MoeCombineDecomposition : OpRewritePattern<MoeCombineOp> {
 
 void populateMoeDecompositions(RewritePatternSet &patterns,
                                CompositeFilter enabled) {
+  if (enabled("moe_route"))
+    patterns.add<MoeRouteDecomposition>(patterns.getContext());
   if (enabled("moe_plan"))
     patterns.add<MoePlanDecomposition>(patterns.getContext());
   if (enabled("moe_gate_up"))

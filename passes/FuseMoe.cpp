@@ -10,9 +10,10 @@
 //   order))) y       = scatter_add(zeros, tokenOf, out)
 //
 // This pass finds that pattern and rewrites it into moe_plan, moe_gate_up and
-// moe_down: the gathered [T*k, H] copy disappears, and the combine sums each
-// token's rows in a fixed order instead of scatter_add's atomics. It runs
-// before kiln-grad, so the backward comes from the fused ops' own gradient
+// moe_down (first, the routing that chooses the experts becomes moe_route:
+// FuseMoeRoute.cpp): the gathered [T*k, H] copy disappears, and the combine
+// sums each token's rows in a fixed order instead of scatter_add's atomics. It
+// runs before kiln-grad, so the backward comes from the fused ops' own gradient
 // rules. Every piece must be exactly as above (same plan feeding every
 // grouped product, the divisor equal to k, intermediate float values used only
 // inside the layer); anything else is left alone.
@@ -20,6 +21,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ir/KilnOps.h"
+#include "passes/FuseMoeRoute.h"
 #include "passes/Passes.h"
 
 #include "mlir/IR/Matchers.h"
@@ -220,6 +222,7 @@ void fuse(ScatterAddOp combine, const MoeLayerMatch &m) {
 
 struct FuseMoePass : impl::FuseMoeBase<FuseMoePass> {
   void runOnOperation() override {
+    fuseMoeRoutes(getOperation());
     SmallVector<std::pair<ScatterAddOp, MoeLayerMatch>> layers;
     getOperation().walk([&](ScatterAddOp combine) {
       if (auto m = matchMoeLayer(combine))

@@ -40,7 +40,10 @@ def Grad : Pass<"kiln-grad", "::mlir::ModuleOp"> {
 def FuseMoe : Pass<"kiln-fuse-moe", "::mlir::ModuleOp"> {
   let summary = "Rewrite the dropless MoE dispatch into fused MoE ops";
   let description = [{
-    Finds the MoE layer that model code writes with ordinary ops (argsort,
+    First rewrites DeepSeek-V3's routing (group-limited top-k of scores plus
+    a correction bias, the chosen scores gathered, normalised and scaled) into
+    kiln.moe_route. Then finds the MoE layer that model code writes with
+    ordinary ops (argsort,
     bincount and cumsum of the chosen experts, a gather of the tokens, gate and
     up grouped products with SwiGLU, a down product scaled by the routing
     weights, and scatter_add into zeros) and replaces it with kiln.moe_plan,

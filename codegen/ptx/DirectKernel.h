@@ -106,6 +106,7 @@ absl::Status buildSimtMatmulKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildBincountKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildMoeCombineKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildMoePlanKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildMoeRouteKernels(mlir::Operation *op, DirectKernels &k);
 
 /// The composites the ptx target keeps whole for a direct kernel
 /// (kiln-decompose expands every other one before lowering).
@@ -130,6 +131,10 @@ bool isDirectAttention(mlir::Operation *op);
 /// most 1024 pairs and experts); kiln-expand-unfused-composites expands the
 /// others before lowering.
 bool isDirectMoePlan(mlir::Operation *op);
+/// True for the moe_route ops the thread-per-token kernel runs (static
+/// shapes, at most 64 groups); kiln-expand-unfused-composites expands the
+/// others before lowering.
+bool isDirectMoeRoute(mlir::Operation *op);
 /// True for the scatter_add element types with hardware atomic adds (all but
 /// fp8 and i1/i8, which keep the exact gather-style kernel).
 bool scatterAddUsesAtomics(mlir::Operation *op);

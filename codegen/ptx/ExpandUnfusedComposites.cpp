@@ -2,7 +2,8 @@
 //
 // The ptx pipeline keeps the composites of directComposites() whole
 // (kiln-decompose runs with them excluded); this pass expands the ones their
-// direct kernels refuse (isDirectAttention, isDirectMoePlan), then the
+// direct kernels refuse (isDirectAttention, isDirectMoeRoute,
+// isDirectMoePlan), then the
 // composites that expansion creates.
 //
 //===----------------------------------------------------------------------===//
@@ -34,6 +35,7 @@ struct ExpandUnfusedCompositesPass
     SmallVector<Operation *> unfused;
     module.walk([&](Operation *op) {
       if ((llvm::isa<ir::AttentionOp>(op) && !isDirectAttention(op)) ||
+          (llvm::isa<ir::MoeRouteOp>(op) && !isDirectMoeRoute(op)) ||
           (llvm::isa<ir::MoePlanOp>(op) && !isDirectMoePlan(op)))
         unfused.push_back(op);
     });
@@ -44,7 +46,9 @@ struct ExpandUnfusedCompositesPass
       return [name](StringRef op) { return op == name; };
     };
     passes::populateAttentionDecomposition(patterns, only("attention"));
-    passes::populateMoeDecompositions(patterns, only("moe_plan"));
+    passes::populateMoeDecompositions(patterns, [](StringRef op) {
+      return op == "moe_plan" || op == "moe_route";
+    });
     if (failed(applyOpPatternsAndFold(unfused, std::move(patterns))))
       return signalPassFailure();
     // The expansions may use composites (softmax): expand those too, then

@@ -127,6 +127,9 @@ const KernelProvider providers[] = {
      buildDirect<buildBincountKernels>},
     {"moe_combine", false, nullptr, directOf<kir::MoeCombineOp>,
      buildDirect<buildMoeCombineKernels>},
+    {"moe_route", false, nullptr,
+     [](Operation *op, const KernelTarget &) { return isDirectMoeRoute(op); },
+     buildDirect<buildMoeRouteKernels>},
     {"moe_plan", false, nullptr,
      [](Operation *op, const KernelTarget &) { return isDirectMoePlan(op); },
      buildDirect<buildMoePlanKernels>},
@@ -144,7 +147,7 @@ ArrayRef<KernelProvider> kernelProviders() { return providers; }
 
 ArrayRef<StringLiteral> directComposites() {
   static constexpr StringLiteral names[] = {"attention", "moe_combine",
-                                            "moe_plan"};
+                                            "moe_route", "moe_plan"};
   return names;
 }
 

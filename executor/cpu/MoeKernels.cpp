@@ -1,14 +1,15 @@
 //===- MoeKernels.cpp - the fused mixture-of-experts ops on the CPU -------===//
 //
-// moe_plan, moe_gate_up, moe_down and moe_combine (ir/KilnOps.td pins their
-// semantics). Each expert's rows are one GEMM over tokens gathered into a
-// scratch block (never a [T*k, H] copy), and every token's k rows are summed in
-// ascending position order, so results do not depend on threading.
+// moe_route, moe_plan, moe_gate_up, moe_down and moe_combine (ir/KilnOps.td
+// pins their semantics). Each expert's rows are one GEMM over tokens gathered
+// into a scratch block (never a [T*k, H] copy), and every token's k rows are
+// summed in ascending position order, so results do not depend on threading.
 //
 //===----------------------------------------------------------------------===//
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -93,6 +94,110 @@ void combineRows(const KernelContext &ctx, const T *rows,
         for (int64_t i = 0; i < width; ++i)
           dst[i] += src[i];
       }
+    }
+  });
+}
+
+/// topk's order: larger first, NaN largest, ties to the lower index.
+template <typename T> bool rankedBefore(T a, int64_t i, T b, int64_t j) {
+  bool aNan = std::isnan(a), bNan = std::isnan(b);
+  if (aNan != bNan)
+    return aNan;
+  if (!aNan && a != b)
+    return a > b;
+  return i < j;
+}
+
+/// The indices of the `k` first of `values` in topk's order, first first.
+template <typename T>
+void topkIndices(const std::vector<T> &values, int64_t k,
+                 std::vector<int64_t> &indices) {
+  indices.resize(values.size());
+  std::iota(indices.begin(), indices.end(), int64_t{0});
+  std::partial_sort(indices.begin(), indices.begin() + k, indices.end(),
+                    [&](int64_t i, int64_t j) {
+                      return rankedBefore(values[i], i, values[j], j);
+                    });
+  indices.resize(k);
+}
+
+absl::Status moeRouteKernel(const KernelContext &ctx) {
+  KILN_RETURN_IF_ERROR(ctx.expectInputs(2));
+  KILN_RETURN_IF_ERROR(ctx.expectOutputs(2));
+  const HostTensor &scores = ctx.input(0), &bias = ctx.input(1);
+  KILN_ASSIGN_OR_RETURN(int64_t groups, ctx.attrInt("num_groups"));
+  KILN_ASSIGN_OR_RETURN(int64_t keptGroups, ctx.attrInt("topk_group"));
+  KILN_ASSIGN_OR_RETURN(int64_t topK, ctx.attrInt("top_k"));
+  KILN_ASSIGN_OR_RETURN(bool normalize, ctx.attrBool("normalize"));
+  KILN_ASSIGN_OR_RETURN(double epsilon, ctx.attrFloat("epsilon"));
+  KILN_ASSIGN_OR_RETURN(double scaling, ctx.attrFloat("scaling"));
+  int64_t e = scores.rank() == 2 ? scores.dim(1) : 0;
+  if ((scores.dtype() != proto::F32 && scores.dtype() != proto::F64) ||
+      scores.rank() != 2 || bias.dtype() != scores.dtype() ||
+      bias.shape() != std::vector{e} || groups < 1 || e % groups != 0 ||
+      e / groups < 2 || keptGroups < 1 || keptGroups > groups || topK < 1 ||
+      topK > e)
+    return ctx.error(absl::StrCat(
+        "needs f32 or f64 scores [T, E] and bias [E] of one type, E split "
+        "into ",
+        "num_groups groups of >= 2, 1 <= topk_group <= num_groups and 1 <= "
+        "top_k <= E; got scores ",
+        scores.typeString(), ", bias ", bias.typeString(), ", num_groups ",
+        groups, ", topk_group ", keptGroups, ", top_k ", topK));
+  int64_t tokens = scores.dim(0), n = e / groups;
+  KILN_RETURN_IF_ERROR(ctx.expectOutput(0, {tokens, topK}, proto::I64));
+  KILN_RETURN_IF_ERROR(ctx.expectOutput(1, {tokens, topK}, scores.dtype()));
+  int64_t *experts = ctx.output(0).data<int64_t>();
+  return dispatchCompute(scores.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_integral_v<T>) {
+      return absl::OkStatus();
+    } else {
+      ReadView<T> s(scores), b(bias);
+      WriteView<T> w(ctx.output(1));
+      // Each step rounds to T as the unfused ops do: choice, the group sums,
+      // the weight sum in index order, the division, the scaling.
+      T eps = static_cast<T>(epsilon), scale = static_cast<T>(scaling);
+      ctx.parallelFor(
+          tokens, 4.0 * e * (keptGroups + topK), [&](int64_t lo, int64_t hi) {
+            std::vector<T> choice(e), group(n), groupScore(groups);
+            std::vector<int64_t> order;
+            for (int64_t t = lo; t < hi; ++t) {
+              const T *row = s.data() + t * e;
+              for (int64_t j = 0; j < e; ++j)
+                choice[j] = row[j] + b[j];
+              for (int64_t g = 0; g < groups; ++g) {
+                std::copy_n(choice.begin() + g * n, n, group.begin());
+                topkIndices(group, 2, order);
+                T sum = 0;
+                sum += group[order[0]];
+                sum += group[order[1]];
+                groupScore[g] = sum;
+              }
+              topkIndices(groupScore, keptGroups, order);
+              std::vector<bool> kept(groups, false);
+              for (int64_t g : order)
+                kept[g] = true;
+              for (int64_t j = 0; j < e; ++j)
+                if (!kept[j / n])
+                  choice[j] = -std::numeric_limits<T>::infinity();
+              topkIndices(choice, topK, order);
+              T total = 0;
+              for (int64_t j = 0; j < topK; ++j) {
+                experts[t * topK + j] = order[j];
+                total += row[order[j]];
+              }
+              T denominator = total + eps;
+              for (int64_t j = 0; j < topK; ++j) {
+                T v = row[order[j]];
+                if (normalize)
+                  v = v / denominator;
+                w[t * topK + j] = v * scale;
+              }
+            }
+          });
+      w.commit();
+      return absl::OkStatus();
     }
   });
 }
@@ -282,6 +387,7 @@ absl::Status moeCombineKernel(const KernelContext &ctx) {
 } // namespace
 
 void registerMoeKernels(KernelRegistry &r) {
+  r["moe_route"] = moeRouteKernel;
   r["moe_plan"] = moePlanKernel;
   r["moe_gate_up"] = moeGateUpKernel;
   r["moe_down"] = moeDownKernel;

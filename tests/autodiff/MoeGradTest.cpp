@@ -1,8 +1,9 @@
 //===- MoeGradTest.cpp - finite-difference checks of the fused MoE ops ----===//
 //
-// moe_gate_up, moe_down and moe_combine against central differences in f64,
-// over a plan where every expert has rows and the experts a token chose are
-// not in ascending order (so the combine's fixed order is exercised).
+// moe_route, moe_gate_up, moe_down and moe_combine against central
+// differences in f64, over a plan where every expert has rows and the experts
+// a token chose are not in ascending order (so the combine's fixed order is
+// exercised).
 //
 //===----------------------------------------------------------------------===//
 
@@ -69,6 +70,41 @@ TEST(MoeGrad, Combine) {
                       "tensor<6xi64>, tensor<3x2xi64>) -> tensor<3x4xf64>",
                   "tensor<3x4xf64>",
                   {3, 4}});
+}
+
+// The routing's weights: the gradient reaches the chosen scores through the
+// normalisation and the scaling; the bias only steers the choice (a finite
+// difference of it changes no choice: zero, as the rule gives).
+TEST(MoeGrad, RouteNormalisedAndScaled) {
+  checkGradients(
+      {"moe_route",
+       {positive("tensor<4x8xf64>", {4, 8}), normal("tensor<8xf64>", {8})},
+       "  %route:2 = kiln.moe_route %a0, %a1 {num_groups = 4 : i64, topk_group "
+       "= "
+       "2 : i64, top_k = 3 : i64, normalize = true, epsilon = 1.0e-20 : f64, "
+       "scaling = 2.5 : f64} : (tensor<4x8xf64>, tensor<8xf64>) -> "
+       "(tensor<4x3xi64>, tensor<4x3xf64>)\n"
+       "  %out = kiln.mul %route#1, %route#1 : (tensor<4x3xf64>, "
+       "tensor<4x3xf64>) -> "
+       "tensor<4x3xf64>",
+       "tensor<4x3xf64>",
+       {4, 3}});
+}
+
+TEST(MoeGrad, RouteUnnormalised) {
+  checkGradients(
+      {"moe_route",
+       {normal("tensor<3x6xf64>", {3, 6}), normal("tensor<6xf64>", {6})},
+       "  %route:2 = kiln.moe_route %a0, %a1 {num_groups = 1 : i64, topk_group "
+       "= "
+       "1 : i64, top_k = 2 : i64, normalize = false, epsilon = 0.0 : f64, "
+       "scaling = 2.5 : f64} : (tensor<3x6xf64>, tensor<6xf64>) -> "
+       "(tensor<3x2xi64>, tensor<3x2xf64>)\n"
+       "  %out = kiln.mul %route#1, %route#1 : (tensor<3x2xf64>, "
+       "tensor<3x2xf64>) -> "
+       "tensor<3x2xf64>",
+       "tensor<3x2xf64>",
+       {3, 2}});
 }
 
 TEST(MoeGrad, WholeLayer) {

@@ -1,8 +1,10 @@
-//===- DecomposeNumericsTest.cpp - composites equal their decompositions ---===//
+//===- DecomposeNumericsTest.cpp - composites equal their decompositions
+//---===//
 //
-// Each composite op runs twice on the CPU executor on the same fresh random inputs:
-// once as its fused kernel, once after kiln-decompose rewrote it into primitives.
-// The two must agree, which checks the decomposition and the fused kernel together.
+// Each composite op runs twice on the CPU executor on the same fresh random
+// inputs: once as its fused kernel, once after kiln-decompose rewrote it into
+// primitives. The two must agree, which checks the decomposition and the fused
+// kernel together.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,11 +29,13 @@ std::vector<HostTensor> bf16SoftmaxInputs(std::mt19937_64 &rng) {
 }
 
 std::vector<HostTensor> rmsNormInputs(std::mt19937_64 &rng) {
-  return {randomTensor(proto::F32, {2, 3, 8}, rng), randomTensor(proto::F32, {8}, rng)};
+  return {randomTensor(proto::F32, {2, 3, 8}, rng),
+          randomTensor(proto::F32, {8}, rng)};
 }
 
 std::vector<HostTensor> rotaryInputs(std::mt19937_64 &rng) {
-  return {randomTensor(proto::F32, {2, 3, 5, 8}, rng), randomTensor(proto::F32, {5, 4}, rng),
+  return {randomTensor(proto::F32, {2, 3, 5, 8}, rng),
+          randomTensor(proto::F32, {5, 4}, rng),
           randomTensor(proto::F32, {5, 4}, rng)};
 }
 
@@ -39,13 +43,28 @@ std::vector<HostTensor> attentionInputs(std::mt19937_64 &rng) {
   return {randomTensor(proto::F32, {2, 4, 3, 8}, rng),
           randomTensor(proto::F32, {2, 2, 6, 8}, rng),
           randomTensor(proto::F32, {2, 2, 6, 5}, rng),
-          intTensor(proto::I64, {2}, {6, 2}), intTensor(proto::I64, {2}, {3, 0})};
+          intTensor(proto::I64, {2}, {6, 2}),
+          intTensor(proto::I64, {2}, {3, 0})};
 }
 
 std::vector<HostTensor> crossEntropyInputs(std::mt19937_64 &rng) {
   // The last label is out of range: both forms must give 0 there.
   return {randomTensor(proto::F32, {2, 3, 11}, rng, 2.0),
           intTensor(proto::I64, {2, 3}, {0, 10, 4, 7, 3, 11})};
+}
+
+/// Scores in {0, 0.25, ..., 1.75} and a bias in {0, 0.5}: many ties, so
+/// topk's tie order decides both the groups and the experts.
+std::vector<HostTensor> moeRouteInputs(std::mt19937_64 &rng) {
+  std::uniform_int_distribution<int> level(0, 7), bit(0, 1);
+  std::vector<double> scores(6 * 16), bias(16);
+  for (double &v : scores)
+    v = 0.25 * level(rng);
+  for (double &v : bias)
+    v = 0.5 * bit(rng);
+  return {HostTensor::fromDoubles(proto::F32, {6, 16}, scores),
+          HostTensor::fromDoubles(proto::F32, {16}, bias),
+          randomTensor(proto::F32, {5, 16}, rng, 2.0)};
 }
 
 const Case kCases[] = {
@@ -90,6 +109,15 @@ const Case kCases[] = {
         return %a, %b : tensor<2x3xf32>, tensor<2x3xf32>
       })mlir",
      crossEntropyInputs, 1e-5},
+    // Exact: the same choices and the same roundings in the same order.
+    {"moe_route", R"mlir(
+      func.func @main(%tied: tensor<6x16xf32>, %bias: tensor<16xf32>, %s: tensor<5x16xf32>)
+          -> (tensor<6x3xi64>, tensor<6x3xf32>, tensor<5x4xi64>, tensor<5x4xf32>) {
+        %a:2 = kiln.moe_route %tied, %bias {num_groups = 4 : i64, topk_group = 2 : i64, top_k = 3 : i64, normalize = true, epsilon = 1.0e-20 : f64, scaling = 2.5 : f64} : (tensor<6x16xf32>, tensor<16xf32>) -> (tensor<6x3xi64>, tensor<6x3xf32>)
+        %b:2 = kiln.moe_route %s, %bias {num_groups = 2 : i64, topk_group = 1 : i64, top_k = 4 : i64, normalize = false, epsilon = 0.0 : f64, scaling = 1.5 : f64} : (tensor<5x16xf32>, tensor<16xf32>) -> (tensor<5x4xi64>, tensor<5x4xf32>)
+        return %a#0, %a#1, %b#0, %b#1 : tensor<6x3xi64>, tensor<6x3xf32>, tensor<5x4xi64>, tensor<5x4xf32>
+      })mlir",
+     moeRouteInputs, 0.0},
 };
 
 class DecomposeNumerics : public ::testing::TestWithParam<Case> {};
@@ -112,8 +140,10 @@ TEST_P(DecomposeNumerics, FusedKernelEqualsDecomposition) {
     EXPECT_LE(maxAbsDiff(a[i], b[i]), c.tolerance) << c.name << " result " << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(Composites, DecomposeNumerics, ::testing::ValuesIn(kCases),
-                         [](const auto &info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Composites, DecomposeNumerics,
+                         ::testing::ValuesIn(kCases), [](const auto &info) {
+                           return std::string(info.param.name);
+                         });
 
 } // namespace
 } // namespace kiln::testing

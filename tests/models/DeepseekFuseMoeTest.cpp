@@ -1,9 +1,10 @@
 //===- DeepseekFuseMoeTest.cpp - kiln-fuse-moe on the DeepSeek model ------===//
 //
 // The pass fires on every MoE layer of every entry of the training graph and
-// leaves no unfused dispatch behind; the fused model's loss and gradients
-// match the unfused graph's (f32: to rounding, bf16: to bf16 tolerance); and
-// training with the fused layers gives the same bits run after run.
+// leaves no unfused routing or dispatch behind; the fused model's loss and
+// gradients match the unfused graph's (f32: to rounding, bf16: to bf16
+// tolerance); and training with the fused layers gives the same bits run after
+// run.
 //
 //===----------------------------------------------------------------------===//
 
@@ -96,6 +97,8 @@ TEST(DeepseekFuseMoe, FiresOnEveryMoeLayerOfEveryEntry) {
       return;
     ++entries;
     EXPECT_EQ(before[name], moeLayers(o)) << name;
+    EXPECT_EQ(count<ir::MoeRouteOp>(f), moeLayers(o)) << name;
+    EXPECT_EQ(count<ir::TopkOp>(f), 0) << name;
     EXPECT_EQ(count<ir::MoePlanOp>(f), moeLayers(o)) << name;
     EXPECT_EQ(count<ir::MoeGateUpOp>(f), moeLayers(o)) << name;
     EXPECT_EQ(count<ir::MoeDownOp>(f), moeLayers(o)) << name;

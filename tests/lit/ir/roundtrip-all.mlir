@@ -172,6 +172,13 @@ func.func @model_ops(%key: tensor<i64>, %x: tensor<2x3xf32>, %row: tensor<3xf32>
   return
 }
 
+// CHECK-LABEL: func.func @moe_route
+// CHECK: kiln.moe_route %{{.*}}, %{{.*}} {epsilon = 9.9999999999999995E-21 : f64, normalize = true, num_groups = 4 : i64, scaling = 2.500000e+00 : f64, top_k = 3 : i64, topk_group = 2 : i64} : (tensor<5x8xf32>, tensor<8xf32>) -> (tensor<5x3xi64>, tensor<5x3xf32>)
+func.func @moe_route(%s: tensor<5x8xf32>, %b: tensor<8xf32>) {
+  %r:2 = kiln.moe_route %s, %b {num_groups = 4 : i64, topk_group = 2 : i64, top_k = 3 : i64, normalize = true, epsilon = 1.0e-20 : f64, scaling = 2.5 : f64} : (tensor<5x8xf32>, tensor<8xf32>) -> (tensor<5x3xi64>, tensor<5x3xf32>)
+  return
+}
+
 // CHECK-LABEL: func.func @moe_ops
 // CHECK: kiln.moe_plan %{{.*}} {num_experts = 3 : i64} : (tensor<3x2xi64>) -> (tensor<6xi64>, tensor<3x2xi64>, tensor<3xi64>)
 // CHECK-NEXT: kiln.moe_gate_up %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (tensor<3x4xbf16>, tensor<3x5x4xbf16>, tensor<3x5x4xbf16>, tensor<6xi64>, tensor<3xi64>) -> (tensor<6x5xbf16>, tensor<6x5xbf16>, tensor<6x5xbf16>)

@@ -108,6 +108,17 @@ func.func @scatter_and_sample(%z: tensor<6x8xf32>, %zi: tensor<6x8xi8>, %idx: te
 
 // -----
 
+// DeepSeek-V3's routing runs its thread-per-token kernel.
+// CHECK-LABEL: func.func @moe_route
+// CHECK: kiln.dispatch kernel "moe_route"
+// CHECK-NEXT: kiln.moe_route
+func.func @moe_route(%s: tensor<64x32xf32>, %b: tensor<32xf32>) -> (tensor<64x4xi64>, tensor<64x4xf32>) {
+  %r:2 = kiln.moe_route %s, %b {num_groups = 4 : i64, topk_group = 2 : i64, top_k = 4 : i64, normalize = true, epsilon = 1.0e-20 : f64, scaling = 2.5 : f64} : (tensor<64x32xf32>, tensor<32xf32>) -> (tensor<64x4xi64>, tensor<64x4xf32>)
+  return %r#0, %r#1 : tensor<64x4xi64>, tensor<64x4xf32>
+}
+
+// -----
+
 // The MoE combine runs its direct kernel (fixed order, no atomics).
 // CHECK-LABEL: func.func @moe_combine
 // CHECK: kiln.dispatch kernel "moe_combine"
