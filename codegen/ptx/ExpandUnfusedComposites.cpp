@@ -49,7 +49,11 @@ struct ExpandUnfusedCompositesPass
     passes::populateMoeDecompositions(patterns, [](StringRef op) {
       return op == "moe_plan" || op == "moe_route";
     });
-    if (failed(applyOpPatternsAndFold(unfused, std::move(patterns))))
+    // Only the refused ops: the driver would otherwise also rewrite their
+    // neighbours (a moe_route feeding an expanded plan) that the kernels take.
+    GreedyRewriteConfig config;
+    config.strictMode = GreedyRewriteStrictness::ExistingOps;
+    if (failed(applyOpPatternsAndFold(unfused, std::move(patterns), config)))
       return signalPassFailure();
     // The expansions may use composites (softmax): expand those too, then
     // clean up as the graph pipeline does after kiln-decompose.

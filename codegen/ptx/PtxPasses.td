@@ -15,12 +15,14 @@ def ExpandUnfusedComposites
     : Pass<"kiln-expand-unfused-composites", "::mlir::ModuleOp"> {
   let summary = "Decompose the composites the ptx target's direct kernels refuse";
   let description = [{
-    The ptx target keeps kiln.attention and kiln.moe_plan whole for their
-    direct kernels. The attention kernel keeps a query row's every score in
-    shared memory (at most 128 KiB a block); the plan kernel is one block
-    (at most 1024 token-expert pairs and experts). Larger ops, and element
-    types the kernels lack, are expanded into primitives here, with the
-    composites that expansion creates (softmax).
+    The ptx target keeps kiln.attention, kiln.moe_route and kiln.moe_plan
+    whole for their direct kernels. The attention kernel keeps a query row's
+    every score in shared memory (at most 128 KiB a block); the route kernel
+    keeps the kept groups in an i64 mask (at most 64 groups); the plan kernel
+    is one block (at most 1024 token-expert pairs and experts). Larger ops,
+    and element types the kernels lack, are expanded into primitives here,
+    and only they: a route feeding an expanded plan keeps its kernel. Then the
+    composites that expansion creates (softmax) are expanded too.
   }];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }

@@ -1,7 +1,8 @@
 // kiln-expand-unfused-composites keeps the attention ops the fused ptx kernel
-// runs (every score of a query row in shared memory) and the MoE plans the
-// one-block kernel runs (at most 1024 pairs), and expands the others into
-// primitives, softmax included.
+// runs (every score of a query row in shared memory), the MoE routes its
+// kernel runs (at most 64 groups) and the MoE plans the one-block kernel runs
+// (at most 1024 pairs), and expands the others into primitives, softmax
+// included.
 // RUN: kiln-opt %s --kiln-expand-unfused-composites --split-input-file | FileCheck %s
 
 // 37 keys fit: the op stays whole.
@@ -49,4 +50,29 @@ func.func @plan_fits(%e: tensor<64x4xi64>) -> (tensor<256xi64>, tensor<64x4xi64>
 func.func @plan_too_big(%e: tensor<4096x6xi64>) -> (tensor<24576xi64>, tensor<4096x6xi64>, tensor<64xi64>) {
   %p:3 = kiln.moe_plan %e {num_experts = 64 : i64} : (tensor<4096x6xi64>) -> (tensor<24576xi64>, tensor<4096x6xi64>, tensor<64xi64>)
   return %p#0, %p#1, %p#2 : tensor<24576xi64>, tensor<4096x6xi64>, tensor<64xi64>
+}
+
+// -----
+
+// Only the refused op expands: the routing that feeds a prefill-sized plan
+// (4096 pairs) keeps its kernel.
+// CHECK-LABEL: func.func @route_feeds_big_plan
+// CHECK: kiln.moe_route
+// CHECK-NOT: kiln.moe_plan
+// CHECK: kiln.argsort
+func.func @route_feeds_big_plan(%s: tensor<1024x32xf32>, %b: tensor<32xf32>) -> (tensor<4096xi64>, tensor<1024x4xf32>) {
+  %r:2 = kiln.moe_route %s, %b {num_groups = 1 : i64, topk_group = 1 : i64, top_k = 4 : i64, normalize = true, epsilon = 1.0e-20 : f64, scaling = 2.5 : f64} : (tensor<1024x32xf32>, tensor<32xf32>) -> (tensor<1024x4xi64>, tensor<1024x4xf32>)
+  %p:3 = kiln.moe_plan %r#0 {num_experts = 32 : i64} : (tensor<1024x4xi64>) -> (tensor<4096xi64>, tensor<1024x4xi64>, tensor<32xi64>)
+  return %p#0, %r#1 : tensor<4096xi64>, tensor<1024x4xf32>
+}
+
+// -----
+
+// A route past 64 groups (the kernel's i64 mask) expands.
+// CHECK-LABEL: func.func @route_too_many_groups
+// CHECK-NOT: kiln.moe_route
+// CHECK: kiln.topk
+func.func @route_too_many_groups(%s: tensor<4x130xf32>, %b: tensor<130xf32>) -> (tensor<4x2xi64>, tensor<4x2xf32>) {
+  %r:2 = kiln.moe_route %s, %b {num_groups = 65 : i64, topk_group = 2 : i64, top_k = 2 : i64, normalize = false, epsilon = 0.0 : f64, scaling = 1.0 : f64} : (tensor<4x130xf32>, tensor<130xf32>) -> (tensor<4x2xi64>, tensor<4x2xf32>)
+  return %r#0, %r#1 : tensor<4x2xi64>, tensor<4x2xf32>
 }
