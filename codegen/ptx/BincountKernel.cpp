@@ -27,10 +27,8 @@ absl::Status buildBincountKernels(Operation *op, DirectKernels &k) {
   auto outType = llvm::cast<RankedTensorType>(bincount.getResult().getType());
   int64_t bins = outType.getNumElements();
   Type count = outType.getElementType();
-  auto globalThread = [&](OpBuilder &b, Location l) -> Value {
-    return b.create<arith::AddIOp>(
-        l, b.create<arith::MulIOp>(l, blockIndex(b, l), indexConst(b, l, kThreads)),
-        threadIndex(b, l));
+  auto globalThread = [&](OpBuilder &b, Location l) {
+    return globalThreadIndex(b, l, kThreads);
   };
   {
     OpBuilder b = k.addKernel("zero", (bins + kThreads - 1) / kThreads, kThreads);

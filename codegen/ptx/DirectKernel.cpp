@@ -97,6 +97,13 @@ Value blockIndex(OpBuilder &b, Location l) {
   return b.create<gpu::BlockIdOp>(l, gpu::Dimension::x);
 }
 
+Value globalThreadIndex(OpBuilder &b, Location l, int64_t blockSize) {
+  return b.create<arith::AddIOp>(
+      l,
+      b.create<arith::MulIOp>(l, blockIndex(b, l), indexConst(b, l, blockSize)),
+      threadIndex(b, l));
+}
+
 ValueRange forLoop(OpBuilder &b, Location l, Value lo, Value hi, Value step, ValueRange inits,
                    const std::function<SmallVector<Value>(OpBuilder &, Location, Value,
                                                           ValueRange)> &body) {

@@ -69,6 +69,9 @@ private:
 mlir::Value indexConst(mlir::OpBuilder &b, mlir::Location l, int64_t v);
 mlir::Value threadIndex(mlir::OpBuilder &b, mlir::Location l);
 mlir::Value blockIndex(mlir::OpBuilder &b, mlir::Location l);
+/// block * blockSize + thread: a thread's index over a 1-D grid.
+mlir::Value globalThreadIndex(mlir::OpBuilder &b, mlir::Location l,
+                              int64_t blockSize);
 /// scf.for from `lo` to `hi` by `step` carrying `inits`; `body` returns the
 /// values to yield.
 mlir::ValueRange

@@ -36,10 +36,7 @@ absl::Status buildMoeCombineKernels(Operation *op, DirectKernels &k) {
   OpBuilder b =
       k.addKernel("sum", (outputs + kThreads - 1) / kThreads, kThreads);
   Location l = k.loc();
-  Value e = b.create<arith::AddIOp>(
-      l,
-      b.create<arith::MulIOp>(l, blockIndex(b, l), indexConst(b, l, kThreads)),
-      threadIndex(b, l));
+  Value e = globalThreadIndex(b, l, kThreads);
   ifThen(
       b, l,
       b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, e,

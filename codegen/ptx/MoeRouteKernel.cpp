@@ -122,10 +122,7 @@ absl::Status buildMoeRouteKernels(Operation *op, DirectKernels &k) {
   OpBuilder b =
       k.addKernel("route", (tokens + kThreads - 1) / kThreads, kThreads);
   Location l = k.loc();
-  Value t = b.create<arith::AddIOp>(
-      l,
-      b.create<arith::MulIOp>(l, blockIndex(b, l), indexConst(b, l, kThreads)),
-      threadIndex(b, l));
+  Value t = globalThreadIndex(b, l, kThreads);
   Value inRange = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, t,
                                           indexConst(b, l, tokens));
   ifThen(b, l, inRange, [&](OpBuilder &nb, Location nl) {

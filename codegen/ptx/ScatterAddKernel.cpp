@@ -30,9 +30,7 @@ namespace {
 constexpr int64_t kThreads = 256;
 
 Value globalThread(OpBuilder &b, Location l) {
-  return b.create<arith::AddIOp>(
-      l, b.create<arith::MulIOp>(l, blockIndex(b, l), indexConst(b, l, kThreads)),
-      threadIndex(b, l));
+  return globalThreadIndex(b, l, kThreads);
 }
 } // namespace
 
