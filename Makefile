@@ -109,6 +109,9 @@ gpu-carry: build
 	# 16-token prompts, 256 new tokens; decode_bench.py times it against transformers.
 	$(BUILD_DIR)/bin/kiln-bench-decode-export --config=bench/configs/deepseek_465m.json \
 	  --bundle=.gpu-carry/decode --batch=64 --prompt-len=16 --new-tokens=256
+	# The same with argmax entries (no sampler sort): decode_bench.py --greedy-only.
+	$(BUILD_DIR)/bin/kiln-bench-decode-export --config=bench/configs/deepseek_465m.json \
+	  --bundle=.gpu-carry/decode --batch=64 --prompt-len=16 --new-tokens=256 --greedy-only
 	cp $(BUILD_DIR)/bin/kiln-bench-decode bench/decode_bench.py bench/deepseek_hf.py \
 	  bench/configs/deepseek_465m.json .gpu-carry/
 	# Symbols are not needed there, and a call carries at most 64 MiB.

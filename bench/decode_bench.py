@@ -47,6 +47,9 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", type=int, default=3,
                    help="timed generations per side after the warm-up; the best counts")
+    p.add_argument("--greedy-only", action="store_true",
+                   help="time the bundle entry exported with --greedy-only (argmax "
+                        "entries, no sampler sort; greedy, as the peer's generate is)")
     args = p.parse_args()
     if not torch.cuda.is_available():
         sys.exit("no CUDA device: this bench runs on the GPU machine")
@@ -99,6 +102,8 @@ def main():
            f"--prompt-len={args.prompt_len}", f"--new-tokens={args.new_tokens}",
            f"--seed={args.seed}", f"--runs={args.runs}", f"--prompts={prompts_path}",
            f"--tokens-out={tokens_path}"]
+    if args.greedy_only:
+        cmd.append("--greedy-only")
     run = subprocess.run(cmd, capture_output=True, text=True)
     print(run.stdout + run.stderr, end="")
     m = re.search(r"tokens_per_s=(\S+)", run.stdout)

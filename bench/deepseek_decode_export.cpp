@@ -32,8 +32,13 @@ static int fail(const std::string &message) {
 int main(int argc, char **argv) {
   std::string configPath, bundleDir, dtypeName = "bf16", dumpIrDir;
   int64_t batch = 64, promptLen = 16, newTokens = 256;
+  bool greedyOnly = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--greedy-only") {
+      greedyOnly = true;
+      continue;
+    }
     auto value = [&](const char *flag, std::string *out) {
       return tools::flagValue(arg, flag, *out);
     };
@@ -50,8 +55,8 @@ int main(int argc, char **argv) {
       std::printf(
           "usage: kiln-bench-decode-export --config=config.json --bundle=DIR "
           "[--dtype=bf16|f32] [--batch=64] [--prompt-len=16] "
-          "[--new-tokens=256] "
-          "[--dump-ir=DIR (the IR after every pass)]\n");
+          "[--new-tokens=256] [--greedy-only (argmax entries: no sort, no "
+          "sampling inputs)] [--dump-ir=DIR (the IR after every pass)]\n");
       return 0;
     }
     if (!target)
@@ -72,9 +77,9 @@ int main(int argc, char **argv) {
   Graph graph("deepseek_decode");
   models::DeepseekV3Model model(graph, *config,
                                 dtypeName == "bf16" ? DType::bf16 : DType::f32);
-  if (auto s = models::addDeepseekInference(graph, model,
-                                            {batch, promptLen, maxLen});
-      !s.ok())
+  models::InferenceShape shape{batch, promptLen, maxLen};
+  shape.greedyOnly = greedyOnly;
+  if (auto s = models::addDeepseekInference(graph, model, shape); !s.ok())
     return fail(std::string(s.message()));
   auto module = graph.build();
   if (!module.ok())
@@ -87,8 +92,9 @@ int main(int argc, char **argv) {
     return fail(std::string(exe.status().message()));
 
   BundleKey key{absl::StrCat("deepseek-decode-", dtypeName), "generate",
-                absl::StrCat("b", batch, "_p", promptLen, "_m", maxLen), "ptx",
-                exe->compiler_version()};
+                absl::StrCat("b", batch, "_p", promptLen, "_m", maxLen,
+                             greedyOnly ? "_greedy" : ""),
+                "ptx", exe->compiler_version()};
   BundleEntry entry{key, bundleFileName(key)};
   // Under the bundle's lock: concurrent exports into one folder keep each
   // other's entries.

@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
   std::string bundleDir, configPath, checkpoint, dtypeName = "bf16";
   std::string promptsPath, tokensOut;
   int64_t batch = 64, promptLen = 16, newTokens = 256, seed = 0, runs = 3;
-  bool cudaGraph = true;
+  bool cudaGraph = true, greedyOnly = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *flag, std::string *out) {
@@ -55,6 +55,10 @@ int main(int argc, char **argv) {
       cudaGraph = false;
       continue;
     }
+    if (arg == "--greedy-only") {
+      greedyOnly = true;
+      continue;
+    }
     int64_t *target = tools::intFlagTarget(arg,
                                            {{"--batch", &batch},
                                             {"--prompt-len", &promptLen},
@@ -67,7 +71,9 @@ int main(int argc, char **argv) {
           "usage: kiln-bench-decode --bundle=DIR --config=config.json [--checkpoint=HF_DIR]\n"
           "       [--dtype=bf16|f32] [--batch=64] [--prompt-len=16] [--new-tokens=256]\n"
           "       [--seed=0] [--no-cuda-graph] [--runs=3] [--prompts=FILE]\n"
-          "       [--tokens-out=FILE]\n"
+          "       [--tokens-out=FILE] [--greedy-only]\n"
+          "--greedy-only: the bundle entry exported with --greedy-only (argmax\n"
+          "without the sampler's sort).\n"
           "--prompts: one prompt per line, --prompt-len token ids separated by\n"
           "spaces, --batch lines (else random prompts from --seed).\n"
           "--tokens-out: each row's generated tokens, one line per row.\n"
@@ -90,7 +96,9 @@ int main(int argc, char **argv) {
   if (!bundle.ok())
     return fail(std::string(bundle.status().message()));
   BundleKey key{absl::StrCat("deepseek-decode-", dtypeName), "generate",
-                absl::StrCat("b", batch, "_p", promptLen, "_m", promptLen + newTokens), "ptx",
+                absl::StrCat("b", batch, "_p", promptLen, "_m", promptLen + newTokens,
+                             greedyOnly ? "_greedy" : ""),
+                "ptx",
                 kKilnCompilerVersion};
   auto exe = bundle->load(key);
   if (!exe.ok())

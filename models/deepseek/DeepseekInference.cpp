@@ -80,7 +80,13 @@ Tensor attendAbsorbed(Function &fn, const MlaAttention &mla,
 } // namespace
 
 SamplingInputs samplingInputs(Function &fn, int64_t batch, int64_t maskVocab,
-                              bool minP) {
+                              bool minP, bool greedyOnly) {
+  if (greedyOnly) {
+    SamplingInputs s;
+    if (maskVocab > 0)
+      s.logitMask = fn.input(names::kLogitMask, {batch, maskVocab}, DType::f32);
+    return s;
+  }
   SamplingInputs s{fn.input(names::kTemperature, {batch}, DType::f32),
                    fn.input(names::kTopK, {batch}, DType::i64),
                    fn.input(names::kTopP, {batch}, DType::f32),
@@ -106,6 +112,10 @@ Tensor sampleTokens(const Tensor &logits, const SamplingInputs &s) {
   // never drawn by Gumbel-max, never argmax while any token is allowed.
   if (s.logitMask.valid())
     l = l + s.logitMask;
+  // Greedy only: the sampler's rank-0 token (the stable descending sort's
+  // first, the lowest id among equal maxima), found without the sort.
+  if (!s.temperature.valid())
+    return argmax(l, -1);
 
   Tensor temperature = reshape(s.temperature, {b, 1});
   Tensor greedy = temperature <= 0.0;
@@ -173,8 +183,8 @@ absl::Status addDeepseekInference(Graph &graph, const DeepseekV3Model &model,
     Function &fn = graph.function(names::kPrefill);
     Tensor tokens = fn.input(names::kTokens, {b, s}, DType::i64);
     Tensor lengths = fn.input(names::kLengths, {b}, DType::i64);
-    SamplingInputs sampling =
-        samplingInputs(fn, b, shape.logitMask ? c.vocabSize : 0, shape.minP);
+    SamplingInputs sampling = samplingInputs(
+        fn, b, shape.logitMask ? c.vocabSize : 0, shape.minP, shape.greedyOnly);
     RopeTables tables = ropeTables(c, s);
     Tensor cos = constant(fn, tables.cos, {s, half}, dtype);
     Tensor sin = constant(fn, tables.sin, {s, half}, dtype);
@@ -210,8 +220,8 @@ absl::Status addDeepseekInference(Graph &graph, const DeepseekV3Model &model,
     Function &fn = graph.function(names::kDecode);
     Tensor tokens = fn.input(names::kTokens, {b}, DType::i64);
     Tensor positions = fn.input(names::kPositions, {b}, DType::i64);
-    SamplingInputs sampling =
-        samplingInputs(fn, b, shape.logitMask ? c.vocabSize : 0, shape.minP);
+    SamplingInputs sampling = samplingInputs(
+        fn, b, shape.logitMask ? c.vocabSize : 0, shape.minP, shape.greedyOnly);
     // Each sequence sits at its own position: gather its row of the table.
     RopeTables tables = ropeTables(c, len);
     Tensor cos = reshape(

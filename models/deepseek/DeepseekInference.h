@@ -27,19 +27,26 @@ struct InferenceShape {
   bool logitMask = false;
   /// Both entries also take InferenceNames.h's kMinP.
   bool minP = false;
+  /// Both entries pick the argmax of the (masked) logits, the token the
+  /// sampler gives a row at temperature <= 0, without sorting the vocabulary,
+  /// and take no temperature, top_k, top_p, seed, step or min_p: a bundle for
+  /// greedy decoding only (generate() refuses sampled requests for it).
+  bool greedyOnly = false;
 };
 
 /// Per-row sampling controls, each [B] (see InferenceNames.h), and the
 /// optional [B, V] logit mask and [B] min_p (invalid when the entry takes
-/// none).
+/// none). A greedy-only entry has only the logit mask.
 struct SamplingInputs {
   Tensor temperature, topK, topP, seed, step, logitMask, minP;
 };
 
-/// Declares the five sampling inputs of `fn`, the logit mask of width
-/// `maskVocab` when it is > 0, and min_p when `minP` is set.
+/// Declares the five sampling inputs of `fn` (none when `greedyOnly`), the
+/// logit mask of width `maskVocab` when it is > 0, and min_p when `minP` is
+/// set.
 SamplingInputs samplingInputs(Function &fn, int64_t batch,
-                              int64_t maskVocab = 0, bool minP = false);
+                              int64_t maskVocab = 0, bool minP = false,
+                              bool greedyOnly = false);
 
 /// One token per row of logits [B, V] (plus the logit mask, when there is
 /// one): greedy where temperature <= 0, else
@@ -50,7 +57,9 @@ SamplingInputs samplingInputs(Function &fn, int64_t batch,
 /// so the same before or after the other filters renormalise, as
 /// transformers applies it after them), then Gumbel-max. Row b's noise is
 /// keyed by (seed[b], step[b]) alone, so its sample never depends on the other
-/// rows of the batch. -> [B] i64.
+/// rows of the batch. Without a temperature input (a greedy-only entry): the
+/// argmax, lowest id on ties, which is the token a row at temperature <= 0
+/// gets. -> [B] i64.
 Tensor sampleTokens(const Tensor &logits, const SamplingInputs &sampling);
 
 /// Declares the cache state (kind cache, zero-initialised) and builds both

@@ -28,6 +28,9 @@ struct Bucket {
   int64_t maskVocab = 0;
   /// The entries take min_p.
   bool minP = false;
+  /// The entries take no sampling controls: argmax only
+  /// (InferenceShape::greedyOnly).
+  bool greedyOnly = true;
 };
 
 absl::StatusOr<Bucket> readBucket(const EntryRunner &executor) {
@@ -51,6 +54,8 @@ absl::StatusOr<Bucket> readBucket(const EntryRunner &executor) {
         bucket.maskVocab = t.shape(1);
     } else if (a.name() == names::kMinP && a.state().empty()) {
       bucket.minP = true;
+    } else if (a.name() == names::kTemperature && a.state().empty()) {
+      bucket.greedyOnly = false;
     }
   std::string cache = names::latentCacheName(0);
   for (const proto::StateEntry &s : executor.executable().state())
@@ -142,14 +147,16 @@ private:
       seed[r] = p.seed;
       stepIndex[r] = static_cast<int64_t>(row.out->tokens.size());
     }
-    std::map<std::string, HostTensor> out = {
-        {names::kTemperature, HostTensor::ofFloats(temperature)},
-        {names::kTopK, HostTensor::ofInts(topK)},
-        {names::kTopP, HostTensor::ofFloats(topP)},
-        {names::kSeed, HostTensor::ofInts(seed)},
-        {names::kStep, HostTensor::ofInts(stepIndex)}};
+    std::map<std::string, HostTensor> out;
     if (bucket.maskVocab > 0)
       out[names::kLogitMask] = HostTensor(proto::F32, {b, bucket.maskVocab});
+    if (bucket.greedyOnly)
+      return out;
+    out[names::kTemperature] = HostTensor::ofFloats(temperature);
+    out[names::kTopK] = HostTensor::ofInts(topK);
+    out[names::kTopP] = HostTensor::ofFloats(topP);
+    out[names::kSeed] = HostTensor::ofInts(seed);
+    out[names::kStep] = HostTensor::ofInts(stepIndex);
     if (bucket.minP)
       out[names::kMinP] = HostTensor::ofFloats(minP);
     return out;
@@ -252,6 +259,12 @@ generate(EntryRunner &executor, const std::vector<GenerationRequest> &requests,
       return absl::InvalidArgumentError(
           absl::StrCat("request ", i, ": min_p ", req.sampling.minP,
                        " must be a finite number"));
+    if (bucket.greedyOnly && req.sampling.temperature > 0)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "request ", i, ": temperature ", req.sampling.temperature,
+          " samples, but the entries decode greedily only (built with "
+          "InferenceShape::greedyOnly); use temperature 0 or a sampling "
+          "bundle"));
     if (req.sampling.minP > 0 && !bucket.minP)
       return absl::InvalidArgumentError(
           absl::StrCat("request ", i, ": min_p ", req.sampling.minP,

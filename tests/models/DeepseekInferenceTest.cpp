@@ -360,7 +360,8 @@ TEST_F(DeepseekInference, EosStopsAndLengthsEndSequences) {
 
 // The other branches of the model: one q_proj, plain rope without
 // interleaving, tied embeddings, MoE from the first layer; random weights.
-TEST(DeepseekInferenceRandom, DecodeMatchesFullForward) {
+/// A two-layer random-init model small enough to compile in seconds.
+DeepseekV3Config tinyRandomConfig() {
   DeepseekV3Config c;
   c.vocabSize = 40;
   c.hiddenSize = 24;
@@ -382,6 +383,11 @@ TEST(DeepseekInferenceRandom, DecodeMatchesFullForward) {
   c.nGroup = 2;
   c.topkGroup = 1;
   c.tieWordEmbeddings = true;
+  return c;
+}
+
+TEST(DeepseekInferenceRandom, DecodeMatchesFullForward) {
+  DeepseekV3Config c = tinyRandomConfig();
   ASSERT_TRUE(c.validate().ok()) << c.validate();
   const int64_t batch = 2, promptLen = 4, maxLen = 7;
 
@@ -465,6 +471,69 @@ TEST(DeepseekInferenceRandom, DecodeMatchesFullForward) {
 
 // After a sticky error every op is a no-op, in model code too: MLA's rope
 // and slices once read the last dimension of an invalid tensor's empty shape.
+/// Compiles prefill and decode of the tiny random model (seed 5) for the CPU.
+std::unique_ptr<Executor> tinyInference(bool greedyOnly,
+                                        proto::Executable *compiled) {
+  DeepseekV3Config c = tinyRandomConfig();
+  Graph graph("deepseek_inference_random");
+  DeepseekV3Model model(graph, c, DType::f32, /*seed=*/5);
+  InferenceShape shape{2, 4, 7};
+  shape.greedyOnly = greedyOnly;
+  EXPECT_TRUE(addDeepseekInference(graph, model, shape).ok()) << graph.status();
+  auto module = graph.build();
+  EXPECT_TRUE(module.ok()) << module.status();
+  if (!module.ok())
+    return nullptr;
+  auto exe = codegen::compile(*module);
+  EXPECT_TRUE(exe.ok()) << exe.status();
+  if (!exe.ok())
+    return nullptr;
+  *compiled = *exe;
+  auto executor = Executor::create(*exe);
+  EXPECT_TRUE(executor.ok()) << executor.status();
+  if (!executor.ok() || !(*executor)->initializeState().ok())
+    return nullptr;
+  return *std::move(executor);
+}
+
+// Greedy-only entries (InferenceShape::greedyOnly) take the argmax without
+// the sampler's sort: the same tokens as the sampling entries give at
+// temperature 0, no argsort step, and sampled requests refused by name.
+TEST(DeepseekInferenceRandom, GreedyOnlyEntriesGiveTheSamplersGreedyTokens) {
+  proto::Executable sampling, greedy;
+  auto full = tinyInference(false, &sampling);
+  auto argmaxOnly = tinyInference(true, &greedy);
+  ASSERT_NE(full, nullptr);
+  ASSERT_NE(argmaxOnly, nullptr);
+  auto argsorts = [](const proto::Executable &exe) {
+    int n = 0;
+    for (const proto::EntryPoint &entry : exe.entries())
+      for (const proto::Step &step : entry.steps())
+        n += step.op() == "argsort";
+    return n;
+  };
+  EXPECT_GT(argsorts(sampling), 0);
+  EXPECT_EQ(argsorts(greedy), 0);
+
+  std::vector<GenerationRequest> requests = {{{3, 9, 27, 1}, 3}, {{14, 2}, 3}};
+  auto want = generate(*full, requests);
+  auto got = generate(*argmaxOnly, requests);
+  ASSERT_TRUE(want.ok()) << want.status();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(want->size(), got->size());
+  for (size_t i = 0; i < want->size(); ++i)
+    EXPECT_EQ((*got)[i].tokens, (*want)[i].tokens) << "request " << i;
+
+  requests[1].sampling.temperature = 0.7f;
+  auto refused = generate(*argmaxOnly, requests);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("request 1: temperature 0.7"),
+            std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("greedily only"), std::string::npos)
+      << refused.status();
+}
+
 TEST(DeepseekInferenceRandom, AnInvalidInputIsAStickyErrorNotACrash) {
   DeepseekV3Config c;
   c.vocabSize = 40;
