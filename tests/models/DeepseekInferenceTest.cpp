@@ -17,6 +17,7 @@
 #include "models/deepseek/DeepseekInference.h"
 #include "models/deepseek/Generate.h"
 #include "models/deepseek/HfCheckpoint.h"
+#include "tests/codegen/CompileTestUtil.h"
 
 #include "gtest/gtest.h"
 
@@ -469,40 +470,27 @@ TEST(DeepseekInferenceRandom, DecodeMatchesFullForward) {
   EXPECT_LE(maxDiff / maxRef, 1e-4);
 }
 
-// After a sticky error every op is a no-op, in model code too: MLA's rope
-// and slices once read the last dimension of an invalid tensor's empty shape.
-/// Compiles prefill and decode of the tiny random model (seed 5) for the CPU.
-std::unique_ptr<Executor> tinyInference(bool greedyOnly,
-                                        proto::Executable *compiled) {
+/// Prefill and decode of the tiny random model (seed 5) on the CPU executor,
+/// its state initialised.
+std::unique_ptr<Executor> tinyInference(bool greedyOnly) {
   DeepseekV3Config c = tinyRandomConfig();
   Graph graph("deepseek_inference_random");
   DeepseekV3Model model(graph, c, DType::f32, /*seed=*/5);
   InferenceShape shape{2, 4, 7};
   shape.greedyOnly = greedyOnly;
   EXPECT_TRUE(addDeepseekInference(graph, model, shape).ok()) << graph.status();
-  auto module = graph.build();
-  EXPECT_TRUE(module.ok()) << module.status();
-  if (!module.ok())
+  std::unique_ptr<Executor> executor = testing::compileGraph(graph);
+  if (!executor || !executor->initializeState().ok())
     return nullptr;
-  auto exe = codegen::compile(*module);
-  EXPECT_TRUE(exe.ok()) << exe.status();
-  if (!exe.ok())
-    return nullptr;
-  *compiled = *exe;
-  auto executor = Executor::create(*exe);
-  EXPECT_TRUE(executor.ok()) << executor.status();
-  if (!executor.ok() || !(*executor)->initializeState().ok())
-    return nullptr;
-  return *std::move(executor);
+  return executor;
 }
 
 // Greedy-only entries (InferenceShape::greedyOnly) take the argmax without
 // the sampler's sort: the same tokens as the sampling entries give at
 // temperature 0, no argsort step, and sampled requests refused by name.
 TEST(DeepseekInferenceRandom, GreedyOnlyEntriesGiveTheSamplersGreedyTokens) {
-  proto::Executable sampling, greedy;
-  auto full = tinyInference(false, &sampling);
-  auto argmaxOnly = tinyInference(true, &greedy);
+  auto full = tinyInference(false);
+  auto argmaxOnly = tinyInference(true);
   ASSERT_NE(full, nullptr);
   ASSERT_NE(argmaxOnly, nullptr);
   auto argsorts = [](const proto::Executable &exe) {
@@ -512,8 +500,8 @@ TEST(DeepseekInferenceRandom, GreedyOnlyEntriesGiveTheSamplersGreedyTokens) {
         n += step.op() == "argsort";
     return n;
   };
-  EXPECT_GT(argsorts(sampling), 0);
-  EXPECT_EQ(argsorts(greedy), 0);
+  EXPECT_GT(argsorts(full->executable()), 0);
+  EXPECT_EQ(argsorts(argmaxOnly->executable()), 0);
 
   std::vector<GenerationRequest> requests = {{{3, 9, 27, 1}, 3}, {{14, 2}, 3}};
   auto want = generate(*full, requests);
@@ -534,6 +522,8 @@ TEST(DeepseekInferenceRandom, GreedyOnlyEntriesGiveTheSamplersGreedyTokens) {
       << refused.status();
 }
 
+// After a sticky error every op is a no-op, in model code too: MLA's rope
+// and slices once read the last dimension of an invalid tensor's empty shape.
 TEST(DeepseekInferenceRandom, AnInvalidInputIsAStickyErrorNotACrash) {
   DeepseekV3Config c;
   c.vocabSize = 40;
