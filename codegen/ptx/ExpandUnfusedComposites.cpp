@@ -3,14 +3,16 @@
 // The ptx pipeline keeps the composites of directComposites() whole
 // (kiln-decompose runs with them excluded); this pass expands the ones their
 // direct kernels refuse (isDirectAttention, isDirectMoeRoute,
-// isDirectMoePlan), then the
-// composites that expansion creates.
+// isDirectMoePlan), then the composites that expansion creates. Before that,
+// argmax over long rows becomes f32 row reductions (ArgmaxAsRowReductions).
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/ptx/DirectKernel.h"
 #include "codegen/ptx/PtxPasses.h"
 #include "ir/KilnOps.h"
+#include "ir/PrimitiveBuilder.h"
+#include "ir/ShapeUtils.h"
 #include "passes/DecomposePatterns.h"
 #include "passes/Passes.h"
 
@@ -28,11 +30,79 @@ using namespace mlir;
 namespace kiln::codegen::ptx {
 namespace {
 
+/// Rows the argmax rewrite takes: float, last axis, at least a warp wide
+/// (the row-reduction kernels' threshold) and ids exact in f32.
+bool isLongArgmaxRow(ir::ArgmaxOp op) {
+  auto type = llvm::dyn_cast<RankedTensorType>(op.getX().getType());
+  if (!type || !type.hasStaticShape() || type.getRank() < 1 ||
+      !llvm::isa<FloatType>(type.getElementType()) ||
+      type.getElementType().isF64())
+    return false;
+  int64_t rank = type.getRank();
+  int64_t n = type.getDimSize(rank - 1);
+  return ir::normalizeAxis(op.getAxis(), rank) == rank - 1 && n >= 32 &&
+         n <= (int64_t{1} << 24);
+}
+
+/// kiln.argmax over a long last axis as f32 row reductions: the first NaN's
+/// id where the row has one, else the lowest id holding the row's max. Exactly
+/// argmax (NaN largest, the first of equal maxima); the reductions run a warp
+/// per row, where argmax's 64-bit result would run one thread per row.
+struct ArgmaxAsRowReductions : OpRewritePattern<ir::ArgmaxOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ir::ArgmaxOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isLongArgmaxRow(op))
+      return failure();
+    ir::PrimitiveBuilder pb(rewriter, op.getLoc());
+    auto type = llvm::cast<RankedTensorType>(op.getX().getType());
+    int64_t rank = type.getRank(), n = type.getDimSize(rank - 1);
+    Type f32 = rewriter.getF32Type();
+    auto rowMin = [&](Value x) {
+      return pb.op<ir::MinOp>(
+          {x}, {rewriter.getNamedAttr(
+                    "axes", rewriter.getDenseI64ArrayAttr({rank - 1})),
+                rewriter.getNamedAttr("keepdims", rewriter.getBoolAttr(true))});
+    };
+    Value x = pb.cast(op.getX(), f32);
+    Value ids = pb.iota(type.getShape(), rank - 1, f32);
+    Value nan = pb.op<ir::NotEqualOp>({x, x});
+    Value firstNan = rowMin(pb.select(nan, ids, pb.scalar(f32, double(n))));
+    Value ranked = pb.select(nan, pb.negInf(f32), x);
+    Value top = pb.maxKeep(ranked, rank - 1);
+    Value firstTop = rowMin(pb.select(pb.op<ir::EqualOp>({ranked, top}), ids,
+                                      pb.scalar(f32, double(n - 1))));
+    Value id =
+        pb.select(pb.op<ir::LessOp>({firstNan, pb.scalar(f32, double(n))}),
+                  firstNan, firstTop);
+    Value result = pb.cast(id, rewriter.getI64Type());
+    auto resultType = llvm::cast<RankedTensorType>(op.getType());
+    if (!op.getKeepdims())
+      result = pb.reshape(result, resultType.getShape());
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct ExpandUnfusedCompositesPass
     : impl::ExpandUnfusedCompositesBase<ExpandUnfusedCompositesPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<Operation *> unfused;
+    SmallVector<Operation *> argmaxes;
+    module.walk([&](ir::ArgmaxOp op) {
+      if (isLongArgmaxRow(op))
+        argmaxes.push_back(op);
+    });
+    if (!argmaxes.empty()) {
+      RewritePatternSet rows(&getContext());
+      rows.add<ArgmaxAsRowReductions>(&getContext());
+      GreedyRewriteConfig config;
+      config.strictMode = GreedyRewriteStrictness::ExistingOps;
+      if (failed(applyOpPatternsAndFold(argmaxes, std::move(rows), config)))
+        return signalPassFailure();
+    }
     module.walk([&](Operation *op) {
       if ((llvm::isa<ir::AttentionOp>(op) && !isDirectAttention(op)) ||
           (llvm::isa<ir::MoeRouteOp>(op) && !isDirectMoeRoute(op)) ||

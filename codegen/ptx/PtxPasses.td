@@ -22,7 +22,11 @@ def ExpandUnfusedComposites
     is one block (at most 1024 token-expert pairs and experts). Larger ops,
     and element types the kernels lack, are expanded into primitives here,
     and only they: a route feeding an expanded plan keeps its kernel. Then the
-    composites that expansion creates (softmax) are expanded too.
+    composites that expansion creates (softmax) are expanded too. First,
+    kiln.argmax over a float last axis of 32 to 2^24 elements becomes f32 row
+    reductions (the first NaN's id, else the lowest id of the row's max),
+    exactly argmax: they run a warp per row, where argmax's 64-bit result
+    would run one thread per row.
   }];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }

@@ -113,24 +113,9 @@ Tensor sampleTokens(const Tensor &logits, const SamplingInputs &s) {
   if (s.logitMask.valid())
     l = l + s.logitMask;
   // Greedy only: the sampler's rank-0 token (the stable descending sort's
-  // first, the lowest id among equal maxima), found without the sort, as the
-  // row's max and then the lowest id holding it. Both are f32 row reductions,
-  // which the ptx target runs a warp per row (ids below 2^24 are exact in
-  // f32); kiln.argmax's 64-bit result takes its serial one-thread-per-row
-  // kernel there, which made the step slower than the sort. NaN counts as the
-  // largest value, as in the sort.
-  if (!s.temperature.valid() && v > (int64_t{1} << 24))
+  // first, the lowest id among equal maxima), found without the sort.
+  if (!s.temperature.valid())
     return argmax(l, -1);
-  if (!s.temperature.valid()) {
-    Tensor inf = scalar(fn, kInf, DType::f32);
-    Tensor ranked = select(notEqual(l, l), inf, l);
-    Tensor top = max(ranked, {-1}, /*keepdims=*/true);
-    Tensor ids = iota(fn, {b, v}, 1, DType::f32);
-    Tensor first = min(
-        select(equal(ranked, top), ids, scalar(fn, double(v - 1), DType::f32)),
-        {-1});
-    return cast(first, DType::i64);
-  }
 
   Tensor temperature = reshape(s.temperature, {b, 1});
   Tensor greedy = temperature <= 0.0;
