@@ -6,11 +6,13 @@
 // (topk's order is total: larger first, NaN largest, ties to the lower
 // index), so no per-thread arrays are needed and the choice equals the
 // unfused topk ops' exactly. Kept groups live in an i64 bit mask (at most 64
-// groups, isDirectMoeRoute). Work per token is O((topk_group + k) * E) loads
-// of one [E] row, which stays in L1; the unfused form is about a dozen
-// launches (two top-ks, the group mask, a select, the gather and the
-// normalisation). The weights are summed in index order and divided and
-// scaled in the scores' type, as those ops round.
+// groups, isDirectMoeRoute). Without per-thread arrays each group round
+// recomputes the group scores (two passes over each group), so work per
+// token is about (2 * topk_group + k) * E loads of one [E] row, which stays
+// in L1; the unfused form is about a dozen launches (two top-ks, the group
+// mask, a select, the gather and the normalisation). The weights are summed
+// in index order and divided and scaled in the scores' type, as those ops
+// round.
 //
 //===----------------------------------------------------------------------===//
 
@@ -145,15 +147,13 @@ absl::Status buildMoeRouteKernels(Operation *op, DirectKernels &k) {
     // as the unfused sum accumulates).
     auto groupScore = [&](OpBuilder &cb, Location cl, Value g) -> Value {
       RouteRow r{cb, cl, element};
-      Value first = r.i64(n);
-      Value base = cb.create<arith::MulIOp>(cl, g, first);
+      Value base = cb.create<arith::MulIOp>(cl, g, r.i64(n));
       auto member = [&](OpBuilder &mb, Location ml, Value i) {
         return choice(mb, ml, mb.create<arith::AddIOp>(ml, base, i));
       };
       auto [v1, i1] =
           r.bestAfter(n, floatConst(cb, cl, element, 0.0), r.i64(-1), member);
-      auto [v2, i2] = r.bestAfter(n, v1, i1, member);
-      (void)i2;
+      Value v2 = r.bestAfter(n, v1, i1, member).first;
       Value sum =
           cb.create<arith::AddFOp>(cl, floatConst(cb, cl, element, 0.0), v1);
       return cb.create<arith::AddFOp>(cl, sum, v2);

@@ -27,8 +27,8 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   passes::PipelineOptions graph;
   // The ptx target has kernels for primitives and the composites of
   // directComposites() (attention where its fused kernel takes it, the MoE
-  // combine, the MoE plan with moePlanKernel): every other composite is
-  // expanded.
+  // route and combine, the MoE plan with moePlanKernel): every other
+  // composite is expanded.
   graph.decompose = true;
   graph.fuseMoe = options.fuseMoe;
   if (!options.decomposeAll)

@@ -162,6 +162,7 @@ absl::Status moeRouteKernel(const KernelContext &ctx) {
           tokens, 4.0 * e * (keptGroups + topK), [&](int64_t lo, int64_t hi) {
             std::vector<T> choice(e), group(n), groupScore(groups);
             std::vector<int64_t> order;
+            std::vector<bool> kept(groups);
             for (int64_t t = lo; t < hi; ++t) {
               const T *row = s.data() + t * e;
               for (int64_t j = 0; j < e; ++j)
@@ -175,7 +176,7 @@ absl::Status moeRouteKernel(const KernelContext &ctx) {
                 groupScore[g] = sum;
               }
               topkIndices(groupScore, keptGroups, order);
-              std::vector<bool> kept(groups, false);
+              std::fill(kept.begin(), kept.end(), false);
               for (int64_t g : order)
                 kept[g] = true;
               for (int64_t j = 0; j < e; ++j)
