@@ -65,6 +65,8 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     graph.target.chip = ptxOptions.chip;
     graph.target.wgmma = options.wgmmaMatmul;
     graph.moePlanKernel = options.moePlanKernel;
+    graph.precision = options.precision;
+    graph.precisionKeep = options.precisionKeep;
     graph.target.cublasMatmul = cublasMatmul;
     ptx::buildPtxGraphPipeline(pm, graph);
   } else {
@@ -73,6 +75,8 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     pipeline.fuseMoe = options.fuseMoe;
     pipeline.dataParallel = options.dataParallel;
     pipeline.expertParallel = options.expertParallel;
+    pipeline.precision = options.precision;
+    pipeline.precisionKeep = options.precisionKeep;
     passes::buildHostPipeline(pm, pipeline);
   }
   IrDumper *dumper = nullptr;

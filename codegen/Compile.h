@@ -48,10 +48,23 @@ struct CompileOptions {
   /// ptx target: MoE plans of at most 1024 pairs run as one kernel
   /// (PtxGraphOptions::moePlanKernel); cleared, as argsort, bincount and scan.
   bool moePlanKernel = true;
+  /// kiln-assign-precision's policy: "bf16" (the types the model wrote) or
+  /// "fp8" (DeepSeek-V3's recipe: weight GEMMs and their gradients' GEMMs in
+  /// E4M3 with 1x128 / 128x128 block scales).
+  std::string precision = "bf16";
+  /// Parameter name patterns that keep the model's type under fp8 (empty:
+  /// embed_tokens, lm_head, mlp.gate.weight).
+  std::vector<std::string> precisionKeep;
   /// When set, the IR before the pipeline and after every pass is written here,
   /// one numbered file per pass named after it ("03-cse.mlir").
   std::string dumpIrDir;
 };
+
+/// The table of `--precision-report`: every operand that options.precision
+/// quantizes (text is the module, parsed afresh; name names it in errors).
+absl::StatusOr<std::string> precisionReport(const std::string &text,
+                                            const std::string &name,
+                                            const CompileOptions &options);
 
 /// Runs the pipeline on `module` in place, then lowers it. Errors name the pass
 /// or the op that failed and its location.

@@ -533,6 +533,72 @@ def Kiln_MoeCombineOp : Kiln_CompositeOp<"moe_combine", [Kiln_Vjp]> {
 }
 
 //===----------------------------------------------------------------------===//
+// Quantization (docs/OPS.md "Quantization"): block-scaled narrow formats, the
+// ops kiln-lower-precision writes for the choices kiln-assign-precision makes.
+// A `block` attribute has one size per dimension of the stored tensor; the
+// scale tensor has ceil(dim / size) entries per dimension, so a block that
+// reaches past the end (a partial last block, or a size larger than the
+// dimension) is scaled on its own.
+//===----------------------------------------------------------------------===//
+
+def Kiln_QuantizeOp : Kiln_CompositeOp<"quantize", [Kiln_Vjp]> {
+  let summary = "x in a narrow type with one f32 scale per block (current scaling)";
+  let description = [{
+    x (f32, bf16 or f16) -> q of `dtype` (f8E4M3FN, f8E5M2, i8 or i4) in x's
+    shape, and scale f32 [ceil(d_i / block_i)...]. Per block, in f32:
+    amax = max |x| (NaN if any element is NaN); scale = amax / qmax, qmax
+    being the type's largest finite (448, 57344, 127, 7); a scale of 0
+    becomes 1. q = x / scale, divided in f32 (correctly rounded) and then
+    converted once: f8 by round-to-nearest-even, saturating at +-qmax;
+    integers round half to even and clamp to [-qmax, qmax] (NaN -> 0).
+    dequantize(q, scale) brings the block back within half a unit of q's
+    last place times scale. Gradient (straight-through): d x = d q / scale,
+    none to the scale (scales are constants to autodiff, as in DeepSeek-V3's
+    and Transformer Engine's recipes); the cotangent of a float8 value is
+    carried in f32.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$block,
+                       TypeAttr:$dtype);
+  let results = (outs AnyRankedTensor:$q, AnyRankedTensor:$scale);
+}
+
+def Kiln_DequantizeOp : Kiln_CompositeOp<"dequantize", [Kiln_Vjp]> {
+  let summary = "q times its block's scale, in `dtype`";
+  let description = [{
+    q (f8E4M3FN, f8E5M2, i8 or i4) and scale f32 [ceil(d_i / block_i)...] ->
+    `dtype` (f32, bf16 or f16) in q's shape: f32(q) * scale of q's block,
+    in f32, rounded once. Gradient: d q = d y * scale (in f32 for a float8
+    q; an integer q has none), none to the scale.
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$scale,
+                       DenseI64ArrayAttr:$block, TypeAttr:$dtype);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Kiln_ScaledMatmulOp : Kiln_CompositeOp<"scaled_matmul", [Kiln_Vjp]> {
+  let summary = "a @ b of two block-scaled float8 matrices, promoted per K block";
+  let description = [{
+    a [M, K] ([K, M] with transpose_a) and b [K, N] ([N, K] with transpose_b),
+    both float8, each with an f32 scale over its stored layout in blocks of
+    a_block / b_block; the two blocks' K sizes must be equal (the promotion
+    interval, 128 in DeepSeek-V3's recipe) -> `dtype` (f32, bf16 or f16)
+    [M, N]. For each K block kb, P = sum over its k of a[m, k] * b[k, n] in
+    f32 in ascending k (the products are exact), then
+    acc += P * (scale_a(m, kb) * scale_b(kb, n)) in f32 over ascending kb;
+    the result is acc rounded once. Tensor-core kernels sum inside a K block
+    in their own order (within the tests/gpu tolerance). Gradient: that of
+    dequantize(a) @ dequantize(b), carried to a and b as dequantize's rule
+    does (in f32), none to the scales.
+  }];
+  let arguments = (ins AnyRankedTensor:$a, AnyRankedTensor:$a_scale,
+                       AnyRankedTensor:$b, AnyRankedTensor:$b_scale,
+                       DenseI64ArrayAttr:$a_block, DenseI64ArrayAttr:$b_block,
+                       BoolAttr:$transpose_a, BoolAttr:$transpose_b,
+                       TypeAttr:$dtype);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
 // Collectives (docs/OPS.md "Collectives"). Every rank runs the same program;
 // `group_size` is the number of ranks it was compiled for, and a group is all of
 // them. They communicate, so they are not Pure: no pass may drop, merge or

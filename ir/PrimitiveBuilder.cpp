@@ -93,8 +93,13 @@ Value PrimitiveBuilder::maxKeep(Value x, int64_t axis) {
 }
 
 Value PrimitiveBuilder::matmul(Value a, Value bv, bool transposeB) {
+  return matmul(a, bv, /*transposeA=*/false, transposeB);
+}
+
+Value PrimitiveBuilder::matmul(Value a, Value bv, bool transposeA,
+                               bool transposeB) {
   return op<MatmulOp>(
-      {a, bv}, {b.getNamedAttr("transpose_a", b.getBoolAttr(false)),
+      {a, bv}, {b.getNamedAttr("transpose_a", b.getBoolAttr(transposeA)),
                 b.getNamedAttr("transpose_b", b.getBoolAttr(transposeB))});
 }
 

@@ -59,6 +59,8 @@ public:
   mlir::Value maxKeep(mlir::Value x, int64_t axis);
 
   mlir::Value matmul(mlir::Value a, mlir::Value b, bool transposeB);
+  mlir::Value matmul(mlir::Value a, mlir::Value b, bool transposeA,
+                     bool transposeB);
   mlir::Value select(mlir::Value cond, mlir::Value a, mlir::Value b);
 
   mlir::OpBuilder &builder() { return b; }

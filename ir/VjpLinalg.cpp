@@ -13,15 +13,6 @@ namespace kiln::ir {
 
 namespace {
 
-Value matmulT(PrimitiveBuilder &pb, Value a, Value b, bool transposeA,
-              bool transposeB) {
-  OpBuilder &builder = pb.builder();
-  return pb.op<MatmulOp>(
-      {a, b},
-      {builder.getNamedAttr("transpose_a", builder.getBoolAttr(transposeA)),
-       builder.getNamedAttr("transpose_b", builder.getBoolAttr(transposeB))});
-}
-
 /// [..., R, C] -> [prod(...) * R, C].
 Value foldBatchIntoRows(PrimitiveBuilder &pb, Value x) {
   ArrayRef<int64_t> shape = PrimitiveBuilder::shapeOf(x);
@@ -44,7 +35,7 @@ KILN_VJP(MatmulOp) {
   bool ta = getTransposeA(), tb = getTransposeB();
   RankedTensorType aType = getA().getType(), bType = getB().getType();
 
-  Value da = ta ? matmulT(pb, b, g, tb, true) : matmulT(pb, g, b, false, !tb);
+  Value da = ta ? pb.matmul(b, g, tb, true) : pb.matmul(g, b, false, !tb);
 
   Value db;
   if (bType.getRank() == 2 && aType.getRank() > 2 && !ta) {
@@ -52,10 +43,10 @@ KILN_VJP(MatmulOp) {
     // the batch, which is one matmul over all rows rather than a batched one
     // and a reduction.
     Value aRows = foldBatchIntoRows(pb, a), gRows = foldBatchIntoRows(pb, g);
-    db = tb ? matmulT(pb, gRows, aRows, true, false)
-            : matmulT(pb, aRows, gRows, true, false);
+    db = tb ? pb.matmul(gRows, aRows, true, false)
+            : pb.matmul(aRows, gRows, true, false);
   } else {
-    db = tb ? matmulT(pb, g, a, true, ta) : matmulT(pb, a, g, !ta, false);
+    db = tb ? pb.matmul(g, a, true, ta) : pb.matmul(a, g, !ta, false);
   }
   // Batch dims that broadcast (absent or 1) are summed back to the operand's.
   operandGrads.push_back(unbroadcast(pb, da, aType));

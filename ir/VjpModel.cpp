@@ -133,21 +133,15 @@ KILN_VJP(AttentionOp) {
   }
   probs = pb.reshape(probs, {batch, kvHeads, group * qLen, kLen});
 
-  auto matmulT = [&](Value lhs, Value rhs, bool ta, bool tb) {
-    return pb.op<MatmulOp>(
-        {lhs, rhs},
-        {builder.getNamedAttr("transpose_a", builder.getBoolAttr(ta)),
-         builder.getNamedAttr("transpose_b", builder.getBoolAttr(tb))});
-  };
-  Value dv = matmulT(probs, dOut, true, false);
-  Value dProbs = matmulT(dOut, v, false, true);
+  Value dv = pb.matmul(probs, dOut, true, false);
+  Value dProbs = pb.matmul(dOut, v, false, true);
   Value rowDot = pb.sumKeep(pb.op<MulOp>({dProbs, probs}), 3);
   Value dScores =
       pb.op<MulOp>({pb.op<MulOp>({probs, pb.op<SubOp>({dProbs, rowDot})}),
                     pb.scalar(compute, scale)});
-  Value dq = pb.reshape(matmulT(dScores, k, false, false),
+  Value dq = pb.reshape(pb.matmul(dScores, k, false, false),
                         {batch, qHeads, qLen, qWidth});
-  Value dk = matmulT(dScores, q, true, false);
+  Value dk = pb.matmul(dScores, q, true, false);
 
   operandGrads.push_back(pb.cast(dq, element));
   operandGrads.push_back(pb.cast(dk, element));

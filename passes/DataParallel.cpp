@@ -12,6 +12,7 @@
 #include "ir/KilnOps.h"
 #include "ir/PrimitiveBuilder.h"
 #include "passes/Passes.h"
+#include "passes/StateArguments.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/StringMap.h"
@@ -28,17 +29,6 @@ namespace {
 
 using namespace kiln::ir;
 
-/// The kiln.state table's entries by name.
-llvm::StringMap<DictionaryAttr> stateTable(ModuleOp module) {
-  llvm::StringMap<DictionaryAttr> table;
-  if (auto entries = module->getAttrOfType<ArrayAttr>("kiln.state"))
-    for (Attribute a : entries)
-      if (auto entry = llvm::dyn_cast<DictionaryAttr>(a))
-        if (auto name = entry.getAs<StringAttr>("name"))
-          table[name.getValue()] = entry;
-  return table;
-}
-
 /// How the ranks hold a float parameter argument.
 enum class Holding { NotAParameter, Replicated, Sharded };
 
@@ -47,11 +37,7 @@ Holding holdingOf(Value v, const llvm::StringMap<DictionaryAttr> &table) {
   if (!arg || !llvm::isa<FloatType>(
                   llvm::cast<RankedTensorType>(v.getType()).getElementType()))
     return Holding::NotAParameter;
-  auto func = llvm::dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
-  if (!func)
-    return Holding::NotAParameter;
-  auto state = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
-                                                 "kiln.state");
+  StringAttr state = stateOf(arg);
   if (!state)
     return Holding::NotAParameter;
   auto it = table.find(state.getValue());

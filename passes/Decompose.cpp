@@ -27,7 +27,8 @@ namespace {
 constexpr llvm::StringLiteral compositeNames[] = {
     "softmax",   "log_softmax",   "rms_norm",       "rotary",
     "attention", "cross_entropy", "token_logprobs", "moe_route",
-    "moe_plan",  "moe_gate_up",   "moe_down",       "moe_combine"};
+    "moe_plan",  "moe_gate_up",   "moe_down",       "moe_combine",
+    "quantize",  "dequantize",    "scaled_matmul"};
 
 } // namespace
 
@@ -68,6 +69,7 @@ struct DecomposePass : impl::DecomposeBase<DecomposePass> {
     populateRotaryDecomposition(patterns, enabled);
     populateAttentionDecomposition(patterns, enabled);
     populateMoeDecompositions(patterns, enabled);
+    populateQuantDecompositions(patterns, enabled);
     if (failed(
             applyPatternsAndFoldGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();

@@ -40,6 +40,10 @@ void populateAttentionDecomposition(mlir::RewritePatternSet &patterns,
 void populateMoeDecompositions(mlir::RewritePatternSet &patterns,
                                CompositeFilter enabled);
 
+/// quantize, dequantize, scaled_matmul.
+void populateQuantDecompositions(mlir::RewritePatternSet &patterns,
+                                 CompositeFilter enabled);
+
 /// Max-shifted softmax / log_softmax of `x` along `axis` (non-negative), in x's
 /// element type: callers cast to the compute type first.
 mlir::Value buildSoftmax(PrimitiveBuilder &pb, mlir::Value x, int64_t axis);

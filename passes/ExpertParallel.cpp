@@ -22,6 +22,7 @@
 #include "ir/MoeRows.h"
 #include "ir/PrimitiveBuilder.h"
 #include "passes/Passes.h"
+#include "passes/StateArguments.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/StringMap.h"
@@ -37,17 +38,6 @@ namespace kiln::passes {
 namespace {
 
 using namespace kiln::ir;
-
-/// The state a value reads, when it is a state argument of a function.
-StringAttr stateOf(Value v) {
-  auto arg = llvm::dyn_cast<BlockArgument>(v);
-  if (!arg)
-    return {};
-  auto func = llvm::dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
-  return func ? func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
-                                                  "kiln.state")
-              : StringAttr();
-}
 
 struct ExpertParallelPass
     : impl::ExpertParallelBase<ExpertParallelPass> {

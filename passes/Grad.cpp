@@ -9,8 +9,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "ir/KilnOps.h"
+#include "ir/Quantization.h"
 #include "ir/Vjp.h"
 #include "passes/Passes.h"
+#include "passes/Precision.h"
 
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/DenseSet.h"
@@ -44,8 +46,15 @@ public:
       SmallVector<Value> resultGrads;
       bool any = false;
       for (Value r : op->getResults()) {
-        resultGrads.push_back(grads.lookup(r));
-        any |= resultGrads.back() != nullptr;
+        Value g = grads.lookup(r);
+        // Cotangents of float8 values live in f32; rules other than these
+        // take them in the result's type, as written.
+        if (g && !llvm::isa<QuantizeOp, CastOp>(op)) {
+          builder.setInsertionPoint(grad);
+          g = pb.cast(g, PrimitiveBuilder::typeOf(r).getElementType());
+        }
+        resultGrads.push_back(g);
+        any |= g != nullptr;
       }
       if ((!any && !isPeerTransfer(op)) || op->hasTrait<KilnNoGradient>())
         continue;
@@ -58,8 +67,10 @@ public:
                                "cannot differentiate through it");
       SmallVector<Value> operandGrads;
       builder.setInsertionPoint(grad);
+      Operation *last = grad->getPrevNode();
       if (failed(vjp.buildVjp(builder, resultGrads, operandGrads)))
         return failure();
+      inheritPrecision(op, last);
       if (operandGrads.size() != op->getNumOperands())
         return op->emitOpError("gradient rule returned ")
                << operandGrads.size() << " operand gradients for "
@@ -67,9 +78,14 @@ public:
       for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads)) {
         if (!g || !forward.contains(operand))
           continue;
-        if (g.getType() != operand.getType())
+        RankedTensorType want =
+            cotangentType(PrimitiveBuilder::typeOf(operand));
+        if (g.getType() == operand.getType())
+          g = pb.cast(g, want.getElementType());
+        if (g.getType() != want)
           return op->emitOpError("gradient rule produced ")
-                 << g.getType() << " for an operand of type " << operand.getType();
+                 << g.getType() << " for an operand of type "
+                 << operand.getType() << " (cotangent type " << want << ")";
         Value &acc = grads[operand];
         acc = acc ? pb.op<AddOp>(ValueRange{acc, g}) : g;
       }
@@ -78,7 +94,9 @@ public:
     SmallVector<Value> results;
     for (Value w : grad.getWrt()) {
       Value g = grads.lookup(w);
-      results.push_back(g ? g : zerosLike(pb, PrimitiveBuilder::typeOf(w)));
+      auto type = PrimitiveBuilder::typeOf(w);
+      results.push_back(g ? pb.cast(g, type.getElementType())
+                          : zerosLike(pb, type));
     }
     grad->replaceAllUsesWith(results);
     grad->erase();
@@ -86,6 +104,20 @@ public:
   }
 
 private:
+  /// The matmuls a gradient rule of a matmul with a `kiln.precision` choice
+  /// emitted (the ops after `last`) run at the same precision: the forward
+  /// GEMM's choice covers both of its backward GEMMs.
+  void inheritPrecision(Operation *op, Operation *last) {
+    Attribute choice = op->getAttr(kPrecisionAttr);
+    if (!choice)
+      return;
+    for (Operation *emitted = last ? last->getNextNode() : &grad->getBlock()->front();
+         emitted && emitted != grad.getOperation();
+         emitted = emitted->getNextNode())
+      if (llvm::isa<MatmulOp>(emitted))
+        emitted->setAttr(kPrecisionAttr, choice);
+  }
+
   /// A float send or recv: its peer runs the opposite transfer in its own
   /// backward, so every one before kiln.grad is differentiated, whether or not
   /// this rank's loss or wrt values reach it (a recv whose value the loss does

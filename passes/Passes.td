@@ -56,6 +56,49 @@ def FuseMoe : Pass<"kiln-fuse-moe", "::mlir::ModuleOp"> {
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 
+def AssignPrecision : Pass<"kiln-assign-precision", "::mlir::ModuleOp"> {
+  let summary = "Choose the precision of every weight GEMM (policy bf16 or fp8)";
+  let description = [{
+    Runs before kiln-grad. With policy `fp8` (DeepSeek-V3's recipe), every
+    kiln.matmul whose b operand is a float parameter (a state argument of kind
+    "parameter", read through casts, reshapes and transposes) gets a
+    `kiln.precision` attribute: {dtype = f8E4M3FN, block = 128, weight =
+    "<parameter name>"}. kiln-grad copies it onto the matmuls of that
+    matmul's gradient, so the forward GEMM and both backward GEMMs run in fp8;
+    kiln-lower-precision then writes the quantize and scaled_matmul ops.
+    Parameters whose name contains one of the `keep` patterns stay in the
+    type the model wrote (default: the embedding and output head, and the
+    MoE router `mlp.gate.weight`), as do attention's activation-by-activation
+    products and every non-matmul op (norms, softmax, the optimizer's f32
+    state). Policy `bf16` (the default) keeps the model's types and tags
+    nothing.
+  }];
+  let options = [
+    Option<"policy", "policy", "std::string", "\"bf16\"",
+           "bf16 (the types the model wrote) or fp8 (DeepSeek-V3's block-scaled E4M3 GEMMs)">,
+    ListOption<"keep", "keep", "std::string",
+               "Parameter name substrings that stay in the model's type "
+               "(default embed_tokens, lm_head, mlp.gate.weight)">,
+    Option<"blockSize", "block", "int64_t", "128",
+           "Scale block: 1 x block for activations along K, block x block for weights">
+  ];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
+def LowerPrecision : Pass<"kiln-lower-precision", "::mlir::ModuleOp"> {
+  let summary = "Write the quantize and scaled_matmul ops of kiln.precision choices";
+  let description = [{
+    Runs after kiln-grad. Each kiln.matmul carrying `kiln.precision` becomes a
+    kiln.quantize of each operand and a kiln.scaled_matmul in the matmul's
+    type: an operand read from the named weight (through casts, reshapes and
+    transposes) in block x block tiles, any other (activations, output
+    gradients) in 1 x block tiles along K over its stored layout; batch
+    dimensions of a are folded into rows. A matmul it cannot lower (batched b)
+    keeps its type and loses the tag, with a remark naming it.
+  }];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
 def DataParallel : Pass<"kiln-data-parallel", "::mlir::ModuleOp"> {
   let summary = "Average replicated parameters' gradients over data-parallel ranks";
   let description = [{

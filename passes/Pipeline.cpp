@@ -25,7 +25,16 @@ void buildHostPipeline(mlir::OpPassManager &pm, const PipelineOptions &options) 
     dp.groupSize = options.dataParallel;
     pm.addPass(createDataParallel(dp));
   }
+  bool narrow = options.precision != "bf16";
+  if (narrow) {
+    AssignPrecisionOptions assign;
+    assign.policy = options.precision;
+    assign.keep = options.precisionKeep;
+    pm.addPass(createAssignPrecision(assign));
+  }
   pm.addPass(createGrad());
+  if (narrow)
+    pm.addPass(createLowerPrecision());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   if (options.dataParallel > 1)

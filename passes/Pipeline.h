@@ -25,6 +25,13 @@ struct PipelineOptions {
   /// Expert-parallel ranks (kiln-expert-parallel, after kiln-fuse-moe); 1
   /// adds no pass.
   int64_t expertParallel = 1;
+  /// kiln-assign-precision's policy: "bf16" (the model's types; adds no
+  /// pass) or "fp8" (DeepSeek-V3's block-scaled E4M3 GEMMs, lowered by
+  /// kiln-lower-precision after autodiff).
+  std::string precision = "bf16";
+  /// Parameter name patterns the fp8 policy leaves alone (empty: the pass's
+  /// defaults).
+  std::vector<std::string> precisionKeep;
   /// Expand composite ops into primitives (kiln-decompose).
   bool decompose = false;
   /// With `decompose`: composites the target runs as fused kernels instead

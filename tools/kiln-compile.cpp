@@ -84,6 +84,24 @@ static cl::opt<bool> moePlanKernel(
              "one kernel; --moe-plan-kernel=false plans with argsort, "
              "bincount and cumsum (default true)"),
     cl::init(true), cl::cat(category));
+static cl::opt<std::string> precision(
+    "precision",
+    cl::desc("Precision policy (kiln-assign-precision): bf16 keeps the types "
+             "the model wrote; fp8 runs weight GEMMs and their gradients' "
+             "GEMMs in E4M3 with 1x128 activation and 128x128 weight scales "
+             "(default bf16)"),
+    cl::init("bf16"), cl::cat(category));
+static cl::list<std::string> precisionKeep(
+    "precision-keep",
+    cl::desc("Parameter name substring that keeps the model's type under "
+             "--precision=fp8 (may repeat; default embed_tokens, lm_head, "
+             "mlp.gate.weight)"),
+    cl::value_desc("pattern"), cl::cat(category));
+static cl::opt<bool> precisionReport(
+    "precision-report",
+    cl::desc("Print every quantized GEMM operand: its weight, shape, type, "
+             "scale blocks and the bytes it saves"),
+    cl::cat(category));
 static cl::opt<std::string> bundleDir(
     "bundle",
     cl::desc("Compile for both the host and the ptx target and add the two "
@@ -130,6 +148,8 @@ static int writeBundle(const std::string &text, const std::string &input) {
       options.providers.assign(providers.begin(), providers.end());
     options.wgmmaMatmul = wgmma;
     options.moePlanKernel = moePlanKernel;
+    options.precision = precision;
+    options.precisionKeep.assign(precisionKeep.begin(), precisionKeep.end());
     auto exe = kiln::codegen::compile(*module, options);
     if (!exe.ok())
       return fail(std::string(exe.status().message()));
@@ -184,6 +204,14 @@ static int run(int argc, char **argv) {
   options.providers.assign(providers.begin(), providers.end());
   options.wgmmaMatmul = wgmma;
   options.moePlanKernel = moePlanKernel;
+  options.precision = precision;
+  options.precisionKeep.assign(precisionKeep.begin(), precisionKeep.end());
+  if (precisionReport) {
+    auto report = kiln::codegen::precisionReport(buffer.str(), input, options);
+    if (!report.ok())
+      return fail(std::string(report.status().message()));
+    std::printf("%s", report->c_str());
+  }
   auto exe = kiln::codegen::compile(*module, options);
   if (!exe.ok())
     return fail(std::string(exe.status().message()));

@@ -37,6 +37,8 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
         graph.keepComposites.push_back(name.str());
   graph.dataParallel = options.dataParallel;
   graph.expertParallel = options.expertParallel;
+  graph.precision = options.precision;
+  graph.precisionKeep = options.precisionKeep;
   passes::buildHostPipeline(pm, graph);
   // NCCL moves bytes; the reductions of the collectives become kernels.
   pm.addPass(passes::createExpandCollectives());

@@ -798,3 +798,48 @@ func.func @send_peer(%x: tensor<3xf32>) {
   kiln.send %x {peer = 2 : i64, group_size = 2 : i64} : (tensor<3xf32>) -> ()
   return
 }
+
+// -----
+
+func.func @quantize_type(%x: tensor<4x8xf32>) {
+  // expected-error @+2 {{'kiln.quantize' dtype must be f8E4M3FN, f8E5M2, i8 or i4, got bf16}}
+  // expected-error @+1 {{'kiln.quantize' op failed to infer returned types}}
+  %q, %s = kiln.quantize %x {block = array<i64: 1, 4>, dtype = bf16} : (tensor<4x8xf32>) -> (tensor<4x8xbf16>, tensor<4x2xf32>)
+  return
+}
+
+// -----
+
+func.func @quantize_block(%x: tensor<4x8xf32>) {
+  // expected-error @+2 {{'kiln.quantize' block [4] must have one size >= 1 per dimension of tensor<4x8xf32>}}
+  // expected-error @+1 {{'kiln.quantize' op failed to infer returned types}}
+  %q, %s = kiln.quantize %x {block = array<i64: 4>, dtype = f8E4M3FN} : (tensor<4x8xf32>) -> (tensor<4x8xf8E4M3FN>, tensor<1x2xf32>)
+  return
+}
+
+// -----
+
+func.func @dequantize_scale(%q: tensor<4x8xf8E4M3FN>, %s: tensor<4x1xf32>) {
+  // expected-error @+2 {{'kiln.dequantize' q's scale must be f32 [4, 2] (q tensor<4x8xf8E4M3FN> in blocks of [1, 4]), got tensor<4x1xf32>}}
+  // expected-error @+1 {{'kiln.dequantize' op failed to infer returned types}}
+  %d = kiln.dequantize %q, %s {block = array<i64: 1, 4>, dtype = f32} : (tensor<4x8xf8E4M3FN>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @scaled_matmul_promotion(%a: tensor<4x256xf8E4M3FN>, %sa: tensor<4x2xf32>, %b: tensor<256x8xf8E4M3FN>, %sb: tensor<4x1xf32>) {
+  // expected-error @+2 {{'kiln.scaled_matmul' a_block [1, 128] and b_block [64, 128] must share their K size (the promotion interval), got 128 and 64}}
+  // expected-error @+1 {{'kiln.scaled_matmul' op failed to infer returned types}}
+  %m = kiln.scaled_matmul %a, %sa, %b, %sb {a_block = array<i64: 1, 128>, b_block = array<i64: 64, 128>, transpose_a = false, transpose_b = false, dtype = f32} : (tensor<4x256xf8E4M3FN>, tensor<4x2xf32>, tensor<256x8xf8E4M3FN>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @scaled_matmul_int(%a: tensor<4x8xi4>, %sa: tensor<4x1xf32>, %b: tensor<8x8xf8E4M3FN>, %sb: tensor<1x1xf32>) {
+  // expected-error @+2 {{'kiln.scaled_matmul' a must be f8E4M3FN or f8E5M2, got tensor<4x8xi4>}}
+  // expected-error @+1 {{'kiln.scaled_matmul' op failed to infer returned types}}
+  %m = kiln.scaled_matmul %a, %sa, %b, %sb {a_block = array<i64: 1, 8>, b_block = array<i64: 8, 8>, transpose_a = false, transpose_b = false, dtype = f32} : (tensor<4x8xi4>, tensor<4x1xf32>, tensor<8x8xf8E4M3FN>, tensor<1x1xf32>) -> tensor<4x8xf32>
+  return
+}

@@ -208,3 +208,16 @@ func.func @collectives(%x: tensor<4x6xbf16>, %counts: tensor<2xi64>) {
   %4 = kiln.recv {peer = 1 : i64, group_size = 2 : i64, type = tensor<3xf32>} : () -> tensor<3xf32>
   return
 }
+
+// CHECK-LABEL: func.func @quantization
+// CHECK: %[[Q:.*]], %[[S:.*]] = kiln.quantize %{{.*}} {block = array<i64: 1, 128>, dtype = f8E4M3FN} : (tensor<3x200xbf16>) -> (tensor<3x200xf8E4M3FN>, tensor<3x2xf32>)
+// CHECK-NEXT: kiln.quantize %{{.*}} {block = array<i64: 1, 128>, dtype = i4} : (tensor<3x200xbf16>) -> (tensor<3x200xi4>, tensor<3x2xf32>)
+// CHECK-NEXT: kiln.dequantize %[[Q]], %[[S]] {block = array<i64: 1, 128>, dtype = f32} : (tensor<3x200xf8E4M3FN>, tensor<3x2xf32>) -> tensor<3x200xf32>
+// CHECK-NEXT: kiln.scaled_matmul %[[Q]], %[[S]], %{{.*}}, %{{.*}} {a_block = array<i64: 1, 128>, b_block = array<i64: 128, 128>, dtype = bf16, transpose_a = false, transpose_b = true} : (tensor<3x200xf8E4M3FN>, tensor<3x2xf32>, tensor<5x200xf8E5M2>, tensor<1x2xf32>) -> tensor<3x5xbf16>
+func.func @quantization(%x: tensor<3x200xbf16>, %w: tensor<5x200xf8E5M2>, %ws: tensor<1x2xf32>) {
+  %q, %s = kiln.quantize %x {block = array<i64: 1, 128>, dtype = f8E4M3FN} : (tensor<3x200xbf16>) -> (tensor<3x200xf8E4M3FN>, tensor<3x2xf32>)
+  %q4, %s4 = kiln.quantize %x {block = array<i64: 1, 128>, dtype = i4} : (tensor<3x200xbf16>) -> (tensor<3x200xi4>, tensor<3x2xf32>)
+  %d = kiln.dequantize %q, %s {block = array<i64: 1, 128>, dtype = f32} : (tensor<3x200xf8E4M3FN>, tensor<3x2xf32>) -> tensor<3x200xf32>
+  %m = kiln.scaled_matmul %q, %s, %w, %ws {a_block = array<i64: 1, 128>, b_block = array<i64: 128, 128>, transpose_a = false, transpose_b = true, dtype = bf16} : (tensor<3x200xf8E4M3FN>, tensor<3x2xf32>, tensor<5x200xf8E5M2>, tensor<1x2xf32>) -> tensor<3x5xbf16>
+  return
+}

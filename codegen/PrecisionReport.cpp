@@ -1,0 +1,99 @@
+//===- PrecisionReport.cpp - what kiln-assign-precision chose, as a table -===//
+//
+// kiln-compile --precision-report: runs the graph passes up to and including
+// kiln-lower-precision on a copy of the module (no decomposition, so every
+// quantize and scaled_matmul is still whole) and lists each quantized GEMM
+// operand: the weight whose GEMM it feeds, its shape, type, scale blocks and
+// the bytes its narrow copy saves against the model's type.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/Compile.h"
+#include "executor/DType.h"
+#include "ir/Diagnostics.h"
+#include "ir/KilnOps.h"
+#include "passes/Pipeline.h"
+#include "passes/Precision.h"
+#include "passes/StateArguments.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace kiln::codegen {
+
+namespace {
+
+int64_t elementBits(mlir::Type type) {
+  return type.isIntOrFloat() ? type.getIntOrFloatBitWidth() : 0;
+}
+
+std::string shapeString(mlir::RankedTensorType type) {
+  return absl::StrCat("[", absl::StrJoin(type.getShape(), ", "), "]");
+}
+
+std::string typeString(mlir::Type type) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  type.print(os);
+  return out;
+}
+
+} // namespace
+
+absl::StatusOr<std::string> precisionReport(const std::string &text,
+                                            const std::string &name,
+                                            const CompileOptions &options) {
+  auto module = IrModule::parse(text, name);
+  if (!module.ok())
+    return module.status();
+  DiagnosticCollector diagnostics(module->context());
+  mlir::PassManager pm(&module->context());
+  passes::PipelineOptions pipeline;
+  pipeline.fuseMoe = options.fuseMoe;
+  pipeline.precision = options.precision;
+  pipeline.precisionKeep = options.precisionKeep;
+  passes::buildHostPipeline(pm, pipeline);
+  if (mlir::failed(pm.run(module->module())))
+    return absl::InvalidArgumentError(
+        diagnostics.message("the precision passes failed"));
+
+  auto table = passes::stateTable(module->module());
+  std::string out = absl::StrFormat("precision policy %s\n", options.precision);
+  int64_t gemms = 0, savedBytes = 0;
+  module->module().walk([&](ir::ScaledMatmulOp op) {
+    ++gemms;
+    auto choice =
+        op->getAttrOfType<mlir::DictionaryAttr>(passes::kPrecisionAttr);
+    auto weight =
+        choice ? choice.getAs<mlir::StringAttr>("weight") : mlir::StringAttr();
+    for (mlir::Value q : {op.getA(), op.getB()}) {
+      auto quantize = q.getDefiningOp<ir::QuantizeOp>();
+      if (!quantize)
+        continue;
+      mlir::RankedTensorType type = quantize.getX().getType();
+      mlir::StringAttr read = passes::parameterRead(quantize.getX(), table);
+      int64_t wide =
+          type.getNumElements() * elementBits(type.getElementType()) / 8;
+      int64_t narrow =
+          type.getNumElements() * elementBits(quantize.getDtype()) / 8 +
+          quantize.getScale().getType().getNumElements() * 4;
+      savedBytes += wide - narrow;
+      out += absl::StrFormat(
+          "gemm %d of %s: %s %s %s -> %s, blocks %s, %d -> %d bytes\n", gemms,
+          weight ? weight.getValue().str() : std::string("?"),
+          read ? "weight" : "operand", read ? read.getValue().str() : "",
+          shapeString(type) + " " + typeString(type.getElementType()),
+          typeString(quantize.getDtype()),
+          absl::StrJoin(quantize.getBlock(), "x"), wide, narrow);
+    }
+  });
+  out += absl::StrFormat("%d quantized GEMMs; their operands take %d fewer "
+                         "bytes (scales included)\n",
+                         gemms, savedBytes);
+  return out;
+}
+
+} // namespace kiln::codegen
