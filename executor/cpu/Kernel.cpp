@@ -147,6 +147,7 @@ const KernelRegistry &kernelRegistry() {
     registerSelectionKernels(*r);
     registerModelKernels(*r);
     registerMoeKernels(*r);
+    registerQuantKernels(*r);
     registerCollectiveKernels(*r);
     return r;
   }();

@@ -102,6 +102,7 @@ void registerLinalgKernels(KernelRegistry &r);
 void registerSelectionKernels(KernelRegistry &r);
 void registerModelKernels(KernelRegistry &r);
 void registerMoeKernels(KernelRegistry &r);
+void registerQuantKernels(KernelRegistry &r);
 void registerCollectiveKernels(KernelRegistry &r);
 
 } // namespace kiln
