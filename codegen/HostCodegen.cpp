@@ -209,6 +209,10 @@ private:
       lastUse[*id] = entry->steps_size() - 1;
     }
     for (NamedAttribute attr : op.getAttrs()) {
+      // Dialect-prefixed attributes (kiln.precision, kiln.remat) record
+      // compiler decisions already carried out; the kernel reads none.
+      if (attr.getName().getValue().starts_with("kiln."))
+        continue;
       auto encoded = encodeAttr(attr.getValue());
       if (!encoded.ok())
         return errorAt(op.getLoc(),

@@ -35,8 +35,8 @@ Value expandBlockScale(PrimitiveBuilder &pb, Value scale,
   SmallVector<int64_t> split, stretched, whole;
   SmallVector<int64_t> scaleShape = blockScaleShape(shape, block);
   for (auto [s, d, b] : llvm::zip(scaleShape, shape, block)) {
-    int64_t size =
-        std::min(b, d); // a block past the dimension is the dimension
+    // A block past the dimension is the dimension (at least 1: empty dims).
+    int64_t size = std::max<int64_t>(1, std::min(b, d));
     split.append({s, 1});
     stretched.append({s, size});
     whole.push_back(s * size);

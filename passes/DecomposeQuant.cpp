@@ -25,7 +25,7 @@ namespace {
 Value padToBlocks(PrimitiveBuilder &pb, Value x, ArrayRef<int64_t> block) {
   for (auto [axis, b] : llvm::enumerate(block)) {
     auto type = PrimitiveBuilder::typeOf(x);
-    int64_t d = type.getDimSize(axis), size = std::min(b, d);
+    int64_t d = type.getDimSize(axis), size = std::max<int64_t>(1, std::min(b, d));
     int64_t padded = (d + size - 1) / size * size;
     if (padded == d)
       continue;
@@ -55,7 +55,7 @@ struct QuantizeDecomposition : OpRewritePattern<QuantizeOp> {
     SmallVector<int64_t> split, blockAxes;
     for (auto [axis, d, b] :
          llvm::enumerate(PrimitiveBuilder::shapeOf(magnitude), block)) {
-      int64_t size = std::min(b, shape[axis]);
+      int64_t size = std::max<int64_t>(1, std::min(b, shape[axis]));
       split.append({d / size, size});
       blockAxes.push_back(2 * axis + 1);
     }

@@ -27,6 +27,15 @@ struct Case {
   double tolerance;
 };
 
+std::vector<HostTensor> quantizeInputs(std::mt19937_64 &rng) {
+  return {randomTensor(proto::BF16, {6, 300}, rng, 4.0)};
+}
+
+std::vector<HostTensor> scaledMatmulInputs(std::mt19937_64 &rng) {
+  return {randomTensor(proto::BF16, {6, 300}, rng, 2.0),
+          randomTensor(proto::BF16, {10, 300}, rng, 0.5)};
+}
+
 std::vector<HostTensor> softmaxInputs(std::mt19937_64 &rng) {
   return {randomTensor(proto::F32, {3, 5, 7}, rng, 3.0)};
 }
@@ -125,6 +134,29 @@ const Case kCases[] = {
         return %a#0, %a#1, %b#0, %b#1 : tensor<6x3xi64>, tensor<6x3xf32>, tensor<5x4xi64>, tensor<5x4xf32>
       })mlir",
      moeRouteInputs, 0.0},
+    // Exact: the same amax, the same divisions, the same roundings (float8
+    // and int4, a partial last block of 44 columns).
+    {"quantize", R"mlir(
+      func.func @main(%x: tensor<6x300xbf16>) -> (tensor<6x300xf32>, tensor<6x3xf32>, tensor<6x300xf32>, tensor<6x300xf32>, tensor<1x3xf32>) {
+        %q, %s = kiln.quantize %x {block = array<i64: 1, 128>, dtype = f8E4M3FN} : (tensor<6x300xbf16>) -> (tensor<6x300xf8E4M3FN>, tensor<6x3xf32>)
+        %qf = kiln.cast %q {to = f32} : (tensor<6x300xf8E4M3FN>) -> tensor<6x300xf32>
+        %d = kiln.dequantize %q, %s {block = array<i64: 1, 128>, dtype = f32} : (tensor<6x300xf8E4M3FN>, tensor<6x3xf32>) -> tensor<6x300xf32>
+        %q4, %s4 = kiln.quantize %x {block = array<i64: 128, 128>, dtype = i4} : (tensor<6x300xbf16>) -> (tensor<6x300xi4>, tensor<1x3xf32>)
+        %q4f = kiln.cast %q4 {to = f32} : (tensor<6x300xi4>) -> tensor<6x300xf32>
+        return %qf, %s, %d, %q4f, %s4 : tensor<6x300xf32>, tensor<6x3xf32>, tensor<6x300xf32>, tensor<6x300xf32>, tensor<1x3xf32>
+      })mlir",
+     quantizeInputs, 0.0},
+    // Float8 products are exact in f32; only the order of each K block's
+    // f32 sum may differ.
+    {"scaled_matmul", R"mlir(
+      func.func @main(%x: tensor<6x300xbf16>, %w: tensor<10x300xbf16>) -> (tensor<6x10xf32>, tensor<10x6xf32>) {
+        %qx, %sx = kiln.quantize %x {block = array<i64: 1, 128>, dtype = f8E4M3FN} : (tensor<6x300xbf16>) -> (tensor<6x300xf8E4M3FN>, tensor<6x3xf32>)
+        %qw, %sw = kiln.quantize %w {block = array<i64: 128, 128>, dtype = f8E5M2} : (tensor<10x300xbf16>) -> (tensor<10x300xf8E5M2>, tensor<1x3xf32>)
+        %y = kiln.scaled_matmul %qx, %sx, %qw, %sw {a_block = array<i64: 1, 128>, b_block = array<i64: 128, 128>, transpose_a = false, transpose_b = true, dtype = f32} : (tensor<6x300xf8E4M3FN>, tensor<6x3xf32>, tensor<10x300xf8E5M2>, tensor<1x3xf32>) -> tensor<6x10xf32>
+        %z = kiln.scaled_matmul %qw, %sw, %qx, %sx {a_block = array<i64: 128, 128>, b_block = array<i64: 1, 128>, transpose_a = false, transpose_b = true, dtype = f32} : (tensor<10x300xf8E5M2>, tensor<1x3xf32>, tensor<6x300xf8E4M3FN>, tensor<6x3xf32>) -> tensor<10x6xf32>
+        return %y, %z : tensor<6x10xf32>, tensor<10x6xf32>
+      })mlir",
+     scaledMatmulInputs, 1e-4},
 };
 
 class DecomposeNumerics : public ::testing::TestWithParam<Case> {};

@@ -1,0 +1,25 @@
+// The quantization ops on the ptx target (decomposed into primitives until the
+// fp8 kernels land) against the CPU executor's exact emulation: 1x128
+// activation tiles with a partial last block (K = 300), 128x128 weight
+// blocks, the promoted fp8 GEMM, the straight-through gradient, and
+// group-wise int4 dequantized to bf16. The int4 values are checked through
+// their dequantized copy: an i4 tensor that a ptx kernel writes to memory
+// holds the zero-extended nibble where host storage sign-extends (docs/OPS.md
+// "Host storage"), until int4 is stored packed (issue 19).
+func.func @main(%x: tensor<64x300xbf16> {kiln.name = "x"},
+                %w: tensor<256x300xbf16> {kiln.name = "w"},
+                %v: tensor<32x256xf32> {kiln.name = "v"})
+    -> (tensor<64x300xf8E4M3FN> {kiln.name = "qx"}, tensor<64x3xf32> {kiln.name = "sx"},
+        tensor<64x300xf32> {kiln.name = "x_back"},
+        tensor<64x256xf32> {kiln.name = "y"}, tensor<64x300xbf16> {kiln.name = "dx"},
+        tensor<32x256xbf16> {kiln.name = "v_back"}) {
+  %qx, %sx = kiln.quantize %x {block = array<i64: 1, 128>, dtype = f8E4M3FN} : (tensor<64x300xbf16>) -> (tensor<64x300xf8E4M3FN>, tensor<64x3xf32>)
+  %back = kiln.dequantize %qx, %sx {block = array<i64: 1, 128>, dtype = f32} : (tensor<64x300xf8E4M3FN>, tensor<64x3xf32>) -> tensor<64x300xf32>
+  %qw, %sw = kiln.quantize %w {block = array<i64: 128, 128>, dtype = f8E4M3FN} : (tensor<256x300xbf16>) -> (tensor<256x300xf8E4M3FN>, tensor<2x3xf32>)
+  %y = kiln.scaled_matmul %qx, %sx, %qw, %sw {a_block = array<i64: 1, 128>, b_block = array<i64: 128, 128>, transpose_a = false, transpose_b = true, dtype = f32} : (tensor<64x300xf8E4M3FN>, tensor<64x3xf32>, tensor<256x300xf8E4M3FN>, tensor<2x3xf32>) -> tensor<64x256xf32>
+  %l = kiln.sum %y {axes = array<i64: 0, 1>, keepdims = false} : (tensor<64x256xf32>) -> tensor<f32>
+  %dx = kiln.grad %l, %x : (tensor<f32>, tensor<64x300xbf16>) -> (tensor<64x300xbf16>)
+  %q4, %s4 = kiln.quantize %v {block = array<i64: 1, 128>, dtype = i4} : (tensor<32x256xf32>) -> (tensor<32x256xi4>, tensor<32x2xf32>)
+  %v4 = kiln.dequantize %q4, %s4 {block = array<i64: 1, 128>, dtype = bf16} : (tensor<32x256xi4>, tensor<32x2xf32>) -> tensor<32x256xbf16>
+  return %qx, %sx, %back, %y, %dx, %v4 : tensor<64x300xf8E4M3FN>, tensor<64x3xf32>, tensor<64x300xf32>, tensor<64x256xf32>, tensor<64x300xbf16>, tensor<32x256xbf16>
+}
