@@ -66,6 +66,20 @@ int64_t intMin(proto::DType type) {
   }
 }
 
+std::optional<float> quantizedMax(proto::DType type) {
+  switch (type) {
+  case proto::F8E4M3FN:
+    return 448.0f;
+  case proto::F8E5M2:
+    return 57344.0f;
+  case proto::I8:
+  case proto::I4:
+    return static_cast<float>(intMax(type));
+  default:
+    return std::nullopt;
+  }
+}
+
 int64_t intMax(proto::DType type) {
   switch (type) {
   case proto::I64:

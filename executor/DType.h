@@ -24,6 +24,10 @@ bool isInteger(proto::DType type);
 /// Smallest and largest value of an integer type (i1: 0 and 1).
 int64_t intMin(proto::DType type);
 int64_t intMax(proto::DType type);
+/// The largest finite value `kiln.quantize` maps a block's amax to (docs/OPS.md
+/// "Quantization"): f8E4M3FN 448, f8E5M2 57344, i8 127, i4 7; nullopt for any
+/// other type.
+std::optional<float> quantizedMax(proto::DType type);
 
 // Narrow float formats. The encoders round to nearest even exactly once; f8 encoders
 // saturate (overflow and infinities go to the largest finite of that sign), f16/bf16

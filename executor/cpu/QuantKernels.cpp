@@ -27,22 +27,6 @@
 namespace kiln {
 namespace {
 
-/// The largest finite of a quantized type, or nullopt for any other type.
-std::optional<float> quantizedMax(proto::DType type) {
-  switch (type) {
-  case proto::F8E4M3FN:
-    return 448.0f;
-  case proto::F8E5M2:
-    return 57344.0f;
-  case proto::I8:
-    return 127.0f;
-  case proto::I4:
-    return 7.0f;
-  default:
-    return std::nullopt;
-  }
-}
-
 bool isFloat8(proto::DType type) {
   return type == proto::F8E4M3FN || type == proto::F8E5M2;
 }

@@ -24,19 +24,6 @@ Shape scaleShapeOf(const Shape &shape, const Shape &block) {
   return s;
 }
 
-float qmaxOf(proto::DType t) {
-  switch (t) {
-  case proto::F8E4M3FN:
-    return 448;
-  case proto::F8E5M2:
-    return 57344;
-  case proto::I8:
-    return 127;
-  default:
-    return 7;
-  }
-}
-
 Attrs quantAttrs(const Shape &block, proto::DType dtype) {
   return {{"block", attrInts(block)}, {"dtype", attrType(dtype)}};
 }
@@ -307,7 +294,7 @@ Quantized referenceQuantize(const HostTensor &x, const Shape &block,
   }
   float *scale = r.scale.data<float>();
   for (size_t b = 0; b < amax.size(); ++b) {
-    scale[b] = amax[b] / qmaxOf(dtype);
+    scale[b] = amax[b] / *quantizedMax(dtype);
     if (scale[b] == 0)
       scale[b] = 1;
   }
@@ -318,7 +305,7 @@ Quantized referenceQuantize(const HostTensor &x, const Shape &block,
     } else if (dtype == proto::F8E5M2) {
       r.q.data<uint8_t>()[i] = floatToF8E5M2(v);
     } else {
-      float qm = qmaxOf(dtype);
+      float qm = *quantizedMax(dtype);
       float n = std::isnan(v) ? 0 : std::nearbyint(v);
       r.q.data<int8_t>()[i] = static_cast<int8_t>(std::clamp(n, -qm, qm));
     }
