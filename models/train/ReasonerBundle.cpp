@@ -63,6 +63,10 @@ std::string reasonerHashText(const TrainConfig &config, const ReasonerShapes &sh
         "importance_sampling_level", "entropy_coeff", "kl_in_reward",
         "gradient_accumulation_steps"})
     appendField(text, "grpo.", grpo, grpo.GetDescriptor()->FindFieldByName(name));
+  // The bf16 policy adds nothing, so bundles compiled before it keep their
+  // keys.
+  if (config.precision() != "bf16")
+    absl::StrAppend(&text, "precision=", config.precision(), "\n");
   absl::StrAppend(&text, "shapes=", reasonerBucket(shapes), "\n");
   return text;
 }

@@ -302,6 +302,7 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
   for (auto s :
        {oneOf("mode", c.mode(), {"sft", "grpo", "sft+grpo"}),
         oneOf("device", c.device(), {"cpu", "cuda"}),
+        oneOf("precision", c.precision(), {"bf16", "fp8"}),
         oneOf("task.name", c.task().name(),
               {"arithmetic", "countdown", "jsonl"}),
         oneOf("task.prompt_template", c.task().prompt_template(),
@@ -388,6 +389,8 @@ parseTrainConfig(const std::string &text, const std::string &source,
     config.set_mode(*flags.mode);
   if (flags.device)
     config.set_device(*flags.device);
+  if (flags.precision)
+    config.set_precision(*flags.precision);
   if (flags.outputDir) {
     if (flags.outputDir->empty())
       return absl::InvalidArgumentError("--output-dir needs a folder name");

@@ -22,7 +22,7 @@ namespace kiln::train {
 /// assigned to their fields, never spliced into textproto (where a quote in a
 /// path would inject fields).
 struct FlagValues {
-  std::optional<std::string> mode, device, outputDir;
+  std::optional<std::string> mode, device, outputDir, precision;
 };
 
 /// Parses `text` (named `source` in errors), merges each override in order,
