@@ -48,9 +48,10 @@ struct CompileOptions {
   /// ptx target: MoE plans of at most 1024 pairs run as one kernel
   /// (PtxGraphOptions::moePlanKernel); cleared, as argsort, bincount and scan.
   bool moePlanKernel = true;
-  /// kiln-assign-precision's policy: "bf16" (the types the model wrote) or
+  /// kiln-assign-precision's policy: "bf16" (the types the model wrote),
   /// "fp8" (DeepSeek-V3's recipe: weight GEMMs and their gradients' GEMMs in
-  /// E4M3 with 1x128 / 128x128 block scales).
+  /// E4M3 with 1x128 / 128x128 block scales) or "int4" (inference: weights
+  /// quantized group-wise along K in groups of 128).
   std::string precision = "bf16";
   /// Parameter name patterns that keep the model's type under fp8 (empty:
   /// embed_tokens, lm_head, mlp.gate.weight).

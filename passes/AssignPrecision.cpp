@@ -33,10 +33,10 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
   using AssignPrecisionBase::AssignPrecisionBase;
 
   LogicalResult initialize(MLIRContext *ctx) override {
-    if (policy != "bf16" && policy != "fp8")
+    if (policy != "bf16" && policy != "fp8" && policy != "int4")
       return emitError(UnknownLoc::get(ctx))
              << "kiln-assign-precision: unknown policy '" << policy
-             << "' (expected bf16 or fp8)";
+             << "' (expected bf16, fp8 or int4)";
     if (blockSize < 1)
       return emitError(UnknownLoc::get(ctx))
              << "kiln-assign-precision: block must be at least 1, got "
@@ -52,8 +52,23 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
     if (policy == "bf16")
       return;
     ModuleOp module = getOperation();
+    bool weightOnly = policy == "int4";
+    if (weightOnly) {
+      // Integer weights have no gradient: training through them would
+      // freeze every quantized weight.
+      WalkResult differentiates = module.walk([](ir::GradOp grad) {
+        grad.emitError("kiln-assign-precision: policy int4 quantizes weights "
+                       "for inference only, and this module differentiates "
+                       "(kiln.grad); train in bf16 or fp8");
+        return WalkResult::interrupt();
+      });
+      if (differentiates.wasInterrupted())
+        return signalPassFailure();
+    }
     llvm::StringMap<DictionaryAttr> table = stateTable(module);
     OpBuilder b(module.getContext());
+    Type narrow =
+        weightOnly ? Type(b.getIntegerType(4)) : Type(b.getFloat8E4M3FNType());
     module.walk([&](ir::MatmulOp op) {
       Type element = op.getA().getType().getElementType();
       if (!(element.isBF16() || element.isF16() || element.isF32()) ||
@@ -64,12 +79,11 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
             return weight.getValue().contains(p);
           }))
         return;
-      op->setAttr(
-          kPrecisionAttr,
-          b.getDictionaryAttr(
-              {b.getNamedAttr("dtype", TypeAttr::get(b.getFloat8E4M3FNType())),
-               b.getNamedAttr("block", b.getI64IntegerAttr(blockSize)),
-               b.getNamedAttr("weight", weight)}));
+      op->setAttr(kPrecisionAttr,
+                  b.getDictionaryAttr(
+                      {b.getNamedAttr("dtype", TypeAttr::get(narrow)),
+                       b.getNamedAttr("block", b.getI64IntegerAttr(blockSize)),
+                       b.getNamedAttr("weight", weight)}));
     });
   }
 

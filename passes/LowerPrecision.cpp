@@ -41,6 +41,38 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
         return signalPassFailure();
   }
 
+  /// Integer weights (int4): the weight is quantized group-wise along K
+  /// (1 x size over a stored [N, K], size x 1 over [K, N]) and dequantized
+  /// back to its type in front of the unchanged matmul; activations stay as
+  /// they are.
+  LogicalResult lowerWeightOnly(ir::MatmulOp op, OpBuilder &b, TypeAttr dtype,
+                                int64_t size,
+                                const llvm::StringMap<DictionaryAttr> &table,
+                                StringAttr weight) {
+    op->removeAttr(kPrecisionAttr);
+    for (auto [index, kAxis] :
+         {std::pair<unsigned, int64_t>{0, op.getTransposeA() ? 0 : 1},
+          std::pair<unsigned, int64_t>{1, op.getTransposeB() ? 1 : 0}}) {
+      Value x = op->getOperand(index);
+      auto type = llvm::cast<RankedTensorType>(x.getType());
+      if (type.getRank() != 2 || parameterRead(x, table) != weight)
+        continue;
+      SmallVector<int64_t> shape{1, 1};
+      shape[kAxis] = size;
+      auto blockAttr = b.getNamedAttr("block", b.getDenseI64ArrayAttr(shape));
+      auto q = b.create<ir::QuantizeOp>(
+          op.getLoc(), ValueRange{x},
+          ArrayRef<NamedAttribute>{blockAttr, b.getNamedAttr("dtype", dtype)});
+      PrimitiveBuilder pb(b, op.getLoc());
+      Value back = pb.op<ir::DequantizeOp>(
+          {q.getQ(), q.getScale()},
+          {blockAttr,
+           b.getNamedAttr("dtype", TypeAttr::get(type.getElementType()))});
+      op->setOperand(index, back);
+    }
+    return success();
+  }
+
   LogicalResult lower(ir::MatmulOp op,
                       const llvm::StringMap<DictionaryAttr> &table) {
     auto choice = op->getAttrOfType<DictionaryAttr>(kPrecisionAttr);
@@ -61,6 +93,8 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
     OpBuilder b(op);
     PrimitiveBuilder pb(b, op.getLoc());
     int64_t size = block.getInt();
+    if (llvm::isa<IntegerType>(dtype.getValue()))
+      return lowerWeightOnly(op, b, dtype, size, table, weight);
     Value a = op.getA();
     if (aType.getRank() > 2)
       a = pb.reshape(a, {aType.getNumElements() / aType.getShape().back(),

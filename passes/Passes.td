@@ -70,12 +70,15 @@ def AssignPrecision : Pass<"kiln-assign-precision", "::mlir::ModuleOp"> {
     type the model wrote (default: the embedding and output head, and the
     MoE router `mlp.gate.weight`), as do attention's activation-by-activation
     products and every non-matmul op (norms, softmax, the optimizer's f32
-    state). Policy `bf16` (the default) keeps the model's types and tags
-    nothing.
+    state). Policy `int4` (weight-only, for inference: a module with
+    kiln.grad is refused, integer weights having no gradient) tags the same
+    matmuls with dtype i4; their weights are quantized group-wise along K
+    (groups of `block`) and dequantized in front of the matmul. Policy `bf16`
+    (the default) keeps the model's types and tags nothing.
   }];
   let options = [
     Option<"policy", "policy", "std::string", "\"bf16\"",
-           "bf16 (the types the model wrote) or fp8 (DeepSeek-V3's block-scaled E4M3 GEMMs)">,
+           "bf16 (the types the model wrote), fp8 (DeepSeek-V3's block-scaled E4M3 GEMMs) or int4 (weight-only, inference)">,
     ListOption<"keep", "keep", "std::string",
                "Parameter name substrings that stay in the model's type "
                "(default embed_tokens, lm_head, mlp.gate.weight)">,
@@ -93,7 +96,9 @@ def LowerPrecision : Pass<"kiln-lower-precision", "::mlir::ModuleOp"> {
     type: an operand read from the named weight (through casts, reshapes and
     transposes) in block x block tiles, any other (activations, output
     gradients) in 1 x block tiles along K over its stored layout; batch
-    dimensions of a are folded into rows. A matmul it cannot lower (batched b)
+    dimensions of a are folded into rows. An i4 choice quantizes only the
+    weight, group-wise along K, and dequantizes it to its type in front of
+    the unchanged matmul. A matmul it cannot lower (batched b)
     keeps its type and loses the tag, with a remark naming it.
   }];
   let dependentDialects = ["::kiln::ir::KilnDialect"];

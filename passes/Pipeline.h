@@ -26,8 +26,8 @@ struct PipelineOptions {
   /// adds no pass.
   int64_t expertParallel = 1;
   /// kiln-assign-precision's policy: "bf16" (the model's types; adds no
-  /// pass) or "fp8" (DeepSeek-V3's block-scaled E4M3 GEMMs, lowered by
-  /// kiln-lower-precision after autodiff).
+  /// pass), "fp8" (DeepSeek-V3's block-scaled E4M3 GEMMs, lowered by
+  /// kiln-lower-precision after autodiff) or "int4" (weight-only, inference).
   std::string precision = "bf16";
   /// Parameter name patterns the fp8 policy leaves alone (empty: the pass's
   /// defaults).

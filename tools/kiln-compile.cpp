@@ -88,7 +88,8 @@ static cl::opt<std::string> precision(
     "precision",
     cl::desc("Precision policy (kiln-assign-precision): bf16 keeps the types "
              "the model wrote; fp8 runs weight GEMMs and their gradients' "
-             "GEMMs in E4M3 with 1x128 activation and 128x128 weight scales "
+             "GEMMs in E4M3 with 1x128 activation and 128x128 weight scales; "
+             "int4 (inference only) quantizes weights group-wise along K "
              "(default bf16)"),
     cl::init("bf16"), cl::cat(category));
 static cl::list<std::string> precisionKeep(

@@ -31,12 +31,13 @@ compileText(const std::string &text, codegen::CompileOptions options = {}) {
 /// Builds `graph`, compiles it for the host and loads it on the CPU executor,
 /// its state uninitialised; null, with the failing step's status recorded,
 /// where a step fails.
-inline std::unique_ptr<Executor> compileGraph(Graph &graph) {
+inline std::unique_ptr<Executor>
+compileGraph(Graph &graph, const codegen::CompileOptions &options = {}) {
   auto module = graph.build();
   EXPECT_TRUE(module.ok()) << module.status();
   if (!module.ok())
     return nullptr;
-  auto exe = codegen::compile(*module);
+  auto exe = codegen::compile(*module, options);
   EXPECT_TRUE(exe.ok()) << exe.status();
   if (!exe.ok())
     return nullptr;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "codegen/Compile.h"
@@ -483,6 +484,64 @@ std::unique_ptr<Executor> tinyInference(bool greedyOnly) {
   if (!executor || !executor->initializeState().ok())
     return nullptr;
   return executor;
+}
+
+// The precision policies on the inference model (same seed, same weights):
+// int4 weights (group-wise along K) and fp8 GEMMs each move the logits a
+// little and not at all where they choose nothing; the report of what they
+// cost in quality is the relative logits error against the model's types.
+TEST(DeepseekInferenceRandom, PrecisionPoliciesStayNearTheModelsLogits) {
+  DeepseekV3Config c = tinyRandomConfig();
+  auto forward = [&](const std::string &policy) {
+    Graph graph("deepseek_forward_random");
+    DeepseekV3Model model(graph, c, DType::f32, /*seed=*/5);
+    Function &fn = graph.function("forward");
+    fn.output("logits",
+              model.logits(fn, fn.input("input_ids", {2, 6}, DType::i64)));
+    codegen::CompileOptions options;
+    options.precision = policy;
+    std::unique_ptr<Executor> executor = testing::compileGraph(graph, options);
+    EXPECT_NE(executor, nullptr) << policy;
+    int quantizes = 0;
+    if (executor)
+      for (const proto::Step &step : executor->executable().entries(0).steps())
+        quantizes += step.op() == "quantize";
+    EXPECT_EQ(quantizes > 0, policy != "bf16") << policy;
+    HostTensor ids(proto::I64, {2, 6});
+    std::vector<int64_t> tokens = {3, 9, 27, 1, 14, 2, 5, 33, 8, 0, 19, 7};
+    std::memcpy(ids.data(), tokens.data(), ids.byteSize());
+    std::vector<double> logits;
+    if (executor && executor->initializeState().ok()) {
+      auto out = executor->run("forward", {ids});
+      EXPECT_TRUE(out.ok()) << out.status();
+      if (out.ok())
+        logits = (*out)[0].toDoubles();
+    }
+    return logits;
+  };
+  auto relativeError = [](const std::vector<double> &a,
+                          const std::vector<double> &b) {
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      diff += (a[i] - b[i]) * (a[i] - b[i]);
+      norm += a[i] * a[i];
+    }
+    return std::sqrt(diff / norm);
+  };
+  std::vector<double> wide = forward("bf16"), fp8 = forward("fp8"),
+                      int4 = forward("int4");
+  ASSERT_FALSE(wide.empty());
+  ASSERT_EQ(fp8.size(), wide.size());
+  ASSERT_EQ(int4.size(), wide.size());
+  double fp8Error = relativeError(wide, fp8), int4Error = relativeError(wide, int4);
+  std::printf("relative logits error: fp8 %.4f, int4 %.4f\n", fp8Error,
+              int4Error);
+  // e4m3 keeps 3 mantissa bits of every operand; int4 keeps 15 levels of a
+  // weight group.
+  EXPECT_GT(fp8Error, 0);
+  EXPECT_LT(fp8Error, 0.05);
+  EXPECT_GT(int4Error, fp8Error);
+  EXPECT_LT(int4Error, 0.1);
 }
 
 // Greedy-only entries (InferenceShape::greedyOnly) take the argmax without

@@ -1,0 +1,34 @@
+// kiln-assign-precision policy int4 (weight-only, inference): the weight is
+// quantized group-wise along K (groups of 128 over the stored [N, K], a
+// partial last group of 44) and dequantized in front of the unchanged
+// matmul; the activations stay bf16. A module that differentiates is refused.
+// RUN: kiln-opt %s --split-input-file --kiln-assign-precision=policy=int4 --kiln-lower-precision --verify-diagnostics | FileCheck %s
+
+// CHECK-LABEL: func.func @generate
+// CHECK: %[[Q:.*]], %[[S:.*]] = kiln.quantize %arg1 {block = array<i64: 1, 128>, dtype = i4} : (tensor<256x300xbf16>) -> (tensor<256x300xi4>, tensor<256x3xf32>)
+// CHECK-NEXT: %[[W:.*]] = kiln.dequantize %[[Q]], %[[S]] {block = array<i64: 1, 128>, dtype = bf16}
+// CHECK-NEXT: kiln.matmul %arg0, %[[W]] {transpose_a = false, transpose_b = true}
+// CHECK-NOT: kiln.precision
+module attributes {kiln.state = [
+    {name = "layers.0.mlp.up_proj.weight", type = tensor<256x300xbf16>, kind = "parameter"}]} {
+  func.func @generate(%x: tensor<2x3x300xbf16> {kiln.name = "x"},
+                      %w: tensor<256x300xbf16> {kiln.state = "layers.0.mlp.up_proj.weight"})
+      -> (tensor<2x3x256xbf16> {kiln.name = "y"}) {
+    %y = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<2x3x300xbf16>, tensor<256x300xbf16>) -> tensor<2x3x256xbf16>
+    return %y : tensor<2x3x256xbf16>
+  }
+}
+
+// -----
+
+module attributes {kiln.state = [
+    {name = "w", type = tensor<8x8xf32>, kind = "parameter"}]} {
+  func.func @step(%x: tensor<2x8xf32> {kiln.name = "x"},
+                  %w: tensor<8x8xf32> {kiln.state = "w"}) -> (tensor<8x8xf32> {kiln.name = "dw"}) {
+    %y = kiln.matmul %x, %w {transpose_a = false, transpose_b = false} : (tensor<2x8xf32>, tensor<8x8xf32>) -> tensor<2x8xf32>
+    %l = kiln.sum %y {axes = array<i64: 0, 1>, keepdims = false} : (tensor<2x8xf32>) -> tensor<f32>
+    // expected-error @+1 {{kiln-assign-precision: policy int4 quantizes weights for inference only, and this module differentiates (kiln.grad); train in bf16 or fp8}}
+    %g = kiln.grad %l, %w : (tensor<f32>, tensor<8x8xf32>) -> (tensor<8x8xf32>)
+    return %g : tensor<8x8xf32>
+  }
+}
