@@ -49,7 +49,7 @@ kiln-serve-rt: the same without the compiler (needs --bundle)
 usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
                   [--prefill-chunk=N] [--device=cpu|cuda] [--served-model-name=NAME]
                   [--chat-template=NAME] [--max-queue=N] [--threads=N]
-                  [--max-body-bytes=N] [--dtype=f32|bf16] [--cuda-graphs=BOOL]
+                  [--max-body-bytes=N] [--dtype=f32|bf16] [--precision=bf16|fp8|int4] [--cuda-graphs=BOOL]
                   [--random-weights] [--bundle=DIR | --export-bundle=DIR]
 
   --model=DIR        a Hugging Face model directory (config.json, model.safetensors,
@@ -65,6 +65,9 @@ usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
   --device=DEVICE    cpu (default) or cuda
   --dtype=DTYPE      f32 (default) or bf16: the compiled model's parameters and
                      activations (a checkpoint of another dtype is converted)
+  --precision=P      bf16 (default: GEMMs in --dtype), fp8 (weight GEMMs in
+                     block-scaled E4M3) or int4 (weights quantized group-wise
+                     along K); the embedding, output head and router stay
   --cuda-graphs=BOOL with --device=cuda, replay each entry's launches as a CUDA
                      graph after its first run (default true)
   --random-weights   serve the parameters the compiled model initialises from its
@@ -92,7 +95,7 @@ static int fail(const std::string &message) {
 
 static int serveMain(int argc, char **argv) {
   std::string modelPath, device = "cpu", chatTemplate, name, bundleDir,
-                         exportDir, dtype = "f32";
+                         exportDir, dtype = "f32", precision = "bf16";
   bool cudaGraphs = true, randomWeights = false;
   serving::ServerOptions server;
   int64_t slots = 16, context = 0, maxQueue = 256, prefillChunk = 16;
@@ -134,6 +137,11 @@ static int serveMain(int argc, char **argv) {
       if (*v != "f32" && *v != "bf16")
         return fail("--dtype is '" + *v + "'; expected f32 or bf16");
       dtype = *v;
+    } else if (auto v = value("--precision")) {
+      if (*v != "bf16" && *v != "fp8" && *v != "int4")
+        return fail("--precision is '" + *v +
+                    "'; expected bf16, fp8 or int4");
+      precision = *v;
     } else if (auto v = value("--cuda-graphs")) {
       if (*v != "true" && *v != "false")
         return fail("--cuda-graphs is '" + *v + "'; expected true or false");
@@ -166,7 +174,8 @@ static int serveMain(int argc, char **argv) {
   if (bundleDir.empty())
     return fail("kiln-serve-rt has no compiler: pass --bundle=DIR, a bundle "
                 "written by kiln-serve --export-bundle=DIR with the same "
-                "--model, --slots, --context, --prefill-chunk and --dtype");
+                "--model, --slots, --context, --prefill-chunk, --dtype and "
+                "--precision");
 #endif
 
   auto dir = models::openHfModelDir(modelPath, chatTemplate);
@@ -184,7 +193,7 @@ static int serveMain(int argc, char **argv) {
   server.modelName = name;
 
   models::ServeShape shape{slots, context, std::min(prefillChunk, context),
-                           dtype};
+                           dtype, precision};
   if (!exportDir.empty()) {
 #ifdef KILN_SERVE_RUNTIME_ONLY
     return fail("kiln-serve-rt has no compiler: run kiln-serve --export-bundle "

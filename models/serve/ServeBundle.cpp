@@ -24,7 +24,9 @@ std::string serveBucket(const ServeShape &shape) {
                       shape.prefillChunk > 0
                           ? absl::StrCat("_k", shape.prefillChunk)
                           : std::string(),
-                      shape.dtype != "f32" ? "_" + shape.dtype : std::string());
+                      shape.dtype != "f32" ? "_" + shape.dtype : std::string(),
+                      shape.precision != "bf16" ? "_" + shape.precision
+                                                : std::string());
 }
 
 BundleKey serveBundleKey(const DeepseekV3Config &config,

@@ -31,6 +31,10 @@ struct ServeShape {
   int64_t prefillChunk = 0;
   /// The parameters' and activations' dtype: "f32" or "bf16".
   std::string dtype = "f32";
+  /// The compiler's precision policy (kiln-assign-precision): "bf16" keeps
+  /// `dtype`; "fp8" runs the weight GEMMs in block-scaled E4M3; "int4"
+  /// quantizes the weights group-wise along K.
+  std::string precision = "bf16";
 };
 
 inline constexpr const char *kServeBundleEntry = "serve";
@@ -38,8 +42,8 @@ inline constexpr const char *kServeBundleEntry = "serve";
 /// 64-bit FNV-1a of a version line and the config's JSON (every field the
 /// graph reads), as 16 hex digits.
 std::string serveModelHash(const DeepseekV3Config &config);
-/// "b<slots>_c<context>", then "_k<prefillChunk>" when there is one and
-/// "_<dtype>" when it is not f32.
+/// "b<slots>_c<context>", then "_k<prefillChunk>" when there is one,
+/// "_<dtype>" when it is not f32 and "_<precision>" when it is not bf16.
 std::string serveBucket(const ServeShape &shape);
 BundleKey serveBundleKey(const DeepseekV3Config &config,
                          const ServeShape &shape, const std::string &target);

@@ -42,6 +42,7 @@ compileServeModel(const DeepseekV3Config &config, const ServeShape &shape,
   KILN_ASSIGN_OR_RETURN(IrModule module, graph.build());
   codegen::CompileOptions options;
   options.target = target;
+  options.precision = shape.precision;
   return codegen::compile(module, options);
 }
 

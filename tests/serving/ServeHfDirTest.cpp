@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -143,6 +144,47 @@ TEST(ServeHfDir, DeepseekR1DirectoryOverHttp) {
   EXPECT_TRUE(same(split.reasoning, message["reasoning_content"]))
       << message.dump();
   EXPECT_TRUE(same(split.content, message["content"])) << message.dump();
+}
+
+} // namespace
+} // namespace kiln::serving
+
+namespace kiln::serving {
+namespace {
+
+// kiln-serve --precision: the fp8 and int4 serving models quantize their
+// weight GEMMs in the graph, so they read the same Hugging Face checkpoint
+// as the model's own types, and their bundle keys tell them apart.
+TEST(ServeHfDir, PrecisionPoliciesReadTheSameCheckpoint) {
+  std::string dir = ::testing::TempDir() + "/serve_precision_ckpt";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  models::DeepseekV3Config config = *train::policyConfig({});
+  config.vocabSize = 64;
+  models::ServeShape shape{2, 16, 0};
+  auto exe = models::compileServeModel(config, shape, "host", /*seed=*/9);
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  auto source = Executor::create(*exe, invariant());
+  ASSERT_TRUE(source.ok());
+  ASSERT_TRUE((*source)->initializeState().ok());
+  ASSERT_TRUE(models::saveHfCheckpoint(**source, config, dir).ok());
+  std::set<std::string> buckets{models::serveBucket(shape)};
+  for (const char *precision : {"fp8", "int4"}) {
+    shape.precision = precision;
+    buckets.insert(models::serveBucket(shape));
+    auto narrow = models::compileServeModel(config, shape, "host", 9);
+    ASSERT_TRUE(narrow.ok()) << precision << ": " << narrow.status();
+    int quantizes = 0;
+    for (const proto::EntryPoint &entry : narrow->entries())
+      for (const proto::Step &step : entry.steps())
+        quantizes += step.op() == "quantize";
+    EXPECT_GT(quantizes, 0) << precision;
+    auto runner = Executor::create(*narrow, invariant());
+    ASSERT_TRUE(runner.ok());
+    EXPECT_TRUE(models::loadHfCheckpoint(**runner, config, dir).ok())
+        << precision;
+  }
+  EXPECT_EQ(buckets.size(), 3u) << "the bundle keys must differ by precision";
 }
 
 } // namespace
