@@ -119,6 +119,9 @@ gpu-carry: build
 	  .gpu-carry/kiln-bench-decode
 	cp $(BUILD_DIR)/bin/kiln-train-rt models/train/configs/gpu-check.textproto .gpu-carry/
 	$(BUILD_DIR)/bin/kiln-train --export-bundle=.gpu-carry/reasoner
+	# The same entries under the fp8 precision policy (issue 19): kiln-train-rt
+	# --precision=fp8 finds them by their key.
+	$(BUILD_DIR)/bin/kiln-train --export-bundle=.gpu-carry/reasoner --precision=fp8
 	strip .gpu-carry/kiln-train-rt
 	@du -sh .gpu-carry
 
