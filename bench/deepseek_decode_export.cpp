@@ -4,9 +4,8 @@
 // Builds a DeepSeek-V3 model from a config.json with its prefill and decode
 // entries (DeepseekInference.h) for one batch / prompt / cache bucket, compiles
 // it for the ptx target and adds it to a bundle under the key the runner
-// (deepseek_decode_run.cpp) looks up: model_hash "deepseek-decode-<dtype>",
-// entry "generate", bucket "b<batch>_p<prompt>_m<cache>". Weights are not in
-// the bundle: the runner loads a checkpoint made on the GPU machine.
+// (deepseek_decode_run.cpp) looks up (bench/DecodeBundleKey.h). Weights are
+// not in the bundle: the runner loads a checkpoint made on the GPU machine.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bench/DecodeBundleKey.h"
 #include "codegen/Compile.h"
 #include "executor/Bundle.h"
 #include "executor/Executor.h"
@@ -30,7 +30,8 @@ static int fail(const std::string &message) {
 }
 
 int main(int argc, char **argv) {
-  std::string configPath, bundleDir, dtypeName = "bf16", dumpIrDir;
+  std::string configPath, bundleDir, dtypeName = "bf16", dumpIrDir,
+                                     precision = "bf16";
   int64_t batch = 64, promptLen = 16, newTokens = 256;
   bool greedyOnly = false;
   for (int i = 1; i < argc; ++i) {
@@ -44,7 +45,8 @@ int main(int argc, char **argv) {
     };
     std::string v;
     if (value("--config", &configPath) || value("--bundle", &bundleDir) ||
-        value("--dtype", &dtypeName) || value("--dump-ir", &dumpIrDir))
+        value("--dtype", &dtypeName) || value("--dump-ir", &dumpIrDir) ||
+        value("--precision", &precision))
       continue;
     int64_t *target = tools::intFlagTarget(arg,
                                            {{"--batch", &batch},
@@ -56,7 +58,8 @@ int main(int argc, char **argv) {
           "usage: kiln-bench-decode-export --config=config.json --bundle=DIR "
           "[--dtype=bf16|f32] [--batch=64] [--prompt-len=16] "
           "[--new-tokens=256] [--greedy-only (argmax entries: no sort, no "
-          "sampling inputs)] [--dump-ir=DIR (the IR after every pass)]\n");
+          "sampling inputs)] [--precision=bf16|fp8|int4 (kiln-assign-precision's "
+          "policy)] [--dump-ir=DIR (the IR after every pass)]\n");
       return 0;
     }
     if (!target)
@@ -87,14 +90,14 @@ int main(int argc, char **argv) {
   codegen::CompileOptions options;
   options.target = "ptx";
   options.dumpIrDir = dumpIrDir;
+  options.precision = precision;
   auto exe = codegen::compile(*module, options);
   if (!exe.ok())
     return fail(std::string(exe.status().message()));
 
-  BundleKey key{absl::StrCat("deepseek-decode-", dtypeName), "generate",
-                absl::StrCat("b", batch, "_p", promptLen, "_m", maxLen,
-                             greedyOnly ? "_greedy" : ""),
-                "ptx", exe->compiler_version()};
+  BundleKey key = bench::decodeBundleKey(
+      {dtypeName, batch, promptLen, newTokens, greedyOnly, precision},
+      exe->compiler_version());
   BundleEntry entry{key, bundleFileName(key)};
   // Under the bundle's lock: concurrent exports into one folder keep each
   // other's entries.

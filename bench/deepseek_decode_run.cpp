@@ -21,6 +21,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bench/DecodeBundleKey.h"
 #include "executor/Bundle.h"
 #include "executor/CompilerVersion.h"
 #include "executor/cuda/CudaExecutor.h"
@@ -37,7 +38,8 @@ static int fail(const std::string &message) {
 }
 
 int main(int argc, char **argv) {
-  std::string bundleDir, configPath, checkpoint, dtypeName = "bf16";
+  std::string bundleDir, configPath, checkpoint, dtypeName = "bf16",
+                                               precision = "bf16";
   std::string promptsPath, tokensOut;
   int64_t batch = 64, promptLen = 16, newTokens = 256, seed = 0, runs = 3;
   bool cudaGraph = true, greedyOnly = false;
@@ -49,7 +51,8 @@ int main(int argc, char **argv) {
     std::string v;
     if (value("--bundle", &bundleDir) || value("--config", &configPath) ||
         value("--checkpoint", &checkpoint) || value("--dtype", &dtypeName) ||
-        value("--prompts", &promptsPath) || value("--tokens-out", &tokensOut))
+        value("--prompts", &promptsPath) || value("--tokens-out", &tokensOut) ||
+        value("--precision", &precision))
       continue;
     if (arg == "--no-cuda-graph") {
       cudaGraph = false;
@@ -71,7 +74,7 @@ int main(int argc, char **argv) {
           "usage: kiln-bench-decode --bundle=DIR --config=config.json [--checkpoint=HF_DIR]\n"
           "       [--dtype=bf16|f32] [--batch=64] [--prompt-len=16] [--new-tokens=256]\n"
           "       [--seed=0] [--no-cuda-graph] [--runs=3] [--prompts=FILE]\n"
-          "       [--tokens-out=FILE] [--greedy-only]\n"
+          "       [--tokens-out=FILE] [--greedy-only] [--precision=bf16|fp8|int4]\n"
           "--greedy-only: the bundle entry exported with --greedy-only (argmax\n"
           "without the sampler's sort).\n"
           "--prompts: one prompt per line, --prompt-len token ids separated by\n"
@@ -95,16 +98,14 @@ int main(int argc, char **argv) {
   auto bundle = openBundle(bundleDir);
   if (!bundle.ok())
     return fail(std::string(bundle.status().message()));
-  BundleKey key{absl::StrCat("deepseek-decode-", dtypeName), "generate",
-                absl::StrCat("b", batch, "_p", promptLen, "_m", promptLen + newTokens,
-                             greedyOnly ? "_greedy" : ""),
-                "ptx",
-                kKilnCompilerVersion};
+  BundleKey key = bench::decodeBundleKey(
+      {dtypeName, batch, promptLen, newTokens, greedyOnly, precision},
+      kKilnCompilerVersion);
   auto exe = bundle->load(key);
   if (!exe.ok())
     return fail(absl::StrCat(exe.status().message(),
                              " (kiln-bench-decode-export --config=... --bundle=", bundleDir,
-                             " with the same --dtype/--batch/--prompt-len/--new-tokens fills it)"));
+                             " with the same --dtype/--batch/--prompt-len/--new-tokens/--greedy-only/--precision fills it)"));
   CudaExecutorOptions options;
   options.useCudaGraph = cudaGraph;
   auto executor = CudaExecutor::create(*std::move(exe), options);
