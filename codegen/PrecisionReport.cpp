@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace kiln::codegen {
 
@@ -63,6 +64,9 @@ absl::StatusOr<std::string> precisionReport(const std::string &text,
   auto table = passes::stateTable(module->module());
   std::string out = absl::StrFormat("precision policy %s\n", options.precision);
   int64_t gemms = 0, savedBytes = 0;
+  // A quantized copy that several GEMMs read (the weight of the forward and
+  // of the input gradient) is listed under each and its bytes counted once.
+  llvm::DenseSet<mlir::Operation *> counted;
   module->module().walk([&](ir::ScaledMatmulOp op) {
     ++gemms;
     auto choice =
@@ -80,14 +84,17 @@ absl::StatusOr<std::string> precisionReport(const std::string &text,
       int64_t narrow =
           type.getNumElements() * elementBits(quantize.getDtype()) / 8 +
           quantize.getScale().getType().getNumElements() * 4;
-      savedBytes += wide - narrow;
+      bool first = counted.insert(quantize).second;
+      if (first)
+        savedBytes += wide - narrow;
       out += absl::StrFormat(
-          "gemm %d of %s: %s %s %s -> %s, blocks %s, %d -> %d bytes\n", gemms,
+          "gemm %d of %s: %s %s -> %s, blocks %s, %d -> %d bytes%s\n", gemms,
           weight ? weight.getValue().str() : std::string("?"),
-          read ? "weight" : "operand", read ? read.getValue().str() : "",
+          read ? "weight " + read.getValue().str() : std::string("operand"),
           shapeString(type) + " " + typeString(type.getElementType()),
           typeString(quantize.getDtype()),
-          absl::StrJoin(quantize.getBlock(), "x"), wide, narrow);
+          absl::StrJoin(quantize.getBlock(), "x"), wide, narrow,
+          first ? "" : " (the copy listed above)");
     }
   });
   out += absl::StrFormat("%d quantized GEMMs; their operands take %d fewer "

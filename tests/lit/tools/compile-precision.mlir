@@ -1,0 +1,40 @@
+// kiln-compile --precision: the report lists every quantized GEMM operand
+// (the forward GEMM's activations in 1x128 tiles and its weight in 128x128
+// blocks, the input gradient's, the weight gradient's tokens-long tiles) and
+// the bytes they save; the host Executable keeps quantize and scaled_matmul
+// steps, the ptx target runs their decompositions; a policy that does not
+// exist is an error naming it.
+// RUN: kiln-compile %s --precision=fp8 --precision-report -o %t.kx | FileCheck %s --check-prefix=REPORT
+// RUN: kiln-compile %s --precision=fp8 --print-ir -o %t.kx | FileCheck %s --check-prefix=HOST
+// RUN: kiln-compile %s --precision=fp8 --target=ptx --print-ir -o %t.kx | FileCheck %s --check-prefix=PTX
+// RUN: not kiln-compile %s --precision=fp16 -o %t.kx 2>&1 | FileCheck %s --check-prefix=BAD
+
+// REPORT: precision policy fp8
+// REPORT: gemm 1 of up_proj.weight: operand [6, 128] bf16 -> f8E4M3FN, blocks 1x128, 1536 -> 792 bytes
+// REPORT-NEXT: gemm 1 of up_proj.weight: weight up_proj.weight [256, 128] bf16 -> f8E4M3FN, blocks 128x128, 65536 -> 32776 bytes
+// REPORT-NEXT: gemm 2 of up_proj.weight: operand [6, 256] bf16 -> f8E4M3FN, blocks 1x128, 3072 -> 1584 bytes
+// REPORT-NEXT: gemm 2 of up_proj.weight: weight up_proj.weight [256, 128] bf16 -> f8E4M3FN, blocks 128x128, 65536 -> 32776 bytes (the copy listed above)
+// REPORT-NEXT: gemm 3 of up_proj.weight: operand [6, 256] bf16 -> f8E4M3FN, blocks 128x1, 3072 -> 2560 bytes
+// REPORT-NEXT: gemm 3 of up_proj.weight: operand [6, 128] bf16 -> f8E4M3FN, blocks 128x1, 1536 -> 1280 bytes
+// 744 + 32760 + 1488 + 512 + 256 bytes saved, the weight's copy once:
+// REPORT-NEXT: 3 quantized GEMMs; their operands take 35760 fewer bytes (scales included)
+
+// HOST-COUNT-3: kiln.scaled_matmul
+// HOST-NOT: kiln.scaled_matmul
+// PTX-NOT: kiln.scaled_matmul
+// PTX-NOT: kiln.quantize
+// BAD: kiln-assign-precision: unknown policy 'fp16' (expected bf16, fp8 or int4)
+module attributes {kiln.state = [
+    {name = "up_proj.weight", type = tensor<256x128xbf16>, kind = "parameter"}]} {
+  func.func @step(%x: tensor<2x3x128xbf16> {kiln.name = "x"},
+                  %w: tensor<256x128xbf16> {kiln.state = "up_proj.weight"})
+      -> (tensor<f32> {kiln.name = "loss"}, tensor<2x3x128xbf16> {kiln.name = "dx"},
+          tensor<256x128xbf16> {kiln.name = "dw"}) {
+    %y = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<2x3x128xbf16>, tensor<256x128xbf16>) -> tensor<2x3x256xbf16>
+    %y2 = kiln.cast %y {to = f32} : (tensor<2x3x256xbf16>) -> tensor<2x3x256xf32>
+    %y3 = kiln.mul %y2, %y2 : (tensor<2x3x256xf32>, tensor<2x3x256xf32>) -> tensor<2x3x256xf32>
+    %l = kiln.mean %y3 {axes = array<i64: 0, 1, 2>, keepdims = false} : (tensor<2x3x256xf32>) -> tensor<f32>
+    %g:2 = kiln.grad %l, %x, %w : (tensor<f32>, tensor<2x3x128xbf16>, tensor<256x128xbf16>) -> (tensor<2x3x128xbf16>, tensor<256x128xbf16>)
+    return %l, %g#0, %g#1 : tensor<f32>, tensor<2x3x128xbf16>, tensor<256x128xbf16>
+  }
+}
