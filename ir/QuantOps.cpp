@@ -119,7 +119,8 @@ KILN_INFER(ScaledMatmulOp, {
                    tb.getValue() ? " (transposed)" : "",
                    " has K = ", b.getDimSize(bK));
   int64_t k = a.getDimSize(aK);
-  int64_t aKBlock = std::min(aBlock[aK], k), bKBlock = std::min(bBlock[bK], k);
+  int64_t aKBlock = blockExtent(aBlock[aK], k);
+  int64_t bKBlock = blockExtent(bBlock[bK], k);
   if (aKBlock != bKBlock)
     return in.fail("a_block ", str(aBlock.asArrayRef()), " and b_block ",
                    str(bBlock.asArrayRef()),

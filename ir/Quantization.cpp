@@ -35,8 +35,7 @@ Value expandBlockScale(PrimitiveBuilder &pb, Value scale,
   SmallVector<int64_t> split, stretched, whole;
   SmallVector<int64_t> scaleShape = blockScaleShape(shape, block);
   for (auto [s, d, b] : llvm::zip(scaleShape, shape, block)) {
-    // A block past the dimension is the dimension (at least 1: empty dims).
-    int64_t size = std::max<int64_t>(1, std::min(b, d));
+    int64_t size = blockExtent(b, d);
     split.append({s, 1});
     stretched.append({s, size});
     whole.push_back(s * size);

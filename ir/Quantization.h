@@ -12,6 +12,7 @@
 
 #include "ir/PrimitiveBuilder.h"
 
+#include <algorithm>
 #include <optional>
 
 namespace kiln::ir {
@@ -22,6 +23,12 @@ std::optional<double> quantizedMax(mlir::Type element);
 
 /// True for the types a quantized value is dequantized to (f32, bf16, f16).
 bool isDequantizedType(mlir::Type element);
+
+/// The size a block of `block` elements spans along a dimension of `dim`: a
+/// block past the dimension is the dimension (at least 1, for empty dims).
+inline int64_t blockExtent(int64_t block, int64_t dim) {
+  return std::max<int64_t>(1, std::min(block, dim));
+}
 
 /// ceil(shape[i] / block[i]) for every dimension.
 llvm::SmallVector<int64_t> blockScaleShape(llvm::ArrayRef<int64_t> shape,

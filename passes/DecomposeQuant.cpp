@@ -20,12 +20,12 @@ using namespace kiln::ir;
 namespace kiln::passes {
 namespace {
 
-/// `x` padded with zeros at the end of every dimension to whole blocks of
-/// min(block, dim).
+/// `x` padded with zeros at the end of every dimension to whole blocks
+/// (blockExtent of each block size).
 Value padToBlocks(PrimitiveBuilder &pb, Value x, ArrayRef<int64_t> block) {
   for (auto [axis, b] : llvm::enumerate(block)) {
     auto type = PrimitiveBuilder::typeOf(x);
-    int64_t d = type.getDimSize(axis), size = std::max<int64_t>(1, std::min(b, d));
+    int64_t d = type.getDimSize(axis), size = blockExtent(b, d);
     int64_t padded = (d + size - 1) / size * size;
     if (padded == d)
       continue;
@@ -55,7 +55,7 @@ struct QuantizeDecomposition : OpRewritePattern<QuantizeOp> {
     SmallVector<int64_t> split, blockAxes;
     for (auto [axis, d, b] :
          llvm::enumerate(PrimitiveBuilder::shapeOf(magnitude), block)) {
-      int64_t size = std::max<int64_t>(1, std::min(b, shape[axis]));
+      int64_t size = blockExtent(b, shape[axis]);
       split.append({d / size, size});
       blockAxes.push_back(2 * axis + 1);
     }
@@ -105,35 +105,33 @@ struct ScaledMatmulDecomposition : OpRewritePattern<ScaledMatmulOp> {
 
   /// The stored operand `x` ([M, K] when the K axis is 1, [K, M] when it is 0)
   /// as f32 [Kb, M, bk] blocks along K, zero-padded, and its scale as
-  /// [Kb, M, 1] (each row's scale of that K block).
+  /// [Kb, M, 1]: each row's scale of each K block. The scale's K dimension
+  /// already has Kb entries (inference makes its K block the promotion
+  /// interval), so only its rows are spread.
   static std::pair<Value, Value> blocksAlongK(PrimitiveBuilder &pb, Value x,
                                               Value scale,
                                               ArrayRef<int64_t> block,
                                               int64_t kAxis, int64_t bk) {
-    Type f32 = pb.builder().getF32Type();
-    Value v = pb.cast(x, f32);
-    Value s = expandBlockScale(pb, scale, PrimitiveBuilder::shapeOf(x), block);
-    if (kAxis == 0) {
-      auto transpose = [&](Value t) {
-        return pb.op<TransposeOp>(
-            {t}, {pb.builder().getNamedAttr(
-                     "perm", pb.builder().getDenseI64ArrayAttr({1, 0}))});
-      };
-      v = transpose(v);
-      s = transpose(s);
-    }
-    // [M, K] -> [M, Kb, bk] -> [Kb, M, bk]; the scale keeps one column of
-    // each K block.
+    OpBuilder &b = pb.builder();
+    auto transpose = [&](Value t, ArrayRef<int64_t> perm) {
+      return pb.op<TransposeOp>(
+          {t}, {b.getNamedAttr("perm", b.getDenseI64ArrayAttr(perm))});
+    };
+    Value v = pb.cast(x, b.getF32Type());
+    if (kAxis == 0)
+      v = transpose(v, {1, 0});
+    // [M, K] -> [M, Kb, bk] -> [Kb, M, bk].
     int64_t m = PrimitiveBuilder::shapeOf(v)[0];
     v = padToBlocks(pb, v, {1, bk});
-    s = padToBlocks(pb, s, {1, bk});
     int64_t kb = PrimitiveBuilder::shapeOf(v)[1] / bk;
-    auto perm = pb.builder().getNamedAttr(
-        "perm", pb.builder().getDenseI64ArrayAttr({1, 0, 2}));
-    v = pb.op<TransposeOp>({pb.reshape(v, {m, kb, bk})}, {perm});
-    s = pb.op<TransposeOp>({pb.reshape(s, {m, kb, bk})}, {perm});
-    s = pb.slice(s, 2, 0, 1);
-    return {v, s};
+    v = transpose(pb.reshape(v, {m, kb, bk}), {1, 0, 2});
+    // The scale, [Sm, Kb] or [Kb, Sm] as stored, spread over the rows.
+    Value s =
+        kAxis == 0
+            ? expandBlockScale(pb, scale, {kb, m}, {1, block[1]})
+            : transpose(expandBlockScale(pb, scale, {m, kb}, {block[0], 1}),
+                        {1, 0});
+    return {v, pb.reshape(s, {kb, m, 1})};
   }
 
   LogicalResult matchAndRewrite(ScaledMatmulOp op,
@@ -142,7 +140,7 @@ struct ScaledMatmulDecomposition : OpRewritePattern<ScaledMatmulOp> {
     bool ta = op.getTransposeA(), tb = op.getTransposeB();
     int64_t aK = ta ? 0 : 1, bK = tb ? 1 : 0;
     int64_t k = op.getA().getType().getDimSize(aK);
-    int64_t bk = std::min(op.getABlock()[aK], k);
+    int64_t bk = blockExtent(op.getABlock()[aK], k);
     auto [a, sa] = blocksAlongK(pb, op.getA(), op.getAScale(), op.getABlock(),
                                 aK, bk); // [Kb, M, bk], [Kb, M, 1]
     auto [b, sb] = blocksAlongK(pb, op.getB(), op.getBScale(), op.getBBlock(),

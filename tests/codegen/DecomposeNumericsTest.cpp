@@ -147,14 +147,19 @@ const Case kCases[] = {
       })mlir",
      quantizeInputs, 0.0},
     // Float8 products are exact in f32; only the order of each K block's
-    // f32 sum may differ.
+    // f32 sum may differ. The third product is a weight gradient's: both
+    // operands K-major in their stored layout ([K, M] and [K, N]), K = 6 in
+    // blocks of 4 (a partial last block).
     {"scaled_matmul", R"mlir(
-      func.func @main(%x: tensor<6x300xbf16>, %w: tensor<10x300xbf16>) -> (tensor<6x10xf32>, tensor<10x6xf32>) {
+      func.func @main(%x: tensor<6x300xbf16>, %w: tensor<10x300xbf16>) -> (tensor<6x10xf32>, tensor<10x6xf32>, tensor<300x300xf32>) {
         %qx, %sx = kiln.quantize %x {block = array<i64: 1, 128>, dtype = f8E4M3FN} : (tensor<6x300xbf16>) -> (tensor<6x300xf8E4M3FN>, tensor<6x3xf32>)
         %qw, %sw = kiln.quantize %w {block = array<i64: 128, 128>, dtype = f8E5M2} : (tensor<10x300xbf16>) -> (tensor<10x300xf8E5M2>, tensor<1x3xf32>)
         %y = kiln.scaled_matmul %qx, %sx, %qw, %sw {a_block = array<i64: 1, 128>, b_block = array<i64: 128, 128>, transpose_a = false, transpose_b = true, dtype = f32} : (tensor<6x300xf8E4M3FN>, tensor<6x3xf32>, tensor<10x300xf8E5M2>, tensor<1x3xf32>) -> tensor<6x10xf32>
         %z = kiln.scaled_matmul %qw, %sw, %qx, %sx {a_block = array<i64: 128, 128>, b_block = array<i64: 1, 128>, transpose_a = false, transpose_b = true, dtype = f32} : (tensor<10x300xf8E5M2>, tensor<1x3xf32>, tensor<6x300xf8E4M3FN>, tensor<6x3xf32>) -> tensor<10x6xf32>
-        return %y, %z : tensor<6x10xf32>, tensor<10x6xf32>
+        %xt, %st = kiln.quantize %x {block = array<i64: 4, 1>, dtype = f8E4M3FN} : (tensor<6x300xbf16>) -> (tensor<6x300xf8E4M3FN>, tensor<2x300xf32>)
+        %xb, %sb = kiln.quantize %x {block = array<i64: 4, 128>, dtype = f8E5M2} : (tensor<6x300xbf16>) -> (tensor<6x300xf8E5M2>, tensor<2x3xf32>)
+        %g = kiln.scaled_matmul %xt, %st, %xb, %sb {a_block = array<i64: 4, 1>, b_block = array<i64: 4, 128>, transpose_a = true, transpose_b = false, dtype = f32} : (tensor<6x300xf8E4M3FN>, tensor<2x300xf32>, tensor<6x300xf8E5M2>, tensor<2x3xf32>) -> tensor<300x300xf32>
+        return %y, %z, %g : tensor<6x10xf32>, tensor<10x6xf32>, tensor<300x300xf32>
       })mlir",
      scaledMatmulInputs, 1e-4},
 };
