@@ -41,10 +41,26 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
         return signalPassFailure();
   }
 
-  /// Integer weights (int4): the weight is quantized group-wise along K
-  /// (1 x size over a stored [N, K], size x 1 over [K, N]) and dequantized
-  /// back to its type in front of the unchanged matmul; activations stay as
-  /// they are.
+  /// kiln.quantize of `x` in blocks of `block` to `dtype`.
+  static ir::QuantizeOp quantize(OpBuilder &b, Location loc, Value x,
+                                 ArrayRef<int64_t> block, TypeAttr dtype) {
+    return b.create<ir::QuantizeOp>(
+        loc, ValueRange{x},
+        ArrayRef<NamedAttribute>{
+            b.getNamedAttr("block", b.getDenseI64ArrayAttr(block)),
+            b.getNamedAttr("dtype", dtype)});
+  }
+
+  /// 1 x size tiles along K of a stored matrix whose K is axis `kAxis`.
+  static SmallVector<int64_t> tilesAlongK(int64_t kAxis, int64_t size) {
+    SmallVector<int64_t> block{1, 1};
+    block[kAxis] = size;
+    return block;
+  }
+
+  /// Integer weights (int4): the weight is quantized group-wise along K and
+  /// dequantized back to its type in front of the unchanged matmul;
+  /// activations stay as they are.
   LogicalResult lowerWeightOnly(ir::MatmulOp op, OpBuilder &b, TypeAttr dtype,
                                 int64_t size,
                                 const llvm::StringMap<DictionaryAttr> &table,
@@ -57,18 +73,15 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
       auto type = llvm::cast<RankedTensorType>(x.getType());
       if (type.getRank() != 2 || parameterRead(x, table) != weight)
         continue;
-      SmallVector<int64_t> shape{1, 1};
-      shape[kAxis] = size;
-      auto blockAttr = b.getNamedAttr("block", b.getDenseI64ArrayAttr(shape));
-      auto q = b.create<ir::QuantizeOp>(
-          op.getLoc(), ValueRange{x},
-          ArrayRef<NamedAttribute>{blockAttr, b.getNamedAttr("dtype", dtype)});
+      SmallVector<int64_t> block = tilesAlongK(kAxis, size);
+      ir::QuantizeOp q = quantize(b, op.getLoc(), x, block, dtype);
       PrimitiveBuilder pb(b, op.getLoc());
-      Value back = pb.op<ir::DequantizeOp>(
-          {q.getQ(), q.getScale()},
-          {blockAttr,
-           b.getNamedAttr("dtype", TypeAttr::get(type.getElementType()))});
-      op->setOperand(index, back);
+      op->setOperand(
+          index,
+          pb.op<ir::DequantizeOp>(
+              {q.getQ(), q.getScale()},
+              {b.getNamedAttr("block", b.getDenseI64ArrayAttr(block)),
+               b.getNamedAttr("dtype", TypeAttr::get(type.getElementType()))}));
     }
     return success();
   }
@@ -102,21 +115,15 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
 
     // An operand read from the weight takes square blocks; any other 1 x
     // size along K (axis 1 of a stored [M, K] or [N, K], axis 0 otherwise).
-    auto quantize = [&](Value x, int64_t kAxis) {
-      SmallVector<int64_t> shape{1, 1};
-      if (parameterRead(x, table) == weight)
-        shape = {size, size};
-      else
-        shape[kAxis] = size;
-      auto q = b.create<ir::QuantizeOp>(
-          op.getLoc(), ValueRange{x},
-          ArrayRef<NamedAttribute>{
-              b.getNamedAttr("block", b.getDenseI64ArrayAttr(shape)),
-              b.getNamedAttr("dtype", dtype)});
-      return std::make_tuple(q.getQ(), q.getScale(), shape);
+    auto quantizeOperand = [&](Value x, int64_t kAxis) {
+      SmallVector<int64_t> block = parameterRead(x, table) == weight
+                                       ? SmallVector<int64_t>{size, size}
+                                       : tilesAlongK(kAxis, size);
+      ir::QuantizeOp q = quantize(b, op.getLoc(), x, block, dtype);
+      return std::make_tuple(q.getQ(), q.getScale(), block);
     };
-    auto [qa, sa, aBlock] = quantize(a, ta ? 0 : 1);
-    auto [qb, sb, bBlock] = quantize(op.getB(), tb ? 1 : 0);
+    auto [qa, sa, aBlock] = quantizeOperand(a, ta ? 0 : 1);
+    auto [qb, sb, bBlock] = quantizeOperand(op.getB(), tb ? 1 : 0);
     Value y = pb.op<ir::ScaledMatmulOp>(
         {qa, sa, qb, sb},
         {b.getNamedAttr("a_block", b.getDenseI64ArrayAttr(aBlock)),
