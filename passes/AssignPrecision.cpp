@@ -2,7 +2,9 @@
 //
 // The kiln-assign-precision pass (Passes.td). The decision is IR: a
 // `kiln.precision` attribute on every matmul that reads a weight and is to
-// run in fp8; --dump-ir shows it, kiln-lower-precision carries it out.
+// run narrow; --dump-ir shows it, kiln-lower-precision carries it out. An
+// explicit per-weight assignment (what `auto` calibration chose, or a
+// user's mix) is an option, so a mixed choice reruns alone in kiln-opt.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,17 +25,21 @@ using namespace mlir;
 namespace kiln::passes {
 namespace {
 
-/// Parameters the fp8 recipe keeps in the model's type: the embedding and
-/// output head (DeepSeek-V3 keeps both in bf16) and the MoE router, whose
-/// scores choose the experts.
-constexpr llvm::StringLiteral kDefaultKeep[] = {"embed_tokens", "lm_head",
-                                                "mlp.gate.weight"};
+bool isPolicy(StringRef name) {
+  return name == "bf16" || name == "fp8" || name == "int4";
+}
+
+/// One `WEIGHT=POLICY` entry of the assign option.
+struct Assignment {
+  std::string entry, weight, policy;
+  bool used = false;
+};
 
 struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
   using AssignPrecisionBase::AssignPrecisionBase;
 
   LogicalResult initialize(MLIRContext *ctx) override {
-    if (policy != "bf16" && policy != "fp8" && policy != "int4")
+    if (!isPolicy(policy))
       return emitError(UnknownLoc::get(ctx))
              << "kiln-assign-precision: unknown policy '" << policy
              << "' (expected bf16, fp8 or int4)";
@@ -41,23 +47,73 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
       return emitError(UnknownLoc::get(ctx))
              << "kiln-assign-precision: block must be at least 1, got "
              << blockSize;
-    keepPatterns.assign(keep.begin(), keep.end());
-    if (keepPatterns.empty())
-      for (llvm::StringLiteral p : kDefaultKeep)
-        keepPatterns.push_back(p.str());
+    keepPatterns = keepPatternsOr(keep);
+    assignments.clear();
+    for (const std::string &entry : assign) {
+      auto [weight, chosen] = StringRef(entry).rsplit('=');
+      if (weight.empty() || chosen.size() == entry.size() || !isPolicy(chosen))
+        return emitError(UnknownLoc::get(ctx))
+               << "kiln-assign-precision: assign entry '" << entry
+               << "' is not WEIGHT=bf16|fp8|int4";
+      assignments.push_back({entry, weight.str(), chosen.str()});
+    }
     return success();
   }
 
+  /// The policy for `weight`: an assign entry naming it exactly, else the
+  /// first whose weight is a substring of it, else the pass's policy unless
+  /// a keep pattern matches.
+  StringRef choose(StringRef weight) {
+    Assignment *match = nullptr;
+    for (Assignment &a : assignments)
+      if (a.weight == weight) {
+        match = &a;
+        break;
+      }
+    if (!match)
+      for (Assignment &a : assignments)
+        if (weight.contains(a.weight)) {
+          match = &a;
+          break;
+        }
+    if (match) {
+      match->used = true;
+      return match->policy;
+    }
+    return matchesAny(weight, keepPatterns) ? StringRef("bf16")
+                                            : StringRef(policy);
+  }
+
   void runOnOperation() override {
-    if (policy == "bf16")
+    if (policy == "bf16" && assignments.empty())
       return;
     ModuleOp module = getOperation();
-    bool weightOnly = policy == "int4";
+    llvm::StringMap<DictionaryAttr> table = stateTable(module);
+    OpBuilder b(module.getContext());
+    SmallVector<std::pair<ir::MatmulOp, DictionaryAttr>> choices;
+    bool weightOnly = false;
+    module.walk([&](ir::MatmulOp op) {
+      StringAttr weight = narrowableWeight(op, table);
+      if (!weight)
+        return;
+      StringRef chosen = choose(weight.getValue());
+      if (chosen == "bf16")
+        return;
+      weightOnly |= chosen == "int4";
+      choices.push_back({op, precisionChoice(b, chosen, blockSize, weight)});
+    });
+    for (const Assignment &a : assignments)
+      if (!a.used) {
+        // At the module's location, without the whole module as a note.
+        emitError(module.getLoc(), "kiln-assign-precision: assign entry '")
+            << a.entry << "' matches no weight GEMM of this module";
+        return signalPassFailure();
+      }
     if (weightOnly) {
       // Integer weights have no gradient: training through them would
       // freeze every quantized weight.
       WalkResult differentiates = module.walk([](ir::GradOp grad) {
-        grad.emitError("kiln-assign-precision: policy int4 quantizes weights "
+        grad.emitError("kiln-assign-precision: int4 quantizes weights "
                        "for inference only, and this module differentiates "
                        "(kiln.grad); train in bf16 or fp8");
         return WalkResult::interrupt();
@@ -65,29 +121,12 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
       if (differentiates.wasInterrupted())
         return signalPassFailure();
     }
-    llvm::StringMap<DictionaryAttr> table = stateTable(module);
-    OpBuilder b(module.getContext());
-    Type narrow =
-        weightOnly ? Type(b.getIntegerType(4)) : Type(b.getFloat8E4M3FNType());
-    module.walk([&](ir::MatmulOp op) {
-      Type element = op.getA().getType().getElementType();
-      if (!(element.isBF16() || element.isF16() || element.isF32()) ||
-          op.getB().getType().getRank() != 2)
-        return;
-      StringAttr weight = parameterRead(op.getB(), table);
-      if (!weight || llvm::any_of(keepPatterns, [&](const std::string &p) {
-            return weight.getValue().contains(p);
-          }))
-        return;
-      op->setAttr(kPrecisionAttr,
-                  b.getDictionaryAttr(
-                      {b.getNamedAttr("dtype", TypeAttr::get(narrow)),
-                       b.getNamedAttr("block", b.getI64IntegerAttr(blockSize)),
-                       b.getNamedAttr("weight", weight)}));
-    });
+    for (auto [op, choice] : choices)
+      op->setAttr(kPrecisionAttr, choice);
   }
 
   std::vector<std::string> keepPatterns;
+  std::vector<Assignment> assignments;
 };
 
 } // namespace

@@ -57,7 +57,7 @@ def FuseMoe : Pass<"kiln-fuse-moe", "::mlir::ModuleOp"> {
 }
 
 def AssignPrecision : Pass<"kiln-assign-precision", "::mlir::ModuleOp"> {
-  let summary = "Choose the precision of every weight GEMM (policy bf16 or fp8)";
+  let summary = "Choose the precision of every weight GEMM (a policy, or per weight)";
   let description = [{
     Runs before kiln-grad. With policy `fp8` (DeepSeek-V3's recipe), every
     kiln.matmul whose b operand is a float parameter (a state argument of kind
@@ -75,6 +75,15 @@ def AssignPrecision : Pass<"kiln-assign-precision", "::mlir::ModuleOp"> {
     matmuls with dtype i4; their weights are quantized group-wise along K
     (groups of `block`) and dequantized in front of the matmul. Policy `bf16`
     (the default) keeps the model's types and tags nothing.
+
+    `assign` chooses per weight: each entry `WEIGHT=bf16|fp8|int4` applies to
+    the parameter of that name or, failing an exact name, to every parameter
+    whose name contains WEIGHT (the first such entry wins), before the policy
+    and the keep patterns, which decide the weights no entry names. This is
+    how a mixed assignment (the `auto` policy's calibration,
+    models/precision/) becomes IR that kiln-opt reruns. An entry that is not
+    WEIGHT=TYPE, or that matches no weight GEMM of the module, is an error
+    naming it.
   }];
   let options = [
     Option<"policy", "policy", "std::string", "\"bf16\"",
@@ -82,6 +91,9 @@ def AssignPrecision : Pass<"kiln-assign-precision", "::mlir::ModuleOp"> {
     ListOption<"keep", "keep", "std::string",
                "Parameter name substrings that stay in the model's type "
                "(default embed_tokens, lm_head, mlp.gate.weight)">,
+    ListOption<"assign", "assign", "std::string",
+               "Per-weight choices WEIGHT=bf16|fp8|int4 (an exact parameter "
+               "name, else a substring), ahead of policy and keep">,
     Option<"blockSize", "block", "int64_t", "128",
            "Scale block: 1 x block for activations along K, block x block for weights">
   ];
@@ -101,6 +113,41 @@ def LowerPrecision : Pass<"kiln-lower-precision", "::mlir::ModuleOp"> {
     the unchanged matmul. A matmul it cannot lower (batched b)
     keeps its type and loses the tag, with a remark naming it.
   }];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
+def InstrumentPrecision : Pass<"kiln-instrument-precision", "::mlir::ModuleOp"> {
+  let summary = "Compute every candidate weight GEMM in each precision, chosen by a switch input";
+  let description = [{
+    For the `auto` precision policy's calibration: one compiled graph
+    measures what quantizing each weight alone, or any mix, does to the
+    output, instead of a compile per candidate. The candidates are the
+    matmuls kiln-assign-precision's narrow policies would tag (a float
+    rank-2 weight read from a parameter), minus the `keep` patterns. Each
+    function that holds one gains a last argument `precision_switch`
+    (tensor<N x f32>, N candidate weights, kiln.name "precision_switch"), and
+    each candidate matmul `y` becomes
+      select(switch[i] == 2, y_int4, select(switch[i] == 1, y_fp8, y))
+    where y_fp8 and y_int4 are clones tagged with kiln.precision for
+    kiln-lower-precision (the values follow the `choices` option: value k
+    selects choices[k-1]). A select copies the chosen operand, so a switch of
+    zeros gives the unquantized graph's values bit for bit, and switch[i] =
+    k the values of the graph where only weight i takes choices[k-1]. Weight
+    i is the module attribute `kiln.precision_switch = {input =
+    "precision_switch", weights = [...], values = ["bf16", choices...]}`'s
+    weights[i] (in the order the matmuls first appear). int4 having no
+    gradient, a module with kiln.grad is refused while int4 is a choice.
+  }];
+  let options = [
+    ListOption<"keep", "keep", "std::string",
+               "Parameter name substrings that are no candidate "
+               "(default embed_tokens, lm_head, mlp.gate.weight)">,
+    ListOption<"choices", "choices", "std::string",
+               "Narrow types each candidate is computed in, switch values 1, "
+               "2, ...: fp8 and/or int4 (default fp8,int4)">,
+    Option<"blockSize", "block", "int64_t", "128",
+           "Scale block, as kiln-assign-precision's">
+  ];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 

@@ -1,4 +1,4 @@
-//===- Pipeline.cpp - the kiln pass pipelines ------------------------------===//
+//===- Pipeline.cpp - the kiln pass pipelines -----------------------------===//
 
 #include "passes/Pipeline.h"
 
@@ -9,7 +9,8 @@
 
 namespace kiln::passes {
 
-void buildHostPipeline(mlir::OpPassManager &pm, const PipelineOptions &options) {
+void buildHostPipeline(mlir::OpPassManager &pm,
+                       const PipelineOptions &options) {
   // MoE fusion before autodiff, so the backward comes from the fused ops'
   // gradient rules; differentiate next, so the backward ops are optimised with
   // the forward ones.
@@ -26,9 +27,23 @@ void buildHostPipeline(mlir::OpPassManager &pm, const PipelineOptions &options) 
     pm.addPass(createDataParallel(dp));
   }
   bool narrow = options.precision != "bf16";
-  if (narrow) {
+  if (options.precision == "instrument") {
+    InstrumentPrecisionOptions instrument;
+    instrument.keep = options.precisionKeep;
+    pm.addPass(createInstrumentPrecision(instrument));
+  } else if (narrow) {
     AssignPrecisionOptions assign;
-    assign.policy = options.precision;
+    // A list of WEIGHT=TYPE entries is an explicit assignment over bf16.
+    std::vector<std::string> entries;
+    if (llvm::StringRef(options.precision).contains('=')) {
+      llvm::SmallVector<llvm::StringRef> split;
+      llvm::StringRef(options.precision).split(split, ',');
+      for (llvm::StringRef entry : split)
+        entries.push_back(entry.str());
+      assign.assign = entries;
+    } else {
+      assign.policy = options.precision;
+    }
     assign.keep = options.precisionKeep;
     pm.addPass(createAssignPrecision(assign));
   }

@@ -1,7 +1,7 @@
 //===- Pipeline.h - the kiln pass pipelines ---------------------*- C++ -*-===//
 //
-// The ordered passes each target runs, shared by kiln-compile, the codegen entry
-// point and tests, so all of them see the same IR after every pass.
+// The ordered passes each target runs, shared by kiln-compile, the codegen
+// entry point and tests, so all of them see the same IR after every pass.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,7 +27,11 @@ struct PipelineOptions {
   int64_t expertParallel = 1;
   /// kiln-assign-precision's policy: "bf16" (the model's types; adds no
   /// pass), "fp8" (DeepSeek-V3's block-scaled E4M3 GEMMs, lowered by
-  /// kiln-lower-precision after autodiff) or "int4" (weight-only, inference).
+  /// kiln-lower-precision after autodiff), "int4" (weight-only, inference),
+  /// an explicit assignment "WEIGHT=TYPE,WEIGHT=TYPE,..." (its `assign`
+  /// option over bf16: what the auto policy chose) or "instrument"
+  /// (kiln-instrument-precision instead: the auto policy's calibration
+  /// graph, each candidate chosen by the precision_switch input).
   std::string precision = "bf16";
   /// Parameter name patterns the fp8 policy leaves alone (empty: the pass's
   /// defaults).

@@ -4,18 +4,61 @@
 // `kiln.precision = {dtype = <narrow type>, block = <i64>, weight = "<name>"}`;
 // kiln-grad copies it onto the matmuls of that matmul's gradient, and
 // kiln-lower-precision turns each tagged matmul into quantize and
-// scaled_matmul ops.
+// scaled_matmul ops. kiln-assign-precision and kiln-instrument-precision
+// share here which matmuls may be narrowed and how a choice is spelt.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_PASSES_PRECISION_H
 #define KILN_PASSES_PRECISION_H
 
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringRef.h"
+
+#include <string>
+#include <vector>
+
+namespace kiln::ir {
+class MatmulOp;
+} // namespace kiln::ir
 
 namespace kiln::passes {
 
 inline constexpr llvm::StringLiteral kPrecisionAttr = "kiln.precision";
+
+/// The module attribute kiln-instrument-precision leaves: {input = <the
+/// switch argument's name>, weights = [<candidate>, ...] (switch element i
+/// is weights[i]), values = ["bf16", ...] (switch value v means values[v])}.
+inline constexpr llvm::StringLiteral kPrecisionSwitchAttr =
+    "kiln.precision_switch";
+/// The name of the f32 switch argument kiln-instrument-precision adds.
+inline constexpr llvm::StringLiteral kPrecisionSwitchInput = "precision_switch";
+
+/// Parameters the narrow policies keep in the model's type: the embedding
+/// and output head (DeepSeek-V3 keeps both in bf16) and the MoE router,
+/// whose scores choose the experts.
+inline constexpr llvm::StringLiteral kDefaultPrecisionKeep[] = {
+    "embed_tokens", "lm_head", "mlp.gate.weight"};
+
+/// `keep`, or the defaults when it is empty.
+std::vector<std::string> keepPatternsOr(llvm::ArrayRef<std::string> keep);
+
+/// True when `weight` contains one of `patterns`.
+bool matchesAny(llvm::StringRef weight, llvm::ArrayRef<std::string> patterns);
+
+/// The parameter whose GEMM `op` is, when a precision policy may narrow it:
+/// float operands and a rank-2 b read from a parameter of `table`. Null
+/// otherwise (attention's activation products, batched weights).
+mlir::StringAttr
+narrowableWeight(ir::MatmulOp op,
+                 const llvm::StringMap<mlir::DictionaryAttr> &table);
+
+/// The kiln.precision attribute for the narrow type named `policy` ("fp8":
+/// E4M3, "int4": i4) of `weight`'s GEMM in blocks of `block`.
+mlir::DictionaryAttr precisionChoice(mlir::Builder &b, llvm::StringRef policy,
+                                     int64_t block, mlir::StringAttr weight);
 
 } // namespace kiln::passes
 

@@ -27,7 +27,7 @@ module attributes {kiln.state = [
                   %w: tensor<8x8xf32> {kiln.state = "w"}) -> (tensor<8x8xf32> {kiln.name = "dw"}) {
     %y = kiln.matmul %x, %w {transpose_a = false, transpose_b = false} : (tensor<2x8xf32>, tensor<8x8xf32>) -> tensor<2x8xf32>
     %l = kiln.sum %y {axes = array<i64: 0, 1>, keepdims = false} : (tensor<2x8xf32>) -> tensor<f32>
-    // expected-error @+1 {{kiln-assign-precision: policy int4 quantizes weights for inference only, and this module differentiates (kiln.grad); train in bf16 or fp8}}
+    // expected-error @+1 {{kiln-assign-precision: int4 quantizes weights for inference only, and this module differentiates (kiln.grad); train in bf16 or fp8}}
     %g = kiln.grad %l, %w : (tensor<f32>, tensor<8x8xf32>) -> (tensor<8x8xf32>)
     return %g : tensor<8x8xf32>
   }
