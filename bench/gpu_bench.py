@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 H200_BF16_DENSE_TFLOPS = 989.0  # NVIDIA H200 SXM datasheet, dense bf16
+H200_FP8_DENSE_TFLOPS = 1979.0  # the same, dense fp8 (H100 SXM: the same figures)
 
 
 def time_ms(fn, iterations, warmup=3):
@@ -227,6 +228,56 @@ def moe_rows(kiln, shape, iterations, slow_iterations, dev, notes):
                    f"floor {floor_ms:.3f} ms ({flops / 1e9:.0f} GFLOP at 989 TFLOP/s)")
 
 
+def blockwise_scaled_mm(a8, w8, scale_a, scale_b):
+    """torch's DeepSeek-V3 recipe: a [M, K] in 1x128 tiles, w [N, K] in 128x128
+    blocks (cuBLASLt's blockwise scaling on SM90). _scaled_mm wants b = w.t()
+    and the scales in cuBLASLt's layouts: a's [M, K/128] M-major, b's
+    [K/128, N/128] as the transpose of w's row-major [N/128, K/128]."""
+    return torch._scaled_mm(a8, w8.t(), scale_a=scale_a, scale_b=scale_b,
+                            out_dtype=torch.bfloat16)
+
+
+def fp8_gemm_rows(kiln, size, iterations, dev, notes):
+    """fp8 GEMM size^3 with 1x128 / 128x128 block scales against torch._scaled_mm
+    with the same scales, and the per-tensor-scaled cuBLASLt figure beside it."""
+    m = n = k = size
+    a8 = torch.randn(m, k, device=dev).to(torch.float8_e4m3fn)
+    w8 = torch.randn(n, k, device=dev).to(torch.float8_e4m3fn)
+    sa = (torch.rand(k // 128, m, device=dev) + 0.5).t()  # [M, K/128], M-major
+    sw = torch.rand(n // 128, k // 128, device=dev) + 0.5  # w's [N/128, K/128]
+    flops = 2 * m * n * k
+    floor_ms = flops / (H200_FP8_DENSE_TFLOPS * 1e12) * 1e3
+    kms = kiln.get(f"gemm_fp8_{size}", (None, 0))[0]
+    rows = []
+    try:
+        out = blockwise_scaled_mm(a8, w8, sa, sw.t())
+        # The recipe's result, to be sure torch ran the blockwise path: the
+        # dequantized product in f32.
+        ref = (a8.float() * sa.repeat_interleave(128, dim=1)) @ (
+            w8.float() * sw.repeat_interleave(128, 0).repeat_interleave(128, 1)).t()
+        err = ((out.float() - ref).norm() / ref.norm()).item()
+        notes.append(f"torch._scaled_mm blockwise {size}^3: relative error {err:.2e} against "
+                     "the dequantized f32 product")
+        peer = time_ms(lambda: blockwise_scaled_mm(a8, w8, sa, sw.t()), iterations, warmup=10)
+        rows.append((f"fp8 GEMM {size}^3, 1x128 / 128x128 block scales, vs torch._scaled_mm "
+                     "blockwise (cuBLASLt)", kms, peer,
+                     f"Kiln {flops / kms / 1e9:.0f} / torch {flops / peer / 1e9:.0f} TFLOP/s"
+                     if kms else "", f"floor {floor_ms:.3f} ms (1979 TFLOP/s)"))
+    except (RuntimeError, TypeError) as e:
+        notes.append(f"torch._scaled_mm refused the blockwise recipe: {e}")
+    one = torch.ones((), device=dev)
+    per_tensor = time_ms(lambda: torch._scaled_mm(a8, w8.t(), scale_a=one, scale_b=one,
+                                                  out_dtype=torch.bfloat16),
+                         iterations, warmup=10)
+    rows.append((f"fp8 GEMM {size}^3 per-tensor scales (reference: a coarser recipe) vs "
+                 "torch._scaled_mm", kms, per_tensor,
+                 f"Kiln (blockwise) {flops / kms / 1e9:.0f} / cuBLASLt per-tensor "
+                 f"{flops / per_tensor / 1e9:.0f} TFLOP/s" if kms else
+                 f"cuBLASLt per-tensor {flops / per_tensor / 1e9:.0f} TFLOP/s",
+                 f"floor {floor_ms:.3f} ms (1979 TFLOP/s)"))
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kiln-run", required=True)
@@ -288,6 +339,8 @@ def main():
             rows.append((f"bf16 GEMM {size}^3, Kiln's cuBLAS provider vs torch.matmul", kc, peer,
                          f"Kiln+cuBLAS {flops / kc / 1e9:.0f} / torch {flops / peer / 1e9:.0f} TFLOP/s",
                          f"floor {floor_ms:.3f} ms (989 TFLOP/s)"))
+
+    rows.extend(fp8_gemm_rows(kiln, 8192, args.iterations, dev, notes))
 
     g = torch.randn(n, device=dev, dtype=torch.bfloat16)
     u = torch.randn(n, device=dev, dtype=torch.bfloat16)

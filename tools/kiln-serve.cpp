@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +32,8 @@
 #include "serving/Metrics.h"
 #include "tools/FlagParsing.h"
 #ifndef KILN_SERVE_RUNTIME_ONLY
+#include "models/precision/AutoPrecision.h"
+#include "models/precision/CalibrationPrompts.h"
 #include "models/serve/ServeGraph.h"
 #endif
 
@@ -49,7 +52,9 @@ kiln-serve-rt: the same without the compiler (needs --bundle)
 usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
                   [--prefill-chunk=N] [--device=cpu|cuda] [--served-model-name=NAME]
                   [--chat-template=NAME] [--max-queue=N] [--threads=N]
-                  [--max-body-bytes=N] [--dtype=f32|bf16] [--precision=bf16|fp8|int4] [--cuda-graphs=BOOL]
+                  [--max-body-bytes=N] [--dtype=f32|bf16] [--cuda-graphs=BOOL]
+                  [--precision=bf16|fp8|int4|auto|WEIGHT=TYPE,...]
+                  [--precision-budget=X] [--precision-calibration=FILE]
                   [--random-weights] [--bundle=DIR | --export-bundle=DIR]
 
   --model=DIR        a Hugging Face model directory (config.json, model.safetensors,
@@ -67,7 +72,23 @@ usage: kiln-serve --model=DIR [--port=N] [--host=ADDR] [--slots=N] [--context=N]
                      activations (a checkpoint of another dtype is converted)
   --precision=P      bf16 (default: GEMMs in --dtype), fp8 (weight GEMMs in
                      block-scaled E4M3) or int4 (weights quantized group-wise
-                     along K); the embedding, output head and router stay
+                     along K); the embedding, output head and router stay.
+                     auto (kiln-serve only): measure on calibration prompts
+                     each weight GEMM's relative logits error alone in fp8
+                     and int4 (one instrumented compile), pick the mix that
+                     saves the most bytes within --precision-budget, check it
+                     on held-out prompts, print the per-weight table and the
+                     assignment, then serve it. WEIGHT=TYPE,... serves such an
+                     assignment (TYPE bf16, fp8 or int4; kiln-serve-rt needs it
+                     spelt out to find auto's bundle)
+  --precision-budget=X
+                     with --precision=auto: the relative logits error allowed
+                     (> 0, e.g. 0.01), measured against --precision=bf16
+  --precision-calibration=FILE
+                     with --precision=auto: prompts, one a line (at least 2;
+                     even lines calibrate, odd lines are held out), each
+                     rendered by the chat template; default: 8 built-in short
+                     arithmetic and chat prompts, 64 tokens at most each
   --cuda-graphs=BOOL with --device=cuda, replay each entry's launches as a CUDA
                      graph after its first run (default true)
   --random-weights   serve the parameters the compiled model initialises from its
@@ -93,9 +114,49 @@ static int fail(const std::string &message) {
   return 1;
 }
 
+#ifndef KILN_SERVE_RUNTIME_ONLY
+/// --precision=auto: the served model's logits on the calibration prompts,
+/// compiled once with a switch per candidate weight, and the cheapest mix
+/// within `budget` (models/precision/).
+static absl::StatusOr<models::AutoPrecisionResult>
+autoPrecision(const models::HfModelDir &dir, const std::string &modelPath,
+              const std::string &dtype, int64_t context, bool randomWeights,
+              const std::string &calibrationFile, double budget) {
+  std::vector<std::string> prompts = models::defaultCalibrationPrompts();
+  if (!calibrationFile.empty()) {
+    auto read = models::readCalibrationPrompts(calibrationFile);
+    if (!read.ok())
+      return read.status();
+    prompts = *std::move(read);
+  }
+  auto batches = models::encodeCalibrationPrompts(
+      dir, prompts, std::min<int64_t>(64, context));
+  if (!batches.ok())
+    return batches.status();
+  models::CalibrationSetup setup;
+  setup.config = dir.config;
+  setup.dtype = dtype == "bf16" ? DType::bf16 : DType::f32;
+  if (dir.tokenizer->eosId())
+    setup.padId = *dir.tokenizer->eosId();
+  // The seed compileServeModel gives --random-weights.
+  setup.seed = 0;
+  if (!randomWeights)
+    setup.loadWeights = [&](EntryRunner &runner) {
+      return models::loadHfCheckpoint(runner, dir.config, modelPath);
+    };
+  auto calibration = models::PrecisionCalibration::create(
+      setup, batches->calibration, batches->heldOut);
+  if (!calibration.ok())
+    return calibration.status();
+  return models::chooseAutoPrecision(**calibration, budget);
+}
+#endif
+
 static int serveMain(int argc, char **argv) {
   std::string modelPath, device = "cpu", chatTemplate, name, bundleDir,
-                         exportDir, dtype = "f32", precision = "bf16";
+                         exportDir, dtype = "f32", precision = "bf16",
+                         calibrationFile;
+  std::optional<double> budget;
   bool cudaGraphs = true, randomWeights = false;
   serving::ServerOptions server;
   int64_t slots = 16, context = 0, maxQueue = 256, prefillChunk = 16;
@@ -137,10 +198,21 @@ static int serveMain(int argc, char **argv) {
       if (*v != "f32" && *v != "bf16")
         return fail("--dtype is '" + *v + "'; expected f32 or bf16");
       dtype = *v;
+    } else if (auto v = value("--precision-budget")) {
+      // strtod takes "nan" and "inf"; a budget is a finite error above 0.
+      char *end = nullptr;
+      double x = v->empty() ? 0 : std::strtod(v->c_str(), &end);
+      if (v->empty() || *end != '\0' || !std::isfinite(x) || x <= 0)
+        return fail("--precision-budget is '" + *v +
+                    "'; expected a relative logits error > 0, e.g. 0.01");
+      budget = x;
+    } else if (auto v = value("--precision-calibration")) {
+      calibrationFile = *v;
     } else if (auto v = value("--precision")) {
-      if (*v != "bf16" && *v != "fp8" && *v != "int4")
+      if (*v != "bf16" && *v != "fp8" && *v != "int4" && *v != "auto" &&
+          v->find('=') == std::string::npos)
         return fail("--precision is '" + *v +
-                    "'; expected bf16, fp8 or int4");
+                    "'; expected bf16, fp8, int4, auto or WEIGHT=TYPE,...");
       precision = *v;
     } else if (auto v = value("--cuda-graphs")) {
       if (*v != "true" && *v != "false")
@@ -167,6 +239,12 @@ static int serveMain(int argc, char **argv) {
   }
   if (modelPath.empty())
     return fail("--model=DIR is required (see --help)");
+  if (precision == "auto" && !budget)
+    return fail("--precision=auto needs --precision-budget=X (the relative "
+                "logits error allowed, e.g. 0.01)");
+  if (precision != "auto" && (budget || !calibrationFile.empty()))
+    return fail("--precision-budget and --precision-calibration go with "
+                "--precision=auto");
   if (!bundleDir.empty() && !exportDir.empty())
     return fail("--bundle reads a bundle and --export-bundle writes one; pass "
                 "only one");
@@ -192,6 +270,22 @@ static int serveMain(int argc, char **argv) {
                .filename();
   server.modelName = name;
 
+  if (precision == "auto") {
+#ifdef KILN_SERVE_RUNTIME_ONLY
+    return fail("kiln-serve-rt cannot calibrate (no compiler): pass the "
+                "--precision=WEIGHT=TYPE,... assignment that kiln-serve "
+                "--precision=auto printed");
+#else
+    auto chosen = autoPrecision(*dir, modelPath, dtype, context, randomWeights,
+                                calibrationFile, *budget);
+    if (!chosen.ok())
+      return fail(std::string(chosen.status().message()));
+    std::fprintf(stderr, "%s: --precision=auto chose:\n%s", kProgram,
+                 chosen->table().c_str());
+    precision = chosen->assignment();
+    std::printf("%s: precision %s\n", kProgram, precision.c_str());
+#endif
+  }
   models::ServeShape shape{slots, context, std::min(prefillChunk, context),
                            dtype, precision};
   if (!exportDir.empty()) {
@@ -213,11 +307,14 @@ static int serveMain(int argc, char **argv) {
   auto target = train::targetForDevice(device);
   absl::StatusOr<proto::Executable> exe;
   if (!bundleDir.empty()) {
-    std::string fill = "kiln-serve --model=" + modelPath +
-                       " --slots=" + std::to_string(slots) +
-                       " --context=" + std::to_string(context) +
-                       " --prefill-chunk=" + std::to_string(prefillChunk) +
-                       " --dtype=" + dtype + " --export-bundle=" + bundleDir;
+    std::string fill =
+        "kiln-serve --model=" + modelPath +
+        " --slots=" + std::to_string(slots) +
+        " --context=" + std::to_string(context) +
+        " --prefill-chunk=" + std::to_string(prefillChunk) +
+        " --dtype=" + dtype +
+        (precision != "bf16" ? " --precision=" + precision : std::string()) +
+        " --export-bundle=" + bundleDir;
     exe = models::loadServeExecutable(bundleDir, dir->config, shape, *target,
                                       fill);
   } else {

@@ -3,12 +3,15 @@
 // The ptx pipeline keeps the composites of directComposites() whole
 // (kiln-decompose runs with them excluded); this pass expands the ones their
 // direct kernels refuse (isDirectAttention, isDirectMoeRoute,
-// isDirectMoePlan), then the composites that expansion creates. Before that,
-// argmax over long rows becomes f32 row reductions (ArgmaxAsRowReductions).
+// isDirectMoePlan, and scaled_matmul outside the fp8 wgmma kernel's recipe),
+// then the composites that expansion creates. Before that, argmax over long
+// rows becomes f32 row reductions (ArgmaxAsRowReductions), and scaled_matmuls
+// of the recipe are laid out K-major for the kernel (ScaledMatmulAsKMajor).
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/ptx/DirectKernel.h"
+#include "codegen/ptx/MatmulTiling.h"
 #include "codegen/ptx/PtxPasses.h"
 #include "ir/KilnOps.h"
 #include "ir/PrimitiveBuilder.h"
@@ -85,16 +88,77 @@ struct ArgmaxAsRowReductions : OpRewritePattern<ir::ArgmaxOp> {
   }
 };
 
+/// A kiln.scaled_matmul of the fp8 kernel's recipe with a stored [K, M]
+/// (transpose_a) or [K, N] (no transpose_b) operand, in the K-major form the
+/// kernel reads: float8 wgmma takes no transposed operands, so that operand
+/// and its scale are transposed (a copy, exact) and so are their blocks. The
+/// input gradient's weight and the weight gradient's operands take this path.
+struct ScaledMatmulAsKMajor : OpRewritePattern<ir::ScaledMatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ir::ScaledMatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    if ((!op.getTransposeA() && op.getTransposeB()) ||
+        !isTensorCoreScaledRecipe(op))
+      return failure();
+    ir::PrimitiveBuilder pb(rewriter, op.getLoc());
+    auto swap = [&](Value v) {
+      return pb.op<ir::TransposeOp>(
+          {v}, {rewriter.getNamedAttr("perm",
+                                      rewriter.getDenseI64ArrayAttr({1, 0}))});
+    };
+    auto reversed = [](ArrayRef<int64_t> block) {
+      return SmallVector<int64_t>{block[1], block[0]};
+    };
+    Value a = op.getA(), aScale = op.getAScale();
+    Value b = op.getB(), bScale = op.getBScale();
+    SmallVector<int64_t> aBlock(op.getABlock()), bBlock(op.getBBlock());
+    if (op.getTransposeA()) {
+      a = swap(a);
+      aScale = swap(aScale);
+      aBlock = reversed(aBlock);
+    }
+    if (!op.getTransposeB()) {
+      b = swap(b);
+      bScale = swap(bScale);
+      bBlock = reversed(bBlock);
+    }
+    rewriter.replaceOpWithNewOp<ir::ScaledMatmulOp>(
+        op, op.getType(), a, aScale, b, bScale,
+        rewriter.getDenseI64ArrayAttr(aBlock),
+        rewriter.getDenseI64ArrayAttr(bBlock), rewriter.getBoolAttr(false),
+        rewriter.getBoolAttr(true), op.getDtypeAttr());
+    return success();
+  }
+};
+
 struct ExpandUnfusedCompositesPass
     : impl::ExpandUnfusedCompositesBase<ExpandUnfusedCompositesPass> {
+  using ExpandUnfusedCompositesBase::ExpandUnfusedCompositesBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<Operation *> unfused;
     SmallVector<Operation *> argmaxes;
+    SmallVector<Operation *> transposed;
     module.walk([&](ir::ArgmaxOp op) {
       if (isLongArgmaxRow(op))
         argmaxes.push_back(op);
     });
+    if (wgmma)
+      module.walk([&](ir::ScaledMatmulOp op) {
+        if (!isTensorCoreScaledMatmul(op) && isTensorCoreScaledRecipe(op))
+          transposed.push_back(op);
+      });
+    if (!transposed.empty()) {
+      RewritePatternSet layouts(&getContext());
+      layouts.add<ScaledMatmulAsKMajor>(&getContext());
+      GreedyRewriteConfig config;
+      config.strictMode = GreedyRewriteStrictness::ExistingOps;
+      if (failed(
+              applyOpPatternsAndFold(transposed, std::move(layouts), config)))
+        return signalPassFailure();
+    }
     if (!argmaxes.empty()) {
       RewritePatternSet rows(&getContext());
       rows.add<ArgmaxAsRowReductions>(&getContext());
@@ -106,7 +170,9 @@ struct ExpandUnfusedCompositesPass
     module.walk([&](Operation *op) {
       if ((llvm::isa<ir::AttentionOp>(op) && !isDirectAttention(op)) ||
           (llvm::isa<ir::MoeRouteOp>(op) && !isDirectMoeRoute(op)) ||
-          (llvm::isa<ir::MoePlanOp>(op) && !isDirectMoePlan(op)))
+          (llvm::isa<ir::MoePlanOp>(op) && !isDirectMoePlan(op)) ||
+          (llvm::isa<ir::ScaledMatmulOp>(op) &&
+           !(wgmma && isTensorCoreScaledMatmul(op))))
         unfused.push_back(op);
     });
     if (unfused.empty())
@@ -119,6 +185,7 @@ struct ExpandUnfusedCompositesPass
     passes::populateMoeDecompositions(patterns, [](StringRef op) {
       return op == "moe_plan" || op == "moe_route";
     });
+    passes::populateQuantDecompositions(patterns, only("scaled_matmul"));
     // Only the refused ops: the driver would otherwise also rewrite their
     // neighbours (a moe_route feeding an expanded plan) that the kernels take.
     GreedyRewriteConfig config;

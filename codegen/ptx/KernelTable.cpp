@@ -96,6 +96,15 @@ const KernelProvider providers[] = {
        return buildWgmmaMatmul(build.root, build.module, build.name,
                                build.tensorMaps);
      }},
+    {"wgmma_scaled_matmul", false, "sm_90a",
+     [](Operation *op, const KernelTarget &t) {
+       return isTensorCoreScaledMatmul(op) && t.wgmma && isHopper(t.chip);
+     },
+     [](KernelBuild &build) {
+       readOperands(build);
+       return buildWgmmaMatmul(build.root, build.module, build.name,
+                               build.tensorMaps);
+     }},
     {"mma_matmul", false, nullptr,
      [](Operation *op, const KernelTarget &) { return isTensorCoreMatmul(op); },
      [](KernelBuild &build) {
@@ -146,8 +155,8 @@ const KernelProvider providers[] = {
 ArrayRef<KernelProvider> kernelProviders() { return providers; }
 
 ArrayRef<StringLiteral> directComposites() {
-  static constexpr StringLiteral names[] = {"attention", "moe_combine",
-                                            "moe_route", "moe_plan"};
+  static constexpr StringLiteral names[] = {
+      "attention", "moe_combine", "moe_route", "moe_plan", "scaled_matmul"};
   return names;
 }
 

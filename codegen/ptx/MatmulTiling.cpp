@@ -2,6 +2,8 @@
 
 #include "codegen/ptx/MatmulTiling.h"
 
+#include <array>
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -22,6 +24,7 @@ MatmulGeometry geometryOf(kir::MatmulOp matmul) {
   g.transposeA = matmul.getTransposeA();
   g.transposeB = matmul.getTransposeB();
   g.element = outType.getElementType();
+  g.result = g.element;
   int64_t r = outType.getRank();
   g.m = outType.getDimSize(r - 2);
   g.n = outType.getDimSize(r - 1);
@@ -54,6 +57,7 @@ MatmulGeometry groupedGeometryOf(kir::GroupedMatmulOp grouped) {
   g.transposeA = false;
   g.transposeB = grouped.getTransposeW();
   g.element = xType.getElementType();
+  g.result = g.element;
   g.batch = 1;
   g.m = xType.getDimSize(0);
   g.k = xType.getDimSize(1);
@@ -71,6 +75,7 @@ MatmulGeometry contractGeometryOf(kir::GroupedMatmulOp grouped) {
   g.transposeA = true;
   g.transposeB = false;
   g.element = xType.getElementType();
+  g.result = g.element;
   g.k = xType.getDimSize(0);
   g.m = xType.getDimSize(1);
   g.n = dyType.getDimSize(1);
@@ -79,6 +84,58 @@ MatmulGeometry contractGeometryOf(kir::GroupedMatmulOp grouped) {
   g.a = MatmulOperand{1, g.k, g.m, true};
   g.b = MatmulOperand{1, g.k, g.n, true};
   return g;
+}
+
+MatmulGeometry scaledGeometryOf(kir::ScaledMatmulOp scaled) {
+  auto aType = llvm::cast<RankedTensorType>(scaled.getA().getType());
+  auto bType = llvm::cast<RankedTensorType>(scaled.getB().getType());
+  MatmulGeometry g;
+  g.transposeA = false;
+  g.transposeB = true;
+  g.element = aType.getElementType();
+  g.result = llvm::cast<RankedTensorType>(scaled.getType()).getElementType();
+  g.batch = 1;
+  g.m = aType.getDimSize(0);
+  g.k = aType.getDimSize(1);
+  g.n = bType.getDimSize(0);
+  g.a = MatmulOperand{1, g.m, g.k, true};
+  g.b = MatmulOperand{1, g.n, g.k, true};
+  return g;
+}
+
+bool isTensorCoreScaledRecipe(kir::ScaledMatmulOp scaled) {
+  auto aType = llvm::cast<RankedTensorType>(scaled.getA().getType());
+  auto bType = llvm::cast<RankedTensorType>(scaled.getB().getType());
+  auto isF8 = [](Type t) {
+    return llvm::isa<Float8E4M3FNType, Float8E5M2Type>(t);
+  };
+  Type out = llvm::cast<RankedTensorType>(scaled.getType()).getElementType();
+  if (!isF8(aType.getElementType()) ||
+      bType.getElementType() != aType.getElementType() ||
+      !(out.isF32() || out.isBF16() || out.isF16()))
+    return false;
+  // The blocks over the K-major layouts: a [M, K] and b [N, K].
+  auto kMajor = [](ArrayRef<int64_t> block, bool reversed) {
+    return reversed ? std::array<int64_t, 2>{block[1], block[0]}
+                    : std::array<int64_t, 2>{block[0], block[1]};
+  };
+  std::array<int64_t, 2> bBlock =
+      kMajor(scaled.getBBlock(), !scaled.getTransposeB());
+  if (kMajor(scaled.getABlock(), scaled.getTransposeA()) !=
+          std::array<int64_t, 2>{1, 128} ||
+      (bBlock != std::array<int64_t, 2>{128, 128} &&
+       bBlock != std::array<int64_t, 2>{1, 128}))
+    return false;
+  int64_t m = aType.getDimSize(scaled.getTransposeA() ? 1 : 0);
+  int64_t k = aType.getDimSize(scaled.getTransposeA() ? 0 : 1);
+  int64_t n = bType.getDimSize(scaled.getTransposeB() ? 0 : 1);
+  return m > 0 && n > 0 && k > 0 && k % 16 == 0;
+}
+
+bool isTensorCoreScaledMatmul(Operation *op) {
+  auto scaled = llvm::dyn_cast<kir::ScaledMatmulOp>(op);
+  return scaled && !scaled.getTransposeA() && scaled.getTransposeB() &&
+         isTensorCoreScaledRecipe(scaled);
 }
 
 namespace {

@@ -26,8 +26,9 @@ struct MatmulGeometry {
   int64_t batch, m, n, k;
   bool transposeA, transposeB;
   MatmulOperand a, b;
-  mlir::Type element;  // bf16 or f16
+  mlir::Type element;  // operands' type: bf16, f16, or float8 (scaled)
   int64_t groups = 0;  // grouped_matmul "rows": b holds one matrix per group
+  mlir::Type result;   // the output's type (element, but for scaled_matmul)
 };
 
 MatmulGeometry geometryOf(ir::MatmulOp matmul);
@@ -39,6 +40,20 @@ MatmulGeometry groupedGeometryOf(ir::GroupedMatmulOp grouped);
 /// [K_x, T_e] x [T_e, N], each over its group's rows: A is x [T, K_x] read
 /// transposed, B is dy [T, N]; k is T (each group takes its rows of it).
 MatmulGeometry contractGeometryOf(ir::GroupedMatmulOp grouped);
+
+/// kiln.scaled_matmul in the form isTensorCoreScaledMatmul accepts: a [M, K]
+/// and b [N, K] (both K-major), one batch.
+MatmulGeometry scaledGeometryOf(ir::ScaledMatmulOp scaled);
+
+/// True for the kiln.scaled_matmul the fp8 wgmma kernel runs: DeepSeek-V3's
+/// recipe with both operands K-major (a [M, K] in 1 x 128 tiles, b [N, K]
+/// with transpose_b in 128 x 128 blocks, or in 1 x 128 tiles as the weight
+/// gradient's are), both f8E4M3FN or both f8E5M2, K a multiple
+/// of 16 (16-byte rows for the copies), output f32, bf16 or f16.
+bool isTensorCoreScaledMatmul(mlir::Operation *op);
+/// The same, in any layout: what the kernel runs once
+/// kiln-expand-unfused-composites transposes the operands K-major.
+bool isTensorCoreScaledRecipe(ir::ScaledMatmulOp scaled);
 
 /// True for a "contract" kiln.grouped_matmul the wgmma kernel runs (bf16 or
 /// f16, x's and dy's contiguous dims multiples of 8).

@@ -26,8 +26,16 @@ def ExpandUnfusedComposites
     kiln.argmax over a float last axis of 32 to 2^24 elements becomes f32 row
     reductions (the first NaN's id, else the lowest id of the row's max),
     exactly argmax: they run a warp per row, where argmax's 64-bit result
-    would run one thread per row.
+    would run one thread per row. kiln.scaled_matmul stays whole where the
+    fp8 wgmma kernel takes it (option `wgmma`: a Hopper target; DeepSeek-V3's
+    1 x 128 / 128 x 128 blocks; K a multiple of 16); those with a transposed
+    operand first get it transposed K-major (operand and scale, exact), as
+    float8 wgmma reads only K-major tiles. The others are expanded.
   }];
+  let options = [
+    Option<"wgmma", "wgmma", "bool", /*default=*/"true",
+           "The target runs the Hopper wgmma kernels (sm_90 with --wgmma)">
+  ];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 

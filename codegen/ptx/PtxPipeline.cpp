@@ -43,7 +43,10 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   // NCCL moves bytes; the reductions of the collectives become kernels.
   pm.addPass(passes::createExpandCollectives());
   pm.addPass(mlir::createCanonicalizerPass());
-  pm.addPass(createExpandUnfusedComposites());
+  ExpandUnfusedCompositesOptions expand;
+  expand.wgmma = options.target.wgmma && (options.target.chip == "sm_90" ||
+                                          options.target.chip == "sm_90a");
+  pm.addPass(createExpandUnfusedComposites(expand));
   pm.addPass(passes::createFormFusions());
   SelectKernelsOptions select;
   select.chip = options.target.chip;

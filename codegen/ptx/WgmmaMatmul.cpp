@@ -22,6 +22,18 @@
 // M/N-major tiles are 64-element-wide chunks of 64 K rows (8 KiB each), 8-row
 // K groups 1024 bytes apart and chunks 8 KiB apart.
 //
+// kiln.scaled_matmul (fp8, DeepSeek-V3's recipe) runs on the same pipeline
+// with both operands K-major float8: a stage is 128 K elements (still 128
+// bytes a row), four wgmma.m64nBNk32 of e4m3/e5m2, BN = 128 (or 64) so the
+// tile lies in one 128-wide block of b's scales. Tensor cores accumulate in
+// reduced precision over long K, so each stage's product goes to a temporary
+// accumulator (scale-d off for the first k32 slice) that is promoted once per
+// stage on the CUDA cores: acc += tmp * (scale_a[row, kb] * scale_b[nb, kb]),
+// the op's per-128-K promotion (b's scale per column instead of per block
+// for the weight gradient, whose operands are both activations in 1 x 128
+// tiles). The consumer waits for its group before
+// promoting; the other consumer's wgmma runs meanwhile (DeepGEMM's scheme).
+//
 // grouped_matmul "contract" (dw[e] = x_e^T dy_e) is a batch of such matmuls,
 // one per group, each with K running over its group's rows; both operands are
 // then M/N-major, and the copies of a group's last K tile, which may run into
@@ -34,6 +46,7 @@
 
 #include "codegen/ptx/WgmmaMatmul.h"
 
+#include "codegen/AttrEncoding.h"
 #include "codegen/ptx/HopperAsm.h"
 #include "codegen/ptx/MatmulTiling.h"
 
@@ -52,10 +65,13 @@ namespace kiln::codegen::ptx {
 namespace {
 
 constexpr int64_t kBlockM = 128;     // two consumer warpgroups of 64 rows
-constexpr int64_t kBlockK = 64;      // 128 bytes of 16-bit elements: the swizzle span
+// A stage's K extent in bytes (the swizzle span), and its wgmma k16 (16-bit)
+// or k32 (8-bit) slices.
+constexpr int64_t kRowBytes = 128;
+constexpr int64_t kSlices = 4;
 constexpr int64_t kConsumers = 2;
 constexpr int64_t kThreads = 128 * (1 + kConsumers);
-constexpr int64_t kChunkBytes = 64 * kBlockK * 2; // one 64 x 64 tile
+constexpr int64_t kChunkBytes = 64 * kRowBytes;   // 64 rows of one stage's K
 constexpr int64_t kSharedBudget = 220 * 1024;     // of the 227 KiB a block may have
 constexpr int64_t kBandRows = 8;
 constexpr int64_t kMultiprocessors = 132; // an H100/H200 SXM
@@ -63,21 +79,38 @@ constexpr int64_t kMultiprocessors = 132; // an H100/H200 SXM
 // 64K registers of one multiprocessor.
 constexpr int64_t kProducerRegisters = 40, kConsumerRegisters = 232;
 
+/// K elements per stage: 64 of a 16-bit type, 128 of float8.
+int64_t stageK(Type element) {
+  return kRowBytes / (element.getIntOrFloatBitWidth() / 8);
+}
+
 /// How one operand's tile sits in shared memory and is copied there.
 struct OperandTile {
   bool kMajor;     // storage rows run along M/N and each row holds K
   int64_t extent;  // tile rows along M (A) or N (B)
-  int64_t bytes() const { return extent * kBlockK * 2; }
-  /// Boxes per stage: one extent x 64 box when K-major, else 64-wide chunks.
+  int64_t bytes() const { return extent * kRowBytes; }
+  /// Boxes per stage: one extent x stageK box when K-major, else 64-wide
+  /// chunks (16-bit types only).
   int64_t boxes() const { return kMajor ? 1 : extent / 64; }
+};
+
+/// scaled_matmul's scale buffers (kernel arguments): a's [M, Kb], one per row
+/// and K block; b's [Nb, Kb], one per 128 x 128 block, or with `bPerColumn`
+/// [N, Kb], one per column and K block (the weight gradient's 1 x 128 tiles).
+struct BlockScales {
+  Value a, b;
+  bool bPerColumn;
 };
 
 class WgmmaEmitter {
 public:
-  WgmmaEmitter(OpBuilder &b, Location loc, const MatmulGeometry &g, int64_t blockN,
-               int64_t stages)
+  WgmmaEmitter(OpBuilder &b, Location loc, const MatmulGeometry &g,
+               int64_t blockN, int64_t stages,
+               std::optional<BlockScales> scales)
       : b(b), loc(loc), g(g), blockN(blockN), stages(stages),
-        tileA{!g.transposeA, kBlockM}, tileB{g.transposeB, blockN} {}
+        blockK(stageK(g.element)),
+        scales(scales), tileA{!g.transposeA, kBlockM}, tileB{g.transposeB,
+                                                             blockN} {}
 
   void emit(const std::string &kernel, int firstMapParam, Value out, const TilePlacement &p) {
     Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
@@ -95,9 +128,9 @@ public:
 
     Value kSteps;
     if (p.kBegin) // contract: the group's rows
-      kSteps = div(add(sub(p.kEnd, p.kBegin), c(kBlockK - 1)), c(kBlockK));
+      kSteps = div(add(sub(p.kEnd, p.kBegin), c(blockK - 1)), c(blockK));
     else
-      kSteps = c((g.k + kBlockK - 1) / kBlockK);
+      kSteps = c((g.k + blockK - 1) / blockK);
     if (p.active)
       kSteps = b.create<arith::SelectOp>(loc, p.active, kSteps, c(0));
 
@@ -175,7 +208,7 @@ private:
     });
     Value bar = full(s);
     hopper::mbarrierArriveExpectTx(b, loc, bar, tileA.bytes() + tileB.bytes());
-    Value k0 = mul(kt, c(kBlockK));
+    Value k0 = mul(kt, c(blockK));
     k0 = toI32(p.kBegin ? add(p.kBegin, k0) : k0);
     auto copies = [&](const OperandTile &t, Value map, Value dst, Value mn0, Value batch,
                       bool batched) {
@@ -209,11 +242,12 @@ private:
         b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(static_cast<int64_t>(high))));
   }
 
-  /// The descriptors of the four k16 slices of one operand's tile at `tile`
-  /// (the consumer's 64-row part of A, or all of B).
+  /// The descriptors of the four k16 (k32 for float8) slices of one
+  /// operand's tile at `tile` (the consumer's 64-row part of A, or all of B):
+  /// 32 bytes apart along a K-major row either way.
   SmallVector<Value> sliceDescriptors(const OperandTile &t, Value tile) {
     SmallVector<Value> descs;
-    for (int64_t j = 0; j < kBlockK / 16; ++j) {
+    for (int64_t j = 0; j < kSlices; ++j) {
       if (t.kMajor)
         descs.push_back(descriptor(add32(tile, i32(j * 32)), 16, 1024));
       else
@@ -222,32 +256,52 @@ private:
     return descs;
   }
 
+  /// The PTX name of an operand type.
+  static const char *wgmmaType(Type t) {
+    if (t.isBF16())
+      return "bf16";
+    if (t.isF16())
+      return "f16";
+    return llvm::isa<Float8E5M2Type>(t) ? "e5m2" : "e4m3";
+  }
+
   /// fence; four wgmma over one stage; commit. The accumulators are tied
-  /// operands, so nothing reads them until a wait hands them back.
-  SmallVector<Value> multiplyStage(ValueRange descA, ValueRange descB, ValueRange acc) {
+  /// operands, so nothing reads them until a wait hands them back. With
+  /// `overwrite`, the first slice ignores the accumulators' values (scale-d
+  /// off): a fresh product of this stage alone.
+  SmallVector<Value> multiplyStage(ValueRange descA, ValueRange descB,
+                                   ValueRange acc, bool overwrite) {
     int64_t n = acc.size();
-    std::string shape = absl::StrCat("m64n", blockN, "k16");
-    std::string type = g.element.isBF16() ? "bf16" : "f16";
+    bool eightBit = g.element.getIntOrFloatBitWidth() == 8;
+    std::string shape = absl::StrCat("m64n", blockN, "k", eightBit ? 32 : 16);
+    std::string types =
+        absl::StrCat(".f32.", wgmmaType(g.element), ".", wgmmaType(g.element));
     std::string accList;
     for (int64_t i = 0; i < n; ++i)
       absl::StrAppend(&accList, i ? ", " : "", "$", i);
-    int transA = g.transposeA ? 1 : 0, transB = g.transposeB ? 0 : 1;
-    std::string text = absl::StrCat("{ .reg .pred p; setp.ne.b32 p, $", n + 8, ", 0; ",
-                                    "wgmma.fence.sync.aligned; ");
-    for (int64_t j = 0; j < 4; ++j)
-      absl::StrAppend(&text, "wgmma.mma_async.sync.aligned.", shape, ".f32.", type, ".", type,
-                      " {", accList, "}, $", n + j, ", $", n + 4 + j, ", p, 1, 1, ", transA,
-                      ", ", transB, "; ");
+    // Only 16-bit types take transpose flags (float8 tiles are K-major).
+    std::string transposes = eightBit
+                                 ? ""
+                                 : absl::StrCat(", ", g.transposeA ? 1 : 0,
+                                                ", ", g.transposeB ? 0 : 1);
+    std::string text = absl::StrCat("{ .reg .pred p, q; setp.ne.b32 p, $",
+                                    n + 8, ", 0; setp.ne.b32 q, $", n + 9,
+                                    ", 0; ", "wgmma.fence.sync.aligned; ");
+    for (int64_t j = 0; j < kSlices; ++j)
+      absl::StrAppend(&text, "wgmma.mma_async.sync.aligned.", shape, types,
+                      " {", accList, "}, $", n + j, ", $", n + 4 + j, ", ",
+                      j ? "q" : "p", ", 1, 1", transposes, "; ");
     absl::StrAppend(&text, "wgmma.commit_group.sync.aligned; }");
     std::string constraints;
     for (int64_t i = 0; i < n; ++i)
       absl::StrAppend(&constraints, i ? "," : "", "=f");
-    absl::StrAppend(&constraints, ",l,l,l,l,l,l,l,l,r");
+    absl::StrAppend(&constraints, ",l,l,l,l,l,l,l,l,r,r");
     for (int64_t i = 0; i < n; ++i)
       absl::StrAppend(&constraints, ",", i);
     absl::StrAppend(&constraints, ",~{memory}");
     SmallVector<Value> operands(descA.begin(), descA.end());
     operands.append(descB.begin(), descB.end());
+    operands.push_back(i32(overwrite ? 0 : 1));
     operands.push_back(i32(1));
     operands.append(acc.begin(), acc.end());
     return tiedAsm(text, constraints, operands, n);
@@ -286,21 +340,43 @@ private:
     // This consumer's 64 rows of A: the second half of a K-major tile, or the
     // second 64-wide chunk of an M-major one (both 8 KiB in).
     Value partA = b.create<arith::MulIOp>(loc, toI32(consumer), i32(kChunkBytes));
+    // Scaled: the promoted accumulators, then the stage's temporary product
+    // (carried so its registers stay put across iterations).
+    SmallVector<Value> init(zeros);
+    if (scales)
+      init.append(zeros);
     auto loop = b.create<scf::ForOp>(
-        loc, c(0), kSteps, c(1), zeros,
-        [&](OpBuilder &body, Location, Value kt, ValueRange acc) {
+        loc, c(0), kSteps, c(1), init,
+        [&](OpBuilder &body, Location, Value kt, ValueRange carried) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(body.getInsertionBlock(), body.getInsertionPoint());
+          // Issued first, so the loads run while the stage lands.
+          std::optional<StageScales> stageScales;
+          if (scales)
+            stageScales = loadScales(consumer, thread, kt, p);
           Value s = toI32(rem(kt, c(stages)));
           Value parity = b.create<arith::AndIOp>(loc, toI32(div(kt, c(stages))), i32(1));
           hopper::mbarrierWait(b, loc, full(s), parity);
           Value chunkA = add32(stageA(s), partA);
           if (p.kEnd)
             zeroRowsPastGroup(consumer, chunkA, thread, s,
-                              sub(p.kEnd, add(p.kBegin, mul(kt, c(kBlockK)))));
+                              sub(p.kEnd, add(p.kBegin, mul(kt, c(blockK)))));
           SmallVector<Value> descA = sliceDescriptors(tileA, chunkA);
           SmallVector<Value> descB = sliceDescriptors(tileB, stageB(s));
-          SmallVector<Value> updated = multiplyStage(descA, descB, acc);
+          if (stageScales) {
+            SmallVector<Value> tmp =
+                multiplyStage(descA, descB, carried.drop_front(n),
+                              /*overwrite=*/true);
+            tmp = waitGroups(0, tmp);
+            ifThen(isLane0, [&] { hopper::mbarrierArrive(b, loc, empty(s)); });
+            SmallVector<Value> next =
+                promote(carried.take_front(n), tmp, *stageScales);
+            next.append(tmp);
+            b.create<scf::YieldOp>(loc, next);
+            return;
+          }
+          SmallVector<Value> updated = multiplyStage(descA, descB, carried,
+                                                     /*overwrite=*/false);
           // At most this step's group is still running: the previous step's
           // stage is free.
           updated = waitGroups(1, updated);
@@ -311,8 +387,68 @@ private:
           });
           b.create<scf::YieldOp>(loc, updated);
         });
-    SmallVector<Value> acc = waitGroups(0, loop.getResults());
+    SmallVector<Value> acc =
+        scales ? SmallVector<Value>(loop.getResults().take_front(n))
+               : waitGroups(0, loop.getResults());
     store(acc, consumer, thread, out, p);
+  }
+
+  /// One K block's scales for this thread's two rows (lane / 4 and 8 below
+  /// it) and, per column, b's: one for the tile's 128 x 128 block, or with
+  /// per-column scales one for each of the thread's columns (8 * j + 2 *
+  /// (lane % 4) + e, e = 0, 1, for j < BN / 8: accumulator 4 * j + e and
+  /// 4 * j + 2 + e).
+  struct StageScales {
+    Value upper, lower;
+    SmallVector<Value> columns; // [2 * j + e], or one value for the block
+  };
+
+  StageScales loadScales(Value consumer, Value thread, Value kt,
+                         const TilePlacement &p) {
+    Value warp = div(thread, c(32)), lane = rem(thread, c(32));
+    Value row = add(add(p.rowBase, mul(consumer, c(64))),
+                    add(mul(warp, c(16)), div(lane, c(4))));
+    // Rows and columns past the output are never stored; read valid ones'.
+    auto load = [&](Value buffer, Value index, int64_t bound) -> Value {
+      Value clamped = b.create<arith::MinUIOp>(loc, index, c(bound - 1));
+      return b.create<memref::LoadOp>(loc, buffer, ValueRange{clamped, kt});
+    };
+    StageScales out{
+        load(scales->a, row, g.m), load(scales->a, add(row, c(8)), g.m), {}};
+    if (!scales->bPerColumn) {
+      out.columns.push_back(b.create<memref::LoadOp>(
+          loc, scales->b, ValueRange{div(p.colBase, c(128)), kt}));
+      return out;
+    }
+    Value col0 = add(p.colBase, mul(rem(lane, c(4)), c(2)));
+    for (int64_t j = 0; j < blockN / 8; ++j)
+      for (int64_t e = 0; e < 2; ++e)
+        out.columns.push_back(load(scales->b, add(col0, c(8 * j + e)), g.n));
+    return out;
+  }
+
+  /// acc += tmp * (scale_a * scale_b), accumulator i on row 8 * ((i / 2) % 2)
+  /// of the pair and column 8 * (i / 4) + i % 2 of the thread's.
+  SmallVector<Value> promote(ValueRange acc, ValueRange tmp,
+                             const StageScales &scale) {
+    SmallVector<Value> out;
+    // With one block scale, the two row products serve every accumulator.
+    SmallVector<Value> rowTimesBlock;
+    if (scale.columns.size() == 1)
+      for (Value r : {scale.upper, scale.lower})
+        rowTimesBlock.push_back(
+            b.create<arith::MulFOp>(loc, r, scale.columns[0]));
+    for (size_t i = 0; i < acc.size(); ++i) {
+      bool lower = (i / 2) % 2;
+      Value factor =
+          scale.columns.size() == 1
+              ? rowTimesBlock[lower]
+              : b.create<arith::MulFOp>(loc, lower ? scale.lower : scale.upper,
+                                        scale.columns[2 * (i / 4) + i % 2]);
+      out.push_back(b.create<arith::AddFOp>(
+          loc, acc[i], b.create<arith::MulFOp>(loc, tmp[i], factor)));
+    }
+    return out;
   }
 
   /// contract: the stage's last tile may reach past the group into the next
@@ -322,14 +458,14 @@ private:
   /// (both consumers write the same zeros into B), then makes the stores
   /// visible to wgmma's async proxy before any warp of the group reads.
   void zeroRowsPastGroup(Value consumer, Value chunkA, Value thread, Value s, Value valid) {
-    ifThen(less(valid, c(kBlockK)), [&] {
+    ifThen(less(valid, c(blockK)), [&] {
       SmallVector<Value> chunks{chunkA};
       for (int64_t chunk = 0; chunk < tileB.boxes(); ++chunk)
         chunks.push_back(add32(stageB(s), i32(chunk * kChunkBytes)));
       Value piece = rem(thread, c(8));
-      for (int64_t pass = 0; pass < kBlockK / 16; ++pass) {
+      for (int64_t pass = 0; pass < blockK / 16; ++pass) {
         Value row = add(add(valid, div(thread, c(8))), c(pass * 16));
-        ifThen(less(row, c(kBlockK)), [&] {
+        ifThen(less(row, c(blockK)), [&] {
           Value offset = toI32(add(mul(row, c(128)), mul(piece, c(16))));
           for (Value chunk : chunks)
             hopper::inlinePtx(b, loc, Type(), {add32(chunk, offset), i32(0)},
@@ -355,7 +491,8 @@ private:
     Type i64 = b.getI64Type();
     Value base = b.create<arith::IndexCastOp>(
         loc, i64, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, out));
-    std::string pack = g.element.isBF16() ? "cvt.rn.bf16x2.f32" : "cvt.rn.f16x2.f32";
+    std::string pack =
+        g.result.isBF16() ? "cvt.rn.bf16x2.f32" : "cvt.rn.f16x2.f32";
     for (int64_t half = 0; half < 2; ++half) {
       Value row = add(row0, c(half * 8));
       ifThen(less(row, p.rowLimit), [&] {
@@ -363,6 +500,16 @@ private:
         for (int64_t j = 0; j < blockN / 8; ++j) {
           Value col = add(col0, c(j * 8));
           Value first = acc[j * 4 + half * 2], second = acc[j * 4 + half * 2 + 1];
+          if (g.result.isF32()) { // no rounding: each element as it is
+            for (int64_t e = 0; e < 2; ++e) {
+              Value c1 = add(col, c(e));
+              ifThen(less(c1, c(g.n)), [&] {
+                b.create<memref::StoreOp>(loc, e ? second : first, out,
+                                          ValueRange{p.batchOut, row, c1});
+              });
+            }
+            continue;
+          }
           auto both = b.create<scf::IfOp>(loc, less(add(col, c(1)), c(g.n)), /*withElse=*/true);
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPointToStart(&both.getThenRegion().front());
@@ -378,7 +525,7 @@ private:
                             "l,f,f,~{memory}");
           b.setInsertionPointToStart(&both.getElseRegion().front());
           ifThen(less(col, c(g.n)), [&] {
-            Value rounded = b.create<arith::TruncFOp>(loc, g.element, first);
+            Value rounded = b.create<arith::TruncFOp>(loc, g.result, first);
             b.create<memref::StoreOp>(loc, rounded, out, ValueRange{p.batchOut, row, col});
           });
         }
@@ -389,7 +536,8 @@ private:
   OpBuilder &b;
   Location loc;
   const MatmulGeometry &g;
-  int64_t blockN, stages;
+  int64_t blockN, stages, blockK;
+  std::optional<BlockScales> scales;
   OperandTile tileA, tileB;
   Value smemA, smemB, barriers; // i32 shared addresses
 };
@@ -398,15 +546,16 @@ private:
 proto::TensorMap operandMap(const MatmulOperand &o, bool batched, const OperandTile &t,
                             Type element) {
   proto::TensorMap m;
-  m.set_dtype(element.isBF16() ? proto::BF16 : proto::F16);
+  int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+  m.set_dtype(toDType(element));
   m.add_dims(o.cols);
   m.add_dims(o.rows);
-  m.add_strides(o.cols * 2);
-  m.add_box(t.kMajor ? kBlockK : 64);
-  m.add_box(t.kMajor ? t.extent : kBlockK);
+  m.add_strides(o.cols * bytes);
+  m.add_box(t.kMajor ? stageK(element) : 64);
+  m.add_box(t.kMajor ? t.extent : stageK(element));
   if (batched) {
     m.add_dims(o.batch);
-    m.add_strides(o.rows * o.cols * 2);
+    m.add_strides(o.rows * o.cols * bytes);
     m.add_box(1);
   }
   m.set_swizzle_bytes(128);
@@ -418,9 +567,11 @@ proto::TensorMap operandMap(const MatmulOperand &o, bool batched, const OperandT
 absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string &name,
                               std::vector<KernelTensorMap> &maps) {
   auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
+  auto scaled = llvm::dyn_cast<kir::ScaledMatmulOp>(op);
   bool contract = grouped && grouped.getMode() == kir::GroupedMatmulMode::contract;
   MatmulGeometry g = contract  ? contractGeometryOf(grouped)
                      : grouped ? groupedGeometryOf(grouped)
+                     : scaled  ? scaledGeometryOf(scaled)
                                : geometryOf(llvm::cast<kir::MatmulOp>(op));
   MLIRContext *ctx = module.getContext();
   Location loc = op->getLoc();
@@ -434,7 +585,15 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
                                         : (g.m + kBlockM - 1) / kBlockM;
     return rows * ((g.n + bn - 1) / bn) * g.batch;
   };
-  int64_t blockN = g.n > 128 ? 256 : g.n > 64 ? 128 : 64;
+  // Scaled: at most 128 wide, inside one block of b's scales (and the
+  // temporary product's registers fit beside the accumulators'); 64 with
+  // per-column scales, whose 2 * BN / 8 values a thread holds too (at 128
+  // they spill).
+  bool perColumn = scaled && scaled.getBBlock()[0] == 1;
+  int64_t blockN = perColumn              ? 64
+                   : g.n > 128 && !scaled ? 256
+                   : g.n > 64             ? 128
+                                          : 64;
   while (blockN > 64 && blocksFor(blockN) < kMultiprocessors)
     blockN /= 2;
   OperandTile tileA{!g.transposeA, kBlockM}, tileB{g.transposeB, blockN};
@@ -448,7 +607,19 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
 
   // Operands keep their storage types; the kernel only reads them through
   // tensor maps, and writes the output with plain stores.
-  SmallVector<Type> args = matmulKernelArgs(g, g.element, op);
+  SmallVector<Type> args;
+  if (scaled) { // a, a_scale, b, b_scale, out
+    auto typeOf = [](Value v) {
+      auto t = llvm::cast<RankedTensorType>(v.getType());
+      return MemRefType::get(t.getShape(), t.getElementType());
+    };
+    args = {
+        MemRefType::get({1, g.m, g.k}, g.element), typeOf(scaled.getAScale()),
+        MemRefType::get({1, g.n, g.k}, g.element), typeOf(scaled.getBScale()),
+        MemRefType::get({1, g.m, g.n}, g.result)};
+  } else {
+    args = matmulKernelArgs(g, g.element, op);
+  }
 
   std::string kernelName = name + "_kernel";
   auto gpuModule = b.create<gpu::GPUModuleOp>(loc, name + "_module");
@@ -488,13 +659,18 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
       contract  ? contractTilePlacement(kb, loc, g, offsets, kBlockM, blockN)
       : grouped ? groupedTilePlacement(kb, loc, g, offsets, kBlockM, blockN)
                 : denseTilePlacement(kb, loc, g, kBlockM, blockN, kBandRows);
-  WgmmaEmitter emitter(kb, loc, g, blockN, stages);
+  std::optional<BlockScales> scales;
+  if (scaled)
+    scales =
+        BlockScales{kernel.getArgument(1), kernel.getArgument(3), perColumn};
+  WgmmaEmitter emitter(kb, loc, g, blockN, stages, scales);
   int firstMapParam = static_cast<int>(args.size());
   emitter.emit(kernelName, firstMapParam, kernel.getArgument(args.size() - 1), placement);
   kb.create<gpu::ReturnOp>(loc);
 
   maps.push_back({kernelName, 0, operandMap(g.a, !g.a.broadcast, tileA, g.element)});
-  maps.push_back({kernelName, 1, operandMap(g.b, !g.b.broadcast, tileB, g.element)});
+  maps.push_back({kernelName, scaled ? 2 : 1,
+                  operandMap(g.b, !g.b.broadcast, tileB, g.element)});
 
   // The host side: one launch over (N tiles, M tiles, batch).
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));

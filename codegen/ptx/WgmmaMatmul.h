@@ -1,6 +1,8 @@
-//===- WgmmaMatmul.h - bf16/f16 matmul on Hopper (wgmma + TMA) --*- C++ -*-===//
+//===- WgmmaMatmul.h - tensor-core matmul on Hopper (wgmma + TMA) -*- C++
+//-*-===//
 //
-// The sm_90a path of kiln.matmul and grouped_matmul (both modes): a warp-specialised
+// The sm_90a path of kiln.matmul, grouped_matmul (both modes) and the fp8
+// scaled_matmul: a warp-specialised
 // kernel in which one warpgroup streams tiles of both operands into shared
 // memory with the bulk tensor copy engine (TMA), completing on mbarriers, and
 // two warpgroups multiply them with wgmma out of shared memory.
@@ -29,10 +31,10 @@ struct KernelTensorMap {
   proto::TensorMap map; // `buffer` unset: the launch fills it in
 };
 
-/// Builds `func.func @<name>(operands..., out)` launching the wgmma kernel, plus
-/// the gpu.module holding it, into `module`; appends the kernel's tensor maps
-/// (in parameter order) to `maps`. Takes the ops isTensorCoreMatmul and
-/// isTensorCoreContract (MatmulTiling.h) accept.
+/// Builds `func.func @<name>(operands..., out)` launching the wgmma kernel,
+/// plus the gpu.module holding it, into `module`; appends the kernel's tensor
+/// maps (in parameter order) to `maps`. Takes the ops isTensorCoreMatmul,
+/// isTensorCoreContract and isTensorCoreScaledMatmul (MatmulTiling.h) accept.
 absl::Status buildWgmmaMatmul(mlir::Operation *op, mlir::ModuleOp module,
                               const std::string &name, std::vector<KernelTensorMap> &maps);
 

@@ -19,14 +19,27 @@ std::string serveModelHash(const DeepseekV3Config &config) {
   return absl::StrFormat("%016x", h);
 }
 
+/// "_<precision>" for a policy; an explicit assignment (WEIGHT=TYPE,...,
+/// what --precision=auto chose) is too long and too free for a file name,
+/// so it enters as "_mixed" and its 64-bit FNV-1a.
+static std::string precisionSuffix(const std::string &precision) {
+  if (precision == "bf16")
+    return "";
+  if (precision.find('=') == std::string::npos)
+    return "_" + precision;
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : precision)
+    h = (h ^ c) * 1099511628211ull;
+  return absl::StrFormat("_mixed%016x", h);
+}
+
 std::string serveBucket(const ServeShape &shape) {
   return absl::StrCat("b", shape.slots, "_c", shape.context,
                       shape.prefillChunk > 0
                           ? absl::StrCat("_k", shape.prefillChunk)
                           : std::string(),
                       shape.dtype != "f32" ? "_" + shape.dtype : std::string(),
-                      shape.precision != "bf16" ? "_" + shape.precision
-                                                : std::string());
+                      precisionSuffix(shape.precision));
 }
 
 BundleKey serveBundleKey(const DeepseekV3Config &config,

@@ -33,7 +33,8 @@ struct ServeShape {
   std::string dtype = "f32";
   /// The compiler's precision policy (kiln-assign-precision): "bf16" keeps
   /// `dtype`; "fp8" runs the weight GEMMs in block-scaled E4M3; "int4"
-  /// quantizes the weights group-wise along K.
+  /// quantizes the weights group-wise along K; "WEIGHT=TYPE,..." is an
+  /// explicit per-weight assignment (what --precision=auto chose).
   std::string precision = "bf16";
 };
 
@@ -43,7 +44,8 @@ inline constexpr const char *kServeBundleEntry = "serve";
 /// graph reads), as 16 hex digits.
 std::string serveModelHash(const DeepseekV3Config &config);
 /// "b<slots>_c<context>", then "_k<prefillChunk>" when there is one,
-/// "_<dtype>" when it is not f32 and "_<precision>" when it is not bf16.
+/// "_<dtype>" when it is not f32 and "_<precision>" when it is not bf16
+/// ("_mixed<hash>" for an explicit assignment).
 std::string serveBucket(const ServeShape &shape);
 BundleKey serveBundleKey(const DeepseekV3Config &config,
                          const ServeShape &shape, const std::string &target);
