@@ -4,7 +4,10 @@
 // kiln-lower-precision on a copy of the module (no decomposition, so every
 // quantize and scaled_matmul is still whole) and lists each quantized GEMM
 // operand: the weight whose GEMM it feeds, its shape, type, scale blocks and
-// the bytes its narrow copy saves against the model's type.
+// the bytes its narrow copy saves against the model's type. A weight-only
+// (int4) choice is listed by its dequantized weight. The measured error of
+// each choice comes from calibration, which needs the model and data:
+// kiln-serve --precision=auto prints it (models/precision/AutoPrecision.h).
 //
 //===----------------------------------------------------------------------===//
 
@@ -96,6 +99,31 @@ absl::StatusOr<std::string> precisionReport(const std::string &text,
           absl::StrJoin(quantize.getBlock(), "x"), wide, narrow,
           first ? "" : " (the copy listed above)");
     }
+  });
+  // Weight-only choices (int4) keep their matmul and dequantize the
+  // weight in front of it.
+  module->module().walk([&](ir::DequantizeOp op) {
+    auto quantize = op.getQ().getDefiningOp<ir::QuantizeOp>();
+    if (!quantize || !counted.insert(quantize).second)
+      return;
+    mlir::StringAttr read = passes::parameterRead(quantize.getX(), table);
+    if (!read)
+      return;
+    ++gemms;
+    mlir::RankedTensorType type = quantize.getX().getType();
+    int64_t wide =
+        type.getNumElements() * elementBits(type.getElementType()) / 8;
+    int64_t narrow =
+        (type.getNumElements() * elementBits(quantize.getDtype()) + 7) / 8 +
+        quantize.getScale().getType().getNumElements() * 4;
+    savedBytes += wide - narrow;
+    out += absl::StrFormat(
+        "gemm %d of %s: weight %s %s -> %s (dequantized in front of the "
+        "matmul), blocks %s, %d -> %d bytes\n",
+        gemms, read.getValue().str(), read.getValue().str(),
+        shapeString(type) + " " + typeString(type.getElementType()),
+        typeString(quantize.getDtype()),
+        absl::StrJoin(quantize.getBlock(), "x"), wide, narrow);
   });
   out += absl::StrFormat("%d quantized GEMMs; their operands take %d fewer "
                          "bytes (scales included)\n",
