@@ -39,6 +39,13 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
   using AssignPrecisionBase::AssignPrecisionBase;
 
   LogicalResult initialize(MLIRContext *ctx) override {
+    // auto is a measurement, not a rule this pass could apply alone.
+    if (policy == "auto")
+      return emitError(UnknownLoc::get(ctx))
+             << "kiln-assign-precision: policy 'auto' needs the model's "
+                "weights and calibration data: kiln-serve --precision=auto "
+                "measures them and prints a WEIGHT=TYPE,... assignment, "
+                "which this pass takes (assign=...)";
     if (!isPolicy(policy))
       return emitError(UnknownLoc::get(ctx))
              << "kiln-assign-precision: unknown policy '" << policy
