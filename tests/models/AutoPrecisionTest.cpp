@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <set>
 
@@ -19,6 +20,7 @@
 #include "executor/Executor.h"
 #include "models/deepseek/DeepseekModel.h"
 #include "models/precision/AutoPrecision.h"
+#include "models/precision/CalibrationPrompts.h"
 #include "models/precision/PrecisionCalibration.h"
 #include "tests/codegen/CompileTestUtil.h"
 
@@ -210,6 +212,44 @@ TEST_F(AutoPrecision, ABudgetThatIsNoFiniteErrorIsRefused) {
               std::string::npos)
         << chosen.status();
   }
+}
+
+TEST(AutoPrecisionInputs, BadBatchesAndPromptFilesAreNamed) {
+  CalibrationSetup setup;
+  setup.config = tinyConfig();
+  auto outside = PrecisionCalibration::create(setup, {{1, 2, 40}}, {{3}});
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.status().message().find("token id 40 is outside"),
+            std::string::npos)
+      << outside.status();
+  auto noHeldOut = PrecisionCalibration::create(setup, {{1, 2}}, {});
+  ASSERT_FALSE(noHeldOut.ok());
+  EXPECT_NE(noHeldOut.status().message().find("held-out batch"),
+            std::string::npos)
+      << noHeldOut.status();
+
+  std::string path = ::testing::TempDir() + "/one_prompt.txt";
+  {
+    std::ofstream out(path);
+    out << "only one prompt\n\n   \n";
+  }
+  auto one = readCalibrationPrompts(path);
+  ASSERT_FALSE(one.ok());
+  EXPECT_NE(one.status().message().find("hold 1 non-empty lines"),
+            std::string::npos)
+      << one.status();
+  {
+    std::ofstream out(path, std::ios::app);
+    out << "a second prompt\n";
+  }
+  auto two = readCalibrationPrompts(path);
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_EQ(*two,
+            (std::vector<std::string>{"only one prompt", "a second prompt"}));
+  auto missing = readCalibrationPrompts(path + ".missing");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(path + ".missing"),
+            std::string::npos);
 }
 
 TEST(AutoPrecisionBytes, NarrowTypesCountTheirScales) {
