@@ -110,6 +110,7 @@ absl::Status buildBincountKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildMoeCombineKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildMoePlanKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildMoeRouteKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildQuantizeKernels(mlir::Operation *op, DirectKernels &k);
 
 /// The composites the ptx target keeps whole for a direct kernel
 /// (kiln-decompose expands every other one before lowering).
@@ -138,6 +139,10 @@ bool isDirectMoePlan(mlir::Operation *op);
 /// shapes, at most 64 groups); kiln-expand-unfused-composites expands the
 /// others before lowering.
 bool isDirectMoeRoute(mlir::Operation *op);
+/// True for the quantize ops the warp-per-tile kernel runs: f32/bf16/f16 into
+/// float8 or i8, blocks along the last axis only (1 x B tiles);
+/// kiln-expand-unfused-composites expands the others before lowering.
+bool isDirectQuantize(mlir::Operation *op);
 /// True for the scatter_add element types with hardware atomic adds (all but
 /// fp8 and i1/i8, which keep the exact gather-style kernel).
 bool scatterAddUsesAtomics(mlir::Operation *op);

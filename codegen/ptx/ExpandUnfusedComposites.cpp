@@ -3,10 +3,11 @@
 // The ptx pipeline keeps the composites of directComposites() whole
 // (kiln-decompose runs with them excluded); this pass expands the ones their
 // direct kernels refuse (isDirectAttention, isDirectMoeRoute,
-// isDirectMoePlan, and scaled_matmul outside the fp8 wgmma kernel's recipe),
-// then the composites that expansion creates. Before that, argmax over long
-// rows becomes f32 row reductions (ArgmaxAsRowReductions), and scaled_matmuls
-// of the recipe are laid out K-major for the kernel (ScaledMatmulAsKMajor).
+// isDirectMoePlan, isDirectQuantize, and scaled_matmul outside the fp8 wgmma
+// kernel's recipe), then the composites that expansion creates. Before that,
+// argmax over long rows becomes f32 row reductions (ArgmaxAsRowReductions),
+// and scaled_matmuls of the recipe are laid out K-major for the kernel
+// (ScaledMatmulAsKMajor).
 //
 //===----------------------------------------------------------------------===//
 
@@ -171,6 +172,7 @@ struct ExpandUnfusedCompositesPass
       if ((llvm::isa<ir::AttentionOp>(op) && !isDirectAttention(op)) ||
           (llvm::isa<ir::MoeRouteOp>(op) && !isDirectMoeRoute(op)) ||
           (llvm::isa<ir::MoePlanOp>(op) && !isDirectMoePlan(op)) ||
+          (llvm::isa<ir::QuantizeOp>(op) && !isDirectQuantize(op)) ||
           (llvm::isa<ir::ScaledMatmulOp>(op) &&
            !(wgmma && isTensorCoreScaledMatmul(op))))
         unfused.push_back(op);
@@ -185,7 +187,9 @@ struct ExpandUnfusedCompositesPass
     passes::populateMoeDecompositions(patterns, [](StringRef op) {
       return op == "moe_plan" || op == "moe_route";
     });
-    passes::populateQuantDecompositions(patterns, only("scaled_matmul"));
+    passes::populateQuantDecompositions(patterns, [](StringRef op) {
+      return op == "quantize" || op == "scaled_matmul";
+    });
     // Only the refused ops: the driver would otherwise also rewrite their
     // neighbours (a moe_route feeding an expanded plan) that the kernels take.
     GreedyRewriteConfig config;

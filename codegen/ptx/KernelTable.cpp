@@ -142,6 +142,9 @@ const KernelProvider providers[] = {
     {"moe_plan", false, nullptr,
      [](Operation *op, const KernelTarget &) { return isDirectMoePlan(op); },
      buildDirect<buildMoePlanKernels>},
+    {"quantize", false, nullptr,
+     [](Operation *op, const KernelTarget &) { return isDirectQuantize(op); },
+     buildDirect<buildQuantizeKernels>},
     {"loop_nest", true, nullptr,
      [](Operation *, const KernelTarget &) { return true; },
      [](KernelBuild &build) {
@@ -155,8 +158,9 @@ const KernelProvider providers[] = {
 ArrayRef<KernelProvider> kernelProviders() { return providers; }
 
 ArrayRef<StringLiteral> directComposites() {
-  static constexpr StringLiteral names[] = {
-      "attention", "moe_combine", "moe_route", "moe_plan", "scaled_matmul"};
+  static constexpr StringLiteral names[] = {"attention", "moe_combine",
+                                            "moe_route", "moe_plan",
+                                            "quantize",  "scaled_matmul"};
   return names;
 }
 

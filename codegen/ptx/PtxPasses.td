@@ -30,7 +30,9 @@ def ExpandUnfusedComposites
     fp8 wgmma kernel takes it (option `wgmma`: a Hopper target; DeepSeek-V3's
     1 x 128 / 128 x 128 blocks; K a multiple of 16); those with a transposed
     operand first get it transposed K-major (operand and scale, exact), as
-    float8 wgmma reads only K-major tiles. The others are expanded.
+    float8 wgmma reads only K-major tiles. The others are expanded, as are
+    kiln.quantize ops outside the warp-per-tile kernel (blocks along the last
+    axis only, into float8 or i8).
   }];
   let options = [
     Option<"wgmma", "wgmma", "bool", /*default=*/"true",

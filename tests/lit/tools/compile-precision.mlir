@@ -2,7 +2,8 @@
 // (the forward GEMM's activations in 1x128 tiles and its weight in 128x128
 // blocks, the input gradient's, the weight gradient's tokens-long tiles) and
 // the bytes they save; the host Executable keeps quantize and scaled_matmul
-// steps; the ptx target runs the forward and input-gradient GEMMs on the fp8
+// steps; the ptx target quantizes the 1x128 tiles with its warp-per-tile
+// kernel and runs the forward and input-gradient GEMMs on the fp8
 // wgmma kernel (the latter's weight transposed K-major) and decomposes the
 // weight gradient's, whose K is the 6 tokens (the kernel's copies need a
 // multiple of 16), and without wgmma all three; a policy that does not exist
@@ -10,6 +11,7 @@
 // RUN: kiln-compile %s --precision=fp8 --precision-report -o %t.kx | FileCheck %s --check-prefix=REPORT
 // RUN: kiln-compile %s --precision=fp8 --print-ir -o %t.kx | FileCheck %s --check-prefix=HOST
 // RUN: kiln-compile %s --precision=fp8 --target=ptx --print-ir -o %t.kx | FileCheck %s --check-prefix=PTX
+// RUN: kiln-compile %s --precision=fp8 --target=ptx --print-ir -o %t.kx | FileCheck %s --check-prefix=PTXQ
 // RUN: kiln-compile %s --precision=fp8 --target=ptx --wgmma=false --print-ir -o %t.kx | FileCheck %s --check-prefix=MMA
 // RUN: not kiln-compile %s --precision=fp16 -o %t.kx 2>&1 | FileCheck %s --check-prefix=BAD
 
@@ -25,11 +27,13 @@
 
 // HOST-COUNT-3: kiln.scaled_matmul
 // HOST-NOT: kiln.scaled_matmul
-// PTX-NOT: kiln.quantize
 // PTX-COUNT-2: kiln.dispatch kernel "wgmma_scaled_matmul"
 // PTX-NOT: kiln.dispatch kernel "wgmma_scaled_matmul"
+// The two 1x128 activation quantizes run on the warp-per-tile kernel; the
+// weight's 128x128 blocks and the weight gradient's 128x1 tiles decompose.
+// PTXQ-COUNT-2: kiln.dispatch kernel "quantize"
+// PTXQ-NOT: kiln.dispatch kernel "quantize"
 // MMA-NOT: kiln.scaled_matmul
-// MMA-NOT: kiln.quantize
 // BAD: kiln-assign-precision: unknown policy 'fp16' (expected bf16, fp8 or int4)
 module attributes {kiln.state = [
     {name = "up_proj.weight", type = tensor<256x128xbf16>, kind = "parameter"}]} {

@@ -1,4 +1,7 @@
-// kiln-expand-unfused-composites and the fp8 wgmma kernel: a scaled_matmul of
+// kiln-expand-unfused-composites and the quantization kernels. kiln.quantize
+// in 1xB tiles along the last axis into float8 or i8 stays whole for the
+// warp-per-tile kernel on every target; other blocks and i4 are expanded.
+// For the fp8 wgmma kernel, a scaled_matmul of
 // DeepSeek-V3's recipe (1x128 / 128x128 blocks, K a multiple of 16) stays
 // whole for the kernel, a transposed operand first becoming K-major (operand
 // and scale transposed, blocks swapped); one the kernel cannot take, or any on
@@ -62,4 +65,23 @@ func.func @refused(%a: tensor<64x300xf8E4M3FN>, %sa: tensor<64x3xf32>, %b: tenso
   %y = kiln.scaled_matmul %a, %sa, %b, %sb {a_block = array<i64: 1, 128>, b_block = array<i64: 128, 128>, transpose_a = false, transpose_b = true, dtype = f32} : (tensor<64x300xf8E4M3FN>, tensor<64x3xf32>, tensor<256x300xf8E4M3FN>, tensor<2x3xf32>) -> tensor<64x256xf32>
   %z = kiln.scaled_matmul %c, %sc, %d, %sd {a_block = array<i64: 1, 64>, b_block = array<i64: 1, 64>, transpose_a = false, transpose_b = true, dtype = f32} : (tensor<64x256xf8E4M3FN>, tensor<64x4xf32>, tensor<128x256xf8E4M3FN>, tensor<128x4xf32>) -> tensor<64x128xf32>
   return %y, %z : tensor<64x256xf32>, tensor<64x128xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @quantize
+// CHECK: kiln.quantize %arg0 {block = array<i64: 1, 128>, dtype = f8E4M3FN}
+// CHECK: kiln.quantize %arg1 {block = array<i64: 1, 1, 64>, dtype = i8}
+// CHECK-NOT: kiln.quantize
+// CHECK: return
+// KERNEL-LABEL: func.func @quantize
+// KERNEL-COUNT-2: kiln.dispatch kernel "quantize"
+// KERNEL-NOT: kiln.dispatch kernel "quantize"
+func.func @quantize(%x: tensor<208x400xbf16>, %y: tensor<2x3x100xf32>, %w: tensor<256x300xbf16>, %v: tensor<32x256xf32>)
+    -> (tensor<208x400xf8E4M3FN>, tensor<208x4xf32>, tensor<2x3x100xi8>, tensor<2x3x2xf32>, tensor<256x300xf8E4M3FN>, tensor<2x3xf32>, tensor<32x256xi4>, tensor<32x2xf32>) {
+  %q0, %s0 = kiln.quantize %x {block = array<i64: 1, 128>, dtype = f8E4M3FN} : (tensor<208x400xbf16>) -> (tensor<208x400xf8E4M3FN>, tensor<208x4xf32>)
+  %q1, %s1 = kiln.quantize %y {block = array<i64: 1, 1, 64>, dtype = i8} : (tensor<2x3x100xf32>) -> (tensor<2x3x100xi8>, tensor<2x3x2xf32>)
+  %q2, %s2 = kiln.quantize %w {block = array<i64: 128, 128>, dtype = f8E4M3FN} : (tensor<256x300xbf16>) -> (tensor<256x300xf8E4M3FN>, tensor<2x3xf32>)
+  %q3, %s3 = kiln.quantize %v {block = array<i64: 1, 128>, dtype = i4} : (tensor<32x256xf32>) -> (tensor<32x256xi4>, tensor<32x2xf32>)
+  return %q0, %s0, %q1, %s1, %q2, %s2, %q3, %s3 : tensor<208x400xf8E4M3FN>, tensor<208x4xf32>, tensor<2x3x100xi8>, tensor<2x3x2xf32>, tensor<256x300xf8E4M3FN>, tensor<2x3xf32>, tensor<32x256xi4>, tensor<32x2xf32>
 }
