@@ -23,6 +23,7 @@
 #include "models/precision/CalibrationPrompts.h"
 #include "models/precision/PrecisionCalibration.h"
 #include "tests/codegen/CompileTestUtil.h"
+#include "tests/models/TinyDeepseekConfig.h"
 
 #include "gtest/gtest.h"
 
@@ -31,31 +32,7 @@ namespace {
 
 constexpr int64_t kSeed = 5;
 
-/// Two layers (MoE in both, a shared expert), d = 24: compiles in seconds.
-DeepseekV3Config tinyConfig() {
-  DeepseekV3Config c;
-  c.vocabSize = 40;
-  c.hiddenSize = 24;
-  c.intermediateSize = 32;
-  c.moeIntermediateSize = 12;
-  c.numHiddenLayers = 2;
-  c.firstKDenseReplace = 1;
-  c.numAttentionHeads = 3;
-  c.numKeyValueHeads = 3;
-  c.qLoraRank.reset();
-  c.kvLoraRank = 12;
-  c.qkNopeHeadDim = 6;
-  c.qkRopeHeadDim = 4;
-  c.vHeadDim = 5;
-  c.yarn.reset();
-  c.ropeInterleave = false;
-  c.nRoutedExperts = 4;
-  c.numExpertsPerTok = 2;
-  c.nGroup = 2;
-  c.topkGroup = 1;
-  c.tieWordEmbeddings = true;
-  return c;
-}
+DeepseekV3Config tinyConfig() { return testing::tinyDeepseekConfig(1); }
 
 TokenBatch randomBatch(uint64_t seed, int rows) {
   std::mt19937_64 rng(seed);

@@ -19,6 +19,7 @@
 #include "models/deepseek/Generate.h"
 #include "models/deepseek/HfCheckpoint.h"
 #include "tests/codegen/CompileTestUtil.h"
+#include "tests/models/TinyDeepseekConfig.h"
 
 #include "gtest/gtest.h"
 
@@ -362,31 +363,7 @@ TEST_F(DeepseekInference, EosStopsAndLengthsEndSequences) {
 
 // The other branches of the model: one q_proj, plain rope without
 // interleaving, tied embeddings, MoE from the first layer; random weights.
-/// A two-layer random-init model small enough to compile in seconds.
-DeepseekV3Config tinyRandomConfig() {
-  DeepseekV3Config c;
-  c.vocabSize = 40;
-  c.hiddenSize = 24;
-  c.intermediateSize = 32;
-  c.moeIntermediateSize = 12;
-  c.numHiddenLayers = 2;
-  c.firstKDenseReplace = 0;
-  c.numAttentionHeads = 3;
-  c.numKeyValueHeads = 3;
-  c.qLoraRank.reset();
-  c.kvLoraRank = 12;
-  c.qkNopeHeadDim = 6;
-  c.qkRopeHeadDim = 4;
-  c.vHeadDim = 5;
-  c.yarn.reset();
-  c.ropeInterleave = false;
-  c.nRoutedExperts = 4;
-  c.numExpertsPerTok = 2;
-  c.nGroup = 2;
-  c.topkGroup = 1;
-  c.tieWordEmbeddings = true;
-  return c;
-}
+DeepseekV3Config tinyRandomConfig() { return testing::tinyDeepseekConfig(0); }
 
 TEST(DeepseekInferenceRandom, DecodeMatchesFullForward) {
   DeepseekV3Config c = tinyRandomConfig();
