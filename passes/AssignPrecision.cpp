@@ -26,7 +26,8 @@ namespace kiln::passes {
 namespace {
 
 bool isPolicy(StringRef name) {
-  return name == "bf16" || name == "fp8" || name == "int4";
+  return name == "bf16" || name == "fp8" || name == "fp8-delayed" ||
+         name == "int4";
 }
 
 /// One `WEIGHT=POLICY` entry of the assign option.
@@ -49,7 +50,7 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
     if (!isPolicy(policy))
       return emitError(UnknownLoc::get(ctx))
              << "kiln-assign-precision: unknown policy '" << policy
-             << "' (expected bf16, fp8 or int4)";
+             << "' (expected bf16, fp8, fp8-delayed or int4)";
     if (blockSize < 1)
       return emitError(UnknownLoc::get(ctx))
              << "kiln-assign-precision: block must be at least 1, got "
@@ -61,7 +62,7 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
       if (weight.empty() || chosen.size() == entry.size() || !isPolicy(chosen))
         return emitError(UnknownLoc::get(ctx))
                << "kiln-assign-precision: assign entry '" << entry
-               << "' is not WEIGHT=bf16|fp8|int4";
+               << "' is not WEIGHT=bf16|fp8|fp8-delayed|int4";
       assignments.push_back({entry, weight.str(), chosen.str()});
     }
     return success();

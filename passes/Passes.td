@@ -73,7 +73,10 @@ def AssignPrecision : Pass<"kiln-assign-precision", "::mlir::ModuleOp"> {
     state). Policy `int4` (weight-only, for inference: a module with
     kiln.grad is refused, integer weights having no gradient) tags the same
     matmuls with dtype i4; their weights are quantized group-wise along K
-    (groups of `block`) and dequantized in front of the matmul. Policy `bf16`
+    (groups of `block`) and dequantized in front of the matmul. Policy
+    `fp8-delayed` tags as fp8 does, adding `scaling = "delayed", history =
+    16`: Transformer Engine's delayed scaling (see kiln-lower-precision).
+    Policy `bf16`
     (the default) keeps the model's types and tags nothing.
 
     `assign` chooses per weight: each entry `WEIGHT=bf16|fp8|int4` applies to
@@ -87,7 +90,7 @@ def AssignPrecision : Pass<"kiln-assign-precision", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"policy", "policy", "std::string", "\"bf16\"",
-           "bf16 (the types the model wrote), fp8 (DeepSeek-V3's block-scaled E4M3 GEMMs) or int4 (weight-only, inference)">,
+           "bf16 (the types the model wrote), fp8 (DeepSeek-V3's block-scaled E4M3 GEMMs), fp8-delayed (E4M3 with delayed per-tensor scaling) or int4 (weight-only, inference)">,
     ListOption<"keep", "keep", "std::string",
                "Parameter name substrings that stay in the model's type "
                "(default embed_tokens, lm_head, mlp.gate.weight)">,
@@ -111,7 +114,13 @@ def LowerPrecision : Pass<"kiln-lower-precision", "::mlir::ModuleOp"> {
     dimensions of a are folded into rows. An i4 choice quantizes only the
     weight, group-wise along K, and dequantizes it to its type in front of
     the unchanged matmul. A matmul it cannot lower (batched b)
-    keeps its type and loses the tag, with a remark naming it.
+    keeps its type and loses the tag, with a remark naming it. A choice
+    with `scaling = "delayed"` quantizes each operand with one scale,
+    max(history) / qmax (the current amax / qmax while the history is all
+    zero), spread over the same blocks, and returns the history with this
+    step's amax shifted in: a state "precision.amax.<weight>.<n>" of kind
+    "precision" (tensor<history x f32>, zeros) that its function reads and
+    returns, so it updates in place and checkpoints keep it.
   }];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }

@@ -35,10 +35,16 @@ DictionaryAttr precisionChoice(Builder &b, llvm::StringRef policy,
                                int64_t block, StringAttr weight) {
   Type narrow = policy == "int4" ? Type(b.getIntegerType(4))
                                  : Type(b.getFloat8E4M3FNType());
-  return b.getDictionaryAttr(
-      {b.getNamedAttr("dtype", TypeAttr::get(narrow)),
-       b.getNamedAttr("block", b.getI64IntegerAttr(block)),
-       b.getNamedAttr("weight", weight)});
+  SmallVector<NamedAttribute> fields{
+      b.getNamedAttr("dtype", TypeAttr::get(narrow)),
+      b.getNamedAttr("block", b.getI64IntegerAttr(block)),
+      b.getNamedAttr("weight", weight)};
+  if (policy == "fp8-delayed") {
+    fields.push_back(b.getNamedAttr("scaling", b.getStringAttr("delayed")));
+    fields.push_back(
+        b.getNamedAttr("history", b.getI64IntegerAttr(kDelayedScalingHistory)));
+  }
+  return b.getDictionaryAttr(fields);
 }
 
 } // namespace kiln::passes

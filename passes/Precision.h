@@ -55,8 +55,14 @@ mlir::StringAttr
 narrowableWeight(ir::MatmulOp op,
                  const llvm::StringMap<mlir::DictionaryAttr> &table);
 
+/// The amax history length of the fp8-delayed policy: steps whose largest
+/// amax sets a tensor's scale.
+inline constexpr int64_t kDelayedScalingHistory = 16;
+
 /// The kiln.precision attribute for the narrow type named `policy` ("fp8":
-/// E4M3, "int4": i4) of `weight`'s GEMM in blocks of `block`.
+/// E4M3, current scaling; "fp8-delayed": E4M3 with delayed scaling,
+/// `scaling = "delayed"` and `history`; "int4": i4) of `weight`'s GEMM in
+/// blocks of `block`.
 mlir::DictionaryAttr precisionChoice(mlir::Builder &b, llvm::StringRef policy,
                                      int64_t block, mlir::StringAttr weight);
 

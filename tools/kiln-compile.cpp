@@ -89,6 +89,8 @@ static cl::opt<std::string> precision(
     cl::desc("Precision policy (kiln-assign-precision): bf16 keeps the types "
              "the model wrote; fp8 runs weight GEMMs and their gradients' "
              "GEMMs in E4M3 with 1x128 activation and 128x128 weight scales; "
+             "fp8-delayed does so with one scale per tensor from its amax "
+             "history (state of kind precision); "
              "int4 (inference only) quantizes weights group-wise along K; "
              "WEIGHT=TYPE,... chooses per weight (TYPE bf16, fp8 or int4; "
              "WEIGHT a parameter name or a substring of names), e.g. the "

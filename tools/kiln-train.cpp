@@ -63,7 +63,7 @@ static const char *kUsage =
 kiln-train-rt: the same without the compiler, for machines without MLIR (needs --bundle)
 
 usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo]
-                  [--device=cpu|cuda] [--precision=bf16|fp8] [--output-dir=DIR] [--resume]
+                  [--device=cpu|cuda] [--precision=bf16|fp8|fp8-delayed] [--output-dir=DIR] [--resume]
                   [--bundle=DIR | --export-bundle=DIR [--data-parallel=N]]
        mpirun -np N kiln-train ...   (data-parallel on N CPU ranks)
 
@@ -74,8 +74,10 @@ usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo
   --mode=MODE       shorthand for --set='mode: "MODE"'
   --device=DEVICE   cpu (the default: host Executables on the CPU executor) or cuda
                     (ptx Executables on CUDA device 0; CUDA_VISIBLE_DEVICES picks another)
-  --precision=P     bf16 (the default: the model's types) or fp8 (weight GEMMs and
+  --precision=P     bf16 (the default: the model's types), fp8 (weight GEMMs and
                     their gradients' GEMMs in block-scaled E4M3, DeepSeek-V3's recipe)
+                    or fp8-delayed (the same GEMMs, per-tensor scales from a 16-step
+                    amax history, Transformer Engine's delayed scaling)
   --output-dir=DIR  metrics.jsonl, TensorBoard events (tb/) and checkpoints
   --resume          continue from DIR/checkpoint.safetensors
   --show-samples=N  print N held-out completions at each evaluation

@@ -302,7 +302,7 @@ absl::Status validateTrainConfig(const TrainConfig &c) {
   for (auto s :
        {oneOf("mode", c.mode(), {"sft", "grpo", "sft+grpo"}),
         oneOf("device", c.device(), {"cpu", "cuda"}),
-        oneOf("precision", c.precision(), {"bf16", "fp8"}),
+        oneOf("precision", c.precision(), {"bf16", "fp8", "fp8-delayed"}),
         oneOf("task.name", c.task().name(),
               {"arithmetic", "countdown", "jsonl"}),
         oneOf("task.prompt_template", c.task().prompt_template(),

@@ -25,9 +25,9 @@
 // ROUTER-NOT: kiln.precision = {{.*}}proj
 // ROUTER: kiln.matmul %{{.*}}, %arg4 {kiln.precision = {block = 128 : i64, dtype = f8E4M3FN, weight = "model.layers.1.mlp.gate.weight"}
 
-// NOEQ: kiln-assign-precision: assign entry 'up_proj' is not WEIGHT=bf16|fp8|int4
-// TYPE: kiln-assign-precision: assign entry 'up_proj=fp16' is not WEIGHT=bf16|fp8|int4
-// EMPTY: kiln-assign-precision: assign entry '=int4' is not WEIGHT=bf16|fp8|int4
+// NOEQ: kiln-assign-precision: assign entry 'up_proj' is not WEIGHT=bf16|fp8|fp8-delayed|int4
+// TYPE: kiln-assign-precision: assign entry 'up_proj=fp16' is not WEIGHT=bf16|fp8|fp8-delayed|int4
+// EMPTY: kiln-assign-precision: assign entry '=int4' is not WEIGHT=bf16|fp8|fp8-delayed|int4
 // NONE: kiln-assign-precision: assign entry 'o_proj=int4' matches no weight GEMM of this module
 module attributes {kiln.state = [
     {name = "model.layers.0.mlp.up_proj.weight", type = tensor<16x8xf32>, kind = "parameter"},

@@ -35,7 +35,7 @@
 // LOWER: kiln.quantize %[[X]] {block = array<i64: 128, 1>, dtype = f8E4M3FN} : (tensor<6x128xbf16>) -> (tensor<6x128xf8E4M3FN>, tensor<1x128xf32>)
 // LOWER: kiln.scaled_matmul {{.*}} {a_block = array<i64: 128, 1>, b_block = array<i64: 128, 1>, dtype = bf16, {{.*}}transpose_a = true, transpose_b = false}
 // LOWER-NOT: kiln.matmul %{{.*}}, %arg1
-// BAD: kiln-assign-precision: unknown policy 'fp4' (expected bf16, fp8 or int4)
+// BAD: kiln-assign-precision: unknown policy 'fp4' (expected bf16, fp8, fp8-delayed or int4)
 module attributes {kiln.state = [
     {name = "layers.0.mlp.up_proj.weight", type = tensor<256x128xbf16>, kind = "parameter"},
     {name = "model.layers.0.mlp.gate.weight", type = tensor<8x128xbf16>, kind = "parameter"}]} {

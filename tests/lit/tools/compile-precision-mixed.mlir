@@ -12,7 +12,7 @@
 // CHECK-NEXT: gemm 1 of model.layers.0.mlp.up_proj.weight: weight model.layers.0.mlp.up_proj.weight [16, 8] f32 -> f8E4M3FN, blocks 128x128, 512 -> 132 bytes
 // CHECK-NEXT: gemm 2 of model.layers.0.mlp.down_proj.weight: weight model.layers.0.mlp.down_proj.weight [8, 16] f32 -> i4 (dequantized in front of the matmul), blocks 1x128, 512 -> 96 bytes
 // CHECK-NEXT: 2 quantized GEMMs
-// BAD: assign entry 'up_proj=fp4' is not WEIGHT=bf16|fp8|int4
+// BAD: assign entry 'up_proj=fp4' is not WEIGHT=bf16|fp8|fp8-delayed|int4
 // AUTO: policy 'auto' needs the model's weights and calibration data: kiln-serve --precision=auto measures them
 module attributes {kiln.state = [
     {name = "model.layers.0.mlp.up_proj.weight", type = tensor<16x8xf32>, kind = "parameter"},

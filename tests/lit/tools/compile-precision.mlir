@@ -34,7 +34,7 @@
 // PTXQ-COUNT-2: kiln.dispatch kernel "quantize"
 // PTXQ-NOT: kiln.dispatch kernel "quantize"
 // MMA-NOT: kiln.scaled_matmul
-// BAD: kiln-assign-precision: unknown policy 'fp16' (expected bf16, fp8 or int4)
+// BAD: kiln-assign-precision: unknown policy 'fp16' (expected bf16, fp8, fp8-delayed or int4)
 module attributes {kiln.state = [
     {name = "up_proj.weight", type = tensor<256x128xbf16>, kind = "parameter"}]} {
   func.func @step(%x: tensor<2x3x128xbf16> {kiln.name = "x"},
