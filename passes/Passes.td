@@ -184,6 +184,38 @@ def DataParallel : Pass<"kiln-data-parallel", "::mlir::ModuleOp"> {
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 
+def ShardOptimizerState : Pass<"kiln-shard-optimizer-state", "::mlir::ModuleOp"> {
+  let summary = "ZeRO-1: each data-parallel rank keeps and updates 1/G of the optimizer state";
+  let description = [{
+    DeepSpeed's ZeRO stage 1 over a kiln-data-parallel step. Every float
+    optimizer state of rank >= 1 (AdamW's moments, master weights, gradient
+    accumulators) is flattened, padded with zeros to a multiple of
+    group-size and cut into one contiguous block per rank: its kiln.state
+    entry gets the block's type tensor<ceil(n/G)xT>, kind
+    "optimizer_shard", `full_type` (the whole tensor's type) and
+    `group_size`; scalar states (the step counter) stay whole. In each
+    function that reads or writes such a state, each gradient all_reduce
+    that kiln-data-parallel marked `kiln.gradient` becomes a
+    kiln.reduce_scatter of the padded gradient, and every elementwise op
+    that reads a block runs on the block (replicated operands, such as the
+    parameter, are cut to this rank's block; splat constants are resized);
+    a full reduction of a block (the global-norm clip's sum of squares)
+    becomes the block's reduction, padding excluded, then an all_reduce.
+    A whole value still needed (the updated parameter, returned to the
+    state table) is kiln.all_gather of the blocks. Per element the update
+    runs the same ops on the same values, so parameters match the unsharded
+    step bit for bit; only full reductions sum in another order. The
+    rank's index comes from a reduce_scatter of [0, 1, ..., G-1] (the
+    dialect has no rank op). Runs after kiln-grad and before
+    kiln-bucket-gradients; a group size of 1 leaves the module alone.
+  }];
+  let options = [
+    Option<"groupSize", "group-size", "int64_t", "1",
+           "Number of data-parallel ranks sharing the optimizer state">
+  ];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
 def ExpertParallel : Pass<"kiln-expert-parallel", "::mlir::ModuleOp"> {
   let summary = "Shard MoE experts over ranks: dispatch and combine as all_to_all";
   let description = [{

@@ -52,6 +52,13 @@ void buildHostPipeline(mlir::OpPassManager &pm,
     pm.addPass(createLowerPrecision());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
+  if (options.dataParallel > 1 && options.zero == 1) {
+    // On the finished backward, before the remaining gradient all_reduces
+    // are bucketed.
+    ShardOptimizerStateOptions zero;
+    zero.groupSize = options.dataParallel;
+    pm.addPass(createShardOptimizerState(zero));
+  }
   if (options.dataParallel > 1)
     pm.addPass(createBucketGradients());
   if (options.decompose) {

@@ -22,6 +22,9 @@ struct PipelineOptions {
   /// Data-parallel ranks (kiln-data-parallel, before differentiating); 1 adds
   /// no pass.
   int64_t dataParallel = 1;
+  /// ZeRO stage with dataParallel > 1: 1 shards the optimizer state over
+  /// the ranks (kiln-shard-optimizer-state); 0 keeps it whole.
+  int64_t zero = 0;
   /// Expert-parallel ranks (kiln-expert-parallel, after kiln-fuse-moe); 1
   /// adds no pass.
   int64_t expertParallel = 1;
