@@ -51,6 +51,19 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
         "data and expert parallelism share one world: their group sizes (" +
         std::to_string(options.dataParallel) + " and " +
         std::to_string(options.expertParallel) + ") must be equal");
+  if (options.zero != 0 && options.zero != 1)
+    return absl::InvalidArgumentError(
+        "zero must be 0 or 1 (ZeRO stage 1: sharded optimizer state), got " +
+        std::to_string(options.zero));
+  if (options.zero == 1 && options.dataParallel < 2)
+    return absl::InvalidArgumentError(
+        "zero=1 shards the optimizer state over data-parallel ranks: it "
+        "needs data parallel > 1, got " +
+        std::to_string(options.dataParallel));
+  if (options.zero == 1 && options.target != "host")
+    return absl::InvalidArgumentError(
+        "zero=1 is built for the host target (CPU ranks under MPI), not '" +
+        options.target + "'");
   if (auto s = module.verify(); !s.ok())
     return s;
   DiagnosticCollector diagnostics(module.context());
@@ -74,6 +87,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     pipeline.decompose = options.decompose;
     pipeline.fuseMoe = options.fuseMoe;
     pipeline.dataParallel = options.dataParallel;
+    pipeline.zero = options.zero;
     pipeline.expertParallel = options.expertParallel;
     pipeline.precision = options.precision;
     pipeline.precisionKeep = options.precisionKeep;

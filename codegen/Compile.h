@@ -33,6 +33,11 @@ struct CompileOptions {
   /// averages replicated parameters' gradients and the returned loss over
   /// them (MPI on the host target, NCCL on ptx).
   int64_t dataParallel = 1;
+  /// ZeRO stage over the dataParallel ranks: 1 keeps 1/N of every optimizer
+  /// state tensor per rank (kiln-shard-optimizer-state: gradients
+  /// reduce_scattered, the update on the rank's block, parameters
+  /// all_gathered); 0 keeps it whole. Needs dataParallel > 1.
+  int64_t zero = 0;
   /// Expert-parallel ranks (kiln-expert-parallel): > 1 shards the
   /// parameters marked `sharding = "experts"` and exchanges MoE rows with
   /// kiln.all_to_all. With dataParallel > 1 both must be equal (one world).

@@ -60,6 +60,13 @@ static cl::opt<int64_t> dataParallel(
              "averaged over them with kiln.all_reduce; run the result with "
              "mpirun -np N (default 1: no collectives)"),
     cl::init(1), cl::value_desc("N"), cl::cat(category));
+static cl::opt<int64_t> zero(
+    "zero",
+    cl::desc("ZeRO stage with --data-parallel=N: 1 keeps 1/N of every "
+             "optimizer state tensor per rank (kiln-shard-optimizer-state: "
+             "gradients reduce_scattered, the update on the rank's block, "
+             "parameters all_gathered); 0 keeps it whole (default 0)"),
+    cl::init(0), cl::value_desc("STAGE"), cl::cat(category));
 static cl::opt<int64_t> expertParallel(
     "expert-parallel",
     cl::desc("Compile for N expert-parallel ranks (kiln-expert-parallel): "
@@ -189,13 +196,26 @@ static int run(int argc, char **argv) {
     return fail(refused);
 
   if (!bundleDir.empty()) {
-    if (dataParallel != 1 || expertParallel != 1)
-      return fail("--data-parallel and --expert-parallel apply to a single "
-                  "Executable (-o), not "
+    if (dataParallel != 1 || expertParallel != 1 || zero != 0)
+      return fail("--data-parallel, --expert-parallel and --zero apply to a "
+                  "single Executable (-o), not "
                   "to --bundle, whose entries hold both targets");
     return writeBundle(buffer.str(), input);
   }
 
+  if (zero != 0 && zero != 1)
+    return fail(absl::StrFormat("--zero must be 0 or 1 (ZeRO stage 1 shards "
+                                "the optimizer state), got %d",
+                                static_cast<int64_t>(zero)));
+  if (zero == 1 && dataParallel < 2)
+    return fail(absl::StrFormat(
+        "--zero=1 shards the optimizer state over data-parallel ranks: it "
+        "needs --data-parallel=N with N > 1, got --data-parallel=%d",
+        static_cast<int64_t>(dataParallel)));
+  if (zero == 1 && std::string(target) != "host")
+    return fail("--zero=1 is built for the host target (CPU ranks under "
+                "MPI), not --target=" +
+                std::string(target));
   auto module = kiln::IrModule::parse(buffer.str(), input);
   if (!module.ok())
     return fail(std::string(module.status().message()));
@@ -206,6 +226,7 @@ static int run(int argc, char **argv) {
   options.fuseMoe = fuseMoe;
   options.dataParallel = dataParallel;
   options.expertParallel = expertParallel;
+  options.zero = zero;
   options.dumpIrDir = dumpIr;
   options.providers.assign(providers.begin(), providers.end());
   options.wgmmaMatmul = wgmma;

@@ -84,6 +84,9 @@ std::string reasonerBucket(const ReasonerShapes &shapes) {
                    shapes.sftBatch, "_g", shapes.grpoBatch);
   if (shapes.dataParallel > 1)
     absl::StrAppend(&bucket, "_dp", shapes.dataParallel);
+  // Sharded optimizer state is another state table.
+  if (shapes.zero > 0)
+    absl::StrAppend(&bucket, "_zero", shapes.zero);
   return bucket;
 }
 

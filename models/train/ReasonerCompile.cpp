@@ -23,6 +23,7 @@ absl::StatusOr<proto::Executable> compileReasoner(const TrainConfig &config,
   options.target = target;
   options.dumpIrDir = dumpIrDir;
   options.dataParallel = shapes.dataParallel;
+  options.zero = shapes.zero;
   options.precision = config.precision();
   auto exe = codegen::compile(module, options);
   if (!exe.ok())

@@ -27,6 +27,9 @@ struct ReasonerShapes {
   /// on its own rows, and the training steps see the global batch's
   /// gradient and loss.
   int64_t dataParallel = 1;
+  /// ZeRO stage over those ranks: 1 shards every optimizer state tensor
+  /// (kiln-shard-optimizer-state), 0 keeps it whole on every rank.
+  int64_t zero = 0;
 };
 
 /// kiln-train's shapes for `config`: the longest prompt of the task, a sequence

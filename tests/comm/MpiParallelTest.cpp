@@ -350,6 +350,191 @@ HostTensor sliceRows(const HostTensor &t, int64_t start, int64_t n) {
   return out;
 }
 
+/// This rank's loaded Executor of `name`, with its state initialised.
+std::unique_ptr<Executor> loadPart(const std::string &name) {
+  auto exe = readExecutable(fixture(name));
+  EXPECT_TRUE(exe.ok()) << exe.status();
+  if (!exe.ok())
+    return nullptr;
+  ExecutorOptions options;
+  options.numThreads = 1;
+  options.communicator = world;
+  auto part = Executor::create(*exe, options);
+  EXPECT_TRUE(part.ok()) << part.status();
+  if (!part.ok() || !(*part)->initializeState().ok())
+    return nullptr;
+  return std::move(*part);
+}
+
+/// Every rank's block of a ZeRO-1 shard, in rank order and cut to the
+/// whole tensor's `elements`: the state as one process holds it.
+HostTensor gatherShards(const HostTensor &shard, int64_t elements) {
+  HostTensor all(shard.dtype(), {shard.numElements() * ranks()});
+  absl::Status s = world->allGather(shard.data(), all.data(), shard.byteSize(),
+                                    {"test", "gatherShards"});
+  EXPECT_TRUE(s.ok()) << s;
+  HostTensor whole(shard.dtype(), {elements});
+  std::memcpy(whole.data(), all.data(), whole.byteSize());
+  return whole;
+}
+
+// ZeRO-1 (kiln-shard-optimizer-state): the loss of one process, parameters
+// bit for bit those of the all_reduce data-parallel step, each rank holding
+// half of every moment, and the blocks together the one-process moments.
+TEST(Zero1, MlpStepShardsTheMomentsAndKeepsTheSingleProcessStep) {
+  ExecutorPair pair;
+  loadPair("mlp_step", pair);
+  if (HasFatalFailure())
+    return;
+  std::unique_ptr<Executor> zero =
+      loadPart("mlp_step_zero_" + std::to_string(ranks()) + ".pb");
+  ASSERT_NE(zero, nullptr);
+  Executor *whole = pair.whole.get(), *replicated = pair.part.get();
+
+  const std::vector<std::string> params = {"fc1.weight", "fc1.bias",
+                                           "fc2.weight", "fc2.bias"};
+  int64_t wholeBytes = 0, shardBytes = 0;
+  for (const proto::StateEntry &e : zero->executable().state()) {
+    bool moment = e.name().find(".exp_avg") != std::string::npos;
+    auto full = whole->getState(e.name());
+    ASSERT_TRUE(full.ok()) << e.name();
+    if (!moment)
+      continue;
+    EXPECT_EQ(e.kind(), "optimizer_shard") << e.name();
+    int64_t n = full->numElements();
+    auto mine = zero->getState(e.name());
+    ASSERT_TRUE(mine.ok());
+    EXPECT_EQ(mine->numElements(), (n + ranks() - 1) / ranks()) << e.name();
+    wholeBytes += full->byteSize();
+    shardBytes += mine->byteSize();
+  }
+  // 32x64 + 64 + 64x10 + 10 elements: every tensor but fc2.bias's divides.
+  EXPECT_GT(wholeBytes, 0);
+  EXPECT_LE(shardBytes * ranks(), wholeBytes + 4 * ranks() * 8);
+  EXPECT_GE(shardBytes * ranks(), wholeBytes);
+
+  constexpr int64_t batch = 16, inputs = 32, classes = 10;
+  int64_t local = batch / ranks();
+  std::mt19937_64 rng(13);
+  std::normal_distribution<double> normal;
+  for (int step = 0; step < 3; ++step) {
+    HostTensor x(proto::F32, {batch, inputs}), labels(proto::I64, {batch});
+    for (int64_t i = 0; i < x.numElements(); ++i)
+      x.setDouble(i, normal(rng));
+    for (int64_t b = 0; b < batch; ++b)
+      labels.setInt(b, static_cast<int64_t>(rng() % classes));
+    HostTensor lr(proto::F32, {});
+    lr.setDouble(0, 1e-2);
+    HostTensor myX = sliceRows(x, rank() * local, local);
+    HostTensor myLabels = sliceRows(labels, rank() * local, local);
+    auto expected = whole->runNamed("train_step",
+                                    {{"x", x}, {"labels", labels}, {"lr", lr}});
+    auto allReduced = replicated->runNamed(
+        "train_step", {{"x", myX}, {"labels", myLabels}, {"lr", lr}});
+    auto got = zero->runNamed("train_step",
+                              {{"x", myX}, {"labels", myLabels}, {"lr", lr}});
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    ASSERT_TRUE(allReduced.ok()) << allReduced.status();
+    ASSERT_TRUE(got.ok()) << got.status();
+    double want = expected->at("loss").getDouble(0);
+    double have = got->at("loss").getDouble(0);
+    EXPECT_LE(std::abs(have - want), 1e-6 * std::abs(want))
+        << "step " << step << ": loss " << have << " with ZeRO-1, " << want
+        << " in one process";
+    for (const std::string &name : params) {
+      auto one = whole->getState(name);
+      auto dp = replicated->getState(name);
+      auto z = zero->getState(name);
+      ASSERT_TRUE(one.ok() && dp.ok() && z.ok());
+      EXPECT_LE(relativeDifference(*one, *z), 1e-6)
+          << name << " after step " << step;
+      EXPECT_EQ(std::memcmp(dp->data(), z->data(), dp->byteSize()), 0)
+          << name << " after step " << step
+          << ": ZeRO-1 must update each element as the all_reduce step does";
+      for (const char *moment : {".exp_avg", ".exp_avg_sq"}) {
+        auto full = whole->getState(name + moment);
+        auto shard = zero->getState(name + moment);
+        ASSERT_TRUE(full.ok() && shard.ok());
+        HostTensor joined = gatherShards(*shard, full->numElements());
+        EXPECT_LE(
+            relativeDifference(full->reshaped({full->numElements()}), joined),
+            1e-5)
+            << name << moment << " after step " << step;
+      }
+    }
+  }
+}
+
+// The demo policy's SFT step clips by the global norm: with ZeRO-1 each rank
+// sums the squares of its blocks and the partial sums are all_reduced, so
+// the norm is summed in another order than one process sums it (f32: a few
+// 1e-6 relative), and the parameters follow the all_reduce step's to within
+// what that norm's rounding moves them.
+TEST(Zero1, DemoPolicySftStepGivesTheSingleProcessLossAndNorm) {
+  ExecutorPair pair;
+  loadPair("reasoner", pair);
+  if (HasFatalFailure())
+    return;
+  Executor *whole = pair.whole.get(), *replicated = pair.part.get();
+  std::unique_ptr<Executor> zero =
+      loadPart("reasoner_zero_" + std::to_string(ranks()) + ".pb");
+  ASSERT_NE(zero, nullptr);
+
+  const proto::EntryPoint *entry = whole->entry("sft_step");
+  ASSERT_NE(entry, nullptr);
+  std::vector<int64_t> shape;
+  for (const proto::Argument &a : entry->arguments())
+    if (a.name() == "tokens")
+      shape.assign(entry->buffers(a.buffer()).shape().begin(),
+                   entry->buffers(a.buffer()).shape().end());
+  ASSERT_EQ(shape.size(), 2u);
+  int64_t batch = shape[0], local = batch / ranks();
+  std::mt19937_64 rng(17);
+  for (int step = 0; step < 2; ++step) {
+    HostTensor tokens(proto::I64, shape), targets(proto::I64, shape);
+    HostTensor mask(proto::F32, shape);
+    for (int64_t i = 0; i < tokens.numElements(); ++i) {
+      tokens.setInt(i, static_cast<int64_t>(rng() % 8));
+      targets.setInt(i, static_cast<int64_t>(rng() % 8));
+      int64_t row = i / shape[1], col = i % shape[1];
+      mask.setDouble(i, col < 2 + 3 * row ? 1.0 : 0.0);
+    }
+    HostTensor lr(proto::F32, {});
+    lr.setDouble(0, 1e-3);
+    auto expected = whole->runNamed(
+        "sft_step",
+        {{"tokens", tokens}, {"targets", targets}, {"mask", mask}, {"lr", lr}});
+    int64_t at = rank() * local;
+    std::map<std::string, HostTensor> mine = {
+        {"tokens", sliceRows(tokens, at, local)},
+        {"targets", sliceRows(targets, at, local)},
+        {"mask", sliceRows(mask, at, local)},
+        {"lr", lr}};
+    auto allReduced = replicated->runNamed("sft_step", mine);
+    auto got = zero->runNamed("sft_step", mine);
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    ASSERT_TRUE(allReduced.ok()) << allReduced.status();
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (const char *name : {"loss", "grad_norm"}) {
+      double want = expected->at(name).getDouble(0);
+      double have = got->at(name).getDouble(0);
+      double tolerance = std::string(name) == "loss" ? 1e-6 : 1e-5;
+      EXPECT_LE(std::abs(have - want), tolerance * std::abs(want))
+          << "step " << step << ": " << name << " " << have << " with ZeRO-1, "
+          << want << " in one process";
+    }
+    for (const proto::StateEntry &e : whole->executable().state()) {
+      if (e.kind() != "parameter")
+        continue;
+      auto a = replicated->getState(e.name());
+      auto b = zero->getState(e.name());
+      ASSERT_TRUE(a.ok() && b.ok()) << e.name();
+      EXPECT_LE(relativeDifference(*a, *b), 1e-6)
+          << e.name() << " after step " << step;
+    }
+  }
+}
+
 TEST(DataParallel, DemoPolicySftStepGivesTheSingleProcessLoss) {
   ExecutorPair pair;
   loadPair("reasoner", pair);

@@ -32,8 +32,9 @@ int fail(const std::string &what, const absl::Status &status) {
 }
 
 /// The MLP train step for `ranks` data-parallel ranks sharing a global batch
-/// of 16, into DIR/mlp_step_<ranks>.pb.
-int writeMlp(const std::string &dir, int64_t ranks) {
+/// of 16, into DIR/mlp_step_<ranks>.pb; with `zero` 1 the optimizer state is
+/// sharded over the ranks (ZeRO-1), into DIR/mlp_step_zero_<ranks>.pb.
+int writeMlp(const std::string &dir, int64_t ranks, int64_t zero = 0) {
   kiln::models::MlpConfig config;
   config.batch = 16 / ranks;
   kiln::Graph graph = kiln::models::buildMlpTrainGraph(config);
@@ -42,10 +43,12 @@ int writeMlp(const std::string &dir, int64_t ranks) {
     return fail("building the MLP", module.status());
   kiln::codegen::CompileOptions options;
   options.dataParallel = ranks;
+  options.zero = zero;
   auto exe = kiln::codegen::compile(*module, options);
   if (!exe.ok())
     return fail("compiling the MLP", exe.status());
-  std::string path = dir + "/mlp_step_" + std::to_string(ranks) + ".pb";
+  std::string path = dir + (zero ? "/mlp_step_zero_" : "/mlp_step_") +
+                     std::to_string(ranks) + ".pb";
   if (auto s = kiln::writeExecutable(*exe, path, /*text=*/false); !s.ok())
     return fail(path, s);
   return 0;
@@ -53,8 +56,9 @@ int writeMlp(const std::string &dir, int64_t ranks) {
 
 /// kiln-train's entries for `make demo`'s policy (the default
 /// configuration), compiled for `ranks` data-parallel ranks sharing the SFT
-/// batch, into DIR/reasoner_<ranks>.pb; the tests run its sft_step.
-int writeReasoner(const std::string &dir, int64_t ranks) {
+/// batch, into DIR/reasoner_<ranks>.pb (DIR/reasoner_zero_<ranks>.pb with the
+/// optimizer state sharded, `zero` 1); the tests run its sft_step.
+int writeReasoner(const std::string &dir, int64_t ranks, int64_t zero = 0) {
   auto config = kiln::train::parseTrainConfig("", "defaults");
   if (!config.ok())
     return fail("the default training configuration", config.status());
@@ -66,10 +70,12 @@ int writeReasoner(const std::string &dir, int64_t ranks) {
                 absl::InvalidArgumentError("the SFT batch does not split"));
   shapes->sftBatch /= ranks;
   shapes->dataParallel = ranks;
+  shapes->zero = zero;
   auto exe = kiln::train::compileReasoner(*config, *shapes, "host");
   if (!exe.ok())
     return fail("compiling the reasoner", exe.status());
-  std::string path = dir + "/reasoner_" + std::to_string(ranks) + ".pb";
+  std::string path = dir + (zero ? "/reasoner_zero_" : "/reasoner_") +
+                     std::to_string(ranks) + ".pb";
   if (auto s = kiln::writeExecutable(*exe, path, /*text=*/false); !s.ok())
     return fail(path, s);
   return 0;
@@ -167,6 +173,11 @@ int main(int argc, char **argv) {
   for (int64_t ranks : {1, 2})
     if (int rc = writeReasoner(dir, ranks); rc != 0)
       return rc;
+  // ZeRO-1 over two ranks, against the same one-process steps.
+  if (int rc = writeMlp(dir, 2, /*zero=*/1); rc != 0)
+    return rc;
+  if (int rc = writeReasoner(dir, 2, /*zero=*/1); rc != 0)
+    return rc;
   // One process over both ranks' tokens, and two expert-parallel ranks.
   if (int rc = writeMoeLayer(dir, 2, 1); rc != 0)
     return rc;
