@@ -5,7 +5,9 @@
 // quantize and scaled_matmul is still whole) and lists each quantized GEMM
 // operand: the weight whose GEMM it feeds, its shape, type, scale blocks and
 // the bytes its narrow copy saves against the model's type. A weight-only
-// (int4) choice is listed by its dequantized weight. The measured error of
+// (int4) choice is listed by its dequantized weight, a delayed-scaling one
+// (fp8-delayed: a cast of the operand over its history's scale, not a
+// kiln.quantize) by the operand the cast reads. The measured error of
 // each choice comes from calibration, which needs the model and data:
 // kiln-serve --precision=auto prints it (models/precision/AutoPrecision.h).
 //
@@ -76,27 +78,54 @@ absl::StatusOr<std::string> precisionReport(const std::string &text,
         op->getAttrOfType<mlir::DictionaryAttr>(passes::kPrecisionAttr);
     auto weight =
         choice ? choice.getAs<mlir::StringAttr>("weight") : mlir::StringAttr();
-    for (mlir::Value q : {op.getA(), op.getB()}) {
-      auto quantize = q.getDefiningOp<ir::QuantizeOp>();
-      if (!quantize)
+    auto scaling =
+        choice ? choice.getAs<mlir::StringAttr>("scaling") : mlir::StringAttr();
+    auto history = choice ? choice.getAs<mlir::IntegerAttr>("history")
+                          : mlir::IntegerAttr();
+    for (auto [q, scale, block] :
+         {std::make_tuple(op.getA(), op.getAScale(), op.getABlock()),
+          std::make_tuple(op.getB(), op.getBScale(), op.getBBlock())}) {
+      // The narrow copy, the operand it was made from, and its scheme.
+      mlir::Operation *copy = q.getDefiningOp();
+      mlir::Value source;
+      std::string scheme = absl::StrCat("blocks ", absl::StrJoin(block, "x"));
+      if (auto quantize = llvm::dyn_cast_or_null<ir::QuantizeOp>(copy)) {
+        source = quantize.getX();
+      } else if (scaling && scaling.getValue() == "delayed" &&
+                 llvm::isa_and_nonnull<ir::CastOp>(copy)) {
+        // cast(div(cast(x, f32), scale)): the operand is the first float
+        // value up the chain of casts and divisions.
+        source = copy->getOperand(0);
+        while (mlir::Operation *def = source.getDefiningOp()) {
+          if (!llvm::isa<ir::CastOp, ir::DivOp>(def))
+            break;
+          source = def->getOperand(0);
+        }
+        scheme = absl::StrCat("one scale per tensor (delayed, ",
+                              history ? history.getInt() : 0,
+                              "-step amax history) over ", scheme);
+      } else {
         continue;
-      mlir::RankedTensorType type = quantize.getX().getType();
-      mlir::StringAttr read = passes::parameterRead(quantize.getX(), table);
+      }
+      auto type = llvm::cast<mlir::RankedTensorType>(source.getType());
+      mlir::Type narrowType =
+          llvm::cast<mlir::RankedTensorType>(q.getType()).getElementType();
+      mlir::StringAttr read = passes::parameterRead(source, table);
       int64_t wide =
           type.getNumElements() * elementBits(type.getElementType()) / 8;
       int64_t narrow =
-          type.getNumElements() * elementBits(quantize.getDtype()) / 8 +
-          quantize.getScale().getType().getNumElements() * 4;
-      bool first = counted.insert(quantize).second;
+          type.getNumElements() * elementBits(narrowType) / 8 +
+          llvm::cast<mlir::RankedTensorType>(scale.getType()).getNumElements() *
+              4;
+      bool first = counted.insert(copy).second;
       if (first)
         savedBytes += wide - narrow;
       out += absl::StrFormat(
-          "gemm %d of %s: %s %s -> %s, blocks %s, %d -> %d bytes%s\n", gemms,
+          "gemm %d of %s: %s %s -> %s, %s, %d -> %d bytes%s\n", gemms,
           weight ? weight.getValue().str() : std::string("?"),
           read ? "weight " + read.getValue().str() : std::string("operand"),
           shapeString(type) + " " + typeString(type.getElementType()),
-          typeString(quantize.getDtype()),
-          absl::StrJoin(quantize.getBlock(), "x"), wide, narrow,
+          typeString(narrowType), scheme, wide, narrow,
           first ? "" : " (the copy listed above)");
     }
   });

@@ -10,6 +10,7 @@
 // is an error naming it.
 // RUN: kiln-compile %s --precision=fp8 --precision-report -o %t.kx | FileCheck %s --check-prefix=REPORT
 // RUN: kiln-compile %s --precision=fp8 --print-ir -o %t.kx | FileCheck %s --check-prefix=HOST
+// RUN: kiln-compile %s --precision=fp8-delayed --precision-report -o %t.kx | FileCheck %s --check-prefix=DELAYED
 // RUN: kiln-compile %s --precision=fp8 --target=ptx --print-ir -o %t.kx | FileCheck %s --check-prefix=PTX
 // RUN: kiln-compile %s --precision=fp8 --target=ptx --print-ir -o %t.kx | FileCheck %s --check-prefix=PTXQ
 // RUN: kiln-compile %s --precision=fp8 --target=ptx --wgmma=false --print-ir -o %t.kx | FileCheck %s --check-prefix=MMA
@@ -24,6 +25,11 @@
 // REPORT-NEXT: gemm 3 of up_proj.weight: operand [6, 128] bf16 -> f8E4M3FN, blocks 128x1, 1536 -> 1280 bytes
 // 744 + 32760 + 1488 + 512 + 256 bytes saved, the weight's copy once:
 // REPORT-NEXT: 3 quantized GEMMs; their operands take 35760 fewer bytes (scales included)
+
+// fp8-delayed: the same operands, each with one scale from its history.
+// DELAYED: gemm 1 of up_proj.weight: weight up_proj.weight [256, 128] bf16 -> f8E4M3FN, one scale per tensor (delayed, 16-step amax history) over blocks 128x128, 65536 -> 32776 bytes
+// DELAYED: gemm 3 of up_proj.weight: operand [6, 128] bf16 -> f8E4M3FN, one scale per tensor (delayed, 16-step amax history) over blocks 128x1
+// DELAYED-NEXT: 3 quantized GEMMs; their operands take 35760 fewer bytes
 
 // HOST-COUNT-3: kiln.scaled_matmul
 // HOST-NOT: kiln.scaled_matmul
