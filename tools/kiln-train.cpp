@@ -42,6 +42,7 @@
 #include "models/train/TrainConfig.h"
 #include "models/train/TrainDevice.h"
 #include "models/train/Trainer.h"
+#include "models/train/ZeroState.h"
 #include "tools/FlagParsing.h"
 #ifndef KILN_TRAIN_RUNTIME_ONLY
 #include "executor/comm/World.h"
@@ -64,7 +65,7 @@ kiln-train-rt: the same without the compiler, for machines without MLIR (needs -
 
 usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo]
                   [--device=cpu|cuda] [--precision=bf16|fp8|fp8-delayed] [--output-dir=DIR] [--resume]
-                  [--bundle=DIR | --export-bundle=DIR [--data-parallel=N]]
+                  [--bundle=DIR | --export-bundle=DIR [--data-parallel=N]] [--zero=1]
        mpirun -np N kiln-train ...   (data-parallel on N CPU ranks)
 
   --config=FILE     a kiln.train.TrainConfig in protobuf text format
@@ -90,6 +91,10 @@ usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo
                     (DIR/host and DIR/ptx with --export-bundle; kiln-train only)
   --data-parallel=N with --export-bundle: compile the entries for N data-parallel
                     ranks (training takes N from mpirun)
+  --zero=1          ZeRO-1 over the data-parallel ranks: each keeps 1/N of the
+                    AdamW moments (kiln-shard-optimizer-state); with mpirun -np N,
+                    or with --export-bundle --data-parallel=N (then train with
+                    --zero=1 --bundle too). Checkpoints hold whole tensors.
   --help            this text
 
 Under mpirun -np N each rank runs one data-parallel replica: the world size must
@@ -164,6 +169,7 @@ static int run(int argc, char **argv) {
   bool resume = false;
   int64_t showSamples = 0;
   int64_t exportRanks = 0;
+  int64_t zero = 0;
   std::string bundleDir, exportDir, dumpIrDir;
   // The flags that shape the configuration, for the command that fills a bundle.
   std::vector<std::string> configArgs;
@@ -205,6 +211,12 @@ static int run(int argc, char **argv) {
       if (*end || exportRanks < 1)
         return fail("--data-parallel needs a positive rank count, got '" + *v +
                     "'");
+    } else if (auto v = value("--zero")) {
+      if (*v != "0" && *v != "1")
+        return fail("--zero must be 0 or 1 (ZeRO stage 1 shards the "
+                    "optimizer state), got '" +
+                    *v + "'");
+      zero = *v == "1" ? 1 : 0;
     } else if (arg == "--resume") {
       resume = true;
     } else {
@@ -261,6 +273,14 @@ static int run(int argc, char **argv) {
   auto shapes = train::dataParallelShapes(*config, *global, ranks);
   if (!shapes.ok())
     return fail(std::string(shapes.status().message()));
+  if (zero == 1 && ranks < 2)
+    return fail("--zero=1 shards the optimizer state over data-parallel "
+                "ranks: train under mpirun -np N (or export with "
+                "--data-parallel=N) with N > 1");
+  if (zero == 1 && config->device() != "cpu")
+    return fail("--zero=1 is built for CPU ranks under mpirun (device "
+                "\"cpu\")");
+  shapes->zero = zero;
   const int64_t seqLen = shapes->seqLen, promptLen = shapes->promptLen;
 
   auto start = std::chrono::steady_clock::now();
@@ -302,6 +322,8 @@ static int run(int argc, char **argv) {
     fill.push_back(shellQuote("--export-bundle=" + bundleDir));
     if (ranks > 1)
       fill.push_back(absl::StrCat("--data-parallel=", ranks));
+    if (zero == 1)
+      fill.push_back("--zero=1");
     exe = train::loadReasonerExecutable(bundleDir, *config, *shapes, target,
                                         absl::StrJoin(fill, " "));
   } else {
@@ -333,7 +355,23 @@ static int run(int argc, char **argv) {
                         .c_str()
                   : "");
 
-  auto trainer = train::Trainer::create(*config, **executor, seqLen, promptLen,
+  // Under ZeRO-1 the host loops and checkpoints see the optimizer state
+  // whole through the view; each rank's executor keeps its blocks.
+  EntryRunner *runner = executor->get();
+  std::unique_ptr<train::ZeroStateView> zeroView;
+  if (zero == 1) {
+    auto view = train::ZeroStateView::create(**executor, world);
+    if (!view.ok())
+      return fail(std::string(view.status().message()));
+    zeroView = std::move(*view);
+    runner = zeroView.get();
+    if (leader)
+      std::printf("ZeRO-1: optimizer state %.2f MiB on this rank (%.2f MiB "
+                  "whole)\n",
+                  zeroView->shardBytes() / 1048576.0,
+                  zeroView->wholeBytes() / 1048576.0);
+  }
+  auto trainer = train::Trainer::create(*config, *runner, seqLen, promptLen,
                                         train::TrainRanks(world));
   if (!trainer.ok())
     return fail(std::string(trainer.status().message()));
@@ -377,7 +415,7 @@ static int run(int argc, char **argv) {
   int64_t firstStep = 0;
   if (resume) {
     std::string path = config->output_dir() + "/checkpoint.safetensors";
-    auto metadata = train::loadTrainerCheckpoint(**executor, path);
+    auto metadata = train::loadTrainerCheckpoint(*runner, path);
     if (!metadata.ok())
       return fail(std::string(metadata.status().message()));
     auto point = train::parseResumePoint(*metadata, path, *config);

@@ -34,6 +34,7 @@
 #include "models/train/ReasonerShapes.h"
 #include "models/train/RewardFunctions.h"
 #include "models/train/ServableExport.h"
+#include "models/train/ZeroState.h"
 
 namespace kiln::train {
 namespace {
@@ -417,10 +418,19 @@ absl::Status Trainer::saveCheckpoint(const std::string &phase, int64_t step) {
     return writeServableModel(executor, config,
                               promptTemplate(config.task()).text);
   };
+  // Under ZeRO-1 each rank holds a block of the optimizer state: every rank
+  // puts the blocks together first, so the checkpoint holds whole tensors.
+  auto *zero = dynamic_cast<ZeroStateView *>(&executor);
+  if (zero)
+    KILN_RETURN_IF_ERROR(
+        ranks.agree(zero->gather(), "gathering the ZeRO-1 optimizer state"));
   // The averaged gradients keep every rank's state bit-identical, so rank
   // 0's is the whole checkpoint; the others wait here until it is in place.
-  return ranks.agree(ranks.isLeader() ? write() : absl::OkStatus(),
-                     "checkpoint");
+  absl::Status saved = ranks.agree(
+      ranks.isLeader() ? write() : absl::OkStatus(), "checkpoint");
+  if (zero)
+    zero->release();
+  return saved;
 }
 
 absl::StatusOr<bool> Trainer::stopRequested() const {

@@ -4,8 +4,9 @@
 // multi-rank tests compare: each for one process over the global batch and
 // for two data-parallel ranks over half of it each. With TRAIN_CONFIG,
 // instead, kiln-train's entries for that configuration, for one and for two
-// ranks, into the bundle OUTPUT_DIR/train_bundle (host target), as
-// `kiln-train --export-bundle [--data-parallel=2]` would.
+// ranks (and two with ZeRO-1), into the bundle OUTPUT_DIR/train_bundle (host
+// target), as `kiln-train --export-bundle [--data-parallel=2 [--zero=1]]`
+// would. The ZeRO-1 steps are compiled alongside the all_reduce ones.
 //
 //   make_parallel_fixtures OUTPUT_DIR [TRAIN_CONFIG]
 //
@@ -126,9 +127,10 @@ int writeMoeLayer(const std::string &dir, int64_t batch, int64_t ranks) {
 }
 
 /// kiln-train's bundle for the configuration in `configPath` and `ranks`
-/// data-parallel ranks, in DIR/train_bundle.
+/// data-parallel ranks (with `zero` 1, the optimizer state sharded over
+/// them), in DIR/train_bundle.
 int writeTrainBundle(const std::string &dir, const std::string &configPath,
-                     int64_t ranks) {
+                     int64_t ranks, int64_t zero = 0) {
   auto config = kiln::train::loadTrainConfig(configPath);
   if (!config.ok())
     return fail(configPath, config.status());
@@ -138,6 +140,7 @@ int writeTrainBundle(const std::string &dir, const std::string &configPath,
   auto shapes = kiln::train::dataParallelShapes(*config, *global, ranks);
   if (!shapes.ok())
     return fail("kiln-train's shapes", shapes.status());
+  shapes->zero = zero;
   auto keys = kiln::train::exportReasonerBundle(
       *config, *shapes, dir + "/train_bundle", {"host"});
   if (!keys.ok())
@@ -165,7 +168,7 @@ int main(int argc, char **argv) {
     for (int64_t ranks : {1, 2})
       if (int rc = writeTrainBundle(dir, argv[2], ranks); rc != 0)
         return rc;
-    return 0;
+    return writeTrainBundle(dir, argv[2], 2, /*zero=*/1);
   }
   for (int64_t ranks : {1, 2})
     if (int rc = writeMlp(dir, ranks); rc != 0)

@@ -1,0 +1,88 @@
+//===- ZeroState.h - whole optimizer state over ZeRO-1 shards -*- C++ -*-===//
+//
+// Under kiln-shard-optimizer-state (ZeRO-1) each rank's executor holds its
+// block of every optimizer state tensor (kind "optimizer_shard"). Host loops
+// and checkpoints see the state whole through ZeroStateView: its state
+// table lists each shard with the whole tensor's type and kind "optimizer",
+// setState cuts this rank's block from a whole tensor, and getState returns
+// the whole tensor once gather() (a collective every rank calls) has put
+// the blocks together. Checkpoints so hold whole tensors and resume on any
+// number of ranks, with or without ZeRO-1.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_MODELS_TRAIN_ZEROSTATE_H
+#define KILN_MODELS_TRAIN_ZEROSTATE_H
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "executor/EntryRunner.h"
+#include "executor/comm/Communicator.h"
+
+namespace kiln::train {
+
+class ZeroStateView final : public EntryRunner {
+public:
+  /// A view of `inner` (which outlives it) for this rank of `world`. The
+  /// whole shape of a shard named `<parameter>.<moment>` is the parameter's
+  /// (kiln-train's optimizers name their state so); a shard with no such
+  /// parameter, or whose block does not match, is an error naming it.
+  static absl::StatusOr<std::unique_ptr<ZeroStateView>>
+  create(EntryRunner &inner, std::shared_ptr<Communicator> world);
+
+  /// Every rank's blocks of every shard, put together on every rank; call on
+  /// every rank at once. getState returns them until release().
+  absl::Status gather();
+  void release() { gathered.clear(); }
+
+  absl::Status initializeState() override { return inner.initializeState(); }
+  absl::Status setState(std::string_view name, HostTensor value) override;
+  absl::StatusOr<HostTensor> getState(std::string_view name) const override;
+  std::vector<std::string> stateNames() const override {
+    return inner.stateNames();
+  }
+  std::vector<std::string> entryNames() const override {
+    return inner.entryNames();
+  }
+  const proto::EntryPoint *entry(std::string_view name) const override {
+    return inner.entry(name);
+  }
+  absl::StatusOr<std::vector<HostTensor>>
+  run(std::string_view entry, const std::vector<HostTensor> &inputs) override {
+    return inner.run(entry, inputs);
+  }
+  absl::StatusOr<std::map<std::string, HostTensor>>
+  runNamed(std::string_view entry,
+           const std::map<std::string, HostTensor> &inputs) override {
+    return inner.runNamed(entry, inputs);
+  }
+  int64_t lastPeakBytes() const override { return inner.lastPeakBytes(); }
+  std::string deviceDescription() const override {
+    return inner.deviceDescription();
+  }
+  /// The inner Executable with every shard's whole type, kind "optimizer".
+  const proto::Executable &executable() const override { return whole; }
+
+  /// Bytes of optimizer state this rank holds, and what one rank would
+  /// hold whole (for logs).
+  int64_t shardBytes() const { return heldBytes; }
+  int64_t wholeBytes() const { return unshardedBytes; }
+
+private:
+  ZeroStateView(EntryRunner &inner, std::shared_ptr<Communicator> world)
+      : inner(inner), world(std::move(world)) {}
+
+  EntryRunner &inner;
+  std::shared_ptr<Communicator> world;
+  proto::Executable whole;
+  /// Shard name -> the whole tensor's type.
+  std::map<std::string, proto::TensorType, std::less<>> shards;
+  std::map<std::string, HostTensor, std::less<>> gathered;
+  int64_t heldBytes = 0, unshardedBytes = 0;
+};
+
+} // namespace kiln::train
+
+#endif // KILN_MODELS_TRAIN_ZEROSTATE_H
