@@ -426,8 +426,8 @@ absl::Status Trainer::saveCheckpoint(const std::string &phase, int64_t step) {
         ranks.agree(zero->gather(), "gathering the ZeRO-1 optimizer state"));
   // The averaged gradients keep every rank's state bit-identical, so rank
   // 0's is the whole checkpoint; the others wait here until it is in place.
-  absl::Status saved = ranks.agree(
-      ranks.isLeader() ? write() : absl::OkStatus(), "checkpoint");
+  absl::Status saved =
+      ranks.agree(ranks.isLeader() ? write() : absl::OkStatus(), "checkpoint");
   if (zero)
     zero->release();
   return saved;
