@@ -48,11 +48,14 @@ void GraphImpl::shardOverExperts(const State &state, const SourceLoc &loc) {
   if (!state.valid() || state.graph != this)
     return fail(loc, what, "needs a state entry of this graph");
   StateInfo &info = states[state.index];
-  if (info.kind != StateKind::parameter || info.shape.empty())
+  // A parameter's optimizer moments and copies (kind optimizer or other)
+  // are cut with it; caches belong to no expert.
+  if (info.kind == StateKind::cache || info.shape.empty())
     return fail(loc, what,
                 absl::StrCat("'", info.name,
-                             "' must be a parameter [E, ...] to shard over "
-                             "its experts"));
+                             "' must be a parameter [E, ...] (or its "
+                             "optimizer state or copy) to shard over its "
+                             "experts"));
   info.sharding = "experts";
 }
 

@@ -66,6 +66,7 @@ kiln-train-rt: the same without the compiler, for machines without MLIR (needs -
 usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo]
                   [--device=cpu|cuda] [--precision=bf16|fp8|fp8-delayed] [--output-dir=DIR] [--resume]
                   [--bundle=DIR | --export-bundle=DIR [--data-parallel=N]] [--zero=1]
+                  [--expert-parallel=N]
        mpirun -np N kiln-train ...   (data-parallel on N CPU ranks)
 
   --config=FILE     a kiln.train.TrainConfig in protobuf text format
@@ -95,6 +96,12 @@ usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo
                     AdamW moments (kiln-shard-optimizer-state); with mpirun -np N,
                     or with --export-bundle --data-parallel=N (then train with
                     --zero=1 --bundle too). Checkpoints hold whole tensors.
+  --expert-parallel=N
+                    shorthand for --set='expert_parallel: N': the MoE experts
+                    (and their AdamW moments) sharded over the N data-parallel
+                    ranks (mpirun -np N, or --export-bundle --data-parallel=N),
+                    each keeping n_routed_experts / N; mode "sft" on CPU ranks,
+                    without --zero=1. Checkpoints hold whole tensors.
   --help            this text
 
 Under mpirun -np N each rank runs one data-parallel replica: the world size must
@@ -170,6 +177,7 @@ static int run(int argc, char **argv) {
   int64_t showSamples = 0;
   int64_t exportRanks = 0;
   int64_t zero = 0;
+  int64_t expertParallel = 0;
   std::string bundleDir, exportDir, dumpIrDir;
   // The flags that shape the configuration, for the command that fills a bundle.
   std::vector<std::string> configArgs;
@@ -217,6 +225,13 @@ static int run(int argc, char **argv) {
                     "optimizer state), got '" +
                     *v + "'");
       zero = *v == "1" ? 1 : 0;
+    } else if (auto v = value("--expert-parallel")) {
+      char *end = nullptr;
+      expertParallel = std::strtoll(v->c_str(), &end, 10);
+      if (*end || expertParallel < 1)
+        return fail("--expert-parallel needs a positive rank count, got '" +
+                    *v + "'");
+      configArgs.push_back(arg);
     } else if (arg == "--resume") {
       resume = true;
     } else {
@@ -238,6 +253,8 @@ static int run(int argc, char **argv) {
           : train::loadTrainConfig(configPath, overrides, flagValues);
   if (!config.ok())
     return fail(std::string(config.status().message()));
+  if (expertParallel > 0)
+    config->set_expert_parallel(expertParallel);
   if (exportRanks > 0 && exportDir.empty())
     return fail("--data-parallel compiles a bundle for that many ranks (with "
                 "--export-bundle); training takes the rank count from mpirun");
@@ -280,6 +297,11 @@ static int run(int argc, char **argv) {
   if (zero == 1 && config->device() != "cpu")
     return fail("--zero=1 is built for CPU ranks under mpirun (device "
                 "\"cpu\")");
+  if (zero == 1 && config->expert_parallel() > 1)
+    return fail("--zero=1 with expert_parallel (--expert-parallel) " +
+                std::to_string(config->expert_parallel()) +
+                " is not supported yet: ZeRO-1 would cut the expert shards' "
+                "moments again; use one of them");
   shapes->zero = zero;
   const int64_t seqLen = shapes->seqLen, promptLen = shapes->promptLen;
 
@@ -358,18 +380,33 @@ static int run(int argc, char **argv) {
   // Under ZeRO-1 the host loops and checkpoints see the optimizer state
   // whole through the view; each rank's executor keeps its blocks.
   EntryRunner *runner = executor->get();
+  // So do the experts under expert parallelism, with their moments.
   std::unique_ptr<train::ZeroStateView> zeroView;
-  if (zero == 1) {
-    auto view = train::ZeroStateView::create(**executor, world);
+  if (zero == 1 || shapes->expertParallel > 1) {
+    std::vector<std::string> experts;
+    if (shapes->expertParallel > 1)
+      for (const proto::StateEntry &e : (*executor)->executable().state())
+        if (e.kind() == "parameter" && train::isStackedExpert(e.name()))
+          experts.push_back(e.name());
+    auto view = train::ZeroStateView::create(**executor, world, experts);
     if (!view.ok())
       return fail(std::string(view.status().message()));
     zeroView = std::move(*view);
     runner = zeroView.get();
-    if (leader)
+    if (leader && zero == 1)
       std::printf("ZeRO-1: optimizer state %.2f MiB on this rank (%.2f MiB "
                   "whole)\n",
                   zeroView->shardBytes() / 1048576.0,
                   zeroView->wholeBytes() / 1048576.0);
+    // Every rank reports its own share (each holds other experts).
+    if (shapes->expertParallel > 1)
+      std::printf("expert parallel%s: expert parameters %lld bytes on this "
+                  "rank of %lld, optimizer state %lld bytes of %lld\n",
+                  rankTag.c_str(),
+                  static_cast<long long>(zeroView->expertShardBytes()),
+                  static_cast<long long>(zeroView->expertWholeBytes()),
+                  static_cast<long long>(zeroView->shardBytes()),
+                  static_cast<long long>(zeroView->wholeBytes()));
   }
   auto trainer = train::Trainer::create(*config, *runner, seqLen, promptLen,
                                         train::TrainRanks(world));
@@ -442,6 +479,18 @@ static int run(int argc, char **argv) {
     firstStep = 0;
     if (interrupted)
       return fail("interrupted; checkpoint saved, continue with --resume");
+    if (shapes->expertParallel > 1) {
+      // Evaluation decodes until each rank's own sequences end, and every
+      // MoE layer's all_to_all needs every rank (checkDataParallel).
+      if (leader)
+        std::printf("expert parallel: no evaluation after SFT (decoding is "
+                    "not in step over the ranks yet)\n");
+      if (auto s = (*trainer)->saveCheckpoint("grpo", 0); !s.ok())
+        return fail(std::string(s.message()));
+      doSft = false;
+    }
+  }
+  if (doSft) {
     auto eval = (*trainer)->evaluate(showSamples);
     if (stoppedInEval(eval.status())) {
       if (auto s = (*trainer)->saveCheckpoint("grpo", 0); !s.ok())

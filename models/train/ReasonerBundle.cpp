@@ -87,6 +87,9 @@ std::string reasonerBucket(const ReasonerShapes &shapes) {
   // Sharded optimizer state is another state table.
   if (shapes.zero > 0)
     absl::StrAppend(&bucket, "_zero", shapes.zero);
+  // So are experts sharded over the ranks.
+  if (shapes.expertParallel > 1)
+    absl::StrAppend(&bucket, "_ep", shapes.expertParallel);
   return bucket;
 }
 

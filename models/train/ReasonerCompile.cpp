@@ -24,6 +24,7 @@ absl::StatusOr<proto::Executable> compileReasoner(const TrainConfig &config,
   options.dumpIrDir = dumpIrDir;
   options.dataParallel = shapes.dataParallel;
   options.zero = shapes.zero;
+  options.expertParallel = shapes.expertParallel;
   options.precision = config.precision();
   auto exe = codegen::compile(module, options);
   if (!exe.ok())

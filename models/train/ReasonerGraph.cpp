@@ -2,8 +2,12 @@
 
 #include "models/train/ReasonerGraph.h"
 
+#include <algorithm>
+#include <numeric>
 #include <optional>
+#include <set>
 
+#include "absl/strings/str_cat.h"
 #include "frontend/Kiln.h"
 #include "frontend/optim/Optim.h"
 #include "models/deepseek/DeepseekInference.h"
@@ -47,6 +51,49 @@ std::vector<Tensor> readAll(Function &f, const std::vector<State> &states) {
   return out;
 }
 
+/// The stacked expert weights of every MoE layer of `model`.
+std::vector<State> expertStatesOf(const models::DeepseekV3Model &model,
+                                  const models::DeepseekV3Config &policy) {
+  std::vector<State> out;
+  for (int64_t l = 0; l < policy.numHiddenLayers; ++l)
+    if (const models::MoeLayer *moe = model.moe(l))
+      for (const State &s : moe->expertStates())
+        out.push_back(s);
+  return out;
+}
+
+/// optim::clipByGlobalNorm(grads, 1.0), with the squares of the gradients
+/// marked `sharded` (each rank's experts under kiln-expert-parallel) summed
+/// over the `ranks` before the norm: every rank holds other experts'
+/// gradients, and each must clip by the whole model's norm.
+std::pair<std::vector<Tensor>, Tensor>
+clipGradients(const std::vector<Tensor> &grads,
+              const std::vector<bool> &sharded, int64_t ranks) {
+  if (ranks == 1 ||
+      std::find(sharded.begin(), sharded.end(), true) == sharded.end())
+    return optim::clipByGlobalNorm(grads, 1.0);
+  Tensor local, experts;
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const Tensor &g = grads[i];
+    Axes all(g.rank());
+    std::iota(all.begin(), all.end(), 0);
+    Tensor s = sum(g * g, all);
+    Tensor &into = sharded[i] ? experts : local;
+    into = into.valid() ? into + s : s;
+  }
+  Tensor sumSq = allReduce(experts, "sum", ranks);
+  if (local.valid())
+    sumSq = local + sumSq;
+  Tensor norm = sqrt(sumSq);
+  Function &f = *norm.function();
+  Tensor scale = minimum(
+      div(scalar(f, 1.0, DType::f32), norm + scalar(f, 1e-6, DType::f32)), 1.0);
+  std::vector<Tensor> clipped;
+  for (const Tensor &g : grads)
+    clipped.push_back(g * scale);
+  return {clipped, norm};
+}
+
 } // namespace
 
 absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
@@ -64,6 +111,33 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
   adamOptions.weightDecay = 0.0;
   optim::AdamW adam(graph, params, adamOptions);
   const int64_t S = shapes.seqLen;
+  // Under expert parallelism each rank keeps its E/N experts of every MoE
+  // layer with their AdamW moments (kiln-expert-parallel cuts every state
+  // marked so); `sharded[i]` says whether params[i] is one of them.
+  const int64_t expertRanks = shapes.expertParallel;
+  std::vector<bool> sharded(params.size(), false);
+  if (expertRanks > 1) {
+    std::set<std::string> experts;
+    for (const State &s : expertStatesOf(model, policy))
+      experts.insert(s.name());
+    for (size_t i = 0; i < params.size(); ++i) {
+      // kiln-train's view of the shards finds them by name alone.
+      if (experts.count(params[i].name()) != isStackedExpert(params[i].name()))
+        return absl::InternalError(absl::StrCat(
+            "parameter '", params[i].name(),
+            "': its name and the model disagree on whether it is a stacked "
+            "expert weight (isStackedExpert in "
+            "models/train/ReasonerShapes.h)"));
+      if (!experts.count(params[i].name()))
+        continue;
+      sharded[i] = true;
+      for (const State &s : {params[i], adam.expAvg(i), adam.expAvgSq(i)})
+        graph.shardOverExperts(s);
+    }
+  }
+  auto clip = [&](const std::vector<Tensor> &grads) {
+    return clipGradients(grads, sharded, expertRanks);
+  };
 
   {
     Function &f = graph.function("sft_step");
@@ -87,7 +161,7 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     } else {
       loss = -sum(logp * mask, {0, 1}) / maximum(tokensHere, 1.0);
     }
-    auto [clipped, norm] = optim::clipByGlobalNorm(grad(loss, weights), 1.0);
+    auto [clipped, norm] = clip(grad(loss, weights));
     adam.step(f, clipped, lr);
     f.output("loss", loss);
     f.output("grad_norm", norm);
@@ -106,7 +180,10 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     Function &f = graph.function("reset_optimizer");
     for (size_t i = 0; i < params.size(); ++i)
       for (const State &s : {adam.expAvg(i), adam.expAvgSq(i)})
-        f.update(s, zeros(f, s.shape(), s.dtype()));
+        // A sharded moment is a rank's experts: zeros of the shape it has
+        // after kiln-expert-parallel, which an elementwise op keeps.
+        f.update(s,
+                 sharded[i] ? f.read(s) * 0.0 : zeros(f, s.shape(), s.dtype()));
     const State &step = adam.stepState();
     f.update(step, zeros(f, step.shape(), step.dtype()));
   }
@@ -115,9 +192,13 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     // "ref.<name>", of kind `other` so that neither AdamW nor anything that
     // walks the parameters touches it, while checkpoints still carry it.
     std::vector<State> refs;
-    for (const State &p : params)
+    for (size_t i = 0; i < params.size(); ++i) {
+      const State &p = params[i];
       refs.push_back(graph.state(referenceName(p.name()), p.shape(), p.dtype(),
                                  init::zeros(), StateKind::other));
+      if (sharded[i])
+        graph.shardOverExperts(refs.back());
+    }
     {
       Function &f = graph.function("snapshot_reference");
       for (size_t i = 0; i < params.size(); ++i)
@@ -256,8 +337,7 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
     {
       Function &f = graph.function("grpo_step");
       StepLoss step = stepLoss(f, shapes.grpoBatch, false, true);
-      auto [clipped, norm] =
-          optim::clipByGlobalNorm(grad(step.loss, step.weights), 1.0);
+      auto [clipped, norm] = clip(grad(step.loss, step.weights));
       adam.step(f, clipped, step.lr);
       outputs(f, step, norm);
     }
@@ -285,7 +365,7 @@ absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
         StepLoss step = stepLoss(f, micro, true, true);
         std::vector<Tensor> mean = accumulator.takeMean(
             f, accumulation, grad(step.loss, step.weights));
-        auto [clipped, norm] = optim::clipByGlobalNorm(mean, 1.0);
+        auto [clipped, norm] = clip(mean);
         adam.step(f, clipped, step.lr);
         outputs(f, step, norm);
       }

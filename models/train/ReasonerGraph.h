@@ -40,6 +40,10 @@ std::string referenceName(const std::string &parameter);
 /// loss_scale multiplying the loss) "grpo_accumulate", adding the gradient
 /// to a buffer, and "grpo_micro_step" (with lr), adding the last one and
 /// stepping AdamW with the buffers' mean.
+/// With shapes.expertParallel N > 1 every MoE layer's stacked experts, their
+/// AdamW moments and reference copies are sharded over the N ranks
+/// (Graph::shardOverExperts), and the gradient clip sums the experts'
+/// squares over the ranks.
 absl::StatusOr<Graph> buildReasonerGraph(const TrainConfig &config,
                                          const ReasonerShapes &shapes);
 

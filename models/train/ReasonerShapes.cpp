@@ -41,14 +41,69 @@ absl::StatusOr<ReasonerShapes> reasonerShapes(const TrainConfig &config) {
   return shapes;
 }
 
-absl::Status checkDataParallel(const TrainConfig &config, int64_t ranks) {
-  if (config.expert_parallel() != 1)
+namespace {
+
+absl::Status checkExpertParallel(const TrainConfig &config, int64_t ranks) {
+  const int64_t ep = config.expert_parallel();
+  if (ep == 1)
+    return absl::OkStatus();
+  if (ep < 1)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "expert_parallel (--expert-parallel) must be at least 1, got %d", ep));
+  // The experts are laid over the data-parallel ranks (DeepSeek's EP over
+  // DP): every rank is one of the expert-parallel group.
+  if (ep != ranks)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "expert_parallel (--expert-parallel) is %d but the world has %d "
+        "ranks: the experts are sharded over the data-parallel ranks, so "
+        "run mpirun -np %d (or export with --data-parallel=%d)",
+        ep, ranks, ep, ep));
+  KILN_ASSIGN_OR_RETURN(models::DeepseekV3Config policy, policyConfig(config));
+  if (policy.nRoutedExperts % ep != 0)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "expert_parallel (--expert-parallel) %d does not divide the policy's "
+        "%d routed experts (model.n_routed_experts): each rank holds an "
+        "equal share of them",
+        ep, policy.nRoutedExperts));
+  if (policy.numHiddenLayers <= policy.firstKDenseReplace)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "expert_parallel (--expert-parallel) %d, but the policy has no MoE "
+        "layer (model.first_k_dense_replace %d of %d layers)",
+        ep, policy.firstKDenseReplace, policy.numHiddenLayers));
+  // Every MoE layer exchanges rows with every rank (kiln.all_to_all), so
+  // the ranks must run the same entries the same number of times: GRPO's
+  // rollouts and evaluation decode until each rank's own sequences end
+  // (kiln-train skips the evaluation after SFT under expert parallelism).
+  if (config.mode() != "sft")
     return absl::UnimplementedError(absl::StrFormat(
-        "expert_parallel is %d, but kiln-train does not shard experts yet "
-        "(it needs checkpoints gathered from the shards; executor/comm/"
-        "README.md, \"Not yet\"): leave expert_parallel at 1; data "
-        "parallelism is the world size (mpirun -np N)",
-        config.expert_parallel()));
+        "expert_parallel (--expert-parallel) %d trains mode \"sft\" only, "
+        "not \"%s\": the rollouts of GRPO decode a number of steps each "
+        "rank decides alone, and every MoE layer's all_to_all needs every "
+        "rank",
+        ep, config.mode()));
+  if (config.grpo().gradient_accumulation_steps() > 1)
+    return absl::UnimplementedError(absl::StrFormat(
+        "expert_parallel (--expert-parallel) %d with "
+        "grpo.gradient_accumulation_steps %d: the accumulation buffers are "
+        "not sharded over the experts; leave it at 1",
+        ep, config.grpo().gradient_accumulation_steps()));
+  if (config.device() != "cpu")
+    return absl::UnimplementedError(absl::StrFormat(
+        "expert_parallel (--expert-parallel) %d is built for CPU ranks "
+        "under mpirun (device \"cpu\"), not device \"%s\"",
+        ep, config.device()));
+  if (config.precision() != "bf16")
+    return absl::UnimplementedError(absl::StrFormat(
+        "expert_parallel (--expert-parallel) %d with precision \"%s\": "
+        "the narrowed expert GEMMs are not sharded yet; use \"bf16\"",
+        ep, config.precision()));
+  return absl::OkStatus();
+}
+
+} // namespace
+
+absl::Status checkDataParallel(const TrainConfig &config, int64_t ranks) {
+  KILN_RETURN_IF_ERROR(checkExpertParallel(config, ranks));
   if (ranks < 1)
     return absl::InvalidArgumentError(absl::StrFormat(
         "data parallelism needs at least one rank, got %d", ranks));
@@ -91,6 +146,7 @@ absl::StatusOr<ReasonerShapes> dataParallelShapes(const TrainConfig &config,
       std::max<int64_t>(config.grpo().prompts_per_step() / ranks, 1) *
       config.grpo().group_size();
   global.dataParallel = ranks;
+  global.expertParallel = config.expert_parallel();
   return global;
 }
 

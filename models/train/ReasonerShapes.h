@@ -10,6 +10,7 @@
 #define KILN_MODELS_TRAIN_REASONERSHAPES_H
 
 #include <cstdint>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "models/deepseek/DeepseekConfig.h"
@@ -30,7 +31,25 @@ struct ReasonerShapes {
   /// ZeRO stage over those ranks: 1 shards every optimizer state tensor
   /// (kiln-shard-optimizer-state), 0 keeps it whole on every rank.
   int64_t zero = 0;
+  /// Expert-parallel ranks (kiln-expert-parallel): the same ranks as
+  /// dataParallel, each holding n_routed_experts / expertParallel experts of
+  /// every MoE layer (and their optimizer state); 1 keeps them whole.
+  int64_t expertParallel = 1;
 };
+
+/// Whether the policy's parameter `name` is a stacked expert weight
+/// (`<layer>.mlp.experts.<projection>`, [E, ...], as DeepseekMoe declares
+/// them): what expert parallelism shards. kiln-train-rt, which builds no
+/// graph, finds them in the Executable's state table by this name;
+/// buildReasonerGraph refuses a policy whose experts it would miss.
+inline bool isStackedExpert(std::string_view name) {
+  size_t last = name.rfind('.');
+  if (last == std::string_view::npos)
+    return false;
+  std::string_view rest = name.substr(0, last);
+  size_t dot = rest.rfind('.');
+  return rest.substr(dot == std::string_view::npos ? 0 : dot + 1) == "experts";
+}
 
 /// kiln-train's shapes for `config`: the longest prompt of the task, a sequence
 /// long enough for the longest demonstration and for a prompt plus
@@ -43,11 +62,15 @@ absl::StatusOr<ReasonerShapes> reasonerShapes(const TrainConfig &config);
 /// rank takes sft.batch_size / ranks sequences and prompts_per_step / ranks
 /// whole groups, and its GRPO rows must split into the
 /// gradient_accumulation_steps micro-batches. An error names the numbers
-/// that do not divide. config.expert_parallel other than 1 is refused.
+/// that do not divide. config.expert_parallel other than 1 must equal `ranks`
+/// (the experts are sharded over the data-parallel ranks), divide
+/// model.n_routed_experts, and train with mode "sft" on the CPU without
+/// gradient accumulation; anything else is refused, saying what.
 absl::Status checkDataParallel(const TrainConfig &config, int64_t ranks);
 
 /// `global` (reasonerShapes) for one of `ranks` data-parallel ranks: the
-/// per-rank batches, and dataParallel set (checkDataParallel first).
+/// per-rank batches, and dataParallel and expertParallel set
+/// (checkDataParallel first).
 absl::StatusOr<ReasonerShapes> dataParallelShapes(const TrainConfig &config,
                                                   ReasonerShapes global,
                                                   int64_t ranks);

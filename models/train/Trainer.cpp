@@ -418,12 +418,13 @@ absl::Status Trainer::saveCheckpoint(const std::string &phase, int64_t step) {
     return writeServableModel(executor, config,
                               promptTemplate(config.task()).text);
   };
-  // Under ZeRO-1 each rank holds a block of the optimizer state: every rank
-  // puts the blocks together first, so the checkpoint holds whole tensors.
+  // Under ZeRO-1 each rank holds a block of the optimizer state, under
+  // expert parallelism its experts: every rank puts the blocks together
+  // first, so the checkpoint holds whole tensors.
   auto *zero = dynamic_cast<ZeroStateView *>(&executor);
   if (zero)
-    KILN_RETURN_IF_ERROR(
-        ranks.agree(zero->gather(), "gathering the ZeRO-1 optimizer state"));
+    KILN_RETURN_IF_ERROR(ranks.agree(
+        zero->gather(), "gathering the sharded state (ZeRO-1 or experts)"));
   // The averaged gradients keep every rank's state bit-identical, so rank
   // 0's is the whole checkpoint; the others wait here until it is in place.
   absl::Status saved =

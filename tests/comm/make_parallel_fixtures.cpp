@@ -128,12 +128,17 @@ int writeMoeLayer(const std::string &dir, int64_t batch, int64_t ranks) {
 
 /// kiln-train's bundle for the configuration in `configPath` and `ranks`
 /// data-parallel ranks (with `zero` 1, the optimizer state sharded over
-/// them), in DIR/train_bundle.
+/// them; with `experts`, the MoE experts, for --mode=sft as expert
+/// parallelism trains), in DIR/train_bundle.
 int writeTrainBundle(const std::string &dir, const std::string &configPath,
-                     int64_t ranks, int64_t zero = 0) {
+                     int64_t ranks, int64_t zero = 0, bool experts = false) {
   auto config = kiln::train::loadTrainConfig(configPath);
   if (!config.ok())
     return fail(configPath, config.status());
+  if (experts) {
+    config->set_mode("sft");
+    config->set_expert_parallel(ranks);
+  }
   auto global = kiln::train::reasonerShapes(*config);
   if (!global.ok())
     return fail("kiln-train's shapes", global.status());
@@ -168,7 +173,9 @@ int main(int argc, char **argv) {
     for (int64_t ranks : {1, 2})
       if (int rc = writeTrainBundle(dir, argv[2], ranks); rc != 0)
         return rc;
-    return writeTrainBundle(dir, argv[2], 2, /*zero=*/1);
+    if (int rc = writeTrainBundle(dir, argv[2], 2, /*zero=*/1); rc != 0)
+      return rc;
+    return writeTrainBundle(dir, argv[2], 2, /*zero=*/0, /*experts=*/true);
   }
   for (int64_t ranks : {1, 2})
     if (int rc = writeMlp(dir, ranks); rc != 0)

@@ -3,7 +3,8 @@
 world sizes.
 
   train_ranks.py --kiln-train=BIN --bundle=DIR --config=FILE --work=DIR
-                 --mpirun=MPIRUN [--rtol=R] [--zero] -- MPIRUN_FLAGS...
+                 --mpirun=MPIRUN [--rtol=R] [--zero | --expert-parallel]
+                 -- MPIRUN_FLAGS...
 
 1. one process trains the configuration (SFT, then grpo.steps GRPO steps);
 2. two ranks (mpirun) train it with 2 GRPO steps: every per-step metric
@@ -17,6 +18,16 @@ moments; the checkpoint gathers them whole), step 3 resumes that checkpoint
 without ZeRO on one process, and a copy of it is also resumed on the two
 ranks with --zero=1 (the blocks cut again from the whole moments), whose
 further steps must match the uninterrupted run's too.
+
+With --expert-parallel the two ranks run the SFT phase alone
+(--mode=sft --expert-parallel=2: each keeps half of every MoE layer's
+experts and their moments; GRPO and evaluation are refused or skipped under
+expert parallelism): every SFT metric must equal one process's, each rank
+must report half of the expert parameters' bytes the one-process checkpoint
+holds, their gathered checkpoint.safetensors and servable model.safetensors
+must hold one process's SFT-only tensors (within 10 * rtol of each tensor's
+largest value), and one process resuming that checkpoint must run the GRPO
+steps and end with the uninterrupted run's metrics and parameters.
 
 Each run loads its entries from the bundle the fixture compiled (for one
 and for two ranks). Exits non-zero with every mismatch listed.
@@ -38,6 +49,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -134,6 +146,95 @@ def tensors(path):
     return out
 
 
+def compare_files(a_path, b_path, rtol, what, failures):
+    """Every f32 tensor of two safetensors files, within rtol of the
+    tensor's largest value."""
+    a, b = tensors(a_path), tensors(b_path)
+    if set(a) != set(b):
+        failures.append(f"{what}: different tensors: "
+                        f"{sorted(set(a) ^ set(b))}")
+        return
+    worst = (0.0, None)
+    for name in sorted(a):
+        if len(a[name]) != len(b[name]):
+            failures.append(f"{what}: {name} has {len(b[name])} elements, "
+                            f"one process {len(a[name])}")
+            continue
+        scale = max(max(abs(x) for x in a[name]), 1e-30)
+        diff = max(abs(x - y) for x, y in zip(a[name], b[name]))
+        if diff / scale > worst[0]:
+            worst = (diff / scale, name)
+    print(f"{what}: largest difference {worst[0]:.2e} of the tensor's "
+          f"largest value ({worst[1]})")
+    if worst[0] > rtol:
+        failures.append(f"{what}: differ by {worst[0]:.2e} ({worst[1]})")
+
+
+def expert_parallel(args, train, one):
+    """The --expert-parallel flow (see the module's docstring)."""
+    failures = []
+    sft = os.path.join(args.work, "one-sft")
+    run(train + [f"--output-dir={sft}", "--mode=sft"], "one process, SFT")
+    two = os.path.join(args.work, "two")
+    out = run([args.mpirun] + args.mpirun_flags + train +
+              [f"--output-dir={two}", "--mode=sft", "--expert-parallel=2"],
+              "two expert-parallel ranks, SFT")
+    # Each rank's share, against the experts' bytes in a whole checkpoint.
+    # (the stacked <layer>.mlp.experts.<projection>, not their moments nor
+    # the GRPO reference's ref.<parameter> copies).
+    whole = sum(4 * len(v) for name, v in
+                tensors(os.path.join(sft, "checkpoint.safetensors")).items()
+                if re.fullmatch(r"model\..*\.mlp\.experts\.[a-z_]+", name))
+    shares = {}
+    for line in out.splitlines():
+        m = re.search(r"expert parallel \(rank (\d) of 2\): expert "
+                      r"parameters (\d+) bytes on this rank of (\d+)", line)
+        if m:
+            shares[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
+    if sorted(shares) != [0, 1]:
+        failures.append(f"ranks reporting their experts: {sorted(shares)}")
+    for rank, (held, of) in sorted(shares.items()):
+        print(f"rank {rank}: {held} of {of} expert parameter bytes "
+              f"(one process's checkpoint: {whole})")
+        if whole == 0 or of != whole or 2 * held != whole:
+            failures.append(f"rank {rank} holds {held} of {of} expert bytes; "
+                            f"half of one process's {whole} expected")
+    want = metrics(os.path.join(sft, "metrics.jsonl"))
+    have = metrics(os.path.join(two, "metrics.jsonl"))
+    # The SFT steps: one process evaluates after them, the ranks do not.
+    for step in list(want):
+        want[step] = {k: v for k, v in want[step].items()
+                      if not k.startswith("eval/")}
+        if not want[step]:
+            del want[step]
+    if sorted(want) != sorted(have):
+        failures.append(f"two ranks logged steps {sorted(have)}, one "
+                        f"process {sorted(want)}")
+    compare(want, have, sorted(set(want) & set(have)), args.rtol,
+            "two expert-parallel ranks", failures)
+    for name in ("checkpoint.safetensors", "model.safetensors"):
+        compare_files(os.path.join(sft, name), os.path.join(two, name),
+                      10 * args.rtol, f"gathered {name}", failures)
+
+    # Their checkpoint on one process, through the GRPO steps.
+    sft_steps = set(have)
+    resumed = run(train + [f"--output-dir={two}", "--resume"],
+                  "one process resuming the expert-parallel checkpoint")
+    if "resumed grpo at step 0" not in resumed:
+        failures.append("the resumed run did not start GRPO at step 0")
+    want = metrics(os.path.join(one, "metrics.jsonl"))
+    have = metrics(os.path.join(two, "metrics.jsonl"))
+    later = sorted(set(have) - sft_steps)
+    if not later or later != [s for s in sorted(want) if s > max(sft_steps)]:
+        failures.append(f"the resumed run logged steps {later}, the "
+                        f"uninterrupted one {sorted(want)}")
+    compare(want, have, later, args.rtol, "resumed on one process", failures)
+    compare_files(os.path.join(one, "checkpoint.safetensors"),
+                  os.path.join(two, "checkpoint.safetensors"),
+                  10 * args.rtol, "final parameters", failures)
+    return failures
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--kiln-train", required=True)
@@ -143,6 +244,7 @@ def main():
     parser.add_argument("--mpirun", required=True)
     parser.add_argument("--rtol", type=float, default=1e-5)
     parser.add_argument("--zero", action="store_true")
+    parser.add_argument("--expert-parallel", action="store_true")
     parser.add_argument("mpirun_flags", nargs="*")
     args = parser.parse_args()
 
@@ -152,6 +254,11 @@ def main():
     train = [args.kiln_train, f"--config={args.config}",
              f"--bundle={args.bundle}"]
     run(train + [f"--output-dir={one}"], "one process")
+    if args.expert_parallel:
+        failures = expert_parallel(args, train, one)
+        for f in failures:
+            print("FAIL:", f)
+        return 1 if failures else 0
     ranks = [args.mpirun] + args.mpirun_flags + train + (
         ["--zero=1"] if args.zero else [])
     out = run(ranks + [f"--output-dir={two}", "--set=grpo { steps: 2 }"],

@@ -106,6 +106,13 @@ TEST(ReasonerBundle, TheHashCoversWhatTheGraphDependsOn) {
   other.sftBatch += 1;
   EXPECT_NE(reasonerModelHash(base, other), hash);
   EXPECT_EQ(reasonerBucket({100, 20, 16, 64}), "s100_p20_b16_g64");
+  // Experts sharded over the ranks are another state table, so another
+  // bucket than the same ranks' data parallelism alone.
+  ReasonerShapes experts{100, 20, 8, 32};
+  experts.dataParallel = 2;
+  EXPECT_EQ(reasonerBucket(experts), "s100_p20_b8_g32_dp2");
+  experts.expertParallel = 2;
+  EXPECT_EQ(reasonerBucket(experts), "s100_p20_b8_g32_dp2_ep2");
   BundleKey key = reasonerBundleKey(base, *shapes, "ptx");
   EXPECT_EQ(key.entry, "reasoner");
   EXPECT_EQ(key.target, "ptx");
