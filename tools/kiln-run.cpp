@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -171,7 +172,16 @@ struct Comparison {
   int64_t outside = 0; // elements past the tolerance (counted on FAIL)
 };
 
-Comparison compare(const HostTensor &ref, const HostTensor &got) {
+/// f32 results of an entry whose ptx side multiplies on the fp8 tensor
+/// cores: wgmma sums a 128-long K block of float8 products with fewer
+/// mantissa bits than f32 before the f32 promotion (the reason DeepSeek-V3
+/// promotes every 128), so such outputs differ from the CPU emulation's exact
+/// f32 sums by about 2^-12 of their magnitude (2.7e-4 measured on an H100),
+/// where f32 kernels match within 1e-4.
+constexpr double kFp8TensorCoreTolerance = 1e-3;
+
+Comparison compare(const HostTensor &ref, const HostTensor &got,
+                   double floatTolerance) {
   Comparison c;
   if (!got.hasType(ref.type())) {
     c.pass = false;
@@ -196,7 +206,9 @@ Comparison compare(const HostTensor &ref, const HostTensor &got) {
     double d = a == b ? 0 : std::abs(a - b); // equal infinities differ by 0
     c.maxDelta = std::max(c.maxDelta, std::isnan(d) ? INFINITY : d);
   }
-  c.tol = tolerance(ref.dtype()) * c.maxRef;
+  c.tol = std::max(tolerance(ref.dtype()),
+                   ref.dtype() == proto::F32 ? floatTolerance : 0.0) *
+          c.maxRef;
   c.pass = c.maxDelta <= c.tol;
   if (!c.pass)
     for (int64_t i = 0; i < ref.numElements(); ++i) {
@@ -223,9 +235,9 @@ struct Counts {
   int outputs = 0, failures = 0;
 };
 
-void printRow(const std::string &name, const HostTensor &ref, const HostTensor &got,
-              Counts &counts) {
-  Comparison c = compare(ref, got);
+void printRow(const std::string &name, const HostTensor &ref,
+              const HostTensor &got, Counts &counts, double floatTolerance) {
+  Comparison c = compare(ref, got, floatTolerance);
   ++counts.outputs;
   counts.failures += !c.pass;
   std::string result = c.pass ? "PASS"
@@ -339,6 +351,16 @@ absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &
     KILN_RETURN_IF_ERROR(gpu->setState(s.name(), v));
   }
 
+  // fp8 tensor-core kernels (kiln.scaled_matmul) sum in reduced precision
+  // inside a K block: their entries' f32 results get kFp8TensorCoreTolerance.
+  double floatTolerance = 0;
+  for (const proto::PtxModule &m : ptxExe.modules())
+    if (absl::StrContains(m.name(), "scaled_matmul"))
+      floatTolerance = kFp8TensorCoreTolerance;
+  if (floatTolerance > 0)
+    std::printf(
+        "  (fp8 tensor-core kernels: f32 outputs within %g of max|ref|)\n",
+        floatTolerance);
   for (const proto::EntryPoint &ep : hostExe.entries()) {
     if (!flags.entry.empty() && flags.entry != hostKey.entry && flags.entry != ep.name())
       continue;
@@ -365,10 +387,10 @@ absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &
       if (!res.state().empty()) {
         KILN_ASSIGN_OR_RETURN(HostTensor sRef, cpu->getState(res.state()));
         KILN_ASSIGN_OR_RETURN(HostTensor sGot, gpu->getState(res.state()));
-        printRow("state:" + res.state(), sRef, sGot, counts);
+        printRow("state:" + res.state(), sRef, sGot, counts, floatTolerance);
         continue;
       }
-      printRow(res.name(), ref[r], got[r], counts);
+      printRow(res.name(), ref[r], got[r], counts, floatTolerance);
       ++r;
     }
     if (flags.checkDeterminism)
