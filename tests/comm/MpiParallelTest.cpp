@@ -9,11 +9,12 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include <csignal>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -350,6 +351,49 @@ HostTensor sliceRows(const HostTensor &t, int64_t start, int64_t n) {
   return out;
 }
 
+/// One global SFT batch for the reasoner's sft_step: random tokens and
+/// targets, and a mask giving each row a different number of loss tokens, so
+/// the ranks' counts differ and only a global count gives the single-process
+/// mean. The shape is the single-process entry's "tokens".
+struct SftBatch {
+  HostTensor tokens, targets, mask, lr;
+
+  static std::vector<int64_t> shapeOf(const Executor &whole) {
+    std::vector<int64_t> shape;
+    if (const proto::EntryPoint *entry = whole.entry("sft_step"))
+      for (const proto::Argument &a : entry->arguments())
+        if (a.name() == "tokens")
+          shape.assign(entry->buffers(a.buffer()).shape().begin(),
+                       entry->buffers(a.buffer()).shape().end());
+    return shape;
+  }
+
+  SftBatch(const std::vector<int64_t> &shape, std::mt19937_64 &rng)
+      : tokens(proto::I64, shape), targets(proto::I64, shape),
+        mask(proto::F32, shape), lr(proto::F32, {}) {
+    for (int64_t i = 0; i < tokens.numElements(); ++i) {
+      tokens.setInt(i, static_cast<int64_t>(rng() % 8));
+      targets.setInt(i, static_cast<int64_t>(rng() % 8));
+      int64_t row = i / shape[1], col = i % shape[1];
+      mask.setDouble(i, col < 2 + 3 * row ? 1.0 : 0.0);
+    }
+    lr.setDouble(0, 1e-3);
+  }
+
+  std::map<std::string, HostTensor> whole() const {
+    return {
+        {"tokens", tokens}, {"targets", targets}, {"mask", mask}, {"lr", lr}};
+  }
+
+  /// This rank's `local` rows starting at `at`.
+  std::map<std::string, HostTensor> rows(int64_t at, int64_t local) const {
+    return {{"tokens", sliceRows(tokens, at, local)},
+            {"targets", sliceRows(targets, at, local)},
+            {"mask", sliceRows(mask, at, local)},
+            {"lr", lr}};
+  }
+};
+
 /// This rank's loaded Executor of `name`, with its state initialised.
 std::unique_ptr<Executor> loadPart(const std::string &name) {
   auto exe = readExecutable(fixture(name));
@@ -480,36 +524,14 @@ TEST(Zero1, DemoPolicySftStepGivesTheSingleProcessLossAndNorm) {
       loadPart("reasoner_zero_" + std::to_string(ranks()) + ".pb");
   ASSERT_NE(zero, nullptr);
 
-  const proto::EntryPoint *entry = whole->entry("sft_step");
-  ASSERT_NE(entry, nullptr);
-  std::vector<int64_t> shape;
-  for (const proto::Argument &a : entry->arguments())
-    if (a.name() == "tokens")
-      shape.assign(entry->buffers(a.buffer()).shape().begin(),
-                   entry->buffers(a.buffer()).shape().end());
+  std::vector<int64_t> shape = SftBatch::shapeOf(*whole);
   ASSERT_EQ(shape.size(), 2u);
   int64_t batch = shape[0], local = batch / ranks();
   std::mt19937_64 rng(17);
   for (int step = 0; step < 2; ++step) {
-    HostTensor tokens(proto::I64, shape), targets(proto::I64, shape);
-    HostTensor mask(proto::F32, shape);
-    for (int64_t i = 0; i < tokens.numElements(); ++i) {
-      tokens.setInt(i, static_cast<int64_t>(rng() % 8));
-      targets.setInt(i, static_cast<int64_t>(rng() % 8));
-      int64_t row = i / shape[1], col = i % shape[1];
-      mask.setDouble(i, col < 2 + 3 * row ? 1.0 : 0.0);
-    }
-    HostTensor lr(proto::F32, {});
-    lr.setDouble(0, 1e-3);
-    auto expected = whole->runNamed(
-        "sft_step",
-        {{"tokens", tokens}, {"targets", targets}, {"mask", mask}, {"lr", lr}});
-    int64_t at = rank() * local;
-    std::map<std::string, HostTensor> mine = {
-        {"tokens", sliceRows(tokens, at, local)},
-        {"targets", sliceRows(targets, at, local)},
-        {"mask", sliceRows(mask, at, local)},
-        {"lr", lr}};
+    SftBatch data(shape, rng);
+    auto expected = whole->runNamed("sft_step", data.whole());
+    std::map<std::string, HostTensor> mine = data.rows(rank() * local, local);
     auto allReduced = replicated->runNamed("sft_step", mine);
     auto got = zero->runNamed("sft_step", mine);
     ASSERT_TRUE(expected.ok()) << expected.status();
@@ -542,39 +564,14 @@ TEST(DataParallel, DemoPolicySftStepGivesTheSingleProcessLoss) {
     return;
   Executor *whole = pair.whole.get(), *part = pair.part.get();
 
-  // The global batch's shape, from the single-process entry's "tokens".
-  const proto::EntryPoint *entry = whole->entry("sft_step");
-  ASSERT_NE(entry, nullptr);
-  std::vector<int64_t> shape;
-  for (const proto::Argument &a : entry->arguments())
-    if (a.name() == "tokens")
-      shape.assign(entry->buffers(a.buffer()).shape().begin(),
-                   entry->buffers(a.buffer()).shape().end());
+  std::vector<int64_t> shape = SftBatch::shapeOf(*whole);
   ASSERT_EQ(shape.size(), 2u);
   int64_t batch = shape[0], local = batch / ranks();
   std::mt19937_64 rng(11);
   for (int step = 0; step < 2; ++step) {
-    HostTensor tokens(proto::I64, shape), targets(proto::I64, shape);
-    HostTensor mask(proto::F32, shape);
-    for (int64_t i = 0; i < tokens.numElements(); ++i) {
-      tokens.setInt(i, static_cast<int64_t>(rng() % 8));
-      targets.setInt(i, static_cast<int64_t>(rng() % 8));
-      // Rows have different numbers of loss tokens, so the ranks' counts
-      // differ and only a global count gives the single-process mean.
-      int64_t row = i / shape[1], col = i % shape[1];
-      mask.setDouble(i, col < 2 + 3 * row ? 1.0 : 0.0);
-    }
-    HostTensor lr(proto::F32, {});
-    lr.setDouble(0, 1e-3);
-    auto expected = whole->runNamed(
-        "sft_step",
-        {{"tokens", tokens}, {"targets", targets}, {"mask", mask}, {"lr", lr}});
-    int64_t at = rank() * local;
-    auto got = part->runNamed("sft_step",
-                                 {{"tokens", sliceRows(tokens, at, local)},
-                                  {"targets", sliceRows(targets, at, local)},
-                                  {"mask", sliceRows(mask, at, local)},
-                                  {"lr", lr}});
+    SftBatch data(shape, rng);
+    auto expected = whole->runNamed("sft_step", data.whole());
+    auto got = part->runNamed("sft_step", data.rows(rank() * local, local));
     ASSERT_TRUE(expected.ok()) << expected.status();
     ASSERT_TRUE(got.ok()) << got.status();
     for (const char *name : {"loss", "grad_norm"}) {
