@@ -291,54 +291,6 @@ void loadPair(const std::string &name, ExecutorPair &pair) {
   pair.part = std::move(*part);
 }
 
-TEST(DataParallel, MlpStepGivesTheSingleProcessLossAndWeights) {
-  ExecutorPair pair;
-  loadPair("mlp_step", pair);
-  if (HasFatalFailure())
-    return;
-  Executor *whole = pair.whole.get(), *part = pair.part.get();
-
-  constexpr int64_t batch = 16, inputs = 32, classes = 10;
-  int64_t local = batch / ranks();
-  std::mt19937_64 rng(7);
-  std::normal_distribution<double> normal;
-  for (int step = 0; step < 3; ++step) {
-    HostTensor x(proto::F32, {batch, inputs}), labels(proto::I64, {batch});
-    for (int64_t i = 0; i < x.numElements(); ++i)
-      x.setDouble(i, normal(rng));
-    for (int64_t b = 0; b < batch; ++b)
-      labels.setInt(b, static_cast<int64_t>(rng() % classes));
-    HostTensor lr(proto::F32, {});
-    lr.setDouble(0, 1e-2);
-    HostTensor myX(proto::F32, {local, inputs}), myLabels(proto::I64, {local});
-    for (int64_t b = 0; b < local; ++b) {
-      int64_t g = rank() * local + b;
-      myLabels.setInt(b, labels.getInt(g));
-      for (int64_t i = 0; i < inputs; ++i)
-        myX.setDouble(b * inputs + i, x.getDouble(g * inputs + i));
-    }
-    auto expected = whole->runNamed(
-        "train_step", {{"x", x}, {"labels", labels}, {"lr", lr}});
-    auto got = part->runNamed(
-        "train_step", {{"x", myX}, {"labels", myLabels}, {"lr", lr}});
-    ASSERT_TRUE(expected.ok()) << expected.status();
-    ASSERT_TRUE(got.ok()) << got.status();
-    double want = expected->at("loss").getDouble(0);
-    double have = got->at("loss").getDouble(0);
-    EXPECT_LE(std::abs(have - want), 1e-6 * std::abs(want))
-        << "step " << step << ": loss " << have << " on " << ranks()
-        << " ranks, " << want << " in one process";
-    for (const std::string &name :
-         {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) {
-      auto a = whole->getState(name);
-      auto b = part->getState(name);
-      ASSERT_TRUE(a.ok() && b.ok());
-      EXPECT_LE(relativeDifference(*a, *b), 1e-5)
-          << name << " after step " << step;
-    }
-  }
-}
-
 /// Rows [start, start + n) of t along dimension 0.
 HostTensor sliceRows(const HostTensor &t, int64_t start, int64_t n) {
   std::vector<int64_t> shape = t.shape();
@@ -350,6 +302,35 @@ HostTensor sliceRows(const HostTensor &t, int64_t start, int64_t n) {
               static_cast<const char *>(t.data()) + start * bytes, n * bytes);
   return out;
 }
+
+/// One global batch for the MLP's train_step (16 rows of 32 normal inputs,
+/// 10 classes) and each rank's rows of it.
+struct MlpBatch {
+  static constexpr int64_t kBatch = 16, kInputs = 32, kClasses = 10;
+  HostTensor x, labels, lr;
+
+  explicit MlpBatch(std::mt19937_64 &rng)
+      : x(proto::F32, {kBatch, kInputs}), labels(proto::I64, {kBatch}),
+        lr(proto::F32, {}) {
+    std::normal_distribution<double> normal;
+    for (int64_t i = 0; i < x.numElements(); ++i)
+      x.setDouble(i, normal(rng));
+    for (int64_t b = 0; b < kBatch; ++b)
+      labels.setInt(b, static_cast<int64_t>(rng() % kClasses));
+    lr.setDouble(0, 1e-2);
+  }
+
+  std::map<std::string, HostTensor> whole() const {
+    return {{"x", x}, {"labels", labels}, {"lr", lr}};
+  }
+
+  /// This rank's `local` rows starting at `at`.
+  std::map<std::string, HostTensor> rows(int64_t at, int64_t local) const {
+    return {{"x", sliceRows(x, at, local)},
+            {"labels", sliceRows(labels, at, local)},
+            {"lr", lr}};
+  }
+};
 
 /// One global SFT batch for the reasoner's sft_step: random tokens and
 /// targets, and a mask giving each row a different number of loss tokens, so
@@ -393,6 +374,37 @@ struct SftBatch {
             {"lr", lr}};
   }
 };
+
+TEST(DataParallel, MlpStepGivesTheSingleProcessLossAndWeights) {
+  ExecutorPair pair;
+  loadPair("mlp_step", pair);
+  if (HasFatalFailure())
+    return;
+  Executor *whole = pair.whole.get(), *part = pair.part.get();
+
+  int64_t local = MlpBatch::kBatch / ranks();
+  std::mt19937_64 rng(7);
+  for (int step = 0; step < 3; ++step) {
+    MlpBatch data(rng);
+    auto expected = whole->runNamed("train_step", data.whole());
+    auto got = part->runNamed("train_step", data.rows(rank() * local, local));
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    ASSERT_TRUE(got.ok()) << got.status();
+    double want = expected->at("loss").getDouble(0);
+    double have = got->at("loss").getDouble(0);
+    EXPECT_LE(std::abs(have - want), 1e-6 * std::abs(want))
+        << "step " << step << ": loss " << have << " on " << ranks()
+        << " ranks, " << want << " in one process";
+    for (const std::string &name :
+         {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) {
+      auto a = whole->getState(name);
+      auto b = part->getState(name);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_LE(relativeDifference(*a, *b), 1e-5)
+          << name << " after step " << step;
+    }
+  }
+}
 
 /// This rank's loaded Executor of `name`, with its state initialised.
 std::unique_ptr<Executor> loadPart(const std::string &name) {
@@ -457,26 +469,14 @@ TEST(Zero1, MlpStepShardsTheMomentsAndKeepsTheSingleProcessStep) {
   EXPECT_LE(shardBytes * ranks(), wholeBytes + 4 * ranks() * 8);
   EXPECT_GE(shardBytes * ranks(), wholeBytes);
 
-  constexpr int64_t batch = 16, inputs = 32, classes = 10;
-  int64_t local = batch / ranks();
+  int64_t local = MlpBatch::kBatch / ranks();
   std::mt19937_64 rng(13);
-  std::normal_distribution<double> normal;
   for (int step = 0; step < 3; ++step) {
-    HostTensor x(proto::F32, {batch, inputs}), labels(proto::I64, {batch});
-    for (int64_t i = 0; i < x.numElements(); ++i)
-      x.setDouble(i, normal(rng));
-    for (int64_t b = 0; b < batch; ++b)
-      labels.setInt(b, static_cast<int64_t>(rng() % classes));
-    HostTensor lr(proto::F32, {});
-    lr.setDouble(0, 1e-2);
-    HostTensor myX = sliceRows(x, rank() * local, local);
-    HostTensor myLabels = sliceRows(labels, rank() * local, local);
-    auto expected = whole->runNamed("train_step",
-                                    {{"x", x}, {"labels", labels}, {"lr", lr}});
-    auto allReduced = replicated->runNamed(
-        "train_step", {{"x", myX}, {"labels", myLabels}, {"lr", lr}});
-    auto got = zero->runNamed("train_step",
-                              {{"x", myX}, {"labels", myLabels}, {"lr", lr}});
+    MlpBatch data(rng);
+    auto expected = whole->runNamed("train_step", data.whole());
+    std::map<std::string, HostTensor> mine = data.rows(rank() * local, local);
+    auto allReduced = replicated->runNamed("train_step", mine);
+    auto got = zero->runNamed("train_step", mine);
     ASSERT_TRUE(expected.ok()) << expected.status();
     ASSERT_TRUE(allReduced.ok()) << allReduced.status();
     ASSERT_TRUE(got.ok()) << got.status();
