@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/Support/raw_ostream.h"
 
 namespace kiln::codegen {
 
@@ -100,6 +101,22 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     if (auto s = dumper->begin(module.module()); !s.ok())
       return s;
     pm.addInstrumentation(std::move(owned));
+    // The precision policy's choices as a table beside the IR: the operands
+    // quantized, their scale schemes and the bytes saved (the table
+    // --precision-report prints).
+    if (options.precision != "bf16") {
+      absl::StatusOr<std::string> report =
+          precisionReport(module.str(/*withLocations=*/true), "input", options);
+      if (!report.ok())
+        return report.status();
+      std::string path = options.dumpIrDir + "/precision-report.txt";
+      std::error_code ec;
+      llvm::raw_fd_ostream os(path, ec);
+      if (ec)
+        return absl::InvalidArgumentError("cannot write '" + path +
+                                          "': " + ec.message());
+      os << *report;
+    }
   }
   if (mlir::failed(pm.run(module.module())))
     return absl::InvalidArgumentError(

@@ -11,6 +11,7 @@
 // RUN: kiln-compile %s --precision=fp8 --precision-report -o %t.kx | FileCheck %s --check-prefix=REPORT
 // RUN: kiln-compile %s --precision=fp8 --print-ir -o %t.kx | FileCheck %s --check-prefix=HOST
 // RUN: kiln-compile %s --precision=fp8-delayed --precision-report -o %t.kx | FileCheck %s --check-prefix=DELAYED
+// RUN: rm -rf %t.dump && kiln-compile %s --precision=fp8 --dump-ir=%t.dump -o %t.kx && FileCheck %s --check-prefix=REPORT < %t.dump/precision-report.txt
 // RUN: kiln-compile %s --precision=fp8 --target=ptx --print-ir -o %t.kx | FileCheck %s --check-prefix=PTX
 // RUN: kiln-compile %s --precision=fp8 --target=ptx --print-ir -o %t.kx | FileCheck %s --check-prefix=PTXQ
 // RUN: kiln-compile %s --precision=fp8 --target=ptx --wgmma=false --print-ir -o %t.kx | FileCheck %s --check-prefix=MMA
@@ -23,6 +24,7 @@
 // REPORT-NEXT: gemm 2 of up_proj.weight: weight up_proj.weight [256, 128] bf16 -> f8E4M3FN, blocks 128x128, 65536 -> 32776 bytes (the copy listed above)
 // REPORT-NEXT: gemm 3 of up_proj.weight: operand [6, 256] bf16 -> f8E4M3FN, blocks 128x1, 3072 -> 2560 bytes
 // REPORT-NEXT: gemm 3 of up_proj.weight: operand [6, 128] bf16 -> f8E4M3FN, blocks 128x1, 1536 -> 1280 bytes
+// --dump-ir writes the same table as precision-report.txt.
 // 744 + 32760 + 1488 + 512 + 256 bytes saved, the weight's copy once:
 // REPORT-NEXT: 3 quantized GEMMs; their operands take 35760 fewer bytes (scales included)
 
