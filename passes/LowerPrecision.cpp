@@ -55,6 +55,11 @@ struct HistoryUpdates {
 struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // The members describe one module's functions; a pass instance that runs
+    // again (a reused pass manager) starts from nothing.
+    histories.clear();
+    declared.clear();
+    delayedCopies.clear();
     llvm::StringMap<DictionaryAttr> table = stateTable(module);
     SmallVector<ir::MatmulOp> tagged;
     module.walk([&](ir::MatmulOp op) {
@@ -64,8 +69,7 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
     for (ir::MatmulOp op : tagged)
       if (failed(lower(op, table)))
         return signalPassFailure();
-    if (failed(returnHistories(module)))
-      signalPassFailure();
+    returnHistories(module);
   }
 
   llvm::MapVector<Operation *, HistoryUpdates> histories;
@@ -153,9 +157,9 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
 
   /// Appends each function's history updates to its results and declares the
   /// histories in the module's state table (kind "precision", zeros).
-  LogicalResult returnHistories(ModuleOp module) {
+  void returnHistories(ModuleOp module) {
     if (histories.empty())
-      return success();
+      return;
     Builder b(module.getContext());
     SmallVector<Attribute> table;
     if (auto existing = module->getAttrOfType<ArrayAttr>("kiln.state"))
@@ -184,7 +188,6 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
       }
     }
     module->setAttr("kiln.state", b.getArrayAttr(table));
-    return success();
   }
 
   /// kiln.quantize of `x` in blocks of `block` to `dtype`.

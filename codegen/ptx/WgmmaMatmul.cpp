@@ -31,8 +31,8 @@
 // stage on the CUDA cores: acc += tmp * (scale_a[row, kb] * scale_b[nb, kb]),
 // the op's per-128-K promotion (b's scale per column instead of per block
 // for the weight gradient, whose operands are both activations in 1 x 128
-// tiles). The consumer waits for its group before
-// promoting; the other consumer's wgmma runs meanwhile (DeepGEMM's scheme).
+// tiles). The consumer waits for its group before promoting; the other
+// consumer's wgmma runs meanwhile (DeepGEMM's scheme).
 //
 // grouped_matmul "contract" (dw[e] = x_e^T dy_e) is a batch of such matmuls,
 // one per group, each with K running over its group's rows; both operands are

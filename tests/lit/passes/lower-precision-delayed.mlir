@@ -4,9 +4,11 @@
 // one scale from its amax history: a state of kind "precision" (zeros) that
 // the step reads and returns with this step's amax shifted in. The weight,
 // read by the forward and the input gradient in the same 128x128 blocks,
-// takes one history; the same scaled_matmuls as current scaling follow.
-// RUN: kiln-opt %s --kiln-assign-precision=policy=fp8-delayed --kiln-grad --kiln-lower-precision | FileCheck %s
-// RUN: not kiln-opt %s --kiln-assign-precision=policy=fp8-late 2>&1 | FileCheck %s --check-prefix=BAD
+// takes one history; the same scaled_matmuls as current scaling follow. A
+// forward-only module's two operands get one history each, named from its
+// own weight and none of the first module's.
+// RUN: kiln-opt %s --split-input-file --kiln-assign-precision=policy=fp8-delayed --kiln-grad --kiln-lower-precision | FileCheck %s
+// RUN: not kiln-opt %s --split-input-file --kiln-assign-precision=policy=fp8-late 2>&1 | FileCheck %s --check-prefix=BAD
 
 // CHECK: kiln.state = [{kind = "parameter", name = "up_proj.weight"
 // CHECK-SAME: {init = "zeros", kind = "precision", name = "precision.amax.up_proj.weight.0", type = tensor<16xf32>}
@@ -41,5 +43,22 @@ module attributes {kiln.state = [
     %l = kiln.mean %y3 {axes = array<i64: 0, 1, 2>, keepdims = false} : (tensor<2x3x256xf32>) -> tensor<f32>
     %g:2 = kiln.grad %l, %x, %w : (tensor<f32>, tensor<2x3x128xbf16>, tensor<256x128xbf16>) -> (tensor<2x3x128xbf16>, tensor<256x128xbf16>)
     return %l, %g#0, %g#1 : tensor<f32>, tensor<2x3x128xbf16>, tensor<256x128xbf16>
+  }
+}
+
+// -----
+
+// CHECK-LABEL: func.func @forward
+// CHECK-SAME: %arg2: tensor<16xf32> {kiln.state = "precision.amax.down_proj.weight.0"}
+// CHECK-SAME: %arg3: tensor<16xf32> {kiln.state = "precision.amax.down_proj.weight.1"})
+// CHECK-NOT: up_proj
+// CHECK: return
+module attributes {kiln.state = [
+    {name = "down_proj.weight", type = tensor<64x128xbf16>, kind = "parameter"}]} {
+  func.func @forward(%x: tensor<4x128xbf16> {kiln.name = "x"},
+                     %w: tensor<64x128xbf16> {kiln.state = "down_proj.weight"})
+      -> (tensor<4x64xbf16> {kiln.name = "y"}) {
+    %y = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<4x128xbf16>, tensor<64x128xbf16>) -> tensor<4x64xbf16>
+    return %y : tensor<4x64xbf16>
   }
 }
