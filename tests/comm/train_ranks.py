@@ -279,33 +279,28 @@ def main():
     compare(want, have, steps, args.rtol, "two ranks", failures,
             ended=steps[-1] if steps else None, norm_rtol=norm_rtol)
 
+    def check_resume(command, out_dir, label, **tolerances):
+        """Resumes `out_dir`'s checkpoint with `command` and checks that it
+        starts at GRPO step 2 and logs the uninterrupted run's later steps."""
+        resumed = run(command + [f"--output-dir={out_dir}", "--resume"], label)
+        if "resumed done at step 2" not in resumed:
+            failures.append(f"{label}: did not start at GRPO step 2")
+        have = metrics(os.path.join(out_dir, "metrics.jsonl"))
+        later = sorted(set(have) - set(steps))
+        if later != sorted(want)[len(steps):]:
+            failures.append(f"{label}: logged steps {later}, the "
+                            f"uninterrupted run {sorted(want)[len(steps):]}")
+        compare(want, have, later, args.rtol, label, failures, **tolerances)
+
     if args.zero:
         # The same checkpoint resumed on the two ranks with ZeRO-1.
         again = os.path.join(args.work, "two-again")
         shutil.copytree(two, again)
-        resumed = run(ranks + [f"--output-dir={again}", "--resume"],
-                      "two ZeRO-1 ranks resuming their checkpoint")
-        if "resumed done at step 2" not in resumed:
-            failures.append("the ZeRO-1 resume did not start at GRPO step 2")
-        have = metrics(os.path.join(again, "metrics.jsonl"))
-        later = sorted(set(have) - set(steps))
-        if later != sorted(want)[len(steps):]:
-            failures.append(f"the ZeRO-1 resume logged steps {later}, the "
-                            f"uninterrupted run {sorted(want)[len(steps):]}")
-        compare(want, have, later, args.rtol, "resumed on two ZeRO-1 ranks",
-                failures, norm_rtol=norm_rtol)
+        check_resume(ranks, again, "two ZeRO-1 ranks resuming their checkpoint",
+                     norm_rtol=norm_rtol)
 
     # Rank 0's checkpoint on one process, continued to the configured steps.
-    resumed = run(train + [f"--output-dir={two}", "--resume"],
-                  "one process resuming the two ranks' checkpoint")
-    if "resumed done at step 2" not in resumed:
-        failures.append("the resumed run did not start at GRPO step 2")
-    have = metrics(os.path.join(two, "metrics.jsonl"))
-    later = sorted(set(have) - set(steps))
-    if later != sorted(want)[len(steps):]:
-        failures.append(f"the resumed run logged steps {later}, the "
-                        f"uninterrupted one {sorted(want)[len(steps):]}")
-    compare(want, have, later, args.rtol, "resumed on one process", failures)
+    check_resume(train, two, "one process resuming the two ranks' checkpoint")
     a = tensors(os.path.join(one, "checkpoint.safetensors"))
     b = tensors(os.path.join(two, "checkpoint.safetensors"))
     if set(a) != set(b):
