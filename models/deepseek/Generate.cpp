@@ -108,8 +108,13 @@ public:
     KILN_RETURN_IF_ERROR(checkStop());
     KILN_RETURN_IF_ERROR(step(names::kPrefill, inputs));
 
-    while (std::any_of(this->rows.begin(), this->rows.end(),
-                       [](const Row &row) { return row.active; })) {
+    while (true) {
+      KILN_ASSIGN_OR_RETURN(
+          bool more,
+          going(std::any_of(this->rows.begin(), this->rows.end(),
+                            [](const Row &row) { return row.active; })));
+      if (!more)
+        break;
       // Finished and padding rows idle one past the cache, where decode's
       // masked write touches nothing: their cache stays as they left it.
       std::vector<int64_t> last(b, 0), positions(b, bucket.maxLen);
@@ -128,6 +133,14 @@ public:
       KILN_RETURN_IF_ERROR(step(names::kDecode, inputs));
     }
     return absl::OkStatus();
+  }
+
+  /// Whether to run another step (or wave): `mine`, or any rank's under
+  /// GenerateOptions::lockstep.
+  absl::StatusOr<bool> going(bool mine) const {
+    if (!options.lockstep)
+      return mine;
+    return options.lockstep(mine);
   }
 
 private:
@@ -279,7 +292,12 @@ generate(EntryRunner &executor, const std::vector<GenerationRequest> &requests,
 
   std::vector<GenerationResult> results(requests.size());
   Wave wave(executor, bucket, options);
-  for (size_t begin = 0; begin < requests.size(); begin += bucket.batch) {
+  for (size_t begin = 0;; begin += bucket.batch) {
+    // In lockstep a rank whose requests are done runs padding waves while
+    // another rank's are not.
+    KILN_ASSIGN_OR_RETURN(bool more, wave.going(begin < requests.size()));
+    if (!more)
+      break;
     std::vector<Row> rows;
     for (size_t i = begin; i < std::min(requests.size(), begin + bucket.batch);
          ++i) {

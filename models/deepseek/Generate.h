@@ -70,10 +70,19 @@ struct GenerateOptions {
   /// When set and true, generation stops before the next prefill or decode
   /// step with a Cancelled error (Ctrl-C during a long evaluation).
   const std::atomic<bool> *stop = nullptr;
+  /// For ranks whose entries exchange rows (expert parallelism's
+  /// all_to_all in every MoE layer): each must run every prefill and decode
+  /// step the others run. When set, `lockstep(mine)` is a collective that
+  /// every rank calls alike and that returns whether any rank's `mine` is
+  /// true; generate then runs a wave while any rank has requests left (one
+  /// without runs padding) and decodes while any rank has a row in flight
+  /// (finished rows idle, as padding does).
+  std::function<absl::StatusOr<bool>(bool mine)> lockstep;
 };
 
 /// Runs prefill, then decode steps, until every request stopped (EOS, a stop,
-/// maxNewTokens, or a full cache: finish reason length). Requests beyond the
+/// maxNewTokens, or a full cache: finish reason length; with
+/// GenerateOptions::lockstep, until every rank's did). Requests beyond the
 /// compiled batch run in successive waves; spare rows of a wave are padding.
 /// A prompt that is empty or longer than the compiled prompt length, a
 /// non-finite temperature, top_p or min_p, or a min_p > 0 for entries that
