@@ -83,14 +83,49 @@ TrainRanks::sum(const std::vector<double> &values,
 absl::StatusOr<bool> TrainRanks::any(bool mine, const std::string &what) const {
   if (size() == 1)
     return mine;
-  absl::StatusOr<std::vector<std::string>> all =
-      allGather(std::string(1, mine ? '\1' : '\0'), what);
+  // One byte from each rank, in one exchange: expert-parallel decoding asks
+  // this before every step.
+  const char flag = mine ? 1 : 0;
+  std::string all(size(), '\0');
+  if (absl::Status s = communicator->allGather(
+          &flag, all.data(), 1, {"all_gather", "kiln-train " + what});
+      !s.ok())
+    return s;
+  return all.find('\1') != std::string::npos;
+}
+
+absl::StatusOr<std::optional<TrainRanks::Mismatch>>
+TrainRanks::differFromLeader(const std::vector<uint64_t> &words,
+                             const std::string &what) const {
+  if (size() == 1)
+    return std::nullopt;
+  std::string mine(words.size() * sizeof(uint64_t), '\0');
+  if (!words.empty())
+    std::memcpy(mine.data(), words.data(), mine.size());
+  absl::StatusOr<std::vector<std::string>> all = allGather(mine, what);
   if (!all.ok())
     return all.status();
-  for (const std::string &one : *all)
-    if (one == std::string(1, '\1'))
-      return true;
-  return false;
+  auto wordAt = [](const std::string &bytes, int64_t i) -> uint64_t {
+    if (static_cast<size_t>(i + 1) * sizeof(uint64_t) > bytes.size())
+      return 0;
+    uint64_t w;
+    std::memcpy(&w, bytes.data() + i * sizeof(uint64_t), sizeof w);
+    return w;
+  };
+  const std::string &leader = (*all)[0];
+  for (int r = 1; r < size(); ++r) {
+    const std::string &theirs = (*all)[r];
+    if (theirs == leader)
+      continue;
+    // The first word that differs, or where the shorter list ends.
+    const int64_t n = static_cast<int64_t>(
+        std::min(leader.size(), theirs.size()) / sizeof(uint64_t));
+    int64_t i = 0;
+    while (i < n && wordAt(leader, i) == wordAt(theirs, i))
+      ++i;
+    return Mismatch{r, i, wordAt(leader, i), wordAt(theirs, i)};
+  }
+  return std::nullopt;
 }
 
 absl::Status TrainRanks::agree(const absl::Status &mine,

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,6 +55,19 @@ public:
 
   /// True on every rank when `mine` is true on any.
   absl::StatusOr<bool> any(bool mine, const std::string &what) const;
+
+  /// Where some rank's words first differ from rank 0's.
+  struct Mismatch {
+    int rank;
+    int64_t index;
+    uint64_t leaderWord, theirWord;
+  };
+  /// Compares every rank's `words` with rank 0's: nullopt when all are the
+  /// same, else the first difference in rank order, the same on every rank
+  /// (a rank with fewer words differs at its end, with word 0).
+  absl::StatusOr<std::optional<Mismatch>>
+  differFromLeader(const std::vector<uint64_t> &words,
+                   const std::string &what) const;
 
   /// A barrier that carries each rank's outcome: OK on every rank when every
   /// rank passed OK, else on every rank the first failure, naming its rank.

@@ -13,6 +13,7 @@
 #include <signal.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -360,10 +361,82 @@ absl::Status Trainer::openMetrics() {
 
 absl::Status Trainer::logMetrics(int64_t step,
                                  const std::vector<std::pair<std::string, double>> &scalars) {
+  KILN_RETURN_IF_ERROR(checkRanksAgree(scalars));
   if (!ranks.isLeader())
     return absl::OkStatus(); // every rank has the same scalars; rank 0 logs
   KILN_RETURN_IF_ERROR(impl->jsonl->write(step, scalars));
   return impl->tensorboard->write(step, scalars);
+}
+
+absl::Status Trainer::checkRanksAgree(
+    const std::vector<std::pair<std::string, double>> &scalars) const {
+  if (ranks.size() == 1)
+    return absl::OkStatus();
+  // Rates are timed by each rank's clock; every other scalar is computed
+  // from values the ranks exchanged, so it has the same bits everywhere.
+  auto timed = [](const std::string &name) {
+    return absl::EndsWith(name, "_per_second");
+  };
+  std::vector<uint64_t> words;
+  std::vector<const std::pair<std::string, double> *> compared;
+  for (const auto &scalar : scalars) {
+    if (timed(scalar.first))
+      continue;
+    uint64_t word;
+    std::memcpy(&word, &scalar.second, sizeof word);
+    words.push_back(word);
+    compared.push_back(&scalar);
+  }
+  KILN_ASSIGN_OR_RETURN(std::optional<TrainRanks::Mismatch> mismatch,
+                        ranks.differFromLeader(words, "metrics check"));
+  if (!mismatch)
+    return absl::OkStatus();
+  auto value = [](uint64_t word) {
+    double v;
+    std::memcpy(&v, &word, sizeof v);
+    return v;
+  };
+  const std::string name =
+      mismatch->index < static_cast<int64_t>(compared.size())
+          ? compared[mismatch->index]->first
+          : absl::StrCat("metric ", mismatch->index);
+  return absl::InternalError(absl::StrFormat(
+      "the ranks diverged: metric '%s' is %.17g on rank 0 but %.17g on rank "
+      "%d (every rank must compute it from the same values)",
+      name, value(mismatch->leaderWord), value(mismatch->theirWord),
+      mismatch->rank));
+}
+
+absl::StatusOr<int64_t> Trainer::checkStateAgrees() const {
+  if (ranks.size() == 1)
+    return 0;
+  // One FNV-1a of each state tensor's bytes (the KV caches are each rank's
+  // rollout scratch): the replicated ones must be the same bits on every
+  // rank, or rank 0's checkpoint would drop what the others hold.
+  std::vector<uint64_t> words;
+  std::vector<std::string> names;
+  for (const proto::StateEntry &e : executor.executable().state()) {
+    if (e.kind() == "cache")
+      continue;
+    KILN_ASSIGN_OR_RETURN(HostTensor value, executor.getState(e.name()));
+    uint64_t h = 1469598103934665603ull;
+    const auto *bytes = static_cast<const unsigned char *>(value.data());
+    for (int64_t i = 0; i < value.byteSize(); ++i)
+      h = (h ^ bytes[i]) * 1099511628211ull;
+    words.push_back(h);
+    names.push_back(e.name());
+  }
+  KILN_ASSIGN_OR_RETURN(std::optional<TrainRanks::Mismatch> mismatch,
+                        ranks.differFromLeader(words, "state check"));
+  if (mismatch)
+    return absl::InternalError(absl::StrCat(
+        "the ranks diverged: state '",
+        mismatch->index < static_cast<int64_t>(names.size())
+            ? names[mismatch->index]
+            : absl::StrCat("#", mismatch->index),
+        "' differs between rank 0 and rank ", mismatch->rank,
+        " (replicated state must stay the same bits on every rank)"));
+  return static_cast<int64_t>(words.size());
 }
 
 absl::Status Trainer::logOrCheckpoint(
@@ -426,16 +499,34 @@ absl::Status Trainer::saveCheckpoint(const std::string &phase, int64_t step) {
     KILN_RETURN_IF_ERROR(ranks.agree(
         zero->gather(), "gathering the sharded state (ZeRO-1 or experts)"));
   // The averaged gradients keep every rank's state bit-identical, so rank
-  // 0's is the whole checkpoint; the others wait here until it is in place.
+  // 0's is the whole checkpoint (checked first); the others wait here until
+  // it is in place.
+  absl::StatusOr<int64_t> agreed = checkStateAgrees();
   absl::Status saved =
-      ranks.agree(ranks.isLeader() ? write() : absl::OkStatus(), "checkpoint");
+      !agreed.ok() ? agreed.status()
+                   : ranks.agree(ranks.isLeader() ? write() : absl::OkStatus(),
+                                 "checkpoint");
   if (zero)
     zero->release();
+  if (saved.ok() && ranks.size() > 1 && ranks.isLeader())
+    std::printf("checkpoint at %s step %lld: %lld state tensors the same on "
+                "all %d ranks\n",
+                phase.c_str(), static_cast<long long>(step),
+                static_cast<long long>(*agreed), ranks.size());
   return saved;
 }
 
 absl::StatusOr<bool> Trainer::stopRequested() const {
   return ranks.any(stop && stop->load(), "stop check");
+}
+
+std::function<absl::StatusOr<bool>(bool)> Trainer::decodeLockstep() const {
+  // Plain data-parallel ranks decode alone; under expert parallelism every
+  // MoE layer's all_to_all needs every rank, so each prefills and decodes
+  // until the last rank's sequences end (its own finished rows idling).
+  if (config.expert_parallel() <= 1 || ranks.size() == 1)
+    return nullptr;
+  return [this](bool mine) { return ranks.any(mine, "decode step"); };
 }
 
 HostTensor Trainer::rankRows(const HostTensor &global) const {
@@ -527,6 +618,7 @@ absl::StatusOr<EvalResult> Trainer::evaluate(int64_t showSamples, tasks::Split s
   options.eosId = impl->text->eosId();
   if (alone)
     options.stop = stop; // Ctrl-C ends a long evaluation promptly
+  options.lockstep = decodeLockstep();
   KILN_ASSIGN_OR_RETURN(auto results, models::generate(executor, requests, options));
   std::vector<ScoredCompletion> mine;
   for (int64_t i = firstMine; i < endMine; ++i)
@@ -623,6 +715,7 @@ absl::Status Trainer::runGrpo(int64_t firstStep) {
   // the middle of a rollout that the others go on to exchange.
   if (ranks.size() == 1)
     genOptions.stop = stop;
+  genOptions.lockstep = decodeLockstep();
   const bool useReference = g.beta() > 0;
   const RewardFunctions &rewardFns = *impl->rewardFunctions;
   KILN_ASSIGN_OR_RETURN(models::KlEstimator klEstimator,

@@ -132,6 +132,9 @@ public:
   /// Saves parameters, optimizer state and the phase, step and GRPO prompt
   /// cursor as metadata: rank 0 writes, the other ranks wait for it, and a
   /// failure fails every rank. Nothing in it depends on the world size.
+  /// Under several ranks every state tensor must first have the same bits
+  /// on every rank (else an error names the first that differs), as every
+  /// logged metric must at each step.
   absl::Status saveCheckpoint(const std::string &phase, int64_t step);
 
   /// The longest prompt and demonstration of the task, in tokens, for sizing.
@@ -146,7 +149,18 @@ private:
   absl::StatusOr<bool> stopRequested() const;
   /// This rank's rows of a global batch (dimension 0).
   HostTensor rankRows(const HostTensor &global) const;
+  /// GenerateOptions::lockstep for these ranks: null unless their entries
+  /// exchange rows (expert parallelism).
+  std::function<absl::StatusOr<bool>(bool)> decodeLockstep() const;
   absl::Status openMetrics();
+  /// Under several ranks, an error naming the first of `scalars` (rates
+  /// aside) whose bits differ between rank 0 and another rank; a collective.
+  absl::Status checkRanksAgree(
+      const std::vector<std::pair<std::string, double>> &scalars) const;
+  /// Under several ranks, the number of state tensors (the KV caches aside,
+  /// sharded ones gathered) compared bit for bit with rank 0's, or an
+  /// error naming the first that differs; a collective.
+  absl::StatusOr<int64_t> checkStateAgrees() const;
   absl::Status logMetrics(int64_t step, const std::vector<std::pair<std::string, double>> &scalars);
   /// logMetrics; on failure, a checkpoint at (`phase`, `stepsDone`) and the
   /// error with what was saved.
