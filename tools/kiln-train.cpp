@@ -100,7 +100,8 @@ usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo
                     shorthand for --set='expert_parallel: N': the MoE experts
                     (and their AdamW moments) sharded over the N data-parallel
                     ranks (mpirun -np N, or --export-bundle --data-parallel=N),
-                    each keeping n_routed_experts / N; mode "sft" on CPU ranks,
+                    each keeping n_routed_experts / N; SFT and GRPO on CPU
+                    ranks (their rollouts and evaluations decode in step),
                     without --zero=1. Checkpoints hold whole tensors.
   --help            this text
 
@@ -479,16 +480,6 @@ static int run(int argc, char **argv) {
     firstStep = 0;
     if (interrupted)
       return fail("interrupted; checkpoint saved, continue with --resume");
-    if (shapes->expertParallel > 1) {
-      // Evaluation decodes until each rank's own sequences end, and every
-      // MoE layer's all_to_all needs every rank (checkDataParallel).
-      if (leader)
-        std::printf("expert parallel: no evaluation after SFT (decoding is "
-                    "not in step over the ranks yet)\n");
-      if (auto s = (*trainer)->saveCheckpoint("grpo", 0); !s.ok())
-        return fail(std::string(s.message()));
-      doSft = false;
-    }
   }
   if (doSft) {
     auto eval = (*trainer)->evaluate(showSamples);

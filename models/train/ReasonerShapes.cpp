@@ -70,17 +70,6 @@ absl::Status checkExpertParallel(const TrainConfig &config, int64_t ranks) {
         "expert_parallel (--expert-parallel) %d, but the policy has no MoE "
         "layer (model.first_k_dense_replace %d of %d layers)",
         ep, policy.firstKDenseReplace, policy.numHiddenLayers));
-  // Every MoE layer exchanges rows with every rank (kiln.all_to_all), so
-  // the ranks must run the same entries the same number of times: GRPO's
-  // rollouts and evaluation decode until each rank's own sequences end
-  // (kiln-train skips the evaluation after SFT under expert parallelism).
-  if (config.mode() != "sft")
-    return absl::UnimplementedError(absl::StrFormat(
-        "expert_parallel (--expert-parallel) %d trains mode \"sft\" only, "
-        "not \"%s\": the rollouts of GRPO decode a number of steps each "
-        "rank decides alone, and every MoE layer's all_to_all needs every "
-        "rank",
-        ep, config.mode()));
   if (config.grpo().gradient_accumulation_steps() > 1)
     return absl::UnimplementedError(absl::StrFormat(
         "expert_parallel (--expert-parallel) %d with "

@@ -64,8 +64,8 @@ absl::StatusOr<ReasonerShapes> reasonerShapes(const TrainConfig &config);
 /// gradient_accumulation_steps micro-batches. An error names the numbers
 /// that do not divide. config.expert_parallel other than 1 must equal `ranks`
 /// (the experts are sharded over the data-parallel ranks), divide
-/// model.n_routed_experts, and train with mode "sft" on the CPU without
-/// gradient accumulation; anything else is refused, saying what.
+/// model.n_routed_experts, and train on the CPU in bf16 without gradient
+/// accumulation; anything else is refused, saying what.
 absl::Status checkDataParallel(const TrainConfig &config, int64_t ranks);
 
 /// `global` (reasonerShapes) for one of `ranks` data-parallel ranks: the

@@ -128,17 +128,14 @@ int writeMoeLayer(const std::string &dir, int64_t batch, int64_t ranks) {
 
 /// kiln-train's bundle for the configuration in `configPath` and `ranks`
 /// data-parallel ranks (with `zero` 1, the optimizer state sharded over
-/// them; with `experts`, the MoE experts, for --mode=sft as expert
-/// parallelism trains), in DIR/train_bundle.
+/// them; with `experts`, the MoE experts), in DIR/train_bundle.
 int writeTrainBundle(const std::string &dir, const std::string &configPath,
                      int64_t ranks, int64_t zero = 0, bool experts = false) {
   auto config = kiln::train::loadTrainConfig(configPath);
   if (!config.ok())
     return fail(configPath, config.status());
-  if (experts) {
-    config->set_mode("sft");
+  if (experts)
     config->set_expert_parallel(ranks);
-  }
   auto global = kiln::train::reasonerShapes(*config);
   if (!global.ok())
     return fail("kiln-train's shapes", global.status());
