@@ -285,6 +285,110 @@ std::string letters(const std::vector<int64_t> &tokens) {
   return s;
 }
 
+/// Counts the prefill and decode steps run through it.
+class CountingRunner final : public EntryRunner {
+public:
+  explicit CountingRunner(EntryRunner &inner) : inner(inner) {}
+  absl::Status initializeState() override { return inner.initializeState(); }
+  absl::Status setState(std::string_view name, HostTensor value) override {
+    return inner.setState(name, std::move(value));
+  }
+  absl::StatusOr<HostTensor> getState(std::string_view name) const override {
+    return inner.getState(name);
+  }
+  std::vector<std::string> stateNames() const override {
+    return inner.stateNames();
+  }
+  std::vector<std::string> entryNames() const override {
+    return inner.entryNames();
+  }
+  const proto::EntryPoint *entry(std::string_view name) const override {
+    return inner.entry(name);
+  }
+  absl::StatusOr<std::vector<HostTensor>>
+  run(std::string_view entry, const std::vector<HostTensor> &inputs) override {
+    ++steps[std::string(entry)];
+    return inner.run(entry, inputs);
+  }
+  absl::StatusOr<std::map<std::string, HostTensor>>
+  runNamed(std::string_view entry,
+           const std::map<std::string, HostTensor> &inputs) override {
+    ++steps[std::string(entry)];
+    return inner.runNamed(entry, inputs);
+  }
+  int64_t lastPeakBytes() const override { return inner.lastPeakBytes(); }
+  std::string deviceDescription() const override {
+    return inner.deviceDescription();
+  }
+  const proto::Executable &executable() const override {
+    return inner.executable();
+  }
+
+  std::map<std::string, int64_t> steps;
+
+private:
+  EntryRunner &inner;
+};
+
+TEST_F(DeepseekInference, LockstepStepsWhileAnyRankIsGoing) {
+  // Two waves (kBatch + 1 requests), sampled, ending after 2 or 4 tokens.
+  auto ps = prompts(71, {3, 4, 5, 2});
+  std::vector<GenerationRequest> requests;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    requests.push_back({ps[i], i % 2 ? 4 : 2});
+    requests.back().sampling = {1.0f, 0, 1.0f, static_cast<int64_t>(i)};
+  }
+  CountingRunner alone(*executor);
+  auto want = generate(alone, requests);
+  ASSERT_TRUE(want.ok()) << want.status();
+  // Each wave: a prefill, then decodes until its longest request's 4 tokens.
+  EXPECT_EQ(alone.steps[names::kPrefill], 2);
+  EXPECT_EQ(alone.steps[names::kDecode], 6);
+
+  // Another rank that goes on for `more` of the questions this one answers
+  // false (done): each true answer runs a step, this rank's finished rows
+  // idling through the extra ones without changing its results.
+  for (int64_t more : {0, 5, 12, 20}) {
+    SCOPED_TRACE(more);
+    int64_t asked = 0, going = 0;
+    GenerateOptions options;
+    options.lockstep = [&](bool mine) -> absl::StatusOr<bool> {
+      bool any = mine || ++asked <= more;
+      going += any;
+      return any;
+    };
+    CountingRunner inStep(*executor);
+    auto have = generate(inStep, requests, options);
+    ASSERT_TRUE(have.ok()) << have.status();
+    EXPECT_EQ(tokensOf(*have), tokensOf(*want));
+    for (size_t i = 0; i < want->size(); ++i)
+      EXPECT_EQ((*have)[i].finishReason, (*want)[i].finishReason) << i;
+    EXPECT_EQ(inStep.steps[names::kPrefill] + inStep.steps[names::kDecode],
+              going);
+    EXPECT_GE(inStep.steps[names::kPrefill], 2);
+    EXPECT_GE(inStep.steps[names::kDecode], 6);
+    if (more == 0) {
+      EXPECT_EQ(inStep.steps, alone.steps);
+    }
+  }
+
+  // A rank with nothing to generate steps with padding rows alone: a wave
+  // (prefill and 4 decodes) while the other rank's 5 answers are true.
+  int64_t asked = 0;
+  GenerateOptions options;
+  options.lockstep = [&](bool mine) -> absl::StatusOr<bool> {
+    EXPECT_FALSE(mine);
+    return ++asked <= 5;
+  };
+  CountingRunner idle(*executor);
+  auto none = generate(idle, {}, options);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(idle.steps[names::kPrefill], 1);
+  EXPECT_EQ(idle.steps[names::kDecode], 4);
+  EXPECT_EQ(asked, 7); // then the wave's last decode and the next wave
+}
+
 TEST_F(DeepseekInference, EosStopsAndLengthsEndSequences) {
   auto ps = prompts(61, {4, 5, 6});
   std::vector<GenerationRequest> requests;
