@@ -410,18 +410,24 @@ absl::Status Trainer::checkRanksAgree(
 absl::StatusOr<int64_t> Trainer::checkStateAgrees() const {
   if (ranks.size() == 1)
     return 0;
-  // One FNV-1a of each state tensor's bytes (the KV caches are each rank's
-  // rollout scratch): the replicated ones must be the same bits on every
-  // rank, or rank 0's checkpoint would drop what the others hold.
+  // One FNV-1a of each state tensor's bytes: the replicated ones must be
+  // the same bits on every rank, or rank 0's checkpoint would drop what the
+  // others hold. The KV caches are each rank's rollout scratch, and derived
+  // state (recomputed from its sources, a rank's own experts' included) is
+  // not saved.
   std::vector<uint64_t> words;
   std::vector<std::string> names;
   for (const proto::StateEntry &e : executor.executable().state()) {
-    if (e.kind() == "cache")
+    if (e.kind() == "cache" || e.kind() == "derived")
       continue;
-    KILN_ASSIGN_OR_RETURN(HostTensor value, executor.getState(e.name()));
+    absl::StatusOr<HostTensor> value = executor.getState(e.name());
+    // Unset (no initializer, never written): nothing to save either.
+    if (absl::IsFailedPrecondition(value.status()))
+      continue;
+    KILN_RETURN_IF_ERROR(value.status());
     uint64_t h = 1469598103934665603ull;
-    const auto *bytes = static_cast<const unsigned char *>(value.data());
-    for (int64_t i = 0; i < value.byteSize(); ++i)
+    const auto *bytes = static_cast<const unsigned char *>(value->data());
+    for (int64_t i = 0; i < value->byteSize(); ++i)
       h = (h ^ bytes[i]) * 1099511628211ull;
     words.push_back(h);
     names.push_back(e.name());

@@ -157,9 +157,10 @@ private:
   /// aside) whose bits differ between rank 0 and another rank; a collective.
   absl::Status checkRanksAgree(
       const std::vector<std::pair<std::string, double>> &scalars) const;
-  /// Under several ranks, the number of state tensors (the KV caches aside,
-  /// sharded ones gathered) compared bit for bit with rank 0's, or an
-  /// error naming the first that differs; a collective.
+  /// Under several ranks, the number of state tensors a checkpoint holds
+  /// (KV caches and derived state aside, sharded ones gathered) compared bit
+  /// for bit with rank 0's, or an error naming the first that differs; a
+  /// collective.
   absl::StatusOr<int64_t> checkStateAgrees() const;
   absl::Status logMetrics(int64_t step, const std::vector<std::pair<std::string, double>> &scalars);
   /// logMetrics; on failure, a checkpoint at (`phase`, `stepsDone`) and the
