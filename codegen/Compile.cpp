@@ -81,6 +81,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     graph.moePlanKernel = options.moePlanKernel;
     graph.precision = options.precision;
     graph.precisionKeep = options.precisionKeep;
+    graph.hoistDerivedState = options.hoistDerivedState;
     graph.target.cublasMatmul = cublasMatmul;
     ptx::buildPtxGraphPipeline(pm, graph);
   } else {
@@ -92,6 +93,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     pipeline.expertParallel = options.expertParallel;
     pipeline.precision = options.precision;
     pipeline.precisionKeep = options.precisionKeep;
+    pipeline.hoistDerivedState = options.hoistDerivedState;
     passes::buildHostPipeline(pm, pipeline);
   }
   IrDumper *dumper = nullptr;

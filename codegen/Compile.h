@@ -61,6 +61,10 @@ struct CompileOptions {
   /// Parameter name patterns that keep the model's type under fp8 (empty:
   /// embed_tokens, lm_head, mlp.gate.weight).
   std::vector<std::string> precisionKeep;
+  /// Work entries derive from parameters alone (casts of weights, their
+  /// quantization) is computed once into derived state and recomputed only
+  /// after a parameter is written (kiln-hoist-derived-state).
+  bool hoistDerivedState = true;
   /// When set, the IR before the pipeline and after every pass is written here,
   /// one numbered file per pass named after it ("03-cse.mlir").
   std::string dumpIrDir;

@@ -77,6 +77,13 @@ absl::Status readStateTable(ModuleOp module, proto::Executable &exe,
     *state->mutable_type() = *tensorType;
     std::string kind = stringAttr(entry, "kind");
     state->set_kind(kind.empty() ? "other" : kind);
+    if (auto derive = entry.getAs<StringAttr>("entry")) {
+      state->set_derive_entry(derive.str());
+      if (auto sources = entry.getAs<ArrayAttr>("sources"))
+        for (Attribute source : sources)
+          if (auto s = llvm::dyn_cast<StringAttr>(source))
+            state->add_sources(s.str());
+    }
     std::string init = stringAttr(entry, "init");
     if (!init.empty() && init != "none") {
       proto::Initializer *initializer = state->mutable_init();

@@ -61,6 +61,9 @@ absl::StatusOr<std::string> precisionReport(const std::string &text,
   pipeline.fuseMoe = options.fuseMoe;
   pipeline.precision = options.precision;
   pipeline.precisionKeep = options.precisionKeep;
+  // The report reads each GEMM's quantize ops beside it: weights quantized
+  // once into derived state would leave the entry.
+  pipeline.hoistDerivedState = false;
   passes::buildHostPipeline(pm, pipeline);
   if (mlir::failed(pm.run(module->module())))
     return absl::InvalidArgumentError(

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "executor/ExecutableQueries.h"
 #include "executor/Safetensors.h"
 #include "executor/StatusMacros.h"
 
@@ -65,7 +66,8 @@ absl::Status saveCheckpoint(const EntryRunner &executor,
                             const CheckpointSaveOptions &options) {
   std::vector<std::pair<std::string, HostTensor>> tensors;
   for (const proto::StateEntry &entry : executor.executable().state()) {
-    if (options.skipKinds.count(entry.kind()))
+    // Derived state is recomputed from its sources, never saved.
+    if (options.skipKinds.count(entry.kind()) || isDerivedState(entry))
       continue;
     absl::StatusOr<HostTensor> value = executor.getState(entry.name());
     // An unset entry (no initializer, never written) has nothing to save.
@@ -93,7 +95,7 @@ loadCheckpoint(EntryRunner &executor, const std::string &path,
   std::vector<std::string> missing, unexpected, mismatched;
   std::set<std::string> stateNames;
   auto skipped = [&](const proto::StateEntry &entry) {
-    return options.skipKinds.count(entry.kind()) > 0;
+    return options.skipKinds.count(entry.kind()) > 0 || isDerivedState(entry);
   };
   for (const proto::StateEntry &entry : executor.executable().state()) {
     stateNames.insert(entry.name());

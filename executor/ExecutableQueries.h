@@ -29,6 +29,12 @@ inline std::vector<std::string> entryNamesOf(const proto::Executable &exe) {
   return names;
 }
 
+/// State an executor computes itself (kiln-hoist-derived-state): callers do
+/// not set it and checkpoints do not hold it.
+inline bool isDerivedState(const proto::StateEntry &s) {
+  return !s.derive_entry().empty();
+}
+
 /// The entry point named `name`, or nullptr.
 inline const proto::EntryPoint *findEntry(const proto::Executable &exe,
                                           std::string_view name) {

@@ -101,6 +101,39 @@ absl::Status validateEntry(const proto::Executable &exe,
   return absl::OkStatus();
 }
 
+/// Derived state names the entry that computes it: one that takes only
+/// state, reads no derived state (no chains to order) and writes this one;
+/// its sources are state entries.
+absl::Status validateDerivedState(const proto::Executable &exe,
+                                  const proto::StateEntry &s,
+                                  const StateTable &state) {
+  const std::string what = absl::StrCat("derived state entry '", s.name(), "'");
+  for (const std::string &source : s.sources())
+    if (!state.contains(source))
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " names unknown source state entry '", source, "'"));
+  const proto::EntryPoint *derive = nullptr;
+  for (const proto::EntryPoint &ep : exe.entries())
+    if (ep.name() == s.derive_entry())
+      derive = &ep;
+  if (!derive)
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " names unknown entry '", s.derive_entry(), "'"));
+  for (const proto::Argument &a : derive->arguments()) {
+    auto it = state.find(a.state());
+    if (a.state().empty() || it == state.end() ||
+        !it->second->derive_entry().empty())
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": its entry '", derive->name(), "' argument '", a.name(),
+          "' is not a source state"));
+  }
+  for (const proto::Result &r : derive->results())
+    if (r.state() == s.name())
+      return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, ": its entry '", derive->name(), "' does not write it"));
+}
+
 } // namespace
 
 absl::Status validateExecutable(const proto::Executable &exe,
@@ -117,6 +150,9 @@ absl::Status validateExecutable(const proto::Executable &exe,
     KILN_RETURN_IF_ERROR(checkTensorType(
         s.type(), absl::StrCat("state entry '", s.name(), "'")));
   }
+  for (const proto::StateEntry &s : exe.state())
+    if (!s.derive_entry().empty())
+      KILN_RETURN_IF_ERROR(validateDerivedState(exe, s, state));
   absl::flat_hash_set<std::string> entries;
   for (const proto::EntryPoint &ep : exe.entries()) {
     if (!entries.insert(ep.name()).second)

@@ -2,6 +2,8 @@
 
 #include "executor/ExecutorCore.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "executor/ArgumentBinding.h"
 #include "executor/ExecutableQueries.h"
@@ -12,6 +14,12 @@ namespace kiln {
 
 ExecutorCore::ExecutorCore(proto::Executable exe) : exe_(std::move(exe)) {
   state_.resize(exe_.state_size());
+  versions.assign(exe_.state_size(), 0);
+  computedFrom.resize(exe_.state_size());
+  sourceIndices.resize(exe_.state_size());
+  for (int i = 0; i < exe_.state_size(); ++i)
+    for (const std::string &source : exe_.state(i).sources())
+      sourceIndices[i].push_back(stateIndex(source));
 }
 
 ExecutorCore::~ExecutorCore() = default;
@@ -61,8 +69,54 @@ absl::Status ExecutorCore::store(int index, HostTensor value) {
     KILN_ASSIGN_OR_RETURN(state_[index],
                           device_->allocate(exe_.state(index).type(), name));
   }
-  return device_->copyIn(*state_[index], std::move(value),
-                         absl::StrCat("uploading ", name));
+  KILN_RETURN_IF_ERROR(device_->copyIn(*state_[index], std::move(value),
+                                       absl::StrCat("uploading ", name)));
+  touch(index);
+  return absl::OkStatus();
+}
+
+bool ExecutorCore::isStale(int index) const {
+  if (!state_[index] ||
+      computedFrom[index].size() != sourceIndices[index].size())
+    return true;
+  for (size_t k = 0; k < sourceIndices[index].size(); ++k) {
+    int source = sourceIndices[index][k];
+    if (source < 0 || versions[source] != computedFrom[index][k])
+      return true;
+  }
+  return false;
+}
+
+absl::Status ExecutorCore::refreshDerivedState(const proto::EntryPoint &ep) {
+  std::vector<std::string> deriveEntries;
+  for (const proto::Argument &a : ep.arguments()) {
+    if (a.state().empty())
+      continue;
+    int si = stateIndex(a.state());
+    const std::string &derive = exe_.state(si).derive_entry();
+    if (derive.empty() || !isStale(si) ||
+        std::find(deriveEntries.begin(), deriveEntries.end(), derive) !=
+            deriveEntries.end())
+      continue;
+    deriveEntries.push_back(derive);
+  }
+  for (const std::string &derive : deriveEntries) {
+    // Validation keeps derive entries to state arguments that are not
+    // derived, so this does not recurse further.
+    absl::StatusOr<std::vector<HostTensor>> ran = run(derive, {});
+    if (!ran.ok())
+      return absl::Status(
+          ran.status().code(),
+          absl::StrCat("computing the derived state that entry '", ep.name(),
+                       "' reads: ", ran.status().message()));
+    for (const proto::Result &r : entry(derive)->results()) {
+      int di = stateIndex(r.state());
+      computedFrom[di].clear();
+      for (int source : sourceIndices[di])
+        computedFrom[di].push_back(source < 0 ? 0 : versions[source]);
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ExecutorCore::materialize(int index) {
@@ -86,6 +140,10 @@ absl::Status ExecutorCore::setState(std::string_view name, HostTensor value) {
   if (i < 0)
     return absl::NotFoundError(
         absl::StrCat("unknown state entry '", std::string(name), "'"));
+  if (isDerivedState(exe_.state(i)))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state entry '", std::string(name), "' is derived state, computed by '",
+        exe_.state(i).derive_entry(), "' from its sources: set those instead"));
   if (!value.hasType(exe_.state(i).type()))
     return absl::InvalidArgumentError(absl::StrCat(
         "state entry '", std::string(name), "' expects ",
@@ -116,6 +174,7 @@ ExecutorCore::run(std::string_view name,
   const proto::EntryPoint &ep = exe_.entries(index);
   KILN_RETURN_IF_ERROR(checkInputs(ep, inputs));
   KILN_RETURN_IF_ERROR(device_->ready());
+  KILN_RETURN_IF_ERROR(refreshDerivedState(ep));
   // State this entry reads must exist before the device binds it.
   for (const proto::Argument &a : ep.arguments()) {
     if (a.state().empty())
@@ -129,6 +188,19 @@ ExecutorCore::run(std::string_view name,
                        "' reads state entry '", a.state(),
                        "', which has no value and no initializer"));
     KILN_RETURN_IF_ERROR(materialize(si));
+  }
+  // State only written here (derived state, on its first computation) needs
+  // a resident buffer to receive the result.
+  for (const proto::Result &r : ep.results()) {
+    if (r.state().empty())
+      continue;
+    int si = stateIndex(r.state());
+    if (!state_[si]) {
+      KILN_ASSIGN_OR_RETURN(
+          state_[si],
+          device_->allocate(exe_.state(si).type(),
+                            absl::StrCat("state entry '", r.state(), "'")));
+    }
   }
 
   EntryCall call;
@@ -146,8 +218,10 @@ ExecutorCore::run(std::string_view name,
   // Every step was issued without error: only now is state replaced, so a
   // failure leaves it intact.
   for (int k = 0; k < ep.results_size(); ++k)
-    if (call.resultState[k])
+    if (call.resultState[k]) {
       KILN_RETURN_IF_ERROR(launched->writeBack(k, *call.resultState[k]));
+      touch(stateIndex(ep.results(k).state()));
+    }
   KILN_RETURN_IF_ERROR(launched->synchronize());
   return launched->takeResults();
 }

@@ -34,6 +34,8 @@ public:
   /// with Philox on the host, so a seed gives the same tensor on every run,
   /// machine and device. Entries without an initializer stay unset.
   absl::Status initializeState() final;
+  /// Derived state (computed by the executable's derive entry) cannot be
+  /// set; a source set this way makes the state that derives from it stale.
   absl::Status setState(std::string_view name, HostTensor value) final;
   absl::StatusOr<HostTensor> getState(std::string_view name) const final;
   std::vector<std::string> stateNames() const final;
@@ -43,7 +45,9 @@ public:
   /// Runs an entry point. `inputs` are the arguments not fed from state, in
   /// order; the results not written back to state come back in order. Results
   /// with `state` set replace that state entry once every step has succeeded,
-  /// so a failed run leaves the state as it was.
+  /// so a failed run leaves the state as it was. Derived state the entry
+  /// reads is first recomputed by its derive entry if a source was written
+  /// since it was last computed.
   absl::StatusOr<std::vector<HostTensor>>
   run(std::string_view entry, const std::vector<HostTensor> &inputs) final;
   /// Same, by argument name, returning results by name.
@@ -67,12 +71,26 @@ private:
   int stateIndex(std::string_view name) const;
   absl::Status materialize(int index);
   absl::Status store(int index, HostTensor value);
+  /// Records that state `index` has a new value.
+  void touch(int index) { versions[index] = ++clock; }
+  /// Derived state `index` has no value or one computed from sources that
+  /// were written since.
+  bool isStale(int index) const;
+  /// Runs the derive entries of the stale derived state `ep` reads.
+  absl::Status refreshDerivedState(const proto::EntryPoint &ep);
 
   proto::Executable exe_;
   // Declared before the state so that state is freed first, while the device
   // is still open.
   std::unique_ptr<Device> device_;
   std::vector<std::unique_ptr<DeviceState>> state_; // parallel to exe_.state()
+  // Derived state: when each state was last written (a logical clock), the
+  // indices of each derived state's sources, and their versions when it was
+  // computed (empty: never). All parallel to exe_.state().
+  uint64_t clock = 0;
+  std::vector<uint64_t> versions;
+  std::vector<std::vector<int>> sourceIndices;
+  std::vector<std::vector<uint64_t>> computedFrom;
 };
 
 } // namespace kiln

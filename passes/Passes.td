@@ -125,6 +125,37 @@ def LowerPrecision : Pass<"kiln-lower-precision", "::mlir::ModuleOp"> {
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 
+def HoistDerivedState : Pass<"kiln-hoist-derived-state", "::mlir::ModuleOp"> {
+  let summary = "Compute what entries derive from parameters once, as derived state";
+  let description = [{
+    Work that depends only on parameters (casts of norm and router weights,
+    a weight's quantization to fp8 or int4, a transposed copy) gives the
+    same tensor every call until a parameter changes, yet an entry
+    recomputes it on every call: a decode step re-quantizes every weight.
+    This pass moves it out, as IREE's hoist-into-globals does with constant
+    expressions. In each public function, a value computed by pure ops from
+    parameters (state of kind "parameter") that the function does not write,
+    and constants, and used by other work, becomes an argument reading a
+    state "derived.<parameter>.<n>" of kind "derived". Its state table entry
+    names the parameters it is `sources` and the `entry` that computes it:
+    one function, "kiln.derive_state", reads every source and returns every
+    derived state (equal computations of several entries are computed and
+    stored once). The executor runs that entry before an entry that reads
+    derived state whenever a source was written since it last ran (a train
+    step between two decode calls), so results are bit for bit the same as
+    without the pass. A value is hoisted only when its computation holds an
+    op other than reshape, and when it is no larger than the parameters it
+    reads or at most `max-growth-bytes` (a widening cast of an embedding
+    table read by a gather would cost memory and save nothing). A function
+    named "kiln.derive_state" already present is an error.
+  }];
+  let options = [
+    Option<"maxGrowthBytes", "max-growth-bytes", "int64_t", "1048576",
+           "Largest derived tensor hoisted when it is larger than its sources">
+  ];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
 def InstrumentPrecision : Pass<"kiln-instrument-precision", "::mlir::ModuleOp"> {
   let summary = "Compute every candidate weight GEMM in each precision, chosen by a switch input";
   let description = [{

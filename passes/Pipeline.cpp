@@ -76,6 +76,10 @@ void buildHostPipeline(mlir::OpPassManager &pm,
     pm.addPass(mlir::createCanonicalizerPass());
     pm.addPass(mlir::createCSEPass());
   }
+  // Last, so the casts that decomposition writes (a norm's weight to f32)
+  // and the quantization of weights are hoisted too.
+  if (options.hoistDerivedState)
+    pm.addPass(createHoistDerivedState());
   pm.addPass(mlir::createSymbolDCEPass());
 }
 

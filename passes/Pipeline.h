@@ -44,6 +44,9 @@ struct PipelineOptions {
   /// With `decompose`: composites the target runs as fused kernels instead
   /// (names without "kiln.").
   std::vector<std::string> keepComposites;
+  /// Compute what entries derive from parameters alone once, into derived
+  /// state (kiln-hoist-derived-state, last).
+  bool hoistDerivedState = true;
 };
 
 /// Appends the graph-level passes for the host target to `pm`.

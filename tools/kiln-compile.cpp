@@ -91,6 +91,13 @@ static cl::opt<bool> moePlanKernel(
              "one kernel; --moe-plan-kernel=false plans with argsort, "
              "bincount and cumsum (default true)"),
     cl::init(true), cl::cat(category));
+static cl::opt<bool> hoistDerivedState(
+    "hoist-derived-state",
+    cl::desc("Compute what entries derive from parameters alone (casts and "
+             "quantization of weights) once, as derived state the executor "
+             "refreshes after a parameter is written "
+             "(kiln-hoist-derived-state; default true)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<std::string> precision(
     "precision",
     cl::desc("Precision policy (kiln-assign-precision): bf16 keeps the types "
@@ -161,6 +168,7 @@ static int writeBundle(const std::string &text, const std::string &input) {
       options.providers.assign(providers.begin(), providers.end());
     options.wgmmaMatmul = wgmma;
     options.moePlanKernel = moePlanKernel;
+    options.hoistDerivedState = hoistDerivedState;
     options.precision = precision;
     options.precisionKeep.assign(precisionKeep.begin(), precisionKeep.end());
     auto exe = kiln::codegen::compile(*module, options);
@@ -231,6 +239,7 @@ static int run(int argc, char **argv) {
   options.providers.assign(providers.begin(), providers.end());
   options.wgmmaMatmul = wgmma;
   options.moePlanKernel = moePlanKernel;
+  options.hoistDerivedState = hoistDerivedState;
   options.precision = precision;
   options.precisionKeep.assign(precisionKeep.begin(), precisionKeep.end());
   if (precisionReport) {

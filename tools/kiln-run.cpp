@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "executor/Bundle.h"
+#include "executor/ExecutableQueries.h"
 #include "executor/Executor.h"
 #include "executor/StatusMacros.h"
 #include "executor/cuda/CudaExecutor.h"
@@ -344,7 +345,8 @@ absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &
   KILN_RETURN_IF_ERROR(cpu->initializeState());
   KILN_RETURN_IF_ERROR(gpu->initializeState());
   for (const proto::StateEntry &s : hostExe.state()) {
-    if (!s.init().kind().empty())
+    // Derived state each executor computes from the parameters itself.
+    if (!s.init().kind().empty() || isDerivedState(s))
       continue;
     HostTensor v = randomTensor(s.type(), flags.seed ^ hashName("state:" + s.name()));
     KILN_RETURN_IF_ERROR(cpu->setState(s.name(), v));
@@ -370,7 +372,10 @@ absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &
                                                      " has no entry '", ep.name(), "'"));
     std::vector<HostTensor> inputs = drawInputs(ep, flags.seed);
     std::map<std::string, HostTensor> before;
-    for (const std::string &name : cpu->stateNames()) {
+    for (const proto::StateEntry &s : hostExe.state()) {
+      if (isDerivedState(s))
+        continue;
+      const std::string &name = s.name();
       absl::StatusOr<HostTensor> value = cpu->getState(name);
       if (!value.ok()) // state no entry has written yet has no value on either side
         continue;
@@ -418,7 +423,7 @@ absl::Status benchPtx(const Flags &flags, const Bundle &bundle, const BundleKey 
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<CudaExecutor> gpu, CudaExecutor::create(exe, opts));
   KILN_RETURN_IF_ERROR(gpu->initializeState());
   for (const proto::StateEntry &s : exe.state())
-    if (s.init().kind().empty())
+    if (s.init().kind().empty() && !isDerivedState(s))
       KILN_RETURN_IF_ERROR(
           gpu->setState(s.name(), randomTensor(s.type(), flags.seed ^ hashName("state:" + s.name()))));
   for (const proto::EntryPoint &ep : exe.entries()) {

@@ -39,6 +39,7 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   graph.expertParallel = options.expertParallel;
   graph.precision = options.precision;
   graph.precisionKeep = options.precisionKeep;
+  graph.hoistDerivedState = options.hoistDerivedState;
   passes::buildHostPipeline(pm, graph);
   // NCCL moves bytes; the reductions of the collectives become kernels.
   pm.addPass(passes::createExpandCollectives());

@@ -35,6 +35,8 @@ struct PtxGraphOptions {
   /// kiln-assign-precision's policy and kept parameters (PipelineOptions).
   std::string precision = "bf16";
   std::vector<std::string> precisionKeep;
+  /// kiln-hoist-derived-state (PipelineOptions).
+  bool hoistDerivedState = true;
   KernelTarget target;
 };
 

@@ -224,7 +224,8 @@ TEST(HostCodegen, DumpsIrAfterEveryPass) {
   EXPECT_EQ(files, (std::vector<std::string>{
                        "00-input.mlir", "01-kiln-fuse-moe.mlir", "02-kiln-grad.mlir",
                        "03-canonicalize.mlir", "04-cse.mlir", "05-kiln-decompose.mlir",
-                       "06-canonicalize.mlir", "07-cse.mlir", "08-symbol-dce.mlir"}));
+                       "06-canonicalize.mlir", "07-cse.mlir",
+                       "08-kiln-hoist-derived-state.mlir", "09-symbol-dce.mlir"}));
 }
 
 } // namespace

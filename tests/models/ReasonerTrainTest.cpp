@@ -17,6 +17,7 @@
 
 #include "codegen/Compile.h"
 #include "executor/Checkpoint.h"
+#include "executor/ExecutableQueries.h"
 #include "executor/Executor.h"
 #include "models/tokenizer/ByteTokenizer.h"
 #include "models/train/ReasonerGraph.h"
@@ -74,12 +75,13 @@ Compiled compileTiny(const std::string &overrides,
   return c;
 }
 
-/// The names of `executor`'s state entries of every kind but `kind`.
+/// The names of `executor`'s state entries of every kind but `kind` and
+/// derived state (recomputed from the rest, never checkpointed).
 std::vector<std::string> stateNamesBut(const EntryRunner &executor,
                                        const std::string &kind) {
   std::vector<std::string> names;
   for (const proto::StateEntry &entry : executor.executable().state())
-    if (entry.kind() != kind)
+    if (entry.kind() != kind && !isDerivedState(entry))
       names.push_back(entry.name());
   return names;
 }

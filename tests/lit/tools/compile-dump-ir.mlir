@@ -11,7 +11,8 @@
 // FILES-NEXT: 02-kiln-grad.mlir
 // FILES-NEXT: 03-canonicalize.mlir
 // FILES-NEXT: 04-cse.mlir
-// FILES-NEXT: 05-symbol-dce.mlir
+// FILES-NEXT: 05-kiln-hoist-derived-state.mlir
+// FILES-NEXT: 06-symbol-dce.mlir
 
 // EXE: target: "host"
 // EXE: state {
