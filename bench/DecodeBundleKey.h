@@ -4,7 +4,8 @@
 // kiln-bench-decode reads them back by it: model hash
 // "deepseek-decode-<dtype>", entry "generate", bucket
 // "b<batch>_p<prompt>_m<max length>" with "_greedy" for argmax-only entries
-// and "_<precision>" for a precision policy other than bf16, target ptx.
+// and "_<precision>" for a precision policy other than bf16, "_unhoisted"
+// when compiled without kiln-hoist-derived-state, target ptx.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +25,7 @@ struct DecodeBucket {
   int64_t batch = 64, promptLen = 16, newTokens = 256;
   bool greedyOnly = false;
   std::string precision = "bf16";
+  bool hoistDerivedState = true;
 };
 
 inline BundleKey decodeBundleKey(const DecodeBucket &b,
@@ -32,7 +34,8 @@ inline BundleKey decodeBundleKey(const DecodeBucket &b,
                    absl::StrCat("b", b.batch, "_p", b.promptLen, "_m",
                                 b.promptLen + b.newTokens,
                                 b.greedyOnly ? "_greedy" : "",
-                                b.precision != "bf16" ? "_" + b.precision : ""),
+                                b.precision != "bf16" ? "_" + b.precision : "",
+                                b.hoistDerivedState ? "" : "_unhoisted"),
                    "ptx", compilerVersion};
 }
 

@@ -33,11 +33,15 @@ int main(int argc, char **argv) {
   std::string configPath, bundleDir, dtypeName = "bf16", dumpIrDir,
                                      precision = "bf16";
   int64_t batch = 64, promptLen = 16, newTokens = 256;
-  bool greedyOnly = false;
+  bool greedyOnly = false, hoist = true;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--greedy-only") {
       greedyOnly = true;
+      continue;
+    }
+    if (arg == "--hoist-derived-state=false") {
+      hoist = false;
       continue;
     }
     auto value = [&](const char *flag, std::string *out) {
@@ -59,7 +63,9 @@ int main(int argc, char **argv) {
           "[--dtype=bf16|f32] [--batch=64] [--prompt-len=16] "
           "[--new-tokens=256] [--greedy-only (argmax entries: no sort, no "
           "sampling inputs)] [--precision=bf16|fp8|int4 (kiln-assign-precision's "
-          "policy)] [--dump-ir=DIR (the IR after every pass)]\n");
+          "policy)] [--hoist-derived-state=false (recompute weight casts and "
+          "quantization every step)] [--dump-ir=DIR (the IR after every "
+          "pass)]\n");
       return 0;
     }
     if (!target)
@@ -91,12 +97,13 @@ int main(int argc, char **argv) {
   options.target = "ptx";
   options.dumpIrDir = dumpIrDir;
   options.precision = precision;
+  options.hoistDerivedState = hoist;
   auto exe = codegen::compile(*module, options);
   if (!exe.ok())
     return fail(std::string(exe.status().message()));
 
   BundleKey key = bench::decodeBundleKey(
-      {dtypeName, batch, promptLen, newTokens, greedyOnly, precision},
+      {dtypeName, batch, promptLen, newTokens, greedyOnly, precision, hoist},
       exe->compiler_version());
   BundleEntry entry{key, bundleFileName(key)};
   // Under the bundle's lock: concurrent exports into one folder keep each

@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
                                                precision = "bf16";
   std::string promptsPath, tokensOut;
   int64_t batch = 64, promptLen = 16, newTokens = 256, seed = 0, runs = 3;
-  bool cudaGraph = true, greedyOnly = false;
+  bool cudaGraph = true, greedyOnly = false, hoist = true;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *flag, std::string *out) {
@@ -62,6 +62,10 @@ int main(int argc, char **argv) {
       greedyOnly = true;
       continue;
     }
+    if (arg == "--hoist-derived-state=false") {
+      hoist = false;
+      continue;
+    }
     int64_t *target = tools::intFlagTarget(arg,
                                            {{"--batch", &batch},
                                             {"--prompt-len", &promptLen},
@@ -75,6 +79,7 @@ int main(int argc, char **argv) {
           "       [--dtype=bf16|f32] [--batch=64] [--prompt-len=16] [--new-tokens=256]\n"
           "       [--seed=0] [--no-cuda-graph] [--runs=3] [--prompts=FILE]\n"
           "       [--tokens-out=FILE] [--greedy-only] [--precision=bf16|fp8|int4]\n"
+          "       [--hoist-derived-state=false]\n"
           "--greedy-only: the bundle entry exported with --greedy-only (argmax\n"
           "without the sampler's sort).\n"
           "--prompts: one prompt per line, --prompt-len token ids separated by\n"
@@ -99,13 +104,13 @@ int main(int argc, char **argv) {
   if (!bundle.ok())
     return fail(std::string(bundle.status().message()));
   BundleKey key = bench::decodeBundleKey(
-      {dtypeName, batch, promptLen, newTokens, greedyOnly, precision},
+      {dtypeName, batch, promptLen, newTokens, greedyOnly, precision, hoist},
       kKilnCompilerVersion);
   auto exe = bundle->load(key);
   if (!exe.ok())
     return fail(absl::StrCat(exe.status().message(),
                              " (kiln-bench-decode-export --config=... --bundle=", bundleDir,
-                             " with the same --dtype/--batch/--prompt-len/--new-tokens/--greedy-only/--precision fills it)"));
+                             " with the same --dtype/--batch/--prompt-len/--new-tokens/--greedy-only/--precision/--hoist-derived-state fills it)"));
   CudaExecutorOptions options;
   options.useCudaGraph = cudaGraph;
   auto executor = CudaExecutor::create(*std::move(exe), options);
