@@ -54,6 +54,29 @@ int64_t byteSize(Type type) {
   return tensor.getNumElements() * std::max<int64_t>(1, bits / 8);
 }
 
+/// What `roots` are computed from within their block: the block arguments,
+/// by number, and the ops.
+struct Cone {
+  std::set<unsigned> args;
+  llvm::SetVector<Operation *> ops;
+};
+
+Cone coneOf(ArrayRef<Value> roots) {
+  Cone cone;
+  SmallVector<Value> stack(roots.begin(), roots.end());
+  while (!stack.empty()) {
+    Value x = stack.pop_back_val();
+    if (auto arg = llvm::dyn_cast<BlockArgument>(x)) {
+      cone.args.insert(arg.getArgNumber());
+      continue;
+    }
+    Operation *def = x.getDefiningOp();
+    if (cone.ops.insert(def))
+      stack.append(def->operand_begin(), def->operand_end());
+  }
+  return cone;
+}
+
 /// One function's hoisting: its parameter-only values and which of them
 /// other work reads.
 struct FunctionCones {
@@ -237,7 +260,7 @@ private:
           return u->getNumResults() == 0 ||
                  !cones.parameterOnly.contains(u->getResult(0));
         });
-        if (!usedOutside || !worthStoring(result, cones))
+        if (!usedOutside || !worthStoring(result))
           continue;
         cones.frontier.push_back(result);
       }
@@ -246,24 +269,13 @@ private:
 
   /// A derived state costs memory for as long as the executor lives; one
   /// larger than what it is computed from pays only when small.
-  bool worthStoring(Value v, const FunctionCones &cones) const {
+  bool worthStoring(Value v) const {
     int64_t bytes = byteSize(v.getType());
     if (bytes <= maxGrowthBytes)
       return true;
     int64_t sourceBytes = 0;
-    llvm::DenseSet<Value> seen;
-    SmallVector<Value> stack{v};
-    while (!stack.empty()) {
-      Value x = stack.pop_back_val();
-      if (!seen.insert(x).second)
-        continue;
-      if (llvm::isa<BlockArgument>(x)) {
-        sourceBytes += byteSize(x.getType());
-        continue;
-      }
-      for (Value operand : x.getDefiningOp()->getOperands())
-        stack.push_back(operand);
-    }
+    for (unsigned index : coneOf(v).args)
+      sourceBytes += byteSize(v.getParentBlock()->getArgument(index).getType());
     return bytes <= sourceBytes;
   }
 
@@ -273,23 +285,11 @@ private:
   SmallVector<Value> cloneCones(FunctionCones &cones, func::FuncOp derive,
                                 llvm::StringMap<Value> &sourceArgs) {
     Block *body = &derive.getBody().front();
-    llvm::SetVector<Operation *> ops;
-    std::set<unsigned> args;
-    SmallVector<Value> stack(cones.frontier.begin(), cones.frontier.end());
-    while (!stack.empty()) {
-      Value x = stack.pop_back_val();
-      if (auto arg = llvm::dyn_cast<BlockArgument>(x)) {
-        args.insert(arg.getArgNumber());
-        continue;
-      }
-      Operation *def = x.getDefiningOp();
-      if (ops.insert(def))
-        stack.append(def->operand_begin(), def->operand_end());
-    }
+    Cone cone = coneOf(cones.frontier);
     // Sources in the order the first function that reads them lists them.
     IRMapping mapping;
     OpBuilder b = OpBuilder::atBlockEnd(body);
-    for (unsigned index : args) {
+    for (unsigned index : cone.args) {
       BlockArgument arg = cones.func.getArgument(index);
       StringAttr state = stateOf(arg);
       Value &source = sourceArgs[state.getValue()];
@@ -301,7 +301,7 @@ private:
       }
       mapping.map(arg, source);
     }
-    SmallVector<Operation *> ordered(ops.begin(), ops.end());
+    SmallVector<Operation *> ordered(cone.ops.begin(), cone.ops.end());
     llvm::sort(ordered, [](Operation *a, Operation *b) {
       return a->isBeforeInBlock(b);
     });
@@ -316,22 +316,8 @@ private:
   /// The parameters `v` (in the derive function) is computed from, in
   /// argument order.
   static SmallVector<std::string> sourcesOf(Value v) {
-    std::set<unsigned> args;
-    llvm::DenseSet<Value> seen;
-    SmallVector<Value> stack{v};
-    while (!stack.empty()) {
-      Value x = stack.pop_back_val();
-      if (!seen.insert(x).second)
-        continue;
-      if (auto arg = llvm::dyn_cast<BlockArgument>(x)) {
-        args.insert(arg.getArgNumber());
-        continue;
-      }
-      for (Value operand : x.getDefiningOp()->getOperands())
-        stack.push_back(operand);
-    }
     SmallVector<std::string> names;
-    for (unsigned index : args)
+    for (unsigned index : coneOf(v).args)
       names.push_back(stateOf(v.getParentBlock()->getArgument(index)).str());
     return names;
   }

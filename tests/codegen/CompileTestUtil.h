@@ -28,6 +28,21 @@ compileText(const std::string &text, codegen::CompileOptions options = {}) {
   return codegen::compile(*module, options);
 }
 
+/// `exe` loaded on the CPU executor with its state initialised; null, with
+/// the failing step's status recorded, where a step fails.
+inline std::unique_ptr<Executor>
+startExecutor(const absl::StatusOr<proto::Executable> &exe) {
+  EXPECT_TRUE(exe.ok()) << exe.status();
+  if (!exe.ok())
+    return nullptr;
+  auto executor = Executor::create(*exe);
+  EXPECT_TRUE(executor.ok()) << executor.status();
+  if (!executor.ok())
+    return nullptr;
+  EXPECT_TRUE((*executor)->initializeState().ok());
+  return std::move(*executor);
+}
+
 /// Builds `graph`, compiles it for the host and loads it on the CPU executor,
 /// its state uninitialised; null, with the failing step's status recorded,
 /// where a step fails.

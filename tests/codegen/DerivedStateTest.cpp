@@ -59,16 +59,7 @@ module attributes {kiln.state = [
 std::unique_ptr<Executor> load(bool hoist) {
   codegen::CompileOptions options;
   options.hoistDerivedState = hoist;
-  auto exe = compileText(kModule, options);
-  EXPECT_TRUE(exe.ok()) << exe.status();
-  if (!exe.ok())
-    return nullptr;
-  auto executor = Executor::create(*exe);
-  EXPECT_TRUE(executor.ok()) << executor.status();
-  if (!executor.ok())
-    return nullptr;
-  EXPECT_TRUE((*executor)->initializeState().ok());
-  return std::move(*executor);
+  return startExecutor(compileText(kModule, options));
 }
 
 std::vector<std::string> derivedNames(const EntryRunner &executor) {

@@ -18,6 +18,7 @@
 #include "codegen/Compile.h"
 #include "executor/Executor.h"
 #include "models/deepseek/DeepseekTrain.h"
+#include "tests/codegen/CompileTestUtil.h"
 
 #include "gtest/gtest.h"
 
@@ -35,16 +36,7 @@ startDeepseekTrain(const DeepseekTrainOptions &o,
   EXPECT_TRUE(module.ok()) << module.status();
   if (!module.ok())
     return nullptr;
-  auto exe = codegen::compile(*module, options);
-  EXPECT_TRUE(exe.ok()) << exe.status();
-  if (!exe.ok())
-    return nullptr;
-  auto executor = Executor::create(*exe);
-  EXPECT_TRUE(executor.ok()) << executor.status();
-  if (!executor.ok())
-    return nullptr;
-  EXPECT_TRUE((*executor)->initializeState().ok());
-  return std::move(*executor);
+  return testing::startExecutor(codegen::compile(*module, options));
 }
 
 /// tokens and targets uniform over the vocabulary, mask all ones.
