@@ -14,13 +14,33 @@
 // around attention cost no launch of their own). Elementwise ops and remaps
 // both fuse as producers. A producer read by several ops of its region is
 // recomputed by each, so that is left to the cheap ones (casts, broadcasts,
-// remaps); a cast of a kernel input also fuses into a broadcasting consumer
-// (a norm weight's bf16 -> f32 is a load and a conversion wherever it is read).
+// reshapes, remaps); cheap ops of kernel inputs also fuse into a broadcasting
+// consumer (a norm weight's bf16 -> f32, RoPE's cos cast and reshaped for the
+// heads: a load and a conversion wherever they are read).
+//
+// A producer read by several regions is cloned into each (recomputed there)
+// instead of launching a kernel of its own, when that is cheap:
+//  - it is a cast, broadcast, reshape or index remap (a load and at most a
+//    conversion), or one simple arithmetic op (add, mul, min, a compare, a
+//    select: no division or transcendental), with at most one arithmetic
+//    clone on any path of reads inside a region (kMaxClonedArithmetic: the
+//    residual stream's adds, cloned layer after layer, would otherwise each
+//    re-add every earlier layer);
+//  - the clones read no more bytes than its own kernel would move: with
+//    `in` and `out` its operand and result bytes, regions * in <= in + out *
+//    (1 + regions) (a widening cast or a remap always passes; an f32 -> bf16
+//    cast or a bf16 add passes for up to three regions).
+// In the decode step this clones the residual adds (read by the next rms_norm
+// and the next residual add), RoPE's cos/sin casts (read by every layer's q
+// and k rotations) and the transposed q (read by its nope and rope halves).
+// A clone is the same op on the same operands, so no result changes a bit.
+//
 // A reduction over the trailing dims (warpRowLength) fuses when its
 // single-use chain of per-row values (it, then elementwise ops of its
 // keepdims shape) ends in an elementwise region over its input shape: that
 // region becomes a row kernel. Reshapes (aliases) and constants need no kernel
-// and stay outside unless every read of a reshape is inside one region.
+// and stay outside unless every read of a reshape is inside one region (or,
+// for a reshape of a computed value, inside regions it is cloned into).
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,6 +49,8 @@
 #include "passes/RowReduction.h"
 
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
 
 namespace kiln::passes {
@@ -133,6 +155,19 @@ bool isCheap(Operation *op) {
          llvm::isa<ir::CastOp, ir::BroadcastToOp, ir::ReshapeOp>(op);
 }
 
+/// Whether `v` is a kernel input or cheap ops (isCheap) of kernel inputs: a
+/// load and at most a conversion wherever it is read. (Chains are short; the
+/// depth bound only keeps a pathological one from costing much.)
+bool isLoadOfInputs(Value v, int depth) {
+  if (isKernelInput(v))
+    return true;
+  Operation *def = v.getDefiningOp();
+  return depth < 8 && isCheap(def) &&
+         llvm::all_of(def->getOperands(), [&](Value operand) {
+           return isLoadOfInputs(operand, depth + 1);
+         });
+}
+
 /// Whether `user`'s kernel may recompute `op`'s result where it reads it.
 bool fusesInto(Operation *op, Operation *user) {
   // Reductions, reshapes and index remaps read each element of an operand at
@@ -145,10 +180,57 @@ bool fusesInto(Operation *op, Operation *user) {
   if (typeOf(op->getResult(0)).getNumElements() ==
       typeOf(user->getResult(0)).getNumElements())
     return true;
-  // A broadcasting consumer reads an element many times: worth it only for a
-  // cast of a kernel input (a norm weight's bf16 -> f32, say), which is a load
-  // and a conversion wherever it is read.
-  return llvm::isa<ir::CastOp>(op) && isKernelInput(op->getOperand(0));
+  // A broadcasting consumer reads an element many times: worth it only for
+  // cheap ops of kernel inputs (a norm weight's bf16 -> f32, RoPE's cos and
+  // sin cast and reshaped for the heads), a load and a conversion wherever
+  // they are read.
+  return isCheap(op) && llvm::all_of(op->getOperands(), [](Value v) {
+           return isLoadOfInputs(v, /*depth=*/0);
+         });
+}
+
+/// Elementwise ops whose scalar body is one integer or float instruction or
+/// two (no division, power or transcendental): a clone into another kernel
+/// repeats a negligible amount of work next to the loads it saves.
+bool isSimpleArithmetic(Operation *op) {
+  return llvm::isa<ir::NegOp, ir::AbsOp, ir::SignOp, ir::AddOp, ir::SubOp,
+                   ir::MulOp, ir::MaximumOp, ir::MinimumOp, ir::LogicalNotOp,
+                   ir::LogicalAndOp, ir::LogicalOrOp, ir::EqualOp,
+                   ir::NotEqualOp, ir::LessOp, ir::LessEqualOp, ir::GreaterOp,
+                   ir::GreaterEqualOp, ir::SelectOp>(op);
+}
+
+/// The most arithmetic ops (isSimpleArithmetic) one kernel's clone of a value
+/// may chain: a clone reads its operands where a materialized value would be
+/// read, so a longer chain would read ever more tensors (the residual stream's
+/// adds, cloned layer after layer, would each sum every earlier layer).
+constexpr int kMaxClonedArithmetic = 1;
+
+/// Bytes one element of `element` takes in memory (an i1 takes a byte).
+int64_t bytesOf(Type element) {
+  if (!element.isIntOrFloat())
+    return 8;
+  return std::max<unsigned>(element.getIntOrFloatBitWidth(), 8) / 8;
+}
+
+/// Whether recomputing `op` in each of `regions` kernels moves no more bytes
+/// than the kernel of its own that the clones replace: that kernel reads the
+/// operands once and writes the result, which each region then reads, so
+/// cloning pays when regions * in <= in + out * (1 + regions). `in` counts
+/// the operand elements one result element reads at most (a broadcast or a
+/// concat reads fewer than the result's, a slice no more), `out` the result.
+/// Casts to a wider type and the index remaps always pay; an f32 -> bf16 cast
+/// or a bf16 add of two tensors pays for up to three regions.
+bool clonePaysForReads(Operation *op, int64_t regions) {
+  RankedTensorType result = typeOf(op->getResult(0));
+  int64_t count = result.getNumElements();
+  int64_t in = 0;
+  for (Value operand : op->getOperands()) {
+    RankedTensorType t = typeOf(operand);
+    in += std::min(t.getNumElements(), count) * bytesOf(t.getElementType());
+  }
+  int64_t out = count * bytesOf(result.getElementType());
+  return regions * in <= in + out * (1 + regions);
 }
 
 /// The ops of `block` recomputed inside their consumer's kernel. First the row
@@ -158,10 +240,21 @@ bool fusesInto(Operation *op, Operation *user) {
 /// (so each region stays a tree of reads rooted at the one op whose result
 /// leaves it). A producer read by several ops of the region is recomputed by
 /// each, so only cheap ones (isCheap) may have more than one user op.
+///
+/// A producer whose users sit in several regions is cloned, one copy per
+/// region, instead of launching a kernel of its own, when the clones are
+/// cheap: it is a cast, broadcast or index remap, or simple arithmetic
+/// (isSimpleArithmetic) such that no clone chains more than
+/// kMaxClonedArithmetic of them on a path of reads; and the clones read no more
+/// bytes than its own kernel would move (clonePaysForReads). This rewrites
+/// `block`: the clones replace the producer, which is erased.
 llvm::DenseSet<Operation *> planFusion(Block &block) {
   llvm::DenseSet<Operation *> fused;
   // The root of the region each fused op is recomputed in.
   llvm::DenseMap<Operation *, Operation *> rootOf;
+  // For each fused op: the most arithmetic clones (kMaxClonedArithmetic) on a
+  // path of reads from it to its region's root, itself included.
+  llvm::DenseMap<Operation *, int> clonedArithmetic;
   // The row length of each row region, by its root: two reductions may share
   // a region only if they reduce rows of one length.
   llvm::DenseMap<Operation *, int64_t> rowLength;
@@ -186,41 +279,88 @@ llvm::DenseSet<Operation *> planFusion(Block &block) {
     auto it = rootOf.find(op);
     return it == rootOf.end() ? op : it->second;
   };
-  for (Operation &op : llvm::reverse(block.without_terminator())) {
+  // Cloning inserts ops and erases the producer: walk a snapshot.
+  SmallVector<Operation *> order;
+  for (Operation &op : llvm::reverse(block.without_terminator()))
+    order.push_back(&op);
+  for (Operation *op : order) {
     // A reshape read only inside one region moves into it (a kernel reads
     // through it as it does through a transpose); others stay aliases.
     // A row region's root stays a root: its kernel reduces rows of its own
     // shape first (the row kernel), which no other root's kernel does.
-    if (fused.contains(&op) || op.getNumResults() != 1 ||
-        op.hasTrait<ir::KilnReduction>() || rowLength.count(&op) ||
-        !(isElementwise(&op) || isIndexRemap(&op) ||
+    if (fused.contains(op) || op->getNumResults() != 1 ||
+        op->hasTrait<ir::KilnReduction>() || rowLength.count(op) ||
+        !(isElementwise(op) || isIndexRemap(op) ||
           llvm::isa<ir::ReshapeOp>(op)))
       continue;
-    Value result = op.getResult(0);
+    Value result = op->getResult(0);
     if (result.use_empty())
       continue;
-    Operation *root = nullptr;
-    llvm::SmallPtrSet<Operation *, 4> users;
+    // The users of `op`, by the root of the region each is in (in a fixed
+    // order, so the clones are too).
+    llvm::MapVector<Operation *, llvm::SmallSetVector<Operation *, 4>>
+        usersByRegion;
     bool ok = true;
     for (Operation *user : result.getUsers()) {
-      users.insert(user);
       Operation *userRoot = regionOf(user);
       // (A reshape left outside every region is an alias, not a kernel.)
-      ok &= user->getBlock() == &block && fusesInto(&op, user) &&
-            !needsNoKernel(userRoot) && (!root || root == userRoot);
-      root = userRoot;
+      ok &= user->getBlock() == &block && fusesInto(op, user) &&
+            !needsNoKernel(userRoot);
+      usersByRegion[userRoot].insert(user);
     }
-    if (!ok || (users.size() > 1 && !isCheap(&op)))
+    if (!ok)
       continue;
-    fused.insert(&op);
-    rootOf[&op] = root;
+    // Only cheap producers are recomputed by several ops of one region.
+    if (!isCheap(op) && llvm::any_of(usersByRegion, [](const auto &entry) {
+          return entry.second.size() > 1;
+        }))
+      continue;
+    // The arithmetic clones a path of reads from `op` to its root in each
+    // region passes.
+    auto arithmeticAbove = [&](ArrayRef<Operation *> users) {
+      int most = 0;
+      for (Operation *user : users)
+        most = std::max(most, clonedArithmetic.lookup(user));
+      return most;
+    };
+    if (usersByRegion.size() == 1) {
+      fused.insert(op);
+      rootOf[op] = usersByRegion.front().first;
+      clonedArithmetic[op] =
+          arithmeticAbove(usersByRegion.front().second.getArrayRef());
+      continue;
+    }
+    // Several regions read it: clone it into each, or leave it a kernel. A
+    // reshape of a kernel input stays an alias outside (that costs nothing);
+    // one of a computed value is cloned, so the producer can be too.
+    if ((llvm::isa<ir::ReshapeOp>(op) && isKernelInput(op->getOperand(0))) ||
+        !(isCheap(op) || isSimpleArithmetic(op)) ||
+        !clonePaysForReads(op, usersByRegion.size()))
+      continue;
+    int own = isCheap(op) ? 0 : 1;
+    if (llvm::any_of(usersByRegion, [&](const auto &entry) {
+          return own + arithmeticAbove(entry.second.getArrayRef()) >
+                 kMaxClonedArithmetic;
+        }))
+      continue;
+    OpBuilder builder(op);
+    for (auto &[root, users] : usersByRegion) {
+      Operation *clone = builder.clone(*op);
+      result.replaceUsesWithIf(clone->getResult(0), [&](OpOperand &use) {
+        return users.contains(use.getOwner());
+      });
+      fused.insert(clone);
+      rootOf[clone] = root;
+      clonedArithmetic[clone] = own + arithmeticAbove(users.getArrayRef());
+    }
+    op->erase();
   }
   return fused;
 }
 
 /// Wraps `root` and the fused producers it reads (transitively) into one
 /// kiln.dispatch at the root's position. Producers keep their relative order;
-/// moving them down to their consumer is legal because each has one use.
+/// moving them down to their consumer is legal because every use is inside.
 void formDispatch(Operation *root, const llvm::DenseSet<Operation *> &fused) {
   SmallVector<Operation *> members;
   SmallVector<Operation *> worklist = {root};

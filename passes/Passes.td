@@ -312,11 +312,25 @@ def FormFusions : Pass<"kiln-form-fusions", "::mlir::ModuleOp"> {
   let description = [{
     Wraps every op that needs a kernel into a kiln.dispatch, together with the
     producers that kernel recomputes instead of reading from memory:
-    elementwise ops whose one use is a same-size elementwise op or a
-    reduction, and row reductions (trailing axes, >= 32 elements, 32-bit
+    elementwise ops and index remaps (transpose, slice, concat) whose every
+    reader lands in that region (a same-size elementwise op, a reduction or a
+    remap; several readers only for cheap producers: casts, broadcasts,
+    reshapes, remaps), cheap ops of kernel inputs under a broadcasting
+    consumer, and row reductions (trailing axes, >= 32 elements, 32-bit
     compute) whose per-row values feed an elementwise region over their input
-    shape. Reshapes and constants stay outside (they need no kernel). Kernel
-    targets run it after the graph passes; the host target never does.
+    shape. Reshapes and constants stay outside (they need no kernel).
+
+    A producer read by several regions is cloned into each instead of
+    launching its own kernel when the clones are cheap: a cast, broadcast,
+    reshape or index remap, or one simple arithmetic op (add, sub, mul, min,
+    max, neg, abs, a compare, a select; no division or transcendental) with at
+    most one arithmetic clone on any path of reads in a region; and the
+    clones read no more bytes than its own kernel would move (regions * in <=
+    in + out * (1 + regions), in and out its operand and result bytes). So
+    the decode step's residual adds, RoPE's cos/sin casts and the transposed
+    q cost no launch of their own; a clone is the same op on the same
+    operands, so no result changes. Kernel targets run it after the graph
+    passes; the host target never does.
   }];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }

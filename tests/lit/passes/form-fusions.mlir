@@ -360,3 +360,161 @@ func.func @row_root_stays(%x: tensor<4x64xf32>, %y: tensor<4x64xf32>) -> (tensor
   %z = kiln.sum %u {axes = array<i64: 0>, keepdims = false} : (tensor<4x64xf32>) -> tensor<64xf32>
   return %t, %z : tensor<64x4xf32>, tensor<64xf32>
 }
+
+// -----
+
+// A cheap producer read by several kernels is cloned into each instead of
+// launching its own: the residual stream's bf16 add, read by the next layer's
+// rms_norm row kernel and by the next residual add, is recomputed by both
+// (each reads h and o where it would read the sum).
+// CHECK-LABEL: func.func @clone_residual_add
+// CHECK-NEXT: kiln.constant
+// CHECK-NEXT: kiln.dispatch : tensor<4x64xbf16> {
+// CHECK-NEXT:   %[[A:.*]] = kiln.add %arg0, %arg1
+// CHECK-NEXT:   kiln.cast %[[A]] {to = f32}
+// CHECK-NEXT:   kiln.mul
+// CHECK-NEXT:   kiln.mean
+// CHECK:        kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<4x64xbf16> {
+// CHECK-NEXT:   %[[B:.*]] = kiln.add %arg0, %arg1
+// CHECK-NEXT:   kiln.add %[[B]], %arg2
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: return
+func.func @clone_residual_add(%h: tensor<4x64xbf16>, %o: tensor<4x64xbf16>, %m: tensor<4x64xbf16>) -> (tensor<4x64xbf16>, tensor<4x64xbf16>) {
+  %eps = kiln.constant {value = dense<1.0e-6> : tensor<f32>} : () -> tensor<f32>
+  %a = kiln.add %h, %o : (tensor<4x64xbf16>, tensor<4x64xbf16>) -> tensor<4x64xbf16>
+  %f = kiln.cast %a {to = f32} : (tensor<4x64xbf16>) -> tensor<4x64xf32>
+  %sq = kiln.mul %f, %f : (tensor<4x64xf32>, tensor<4x64xf32>) -> tensor<4x64xf32>
+  %ms = kiln.mean %sq {axes = array<i64: 1>, keepdims = true} : (tensor<4x64xf32>) -> tensor<4x1xf32>
+  %pe = kiln.add %ms, %eps : (tensor<4x1xf32>, tensor<f32>) -> tensor<4x1xf32>
+  %r = kiln.rsqrt %pe : (tensor<4x1xf32>) -> tensor<4x1xf32>
+  %n = kiln.mul %f, %r : (tensor<4x64xf32>, tensor<4x1xf32>) -> tensor<4x64xf32>
+  %y = kiln.cast %n {to = bf16} : (tensor<4x64xf32>) -> tensor<4x64xbf16>
+  %b = kiln.add %a, %m : (tensor<4x64xbf16>, tensor<4x64xbf16>) -> tensor<4x64xbf16>
+  return %y, %b : tensor<4x64xbf16>, tensor<4x64xbf16>
+}
+
+// -----
+
+// Chains of casts, reshapes and remaps are cloned whole: RoPE's cos table,
+// cast and reshaped for the heads, is recomputed by the q rotation (which
+// broadcasts it over heads: a load and a conversion per read) and by the k
+// rotation; the transpose of q is recomputed by both kernels reading it.
+// CHECK-LABEL: func.func @clone_cheap_chains
+// CHECK-NEXT: kiln.dispatch : tensor<8x4x16xf32> {
+// CHECK-NEXT:   %[[C:.*]] = kiln.cast %arg0 {to = f32}
+// CHECK-NEXT:   %[[R:.*]] = kiln.reshape %[[C]]
+// CHECK-NEXT:   %[[T:.*]] = kiln.transpose %arg1
+// CHECK-NEXT:   kiln.mul %[[T]], %[[R]]
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<8x16xf32> {
+// CHECK-NEXT:   %[[C2:.*]] = kiln.cast %arg0 {to = f32}
+// CHECK-NEXT:   kiln.mul %arg2, %[[C2]]
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<8x4x16xf32> {
+// CHECK-NEXT:   %[[T2:.*]] = kiln.transpose %arg1
+// CHECK-NEXT:   kiln.exp %[[T2]]
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: return
+func.func @clone_cheap_chains(%cos: tensor<8x16xbf16>, %q: tensor<4x8x16xf32>, %k: tensor<8x16xf32>) -> (tensor<8x4x16xf32>, tensor<8x16xf32>, tensor<8x4x16xf32>) {
+  %c = kiln.cast %cos {to = f32} : (tensor<8x16xbf16>) -> tensor<8x16xf32>
+  %cr = kiln.reshape %c {shape = array<i64: 8, 1, 16>} : (tensor<8x16xf32>) -> tensor<8x1x16xf32>
+  %qt = kiln.transpose %q {perm = array<i64: 1, 0, 2>} : (tensor<4x8x16xf32>) -> tensor<8x4x16xf32>
+  %qc = kiln.mul %qt, %cr : (tensor<8x4x16xf32>, tensor<8x1x16xf32>) -> tensor<8x4x16xf32>
+  %kc = kiln.mul %k, %c : (tensor<8x16xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
+  %qe = kiln.exp %qt : (tensor<8x4x16xf32>) -> tensor<8x4x16xf32>
+  return %qc, %kc, %qe : tensor<8x4x16xf32>, tensor<8x16xf32>, tensor<8x4x16xf32>
+}
+
+// -----
+
+// Near-misses. A costly producer (exp) read by two kernels keeps its own
+// kernel rather than be computed twice.
+// CHECK-LABEL: func.func @costly_not_cloned
+// CHECK-NEXT: %[[E:.*]] = kiln.dispatch : tensor<64xf32> {
+// CHECK-NEXT:   kiln.exp %arg0
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<64xf32> {
+// CHECK-NEXT:   kiln.neg %[[E]]
+// CHECK:      kiln.dispatch : tensor<64xf32> {
+// CHECK-NEXT:   kiln.abs %[[E]]
+func.func @costly_not_cloned(%x: tensor<64xf32>) -> (tensor<64xf32>, tensor<64xf32>) {
+  %e = kiln.exp %x : (tensor<64xf32>) -> tensor<64xf32>
+  %a = kiln.neg %e : (tensor<64xf32>) -> tensor<64xf32>
+  %b = kiln.abs %e : (tensor<64xf32>) -> tensor<64xf32>
+  return %a, %b : tensor<64xf32>, tensor<64xf32>
+}
+
+// -----
+
+// A residual stream over two layers: only one add on any path of reads may
+// be a clone (kMaxClonedArithmetic), or each layer's clone would re-add every
+// earlier layer. The second add is cloned into its two readers; the first,
+// read by the second's clones, keeps its kernel.
+// CHECK-LABEL: func.func @clone_chain_bounded
+// CHECK-NEXT: %[[A1:.*]] = kiln.dispatch : tensor<64xbf16> {
+// CHECK-NEXT:   kiln.add %arg0, %arg1
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<64xbf16> {
+// CHECK-NEXT:   kiln.neg %[[A1]]
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<64xbf16> {
+// CHECK-NEXT:   %[[A2:.*]] = kiln.add %[[A1]], %arg2
+// CHECK-NEXT:   kiln.neg %[[A2]]
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.dispatch : tensor<64xbf16> {
+// CHECK-NEXT:   %[[A3:.*]] = kiln.add %[[A1]], %arg2
+// CHECK-NEXT:   kiln.add %[[A3]], %arg3
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+func.func @clone_chain_bounded(%h: tensor<64xbf16>, %o1: tensor<64xbf16>, %o2: tensor<64xbf16>, %o3: tensor<64xbf16>) -> (tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>) {
+  %a1 = kiln.add %h, %o1 : (tensor<64xbf16>, tensor<64xbf16>) -> tensor<64xbf16>
+  %n1 = kiln.neg %a1 : (tensor<64xbf16>) -> tensor<64xbf16>
+  %a2 = kiln.add %a1, %o2 : (tensor<64xbf16>, tensor<64xbf16>) -> tensor<64xbf16>
+  %n2 = kiln.neg %a2 : (tensor<64xbf16>) -> tensor<64xbf16>
+  %a3 = kiln.add %a2, %o3 : (tensor<64xbf16>, tensor<64xbf16>) -> tensor<64xbf16>
+  return %n1, %n2, %a3 : tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>
+}
+
+// -----
+
+// Reads bound the clones: an f32 -> bf16 cast of a computed value is cloned
+// into three kernels (each reads 4 bytes where it would read 2; 3 * 4 <=
+// 4 + 2 * 4, what its own kernel and the reads of its result move), not into
+// four (that one keeps its kernel, with the exp it alone reads).
+// CHECK-LABEL: func.func @narrowing_cast_reads
+// CHECK-NEXT: %[[E:.*]] = kiln.dispatch : tensor<64xf32> {
+// CHECK-NEXT:   kiln.exp %arg0
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-COUNT-3: kiln.cast %[[E]] {to = bf16}
+// CHECK-NOT:  kiln.cast %[[E]]
+// CHECK:      %[[B:.*]] = kiln.dispatch : tensor<64xbf16> {
+// CHECK-NEXT:   %[[F:.*]] = kiln.exp %arg1
+// CHECK-NEXT:   kiln.cast %[[F]] {to = bf16}
+// CHECK-NEXT:   kiln.yield
+// CHECK-NEXT: }
+// CHECK-NOT:  kiln.cast
+func.func @narrowing_cast_reads(%x: tensor<64xf32>, %y: tensor<64xf32>) -> (tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>) {
+  %e = kiln.exp %x : (tensor<64xf32>) -> tensor<64xf32>
+  %c = kiln.cast %e {to = bf16} : (tensor<64xf32>) -> tensor<64xbf16>
+  %c1 = kiln.neg %c : (tensor<64xbf16>) -> tensor<64xbf16>
+  %c2 = kiln.abs %c : (tensor<64xbf16>) -> tensor<64xbf16>
+  %c3 = kiln.sign %c : (tensor<64xbf16>) -> tensor<64xbf16>
+  %f = kiln.exp %y : (tensor<64xf32>) -> tensor<64xf32>
+  %d = kiln.cast %f {to = bf16} : (tensor<64xf32>) -> tensor<64xbf16>
+  %d1 = kiln.neg %d : (tensor<64xbf16>) -> tensor<64xbf16>
+  %d2 = kiln.abs %d : (tensor<64xbf16>) -> tensor<64xbf16>
+  %d3 = kiln.sign %d : (tensor<64xbf16>) -> tensor<64xbf16>
+  %d4 = kiln.exp %d : (tensor<64xbf16>) -> tensor<64xbf16>
+  return %c1, %c2, %c3, %d1, %d2, %d3, %d4 : tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>
+}
