@@ -14,6 +14,8 @@ namespace kiln {
 
 ExecutorCore::ExecutorCore(proto::Executable exe) : exe_(std::move(exe)) {
   state_.resize(exe_.state_size());
+  for (int i = 0; i < exe_.state_size(); ++i)
+    stateIndexByName.emplace(exe_.state(i).name(), i);
   versions.assign(exe_.state_size(), 0);
   computedFrom.resize(exe_.state_size());
   sourceIndices.resize(exe_.state_size());
@@ -35,10 +37,8 @@ std::string ExecutorCore::deviceDescription() const {
 int64_t ExecutorCore::lastPeakBytes() const { return device_->lastPeakBytes(); }
 
 int ExecutorCore::stateIndex(std::string_view name) const {
-  for (int i = 0; i < exe_.state_size(); ++i)
-    if (exe_.state(i).name() == name)
-      return i;
-  return -1;
+  auto it = stateIndexByName.find(absl::string_view(name.data(), name.size()));
+  return it == stateIndexByName.end() ? -1 : it->second;
 }
 
 int ExecutorCore::entryIndex(std::string_view name) const {

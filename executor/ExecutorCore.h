@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "executor/Device.h"
@@ -88,6 +89,8 @@ private:
   // indices of each derived state's sources, and their versions when it was
   // computed (empty: never). All parallel to exe_.state().
   uint64_t clock = 0;
+  // Every run looks up each state argument: by hash, not a scan of the table.
+  absl::flat_hash_map<std::string, int> stateIndexByName;
   std::vector<uint64_t> versions;
   std::vector<std::vector<int>> sourceIndices;
   std::vector<std::vector<uint64_t>> computedFrom;
