@@ -1,8 +1,10 @@
-//===- ReasonerTrainTest.cpp - kiln-train's graph and loops on a tiny policy -===//
+//===- ReasonerTrainTest.cpp - kiln-train's graph and loops on a tiny policy
+//-===//
 //
-// The GRPO step moves probability toward completions with positive advantage and
-// away from negative ones; the k3 KL's reference is a frozen snapshot; and short
-// runs through the Trainer write metrics, periodic evaluations and checkpoints.
+// The GRPO step moves probability toward completions with positive advantage
+// and away from negative ones; the k3 KL's reference is a frozen snapshot; and
+// short runs through the Trainer write metrics, periodic evaluations and
+// checkpoints.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +19,7 @@
 
 #include "codegen/Compile.h"
 #include "executor/Checkpoint.h"
+#include "executor/DType.h"
 #include "executor/ExecutableQueries.h"
 #include "executor/Executor.h"
 #include "models/tokenizer/ByteTokenizer.h"
@@ -41,8 +44,10 @@ TrainConfig tinyConfig(const std::string &overrides) {
   auto config = parseTrainConfig(
       "model { hidden_size: 32 intermediate_size: 64 moe_intermediate_size: 32 "
       "kv_lora_rank: 16 qk_nope_head_dim: 8 qk_rope_head_dim: 8 v_head_dim: 8 "
-      "num_attention_heads: 2 } grpo { prompts_per_step: 2 group_size: 2 max_new_tokens: 30 } "
-      "eval { problems: 4 } " + overrides,
+      "num_attention_heads: 2 } grpo { prompts_per_step: 2 group_size: 2 "
+      "max_new_tokens: 30 } "
+      "eval { problems: 4 } " +
+          overrides,
       "test");
   EXPECT_TRUE(config.ok()) << config.status();
   return config.ok() ? *config : TrainConfig();
@@ -97,10 +102,12 @@ int countLines(const std::string &path, const std::string &text) {
 }
 
 bool sameBytes(const HostTensor &a, const HostTensor &b) {
-  return a.byteSize() == b.byteSize() && std::memcmp(a.data(), b.data(), a.byteSize()) == 0;
+  return a.byteSize() == b.byteSize() &&
+         std::memcmp(a.data(), b.data(), a.byteSize()) == 0;
 }
 
-HostTensor i64Rows(int64_t rows, int64_t cols, const std::vector<int64_t> &values) {
+HostTensor i64Rows(int64_t rows, int64_t cols,
+                   const std::vector<int64_t> &values) {
   HostTensor t(proto::I64, {rows, cols});
   std::memcpy(t.data(), values.data(), t.byteSize());
   return t;
@@ -126,12 +133,19 @@ HostTensor expectGrpoFollowsTheAdvantages(Compiled &c) {
   if (!before.ok())
     return HostTensor();
   // Two groups of two: rewards 1 and 0 give advantages of opposite signs.
-  HostTensor adv = HostTensor::fromDoubles(proto::F32, {rows}, {1.0, 0.0, 1.0, 0.0});
-  HostTensor valid = HostTensor::fromDoubles(proto::F32, {rows}, {1.0, 1.0, 1.0, 1.0});
-  std::map<std::string, HostTensor> inputs{{"tokens", tok},     {"targets", tgt},
-                                           {"mask", m},         {"old_logp", (*before)[0]},
-                                           {"rewards", adv}, {"row_valid", valid}, {"lr", HostTensor::fromDoubles(proto::F32, {}, {1e-3})},
-                                           {"total_tokens", HostTensor::fromDoubles(proto::F32, {}, {32})}};
+  HostTensor adv =
+      HostTensor::fromDoubles(proto::F32, {rows}, {1.0, 0.0, 1.0, 0.0});
+  HostTensor valid =
+      HostTensor::fromDoubles(proto::F32, {rows}, {1.0, 1.0, 1.0, 1.0});
+  std::map<std::string, HostTensor> inputs{
+      {"tokens", tok},
+      {"targets", tgt},
+      {"mask", m},
+      {"old_logp", (*before)[0]},
+      {"rewards", adv},
+      {"row_valid", valid},
+      {"lr", HostTensor::fromDoubles(proto::F32, {}, {1e-3})},
+      {"total_tokens", HostTensor::fromDoubles(proto::F32, {}, {32})}};
   for (int i = 0; i < 3; ++i)
     EXPECT_TRUE(c.executor->runNamed("grpo_step", inputs).ok());
   auto after = c.executor->run("logprobs", {tok, tgt});
@@ -182,7 +196,8 @@ TEST(ReasonerTrain, Fp8PolicyQuantizesEveryWeightGemmAndStillLearns) {
     worst = std::max(worst, std::abs(a[i] - b[i]));
     differ += a[i] != b[i];
   }
-  EXPECT_GT(differ, 0) << "fp8 changed no log-probability: nothing was quantized";
+  EXPECT_GT(differ, 0)
+      << "fp8 changed no log-probability: nothing was quantized";
   EXPECT_LT(worst, 0.25) << "fp8 moved a log-probability by " << worst;
 }
 
@@ -210,7 +225,8 @@ TEST(ReasonerTrain, ZeroBetaBuildsNoReference) {
   // The issue's requirement: with beta = 0 no reference model exists or runs.
   Compiled c = compileTiny("");
   std::vector<std::string> entries = c.executor->entryNames();
-  EXPECT_EQ(std::count(entries.begin(), entries.end(), "snapshot_reference"), 0);
+  EXPECT_EQ(std::count(entries.begin(), entries.end(), "snapshot_reference"),
+            0);
   EXPECT_EQ(std::count(entries.begin(), entries.end(), "ref_logprobs"), 0);
   for (const std::string &name : c.executor->stateNames())
     EXPECT_NE(name.rfind("ref.", 0), 0u) << name;
@@ -232,7 +248,8 @@ TEST(ReasonerTrain, ReferenceIsAFrozenSnapshotThatAnchorsTheKl) {
     if (name.rfind("ref.", 0) != 0)
       continue;
     ++parameters;
-    auto ref = c.executor->getState(name), param = c.executor->getState(name.substr(4));
+    auto ref = c.executor->getState(name),
+         param = c.executor->getState(name.substr(4));
     ASSERT_TRUE(ref.ok() && param.ok()) << name;
     EXPECT_TRUE(sameBytes(*ref, *param)) << name;
   }
@@ -245,12 +262,18 @@ TEST(ReasonerTrain, ReferenceIsAFrozenSnapshotThatAnchorsTheKl) {
   for (size_t i = 0; i < p0.size(); ++i)
     ASSERT_NEAR(p0[i], r0[i], 1e-5) << i;
 
-  HostTensor adv = HostTensor::fromDoubles(proto::F32, {c.shapes.grpoBatch}, {1.0, 0.0, 1.0, 0.0});
-  HostTensor valid = HostTensor::fromDoubles(proto::F32, {c.shapes.grpoBatch}, {1.0, 1.0, 1.0, 1.0});
+  HostTensor adv = HostTensor::fromDoubles(proto::F32, {c.shapes.grpoBatch},
+                                           {1.0, 0.0, 1.0, 0.0});
+  HostTensor valid = HostTensor::fromDoubles(proto::F32, {c.shapes.grpoBatch},
+                                             {1.0, 1.0, 1.0, 1.0});
   std::map<std::string, HostTensor> inputs{
-      {"tokens", rows.tokens},         {"targets", rows.targets},
-      {"mask", rows.mask},             {"old_logp", (*policy)[0]},
-      {"ref_logp", (*reference)[0]},   {"rewards", adv}, {"row_valid", valid},
+      {"tokens", rows.tokens},
+      {"targets", rows.targets},
+      {"mask", rows.mask},
+      {"old_logp", (*policy)[0]},
+      {"ref_logp", (*reference)[0]},
+      {"rewards", adv},
+      {"row_valid", valid},
       {"lr", HostTensor::fromDoubles(proto::F32, {}, {1e-3})},
       {"total_tokens", HostTensor::fromDoubles(proto::F32, {}, {32})}};
   std::vector<double> kl;
@@ -276,13 +299,16 @@ TEST(ReasonerTrain, ReferenceIsAFrozenSnapshotThatAnchorsTheKl) {
   EXPECT_EQ(referenceChange, 0.0);
 }
 
-TEST(ReasonerTrain, GrpoWithReferenceEvaluatesPeriodicallyAndResumesWithoutResnapshot) {
+TEST(ReasonerTrain,
+     GrpoWithReferenceEvaluatesPeriodicallyAndResumesWithoutResnapshot) {
   std::string out = ::testing::TempDir() + "/kiln-train-eval-test";
   std::filesystem::remove_all(out);
-  Compiled c = compileTiny("sft { steps: 20 batch_size: 4 } grpo { steps: 3 beta: 0.1 "
-                           "dynamic_sampling: false } eval { every: 1 } output_dir: \"" +
-                           out + "\"");
-  auto trainer = Trainer::create(c.config, *c.executor, c.shapes.seqLen, c.shapes.promptLen);
+  Compiled c =
+      compileTiny("sft { steps: 20 batch_size: 4 } grpo { steps: 3 beta: 0.1 "
+                  "dynamic_sampling: false } eval { every: 1 } output_dir: \"" +
+                  out + "\"");
+  auto trainer = Trainer::create(c.config, *c.executor, c.shapes.seqLen,
+                                 c.shapes.promptLen);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   ASSERT_TRUE((*trainer)->runSft().ok());
   const std::string probe = "ref.model.embed_tokens.weight";
@@ -299,11 +325,13 @@ TEST(ReasonerTrain, GrpoWithReferenceEvaluatesPeriodicallyAndResumesWithoutResna
   EXPECT_EQ(countLines(metrics, "\"eval/accuracy\""), 2);
   EXPECT_EQ(countLines(metrics, "\"eval/format_rate\""), 2);
   // Every step that ran an update logs the KL next to the loss.
-  EXPECT_EQ(countLines(metrics, "\"grpo/kl\""), countLines(metrics, "\"grpo/loss\""));
+  EXPECT_EQ(countLines(metrics, "\"grpo/kl\""),
+            countLines(metrics, "\"grpo/loss\""));
 
   // A run resumed mid-GRPO keeps the reference it restored.
   HostTensor marker = *ref;
-  std::fill(marker.data<float>(), marker.data<float>() + marker.numElements(), 0.25f);
+  std::fill(marker.data<float>(), marker.data<float>() + marker.numElements(),
+            0.25f);
   ASSERT_TRUE(c.executor->setState(probe, marker).ok());
   ASSERT_TRUE((*trainer)->runGrpo(2).ok());
   auto kept = c.executor->getState(probe);
@@ -314,9 +342,11 @@ TEST(ReasonerTrain, GrpoWithReferenceEvaluatesPeriodicallyAndResumesWithoutResna
 TEST(ReasonerTrain, ShortRunWritesMetricsCheckpointsAndResumes) {
   std::string out = ::testing::TempDir() + "/kiln-train-test";
   std::filesystem::remove_all(out);
-  Compiled c = compileTiny("sft { steps: 30 batch_size: 4 } grpo { steps: 2 } output_dir: \"" +
-                           out + "\"");
-  auto trainer = Trainer::create(c.config, *c.executor, c.shapes.seqLen, c.shapes.promptLen);
+  Compiled c = compileTiny(
+      "sft { steps: 30 batch_size: 4 } grpo { steps: 2 } output_dir: \"" + out +
+      "\"");
+  auto trainer = Trainer::create(c.config, *c.executor, c.shapes.seqLen,
+                                 c.shapes.promptLen);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   ASSERT_TRUE((*trainer)->runSft().ok());
   ASSERT_TRUE((*trainer)->runGrpo().ok());
@@ -333,7 +363,8 @@ TEST(ReasonerTrain, ShortRunWritesMetricsCheckpointsAndResumes) {
   EXPECT_EQ(lines, 32); // 30 SFT steps + 2 GRPO steps
   bool events = false;
   for (const auto &e : std::filesystem::directory_iterator(out + "/tb"))
-    events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+    events |=
+        e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
   EXPECT_TRUE(events);
 
   // A fresh executor resumes the exact parameters (and every other state
@@ -813,6 +844,65 @@ TEST(ReasonerTrain, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
   EXPECT_GE(learning, 2);
   for (size_t i = 0; i < a.size(); ++i)
     EXPECT_EQ(a[i], b[i]) << "metrics line " << i;
+}
+
+/// Inputs for `entry` that any of the reasoner's entries accepts: token ids
+/// 0..4, prompt lengths and decode positions 3, masks and sampling
+/// parameters of ones, a learning rate of 0.01.
+std::vector<HostTensor> plainInputs(const proto::EntryPoint &entry) {
+  std::vector<HostTensor> inputs;
+  for (const proto::Argument &a : entry.arguments()) {
+    if (!a.state().empty())
+      continue;
+    const proto::TensorType &t = entry.buffers(a.buffer());
+    std::vector<int64_t> shape(t.shape().begin(), t.shape().end());
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    std::vector<double> values(n, a.name() == "lr" ? 0.01 : 1.0);
+    if (isInteger(t.dtype()))
+      for (int64_t i = 0; i < n; ++i)
+        values[i] =
+            a.name() == "lengths" || a.name() == "positions" ? 3 : i % 5;
+    inputs.push_back(HostTensor::fromDoubles(t.dtype(), shape, values));
+  }
+  return inputs;
+}
+
+// kiln-hoist-derived-state on the policy's own graph: decode reads state
+// derived from the parameters (MLA's absorbed slices of kv_b_proj), the SFT
+// step writes the parameters, and the next decode must see the new ones:
+// bit for bit what the program without the pass computes.
+TEST(ReasonerTrain, DerivedStateFollowsEveryTrainStep) {
+  codegen::CompileOptions plainOptions;
+  plainOptions.hoistDerivedState = false;
+  Compiled hoisted = compileTiny("");
+  Compiled plain = compileTiny("", plainOptions);
+  int derived = 0;
+  for (const proto::StateEntry &s : hoisted.exe.state())
+    derived += isDerivedState(s);
+  ASSERT_GT(derived, 0) << "the policy's graph has nothing to hoist any more";
+  auto inputsOf = [&](const char *entry) {
+    const proto::EntryPoint *ep = hoisted.executor->entry(entry);
+    EXPECT_TRUE(ep) << entry;
+    return ep ? plainInputs(*ep) : std::vector<HostTensor>{};
+  };
+  std::vector<HostTensor> prefill = inputsOf("prefill"),
+                          decode = inputsOf("decode"),
+                          sft = inputsOf("sft_step");
+  for (int round = 0; round < 3; ++round) {
+    for (Executor *e : {hoisted.executor.get(), plain.executor.get()})
+      ASSERT_TRUE(e->run("prefill", prefill).ok());
+    auto a = hoisted.executor->run("decode", decode);
+    auto b = plain.executor->run("decode", decode);
+    ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+    ASSERT_EQ((*a)[0].byteSize(), (*b)[0].byteSize());
+    EXPECT_EQ(std::memcmp((*a)[0].data(), (*b)[0].data(), (*a)[0].byteSize()),
+              0)
+        << "decode's logits differ after " << round << " SFT steps";
+    for (Executor *e : {hoisted.executor.get(), plain.executor.get()})
+      ASSERT_TRUE(e->run("sft_step", sft).ok());
+  }
 }
 
 } // namespace
