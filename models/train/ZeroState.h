@@ -27,12 +27,12 @@
 #include <string>
 #include <vector>
 
-#include "executor/EntryRunner.h"
+#include "executor/ForwardingEntryRunner.h"
 #include "executor/comm/Communicator.h"
 
 namespace kiln::train {
 
-class ZeroStateView final : public EntryRunner {
+class ZeroStateView final : public ForwardingEntryRunner {
 public:
   /// A view of `inner` (which outlives it) for this rank of `world`. The
   /// whole shape of a shard named `<parameter>.<moment>` is the parameter's
@@ -51,31 +51,8 @@ public:
   absl::Status gather();
   void release() { gathered.clear(); }
 
-  absl::Status initializeState() override { return inner.initializeState(); }
   absl::Status setState(std::string_view name, HostTensor value) override;
   absl::StatusOr<HostTensor> getState(std::string_view name) const override;
-  std::vector<std::string> stateNames() const override {
-    return inner.stateNames();
-  }
-  std::vector<std::string> entryNames() const override {
-    return inner.entryNames();
-  }
-  const proto::EntryPoint *entry(std::string_view name) const override {
-    return inner.entry(name);
-  }
-  absl::StatusOr<std::vector<HostTensor>>
-  run(std::string_view entry, const std::vector<HostTensor> &inputs) override {
-    return inner.run(entry, inputs);
-  }
-  absl::StatusOr<std::map<std::string, HostTensor>>
-  runNamed(std::string_view entry,
-           const std::map<std::string, HostTensor> &inputs) override {
-    return inner.runNamed(entry, inputs);
-  }
-  int64_t lastPeakBytes() const override { return inner.lastPeakBytes(); }
-  std::string deviceDescription() const override {
-    return inner.deviceDescription();
-  }
   /// The inner Executable with every shard's whole type, kind "optimizer".
   const proto::Executable &executable() const override { return whole; }
 
@@ -89,9 +66,8 @@ public:
 
 private:
   ZeroStateView(EntryRunner &inner, std::shared_ptr<Communicator> world)
-      : inner(inner), world(std::move(world)) {}
+      : ForwardingEntryRunner(inner), world(std::move(world)) {}
 
-  EntryRunner &inner;
   std::shared_ptr<Communicator> world;
   proto::Executable whole;
   /// Shard name -> the whole tensor's type and this rank's block, whose

@@ -15,6 +15,7 @@
 
 #include "codegen/Compile.h"
 #include "executor/Executor.h"
+#include "executor/ForwardingEntryRunner.h"
 #include "models/deepseek/DeepseekInference.h"
 #include "models/deepseek/Generate.h"
 #include "models/deepseek/HfCheckpoint.h"
@@ -286,25 +287,9 @@ std::string letters(const std::vector<int64_t> &tokens) {
 }
 
 /// Counts the prefill and decode steps run through it.
-class CountingRunner final : public EntryRunner {
+class CountingRunner final : public ForwardingEntryRunner {
 public:
-  explicit CountingRunner(EntryRunner &inner) : inner(inner) {}
-  absl::Status initializeState() override { return inner.initializeState(); }
-  absl::Status setState(std::string_view name, HostTensor value) override {
-    return inner.setState(name, std::move(value));
-  }
-  absl::StatusOr<HostTensor> getState(std::string_view name) const override {
-    return inner.getState(name);
-  }
-  std::vector<std::string> stateNames() const override {
-    return inner.stateNames();
-  }
-  std::vector<std::string> entryNames() const override {
-    return inner.entryNames();
-  }
-  const proto::EntryPoint *entry(std::string_view name) const override {
-    return inner.entry(name);
-  }
+  using ForwardingEntryRunner::ForwardingEntryRunner;
   absl::StatusOr<std::vector<HostTensor>>
   run(std::string_view entry, const std::vector<HostTensor> &inputs) override {
     ++steps[std::string(entry)];
@@ -316,18 +301,8 @@ public:
     ++steps[std::string(entry)];
     return inner.runNamed(entry, inputs);
   }
-  int64_t lastPeakBytes() const override { return inner.lastPeakBytes(); }
-  std::string deviceDescription() const override {
-    return inner.deviceDescription();
-  }
-  const proto::Executable &executable() const override {
-    return inner.executable();
-  }
 
   std::map<std::string, int64_t> steps;
-
-private:
-  EntryRunner &inner;
 };
 
 TEST_F(DeepseekInference, LockstepStepsWhileAnyRankIsGoing) {
