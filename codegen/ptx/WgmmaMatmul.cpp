@@ -630,6 +630,10 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
                                           TypeRange{}, TypeRange{});
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), kb.getUnitAttr());
   kernel.setKnownBlockSizeAttr(kb.getDenseI32ArrayAttr({kThreads, 1, 1}));
+  // One block per multiprocessor (.minnctapersm 1): without a launch bound
+  // ptxas may not know the register count at entry, and then ignores
+  // setmaxnreg (C7508), leaving the consumers 170 registers instead of 232.
+  kernel->setAttr("nvvm.minctasm", kb.getI32IntegerAttr(1));
   kb.setInsertionPointToStart(&kernel.getBody().front());
   // Every block scans the offsets to place itself: staged into shared memory
   // by all threads at once, the scan reads them there instead of walking up to
