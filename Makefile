@@ -112,6 +112,11 @@ gpu-carry: build
 	# The same with argmax entries (no sampler sort): decode_bench.py --greedy-only.
 	$(BUILD_DIR)/bin/kiln-bench-decode-export --config=bench/configs/deepseek_465m.json \
 	  --bundle=.gpu-carry/decode --batch=64 --prompt-len=16 --new-tokens=256 --greedy-only
+	# The same without kiln-hoist-derived-state (weight casts recomputed every step):
+	# kiln-bench-decode --greedy-only --hoist-derived-state=false.
+	$(BUILD_DIR)/bin/kiln-bench-decode-export --config=bench/configs/deepseek_465m.json \
+	  --bundle=.gpu-carry/decode --batch=64 --prompt-len=16 --new-tokens=256 --greedy-only \
+	  --hoist-derived-state=false
 	# The argmax entries under the int4 and fp8 precision policies (issue 19):
 	# kiln-bench-decode --greedy-only --precision=int4|fp8.
 	for p in int4 fp8; do $(BUILD_DIR)/bin/kiln-bench-decode-export \
