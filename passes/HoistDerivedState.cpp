@@ -30,6 +30,8 @@
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringSet.h"
 
+#include <set>
+
 namespace kiln::passes {
 #define GEN_PASS_DEF_HOISTDERIVEDSTATE
 #include "passes/Passes.h.inc"
