@@ -95,6 +95,14 @@ static absl::StatusOr<proto::TensorLiteral> encodeLiteral(DenseElementsAttr dens
                                                dense.value_begin<APInt>() + count))
       appendBits(data, isBool ? value.getZExtValue() : value.getSExtValue(), bytes);
   }
+  // A non-splat i4 literal has the buffer layout, two to a byte
+  // (executor/DType.h); a splat's one element stays a sign-extended byte.
+  if (!splat && storageBits(type->dtype()) == 4) {
+    std::string packed((count + 1) / 2, '\0');
+    for (int64_t i = 0; i < count; ++i)
+      packed[i / 2] |= static_cast<char>((data[i] & 0xF) << (4 * (i % 2)));
+    data = std::move(packed);
+  }
   literal.set_data(std::move(data));
   literal.set_splat(splat);
   return literal;

@@ -37,13 +37,6 @@ absl::Status errorAt(Location loc, const std::string &message) {
                                                   : where + ": " + message);
 }
 
-int64_t byteSize(const proto::TensorType &type) {
-  int64_t elements = 1;
-  for (int64_t d : type.shape())
-    elements *= d;
-  return elements * storageBytes(type.dtype());
-}
-
 std::string stringAttr(DictionaryAttr attrs, StringRef name) {
   if (!attrs)
     return "";
@@ -268,17 +261,17 @@ private:
         releaseAt[step].push_back(buffer);
     int64_t live = 0, peak = 0;
     for (int id : argumentBuffers)
-      live += byteSize(entry->buffers(id));
+      live += bufferBytes(entry->buffers(id));
     peak = live;
     for (int i = 0; i < entry->steps_size(); ++i) {
       proto::Step *step = entry->mutable_steps(i);
       for (int out : step->outputs())
-        live += byteSize(entry->buffers(out));
+        live += bufferBytes(entry->buffers(out));
       peak = std::max(peak, live);
       std::sort(releaseAt[i].begin(), releaseAt[i].end());
       for (int id : releaseAt[i]) {
         step->add_release(id);
-        live -= byteSize(entry->buffers(id));
+        live -= bufferBytes(entry->buffers(id));
       }
     }
     entry->set_peak_bytes(peak);

@@ -31,13 +31,6 @@ bool sameTensorType(const proto::TensorType &a, const proto::TensorType &b) {
                     b.shape().end());
 }
 
-int64_t tensorBytes(const proto::TensorType &type) {
-  int64_t n = 1;
-  for (int64_t d : type.shape())
-    n *= d;
-  return n * storageBytes(type.dtype());
-}
-
 namespace {
 
 using StateTable = absl::flat_hash_map<std::string, const proto::StateEntry *>;

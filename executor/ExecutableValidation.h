@@ -26,8 +26,6 @@ absl::Status checkTensorType(const proto::TensorType &type,
 /// Same dtype and shape.
 bool sameTensorType(const proto::TensorType &a, const proto::TensorType &b);
 
-/// Bytes of a dense tensor of `type`.
-int64_t tensorBytes(const proto::TensorType &type);
 
 /// What one kind of executor adds to the shared checks.
 struct ExecutableRules {

@@ -59,11 +59,13 @@ absl::Status checkTensorType(proto::DType dtype,
   return absl::OkStatus();
 }
 
-HostTensor::HostTensor(proto::DType dtype, std::vector<int64_t> shape) {
+HostTensor::HostTensor(proto::DType dtype, std::vector<int64_t> shape,
+                       Layout layout) {
   std::optional<int64_t> n = checkedNumElements(shape, storageBytes(dtype));
   if (!n || storageBytes(dtype) == 0)
     return; // invalid: no shape, no storage, byteSize() 0
   dtype_ = dtype;
+  layout_ = layout;
   shape_ = std::move(shape);
   numElements_ = *n;
   // make_shared<T[]> value-initialises: the tensor starts zero-filled.
@@ -77,7 +79,7 @@ absl::StatusOr<HostTensor> HostTensor::create(proto::DType dtype,
   if (absl::Status s = checkTensorType(dtype, shape, what); !s.ok())
     return s;
   int64_t bytes =
-      *checkedNumElements(shape, storageBytes(dtype)) * storageBytes(dtype);
+      bufferBytes(dtype, *checkedNumElements(shape, storageBytes(dtype)));
   // Past physical memory an allocation either throws or, overcommitted, dies
   // later to the OOM killer while zero-filling: refuse it while it is an error.
   long pages = ::sysconf(_SC_PHYS_PAGES), pageSize = ::sysconf(_SC_PAGE_SIZE);
@@ -99,7 +101,23 @@ absl::StatusOr<HostTensor> HostTensor::create(proto::DType dtype,
 
 namespace {
 
-double loadDouble(proto::DType dtype, const void *p, int64_t i) {
+// Element i of packed i4 storage (bufferBytes' layout), sign-extended.
+int64_t loadNibble(const void *p, int64_t i) {
+  uint8_t byte = static_cast<const uint8_t *>(p)[i >> 1];
+  int64_t v = (i & 1) ? byte >> 4 : byte & 0xF;
+  return (v ^ 8) - 8;
+}
+
+void storeNibble(void *p, int64_t i, int64_t v) {
+  uint8_t &byte = static_cast<uint8_t *>(p)[i >> 1];
+  int shift = (i & 1) * 4;
+  byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | ((v & 0xF) << shift));
+}
+
+double loadDouble(proto::DType dtype, const void *p, int64_t i,
+                  bool packed = false) {
+  if (packed && dtype == proto::I4)
+    return static_cast<double>(loadNibble(p, i));
   switch (dtype) {
   case proto::F32:
     return static_cast<const float *>(p)[i];
@@ -127,7 +145,10 @@ double loadDouble(proto::DType dtype, const void *p, int64_t i) {
   }
 }
 
-int64_t loadInt(proto::DType dtype, const void *p, int64_t i) {
+int64_t loadInt(proto::DType dtype, const void *p, int64_t i,
+                bool packed = false) {
+  if (packed && dtype == proto::I4)
+    return loadNibble(p, i);
   switch (dtype) {
   case proto::I64:
     return static_cast<const int64_t *>(p)[i];
@@ -143,7 +164,12 @@ int64_t loadInt(proto::DType dtype, const void *p, int64_t i) {
   }
 }
 
-void storeInt(proto::DType dtype, void *p, int64_t i, int64_t v) {
+void storeInt(proto::DType dtype, void *p, int64_t i, int64_t v,
+              bool packed = false) {
+  if (packed && dtype == proto::I4) {
+    storeNibble(p, i, v);
+    return;
+  }
   switch (dtype) {
   case proto::I64:
     static_cast<int64_t *>(p)[i] = v;
@@ -189,7 +215,8 @@ void storeInt(proto::DType dtype, void *p, int64_t i, int64_t v) {
   }
 }
 
-void storeDouble(proto::DType dtype, void *p, int64_t i, double v) {
+void storeDouble(proto::DType dtype, void *p, int64_t i, double v,
+                 bool packed = false) {
   switch (dtype) {
   case proto::F32:
     static_cast<float *>(p)[i] = static_cast<float>(v);
@@ -210,7 +237,7 @@ void storeDouble(proto::DType dtype, void *p, int64_t i, double v) {
     static_cast<uint8_t *>(p)[i] = doubleToF8E5M2(v);
     return;
   default:
-    storeInt(dtype, p, i, floatToInt(v, dtype));
+    storeInt(dtype, p, i, floatToInt(v, dtype), packed);
     return;
   }
 }
@@ -218,16 +245,30 @@ void storeDouble(proto::DType dtype, void *p, int64_t i, double v) {
 } // namespace
 
 double HostTensor::getDouble(int64_t flat) const {
-  return loadDouble(dtype_, data(), flat);
+  return loadDouble(dtype_, data(), flat, packedSubByte());
 }
 void HostTensor::setDouble(int64_t flat, double value) {
-  storeDouble(dtype_, data(), flat, value);
+  storeDouble(dtype_, data(), flat, value, packedSubByte());
 }
 int64_t HostTensor::getInt(int64_t flat) const {
-  return loadInt(dtype_, data(), flat);
+  return loadInt(dtype_, data(), flat, packedSubByte());
 }
 void HostTensor::setInt(int64_t flat, int64_t value) {
-  storeInt(dtype_, data(), flat, value);
+  storeInt(dtype_, data(), flat, value, packedSubByte());
+}
+
+HostTensor HostTensor::withLayout(Layout layout) const {
+  if (layout == layout_ || !isSubByte() || !valid())
+    return *this;
+  HostTensor out(dtype_, shape_, layout);
+  const void *in = data();
+  void *o = out.data();
+  bool fromPacked = layout_ == Layout::Packed;
+  // Wrapping keeps a hand-written unpacked byte outside [-8, 7] to its nibble,
+  // as a packed store would.
+  for (int64_t i = 0; i < numElements_; ++i)
+    storeInt(dtype_, o, i, loadInt(dtype_, in, i, fromPacked), !fromPacked);
+  return out;
 }
 
 HostTensor HostTensor::ofInts(const std::vector<int64_t> &values) {
@@ -307,6 +348,13 @@ HostTensor::fromLiteral(const proto::TensorLiteral &literal) {
           absl::StrCat("splat tensor literal of type ", kiln::typeString(type),
                        " needs one ", element, "-byte element but holds ",
                        literal.data().size(), " bytes"));
+    if (t.isSubByte()) {
+      // The one element is a sign-extended byte; storage packs it.
+      int64_t v = static_cast<int8_t>(literal.data()[0]);
+      for (int64_t i = 0; i < t.numElements(); ++i)
+        t.setInt(i, v);
+      return t;
+    }
     auto *out = static_cast<char *>(t.data());
     for (int64_t offset = 0; offset < t.byteSize(); offset += element)
       std::memcpy(out + offset, literal.data().data(), element);
@@ -317,18 +365,22 @@ HostTensor::fromLiteral(const proto::TensorLiteral &literal) {
         "tensor literal of type ", kiln::typeString(type), " needs ",
         t.byteSize(), " bytes but holds ", literal.data().size()));
   std::memcpy(t.data(), literal.data().data(), t.byteSize());
+  // An odd count's spare nibble is zero, so equal tensors have equal bytes.
+  if (t.isSubByte() && t.numElements() % 2 == 1)
+    static_cast<uint8_t *>(t.data())[t.byteSize() - 1] &= 0x0F;
   return t;
 }
 
 proto::TensorLiteral HostTensor::toLiteral() const {
+  HostTensor packed = withLayout(Layout::Packed);
   proto::TensorLiteral lit;
   *lit.mutable_type() = type();
-  lit.set_data(static_cast<const char *>(data()), byteSize());
+  lit.set_data(static_cast<const char *>(packed.data()), packed.byteSize());
   return lit;
 }
 
 HostTensor HostTensor::clone() const {
-  HostTensor t(dtype_, shape_);
+  HostTensor t(dtype_, shape_, layout_);
   if (byteSize() > 0)
     std::memcpy(t.data(), data(), byteSize());
   return t;
@@ -340,9 +392,26 @@ HostTensor HostTensor::reshaped(std::vector<int64_t> shape) const {
   return t;
 }
 
+HostTensor HostTensor::elements(int64_t begin,
+                                std::vector<int64_t> shape) const {
+  HostTensor out(dtype_, std::move(shape), layout_);
+  if (!packedSubByte()) {
+    int64_t element = storageBytes(dtype_);
+    if (out.byteSize() > 0)
+      std::memcpy(out.data(),
+                  static_cast<const uint8_t *>(data()) + begin * element,
+                  out.byteSize());
+    return out;
+  }
+  for (int64_t i = 0; i < out.numElements(); ++i)
+    out.setInt(i, getInt(begin + i));
+  return out;
+}
+
 template <typename T> static void readGeneric(const HostTensor &t, T *out) {
   int64_t n = t.numElements();
   const void *p = t.data();
+  bool packed = t.layout() == HostTensor::Layout::Packed;
   switch (t.dtype()) {
   case proto::F32:
     for (int64_t i = 0; i < n; ++i)
@@ -357,10 +426,10 @@ template <typename T> static void readGeneric(const HostTensor &t, T *out) {
   }
   if constexpr (std::is_same_v<T, int64_t>) {
     for (int64_t i = 0; i < n; ++i)
-      out[i] = loadInt(t.dtype(), p, i);
+      out[i] = loadInt(t.dtype(), p, i, packed);
   } else {
     for (int64_t i = 0; i < n; ++i)
-      out[i] = static_cast<T>(loadDouble(t.dtype(), p, i));
+      out[i] = static_cast<T>(loadDouble(t.dtype(), p, i, packed));
   }
 }
 
@@ -381,20 +450,23 @@ void writeFrom(const float *in, HostTensor &t) {
     return;
   default:
     for (int64_t i = 0; i < n; ++i)
-      storeDouble(t.dtype(), p, i, in[i]);
+      storeDouble(t.dtype(), p, i, in[i],
+                  t.layout() == HostTensor::Layout::Packed);
   }
 }
 
 void writeFrom(const double *in, HostTensor &t) {
   int64_t n = t.numElements();
+  bool packed = t.layout() == HostTensor::Layout::Packed;
   for (int64_t i = 0; i < n; ++i)
-    storeDouble(t.dtype(), t.data(), i, in[i]);
+    storeDouble(t.dtype(), t.data(), i, in[i], packed);
 }
 
 void writeFrom(const int64_t *in, HostTensor &t) {
   int64_t n = t.numElements();
+  bool packed = t.layout() == HostTensor::Layout::Packed;
   for (int64_t i = 0; i < n; ++i)
-    storeInt(t.dtype(), t.data(), i, in[i]);
+    storeInt(t.dtype(), t.data(), i, in[i], packed);
 }
 
 } // namespace kiln

@@ -1,6 +1,9 @@
 // A dense, row-major tensor in host memory, as the CPU executor and the host
 // loops see it. Copies share storage (buffers are immutable once written);
-// clone() deep-copies.
+// clone() deep-copies. Storage has the layout of bufferBytes
+// (executor/DType.h): i4 packed two elements to a byte. The CPU kernels compute
+// on i4 unpacked, one sign-extended element per byte; only CpuDevice makes such
+// tensors.
 #ifndef KILN_EXECUTOR_HOSTTENSOR_H
 #define KILN_EXECUTOR_HOSTTENSOR_H
 
@@ -19,11 +22,19 @@ namespace kiln {
 
 class HostTensor {
 public:
+  /// How sub-byte elements (i4) lie in storage; every other dtype is the same
+  /// either way.
+  enum class Layout {
+    Packed,   // bufferBytes: two i4 to a byte. Everywhere outside a kernel.
+    Unpacked, // one sign-extended i4 per byte: what the CPU kernels read.
+  };
+
   HostTensor() = default;
   /// Zero-filled tensor of the given type. A shape that is negative or whose
   /// byte size overflows int64 gives an invalid tensor (valid() false, no
   /// storage), never a short buffer; create() says why instead.
-  HostTensor(proto::DType dtype, std::vector<int64_t> shape);
+  HostTensor(proto::DType dtype, std::vector<int64_t> shape,
+             Layout layout = Layout::Packed);
   /// As the constructor, but an invalid dtype or shape, or memory that cannot
   /// be had, is an error naming `what`, the type and the bytes it needs.
   static absl::StatusOr<HostTensor> create(proto::DType dtype,
@@ -35,8 +46,17 @@ public:
   int64_t rank() const { return static_cast<int64_t>(shape_.size()); }
   int64_t dim(int64_t i) const { return shape_[i]; }
   int64_t numElements() const { return numElements_; }
-  int64_t byteSize() const { return numElements_ * storageBytes(dtype_); }
+  int64_t byteSize() const {
+    return layout_ == Layout::Unpacked ? numElements_ * storageBytes(dtype_)
+                                       : bufferBytes(dtype_, numElements_);
+  }
   bool valid() const { return dtype_ != proto::DTYPE_INVALID; }
+  Layout layout() const { return layout_; }
+  /// True where the layouts differ: an i4 tensor.
+  bool isSubByte() const { return storageBits(dtype_) % 8 != 0; }
+  /// The same values in `layout`: this tensor (shared storage) when it is
+  /// already so or the dtype is not sub-byte, else a converted copy.
+  HostTensor withLayout(Layout layout) const;
 
   void *data() { return storage_.get(); }
   const void *data() const { return storage_.get(); }
@@ -79,9 +99,18 @@ public:
   HostTensor clone() const;
   /// Same storage, another shape with the same element count.
   HostTensor reshaped(std::vector<int64_t> shape) const;
+  /// A copy of the elements [begin, begin + numElements(shape)) in flat order,
+  /// shaped `shape` (a row block of a stacked tensor); the range must lie
+  /// inside this tensor.
+  HostTensor elements(int64_t begin, std::vector<int64_t> shape) const;
 
 private:
+  bool packedSubByte() const {
+    return layout_ == Layout::Packed && isSubByte();
+  }
+
   proto::DType dtype_ = proto::DTYPE_INVALID;
+  Layout layout_ = Layout::Packed;
   std::vector<int64_t> shape_;
   int64_t numElements_ = 0;
   std::shared_ptr<uint8_t[]> storage_;

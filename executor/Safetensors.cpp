@@ -15,9 +15,11 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "executor/StatusMacros.h"
 #include "executor/UntrustedJson.h"
 
@@ -226,9 +228,12 @@ writeValidated(const std::string &path,
   OrderedJson meta = OrderedJson::object();
   for (const auto &[key, value] : metadata)
     meta[key] = value;
+  // An i4 tensor is its packed bytes as a flat I8 tensor, its type in the
+  // metadata ("i4[4096,1408]"): other readers see a valid file.
   for (const auto &[name, t] : tensors)
     if (t.dtype() == proto::I4)
-      meta[kDTypeKeyPrefix + name] = "i4";
+      meta[kDTypeKeyPrefix + name] =
+          absl::StrCat("i4[", absl::StrJoin(t.shape(), ","), "]");
   if (!meta.empty())
     header["__metadata__"] = std::move(meta);
   uint64_t offset = 0;
@@ -236,7 +241,10 @@ writeValidated(const std::string &path,
     const auto &[name, t] = tensors[i];
     OrderedJson info = OrderedJson::object();
     info["dtype"] = safetensorsDTypeName(t.dtype());
-    info["shape"] = t.shape();
+    if (t.dtype() == proto::I4)
+      info["shape"] = std::vector<int64_t>{t.byteSize()};
+    else
+      info["shape"] = t.shape();
     uint64_t end = offset + static_cast<uint64_t>(t.byteSize());
     info["data_offsets"] = {offset, end};
     header[name] = std::move(info);
@@ -308,7 +316,28 @@ struct TensorInfo {
   proto::DType dtype;
   std::vector<int64_t> shape;
   uint64_t begin, end;
+  // An i4 tensor written one element per byte (Kiln before packed i4).
+  bool unpackedI4 = false;
 };
+
+/// The shape of a packed i4 tensor's metadata value, "i4[4096,1408]".
+std::optional<std::vector<int64_t>> parsePackedI4(const std::string &value) {
+  if (!absl::StartsWith(value, "i4[") || !absl::EndsWith(value, "]"))
+    return std::nullopt;
+  std::string dims = value.substr(3, value.size() - 4);
+  std::vector<int64_t> shape;
+  if (dims.empty())
+    return shape;
+  for (absl::string_view d : absl::StrSplit(dims, ',')) {
+    int64_t v;
+    if (!absl::SimpleAtoi(d, &v) || v < 0)
+      return std::nullopt;
+    shape.push_back(v);
+  }
+  if (!checkedNumElements(shape, 1))
+    return std::nullopt;
+  return shape;
+}
 
 /// Interprets the parsed header; `bufferSize` is the byte count after the
 /// header.
@@ -419,15 +448,29 @@ parseHeader(const std::string &path, const OrderedJson &header,
     if (it == byName.end())
       return bad(absl::StrCat("metadata '", quoteBounded(key),
                               "' names no tensor in the file"));
-    if (value != "i4")
+    TensorInfo &info = infos[it->second];
+    std::optional<std::vector<int64_t>> packed = parsePackedI4(value);
+    if (!packed && value != "i4")
       return bad(absl::StrCat(
           "metadata '", quoteBounded(key), "' = '", quoteBounded(value),
-          "' is not a Kiln dtype carried in metadata (only \"i4\")"));
-    if (infos[it->second].dtype != proto::I8)
-      return bad(absl::StrCat(
-          "tensor '", name, "' is marked i4 but is stored as ",
-          safetensorsDTypeName(infos[it->second].dtype), ", not I8"));
-    infos[it->second].dtype = proto::I4;
+          "' is not a Kiln dtype carried in metadata (\"i4[d0,d1,...]\", "
+          "or \"i4\" for one element per byte)"));
+    if (info.dtype != proto::I8)
+      return bad(absl::StrCat("tensor '", quoteBounded(name),
+                              "' is marked i4 but is stored as ",
+                              safetensorsDTypeName(info.dtype), ", not I8"));
+    if (packed) {
+      int64_t bytes = bufferBytes(proto::I4, numElements(*packed));
+      if (info.shape != std::vector<int64_t>{bytes})
+        return bad(absl::StrCat("tensor '", quoteBounded(name), "' is marked ",
+                                quoteBounded(value), ", which packs into ",
+                                bytes, " bytes, but is stored as I8[",
+                                absl::StrJoin(info.shape, ","), "]"));
+      info.shape = *packed;
+    } else {
+      info.unpackedI4 = true;
+    }
+    info.dtype = proto::I4;
   }
 
   // The tensors must tile the buffer exactly, as the reference reader demands:
@@ -546,17 +589,23 @@ absl::StatusOr<SafetensorsFile> readSafetensors(const std::string &path) {
                            absl::StrCat("safetensors file '", path,
                                         "': tensor '", quoteBounded(info.name),
                                         "'")));
+    if (info.unpackedI4)
+      t = t.withLayout(HostTensor::Layout::Unpacked);
     if (t.byteSize() > 0)
       KILN_RETURN_IF_ERROR(readAt(fd.get(), path, bufferStart + info.begin,
                                   t.data(), static_cast<size_t>(t.byteSize())));
-    if (info.dtype == proto::I4) {
+    if (info.unpackedI4) {
       const int8_t *v = t.data<int8_t>();
       for (int64_t i = 0; i < t.numElements(); ++i)
         if (v[i] < -8 || v[i] > 7)
-          return absl::DataLossError(
-              absl::StrCat("safetensors file '", path, "': tensor '", info.name,
-                           "' is marked i4 but element ", i, " is ", int(v[i]),
-                           ", outside [-8, 7]"));
+          return absl::DataLossError(absl::StrCat(
+              "safetensors file '", path, "': tensor '",
+              quoteBounded(info.name), "' is marked i4 but element ", i, " is ",
+              int(v[i]), ", outside [-8, 7]"));
+      t = t.withLayout(HostTensor::Layout::Packed);
+    } else if (info.dtype == proto::I4 && t.numElements() % 2 == 1) {
+      // The spare nibble of an odd count is zero, as every writer leaves it.
+      static_cast<uint8_t *>(t.data())[t.byteSize() - 1] &= 0x0F;
     } else if (info.dtype == proto::I1) {
       // Any non-zero byte is true (as numpy and torch read it); Kiln stores
       // exactly 1.

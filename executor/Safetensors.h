@@ -20,8 +20,9 @@ namespace kiln {
 struct SafetensorsFile {
   std::map<std::string, HostTensor> tensors;
   /// The "__metadata__" strings, without the `kiln.dtype.*` keys that carry
-  /// Kiln's own dtypes (an i4 is stored as I8 and marked `kiln.dtype.<name>` =
-  /// "i4").
+  /// Kiln's own dtypes: an i4 tensor is stored as its packed bytes, a flat I8
+  /// tensor, marked `kiln.dtype.<name>` = "i4[d0,d1,...]" (files of one
+  /// element per byte, marked "i4", still read).
   std::map<std::string, std::string> metadata;
   /// Tensor names in the order their bytes lie in the file (for an index: shard
   /// by shard).

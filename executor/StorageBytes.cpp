@@ -1,6 +1,6 @@
-// Bytes per stored element of each DType: the one table of that fact. It sits
-// with the Executable format (KilnExecutableProto), so the compiler sizes
-// buffers and literals without linking the executor.
+// Bits and bytes per stored element of each DType: the one table of that fact.
+// It sits with the Executable format (KilnExecutableProto), so the compiler
+// sizes buffers and literals without linking the executor.
 #include "executor/DType.h"
 
 namespace kiln {
@@ -25,6 +25,25 @@ int64_t storageBytes(proto::DType type) {
   default:
     return 0;
   }
+}
+
+int64_t storageBits(proto::DType type) {
+  return type == proto::I4 ? 4 : 8 * storageBytes(type);
+}
+
+int64_t bufferBytes(proto::DType type, int64_t numElements) {
+  int64_t bits = storageBits(type);
+  if (bits % 8 == 0)
+    return numElements * (bits / 8);
+  int64_t perByte = 8 / bits;
+  return numElements / perByte + (numElements % perByte != 0);
+}
+
+int64_t bufferBytes(const proto::TensorType &type) {
+  int64_t n = 1;
+  for (int64_t d : type.shape())
+    n *= d;
+  return bufferBytes(type.dtype(), n);
 }
 
 } // namespace kiln

@@ -347,13 +347,6 @@ private:
   llvm::DenseMap<Value, int> valueBuffer; // of the entry being lowered
 };
 
-int64_t byteSize(const proto::TensorType &type) {
-  int64_t n = 1;
-  for (int64_t d : type.shape())
-    n *= d;
-  return n * storageBytes(type.dtype());
-}
-
 } // namespace
 
 void planBuffers(proto::EntryPoint &entry) {
@@ -392,7 +385,7 @@ void planBuffers(proto::EntryPoint &entry) {
       order.push_back(i);
   std::sort(order.begin(), order.end(), [&](int a, int b) { return first[a] < first[b]; });
   for (int id : order) {
-    int64_t size = (std::max<int64_t>(byteSize(entry.buffers(id)), 1) + 255) / 256 * 256;
+    int64_t size = (std::max<int64_t>(bufferBytes(entry.buffers(id)), 1) + 255) / 256 * 256;
     // First fit among gaps left by blocks that are dead before this one starts.
     std::vector<std::pair<int64_t, int64_t>> busy;
     for (const Block &b : placed)

@@ -74,4 +74,21 @@ def SinkLaunchConstants : Pass<"kiln-sink-launch-constants", "::mlir::ModuleOp">
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def EmulatePackedI4 : Pass<"kiln-emulate-packed-i4", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Read and write i4 buffers in their packed layout";
+  let description = [{
+    Device buffers hold i4 two elements to a byte (executor/DType.h
+    bufferBytes), as host tensors, bundles and checkpoints do. Kernels are
+    written over memref<...xi4>; this pass, run on each gpu.module before
+    NVVM lowering, rewrites every i4 memref into the flat i8 memref of its
+    bytes: a load reads the byte and shifts its nibble down (the i4 value's
+    bits); a store clears and sets its nibble with two
+    atomic read-modify-writes, so the two threads that write one byte's two
+    nibbles never lose each other's. Kernel parameters stay bare pointers,
+    so launches are unchanged.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // KILN_CODEGEN_PTX_PASSES_TD

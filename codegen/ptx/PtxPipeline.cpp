@@ -82,6 +82,8 @@ void buildNvvmLoweringPipeline(OpPassManager &pm, const std::string &chip,
   target.features = features;
   pm.addPass(createGpuNVVMAttachTarget(target));
   OpPassManager &gpuModule = pm.nest<gpu::GPUModuleOp>();
+  // i4 buffers are packed two to a byte (executor/DType.h).
+  gpuModule.addPass(createEmulatePackedI4());
   gpuModule.addPass(createConvertNVGPUToNVVMPass());
   gpuModule.addPass(createConvertVectorToLLVMPass());
   ConvertGpuOpsToNVVMOpsOptions toNvvm;

@@ -115,12 +115,12 @@ absl::Status allReduceKernel(const KernelContext &ctx) {
   int64_t elementBytes = storageBytes(x.dtype());
   // Rank r reduces elements [r * block, (r + 1) * block) of the padded array.
   int64_t block = (n + groups - 1) / groups;
-  HostTensor padded(x.dtype(), {groups, block});
+  HostTensor padded(x.dtype(), {groups, block}, x.layout());
   std::memcpy(padded.data(), x.data(), x.byteSize());
-  HostTensor received(x.dtype(), {groups, block});
+  HostTensor received(x.dtype(), {groups, block}, x.layout());
   KILN_RETURN_IF_ERROR(exchangeBlocks(ctx, *comm, padded.data(),
                                       received.data(), block * elementBytes));
-  HostTensor mine(x.dtype(), {block});
+  HostTensor mine(x.dtype(), {block}, x.layout());
   KILN_RETURN_IF_ERROR(reduceBlocks(ctx, received, reduction, mine));
   KILN_RETURN_IF_ERROR(comm->allGather(mine.data(), padded.data(),
                                        block * elementBytes, siteOf(ctx)));
@@ -146,14 +146,14 @@ absl::Status reduceScatterKernel(const KernelContext &ctx) {
   // Pack block p of every outer row together: [G, outer, n/G, inner].
   int64_t rowBytes = split.n / groups * split.inner * storageBytes(x.dtype());
   int64_t blockBytes = split.outer * rowBytes;
-  HostTensor packed(x.dtype(), {groups, blockBytes / storageBytes(x.dtype())});
+  HostTensor packed(x.dtype(), {groups, blockBytes / storageBytes(x.dtype())}, x.layout());
   const char *src = static_cast<const char *>(x.data());
   char *dst = static_cast<char *>(packed.data());
   for (int64_t p = 0; p < groups; ++p)
     for (int64_t o = 0; o < split.outer; ++o)
       std::memcpy(dst + p * blockBytes + o * rowBytes,
                   src + (o * groups + p) * rowBytes, rowBytes);
-  HostTensor received(x.dtype(), packed.shape());
+  HostTensor received(x.dtype(), packed.shape(), x.layout());
   KILN_RETURN_IF_ERROR(exchangeBlocks(ctx, *comm, packed.data(),
                                       received.data(), blockBytes));
   HostTensor flat = ctx.output(0).reshaped({received.dim(1)});
@@ -172,7 +172,7 @@ absl::Status allGatherKernel(const KernelContext &ctx) {
   std::vector<int64_t> shape = x.shape();
   shape[axis] *= groups;
   KILN_RETURN_IF_ERROR(ctx.expectOutput(0, shape, x.dtype()));
-  HostTensor gathered(x.dtype(), {groups, x.numElements()});
+  HostTensor gathered(x.dtype(), {groups, x.numElements()}, x.layout());
   KILN_RETURN_IF_ERROR(
       comm->allGather(x.data(), gathered.data(), x.byteSize(), siteOf(ctx)));
   // [G, outer, n, inner] -> [outer, G * n, inner].

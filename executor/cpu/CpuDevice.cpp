@@ -159,15 +159,26 @@ CpuDevice::launch(const EntryCall &call) {
   for (const proto::Result &r : ep.results())
     resultBuffers.insert(r.buffer());
 
+  // Kernels compute on i4 unpacked, one element per byte; buffers hold it
+  // packed (HostTensor.h). A step converts at its edges, so every kernel is
+  // written once, for bytes.
+  constexpr auto kUnpacked = HostTensor::Layout::Unpacked;
   for (int i = 0; i < ep.steps_size(); ++i) {
     const proto::Step &step = ep.steps(i);
     std::vector<const HostTensor *> ins;
+    std::vector<HostTensor> unpackedIns;
+    unpackedIns.reserve(step.inputs_size());
     for (int b : step.inputs()) {
       if (!bufs[b].valid())
         return absl::FailedPreconditionError(
             absl::StrCat(stepName(ep, i), ": reads buffer ", b,
                          ", which is not written or already released"));
-      ins.push_back(&bufs[b]);
+      if (bufs[b].isSubByte()) {
+        unpackedIns.push_back(bufs[b].withLayout(kUnpacked));
+        ins.push_back(&unpackedIns.back());
+      } else {
+        ins.push_back(&bufs[b]);
+      }
     }
     std::vector<HostTensor> outs;
     outs.reserve(step.outputs_size());
@@ -178,7 +189,7 @@ CpuDevice::launch(const EntryCall &call) {
           absl::StrCat(stepName(ep, i), ": output buffer ", b));
       if (!out.ok())
         return out.status();
-      outs.push_back(*std::move(out));
+      outs.push_back(out->withLayout(kUnpacked));
     }
     KernelContext ctx(step, std::move(ins), &outs, &threads_->device);
     ctx.setBatchInvariant(batchInvariant_);
@@ -190,7 +201,7 @@ CpuDevice::launch(const EntryCall &call) {
         return absl::InternalError(absl::StrCat(
             stepName(ep, i), ": kernel produced ", outs[k].typeString(),
             " for buffer ", b, " of type ", typeString(ep.buffers(b))));
-      place(b, std::move(outs[k]));
+      place(b, outs[k].withLayout(HostTensor::Layout::Packed));
     }
     peak = std::max(peak, live);
     for (int b : step.release()) {

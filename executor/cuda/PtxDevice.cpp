@@ -115,7 +115,7 @@ public:
     const proto::Result &r = ep.results(result);
     const CudaApi &api = device_.device_->api();
     CUdeviceptr dst = statePtr(*slot);
-    int64_t bytes = tensorBytes(ep.buffers(r.buffer()));
+    int64_t bytes = bufferBytes(ep.buffers(r.buffer()));
     if (bytes > 0 && dst != rt_.ptr[r.buffer()])
       return device_.afterLaunches(
           rt_, launched_,
@@ -285,7 +285,7 @@ PtxDevice::allocate(const proto::TensorType &type, absl::string_view what) {
   KILN_RETURN_IF_ERROR(ready());
   auto state = std::make_unique<PtxState>();
   KILN_ASSIGN_OR_RETURN(state->buffer,
-                        device_->allocate(tensorBytes(type), what));
+                        device_->allocate(bufferBytes(type), what));
   return state;
 }
 
@@ -336,7 +336,7 @@ absl::Status PtxDevice::prepare(EntryRuntime &rt, const EntryCall &call) {
   for (const proto::Argument &a : ep.arguments()) {
     if (!a.state().empty())
       continue;
-    int64_t bytes = tensorBytes(ep.buffers(a.buffer()));
+    int64_t bytes = bufferBytes(ep.buffers(a.buffer()));
     rt.fed.push_back(&a);
     KILN_ASSIGN_OR_RETURN(
         DeviceBuffer buf,
@@ -352,7 +352,7 @@ absl::Status PtxDevice::prepare(EntryRuntime &rt, const EntryCall &call) {
     if (!r.state().empty())
       continue;
     rt.outputOffsets.push_back(outBytes);
-    outBytes += (tensorBytes(ep.buffers(r.buffer())) + 255) / 256 * 256;
+    outBytes += (bufferBytes(ep.buffers(r.buffer())) + 255) / 256 * 256;
   }
   KILN_ASSIGN_OR_RETURN(
       rt.inputStaging,
@@ -369,7 +369,7 @@ absl::Status PtxDevice::prepare(EntryRuntime &rt, const EntryCall &call) {
       continue;
     auto state = std::make_unique<PtxState>();
     KILN_ASSIGN_OR_RETURN(state->buffer,
-                          dev.allocate(tensorBytes(ep.buffers(r.buffer())),
+                          dev.allocate(bufferBytes(ep.buffers(r.buffer())),
                                        absl::StrCat(entryName, " state entry '",
                                                     r.state(), "'")));
     *slot = std::move(state);
@@ -399,14 +399,14 @@ absl::Status PtxDevice::enqueueCollective(EntryRuntime &rt, int i) {
   };
   if (s.op() == "all_gather")
     return comm_->allGather(pointer(s.inputs(0)), pointer(s.outputs(0)),
-                            tensorBytes(ep.buffers(s.inputs(0))), site);
+                            bufferBytes(ep.buffers(s.inputs(0))), site);
   if (s.op() == "send")
     return comm_->send(pointer(s.inputs(0)),
-                       tensorBytes(ep.buffers(s.inputs(0))),
+                       bufferBytes(ep.buffers(s.inputs(0))),
                        static_cast<int>(attr("peer")), site);
   if (s.op() == "recv")
     return comm_->recv(pointer(s.outputs(0)),
-                       tensorBytes(ep.buffers(s.outputs(0))),
+                       bufferBytes(ep.buffers(s.outputs(0))),
                        static_cast<int>(attr("peer")), site);
 
   // all_to_all: the counts cross to the peers on the device, into the
@@ -414,7 +414,7 @@ absl::Status PtxDevice::enqueueCollective(EntryRuntime &rt, int i) {
   int groups = comm_->size();
   const proto::TensorType &xType = ep.buffers(s.inputs(0));
   int64_t rows = xType.shape(0), capacity = attr("capacity");
-  int64_t rowBytes = rows > 0 ? tensorBytes(xType) / rows : 0;
+  int64_t rowBytes = rows > 0 ? bufferBytes(xType) / rows : 0;
   void *sendCounts = pointer(s.inputs(1));
   void *recvCounts = pointer(s.outputs(1));
   std::vector<int64_t> eight(groups, 8), offsets(groups);
@@ -455,7 +455,7 @@ absl::Status PtxDevice::enqueueCollective(EntryRuntime &rt, int i) {
                    readFlags));
   KILN_RETURN_IF_ERROR(api.check(
       api.cuMemsetD8Async(rt.ptr[s.outputs(0)], 0,
-                          tensorBytes(ep.buffers(s.outputs(0))), stream),
+                          bufferBytes(ep.buffers(s.outputs(0))), stream),
       site.describe()));
   return comm_->allToAll(pointer(s.inputs(0)), plan.sendBytes,
                          plan.sendOffsets, pointer(s.outputs(0)),
@@ -475,7 +475,7 @@ absl::Status PtxDevice::enqueueSteps(EntryRuntime &rt,
     if (s.op() == "alias") {
       rt.ptr[s.outputs(0)] = rt.ptr[s.inputs(0)];
     } else if (s.op() == "copy") {
-      int64_t bytes = tensorBytes(ep.buffers(s.outputs(0)));
+      int64_t bytes = bufferBytes(ep.buffers(s.outputs(0)));
       if (bytes > 0 && rt.ptr[s.outputs(0)] != rt.ptr[s.inputs(0)])
         KILN_RETURN_IF_ERROR(
             api.check(api.cuMemcpyDtoDAsync(rt.ptr[s.outputs(0)],
@@ -623,7 +623,7 @@ PtxDevice::launch(const EntryCall &call) {
                                           : rt.inputs[next++].ptr();
     rt.ptr[a.buffer()] = p;
     bindings.push_back(p);
-    argBytes += tensorBytes(ep.buffers(a.buffer()));
+    argBytes += bufferBytes(ep.buffers(a.buffer()));
   }
   for (std::unique_ptr<DeviceState> *slot : call.resultState)
     if (slot)
@@ -677,7 +677,7 @@ PtxDevice::launch(const EntryCall &call) {
   for (const proto::Result &r : ep.results()) {
     if (!r.state().empty())
       continue;
-    int64_t bytes = tensorBytes(ep.buffers(r.buffer()));
+    int64_t bytes = bufferBytes(ep.buffers(r.buffer()));
     if (bytes > 0)
       KILN_RETURN_IF_ERROR(afterLaunches(
           rt, launched,

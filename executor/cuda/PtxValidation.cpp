@@ -113,8 +113,8 @@ absl::Status checkStep(const proto::Executable &exe,
       KILN_RETURN_IF_ERROR(validateTensorMap(m, ep, l, describePtxStep(ep, i)));
   } else if (s.op() == "alias" || s.op() == "copy") {
     KILN_RETURN_IF_ERROR(arity(1, 1));
-    if (tensorBytes(ep.buffers(s.inputs(0))) !=
-        tensorBytes(ep.buffers(s.outputs(0))))
+    if (bufferBytes(ep.buffers(s.inputs(0))) !=
+        bufferBytes(ep.buffers(s.outputs(0))))
       return absl::InvalidArgumentError(absl::StrCat(
           describePtxStep(ep, i), ": ", typeString(ep.buffers(s.inputs(0))),
           " and ", typeString(ep.buffers(s.outputs(0))), " differ in size"));
@@ -207,14 +207,14 @@ absl::Status checkEntry(const proto::Executable &,
   for (int b = 0; b < nb; ++b) {
     int64_t off = ep.buffer_offsets(b);
     if (off < 0) {
-      if (!bound[b] && referenced[b] && tensorBytes(ep.buffers(b)) > 0)
+      if (!bound[b] && referenced[b] && bufferBytes(ep.buffers(b)) > 0)
         return absl::InvalidArgumentError(absl::StrCat(
             entryName, " buffer ", b,
             " has no arena offset and no argument, alias or constant "
             "provides it"));
       continue;
     }
-    if (off % 256 != 0 || off + tensorBytes(ep.buffers(b)) > ep.arena_bytes())
+    if (off % 256 != 0 || off + bufferBytes(ep.buffers(b)) > ep.arena_bytes())
       return absl::InvalidArgumentError(
           absl::StrCat(entryName, " buffer ", b, " (",
                        typeString(ep.buffers(b)), ") at arena offset ", off,

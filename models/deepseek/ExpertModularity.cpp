@@ -49,13 +49,7 @@ absl::StatusOr<SafetensorsFile> readCheckpoint(const std::string &path) {
 HostTensor expertRows(const HostTensor &stacked, int64_t expert, int64_t begin,
                       int64_t end) {
   int64_t rows = stacked.dim(1), cols = stacked.dim(2);
-  int64_t elem = storageBytes(stacked.dtype());
-  HostTensor out(stacked.dtype(), {end - begin, cols});
-  std::memcpy(out.data(),
-              static_cast<const uint8_t *>(stacked.data()) +
-                  (expert * rows + begin) * cols * elem,
-              out.byteSize());
-  return out;
+  return stacked.elements((expert * rows + begin) * cols, {end - begin, cols});
 }
 
 /// Expert `expert`'s weight for `proj` from the other checkpoint, per-expert

@@ -70,25 +70,14 @@ absl::StatusOr<HostTensor> convertTo(const HostTensor &t, proto::DType dtype,
 HostTensor rowOf(const HostTensor &stacked, int64_t row) {
   std::vector<int64_t> shape(stacked.shape().begin() + 1,
                              stacked.shape().end());
-  HostTensor out(stacked.dtype(), shape);
-  std::memcpy(out.data(),
-              static_cast<const uint8_t *>(stacked.data()) +
-                  row * out.byteSize(),
-              out.byteSize());
-  return out;
+  return stacked.elements(row * numElements(shape), shape);
 }
 
 /// Rows [begin, end) of dimension 1 of a [E, R, C] tensor for one expert.
 HostTensor rowsOfExpert(const HostTensor &fused, int64_t expert, int64_t begin,
                         int64_t end) {
   int64_t rows = fused.dim(1), cols = fused.dim(2);
-  int64_t elem = storageBytes(fused.dtype());
-  HostTensor out(fused.dtype(), {end - begin, cols});
-  std::memcpy(out.data(),
-              static_cast<const uint8_t *>(fused.data()) +
-                  ((expert * rows) + begin) * cols * elem,
-              out.byteSize());
-  return out;
+  return fused.elements((expert * rows + begin) * cols, {end - begin, cols});
 }
 
 /// Parses "model.layers.{i}.{rest}"; false for other names.

@@ -65,7 +65,7 @@ ZeroStateView::create(EntryRunner &inner, std::shared_ptr<Communicator> world,
     return e.kind() == "optimizer" && expertSet.count(parameterOf(e.name()));
   };
   for (proto::StateEntry &e : *view->whole.mutable_state()) {
-    int64_t bytes = elementsOf(e.type()) * storageBytes(e.type().dtype());
+    int64_t bytes = bufferBytes(e.type());
     if (isExpertState(e)) {
       // This rank's E/N experts: the whole tensor has N times the first
       // axis, and its block is the rank's contiguous run of experts.
@@ -106,7 +106,7 @@ ZeroStateView::create(EntryRunner &inner, std::shared_ptr<Communicator> world,
           "ZeRO-1 shard '", e.name(), "' holds ", elementsOf(e.type()),
           " elements, not a block of ", n, " over ", ranks, " ranks"));
     view->heldBytes += bytes;
-    view->unshardedBytes += n * storageBytes(full.dtype());
+    view->unshardedBytes += bufferBytes(full);
     view->shards[e.name()] = Shard{full, e.type(), e.init(), false};
     *e.mutable_type() = full;
     e.set_kind("optimizer");

@@ -62,6 +62,42 @@ TEST(HostCodegen, SplatConstantsAreStoredAsOneElement) {
     EXPECT_EQ((*y)[0].getDouble(i), static_cast<double>(i % 7) + 0.75) << i;
 }
 
+// i4 constants, arguments, results and buffers between steps are packed two
+// to a byte; the kernels (transpose, add, cast, concat) compute on them
+// unpacked.
+TEST(HostCodegen, I4RunsPackedBetweenSteps) {
+  auto exe = compileText(R"mlir(
+    func.func @main(%x: tensor<2x3xi4> {kiln.name = "x"})
+        -> (tensor<3x2xi4> {kiln.name = "t"}, tensor<2x3xf32> {kiln.name = "f"},
+            tensor<4x3xi4> {kiln.name = "c"}) {
+      %k = kiln.constant {value = dense<[[1, -2, 3], [7, -8, 0]]> : tensor<2x3xi4>} : () -> tensor<2x3xi4>
+      %s = kiln.add %x, %k : (tensor<2x3xi4>, tensor<2x3xi4>) -> tensor<2x3xi4>
+      %t = kiln.transpose %s {perm = array<i64: 1, 0>} : (tensor<2x3xi4>) -> tensor<3x2xi4>
+      %f = kiln.cast %s {to = f32} : (tensor<2x3xi4>) -> tensor<2x3xf32>
+      %c = kiln.concat %s, %k {axis = 0 : i64} : (tensor<2x3xi4>, tensor<2x3xi4>) -> tensor<4x3xi4>
+      return %t, %f, %c : tensor<3x2xi4>, tensor<2x3xf32>, tensor<4x3xi4>
+    })mlir");
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  for (const proto::Step &step : exe->entries(0).steps())
+    if (step.op() == "constant")
+      EXPECT_EQ(step.attrs().at("value").tensor().data(),
+                std::string("\xe1\x73\x08", 3)); // packed, low nibble first
+  auto executor = Executor::create(*exe);
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  HostTensor x = HostTensor::fromDoubles(proto::I4, {2, 3}, {1, 1, 1, 1, 1, 1});
+  auto r = (*executor)->run("main", {x});
+  ASSERT_TRUE(r.ok()) << r.status();
+  // 7 + 1 wraps to -8.
+  EXPECT_EQ((*r)[1].toDoubles(), (std::vector<double>{2, -1, 4, -8, -7, 1}));
+  EXPECT_EQ((*r)[0].toDoubles(), (std::vector<double>{2, -8, -1, -7, 4, 1}));
+  EXPECT_EQ((*r)[0].layout(), HostTensor::Layout::Packed);
+  ASSERT_EQ((*r)[0].byteSize(), 3);
+  EXPECT_EQ((*r)[0].data<uint8_t>()[0], 0x82);
+  EXPECT_EQ((*r)[2].toDoubles(),
+            (std::vector<double>{2, -1, 4, -8, -7, 1, 1, -2, 3, 7, -8, 0}));
+  EXPECT_EQ((*r)[2].byteSize(), 6);
+}
+
 TEST(HostCodegen, WritesStateTableEntriesAndDonation) {
   auto exe = compileText(kStateModule);
   ASSERT_TRUE(exe.ok()) << exe.status();

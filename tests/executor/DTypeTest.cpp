@@ -20,6 +20,15 @@ TEST(DType, NamesAndSizes) {
   EXPECT_STREQ(dtypeName(proto::F8E4M3FN), "f8E4M3FN");
   EXPECT_EQ(storageBytes(proto::BF16), 2);
   EXPECT_EQ(storageBytes(proto::I4), 1);
+  EXPECT_EQ(storageBits(proto::I4), 4);
+  EXPECT_EQ(storageBits(proto::I1), 8);
+  EXPECT_EQ(storageBits(proto::BF16), 16);
+  EXPECT_EQ(storageBits(proto::DTYPE_INVALID), 0);
+  EXPECT_EQ(bufferBytes(proto::I4, 7), 4);
+  EXPECT_EQ(bufferBytes(proto::I4, 8), 4);
+  EXPECT_EQ(bufferBytes(proto::I4, 0), 0);
+  EXPECT_EQ(bufferBytes(proto::F32, 7), 28);
+  EXPECT_EQ(bufferBytes(makeType(proto::I4, {3, 5})), 8);
   EXPECT_FALSE(parseDType("f31").has_value());
   EXPECT_TRUE(isFloat(proto::F8E5M2));
   EXPECT_TRUE(isInteger(proto::I4));
@@ -142,6 +151,10 @@ TEST(HostTensor, Basics) {
   EXPECT_TRUE(std::isinf(back[2]));
   HostTensor i4 = HostTensor::fromDoubles(proto::I4, {3}, {3.9, -100, 100});
   EXPECT_EQ(i4.toDoubles(), (std::vector<double>{3, -8, 7}));
+  // Packed: 3 and -8 (0x8) share byte 0; 7 and a zero spare nibble byte 1.
+  ASSERT_EQ(i4.byteSize(), 2);
+  EXPECT_EQ(i4.data<uint8_t>()[0], 0x83);
+  EXPECT_EQ(i4.data<uint8_t>()[1], 0x07);
 
   auto lit = HostTensor::fromLiteral(b.toLiteral());
   ASSERT_TRUE(lit.ok());
@@ -168,6 +181,59 @@ TEST(HostTensor, Basics) {
   ASSERT_FALSE(wrong.ok());
   EXPECT_NE(std::string(wrong.status().message()).find("one 2-byte element"), std::string::npos)
       << wrong.status();
+}
+
+TEST(HostTensor, I4IsPackedTwoToAByte) {
+  std::vector<double> values = {-8, -1, 0, 1, 7, -5, 3};
+  HostTensor t = HostTensor::fromDoubles(proto::I4, {7}, values);
+  EXPECT_EQ(t.layout(), HostTensor::Layout::Packed);
+  ASSERT_EQ(t.byteSize(), 4);
+  const uint8_t *b = t.data<uint8_t>();
+  EXPECT_EQ(b[0], 0xF8); // -1 high, -8 low
+  EXPECT_EQ(b[1], 0x10);
+  EXPECT_EQ(b[2], 0xB7); // -5 is 0xB
+  EXPECT_EQ(b[3], 0x03);
+  // Writing one element leaves its byte's other nibble alone.
+  t.setInt(2, -2);
+  EXPECT_EQ(b[1], 0x1E);
+  t.setInt(2, 0);
+
+  // The kernels' layout: one sign-extended element per byte, and back.
+  HostTensor wide = t.withLayout(HostTensor::Layout::Unpacked);
+  ASSERT_EQ(wide.byteSize(), 7);
+  EXPECT_EQ(wide.data<int8_t>()[5], -5);
+  EXPECT_EQ(wide.toDoubles(), values);
+  wide.data<int8_t>()[6] = 19; // a kernel's byte past [-8, 7] wraps as i4 does
+  HostTensor back = wide.withLayout(HostTensor::Layout::Packed);
+  EXPECT_EQ(back.getInt(6), 3);
+  EXPECT_EQ(std::memcmp(back.data(), t.data(), 4), 0);
+  std::vector<int64_t> ints(7);
+  readAs(wide, ints.data());
+  EXPECT_EQ(ints[0], -8);
+  EXPECT_EQ(wide.clone().layout(), HostTensor::Layout::Unpacked);
+
+  // Literals carry the packed bytes; a splat's one element is a byte.
+  auto lit = HostTensor::fromLiteral(wide.toLiteral());
+  ASSERT_TRUE(lit.ok()) << lit.status();
+  EXPECT_EQ(lit->toLiteral().data(), std::string("\xf8\x10\xb7\x03", 4));
+  proto::TensorLiteral splat;
+  *splat.mutable_type() = makeType(proto::I4, {3});
+  splat.set_data(std::string("\xfe", 1));
+  splat.set_splat(true);
+  auto filled = HostTensor::fromLiteral(splat);
+  ASSERT_TRUE(filled.ok()) << filled.status();
+  EXPECT_EQ(filled->toDoubles(), (std::vector<double>{-2, -2, -2}));
+  EXPECT_EQ(filled->data<uint8_t>()[1], 0x0E); // the spare nibble is 0
+  proto::TensorLiteral shortLit = t.toLiteral();
+  shortLit.set_data(std::string(7, '\0')); // one byte per element: too many
+  EXPECT_FALSE(HostTensor::fromLiteral(shortLit).ok());
+
+  // A block of elements from an odd offset.
+  HostTensor mid = t.elements(3, {2, 2});
+  EXPECT_EQ(mid.typeString(), "i4[2,2]");
+  EXPECT_EQ(mid.toDoubles(), (std::vector<double>{1, 7, -5, 3}));
+  HostTensor f = HostTensor::fromDoubles(proto::F32, {4}, {1, 2, 3, 4});
+  EXPECT_EQ(f.elements(1, {2}).toDoubles(), (std::vector<double>{2, 3}));
 }
 
 } // namespace

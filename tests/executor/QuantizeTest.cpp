@@ -247,8 +247,12 @@ TEST(Quantize, IntegersRoundHalfToEven) {
   Quantized i4 = quantize(x, {1, 5}, proto::I4);
   EXPECT_EQ(floats(i4.scale), (std::vector<float>{1}));
   EXPECT_EQ(i4.q.toDoubles(), (std::vector<double>{7, -7, 4, 2, 0}));
-  // i4 is stored one value per byte, sign-extended.
-  EXPECT_EQ(i4.q.data<int8_t>()[1], -7);
+  // i4 is stored packed, element 2j in the low nibble of byte j: 7 and -7
+  // (0x9) share byte 0, 4 and 2 byte 1, and 0 leaves byte 2's high nibble 0.
+  ASSERT_EQ(i4.q.byteSize(), 3);
+  EXPECT_EQ(i4.q.data<uint8_t>()[0], 0x97);
+  EXPECT_EQ(i4.q.data<uint8_t>()[1], 0x24);
+  EXPECT_EQ(i4.q.data<uint8_t>()[2], 0x00);
   HostTensor y = f32({1, 6}, {127, -1.5, -2.5, 0.5, 1.5, 126.5});
   Quantized i8 = quantize(y, {1, 6}, proto::I8);
   EXPECT_EQ(floats(i8.scale), (std::vector<float>{1}));
@@ -307,7 +311,7 @@ Quantized referenceQuantize(const HostTensor &x, const Shape &block,
     } else {
       float qm = *quantizedMax(dtype);
       float n = std::isnan(v) ? 0 : std::nearbyint(v);
-      r.q.data<int8_t>()[i] = static_cast<int8_t>(std::clamp(n, -qm, qm));
+      r.q.setInt(i, static_cast<int64_t>(std::clamp(n, -qm, qm)));
     }
   }
   return r;

@@ -187,14 +187,16 @@ TEST_F(SafetensorsTest, LayoutMatchesTheReferenceWriter) {
   EXPECT_EQ(header.find_first_not_of(' ', close + 1), std::string::npos);
   nlohmann::json j = nlohmann::json::parse(header);
   EXPECT_EQ(j["__metadata__"]["format"], "pt");
-  EXPECT_EQ(j["__metadata__"]["kiln.dtype.q"], "i4");
+  // i4 is its packed bytes, a flat I8 tensor; its type is in the metadata.
+  EXPECT_EQ(j["__metadata__"]["kiln.dtype.q"], "i4[3]");
   EXPECT_EQ(j["q"]["dtype"], "I8");
+  EXPECT_EQ(j["q"]["shape"], nlohmann::json({2}));
   EXPECT_EQ(j["m"]["dtype"], "BOOL");
   EXPECT_EQ(j["e"]["dtype"], "F8_E4M3");
   EXPECT_EQ(j["w"]["dtype"], "F32");
   EXPECT_EQ(j["w"]["data_offsets"], nlohmann::json({0, 8})); // widest first
   EXPECT_EQ(j["w"]["shape"], nlohmann::json({2}));
-  EXPECT_EQ(bytes.size(), 8 + n + 8 + 3 + 2 + 1);
+  EXPECT_EQ(bytes.size(), 8 + n + 8 + 2 + 2 + 1);
   // Row-major little-endian data: f32 1.0 is 00 00 80 3f.
   EXPECT_EQ(bytes.substr(8 + n, 4), std::string("\x00\x00\x80\x3f", 4));
 }
@@ -415,7 +417,15 @@ TEST_F(SafetensorsTest, BadHeadersGiveNamedErrors) {
       {R"({"__metadata__":{"kiln.dtype.zz":"i4"},"a":{"dtype":"I8","shape":[8],"data_offsets":[0,8]}})",
        f8, "names no tensor"},
       {R"({"__metadata__":{"kiln.dtype.a":"u3"},"a":{"dtype":"I8","shape":[8],"data_offsets":[0,8]}})",
-       f8, "only \"i4\""},
+       f8, "not a Kiln dtype"},
+      {R"({"__metadata__":{"kiln.dtype.a":"i4[2,x]"},"a":{"dtype":"I8","shape":[8],"data_offsets":[0,8]}})",
+       f8, "not a Kiln dtype"},
+      {R"({"__metadata__":{"kiln.dtype.a":"i4[2,-8]"},"a":{"dtype":"I8","shape":[8],"data_offsets":[0,8]}})",
+       f8, "not a Kiln dtype"},
+      {R"({"__metadata__":{"kiln.dtype.a":"i4[4,5]"},"a":{"dtype":"I8","shape":[8],"data_offsets":[0,8]}})",
+       f8, "packs into 10 bytes"},
+      {R"({"__metadata__":{"kiln.dtype.a":"i4[16]"},"a":{"dtype":"I8","shape":[2,4],"data_offsets":[0,8]}})",
+       f8, "stored as I8[2,4]"},
       {R"({"__metadata__":{"kiln.dtype.a":"i4"},"a":{"dtype":"I8","shape":[8],"data_offsets":[0,8]}})",
        std::string("\0\0\0\x09\0\0\0\0", 8), "element 3 is 9"},
   };
@@ -504,6 +514,40 @@ TEST_F(SafetensorsTest, BoolBytesReadAsZeroOrOne) {
   EXPECT_EQ(v[2], 1);
 }
 
+TEST_F(SafetensorsTest, I4IsReadPackedOrOneElementPerByte) {
+  // Packed, as Kiln writes it: [2, 3] in three bytes, the low nibble first.
+  std::string packed =
+      R"({"__metadata__":{"kiln.dtype.q":"i4[2,3]"},)"
+      R"("q":{"dtype":"I8","shape":[3],"data_offsets":[0,3]}})";
+  writeBytes(path("p"), fileBytes(packed, std::string("\x81\x7f\x0a", 3)));
+  absl::StatusOr<SafetensorsFile> r = readSafetensors(path("p"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const HostTensor &q = r->tensors.at("q");
+  EXPECT_EQ(q.typeString(), "i4[2,3]");
+  EXPECT_EQ(q.toDoubles(), (std::vector<double>{1, -8, -1, 7, -6, 0}));
+
+  // An odd count's spare nibble is cleared, so equal tensors have equal bytes.
+  std::string odd = R"({"__metadata__":{"kiln.dtype.q":"i4[3]"},)"
+                    R"("q":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}})";
+  writeBytes(path("o"), fileBytes(odd, std::string("\x21\xf3", 2)));
+  r = readSafetensors(path("o"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->tensors.at("q").toDoubles(), (std::vector<double>{1, 2, 3}));
+  EXPECT_EQ(r->tensors.at("q").data<uint8_t>()[1], 0x03);
+
+  // One sign-extended element per byte, as Kiln wrote i4 before packing.
+  std::string wide = R"({"__metadata__":{"kiln.dtype.q":"i4"},)"
+                     R"("q":{"dtype":"I8","shape":[3],"data_offsets":[0,3]}})";
+  writeBytes(path("w"), fileBytes(wide, std::string("\x01\xf8\x07", 3)));
+  r = readSafetensors(path("w"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const HostTensor &w = r->tensors.at("q");
+  EXPECT_EQ(w.toDoubles(), (std::vector<double>{1, -8, 7}));
+  ASSERT_EQ(w.byteSize(), 2);
+  EXPECT_EQ(w.data<uint8_t>()[0], 0x81);
+  EXPECT_EQ(w.data<uint8_t>()[1], 0x07);
+}
+
 TEST_F(SafetensorsTest, BadTensorsAreRefusedBeforeWriting) {
   std::string p = goodFile();
   std::string before = readBytes(p);
@@ -581,7 +625,7 @@ TEST_F(SafetensorsTest, ShardedRoundTripWithIndex) {
       writeSafetensorsSharded(dir_.string(), "model", tensors, 1000, meta)
           .ok());
   // Greedy, in order: 400+400 | 400+400 | 400 | 1200 (alone, over the limit)
-  // | 3.
+  // | 2 (three i4, packed).
   for (const char *f :
        {"model-00001-of-00005.safetensors", "model-00002-of-00005.safetensors",
         "model-00003-of-00005.safetensors", "model-00004-of-00005.safetensors",
@@ -592,7 +636,7 @@ TEST_F(SafetensorsTest, ShardedRoundTripWithIndex) {
 
   nlohmann::json index =
       nlohmann::json::parse(readBytes(path("model.safetensors.index.json")));
-  EXPECT_EQ(index["metadata"]["total_size"], 5 * 400 + 1200 + 3);
+  EXPECT_EQ(index["metadata"]["total_size"], 5 * 400 + 1200 + 2);
   EXPECT_EQ(index["weight_map"]["layer.4.weight"],
             "model-00003-of-00005.safetensors");
   EXPECT_EQ(index["weight_map"]["huge"], "model-00004-of-00005.safetensors");
