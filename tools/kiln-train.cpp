@@ -107,7 +107,10 @@ usage: kiln-train [--config=FILE] [--set=TEXTPROTO]... [--mode=sft|grpo|sft+grpo
 
 Under mpirun -np N each rank runs one data-parallel replica: the world size must
 divide sft.batch_size and grpo.prompts_per_step; rank 0 writes the metrics and
-the checkpoint, which resumes on any number of ranks.
+the checkpoint, which resumes on any number of ranks. With --device=cuda the
+ranks are GPUs (each its node-local rank's) joined by NCCL: started by mpirun
+(kiln-train), or by torchrun --no-python / RANK, WORLD_SIZE, LOCAL_RANK and
+MASTER_ADDR (kiln-train and kiln-train-rt, which links no MPI).
 
 The bundle key of a configuration: model_hash = FNV-1a of every model field, the
 GRPO objective fields the graph bakes in and the shapes (models/train/ReasonerBundle.h);
@@ -260,27 +263,47 @@ static int run(int argc, char **argv) {
     return fail("--data-parallel compiles a bundle for that many ranks (with "
                 "--export-bundle); training takes the rank count from mpirun");
 
-  // The ranks this process trains with: mpirun's world, or one process.
-  std::shared_ptr<Communicator> world;
+  // The ranks this process trains with: CPU ranks under mpirun, GPU ranks
+  // under mpirun or torchrun (NCCL), or one process. `world` carries the
+  // training loop's host exchanges, `deviceWorld` the executor's collectives.
+  std::shared_ptr<Communicator> world, deviceWorld;
+  int deviceOrdinal = 0;
   if (exportDir.empty()) {
-    bool launched = detectLauncher() != Launcher::Single;
+    const Launcher launcher = detectLauncher();
+    const bool gpu = config->device() == "cuda";
+    std::shared_ptr<Communicator> mpiWorld;
 #ifdef KILN_TRAIN_RUNTIME_ONLY
-    if (launched)
-      return fail("kiln-train-rt trains in one process (it links no MPI); "
-                  "train on several CPU ranks with kiln-train under mpirun");
+    if (launcher == Launcher::Mpi)
+      return fail("kiln-train-rt links no MPI: start GPU ranks with torchrun "
+                  "--no-python (or RANK, WORLD_SIZE, LOCAL_RANK and "
+                  "MASTER_ADDR), and CPU ranks with kiln-train under mpirun");
+    if (launcher == Launcher::Env && !gpu)
+      return fail("CPU ranks start with mpirun (kiln-train, which links "
+                  "MPI); torchrun's variables start GPU ranks (device "
+                  "\"cuda\")");
 #else
-    if (launched && config->device() != "cpu")
-      return fail("kiln-train trains data-parallel on CPU ranks (mpirun -np N "
-                  "with device \"cpu\"); GPU ranks are not wired into it yet "
-                  "(executor/comm/README.md)");
-    auto joined = joinHostWorld();
+    if (launcher == Launcher::Env && !gpu)
+      return fail("CPU ranks start with mpirun -np N; torchrun's variables "
+                  "start GPU ranks (device \"cuda\")");
+    if (launcher != Launcher::Env) {
+      auto joined = joinHostWorld();
+      if (!joined.ok())
+        return fail(std::string(joined.status().message()));
+      mpiWorld = *joined;
+      if (mpiWorld->size() > 1)
+        rankTag = absl::StrFormat(" (rank %d of %d)", mpiWorld->rank(),
+                                  mpiWorld->size());
+    }
+#endif
+    auto joined = train::joinTrainWorld(config->device(), mpiWorld);
     if (!joined.ok())
       return fail(std::string(joined.status().message()));
-    world = *joined;
+    world = joined->host;
+    deviceWorld = joined->device;
+    deviceOrdinal = joined->deviceOrdinal;
     if (world->size() > 1)
       rankTag =
           absl::StrFormat(" (rank %d of %d)", world->rank(), world->size());
-#endif
   }
   const int64_t ranks =
       world ? world->size() : std::max<int64_t>(exportRanks, 1);
@@ -298,6 +321,9 @@ static int run(int argc, char **argv) {
   if (zero == 1 && config->device() != "cpu")
     return fail("--zero=1 is built for CPU ranks under mpirun (device "
                 "\"cpu\")");
+  if (config->expert_parallel() > 1 && config->device() != "cpu")
+    return fail("expert_parallel (--expert-parallel) is built for CPU ranks "
+                "under mpirun (device \"cpu\"); GPU ranks train data-parallel");
   if (zero == 1 && config->expert_parallel() > 1)
     return fail("--zero=1 with expert_parallel (--expert-parallel) " +
                 std::to_string(config->expert_parallel()) +
@@ -312,9 +338,9 @@ static int run(int argc, char **argv) {
     return fail("kiln-train-rt has no compiler: run kiln-train --export-bundle=" + exportDir +
                 " on a machine with the compiler and carry the bundle here");
 #else
-    // Data-parallel ranks run on the CPU only (GPU ranks are not wired yet).
+    // ZeRO-1 and expert parallelism run on CPU ranks only.
     std::vector<std::string> targets = {"host", "ptx"};
-    if (ranks > 1)
+    if (zero == 1 || config->expert_parallel() > 1)
       targets = {"host"};
     auto keys = train::exportReasonerBundle(*config, *shapes, exportDir,
                                             targets, dumpIrDir);
@@ -362,7 +388,8 @@ static int run(int argc, char **argv) {
     threads =
         std::max<int>(1, static_cast<int>(std::thread::hardware_concurrency()) /
                              localWorldSize());
-  auto executor = train::openExecutor(device, *std::move(exe), world, threads);
+  auto executor = train::openExecutor(device, *std::move(exe), deviceWorld,
+                                      threads, deviceOrdinal);
   if (!executor.ok())
     return fail(std::string(executor.status().message()));
   if (leader)

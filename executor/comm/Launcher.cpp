@@ -36,6 +36,17 @@ int localWorldSize() {
   return 1;
 }
 
+int localRank() {
+  for (const char *name :
+       {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "LOCAL_RANK"}) {
+    int rank = 0;
+    if (const char *text = std::getenv(name);
+        text && absl::SimpleAtoi(text, &rank) && rank >= 0)
+      return rank;
+  }
+  return 0;
+}
+
 absl::StatusOr<double> collectiveTimeout(const WorldOptions &options) {
   double timeout = options.timeoutSeconds;
   if (const char *text = std::getenv("KILN_COLLECTIVE_TIMEOUT")) {

@@ -27,6 +27,10 @@ Launcher detectLauncher();
 /// OMPI_COMM_WORLD_LOCAL_SIZE, torchrun's LOCAL_WORLD_SIZE, else 1. They
 /// share its cores.
 int localWorldSize();
+/// This rank's index on its node, the GPU it takes: Open MPI's
+/// OMPI_COMM_WORLD_LOCAL_RANK, MPICH's MPI_LOCALRANKID, torchrun's
+/// LOCAL_RANK, else 0.
+int localRank();
 
 struct WorldOptions {
   /// Seconds a rank waits for its peers in one collective before it names

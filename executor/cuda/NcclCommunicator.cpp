@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "executor/StatusMacros.h"
@@ -170,19 +171,58 @@ absl::Status NcclCommunicator::recv(void *data, int64_t bytes, int peer,
   return await(site);
 }
 
-absl::StatusOr<DeviceWorld> joinDeviceWorld(int fallbackOrdinal,
-                                            const WorldOptions &options) {
+namespace {
+
+/// Rank 0's NCCL id, handed to every rank over the host world.
+absl::StatusOr<std::string> shareOverHostWorld(Communicator &host,
+                                               const std::string &mine) {
+  // Every rank sends a slot of the id's size; only rank 0's holds one.
+  int64_t bytes = 0;
+  if (host.rank() == 0)
+    bytes = static_cast<int64_t>(mine.size());
+  std::vector<int64_t> sizes(host.size());
+  CollectiveSite site{"the NCCL id exchange", "joinDeviceWorld"};
+  KILN_RETURN_IF_ERROR(host.allGather(&bytes, sizes.data(), sizeof(bytes),
+                                      site));
+  int64_t idBytes = sizes[0];
+  std::string slot(static_cast<size_t>(idBytes), '\0');
+  if (host.rank() == 0)
+    slot = mine;
+  std::string all(static_cast<size_t>(idBytes * host.size()), '\0');
+  KILN_RETURN_IF_ERROR(host.allGather(slot.data(), all.data(), idBytes, site));
+  return all.substr(0, static_cast<size_t>(idBytes));
+}
+
+} // namespace
+
+absl::StatusOr<DeviceWorld>
+joinDeviceWorld(int fallbackOrdinal, const WorldOptions &options,
+                std::shared_ptr<Communicator> hostWorld) {
   DeviceWorld world;
   KILN_ASSIGN_OR_RETURN(double timeout, collectiveTimeout(options));
+  if (hostWorld && hostWorld->size() > 1) {
+    KILN_RETURN_IF_ERROR(loadNcclApi().status());
+    KILN_ASSIGN_OR_RETURN(world.device, CudaDevice::open(localRank()));
+    std::string id;
+    if (hostWorld->rank() == 0) {
+      KILN_ASSIGN_OR_RETURN(id, NcclCommunicator::newUniqueId());
+    }
+    KILN_ASSIGN_OR_RETURN(id, shareOverHostWorld(*hostWorld, id));
+    KILN_ASSIGN_OR_RETURN(world.nccl, NcclCommunicator::create(
+                                          world.device, hostWorld->rank(),
+                                          hostWorld->size(), id, timeout));
+    world.communicator = world.nccl;
+    return world;
+  }
   // RANK and WORLD_SIZE, even a world of one, mean the NCCL path: the code a
   // multi-GPU run takes, exercised on one GPU.
   bool env = std::getenv("RANK") && std::getenv("WORLD_SIZE");
   if (!env && detectLauncher() == Launcher::Mpi)
     return absl::FailedPreconditionError(
-        "GPU ranks started by mpirun are not supported by this build (the "
-        "GPU machines have no MPI runtime): start them with torchrun "
-        "--no-python or set RANK, WORLD_SIZE, LOCAL_RANK and MASTER_ADDR "
-        "(executor/comm/README.md)");
+        "GPU ranks started by mpirun need an MPI build (kiln-train; the "
+        "static -rt binaries link no MPI, as the GPU machines have no MPI "
+        "runtime): start them with torchrun --no-python or set RANK, "
+        "WORLD_SIZE, LOCAL_RANK and MASTER_ADDR (executor/comm/README.md)");
   if (!env) {
     KILN_ASSIGN_OR_RETURN(world.device, CudaDevice::open(fallbackOrdinal));
     world.communicator = singleProcessCommunicator();

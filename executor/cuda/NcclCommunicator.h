@@ -34,15 +34,19 @@ struct DeviceWorld {
   std::shared_ptr<NcclCommunicator> nccl;
 };
 
-/// Joins the GPU world this process was started into. With torchrun's
-/// variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR; see
-/// executor/comm/EnvRendezvous.h) the device is LOCAL_RANK and NCCL's id
-/// travels through the environment rendezvous; with none, device
-/// `fallbackOrdinal` and a single process. mpirun-started GPU ranks are not
-/// supported by this build (the GPU machines have no MPI): use torchrun
-/// --no-python or set the variables.
-absl::StatusOr<DeviceWorld> joinDeviceWorld(int fallbackOrdinal,
-                                            const WorldOptions &options = {});
+/// Joins the GPU world this process was started into. Given `hostWorld` of
+/// more than one rank (MPI, when mpirun started the ranks), its ranks are the
+/// GPU ranks: the device is the node-local rank (localRank()) and NCCL's id
+/// travels over `hostWorld`. Otherwise, with torchrun's variables (RANK,
+/// WORLD_SIZE, LOCAL_RANK, MASTER_ADDR; see executor/comm/EnvRendezvous.h)
+/// the device is LOCAL_RANK and NCCL's id travels through the environment
+/// rendezvous; with none, device `fallbackOrdinal` and a single process.
+/// mpirun-started ranks without a host world are refused (the static
+/// runtime binaries link no MPI): use torchrun --no-python or set the
+/// variables.
+absl::StatusOr<DeviceWorld>
+joinDeviceWorld(int fallbackOrdinal, const WorldOptions &options = {},
+                std::shared_ptr<Communicator> hostWorld = nullptr);
 
 class NcclCommunicator final : public Communicator {
 public:

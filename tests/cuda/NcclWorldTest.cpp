@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "executor/cuda/HostStagedCommunicator.h"
 #include "executor/cuda/NcclApi.h"
 #include "executor/cuda/NcclCommunicator.h"
 
@@ -76,6 +77,32 @@ TEST(NcclWorld, OneRankThroughTheEnvironmentRendezvous) {
   for (int64_t i = 0; i < 1000; ++i)
     ASSERT_EQ(back[bytes + 3000 + i], host[96 + i]) << "all_to_all byte " << i;
   EXPECT_EQ(back[bytes + 2999], 0);
+}
+
+// The training loop's host exchanges on GPU ranks started without MPI: host
+// bytes staged through the GPU for NCCL.
+TEST(NcclWorld, HostBuffersStagedThroughTheGpu) {
+  REQUIRE_GPU_AND_NCCL();
+  auto world = joinDeviceWorld(0);
+  ASSERT_TRUE(world.ok()) << world.status();
+  ASSERT_NE(world->nccl, nullptr) << "ctest sets RANK=0 WORLD_SIZE=1";
+  HostStagedCommunicator host(world->device, world->nccl);
+  EXPECT_EQ(host.size(), 1);
+  EXPECT_NE(host.describe().find("staged"), std::string::npos);
+  CollectiveSite site{"metrics", "test"};
+  std::vector<double> mine = {1.5, -2.0, 3.25}, all(3, 0.0);
+  ASSERT_TRUE(host.allGather(mine.data(), all.data(), 24, site).ok());
+  EXPECT_EQ(all, mine);
+  // An all_to_all into the middle of a buffer keeps the bytes around it.
+  std::vector<uint8_t> send(64), recv(64, 0xab);
+  for (int i = 0; i < 64; ++i)
+    send[i] = static_cast<uint8_t>(i);
+  std::vector<int64_t> count = {10}, from = {5}, to = {20};
+  ASSERT_TRUE(
+      host.allToAll(send.data(), count, from, recv.data(), count, to, site)
+          .ok());
+  for (int i = 0; i < 64; ++i)
+    EXPECT_EQ(recv[i], i >= 20 && i < 30 ? i - 15 : 0xab) << i;
 }
 
 } // namespace
