@@ -75,6 +75,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     graph.decomposeAll = options.decompose;
     graph.fuseMoe = options.fuseMoe;
     graph.dataParallel = options.dataParallel;
+    graph.gradientBucketBytes = options.gradientBucketBytes;
     graph.expertParallel = options.expertParallel;
     graph.target.chip = ptxOptions.chip;
     graph.target.wgmma = options.wgmmaMatmul;
@@ -90,6 +91,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     pipeline.fuseMoe = options.fuseMoe;
     pipeline.dataParallel = options.dataParallel;
     pipeline.zero = options.zero;
+    pipeline.gradientBucketBytes = options.gradientBucketBytes;
     pipeline.expertParallel = options.expertParallel;
     pipeline.precision = options.precision;
     pipeline.precisionKeep = options.precisionKeep;

@@ -38,6 +38,9 @@ struct CompileOptions {
   /// reduce_scattered, the update on the rank's block, parameters
   /// all_gathered); 0 keeps it whole. Needs dataParallel > 1.
   int64_t zero = 0;
+  /// Most gradient bytes in one data-parallel all_reduce
+  /// (kiln-bucket-gradients; PyTorch DDP's 25 MiB).
+  int64_t gradientBucketBytes = 25 << 20;
   /// Expert-parallel ranks (kiln-expert-parallel): > 1 shards the
   /// parameters marked `sharding = "experts"` and exchanges MoE rows with
   /// kiln.all_to_all. With dataParallel > 1 both must be equal (one world).

@@ -87,6 +87,9 @@ public:
   launch(const EntryCall &call) = 0;
   /// Peak bytes of the last run, as this device measures them.
   virtual int64_t lastPeakBytes() const = 0;
+  /// Steps of the last run that ran while a collective was in flight (0
+  /// where collectives block the steps after them).
+  virtual int64_t lastOverlappedSteps() const { return 0; }
 
   // Collectives (issue 14): `communicate`, the device's side of all_reduce,
   // all_gather, reduce_scatter, all_to_all and send/recv steps, is declared

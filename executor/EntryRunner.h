@@ -43,6 +43,9 @@ public:
 
   /// Peak bytes of the last run, as the implementation measures them.
   virtual int64_t lastPeakBytes() const = 0;
+  /// Steps of the last run that ran while a collective was in flight: the
+  /// communication the run overlapped (0 where nothing overlaps).
+  virtual int64_t lastOverlappedSteps() const { return 0; }
   /// "CPU (8 threads)", "CUDA device 0 (NVIDIA H200, sm_90)": for logs.
   virtual std::string deviceDescription() const = 0;
   virtual const proto::Executable &executable() const = 0;

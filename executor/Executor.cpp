@@ -18,7 +18,8 @@ Executor::create(proto::Executable exe, ExecutorOptions opts) {
   std::unique_ptr<Executor> x(new Executor(std::move(exe)));
   x->setDevice(
       std::make_unique<CpuDevice>(opts.numThreads, opts.batchInvariant,
-                                  std::move(opts.communicator)));
+                                  std::move(opts.communicator),
+                                  opts.overlapCollectives));
   return x;
 }
 

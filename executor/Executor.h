@@ -26,6 +26,10 @@ struct ExecutorOptions {
   /// The ranks that the collective ops talk to; null runs them in a single
   /// process (a world of one).
   std::shared_ptr<Communicator> communicator;
+  /// Collectives run on their own thread, in program order, while the steps
+  /// that do not read their results go on (a gradient bucket's all_reduce
+  /// overlaps the rest of the backward). The same bits either way.
+  bool overlapCollectives = true;
 };
 
 class Executor final : public ExecutorCore {

@@ -35,6 +35,9 @@ std::string ExecutorCore::deviceDescription() const {
 }
 
 int64_t ExecutorCore::lastPeakBytes() const { return device_->lastPeakBytes(); }
+int64_t ExecutorCore::lastOverlappedSteps() const {
+  return device_->lastOverlappedSteps();
+}
 
 int ExecutorCore::stateIndex(std::string_view name) const {
   auto it = stateIndexByName.find(absl::string_view(name.data(), name.size()));

@@ -57,6 +57,7 @@ public:
            const std::map<std::string, HostTensor> &inputs) final;
 
   int64_t lastPeakBytes() const final;
+  int64_t lastOverlappedSteps() const final;
   std::string deviceDescription() const final;
   const proto::Executable &executable() const final { return exe_; }
 

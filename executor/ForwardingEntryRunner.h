@@ -44,6 +44,9 @@ public:
     return inner.runNamed(entry, inputs);
   }
   int64_t lastPeakBytes() const override { return inner.lastPeakBytes(); }
+  int64_t lastOverlappedSteps() const override {
+    return inner.lastOverlappedSteps();
+  }
   std::string deviceDescription() const override {
     return inner.deviceDescription();
   }

@@ -6,7 +6,11 @@
 // produces the gradients (last layers first), into buckets of one element
 // type and at most bucket-bytes, each one all_reduce of the concatenated
 // gradients placed as soon as its last gradient is computed. An all_reduce
-// sums elementwise, so every gradient's bits are unchanged.
+// sums elementwise, so every gradient's bits are unchanged. What depends on
+// a bucket (the slices giving each gradient back, the average, the
+// optimizer's update) then moves as late as the program allows, so an
+// executor that waits for a collective where its result is first read runs
+// the rest of the backward meanwhile.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +19,7 @@
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 namespace kiln::passes {
 #define GEN_PASS_DEF_BUCKETGRADIENTS
@@ -51,6 +56,9 @@ int64_t byteSize(RankedTensorType type) {
 struct BucketGradientsPass
     : impl::BucketGradientsBase<BucketGradientsPass> {
   using BucketGradientsBase::BucketGradientsBase;
+
+  /// The all_reduces this pass made.
+  llvm::SmallPtrSet<Operation *, 8> fused;
 
   void runOnOperation() override {
     getOperation().walk([&](func::FuncOp func) {
@@ -94,6 +102,38 @@ struct BucketGradientsPass
       bytes += byteSize(type);
     }
     flush();
+    sinkReads(block);
+  }
+
+  /// Moves every op that depends on a bucket's all_reduce (the slices
+  /// giving gradients back, the average, the optimizer's update) to just
+  /// before its first user, last first: as late as the program allows, so
+  /// nothing waits for the collective while independent work remains. Every
+  /// op is pure, so only the order changes.
+  void sinkReads(Block &block) {
+    SmallVector<Operation *> reads;
+    llvm::SmallPtrSet<Operation *, 16> dependent(fused.begin(), fused.end());
+    for (Operation &op : block) {
+      if (dependent.contains(&op) || op.hasTrait<OpTrait::IsTerminator>())
+        continue;
+      bool readsBucket = llvm::any_of(op.getOperands(), [&](Value v) {
+        Operation *def = v.getDefiningOp();
+        return def && dependent.contains(def);
+      });
+      if (readsBucket) {
+        reads.push_back(&op);
+        dependent.insert(&op);
+      }
+    }
+    for (Operation *op : llvm::reverse(reads)) {
+      Operation *first = nullptr;
+      for (Operation *user : op->getUsers())
+        if (Operation *at = block.findAncestorOpInBlock(*user);
+            at && (!first || at->isBeforeInBlock(first)))
+          first = at;
+      if (first)
+        op->moveBefore(first);
+    }
   }
 
   /// One all_reduce of the bucket's gradients, flattened and concatenated,
@@ -118,6 +158,7 @@ struct BucketGradientsPass
         {b.getNamedAttr("reduction", b.getStringAttr("sum")),
          b.getNamedAttr("group_size",
                         b.getI64IntegerAttr(bucket.front().getGroupSize()))});
+    fused.insert(all.getDefiningOp());
     int64_t at = 0;
     for (AllReduceOp r : bucket) {
       auto type = r.getX().getType();

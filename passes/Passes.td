@@ -297,8 +297,13 @@ def BucketGradients : Pass<"kiln-bucket-gradients", "::mlir::ModuleOp"> {
     kiln.all_reduce of the flattened, concatenated gradients placed right
     after the last of them is computed, with slices giving each gradient
     back: fewer, larger transfers that start while the rest of the backward
-    runs. The sums are elementwise, so the results are bit-identical to one
-    all_reduce per gradient.
+    runs. Then every op that depends on a bucket (the slices, the average,
+    the optimizer's update) moves to just before its first user, last
+    first: as late as the program allows, so an executor that waits for a
+    collective where its result is first read (the CPU executor's collective
+    thread) keeps computing the backward meanwhile. The sums are
+    elementwise, so the results are bit-identical to one all_reduce per
+    gradient.
   }];
   let options = [
     Option<"bucketBytes", "bucket-bytes", "int64_t", "25 << 20",

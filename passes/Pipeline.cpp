@@ -59,8 +59,11 @@ void buildHostPipeline(mlir::OpPassManager &pm,
     zero.groupSize = options.dataParallel;
     pm.addPass(createShardOptimizerState(zero));
   }
-  if (options.dataParallel > 1)
-    pm.addPass(createBucketGradients());
+  if (options.dataParallel > 1) {
+    BucketGradientsOptions buckets;
+    buckets.bucketBytes = options.gradientBucketBytes;
+    pm.addPass(createBucketGradients(buckets));
+  }
   if (options.decompose) {
     if (options.keepComposites.empty()) {
       pm.addPass(createDecompose());

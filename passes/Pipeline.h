@@ -25,6 +25,9 @@ struct PipelineOptions {
   /// ZeRO stage with dataParallel > 1: 1 shards the optimizer state over
   /// the ranks (kiln-shard-optimizer-state); 0 keeps it whole.
   int64_t zero = 0;
+  /// kiln-bucket-gradients' bucket-bytes: most gradient bytes in one
+  /// all_reduce (PyTorch DDP's 25 MiB).
+  int64_t gradientBucketBytes = 25 << 20;
   /// Expert-parallel ranks (kiln-expert-parallel, after kiln-fuse-moe); 1
   /// adds no pass.
   int64_t expertParallel = 1;

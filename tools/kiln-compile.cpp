@@ -67,6 +67,11 @@ static cl::opt<int64_t> zero(
              "gradients reduce_scattered, the update on the rank's block, "
              "parameters all_gathered); 0 keeps it whole (default 0)"),
     cl::init(0), cl::value_desc("STAGE"), cl::cat(category));
+static cl::opt<int64_t> gradientBucketBytes(
+    "gradient-bucket-bytes",
+    cl::desc("With --data-parallel=N: most gradient bytes in one all_reduce "
+             "(kiln-bucket-gradients; default 25 MiB, PyTorch DDP's)"),
+    cl::init(25 << 20), cl::value_desc("BYTES"), cl::cat(category));
 static cl::opt<int64_t> expertParallel(
     "expert-parallel",
     cl::desc("Compile for N expert-parallel ranks (kiln-expert-parallel): "
@@ -235,6 +240,11 @@ static int run(int argc, char **argv) {
   options.dataParallel = dataParallel;
   options.expertParallel = expertParallel;
   options.zero = zero;
+  if (gradientBucketBytes < 1)
+    return fail(absl::StrFormat(
+        "--gradient-bucket-bytes must be positive, got %d",
+        static_cast<int64_t>(gradientBucketBytes)));
+  options.gradientBucketBytes = gradientBucketBytes;
   options.dumpIrDir = dumpIr;
   options.providers.assign(providers.begin(), providers.end());
   options.wgmmaMatmul = wgmma;

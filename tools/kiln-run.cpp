@@ -356,9 +356,13 @@ absl::Status runPair(const Flags &flags, const Bundle &bundle, const BundleKey &
   // fp8 tensor-core kernels (kiln.scaled_matmul) sum in reduced precision
   // inside a K block: their entries' f32 results get kFp8TensorCoreTolerance.
   double floatTolerance = 0;
-  for (const proto::PtxModule &m : ptxExe.modules())
-    if (absl::StrContains(m.name(), "scaled_matmul"))
-      floatTolerance = kFp8TensorCoreTolerance;
+  // Kernels are named after their region's root (k12_scaled_matmul...);
+  // modules only by number.
+  for (const proto::EntryPoint &ep : ptxExe.entries())
+    for (const proto::Step &step : ep.steps())
+      if (step.has_launch() &&
+          absl::StrContains(step.launch().kernel(), "scaled_matmul"))
+        floatTolerance = kFp8TensorCoreTolerance;
   if (floatTolerance > 0)
     std::printf(
         "  (fp8 tensor-core kernels: f32 outputs within %g of max|ref|)\n",

@@ -36,6 +36,7 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
       if (name != "moe_plan" || options.moePlanKernel)
         graph.keepComposites.push_back(name.str());
   graph.dataParallel = options.dataParallel;
+  graph.gradientBucketBytes = options.gradientBucketBytes;
   graph.expertParallel = options.expertParallel;
   graph.precision = options.precision;
   graph.precisionKeep = options.precisionKeep;

@@ -32,6 +32,8 @@ struct PtxGraphOptions {
   /// kiln-expert-parallel); their collectives run over NCCL.
   int64_t dataParallel = 1;
   int64_t expertParallel = 1;
+  /// kiln-bucket-gradients' bucket-bytes.
+  int64_t gradientBucketBytes = 25 << 20;
   /// kiln-assign-precision's policy and kept parameters (PipelineOptions).
   std::string precision = "bf16";
   std::vector<std::string> precisionKeep;

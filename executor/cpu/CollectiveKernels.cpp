@@ -270,4 +270,13 @@ void registerCollectiveKernels(KernelRegistry &r) {
   r["recv"] = recvKernel;
 }
 
+bool isCollectiveKernel(absl::string_view op) {
+  static const KernelRegistry *collectives = [] {
+    auto *r = new KernelRegistry;
+    registerCollectiveKernels(*r);
+    return r;
+  }();
+  return collectives->contains(op);
+}
+
 } // namespace kiln

@@ -4,13 +4,17 @@
 #include "executor/cpu/CpuDevice.h"
 
 #include <algorithm>
+#include <deque>
+#include <future>
 #include <thread>
 
 #include <unsupported/Eigen/CXX11/Tensor>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "executor/StatusMacros.h"
+#include "executor/cpu/CollectiveThread.h"
 #include "executor/cpu/Kernel.h"
 
 namespace kiln {
@@ -23,6 +27,12 @@ std::string stepName(const proto::EntryPoint &ep, int i) {
       "entry '", ep.name(), "' step ", i, " (kiln.", s.op(), " at ",
       s.location().empty() ? "<unknown location>" : s.location(), ")");
 }
+
+/// One step's operands as its kernel reads them (i4 unpacked), and its
+/// outputs. Shared with the collective thread while a collective runs.
+struct StepOperands {
+  std::vector<HostTensor> ins, outs;
+};
 
 /// A state entry's value on the CPU.
 struct HostState final : DeviceState {
@@ -84,10 +94,13 @@ struct CpuDevice::Threads {
 };
 
 CpuDevice::CpuDevice(int numThreads, bool batchInvariant,
-                     std::shared_ptr<Communicator> communicator)
+                     std::shared_ptr<Communicator> communicator,
+                     bool overlapCollectives)
     : batchInvariant_(batchInvariant),
       communicator_(communicator ? std::move(communicator)
                                  : singleProcessCommunicator()) {
+  if (overlapCollectives)
+    collectiveThread_ = std::make_unique<CollectiveThread>();
   int n =
       numThreads > 0
           ? numThreads
@@ -163,54 +176,124 @@ CpuDevice::launch(const EntryCall &call) {
   // packed (HostTensor.h). A step converts at its edges, so every kernel is
   // written once, for bytes.
   constexpr auto kUnpacked = HostTensor::Layout::Unpacked;
+  // Collective steps in flight on the collective thread: their outputs are
+  // placed when a step reads one, a buffer is released, or the entry ends.
+  struct Pending {
+    int step;
+    std::shared_ptr<StepOperands> operands;
+    std::future<absl::Status> done;
+  };
+  std::deque<Pending> inFlight;
+  absl::flat_hash_map<int, size_t> pendingOf; // buffer -> index in inFlight
+  size_t retired = 0; // inFlight entries before this one are placed
+  auto finish = [&](size_t upTo) -> absl::Status {
+    absl::Status first = absl::OkStatus();
+    for (; retired <= upTo && retired < inFlight.size(); ++retired) {
+      Pending &p = inFlight[retired];
+      absl::Status s = p.done.get();
+      const proto::Step &step = ep.steps(p.step);
+      for (int k = 0; k < step.outputs_size(); ++k) {
+        int b = step.outputs(k);
+        pendingOf.erase(b);
+        if (!s.ok())
+          continue;
+        HostTensor &out = p.operands->outs[k];
+        if (!out.hasType(ep.buffers(b)))
+          s = absl::InternalError(absl::StrCat(
+              stepName(ep, p.step), ": kernel produced ", out.typeString(),
+              " for buffer ", b, " of type ", typeString(ep.buffers(b))));
+        else
+          place(b, out.withLayout(HostTensor::Layout::Packed));
+      }
+      peak = std::max(peak, live);
+      if (first.ok() && !s.ok())
+        first = s;
+    }
+    return first;
+  };
+  // Every queued collective finishes before the run returns, error or not.
+  auto drain = [&]() { return finish(inFlight.size()); };
+  int64_t overlapped = 0;
+
   for (int i = 0; i < ep.steps_size(); ++i) {
     const proto::Step &step = ep.steps(i);
-    std::vector<const HostTensor *> ins;
-    std::vector<HostTensor> unpackedIns;
-    unpackedIns.reserve(step.inputs_size());
+    for (int b : step.inputs())
+      if (auto it = pendingOf.find(b); it != pendingOf.end())
+        if (absl::Status s = finish(it->second); !s.ok()) {
+          (void)drain();
+          return s;
+        }
+    auto operands = std::make_shared<StepOperands>();
     for (int b : step.inputs()) {
-      if (!bufs[b].valid())
+      if (!bufs[b].valid()) {
+        (void)drain();
         return absl::FailedPreconditionError(
             absl::StrCat(stepName(ep, i), ": reads buffer ", b,
                          ", which is not written or already released"));
-      if (bufs[b].isSubByte()) {
-        unpackedIns.push_back(bufs[b].withLayout(kUnpacked));
-        ins.push_back(&unpackedIns.back());
-      } else {
-        ins.push_back(&bufs[b]);
       }
+      operands->ins.push_back(bufs[b].isSubByte()
+                                  ? bufs[b].withLayout(kUnpacked)
+                                  : bufs[b]);
     }
-    std::vector<HostTensor> outs;
-    outs.reserve(step.outputs_size());
     for (int b : step.outputs()) {
       const proto::TensorType &t = ep.buffers(b);
       absl::StatusOr<HostTensor> out = HostTensor::create(
           t.dtype(), std::vector<int64_t>(t.shape().begin(), t.shape().end()),
           absl::StrCat(stepName(ep, i), ": output buffer ", b));
-      if (!out.ok())
+      if (!out.ok()) {
+        (void)drain();
         return out.status();
-      outs.push_back(out->withLayout(kUnpacked));
+      }
+      operands->outs.push_back(out->withLayout(kUnpacked));
     }
-    KernelContext ctx(step, std::move(ins), &outs, &threads_->device);
-    ctx.setBatchInvariant(batchInvariant_);
-    ctx.setCommunicator(communicator_.get());
-    KILN_RETURN_IF_ERROR(findKernel(step.op())(ctx));
-    for (int k = 0; k < step.outputs_size(); ++k) {
-      int b = step.outputs(k);
-      if (!outs[k].hasType(ep.buffers(b)))
-        return absl::InternalError(absl::StrCat(
-            stepName(ep, i), ": kernel produced ", outs[k].typeString(),
-            " for buffer ", b, " of type ", typeString(ep.buffers(b))));
-      place(b, outs[k].withLayout(HostTensor::Layout::Packed));
+    auto run = [this, &step, operands]() -> absl::Status {
+      std::vector<const HostTensor *> ins;
+      for (const HostTensor &t : operands->ins)
+        ins.push_back(&t);
+      KernelContext ctx(step, std::move(ins), &operands->outs,
+                        &threads_->device);
+      ctx.setBatchInvariant(batchInvariant_);
+      ctx.setCommunicator(communicator_.get());
+      return findKernel(step.op())(ctx);
+    };
+    if (collectiveThread_ && isCollectiveKernel(step.op())) {
+      for (int b : step.outputs())
+        pendingOf[b] = inFlight.size();
+      inFlight.push_back({i, operands, collectiveThread_->submit(run)});
+    } else {
+      if (retired < inFlight.size())
+        ++overlapped;
+      if (absl::Status s = run(); !s.ok()) {
+        (void)drain();
+        return s;
+      }
+      for (int k = 0; k < step.outputs_size(); ++k) {
+        int b = step.outputs(k);
+        HostTensor &out = operands->outs[k];
+        if (!out.hasType(ep.buffers(b))) {
+          (void)drain();
+          return absl::InternalError(absl::StrCat(
+              stepName(ep, i), ": kernel produced ", out.typeString(),
+              " for buffer ", b, " of type ", typeString(ep.buffers(b))));
+        }
+        place(b, out.withLayout(HostTensor::Layout::Packed));
+      }
+      peak = std::max(peak, live);
     }
-    peak = std::max(peak, live);
     for (int b : step.release()) {
+      if (auto it = pendingOf.find(b); it != pendingOf.end())
+        if (absl::Status s = finish(it->second); !s.ok()) {
+          (void)drain();
+          return s;
+        }
       if (resultBuffers.contains(b) || !bufs[b].valid())
         continue;
       live -= bufs[b].byteSize();
       bufs[b] = HostTensor();
     }
   }
+  KILN_RETURN_IF_ERROR(drain());
+  lastOverlappedSteps_ = overlapped;
   lastPeakBytes_ = peak;
 
   for (const proto::Result &r : ep.results())

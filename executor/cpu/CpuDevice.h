@@ -2,7 +2,9 @@
 //
 // Host Executables on the CPU: state and intermediates are HostTensors (a
 // donated result takes over its state entry's storage, no copy), steps run
-// the Eigen kernels of executor/cpu/ on a thread pool one after another.
+// the Eigen kernels of executor/cpu/ on a thread pool one after another,
+// except collectives, which run in order on their own thread while the steps
+// that do not read their results go on (CollectiveThread.h).
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +19,8 @@
 
 namespace kiln {
 
+class CollectiveThread;
+
 /// What the CPU executor adds to the shared checks: target "host", and every
 /// step's op has a kernel.
 ExecutableRules cpuExecutableRules();
@@ -25,9 +29,11 @@ class CpuDevice final : public Device {
 public:
   /// numThreads <= 0 means hardware concurrency; batchInvariant is
   /// ExecutorOptions::batchInvariant; the collective steps talk through
-  /// `communicator` (a single process when null).
+  /// `communicator` (a single process when null), overlapped with the other
+  /// steps unless `overlapCollectives` is false.
   explicit CpuDevice(int numThreads, bool batchInvariant = false,
-                     std::shared_ptr<Communicator> communicator = nullptr);
+                     std::shared_ptr<Communicator> communicator = nullptr,
+                     bool overlapCollectives = true);
   ~CpuDevice() override;
 
   /// "CPU (N threads)", with the rank when there are several.
@@ -53,13 +59,16 @@ public:
   launch(const EntryCall &call) override;
   /// Peak live bytes of the last run, measured under Step.release.
   int64_t lastPeakBytes() const override { return lastPeakBytes_; }
+  int64_t lastOverlappedSteps() const override { return lastOverlappedSteps_; }
 
 private:
   struct Threads;
   std::unique_ptr<Threads> threads_;
   bool batchInvariant_;
   std::shared_ptr<Communicator> communicator_;
+  std::unique_ptr<CollectiveThread> collectiveThread_;
   int64_t lastPeakBytes_ = 0;
+  int64_t lastOverlappedSteps_ = 0;
 };
 
 } // namespace kiln

@@ -104,6 +104,9 @@ void registerModelKernels(KernelRegistry &r);
 void registerMoeKernels(KernelRegistry &r);
 void registerQuantKernels(KernelRegistry &r);
 void registerCollectiveKernels(KernelRegistry &r);
+/// True for the ops registerCollectiveKernels registers: the steps that talk
+/// to other ranks (run off the step loop, in order: CollectiveThread.h).
+bool isCollectiveKernel(absl::string_view op);
 
 } // namespace kiln
 

@@ -13,10 +13,10 @@
 
 namespace kiln::train {
 
-absl::StatusOr<proto::Executable> compileReasoner(const TrainConfig &config,
-                                                  const ReasonerShapes &shapes,
-                                                  const std::string &target,
-                                                  const std::string &dumpIrDir) {
+absl::StatusOr<proto::Executable>
+compileReasoner(const TrainConfig &config, const ReasonerShapes &shapes,
+                const std::string &target, const std::string &dumpIrDir,
+                int64_t gradientBucketBytes) {
   KILN_ASSIGN_OR_RETURN(Graph graph, buildReasonerGraph(config, shapes));
   KILN_ASSIGN_OR_RETURN(IrModule module, graph.build());
   codegen::CompileOptions options;
@@ -24,6 +24,8 @@ absl::StatusOr<proto::Executable> compileReasoner(const TrainConfig &config,
   options.dumpIrDir = dumpIrDir;
   options.dataParallel = shapes.dataParallel;
   options.zero = shapes.zero;
+  if (gradientBucketBytes > 0)
+    options.gradientBucketBytes = gradientBucketBytes;
   options.expertParallel = shapes.expertParallel;
   options.precision = config.precision();
   auto exe = codegen::compile(module, options);

@@ -23,10 +23,12 @@ namespace kiln::train {
 /// Builds the graph and compiles it for `target` ("host" or "ptx"). A failure
 /// says which target, after the compiler's message (which names the op). With
 /// `dumpIrDir`, the IR before and after every pass is written there.
-absl::StatusOr<proto::Executable> compileReasoner(const TrainConfig &config,
-                                                  const ReasonerShapes &shapes,
-                                                  const std::string &target,
-                                                  const std::string &dumpIrDir = "");
+/// `gradientBucketBytes` > 0 sets the data-parallel gradient buckets' size
+/// (0: the compiler's default).
+absl::StatusOr<proto::Executable>
+compileReasoner(const TrainConfig &config, const ReasonerShapes &shapes,
+                const std::string &target, const std::string &dumpIrDir = "",
+                int64_t gradientBucketBytes = 0);
 
 /// Compiles for every target in `targets` and adds the Executables to the
 /// bundle in `dir` under reasonerBundleKey, keeping the manifest's other

@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include "executor/ExecutableQueries.h"
 #include "executor/Executor.h"
 #include "executor/StatusMacros.h"
 #include "executor/comm/World.h"
@@ -403,6 +404,58 @@ TEST(DataParallel, MlpStepGivesTheSingleProcessLossAndWeights) {
       EXPECT_LE(relativeDifference(*a, *b), 1e-5)
           << name << " after step " << step;
     }
+  }
+}
+
+/// The bytes of two tensors are the same (type included).
+bool sameBits(const HostTensor &a, const HostTensor &b) {
+  return a.typeString() == b.typeString() && a.byteSize() == b.byteSize() &&
+         std::memcmp(a.data(), b.data(), a.byteSize()) == 0;
+}
+
+// Collectives run on their own thread while the steps that do not read their
+// results go on: the step overlaps communication, and its loss and weights
+// are the same bits as with every collective blocking the steps after it.
+TEST(DataParallel, OverlappedCollectivesKeepTheBits) {
+  auto exe = readExecutable(
+      fixture("reasoner_buckets_" + std::to_string(ranks()) + ".pb"));
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  std::unique_ptr<Executor> runs[2];
+  for (bool overlap : {false, true}) {
+    ExecutorOptions options;
+    options.numThreads = 1;
+    options.communicator = world;
+    options.overlapCollectives = overlap;
+    auto executor = Executor::create(*exe, options);
+    ASSERT_TRUE(executor.ok()) << executor.status();
+    ASSERT_TRUE((*executor)->initializeState().ok());
+    runs[overlap] = std::move(*executor);
+  }
+  std::vector<int64_t> shape = SftBatch::shapeOf(*runs[0]);
+  ASSERT_EQ(shape.size(), 2u);
+  int64_t local = shape[0];
+  std::mt19937_64 rng(11);
+  for (int step = 0; step < 2; ++step) {
+    std::vector<int64_t> global = {local * ranks(), shape[1]};
+    SftBatch data(global, rng);
+    auto blocking = runs[0]->runNamed("sft_step",
+                                      data.rows(rank() * local, local));
+    auto overlapped = runs[1]->runNamed("sft_step",
+                                        data.rows(rank() * local, local));
+    ASSERT_TRUE(blocking.ok()) << blocking.status();
+    ASSERT_TRUE(overlapped.ok()) << overlapped.status();
+    EXPECT_EQ(runs[0]->lastOverlappedSteps(), 0);
+    EXPECT_GT(runs[1]->lastOverlappedSteps(), 0) << "step " << step;
+    for (const auto &[name, value] : *blocking)
+      EXPECT_TRUE(sameBits(value, overlapped->at(name)))
+          << name << " after step " << step;
+  }
+  for (const proto::StateEntry &e : runs[0]->executable().state()) {
+    if (isDerivedState(e))
+      continue; // computed on demand from the parameters compared here
+    auto a = runs[0]->getState(e.name()), b = runs[1]->getState(e.name());
+    ASSERT_TRUE(a.ok() && b.ok()) << e.name();
+    EXPECT_TRUE(sameBits(*a, *b)) << e.name();
   }
 }
 

@@ -58,8 +58,10 @@ int writeMlp(const std::string &dir, int64_t ranks, int64_t zero = 0) {
 /// kiln-train's entries for `make demo`'s policy (the default
 /// configuration), compiled for `ranks` data-parallel ranks sharing the SFT
 /// batch, into DIR/reasoner_<ranks>.pb (DIR/reasoner_zero_<ranks>.pb with the
-/// optimizer state sharded, `zero` 1); the tests run its sft_step.
-int writeReasoner(const std::string &dir, int64_t ranks, int64_t zero = 0) {
+/// optimizer state sharded, `zero` 1; DIR/reasoner_buckets_<ranks>.pb with
+/// gradient buckets of `bucketBytes`); the tests run its sft_step.
+int writeReasoner(const std::string &dir, int64_t ranks, int64_t zero = 0,
+                  int64_t bucketBytes = 0) {
   auto config = kiln::train::parseTrainConfig("", "defaults");
   if (!config.ok())
     return fail("the default training configuration", config.status());
@@ -72,10 +74,14 @@ int writeReasoner(const std::string &dir, int64_t ranks, int64_t zero = 0) {
   shapes->sftBatch /= ranks;
   shapes->dataParallel = ranks;
   shapes->zero = zero;
-  auto exe = kiln::train::compileReasoner(*config, *shapes, "host");
+  auto exe = kiln::train::compileReasoner(*config, *shapes, "host", "",
+                                          bucketBytes);
   if (!exe.ok())
     return fail("compiling the reasoner", exe.status());
-  std::string path = dir + (zero ? "/reasoner_zero_" : "/reasoner_") +
+  std::string path = dir +
+                     (zero          ? "/reasoner_zero_"
+                      : bucketBytes ? "/reasoner_buckets_"
+                                    : "/reasoner_") +
                      std::to_string(ranks) + ".pb";
   if (auto s = kiln::writeExecutable(*exe, path, /*text=*/false); !s.ok())
     return fail(path, s);
@@ -184,6 +190,10 @@ int main(int argc, char **argv) {
   if (int rc = writeMlp(dir, 2, /*zero=*/1); rc != 0)
     return rc;
   if (int rc = writeReasoner(dir, 2, /*zero=*/1); rc != 0)
+    return rc;
+  // Gradients in 16 KiB buckets: several all_reduces during the backward.
+  if (int rc = writeReasoner(dir, 2, /*zero=*/0, /*bucketBytes=*/16 << 10);
+      rc != 0)
     return rc;
   // One process over both ranks' tokens, and two expert-parallel ranks.
   if (int rc = writeMoeLayer(dir, 2, 1); rc != 0)

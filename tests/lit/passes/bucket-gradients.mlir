@@ -5,13 +5,19 @@
 // RUN: kiln-opt %s --kiln-data-parallel=group-size=2 --kiln-grad --kiln-bucket-gradients | FileCheck %s
 // RUN: kiln-opt %s --kiln-data-parallel=group-size=2 --kiln-grad --kiln-bucket-gradients=bucket-bytes=64 | FileCheck %s --check-prefix=SMALL
 
+// What reads the bucket (slices, reshapes, the average) moves as late as the
+// program allows: after the loss's all_reduce, just before the return.
 // CHECK-LABEL: func.func @step
 // CHECK: %[[CAT:.*]] = kiln.concat %{{.*}}, %{{.*}} {axis = 0 : i64} : (tensor<9xf32>, tensor<9xf32>) -> tensor<18xf32>
 // CHECK-NEXT: %[[ALL:.*]] = kiln.all_reduce %[[CAT]] {group_size = 2 : i64, reduction = "sum"} : (tensor<18xf32>) -> tensor<18xf32>
-// CHECK: kiln.slice %[[ALL]]
-// CHECK: kiln.slice %[[ALL]]
+// CHECK-NOT: kiln.slice
 // The loss's average is not a gradient: it stays whole.
 // CHECK: kiln.all_reduce %{{.*}} {group_size = 2 : i64, reduction = "sum"} : (tensor<f32>) -> tensor<f32>
+// CHECK: kiln.slice %[[ALL]]
+// CHECK: kiln.slice %[[ALL]]
+// CHECK-NEXT: kiln.reshape
+// CHECK-NEXT: kiln.mul
+// CHECK-NEXT: return
 // CHECK-NOT: kiln.all_reduce
 // CHECK-NOT: kiln.gradient
 // SMALL-COUNT-3: kiln.all_reduce
