@@ -242,10 +242,12 @@ writeValidated(const std::string &path,
     OrderedJson info = OrderedJson::object();
     info["dtype"] = safetensorsDTypeName(t.dtype());
     if (t.dtype() == proto::I4)
-      info["shape"] = std::vector<int64_t>{t.byteSize()};
+      info["shape"] =
+          std::vector<int64_t>{bufferBytes(t.dtype(), t.numElements())};
     else
       info["shape"] = t.shape();
-    uint64_t end = offset + static_cast<uint64_t>(t.byteSize());
+    uint64_t end =
+        offset + static_cast<uint64_t>(bufferBytes(t.dtype(), t.numElements()));
     info["data_offsets"] = {offset, end};
     header[name] = std::move(info);
     offset = end;
@@ -264,7 +266,9 @@ writeValidated(const std::string &path,
   // Straight from each tensor's storage: a checkpoint is never staged whole in
   // memory.
   for (size_t i : order) {
-    const HostTensor &t = tensors[i].second;
+    // A tensor in the kernels' unpacked i4 layout is packed as the header
+    // says (every other tensor is itself).
+    HostTensor t = tensors[i].second.withLayout(HostTensor::Layout::Packed);
     if (t.byteSize() > 0)
       KILN_RETURN_IF_ERROR(
           file.write(t.data(), static_cast<size_t>(t.byteSize())));

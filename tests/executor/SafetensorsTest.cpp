@@ -535,6 +535,15 @@ TEST_F(SafetensorsTest, I4IsReadPackedOrOneElementPerByte) {
   EXPECT_EQ(r->tensors.at("q").toDoubles(), (std::vector<double>{1, 2, 3}));
   EXPECT_EQ(r->tensors.at("q").data<uint8_t>()[1], 0x03);
 
+  // A tensor in the kernels' unpacked layout is written packed.
+  HostTensor unpacked = HostTensor::fromDoubles(proto::I4, {3}, {1, -8, 7})
+                            .withLayout(HostTensor::Layout::Unpacked);
+  ASSERT_TRUE(writeSafetensors(path("u"), {{"q", unpacked}}).ok());
+  r = readSafetensors(path("u"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->tensors.at("q").toDoubles(), (std::vector<double>{1, -8, 7}));
+  EXPECT_EQ(r->tensors.at("q").byteSize(), 2);
+
   // One sign-extended element per byte, as Kiln wrote i4 before packing.
   std::string wide = R"({"__metadata__":{"kiln.dtype.q":"i4"},)"
                      R"("q":{"dtype":"I8","shape":[3],"data_offsets":[0,3]}})";
