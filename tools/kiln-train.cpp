@@ -259,6 +259,9 @@ static int run(int argc, char **argv) {
     return fail(std::string(config.status().message()));
   if (expertParallel > 0)
     config->set_expert_parallel(expertParallel);
+  if (config->expert_parallel() > 1 && config->device() != "cpu")
+    return fail("expert_parallel (--expert-parallel) is built for CPU ranks "
+                "under mpirun (device \"cpu\"); GPU ranks train data-parallel");
   if (exportRanks > 0 && exportDir.empty())
     return fail("--data-parallel compiles a bundle for that many ranks (with "
                 "--export-bundle); training takes the rank count from mpirun");
@@ -321,9 +324,6 @@ static int run(int argc, char **argv) {
   if (zero == 1 && config->device() != "cpu")
     return fail("--zero=1 is built for CPU ranks under mpirun (device "
                 "\"cpu\")");
-  if (config->expert_parallel() > 1 && config->device() != "cpu")
-    return fail("expert_parallel (--expert-parallel) is built for CPU ranks "
-                "under mpirun (device \"cpu\"); GPU ranks train data-parallel");
   if (zero == 1 && config->expert_parallel() > 1)
     return fail("--zero=1 with expert_parallel (--expert-parallel) " +
                 std::to_string(config->expert_parallel()) +
