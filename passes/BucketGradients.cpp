@@ -53,12 +53,8 @@ int64_t byteSize(RankedTensorType type) {
          std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
 }
 
-struct BucketGradientsPass
-    : impl::BucketGradientsBase<BucketGradientsPass> {
+struct BucketGradientsPass : impl::BucketGradientsBase<BucketGradientsPass> {
   using BucketGradientsBase::BucketGradientsBase;
-
-  /// The all_reduces this pass made.
-  llvm::SmallPtrSet<Operation *, 8> fused;
 
   void runOnOperation() override {
     getOperation().walk([&](func::FuncOp func) {
@@ -80,10 +76,11 @@ struct BucketGradientsPass
       return readyBefore(readyAt(a.getX(), block), readyAt(b.getX(), block));
     });
     SmallVector<AllReduceOp> bucket;
+    SmallVector<Operation *> fused;
     int64_t bytes = 0;
     auto flush = [&]() {
       if (bucket.size() > 1)
-        fuse(bucket, block);
+        fused.push_back(fuse(bucket, block));
       else if (bucket.size() == 1)
         bucket.front()->removeAttr(kGradientAttr);
       bucket.clear();
@@ -102,7 +99,7 @@ struct BucketGradientsPass
       bytes += byteSize(type);
     }
     flush();
-    sinkReads(block);
+    sinkReads(block, fused);
   }
 
   /// Moves every op that depends on a bucket's all_reduce (the slices
@@ -110,7 +107,7 @@ struct BucketGradientsPass
   /// before its first user, last first: as late as the program allows, so
   /// nothing waits for the collective while independent work remains. Every
   /// op is pure, so only the order changes.
-  void sinkReads(Block &block) {
+  void sinkReads(Block &block, ArrayRef<Operation *> fused) {
     SmallVector<Operation *> reads;
     llvm::SmallPtrSet<Operation *, 16> dependent(fused.begin(), fused.end());
     for (Operation &op : block) {
@@ -138,7 +135,7 @@ struct BucketGradientsPass
 
   /// One all_reduce of the bucket's gradients, flattened and concatenated,
   /// right after the last of them is computed.
-  void fuse(MutableArrayRef<AllReduceOp> bucket, Block &block) {
+  Operation *fuse(MutableArrayRef<AllReduceOp> bucket, Block &block) {
     Operation *last = nullptr;
     for (AllReduceOp r : bucket)
       if (Operation *at = readyAt(r.getX(), block); readyBefore(last, at))
@@ -158,7 +155,6 @@ struct BucketGradientsPass
         {b.getNamedAttr("reduction", b.getStringAttr("sum")),
          b.getNamedAttr("group_size",
                         b.getI64IntegerAttr(bucket.front().getGroupSize()))});
-    fused.insert(all.getDefiningOp());
     int64_t at = 0;
     for (AllReduceOp r : bucket) {
       auto type = r.getX().getType();
@@ -168,6 +164,7 @@ struct BucketGradientsPass
       r.getResult().replaceAllUsesWith(mine);
       r.erase();
     }
+    return all.getDefiningOp();
   }
 };
 

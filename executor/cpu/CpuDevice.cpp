@@ -10,6 +10,7 @@
 
 #include <unsupported/Eigen/CXX11/Tensor>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -186,64 +187,62 @@ CpuDevice::launch(const EntryCall &call) {
   std::deque<Pending> inFlight;
   absl::flat_hash_map<int, size_t> pendingOf; // buffer -> index in inFlight
   size_t retired = 0; // inFlight entries before this one are placed
+  // A finished step's outputs, checked against their buffers and packed.
+  auto placeOutputs = [&](int i, StepOperands &operands) -> absl::Status {
+    const proto::Step &step = ep.steps(i);
+    for (int k = 0; k < step.outputs_size(); ++k) {
+      int b = step.outputs(k);
+      const HostTensor &out = operands.outs[k];
+      if (!out.hasType(ep.buffers(b)))
+        return absl::InternalError(absl::StrCat(
+            stepName(ep, i), ": kernel produced ", out.typeString(),
+            " for buffer ", b, " of type ", typeString(ep.buffers(b))));
+      place(b, out.withLayout(HostTensor::Layout::Packed));
+    }
+    peak = std::max(peak, live);
+    return absl::OkStatus();
+  };
+  // Waits for the collectives up to inFlight[upTo] and places their outputs.
   auto finish = [&](size_t upTo) -> absl::Status {
     absl::Status first = absl::OkStatus();
     for (; retired <= upTo && retired < inFlight.size(); ++retired) {
       Pending &p = inFlight[retired];
-      absl::Status s = p.done.get();
-      const proto::Step &step = ep.steps(p.step);
-      for (int k = 0; k < step.outputs_size(); ++k) {
-        int b = step.outputs(k);
+      for (int b : ep.steps(p.step).outputs())
         pendingOf.erase(b);
-        if (!s.ok())
-          continue;
-        HostTensor &out = p.operands->outs[k];
-        if (!out.hasType(ep.buffers(b)))
-          s = absl::InternalError(absl::StrCat(
-              stepName(ep, p.step), ": kernel produced ", out.typeString(),
-              " for buffer ", b, " of type ", typeString(ep.buffers(b))));
-        else
-          place(b, out.withLayout(HostTensor::Layout::Packed));
-      }
-      peak = std::max(peak, live);
-      if (first.ok() && !s.ok())
+      absl::Status s = p.done.get();
+      if (s.ok())
+        s = placeOutputs(p.step, *p.operands);
+      if (first.ok())
         first = s;
     }
     return first;
   };
   // Every queued collective finishes before the run returns, error or not.
   auto drain = [&]() { return finish(inFlight.size()); };
+  absl::Cleanup drainOnExit = [&] { (void)drain(); };
   int64_t overlapped = 0;
 
   for (int i = 0; i < ep.steps_size(); ++i) {
     const proto::Step &step = ep.steps(i);
     for (int b : step.inputs())
       if (auto it = pendingOf.find(b); it != pendingOf.end())
-        if (absl::Status s = finish(it->second); !s.ok()) {
-          (void)drain();
-          return s;
-        }
+        KILN_RETURN_IF_ERROR(finish(it->second));
     auto operands = std::make_shared<StepOperands>();
     for (int b : step.inputs()) {
-      if (!bufs[b].valid()) {
-        (void)drain();
+      if (!bufs[b].valid())
         return absl::FailedPreconditionError(
             absl::StrCat(stepName(ep, i), ": reads buffer ", b,
                          ", which is not written or already released"));
-      }
-      operands->ins.push_back(bufs[b].isSubByte()
-                                  ? bufs[b].withLayout(kUnpacked)
-                                  : bufs[b]);
+      operands->ins.push_back(
+          bufs[b].isSubByte() ? bufs[b].withLayout(kUnpacked) : bufs[b]);
     }
     for (int b : step.outputs()) {
       const proto::TensorType &t = ep.buffers(b);
       absl::StatusOr<HostTensor> out = HostTensor::create(
           t.dtype(), std::vector<int64_t>(t.shape().begin(), t.shape().end()),
           absl::StrCat(stepName(ep, i), ": output buffer ", b));
-      if (!out.ok()) {
-        (void)drain();
+      if (!out.ok())
         return out.status();
-      }
       operands->outs.push_back(out->withLayout(kUnpacked));
     }
     auto run = [this, &step, operands]() -> absl::Status {
@@ -263,29 +262,12 @@ CpuDevice::launch(const EntryCall &call) {
     } else {
       if (retired < inFlight.size())
         ++overlapped;
-      if (absl::Status s = run(); !s.ok()) {
-        (void)drain();
-        return s;
-      }
-      for (int k = 0; k < step.outputs_size(); ++k) {
-        int b = step.outputs(k);
-        HostTensor &out = operands->outs[k];
-        if (!out.hasType(ep.buffers(b))) {
-          (void)drain();
-          return absl::InternalError(absl::StrCat(
-              stepName(ep, i), ": kernel produced ", out.typeString(),
-              " for buffer ", b, " of type ", typeString(ep.buffers(b))));
-        }
-        place(b, out.withLayout(HostTensor::Layout::Packed));
-      }
-      peak = std::max(peak, live);
+      KILN_RETURN_IF_ERROR(run());
+      KILN_RETURN_IF_ERROR(placeOutputs(i, *operands));
     }
     for (int b : step.release()) {
       if (auto it = pendingOf.find(b); it != pendingOf.end())
-        if (absl::Status s = finish(it->second); !s.ok()) {
-          (void)drain();
-          return s;
-        }
+        KILN_RETURN_IF_ERROR(finish(it->second));
       if (resultBuffers.contains(b) || !bufs[b].valid())
         continue;
       live -= bufs[b].byteSize();
