@@ -35,6 +35,10 @@
 // and k rotations) and the transposed q (read by its nope and rope halves).
 // A clone is the same op on the same operands, so no result changes a bit.
 //
+// The dequantize of an int4 weight fuses into the GEMM that reads it where
+// that GEMM can dequantize as it loads (passes/Precision.h,
+// isGemmInt4Weight): targets without such a GEMM expand the dequantize first.
+//
 // A reduction over the trailing dims (warpRowLength) fuses when its
 // single-use chain of per-row values (it, then elementwise ops of its
 // keepdims shape) ends in an elementwise region over its input shape: that
@@ -46,6 +50,7 @@
 
 #include "ir/KilnOps.h"
 #include "passes/Passes.h"
+#include "passes/Precision.h"
 #include "passes/RowReduction.h"
 
 #include "llvm/ADT/DenseSet.h"
@@ -275,6 +280,15 @@ llvm::DenseSet<Operation *> planFusion(Block &block) {
       rootOf[rowOp] = chain->root;
     }
   }
+  // An int4 weight the GEMM reading it can dequantize as it loads it
+  // (isGemmInt4Weight) is recomputed in that GEMM's kernel: its bf16 copy,
+  // four times the bytes, never reaches memory.
+  for (Operation &op : block.without_terminator())
+    if (auto dequantize = llvm::dyn_cast<ir::DequantizeOp>(op);
+        dequantize && isGemmInt4Weight(dequantize)) {
+      fused.insert(&op);
+      rootOf[&op] = *dequantize->getUsers().begin();
+    }
   auto regionOf = [&](Operation *op) {
     auto it = rootOf.find(op);
     return it == rootOf.end() ? op : it->second;

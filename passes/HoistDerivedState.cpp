@@ -17,6 +17,7 @@
 
 #include "ir/KilnOps.h"
 #include "passes/Passes.h"
+#include "passes/Precision.h"
 #include "passes/StateArguments.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -52,7 +53,10 @@ int64_t byteSize(Type type) {
   auto tensor = llvm::cast<RankedTensorType>(type);
   Type element = tensor.getElementType();
   int64_t bits = element.isIntOrFloat() ? element.getIntOrFloatBitWidth() : 64;
-  // Kiln stores every element in at least a byte (i1 and i4 too).
+  // i4 is stored packed, two to a byte; every other type in whole bytes (an
+  // i1 takes one), as executor/DType.h's bufferBytes.
+  if (bits == 4)
+    return (tensor.getNumElements() + 1) / 2;
   return tensor.getNumElements() * std::max<int64_t>(1, bits / 8);
 }
 
@@ -233,6 +237,12 @@ private:
     Block &block = func.getBody().front();
     for (Operation &op : block.without_terminator()) {
       if (!isPure(&op) || op.getNumRegions() != 0 || op.getNumResults() == 0)
+        continue;
+      // The GEMM dequantizes this weight as it loads it: hoisting the
+      // dequantize would make it read four times the bytes.
+      if (auto dequantize = llvm::dyn_cast<ir::DequantizeOp>(op);
+          dequantize && keepInt4WeightDequantize &&
+          isGemmInt4Weight(dequantize))
         continue;
       bool readsParameter = false;
       bool computes = !llvm::isa<ir::ReshapeOp, ir::ConstantOp>(op);

@@ -69,7 +69,44 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
     for (ir::MatmulOp op : tagged)
       if (failed(lower(op, table)))
         return signalPassFailure();
+    SmallVector<ir::GroupedMatmulOp> experts;
+    module.walk([&](ir::GroupedMatmulOp op) {
+      if (op->hasAttr(kPrecisionAttr))
+        experts.push_back(op);
+    });
+    for (ir::GroupedMatmulOp op : experts)
+      if (failed(lowerExperts(op)))
+        return signalPassFailure();
     returnHistories(module);
+  }
+
+  /// Expert weights (int4 only): w [E, K, N] ([E, N, K] with transpose_w) is
+  /// quantized in groups along K and dequantized in front of the unchanged
+  /// grouped_matmul, as lowerWeightOnly does for a matmul's weight.
+  LogicalResult lowerExperts(ir::GroupedMatmulOp op) {
+    auto choice = op->getAttrOfType<DictionaryAttr>(kPrecisionAttr);
+    op->removeAttr(kPrecisionAttr);
+    auto dtype = choice ? choice.getAs<TypeAttr>("dtype") : TypeAttr();
+    auto block = choice ? choice.getAs<IntegerAttr>("block") : IntegerAttr();
+    if (!dtype || !llvm::isa<IntegerType>(dtype.getValue()) || !block ||
+        block.getInt() < 1)
+      return op.emitOpError("has a malformed ")
+             << kPrecisionAttr
+             << " (expected an integer dtype and a block: only int4 narrows "
+                "expert weights): "
+             << choice;
+    Value w = op.getW();
+    auto type = llvm::cast<RankedTensorType>(w.getType());
+    SmallVector<int64_t> grouping{1, 1, 1};
+    grouping[op.getTransposeW() ? 2 : 1] = block.getInt();
+    OpBuilder b(op);
+    ir::QuantizeOp q = quantize(b, op.getLoc(), w, grouping, dtype);
+    PrimitiveBuilder pb(b, op.getLoc());
+    op.getWMutable().assign(pb.op<ir::DequantizeOp>(
+        {q.getQ(), q.getScale()},
+        {b.getNamedAttr("block", b.getDenseI64ArrayAttr(grouping)),
+         b.getNamedAttr("dtype", TypeAttr::get(type.getElementType()))}));
+    return success();
   }
 
   llvm::MapVector<Operation *, HistoryUpdates> histories;

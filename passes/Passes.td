@@ -151,7 +151,13 @@ def HoistDerivedState : Pass<"kiln-hoist-derived-state", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"maxGrowthBytes", "max-growth-bytes", "int64_t", "1048576",
-           "Largest derived tensor hoisted when it is larger than its sources">
+           "Largest derived tensor hoisted when it is larger than its sources">,
+    Option<"keepInt4WeightDequantize", "keep-int4-weight-dequantize", "bool",
+           "false",
+           "Leave in the entry the int4 weight dequantizes a GEMM reads "
+           "(isGemmInt4Weight), so derived state holds the packed int4 "
+           "weight and its scales: for targets whose GEMM dequantizes in "
+           "registers (the ptx target's mma_int4_matmul)">
   ];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }

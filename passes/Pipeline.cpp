@@ -81,8 +81,11 @@ void buildHostPipeline(mlir::OpPassManager &pm,
   }
   // Last, so the casts that decomposition writes (a norm's weight to f32)
   // and the quantization of weights are hoisted too.
-  if (options.hoistDerivedState)
-    pm.addPass(createHoistDerivedState());
+  if (options.hoistDerivedState) {
+    HoistDerivedStateOptions hoist;
+    hoist.keepInt4WeightDequantize = options.keepInt4WeightDequantize;
+    pm.addPass(createHoistDerivedState(hoist));
+  }
   pm.addPass(mlir::createSymbolDCEPass());
 }
 

@@ -50,6 +50,10 @@ struct PipelineOptions {
   /// Compute what entries derive from parameters alone once, into derived
   /// state (kiln-hoist-derived-state, last).
   bool hoistDerivedState = true;
+  /// With `hoistDerivedState`: int4 weights stay packed in derived state and
+  /// are dequantized in the step, where the target's GEMM does it as it
+  /// loads them (needs "dequantize" among `keepComposites`).
+  bool keepInt4WeightDequantize = false;
 };
 
 /// Appends the graph-level passes for the host target to `pm`.

@@ -21,6 +21,8 @@
 #include <vector>
 
 namespace kiln::ir {
+class DequantizeOp;
+class GroupedMatmulOp;
 class MatmulOp;
 } // namespace kiln::ir
 
@@ -55,6 +57,13 @@ mlir::StringAttr
 narrowableWeight(ir::MatmulOp op,
                  const llvm::StringMap<mlir::DictionaryAttr> &table);
 
+/// The same for the experts' weights of a "rows" grouped_matmul: float
+/// operands and a w [E, K, N] or [E, N, K] read from a parameter. Only the
+/// weight-only int4 policy narrows them.
+mlir::StringAttr
+narrowableExpertWeight(ir::GroupedMatmulOp op,
+                       const llvm::StringMap<mlir::DictionaryAttr> &table);
+
 /// The amax history length of the fp8-delayed policy: steps whose largest
 /// amax sets a tensor's scale.
 inline constexpr int64_t kDelayedScalingHistory = 16;
@@ -65,6 +74,17 @@ inline constexpr int64_t kDelayedScalingHistory = 16;
 /// blocks of `block`.
 mlir::DictionaryAttr precisionChoice(mlir::Builder &b, llvm::StringRef policy,
                                      int64_t block, mlir::StringAttr weight);
+
+/// Whether `op` is an int4 weight in the form a GEMM can dequantize in
+/// registers as it loads it: i4 to bf16 or f16 in groups along the weight's
+/// contiguous K (a block of ones but its last entry), groups and K multiples
+/// of 32 (so no 32-wide K tile of a kernel straddles two groups), read only
+/// as the K-major weight of one GEMM: the rank-2 b of a kiln.matmul with
+/// transpose_b, or the w [E, N, K] of a "rows" kiln.grouped_matmul with
+/// transpose_w. kiln-lower-precision's int4 policy writes this form; targets
+/// with such a GEMM keep it whole (kiln-hoist-derived-state's
+/// `keep-int4-weight-dequantize`, kiln-form-fusions).
+bool isGemmInt4Weight(ir::DequantizeOp op);
 
 } // namespace kiln::passes
 

@@ -7,7 +7,9 @@
 // kernel's recipe), then the composites that expansion creates. Before that,
 // argmax over long rows becomes f32 row reductions (ArgmaxAsRowReductions),
 // and scaled_matmuls of the recipe are laid out K-major for the kernel
-// (ScaledMatmulAsKMajor).
+// (ScaledMatmulAsKMajor). The pipeline also keeps kiln.dequantize whole: the
+// int4 weights of tensor-core GEMMs stay so (isTensorCoreInt4Weight, for
+// mma_int4_matmul), every other dequantize is expanded here.
 //
 //===----------------------------------------------------------------------===//
 
@@ -176,6 +178,11 @@ struct ExpandUnfusedCompositesPass
           (llvm::isa<ir::ScaledMatmulOp>(op) &&
            !(wgmma && isTensorCoreScaledMatmul(op))))
         unfused.push_back(op);
+      // The pipeline keeps dequantizes whole for the int4 GEMM
+      // (mma_int4_matmul); it takes only int4 weights of tensor-core GEMMs.
+      if (auto dequantize = llvm::dyn_cast<ir::DequantizeOp>(op);
+          dequantize && !isTensorCoreInt4Weight(dequantize))
+        unfused.push_back(op);
     });
     if (unfused.empty())
       return;
@@ -188,7 +195,7 @@ struct ExpandUnfusedCompositesPass
       return op == "moe_plan" || op == "moe_route";
     });
     passes::populateQuantDecompositions(patterns, [](StringRef op) {
-      return op == "quantize" || op == "scaled_matmul";
+      return op == "quantize" || op == "scaled_matmul" || op == "dequantize";
     });
     // Only the refused ops: the driver would otherwise also rewrite their
     // neighbours (a moe_route feeding an expanded plan) that the kernels take.
@@ -200,7 +207,8 @@ struct ExpandUnfusedCompositesPass
     // clean up as the graph pipeline does after kiln-decompose.
     std::vector<std::string> others;
     for (StringRef name : passes::compositeOpNames())
-      if (!llvm::is_contained(directComposites(), name))
+      if (!llvm::is_contained(directComposites(), name) &&
+          name != "dequantize")
         others.push_back(name.str());
     passes::DecomposeOptions rest;
     rest.onlyOps = others;

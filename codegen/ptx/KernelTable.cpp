@@ -86,6 +86,21 @@ const KernelProvider providers[] = {
        readOperands(build);
        return absl::OkStatus();
      }},
+    // A GEMM with its int4 weight's dequantize fused: the only region of a
+    // tensor-core GEMM with a fused producer (kiln-form-fusions).
+    {"mma_int4_matmul", true, nullptr,
+     [](Operation *op, const KernelTarget &) {
+       return isTensorCoreInt4Matmul(op);
+     },
+     [](KernelBuild &build) {
+       auto dequantize =
+           build.root->getOperand(1).getDefiningOp<kir::DequantizeOp>();
+       build.inputs = {build.root->getOperand(0), dequantize.getQ(),
+                       dequantize.getScale()};
+       if (build.root->getNumOperands() > 2)
+         build.inputs.push_back(build.root->getOperand(2));
+       return buildMmaInt4Matmul(build.root, build.module, build.name);
+     }},
     {"wgmma_matmul", false, "sm_90a",
      [](Operation *op, const KernelTarget &t) {
        return (isTensorCoreMatmul(op) || isTensorCoreContract(op)) && t.wgmma &&

@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "passes/Precision.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -204,6 +206,21 @@ bool isTensorCoreMatmul(Operation *op) {
   if (auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op))
     return isGroupedRows(grouped);
   return false;
+}
+
+bool isTensorCoreInt4Weight(kir::DequantizeOp dequantize) {
+  return passes::isGemmInt4Weight(dequantize) &&
+         isTensorCoreMatmul(*dequantize->getUsers().begin());
+}
+
+bool isTensorCoreInt4Matmul(Operation *root) {
+  if (!llvm::isa<kir::MatmulOp, kir::GroupedMatmulOp>(root))
+    return false;
+  auto dequantize = root->getOperand(1).getDefiningOp<kir::DequantizeOp>();
+  auto dispatch = llvm::dyn_cast_or_null<kir::DispatchOp>(root->getParentOp());
+  return dequantize && dispatch && dequantize->getBlock() == root->getBlock() &&
+         dispatch.getBody().front().getOperations().size() == 3 &&
+         isTensorCoreInt4Weight(dequantize);
 }
 
 SmallVector<Type> matmulKernelArgs(const MatmulGeometry &g, Type operandElement, Operation *op) {

@@ -65,6 +65,16 @@ bool isTensorCoreContract(mlir::Operation *op);
 /// absent (broadcast).
 bool isTensorCoreMatmul(mlir::Operation *op);
 
+/// True for a kiln.dequantize the mma kernel dequantizes as it loads its
+/// B tiles: an int4 weight in the form passes::isGemmInt4Weight describes,
+/// read by a GEMM isTensorCoreMatmul takes.
+bool isTensorCoreInt4Weight(ir::DequantizeOp dequantize);
+
+/// True for the root of a kiln.dispatch region that holds exactly a GEMM and
+/// the dequantize of its int4 weight (isTensorCoreInt4Weight): the region
+/// mma_int4_matmul lowers.
+bool isTensorCoreInt4Matmul(mlir::Operation *root);
+
 /// A tensor-core kernel's buffer parameters: a and b as [batch, rows, cols] of
 /// `operandElement`, then a grouped op's offsets, then the output [batch, m, n].
 llvm::SmallVector<mlir::Type> matmulKernelArgs(const MatmulGeometry &g, mlir::Type operandElement,

@@ -13,6 +13,15 @@
 // and columns are zero-filled by cp.async's source size, so any M, N, K works;
 // only the contiguous dims need to be multiples of 8 (16-byte copies).
 //
+// With an int4 weight (mma_int4_matmul: B is kiln.dequantize of packed i4
+// in groups along K, see isTensorCoreInt4Weight) each stage holds the
+// tile's raw bytes and scales instead of bf16: thread t copies row t's 16
+// bytes (32 nibbles) and its group's scale with cp.async, and once a stage
+// has landed each thread dequantizes its row into the one bf16 tile the
+// mma reads (f32(q) * scale rounded once, exactly as the dequantize op).
+// The raw stages are a quarter of bf16's, so the int4 kernel keeps more in
+// flight (kInt4Stages): at decode sizes it waits on the weight's bytes.
+//
 // Two MLIR 19 gaps shape the code: nvgpu.mma.sync rejects bf16 and
 // nvvm.mma.sync types bf16 operands as f16 vectors (the intrinsic wants i32),
 // so the mma instruction is emitted as inline PTX with i32 operands; and
@@ -24,6 +33,8 @@
 #include "codegen/ptx/MatmulTiling.h"
 
 #include "ir/KilnOps.h"
+
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -46,15 +57,30 @@ constexpr int64_t kBlockM = 128, kBlockN = 128, kBlockK = 32;
 constexpr int64_t kWarpM = 64, kWarpN = 64;
 constexpr int64_t kThreads = 128; // 2 x 2 warps
 constexpr int64_t kStages = 3;
+constexpr int64_t kInt4Stages = 6;
 constexpr int64_t kPad = 8;     // elements added to each shared-memory row
 constexpr int64_t kChunk = 8;   // elements per 16-byte cp.async
 constexpr int64_t kTilesM = kWarpM / 16, kTilesN = kWarpN / 8;
 constexpr int64_t kBandRows = 8; // row tiles per rasterisation band
 
+/// An int4 B operand: q as [batch, N, K / 8] i32 words (eight nibbles each,
+/// element 2j in the low nibble of byte j), its f32 scales [batch, N,
+/// ceil(K / group)], and the shared memory it passes through: per stage the
+/// raw words (as i32 for cp.async and as one vector<4xi32> per row for the
+/// load) and the scales, then the one bf16 tile (and its 16-byte view).
+struct Int4Operand {
+  Value q, scale;
+  int64_t group;
+  Value rawWords, rawRows, scales, tileChunks;
+};
+
 /// Builds the kernel body; small helpers keep index arithmetic readable.
 class MmaKernelEmitter {
 public:
-  MmaKernelEmitter(OpBuilder &b, Location loc, const MatmulGeometry &g) : b(b), loc(loc), g(g) {}
+  MmaKernelEmitter(OpBuilder &b, Location loc, const MatmulGeometry &g,
+                   std::optional<Int4Operand> int4 = std::nullopt)
+      : b(b), loc(loc), g(g), int4(int4),
+        stages(int4 ? kInt4Stages : kStages) {}
 
   void emit(Value a, Value bm, Value out, Value smemA, Value smemB, const TilePlacement &p) {
     Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
@@ -78,7 +104,7 @@ public:
     loadStage(c(0), c(0));
     // cp.async.wait_group counts groups; the token only orders the IR.
     Value prologueGroup = lastGroup;
-    for (int64_t s = 1; s + 1 < kStages; ++s)
+    for (int64_t s = 1; s + 1 < stages; ++s)
       loadStage(c(s), c(s * kBlockK));
     SmallVector<Value> zeros(kTilesM * kTilesN * 4,
                              b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(0.0f)));
@@ -93,14 +119,21 @@ public:
           // Prefetch tile kt + S - 1 (zero-filled past K) into the stage freed
           // last iteration, then wait for all but the newest S - 1 groups:
           // tile kt has landed.
-          Value next = b.create<arith::AddIOp>(loc, kt, c(kStages - 1));
-          loadStage(rem(next, c(kStages)), mul(next, c(kBlockK)));
-          b.create<nvgpu::DeviceAsyncWaitOp>(loc, lastGroup, b.getI32IntegerAttr(kStages - 1));
+          Value next = b.create<arith::AddIOp>(loc, kt, c(stages - 1));
+          loadStage(rem(next, c(stages)), mul(next, c(kBlockK)));
+          b.create<nvgpu::DeviceAsyncWaitOp>(loc, lastGroup, b.getI32IntegerAttr(stages - 1));
           b.create<gpu::BarrierOp>(loc);
           SmallVector<Value> updated(acc.begin(), acc.end());
-          Value stage = rem(kt, c(kStages));
+          Value stage = rem(kt, c(stages));
+          Value stageB = stage;
+          if (int4) {
+            // The bf16 tile is whole before any warp reads it.
+            dequantizeStage(stage);
+            b.create<gpu::BarrierOp>(loc);
+            stageB = c(0);
+          }
           for (int64_t kk = 0; kk < kBlockK; kk += 16)
-            multiplyStep(stage, kk, updated);
+            multiplyStep(stage, stageB, kk, updated);
           // Everyone is done reading this stage before it is refilled.
           b.create<gpu::BarrierOp>(loc);
           b.create<scf::YieldOp>(loc, updated);
@@ -156,12 +189,73 @@ private:
             ? copyTile(a, c(g.a.rows), g.a.cols, batchA, smemA, stage, k0, blockRow, kBlockK, kBlockM)
             : copyTile(a, rowLimit, g.a.cols, batchA, smemA, stage, blockRow, k0, kBlockM, kBlockK);
     SmallVector<Value> more =
-        g.transposeB
+        int4 ? copyInt4Rows(stage, k0)
+        : g.transposeB
             ? copyTile(bm, c(g.b.rows), g.b.cols, batchB, smemB, stage, blockCol, k0, kBlockN, kBlockK)
             : copyTile(bm, c(g.b.rows), g.b.cols, batchB, smemB, stage, k0, blockCol, kBlockK, kBlockN);
     tokens.append(more);
     lastGroup = b.create<nvgpu::DeviceAsyncCreateGroupOp>(
         loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+  }
+
+  /// Thread t copies the int4 tile's row t (output column blockCol + t):
+  /// 16 bytes of q, k0 .. k0 + 31, and the scale of their group (K and the
+  /// group size are multiples of kBlockK, so a tile is in one group).
+  /// Rows past N and tiles past K are zero-filled.
+  SmallVector<Value> copyInt4Rows(Value stage, Value k0) {
+    static_assert(kBlockN == kThreads, "one int4 row per thread");
+    auto token = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+    Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
+    Value n = add(blockCol, tid);
+    Value inside = b.create<arith::AndIOp>(loc, less(n, c(g.n)), less(k0, c(g.k)));
+    if (active)
+      inside = b.create<arith::AndIOp>(loc, inside, active);
+    Value row = minIndex(n, c(g.n - 1));
+    Value kClamped = minIndex(k0, c(g.k - kBlockK));
+    Value word = div(kClamped, c(8));
+    Value group = div(kClamped, c(int4->group));
+    Value words = b.create<nvgpu::DeviceAsyncCopyOp>(
+        loc, token, int4->rawWords, ValueRange{stage, tid, c(0)}, int4->q,
+        ValueRange{batchB, row, word}, b.getIndexAttr(4),
+        b.create<arith::SelectOp>(loc, inside, c(4), c(0)), b.getUnitAttr());
+    Value scale = b.create<nvgpu::DeviceAsyncCopyOp>(
+        loc, token, int4->scales, ValueRange{stage, tid}, int4->scale,
+        ValueRange{batchB, row, group}, b.getIndexAttr(1),
+        b.create<arith::SelectOp>(loc, inside, c(1), c(0)), UnitAttr());
+    return {words, scale};
+  }
+
+  /// Thread t dequantizes row t of `stage`'s raw int4 tile into the bf16
+  /// tile: each nibble sign-extended, times the row's scale in f32, rounded
+  /// once to the element type, as kiln.dequantize computes it.
+  void dequantizeStage(Value stage) {
+    Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
+    Type i8 = b.getI8Type();
+    auto bytesType = VectorType::get({16}, i8);
+    Value raw = b.create<memref::LoadOp>(loc, int4->rawRows, ValueRange{stage, tid});
+    Value bytes = b.create<vector::BitCastOp>(loc, bytesType, raw);
+    Attribute fourBits = b.getI8IntegerAttr(4);
+    Value four = b.create<arith::ConstantOp>(loc, DenseElementsAttr::get(bytesType, fourBits));
+    Value low = b.create<arith::ShRSIOp>(loc, b.create<arith::ShLIOp>(loc, bytes, four), four);
+    Value high = b.create<arith::ShRSIOp>(loc, bytes, four);
+    SmallVector<int64_t> interleave;
+    for (int64_t j = 0; j < 16; ++j) {
+      interleave.push_back(j);
+      interleave.push_back(16 + j);
+    }
+    Value nibbles = b.create<vector::ShuffleOp>(loc, low, high, interleave);
+    auto f32s = VectorType::get({kBlockK}, b.getF32Type());
+    Value values = b.create<arith::SIToFPOp>(loc, f32s, nibbles);
+    Value scale = b.create<memref::LoadOp>(loc, int4->scales, ValueRange{stage, tid});
+    Value scaled = b.create<arith::MulFOp>(loc, values, b.create<vector::BroadcastOp>(loc, f32s, scale));
+    Value rounded = b.create<arith::TruncFOp>(loc, VectorType::get({kBlockK}, g.element), scaled);
+    Value bits = b.create<vector::BitCastOp>(loc, VectorType::get({kBlockK}, b.getF16Type()), rounded);
+    for (int64_t j = 0; j < kBlockK / kChunk; ++j) {
+      Value chunk = b.create<vector::ExtractStridedSliceOp>(loc, bits, ArrayRef<int64_t>{j * kChunk},
+                                                            ArrayRef<int64_t>{kChunk},
+                                                            ArrayRef<int64_t>{1});
+      b.create<memref::StoreOp>(loc, chunk, int4->tileChunks, ValueRange{c(0), tid, c(j)});
+    }
   }
 
   /// ldmatrix.x4 at smem[stage][row][col]: four 8x8 b16 matrices, one i32
@@ -179,7 +273,7 @@ private:
 
   /// One k16 step: fragments of A (4 m16 tiles) and B (8 n8 tiles) for this
   /// warp, then 32 mma.sync into the accumulators.
-  void multiplyStep(Value stage, int64_t kk, SmallVector<Value> &acc) {
+  void multiplyStep(Value stage, Value stageB, int64_t kk, SmallVector<Value> &acc) {
     Value lr = rem(lane, c(8)), mat = div(lane, c(8));
     Value matLow = rem(mat, c(2)), matHigh = div(mat, c(2));
     SmallVector<SmallVector<Value>> fa, fb;
@@ -197,10 +291,10 @@ private:
       Value n0 = add(warpCol, c(p * 16));
       // Matrices: (k0-7,n0-7) (k8-15,n0-7) (k0-7,n8-15) (k8-15,n8-15).
       if (g.transposeB)
-        fb.push_back(ldmatrix(smemB, stage, add(n0, add(lr, mul(matHigh, c(8)))),
+        fb.push_back(ldmatrix(smemB, stageB, add(n0, add(lr, mul(matHigh, c(8)))),
                               add(c(kk), mul(matLow, c(8))), false));
       else
-        fb.push_back(ldmatrix(smemB, stage, add(c(kk), add(lr, mul(matLow, c(8)))),
+        fb.push_back(ldmatrix(smemB, stageB, add(c(kk), add(lr, mul(matLow, c(8)))),
                               add(n0, mul(matHigh, c(8))), true));
     }
     Type f32 = b.getF32Type();
@@ -251,6 +345,8 @@ private:
   OpBuilder &b;
   Location loc;
   const MatmulGeometry &g;
+  std::optional<Int4Operand> int4;
+  int64_t stages;
   Value lane, warpRow, warpCol, blockRow, blockCol, batchA, batchB;
   Value rowLimit, active;
   Value a, bm, smemA, smemB;
@@ -259,7 +355,12 @@ private:
 
 } // namespace
 
-absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &name) {
+namespace {
+
+/// The kernel and its launching function for `op`, whose B is read from
+/// `int4Weight`'s packed int4 and scales when that is set.
+absl::Status buildMmaKernel(Operation *op, kir::DequantizeOp int4Weight, ModuleOp module,
+                            const std::string &name) {
   auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
   MatmulGeometry g = grouped ? groupedGeometryOf(grouped) : geometryOf(llvm::cast<kir::MatmulOp>(op));
   MLIRContext *ctx = module.getContext();
@@ -270,13 +371,30 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
   // bf16 operands are f16-typed bits for cp.async and ldmatrix (see the top).
   Type bits = b.getF16Type();
   SmallVector<Type> args = matmulKernelArgs(g, bits, op);
+  int64_t groupSize = 0;
+  if (int4Weight) {
+    // B's bytes as i32 words and its scales replace the bf16 B.
+    groupSize = int4Weight.getBlock().back();
+    Type i32 = b.getI32Type();
+    args[1] = MemRefType::get({g.b.batch, g.b.rows, g.b.cols / 8}, i32);
+    args.insert(args.begin() + 2,
+                MemRefType::get({g.b.batch, g.b.rows, (g.b.cols + groupSize - 1) / groupSize},
+                                b.getF32Type()));
+  }
+  int64_t stages = int4Weight ? kInt4Stages : kStages;
   auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  auto smemType = [&](int64_t rows, int64_t cols) {
-    return MemRefType::get({kStages, rows, cols + kPad}, bits, MemRefLayoutAttrInterface(),
+  auto smemType = [&](int64_t count, int64_t rows, int64_t cols) {
+    return MemRefType::get({count, rows, cols + kPad}, bits, MemRefLayoutAttrInterface(),
                            workgroup);
   };
-  Type smemA = g.transposeA ? smemType(kBlockK, kBlockM) : smemType(kBlockM, kBlockK);
-  Type smemB = g.transposeB ? smemType(kBlockN, kBlockK) : smemType(kBlockK, kBlockN);
+  auto shared = [&](ArrayRef<int64_t> shape, Type element) {
+    return MemRefType::get(shape, element, MemRefLayoutAttrInterface(), workgroup);
+  };
+  Type smemA = g.transposeA ? smemType(stages, kBlockK, kBlockM) : smemType(stages, kBlockM, kBlockK);
+  // The int4 kernel's mma reads one bf16 tile, dequantized from the stages.
+  Type smemB = int4Weight ? smemType(1, kBlockN, kBlockK)
+               : g.transposeB ? smemType(stages, kBlockN, kBlockK)
+                              : smemType(stages, kBlockK, kBlockN);
 
   auto gpuModule = b.create<gpu::GPUModuleOp>(loc, name + "_module");
   OpBuilder kb(gpuModule.getBodyRegion());
@@ -286,24 +404,61 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), kb.getUnitAttr());
   kernel.setKnownBlockSizeAttr(kb.getDenseI32ArrayAttr({kThreads, 1, 1}));
   kb.setInsertionPointToStart(&kernel.getBody().front());
-  // The stages exceed the 48 KiB of static shared memory: both tiles are views
-  // of the dynamic shared memory the launch asks for.
-  auto bytesOf = [](Type t) { return llvm::cast<MemRefType>(t).getNumElements() * 2; };
-  int64_t sharedBytes = bytesOf(smemA) + bytesOf(smemB);
+  // The stages exceed the 48 KiB of static shared memory: every tile is a
+  // view of the dynamic shared memory the launch asks for.
+  auto bytesOf = [](Type t) {
+    auto m = llvm::cast<MemRefType>(t);
+    Type e = m.getElementType();
+    int64_t elementBytes = llvm::isa<VectorType>(e)
+                               ? llvm::cast<VectorType>(e).getNumElements() *
+                                     llvm::cast<VectorType>(e).getElementTypeBitWidth() / 8
+                               : e.getIntOrFloatBitWidth() / 8;
+    return m.getNumElements() * elementBytes;
+  };
   Value dynamic = kb.create<gpu::DynamicSharedMemoryOp>(
       loc, MemRefType::get({ShapedType::kDynamic}, kb.getI8Type(), MemRefLayoutAttrInterface(),
                            workgroup));
+  int64_t sharedBytes = 0;
   auto view = [&](Type t, int64_t offset) -> Value {
     return kb.create<memref::ViewOp>(loc, t, dynamic,
                                      kb.create<arith::ConstantIndexOp>(loc, offset), ValueRange{});
   };
-  Value tileA = view(smemA, 0), tileB = view(smemB, bytesOf(smemA));
-  MmaKernelEmitter emitter(kb, loc, g);
+  auto allocate = [&](Type t) -> Value {
+    Value v = view(t, sharedBytes);
+    sharedBytes += bytesOf(t);
+    return v;
+  };
+  Value tileA = allocate(smemA);
+  Value tileB = view(smemB, sharedBytes);
+  std::optional<Int4Operand> int4;
+  if (int4Weight) {
+    // Two views of the bf16 tile: f16 elements for ldmatrix, 16-byte chunks
+    // for the dequantized rows' stores (each row is kBlockK + kPad wide).
+    Value tileChunks = view(
+        shared({1, kBlockN, (kBlockK + kPad) / kChunk}, VectorType::get({kChunk}, bits)),
+        sharedBytes);
+    sharedBytes += bytesOf(smemB);
+    int4 = Int4Operand{kernel.getArgument(1),
+                       kernel.getArgument(2),
+                       groupSize,
+                       view(shared({stages, kBlockN, 4}, kb.getI32Type()), sharedBytes),
+                       view(shared({stages, kBlockN}, VectorType::get({4}, kb.getI32Type())),
+                            sharedBytes),
+                       Value(),
+                       tileChunks};
+    sharedBytes += stages * kBlockN * 16;
+    int4->scales = allocate(shared({stages, kBlockN}, kb.getF32Type()));
+  } else {
+    sharedBytes += bytesOf(smemB);
+  }
+  MmaKernelEmitter emitter(kb, loc, g, int4);
+  // Offsets follow a (and b, or q and its scales).
+  Value offsets = grouped ? kernel.getArgument(int4Weight ? 3 : 2) : Value();
   TilePlacement placement =
-      grouped ? groupedTilePlacement(kb, loc, g, kernel.getArgument(2), kBlockM, kBlockN)
+      grouped ? groupedTilePlacement(kb, loc, g, offsets, kBlockM, kBlockN)
               : denseTilePlacement(kb, loc, g, kBlockM, kBlockN, kBandRows);
-  emitter.emit(kernel.getArgument(0), kernel.getArgument(1), kernel.getArgument(args.size() - 1),
-               tileA, tileB, placement);
+  emitter.emit(kernel.getArgument(0), int4Weight ? Value() : kernel.getArgument(1),
+               kernel.getArgument(args.size() - 1), tileA, tileB, placement);
   kb.create<gpu::ReturnOp>(loc);
 
   // The host side: one launch over (N tiles, M tiles, batch); a grouped launch
@@ -316,10 +471,20 @@ absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &n
   gpu::KernelDim3 block{idx(kThreads), idx(1), idx(1)};
   // MLIR places the dynamic region behind a one-byte static symbol: 128 bytes
   // of slack keep every view inside what the launch reserves.
-  Value shared = b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(sharedBytes + 128));
-  b.create<gpu::LaunchFuncOp>(loc, kernel, grid, block, shared, func.getArguments());
+  Value sharedSize = b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(sharedBytes + 128));
+  b.create<gpu::LaunchFuncOp>(loc, kernel, grid, block, sharedSize, func.getArguments());
   b.create<func::ReturnOp>(loc);
   return absl::OkStatus();
+}
+
+} // namespace
+
+absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &name) {
+  return buildMmaKernel(op, kir::DequantizeOp(), module, name);
+}
+
+absl::Status buildMmaInt4Matmul(Operation *op, ModuleOp module, const std::string &name) {
+  return buildMmaKernel(op, op->getOperand(1).getDefiningOp<kir::DequantizeOp>(), module, name);
 }
 
 } // namespace kiln::codegen::ptx

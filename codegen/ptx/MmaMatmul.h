@@ -23,6 +23,13 @@ namespace kiln::codegen::ptx {
 absl::Status buildMmaMatmul(mlir::Operation *op, mlir::ModuleOp module,
                             const std::string &name);
 
+/// The same kernel for a GEMM whose B is the kiln.dequantize of a packed int4
+/// weight (isTensorCoreInt4Matmul): its kernel reads q and the scales, the
+/// host function's parameters being (a, q, scale, [offsets], out), and
+/// dequantizes each B tile in shared memory as it loads it.
+absl::Status buildMmaInt4Matmul(mlir::Operation *op, mlir::ModuleOp module,
+                                const std::string &name);
+
 } // namespace kiln::codegen::ptx
 
 #endif // KILN_CODEGEN_PTX_MMAMATMUL_H

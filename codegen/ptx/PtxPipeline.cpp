@@ -31,10 +31,16 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   // composite is expanded.
   graph.decompose = true;
   graph.fuseMoe = options.fuseMoe;
-  if (!options.decomposeAll)
+  if (!options.decomposeAll) {
     for (StringRef name : directComposites())
       if (name != "moe_plan" || options.moePlanKernel)
         graph.keepComposites.push_back(name.str());
+    // int4 weights stay packed in derived state: the GEMM that reads one
+    // dequantizes it as it loads it (mma_int4_matmul), and
+    // kiln-expand-unfused-composites expands every other dequantize.
+    graph.keepComposites.push_back("dequantize");
+    graph.keepInt4WeightDequantize = true;
+  }
   graph.dataParallel = options.dataParallel;
   graph.gradientBucketBytes = options.gradientBucketBytes;
   graph.expertParallel = options.expertParallel;

@@ -1,7 +1,10 @@
 // kiln-assign-precision policy int4 (weight-only, inference): the weight is
 // quantized group-wise along K (groups of 128 over the stored [N, K], a
 // partial last group of 44) and dequantized in front of the unchanged
-// matmul; the activations stay bf16. A module that differentiates is refused.
+// matmul; the activations stay bf16. The experts' weights of a "rows"
+// grouped_matmul ([E, N, K] with transpose_w) are quantized the same way in
+// front of the unchanged grouped_matmul. A module that differentiates is
+// refused.
 // RUN: kiln-opt %s --split-input-file --kiln-assign-precision=policy=int4 --kiln-lower-precision --verify-diagnostics | FileCheck %s
 
 // CHECK-LABEL: func.func @generate
@@ -30,5 +33,23 @@ module attributes {kiln.state = [
     // expected-error @+1 {{kiln-assign-precision: int4 quantizes weights for inference only, and this module differentiates (kiln.grad); train in bf16 or fp8}}
     %g = kiln.grad %l, %w : (tensor<f32>, tensor<8x8xf32>) -> (tensor<8x8xf32>)
     return %g : tensor<8x8xf32>
+  }
+}
+
+// -----
+
+// CHECK-LABEL: func.func @experts
+// CHECK: %[[Q:.*]], %[[S:.*]] = kiln.quantize %arg1 {block = array<i64: 1, 1, 128>, dtype = i4} : (tensor<4x64x256xbf16>) -> (tensor<4x64x256xi4>, tensor<4x64x2xf32>)
+// CHECK-NEXT: %[[W:.*]] = kiln.dequantize %[[Q]], %[[S]] {block = array<i64: 1, 1, 128>, dtype = bf16}
+// CHECK-NEXT: kiln.grouped_matmul %arg0, %[[W]], %arg2 {mode = #kiln.grouped_mode<rows>, transpose_w = true}
+// CHECK-NOT: kiln.precision
+module attributes {kiln.state = [
+    {name = "layers.1.mlp.experts.gate_proj", type = tensor<4x64x256xbf16>, kind = "parameter"}]} {
+  func.func @experts(%x: tensor<10x256xbf16> {kiln.name = "x"},
+                     %w: tensor<4x64x256xbf16> {kiln.state = "layers.1.mlp.experts.gate_proj"},
+                     %offsets: tensor<4xi64> {kiln.name = "offsets"})
+      -> (tensor<10x64xbf16> {kiln.name = "y"}) {
+    %y = kiln.grouped_matmul %x, %w, %offsets {mode = #kiln.grouped_mode<rows>, transpose_w = true} : (tensor<10x256xbf16>, tensor<4x64x256xbf16>, tensor<4xi64>) -> tensor<10x64xbf16>
+    return %y : tensor<10x64xbf16>
   }
 }

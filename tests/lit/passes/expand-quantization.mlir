@@ -85,3 +85,43 @@ func.func @quantize(%x: tensor<208x400xbf16>, %y: tensor<2x3x100xf32>, %w: tenso
   %q3, %s3 = kiln.quantize %v {block = array<i64: 1, 128>, dtype = i4} : (tensor<32x256xf32>) -> (tensor<32x256xi4>, tensor<32x2xf32>)
   return %q0, %s0, %q1, %s1, %q2, %s2, %q3, %s3 : tensor<208x400xf8E4M3FN>, tensor<208x4xf32>, tensor<2x3x100xi8>, tensor<2x3x2xf32>, tensor<256x300xf8E4M3FN>, tensor<2x3xf32>, tensor<32x256xi4>, tensor<32x2xf32>
 }
+
+// -----
+
+// An int4 weight read only as the K-major weight of a tensor-core GEMM (i4 in
+// groups of a multiple of 32 along K, K a multiple of 32) stays whole on every
+// target and fuses into the GEMM's region, which mma_int4_matmul lowers (it
+// dequantizes each B tile in shared memory): a matmul with transpose_b and a
+// "rows" grouped_matmul with transpose_w. A dequantize the kernel cannot take
+// (a [K, N] weight, groups of 48, two readers) is expanded.
+// CHECK-LABEL: func.func @int4_weights
+// CHECK-COUNT-2: kiln.dequantize
+// CHECK-NOT: kiln.dequantize
+// CHECK: return
+// KERNEL-LABEL: func.func @int4_weights
+// KERNEL: kiln.dispatch kernel "mma_int4_matmul"
+// KERNEL-NEXT: kiln.dequantize %arg2, %arg3 {block = array<i64: 1, 128>, dtype = bf16}
+// KERNEL-NEXT: kiln.matmul %arg0
+// KERNEL: kiln.dispatch kernel "mma_int4_matmul"
+// KERNEL-NEXT: kiln.dequantize %arg5, %arg6 {block = array<i64: 1, 1, 64>, dtype = bf16}
+// KERNEL-NEXT: kiln.grouped_matmul %arg4
+// KERNEL-NOT: mma_int4_matmul
+// KERNEL: return
+func.func @int4_weights(%x: tensor<4x256xbf16>, %unused: tensor<1xf32>, %q: tensor<96x256xi4>, %s: tensor<96x2xf32>,
+                        %gx: tensor<10x256xbf16>, %gq: tensor<3x64x256xi4>, %gs: tensor<3x64x4xf32>, %offsets: tensor<3xi64>,
+                        %kn: tensor<256x96xi4>, %skn: tensor<2x96xf32>, %q48: tensor<96x240xi4>, %s48: tensor<96x5xf32>, %x240: tensor<4x240xbf16>,
+                        %q2: tensor<96x256xi4>, %s2: tensor<96x2xf32>)
+    -> (tensor<4x96xbf16>, tensor<10x64xbf16>, tensor<4x96xbf16>, tensor<4x96xbf16>, tensor<4x96xbf16>) {
+  %w = kiln.dequantize %q, %s {block = array<i64: 1, 128>, dtype = bf16} : (tensor<96x256xi4>, tensor<96x2xf32>) -> tensor<96x256xbf16>
+  %y = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<4x256xbf16>, tensor<96x256xbf16>) -> tensor<4x96xbf16>
+  %gw = kiln.dequantize %gq, %gs {block = array<i64: 1, 1, 64>, dtype = bf16} : (tensor<3x64x256xi4>, tensor<3x64x4xf32>) -> tensor<3x64x256xbf16>
+  %g = kiln.grouped_matmul %gx, %gw, %offsets {mode = #kiln.grouped_mode<rows>, transpose_w = true} : (tensor<10x256xbf16>, tensor<3x64x256xbf16>, tensor<3xi64>) -> tensor<10x64xbf16>
+  %wkn = kiln.dequantize %kn, %skn {block = array<i64: 128, 1>, dtype = bf16} : (tensor<256x96xi4>, tensor<2x96xf32>) -> tensor<256x96xbf16>
+  %ykn = kiln.matmul %x, %wkn {transpose_a = false, transpose_b = false} : (tensor<4x256xbf16>, tensor<256x96xbf16>) -> tensor<4x96xbf16>
+  %w48 = kiln.dequantize %q48, %s48 {block = array<i64: 1, 48>, dtype = bf16} : (tensor<96x240xi4>, tensor<96x5xf32>) -> tensor<96x240xbf16>
+  %y48 = kiln.matmul %x240, %w48 {transpose_a = false, transpose_b = true} : (tensor<4x240xbf16>, tensor<96x240xbf16>) -> tensor<4x96xbf16>
+  %w2 = kiln.dequantize %q2, %s2 {block = array<i64: 1, 128>, dtype = bf16} : (tensor<96x256xi4>, tensor<96x2xf32>) -> tensor<96x256xbf16>
+  %z = kiln.mul %w2, %w2 : (tensor<96x256xbf16>, tensor<96x256xbf16>) -> tensor<96x256xbf16>
+  %zy = kiln.matmul %x, %z {transpose_a = false, transpose_b = true} : (tensor<4x256xbf16>, tensor<96x256xbf16>) -> tensor<4x96xbf16>
+  return %y, %g, %ykn, %y48, %zy : tensor<4x96xbf16>, tensor<10x64xbf16>, tensor<4x96xbf16>, tensor<4x96xbf16>, tensor<4x96xbf16>
+}
