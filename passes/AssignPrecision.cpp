@@ -98,7 +98,7 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
     ModuleOp module = getOperation();
     llvm::StringMap<DictionaryAttr> table = stateTable(module);
     OpBuilder b(module.getContext());
-    SmallVector<std::pair<Operation *, DictionaryAttr>> choices;
+    SmallVector<std::pair<ir::MatmulOp, DictionaryAttr>> choices;
     bool weightOnly = false;
     module.walk([&](ir::MatmulOp op) {
       StringAttr weight = narrowableWeight(op, table);
@@ -112,24 +112,30 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
     });
     // Expert weights of "rows" grouped_matmuls: only int4 has a form for
     // them (there is no scaled grouped_matmul yet), so fp8 keeps them.
-    WalkResult experts = module.walk([&](ir::GroupedMatmulOp op) {
-      StringAttr weight = narrowableExpertWeight(op, table);
-      if (!weight)
-        return WalkResult::advance();
-      Assignment *entry = entryFor(weight.getValue());
-      StringRef chosen = choose(weight.getValue());
-      if (entry && chosen != "int4" && chosen != "bf16") {
-        op.emitError("kiln-assign-precision: assign entry '")
-            << entry->entry << "' narrows the expert weights '"
-            << weight.getValue() << "' to " << chosen
-            << ", which has no grouped GEMM yet (expert weights take int4 "
-               "or bf16)";
-        return WalkResult::interrupt();
-      }
-      if (chosen == "int4") {
+    SmallVector<std::pair<Operation *, ArrayAttr>> expertChoices;
+    WalkResult experts = module.walk([&](Operation *op) {
+      SmallVector<Attribute> narrowed;
+      for (const ExpertWeight &w : narrowableExpertWeights(op, table)) {
+        Assignment *entry = entryFor(w.name.getValue());
+        StringRef chosen = choose(w.name.getValue());
+        if (entry && chosen != "int4" && chosen != "bf16") {
+          op->emitError("kiln-assign-precision: assign entry '")
+              << entry->entry << "' narrows the expert weights '"
+              << w.name.getValue() << "' to " << chosen
+              << ", which has no grouped GEMM yet (expert weights take int4 "
+                 "or bf16)";
+          return WalkResult::interrupt();
+        }
+        if (chosen != "int4")
+          continue;
         weightOnly = true;
-        choices.push_back({op, precisionChoice(b, "int4", blockSize, weight)});
+        NamedAttrList fields(precisionChoice(b, "int4", blockSize, w.name));
+        fields.set("operand", b.getI64IntegerAttr(w.operand));
+        fields.set("k_axis", b.getI64IntegerAttr(w.kAxis));
+        narrowed.push_back(fields.getDictionary(b.getContext()));
       }
+      if (!narrowed.empty())
+        expertChoices.push_back({op, b.getArrayAttr(narrowed)});
       return WalkResult::advance();
     });
     if (experts.wasInterrupted())
@@ -154,6 +160,8 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
         return signalPassFailure();
     }
     for (auto [op, choice] : choices)
+      op->setAttr(kPrecisionAttr, choice);
+    for (auto [op, choice] : expertChoices)
       op->setAttr(kPrecisionAttr, choice);
   }
 

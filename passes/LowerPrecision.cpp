@@ -61,51 +61,68 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
     declared.clear();
     delayedCopies.clear();
     llvm::StringMap<DictionaryAttr> table = stateTable(module);
+    // Matmuls carry one choice, the ops over experts' weights a list (their
+    // lowering tags what it writes, so both are collected first).
     SmallVector<ir::MatmulOp> tagged;
-    module.walk([&](ir::MatmulOp op) {
-      if (op->hasAttr(kPrecisionAttr))
-        tagged.push_back(op);
+    SmallVector<Operation *> experts;
+    module.walk([&](Operation *op) {
+      if (!op->hasAttr(kPrecisionAttr))
+        return;
+      if (auto matmul = llvm::dyn_cast<ir::MatmulOp>(op))
+        tagged.push_back(matmul);
+      else
+        experts.push_back(op);
     });
     for (ir::MatmulOp op : tagged)
       if (failed(lower(op, table)))
         return signalPassFailure();
-    SmallVector<ir::GroupedMatmulOp> experts;
-    module.walk([&](ir::GroupedMatmulOp op) {
-      if (op->hasAttr(kPrecisionAttr))
-        experts.push_back(op);
-    });
-    for (ir::GroupedMatmulOp op : experts)
+    for (Operation *op : experts)
       if (failed(lowerExperts(op)))
         return signalPassFailure();
     returnHistories(module);
   }
 
-  /// Expert weights (int4 only): w [E, K, N] ([E, N, K] with transpose_w) is
-  /// quantized in groups along K and dequantized in front of the unchanged
-  /// grouped_matmul, as lowerWeightOnly does for a matmul's weight.
-  LogicalResult lowerExperts(ir::GroupedMatmulOp op) {
-    auto choice = op->getAttrOfType<DictionaryAttr>(kPrecisionAttr);
+  /// Experts' weights (int4 only; narrowableExpertWeights): each chosen
+  /// operand is quantized in groups along its K and dequantized in front of
+  /// the unchanged op, as lowerWeightOnly does for a matmul's weight.
+  LogicalResult lowerExperts(Operation *op) {
+    auto choices = op->getAttrOfType<ArrayAttr>(kPrecisionAttr);
     op->removeAttr(kPrecisionAttr);
-    auto dtype = choice ? choice.getAs<TypeAttr>("dtype") : TypeAttr();
-    auto block = choice ? choice.getAs<IntegerAttr>("block") : IntegerAttr();
-    if (!dtype || !llvm::isa<IntegerType>(dtype.getValue()) || !block ||
-        block.getInt() < 1)
-      return op.emitOpError("has a malformed ")
-             << kPrecisionAttr
-             << " (expected an integer dtype and a block: only int4 narrows "
-                "expert weights): "
-             << choice;
-    Value w = op.getW();
-    auto type = llvm::cast<RankedTensorType>(w.getType());
-    SmallVector<int64_t> grouping{1, 1, 1};
-    grouping[op.getTransposeW() ? 2 : 1] = block.getInt();
+    if (!choices)
+      return op->emitOpError("has a malformed ")
+             << kPrecisionAttr << " (expected one dictionary per narrowed "
+             << "experts' weight)";
     OpBuilder b(op);
-    ir::QuantizeOp q = quantize(b, op.getLoc(), w, grouping, dtype);
-    PrimitiveBuilder pb(b, op.getLoc());
-    op.getWMutable().assign(pb.op<ir::DequantizeOp>(
-        {q.getQ(), q.getScale()},
-        {b.getNamedAttr("block", b.getDenseI64ArrayAttr(grouping)),
-         b.getNamedAttr("dtype", TypeAttr::get(type.getElementType()))}));
+    PrimitiveBuilder pb(b, op->getLoc());
+    for (Attribute entry : choices) {
+      auto choice = llvm::dyn_cast<DictionaryAttr>(entry);
+      auto dtype = choice ? choice.getAs<TypeAttr>("dtype") : TypeAttr();
+      auto block = choice ? choice.getAs<IntegerAttr>("block") : IntegerAttr();
+      auto operand =
+          choice ? choice.getAs<IntegerAttr>("operand") : IntegerAttr();
+      auto kAxis = choice ? choice.getAs<IntegerAttr>("k_axis") : IntegerAttr();
+      if (!dtype || !llvm::isa<IntegerType>(dtype.getValue()) || !block ||
+          block.getInt() < 1 || !operand ||
+          operand.getInt() >= op->getNumOperands() || !kAxis ||
+          kAxis.getInt() < 1 || kAxis.getInt() > 2)
+        return op->emitOpError("has a malformed ")
+               << kPrecisionAttr
+               << " entry (expected {operand, k_axis, dtype = an integer "
+                  "type, block}: only int4 narrows experts' weights): "
+               << entry;
+      Value w = op->getOperand(operand.getInt());
+      auto type = llvm::cast<RankedTensorType>(w.getType());
+      SmallVector<int64_t> grouping{1, 1, 1};
+      grouping[kAxis.getInt()] = block.getInt();
+      ir::QuantizeOp q = quantize(b, op->getLoc(), w, grouping, dtype);
+      op->setOperand(
+          operand.getInt(),
+          pb.op<ir::DequantizeOp>(
+              {q.getQ(), q.getScale()},
+              {b.getNamedAttr("block", b.getDenseI64ArrayAttr(grouping)),
+               b.getNamedAttr("dtype",
+                              TypeAttr::get(type.getElementType()))}));
+    }
     return success();
   }
 

@@ -31,17 +31,33 @@ StringAttr narrowableWeight(ir::MatmulOp op,
   return parameterRead(op.getB(), table);
 }
 
-StringAttr
-narrowableExpertWeight(ir::GroupedMatmulOp op,
-                       const llvm::StringMap<DictionaryAttr> &table) {
-  auto x = llvm::cast<RankedTensorType>(op.getX().getType());
-  auto w = llvm::cast<RankedTensorType>(op.getW().getType());
-  Type element = x.getElementType();
-  if (op.getMode() != ir::GroupedMatmulMode::rows ||
-      !(element.isBF16() || element.isF16() || element.isF32()) ||
-      w.getRank() != 3)
-    return {};
-  return parameterRead(op.getW(), table);
+SmallVector<ExpertWeight>
+narrowableExpertWeights(Operation *op,
+                        const llvm::StringMap<DictionaryAttr> &table) {
+  SmallVector<std::pair<unsigned, int64_t>> candidates;
+  if (auto grouped = llvm::dyn_cast<ir::GroupedMatmulOp>(op)) {
+    if (grouped.getMode() == ir::GroupedMatmulMode::rows)
+      candidates.push_back({1, grouped.getTransposeW() ? 2 : 1});
+  } else if (llvm::isa<ir::MoeGateUpOp>(op)) {
+    candidates = {{1, 2}, {2, 2}};
+  } else if (llvm::isa<ir::MoeDownOp>(op)) {
+    candidates.push_back({1, 2});
+  }
+  SmallVector<ExpertWeight> weights;
+  if (candidates.empty())
+    return weights;
+  Type element =
+      llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getElementType();
+  if (!(element.isBF16() || element.isF16() || element.isF32()))
+    return weights;
+  for (auto [operand, kAxis] : candidates) {
+    Value w = op->getOperand(operand);
+    if (llvm::cast<RankedTensorType>(w.getType()).getRank() != 3)
+      continue;
+    if (StringAttr name = parameterRead(w, table))
+      weights.push_back({operand, kAxis, name});
+  }
+  return weights;
 }
 
 DictionaryAttr precisionChoice(Builder &b, llvm::StringRef policy,

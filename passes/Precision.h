@@ -14,6 +14,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -22,7 +23,6 @@
 
 namespace kiln::ir {
 class DequantizeOp;
-class GroupedMatmulOp;
 class MatmulOp;
 } // namespace kiln::ir
 
@@ -57,12 +57,24 @@ mlir::StringAttr
 narrowableWeight(ir::MatmulOp op,
                  const llvm::StringMap<mlir::DictionaryAttr> &table);
 
-/// The same for the experts' weights of a "rows" grouped_matmul: float
-/// operands and a w [E, K, N] or [E, N, K] read from a parameter. Only the
-/// weight-only int4 policy narrows them.
-mlir::StringAttr
-narrowableExpertWeight(ir::GroupedMatmulOp op,
-                       const llvm::StringMap<mlir::DictionaryAttr> &table);
+/// One experts' weight ([E, ., .]) an op reads from a parameter: the
+/// operand, the axis of its K, and the parameter.
+struct ExpertWeight {
+  unsigned operand;
+  int64_t kAxis;
+  mlir::StringAttr name;
+};
+
+/// The experts' weights `op` reads from parameters of `table`, with float
+/// activations: a "rows" grouped_matmul's w ([E, K, N], or [E, N, K] with
+/// transpose_w), moe_gate_up's w_gate and w_up ([E, I, H]) and moe_down's
+/// w_down ([E, H, I]). Only the weight-only int4 policy narrows them: there
+/// is no scaled grouped GEMM yet. kiln-assign-precision records its choices
+/// for them as `kiln.precision = [{operand, k_axis, dtype, block, weight},
+/// ...]`, one dictionary per narrowed operand.
+llvm::SmallVector<ExpertWeight>
+narrowableExpertWeights(mlir::Operation *op,
+                        const llvm::StringMap<mlir::DictionaryAttr> &table);
 
 /// The amax history length of the fp8-delayed policy: steps whose largest
 /// amax sets a tensor's scale.

@@ -53,3 +53,38 @@ module attributes {kiln.state = [
     return %y : tensor<10x64xbf16>
   }
 }
+
+// -----
+
+// The fused MoE ops (kiln-fuse-moe's moe_gate_up and moe_down) read HF's
+// [E, I, H] gate and up and [E, H, I] down weights, K last: each is quantized
+// in groups along it and dequantized in front of the unchanged op (which
+// kiln-decompose later turns into grouped_matmuls reading the dequantize).
+// CHECK-LABEL: func.func @fused_experts
+// CHECK: %[[QG:.*]], %[[SG:.*]] = kiln.quantize %arg1 {block = array<i64: 1, 1, 128>, dtype = i4} : (tensor<4x64x256xbf16>)
+// CHECK-NEXT: %[[G:.*]] = kiln.dequantize %[[QG]], %[[SG]]
+// CHECK-NEXT: %[[QU:.*]], %[[SU:.*]] = kiln.quantize %arg2 {block = array<i64: 1, 1, 128>, dtype = i4}
+// CHECK-NEXT: %[[U:.*]] = kiln.dequantize %[[QU]], %[[SU]]
+// CHECK-NEXT: %[[ACT:[a-z0-9_]+]], %{{.*}}, %{{.*}} = kiln.moe_gate_up %arg0, %[[G]], %[[U]], %arg4, %arg6
+// CHECK-NEXT: %[[QD:.*]], %[[SD:.*]] = kiln.quantize %arg3 {block = array<i64: 1, 1, 128>, dtype = i4} : (tensor<4x256x64xbf16>) -> (tensor<4x256x64xi4>, tensor<4x256x1xf32>)
+// CHECK-NEXT: %[[D:.*]] = kiln.dequantize %[[QD]], %[[SD]]
+// CHECK-NEXT: kiln.moe_down %[[ACT]], %[[D]]
+// CHECK-NOT: kiln.precision
+module attributes {kiln.state = [
+    {name = "layers.1.mlp.experts.gate_proj", type = tensor<4x64x256xbf16>, kind = "parameter"},
+    {name = "layers.1.mlp.experts.up_proj", type = tensor<4x64x256xbf16>, kind = "parameter"},
+    {name = "layers.1.mlp.experts.down_proj", type = tensor<4x256x64xbf16>, kind = "parameter"}]} {
+  func.func @fused_experts(%x: tensor<3x256xbf16> {kiln.name = "x"},
+                           %wg: tensor<4x64x256xbf16> {kiln.state = "layers.1.mlp.experts.gate_proj"},
+                           %wu: tensor<4x64x256xbf16> {kiln.state = "layers.1.mlp.experts.up_proj"},
+                           %wd: tensor<4x256x64xbf16> {kiln.state = "layers.1.mlp.experts.down_proj"},
+                           %order: tensor<6xi64> {kiln.name = "order"},
+                           %slot: tensor<3x2xi64> {kiln.name = "slot"},
+                           %offsets: tensor<4xi64> {kiln.name = "offsets"},
+                           %w: tensor<3x2xf32> {kiln.name = "w"})
+      -> (tensor<3x256xbf16> {kiln.name = "y"}) {
+    %gu:3 = kiln.moe_gate_up %x, %wg, %wu, %order, %offsets : (tensor<3x256xbf16>, tensor<4x64x256xbf16>, tensor<4x64x256xbf16>, tensor<6xi64>, tensor<4xi64>) -> (tensor<6x64xbf16>, tensor<6x64xbf16>, tensor<6x64xbf16>)
+    %y = kiln.moe_down %gu#0, %wd, %w, %order, %slot, %offsets : (tensor<6x64xbf16>, tensor<4x256x64xbf16>, tensor<3x2xf32>, tensor<6xi64>, tensor<3x2xi64>, tensor<4xi64>) -> tensor<3x256xbf16>
+    return %y : tensor<3x256xbf16>
+  }
+}
