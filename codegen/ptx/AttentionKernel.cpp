@@ -31,6 +31,17 @@ namespace kiln::codegen::ptx {
 namespace {
 
 constexpr int64_t kWarps = 4;
+/// Terms of a dot product (q.k over dk, p.v over the keys) whose loads are
+/// issued before the first is summed (forLoopUnrolled).
+constexpr int64_t kUnroll = 8;
+
+/// sum + x * y where `valid`, else sum (the terms of a group past the end).
+Value accumulate(OpBuilder &b, Location l, Value valid, Value sum, Value x,
+                 Value y) {
+  return b.create<arith::SelectOp>(
+      l, valid,
+      b.create<arith::AddFOp>(l, sum, b.create<arith::MulFOp>(l, x, y)), sum);
+}
 
 struct AttentionShape {
   int64_t batch, qHeads, qLen, kvHeads, kLen, dk, dv;
@@ -145,13 +156,16 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
       b, l, lane, keys, lanes, {floatConst(b, l, compute, -INFINITY)},
       [&](OpBuilder &nb, Location nl, Value j, ValueRange acc) {
         Value kRow = nb.create<arith::AddIOp>(nl, kBase, nb.create<arith::MulIOp>(nl, j, c(nb, s.dk)));
-        Value dot = forLoop(nb, nl, c(nb, 0), c(nb, s.dk), one, {floatConst(nb, nl, compute, 0.0)},
-                            [&](OpBuilder &ib, Location il, Value d, ValueRange sum) {
-                              Value x = load(ib, il, q, ib.create<arith::AddIOp>(il, qBase, d));
-                              Value y = load(ib, il, kMem, ib.create<arith::AddIOp>(il, kRow, d));
-                              return SmallVector<Value>{ib.create<arith::AddFOp>(
-                                  il, sum[0], ib.create<arith::MulFOp>(il, x, y))};
-                            })[0];
+        Value dot = forLoopUnrolled(
+            nb, nl, c(nb, 0), c(nb, s.dk), 1, kUnroll, {floatConst(nb, nl, compute, 0.0)},
+            [&](OpBuilder &ib, Location il, Value d) -> SmallVector<Value> {
+              return {load(ib, il, q, ib.create<arith::AddIOp>(il, qBase, d)),
+                      load(ib, il, kMem, ib.create<arith::AddIOp>(il, kRow, d))};
+            },
+            [&](OpBuilder &ib, Location il, Value, Value valid, ArrayRef<Value> xy,
+                ValueRange sum) -> SmallVector<Value> {
+              return {accumulate(ib, il, valid, sum[0], xy[0], xy[1])};
+            })[0];
         Value score = nb.create<arith::MulFOp>(nl, dot, scale);
         nb.create<memref::StoreOp>(nl, score, scores, Value(nb.create<arith::AddIOp>(nl, scoreBase, j)));
         return SmallVector<Value>{nb.create<arith::MaximumFOp>(nl, acc[0], score)};
@@ -186,17 +200,20 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
   Type outElement = llvm::cast<MemRefType>(out.getType()).getElementType();
   Value outBase = b.create<arith::MulIOp>(l, row, c(b, s.dv));
   forLoop(b, l, lane, c(b, s.dv), lanes, {}, [&](OpBuilder &nb, Location nl, Value col, ValueRange) {
-    Value acc = forLoop(nb, nl, c(nb, 0), keys, one, {floatConst(nb, nl, compute, 0.0)},
-                        [&](OpBuilder &ib, Location il, Value j, ValueRange sum) {
-                          Value p = ib.create<memref::LoadOp>(
-                              il, scores, Value(ib.create<arith::AddIOp>(il, scoreBase, j)));
-                          Value at = ib.create<arith::AddIOp>(
-                              il, ib.create<arith::AddIOp>(
-                                      il, vBase, ib.create<arith::MulIOp>(il, j, c(ib, s.dv))),
-                              col);
-                          return SmallVector<Value>{ib.create<arith::AddFOp>(
-                              il, sum[0], ib.create<arith::MulFOp>(il, p, load(ib, il, v, at)))};
-                        })[0];
+    Value acc = forLoopUnrolled(
+        nb, nl, c(nb, 0), keys, 1, kUnroll, {floatConst(nb, nl, compute, 0.0)},
+        [&](OpBuilder &ib, Location il, Value j) -> SmallVector<Value> {
+          Value p = ib.create<memref::LoadOp>(
+              il, scores, Value(ib.create<arith::AddIOp>(il, scoreBase, j)));
+          Value at = ib.create<arith::AddIOp>(
+              il, ib.create<arith::AddIOp>(il, vBase, ib.create<arith::MulIOp>(il, j, c(ib, s.dv))),
+              col);
+          return {p, load(ib, il, v, at)};
+        },
+        [&](OpBuilder &ib, Location il, Value, Value valid, ArrayRef<Value> pv,
+            ValueRange sum) -> SmallVector<Value> {
+          return {accumulate(ib, il, valid, sum[0], pv[0], pv[1])};
+        })[0];
     ifThen(nb, nl, live, [&](OpBuilder &wb, Location wl) {
       wb.create<memref::StoreOp>(wl, convert(wb, wl, acc, outElement), out,
                                  Value(wb.create<arith::AddIOp>(wl, outBase, col)));

@@ -114,6 +114,39 @@ ValueRange forLoop(OpBuilder &b, Location l, Value lo, Value hi, Value step, Val
   return loop.getResults();
 }
 
+SmallVector<Value> forLoopUnrolled(
+    OpBuilder &b, Location l, Value lo, Value hi, int64_t step, int64_t unroll,
+    ValueRange inits,
+    const std::function<SmallVector<Value>(OpBuilder &, Location, Value)>
+        &read,
+    const std::function<SmallVector<Value>(OpBuilder &, Location, Value, Value,
+                                           ArrayRef<Value>, ValueRange)> &use) {
+  auto loop = b.create<scf::ForOp>(
+      l, lo, hi, indexConst(b, l, step * unroll), inits,
+      [&](OpBuilder &nb, Location nl, Value first, ValueRange carried) {
+        // first < hi inside the loop, so hi - 1 is a valid index.
+        Value last = nb.create<arith::SubIOp>(nl, hi, indexConst(nb, nl, 1));
+        SmallVector<Value> ks, valid;
+        SmallVector<SmallVector<Value>> reads;
+        for (int64_t j = 0; j < unroll; ++j) {
+          Value k = j == 0 ? first
+                           : nb.create<arith::AddIOp>(
+                                 nl, first, indexConst(nb, nl, j * step));
+          ks.push_back(k);
+          valid.push_back(
+              nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, k, hi));
+          reads.push_back(
+              read(nb, nl, nb.create<arith::MinUIOp>(nl, k, last)));
+        }
+        SmallVector<Value> acc(carried.begin(), carried.end());
+        for (int64_t j = 0; j < unroll; ++j)
+          acc = use(nb, nl, ks[j], valid[j], reads[j], acc);
+        nb.create<scf::YieldOp>(nl, acc);
+      });
+  return SmallVector<Value>(loop.getResults().begin(),
+                            loop.getResults().end());
+}
+
 void ifThen(OpBuilder &b, Location l, Value cond,
             const std::function<void(OpBuilder &, Location)> &body) {
   b.create<scf::IfOp>(l, cond, [&](OpBuilder &tb, Location tl) {

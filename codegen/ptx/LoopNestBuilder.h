@@ -123,6 +123,26 @@ constexpr int64_t kBlockRowLanes = 256, kBlockRowMinCols = 4096;
 
 int64_t rowLanes(int64_t cols);
 
+/// Elements of a row one lane reads before it uses the first of them: a
+/// strided loop that waits for each load before the next one leaves a row of
+/// a few thousand elements latency-bound (the decode step's norms of 64 rows
+/// and its argmax over the vocabulary).
+constexpr int64_t kRowUnroll = 8;
+
+/// Lane `lane` of `lanes` visits k = lane, lane + lanes, ... < count in
+/// ascending order, kRowUnroll at a time: `read` is called for each k of a
+/// group first (with k clamped into the row, so every read is in bounds),
+/// then `use` for each in order with whether k is really in the row. The
+/// order of `use` is that of the plain strided loop, so results keep their
+/// bits. `use` returns the new carried values (`init` in, the last out).
+SmallVector<Value> forEachStrided(
+    OpBuilder &nb, Location l, Value lane, int64_t count, int64_t lanes,
+    ValueRange init,
+    const std::function<SmallVector<Value>(OpBuilder &, Location, Value)>
+        &read,
+    const std::function<SmallVector<Value>(OpBuilder &, Location, Value, Value,
+                                           ArrayRef<Value>, ValueRange)> &use);
+
 /// The shared-memory slots of a block-per-row reduction: one value per warp,
 /// a module global the kernel outlining carries into the gpu.module.
 Value rowPartials(OpBuilder &nb, Location l, ModuleOp module, Type compute);

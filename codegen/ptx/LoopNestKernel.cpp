@@ -231,21 +231,30 @@ buildRowKernel(OpBuilder &b, Operation *root, func::FuncOp func,
           readers.push_back(readerFor(operand));
           shapes.push_back(shapeOf(operand));
         }
-        nb.create<scf::ForOp>(
-            l, lane, c(nb, cols), c(nb, lanes), ValueRange{},
-            [&](OpBuilder &ib, Location il, Value k, ValueRange) {
+        // The root over the row, its operands read kRowUnroll elements at a
+        // time before any is stored (forEachStrided).
+        forEachStrided(
+            nb, l, lane, cols, lanes, ValueRange{},
+            [&](OpBuilder &ib, Location il, Value k) -> SmallVector<Value> {
               Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
-              SmallVector<Value> scalars = readBroadcast(
-                  ib, il, readers, shapes, rootShape,
-                  delinearize(ib, il, flat, rootShape), body->compute);
+              return readBroadcast(ib, il, readers, shapes, rootShape,
+                                   delinearize(ib, il, flat, rootShape),
+                                   body->compute);
+            },
+            [&](OpBuilder &ib, Location il, Value k, Value valid,
+                ArrayRef<Value> scalars, ValueRange) -> SmallVector<Value> {
               FailureOr<Value> r = body->fn(ib, il, scalars);
               if (failed(r)) {
                 ok = false;
                 r = scalars[0];
               }
-              ib.create<memref::StoreOp>(il, convert(ib, il, *r, element), out,
-                                         flat);
-              ib.create<scf::YieldOp>(il);
+              Value stored = convert(ib, il, *r, element);
+              Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
+              ib.create<scf::IfOp>(il, valid, [&](OpBuilder &tb, Location tl) {
+                tb.create<memref::StoreOp>(tl, stored, out, flat);
+                tb.create<scf::YieldOp>(tl);
+              });
+              return {};
             });
       });
   return ok ? absl::OkStatus()

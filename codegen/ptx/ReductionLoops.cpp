@@ -8,6 +8,8 @@
 
 #include "codegen/ptx/LoopNestBuilder.h"
 
+#include "codegen/ptx/DirectKernel.h"
+
 #include "absl/strings/str_cat.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -58,6 +60,19 @@ int64_t rowLanes(int64_t cols) {
   return cols >= kBlockRowMinCols ? kBlockRowLanes : 32;
 }
 
+SmallVector<Value> forEachStrided(
+    OpBuilder &nb, Location l, Value lane, int64_t count, int64_t lanes,
+    ValueRange init,
+    const std::function<SmallVector<Value>(OpBuilder &, Location, Value)>
+        &read,
+    const std::function<SmallVector<Value>(OpBuilder &, Location, Value, Value,
+                                           ArrayRef<Value>, ValueRange)> &use) {
+  int64_t trips = (count + lanes - 1) / lanes; // the most any lane takes
+  return forLoopUnrolled(nb, l, lane, indexConst(nb, l, count), lanes,
+                         std::min(kRowUnroll, std::max<int64_t>(trips, 1)),
+                         init, read, use);
+}
+
 /// The shared-memory slots of a block-per-row reduction: one value per warp,
 /// a module global the kernel outlining carries into the gpu.module.
 Value rowPartials(OpBuilder &nb, Location l, ModuleOp module, Type compute) {
@@ -97,13 +112,18 @@ Value warpReduceRow(
                   const std::function<Value(OpBuilder &, Location, Value)> &f,
                   const std::function<Value(OpBuilder &, Location, Value,
                                             Value)> &add) {
-    auto loop = nb.create<scf::ForOp>(
-        l, lane, c(count), c(lanes), ValueRange{init},
-        [&](OpBuilder &ib, Location il, Value k, ValueRange acc) {
-          ib.create<scf::YieldOp>(
-              il, add(ib, il, acc[0], f(ib, il, load(ib, il, k))));
-        });
-    Value acc = loop.getResult(0);
+    // Elements past the row leave the value as it is (a select, not an
+    // identity: adding +0 would turn a -0 sum into +0).
+    Value acc = forEachStrided(
+        nb, l, lane, count, lanes, ValueRange{init},
+        [&](OpBuilder &ib, Location il, Value k) -> SmallVector<Value> {
+          return {f(ib, il, load(ib, il, k))};
+        },
+        [&](OpBuilder &ib, Location il, Value, Value valid,
+            ArrayRef<Value> x, ValueRange carried) -> SmallVector<Value> {
+          return {ib.create<arith::SelectOp>(
+              il, valid, add(ib, il, carried[0], x[0]), carried[0])};
+        })[0];
     for (int32_t offset = 16; offset >= 1; offset /= 2) {
       auto shuffle =
           nb.create<gpu::ShuffleOp>(l, acc, offset, 32, gpu::ShuffleMode::XOR);

@@ -2,7 +2,10 @@
 // cast and its int4 weight chain run once in kiln.derive_state, whose
 // results are device-resident state; the executor reruns it after train
 // writes the weights. kiln-run compares each entry's outputs and the derived
-// states with the CPU executor's.
+// states with the CPU executor's where both targets keep the same tensor: the
+// ptx target keeps the int4 weight packed (its GEMM dequantizes it as it
+// loads it) where the host keeps it dequantized, so that chain is compared
+// through decode's y.
 module attributes {kiln.state = [
     {name = "norm", type = tensor<256xbf16>, kind = "parameter", init = "ones"},
     {name = "proj", type = tensor<64x256xbf16>, kind = "parameter", init = "normal", a = 0.05, seed = 7}]} {
