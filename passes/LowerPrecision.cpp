@@ -120,8 +120,7 @@ struct LowerPrecisionPass : impl::LowerPrecisionBase<LowerPrecisionPass> {
           pb.op<ir::DequantizeOp>(
               {q.getQ(), q.getScale()},
               {b.getNamedAttr("block", b.getDenseI64ArrayAttr(grouping)),
-               b.getNamedAttr("dtype",
-                              TypeAttr::get(type.getElementType()))}));
+               b.getNamedAttr("dtype", TypeAttr::get(type.getElementType()))}));
     }
     return success();
   }

@@ -46,8 +46,8 @@ narrowableExpertWeights(Operation *op,
   SmallVector<ExpertWeight> weights;
   if (candidates.empty())
     return weights;
-  Type element =
-      llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getElementType();
+  Type element = llvm::cast<RankedTensorType>(op->getOperand(0).getType())
+                     .getElementType();
   if (!(element.isBF16() || element.isF16() || element.isF32()))
     return weights;
   for (auto [operand, kAxis] : candidates) {
@@ -90,8 +90,8 @@ bool isGemmInt4Weight(ir::DequantizeOp op) {
   OpOperand &use = *op.getResult().getUses().begin();
   Operation *gemm = use.getOwner();
   if (auto matmul = llvm::dyn_cast<ir::MatmulOp>(gemm))
-    return use.getOperandNumber() == 1 && rank == 2 &&
-           matmul.getTransposeB() && !matmul.getTransposeA();
+    return use.getOperandNumber() == 1 && rank == 2 && matmul.getTransposeB() &&
+           !matmul.getTransposeA();
   if (auto grouped = llvm::dyn_cast<ir::GroupedMatmulOp>(gemm))
     return use.getOperandNumber() == 1 && rank == 3 &&
            grouped.getMode() == ir::GroupedMatmulMode::rows &&

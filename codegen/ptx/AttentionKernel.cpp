@@ -157,13 +157,15 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
       [&](OpBuilder &nb, Location nl, Value j, ValueRange acc) {
         Value kRow = nb.create<arith::AddIOp>(nl, kBase, nb.create<arith::MulIOp>(nl, j, c(nb, s.dk)));
         Value dot = forLoopUnrolled(
-            nb, nl, c(nb, 0), c(nb, s.dk), 1, kUnroll, {floatConst(nb, nl, compute, 0.0)},
+            nb, nl, c(nb, 0), c(nb, s.dk), 1, kUnroll,
+            {floatConst(nb, nl, compute, 0.0)},
             [&](OpBuilder &ib, Location il, Value d) -> SmallVector<Value> {
-              return {load(ib, il, q, ib.create<arith::AddIOp>(il, qBase, d)),
-                      load(ib, il, kMem, ib.create<arith::AddIOp>(il, kRow, d))};
+              return {
+                  load(ib, il, q, ib.create<arith::AddIOp>(il, qBase, d)),
+                  load(ib, il, kMem, ib.create<arith::AddIOp>(il, kRow, d))};
             },
-            [&](OpBuilder &ib, Location il, Value, Value valid, ArrayRef<Value> xy,
-                ValueRange sum) -> SmallVector<Value> {
+            [&](OpBuilder &ib, Location il, Value, Value valid,
+                ArrayRef<Value> xy, ValueRange sum) -> SmallVector<Value> {
               return {accumulate(ib, il, valid, sum[0], xy[0], xy[1])};
             })[0];
         Value score = nb.create<arith::MulFOp>(nl, dot, scale);
@@ -199,27 +201,34 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
   Value out = k.result(0);
   Type outElement = llvm::cast<MemRefType>(out.getType()).getElementType();
   Value outBase = b.create<arith::MulIOp>(l, row, c(b, s.dv));
-  forLoop(b, l, lane, c(b, s.dv), lanes, {}, [&](OpBuilder &nb, Location nl, Value col, ValueRange) {
-    Value acc = forLoopUnrolled(
-        nb, nl, c(nb, 0), keys, 1, kUnroll, {floatConst(nb, nl, compute, 0.0)},
-        [&](OpBuilder &ib, Location il, Value j) -> SmallVector<Value> {
-          Value p = ib.create<memref::LoadOp>(
-              il, scores, Value(ib.create<arith::AddIOp>(il, scoreBase, j)));
-          Value at = ib.create<arith::AddIOp>(
-              il, ib.create<arith::AddIOp>(il, vBase, ib.create<arith::MulIOp>(il, j, c(ib, s.dv))),
-              col);
-          return {p, load(ib, il, v, at)};
-        },
-        [&](OpBuilder &ib, Location il, Value, Value valid, ArrayRef<Value> pv,
-            ValueRange sum) -> SmallVector<Value> {
-          return {accumulate(ib, il, valid, sum[0], pv[0], pv[1])};
-        })[0];
-    ifThen(nb, nl, live, [&](OpBuilder &wb, Location wl) {
-      wb.create<memref::StoreOp>(wl, convert(wb, wl, acc, outElement), out,
-                                 Value(wb.create<arith::AddIOp>(wl, outBase, col)));
-    });
-    return SmallVector<Value>{};
-  });
+  forLoop(
+      b, l, lane, c(b, s.dv), lanes, {},
+      [&](OpBuilder &nb, Location nl, Value col, ValueRange) {
+        Value acc = forLoopUnrolled(
+            nb, nl, c(nb, 0), keys, 1, kUnroll,
+            {floatConst(nb, nl, compute, 0.0)},
+            [&](OpBuilder &ib, Location il, Value j) -> SmallVector<Value> {
+              Value p = ib.create<memref::LoadOp>(
+                  il, scores,
+                  Value(ib.create<arith::AddIOp>(il, scoreBase, j)));
+              Value at = ib.create<arith::AddIOp>(
+                  il,
+                  ib.create<arith::AddIOp>(
+                      il, vBase, ib.create<arith::MulIOp>(il, j, c(ib, s.dv))),
+                  col);
+              return {p, load(ib, il, v, at)};
+            },
+            [&](OpBuilder &ib, Location il, Value, Value valid,
+                ArrayRef<Value> pv, ValueRange sum) -> SmallVector<Value> {
+              return {accumulate(ib, il, valid, sum[0], pv[0], pv[1])};
+            })[0];
+        ifThen(nb, nl, live, [&](OpBuilder &wb, Location wl) {
+          wb.create<memref::StoreOp>(
+              wl, convert(wb, wl, acc, outElement), out,
+              Value(wb.create<arith::AddIOp>(wl, outBase, col)));
+        });
+        return SmallVector<Value>{};
+      });
   return absl::OkStatus();
 }
 

@@ -117,8 +117,7 @@ ValueRange forLoop(OpBuilder &b, Location l, Value lo, Value hi, Value step, Val
 SmallVector<Value> forLoopUnrolled(
     OpBuilder &b, Location l, Value lo, Value hi, int64_t step, int64_t unroll,
     ValueRange inits,
-    const std::function<SmallVector<Value>(OpBuilder &, Location, Value)>
-        &read,
+    const std::function<SmallVector<Value>(OpBuilder &, Location, Value)> &read,
     const std::function<SmallVector<Value>(OpBuilder &, Location, Value, Value,
                                            ArrayRef<Value>, ValueRange)> &use) {
   auto loop = b.create<scf::ForOp>(
@@ -135,16 +134,14 @@ SmallVector<Value> forLoopUnrolled(
           ks.push_back(k);
           valid.push_back(
               nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, k, hi));
-          reads.push_back(
-              read(nb, nl, nb.create<arith::MinUIOp>(nl, k, last)));
+          reads.push_back(read(nb, nl, nb.create<arith::MinUIOp>(nl, k, last)));
         }
         SmallVector<Value> acc(carried.begin(), carried.end());
         for (int64_t j = 0; j < unroll; ++j)
           acc = use(nb, nl, ks[j], valid[j], reads[j], acc);
         nb.create<scf::YieldOp>(nl, acc);
       });
-  return SmallVector<Value>(loop.getResults().begin(),
-                            loop.getResults().end());
+  return SmallVector<Value>(loop.getResults().begin(), loop.getResults().end());
 }
 
 void ifThen(OpBuilder &b, Location l, Value cond,

@@ -86,14 +86,15 @@ forLoop(mlir::OpBuilder &b, mlir::Location l, mlir::Value lo, mlir::Value hi,
 /// `inits` (returned at the end). `use` runs in the plain loop's order, so
 /// results keep their bits; a group's reads are in flight together, where a
 /// loop that waits for each load before issuing the next is latency-bound.
-llvm::SmallVector<mlir::Value> forLoopUnrolled(
-    mlir::OpBuilder &b, mlir::Location l, mlir::Value lo, mlir::Value hi,
-    int64_t step, int64_t unroll, mlir::ValueRange inits,
-    const std::function<llvm::SmallVector<mlir::Value>(
-        mlir::OpBuilder &, mlir::Location, mlir::Value)> &read,
-    const std::function<llvm::SmallVector<mlir::Value>(
-        mlir::OpBuilder &, mlir::Location, mlir::Value, mlir::Value,
-        llvm::ArrayRef<mlir::Value>, mlir::ValueRange)> &use);
+llvm::SmallVector<mlir::Value>
+forLoopUnrolled(mlir::OpBuilder &b, mlir::Location l, mlir::Value lo,
+                mlir::Value hi, int64_t step, int64_t unroll,
+                mlir::ValueRange inits,
+                const std::function<llvm::SmallVector<mlir::Value>(
+                    mlir::OpBuilder &, mlir::Location, mlir::Value)> &read,
+                const std::function<llvm::SmallVector<mlir::Value>(
+                    mlir::OpBuilder &, mlir::Location, mlir::Value, mlir::Value,
+                    llvm::ArrayRef<mlir::Value>, mlir::ValueRange)> &use);
 /// scf.if without results.
 void ifThen(mlir::OpBuilder &b, mlir::Location l, mlir::Value cond,
             const std::function<void(mlir::OpBuilder &, mlir::Location)> &body);

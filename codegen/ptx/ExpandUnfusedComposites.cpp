@@ -207,8 +207,7 @@ struct ExpandUnfusedCompositesPass
     // clean up as the graph pipeline does after kiln-decompose.
     std::vector<std::string> others;
     for (StringRef name : passes::compositeOpNames())
-      if (!llvm::is_contained(directComposites(), name) &&
-          name != "dequantize")
+      if (!llvm::is_contained(directComposites(), name) && name != "dequantize")
         others.push_back(name.str());
     passes::DecomposeOptions rest;
     rest.onlyOps = others;

@@ -138,8 +138,7 @@ constexpr int64_t kRowUnroll = 8;
 SmallVector<Value> forEachStrided(
     OpBuilder &nb, Location l, Value lane, int64_t count, int64_t lanes,
     ValueRange init,
-    const std::function<SmallVector<Value>(OpBuilder &, Location, Value)>
-        &read,
+    const std::function<SmallVector<Value>(OpBuilder &, Location, Value)> &read,
     const std::function<SmallVector<Value>(OpBuilder &, Location, Value, Value,
                                            ArrayRef<Value>, ValueRange)> &use);
 

@@ -79,8 +79,8 @@ class MmaKernelEmitter {
 public:
   MmaKernelEmitter(OpBuilder &b, Location loc, const MatmulGeometry &g,
                    std::optional<Int4Operand> int4 = std::nullopt)
-      : b(b), loc(loc), g(g), int4(int4),
-        stages(int4 ? kInt4Stages : kStages) {}
+      : b(b), loc(loc), g(g), int4(int4), stages(int4 ? kInt4Stages : kStages) {
+  }
 
   void emit(Value a, Value bm, Value out, Value smemA, Value smemB, const TilePlacement &p) {
     Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
@@ -121,7 +121,8 @@ public:
           // tile kt has landed.
           Value next = b.create<arith::AddIOp>(loc, kt, c(stages - 1));
           loadStage(rem(next, c(stages)), mul(next, c(kBlockK)));
-          b.create<nvgpu::DeviceAsyncWaitOp>(loc, lastGroup, b.getI32IntegerAttr(stages - 1));
+          b.create<nvgpu::DeviceAsyncWaitOp>(loc, lastGroup,
+                                             b.getI32IntegerAttr(stages - 1));
           b.create<gpu::BarrierOp>(loc);
           SmallVector<Value> updated(acc.begin(), acc.end());
           Value stage = rem(kt, c(stages));
@@ -189,10 +190,11 @@ private:
             ? copyTile(a, c(g.a.rows), g.a.cols, batchA, smemA, stage, k0, blockRow, kBlockK, kBlockM)
             : copyTile(a, rowLimit, g.a.cols, batchA, smemA, stage, blockRow, k0, kBlockM, kBlockK);
     SmallVector<Value> more =
-        int4 ? copyInt4Rows(stage, k0)
-        : g.transposeB
-            ? copyTile(bm, c(g.b.rows), g.b.cols, batchB, smemB, stage, blockCol, k0, kBlockN, kBlockK)
-            : copyTile(bm, c(g.b.rows), g.b.cols, batchB, smemB, stage, k0, blockCol, kBlockK, kBlockN);
+        int4           ? copyInt4Rows(stage, k0)
+        : g.transposeB ? copyTile(bm, c(g.b.rows), g.b.cols, batchB, smemB,
+                                  stage, blockCol, k0, kBlockN, kBlockK)
+                       : copyTile(bm, c(g.b.rows), g.b.cols, batchB, smemB,
+                                  stage, k0, blockCol, kBlockK, kBlockN);
     tokens.append(more);
     lastGroup = b.create<nvgpu::DeviceAsyncCreateGroupOp>(
         loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
@@ -207,7 +209,8 @@ private:
     auto token = nvgpu::DeviceAsyncTokenType::get(b.getContext());
     Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
     Value n = add(blockCol, tid);
-    Value inside = b.create<arith::AndIOp>(loc, less(n, c(g.n)), less(k0, c(g.k)));
+    Value inside =
+        b.create<arith::AndIOp>(loc, less(n, c(g.n)), less(k0, c(g.k)));
     if (active)
       inside = b.create<arith::AndIOp>(loc, inside, active);
     Value row = minIndex(n, c(g.n - 1));
@@ -232,11 +235,14 @@ private:
     Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
     Type i8 = b.getI8Type();
     auto bytesType = VectorType::get({16}, i8);
-    Value raw = b.create<memref::LoadOp>(loc, int4->rawRows, ValueRange{stage, tid});
+    Value raw =
+        b.create<memref::LoadOp>(loc, int4->rawRows, ValueRange{stage, tid});
     Value bytes = b.create<vector::BitCastOp>(loc, bytesType, raw);
     Attribute fourBits = b.getI8IntegerAttr(4);
-    Value four = b.create<arith::ConstantOp>(loc, DenseElementsAttr::get(bytesType, fourBits));
-    Value low = b.create<arith::ShRSIOp>(loc, b.create<arith::ShLIOp>(loc, bytes, four), four);
+    Value four = b.create<arith::ConstantOp>(
+        loc, DenseElementsAttr::get(bytesType, fourBits));
+    Value low = b.create<arith::ShRSIOp>(
+        loc, b.create<arith::ShLIOp>(loc, bytes, four), four);
     Value high = b.create<arith::ShRSIOp>(loc, bytes, four);
     SmallVector<int64_t> interleave;
     for (int64_t j = 0; j < 16; ++j) {
@@ -246,15 +252,20 @@ private:
     Value nibbles = b.create<vector::ShuffleOp>(loc, low, high, interleave);
     auto f32s = VectorType::get({kBlockK}, b.getF32Type());
     Value values = b.create<arith::SIToFPOp>(loc, f32s, nibbles);
-    Value scale = b.create<memref::LoadOp>(loc, int4->scales, ValueRange{stage, tid});
-    Value scaled = b.create<arith::MulFOp>(loc, values, b.create<vector::BroadcastOp>(loc, f32s, scale));
-    Value rounded = b.create<arith::TruncFOp>(loc, VectorType::get({kBlockK}, g.element), scaled);
-    Value bits = b.create<vector::BitCastOp>(loc, VectorType::get({kBlockK}, b.getF16Type()), rounded);
+    Value scale =
+        b.create<memref::LoadOp>(loc, int4->scales, ValueRange{stage, tid});
+    Value scaled = b.create<arith::MulFOp>(
+        loc, values, b.create<vector::BroadcastOp>(loc, f32s, scale));
+    Value rounded = b.create<arith::TruncFOp>(
+        loc, VectorType::get({kBlockK}, g.element), scaled);
+    Value bits = b.create<vector::BitCastOp>(
+        loc, VectorType::get({kBlockK}, b.getF16Type()), rounded);
     for (int64_t j = 0; j < kBlockK / kChunk; ++j) {
-      Value chunk = b.create<vector::ExtractStridedSliceOp>(loc, bits, ArrayRef<int64_t>{j * kChunk},
-                                                            ArrayRef<int64_t>{kChunk},
-                                                            ArrayRef<int64_t>{1});
-      b.create<memref::StoreOp>(loc, chunk, int4->tileChunks, ValueRange{c(0), tid, c(j)});
+      Value chunk = b.create<vector::ExtractStridedSliceOp>(
+          loc, bits, ArrayRef<int64_t>{j * kChunk}, ArrayRef<int64_t>{kChunk},
+          ArrayRef<int64_t>{1});
+      b.create<memref::StoreOp>(loc, chunk, int4->tileChunks,
+                                ValueRange{c(0), tid, c(j)});
     }
   }
 
@@ -273,7 +284,8 @@ private:
 
   /// One k16 step: fragments of A (4 m16 tiles) and B (8 n8 tiles) for this
   /// warp, then 32 mma.sync into the accumulators.
-  void multiplyStep(Value stage, Value stageB, int64_t kk, SmallVector<Value> &acc) {
+  void multiplyStep(Value stage, Value stageB, int64_t kk,
+                    SmallVector<Value> &acc) {
     Value lr = rem(lane, c(8)), mat = div(lane, c(8));
     Value matLow = rem(mat, c(2)), matHigh = div(mat, c(2));
     SmallVector<SmallVector<Value>> fa, fb;
@@ -291,10 +303,12 @@ private:
       Value n0 = add(warpCol, c(p * 16));
       // Matrices: (k0-7,n0-7) (k8-15,n0-7) (k0-7,n8-15) (k8-15,n8-15).
       if (g.transposeB)
-        fb.push_back(ldmatrix(smemB, stageB, add(n0, add(lr, mul(matHigh, c(8)))),
+        fb.push_back(ldmatrix(smemB, stageB,
+                              add(n0, add(lr, mul(matHigh, c(8)))),
                               add(c(kk), mul(matLow, c(8))), false));
       else
-        fb.push_back(ldmatrix(smemB, stageB, add(c(kk), add(lr, mul(matLow, c(8)))),
+        fb.push_back(ldmatrix(smemB, stageB,
+                              add(c(kk), add(lr, mul(matLow, c(8)))),
                               add(n0, mul(matHigh, c(8))), true));
     }
     Type f32 = b.getF32Type();
@@ -359,8 +373,8 @@ namespace {
 
 /// The kernel and its launching function for `op`, whose B is read from
 /// `int4Weight`'s packed int4 and scales when that is set.
-absl::Status buildMmaKernel(Operation *op, kir::DequantizeOp int4Weight, ModuleOp module,
-                            const std::string &name) {
+absl::Status buildMmaKernel(Operation *op, kir::DequantizeOp int4Weight,
+                            ModuleOp module, const std::string &name) {
   auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
   MatmulGeometry g = grouped ? groupedGeometryOf(grouped) : geometryOf(llvm::cast<kir::MatmulOp>(op));
   MLIRContext *ctx = module.getContext();
@@ -378,21 +392,24 @@ absl::Status buildMmaKernel(Operation *op, kir::DequantizeOp int4Weight, ModuleO
     Type i32 = b.getI32Type();
     args[1] = MemRefType::get({g.b.batch, g.b.rows, g.b.cols / 8}, i32);
     args.insert(args.begin() + 2,
-                MemRefType::get({g.b.batch, g.b.rows, (g.b.cols + groupSize - 1) / groupSize},
+                MemRefType::get({g.b.batch, g.b.rows,
+                                 (g.b.cols + groupSize - 1) / groupSize},
                                 b.getF32Type()));
   }
   int64_t stages = int4Weight ? kInt4Stages : kStages;
   auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   auto smemType = [&](int64_t count, int64_t rows, int64_t cols) {
-    return MemRefType::get({count, rows, cols + kPad}, bits, MemRefLayoutAttrInterface(),
-                           workgroup);
+    return MemRefType::get({count, rows, cols + kPad}, bits,
+                           MemRefLayoutAttrInterface(), workgroup);
   };
   auto shared = [&](ArrayRef<int64_t> shape, Type element) {
-    return MemRefType::get(shape, element, MemRefLayoutAttrInterface(), workgroup);
+    return MemRefType::get(shape, element, MemRefLayoutAttrInterface(),
+                           workgroup);
   };
-  Type smemA = g.transposeA ? smemType(stages, kBlockK, kBlockM) : smemType(stages, kBlockM, kBlockK);
+  Type smemA = g.transposeA ? smemType(stages, kBlockK, kBlockM)
+                            : smemType(stages, kBlockM, kBlockK);
   // The int4 kernel's mma reads one bf16 tile, dequantized from the stages.
-  Type smemB = int4Weight ? smemType(1, kBlockN, kBlockK)
+  Type smemB = int4Weight     ? smemType(1, kBlockN, kBlockK)
                : g.transposeB ? smemType(stages, kBlockN, kBlockK)
                               : smemType(stages, kBlockK, kBlockN);
 
@@ -409,10 +426,11 @@ absl::Status buildMmaKernel(Operation *op, kir::DequantizeOp int4Weight, ModuleO
   auto bytesOf = [](Type t) {
     auto m = llvm::cast<MemRefType>(t);
     Type e = m.getElementType();
-    int64_t elementBytes = llvm::isa<VectorType>(e)
-                               ? llvm::cast<VectorType>(e).getNumElements() *
-                                     llvm::cast<VectorType>(e).getElementTypeBitWidth() / 8
-                               : e.getIntOrFloatBitWidth() / 8;
+    int64_t elementBytes =
+        llvm::isa<VectorType>(e)
+            ? llvm::cast<VectorType>(e).getNumElements() *
+                  llvm::cast<VectorType>(e).getElementTypeBitWidth() / 8
+            : e.getIntOrFloatBitWidth() / 8;
     return m.getNumElements() * elementBytes;
   };
   Value dynamic = kb.create<gpu::DynamicSharedMemoryOp>(
@@ -434,18 +452,19 @@ absl::Status buildMmaKernel(Operation *op, kir::DequantizeOp int4Weight, ModuleO
   if (int4Weight) {
     // Two views of the bf16 tile: f16 elements for ldmatrix, 16-byte chunks
     // for the dequantized rows' stores (each row is kBlockK + kPad wide).
-    Value tileChunks = view(
-        shared({1, kBlockN, (kBlockK + kPad) / kChunk}, VectorType::get({kChunk}, bits)),
-        sharedBytes);
+    Value tileChunks = view(shared({1, kBlockN, (kBlockK + kPad) / kChunk},
+                                   VectorType::get({kChunk}, bits)),
+                            sharedBytes);
     sharedBytes += bytesOf(smemB);
-    int4 = Int4Operand{kernel.getArgument(1),
-                       kernel.getArgument(2),
-                       groupSize,
-                       view(shared({stages, kBlockN, 4}, kb.getI32Type()), sharedBytes),
-                       view(shared({stages, kBlockN}, VectorType::get({4}, kb.getI32Type())),
-                            sharedBytes),
-                       Value(),
-                       tileChunks};
+    int4 = Int4Operand{
+        kernel.getArgument(1),
+        kernel.getArgument(2),
+        groupSize,
+        view(shared({stages, kBlockN, 4}, kb.getI32Type()), sharedBytes),
+        view(shared({stages, kBlockN}, VectorType::get({4}, kb.getI32Type())),
+             sharedBytes),
+        Value(),
+        tileChunks};
     sharedBytes += stages * kBlockN * 16;
     int4->scales = allocate(shared({stages, kBlockN}, kb.getF32Type()));
   } else {
@@ -457,7 +476,8 @@ absl::Status buildMmaKernel(Operation *op, kir::DequantizeOp int4Weight, ModuleO
   TilePlacement placement =
       grouped ? groupedTilePlacement(kb, loc, g, offsets, kBlockM, kBlockN)
               : denseTilePlacement(kb, loc, g, kBlockM, kBlockN, kBandRows);
-  emitter.emit(kernel.getArgument(0), int4Weight ? Value() : kernel.getArgument(1),
+  emitter.emit(kernel.getArgument(0),
+               int4Weight ? Value() : kernel.getArgument(1),
                kernel.getArgument(args.size() - 1), tileA, tileB, placement);
   kb.create<gpu::ReturnOp>(loc);
 
@@ -471,20 +491,25 @@ absl::Status buildMmaKernel(Operation *op, kir::DequantizeOp int4Weight, ModuleO
   gpu::KernelDim3 block{idx(kThreads), idx(1), idx(1)};
   // MLIR places the dynamic region behind a one-byte static symbol: 128 bytes
   // of slack keep every view inside what the launch reserves.
-  Value sharedSize = b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(sharedBytes + 128));
-  b.create<gpu::LaunchFuncOp>(loc, kernel, grid, block, sharedSize, func.getArguments());
+  Value sharedSize =
+      b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(sharedBytes + 128));
+  b.create<gpu::LaunchFuncOp>(loc, kernel, grid, block, sharedSize,
+                              func.getArguments());
   b.create<func::ReturnOp>(loc);
   return absl::OkStatus();
 }
 
 } // namespace
 
-absl::Status buildMmaMatmul(Operation *op, ModuleOp module, const std::string &name) {
+absl::Status buildMmaMatmul(Operation *op, ModuleOp module,
+                            const std::string &name) {
   return buildMmaKernel(op, kir::DequantizeOp(), module, name);
 }
 
-absl::Status buildMmaInt4Matmul(Operation *op, ModuleOp module, const std::string &name) {
-  return buildMmaKernel(op, op->getOperand(1).getDefiningOp<kir::DequantizeOp>(), module, name);
+absl::Status buildMmaInt4Matmul(Operation *op, ModuleOp module,
+                                const std::string &name) {
+  return buildMmaKernel(
+      op, op->getOperand(1).getDefiningOp<kir::DequantizeOp>(), module, name);
 }
 
 } // namespace kiln::codegen::ptx

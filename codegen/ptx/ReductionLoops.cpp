@@ -63,8 +63,7 @@ int64_t rowLanes(int64_t cols) {
 SmallVector<Value> forEachStrided(
     OpBuilder &nb, Location l, Value lane, int64_t count, int64_t lanes,
     ValueRange init,
-    const std::function<SmallVector<Value>(OpBuilder &, Location, Value)>
-        &read,
+    const std::function<SmallVector<Value>(OpBuilder &, Location, Value)> &read,
     const std::function<SmallVector<Value>(OpBuilder &, Location, Value, Value,
                                            ArrayRef<Value>, ValueRange)> &use) {
   int64_t trips = (count + lanes - 1) / lanes; // the most any lane takes
@@ -119,8 +118,8 @@ Value warpReduceRow(
         [&](OpBuilder &ib, Location il, Value k) -> SmallVector<Value> {
           return {f(ib, il, load(ib, il, k))};
         },
-        [&](OpBuilder &ib, Location il, Value, Value valid,
-            ArrayRef<Value> x, ValueRange carried) -> SmallVector<Value> {
+        [&](OpBuilder &ib, Location il, Value, Value valid, ArrayRef<Value> x,
+            ValueRange carried) -> SmallVector<Value> {
           return {ib.create<arith::SelectOp>(
               il, valid, add(ib, il, carried[0], x[0]), carried[0])};
         })[0];
