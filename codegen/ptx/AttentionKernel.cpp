@@ -5,7 +5,7 @@
 // the warp reduces the max, lanes turn scores into probabilities (exp of the
 // shifted score over the row's sum, as the decomposition computes them), then
 // lanes take every 32nd output column and sum probability x value over the
-// keys. Nothing of size queries x keys touches global memory, and the G
+// keys, up to kColumnsAtOnce columns a pass. Nothing of size queries x keys touches global memory, and the G
 // query heads of a kv head read it in place (GQA). Visibility is a prefix:
 // key j is visible when j < valid_len[b] and, if causal, j <= i + q_offset[b],
 // so each row scans min(those bounds) keys; a row that sees none writes 0.
@@ -34,6 +34,11 @@ constexpr int64_t kWarps = 4;
 /// Terms of a dot product (q.k over dk, p.v over the keys) whose loads are
 /// issued before the first is summed (forLoopUnrolled).
 constexpr int64_t kUnroll = 8;
+/// Output columns a lane sums over the keys in one pass, and the keys whose
+/// loads that pass issues together.
+constexpr int64_t kColumnsAtOnce = 8, kColumnsUnroll = 4;
+/// Keys whose scores a lane computes side by side.
+constexpr int64_t kKeysAtOnce = 4;
 
 /// sum + x * y where `valid`, else sum (the terms of a group past the end).
 Value accumulate(OpBuilder &b, Location l, Value valid, Value sum, Value x,
@@ -149,28 +154,59 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
     return x;
   };
   Value scale = floatConst(b, l, compute, attention.getScaleAttr().getValueAsDouble());
-  Value one = c(b, 1), lanes = c(b, 32);
+  Value lanes = c(b, 32);
 
-  // Scores of this lane's keys, and their max.
+  // Scores of this lane's keys, and their max: kKeysAtOnce keys (j, j + 32,
+  // ...) at a time, their dot products summed side by side (each over d in
+  // ascending order) so their loads interleave.
   Value localMax = forLoop(
-      b, l, lane, keys, lanes, {floatConst(b, l, compute, -INFINITY)},
-      [&](OpBuilder &nb, Location nl, Value j, ValueRange acc) {
-        Value kRow = nb.create<arith::AddIOp>(nl, kBase, nb.create<arith::MulIOp>(nl, j, c(nb, s.dk)));
-        Value dot = forLoopUnrolled(
-            nb, nl, c(nb, 0), c(nb, s.dk), 1, kUnroll,
-            {floatConst(nb, nl, compute, 0.0)},
+      b, l, lane, keys, c(b, 32 * kKeysAtOnce),
+      {floatConst(b, l, compute, -INFINITY)},
+      [&](OpBuilder &nb, Location nl, Value j0, ValueRange acc) {
+        // j0 < keys here, so keys - 1 is a key.
+        Value lastKey = nb.create<arith::SubIOp>(nl, keys, c(nb, 1));
+        SmallVector<Value> js, valid, kRows;
+        for (int64_t i = 0; i < kKeysAtOnce; ++i) {
+          Value j = nb.create<arith::AddIOp>(nl, j0, c(nb, 32 * i));
+          js.push_back(j);
+          valid.push_back(
+              nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::ult, j, keys));
+          kRows.push_back(nb.create<arith::AddIOp>(
+              nl, kBase,
+              nb.create<arith::MulIOp>(
+                  nl, nb.create<arith::MinUIOp>(nl, j, lastKey), c(nb, s.dk))));
+        }
+        SmallVector<Value> zeros(kKeysAtOnce, floatConst(nb, nl, compute, 0.0));
+        SmallVector<Value> dots = forLoopUnrolled(
+            nb, nl, c(nb, 0), c(nb, s.dk), 1, kUnroll, zeros,
             [&](OpBuilder &ib, Location il, Value d) -> SmallVector<Value> {
-              return {
-                  load(ib, il, q, ib.create<arith::AddIOp>(il, qBase, d)),
-                  load(ib, il, kMem, ib.create<arith::AddIOp>(il, kRow, d))};
+              SmallVector<Value> xy{
+                  load(ib, il, q, ib.create<arith::AddIOp>(il, qBase, d))};
+              for (Value kRow : kRows)
+                xy.push_back(
+                    load(ib, il, kMem, ib.create<arith::AddIOp>(il, kRow, d)));
+              return xy;
             },
-            [&](OpBuilder &ib, Location il, Value, Value valid,
+            [&](OpBuilder &ib, Location il, Value, Value inRow,
                 ArrayRef<Value> xy, ValueRange sum) -> SmallVector<Value> {
-              return {accumulate(ib, il, valid, sum[0], xy[0], xy[1])};
-            })[0];
-        Value score = nb.create<arith::MulFOp>(nl, dot, scale);
-        nb.create<memref::StoreOp>(nl, score, scores, Value(nb.create<arith::AddIOp>(nl, scoreBase, j)));
-        return SmallVector<Value>{nb.create<arith::MaximumFOp>(nl, acc[0], score)};
+              SmallVector<Value> next;
+              for (int64_t i = 0; i < kKeysAtOnce; ++i)
+                next.push_back(
+                    accumulate(ib, il, inRow, sum[i], xy[0], xy[1 + i]));
+              return next;
+            });
+        Value max = acc[0];
+        for (int64_t i = 0; i < kKeysAtOnce; ++i) {
+          Value score = nb.create<arith::MulFOp>(nl, dots[i], scale);
+          ifThen(nb, nl, valid[i], [&](OpBuilder &wb, Location wl) {
+            wb.create<memref::StoreOp>(
+                wl, score, scores,
+                Value(wb.create<arith::AddIOp>(wl, scoreBase, js[i])));
+          });
+          max = nb.create<arith::SelectOp>(
+              nl, valid[i], nb.create<arith::MaximumFOp>(nl, max, score), max);
+        }
+        return SmallVector<Value>{max};
       })[0];
   Value rowMax = warpReduce(localMax, /*max=*/true);
   // A row that sees no key keeps max -inf: shift by 0 (its sum stays 0).
@@ -201,34 +237,49 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
   Value out = k.result(0);
   Type outElement = llvm::cast<MemRefType>(out.getType()).getElementType();
   Value outBase = b.create<arith::MulIOp>(l, row, c(b, s.dv));
-  forLoop(
-      b, l, lane, c(b, s.dv), lanes, {},
-      [&](OpBuilder &nb, Location nl, Value col, ValueRange) {
-        Value acc = forLoopUnrolled(
-            nb, nl, c(nb, 0), keys, 1, kUnroll,
-            {floatConst(nb, nl, compute, 0.0)},
-            [&](OpBuilder &ib, Location il, Value j) -> SmallVector<Value> {
-              Value p = ib.create<memref::LoadOp>(
-                  il, scores,
-                  Value(ib.create<arith::AddIOp>(il, scoreBase, j)));
-              Value at = ib.create<arith::AddIOp>(
-                  il,
-                  ib.create<arith::AddIOp>(
-                      il, vBase, ib.create<arith::MulIOp>(il, j, c(ib, s.dv))),
-                  col);
-              return {p, load(ib, il, v, at)};
-            },
-            [&](OpBuilder &ib, Location il, Value, Value valid,
-                ArrayRef<Value> pv, ValueRange sum) -> SmallVector<Value> {
-              return {accumulate(ib, il, valid, sum[0], pv[0], pv[1])};
-            })[0];
-        ifThen(nb, nl, live, [&](OpBuilder &wb, Location wl) {
-          wb.create<memref::StoreOp>(
-              wl, convert(wb, wl, acc, outElement), out,
-              Value(wb.create<arith::AddIOp>(wl, outBase, col)));
+  // Lane j owns output columns j, j + 32, ...; kColumnsAtOnce of them take
+  // one pass over the keys together (independent sums, each over the keys
+  // in ascending order as before), instead of one pass per column.
+  int64_t laneColumns = (s.dv + 31) / 32;
+  for (int64_t first = 0; first < laneColumns; first += kColumnsAtOnce) {
+    int64_t n = std::min(kColumnsAtOnce, laneColumns - first);
+    SmallVector<Value> cols, inside, colsAt;
+    for (int64_t i = 0; i < n; ++i) {
+      Value col = b.create<arith::AddIOp>(l, lane, c(b, 32 * (first + i)));
+      cols.push_back(col);
+      inside.push_back(b.create<arith::AndIOp>(
+          l, live,
+          b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, col,
+                                  c(b, s.dv))));
+      colsAt.push_back(b.create<arith::MinUIOp>(l, col, c(b, s.dv - 1)));
+    }
+    SmallVector<Value> zeros(n, floatConst(b, l, compute, 0.0));
+    SmallVector<Value> sums = forLoopUnrolled(
+        b, l, c(b, 0), keys, 1, kColumnsUnroll, zeros,
+        [&](OpBuilder &ib, Location il, Value j) -> SmallVector<Value> {
+          SmallVector<Value> pv{ib.create<memref::LoadOp>(
+              il, scores, Value(ib.create<arith::AddIOp>(il, scoreBase, j)))};
+          Value rowAt = ib.create<arith::AddIOp>(
+              il, vBase, ib.create<arith::MulIOp>(il, j, c(ib, s.dv)));
+          for (Value at : colsAt)
+            pv.push_back(
+                load(ib, il, v, ib.create<arith::AddIOp>(il, rowAt, at)));
+          return pv;
+        },
+        [&](OpBuilder &ib, Location il, Value, Value valid,
+            ArrayRef<Value> pv, ValueRange acc) -> SmallVector<Value> {
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < n; ++i)
+            next.push_back(accumulate(ib, il, valid, acc[i], pv[0], pv[1 + i]));
+          return next;
         });
-        return SmallVector<Value>{};
+    for (int64_t i = 0; i < n; ++i)
+      ifThen(b, l, inside[i], [&](OpBuilder &wb, Location wl) {
+        wb.create<memref::StoreOp>(
+            wl, convert(wb, wl, sums[i], outElement), out,
+            Value(wb.create<arith::AddIOp>(wl, outBase, cols[i])));
       });
+  }
   return absl::OkStatus();
 }
 
