@@ -116,12 +116,16 @@ Value combineReduction(OpBuilder &nb, Location l, Operation *reduction, Value a,
 Value reductionIdentity(OpBuilder &nb, Location l, Operation *reduction,
                         Type compute);
 
-/// Lanes that reduce one row of `cols`: a warp, or for rows long enough to
-/// starve the GPU with a warp each (a vocabulary), a whole block of 256 threads
-/// (the mapping's block size), which combines its warps through shared memory.
+/// Lanes that reduce each of `rows` rows of `cols`: a warp, or a whole block
+/// of 256 threads (the mapping's block size), which combines its warps
+/// through shared memory, for rows long enough to starve the GPU with a warp
+/// each (a vocabulary), and for rows of kBlockRowFewCols or more when there
+/// are at most kBlockRowFewRows of them: a decode step's 64 rows of 1024 as a
+/// warp each are 8 blocks, each lane waiting on 32 loads.
 constexpr int64_t kBlockRowLanes = 256, kBlockRowMinCols = 4096;
+constexpr int64_t kBlockRowFewCols = 512, kBlockRowFewRows = 256;
 
-int64_t rowLanes(int64_t cols);
+int64_t rowLanes(int64_t cols, int64_t rows);
 
 /// Elements of a row one lane reads before it uses the first of them: a
 /// strided loop that waits for each load before the next one leaves a row of
@@ -155,7 +159,7 @@ Value rowPartials(OpBuilder &nb, Location l, ModuleOp module, Type compute);
 /// fusing a reduction into its consumer never changes a bit.
 Value warpReduceRow(
     OpBuilder &nb, Location l, Operation *reduction, Value lane, int64_t count,
-    Type compute,
+    int64_t lanes, Type compute,
     const std::function<Value(OpBuilder &, Location, Value)> &load,
     Value partials);
 

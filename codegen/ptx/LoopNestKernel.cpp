@@ -181,7 +181,7 @@ buildRowKernel(OpBuilder &b, Operation *root, func::FuncOp func,
   int64_t count = llvm::cast<RankedTensorType>(root->getResult(0).getType())
                       .getNumElements();
   int64_t cols = warpRowLength(reductions.front());
-  int64_t rows = count / cols, lanes = rowLanes(cols);
+  int64_t rows = count / cols, lanes = rowLanes(cols, rows);
   SmallVector<int64_t> rootShape = shapeOf(root->getResult(0));
   std::optional<ElementwiseBody> body = elementwiseBody(b, root);
   if (!body)
@@ -211,7 +211,7 @@ buildRowKernel(OpBuilder &b, Operation *root, func::FuncOp func,
                                        compute)
                          : Value();
           Value v = warpReduceRow(
-              nb, l, reduction, lane, cols, compute,
+              nb, l, reduction, lane, cols, lanes, compute,
               [&](OpBuilder &ib, Location il, Value k) {
                 Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
                 return convert(ib, il,

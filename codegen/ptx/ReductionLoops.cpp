@@ -56,8 +56,11 @@ Value reductionIdentity(OpBuilder &nb, Location l, Operation *reduction,
                   l, nb.getIntegerAttr(compute, 0)));
 }
 
-int64_t rowLanes(int64_t cols) {
-  return cols >= kBlockRowMinCols ? kBlockRowLanes : 32;
+int64_t rowLanes(int64_t cols, int64_t rows) {
+  return cols >= kBlockRowMinCols ||
+                 (cols >= kBlockRowFewCols && rows <= kBlockRowFewRows)
+             ? kBlockRowLanes
+             : 32;
 }
 
 SmallVector<Value> forEachStrided(
@@ -100,13 +103,12 @@ Value rowPartials(OpBuilder &nb, Location l, ModuleOp module, Type compute) {
 /// fusing a reduction into its consumer never changes a bit.
 Value warpReduceRow(
     OpBuilder &nb, Location l, Operation *reduction, Value lane, int64_t count,
-    Type compute,
+    int64_t lanes, Type compute,
     const std::function<Value(OpBuilder &, Location, Value)> &load,
     Value partials) {
   auto c = [&](int64_t v) -> Value {
     return nb.create<arith::ConstantIndexOp>(l, v);
   };
-  int64_t lanes = rowLanes(count);
   auto pass = [&](Value init,
                   const std::function<Value(OpBuilder &, Location, Value)> &f,
                   const std::function<Value(OpBuilder &, Location, Value,
@@ -179,7 +181,7 @@ Value warpReduceRow(
 
 absl::Status LoopNestBuilder::buildWarpReduction(int64_t count, Type compute) {
   int64_t outputs = resultType().getNumElements();
-  int64_t lanes = rowLanes(count);
+  int64_t lanes = rowLanes(count, outputs);
   SmallVector<int64_t> inShape = canonicalShape(operandType(0).getShape());
   Value out = result(0);
   Type element = llvm::cast<MemRefType>(out.getType()).getElementType();
@@ -199,7 +201,7 @@ absl::Status LoopNestBuilder::buildWarpReduction(int64_t count, Type compute) {
                 ? rowPartials(nb, l, func->getParentOfType<ModuleOp>(), compute)
                 : Value();
         Value acc = warpReduceRow(
-            nb, l, op, lane, count, compute,
+            nb, l, op, lane, count, lanes, compute,
             [&](OpBuilder &ib, Location il, Value k) {
               Value flat = ib.create<arith::AddIOp>(il, rowBase, k);
               return loadAs(ib, il, 0, delinearize(ib, il, flat, inShape),
