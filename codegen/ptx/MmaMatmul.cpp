@@ -20,7 +20,10 @@
 // has landed each thread dequantizes its row into the one bf16 tile the
 // mma reads (f32(q) * scale rounded once, exactly as the dequantize op).
 // The raw stages are a quarter of bf16's, so the int4 kernel keeps more in
-// flight (kInt4Stages): at decode sizes it waits on the weight's bytes.
+// flight (kInt4Stages). At decode sizes it is bound by each K tile's fixed
+// cost (three barriers, the dequantize, mma.sync over a 128-row tile of
+// which 64 rows or fewer are real), not by the weight's bytes: M-sized
+// tiles and split-K are what it needs (docs/PERFORMANCE.md).
 //
 // Two MLIR 19 gaps shape the code: nvgpu.mma.sync rejects bf16 and
 // nvvm.mma.sync types bf16 operands as f16 vectors (the intrinsic wants i32),
