@@ -110,8 +110,9 @@ struct AssignPrecisionPass : impl::AssignPrecisionBase<AssignPrecisionPass> {
       weightOnly |= chosen == "int4";
       choices.push_back({op, precisionChoice(b, chosen, blockSize, weight)});
     });
-    // Expert weights of "rows" grouped_matmuls: only int4 has a form for
-    // them (there is no scaled grouped_matmul yet), so fp8 keeps them.
+    // Experts' weights (narrowableExpertWeights: grouped_matmul, moe_gate_up,
+    // moe_down): only int4 has a form for them (there is no scaled grouped
+    // GEMM yet), so fp8 keeps them.
     SmallVector<std::pair<Operation *, ArrayAttr>> expertChoices;
     WalkResult experts = module.walk([&](Operation *op) {
       SmallVector<Attribute> narrowed;

@@ -40,12 +40,29 @@ constexpr int64_t kColumnsAtOnce = 8, kColumnsUnroll = 4;
 /// Keys whose scores a lane computes side by side.
 constexpr int64_t kKeysAtOnce = 4;
 
-/// sum + x * y where `valid`, else sum (the terms of a group past the end).
-Value accumulate(OpBuilder &b, Location l, Value valid, Value sum, Value x,
-                 Value y) {
-  return b.create<arith::SelectOp>(
-      l, valid,
-      b.create<arith::AddFOp>(l, sum, b.create<arith::MulFOp>(l, x, y)), sum);
+/// n sums over k in [lo, hi) of x(k) * y_i(k), each in ascending k: `read`
+/// returns {x, y_0, ..., y_{n-1}} for one k (k clamped into the range by
+/// forLoopUnrolled, whose `unroll` keys' loads are in flight together); the
+/// products of k past the range are left out.
+SmallVector<Value> sumsOfProducts(
+    OpBuilder &b, Location l, Value lo, Value hi, int64_t unroll, int64_t n,
+    Type compute,
+    const std::function<SmallVector<Value>(OpBuilder &, Location, Value)>
+        &read) {
+  SmallVector<Value> zeros(n, floatConst(b, l, compute, 0.0));
+  return forLoopUnrolled(
+      b, l, lo, hi, 1, unroll, zeros, read,
+      [&](OpBuilder &ib, Location il, Value, Value valid, ArrayRef<Value> xy,
+          ValueRange sums) -> SmallVector<Value> {
+        SmallVector<Value> next;
+        for (int64_t i = 0; i < n; ++i)
+          next.push_back(ib.create<arith::SelectOp>(
+              il, valid,
+              ib.create<arith::AddFOp>(
+                  il, sums[i], ib.create<arith::MulFOp>(il, xy[0], xy[1 + i])),
+              sums[i]));
+        return next;
+      });
 }
 
 struct AttentionShape {
@@ -176,9 +193,8 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
               nb.create<arith::MulIOp>(
                   nl, nb.create<arith::MinUIOp>(nl, j, lastKey), c(nb, s.dk))));
         }
-        SmallVector<Value> zeros(kKeysAtOnce, floatConst(nb, nl, compute, 0.0));
-        SmallVector<Value> dots = forLoopUnrolled(
-            nb, nl, c(nb, 0), c(nb, s.dk), 1, kUnroll, zeros,
+        SmallVector<Value> dots = sumsOfProducts(
+            nb, nl, c(nb, 0), c(nb, s.dk), kUnroll, kKeysAtOnce, compute,
             [&](OpBuilder &ib, Location il, Value d) -> SmallVector<Value> {
               SmallVector<Value> xy{
                   load(ib, il, q, ib.create<arith::AddIOp>(il, qBase, d))};
@@ -186,14 +202,6 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
                 xy.push_back(
                     load(ib, il, kMem, ib.create<arith::AddIOp>(il, kRow, d)));
               return xy;
-            },
-            [&](OpBuilder &ib, Location il, Value, Value inRow,
-                ArrayRef<Value> xy, ValueRange sum) -> SmallVector<Value> {
-              SmallVector<Value> next;
-              for (int64_t i = 0; i < kKeysAtOnce; ++i)
-                next.push_back(
-                    accumulate(ib, il, inRow, sum[i], xy[0], xy[1 + i]));
-              return next;
             });
         Value max = acc[0];
         for (int64_t i = 0; i < kKeysAtOnce; ++i) {
@@ -253,9 +261,8 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
                                   c(b, s.dv))));
       colsAt.push_back(b.create<arith::MinUIOp>(l, col, c(b, s.dv - 1)));
     }
-    SmallVector<Value> zeros(n, floatConst(b, l, compute, 0.0));
-    SmallVector<Value> sums = forLoopUnrolled(
-        b, l, c(b, 0), keys, 1, kColumnsUnroll, zeros,
+    SmallVector<Value> sums = sumsOfProducts(
+        b, l, c(b, 0), keys, kColumnsUnroll, n, compute,
         [&](OpBuilder &ib, Location il, Value j) -> SmallVector<Value> {
           SmallVector<Value> pv{ib.create<memref::LoadOp>(
               il, scores, Value(ib.create<arith::AddIOp>(il, scoreBase, j)))};
@@ -265,13 +272,6 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
             pv.push_back(
                 load(ib, il, v, ib.create<arith::AddIOp>(il, rowAt, at)));
           return pv;
-        },
-        [&](OpBuilder &ib, Location il, Value, Value valid,
-            ArrayRef<Value> pv, ValueRange acc) -> SmallVector<Value> {
-          SmallVector<Value> next;
-          for (int64_t i = 0; i < n; ++i)
-            next.push_back(accumulate(ib, il, valid, acc[i], pv[0], pv[1 + i]));
-          return next;
         });
     for (int64_t i = 0; i < n; ++i)
       ifThen(b, l, inside[i], [&](OpBuilder &wb, Location wl) {
