@@ -201,6 +201,10 @@ private:
       step->add_inputs(*id);
       lastUse[*id] = entry->steps_size() - 1;
     }
+    // kiln-update-in-place: the result is written into its x's buffer.
+    if (op.hasAttr("kiln.in_place") && op.getNumResults() == 1 &&
+        op.getNumOperands() > 0)
+      buffers[op.getResult(0)] = step->inputs(0);
     for (Value result : op.getResults()) {
       auto id = bufferFor(result);
       if (!id.ok())
@@ -266,7 +270,8 @@ private:
     for (int i = 0; i < entry->steps_size(); ++i) {
       proto::Step *step = entry->mutable_steps(i);
       for (int out : step->outputs())
-        live += bufferBytes(entry->buffers(out));
+        if (!llvm::is_contained(step->inputs(), out)) // in place: no new bytes
+          live += bufferBytes(entry->buffers(out));
       peak = std::max(peak, live);
       std::sort(releaseAt[i].begin(), releaseAt[i].end());
       for (int id : releaseAt[i]) {

@@ -112,6 +112,11 @@ Tensor gather(const Tensor &x, const Tensor &indices, int64_t axis = 0,
               KILN_LOC);
 Tensor takeAlongAxis(const Tensor &x, const Tensor &indices, int64_t axis,
                      KILN_LOC);
+/// x with `values` written at `indices` along `axis` (numpy put_along_axis;
+/// indices' other dims x's or 1). Out-of-range indices write nothing; a later
+/// entry naming the same slot wins.
+Tensor putAlongAxis(const Tensor &x, const Tensor &indices,
+                    const Tensor &values, int64_t axis, KILN_LOC);
 /// x plus `updates` (gather's result shape) added at `indices` along `axis`.
 Tensor scatterAdd(const Tensor &x, const Tensor &indices, const Tensor &updates,
                   int64_t axis = 0, KILN_LOC);

@@ -114,6 +114,12 @@ Tensor takeAlongAxis(const Tensor &x, const Tensor &indices, int64_t axis,
                                        loc);
 }
 
+Tensor putAlongAxis(const Tensor &x, const Tensor &indices,
+                    const Tensor &values, int64_t axis, SourceLoc loc) {
+  return buildOne<ir::PutAlongAxisOp>({&x, &indices, &values},
+                                      {intAttr("axis", axis)}, loc);
+}
+
 Tensor scatterAdd(const Tensor &x, const Tensor &indices, const Tensor &updates,
                   int64_t axis, SourceLoc loc) {
   return buildOne<ir::ScatterAddOp>({&x, &indices, &updates},

@@ -447,6 +447,35 @@ KILN_INFER(TakeAlongAxisOp, {
   return success();
 })
 
+KILN_INFER(PutAlongAxisOp, {
+  auto x = in.tensor(0, "x"), indices = in.tensor(1, "indices");
+  auto values = in.tensor(2, "values");
+  auto axisAttr = in.attr<IntegerAttr>("axis");
+  if (!x || !indices || !values || !axisAttr)
+    return failure();
+  if (!isInt(indices.getElementType()))
+    return in.fail("indices must be integers, got ", str(indices));
+  if (x.getRank() == 0 || indices.getRank() != x.getRank())
+    return in.fail("indices ", str(indices), " must have the rank of ", str(x));
+  auto axis = in.axis(axisAttr.getInt(), x);
+  if (failed(axis))
+    return failure();
+  for (int64_t d = 0; d < x.getRank(); ++d)
+    if (d != *axis && indices.getDimSize(d) != 1 &&
+        indices.getDimSize(d) != x.getDimSize(d))
+      return in.fail("indices ", str(indices), " must match ", str(x),
+                     " (or be 1) outside axis ", *axis);
+  SmallVector<int64_t> shape(x.getShape());
+  shape[*axis] = indices.getDimSize(*axis);
+  if (values.getShape() != ArrayRef<int64_t>(shape) ||
+      values.getElementType() != x.getElementType())
+    return in.fail("values ", str(values), " must be ",
+                   str(in.make(shape, x.getElementType())), " for x ", str(x),
+                   " and indices ", str(indices));
+  out.push_back(x);
+  return success();
+})
+
 KILN_INFER(ScatterAddOp, {
   auto x = in.tensor(0, "x"), indices = in.tensor(1, "indices");
   auto updates = in.tensor(2, "updates");

@@ -250,6 +250,24 @@ def Kiln_TakeAlongAxisOp : Kiln_InferOp<"take_along_axis", [Kiln_Vjp]> {
   let results = (outs AnyRankedTensor:$result);
 }
 
+def Kiln_PutAlongAxisOp : Kiln_InferOp<"put_along_axis", [Kiln_Vjp]> {
+  let summary = "x with `values` written at `indices` along `axis` (take_along_axis's inverse)";
+  let description = [{
+    numpy put_along_axis: indices (integers) have x's rank, K entries along
+    `axis` and, in every other dim, x's size or 1 (broadcast); values are x's
+    shape with K along `axis`. For each position p of values, x at p with its
+    axis coordinate replaced by indices[p] (a size-1 dim read at 0) becomes
+    values[p]. An index outside [0, x.shape[axis]) writes nothing (a decode
+    row past its cache writes no slot); where two entries of one fiber name
+    the same slot the later one (larger position along `axis`) wins. With
+    `kiln.in_place` (set by kiln-update-in-place) the result takes x's buffer
+    and only the written slots are touched.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$indices,
+                       AnyRankedTensor:$values, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+}
+
 def Kiln_ScatterAddOp : Kiln_InferOp<"scatter_add", [Kiln_Vjp]> {
   let summary = "x plus updates added at `indices` along `axis` (gather's transpose)";
   let description = [{

@@ -250,6 +250,54 @@ KILN_VJP(TakeAlongAxisOp) {
   return success();
 }
 
+KILN_VJP(PutAlongAxisOp) {
+  // x: the cotangent with the written slots zeroed, by the same put. values:
+  // the cotangent at each entry's slot, where that entry is what the forward
+  // left there: in range, and not overwritten by a later entry of its fiber
+  // (found by putting each entry's position along the axis and reading back
+  // which one stayed).
+  PrimitiveBuilder pb(builder, getLoc());
+  Value g = resultGrads[0];
+  if (!isFloatTensor(getX())) {
+    operandGrads.append(3, Value());
+    return success();
+  }
+  RankedTensorType xType = getX().getType();
+  int64_t rank = xType.getRank();
+  int64_t axis = normalizeAxis(getAxis(), rank);
+  auto valuesType = PrimitiveBuilder::typeOf(getValues());
+  ArrayRef<int64_t> shape = valuesType.getShape();
+  NamedAttribute axisAttr =
+      builder.getNamedAttr("axis", builder.getI64IntegerAttr(axis));
+  Type i64 = builder.getI64Type();
+  operandGrads.push_back(pb.op<PutAlongAxisOp>(
+      ValueRange{g, getIndices(), zerosLike(pb, valuesType)}, {axisAttr}));
+  operandGrads.push_back(Value());
+
+  Value wide = asI64(pb, getIndices());
+  if (PrimitiveBuilder::shapeOf(wide) != shape)
+    wide = pb.op<BroadcastToOp>(
+        ValueRange{wide},
+        {builder.getNamedAttr("shape", builder.getDenseI64ArrayAttr(shape))});
+  Value position = pb.iota(shape, axis, i64);
+  Value none = pb.op<AddOp>(
+      ValueRange{zerosLike(pb, RankedTensorType::get(xType.getShape(), i64)),
+                 pb.scalarInt(i64, -1)});
+  Value stayed =
+      pb.op<PutAlongAxisOp>(ValueRange{none, wide, position}, {axisAttr});
+  Value kept = pb.op<EqualOp>(ValueRange{
+      pb.op<TakeAlongAxisOp>(ValueRange{stayed, wide}, {axisAttr}), position});
+  Value inRange = pb.op<LogicalAndOp>(
+      ValueRange{pb.op<GreaterEqualOp>(ValueRange{wide, pb.scalarInt(i64, 0)}),
+                 pb.op<LessOp>(ValueRange{
+                     wide, pb.scalarInt(i64, xType.getDimSize(axis))})});
+  operandGrads.push_back(
+      pb.select(pb.op<LogicalAndOp>(ValueRange{kept, inRange}),
+                pb.op<TakeAlongAxisOp>(ValueRange{g, wide}, {axisAttr}),
+                zerosLike(pb, valuesType)));
+  return success();
+}
+
 KILN_VJP(ScatterAddOp) {
   // x passes the cotangent through. updates[j] landed at indices[j] unless that
   // index was out of range and dropped, so it reads the cotangent there with

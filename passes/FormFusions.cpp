@@ -38,6 +38,10 @@
 // The dequantize of an int4 weight fuses into the GEMM that reads it where
 // that GEMM can dequantize as it loads (passes/Precision.h,
 // isGemmInt4Weight): targets without such a GEMM expand the dequantize first.
+// Likewise the concat that joins a decode step's latent and RoPE key caches
+// fuses into the decode attention that reads it (passes/DecodeAttention.h):
+// that kernel reads the key through it, so the joined key is never written.
+// No other producer fuses into an attention or a GEMM.
 //
 // A reduction over the trailing dims (warpRowLength) fuses when its
 // single-use chain of per-row values (it, then elementwise ops of its
@@ -49,6 +53,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ir/KilnOps.h"
+#include "passes/DecodeAttention.h"
 #include "passes/Passes.h"
 #include "passes/Precision.h"
 #include "passes/RowReduction.h"
@@ -173,6 +178,13 @@ bool isLoadOfInputs(Value v, int depth) {
          });
 }
 
+/// Roots whose kernels read only the producers planned for them above (an
+/// int4 weight's dequantize, a decode attention's key concat): nothing else
+/// fuses through those producers into them.
+bool takesPlannedProducersOnly(Operation *root) {
+  return llvm::isa<ir::AttentionOp, ir::MatmulOp, ir::GroupedMatmulOp>(root);
+}
+
 /// Whether `user`'s kernel may recompute `op`'s result where it reads it.
 bool fusesInto(Operation *op, Operation *user) {
   // Reductions, reshapes and index remaps read each element of an operand at
@@ -289,6 +301,16 @@ llvm::DenseSet<Operation *> planFusion(Block &block) {
       fused.insert(&op);
       rootOf[&op] = *dequantize->getUsers().begin();
     }
+  // The key concat (and its reshape) a decode attention reads through.
+  for (Operation &op : block.without_terminator())
+    if (auto attention = llvm::dyn_cast<ir::AttentionOp>(op))
+      if (ir::ConcatOp concat = fusedKeyConcat(attention)) {
+        for (Operation *member :
+             {concat.getOperation(), attention.getK().getDefiningOp()}) {
+          fused.insert(member);
+          rootOf[member] = &op;
+        }
+      }
   auto regionOf = [&](Operation *op) {
     auto it = rootOf.find(op);
     return it == rootOf.end() ? op : it->second;
@@ -319,7 +341,7 @@ llvm::DenseSet<Operation *> planFusion(Block &block) {
       Operation *userRoot = regionOf(user);
       // (A reshape left outside every region is an alias, not a kernel.)
       ok &= user->getBlock() == &block && fusesInto(op, user) &&
-            !needsNoKernel(userRoot);
+            !needsNoKernel(userRoot) && !takesPlannedProducersOnly(userRoot);
       usersByRegion[userRoot].insert(user);
     }
     if (!ok)

@@ -318,6 +318,21 @@ def BucketGradients : Pass<"kiln-bucket-gradients", "::mlir::ModuleOp"> {
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 
+def UpdateInPlace : Pass<"kiln-update-in-place", "::mlir::ModuleOp"> {
+  let summary = "Let put_along_axis write into its operand's buffer";
+  let description = [{
+    Marks `kiln.in_place` on each kiln.put_along_axis whose x has no other
+    reader and is either a state argument the entry also returns (donated:
+    the entry replaces it anyway) or the result of a kernel (not a reshape,
+    whose buffer is another value's, nor a constant, uploaded once). The
+    lowering then gives the result x's buffer, and the ptx kernel writes only
+    the slots the indices name: a decode step's KV-cache write moves one row
+    a sequence instead of copying the cache, and the donated state needs no
+    copy back. XLA's in-place dynamic-update-slice does the same.
+  }];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
 def FormFusions : Pass<"kiln-form-fusions", "::mlir::ModuleOp"> {
   let summary = "Group the ops of each kernel into kiln.dispatch regions";
   let description = [{

@@ -87,6 +87,8 @@ void buildHostPipeline(mlir::OpPassManager &pm,
     pm.addPass(createHoistDerivedState(hoist));
   }
   pm.addPass(mlir::createSymbolDCEPass());
+  // Last: buffer decisions hold for the graph as it will run.
+  pm.addPass(createUpdateInPlace());
 }
 
 void registerAllPasses() {

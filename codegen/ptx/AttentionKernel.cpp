@@ -15,6 +15,7 @@
 
 #include "codegen/ptx/DirectKernel.h"
 #include "codegen/ptx/Scalars.h"
+#include "passes/DecodeAttention.h"
 
 #include <cmath>
 
@@ -92,9 +93,11 @@ bool isDirectAttention(Operation *op) {
     return false;
   AttentionShape s = shapeOf(attention);
   auto element = llvm::cast<RankedTensorType>(attention.getQ().getType()).getElementType();
-  // Every score of a row lives in shared memory (at most 128 KiB a block).
-  return isFloat(element) && !isF8(element) && s.kLen > 0 && s.qLen > 0 &&
-         sharedBytes(s) <= 128 * 1024;
+  // Every score of a row lives in shared memory (at most 128 KiB a block);
+  // a decode step's attention has a kernel of its own.
+  return (isFloat(element) && !isF8(element) && s.kLen > 0 && s.qLen > 0 &&
+          sharedBytes(s) <= 128 * 1024) ||
+         passes::isDecodeAttention(attention);
 }
 
 absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {

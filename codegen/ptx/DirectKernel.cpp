@@ -29,9 +29,14 @@ MemRefType flatBuffer(Type tensorType) {
 
 } // namespace
 
-DirectKernels::DirectKernels(Operation *op, ModuleOp module, const std::string &name)
-    : op(op), location(op->getLoc()), name(name) {
-  for (Type t : op->getOperandTypes())
+DirectKernels::DirectKernels(Operation *op, ModuleOp module,
+                             const std::string &name)
+    : DirectKernels(op, op->getOperandTypes(), module, name) {}
+
+DirectKernels::DirectKernels(Operation *op, TypeRange inputs, ModuleOp module,
+                             const std::string &name)
+    : op(op), location(op->getLoc()), name(name), numInputs(inputs.size()) {
+  for (Type t : inputs)
     buffers.push_back(flatBuffer(t));
   for (Type t : op->getResultTypes())
     buffers.push_back(flatBuffer(t));
@@ -81,9 +86,7 @@ Value DirectKernels::addSharedBuffer(ArrayRef<int64_t> shape, Type element) {
       MemRefType::get(shape, element, MemRefLayoutAttrInterface(), workgroup), location);
 }
 
-Value DirectKernels::result(unsigned i) const {
-  return operand(op->getNumOperands() + i);
-}
+Value DirectKernels::result(unsigned i) const { return operand(numInputs + i); }
 
 Value indexConst(OpBuilder &b, Location l, int64_t v) {
   return b.create<arith::ConstantIndexOp>(l, v);

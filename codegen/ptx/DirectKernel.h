@@ -37,6 +37,10 @@ class DirectKernels {
 public:
   DirectKernels(mlir::Operation *op, mlir::ModuleOp module,
                 const std::string &name);
+  /// The same over `inputs` instead of the op's operands (a kernel that
+  /// reads through a fused producer takes that producer's operands).
+  DirectKernels(mlir::Operation *op, mlir::TypeRange inputs,
+                mlir::ModuleOp module, const std::string &name);
 
   /// Appends a kernel taking every buffer, launched after the ones before it
   /// with `grid` x `block` threads (1-D) and `dynamicShared` bytes of dynamic
@@ -63,6 +67,7 @@ private:
   llvm::SmallVector<mlir::Type> buffers;
   mutable mlir::gpu::GPUFuncOp current; // the kernel added last
   int kernels = 0;
+  unsigned numInputs;
 };
 
 /// Building blocks for kernel bodies (index arithmetic, loops, warp shuffles).
@@ -120,8 +125,16 @@ absl::Status buildScanKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildScatterAddKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildCategoricalKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildAttentionKernels(mlir::Operation *op, DirectKernels &k);
+/// The decode attention (passes/DecodeAttention.h) over `inputs`: q, the key
+/// (or the parts of its fused concat), v, then valid_len and q_offset where
+/// the op has them.
+absl::Status buildDecodeAttentionKernels(mlir::Operation *op,
+                                         mlir::ArrayRef<mlir::Value> inputs,
+                                         mlir::ModuleOp module,
+                                         const std::string &name);
 absl::Status buildSimtMatmulKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildBincountKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildPutAlongAxisKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildMoeCombineKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildMoePlanKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildMoeRouteKernels(mlir::Operation *op, DirectKernels &k);

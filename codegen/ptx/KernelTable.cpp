@@ -14,6 +14,7 @@
 #include "codegen/ptx/MmaMatmul.h"
 #include "codegen/ptx/WgmmaMatmul.h"
 #include "ir/KilnOps.h"
+#include "passes/DecodeAttention.h"
 
 using namespace mlir;
 namespace kir = kiln::ir;
@@ -137,6 +138,30 @@ const KernelProvider providers[] = {
      buildDirect<buildScatterAddKernels>},
     {"categorical", false, nullptr, directOf<kir::RandomCategoricalOp>,
      buildDirect<buildCategoricalKernels>},
+    // A decode step's attention (one query a head, one kv head), its key
+    // read through the concat kiln-form-fusions fused into its region.
+    {"decode_attention", true, nullptr,
+     [](Operation *op, const KernelTarget &) {
+       auto attention = llvm::dyn_cast<kir::AttentionOp>(op);
+       return attention && hasNoEmptyTensor(op) &&
+              passes::isDecodeAttention(attention);
+     },
+     [](KernelBuild &build) {
+       auto attention = llvm::cast<kir::AttentionOp>(build.root);
+       build.inputs = {attention.getQ()};
+       if (kir::ConcatOp concat = passes::fusedKeyConcat(attention))
+         build.inputs.append(concat.getInputs().begin(),
+                             concat.getInputs().end());
+       else
+         build.inputs.push_back(attention.getK());
+       build.inputs.push_back(attention.getV());
+       if (Value validLen = attention.getValidLen())
+         build.inputs.push_back(validLen);
+       if (Value qOffset = attention.getQOffset())
+         build.inputs.push_back(qOffset);
+       return buildDecodeAttentionKernels(build.root, build.inputs,
+                                          build.module, build.name);
+     }},
     {"attention", false, nullptr,
      [](Operation *op, const KernelTarget &) {
        return hasNoEmptyTensor(op) && isDirectAttention(op);
@@ -149,6 +174,8 @@ const KernelProvider providers[] = {
      buildDirect<buildSimtMatmulKernels>},
     {"bincount", false, nullptr, directOf<kir::BincountOp>,
      buildDirect<buildBincountKernels>},
+    {"put_along_axis", false, nullptr, directOf<kir::PutAlongAxisOp>,
+     buildDirect<buildPutAlongAxisKernels>},
     {"moe_combine", false, nullptr, directOf<kir::MoeCombineOp>,
      buildDirect<buildMoeCombineKernels>},
     {"moe_route", false, nullptr,

@@ -1,6 +1,7 @@
-// Data-movement ops: reshape, transpose, broadcast_to, slice, dynamic_update_slice,
-// concat, gather, take_along_axis, scatter_add, one_hot, bincount. Indices are clamped
-// or dropped as docs/OPS.md says, so bad indices never touch memory out of range.
+// Data-movement ops: reshape, transpose, broadcast_to, slice,
+// dynamic_update_slice, concat, gather, take_along_axis, put_along_axis,
+// scatter_add, one_hot, bincount. Indices are clamped or dropped as docs/OPS.md
+// says, so bad indices never touch memory out of range.
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -254,6 +255,67 @@ absl::Status takeAlongAxisKernel(const KernelContext &ctx) {
   return absl::OkStatus();
 }
 
+/// Offsets into a broadcast operand (size-1 dims read at 0) of each flat
+/// position of the dims [from, to) of `shape`, row-major.
+std::vector<int64_t> broadcastOffsets(const std::vector<int64_t> &shape,
+                                      const std::vector<int64_t> &operand,
+                                      int64_t from, int64_t to) {
+  std::vector<int64_t> strides = rowMajorStrides(operand);
+  std::vector<int64_t> offsets{0};
+  for (int64_t d = from; d < to; ++d) {
+    std::vector<int64_t> next;
+    next.reserve(offsets.size() * shape[d]);
+    for (int64_t base : offsets)
+      for (int64_t c = 0; c < shape[d]; ++c)
+        next.push_back(base + (operand[d] == 1 ? 0 : c * strides[d]));
+    offsets = std::move(next);
+  }
+  return offsets;
+}
+
+absl::Status putAlongAxisKernel(const KernelContext &ctx) {
+  KILN_RETURN_IF_ERROR(ctx.expectInputs(3));
+  KILN_RETURN_IF_ERROR(ctx.expectOutputs(1));
+  const HostTensor &x = ctx.input(0), &idx = ctx.input(1), &val = ctx.input(2);
+  KILN_ASSIGN_OR_RETURN(int64_t axisAttr, ctx.attrInt("axis"));
+  KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.axis(axisAttr, x.rank()));
+  bool ok = isInteger(idx.dtype()) && idx.rank() == x.rank() &&
+            val.dtype() == x.dtype() && val.rank() == x.rank();
+  for (int64_t d = 0; ok && d < x.rank(); ++d)
+    ok = d == axis ? val.dim(d) == idx.dim(d)
+                   : val.dim(d) == x.dim(d) &&
+                         (idx.dim(d) == 1 || idx.dim(d) == x.dim(d));
+  if (!ok)
+    return ctx.error(absl::StrCat("indices ", idx.typeString(), " and values ",
+                                  val.typeString(), " do not fit ",
+                                  x.typeString(), " along axis ", axis));
+  KILN_RETURN_IF_ERROR(ctx.expectOutput(0, x.shape(), x.dtype()));
+  AxisSplit xs = splitAt(x.shape(), axis), vs = splitAt(val.shape(), axis);
+  std::vector<int64_t> outerAt =
+      broadcastOffsets(val.shape(), idx.shape(), 0, axis);
+  std::vector<int64_t> innerAt =
+      broadcastOffsets(val.shape(), idx.shape(), axis + 1, val.rank());
+  int64_t axisStride = rowMajorStrides(idx.shape())[axis];
+  ReadView<int64_t> iv(idx);
+  int64_t eb = storageBytes(x.dtype());
+  HostTensor out = x.clone();
+  const uint8_t *src = val.data<uint8_t>();
+  uint8_t *dst = out.data<uint8_t>();
+  // Positions along the axis in ascending order: a later entry naming the
+  // same slot overwrites an earlier one.
+  for (int64_t o = 0; o < vs.outer; ++o)
+    for (int64_t j = 0; j < vs.n; ++j)
+      for (int64_t i = 0; i < vs.inner; ++i) {
+        int64_t k = iv[outerAt[o] + j * axisStride + innerAt[i]];
+        if (k < 0 || k >= xs.n)
+          continue;
+        std::memcpy(dst + ((o * xs.n + k) * xs.inner + i) * eb,
+                    src + ((o * vs.n + j) * vs.inner + i) * eb, eb);
+      }
+  ctx.output(0) = out;
+  return absl::OkStatus();
+}
+
 absl::Status scatterAddKernel(const KernelContext &ctx) {
   KILN_RETURN_IF_ERROR(ctx.expectInputs(3));
   KILN_RETURN_IF_ERROR(ctx.expectOutputs(1));
@@ -348,6 +410,7 @@ void registerShapeKernels(KernelRegistry &r) {
   r["gather"] = gatherKernel;
   r["take_along_axis"] = takeAlongAxisKernel;
   r["scatter_add"] = scatterAddKernel;
+  r["put_along_axis"] = putAlongAxisKernel;
   r["one_hot"] = oneHotKernel;
   r["bincount"] = bincountKernel;
 }

@@ -28,15 +28,11 @@ struct LayerCache {
 };
 
 /// x with `row` [B, 1, D] written at slot positions[b] of each row b of
-/// x [B, L, D]. kiln.dynamic_update_slice has one start for the whole tensor,
-/// so each sequence's own slot comes from a one-hot mask (exact: a select).
-/// A position outside [0, L) writes nothing.
-Tensor writeAt(Function &fn, const Tensor &x, const Tensor &row,
-               const Tensor &positions) {
-  int64_t b = x.dim(0), len = x.dim(1);
-  Tensor slots = iota(fn, {b, len, 1}, 1, DType::i64);
-  Tensor mask = equal(slots, reshape(positions, {b, 1, 1}));
-  return select(mask, row, x);
+/// x [B, L, D]; a position outside [0, L) writes nothing. The cache is read
+/// nowhere else, so kiln-update-in-place lets the write touch just the B
+/// rows of the donated cache.
+Tensor writeAt(const Tensor &x, const Tensor &row, const Tensor &positions) {
+  return putAlongAxis(x, reshape(positions, {x.dim(0), 1, 1}), row, 1);
 }
 
 /// MLA decode attention over the cache in the absorbed form. With W_UK, W_UV
@@ -237,8 +233,8 @@ absl::Status addDeepseekInference(Graph &graph, const DeepseekV3Model &model,
           MlaAttention::Queries q = attention.queries(fn, x, cos, sin);
           MlaAttention::Latent kv = attention.latent(fn, x, cos, sin);
           const LayerCache &cache = caches[layer];
-          Tensor latent = writeAt(fn, fn.read(cache.latent), kv.kv, positions);
-          Tensor kRope = writeAt(fn, fn.read(cache.kRope), kv.kRope, positions);
+          Tensor latent = writeAt(fn.read(cache.latent), kv.kv, positions);
+          Tensor kRope = writeAt(fn.read(cache.kRope), kv.kRope, positions);
           fn.update(cache.latent, latent);
           fn.update(cache.kRope, kRope);
           return attendAbsorbed(fn, attention, q, latent, kRope, positions);

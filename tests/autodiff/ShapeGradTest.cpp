@@ -2,7 +2,8 @@
 //---===//
 //
 // transpose, broadcast_to, reshape, slice (strided), dynamic_update_slice,
-// concat, gather, take_along_axis and scatter_add, with negative axes,
+// concat, gather, take_along_axis, put_along_axis and scatter_add, with
+// negative axes,
 // duplicate and out-of-range indices. Index operands are i64 `fixed` inputs,
 // which the harness does not differentiate.
 
@@ -135,6 +136,23 @@ TEST(ShapeGrad, ScatterAddDuplicateAndDroppedIndices) {
        "(tensor<2x4xf64>, tensor<5xi32>, tensor<2x5xf64>) -> tensor<2x4xf64>",
        "tensor<2x4xf64>",
        {2, 4}});
+}
+
+TEST(ShapeGrad, PutAlongAxisDuplicateAndDroppedIndices) {
+  // Along the middle axis of 2x5x3 with indices broadcast along the last
+  // dim: row 0 writes slot 1 twice (the later entry wins; the earlier one
+  // gets no gradient) and slot 4; row 1 writes -1 and 5 (out of range:
+  // nothing written, zero gradient) and slot 0.
+  checkGradients(
+      {"put_along_axis",
+       {normal("tensor<2x5x3xf64>", {2, 5, 3}),
+        fixed("tensor<2x3x1xi32>", proto::I32, {2, 3, 1}, {1, 4, 1, -1, 5, 0}),
+        normal("tensor<2x3x3xf64>", {2, 3, 3})},
+       "  %out = kiln.put_along_axis %a0, %a1, %a2 {axis = 1 : i64} : "
+       "(tensor<2x5x3xf64>, tensor<2x3x1xi32>, tensor<2x3x3xf64>) -> "
+       "tensor<2x5x3xf64>",
+       "tensor<2x5x3xf64>",
+       {2, 5, 3}});
 }
 
 TEST(ShapeGrad, IndicesGetNoGradient) {

@@ -92,6 +92,27 @@ TEST(Shape, TakeAlongAxis) {
   expectClose(y, ref, "take_along_axis", 0);
 }
 
+TEST(Shape, PutAlongAxisBroadcastsDropsAndKeepsTheLast) {
+  // x [2, 4, 3]; indices [2, 3, 1] broadcast along the last dim: row 0 puts
+  // slot 2 twice (the second wins) and slot 0; row 1 puts -1 and 4 (nothing)
+  // and slot 3.
+  HostTensor x = randomTensor(proto::BF16, {2, 4, 3});
+  HostTensor idx = ints(proto::I64, {2, 3, 1}, {2, 0, 2, -1, 4, 3});
+  HostTensor v = randomTensor(proto::BF16, {2, 3, 3});
+  HostTensor y =
+      run1("put_along_axis", {x, idx, v}, x.type(), {{"axis", attrI(1)}});
+  std::vector<double> ref = x.toDoubles();
+  for (int64_t o = 0; o < 2; ++o)
+    for (int64_t j = 0; j < 3; ++j) {
+      int64_t k = idx.getInt(o * 3 + j);
+      if (k < 0 || k >= 4)
+        continue;
+      for (int64_t i = 0; i < 3; ++i)
+        ref[(o * 4 + k) * 3 + i] = v.getDouble((o * 3 + j) * 3 + i);
+    }
+  expectClose(y, ref, "put_along_axis", 0);
+}
+
 TEST(Shape, ScatterAddDropsAndAccumulates) {
   for (proto::DType d : {proto::F32, proto::BF16, proto::I32}) {
     HostTensor x = isFloat(d) ? randomTensor(d, {2, 4}) : randomInts(d, {2, 4}, -9, 9);

@@ -94,6 +94,7 @@ TEST(OpsCoverage, EveryOpBuildsAndVerifies) {
   Tensor idx = f.input("idx", {5}, DType::i64);
   keep(gather(x, idx, 1));
   keep(takeAlongAxis(x, i, 1));
+  keep(putAlongAxis(x, i, takeAlongAxis(x, i, 1), 1));
   keep(scatterAdd(x, idx, f.input("upd", {2, 5}, DType::f32), 1));
   keep(oneHot(idx, 7, DType::bf16));
   keep(bincount(idx, 9));

@@ -235,6 +235,24 @@ func.func @take_along_axis_shape(%x: tensor<4x3xf32>, %i: tensor<2x1xi64>) {
 
 // -----
 
+func.func @put_along_axis_indices(%x: tensor<4x3xf32>, %i: tensor<2x2xi64>, %v: tensor<2x3xf32>) {
+  // expected-error @+2 {{'kiln.put_along_axis' indices tensor<2x2xi64> must match tensor<4x3xf32> (or be 1) outside axis 0}}
+  // expected-error @+1 {{'kiln.put_along_axis' op failed to infer returned types}}
+  %0 = kiln.put_along_axis %x, %i, %v {axis = 0 : i64} : (tensor<4x3xf32>, tensor<2x2xi64>, tensor<2x3xf32>) -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @put_along_axis_values(%x: tensor<4x3xf32>, %i: tensor<2x1xi64>, %v: tensor<2x1xf32>) {
+  // expected-error @+2 {{'kiln.put_along_axis' values tensor<2x1xf32> must be tensor<2x3xf32> for x tensor<4x3xf32> and indices tensor<2x1xi64>}}
+  // expected-error @+1 {{'kiln.put_along_axis' op failed to infer returned types}}
+  %0 = kiln.put_along_axis %x, %i, %v {axis = 0 : i64} : (tensor<4x3xf32>, tensor<2x1xi64>, tensor<2x1xf32>) -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
 func.func @scatter_add_updates(%x: tensor<4x3xf32>, %i: tensor<2xi64>, %u: tensor<2x4xf32>) {
   // expected-error @+2 {{'kiln.scatter_add' updates tensor<2x4xf32> must be tensor<2x3xf32> for x tensor<4x3xf32> and indices tensor<2xi64>}}
   // expected-error @+1 {{'kiln.scatter_add' op failed to infer returned types}}

@@ -97,6 +97,7 @@ func.func @elementwise(%key: tensor<i64>, %x: tensor<2x3xf32>, %row: tensor<3xf3
 // CHECK-NEXT: kiln.concat %{{.*}}, %{{.*}} {axis = 0 : i64} : (tensor<2x3xf32>, tensor<1x3xf32>) -> tensor<3x3xf32>
 // CHECK-NEXT: kiln.gather %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<2x3xf32>, tensor<4xi64>) -> tensor<2x4xf32>
 // CHECK-NEXT: kiln.take_along_axis %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<2x3xf32>, tensor<2x1xi64>) -> tensor<2x1xf32>
+// CHECK-NEXT: kiln.put_along_axis %{{.*}}, %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<2x3xf32>, tensor<2x1xi64>, tensor<2x1xf32>) -> tensor<2x3xf32>
 // CHECK-NEXT: kiln.scatter_add %{{.*}}, %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<2x3xf32>, tensor<4xi64>, tensor<2x4xf32>) -> tensor<2x3xf32>
 // CHECK-NEXT: kiln.one_hot %{{.*}} {depth = 5 : i64, dtype = bf16} : (tensor<4xi64>) -> tensor<4x5xbf16>
 // CHECK-NEXT: kiln.bincount %{{.*}} {length = 6 : i64} : (tensor<4xi64>) -> tensor<6xi64>
@@ -109,6 +110,7 @@ func.func @shape(%key: tensor<i64>, %x: tensor<2x3xf32>, %row: tensor<3xf32>, %r
   %r_cat = kiln.concat %x, %row2 {axis = 0 : i64} : (tensor<2x3xf32>, tensor<1x3xf32>) -> tensor<3x3xf32>
   %r_ga = kiln.gather %x, %idx {axis = 1 : i64} : (tensor<2x3xf32>, tensor<4xi64>) -> tensor<2x4xf32>
   %r_taa = kiln.take_along_axis %x, %idx2 {axis = 1 : i64} : (tensor<2x3xf32>, tensor<2x1xi64>) -> tensor<2x1xf32>
+  %r_paa = kiln.put_along_axis %x, %idx2, %r_taa {axis = 1 : i64} : (tensor<2x3xf32>, tensor<2x1xi64>, tensor<2x1xf32>) -> tensor<2x3xf32>
   %r_sa = kiln.scatter_add %x, %idx, %upd {axis = 1 : i64} : (tensor<2x3xf32>, tensor<4xi64>, tensor<2x4xf32>) -> tensor<2x3xf32>
   %r_oh = kiln.one_hot %idx {depth = 5 : i64, dtype = bf16} : (tensor<4xi64>) -> tensor<4x5xbf16>
   %r_bin = kiln.bincount %idx {length = 6 : i64} : (tensor<4xi64>) -> tensor<6xi64>

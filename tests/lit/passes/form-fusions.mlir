@@ -518,3 +518,56 @@ func.func @narrowing_cast_reads(%x: tensor<64xf32>, %y: tensor<64xf32>) -> (tens
   %d4 = kiln.exp %d : (tensor<64xbf16>) -> tensor<64xbf16>
   return %c1, %c2, %c3, %d1, %d2, %d3, %d4 : tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>, tensor<64xbf16>
 }
+
+// -----
+
+// A decode attention (one query a head, one kv head) reads its key through
+// the concat of the latent and RoPE caches: the concat and its reshape join
+// the attention's region, and the producers of the concat's parts (the cache
+// writes, which are returned) stay kernels of their own. The value's reshape
+// of the latent stays an alias.
+// CHECK-LABEL: func.func @decode_key_concat
+// CHECK: %[[LAT:.*]] = kiln.dispatch : tensor<2x9x8xbf16> {
+// CHECK: %[[ROPE:.*]] = kiln.dispatch : tensor<2x9x4xbf16> {
+// CHECK: %[[V:.*]] = kiln.reshape %[[LAT]]
+// CHECK: kiln.dispatch : tensor<2x4x1x8xbf16> {
+// CHECK-NEXT:   %[[J:.*]] = kiln.concat %[[LAT]], %[[ROPE]] {axis = 2 : i64}
+// CHECK-NEXT:   %[[K:.*]] = kiln.reshape %[[J]]
+// CHECK-NEXT:   kiln.attention %arg4, %[[K]], %[[V]]
+func.func @decode_key_concat(%lat: tensor<2x9x8xbf16>, %rope: tensor<2x9x4xbf16>, %nl: tensor<2x9x8xbf16>,
+                             %nr: tensor<2x9x4xbf16>, %q: tensor<2x4x1x12xbf16>)
+    -> (tensor<2x4x1x8xbf16>, tensor<2x9x8xbf16>, tensor<2x9x4xbf16>) {
+  %l = kiln.add %lat, %nl : (tensor<2x9x8xbf16>, tensor<2x9x8xbf16>) -> tensor<2x9x8xbf16>
+  %r = kiln.add %rope, %nr : (tensor<2x9x4xbf16>, tensor<2x9x4xbf16>) -> tensor<2x9x4xbf16>
+  %j = kiln.concat %l, %r {axis = 2 : i64} : (tensor<2x9x8xbf16>, tensor<2x9x4xbf16>) -> tensor<2x9x12xbf16>
+  %k = kiln.reshape %j {shape = array<i64: 2, 1, 9, 12>} : (tensor<2x9x12xbf16>) -> tensor<2x1x9x12xbf16>
+  %v = kiln.reshape %l {shape = array<i64: 2, 1, 9, 8>} : (tensor<2x9x8xbf16>) -> tensor<2x1x9x8xbf16>
+  %a = kiln.attention %q, %k, %v {scale = 0.25 : f64, causal = false, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<2x4x1x12xbf16>, tensor<2x1x9x12xbf16>, tensor<2x1x9x8xbf16>) -> tensor<2x4x1x8xbf16>
+  return %a, %l, %r : tensor<2x4x1x8xbf16>, tensor<2x9x8xbf16>, tensor<2x9x4xbf16>
+}
+
+// -----
+
+// Near misses keep the concat a kernel of its own: a second reader of the
+// joined key, and an attention with two query positions (not a decode).
+// CHECK-LABEL: func.func @decode_key_concat_near_misses
+// CHECK: %[[J:.*]] = kiln.dispatch : tensor<2x9x12xbf16> {
+// CHECK-NEXT:   kiln.concat
+// CHECK: kiln.dispatch : tensor<2x4x1x8xbf16> {
+// CHECK-NEXT:   kiln.attention
+// CHECK: kiln.dispatch : tensor<2x9x12xbf16> {
+// CHECK-NEXT:   kiln.concat
+// CHECK: kiln.dispatch : tensor<2x4x2x8xbf16> {
+// CHECK-NEXT:   kiln.attention
+func.func @decode_key_concat_near_misses(%lat: tensor<2x9x8xbf16>, %rope: tensor<2x9x4xbf16>, %q: tensor<2x4x1x12xbf16>,
+                                         %q2: tensor<2x4x2x12xbf16>)
+    -> (tensor<2x4x1x8xbf16>, tensor<2x9x12xbf16>, tensor<2x4x2x8xbf16>) {
+  %j = kiln.concat %lat, %rope {axis = 2 : i64} : (tensor<2x9x8xbf16>, tensor<2x9x4xbf16>) -> tensor<2x9x12xbf16>
+  %k = kiln.reshape %j {shape = array<i64: 2, 1, 9, 12>} : (tensor<2x9x12xbf16>) -> tensor<2x1x9x12xbf16>
+  %v = kiln.reshape %lat {shape = array<i64: 2, 1, 9, 8>} : (tensor<2x9x8xbf16>) -> tensor<2x1x9x8xbf16>
+  %a = kiln.attention %q, %k, %v {scale = 0.25 : f64, causal = false, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<2x4x1x12xbf16>, tensor<2x1x9x12xbf16>, tensor<2x1x9x8xbf16>) -> tensor<2x4x1x8xbf16>
+  %j2 = kiln.concat %lat, %rope {axis = 2 : i64} : (tensor<2x9x8xbf16>, tensor<2x9x4xbf16>) -> tensor<2x9x12xbf16>
+  %k2 = kiln.reshape %j2 {shape = array<i64: 2, 1, 9, 12>} : (tensor<2x9x12xbf16>) -> tensor<2x1x9x12xbf16>
+  %b = kiln.attention %q2, %k2, %v {scale = 0.25 : f64, causal = false, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<2x4x2x12xbf16>, tensor<2x1x9x12xbf16>, tensor<2x1x9x8xbf16>) -> tensor<2x4x2x8xbf16>
+  return %a, %j, %b : tensor<2x4x1x8xbf16>, tensor<2x9x12xbf16>, tensor<2x4x2x8xbf16>
+}

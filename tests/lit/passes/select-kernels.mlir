@@ -73,6 +73,28 @@ func.func @direct(%x: tensor<6x37xf32>, %ids: tensor<40xi64>, %q: tensor<2x4x5x8
 
 // -----
 
+// A decode attention (one query a head, one kv head) takes the kernel that
+// reads each cache row once for a block's heads, through its fused key
+// concat; with two kv heads it is the general kernel's.
+// CHECK-LABEL: func.func @decode_attention
+// CHECK: kiln.dispatch kernel "decode_attention"
+// CHECK-NEXT: kiln.concat
+// CHECK-NEXT: kiln.reshape
+// CHECK-NEXT: kiln.attention
+// CHECK: kiln.dispatch kernel "attention"
+// CHECK-NEXT: kiln.attention
+func.func @decode_attention(%lat: tensor<2x9x8xbf16>, %rope: tensor<2x9x4xbf16>, %q: tensor<2x4x1x12xbf16>,
+                            %k2: tensor<2x2x9x12xbf16>, %v2: tensor<2x2x9x8xbf16>) -> (tensor<2x4x1x8xbf16>, tensor<2x4x1x8xbf16>) {
+  %j = kiln.concat %lat, %rope {axis = 2 : i64} : (tensor<2x9x8xbf16>, tensor<2x9x4xbf16>) -> tensor<2x9x12xbf16>
+  %k = kiln.reshape %j {shape = array<i64: 2, 1, 9, 12>} : (tensor<2x9x12xbf16>) -> tensor<2x1x9x12xbf16>
+  %v = kiln.reshape %lat {shape = array<i64: 2, 1, 9, 8>} : (tensor<2x9x8xbf16>) -> tensor<2x1x9x8xbf16>
+  %a = kiln.attention %q, %k, %v {scale = 0.25 : f64, causal = false, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<2x4x1x12xbf16>, tensor<2x1x9x12xbf16>, tensor<2x1x9x8xbf16>) -> tensor<2x4x1x8xbf16>
+  %b = kiln.attention %q, %k2, %v2 {scale = 0.25 : f64, causal = false, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<2x4x1x12xbf16>, tensor<2x2x9x12xbf16>, tensor<2x2x9x8xbf16>) -> tensor<2x4x1x8xbf16>
+  return %a, %b : tensor<2x4x1x8xbf16>, tensor<2x4x1x8xbf16>
+}
+
+// -----
+
 // Elementwise regions, fused or not, and empty tensors are loop nests.
 // CHECK-LABEL: func.func @loop_nests
 // CHECK: kiln.dispatch kernel "loop_nest"

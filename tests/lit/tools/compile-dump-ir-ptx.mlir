@@ -5,18 +5,19 @@
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: kiln-compile %s --target=ptx --dump-ir=%t/ir -o %t/out.kx
 // RUN: ls %t/ir | FileCheck %s --check-prefix=FILES
-// RUN: FileCheck %s --check-prefix=REGIONS < %t/ir/14-kiln-select-kernels.mlir
+// RUN: FileCheck %s --check-prefix=REGIONS < %t/ir/15-kiln-select-kernels.mlir
 // RUN: FileCheck %s --check-prefix=PTX < %t/ir/k0_matmul_module.ptx
 
 // FILES: 00-input.mlir
 // FILES: 01-kiln-fuse-moe.mlir
 // FILES: 08-kiln-hoist-derived-state.mlir
 // FILES-NEXT: 09-symbol-dce.mlir
-// FILES-NEXT: 10-kiln-expand-collectives.mlir
-// FILES-NEXT: 11-canonicalize.mlir
-// FILES-NEXT: 12-kiln-expand-unfused-composites.mlir
-// FILES-NEXT: 13-kiln-form-fusions.mlir
-// FILES-NEXT: 14-kiln-select-kernels.mlir
+// FILES-NEXT: 10-kiln-update-in-place.mlir
+// FILES-NEXT: 11-kiln-expand-collectives.mlir
+// FILES-NEXT: 12-canonicalize.mlir
+// FILES-NEXT: 13-kiln-expand-unfused-composites.mlir
+// FILES-NEXT: 14-kiln-form-fusions.mlir
+// FILES-NEXT: 15-kiln-select-kernels.mlir
 // FILES-NEXT: k0_matmul.0-linalg.mlir
 // FILES-NEXT: k0_matmul.1-gpu.mlir
 // FILES-NEXT: k0_matmul.2-binary.mlir
