@@ -41,7 +41,9 @@
 // Likewise the concat that joins a decode step's latent and RoPE key caches
 // fuses into the decode attention that reads it (passes/DecodeAttention.h):
 // that kernel reads the key through it, so the joined key is never written.
-// No other producer fuses into an attention or a GEMM.
+// An exact widening cast read only by an f32 (f64) matmul fuses into it: the
+// CUDA-core kernel converts what it loads anyway. No other producer fuses
+// into an attention or a GEMM.
 //
 // A reduction over the trailing dims (warpRowLength) fuses when its
 // single-use chain of per-row values (it, then elementwise ops of its
@@ -178,8 +180,20 @@ bool isLoadOfInputs(Value v, int depth) {
          });
 }
 
+/// Whether `cast` widens exactly into the f32 or f64 that `matmul` (of that
+/// element type: a CUDA-core matmul, never a tensor-core one) computes in.
+bool isExactWideningIntoFloatMatmul(ir::CastOp cast, ir::MatmulOp matmul) {
+  Type from = typeOf(cast.getX()).getElementType();
+  Type to = typeOf(cast.getResult()).getElementType();
+  Type result = typeOf(matmul.getResult()).getElementType();
+  bool narrowFloat = from.isBF16() || from.isF16();
+  return to == result && ((to.isF32() && narrowFloat) ||
+                          (to.isF64() && (narrowFloat || from.isF32())));
+}
+
 /// Roots whose kernels read only the producers planned for them above (an
-/// int4 weight's dequantize, a decode attention's key concat): nothing else
+/// int4 weight's dequantize, a widening cast into a CUDA-core matmul, a
+/// decode attention's key concat): nothing else
 /// fuses through those producers into them.
 bool takesPlannedProducersOnly(Operation *root) {
   return llvm::isa<ir::AttentionOp, ir::MatmulOp, ir::GroupedMatmulOp>(root);
@@ -301,6 +315,19 @@ llvm::DenseSet<Operation *> planFusion(Block &block) {
       fused.insert(&op);
       rootOf[&op] = *dequantize->getUsers().begin();
     }
+  // An exact widening cast (bf16 or f16 to f32, or to f64) read only by a
+  // float matmul, which the CUDA-core kernel computes: that kernel converts
+  // every element it loads to f32 (f64) anyway, so it reads the narrow
+  // source and the widened copy is never written (a router's input).
+  for (Operation &op : block.without_terminator())
+    if (auto matmul = llvm::dyn_cast<ir::MatmulOp>(op))
+      for (Value operand : {matmul.getA(), matmul.getB()})
+        if (auto cast = operand.getDefiningOp<ir::CastOp>();
+            cast && cast->hasOneUse() && cast->getBlock() == &block &&
+            isExactWideningIntoFloatMatmul(cast, matmul)) {
+          fused.insert(cast);
+          rootOf[cast] = &op;
+        }
   // The key concat (and its reshape) a decode attention reads through.
   for (Operation &op : block.without_terminator())
     if (auto attention = llvm::dyn_cast<ir::AttentionOp>(op))

@@ -167,11 +167,23 @@ const KernelProvider providers[] = {
        return hasNoEmptyTensor(op) && isDirectAttention(op);
      },
      buildDirect<buildAttentionKernels>},
-    {"simt_matmul", false, nullptr,
+    // Takes a fused widening cast of an operand (kiln-form-fusions): it
+    // reads the cast's source and converts as it loads.
+    {"simt_matmul", true, nullptr,
      [](Operation *op, const KernelTarget &) {
        return hasNoEmptyTensor(op) && isSimtMatmul(op);
      },
-     buildDirect<buildSimtMatmulKernels>},
+     [](KernelBuild &build) {
+       SmallVector<Type> types;
+       for (Value operand : build.root->getOperands()) {
+         auto cast = operand.getDefiningOp<kir::CastOp>();
+         build.inputs.push_back(cast && build.fused.contains(cast) ? cast.getX()
+                                                                   : operand);
+         types.push_back(build.inputs.back().getType());
+       }
+       DirectKernels kernels(build.root, types, build.module, build.name);
+       return buildSimtMatmulKernels(build.root, kernels);
+     }},
     {"bincount", false, nullptr, directOf<kir::BincountOp>,
      buildDirect<buildBincountKernels>},
     {"put_along_axis", false, nullptr, directOf<kir::PutAlongAxisOp>,

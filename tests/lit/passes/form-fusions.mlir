@@ -571,3 +571,31 @@ func.func @decode_key_concat_near_misses(%lat: tensor<2x9x8xbf16>, %rope: tensor
   %b = kiln.attention %q2, %k2, %v {scale = 0.25 : f64, causal = false, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<2x4x2x12xbf16>, tensor<2x1x9x12xbf16>, tensor<2x1x9x8xbf16>) -> tensor<2x4x2x8xbf16>
   return %a, %j, %b : tensor<2x4x1x8xbf16>, tensor<2x9x12xbf16>, tensor<2x4x2x8xbf16>
 }
+
+// -----
+
+// An exact widening cast read only by an f32 matmul (a router's input) is
+// read through by the CUDA-core kernel; a narrowing cast, or a widening one
+// with a second reader, stays a kernel of its own.
+// CHECK-LABEL: func.func @widening_cast_into_matmul
+// CHECK: kiln.dispatch : tensor<4x8xf32> {
+// CHECK-NEXT:   %[[C:.*]] = kiln.cast %arg0
+// CHECK-NEXT:   kiln.matmul %[[C]], %arg1
+// CHECK: %[[W:.*]] = kiln.dispatch : tensor<4x16xf32> {
+// CHECK-NEXT:   kiln.cast %arg0
+// CHECK: kiln.dispatch : tensor<4x8xf32> {
+// CHECK-NEXT:   kiln.matmul %[[W]], %arg1
+// CHECK: kiln.dispatch : tensor<4x16xbf16> {
+// CHECK-NEXT:   kiln.cast %arg2
+// CHECK: kiln.dispatch : tensor<4x8xbf16> {
+// CHECK-NEXT:   kiln.matmul
+func.func @widening_cast_into_matmul(%x: tensor<4x16xbf16>, %w: tensor<16x8xf32>, %y: tensor<4x16xf32>, %v: tensor<16x8xbf16>)
+    -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>, tensor<4x8xbf16>) {
+  %c = kiln.cast %x {to = f32} : (tensor<4x16xbf16>) -> tensor<4x16xf32>
+  %m = kiln.matmul %c, %w {transpose_a = false, transpose_b = false} : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+  %c2 = kiln.cast %x {to = f32} : (tensor<4x16xbf16>) -> tensor<4x16xf32>
+  %m2 = kiln.matmul %c2, %w {transpose_a = false, transpose_b = false} : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+  %n = kiln.cast %y {to = bf16} : (tensor<4x16xf32>) -> tensor<4x16xbf16>
+  %m3 = kiln.matmul %n, %v {transpose_a = false, transpose_b = false} : (tensor<4x16xbf16>, tensor<16x8xbf16>) -> tensor<4x8xbf16>
+  return %m, %m2, %c2, %m3 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>, tensor<4x8xbf16>
+}

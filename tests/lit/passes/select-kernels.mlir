@@ -73,6 +73,20 @@ func.func @direct(%x: tensor<6x37xf32>, %ids: tensor<40xi64>, %q: tensor<2x4x5x8
 
 // -----
 
+// An f32 matmul reading a fused widening cast (a router's input) is the
+// CUDA-core kernel's, which converts as it loads.
+// CHECK-LABEL: func.func @cast_into_simt_matmul
+// CHECK: kiln.dispatch kernel "simt_matmul"
+// CHECK-NEXT: kiln.cast
+// CHECK-NEXT: kiln.matmul
+func.func @cast_into_simt_matmul(%x: tensor<64x1024xbf16>, %w: tensor<32x1024xf32>) -> tensor<64x32xf32> {
+  %c = kiln.cast %x {to = f32} : (tensor<64x1024xbf16>) -> tensor<64x1024xf32>
+  %m = kiln.matmul %c, %w {transpose_a = false, transpose_b = true} : (tensor<64x1024xf32>, tensor<32x1024xf32>) -> tensor<64x32xf32>
+  return %m : tensor<64x32xf32>
+}
+
+// -----
+
 // A decode attention (one query a head, one kv head) takes the kernel that
 // reads each cache row once for a block's heads, through its fused key
 // concat; with two kv heads it is the general kernel's.
