@@ -70,6 +70,25 @@ orderInputs(const proto::EntryPoint &entry,
   return ordered;
 }
 
+absl::StatusOr<std::vector<bool>>
+wantedResults(const proto::EntryPoint &entry,
+              const std::vector<std::string> &wanted) {
+  if (wanted.empty())
+    return std::vector<bool>();
+  std::vector<bool> mask(entry.results_size(), false);
+  for (const std::string &name : wanted) {
+    bool found = false;
+    for (int k = 0; k < entry.results_size(); ++k)
+      if (entry.results(k).state().empty() && entry.results(k).name() == name)
+        mask[k] = found = true;
+    if (!found)
+      return absl::InvalidArgumentError(absl::StrCat("entry '", entry.name(),
+                                                     "' returns no result '",
+                                                     name, "' to its caller"));
+  }
+  return mask;
+}
+
 std::map<std::string, HostTensor> nameResults(const proto::EntryPoint &entry,
                                               std::vector<HostTensor> results) {
   std::map<std::string, HostTensor> byName;

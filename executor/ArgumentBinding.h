@@ -39,6 +39,13 @@ absl::StatusOr<std::vector<HostTensor>>
 orderInputs(const proto::EntryPoint &entry,
             const std::map<std::string, HostTensor> &inputs);
 
+/// One flag per result of `entry`: whether it is named in `wanted` (empty
+/// when `wanted` is: every result). A name that is not a result the entry
+/// returns to its caller is InvalidArgument.
+absl::StatusOr<std::vector<bool>>
+wantedResults(const proto::EntryPoint &entry,
+              const std::vector<std::string> &wanted);
+
 /// The results not written to state (as `run` returns them) by result name.
 std::map<std::string, HostTensor> nameResults(const proto::EntryPoint &entry,
                                               std::vector<HostTensor> results);

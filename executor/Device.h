@@ -42,6 +42,10 @@ struct EntryCall {
   /// Per result: the slot of the state it writes, or null. A slot may still be
   /// empty (state written before it is ever read); the device fills it.
   std::vector<std::unique_ptr<DeviceState> *> resultState;
+  /// Per result: whether the caller wants it on the host (empty: every
+  /// one). A device may skip copying the others; takeResults gives an empty
+  /// HostTensor in their place.
+  std::vector<bool> wanted;
 };
 
 /// An entry whose steps a device has run or queued. The core writes donated

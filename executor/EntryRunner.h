@@ -37,9 +37,14 @@ public:
   /// the state as it was.
   virtual absl::StatusOr<std::vector<HostTensor>> run(std::string_view entry,
                                                       const std::vector<HostTensor> &inputs) = 0;
-  /// Same, by argument name, returning results by name.
+  /// Same, by argument name, returning results by name: those named in
+  /// `wanted`, or every one when it is empty. The others are never copied off
+  /// the device (a decode step's caller wants its tokens, not its [B, V]
+  /// logits); a name the entry does not return is InvalidArgument.
   virtual absl::StatusOr<std::map<std::string, HostTensor>>
-  runNamed(std::string_view entry, const std::map<std::string, HostTensor> &inputs) = 0;
+  runNamed(std::string_view entry,
+           const std::map<std::string, HostTensor> &inputs,
+           const std::vector<std::string> &wanted = {}) = 0;
 
   /// Peak bytes of the last run, as the implementation measures them.
   virtual int64_t lastPeakBytes() const = 0;

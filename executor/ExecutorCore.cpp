@@ -171,6 +171,13 @@ absl::StatusOr<HostTensor> ExecutorCore::getState(std::string_view name) const {
 absl::StatusOr<std::vector<HostTensor>>
 ExecutorCore::run(std::string_view name,
                   const std::vector<HostTensor> &inputs) {
+  return runEntry(name, inputs, {});
+}
+
+absl::StatusOr<std::vector<HostTensor>>
+ExecutorCore::runEntry(std::string_view name,
+                       const std::vector<HostTensor> &inputs,
+                       std::vector<bool> wanted) {
   int index = entryIndex(name);
   if (index < 0)
     return noSuchEntry(exe_, name);
@@ -210,6 +217,7 @@ ExecutorCore::run(std::string_view name,
   call.entryIndex = index;
   call.entry = &ep;
   call.inputs = &inputs;
+  call.wanted = std::move(wanted);
   for (const proto::Argument &a : ep.arguments())
     call.argumentState.push_back(
         a.state().empty() ? nullptr : state_[stateIndex(a.state())].get());
@@ -231,14 +239,21 @@ ExecutorCore::run(std::string_view name,
 
 absl::StatusOr<std::map<std::string, HostTensor>>
 ExecutorCore::runNamed(std::string_view name,
-                       const std::map<std::string, HostTensor> &inputs) {
+                       const std::map<std::string, HostTensor> &inputs,
+                       const std::vector<std::string> &wanted) {
   const proto::EntryPoint *ep = entry(name);
   if (!ep)
     return noSuchEntry(exe_, name);
   KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> ordered,
                         orderInputs(*ep, inputs));
-  KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> outs, run(name, ordered));
-  return nameResults(*ep, std::move(outs));
+  KILN_ASSIGN_OR_RETURN(std::vector<bool> mask, wantedResults(*ep, wanted));
+  KILN_ASSIGN_OR_RETURN(std::vector<HostTensor> outs,
+                        runEntry(name, ordered, mask));
+  std::map<std::string, HostTensor> named = nameResults(*ep, std::move(outs));
+  for (int k = 0; k < ep->results_size(); ++k)
+    if (!mask.empty() && !mask[k])
+      named.erase(ep->results(k).name());
+  return named;
 }
 
 } // namespace kiln

@@ -51,10 +51,12 @@ public:
   /// since it was last computed.
   absl::StatusOr<std::vector<HostTensor>>
   run(std::string_view entry, const std::vector<HostTensor> &inputs) final;
-  /// Same, by argument name, returning results by name.
+  /// Same, by argument name, returning the results `wanted` (all when
+  /// empty) by name; the others are not copied to the host.
   absl::StatusOr<std::map<std::string, HostTensor>>
   runNamed(std::string_view entry,
-           const std::map<std::string, HostTensor> &inputs) final;
+           const std::map<std::string, HostTensor> &inputs,
+           const std::vector<std::string> &wanted = {}) final;
 
   int64_t lastPeakBytes() const final;
   int64_t lastOverlappedSteps() const final;
@@ -68,6 +70,11 @@ protected:
   void setDevice(std::unique_ptr<Device> device);
   /// Index into Executable.entries, or -1.
   int entryIndex(std::string_view name) const;
+  /// run(), copying to the host only the results `wanted` marks (one flag
+  /// per entry result; empty: all).
+  absl::StatusOr<std::vector<HostTensor>>
+  runEntry(std::string_view entry, const std::vector<HostTensor> &inputs,
+           std::vector<bool> wanted);
 
 private:
   int stateIndex(std::string_view name) const;

@@ -40,8 +40,9 @@ public:
   }
   absl::StatusOr<std::map<std::string, HostTensor>>
   runNamed(std::string_view entry,
-           const std::map<std::string, HostTensor> &inputs) override {
-    return inner.runNamed(entry, inputs);
+           const std::map<std::string, HostTensor> &inputs,
+           const std::vector<std::string> &wanted = {}) override {
+    return inner.runNamed(entry, inputs, wanted);
   }
   int64_t lastPeakBytes() const override { return inner.lastPeakBytes(); }
   int64_t lastOverlappedSteps() const override {

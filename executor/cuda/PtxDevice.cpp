@@ -78,6 +78,8 @@ struct PtxDevice::EntryRuntime {
   std::vector<DeviceBuffer> inputs;         // parallel to fed
   PinnedBuffer inputStaging, outputStaging;
   std::vector<int64_t> inputOffsets, outputOffsets;
+  /// The last launch's EntryCall::wanted: results left on the device.
+  std::vector<bool> wanted;
   std::vector<CUdeviceptr> ptr; // per buffer, for the current run
   std::unique_ptr<CudaGraph> graph;
   std::vector<CUdeviceptr>
@@ -135,9 +137,15 @@ public:
   absl::StatusOr<std::vector<HostTensor>> takeResults() override {
     std::vector<HostTensor> results;
     size_t out = 0;
-    for (const proto::Result &r : rt_.ep->results()) {
+    for (int k = 0; k < rt_.ep->results_size(); ++k) {
+      const proto::Result &r = rt_.ep->results(k);
       if (!r.state().empty())
         continue;
+      if (!rt_.wanted.empty() && !rt_.wanted[k]) {
+        ++out;
+        results.emplace_back(); // not copied off the device
+        continue;
+      }
       const proto::TensorType &t = rt_.ep->buffers(r.buffer());
       HostTensor h(t.dtype(),
                    std::vector<int64_t>(t.shape().begin(), t.shape().end()));
@@ -674,11 +682,13 @@ PtxDevice::launch(const EntryCall &call) {
   // Results to the host first: a returned buffer may be the old bytes of a
   // state entry that the write-back replaces.
   size_t out = 0;
-  for (const proto::Result &r : ep.results()) {
+  rt.wanted = call.wanted;
+  for (int k = 0; k < ep.results_size(); ++k) {
+    const proto::Result &r = ep.results(k);
     if (!r.state().empty())
       continue;
     int64_t bytes = bufferBytes(ep.buffers(r.buffer()));
-    if (bytes > 0)
+    if (bytes > 0 && (call.wanted.empty() || call.wanted[k]))
       KILN_RETURN_IF_ERROR(afterLaunches(
           rt, launched,
           api.check(api.cuMemcpyDtoHAsync(rt.outputStaging.data() +

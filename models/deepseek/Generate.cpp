@@ -177,7 +177,9 @@ private:
 
   absl::Status step(const char *entry,
                     const std::map<std::string, HostTensor> &inputs) {
-    KILN_ASSIGN_OR_RETURN(auto results, executor.runNamed(entry, inputs));
+    // Only the tokens come back: the [B, V] logits stay on the device.
+    KILN_ASSIGN_OR_RETURN(
+        auto results, executor.runNamed(entry, inputs, {names::kNextToken}));
     auto it = results.find(names::kNextToken);
     if (it == results.end())
       return absl::InvalidArgumentError(absl::StrCat(

@@ -106,6 +106,25 @@ TEST(Executor, StateDonationAcrossRuns) {
   ASSERT_TRUE(r2.ok()) << r2.status();
   EXPECT_EQ(r2->count("y"), 1u);
   EXPECT_EQ(r2->count("x_out"), 1u);
+  // Only the wanted results come back; a name the entry does not return to
+  // its caller (state, or nothing) is refused before anything runs.
+  HostTensor w1b = *e.getState("w");
+  auto some = e.runNamed("step", {{"x", x}}, {"x_out"});
+  ASSERT_TRUE(some.ok()) << some.status();
+  EXPECT_EQ(some->size(), 1u);
+  EXPECT_EQ(some->count("x_out"), 1u);
+  for (const char *bad : {"w", "nope"}) {
+    auto refused = e.runNamed("step", {{"x", x}}, {bad});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(refused.status().message().find(bad), std::string::npos)
+        << refused.status();
+  }
+  // The refused calls ran nothing; the wanted one advanced w once more.
+  for (int i = 0; i < 3; ++i)
+    EXPECT_FLOAT_EQ(e.getState("w")->getDouble(i),
+                    float(w1b.getDouble(i) + x.getDouble(i)));
+  ASSERT_TRUE(e.setState("w", w1b).ok());
   HostTensor w2 = *e.getState("w");
   for (int i = 0; i < 3; ++i)
     EXPECT_FLOAT_EQ(w2.getDouble(i), float(float(w0.getDouble(i) + x.getDouble(i)) + x.getDouble(i)));

@@ -297,9 +297,10 @@ public:
   }
   absl::StatusOr<std::map<std::string, HostTensor>>
   runNamed(std::string_view entry,
-           const std::map<std::string, HostTensor> &inputs) override {
+           const std::map<std::string, HostTensor> &inputs,
+           const std::vector<std::string> &wanted = {}) override {
     ++steps[std::string(entry)];
-    return inner.runNamed(entry, inputs);
+    return inner.runNamed(entry, inputs, wanted);
   }
 
   std::map<std::string, int64_t> steps;
