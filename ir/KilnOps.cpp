@@ -427,10 +427,15 @@ KILN_INFER(GatherOp, {
   return success();
 })
 
-KILN_INFER(TakeAlongAxisOp, {
-  auto x = in.tensor(0, "x"), indices = in.tensor(1, "indices");
+namespace {
+
+/// take_along_axis' and put_along_axis' indices: integers of x's rank whose
+/// dims outside the axis are x's (or 1 where `broadcast`). The axis, counted
+/// from the front.
+FailureOr<int64_t> alongAxisIndices(Infer &in, RankedTensorType x,
+                                    RankedTensorType indices, bool broadcast) {
   auto axisAttr = in.attr<IntegerAttr>("axis");
-  if (!x || !indices || !axisAttr)
+  if (!axisAttr)
     return failure();
   if (!isInt(indices.getElementType()))
     return in.fail("indices must be integers, got ", str(indices));
@@ -440,9 +445,20 @@ KILN_INFER(TakeAlongAxisOp, {
   if (failed(axis))
     return failure();
   for (int64_t d = 0; d < x.getRank(); ++d)
-    if (d != *axis && indices.getDimSize(d) != x.getDimSize(d))
+    if (d != *axis && indices.getDimSize(d) != x.getDimSize(d) &&
+        !(broadcast && indices.getDimSize(d) == 1))
       return in.fail("indices ", str(indices), " must match ", str(x),
-                     " outside axis ", *axis);
+                     broadcast ? " (or be 1)" : "", " outside axis ", *axis);
+  return *axis;
+}
+
+} // namespace
+
+KILN_INFER(TakeAlongAxisOp, {
+  auto x = in.tensor(0, "x"), indices = in.tensor(1, "indices");
+  if (!x || !indices ||
+      failed(alongAxisIndices(in, x, indices, /*broadcast=*/false)))
+    return failure();
   out.push_back(in.make(indices.getShape(), x.getElementType()));
   return success();
 })
@@ -450,21 +466,11 @@ KILN_INFER(TakeAlongAxisOp, {
 KILN_INFER(PutAlongAxisOp, {
   auto x = in.tensor(0, "x"), indices = in.tensor(1, "indices");
   auto values = in.tensor(2, "values");
-  auto axisAttr = in.attr<IntegerAttr>("axis");
-  if (!x || !indices || !values || !axisAttr)
+  if (!x || !indices || !values)
     return failure();
-  if (!isInt(indices.getElementType()))
-    return in.fail("indices must be integers, got ", str(indices));
-  if (x.getRank() == 0 || indices.getRank() != x.getRank())
-    return in.fail("indices ", str(indices), " must have the rank of ", str(x));
-  auto axis = in.axis(axisAttr.getInt(), x);
+  auto axis = alongAxisIndices(in, x, indices, /*broadcast=*/true);
   if (failed(axis))
     return failure();
-  for (int64_t d = 0; d < x.getRank(); ++d)
-    if (d != *axis && indices.getDimSize(d) != 1 &&
-        indices.getDimSize(d) != x.getDimSize(d))
-      return in.fail("indices ", str(indices), " must match ", str(x),
-                     " (or be 1) outside axis ", *axis);
   SmallVector<int64_t> shape(x.getShape());
   shape[*axis] = indices.getDimSize(*axis);
   if (values.getShape() != ArrayRef<int64_t>(shape) ||

@@ -107,24 +107,14 @@ absl::Status buildPutAlongAxisKernels(Operation *op, DirectKernels &k) {
               ifThen(nb, nl, inRange, [&](OpBuilder &wb, Location wl) {
                 Value slot =
                     wb.create<arith::IndexCastOp>(wl, wb.getIndexType(), index);
-                Value src = wb.create<arith::AddIOp>(
-                    wl,
-                    wb.create<arith::MulIOp>(
-                        wl,
-                        wb.create<arith::AddIOp>(
-                            wl, wb.create<arith::MulIOp>(wl, o, c(wb, vs.n)),
-                            j),
-                        c(wb, vs.inner)),
-                    i);
-                Value dst = wb.create<arith::AddIOp>(
-                    wl,
-                    wb.create<arith::MulIOp>(
-                        wl,
-                        wb.create<arith::AddIOp>(
-                            wl, wb.create<arith::MulIOp>(wl, o, c(wb, xs.n)),
-                            slot),
-                        c(wb, xs.inner)),
-                    i);
+                // (o * n + at) * inner + i over outer x n x inner rows.
+                auto flat = [&](const AxisRows &r, Value at) -> Value {
+                  Value row = wb.create<arith::AddIOp>(
+                      wl, wb.create<arith::MulIOp>(wl, o, c(wb, r.n)), at);
+                  return wb.create<arith::AddIOp>(
+                      wl, wb.create<arith::MulIOp>(wl, row, c(wb, r.inner)), i);
+                };
+                Value src = flat(vs, j), dst = flat(xs, slot);
                 wb.create<memref::StoreOp>(
                     wl,
                     wb.create<memref::LoadOp>(wl, k.operand(2),
