@@ -13,6 +13,7 @@
 
 #include "ir/KilnOps.h"
 #include "passes/Passes.h"
+#include "passes/StateArguments.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/StringSet.h"
@@ -39,12 +40,9 @@ llvm::StringSet<> returnedState(func::FuncOp func) {
 }
 
 /// Whether the entry may overwrite `x`'s buffer once its last reader ran.
-bool writable(Value x, const llvm::StringSet<> &donated, func::FuncOp func) {
-  if (auto arg = llvm::dyn_cast<BlockArgument>(x)) {
-    if (arg.getOwner() != &func.getBody().front())
-      return false;
-    auto state =
-        func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kStateAttr);
+bool writable(Value x, const llvm::StringSet<> &donated) {
+  if (llvm::isa<BlockArgument>(x)) {
+    StringAttr state = stateOf(x);
     return state && donated.contains(state.getValue());
   }
   Operation *def = x.getDefiningOp();
@@ -60,7 +58,7 @@ struct UpdateInPlacePass : impl::UpdateInPlaceBase<UpdateInPlacePass> {
       llvm::StringSet<> donated = returnedState(func);
       func.walk([&](ir::PutAlongAxisOp put) {
         Value x = put.getX();
-        if (x.hasOneUse() && writable(x, donated, func))
+        if (x.hasOneUse() && writable(x, donated))
           put->setAttr("kiln.in_place", UnitAttr::get(&getContext()));
       });
     });

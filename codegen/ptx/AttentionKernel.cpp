@@ -166,12 +166,7 @@ absl::Status buildAttentionKernels(Operation *op, DirectKernels &k) {
     return convert(nb, nl, nb.create<memref::LoadOp>(nl, mem, ValueRange{at}), compute);
   };
   auto warpReduce = [&](Value x, bool max) {
-    for (int32_t offset = 16; offset >= 1; offset /= 2) {
-      Value other = shuffle(b, l, x, offset, gpu::ShuffleMode::XOR);
-      x = max ? b.create<arith::MaximumFOp>(l, x, other).getResult()
-              : b.create<arith::AddFOp>(l, x, other).getResult();
-    }
-    return x;
+    return warpAllReduce(b, l, x, max);
   };
   Value scale = floatConst(b, l, compute, attention.getScaleAttr().getValueAsDouble());
   Value lanes = c(b, 32);

@@ -280,14 +280,6 @@ absl::Status buildDecodeAttentionKernels(Operation *op, ArrayRef<Value> inputs,
   b.create<gpu::BarrierOp>(l);
 
   // 2. Softmax numerators: warp g takes head g.
-  auto warpReduce = [&](OpBuilder &nb, Value x, bool max) {
-    for (int32_t offset = 16; offset >= 1; offset /= 2) {
-      Value other = shuffle(nb, l, x, offset, gpu::ShuffleMode::XOR);
-      x = max ? nb.create<arith::MaximumFOp>(l, x, other).getResult()
-              : nb.create<arith::AddFOp>(l, x, other).getResult();
-    }
-    return x;
-  };
   ifThen(
       b, l,
       b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, warp, c(b, group)),
@@ -304,7 +296,7 @@ absl::Status buildDecodeAttentionKernels(Operation *op, ArrayRef<Value> inputs,
                       return SmallVector<Value>{
                           nb.create<arith::MaximumFOp>(nl, acc[0], s)};
                     })[0];
-        Value rowMax = warpReduce(hb, localMax, /*max=*/true);
+        Value rowMax = warpAllReduce(hb, hl, localMax, /*max=*/true);
         // No visible key: max -inf; shift by 0 and divide by 1 (the sums
         // stay 0, so the output is 0).
         Value noKey =
@@ -326,7 +318,7 @@ absl::Status buildDecodeAttentionKernels(Operation *op, ArrayRef<Value> inputs,
               return SmallVector<Value>{
                   nb.create<arith::AddFOp>(nl, acc[0], e)};
             })[0];
-        Value total = warpReduce(hb, localSum, /*max=*/false);
+        Value total = warpAllReduce(hb, hl, localSum, /*max=*/false);
         total = hb.create<arith::SelectOp>(hl, noKey,
                                            floatConst(hb, hl, f32, 1.0), total);
         ifThen(hb, hl,

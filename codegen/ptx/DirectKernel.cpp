@@ -176,6 +176,15 @@ Value shuffle(OpBuilder &b, Location l, Value v, int32_t offset, gpu::ShuffleMod
   return llvm::isa<FloatType>(t) ? b.create<arith::BitcastOp>(l, t, joined).getResult() : joined;
 }
 
+Value warpAllReduce(OpBuilder &b, Location l, Value x, bool max) {
+  for (int32_t offset = 16; offset >= 1; offset /= 2) {
+    Value other = shuffle(b, l, x, offset, gpu::ShuffleMode::XOR);
+    x = max ? b.create<arith::MaximumFOp>(l, x, other).getResult()
+            : b.create<arith::AddFOp>(l, x, other).getResult();
+  }
+  return x;
+}
+
 int64_t nextPowerOfTwo(int64_t n) {
   int64_t p = 1;
   while (p < n)

@@ -106,6 +106,10 @@ void ifThen(mlir::OpBuilder &b, mlir::Location l, mlir::Value cond,
 /// gpu.shuffle of a 32- or 64-bit value (64-bit ones as two 32-bit halves).
 mlir::Value shuffle(mlir::OpBuilder &b, mlir::Location l, mlir::Value v,
                     int32_t offset, mlir::gpu::ShuffleMode mode);
+/// `x` reduced over the 32 lanes of a warp (max or sum, by XOR shuffles in a
+/// fixed order); every lane gets the result.
+mlir::Value warpAllReduce(mlir::OpBuilder &b, mlir::Location l, mlir::Value x,
+                          bool max);
 /// The smallest power of two >= n (1 for n <= 1).
 int64_t nextPowerOfTwo(int64_t n);
 

@@ -186,7 +186,14 @@ const KernelProvider providers[] = {
      }},
     {"bincount", false, nullptr, directOf<kir::BincountOp>,
      buildDirect<buildBincountKernels>},
-    {"put_along_axis", false, nullptr, directOf<kir::PutAlongAxisOp>,
+    // Element writes from many threads: not for i4, packed two to a byte.
+    {"put_along_axis", false, nullptr,
+     [](Operation *op, const KernelTarget &t) {
+       return directOf<kir::PutAlongAxisOp>(op, t) &&
+              !llvm::cast<RankedTensorType>(op->getResult(0).getType())
+                   .getElementType()
+                   .isInteger(4);
+     },
      buildDirect<buildPutAlongAxisKernels>},
     {"moe_combine", false, nullptr, directOf<kir::MoeCombineOp>,
      buildDirect<buildMoeCombineKernels>},
