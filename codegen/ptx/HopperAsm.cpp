@@ -107,4 +107,25 @@ void setMaxRegisters(OpBuilder &b, Location l, int64_t count, bool increase) {
                                        : NVVM::SetMaxRegisterAction::decrease);
 }
 
+void clusterSync(OpBuilder &b, Location l) {
+  b.create<NVVM::ClusterArriveOp>(l, /*aligned=*/nullptr);
+  b.create<NVVM::ClusterWaitOp>(l, /*aligned=*/nullptr);
+}
+
+Value clusterRank(OpBuilder &b, Location l) {
+  return b.create<NVVM::ClusterId>(l, b.getI32Type());
+}
+
+std::pair<Value, Value> loadClusterPair(OpBuilder &b, Location l, Value address,
+                                        Value rank) {
+  Type f32 = b.getF32Type();
+  auto pair = LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32});
+  Value loaded = inlinePtx(b, l, pair, {address, rank},
+                           "{ .reg .b32 a; mapa.shared::cluster.u32 a, $2, $3; "
+                           "ld.shared::cluster.v2.f32 {$0, $1}, [a]; }",
+                           "=f,=f,r,r,~{memory}");
+  return {b.create<LLVM::ExtractValueOp>(l, loaded, 0),
+          b.create<LLVM::ExtractValueOp>(l, loaded, 1)};
+}
+
 } // namespace kiln::codegen::ptx::hopper

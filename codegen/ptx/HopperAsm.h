@@ -1,10 +1,11 @@
 //===- HopperAsm.h - the sm_90a instructions of Kiln's kernels --*- C++ -*-===//
 //
 // The Hopper instructions Kiln's kernels use: mbarriers with transaction
-// counts, their fences, bulk tensor copies (TMA) and setmaxnreg, built as
-// MLIR 19's NVVM ops. Inline PTX (inlinePtx) remains only where NVVM 19 has
-// no op: the address of a by-value kernel parameter (kernelParamAddress) and
-// the packed red.add.noftz.bf16x2 of ScatterAddKernel.cpp; and wgmma, which
+// counts, their fences, bulk tensor copies (TMA), setmaxnreg and the cluster
+// barrier, built as MLIR 19's NVVM ops. Inline PTX (inlinePtx) remains only
+// where NVVM 19 has no op: the address of a by-value kernel parameter
+// (kernelParamAddress), a read of another block's shared memory (mapa), the
+// packed red.add.noftz.bf16x2 of ScatterAddKernel.cpp; and wgmma, which
 // WgmmaMatmul.cpp issues as one block with its fence and commit
 // (nvvm.wgmma.mma_async would take the kernel's separate accumulator
 // registers packed into one LLVM struct per call). Shared-memory addresses
@@ -16,6 +17,7 @@
 #define KILN_CODEGEN_PTX_HOPPERASM_H
 
 #include <string>
+#include <utility>
 
 #include "mlir/IR/Builders.h"
 
@@ -55,6 +57,21 @@ void tmaLoad(mlir::OpBuilder &b, mlir::Location l, mlir::Value dst, mlir::Value 
 /// setmaxnreg: every warp of a warpgroup moves its per-thread register budget
 /// to `count` (a multiple of 8 in [24, 256]) down or up.
 void setMaxRegisters(mlir::OpBuilder &b, mlir::Location l, int64_t count, bool increase);
+
+/// barrier.cluster arrive (release) and wait (acquire) for every thread of
+/// the cluster: shared-memory writes before it are visible to the cluster's
+/// reads after it. Not .aligned: warps may reach it diverged.
+void clusterSync(mlir::OpBuilder &b, mlir::Location l);
+
+/// This block's rank in its cluster (an i32).
+mlir::Value clusterRank(mlir::OpBuilder &b, mlir::Location l);
+
+/// Two f32 at shared address `address` (i32) of the cluster's block `rank`
+/// (mapa + ld.shared::cluster: distributed shared memory).
+std::pair<mlir::Value, mlir::Value> loadClusterPair(mlir::OpBuilder &b,
+                                                    mlir::Location l,
+                                                    mlir::Value address,
+                                                    mlir::Value rank);
 
 } // namespace kiln::codegen::ptx::hopper
 

@@ -236,8 +236,10 @@ SmallVector<Type> matmulKernelArgs(const MatmulGeometry &g, Type operandElement,
   return args;
 }
 
-TilePlacement denseTilePlacement(OpBuilder &b, Location loc, const MatmulGeometry &g,
-                                 int64_t blockM, int64_t blockN, int64_t bandRows) {
+TilePlacement denseTilePlacement(OpBuilder &b, Location loc,
+                                 const MatmulGeometry &g, int64_t blockM,
+                                 int64_t blockN, int64_t bandRows,
+                                 int64_t splitK) {
   auto c = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
   auto add = [&](Value x, Value y) -> Value { return b.create<arith::AddIOp>(loc, x, y); };
   auto mul = [&](Value x, Value y) -> Value { return b.create<arith::MulIOp>(loc, x, y); };
@@ -245,8 +247,11 @@ TilePlacement denseTilePlacement(OpBuilder &b, Location loc, const MatmulGeometr
   auto rem = [&](Value x, Value y) -> Value { return b.create<arith::RemUIOp>(loc, x, y); };
   Value bz = b.create<gpu::BlockIdOp>(loc, gpu::Dimension::z);
   int64_t mTiles = (g.m + blockM - 1) / blockM, nTiles = (g.n + blockN - 1) / blockN;
-  Value linear = add(mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y), c(nTiles)),
-                     b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x));
+  Value tileX = b.create<gpu::BlockIdOp>(loc, gpu::Dimension::x);
+  if (splitK > 1)
+    tileX = div(tileX, c(splitK));
+  Value linear = add(
+      mul(b.create<gpu::BlockIdOp>(loc, gpu::Dimension::y), c(nTiles)), tileX);
   Value band = div(linear, c(bandRows * nTiles));
   Value inBand = rem(linear, c(bandRows * nTiles));
   Value firstRow = mul(band, c(bandRows));

@@ -86,16 +86,23 @@ llvm::SmallVector<mlir::Type> matmulKernelArgs(const MatmulGeometry &g, mlir::Ty
 /// (null for dense matmuls; grouped blocks past every tile only write zeros).
 struct TilePlacement {
   mlir::Value rowBase, rowLimit, colBase, batchA, batchB, batchOut, active;
-  /// "contract" only: the group's rows [kBegin, kEnd), the block's K range.
+  /// "contract": the group's rows [kBegin, kEnd), the block's K range. A
+  /// dense matmul split along K: its share's first K, kEnd null.
   mlir::Value kBegin, kEnd;
+  /// Split along K: the block's rank in its cluster (an i32), which picks
+  /// its share of K.
+  mlir::Value splitRank;
 };
 
-/// A dense (batched) matmul's block over grid (N tiles, M tiles, batch). Blocks
-/// are rasterised in bands of `bandRows` row tiles: consecutive blocks walk down
-/// a band before moving right, so the B tiles they share are still in L2.
+/// A dense (batched) matmul's block over grid (N tiles * splitK, M tiles,
+/// batch): the splitK consecutive blocks of a cluster share a tile. Tiles
+/// are rasterised in bands of `bandRows` row tiles: consecutive ones walk
+/// down a band before moving right, so the B tiles they share are still in
+/// L2.
 TilePlacement denseTilePlacement(mlir::OpBuilder &b, mlir::Location loc,
-                                 const MatmulGeometry &g, int64_t blockM, int64_t blockN,
-                                 int64_t bandRows);
+                                 const MatmulGeometry &g, int64_t blockM,
+                                 int64_t blockN, int64_t bandRows,
+                                 int64_t splitK = 1);
 
 /// A grouped block: grid y enumerates the blockM-row tiles of group 0, then
 /// group 1, ..., then of the rows past the last offset (which are zero), from

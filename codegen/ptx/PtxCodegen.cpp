@@ -282,6 +282,10 @@ private:
         l->add_grid(constantIndex(v));
       for (Value v : {launch.getBlockSizeX(), launch.getBlockSizeY(), launch.getBlockSizeZ()})
         l->add_block(constantIndex(v));
+      if (launch.hasClusterSize())
+        for (Value v : {launch.getClusterSizeX(), launch.getClusterSizeY(),
+                        launch.getClusterSizeZ()})
+          l->add_cluster(constantIndex(v));
       if (Value shared = launch.getDynamicSharedMemorySize())
         l->set_shared_bytes(constantIndex(shared));
       for (Value operand : launch.getKernelOperands()) {

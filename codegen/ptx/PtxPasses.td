@@ -22,11 +22,8 @@ def ExpandUnfusedComposites
     is one block (at most 1024 token-expert pairs and experts). Larger ops,
     and element types the kernels lack, are expanded into primitives here,
     and only they: a route feeding an expanded plan keeps its kernel. Then the
-    composites that expansion creates (softmax) are expanded too. First,
-    kiln.argmax over a float last axis of 32 to 2^24 elements becomes f32 row
-    reductions (the first NaN's id, else the lowest id of the row's max),
-    exactly argmax: they run a warp per row, where argmax's 64-bit result
-    would run one thread per row. kiln.scaled_matmul stays whole where the
+    composites that expansion creates (softmax) are expanded too.
+    kiln.scaled_matmul stays whole where the
     fp8 wgmma kernel takes it (option `wgmma`: a Hopper target; DeepSeek-V3's
     1 x 128 / 128 x 128 blocks; K a multiple of 16); those with a transposed
     operand first get it transposed K-major (operand and scale, exact), as
@@ -47,10 +44,19 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
     Sets each region's `kernel` attribute to the first entry of the ptx
     target's kernel table (codegen/ptx/KernelTable.cpp) that takes its root:
     cublas_gemm (opt-in), wgmma_matmul (Hopper), mma_matmul, sort, scan,
-    scatter_add, categorical, attention, simt_matmul, bincount, loop_nest.
+    scatter_add, categorical, argmax, attention, simt_matmul, bincount,
+    loop_nest.
     Regions with fused producers always take loop_nest. An existing choice is
     kept if its provider still takes the region, so a hand-written choice can
     be tried from kiln-opt; one it cannot take is an error.
+
+    A dense wgmma_matmul whose output tiles would leave most multiprocessors
+    idle while each walks a long K (at least 32 steps of 64 per block: a
+    weight gradient over many tokens) also gets `kiln.split_k = S`: K is
+    split over the S blocks of a thread-block cluster, which sum their partial
+    tiles through distributed shared memory in rank order (deterministic; in
+    another order than an unsplit K). A hand-written split is kept, and
+    checked when the region is lowered.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",

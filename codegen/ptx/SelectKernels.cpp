@@ -1,7 +1,9 @@
 //===- SelectKernels.cpp - kiln-select-kernels ----------------------------===//
 //
 // Kernel choice as IR: each kiln.dispatch records the provider that lowers it,
-// so --dump-ir shows the choice and lit tests pin it (see KernelTable.h).
+// so --dump-ir shows the choice and lit tests pin it (see KernelTable.h), and
+// the tile decision that changes the launch's shape: a split of K over a
+// cluster (kiln.split_k, WgmmaMatmul.h).
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,10 +53,23 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
               << "' region";
           return WalkResult::interrupt();
         }
-        return WalkResult::advance();
+      } else {
+        const KernelProvider &p = selectKernelProvider(root, hasFused, target);
+        dispatch.setKernel(p.name);
+        // The tile decision of the GEMMs that leave the GPU idle: their K
+        // split over a cluster's blocks.
+        if (StringRef(p.name) == "wgmma_matmul" &&
+            !dispatch->hasAttr(kSplitKAttrName))
+          if (int64_t split = wgmmaSplitK(root); split > 1)
+            dispatch->setAttr(kSplitKAttrName,
+                              Builder(dispatch).getI64IntegerAttr(split));
       }
-      const KernelProvider &p = selectKernelProvider(root, hasFused, target);
-      dispatch.setKernel(p.name);
+      if (dispatch->hasAttr(kSplitKAttrName) &&
+          dispatch.getKernel() != "wgmma_matmul") {
+        dispatch.emitError(kSplitKAttrName) << " applies to wgmma_matmul, not '"
+                                            << *dispatch.getKernel() << "'";
+        return WalkResult::interrupt();
+      }
       return WalkResult::advance();
     });
     if (result.wasInterrupted())

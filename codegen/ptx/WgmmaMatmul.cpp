@@ -75,6 +75,8 @@ constexpr int64_t kChunkBytes = 64 * kRowBytes;   // 64 rows of one stage's K
 constexpr int64_t kSharedBudget = 220 * 1024;     // of the 227 KiB a block may have
 constexpr int64_t kBandRows = 8;
 constexpr int64_t kMultiprocessors = 132; // an H100/H200 SXM
+// The fewest K steps a block of a split keeps (wgmmaSplitK).
+constexpr int64_t kMinSplitSteps = 32;
 // Per-thread register budgets after setmaxnreg: 128 x 40 + 256 x 232 fits the
 // 64K registers of one multiprocessor.
 constexpr int64_t kProducerRegisters = 40, kConsumerRegisters = 232;
@@ -106,9 +108,9 @@ class WgmmaEmitter {
 public:
   WgmmaEmitter(OpBuilder &b, Location loc, const MatmulGeometry &g,
                int64_t blockN, int64_t stages,
-               std::optional<BlockScales> scales)
+               std::optional<BlockScales> scales, int64_t splitK)
       : b(b), loc(loc), g(g), blockN(blockN), stages(stages),
-        blockK(stageK(g.element)),
+        blockK(stageK(g.element)), splitK(splitK),
         scales(scales), tileA{!g.transposeA, kBlockM}, tileB{g.transposeB,
                                                              blockN} {}
 
@@ -125,12 +127,18 @@ public:
     smemA = base;
     smemB = add32(base, i32(stages * tileA.bytes()));
     barriers = add32(smemB, i32(stages * tileB.bytes()));
+    exchange = add32(barriers, i32(barrierBytes(stages)));
 
     Value kSteps;
-    if (p.kBegin) // contract: the group's rows
+    if (p.kEnd) { // contract: the group's rows
       kSteps = div(add(sub(p.kEnd, p.kBegin), c(blockK - 1)), c(blockK));
-    else
-      kSteps = c((g.k + blockK - 1) / blockK);
+    } else if (p.splitRank) { // this block's share, never empty
+      Value first = mul(index(p.splitRank), c(splitSteps()));
+      kSteps = b.create<arith::MinUIOp>(loc, c(splitSteps()),
+                                        sub(c(totalSteps()), first));
+    } else {
+      kSteps = c(totalSteps());
+    }
     if (p.active)
       kSteps = b.create<arith::SelectOp>(loc, p.active, kSteps, c(0));
 
@@ -153,13 +161,33 @@ public:
       // The producer needs few registers; the consumers hold the accumulators.
       hopper::setMaxRegisters(b, loc, kProducerRegisters, /*increase=*/false);
       ifThen(isThread0, [&] { produce(kernel, firstMapParam, kSteps, p); });
+      if (p.splitRank) { // the consumers' two cluster barriers
+        hopper::clusterSync(b, loc);
+        hopper::clusterSync(b, loc);
+      }
       b.setInsertionPointToStart(&roles.getElseRegion().front());
       hopper::setMaxRegisters(b, loc, kConsumerRegisters, /*increase=*/true);
       consume(sub(warpgroup, c(1)), rem(tid, c(128)), kSteps, out, p);
     }
   }
 
+  /// Bytes of the stages' full and empty barriers (a multiple of 16, so the
+  /// exchange area after them takes vector stores).
+  static int64_t barrierBytes(int64_t stages) {
+    return (2 * stages * 8 + 15) / 16 * 16;
+  }
+  /// The partial tiles a cluster's blocks exchange: each consumer thread's
+  /// accumulators.
+  static int64_t exchangeBytes(int64_t blockN) {
+    return 128 * kConsumers * (blockN / 2) * 4;
+  }
+
 private:
+  /// K steps of the whole matmul, and of each split's share (the last one's
+  /// may be shorter).
+  int64_t totalSteps() const { return (g.k + blockK - 1) / blockK; }
+  int64_t splitSteps() const { return (totalSteps() + splitK - 1) / splitK; }
+
   // Index and i32 arithmetic.
   Value c(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
   Value i32(int64_t v) {
@@ -172,6 +200,9 @@ private:
   Value rem(Value x, Value y) { return b.create<arith::RemUIOp>(loc, x, y); }
   Value add32(Value x, Value y) { return b.create<arith::AddIOp>(loc, x, y); }
   Value toI32(Value index) { return b.create<arith::IndexCastOp>(loc, b.getI32Type(), index); }
+  Value index(Value i32Value) {
+    return b.create<arith::IndexCastOp>(loc, b.getIndexType(), i32Value);
+  }
   Value less(Value x, Value y) {
     return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult, x, y);
   }
@@ -390,7 +421,61 @@ private:
     SmallVector<Value> acc =
         scales ? SmallVector<Value>(loop.getResults().take_front(n))
                : waitGroups(0, loop.getResults());
-    store(acc, consumer, thread, out, p);
+    if (p.splitRank)
+      sumAcrossCluster(acc, consumer, thread, out, p);
+    else
+      store(acc, consumer, thread, out, p);
+  }
+
+  /// Split K: every block of the cluster holds a partial 128 x BN tile. Each
+  /// consumer thread writes its accumulators to the exchange area as pairs
+  /// (the two columns it stores side by side), pair q of thread t at
+  /// (q * 256 + t) * 8; after a cluster barrier, block r sums pairs r, r + S,
+  /// r + 2S, ... of every thread over the S blocks' areas in rank order and
+  /// stores them; a second barrier keeps each area alive until every block
+  /// has read it.
+  void sumAcrossCluster(ValueRange acc, Value consumer, Value thread, Value out,
+                        const TilePlacement &p) {
+    int64_t pairs = acc.size() / 2;
+    Value slot = add(mul(consumer, c(128)), thread);
+    auto pairAddress = [&](Value q) {
+      return add32(exchange,
+                   toI32(mul(add(mul(q, c(128 * kConsumers)), slot), c(8))));
+    };
+    for (int64_t q = 0; q < pairs; ++q)
+      hopper::inlinePtx(b, loc, Type(),
+                        {pairAddress(c(q)), acc[2 * q], acc[2 * q + 1]},
+                        "st.shared.v2.f32 [$0], {$1, $2};", "r,f,f,~{memory}");
+    hopper::clusterSync(b, loc);
+    Value warp = div(thread, c(32)), lane = rem(thread, c(32));
+    Value row0 = add(add(p.rowBase, mul(consumer, c(64))),
+                     add(mul(warp, c(16)), div(lane, c(4))));
+    Value col0 = add(p.colBase, mul(rem(lane, c(4)), c(2)));
+    Value rank = index(p.splitRank);
+    // Threads whose rows all lie past the output have nothing to sum.
+    ifThen(less(row0, p.rowLimit), [&] {
+      for (int64_t t = 0; t * splitK < pairs; ++t) {
+        Value q = add(c(t * splitK), rank);
+        ifThen(less(q, c(pairs)), [&] {
+          Value address = pairAddress(q);
+          Value first, second;
+          for (int64_t r = 0; r < splitK; ++r) {
+            auto [x, y] = hopper::loadClusterPair(b, loc, address, i32(r));
+            first = r ? b.create<arith::AddFOp>(loc, first, x).getResult() : x;
+            second =
+                r ? b.create<arith::AddFOp>(loc, second, y).getResult() : y;
+          }
+          // Pair q is accumulators 2q and 2q + 1: row half q % 2, column
+          // group q / 2.
+          Value row = add(row0, mul(rem(q, c(2)), c(8)));
+          ifThen(less(row, p.rowLimit), [&] {
+            storePair(out, p, row, add(col0, mul(div(q, c(2)), c(8))), first,
+                      second);
+          });
+        });
+      }
+    });
+    hopper::clusterSync(b, loc);
   }
 
   /// One K block's scales for this thread's two rows (lane / 4 and 8 below
@@ -490,58 +575,65 @@ private:
     Value warp = div(thread, c(32)), lane = rem(thread, c(32));
     Value row0 = add(add(p.rowBase, mul(consumer, c(64))), add(mul(warp, c(16)), div(lane, c(4))));
     Value col0 = add(p.colBase, mul(rem(lane, c(4)), c(2)));
-    Type i64 = b.getI64Type();
-    Value base = b.create<arith::IndexCastOp>(
-        loc, i64, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, out));
-    std::string pack =
-        g.result.isBF16() ? "cvt.rn.bf16x2.f32" : "cvt.rn.f16x2.f32";
     for (int64_t half = 0; half < 2; ++half) {
       Value row = add(row0, c(half * 8));
       ifThen(less(row, p.rowLimit), [&] {
-        Value rowStart = mul(add(mul(p.batchOut, c(g.m)), row), c(g.n));
-        for (int64_t j = 0; j < blockN / 8; ++j) {
-          Value col = add(col0, c(j * 8));
-          Value first = acc[j * 4 + half * 2], second = acc[j * 4 + half * 2 + 1];
-          if (g.result.isF32()) { // no rounding: each element as it is
-            for (int64_t e = 0; e < 2; ++e) {
-              Value c1 = add(col, c(e));
-              ifThen(less(c1, c(g.n)), [&] {
-                b.create<memref::StoreOp>(loc, e ? second : first, out,
-                                          ValueRange{p.batchOut, row, c1});
-              });
-            }
-            continue;
-          }
-          auto both = b.create<scf::IfOp>(loc, less(add(col, c(1)), c(g.n)), /*withElse=*/true);
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(&both.getThenRegion().front());
-          Value byte = b.create<arith::AddIOp>(
-              loc, base,
-              b.create<arith::MulIOp>(
-                  loc, b.create<arith::IndexCastOp>(loc, i64, add(rowStart, col)),
-                  b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(2))));
-          hopper::inlinePtx(b, loc, Type(), {byte, second, first},
-                            absl::StrCat("{ .reg .b32 v; .reg .b64 g; ", pack,
-                                         " v, $1, $2; cvta.to.global.u64 g, $0; "
-                                         "st.global.b32 [g], v; }"),
-                            "l,f,f,~{memory}");
-          b.setInsertionPointToStart(&both.getElseRegion().front());
-          ifThen(less(col, c(g.n)), [&] {
-            Value rounded = b.create<arith::TruncFOp>(loc, g.result, first);
-            b.create<memref::StoreOp>(loc, rounded, out, ValueRange{p.batchOut, row, col});
-          });
-        }
+        for (int64_t j = 0; j < blockN / 8; ++j)
+          storePair(out, p, row, add(col0, c(j * 8)), acc[j * 4 + half * 2],
+                    acc[j * 4 + half * 2 + 1]);
       });
     }
+  }
+
+  /// Output elements (row, col) and (row, col + 1) of a row inside the
+  /// output, either column possibly past N.
+  void storePair(Value out, const TilePlacement &p, Value row, Value col,
+                 Value first, Value second) {
+    if (g.result.isF32()) { // no rounding: each element as it is
+      for (int64_t e = 0; e < 2; ++e) {
+        Value c1 = add(col, c(e));
+        ifThen(less(c1, c(g.n)), [&] {
+          b.create<memref::StoreOp>(loc, e ? second : first, out,
+                                    ValueRange{p.batchOut, row, c1});
+        });
+      }
+      return;
+    }
+    Type i64 = b.getI64Type();
+    Value base = b.create<arith::IndexCastOp>(
+        loc, i64, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, out));
+    Value rowStart = mul(add(mul(p.batchOut, c(g.m)), row), c(g.n));
+    std::string pack =
+        g.result.isBF16() ? "cvt.rn.bf16x2.f32" : "cvt.rn.f16x2.f32";
+    auto both = b.create<scf::IfOp>(loc, less(add(col, c(1)), c(g.n)),
+                                    /*withElse=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&both.getThenRegion().front());
+    Value byte = b.create<arith::AddIOp>(
+        loc, base,
+        b.create<arith::MulIOp>(
+            loc, b.create<arith::IndexCastOp>(loc, i64, add(rowStart, col)),
+            b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(2))));
+    hopper::inlinePtx(b, loc, Type(), {byte, second, first},
+                      absl::StrCat("{ .reg .b32 v; .reg .b64 g; ", pack,
+                                   " v, $1, $2; cvta.to.global.u64 g, $0; "
+                                   "st.global.b32 [g], v; }"),
+                      "l,f,f,~{memory}");
+    b.setInsertionPointToStart(&both.getElseRegion().front());
+    ifThen(less(col, c(g.n)), [&] {
+      Value rounded = b.create<arith::TruncFOp>(loc, g.result, first);
+      b.create<memref::StoreOp>(loc, rounded, out,
+                                ValueRange{p.batchOut, row, col});
+    });
   }
 
   OpBuilder &b;
   Location loc;
   const MatmulGeometry &g;
-  int64_t blockN, stages, blockK;
+  int64_t blockN, stages, blockK, splitK;
   std::optional<BlockScales> scales;
   OperandTile tileA, tileB;
-  Value smemA, smemB, barriers; // i32 shared addresses
+  Value smemA, smemB, barriers, exchange; // i32 shared addresses
 };
 
 /// The tensor map of one operand stored [batch?, rows, cols].
@@ -564,7 +656,44 @@ proto::TensorMap operandMap(const MatmulOperand &o, bool batched, const OperandT
   return m;
 }
 
+/// K steps of one split's share: every split but the last takes this many.
+int64_t splitShare(const MatmulGeometry &g, int64_t splitK) {
+  int64_t steps = (g.k + stageK(g.element) - 1) / stageK(g.element);
+  return (steps + splitK - 1) / splitK;
+}
+
+/// Whether every one of `splitK` shares of K has a step.
+bool splitFits(const MatmulGeometry &g, int64_t splitK) {
+  int64_t steps = (g.k + stageK(g.element) - 1) / stageK(g.element);
+  return splitK >= 1 && splitK <= kMaxSplitK && splitK <= steps &&
+         (splitK - 1) * splitShare(g, splitK) < steps;
+}
+
 } // namespace
+
+int64_t wgmmaSplitK(Operation *op) {
+  auto matmul = llvm::dyn_cast<kir::MatmulOp>(op);
+  if (!matmul || !isTensorCoreMatmul(op))
+    return 1;
+  MatmulGeometry g = geometryOf(matmul);
+  // Output tiles at the narrowest width the kernel takes.
+  int64_t tiles = (g.m + kBlockM - 1) / kBlockM * ((g.n + 63) / 64) * g.batch;
+  int64_t steps = (g.k + stageK(g.element) - 1) / stageK(g.element);
+  // Half the multiprocessors busy already: nothing to gain.
+  if (2 * tiles > kMultiprocessors)
+    return 1;
+  // Each block keeps kMinSplitSteps steps: a cluster's launch, barriers and
+  // exchange cost about what a few microseconds of K loop do, so short K
+  // (decoding's projections, K <= 2816) runs faster unsplit (H100: its 16
+  // tiles x 8 blocks took ~10 us where 16 blocks took ~7).
+  int64_t split =
+      std::min({kMaxSplitK, steps / kMinSplitSteps, kMultiprocessors / tiles});
+  if (split < 2)
+    return 1;
+  // As many blocks as the shares need (64 steps in 3 shares of 22 is 3).
+  int64_t share = (steps + split - 1) / split;
+  return (steps + share - 1) / share;
+}
 
 absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string &name,
                               std::vector<KernelTensorMap> &maps) {
@@ -579,6 +708,20 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   Location loc = op->getLoc();
   OpBuilder b(ctx);
   b.setInsertionPointToEnd(module.getBody());
+
+  int64_t splitK = 1;
+  if (auto dispatch =
+          llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp()))
+    if (Attribute attr = dispatch->getAttr(kSplitKAttrName)) {
+      auto value = llvm::dyn_cast<IntegerAttr>(attr);
+      splitK = value ? value.getInt() : 0;
+      if (!llvm::isa<kir::MatmulOp>(op) || !splitFits(g, splitK))
+        return absl::InvalidArgumentError(absl::StrCat(
+            kSplitKAttrName.str(), " on a '",
+            op->getName().getStringRef().str(), "' of K = ", g.k,
+            ": a dense kiln.matmul takes a split in [1, ", kMaxSplitK,
+            "] that leaves every block a step of ", stageK(g.element), " K"));
+    }
 
   // 128 x 256 tiles where they fill the GPU; narrower ones (down to 64) where
   // that leaves multiprocessors idle, as the M = batch GEMMs of decoding do.
@@ -598,10 +741,16 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
                                           : 64;
   while (blockN > 64 && blocksFor(blockN) < kMultiprocessors)
     blockN /= 2;
+  // Split: the exchange area holds a whole partial tile beside the stages.
+  if (splitK > 1)
+    blockN = std::min<int64_t>(blockN, 128);
+  int64_t exchangeBytes = splitK > 1 ? WgmmaEmitter::exchangeBytes(blockN) : 0;
   OperandTile tileA{!g.transposeA, kBlockM}, tileB{g.transposeB, blockN};
   int64_t stageBytes = tileA.bytes() + tileB.bytes();
-  int64_t stages = std::min<int64_t>(6, kSharedBudget / stageBytes);
-  int64_t sharedBytes = 1024 + stages * stageBytes + 2 * stages * 8;
+  int64_t stages =
+      std::min<int64_t>(6, (kSharedBudget - exchangeBytes) / stageBytes);
+  int64_t sharedBytes = 1024 + stages * stageBytes +
+                        WgmmaEmitter::barrierBytes(stages) + exchangeBytes;
   // Grouped: the offsets are staged in shared memory after the barriers.
   int64_t offsetsAt = sharedBytes;
   if (grouped)
@@ -662,14 +811,24 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
     kb.create<gpu::BarrierOp>(loc);
   }
   TilePlacement placement =
-      contract  ? contractTilePlacement(kb, loc, g, offsets, kBlockM, blockN)
-      : grouped ? groupedTilePlacement(kb, loc, g, offsets, kBlockM, blockN)
-                : denseTilePlacement(kb, loc, g, kBlockM, blockN, kBandRows);
+      contract ? contractTilePlacement(kb, loc, g, offsets, kBlockM, blockN)
+      : grouped
+          ? groupedTilePlacement(kb, loc, g, offsets, kBlockM, blockN)
+          : denseTilePlacement(kb, loc, g, kBlockM, blockN, kBandRows, splitK);
+  if (splitK > 1) {
+    placement.splitRank = hopper::clusterRank(kb, loc);
+    placement.kBegin = kb.create<arith::MulIOp>(
+        loc,
+        kb.create<arith::IndexCastOp>(loc, kb.getIndexType(),
+                                      placement.splitRank),
+        kb.create<arith::ConstantIndexOp>(loc, splitShare(g, splitK) *
+                                                   stageK(g.element)));
+  }
   std::optional<BlockScales> scales;
   if (scaled)
     scales =
         BlockScales{kernel.getArgument(1), kernel.getArgument(3), perColumn};
-  WgmmaEmitter emitter(kb, loc, g, blockN, stages, scales);
+  WgmmaEmitter emitter(kb, loc, g, blockN, stages, scales, splitK);
   int firstMapParam = static_cast<int>(args.size());
   emitter.emit(kernelName, firstMapParam, kernel.getArgument(args.size() - 1), placement);
   kb.create<gpu::ReturnOp>(loc);
@@ -684,10 +843,16 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   auto idx = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
   int64_t rowTiles = grouped && !contract ? groupedRowTiles(g, kBlockM)
                                            : (g.m + kBlockM - 1) / kBlockM;
-  gpu::KernelDim3 grid{idx((g.n + blockN - 1) / blockN), idx(rowTiles), idx(g.batch)};
+  gpu::KernelDim3 grid{idx((g.n + blockN - 1) / blockN * splitK), idx(rowTiles),
+                       idx(g.batch)};
   gpu::KernelDim3 block{idx(kThreads), idx(1), idx(1)};
   Value shared = b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(sharedBytes));
-  b.create<gpu::LaunchFuncOp>(loc, kernel, grid, block, shared, func.getArguments());
+  std::optional<gpu::KernelDim3> cluster;
+  if (splitK > 1)
+    cluster = gpu::KernelDim3{idx(splitK), idx(1), idx(1)};
+  b.create<gpu::LaunchFuncOp>(loc, kernel, grid, block, shared,
+                              func.getArguments(), /*asyncTokenType=*/nullptr,
+                              /*asyncDependencies=*/ValueRange{}, cluster);
   b.create<func::ReturnOp>(loc);
   return absl::OkStatus();
 }

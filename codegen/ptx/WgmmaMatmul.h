@@ -19,6 +19,7 @@
 #include "executor/executable.pb.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Operation.h"
+#include "llvm/ADT/StringRef.h"
 
 namespace kiln::codegen::ptx {
 
@@ -30,6 +31,22 @@ struct KernelTensorMap {
   int argument;
   proto::TensorMap map; // `buffer` unset: the launch fills it in
 };
+
+/// The kiln.dispatch attribute that splits a dense matmul's K over the blocks
+/// of a thread-block cluster (kiln-select-kernels sets it; an i64 in
+/// [2, kMaxSplitK]). Each block multiplies its share of K and the cluster
+/// sums the partial tiles through distributed shared memory, in rank order:
+/// deterministic, in another order than an unsplit K.
+inline constexpr llvm::StringLiteral kSplitKAttrName("kiln.split_k");
+inline constexpr int64_t kMaxSplitK = 8; // the portable cluster size
+
+/// The split of K that spreads a dense kiln.matmul the wgmma kernel runs
+/// over idle multiprocessors: few output tiles, each a long walk over K (a
+/// weight gradient's K is the tokens), each block keeping at least 32 steps
+/// of 64. 1 for one that fills the GPU already, for shorter K (decoding's
+/// projections: there the cluster's fixed costs outweigh the K loop), and for
+/// every other op.
+int64_t wgmmaSplitK(mlir::Operation *op);
 
 /// Builds `func.func @<name>(operands..., out)` launching the wgmma kernel,
 /// plus the gpu.module holding it, into `module`; appends the kernel's tensor

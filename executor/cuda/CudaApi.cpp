@@ -68,6 +68,7 @@ absl::StatusOr<CudaApi> load() {
   bind(api.cuModuleUnload, "cuModuleUnload");
   bind(api.cuModuleGetFunction, "cuModuleGetFunction");
   bind(api.cuLaunchKernel, "cuLaunchKernel");
+  bind(api.cuLaunchKernelEx, "cuLaunchKernelEx");
   bind(api.cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled");
   bind(api.cuStreamBeginCapture, "cuStreamBeginCapture_v2");
   bind(api.cuStreamEndCapture, "cuStreamEndCapture");

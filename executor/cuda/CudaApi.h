@@ -42,6 +42,31 @@ inline constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 inline constexpr unsigned CU_MEMHOSTALLOC_PORTABLE = 1;
 inline constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 
+/// cuLaunchKernelEx's configuration with the one attribute Kiln sets, a
+/// thread-block cluster's dims (CUlaunchAttribute's value is a 64-byte union
+/// after an 8-byte id).
+inline constexpr int CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4;
+struct CUlaunchAttribute {
+  int id;
+  char pad[4];
+  union {
+    char bytes[64];
+    struct {
+      unsigned x, y, z;
+    } clusterDim;
+  } value;
+};
+struct CUlaunchConfig {
+  unsigned gridDimX, gridDimY, gridDimZ;
+  unsigned blockDimX, blockDimY, blockDimZ;
+  unsigned sharedMemBytes;
+  CUstream hStream;
+  CUlaunchAttribute *attrs;
+  unsigned numAttrs;
+};
+static_assert(sizeof(CUlaunchAttribute) == 72 && sizeof(CUlaunchConfig) == 56,
+              "CUlaunchAttribute and CUlaunchConfig as cuda.h lays them out");
+
 /// A TMA descriptor: 128 opaque bytes, 64-byte aligned (CUtensorMap).
 struct alignas(64) CUtensorMap {
   uint64_t opaque[16];
@@ -98,6 +123,8 @@ struct CudaApi {
                              unsigned blockX, unsigned blockY, unsigned blockZ,
                              unsigned sharedBytes, CUstream stream, void **params,
                              void **extra);
+  CUresult (*cuLaunchKernelEx)(const CUlaunchConfig *config, CUfunction fn,
+                               void **params, void **extra);
   CUresult (*cuStreamBeginCapture)(CUstream stream, int mode);
   CUresult (*cuStreamEndCapture)(CUstream stream, CUgraph *graph);
   CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec *exec, CUgraph graph,

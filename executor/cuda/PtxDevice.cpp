@@ -511,18 +511,39 @@ absl::Status PtxDevice::enqueueSteps(EntryRuntime &rt,
       auto dim = [](const google::protobuf::RepeatedField<int64_t> &d, int k) {
         return k < d.size() ? static_cast<unsigned>(d[k]) : 1u;
       };
-      CUresult r = api.cuLaunchKernel(
-          rt.kernels[i], dim(l.grid(), 0), dim(l.grid(), 1), dim(l.grid(), 2),
-          dim(l.block(), 0), dim(l.block(), 1), dim(l.block(), 2),
-          static_cast<unsigned>(l.shared_bytes()), stream,
-          params.empty() ? nullptr : params.data(), nullptr);
+      CUresult r;
+      if (l.cluster().empty()) {
+        r = api.cuLaunchKernel(
+            rt.kernels[i], dim(l.grid(), 0), dim(l.grid(), 1), dim(l.grid(), 2),
+            dim(l.block(), 0), dim(l.block(), 1), dim(l.block(), 2),
+            static_cast<unsigned>(l.shared_bytes()), stream,
+            params.empty() ? nullptr : params.data(), nullptr);
+      } else {
+        CUlaunchAttribute cluster{};
+        cluster.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+        cluster.value.clusterDim = {dim(l.cluster(), 0), dim(l.cluster(), 1),
+                                    dim(l.cluster(), 2)};
+        CUlaunchConfig config{dim(l.grid(), 0),
+                              dim(l.grid(), 1),
+                              dim(l.grid(), 2),
+                              dim(l.block(), 0),
+                              dim(l.block(), 1),
+                              dim(l.block(), 2),
+                              static_cast<unsigned>(l.shared_bytes()),
+                              stream,
+                              &cluster,
+                              1};
+        r = api.cuLaunchKernelEx(&config, rt.kernels[i],
+                                 params.empty() ? nullptr : params.data(),
+                                 nullptr);
+      }
       if (r != CUDA_SUCCESS) {
         // A sticky fault of an earlier kernel of this run also surfaces here.
         if (!launched->empty() && !capturing_)
           KILN_RETURN_IF_ERROR(syncOrExplain(rt, *launched));
         return absl::InternalError(
             absl::StrCat(describePtxStep(ep, i),
-                         ": cuLaunchKernel failed: ", api.errorText(r)));
+                         ": the kernel launch failed: ", api.errorText(r)));
       }
       launched->push_back(describePtxStep(ep, i));
       if (opts_.syncAfterEachLaunch && !opts_.useCudaGraph) {

@@ -101,6 +101,23 @@ absl::Status checkStep(const proto::Executable &exe,
               absl::StrCat(describePtxStep(ep, i), ": grid/block dimension ", d,
                            " is outside [1, 2^31)"));
     }
+    if (!l.cluster().empty()) {
+      int64_t blocks = 1;
+      for (int k = 0; k < l.cluster_size(); ++k) {
+        int64_t d = l.cluster(k);
+        int64_t grid = k < l.grid_size() ? l.grid(k) : 1;
+        if (d < 1 || grid % d != 0)
+          return absl::InvalidArgumentError(
+              absl::StrCat(describePtxStep(ep, i), ": cluster dimension ", d,
+                           " does not divide grid dimension ", grid));
+        blocks *= d;
+      }
+      // Eight is the portable bound (more needs a per-kernel opt-in).
+      if (l.cluster_size() > 3 || blocks > 8)
+        return absl::InvalidArgumentError(absl::StrCat(
+            describePtxStep(ep, i), ": a cluster of ", blocks, " blocks in ",
+            l.cluster_size(), " dimensions (at most 8 blocks in 3)"));
+    }
     if (l.shared_bytes() < 0)
       return absl::InvalidArgumentError(
           absl::StrCat(describePtxStep(ep, i), ": negative shared_bytes"));

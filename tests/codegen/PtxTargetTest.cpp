@@ -347,6 +347,45 @@ TEST(PtxTarget, HopperMatmulsRunOnWgmmaFedByTma) {
   EXPECT_GT(l.shared_bytes(), 190 * 1024);
 }
 
+TEST(PtxTarget, LongKMatmulsWithFewTilesSplitKOverAClusterOfBlocks) {
+  // dW = x^T dy over 8192 tokens: 16 output tiles of [512, 256] would leave
+  // 116 of 132 multiprocessors idle through 128 steps of K; kiln-select-
+  // kernels splits K over clusters of 4.
+  auto exe = compileText(R"mlir(
+    func.func @main(%x: tensor<8192x512xbf16>, %dy: tensor<8192x256xbf16>) -> tensor<512x256xbf16> {
+      %m = kiln.matmul %x, %dy {transpose_a = true, transpose_b = false} : (tensor<8192x512xbf16>, tensor<8192x256xbf16>) -> tensor<512x256xbf16>
+      return %m : tensor<512x256xbf16>
+    })mlir",
+                         ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::Launch &l = exe->entries(0).steps(0).launch();
+  EXPECT_EQ(numbers(l.cluster()), (std::vector<int64_t>{4, 1, 1}));
+  EXPECT_EQ(numbers(l.grid()), (std::vector<int64_t>{4 * 4, 4, 1}));
+  // The stages plus the 32 KiB of partial tiles the cluster exchanges.
+  EXPECT_GT(l.shared_bytes(), 32 * 1024 + 4 * 24 * 1024);
+  const std::string &ptx = exe->modules(l.module()).ptx();
+  for (const char *needle :
+       {"%cluster_ctarank", "barrier.cluster.arrive", "barrier.cluster.wait",
+        "mapa.shared::cluster.u32", "ld.shared::cluster.v2.f32",
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16"})
+    EXPECT_TRUE(absl::StrContains(ptx, needle)) << needle;
+  expectEveryModuleAssembles(*exe, "split_k");
+
+  // A split that would leave a block without K is refused when lowered.
+  auto bad = compileText(R"mlir(
+    func.func @main(%x: tensor<64x256xbf16>, %w: tensor<384x256xbf16>) -> tensor<64x384xbf16> {
+      %0 = kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 5 : i64} : tensor<64x384xbf16> {
+        %m = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<64x256xbf16>, tensor<384x256xbf16>) -> tensor<64x384xbf16>
+        kiln.yield %m : tensor<64x384xbf16>
+      }
+      return %0 : tensor<64x384xbf16>
+    })mlir",
+                         ptxOptions());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "kiln.split_k"))
+      << bad.status();
+}
+
 TEST(PtxTarget, HalfPrecisionMatmulsRunOnMmaSyncWithoutWgmma) {
   codegen::CompileOptions options = ptxOptions();
   options.wgmmaMatmul = false;

@@ -33,3 +33,38 @@ func.func @unknown(%x: tensor<64xf32>) -> tensor<64xf32> {
   }
   return %0 : tensor<64xf32>
 }
+
+// -----
+
+func.func @split_elsewhere(%x: tensor<6x37xf32>) -> tensor<6x37xf32> {
+  // expected-error @+1 {{kiln.split_k applies to wgmma_matmul, not 'loop_nest'}}
+  %0 = kiln.dispatch kernel "loop_nest" {kiln.split_k = 2 : i64} : tensor<6x37xf32> {
+    %e = kiln.exp %x : (tensor<6x37xf32>) -> tensor<6x37xf32>
+    kiln.yield %e : tensor<6x37xf32>
+  }
+  return %0 : tensor<6x37xf32>
+}
+
+// -----
+
+// A hand-written split of K is kept.
+// CHECK-LABEL: func.func @kept_split
+// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 2 : i64}
+func.func @kept_split(%x: tensor<64x1024xbf16>, %w: tensor<384x1024xbf16>) -> tensor<64x384xbf16> {
+  %0 = kiln.dispatch {kiln.split_k = 2 : i64} : tensor<64x384xbf16> {
+    %m = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<64x1024xbf16>, tensor<384x1024xbf16>) -> tensor<64x384xbf16>
+    kiln.yield %m : tensor<64x384xbf16>
+  }
+  return %0 : tensor<64x384xbf16>
+}
+
+// -----
+
+func.func @split_f32(%x: tensor<64x1024xf32>, %w: tensor<384x1024xf32>) -> tensor<64x384xf32> {
+  // expected-error @+1 {{kiln.split_k applies to wgmma_matmul, not 'simt_matmul'}}
+  %0 = kiln.dispatch {kiln.split_k = 2 : i64} : tensor<64x384xf32> {
+    %m = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<64x1024xf32>, tensor<384x1024xf32>) -> tensor<64x384xf32>
+    kiln.yield %m : tensor<64x384xf32>
+  }
+  return %0 : tensor<64x384xf32>
+}
