@@ -42,8 +42,10 @@
 // fuses into the decode attention that reads it (passes/DecodeAttention.h):
 // that kernel reads the key through it, so the joined key is never written.
 // An exact widening cast read only by an f32 (f64) matmul fuses into it: the
-// CUDA-core kernel converts what it loads anyway. No other producer fuses
-// into an attention or a GEMM.
+// CUDA-core kernel converts what it loads anyway. A moe_combine applies the
+// routing weights itself (passes/WeightedCombine.h): their gather and the
+// scaled copy of the rows fuse into it. No other producer fuses into an
+// attention, a GEMM or a combine.
 //
 // A reduction over the trailing dims (warpRowLength) fuses when its
 // single-use chain of per-row values (it, then elementwise ops of its
@@ -59,6 +61,7 @@
 #include "passes/Passes.h"
 #include "passes/Precision.h"
 #include "passes/RowReduction.h"
+#include "passes/WeightedCombine.h"
 
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
@@ -193,10 +196,11 @@ bool isExactWideningIntoFloatMatmul(ir::CastOp cast, ir::MatmulOp matmul) {
 
 /// Roots whose kernels read only the producers planned for them above (an
 /// int4 weight's dequantize, a widening cast into a CUDA-core matmul, a
-/// decode attention's key concat): nothing else
+/// decode attention's key concat, a combine's routing weights): nothing else
 /// fuses through those producers into them.
 bool takesPlannedProducersOnly(Operation *root) {
-  return llvm::isa<ir::AttentionOp, ir::MatmulOp, ir::GroupedMatmulOp>(root);
+  return llvm::isa<ir::AttentionOp, ir::MatmulOp, ir::GroupedMatmulOp,
+                   ir::MoeCombineOp>(root);
 }
 
 /// Whether `user`'s kernel may recompute `op`'s result where it reads it.
@@ -338,6 +342,16 @@ llvm::DenseSet<Operation *> planFusion(Block &block) {
           rootOf[member] = &op;
         }
       }
+  // The routing weights a moe_combine applies as it reads each routed row
+  // (passes/WeightedCombine.h): the gather and the scaled rows.
+  for (Operation &op : block.without_terminator())
+    if (auto combine = llvm::dyn_cast<ir::MoeCombineOp>(op))
+      if (auto chain = weightedCombineRows(combine))
+        for (Operation *member : chain->ops)
+          if (member->getBlock() == &block) {
+            fused.insert(member);
+            rootOf[member] = &op;
+          }
   auto regionOf = [&](Operation *op) {
     auto it = rootOf.find(op);
     return it == rootOf.end() ? op : it->second;

@@ -12,7 +12,6 @@
 #include "codegen/ptx/Scalars.h"
 
 #include <cmath>
-#include <tuple>
 
 #include "ir/KilnOps.h"
 
@@ -25,31 +24,6 @@ using namespace mlir;
 namespace kir = kiln::ir;
 
 namespace kiln::codegen::ptx {
-
-namespace {
-
-/// (score, index) of the better of two candidates: the higher score, ties to
-/// the lower index, so any reduction order picks the sequential argmax.
-std::pair<Value, Value> better(OpBuilder &b, Location l, Value score, Value index,
-                               Value otherScore, Value otherIndex) {
-  Value greater = b.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, otherScore, score);
-  Value tie = b.create<arith::AndIOp>(
-      l, b.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, otherScore, score),
-      b.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, otherIndex, index));
-  Value take = b.create<arith::OrIOp>(l, greater, tie);
-  return {b.create<arith::SelectOp>(l, take, otherScore, score),
-          b.create<arith::SelectOp>(l, take, otherIndex, index)};
-}
-
-std::pair<Value, Value> warpBest(OpBuilder &b, Location l, Value score, Value index) {
-  for (int32_t offset = 16; offset >= 1; offset /= 2)
-    std::tie(score, index) =
-        better(b, l, score, index, shuffle(b, l, score, offset, gpu::ShuffleMode::XOR),
-               shuffle(b, l, index, offset, gpu::ShuffleMode::XOR));
-  return {score, index};
-}
-
-} // namespace
 
 absl::Status buildCategoricalKernels(Operation *op, DirectKernels &k) {
   auto sample = llvm::cast<kir::RandomCategoricalOp>(op);
@@ -126,7 +100,7 @@ absl::Status buildCategoricalKernels(Operation *op, DirectKernels &k) {
               ib.create<arith::SelectOp>(il, improves, ib.create<arith::IndexCastOp>(il, i32, v),
                                          acc[1])};
         });
-    return warpBest(nb, nl, best[0], best[1]);
+    return warpBestCandidate(nb, nl, best[0], best[1]);
   };
   auto write = [&](OpBuilder &nb, Location nl, Value index) {
     Value out = k.result(0);
@@ -164,7 +138,7 @@ absl::Status buildCategoricalKernels(Operation *op, DirectKernels &k) {
            Value i = nb.create<arith::SelectOp>(
                nl, has, nb.create<memref::LoadOp>(nl, sharedIndices, at),
                nb.create<arith::ConstantOp>(nl, nb.getI32IntegerAttr(0)));
-           write(nb, nl, warpBest(nb, nl, s, i).second);
+           write(nb, nl, warpBestCandidate(nb, nl, s, i).second);
          });
   return absl::OkStatus();
 }

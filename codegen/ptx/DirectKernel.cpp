@@ -9,6 +9,8 @@
 
 #include "codegen/ptx/DirectKernel.h"
 
+#include <tuple>
+
 #include "ir/KilnOps.h"
 
 #include "absl/strings/str_cat.h"
@@ -183,6 +185,29 @@ Value warpAllReduce(OpBuilder &b, Location l, Value x, bool max) {
             : b.create<arith::AddFOp>(l, x, other).getResult();
   }
   return x;
+}
+
+std::pair<Value, Value> betterCandidate(OpBuilder &b, Location l, Value score,
+                                        Value index, Value otherScore,
+                                        Value otherIndex) {
+  Value greater =
+      b.create<arith::CmpFOp>(l, arith::CmpFPredicate::OGT, otherScore, score);
+  Value tie = b.create<arith::AndIOp>(
+      l,
+      b.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, otherScore, score),
+      b.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, otherIndex, index));
+  Value take = b.create<arith::OrIOp>(l, greater, tie);
+  return {b.create<arith::SelectOp>(l, take, otherScore, score),
+          b.create<arith::SelectOp>(l, take, otherIndex, index)};
+}
+
+std::pair<Value, Value> warpBestCandidate(OpBuilder &b, Location l, Value score,
+                                          Value index) {
+  for (int32_t offset = 16; offset >= 1; offset /= 2)
+    std::tie(score, index) = betterCandidate(
+        b, l, score, index, shuffle(b, l, score, offset, gpu::ShuffleMode::XOR),
+        shuffle(b, l, index, offset, gpu::ShuffleMode::XOR));
+  return {score, index};
 }
 
 int64_t nextPowerOfTwo(int64_t n) {

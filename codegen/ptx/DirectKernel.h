@@ -16,6 +16,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -26,6 +27,10 @@
 
 #include "ir/KilnOps.h"
 #include "ir/ShapeUtils.h"
+
+namespace kiln::passes {
+struct WeightedCombineRows;
+} // namespace kiln::passes
 
 namespace kiln::codegen::ptx {
 
@@ -110,6 +115,17 @@ mlir::Value shuffle(mlir::OpBuilder &b, mlir::Location l, mlir::Value v,
 /// fixed order); every lane gets the result.
 mlir::Value warpAllReduce(mlir::OpBuilder &b, mlir::Location l, mlir::Value x,
                           bool max);
+/// (score, index) of the better of two candidates: the higher score, ties
+/// to the lower index, so any reduction order picks the sequential argmax.
+std::pair<mlir::Value, mlir::Value>
+betterCandidate(mlir::OpBuilder &b, mlir::Location l, mlir::Value score,
+                mlir::Value index, mlir::Value otherScore,
+                mlir::Value otherIndex);
+/// The best (betterCandidate) of a warp's 32 candidates, in every lane.
+std::pair<mlir::Value, mlir::Value> warpBestCandidate(mlir::OpBuilder &b,
+                                                      mlir::Location l,
+                                                      mlir::Value score,
+                                                      mlir::Value index);
 /// The smallest power of two >= n (1 for n <= 1).
 int64_t nextPowerOfTwo(int64_t n);
 
@@ -128,6 +144,7 @@ absl::Status buildSortKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildScanKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildScatterAddKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildCategoricalKernels(mlir::Operation *op, DirectKernels &k);
+absl::Status buildArgmaxKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildAttentionKernels(mlir::Operation *op, DirectKernels &k);
 /// The decode attention (passes/DecodeAttention.h) over `inputs`: q, the key
 /// (or the parts of its fused concat), v, then valid_len and q_offset where
@@ -139,7 +156,11 @@ absl::Status buildDecodeAttentionKernels(mlir::Operation *op,
 absl::Status buildSimtMatmulKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildBincountKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildPutAlongAxisKernels(mlir::Operation *op, DirectKernels &k);
-absl::Status buildMoeCombineKernels(mlir::Operation *op, DirectKernels &k);
+/// The combine over (rows, order, slot), or with `weighted` over (the
+/// chain's rows, order, slot, its weights).
+absl::Status buildMoeCombineKernels(mlir::Operation *op,
+                                    const passes::WeightedCombineRows *weighted,
+                                    DirectKernels &k);
 absl::Status buildMoePlanKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildMoeRouteKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildQuantizeKernels(mlir::Operation *op, DirectKernels &k);
@@ -160,6 +181,9 @@ std::optional<MatmulShape> matmulShape(ir::MatmulOp matmul);
 /// dims absent or equal to the result's); the tensor-core kernel is tried
 /// first.
 bool isSimtMatmul(mlir::Operation *op);
+/// True for the argmax ops the warp- or block-per-row kernel runs: f32,
+/// bf16 or f16, any axis, static shapes.
+bool isDirectArgmax(mlir::Operation *op);
 /// True for the attention ops the fused kernel runs (every score of a query
 /// row fits in shared memory); the others are decomposed before lowering.
 bool isDirectAttention(mlir::Operation *op);

@@ -5,8 +5,7 @@
 // direct kernels refuse (isDirectAttention, isDirectMoeRoute,
 // isDirectMoePlan, isDirectQuantize, and scaled_matmul outside the fp8 wgmma
 // kernel's recipe), then the composites that expansion creates. Before that,
-// argmax over long rows becomes f32 row reductions (ArgmaxAsRowReductions),
-// and scaled_matmuls of the recipe are laid out K-major for the kernel
+// scaled_matmuls of the recipe are laid out K-major for the kernel
 // (ScaledMatmulAsKMajor). The pipeline also keeps kiln.dequantize whole: the
 // int4 weights of tensor-core GEMMs stay so (isTensorCoreInt4Weight, for
 // mma_int4_matmul), every other dequantize is expanded here.
@@ -35,61 +34,6 @@ using namespace mlir;
 
 namespace kiln::codegen::ptx {
 namespace {
-
-/// Rows the argmax rewrite takes: float, last axis, at least a warp wide
-/// (the row-reduction kernels' threshold) and ids exact in f32.
-bool isLongArgmaxRow(ir::ArgmaxOp op) {
-  auto type = llvm::dyn_cast<RankedTensorType>(op.getX().getType());
-  if (!type || !type.hasStaticShape() || type.getRank() < 1 ||
-      !llvm::isa<FloatType>(type.getElementType()) ||
-      type.getElementType().isF64())
-    return false;
-  int64_t rank = type.getRank();
-  int64_t n = type.getDimSize(rank - 1);
-  return ir::normalizeAxis(op.getAxis(), rank) == rank - 1 && n >= 32 &&
-         n <= (int64_t{1} << 24);
-}
-
-/// kiln.argmax over a long last axis as f32 row reductions: the first NaN's
-/// id where the row has one, else the lowest id holding the row's max. Exactly
-/// argmax (NaN largest, the first of equal maxima); the reductions run a warp
-/// per row, where argmax's 64-bit result would run one thread per row.
-struct ArgmaxAsRowReductions : OpRewritePattern<ir::ArgmaxOp> {
-  using OpRewritePattern::OpRewritePattern;
-
-  LogicalResult matchAndRewrite(ir::ArgmaxOp op,
-                                PatternRewriter &rewriter) const override {
-    if (!isLongArgmaxRow(op))
-      return failure();
-    ir::PrimitiveBuilder pb(rewriter, op.getLoc());
-    auto type = llvm::cast<RankedTensorType>(op.getX().getType());
-    int64_t rank = type.getRank(), n = type.getDimSize(rank - 1);
-    Type f32 = rewriter.getF32Type();
-    auto rowMin = [&](Value x) {
-      return pb.op<ir::MinOp>(
-          {x}, {rewriter.getNamedAttr(
-                    "axes", rewriter.getDenseI64ArrayAttr({rank - 1})),
-                rewriter.getNamedAttr("keepdims", rewriter.getBoolAttr(true))});
-    };
-    Value x = pb.cast(op.getX(), f32);
-    Value ids = pb.iota(type.getShape(), rank - 1, f32);
-    Value nan = pb.op<ir::NotEqualOp>({x, x});
-    Value firstNan = rowMin(pb.select(nan, ids, pb.scalar(f32, double(n))));
-    Value ranked = pb.select(nan, pb.negInf(f32), x);
-    Value top = pb.maxKeep(ranked, rank - 1);
-    Value firstTop = rowMin(pb.select(pb.op<ir::EqualOp>({ranked, top}), ids,
-                                      pb.scalar(f32, double(n - 1))));
-    Value id =
-        pb.select(pb.op<ir::LessOp>({firstNan, pb.scalar(f32, double(n))}),
-                  firstNan, firstTop);
-    Value result = pb.cast(id, rewriter.getI64Type());
-    auto resultType = llvm::cast<RankedTensorType>(op.getType());
-    if (!op.getKeepdims())
-      result = pb.reshape(result, resultType.getShape());
-    rewriter.replaceOp(op, result);
-    return success();
-  }
-};
 
 /// A kiln.scaled_matmul of the fp8 kernel's recipe with a stored [K, M]
 /// (transpose_a) or [K, N] (no transpose_b) operand, in the K-major form the
@@ -142,12 +86,7 @@ struct ExpandUnfusedCompositesPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<Operation *> unfused;
-    SmallVector<Operation *> argmaxes;
     SmallVector<Operation *> transposed;
-    module.walk([&](ir::ArgmaxOp op) {
-      if (isLongArgmaxRow(op))
-        argmaxes.push_back(op);
-    });
     if (wgmma)
       module.walk([&](ir::ScaledMatmulOp op) {
         if (!isTensorCoreScaledMatmul(op) && isTensorCoreScaledRecipe(op))
@@ -160,14 +99,6 @@ struct ExpandUnfusedCompositesPass
       config.strictMode = GreedyRewriteStrictness::ExistingOps;
       if (failed(
               applyOpPatternsAndFold(transposed, std::move(layouts), config)))
-        return signalPassFailure();
-    }
-    if (!argmaxes.empty()) {
-      RewritePatternSet rows(&getContext());
-      rows.add<ArgmaxAsRowReductions>(&getContext());
-      GreedyRewriteConfig config;
-      config.strictMode = GreedyRewriteStrictness::ExistingOps;
-      if (failed(applyOpPatternsAndFold(argmaxes, std::move(rows), config)))
         return signalPassFailure();
     }
     module.walk([&](Operation *op) {

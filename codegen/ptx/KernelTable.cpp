@@ -15,6 +15,7 @@
 #include "codegen/ptx/WgmmaMatmul.h"
 #include "ir/KilnOps.h"
 #include "passes/DecodeAttention.h"
+#include "passes/WeightedCombine.h"
 
 using namespace mlir;
 namespace kir = kiln::ir;
@@ -138,6 +139,9 @@ const KernelProvider providers[] = {
      buildDirect<buildScatterAddKernels>},
     {"categorical", false, nullptr, directOf<kir::RandomCategoricalOp>,
      buildDirect<buildCategoricalKernels>},
+    {"argmax", false, nullptr,
+     [](Operation *op, const KernelTarget &) { return isDirectArgmax(op); },
+     buildDirect<buildArgmaxKernels>},
     // A decode step's attention (one query a head, one kv head), its key
     // read through the concat kiln-form-fusions fused into its region.
     {"decode_attention", true, nullptr,
@@ -195,8 +199,42 @@ const KernelProvider providers[] = {
                    .isInteger(4);
      },
      buildDirect<buildPutAlongAxisKernels>},
-    {"moe_combine", false, nullptr, directOf<kir::MoeCombineOp>,
-     buildDirect<buildMoeCombineKernels>},
+    // Applies the routing weights where kiln-form-fusions fused their gather
+    // and the scaled rows into its region (passes/WeightedCombine.h).
+    {"moe_combine", true, nullptr,
+     [](Operation *op, const KernelTarget &t) {
+       if (!directOf<kir::MoeCombineOp>(op, t))
+         return false;
+       auto dispatch =
+           llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp());
+       size_t members =
+           dispatch ? dispatch.getBody().front().getOperations().size() - 2 : 0;
+       if (members == 0)
+         return true;
+       auto chain =
+           passes::weightedCombineRows(llvm::cast<kir::MoeCombineOp>(op));
+       return chain && chain->ops.size() == members &&
+              llvm::all_of(chain->ops, [&](Operation *member) {
+                return member->getBlock() == op->getBlock();
+              });
+     },
+     [](KernelBuild &build) {
+       auto combine = llvm::cast<kir::MoeCombineOp>(build.root);
+       std::optional<passes::WeightedCombineRows> weighted;
+       if (!build.fused.empty())
+         weighted = passes::weightedCombineRows(combine);
+       if (weighted)
+         build.inputs = {weighted->rows, combine.getOrder(), combine.getSlot(),
+                         weighted->weights};
+       else
+         readOperands(build);
+       SmallVector<Type> types;
+       for (Value input : build.inputs)
+         types.push_back(input.getType());
+       DirectKernels kernels(build.root, types, build.module, build.name);
+       return buildMoeCombineKernels(build.root,
+                                     weighted ? &*weighted : nullptr, kernels);
+     }},
     {"moe_route", false, nullptr,
      [](Operation *op, const KernelTarget &) { return isDirectMoeRoute(op); },
      buildDirect<buildMoeRouteKernels>},

@@ -6,12 +6,15 @@
 // for f64), rounding once. Coalesced across h; each routed row is read once
 // and nothing is written but the result, where the decomposed form sorted,
 // gathered a [T*k, H] copy and reduced it. The order is fixed, so the bits do
-// not depend on scheduling.
+// not depend on scheduling. Where kiln-form-fusions fused the routing weights
+// into its region (passes/WeightedCombine.h), each row is scaled as it is
+// read, rounded where the separate kernel would have stored it.
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/ptx/DirectKernel.h"
 #include "codegen/ptx/Scalars.h"
+#include "passes/WeightedCombine.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -20,8 +23,36 @@ using namespace mlir;
 namespace kir = kiln::ir;
 
 namespace kiln::codegen::ptx {
+namespace {
 
-absl::Status buildMoeCombineKernels(Operation *op, DirectKernels &k) {
+/// Routed row `row`'s element `y` scaled by its routing weight as the fused
+/// chain computes it: y cast to the product's type, times weights[order[row]]
+/// (the gather clamps the index into range), the product cast to the rows'
+/// type.
+Value weightedRow(OpBuilder &b, Location l,
+                  const passes::WeightedCombineRows &chain, DirectKernels &k,
+                  Value y, Value row, int64_t pairs, Type rowsElement) {
+  Value pair = convert(b, l, b.create<memref::LoadOp>(l, k.operand(1), row),
+                       b.getI64Type());
+  pair = b.create<arith::MinSIOp>(
+      l,
+      b.create<arith::MaxSIOp>(
+          l, pair, b.create<arith::ConstantOp>(l, b.getI64IntegerAttr(0))),
+      b.create<arith::ConstantOp>(l, b.getI64IntegerAttr(pairs - 1)));
+  Value weight = b.create<memref::LoadOp>(
+      l, k.operand(3),
+      b.create<arith::IndexCastOp>(l, b.getIndexType(), pair).getResult());
+  if (chain.castRows)
+    y = convert(b, l, y, chain.product);
+  Value product = b.create<arith::MulFOp>(l, y, weight);
+  return chain.castProduct ? convert(b, l, product, rowsElement) : product;
+}
+
+} // namespace
+
+absl::Status buildMoeCombineKernels(Operation *op,
+                                    const passes::WeightedCombineRows *weighted,
+                                    DirectKernels &k) {
   constexpr int64_t kThreads = 256;
   auto combine = llvm::cast<kir::MoeCombineOp>(op);
   auto rowsType = llvm::cast<RankedTensorType>(combine.getRows().getType());
@@ -78,8 +109,10 @@ absl::Status buildMoeCombineKernels(Operation *op, DirectKernels &k) {
           Value flat = nb.create<arith::AddIOp>(
               nl, nb.create<arith::MulIOp>(nl, row, indexConst(nb, nl, width)),
               h);
-          Value v = convert(
-              nb, nl, nb.create<memref::LoadOp>(nl, k.operand(0), flat), acc);
+          Value v = nb.create<memref::LoadOp>(nl, k.operand(0), flat);
+          if (weighted) // rows[p] = y[p] * weights[order[p]], rounded as stored
+            v = weightedRow(nb, nl, *weighted, k, v, row, pairs, element);
+          v = convert(nb, nl, v, acc);
           v = nb.create<arith::SelectOp>(nl, valid, v,
                                          floatConst(nb, nl, acc, 0.0));
           sum = nb.create<arith::AddFOp>(nl, sum, v);

@@ -10,12 +10,10 @@
 
 #include <limits>
 
-#include "codegen/ptx/PtxPasses.h"
 #include "ir/IrModule.h"
 #include "tests/codegen/CompileTestUtil.h"
 
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/Pass/PassManager.h"
 
 namespace kiln::testing {
 namespace {
@@ -188,56 +186,6 @@ INSTANTIATE_TEST_SUITE_P(Composites, DecomposeNumerics,
                          ::testing::ValuesIn(kCases), [](const auto &info) {
                            return std::string(info.param.name);
                          });
-
-// The ptx target rewrites argmax over long rows into f32 row reductions
-// (kiln-expand-unfused-composites): on the CPU the rewrite must give
-// argmax's ids exactly, through ties, infinities, all -inf rows and NaN
-// (NaN counts as the largest value, the first one wins).
-TEST(ArgmaxRows, RewriteGivesArgmaxExactly) {
-  const std::string text = R"mlir(
-    func.func @main(%x: tensor<6x40xf32>, %y: tensor<2x3x33xbf16>) -> (tensor<6xi64>, tensor<2x3x1xi64>) {
-      %a = kiln.argmax %x {axis = -1 : i64, keepdims = false} : (tensor<6x40xf32>) -> tensor<6xi64>
-      %b = kiln.argmax %y {axis = 2 : i64, keepdims = true} : (tensor<2x3x33xbf16>) -> tensor<2x3x1xi64>
-      return %a, %b : tensor<6xi64>, tensor<2x3x1xi64>
-    })mlir";
-  auto module = IrModule::parse(text, "argmax.mlir");
-  ASSERT_TRUE(module.ok()) << module.status();
-  mlir::PassManager pm(&module->context());
-  pm.addPass(codegen::ptx::createExpandUnfusedComposites());
-  ASSERT_TRUE(mlir::succeeded(pm.run(module->module())));
-  std::string rewritten = module->str();
-  ASSERT_EQ(rewritten.find("kiln.argmax"), std::string::npos) << rewritten;
-
-  std::mt19937_64 rng(7);
-  std::uniform_int_distribution<int> level(0, 5);
-  std::vector<double> x(6 * 40), y(2 * 3 * 33);
-  for (double &v : x)
-    v = level(rng); // ties everywhere
-  for (double &v : y)
-    v = 0.5 * level(rng);
-  double inf = std::numeric_limits<double>::infinity();
-  double nan = std::numeric_limits<double>::quiet_NaN();
-  x[1 * 40 + 7] = inf; // row 1: +inf beats every finite value
-  x[2 * 40 + 3] = inf; // row 2: +inf first, NaN later: NaN wins
-  x[2 * 40 + 20] = nan;
-  x[3 * 40 + 30] = nan; // row 3: two NaNs: the first
-  x[3 * 40 + 35] = nan;
-  for (int i = 0; i < 40; ++i) // row 4: all -inf: id 0
-    x[4 * 40 + i] = -inf;
-  y[5] = nan;
-  std::vector<HostTensor> inputs = {
-      HostTensor::fromDoubles(proto::F32, {6, 40}, x),
-      HostTensor::fromDoubles(proto::BF16, {2, 3, 33}, y)};
-  auto want = compileAndRun(text, inputs);
-  auto got = compileAndRun(rewritten, inputs);
-  ASSERT_EQ(want.size(), 2u);
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_EQ(want[0].getInt(2), 20);
-  EXPECT_EQ(want[0].getInt(3), 30);
-  EXPECT_EQ(want[0].getInt(4), 0);
-  for (size_t i = 0; i < 2; ++i)
-    EXPECT_EQ(got[i].toDoubles(), want[i].toDoubles()) << "result " << i;
-}
 
 } // namespace
 } // namespace kiln::testing

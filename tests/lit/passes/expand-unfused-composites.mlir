@@ -76,19 +76,3 @@ func.func @route_too_many_groups(%s: tensor<4x130xf32>, %b: tensor<130xf32>) -> 
   %r:2 = kiln.moe_route %s, %b {num_groups = 65 : i64, topk_group = 2 : i64, top_k = 2 : i64, normalize = false, epsilon = 0.0 : f64, scaling = 1.0 : f64} : (tensor<4x130xf32>, tensor<130xf32>) -> (tensor<4x2xi64>, tensor<4x2xf32>)
   return %r#0, %r#1 : tensor<4x2xi64>, tensor<4x2xf32>
 }
-
-// -----
-
-// argmax over a long last axis becomes f32 row reductions (the first NaN's
-// id, else the lowest id of the max), which run a warp per row; a short row
-// keeps kiln.argmax.
-// CHECK-LABEL: func.func @argmax_rows
-// CHECK-NOT: kiln.argmax {{.*}}tensor<64x32000xf32>
-// CHECK-DAG: kiln.max {{.*}}tensor<64x32000xf32>
-// CHECK-DAG: kiln.min {{.*}}tensor<64x32000xf32>
-// CHECK: kiln.argmax {{.*}} : (tensor<4x8xf32>) -> tensor<4xi64>
-func.func @argmax_rows(%x: tensor<64x32000xf32>, %s: tensor<4x8xf32>) -> (tensor<64xi64>, tensor<4xi64>) {
-  %a = kiln.argmax %x {axis = 1 : i64, keepdims = false} : (tensor<64x32000xf32>) -> tensor<64xi64>
-  %b = kiln.argmax %s {axis = -1 : i64, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xi64>
-  return %a, %b : tensor<64xi64>, tensor<4xi64>
-}

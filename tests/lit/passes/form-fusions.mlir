@@ -599,3 +599,53 @@ func.func @widening_cast_into_matmul(%x: tensor<4x16xbf16>, %w: tensor<16x8xf32>
   %m3 = kiln.matmul %n, %v {transpose_a = false, transpose_b = false} : (tensor<4x16xbf16>, tensor<16x8xbf16>) -> tensor<4x8xbf16>
   return %m, %m2, %c2, %m3 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>, tensor<4x8xbf16>
 }
+
+// -----
+
+// A moe_combine applies the routing weights itself: the gather of each
+// routed row's weight (by the combine's own order) and the scaled, rounded
+// rows join its region, so neither is launched or written.
+// CHECK-LABEL: func.func @weighted_combine
+// CHECK: kiln.dispatch : tensor<4x8xbf16> {
+// CHECK-NEXT:   kiln.cast %arg0
+// CHECK-NEXT:   kiln.gather %arg1, %arg2
+// CHECK-NEXT:   kiln.reshape
+// CHECK-NEXT:   kiln.mul
+// CHECK-NEXT:   kiln.cast
+// CHECK-NEXT:   kiln.moe_combine
+// CHECK-NOT: kiln.dispatch
+func.func @weighted_combine(%y: tensor<8x8xbf16>, %w: tensor<8xf32>, %order: tensor<8xi64>, %slot: tensor<4x2xi64>) -> tensor<4x8xbf16> {
+  %yf = kiln.cast %y {to = f32} : (tensor<8x8xbf16>) -> tensor<8x8xf32>
+  %g = kiln.gather %w, %order {axis = 0 : i64} : (tensor<8xf32>, tensor<8xi64>) -> tensor<8xf32>
+  %g2 = kiln.reshape %g {shape = array<i64: 8, 1>} : (tensor<8xf32>) -> tensor<8x1xf32>
+  %p = kiln.mul %yf, %g2 : (tensor<8x8xf32>, tensor<8x1xf32>) -> tensor<8x8xf32>
+  %r = kiln.cast %p {to = bf16} : (tensor<8x8xf32>) -> tensor<8x8xbf16>
+  %c = kiln.moe_combine %r, %order, %slot : (tensor<8x8xbf16>, tensor<8xi64>, tensor<4x2xi64>) -> tensor<4x8xbf16>
+  return %c : tensor<4x8xbf16>
+}
+
+// -----
+
+// Near misses: weights gathered by another order, and scaled rows with a
+// second reader, stay kernels of their own; so does everything in front of
+// a plain combine.
+// CHECK-LABEL: func.func @weighted_combine_near_misses
+// CHECK: kiln.dispatch : tensor<8xf32> {
+// CHECK-NEXT:   kiln.gather %arg1, %arg4
+// CHECK: kiln.dispatch : tensor<4x8xf32> {
+// CHECK-NEXT:   kiln.moe_combine
+// CHECK: kiln.dispatch : tensor<8x8xf32> {
+// CHECK: kiln.dispatch : tensor<4x8xf32> {
+// CHECK-NEXT:   kiln.moe_combine
+func.func @weighted_combine_near_misses(%y: tensor<8x8xf32>, %w: tensor<8xf32>, %order: tensor<8xi64>, %slot: tensor<4x2xi64>, %other: tensor<8xi64>)
+    -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<8x8xf32>) {
+  %g = kiln.gather %w, %other {axis = 0 : i64} : (tensor<8xf32>, tensor<8xi64>) -> tensor<8xf32>
+  %g2 = kiln.reshape %g {shape = array<i64: 8, 1>} : (tensor<8xf32>) -> tensor<8x1xf32>
+  %p = kiln.mul %y, %g2 : (tensor<8x8xf32>, tensor<8x1xf32>) -> tensor<8x8xf32>
+  %c = kiln.moe_combine %p, %order, %slot : (tensor<8x8xf32>, tensor<8xi64>, tensor<4x2xi64>) -> tensor<4x8xf32>
+  %h = kiln.gather %w, %order {axis = 0 : i64} : (tensor<8xf32>, tensor<8xi64>) -> tensor<8xf32>
+  %h2 = kiln.reshape %h {shape = array<i64: 8, 1>} : (tensor<8xf32>) -> tensor<8x1xf32>
+  %q = kiln.mul %y, %h2 : (tensor<8x8xf32>, tensor<8x1xf32>) -> tensor<8x8xf32>
+  %d = kiln.moe_combine %q, %order, %slot : (tensor<8x8xf32>, tensor<8xi64>, tensor<4x2xi64>) -> tensor<4x8xf32>
+  return %c, %d, %q : tensor<4x8xf32>, tensor<4x8xf32>, tensor<8x8xf32>
+}

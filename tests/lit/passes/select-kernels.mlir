@@ -144,6 +144,25 @@ func.func @scatter_and_sample(%z: tensor<6x8xf32>, %zi: tensor<6x8xi8>, %idx: te
 
 // -----
 
+// argmax takes the warp- or block-per-row kernel in f32, bf16 and f16, along
+// any axis (greedy decoding's [64, 32000] logits included); f64 keeps the
+// loop nest.
+// CHECK-LABEL: func.func @argmax
+// CHECK: kiln.dispatch kernel "argmax"
+// CHECK-NEXT: kiln.argmax {{.*}}tensor<64x32000xf32>
+// CHECK: kiln.dispatch kernel "argmax"
+// CHECK-NEXT: kiln.argmax {{.*}}tensor<4x8x3xbf16>
+// CHECK: kiln.dispatch kernel "loop_nest"
+// CHECK-NEXT: kiln.argmax {{.*}}tensor<4x8xf64>
+func.func @argmax(%l: tensor<64x32000xf32>, %b: tensor<4x8x3xbf16>, %d: tensor<4x8xf64>) -> (tensor<64xi64>, tensor<4x1x3xi64>, tensor<4xi64>) {
+  %0 = kiln.argmax %l {axis = -1 : i64, keepdims = false} : (tensor<64x32000xf32>) -> tensor<64xi64>
+  %1 = kiln.argmax %b {axis = 1 : i64, keepdims = true} : (tensor<4x8x3xbf16>) -> tensor<4x1x3xi64>
+  %2 = kiln.argmax %d {axis = 1 : i64, keepdims = false} : (tensor<4x8xf64>) -> tensor<4xi64>
+  return %0, %1, %2 : tensor<64xi64>, tensor<4x1x3xi64>, tensor<4xi64>
+}
+
+// -----
+
 // DeepSeek-V3's routing runs its thread-per-token kernel.
 // CHECK-LABEL: func.func @moe_route
 // CHECK: kiln.dispatch kernel "moe_route"
