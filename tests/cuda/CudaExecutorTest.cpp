@@ -139,6 +139,38 @@ TEST(CudaExecutor, TensorMapsAreValidated) {
   EXPECT_TRUE(contains(s, "dtype I1 has no tensor-map type")) << s;
 }
 
+TEST(CudaExecutor, ClusterDimsAreValidated) {
+  // Each case sets the first launch's grid and thread-block cluster.
+  auto error = [](std::vector<int64_t> grid, std::vector<int64_t> cluster) {
+    proto::Executable exe = elementwiseTwin("ptx");
+    for (proto::Step &s : *exe.mutable_entries(0)->mutable_steps()) {
+      if (s.op() != "launch")
+        continue;
+      proto::Launch *l = s.mutable_launch();
+      l->clear_grid();
+      for (int64_t d : grid)
+        l->add_grid(d);
+      for (int64_t d : cluster)
+        l->add_cluster(d);
+      break;
+    }
+    auto x = CudaExecutor::create(exe);
+    return x.ok() ? absl::OkStatus() : x.status();
+  };
+  absl::Status s = error({8, 2, 1}, {4, 1, 1});
+  EXPECT_FALSE(contains(s, "cluster"))
+      << s; // valid (only a missing GPU may fail)
+  s = error({6, 1, 1}, {4, 1, 1});
+  EXPECT_TRUE(
+      contains(s, "cluster dimension 4 does not divide grid dimension 6"))
+      << s;
+  EXPECT_TRUE(contains(s, "step.mlir")) << s;
+  s = error({32, 1, 1}, {16, 1, 1});
+  EXPECT_TRUE(contains(s, "a cluster of 16 blocks")) << s;
+  s = error({8, 1, 1}, {0, 1, 1});
+  EXPECT_TRUE(contains(s, "cluster dimension 0")) << s;
+}
+
 /// c[batch, m, n] = a[batch, m, k] @ b[k, n] (b broadcast), f32, as one gemm step.
 proto::Executable gemmExecutable(int64_t batch, int64_t m, int64_t n, int64_t k) {
   proto::Executable exe;
