@@ -51,8 +51,9 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
     be tried from kiln-opt; one it cannot take is an error.
 
     A dense wgmma_matmul whose output tiles would leave most multiprocessors
-    idle while each walks a long K (at least 32 steps of 64 per block: a
-    weight gradient over many tokens) also gets `kiln.split_k = S`: K is
+    idle while each walks a long K (at most 4 blocks a tile, each keeping at
+    least 10 steps of 64: a weight gradient over many tokens, a 2816-wide
+    down projection) also gets `kiln.split_k = S`: K is
     split over the S blocks of a thread-block cluster, which sum their partial
     tiles through distributed shared memory in rank order (deterministic; in
     another order than an unsplit K). A hand-written split is kept, and

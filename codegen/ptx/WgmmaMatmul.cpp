@@ -75,8 +75,9 @@ constexpr int64_t kChunkBytes = 64 * kRowBytes;   // 64 rows of one stage's K
 constexpr int64_t kSharedBudget = 220 * 1024;     // of the 227 KiB a block may have
 constexpr int64_t kBandRows = 8;
 constexpr int64_t kMultiprocessors = 132; // an H100/H200 SXM
-// The fewest K steps a block of a split keeps (wgmmaSplitK).
-constexpr int64_t kMinSplitSteps = 32;
+// The fewest K steps a block of a split keeps, and the most blocks a split
+// takes, where kiln-select-kernels chooses it (wgmmaSplitK).
+constexpr int64_t kMinSplitSteps = 10, kMaxAutoSplitK = 4;
 // Per-thread register budgets after setmaxnreg: 128 x 40 + 256 x 232 fits the
 // 64K registers of one multiprocessor.
 constexpr int64_t kProducerRegisters = 40, kConsumerRegisters = 232;
@@ -682,15 +683,17 @@ int64_t wgmmaSplitK(Operation *op) {
   // Half the multiprocessors busy already: nothing to gain.
   if (2 * tiles > kMultiprocessors)
     return 1;
-  // Each block keeps kMinSplitSteps steps: a cluster's launch, barriers and
-  // exchange cost about what a few microseconds of K loop do, so short K
-  // (decoding's projections, K <= 2816) runs faster unsplit (H100: its 16
-  // tiles x 8 blocks took ~10 us where 16 blocks took ~7).
-  int64_t split =
-      std::min({kMaxSplitK, steps / kMinSplitSteps, kMultiprocessors / tiles});
+  // Each block keeps kMinSplitSteps steps, and at most kMaxAutoSplitK
+  // blocks share a tile: a cluster's launch, barriers and exchange cost
+  // about what a few microseconds of K loop do. H100, device time: [64,
+  // 1024] x [1024, 1024] 6.4 us whole, 6.4 split 4, 9.2 split 8; [64, 2816]
+  // x [2816, 1024] 12.4 whole, 8.9 split 4; a [512, 256] weight gradient
+  // over 16384 tokens 68.8 whole, 26.0 split 4, 30.3 split 8.
+  int64_t split = std::min(
+      {kMaxAutoSplitK, steps / kMinSplitSteps, kMultiprocessors / tiles});
   if (split < 2)
     return 1;
-  // As many blocks as the shares need (64 steps in 3 shares of 22 is 3).
+  // As many blocks as the shares need.
   int64_t share = (steps + split - 1) / split;
   return (steps + share - 1) / share;
 }

@@ -42,10 +42,11 @@ inline constexpr int64_t kMaxSplitK = 8; // the portable cluster size
 
 /// The split of K that spreads a dense kiln.matmul the wgmma kernel runs
 /// over idle multiprocessors: few output tiles, each a long walk over K (a
-/// weight gradient's K is the tokens), each block keeping at least 32 steps
-/// of 64. 1 for one that fills the GPU already, for shorter K (decoding's
-/// projections: there the cluster's fixed costs outweigh the K loop), and for
-/// every other op.
+/// weight gradient's K is the tokens; decoding's [64, 2816] x [2816, 1024]),
+/// at most 4 blocks a tile, each keeping at least 10 steps of 64. 1 for one
+/// that fills the GPU already, for shorter K (decoding's K = 1024
+/// projections: there the cluster's fixed costs outweigh the K loop), and
+/// for every other op.
 int64_t wgmmaSplitK(mlir::Operation *op);
 
 /// Builds `func.func @<name>(operands..., out)` launching the wgmma kernel,
