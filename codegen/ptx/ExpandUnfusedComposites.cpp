@@ -17,7 +17,6 @@
 #include "codegen/ptx/PtxPasses.h"
 #include "ir/KilnOps.h"
 #include "ir/PrimitiveBuilder.h"
-#include "ir/ShapeUtils.h"
 #include "passes/DecomposePatterns.h"
 #include "passes/Passes.h"
 

@@ -87,6 +87,16 @@ int64_t stageK(Type element) {
   return kRowBytes / (element.getIntOrFloatBitWidth() / 8);
 }
 
+/// K steps of a dense matmul (the last may be partial).
+int64_t kStepsOf(const MatmulGeometry &g) {
+  return (g.k + stageK(g.element) - 1) / stageK(g.element);
+}
+
+/// K steps of one split's share: every split but the last takes this many.
+int64_t splitShare(const MatmulGeometry &g, int64_t splitK) {
+  return (kStepsOf(g) + splitK - 1) / splitK;
+}
+
 /// How one operand's tile sits in shared memory and is copied there.
 struct OperandTile {
   bool kMajor;     // storage rows run along M/N and each row holds K
@@ -186,8 +196,8 @@ public:
 private:
   /// K steps of the whole matmul, and of each split's share (the last one's
   /// may be shorter).
-  int64_t totalSteps() const { return (g.k + blockK - 1) / blockK; }
-  int64_t splitSteps() const { return (totalSteps() + splitK - 1) / splitK; }
+  int64_t totalSteps() const { return kStepsOf(g); }
+  int64_t splitSteps() const { return splitShare(g, splitK); }
 
   // Index and i32 arithmetic.
   Value c(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
@@ -657,15 +667,9 @@ proto::TensorMap operandMap(const MatmulOperand &o, bool batched, const OperandT
   return m;
 }
 
-/// K steps of one split's share: every split but the last takes this many.
-int64_t splitShare(const MatmulGeometry &g, int64_t splitK) {
-  int64_t steps = (g.k + stageK(g.element) - 1) / stageK(g.element);
-  return (steps + splitK - 1) / splitK;
-}
-
 /// Whether every one of `splitK` shares of K has a step.
 bool splitFits(const MatmulGeometry &g, int64_t splitK) {
-  int64_t steps = (g.k + stageK(g.element) - 1) / stageK(g.element);
+  int64_t steps = kStepsOf(g);
   return splitK >= 1 && splitK <= kMaxSplitK && splitK <= steps &&
          (splitK - 1) * splitShare(g, splitK) < steps;
 }
@@ -679,7 +683,7 @@ int64_t wgmmaSplitK(Operation *op) {
   MatmulGeometry g = geometryOf(matmul);
   // Output tiles at the narrowest width the kernel takes.
   int64_t tiles = (g.m + kBlockM - 1) / kBlockM * ((g.n + 63) / 64) * g.batch;
-  int64_t steps = (g.k + stageK(g.element) - 1) / stageK(g.element);
+  int64_t steps = kStepsOf(g);
   // Half the multiprocessors busy already: nothing to gain.
   if (2 * tiles > kMultiprocessors)
     return 1;

@@ -34,9 +34,9 @@ struct KernelTensorMap {
 
 /// The kiln.dispatch attribute that splits a dense matmul's K over the blocks
 /// of a thread-block cluster (kiln-select-kernels sets it; an i64 in
-/// [2, kMaxSplitK]). Each block multiplies its share of K and the cluster
-/// sums the partial tiles through distributed shared memory, in rank order:
-/// deterministic, in another order than an unsplit K.
+/// [1, kMaxSplitK], 1 keeping K whole). Each block multiplies its share of K
+/// and the cluster sums the partial tiles through distributed shared memory, in
+/// rank order: deterministic, in another order than an unsplit K.
 inline constexpr llvm::StringLiteral kSplitKAttrName("kiln.split_k");
 inline constexpr int64_t kMaxSplitK = 8; // the portable cluster size
 
