@@ -146,11 +146,6 @@ FailureOr<Value> unaryScalar(OpBuilder &b, Location l, Operation *op, Value x) {
   if (!fp)
     return failure();
   auto one = [&] { return floatConst(b, l, t, 1.0); };
-  auto sigmoid = [&](Value v) -> Value {
-    Value e = b.create<math::ExpOp>(l, b.create<arith::NegFOp>(l, v));
-    return b.create<arith::DivFOp>(l, one(),
-                                   b.create<arith::AddFOp>(l, one(), e));
-  };
   if (llvm::isa<kir::ExpOp>(op))
     return Value(b.create<math::ExpOp>(l, x));
   if (llvm::isa<kir::LogOp>(op))
@@ -168,9 +163,9 @@ FailureOr<Value> unaryScalar(OpBuilder &b, Location l, Operation *op, Value x) {
   if (llvm::isa<kir::ErfOp>(op))
     return Value(b.create<math::ErfOp>(l, x));
   if (llvm::isa<kir::SigmoidOp>(op))
-    return sigmoid(x);
+    return sigmoid(b, l, x);
   if (llvm::isa<kir::SiluOp>(op))
-    return Value(b.create<arith::MulFOp>(l, x, sigmoid(x)));
+    return silu(b, l, x);
   if (llvm::isa<kir::GeluOp>(op)) {
     Value scaled =
         b.create<arith::MulFOp>(l, x, floatConst(b, l, t, M_SQRT1_2));

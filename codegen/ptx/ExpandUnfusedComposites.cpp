@@ -3,7 +3,8 @@
 // The ptx pipeline keeps the composites of directComposites() whole
 // (kiln-decompose runs with them excluded); this pass expands the ones their
 // direct kernels refuse (isDirectAttention, isDirectMoeRoute,
-// isDirectMoePlan, isDirectQuantize, and scaled_matmul outside the fp8 wgmma
+// isDirectMoePlan, isDirectQuantize, moe_gate_up outside the wgmma gate/up
+// kernel (isTensorCoreGateUp), and scaled_matmul outside the fp8 wgmma
 // kernel's recipe), then the composites that expansion creates. Before that,
 // scaled_matmuls of the recipe are laid out K-major for the kernel
 // (ScaledMatmulAsKMajor). The pipeline also keeps kiln.dequantize whole: the
@@ -100,6 +101,22 @@ struct ExpandUnfusedCompositesPass
               applyOpPatternsAndFold(transposed, std::move(layouts), config)))
         return signalPassFailure();
     }
+    // moe_gate_up outside the wgmma kernel first: its expansion's grouped
+    // matmuls may read int4 weights, whose dequantizes the walk below keeps.
+    SmallVector<Operation *> gateUps;
+    module.walk([&](ir::MoeGateUpOp op) {
+      if (!(wgmma && isTensorCoreGateUp(op)))
+        gateUps.push_back(op);
+    });
+    if (!gateUps.empty()) {
+      RewritePatternSet patterns(&getContext());
+      passes::populateMoeDecompositions(
+          patterns, [](StringRef op) { return op == "moe_gate_up"; });
+      GreedyRewriteConfig config;
+      config.strictMode = GreedyRewriteStrictness::ExistingOps;
+      if (failed(applyOpPatternsAndFold(gateUps, std::move(patterns), config)))
+        return signalPassFailure();
+    }
     module.walk([&](Operation *op) {
       if ((llvm::isa<ir::AttentionOp>(op) && !isDirectAttention(op)) ||
           (llvm::isa<ir::MoeRouteOp>(op) && !isDirectMoeRoute(op)) ||
@@ -114,7 +131,7 @@ struct ExpandUnfusedCompositesPass
           dequantize && !isTensorCoreInt4Weight(dequantize))
         unfused.push_back(op);
     });
-    if (unfused.empty())
+    if (unfused.empty() && gateUps.empty())
       return;
     RewritePatternSet patterns(&getContext());
     auto only = [](StringRef name) {

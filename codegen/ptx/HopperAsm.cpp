@@ -84,6 +84,23 @@ void mbarrierArrive(OpBuilder &b, Location l, Value bar) {
                                          sharedPtr(b, l, bar));
 }
 
+void cpAsync16(OpBuilder &b, Location l, Value dst, Value src, Value bytes) {
+  inlinePtx(b, l, Type(), {dst, src, bytes},
+            "{ .reg .b64 g; cvta.to.global.u64 g, $1; "
+            "cp.async.cg.shared.global [$0], [g], 16, $2; }",
+            "r,l,r,~{memory}");
+}
+
+void cpAsyncArrive(OpBuilder &b, Location l, Value bar) {
+  inlinePtx(b, l, Type(), {bar},
+            "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];",
+            "r,~{memory}");
+}
+
+void fenceProxyAsync(OpBuilder &b, Location l) {
+  inlinePtx(b, l, Type(), {}, "fence.proxy.async.shared::cta;", "~{memory}");
+}
+
 void mbarrierWait(OpBuilder &b, Location l, Value bar, Value parity) {
   // Spins in PTX (try_wait in a loop) until the phase completes.
   b.create<NVVM::MBarrierTryWaitParitySharedOp>(l, sharedPtr(b, l, bar), parity,

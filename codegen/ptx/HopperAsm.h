@@ -54,6 +54,18 @@ void mbarrierWait(mlir::OpBuilder &b, mlir::Location l, mlir::Value bar, mlir::V
 void tmaLoad(mlir::OpBuilder &b, mlir::Location l, mlir::Value dst, mlir::Value map,
              mlir::ValueRange coords, mlir::Value bar);
 
+/// cp.async of 16 bytes from global `src` (a generic i64 address) to shared
+/// `dst` (i32), reading `bytes` (an i32, 16 or 0) of them and filling the
+/// rest with zeros.
+void cpAsync16(mlir::OpBuilder &b, mlir::Location l, mlir::Value dst,
+               mlir::Value src, mlir::Value bytes);
+/// An arrival on `bar` once this thread's earlier cp.asyncs have landed,
+/// counted in the barrier's arrival count (.noinc).
+void cpAsyncArrive(mlir::OpBuilder &b, mlir::Location l, mlir::Value bar);
+/// Orders this thread's view of shared memory written through the generic
+/// proxy (st.shared, cp.async) before its later async-proxy reads (wgmma).
+void fenceProxyAsync(mlir::OpBuilder &b, mlir::Location l);
+
 /// setmaxnreg: every warp of a warpgroup moves its per-thread register budget
 /// to `count` (a multiple of 8 in [24, 256]) down or up.
 void setMaxRegisters(mlir::OpBuilder &b, mlir::Location l, int64_t count, bool increase);

@@ -113,6 +113,18 @@ const KernelProvider providers[] = {
        return buildWgmmaMatmul(build.root, build.module, build.name,
                                build.tensorMaps);
      }},
+    // The experts' gate and up projections in one launch: the token gather
+    // in the A load, both weights through tensor maps, SwiGLU in the
+    // epilogue.
+    {"wgmma_moe_gate_up", false, "sm_90a",
+     [](Operation *op, const KernelTarget &t) {
+       return isTensorCoreGateUp(op) && t.wgmma && isHopper(t.chip);
+     },
+     [](KernelBuild &build) {
+       readOperands(build);
+       return buildWgmmaMatmul(build.root, build.module, build.name,
+                               build.tensorMaps);
+     }},
     {"wgmma_scaled_matmul", false, "sm_90a",
      [](Operation *op, const KernelTarget &t) {
        return isTensorCoreScaledMatmul(op) && t.wgmma && isHopper(t.chip);
@@ -257,9 +269,9 @@ const KernelProvider providers[] = {
 ArrayRef<KernelProvider> kernelProviders() { return providers; }
 
 ArrayRef<StringLiteral> directComposites() {
-  static constexpr StringLiteral names[] = {"attention", "moe_combine",
-                                            "moe_route", "moe_plan",
-                                            "quantize",  "scaled_matmul"};
+  static constexpr StringLiteral names[] = {
+      "attention", "moe_combine", "moe_gate_up",  "moe_route",
+      "moe_plan",  "quantize",    "scaled_matmul"};
   return names;
 }
 

@@ -70,6 +70,24 @@ MatmulGeometry groupedGeometryOf(kir::GroupedMatmulOp grouped) {
   return g;
 }
 
+MatmulGeometry gateUpGeometryOf(kir::MoeGateUpOp gateUp) {
+  auto xType = llvm::cast<RankedTensorType>(gateUp.getTokens().getType());
+  auto wType = llvm::cast<RankedTensorType>(gateUp.getWGate().getType());
+  MatmulGeometry g;
+  g.transposeA = false;
+  g.transposeB = true;
+  g.element = xType.getElementType();
+  g.result = g.element;
+  g.batch = 1;
+  g.m = llvm::cast<RankedTensorType>(gateUp.getOrder().getType()).getDimSize(0);
+  g.k = xType.getDimSize(1);
+  g.n = wType.getDimSize(1);
+  g.groups = wType.getDimSize(0);
+  g.a = MatmulOperand{1, g.m, g.k, true};
+  g.b = MatmulOperand{g.groups, g.n, g.k, false};
+  return g;
+}
+
 MatmulGeometry contractGeometryOf(kir::GroupedMatmulOp grouped) {
   auto xType = llvm::cast<RankedTensorType>(grouped.getX().getType());
   auto dyType = llvm::cast<RankedTensorType>(grouped.getW().getType());
@@ -206,6 +224,26 @@ bool isTensorCoreMatmul(Operation *op) {
   if (auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op))
     return isGroupedRows(grouped);
   return false;
+}
+
+bool isTensorCoreGateUp(Operation *op) {
+  auto gateUp = llvm::dyn_cast<kir::MoeGateUpOp>(op);
+  if (!gateUp)
+    return false;
+  Type e = gateUp.getTokens().getType().getElementType();
+  if (!isTensorCoreElement(e))
+    return false;
+  for (Value v : op->getOperands().slice(1, 2))
+    if (llvm::cast<RankedTensorType>(v.getType()).getElementType() != e ||
+        v.getDefiningOp<kir::DequantizeOp>())
+      return false;
+  for (Type t : op->getResultTypes())
+    if (llvm::cast<RankedTensorType>(t).getElementType() != e)
+      return false;
+  MatmulGeometry g = gateUpGeometryOf(gateUp);
+  int64_t tokens = gateUp.getTokens().getType().getDimSize(0);
+  return g.m > 0 && g.n > 0 && g.k > 0 && g.groups > 0 && tokens > 0 &&
+         g.m % tokens == 0 && g.k % kChunk == 0;
 }
 
 bool isTensorCoreInt4Weight(kir::DequantizeOp dequantize) {

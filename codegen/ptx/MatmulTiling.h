@@ -36,6 +36,17 @@ MatmulGeometry geometryOf(ir::MatmulOp matmul);
 /// one batch entry per group; the output [T, N] is one batch.
 MatmulGeometry groupedGeometryOf(ir::GroupedMatmulOp grouped);
 
+/// moe_gate_up: the gathered token rows [T*k, H] are A (read through
+/// `order`, never stored), w_gate and w_up [E, I, H] are two B operands read
+/// transposed, each group's rows use its expert; the outputs are [T*k, I].
+MatmulGeometry gateUpGeometryOf(ir::MoeGateUpOp gateUp);
+
+/// True for a kiln.moe_gate_up the wgmma gate/up kernel runs: tokens,
+/// w_gate, w_up and the results all bf16 or all f16, H a multiple of 8
+/// (16-byte copies), weights that are not a dequantize's result (an int4
+/// weight's expansion takes the mma kernel that reads the nibbles).
+bool isTensorCoreGateUp(mlir::Operation *op);
+
 /// grouped_matmul "contract": dw[e] = x_e^T dy_e is a batch of E matmuls of
 /// [K_x, T_e] x [T_e, N], each over its group's rows: A is x [T, K_x] read
 /// transposed, B is dy [T, N]; k is T (each group takes its rows of it).

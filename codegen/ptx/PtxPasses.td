@@ -23,6 +23,10 @@ def ExpandUnfusedComposites
     and element types the kernels lack, are expanded into primitives here,
     and only they: a route feeding an expanded plan keeps its kernel. Then the
     composites that expansion creates (softmax) are expanded too.
+    kiln.moe_gate_up stays whole where the wgmma gate/up kernel takes it
+    (option `wgmma`; bf16 or f16, H a multiple of 8, weights that are no
+    int4 dequantize's); the others are expanded first, so the grouped
+    matmuls of an expansion keep their int4 weights packed.
     kiln.scaled_matmul stays whole where the
     fp8 wgmma kernel takes it (option `wgmma`: a Hopper target; DeepSeek-V3's
     1 x 128 / 128 x 128 blocks; K a multiple of 16); those with a transposed
@@ -43,7 +47,8 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
   let description = [{
     Sets each region's `kernel` attribute to the first entry of the ptx
     target's kernel table (codegen/ptx/KernelTable.cpp) that takes its root:
-    cublas_gemm (opt-in), wgmma_matmul (Hopper), mma_matmul, sort, scan,
+    cublas_gemm (opt-in), wgmma_matmul, wgmma_moe_gate_up (Hopper),
+    mma_matmul, sort, scan,
     scatter_add, categorical, argmax, attention, simt_matmul, bincount,
     loop_nest.
     Regions with fused producers always take loop_nest. An existing choice is

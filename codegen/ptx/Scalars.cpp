@@ -223,4 +223,16 @@ Value unitFromWord(OpBuilder &nb, Location l, Value word, bool plusOne) {
   return nb.create<arith::MulFOp>(l, f, floatConst(nb, l, nb.getF64Type(), 0x1p-24));
 }
 
+Value sigmoid(OpBuilder &b, Location loc, Value x) {
+  Type t = x.getType();
+  Value e = b.create<math::ExpOp>(loc, b.create<arith::NegFOp>(loc, x));
+  return b.create<arith::DivFOp>(
+      loc, floatConst(b, loc, t, 1.0),
+      b.create<arith::AddFOp>(loc, floatConst(b, loc, t, 1.0), e));
+}
+
+Value silu(OpBuilder &b, Location loc, Value x) {
+  return b.create<arith::MulFOp>(loc, x, sigmoid(b, loc, x));
+}
+
 } // namespace kiln::codegen::ptx

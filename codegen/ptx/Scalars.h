@@ -24,6 +24,11 @@ mlir::Value convert(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v, mlir:
 
 mlir::Value floatConst(mlir::OpBuilder &b, mlir::Location loc, mlir::Type t, double v);
 
+/// 1 / (1 + exp(-x)) and x * sigmoid(x) in x's float type: the one formula
+/// the elementwise kernels and GEMM epilogues (SwiGLU) share.
+mlir::Value sigmoid(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
+mlir::Value silu(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
+
 /// Philox4x32-10 exactly as executor/cpu/Philox.h: counter = (flat lo, flat hi,
 /// 0, 0) for an i64 `flat`, key = (lo, hi) of the i64 `key`. The four words.
 llvm::SmallVector<mlir::Value> philox(mlir::OpBuilder &nb, mlir::Location l, mlir::Value flat,

@@ -49,6 +49,7 @@
 #include "codegen/AttrEncoding.h"
 #include "codegen/ptx/HopperAsm.h"
 #include "codegen/ptx/MatmulTiling.h"
+#include "codegen/ptx/Scalars.h"
 
 #include "absl/strings/str_cat.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -115,17 +116,33 @@ struct BlockScales {
   bool bPerColumn;
 };
 
+/// moe_gate_up's A operand: tile row p is token order[p] / topK of `tokens`
+/// ([T, K] rows in memory), which the producer warpgroup's 128 threads copy
+/// a row each (cp.async into the 128-byte swizzle TMA would write): no
+/// gathered copy of the rows exists.
+struct GatheredRows {
+  Value tokens, order;
+  int64_t topK, tokenCount;
+};
+
 class WgmmaEmitter {
 public:
+  /// `bMaps` B operands (2: moe_gate_up's gate and up, multiplied by the
+  /// same A tile into two accumulator sets) follow A's tensor map, or are
+  /// the only ones when A is `gathered`.
   WgmmaEmitter(OpBuilder &b, Location loc, const MatmulGeometry &g,
                int64_t blockN, int64_t stages,
-               std::optional<BlockScales> scales, int64_t splitK)
+               std::optional<BlockScales> scales, int64_t splitK,
+               int64_t bMaps = 1,
+               std::optional<GatheredRows> gathered = std::nullopt)
       : b(b), loc(loc), g(g), blockN(blockN), stages(stages),
-        blockK(stageK(g.element)), splitK(splitK),
-        scales(scales), tileA{!g.transposeA, kBlockM}, tileB{g.transposeB,
-                                                             blockN} {}
+        blockK(stageK(g.element)), splitK(splitK), bMaps(bMaps), scales(scales),
+        gathered(gathered), tileA{!g.transposeA, kBlockM}, tileB{g.transposeB,
+                                                                 blockN} {}
 
-  void emit(const std::string &kernel, int firstMapParam, Value out, const TilePlacement &p) {
+  /// `outs`: the product, or moe_gate_up's (act, gate, up).
+  void emit(const std::string &kernel, int firstMapParam, ValueRange outs,
+            const TilePlacement &p) {
     Value tid = b.create<gpu::ThreadIdOp>(loc, gpu::Dimension::x);
     Value dynamic = b.create<gpu::DynamicSharedMemoryOp>(
         loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(),
@@ -137,7 +154,7 @@ public:
                                    i32(~int64_t{1023}));
     smemA = base;
     smemB = add32(base, i32(stages * tileA.bytes()));
-    barriers = add32(smemB, i32(stages * tileB.bytes()));
+    barriers = add32(smemB, i32(stages * bMaps * tileB.bytes()));
     exchange = add32(barriers, i32(barrierBytes(stages)));
 
     Value kSteps;
@@ -155,8 +172,10 @@ public:
 
     Value isThread0 = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, tid, c(0));
     ifThen(isThread0, [&] {
+      // Gathered: the copying thread's arrival and each producer thread's
+      // cp.async arrival.
       for (int64_t s = 0; s < stages; ++s) {
-        hopper::mbarrierInit(b, loc, full(i32(s)), 1);
+        hopper::mbarrierInit(b, loc, full(i32(s)), gathered ? 1 + 128 : 1);
         hopper::mbarrierInit(b, loc, empty(i32(s)), 4 * kConsumers);
       }
       hopper::fenceBarrierInit(b, loc);
@@ -171,14 +190,18 @@ public:
       b.setInsertionPointToStart(&roles.getThenRegion().front());
       // The producer needs few registers; the consumers hold the accumulators.
       hopper::setMaxRegisters(b, loc, kProducerRegisters, /*increase=*/false);
-      ifThen(isThread0, [&] { produce(kernel, firstMapParam, kSteps, p); });
+      if (gathered)
+        produce(kernel, firstMapParam, kSteps, p, tid);
+      else
+        ifThen(isThread0,
+               [&] { produce(kernel, firstMapParam, kSteps, p, Value()); });
       if (p.splitRank) { // the consumers' two cluster barriers
         hopper::clusterSync(b, loc);
         hopper::clusterSync(b, loc);
       }
       b.setInsertionPointToStart(&roles.getElseRegion().front());
       hopper::setMaxRegisters(b, loc, kConsumerRegisters, /*increase=*/true);
-      consume(sub(warpgroup, c(1)), rem(tid, c(128)), kSteps, out, p);
+      consume(sub(warpgroup, c(1)), rem(tid, c(128)), kSteps, outs, p);
     }
   }
 
@@ -228,13 +251,29 @@ private:
   Value full(Value s) { return add32(barriers, b.create<arith::MulIOp>(loc, s, i32(8))); }
   Value empty(Value s) { return full(add32(s, i32(stages))); }
   Value stageA(Value s) { return add32(smemA, b.create<arith::MulIOp>(loc, s, i32(tileA.bytes()))); }
-  Value stageB(Value s) { return add32(smemB, b.create<arith::MulIOp>(loc, s, i32(tileB.bytes()))); }
+  /// Stage `s` of B operand `map`: a stage holds the bMaps tiles in turn.
+  Value stageB(Value s, int64_t map = 0) {
+    return add32(add32(smemB, b.create<arith::MulIOp>(
+                                  loc, s, i32(bMaps * tileB.bytes()))),
+                 i32(map * tileB.bytes()));
+  }
 
+  /// The K loop of thread 0 of the producer warpgroup, or with `gathered`
+  /// of all its threads (`thread`): thread 0 copies the B tiles through
+  /// tensor maps, and each thread its row of the A tile.
   void produce(const std::string &kernel, int firstMapParam, Value kSteps,
-               const TilePlacement &p) {
-    Value mapA = hopper::kernelParamAddress(b, loc, kernel, firstMapParam);
-    Value mapB = hopper::kernelParamAddress(b, loc, kernel, firstMapParam + 1);
+               const TilePlacement &p, Value thread) {
+    Value mapA =
+        gathered ? Value()
+                 : hopper::kernelParamAddress(b, loc, kernel, firstMapParam);
+    SmallVector<Value> mapsB;
+    for (int64_t i = 0; i < bMaps; ++i)
+      mapsB.push_back(hopper::kernelParamAddress(
+          b, loc, kernel, firstMapParam + (gathered ? 0 : 1) + i));
     Value rowA = toI32(p.rowBase), colB = toI32(p.colBase);
+    std::optional<GatheredRow> row;
+    if (gathered)
+      row = gatheredRow(thread, p);
     Value batchA = toI32(p.batchA), batchB = toI32(p.batchB);
     bool batchedA = !g.a.broadcast, batchedB = !g.b.broadcast;
     auto loop = b.create<scf::ForOp>(loc, c(0), kSteps, c(1));
@@ -249,9 +288,8 @@ private:
       hopper::mbarrierWait(b, loc, empty(s), parity);
     });
     Value bar = full(s);
-    hopper::mbarrierArriveExpectTx(b, loc, bar, tileA.bytes() + tileB.bytes());
-    Value k0 = mul(kt, c(blockK));
-    k0 = toI32(p.kBegin ? add(p.kBegin, k0) : k0);
+    Value k0Index = mul(kt, c(blockK));
+    Value k0 = toI32(p.kBegin ? add(p.kBegin, k0Index) : k0Index);
     auto copies = [&](const OperandTile &t, Value map, Value dst, Value mn0, Value batch,
                       bool batched) {
       for (int64_t box = 0; box < t.boxes(); ++box) {
@@ -265,8 +303,84 @@ private:
         hopper::tmaLoad(b, loc, add32(dst, i32(box * kChunkBytes)), map, coords, bar);
       }
     };
-    copies(tileA, mapA, stageA(s), rowA, batchA, batchedA);
-    copies(tileB, mapB, stageB(s), colB, batchB, batchedB);
+    auto copyB = [&] {
+      for (int64_t i = 0; i < bMaps; ++i)
+        copies(tileB, mapsB[i], stageB(s, i), colB, batchB, batchedB);
+    };
+    if (!gathered) {
+      hopper::mbarrierArriveExpectTx(b, loc, bar,
+                                     tileA.bytes() + bMaps * tileB.bytes());
+      copies(tileA, mapA, stageA(s), rowA, batchA, batchedA);
+      copyB();
+      return;
+    }
+    ifThen(b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, thread, c(0)),
+           [&] {
+             hopper::mbarrierArriveExpectTx(b, loc, bar, bMaps * tileB.bytes());
+             copyB();
+           });
+    copyGatheredRow(*row, stageA(s), k0Index);
+    hopper::cpAsyncArrive(b, loc, bar);
+  }
+
+  /// One producer thread's row of the gathered A tile: the global address
+  /// of its token's row, where the row lands in a stage, and its swizzle.
+  struct GatheredRow {
+    Value source;  // i64 generic address of the token's row
+    Value offset;  // i32 byte offset of the row in a stage's A tile
+    Value swizzle; // row % 8: the 16-byte pieces' XOR
+  };
+
+  /// Rows past the group (or the op) copy the group's last row: they only
+  /// feed output rows that are never stored.
+  GatheredRow gatheredRow(Value thread, const TilePlacement &p) {
+    Value lastRow = b.create<arith::MinUIOp>(
+        loc, sub(b.create<arith::MaxUIOp>(loc, p.rowLimit, c(1)), c(1)),
+        c(g.m - 1));
+    Value position =
+        b.create<arith::MinUIOp>(loc, add(p.rowBase, thread), lastRow);
+    Value pair = b.create<memref::LoadOp>(loc, gathered->order, position);
+    Type i64 = b.getI64Type();
+    if (pair.getType() != i64)
+      pair = b.create<arith::ExtSIOp>(loc, i64, pair);
+    auto i64c = [&](int64_t v) -> Value {
+      return b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(v));
+    };
+    Value token = b.create<arith::DivSIOp>(loc, pair, i64c(gathered->topK));
+    token = b.create<arith::MinSIOp>(
+        loc, b.create<arith::MaxSIOp>(loc, token, i64c(0)),
+        i64c(gathered->tokenCount - 1));
+    Value base = b.create<arith::IndexCastOp>(
+        loc, i64,
+        b.create<memref::ExtractAlignedPointerAsIndexOp>(loc,
+                                                         gathered->tokens));
+    int64_t rowBytes = g.k * (g.element.getIntOrFloatBitWidth() / 8);
+    Value source = b.create<arith::AddIOp>(
+        loc, base, b.create<arith::MulIOp>(loc, token, i64c(rowBytes)));
+    return {source, toI32(mul(thread, c(kRowBytes))), toI32(rem(thread, c(8)))};
+  }
+
+  /// The row's 64 K elements from `k0` on as eight 16-byte cp.asyncs, piece
+  /// j at (j ^ row % 8) * 16 (the 128-byte swizzle); pieces past K are
+  /// zero-filled.
+  void copyGatheredRow(const GatheredRow &row, Value stage, Value k0) {
+    int64_t bytes = g.element.getIntOrFloatBitWidth() / 8;
+    int64_t perPiece = 16 / bytes;
+    Value dst = add32(stage, row.offset);
+    Type i64 = b.getI64Type();
+    for (int64_t j = 0; j < kRowBytes / 16; ++j) {
+      Value col = add(k0, c(j * perPiece));
+      Value inside = less(col, c(g.k));
+      // Pieces past K read nothing (0 bytes) from the row's start.
+      Value offset =
+          b.create<arith::SelectOp>(loc, inside, mul(col, c(bytes)), c(0));
+      Value src = b.create<arith::AddIOp>(
+          loc, row.source, b.create<arith::IndexCastOp>(loc, i64, offset));
+      Value piece = b.create<arith::XOrIOp>(loc, i32(j), row.swizzle);
+      hopper::cpAsync16(
+          b, loc, add32(dst, b.create<arith::MulIOp>(loc, piece, i32(16))), src,
+          b.create<arith::SelectOp>(loc, inside, i32(16), i32(0)));
+    }
   }
 
   /// A shared-memory matrix descriptor: start address, leading and stride byte
@@ -311,38 +425,51 @@ private:
   /// operands, so nothing reads them until a wait hands them back. With
   /// `overwrite`, the first slice ignores the accumulators' values (scale-d
   /// off): a fresh product of this stage alone.
-  SmallVector<Value> multiplyStage(ValueRange descA, ValueRange descB,
+  /// With several B operands (`descBs`, one set of slices each), `acc`
+  /// holds their accumulator sets in turn and one group multiplies them all.
+  SmallVector<Value> multiplyStage(ValueRange descA,
+                                   ArrayRef<SmallVector<Value>> descBs,
                                    ValueRange acc, bool overwrite) {
     int64_t n = acc.size();
+    int64_t maps = descBs.size(), perMap = n / maps;
     bool eightBit = g.element.getIntOrFloatBitWidth() == 8;
     std::string shape = absl::StrCat("m64n", blockN, "k", eightBit ? 32 : 16);
     std::string types =
         absl::StrCat(".f32.", wgmmaType(g.element), ".", wgmmaType(g.element));
-    std::string accList;
-    for (int64_t i = 0; i < n; ++i)
-      absl::StrAppend(&accList, i ? ", " : "", "$", i);
+    auto accList = [&](int64_t map) {
+      std::string list;
+      for (int64_t i = 0; i < perMap; ++i)
+        absl::StrAppend(&list, i ? ", " : "", "$", map * perMap + i);
+      return list;
+    };
+    int64_t flags = n + 4 + 4 * maps; // the two predicates' operands
     // Only 16-bit types take transpose flags (float8 tiles are K-major).
     std::string transposes = eightBit
                                  ? ""
                                  : absl::StrCat(", ", g.transposeA ? 1 : 0,
                                                 ", ", g.transposeB ? 0 : 1);
     std::string text = absl::StrCat("{ .reg .pred p, q; setp.ne.b32 p, $",
-                                    n + 8, ", 0; setp.ne.b32 q, $", n + 9,
+                                    flags, ", 0; setp.ne.b32 q, $", flags + 1,
                                     ", 0; ", "wgmma.fence.sync.aligned; ");
-    for (int64_t j = 0; j < kSlices; ++j)
-      absl::StrAppend(&text, "wgmma.mma_async.sync.aligned.", shape, types,
-                      " {", accList, "}, $", n + j, ", $", n + 4 + j, ", ",
-                      j ? "q" : "p", ", 1, 1", transposes, "; ");
+    for (int64_t map = 0; map < maps; ++map)
+      for (int64_t j = 0; j < kSlices; ++j)
+        absl::StrAppend(&text, "wgmma.mma_async.sync.aligned.", shape, types,
+                        " {", accList(map), "}, $", n + j, ", $",
+                        n + 4 + 4 * map + j, ", ", j ? "q" : "p", ", 1, 1",
+                        transposes, "; ");
     absl::StrAppend(&text, "wgmma.commit_group.sync.aligned; }");
     std::string constraints;
     for (int64_t i = 0; i < n; ++i)
       absl::StrAppend(&constraints, i ? "," : "", "=f");
-    absl::StrAppend(&constraints, ",l,l,l,l,l,l,l,l,r,r");
+    for (int64_t i = 0; i < 4 + 4 * maps; ++i)
+      absl::StrAppend(&constraints, ",l");
+    absl::StrAppend(&constraints, ",r,r");
     for (int64_t i = 0; i < n; ++i)
       absl::StrAppend(&constraints, ",", i);
     absl::StrAppend(&constraints, ",~{memory}");
     SmallVector<Value> operands(descA.begin(), descA.end());
-    operands.append(descB.begin(), descB.end());
+    for (const SmallVector<Value> &descB : descBs)
+      operands.append(descB.begin(), descB.end());
     operands.push_back(i32(overwrite ? 0 : 1));
     operands.push_back(i32(1));
     operands.append(acc.begin(), acc.end());
@@ -374,8 +501,10 @@ private:
     return values;
   }
 
-  void consume(Value consumer, Value thread, Value kSteps, Value out, const TilePlacement &p) {
-    int64_t n = blockN / 2; // accumulators per thread: 64 x blockN over 128 threads
+  void consume(Value consumer, Value thread, Value kSteps, ValueRange outs,
+               const TilePlacement &p) {
+    // Accumulators per thread: 64 x blockN over 128 threads, a set per B.
+    int64_t n = blockN / 2 * bMaps;
     SmallVector<Value> zeros(n, b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(0.0f)));
     Value lane = rem(thread, c(32));
     Value isLane0 = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, lane, c(0));
@@ -399,12 +528,18 @@ private:
           Value s = toI32(rem(kt, c(stages)));
           Value parity = b.create<arith::AndIOp>(loc, toI32(div(kt, c(stages))), i32(1));
           hopper::mbarrierWait(b, loc, full(s), parity);
+          // The gathered rows came through the generic proxy (cp.async);
+          // wgmma reads through the async one.
+          if (gathered)
+            hopper::fenceProxyAsync(b, loc);
           Value chunkA = add32(stageA(s), partA);
           if (p.kEnd)
             zeroRowsPastGroup(consumer, chunkA, thread, s,
                               sub(p.kEnd, add(p.kBegin, mul(kt, c(blockK)))));
           SmallVector<Value> descA = sliceDescriptors(tileA, chunkA);
-          SmallVector<Value> descB = sliceDescriptors(tileB, stageB(s));
+          SmallVector<SmallVector<Value>> descB;
+          for (int64_t i = 0; i < bMaps; ++i)
+            descB.push_back(sliceDescriptors(tileB, stageB(s, i)));
           if (stageScales) {
             SmallVector<Value> tmp =
                 multiplyStage(descA, descB, carried.drop_front(n),
@@ -433,9 +568,11 @@ private:
         scales ? SmallVector<Value>(loop.getResults().take_front(n))
                : waitGroups(0, loop.getResults());
     if (p.splitRank)
-      sumAcrossCluster(acc, consumer, thread, out, p);
+      sumAcrossCluster(acc, consumer, thread, outs[0], p);
+    else if (bMaps == 2)
+      storeGateUp(acc, consumer, thread, outs, p);
     else
-      store(acc, consumer, thread, out, p);
+      store(acc, consumer, thread, outs[0], p);
   }
 
   /// Split K: every block of the cluster holds a partial 128 x BN tile. Each
@@ -570,7 +707,7 @@ private:
                               "st.shared.v4.b32 [$0], {$1, $1, $1, $1};", "r,r,~{memory}");
         });
       }
-      hopper::inlinePtx(b, loc, Type(), {}, "fence.proxy.async.shared::cta;", "~{memory}");
+      hopper::fenceProxyAsync(b, loc);
       hopper::inlinePtx(b, loc, Type(), {add32(toI32(consumer), i32(1))}, "bar.sync $0, 128;",
                         "r,~{memory}");
     });
@@ -592,6 +729,42 @@ private:
         for (int64_t j = 0; j < blockN / 8; ++j)
           storePair(out, p, row, add(col0, c(j * 8)), acc[j * 4 + half * 2],
                     acc[j * 4 + half * 2 + 1]);
+      });
+    }
+  }
+
+  /// moe_gate_up's epilogue: `acc` holds the gate accumulators, then the
+  /// up ones (each as store() lays them out). gate and up are rounded once to
+  /// the element type and stored; act = silu(gate) * up is computed in f32
+  /// from those rounded values and rounded once (docs/OPS.md), the formula
+  /// of the elementwise kernels.
+  void storeGateUp(ValueRange acc, Value consumer, Value thread,
+                   ValueRange outs, const TilePlacement &p) {
+    int64_t n = acc.size() / 2;
+    Value warp = div(thread, c(32)), lane = rem(thread, c(32));
+    Value row0 = add(add(p.rowBase, mul(consumer, c(64))),
+                     add(mul(warp, c(16)), div(lane, c(4))));
+    Value col0 = add(p.colBase, mul(rem(lane, c(4)), c(2)));
+    Type f32 = b.getF32Type();
+    auto rounded = [&](Value v) -> Value {
+      Value narrow = b.create<arith::TruncFOp>(loc, g.result, v);
+      return b.create<arith::ExtFOp>(loc, f32, narrow);
+    };
+    auto act = [&](Value gate, Value up) -> Value {
+      return b.create<arith::MulFOp>(loc, silu(b, loc, rounded(gate)),
+                                     rounded(up));
+    };
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = add(row0, c(half * 8));
+      ifThen(less(row, p.rowLimit), [&] {
+        for (int64_t j = 0; j < blockN / 8; ++j) {
+          int64_t i = j * 4 + half * 2;
+          Value col = add(col0, c(j * 8));
+          storePair(outs[1], p, row, col, acc[i], acc[i + 1]);
+          storePair(outs[2], p, row, col, acc[n + i], acc[n + i + 1]);
+          storePair(outs[0], p, row, col, act(acc[i], acc[n + i]),
+                    act(acc[i + 1], acc[n + i + 1]));
+        }
       });
     }
   }
@@ -641,8 +814,9 @@ private:
   OpBuilder &b;
   Location loc;
   const MatmulGeometry &g;
-  int64_t blockN, stages, blockK, splitK;
+  int64_t blockN, stages, blockK, splitK, bMaps;
   std::optional<BlockScales> scales;
+  std::optional<GatheredRows> gathered;
   OperandTile tileA, tileB;
   Value smemA, smemB, barriers, exchange; // i32 shared addresses
 };
@@ -706,11 +880,16 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
                               std::vector<KernelTensorMap> &maps) {
   auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
   auto scaled = llvm::dyn_cast<kir::ScaledMatmulOp>(op);
+  auto gateUp = llvm::dyn_cast<kir::MoeGateUpOp>(op);
   bool contract = grouped && grouped.getMode() == kir::GroupedMatmulMode::contract;
+  // Row-grouped: grouped_matmul "rows" and moe_gate_up place tiles alike.
+  bool groupedRows = (grouped && !contract) || gateUp;
   MatmulGeometry g = contract  ? contractGeometryOf(grouped)
                      : grouped ? groupedGeometryOf(grouped)
+                     : gateUp  ? gateUpGeometryOf(gateUp)
                      : scaled  ? scaledGeometryOf(scaled)
                                : geometryOf(llvm::cast<kir::MatmulOp>(op));
+  int64_t bMaps = gateUp ? 2 : 1;
   MLIRContext *ctx = module.getContext();
   Location loc = op->getLoc();
   OpBuilder b(ctx);
@@ -733,19 +912,19 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   // 128 x 256 tiles where they fill the GPU; narrower ones (down to 64) where
   // that leaves multiprocessors idle, as the M = batch GEMMs of decoding do.
   auto blocksFor = [&](int64_t bn) {
-    int64_t rows = grouped && !contract ? groupedRowTiles(g, kBlockM)
-                                        : (g.m + kBlockM - 1) / kBlockM;
+    int64_t rows = groupedRows ? groupedRowTiles(g, kBlockM)
+                               : (g.m + kBlockM - 1) / kBlockM;
     return rows * ((g.n + bn - 1) / bn) * g.batch;
   };
   // Scaled: at most 128 wide, inside one block of b's scales (and the
   // temporary product's registers fit beside the accumulators'); 64 with
   // per-column scales, whose 2 * BN / 8 values a thread holds too (at 128
-  // they spill).
+  // they spill). Gate/up: at most 128, two accumulator sets.
   bool perColumn = scaled && scaled.getBBlock()[0] == 1;
-  int64_t blockN = perColumn              ? 64
-                   : g.n > 128 && !scaled ? 256
-                   : g.n > 64             ? 128
-                                          : 64;
+  int64_t blockN = perColumn                         ? 64
+                   : g.n > 128 && !scaled && !gateUp ? 256
+                   : g.n > 64                        ? 128
+                                                     : 64;
   while (blockN > 64 && blocksFor(blockN) < kMultiprocessors)
     blockN /= 2;
   // Split: the exchange area holds a whole partial tile beside the stages.
@@ -753,24 +932,28 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
     blockN = std::min<int64_t>(blockN, 128);
   int64_t exchangeBytes = splitK > 1 ? WgmmaEmitter::exchangeBytes(blockN) : 0;
   OperandTile tileA{!g.transposeA, kBlockM}, tileB{g.transposeB, blockN};
-  int64_t stageBytes = tileA.bytes() + tileB.bytes();
+  int64_t stageBytes = tileA.bytes() + bMaps * tileB.bytes();
   int64_t stages =
       std::min<int64_t>(6, (kSharedBudget - exchangeBytes) / stageBytes);
   int64_t sharedBytes = 1024 + stages * stageBytes +
                         WgmmaEmitter::barrierBytes(stages) + exchangeBytes;
   // Grouped: the offsets are staged in shared memory after the barriers.
   int64_t offsetsAt = sharedBytes;
-  if (grouped)
+  if (grouped || gateUp)
     sharedBytes += g.groups * 8;
 
   // Operands keep their storage types; the kernel only reads them through
   // tensor maps, and writes the output with plain stores.
   SmallVector<Type> args;
-  if (scaled) { // a, a_scale, b, b_scale, out
-    auto typeOf = [](Value v) {
-      auto t = llvm::cast<RankedTensorType>(v.getType());
-      return MemRefType::get(t.getShape(), t.getElementType());
-    };
+  auto typeOf = [](Value v) -> Type {
+    auto t = llvm::cast<RankedTensorType>(v.getType());
+    return MemRefType::get(t.getShape(), t.getElementType());
+  };
+  if (gateUp) { // tokens, w_gate, w_up, order, offsets, act, gate, up
+    for (Value operand : op->getOperands())
+      args.push_back(typeOf(operand));
+    args.append(3, MemRefType::get({1, g.m, g.n}, g.result));
+  } else if (scaled) { // a, a_scale, b, b_scale, out
     args = {
         MemRefType::get({1, g.m, g.k}, g.element), typeOf(scaled.getAScale()),
         MemRefType::get({1, g.n, g.k}, g.element), typeOf(scaled.getBScale()),
@@ -795,12 +978,12 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   // by all threads at once, the scan reads them there instead of walking up to
   // E dependent global loads.
   Value offsets;
-  if (grouped) {
+  if (grouped || gateUp) {
     auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
     Value dynamic = kb.create<gpu::DynamicSharedMemoryOp>(
         loc, MemRefType::get({ShapedType::kDynamic}, kb.getI8Type(), MemRefLayoutAttrInterface(),
                              workgroup));
-    auto global = kernel.getArgument(2);
+    auto global = kernel.getArgument(gateUp ? 4 : 2);
     Type offsetElement = llvm::cast<MemRefType>(global.getType()).getElementType();
     offsets = kb.create<memref::ViewOp>(
         loc, MemRefType::get({g.groups}, offsetElement, MemRefLayoutAttrInterface(), workgroup),
@@ -819,7 +1002,7 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   }
   TilePlacement placement =
       contract ? contractTilePlacement(kb, loc, g, offsets, kBlockM, blockN)
-      : grouped
+      : groupedRows
           ? groupedTilePlacement(kb, loc, g, offsets, kBlockM, blockN)
           : denseTilePlacement(kb, loc, g, kBlockM, blockN, kBandRows, splitK);
   if (splitK > 1) {
@@ -835,21 +1018,38 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   if (scaled)
     scales =
         BlockScales{kernel.getArgument(1), kernel.getArgument(3), perColumn};
-  WgmmaEmitter emitter(kb, loc, g, blockN, stages, scales, splitK);
+  std::optional<GatheredRows> gathered;
+  SmallVector<Value> outs{kernel.getArgument(args.size() - 1)};
+  if (gateUp) {
+    int64_t tokens = gateUp.getTokens().getType().getDimSize(0);
+    gathered = GatheredRows{kernel.getArgument(0), kernel.getArgument(3),
+                            g.m / tokens, tokens};
+    outs.assign(kernel.getArguments().take_back(3).begin(),
+                kernel.getArguments().take_back(3).end());
+  }
+  WgmmaEmitter emitter(kb, loc, g, blockN, stages, scales, splitK, bMaps,
+                       gathered);
   int firstMapParam = static_cast<int>(args.size());
-  emitter.emit(kernelName, firstMapParam, kernel.getArgument(args.size() - 1), placement);
+  emitter.emit(kernelName, firstMapParam, outs, placement);
   kb.create<gpu::ReturnOp>(loc);
 
-  maps.push_back({kernelName, 0, operandMap(g.a, !g.a.broadcast, tileA, g.element)});
-  maps.push_back({kernelName, scaled ? 2 : 1,
-                  operandMap(g.b, !g.b.broadcast, tileB, g.element)});
+  if (gateUp) { // w_gate and w_up: operands 1 and 2
+    for (int argument : {1, 2})
+      maps.push_back({kernelName, argument,
+                      operandMap(g.b, /*batched=*/true, tileB, g.element)});
+  } else {
+    maps.push_back(
+        {kernelName, 0, operandMap(g.a, !g.a.broadcast, tileA, g.element)});
+    maps.push_back({kernelName, scaled ? 2 : 1,
+                    operandMap(g.b, !g.b.broadcast, tileB, g.element)});
+  }
 
   // The host side: one launch over (N tiles, M tiles, batch).
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
   b.setInsertionPointToStart(func.addEntryBlock());
   auto idx = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
-  int64_t rowTiles = grouped && !contract ? groupedRowTiles(g, kBlockM)
-                                           : (g.m + kBlockM - 1) / kBlockM;
+  int64_t rowTiles =
+      groupedRows ? groupedRowTiles(g, kBlockM) : (g.m + kBlockM - 1) / kBlockM;
   gpu::KernelDim3 grid{idx((g.n + blockN - 1) / blockN * splitK), idx(rowTiles),
                        idx(g.batch)};
   gpu::KernelDim3 block{idx(kThreads), idx(1), idx(1)};

@@ -52,7 +52,10 @@ int64_t wgmmaSplitK(mlir::Operation *op);
 /// Builds `func.func @<name>(operands..., out)` launching the wgmma kernel,
 /// plus the gpu.module holding it, into `module`; appends the kernel's tensor
 /// maps (in parameter order) to `maps`. Takes the ops isTensorCoreMatmul,
-/// isTensorCoreContract and isTensorCoreScaledMatmul (MatmulTiling.h) accept.
+/// isTensorCoreContract, isTensorCoreScaledMatmul and isTensorCoreGateUp
+/// (MatmulTiling.h) accept. moe_gate_up runs as one grouped GEMM of two B
+/// operands: its producer threads gather the token rows into the A tiles, and
+/// the epilogue stores gate, up and SwiGLU's act.
 absl::Status buildWgmmaMatmul(mlir::Operation *op, mlir::ModuleOp module,
                               const std::string &name, std::vector<KernelTensorMap> &maps);
 

@@ -106,15 +106,19 @@ TEST(MoeLayerGraph, BenchShapeCompilesForHostAndPtxAndEveryKernelAssembles) {
                     {"y", "dx", "d_gate_proj", "d_up_proj", "d_down_proj"}));
     }
 
-    int launches = 0, groupedMatmuls = 0;
+    int launches = 0, groupedMatmuls = 0, gateUps = 0;
     for (const proto::Step &s : entry.steps())
       if (s.op() == "launch") {
         ++launches;
-        groupedMatmuls +=
-            s.launch().kernel().find("grouped_matmul") != std::string::npos;
+        const std::string &kernel = s.launch().kernel();
+        groupedMatmuls += kernel.find("grouped_matmul") != std::string::npos;
+        gateUps += kernel.find("moe_gate_up") != std::string::npos;
       }
-    // Three expert GEMMs forward; backward adds two per GEMM (data and weight).
-    EXPECT_EQ(groupedMatmuls, name == "moe_layer_fwd" ? 3 : 9);
+    // Forward: gate and up in one launch (the token gather and SwiGLU in
+    // it), then down; backward adds two grouped GEMMs per projection (data
+    // and weight).
+    EXPECT_EQ(gateUps, 1);
+    EXPECT_EQ(groupedMatmuls, name == "moe_layer_fwd" ? 1 : 7);
     EXPECT_GT(launches, groupedMatmuls);
     if (std::filesystem::exists(kPtxas))
       expectEveryModuleAssembles(*ptx, name);

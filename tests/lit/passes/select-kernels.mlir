@@ -182,3 +182,16 @@ func.func @moe_combine(%rows: tensor<6x8xbf16>, %order: tensor<6xi64>, %slot: te
   %y = kiln.moe_combine %rows, %order, %slot : (tensor<6x8xbf16>, tensor<6xi64>, tensor<3x2xi64>) -> tensor<3x8xbf16>
   return %y : tensor<3x8xbf16>
 }
+
+// -----
+
+// The experts' gate and up projections take one wgmma launch on Hopper (the
+// token gather in the A load, SwiGLU in the epilogue); elsewhere
+// kiln-expand-unfused-composites has expanded the op before this pass.
+// CHECK-LABEL: func.func @moe_gate_up
+// HOPPER: kiln.dispatch kernel "wgmma_moe_gate_up"
+// HOPPER-NEXT: kiln.moe_gate_up
+func.func @moe_gate_up(%x: tensor<64x1024xbf16>, %wg: tensor<32x512x1024xbf16>, %wu: tensor<32x512x1024xbf16>, %order: tensor<256xi64>, %offsets: tensor<32xi64>) -> (tensor<256x512xbf16>, tensor<256x512xbf16>, tensor<256x512xbf16>) {
+  %gu:3 = kiln.moe_gate_up %x, %wg, %wu, %order, %offsets : (tensor<64x1024xbf16>, tensor<32x512x1024xbf16>, tensor<32x512x1024xbf16>, tensor<256xi64>, tensor<32xi64>) -> (tensor<256x512xbf16>, tensor<256x512xbf16>, tensor<256x512xbf16>)
+  return %gu#0, %gu#1, %gu#2 : tensor<256x512xbf16>, tensor<256x512xbf16>, tensor<256x512xbf16>
+}
