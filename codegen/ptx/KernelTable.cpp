@@ -15,6 +15,7 @@
 #include "codegen/ptx/WgmmaMatmul.h"
 #include "ir/KilnOps.h"
 #include "passes/DecodeAttention.h"
+#include "passes/GatedMatmuls.h"
 #include "passes/WeightedCombine.h"
 
 using namespace mlir;
@@ -122,6 +123,30 @@ const KernelProvider providers[] = {
      },
      [](KernelBuild &build) {
        readOperands(build);
+       return buildWgmmaMatmul(build.root, build.module, build.name,
+                               build.tensorMaps);
+     }},
+    // A SwiGLU MLP's two projections and gated product in one launch
+    // (kiln-form-fusions' gated-matmuls region: passes/GatedMatmuls.h).
+    {"wgmma_gated_matmul", true, "sm_90a",
+     [](Operation *op, const KernelTarget &t) {
+       auto mul = llvm::dyn_cast<kir::MulOp>(op);
+       if (!mul || !t.wgmma || !isHopper(t.chip))
+         return false;
+       auto chain = passes::gatedMatmuls(mul);
+       auto dispatch =
+           llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp());
+       return chain && dispatch && isTensorCoreMatmul(chain->gate) &&
+              dispatch.getBody().front().getOperations().size() - 2 ==
+                  chain->ops.size() &&
+              llvm::all_of(chain->ops, [&](Operation *member) {
+                return member->getBlock() == op->getBlock();
+              });
+     },
+     [](KernelBuild &build) {
+       auto chain = passes::gatedMatmuls(llvm::cast<kir::MulOp>(build.root));
+       build.inputs = {chain->gate.getA(), chain->gate.getB(),
+                       chain->up.getB()};
        return buildWgmmaMatmul(build.root, build.module, build.name,
                                build.tensorMaps);
      }},

@@ -47,11 +47,13 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
   let description = [{
     Sets each region's `kernel` attribute to the first entry of the ptx
     target's kernel table (codegen/ptx/KernelTable.cpp) that takes its root:
-    cublas_gemm (opt-in), wgmma_matmul, wgmma_moe_gate_up (Hopper),
-    mma_matmul, sort, scan,
+    cublas_gemm (opt-in), wgmma_matmul, wgmma_moe_gate_up,
+    wgmma_gated_matmul (Hopper), mma_matmul, sort, scan,
     scatter_add, categorical, argmax, attention, simt_matmul, bincount,
     loop_nest.
-    Regions with fused producers always take loop_nest. An existing choice is
+    Regions with fused producers take loop_nest, but for the producers a
+    direct kernel reads itself (a SwiGLU MLP's projections under their gated
+    product: wgmma_gated_matmul). An existing choice is
     kept if its provider still takes the region, so a hand-written choice can
     be tried from kiln-opt; one it cannot take is an error.
 

@@ -55,7 +55,10 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   expand.wgmma = options.target.wgmma && (options.target.chip == "sm_90" ||
                                           options.target.chip == "sm_90a");
   pm.addPass(createExpandUnfusedComposites(expand));
-  pm.addPass(passes::createFormFusions());
+  // The wgmma kernel multiplies one A by two B operands (gate and up).
+  passes::FormFusionsOptions fusions;
+  fusions.gatedMatmuls = expand.wgmma;
+  pm.addPass(passes::createFormFusions(fusions));
   SelectKernelsOptions select;
   select.chip = options.target.chip;
   select.wgmma = options.target.wgmma;

@@ -50,6 +50,7 @@
 #include "codegen/ptx/HopperAsm.h"
 #include "codegen/ptx/MatmulTiling.h"
 #include "codegen/ptx/Scalars.h"
+#include "passes/GatedMatmuls.h"
 
 #include "absl/strings/str_cat.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -733,13 +734,16 @@ private:
     }
   }
 
-  /// moe_gate_up's epilogue: `acc` holds the gate accumulators, then the
-  /// up ones (each as store() lays them out). gate and up are rounded once to
-  /// the element type and stored; act = silu(gate) * up is computed in f32
-  /// from those rounded values and rounded once (docs/OPS.md), the formula
-  /// of the elementwise kernels.
+  /// The gated epilogue: `acc` holds the gate accumulators, then the up ones
+  /// (each as store() lays them out), and gate and up are rounded once to
+  /// the element type. moe_gate_up (`outs` act, gate, up) stores them and
+  /// act = silu(gate) * up computed in f32 from them, rounded once
+  /// (docs/OPS.md); a SwiGLU MLP's gated product (`outs` act) rounds silu's
+  /// result too, as its separate op does. silu is the elementwise kernels'
+  /// formula.
   void storeGateUp(ValueRange acc, Value consumer, Value thread,
                    ValueRange outs, const TilePlacement &p) {
+    bool gatedProduct = outs.size() == 1;
     int64_t n = acc.size() / 2;
     Value warp = div(thread, c(32)), lane = rem(thread, c(32));
     Value row0 = add(add(p.rowBase, mul(consumer, c(64))),
@@ -751,8 +755,10 @@ private:
       return b.create<arith::ExtFOp>(loc, f32, narrow);
     };
     auto act = [&](Value gate, Value up) -> Value {
-      return b.create<arith::MulFOp>(loc, silu(b, loc, rounded(gate)),
-                                     rounded(up));
+      Value gated = silu(b, loc, rounded(gate));
+      if (gatedProduct)
+        gated = rounded(gated);
+      return b.create<arith::MulFOp>(loc, gated, rounded(up));
     };
     for (int64_t half = 0; half < 2; ++half) {
       Value row = add(row0, c(half * 8));
@@ -760,8 +766,10 @@ private:
         for (int64_t j = 0; j < blockN / 8; ++j) {
           int64_t i = j * 4 + half * 2;
           Value col = add(col0, c(j * 8));
-          storePair(outs[1], p, row, col, acc[i], acc[i + 1]);
-          storePair(outs[2], p, row, col, acc[n + i], acc[n + i + 1]);
+          if (!gatedProduct) {
+            storePair(outs[1], p, row, col, acc[i], acc[i + 1]);
+            storePair(outs[2], p, row, col, acc[n + i], acc[n + i + 1]);
+          }
           storePair(outs[0], p, row, col, act(acc[i], acc[n + i]),
                     act(acc[i + 1], acc[n + i + 1]));
         }
@@ -881,15 +889,23 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
   auto scaled = llvm::dyn_cast<kir::ScaledMatmulOp>(op);
   auto gateUp = llvm::dyn_cast<kir::MoeGateUpOp>(op);
+  // A SwiGLU MLP's gated product, rooting its projections' region.
+  std::optional<passes::GatedMatmuls> gated;
+  if (auto mul = llvm::dyn_cast<kir::MulOp>(op))
+    gated = passes::gatedMatmuls(mul);
+  if (llvm::isa<kir::MulOp>(op) && !gated)
+    return absl::InvalidArgumentError(
+        "wgmma: a kiln.mul region is not a SwiGLU MLP's gated projections");
   bool contract = grouped && grouped.getMode() == kir::GroupedMatmulMode::contract;
   // Row-grouped: grouped_matmul "rows" and moe_gate_up place tiles alike.
   bool groupedRows = (grouped && !contract) || gateUp;
   MatmulGeometry g = contract  ? contractGeometryOf(grouped)
                      : grouped ? groupedGeometryOf(grouped)
                      : gateUp  ? gateUpGeometryOf(gateUp)
+                     : gated   ? geometryOf(gated->gate)
                      : scaled  ? scaledGeometryOf(scaled)
                                : geometryOf(llvm::cast<kir::MatmulOp>(op));
-  int64_t bMaps = gateUp ? 2 : 1;
+  int64_t bMaps = gateUp || gated ? 2 : 1;
   MLIRContext *ctx = module.getContext();
   Location loc = op->getLoc();
   OpBuilder b(ctx);
@@ -921,10 +937,10 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   // per-column scales, whose 2 * BN / 8 values a thread holds too (at 128
   // they spill). Gate/up: at most 128, two accumulator sets.
   bool perColumn = scaled && scaled.getBBlock()[0] == 1;
-  int64_t blockN = perColumn                         ? 64
-                   : g.n > 128 && !scaled && !gateUp ? 256
-                   : g.n > 64                        ? 128
-                                                     : 64;
+  int64_t blockN = perColumn                            ? 64
+                   : g.n > 128 && !scaled && bMaps == 1 ? 256
+                   : g.n > 64                           ? 128
+                                                        : 64;
   while (blockN > 64 && blocksFor(blockN) < kMultiprocessors)
     blockN /= 2;
   // Split: the exchange area holds a whole partial tile beside the stages.
@@ -958,6 +974,9 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
         MemRefType::get({1, g.m, g.k}, g.element), typeOf(scaled.getAScale()),
         MemRefType::get({1, g.n, g.k}, g.element), typeOf(scaled.getBScale()),
         MemRefType::get({1, g.m, g.n}, g.result)};
+  } else if (gated) { // a, b_gate, b_up, out
+    args = matmulKernelArgs(g, g.element, gated->gate);
+    args.insert(args.begin() + 2, args[1]);
   } else {
     args = matmulKernelArgs(g, g.element, op);
   }
@@ -1042,6 +1061,9 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
         {kernelName, 0, operandMap(g.a, !g.a.broadcast, tileA, g.element)});
     maps.push_back({kernelName, scaled ? 2 : 1,
                     operandMap(g.b, !g.b.broadcast, tileB, g.element)});
+    if (gated) // w_up
+      maps.push_back(
+          {kernelName, 2, operandMap(g.b, !g.b.broadcast, tileB, g.element)});
   }
 
   // The host side: one launch over (N tiles, M tiles, batch).
