@@ -104,13 +104,25 @@ const KernelProvider providers[] = {
          build.inputs.push_back(build.root->getOperand(2));
        return buildMmaInt4Matmul(build.root, build.module, build.name);
      }},
-    {"wgmma_matmul", false, "sm_90a",
+    // Takes a region whose other ops are exactly A's strided view (the
+    // remaps kiln-select-kernels absorbs): the tensor map reads A in place.
+    {"wgmma_matmul", true, "sm_90a",
      [](Operation *op, const KernelTarget &t) {
-       return (isTensorCoreMatmul(op) || isTensorCoreContract(op)) && t.wgmma &&
-              isHopper(t.chip);
+       if (!(isTensorCoreMatmul(op) || isTensorCoreContract(op)) || !t.wgmma ||
+           !isHopper(t.chip))
+         return false;
+       auto dispatch =
+           llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp());
+       if (!dispatch || dispatch.getBody().front().getOperations().size() == 2)
+         return true;
+       auto matmul = llvm::dyn_cast<kir::MatmulOp>(op);
+       return matmul && fusedViewOfA(matmul).has_value();
      },
      [](KernelBuild &build) {
        readOperands(build);
+       if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(build.root))
+         if (auto view = fusedViewOfA(matmul))
+           build.inputs[0] = view->base;
        return buildWgmmaMatmul(build.root, build.module, build.name,
                                build.tensorMaps);
      }},

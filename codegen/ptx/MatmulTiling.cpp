@@ -246,6 +246,59 @@ bool isTensorCoreGateUp(Operation *op) {
          g.m % tokens == 0 && g.k % kChunk == 0;
 }
 
+std::optional<MatmulOperand> viewOperandOfA(const MatmulGeometry &g,
+                                            const passes::StridedView &view) {
+  int64_t bytes = g.element.getIntOrFloatBitWidth() / 8;
+  if (g.transposeA || view.offset != 0 || view.shape.empty() ||
+      view.shape.back() != g.k || view.strides.back() != 1)
+    return std::nullopt;
+  // Size-1 dims take any stride; the others, innermost first, must merge
+  // into the rows, then the batch entries.
+  SmallVector<std::pair<int64_t, int64_t>> dims;
+  for (size_t d = 0; d + 1 < view.shape.size(); ++d)
+    if (view.shape[d] != 1)
+      dims.push_back({view.shape[d], view.strides[d]});
+  auto take = [&](int64_t want) -> std::optional<int64_t> {
+    int64_t have = 1, stride = 0, inner = 0;
+    while (have < want && !dims.empty()) {
+      auto [size, s] = dims.pop_back_val();
+      if (have > 1 && s != inner)
+        return std::nullopt;
+      if (have == 1)
+        stride = s;
+      inner = s * size;
+      have *= size;
+    }
+    if (have != want || (stride * bytes) % 16 != 0)
+      return std::nullopt;
+    return stride;
+  };
+  std::optional<int64_t> rows = take(g.a.rows), batch = take(g.a.batch);
+  if (!rows || !batch || !dims.empty())
+    return std::nullopt;
+  MatmulOperand o = g.a;
+  o.rowStride = *rows;
+  o.batchStride = *batch;
+  return o;
+}
+
+std::optional<passes::StridedView> fusedViewOfA(kir::MatmulOp matmul) {
+  auto dispatch =
+      llvm::dyn_cast_or_null<kir::DispatchOp>(matmul->getParentOp());
+  if (!dispatch)
+    return std::nullopt;
+  std::optional<passes::StridedView> view =
+      passes::stridedViewOf(matmul.getA());
+  size_t members = dispatch.getBody().front().getOperations().size() - 2;
+  if (!view || view->ops.size() != members ||
+      llvm::any_of(
+          view->ops,
+          [&](Operation *op) { return op->getParentOp() != dispatch; }) ||
+      !viewOperandOfA(geometryOf(matmul), *view))
+    return std::nullopt;
+  return view;
+}
+
 bool isTensorCoreInt4Weight(kir::DequantizeOp dequantize) {
   return passes::isGemmInt4Weight(dequantize) &&
          isTensorCoreMatmul(*dequantize->getUsers().begin());

@@ -10,8 +10,11 @@
 #ifndef KILN_CODEGEN_PTX_MATMULTILING_H
 #define KILN_CODEGEN_PTX_MATMULTILING_H
 
+#include <optional>
+
 #include "ir/KilnOps.h"
 #include "mlir/IR/Builders.h"
+#include "passes/StridedView.h"
 
 namespace kiln::codegen::ptx {
 
@@ -20,6 +23,10 @@ namespace kiln::codegen::ptx {
 struct MatmulOperand {
   int64_t batch, rows, cols;
   bool broadcast; // no batch dims: every batch reads the same matrix
+  /// Elements between rows and between batch entries; 0: packed (cols, and
+  /// rows * cols). A strided view of another tensor sets them
+  /// (viewOperandOfA).
+  int64_t rowStride = 0, batchStride = 0;
 };
 
 struct MatmulGeometry {
@@ -51,6 +58,19 @@ bool isTensorCoreGateUp(mlir::Operation *op);
 /// [K_x, T_e] x [T_e, N], each over its group's rows: A is x [T, K_x] read
 /// transposed, B is dy [T, N]; k is T (each group takes its rows of it).
 MatmulGeometry contractGeometryOf(ir::GroupedMatmulOp grouped);
+
+/// A dense matmul's A read as `view` of the view's base (its remaps fused
+/// into the matmul's region): the operand with the view's strides, when a
+/// tensor map can read it in place (K contiguous, no transpose_a, the rows
+/// one stride and the batch entries one stride, each a multiple of 16
+/// bytes, the view starting at the base's first element).
+std::optional<MatmulOperand> viewOperandOfA(const MatmulGeometry &g,
+                                            const passes::StridedView &view);
+
+/// The view of A the region of `matmul` reads through (exactly its remaps
+/// fused with it, as kiln-select-kernels leaves them for wgmma_matmul) when
+/// viewOperandOfA takes it.
+std::optional<passes::StridedView> fusedViewOfA(ir::MatmulOp matmul);
 
 /// kiln.scaled_matmul in the form isTensorCoreScaledMatmul accepts: a [M, K]
 /// and b [N, K] (both K-major), one batch.

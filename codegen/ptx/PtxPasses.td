@@ -65,6 +65,14 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
     tiles through distributed shared memory in rank order (deterministic; in
     another order than an unsplit K). A hand-written split is kept, and
     checked when the region is lowered.
+
+    A wgmma_matmul whose A is written by a region of remaps alone (reshapes,
+    transposes, slices: the absorbed MLA's head-major operands), read
+    through reshapes outside regions, takes those remaps into its own
+    region when they are a strided view its tensor map reads in place (K
+    contiguous, rows and batch entries each one stride of 16-byte
+    multiples, starting at the base's first element; passes/StridedView.h):
+    the copy is never written and its launch is gone.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",

@@ -3,11 +3,15 @@
 // Kernel choice as IR: each kiln.dispatch records the provider that lowers it,
 // so --dump-ir shows the choice and lit tests pin it (see KernelTable.h), and
 // the tile decision that changes the launch's shape: a split of K over a
-// cluster (kiln.split_k, WgmmaMatmul.h).
+// cluster (kiln.split_k, WgmmaMatmul.h). A wgmma_matmul whose A a region of
+// remaps alone writes (the absorbed MLA's head-major operands) takes those
+// remaps into its own region when they are a strided view its tensor map
+// reads in place (absorbViewOfA): the producer's launch is gone.
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/ptx/KernelTable.h"
+#include "codegen/ptx/MatmulTiling.h"
 #include "codegen/ptx/PtxPasses.h"
 #include "ir/KilnOps.h"
 
@@ -20,6 +24,57 @@ using namespace mlir;
 
 namespace kiln::codegen::ptx {
 namespace {
+
+bool isRemap(Operation *op) {
+  return llvm::isa<ir::ReshapeOp, ir::TransposeOp, ir::SliceOp>(op);
+}
+
+/// A's producer: a region of remaps only, read through reshapes outside
+/// regions, each value read once. When the whole chain is a strided view of
+/// the producer's input that viewOperandOfA takes, the remaps move into the
+/// matmul's region (its tensor map reads A in place) and the producer
+/// region is erased.
+void absorbViewOfA(ir::DispatchOp dispatch) {
+  auto matmul = llvm::dyn_cast<ir::MatmulOp>(dispatch.getRoot());
+  if (!matmul || dispatch.getBody().front().getOperations().size() != 2)
+    return;
+  SmallVector<Operation *> outside; // the reshapes, producer side first
+  Value v = matmul.getA();
+  while (auto reshape = v.getDefiningOp<ir::ReshapeOp>()) {
+    if (!v.hasOneUse() || reshape->getBlock() != dispatch->getBlock())
+      return;
+    outside.insert(outside.begin(), reshape);
+    v = reshape.getX();
+  }
+  auto producer = v.getDefiningOp<ir::DispatchOp>();
+  if (!producer || producer->getNumResults() != 1 || !v.hasOneUse() ||
+      producer->getBlock() != dispatch->getBlock())
+    return;
+  SmallVector<Operation *> remaps;
+  for (Operation &op : producer.getBody().front().without_terminator()) {
+    Value in = op.getOperand(0);
+    if (!isRemap(&op) || !op.getResult(0).hasOneUse() ||
+        (remaps.empty() ? in.getParentRegion() == &producer.getBody()
+                        : in != remaps.back()->getResult(0)))
+      return;
+    remaps.push_back(&op);
+  }
+  Value base = remaps.empty() ? Value() : remaps.front()->getOperand(0);
+  // A base that is itself a single-use remap would lengthen the chain
+  // stridedViewOf sees past the region.
+  if (!base || (base.getDefiningOp() && isRemap(base.getDefiningOp()) &&
+                base.hasOneUse()))
+    return;
+  SmallVector<Operation *> chain(remaps);
+  chain.append(outside);
+  std::optional<passes::StridedView> view = passes::stridedView(base, chain);
+  if (!view || !viewOperandOfA(geometryOf(matmul), *view))
+    return;
+  for (Operation *op : chain)
+    op->moveBefore(matmul);
+  producer.getResult(0).replaceAllUsesWith(remaps.back()->getResult(0));
+  producer.erase();
+}
 
 struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
   using SelectKernelsBase::SelectKernelsBase;
@@ -73,7 +128,14 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
       return WalkResult::advance();
     });
     if (result.wasInterrupted())
-      signalPassFailure();
+      return signalPassFailure();
+    SmallVector<ir::DispatchOp> gemms;
+    getOperation().walk([&](ir::DispatchOp dispatch) {
+      if (dispatch.getKernel() == "wgmma_matmul")
+        gemms.push_back(dispatch);
+    });
+    for (ir::DispatchOp gemm : gemms)
+      absorbViewOfA(gemm);
   }
 };
 

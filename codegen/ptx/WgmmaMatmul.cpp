@@ -837,12 +837,12 @@ proto::TensorMap operandMap(const MatmulOperand &o, bool batched, const OperandT
   m.set_dtype(toDType(element));
   m.add_dims(o.cols);
   m.add_dims(o.rows);
-  m.add_strides(o.cols * bytes);
+  m.add_strides((o.rowStride ? o.rowStride : o.cols) * bytes);
   m.add_box(t.kMajor ? stageK(element) : 64);
   m.add_box(t.kMajor ? t.extent : stageK(element));
   if (batched) {
     m.add_dims(o.batch);
-    m.add_strides(o.rows * o.cols * bytes);
+    m.add_strides((o.batchStride ? o.batchStride : o.rows * o.cols) * bytes);
     m.add_box(1);
   }
   m.set_swizzle_bytes(128);
@@ -906,6 +906,10 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
                      : scaled  ? scaledGeometryOf(scaled)
                                : geometryOf(llvm::cast<kir::MatmulOp>(op));
   int64_t bMaps = gateUp || gated ? 2 : 1;
+  // A read in place through the strided view fused into its region.
+  if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
+    if (std::optional<passes::StridedView> view = fusedViewOfA(matmul))
+      g.a = *viewOperandOfA(g, *view);
   MLIRContext *ctx = module.getContext();
   Location loc = op->getLoc();
   OpBuilder b(ctx);

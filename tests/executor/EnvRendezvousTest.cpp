@@ -1,6 +1,8 @@
 // The environment rendezvous (ranks started without MPI): rank 0 hands its
 // bytes (NCCL's id, in real use) to every other process over TCP; a rank that
 // never comes is named at the deadline; bad variables are named.
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,13 +16,27 @@
 namespace kiln {
 namespace {
 
-/// A port unlikely to be taken, different per test process.
-int testPort(int offset) { return 20000 + (getpid() * 7 + offset) % 20000; }
+/// A port free now: the kernel picks it for a socket bound to port 0, which
+/// is closed again (a fixed guess could be any process's ephemeral port).
+int testPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof(address);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&address), length), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr *>(&address), &length),
+            0);
+  close(fd);
+  return ntohs(address.sin_port);
+}
 
 TEST(EnvRendezvous, RankZeroReachesEveryRank) {
   constexpr int ranks = 3;
   const std::string blob(128, '\x5a');
-  int port = testPort(0);
+  int port = testPort();
   std::vector<pid_t> children;
   for (int r = 1; r < ranks; ++r) {
     pid_t pid = fork();
@@ -52,7 +68,7 @@ TEST(EnvRendezvous, RankZeroReachesEveryRank) {
 TEST(EnvRendezvous, ARankThatNeverComesIsNamedAtTheDeadline) {
   EnvWorld world;
   world.size = 3;
-  world.port = testPort(1);
+  world.port = testPort();
   auto start = std::chrono::steady_clock::now();
   auto got = shareFromRankZero(world, "id", 1.0);
   double seconds = std::chrono::duration<double>(
@@ -69,7 +85,7 @@ TEST(EnvRendezvous, RankZeroThatNeverAnswersIsNamed) {
   EnvWorld world;
   world.rank = 1;
   world.size = 2;
-  world.port = testPort(2);
+  world.port = testPort();
   auto got = shareFromRankZero(world, "", 0.5);
   ASSERT_FALSE(got.ok());
   EXPECT_NE(got.status().message().find("rank 0 did not answer"),
