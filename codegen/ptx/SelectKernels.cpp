@@ -119,6 +119,13 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
             dispatch->setAttr(kSplitKAttrName,
                               Builder(dispatch).getI64IntegerAttr(split));
       }
+      if (dispatch->hasAttr(kTileNAttrName) &&
+          !dispatch.getKernel()->starts_with("wgmma_")) {
+        dispatch.emitError(kTileNAttrName)
+            << " applies to the wgmma kernels, not '" << *dispatch.getKernel()
+            << "'";
+        return WalkResult::interrupt();
+      }
       if (dispatch->hasAttr(kSplitKAttrName) &&
           dispatch.getKernel() != "wgmma_matmul") {
         dispatch.emitError(kSplitKAttrName) << " applies to wgmma_matmul, not '"

@@ -950,6 +950,24 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   // Split: the exchange area holds a whole partial tile beside the stages.
   if (splitK > 1)
     blockN = std::min<int64_t>(blockN, 128);
+  if (auto dispatch =
+          llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp()))
+    if (Attribute attr = dispatch->getAttr(kTileNAttrName)) {
+      auto value = llvm::dyn_cast<IntegerAttr>(attr);
+      int64_t width = value ? value.getInt() : 0;
+      int64_t widest = scaled || bMaps > 1 || splitK > 1 ? 128 : 256;
+      if (perColumn)
+        widest = 64;
+      if (!llvm::is_contained({32, 64, 128, 256}, width) || width > widest ||
+          (width == 32 && !g.transposeB))
+        return absl::InvalidArgumentError(absl::StrCat(
+            kTileNAttrName.str(), " = ", width, " on a '",
+            op->getName().getStringRef().str(),
+            "': the wgmma kernel takes 32 (K-major B only), 64, 128 or 256, "
+            "here at most ",
+            widest));
+      blockN = width;
+    }
   int64_t exchangeBytes = splitK > 1 ? WgmmaEmitter::exchangeBytes(blockN) : 0;
   OperandTile tileA{!g.transposeA, kBlockM}, tileB{g.transposeB, blockN};
   int64_t stageBytes = tileA.bytes() + bMaps * tileB.bytes();

@@ -40,6 +40,14 @@ struct KernelTensorMap {
 inline constexpr llvm::StringLiteral kSplitKAttrName("kiln.split_k");
 inline constexpr int64_t kMaxSplitK = 8; // the portable cluster size
 
+/// The kiln.dispatch attribute that sets a wgmma kernel's tile width (the
+/// output columns a block computes): 32, 64, 128 or 256 (at most 128 for two
+/// B operands, a split or fp8; 32 only where B's tiles are K-major). Without
+/// it the kernel takes 256 and halves it down to 64 while the tiles would
+/// leave multiprocessors idle. Hand-written (kiln-opt, a sweep); checked when
+/// the region is lowered.
+inline constexpr llvm::StringLiteral kTileNAttrName("kiln.tile_n");
+
 /// The split of K that spreads a dense kiln.matmul the wgmma kernel runs
 /// over idle multiprocessors: few output tiles, each a long walk over K (a
 /// weight gradient's K is the tokens; decoding's [64, 2816] x [2816, 1024]),

@@ -386,6 +386,50 @@ TEST(PtxTarget, LongKMatmulsWithFewTilesSplitKOverAClusterOfBlocks) {
       << bad.status();
 }
 
+TEST(PtxTarget, AHandWrittenTileWidthSetsTheWgmmaTile) {
+  // kiln.tile_n = 32: twelve 32-wide tiles of a decode q_a projection, each
+  // block's wgmma 32 wide.
+  auto exe = compileText(R"mlir(
+    func.func @main(%x: tensor<64x1024xbf16>, %w: tensor<384x1024xbf16>) -> tensor<64x384xbf16> {
+      %0 = kiln.dispatch kernel "wgmma_matmul" {kiln.tile_n = 32 : i64} : tensor<64x384xbf16> {
+        %m = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<64x1024xbf16>, tensor<384x1024xbf16>) -> tensor<64x384xbf16>
+        kiln.yield %m : tensor<64x384xbf16>
+      }
+      return %0 : tensor<64x384xbf16>
+    })mlir",
+                         ptxOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  const proto::Launch &l = exe->entries(0).steps(0).launch();
+  EXPECT_EQ(numbers(l.grid()), (std::vector<int64_t>{12, 1, 1}));
+  EXPECT_TRUE(absl::StrContains(
+      exe->modules(l.module()).ptx(),
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16"));
+  expectEveryModuleAssembles(*exe, "tile_n");
+
+  // 32 wide needs K-major B tiles; 48 is no tile width.
+  for (const char *bad : {R"mlir(
+    func.func @main(%x: tensor<64x1024xbf16>, %w: tensor<1024x384xbf16>) -> tensor<64x384xbf16> {
+      %0 = kiln.dispatch kernel "wgmma_matmul" {kiln.tile_n = 32 : i64} : tensor<64x384xbf16> {
+        %m = kiln.matmul %x, %w {transpose_a = false, transpose_b = false} : (tensor<64x1024xbf16>, tensor<1024x384xbf16>) -> tensor<64x384xbf16>
+        kiln.yield %m : tensor<64x384xbf16>
+      }
+      return %0 : tensor<64x384xbf16>
+    })mlir",
+                          R"mlir(
+    func.func @main(%x: tensor<64x1024xbf16>, %w: tensor<384x1024xbf16>) -> tensor<64x384xbf16> {
+      %0 = kiln.dispatch kernel "wgmma_matmul" {kiln.tile_n = 48 : i64} : tensor<64x384xbf16> {
+        %m = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<64x1024xbf16>, tensor<384x1024xbf16>) -> tensor<64x384xbf16>
+        kiln.yield %m : tensor<64x384xbf16>
+      }
+      return %0 : tensor<64x384xbf16>
+    })mlir"}) {
+    auto refused = compileText(bad, ptxOptions());
+    ASSERT_FALSE(refused.ok());
+    EXPECT_TRUE(absl::StrContains(refused.status().message(), "kiln.tile_n"))
+        << refused.status();
+  }
+}
+
 TEST(PtxTarget, HalfPrecisionMatmulsRunOnMmaSyncWithoutWgmma) {
   codegen::CompileOptions options = ptxOptions();
   options.wgmmaMatmul = false;

@@ -68,3 +68,27 @@ func.func @split_f32(%x: tensor<64x1024xf32>, %w: tensor<384x1024xf32>) -> tenso
   }
   return %0 : tensor<64x384xf32>
 }
+
+// -----
+
+func.func @tile_width_elsewhere(%x: tensor<64x1024xf32>, %w: tensor<384x1024xf32>) -> tensor<64x384xf32> {
+  // expected-error @+1 {{kiln.tile_n applies to the wgmma kernels, not 'simt_matmul'}}
+  %0 = kiln.dispatch {kiln.tile_n = 32 : i64} : tensor<64x384xf32> {
+    %m = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<64x1024xf32>, tensor<384x1024xf32>) -> tensor<64x384xf32>
+    kiln.yield %m : tensor<64x384xf32>
+  }
+  return %0 : tensor<64x384xf32>
+}
+
+// -----
+
+// A hand-written tile width is kept.
+// CHECK-LABEL: func.func @kept_tile_width
+// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.tile_n = 32 : i64}
+func.func @kept_tile_width(%x: tensor<64x1024xbf16>, %w: tensor<384x1024xbf16>) -> tensor<64x384xbf16> {
+  %0 = kiln.dispatch {kiln.tile_n = 32 : i64} : tensor<64x384xbf16> {
+    %m = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<64x1024xbf16>, tensor<384x1024xbf16>) -> tensor<64x384xbf16>
+    kiln.yield %m : tensor<64x384xbf16>
+  }
+  return %0 : tensor<64x384xbf16>
+}
