@@ -58,7 +58,6 @@
 
 #include "ir/KilnOps.h"
 #include "passes/DecodeAttention.h"
-#include "passes/GatedMatmuls.h"
 #include "passes/Passes.h"
 #include "passes/Precision.h"
 #include "passes/RowReduction.h"
@@ -284,7 +283,7 @@ bool clonePaysForReads(Operation *op, int64_t regions) {
 /// kMaxClonedArithmetic of them on a path of reads; and the clones read no more
 /// bytes than its own kernel would move (clonePaysForReads). This rewrites
 /// `block`: the clones replace the producer, which is erased.
-llvm::DenseSet<Operation *> planFusion(Block &block, bool gatedMatmulRegions) {
+llvm::DenseSet<Operation *> planFusion(Block &block) {
   llvm::DenseSet<Operation *> fused;
   // The root of the region each fused op is recomputed in.
   llvm::DenseMap<Operation *, Operation *> rootOf;
@@ -353,23 +352,6 @@ llvm::DenseSet<Operation *> planFusion(Block &block, bool gatedMatmulRegions) {
             fused.insert(member);
             rootOf[member] = &op;
           }
-  // A SwiGLU MLP's two projections and its silu, in the gated product's
-  // region (passes/GatedMatmuls.h): that root's kernel computes them, so it
-  // never fuses into a consumer.
-  llvm::DenseSet<Operation *> gatedRoots;
-  if (gatedMatmulRegions)
-    for (Operation &op : block.without_terminator())
-      if (auto mul = llvm::dyn_cast<ir::MulOp>(op))
-        if (auto chain = gatedMatmuls(mul);
-            chain && llvm::none_of(chain->ops, [&](Operation *member) {
-              return fused.contains(member);
-            })) {
-          gatedRoots.insert(&op);
-          for (Operation *member : chain->ops) {
-            fused.insert(member);
-            rootOf[member] = &op;
-          }
-        }
   auto regionOf = [&](Operation *op) {
     auto it = rootOf.find(op);
     return it == rootOf.end() ? op : it->second;
@@ -383,9 +365,8 @@ llvm::DenseSet<Operation *> planFusion(Block &block, bool gatedMatmulRegions) {
     // through it as it does through a transpose); others stay aliases.
     // A row region's root stays a root: its kernel reduces rows of its own
     // shape first (the row kernel), which no other root's kernel does.
-    if (fused.contains(op) || gatedRoots.contains(op) ||
-        op->getNumResults() != 1 || op->hasTrait<ir::KilnReduction>() ||
-        rowLength.count(op) ||
+    if (fused.contains(op) || op->getNumResults() != 1 ||
+        op->hasTrait<ir::KilnReduction>() || rowLength.count(op) ||
         !(isElementwise(op) || isIndexRemap(op) ||
           llvm::isa<ir::ReshapeOp>(op)))
       continue;
@@ -487,14 +468,12 @@ void formDispatch(Operation *root, const llvm::DenseSet<Operation *> &fused) {
 }
 
 struct FormFusionsPass : impl::FormFusionsBase<FormFusionsPass> {
-  using FormFusionsBase::FormFusionsBase;
-
   void runOnOperation() override {
     getOperation().walk([&](func::FuncOp func) {
       if (func.isExternal() || !func.getBody().hasOneBlock())
         return;
       Block &block = func.getBody().front();
-      llvm::DenseSet<Operation *> fused = planFusion(block, gatedMatmuls);
+      llvm::DenseSet<Operation *> fused = planFusion(block);
       SmallVector<Operation *> roots;
       for (Operation &op : block.without_terminator())
         if (llvm::isa<ir::KilnDialect>(op.getDialect()) &&

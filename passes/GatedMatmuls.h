@@ -10,8 +10,9 @@
 // accumulator sets over the same A tiles) and apply silu and the product in
 // its epilogue, rounding where the separate ops round: the two projections
 // and the gated product are one launch, and neither projection is written.
-// kiln-form-fusions (its option gated-matmuls) and the ptx kernel table share
-// here which chains take that form.
+// kiln-select-kernels (which moves the two GEMMs into the product's region
+// where the wgmma kernels run) and the ptx kernel table share here which
+// chains take that form.
 //
 //===----------------------------------------------------------------------===//
 

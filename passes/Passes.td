@@ -357,18 +357,7 @@ def FormFusions : Pass<"kiln-form-fusions", "::mlir::ModuleOp"> {
     q cost no launch of their own; a clone is the same op on the same
     operands, so no result changes. Kernel targets run it after the graph
     passes; the host target never does.
-
-    With `gated-matmuls` (a target whose GEMM kernel multiplies one A by two
-    B operands: the ptx target on Hopper), a SwiGLU MLP's
-    mul(silu(matmul(x, w_gate)), matmul(x, w_up)) is one region rooted at
-    the mul, with both projections and the silu in it
-    (passes/GatedMatmuls.h): one launch, and neither projection is written.
   }];
-  let options = [
-    Option<"gatedMatmuls", "gated-matmuls", "bool", /*default=*/"false",
-           "Put a SwiGLU MLP's two projections, silu and product into one "
-           "region (the target's GEMM kernel computes them together)">
-  ];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 

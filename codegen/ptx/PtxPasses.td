@@ -52,8 +52,7 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
     scatter_add, categorical, argmax, attention, simt_matmul, bincount,
     loop_nest.
     Regions with fused producers take loop_nest, but for the producers a
-    direct kernel reads itself (a SwiGLU MLP's projections under their gated
-    product: wgmma_gated_matmul). An existing choice is
+    direct kernel reads itself. An existing choice is
     kept if its provider still takes the region, so a hand-written choice can
     be tried from kiln-opt; one it cannot take is an error.
 
@@ -72,7 +71,11 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
     region when they are a strided view its tensor map reads in place (K
     contiguous, rows and batch entries each one stride of 16-byte
     multiples, starting at the base's first element; passes/StridedView.h):
-    the copy is never written and its launch is gone.
+    the copy is never written and its launch is gone. On Hopper, the region
+    of a SwiGLU MLP's gated product (silu and mul) takes in the two wgmma
+    GEMM regions of its projections when they read one A
+    (passes/GatedMatmuls.h) and becomes wgmma_gated_matmul: one launch
+    multiplies A by both weights, and neither projection is written.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",

@@ -55,10 +55,7 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   expand.wgmma = options.target.wgmma && (options.target.chip == "sm_90" ||
                                           options.target.chip == "sm_90a");
   pm.addPass(createExpandUnfusedComposites(expand));
-  // The wgmma kernel multiplies one A by two B operands (gate and up).
-  passes::FormFusionsOptions fusions;
-  fusions.gatedMatmuls = expand.wgmma;
-  pm.addPass(passes::createFormFusions(fusions));
+  pm.addPass(passes::createFormFusions());
   SelectKernelsOptions select;
   select.chip = options.target.chip;
   select.wgmma = options.target.wgmma;

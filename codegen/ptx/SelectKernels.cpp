@@ -6,7 +6,9 @@
 // cluster (kiln.split_k, WgmmaMatmul.h). A wgmma_matmul whose A a region of
 // remaps alone writes (the absorbed MLA's head-major operands) takes those
 // remaps into its own region when they are a strided view its tensor map
-// reads in place (absorbViewOfA): the producer's launch is gone.
+// reads in place (absorbViewOfA): the producer's launch is gone. A SwiGLU
+// MLP's gated product takes its two projections' GEMMs into its region
+// (absorbGatedMatmuls) for the kernel that multiplies one A by both weights.
 //
 //===----------------------------------------------------------------------===//
 
@@ -76,6 +78,58 @@ void absorbViewOfA(ir::DispatchOp dispatch) {
   producer.erase();
 }
 
+/// The wgmma_matmul region that writes `v` alone, read only by one op.
+ir::MatmulOp soleGemmRegion(Value v) {
+  auto producer = v.getDefiningOp<ir::DispatchOp>();
+  if (!producer || producer->getNumResults() != 1 || !v.hasOneUse() ||
+      producer.getKernel() != "wgmma_matmul" ||
+      producer.getBody().front().getOperations().size() != 2 ||
+      producer->hasAttr(kSplitKAttrName) || producer->hasAttr(kTileNAttrName))
+    return ir::MatmulOp();
+  return llvm::dyn_cast<ir::MatmulOp>(producer.getRoot());
+}
+
+/// A SwiGLU MLP: the region of its gated product (silu and mul) reads the
+/// regions of two wgmma GEMMs of one A. When they take
+/// passes::gatedMatmuls' form, the GEMMs move into the product's region,
+/// which wgmma_gated_matmul lowers: one launch over both weights, and
+/// neither projection is written.
+LogicalResult absorbGatedMatmuls(ir::DispatchOp dispatch,
+                                 const KernelTarget &target) {
+  auto mul = llvm::dyn_cast<ir::MulOp>(dispatch.getRoot());
+  Block &body = dispatch.getBody().front();
+  if (!mul || body.getOperations().size() != 3)
+    return success();
+  for (int side = 0; side < 2; ++side) {
+    auto silu = mul->getOperand(side).getDefiningOp<ir::SiluOp>();
+    if (!silu || silu->getBlock() != &body)
+      continue;
+    ir::MatmulOp gate = soleGemmRegion(silu.getX());
+    ir::MatmulOp up = soleGemmRegion(mul->getOperand(1 - side));
+    Type type = mul.getType();
+    if (!gate || !up || gate.getA() != up.getA() ||
+        gate.getTransposeA() != up.getTransposeA() ||
+        gate.getTransposeB() != up.getTransposeB() ||
+        gate.getB().getType() != up.getB().getType() ||
+        gate.getType() != type || up.getType() != type ||
+        silu.getType() != type)
+      return success();
+    for (ir::MatmulOp gemm : {gate, up}) {
+      auto producer = llvm::cast<ir::DispatchOp>(gemm->getParentOp());
+      gemm->moveBefore(silu);
+      producer.getResult(0).replaceAllUsesWith(gemm.getResult());
+      producer.erase();
+    }
+    const KernelProvider *gated = findKernelProvider("wgmma_gated_matmul");
+    if (!gated->matches(mul, target))
+      return dispatch.emitError("the gated product's region took its GEMMs, "
+                                "which wgmma_gated_matmul refuses");
+    dispatch.setKernel(gated->name);
+    return success();
+  }
+  return success();
+}
+
 struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
   using SelectKernelsBase::SelectKernelsBase;
 
@@ -143,6 +197,16 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
     });
     for (ir::DispatchOp gemm : gemms)
       absorbViewOfA(gemm);
+    if (!target.wgmma || (target.chip != "sm_90" && target.chip != "sm_90a"))
+      return;
+    SmallVector<ir::DispatchOp> products;
+    getOperation().walk([&](ir::DispatchOp dispatch) {
+      if (dispatch.getKernel() == "loop_nest")
+        products.push_back(dispatch);
+    });
+    for (ir::DispatchOp product : products)
+      if (failed(absorbGatedMatmuls(product, target)))
+        return signalPassFailure();
   }
 };
 
