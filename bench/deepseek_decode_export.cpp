@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
   std::string configPath, bundleDir, dtypeName = "bf16", dumpIrDir,
                                      precision = "bf16";
   int64_t batch = 64, promptLen = 16, newTokens = 256;
-  bool greedyOnly = false, hoist = true;
+  bool greedyOnly = false, hoist = true, fuseGemms = true;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--greedy-only") {
@@ -42,6 +42,10 @@ int main(int argc, char **argv) {
     }
     if (arg == "--hoist-derived-state=false") {
       hoist = false;
+      continue;
+    }
+    if (arg == "--fuse-gemms=false") {
+      fuseGemms = false;
       continue;
     }
     auto value = [&](const char *flag, std::string *out) {
@@ -62,10 +66,12 @@ int main(int argc, char **argv) {
           "usage: kiln-bench-decode-export --config=config.json --bundle=DIR "
           "[--dtype=bf16|f32] [--batch=64] [--prompt-len=16] "
           "[--new-tokens=256] [--greedy-only (argmax entries: no sort, no "
-          "sampling inputs)] [--precision=bf16|fp8|int4 (kiln-assign-precision's "
+          "sampling inputs)] [--precision=bf16|fp8|int4 "
+          "(kiln-assign-precision's "
           "policy)] [--hoist-derived-state=false (recompute weight casts and "
-          "quantization every step)] [--dump-ir=DIR (the IR after every "
-          "pass)]\n");
+          "quantization every step)] [--fuse-gemms=false (each GEMM, "
+          "gather and elementwise op its own launch)] [--dump-ir=DIR (the IR "
+          "after every pass)]\n");
       return 0;
     }
     if (!target)
@@ -98,6 +104,7 @@ int main(int argc, char **argv) {
   options.dumpIrDir = dumpIrDir;
   options.precision = precision;
   options.hoistDerivedState = hoist;
+  options.fuseGemms = fuseGemms;
   auto exe = codegen::compile(*module, options);
   if (!exe.ok())
     return fail(std::string(exe.status().message()));

@@ -80,6 +80,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     graph.target.chip = ptxOptions.chip;
     graph.target.wgmma = options.wgmmaMatmul;
     graph.moePlanKernel = options.moePlanKernel;
+    graph.fuseGemms = options.fuseGemms;
     graph.precision = options.precision;
     graph.precisionKeep = options.precisionKeep;
     graph.hoistDerivedState = options.hoistDerivedState;

@@ -56,6 +56,11 @@ struct CompileOptions {
   /// ptx target: MoE plans of at most 1024 pairs run as one kernel
   /// (PtxGraphOptions::moePlanKernel); cleared, as argsort, bincount and scan.
   bool moePlanKernel = true;
+  /// ptx target on Hopper: the GEMM fusions of the wgmma kernels
+  /// (PtxGraphOptions::fuseGemms); cleared, each GEMM, gather and
+  /// elementwise op keeps its own launch (an A/B switch, and a way around a
+  /// fused kernel).
+  bool fuseGemms = true;
   /// kiln-assign-precision's policy: "bf16" (the types the model wrote),
   /// "fp8" (DeepSeek-V3's recipe: weight GEMMs and their gradients' GEMMs in
   /// E4M3 with 1x128 / 128x128 block scales) or "int4" (inference: weights

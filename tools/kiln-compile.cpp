@@ -96,6 +96,14 @@ static cl::opt<bool> moePlanKernel(
              "one kernel; --moe-plan-kernel=false plans with argsort, "
              "bincount and cumsum (default true)"),
     cl::init(true), cl::cat(category));
+static cl::opt<bool> fuseGemms(
+    "fuse-gemms",
+    cl::desc("ptx target on Hopper: fuse the wgmma GEMMs' neighbours "
+             "(moe_gate_up as one launch with the token gather and SwiGLU, a "
+             "SwiGLU MLP's projections with their gated product, A read "
+             "through its producer's strided view); --fuse-gemms=false keeps "
+             "each its own launch (default true)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<bool> hoistDerivedState(
     "hoist-derived-state",
     cl::desc("Compute what entries derive from parameters alone (casts and "
@@ -173,6 +181,7 @@ static int writeBundle(const std::string &text, const std::string &input) {
       options.providers.assign(providers.begin(), providers.end());
     options.wgmmaMatmul = wgmma;
     options.moePlanKernel = moePlanKernel;
+    options.fuseGemms = fuseGemms;
     options.hoistDerivedState = hoistDerivedState;
     options.precision = precision;
     options.precisionKeep.assign(precisionKeep.begin(), precisionKeep.end());
@@ -249,6 +258,7 @@ static int run(int argc, char **argv) {
   options.providers.assign(providers.begin(), providers.end());
   options.wgmmaMatmul = wgmma;
   options.moePlanKernel = moePlanKernel;
+  options.fuseGemms = fuseGemms;
   options.hoistDerivedState = hoistDerivedState;
   options.precision = precision;
   options.precisionKeep.assign(precisionKeep.begin(), precisionKeep.end());

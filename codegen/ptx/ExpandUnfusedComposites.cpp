@@ -105,7 +105,7 @@ struct ExpandUnfusedCompositesPass
     // matmuls may read int4 weights, whose dequantizes the walk below keeps.
     SmallVector<Operation *> gateUps;
     module.walk([&](ir::MoeGateUpOp op) {
-      if (!(wgmma && isTensorCoreGateUp(op)))
+      if (!(wgmma && gateUpKernel && isTensorCoreGateUp(op)))
         gateUps.push_back(op);
     });
     if (!gateUps.empty()) {

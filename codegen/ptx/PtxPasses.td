@@ -37,7 +37,9 @@ def ExpandUnfusedComposites
   }];
   let options = [
     Option<"wgmma", "wgmma", "bool", /*default=*/"true",
-           "The target runs the Hopper wgmma kernels (sm_90 with --wgmma)">
+           "The target runs the Hopper wgmma kernels (sm_90 with --wgmma)">,
+    Option<"gateUpKernel", "gate-up-kernel", "bool", /*default=*/"true",
+           "Keep moe_gate_up whole for the wgmma gate/up kernel">
   ];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
@@ -83,7 +85,10 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
     Option<"wgmma", "wgmma", "bool", /*default=*/"true",
            "Hopper matmuls on the wgmma + TMA kernel (else mma.sync)">,
     ListOption<"providers", "providers", "std::string",
-               "Opt-in providers, OP=PROVIDER (today: matmul=cublas)">
+               "Opt-in providers, OP=PROVIDER (today: matmul=cublas)">,
+    Option<"fuseGemms", "fuse-gemms", "bool", /*default=*/"true",
+           "Move a SwiGLU MLP's projection GEMMs into their gated product's "
+           "region and a strided view of A into its GEMM's (wgmma only)">
   ];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }

@@ -54,11 +54,13 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   ExpandUnfusedCompositesOptions expand;
   expand.wgmma = options.target.wgmma && (options.target.chip == "sm_90" ||
                                           options.target.chip == "sm_90a");
+  expand.gateUpKernel = options.fuseGemms;
   pm.addPass(createExpandUnfusedComposites(expand));
   pm.addPass(passes::createFormFusions());
   SelectKernelsOptions select;
   select.chip = options.target.chip;
   select.wgmma = options.target.wgmma;
+  select.fuseGemms = options.fuseGemms;
   std::vector<std::string> providers;
   if (options.target.cublasMatmul)
     providers.push_back("matmul=cublas");

@@ -28,6 +28,10 @@ struct PtxGraphOptions {
   /// (isDirectMoePlan). Cleared, or past the kernel's limits, the plan is
   /// argsort, bincount and cumsum, as on the host.
   bool moePlanKernel = true;
+  /// The wgmma GEMM fusions: moe_gate_up as one launch (the token gather in
+  /// the A load, SwiGLU in the epilogue), a SwiGLU MLP's projections with
+  /// their gated product, and A read through its producer's strided view.
+  bool fuseGemms = true;
   /// Data- and expert-parallel ranks (kiln-data-parallel,
   /// kiln-expert-parallel); their collectives run over NCCL.
   int64_t dataParallel = 1;

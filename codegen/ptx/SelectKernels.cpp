@@ -190,6 +190,8 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
     });
     if (result.wasInterrupted())
       return signalPassFailure();
+    if (!fuseGemms)
+      return;
     SmallVector<ir::DispatchOp> gemms;
     getOperation().walk([&](ir::DispatchOp dispatch) {
       if (dispatch.getKernel() == "wgmma_matmul")

@@ -5,6 +5,7 @@
 // stay packed for the grouped matmuls that read them.
 // RUN: kiln-opt %s --kiln-expand-unfused-composites --split-input-file | FileCheck %s --check-prefixes=CHECK,HOPPER
 // RUN: kiln-opt %s --kiln-expand-unfused-composites=wgmma=false --split-input-file | FileCheck %s --check-prefixes=CHECK,MMA
+// RUN: kiln-opt %s --kiln-expand-unfused-composites=gate-up-kernel=false --split-input-file | FileCheck %s --check-prefixes=CHECK,MMA
 
 // A decode layer's experts in bf16.
 // CHECK-LABEL: func.func @bf16

@@ -4,6 +4,7 @@
 // separate regions. Without wgmma nothing changes.
 // RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels --split-input-file | FileCheck %s
 // RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels=wgmma=false --split-input-file | FileCheck %s --check-prefix=OFF
+// RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels=fuse-gemms=false --split-input-file | FileCheck %s --check-prefix=NOFUSE
 
 // A decode step's shared expert: one region, one launch.
 // CHECK-LABEL: func.func @shared_expert
@@ -18,6 +19,10 @@
 // OFF-COUNT-2: kiln.dispatch kernel "mma_matmul"
 // OFF: kiln.dispatch kernel "loop_nest"
 // OFF-NEXT: kiln.silu
+// NOFUSE-LABEL: func.func @shared_expert
+// NOFUSE-COUNT-2: kiln.dispatch kernel "wgmma_matmul"
+// NOFUSE: kiln.dispatch kernel "loop_nest"
+// NOFUSE-NEXT: kiln.silu
 func.func @shared_expert(%x: tensor<64x1x1024xbf16>, %wu: tensor<512x1024xbf16>, %wg: tensor<512x1024xbf16>, %wd: tensor<1024x512xbf16>) -> tensor<64x1x1024xbf16> {
   %u = kiln.matmul %x, %wu {transpose_a = false, transpose_b = true} : (tensor<64x1x1024xbf16>, tensor<512x1024xbf16>) -> tensor<64x1x512xbf16>
   %g = kiln.matmul %x, %wg {transpose_a = false, transpose_b = true} : (tensor<64x1x1024xbf16>, tensor<512x1024xbf16>) -> tensor<64x1x512xbf16>

@@ -5,6 +5,7 @@
 // region and their own launch is gone. Other chains keep their region.
 // RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels --split-input-file | FileCheck %s
 // RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels=wgmma=false --split-input-file | FileCheck %s --check-prefix=MMA
+// RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels=fuse-gemms=false --split-input-file | FileCheck %s --check-prefix=NOFUSE
 
 // The absorbed MLA's q: 16 heads of 96, the first 64 of each, heads first
 // (through a reshape outside every region).
@@ -21,6 +22,10 @@
 // MMA-LABEL: func.func @absorbed_q
 // MMA: kiln.dispatch kernel "loop_nest"
 // MMA: kiln.dispatch kernel "mma_matmul"
+// NOFUSE-LABEL: func.func @absorbed_q
+// NOFUSE: kiln.dispatch kernel "loop_nest"
+// NOFUSE: kiln.dispatch kernel "wgmma_matmul"
+// NOFUSE-NEXT: kiln.matmul
 func.func @absorbed_q(%q: tensor<64x1x1536xbf16>, %w: tensor<16x64x256xbf16>) -> tensor<16x64x256xbf16> {
   %0 = kiln.reshape %q {shape = array<i64: 64, 1, 16, 96>} : (tensor<64x1x1536xbf16>) -> tensor<64x1x16x96xbf16>
   %1 = kiln.transpose %0 {perm = array<i64: 0, 2, 1, 3>} : (tensor<64x1x16x96xbf16>) -> tensor<64x16x1x96xbf16>
