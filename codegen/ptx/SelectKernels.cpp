@@ -54,10 +54,11 @@ void absorbViewOfA(ir::DispatchOp dispatch) {
     return;
   SmallVector<Operation *> remaps;
   for (Operation &op : producer.getBody().front().without_terminator()) {
+    if (!isRemap(&op) || !op.getResult(0).hasOneUse())
+      return;
     Value in = op.getOperand(0);
-    if (!isRemap(&op) || !op.getResult(0).hasOneUse() ||
-        (remaps.empty() ? in.getParentRegion() == &producer.getBody()
-                        : in != remaps.back()->getResult(0)))
+    if (remaps.empty() ? in.getParentRegion() == &producer.getBody()
+                       : in != remaps.back()->getResult(0))
       return;
     remaps.push_back(&op);
   }
