@@ -193,21 +193,21 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
       return signalPassFailure();
     if (!fuseGemms)
       return;
-    SmallVector<ir::DispatchOp> gemms;
-    getOperation().walk([&](ir::DispatchOp dispatch) {
-      if (dispatch.getKernel() == "wgmma_matmul")
-        gemms.push_back(dispatch);
-    });
-    for (ir::DispatchOp gemm : gemms)
+    // The regions that took `kernel`, collected first: absorbing erases
+    // other regions.
+    auto regionsOf = [&](StringRef kernel) {
+      SmallVector<ir::DispatchOp> regions;
+      getOperation().walk([&](ir::DispatchOp dispatch) {
+        if (dispatch.getKernel() == kernel)
+          regions.push_back(dispatch);
+      });
+      return regions;
+    };
+    for (ir::DispatchOp gemm : regionsOf("wgmma_matmul"))
       absorbViewOfA(gemm);
     if (!target.wgmma || (target.chip != "sm_90" && target.chip != "sm_90a"))
       return;
-    SmallVector<ir::DispatchOp> products;
-    getOperation().walk([&](ir::DispatchOp dispatch) {
-      if (dispatch.getKernel() == "loop_nest")
-        products.push_back(dispatch);
-    });
-    for (ir::DispatchOp product : products)
+    for (ir::DispatchOp product : regionsOf("loop_nest"))
       if (failed(absorbGatedMatmuls(product, target)))
         return signalPassFailure();
   }
