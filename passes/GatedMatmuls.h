@@ -33,10 +33,15 @@ struct GatedMatmuls {
   llvm::SmallVector<mlir::Operation *> ops;
 };
 
-/// The chain above ending in `mul` (in either operand order): both matmuls
-/// read the same A with the same transposes and B types, every value of the
-/// chain is read only inside it, and the projections, silu and mul share one
-/// bf16 or f16 type (each op rounds to it). Nothing otherwise.
+/// Whether mul(silu(gate), up) has the form's values: two distinct matmuls
+/// of the same A with the same transposes and B types, and the projections,
+/// silu and mul of one bf16 or f16 type (each op rounds to it).
+bool isGatedForm(ir::MatmulOp gate, ir::MatmulOp up, ir::SiluOp silu,
+                 ir::MulOp mul);
+
+/// The chain above ending in `mul` (in either operand order) when
+/// isGatedForm holds and every value of the chain is read only inside it,
+/// in the mul's block. Nothing otherwise.
 std::optional<GatedMatmuls> gatedMatmuls(ir::MulOp mul);
 
 } // namespace kiln::passes

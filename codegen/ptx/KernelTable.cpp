@@ -121,8 +121,8 @@ const KernelProvider providers[] = {
      [](KernelBuild &build) {
        readOperands(build);
        if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(build.root))
-         if (auto view = fusedViewOfA(matmul))
-           build.inputs[0] = view->base;
+         if (auto fused = fusedViewOfA(matmul))
+           build.inputs[0] = fused->view.base;
        return buildWgmmaMatmul(build.root, build.module, build.name,
                                build.tensorMaps);
      }},
@@ -138,8 +138,8 @@ const KernelProvider providers[] = {
        return buildWgmmaMatmul(build.root, build.module, build.name,
                                build.tensorMaps);
      }},
-    // A SwiGLU MLP's two projections and gated product in one launch
-    // (kiln-form-fusions' gated-matmuls region: passes/GatedMatmuls.h).
+    // A SwiGLU MLP's two projections and gated product in one launch (the
+    // region kiln-select-kernels forms: passes/GatedMatmuls.h).
     {"wgmma_gated_matmul", true, "sm_90a",
      [](Operation *op, const KernelTarget &t) {
        auto mul = llvm::dyn_cast<kir::MulOp>(op);

@@ -282,7 +282,7 @@ std::optional<MatmulOperand> viewOperandOfA(const MatmulGeometry &g,
   return o;
 }
 
-std::optional<passes::StridedView> fusedViewOfA(kir::MatmulOp matmul) {
+std::optional<FusedViewOfA> fusedViewOfA(kir::MatmulOp matmul) {
   auto dispatch =
       llvm::dyn_cast_or_null<kir::DispatchOp>(matmul->getParentOp());
   if (!dispatch)
@@ -291,12 +291,15 @@ std::optional<passes::StridedView> fusedViewOfA(kir::MatmulOp matmul) {
       passes::stridedViewOf(matmul.getA());
   size_t members = dispatch.getBody().front().getOperations().size() - 2;
   if (!view || view->ops.size() != members ||
-      llvm::any_of(
-          view->ops,
-          [&](Operation *op) { return op->getParentOp() != dispatch; }) ||
-      !viewOperandOfA(geometryOf(matmul), *view))
+      llvm::any_of(view->ops, [&](Operation *op) {
+        return op->getParentOp() != dispatch;
+      }))
     return std::nullopt;
-  return view;
+  std::optional<MatmulOperand> operand =
+      viewOperandOfA(geometryOf(matmul), *view);
+  if (!operand)
+    return std::nullopt;
+  return FusedViewOfA{*view, *operand};
 }
 
 bool isTensorCoreInt4Weight(kir::DequantizeOp dequantize) {

@@ -68,9 +68,13 @@ std::optional<MatmulOperand> viewOperandOfA(const MatmulGeometry &g,
                                             const passes::StridedView &view);
 
 /// The view of A the region of `matmul` reads through (exactly its remaps
-/// fused with it, as kiln-select-kernels leaves them for wgmma_matmul) when
-/// viewOperandOfA takes it.
-std::optional<passes::StridedView> fusedViewOfA(ir::MatmulOp matmul);
+/// fused with it, as kiln-select-kernels leaves them for wgmma_matmul), and
+/// the operand viewOperandOfA makes of it, when it takes it.
+struct FusedViewOfA {
+  passes::StridedView view;
+  MatmulOperand operand;
+};
+std::optional<FusedViewOfA> fusedViewOfA(ir::MatmulOp matmul);
 
 /// kiln.scaled_matmul in the form isTensorCoreScaledMatmul accepts: a [M, K]
 /// and b [N, K] (both K-major), one batch.

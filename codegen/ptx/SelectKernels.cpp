@@ -16,6 +16,7 @@
 #include "codegen/ptx/MatmulTiling.h"
 #include "codegen/ptx/PtxPasses.h"
 #include "ir/KilnOps.h"
+#include "passes/GatedMatmuls.h"
 
 namespace kiln::codegen::ptx {
 #define GEN_PASS_DEF_SELECTKERNELS
@@ -107,13 +108,7 @@ LogicalResult absorbGatedMatmuls(ir::DispatchOp dispatch,
       continue;
     ir::MatmulOp gate = soleGemmRegion(silu.getX());
     ir::MatmulOp up = soleGemmRegion(mul->getOperand(1 - side));
-    Type type = mul.getType();
-    if (!gate || !up || gate.getA() != up.getA() ||
-        gate.getTransposeA() != up.getTransposeA() ||
-        gate.getTransposeB() != up.getTransposeB() ||
-        gate.getB().getType() != up.getB().getType() ||
-        gate.getType() != type || up.getType() != type ||
-        silu.getType() != type)
+    if (!gate || !up || !passes::isGatedForm(gate, up, silu, mul))
       return success();
     for (ir::MatmulOp gemm : {gate, up}) {
       auto producer = llvm::cast<ir::DispatchOp>(gemm->getParentOp());

@@ -596,10 +596,7 @@ private:
                         {pairAddress(c(q)), acc[2 * q], acc[2 * q + 1]},
                         "st.shared.v2.f32 [$0], {$1, $2};", "r,f,f,~{memory}");
     hopper::clusterSync(b, loc);
-    Value warp = div(thread, c(32)), lane = rem(thread, c(32));
-    Value row0 = add(add(p.rowBase, mul(consumer, c(64))),
-                     add(mul(warp, c(16)), div(lane, c(4))));
-    Value col0 = add(p.colBase, mul(rem(lane, c(4)), c(2)));
+    auto [row0, col0] = fragmentOrigin(consumer, thread, p);
     Value rank = index(p.splitRank);
     // Threads whose rows all lie past the output have nothing to sum.
     ifThen(less(row0, p.rowLimit), [&] {
@@ -639,9 +636,7 @@ private:
 
   StageScales loadScales(Value consumer, Value thread, Value kt,
                          const TilePlacement &p) {
-    Value warp = div(thread, c(32)), lane = rem(thread, c(32));
-    Value row = add(add(p.rowBase, mul(consumer, c(64))),
-                    add(mul(warp, c(16)), div(lane, c(4))));
+    auto [row, col0] = fragmentOrigin(consumer, thread, p);
     // Rows and columns past the output are never stored; read valid ones'.
     auto load = [&](Value buffer, Value index, int64_t bound) -> Value {
       Value clamped = b.create<arith::MinUIOp>(loc, index, c(bound - 1));
@@ -654,7 +649,6 @@ private:
           loc, scales->b, ValueRange{div(p.colBase, c(128)), kt}));
       return out;
     }
-    Value col0 = add(p.colBase, mul(rem(lane, c(4)), c(2)));
     for (int64_t j = 0; j < blockN / 8; ++j)
       for (int64_t e = 0; e < 2; ++e)
         out.columns.push_back(load(scales->b, add(col0, c(8 * j + e)), g.n));
@@ -714,24 +708,42 @@ private:
     });
   }
 
-  /// Accumulator i of a thread holds row 16 * warp + lane / 4 + 8 * ((i / 2) % 2)
-  /// and column 8 * (i / 4) + 2 * (lane % 4) + i % 2 of the consumer's 64 x BN
-  /// part; each is rounded once to the element type.
-  /// The two columns a thread holds side by side go out as one 4-byte store
-  /// (cvt.rn.bf16x2 rounds each exactly as a scalar truncation would); a pair
-  /// straddling N stores its first element alone.
-  void store(ValueRange acc, Value consumer, Value thread, Value out, const TilePlacement &p) {
+  /// Accumulator i of a thread holds row 16 * warp + lane / 4 + 8 * ((i / 2) %
+  /// 2) and column 8 * (i / 4) + 2 * (lane % 4) + i % 2 of the consumer's 64 x
+  /// BN part: the output row and column of accumulator 0.
+  std::pair<Value, Value> fragmentOrigin(Value consumer, Value thread,
+                                         const TilePlacement &p) {
     Value warp = div(thread, c(32)), lane = rem(thread, c(32));
-    Value row0 = add(add(p.rowBase, mul(consumer, c(64))), add(mul(warp, c(16)), div(lane, c(4))));
-    Value col0 = add(p.colBase, mul(rem(lane, c(4)), c(2)));
+    Value row = add(add(p.rowBase, mul(consumer, c(64))),
+                    add(mul(warp, c(16)), div(lane, c(4))));
+    return {row, add(p.colBase, mul(rem(lane, c(4)), c(2)))};
+  }
+
+  /// `pair(row, col, i)` for each pair of accumulators i, i + 1 (columns
+  /// col and col + 1 of one row) whose row lies inside the output.
+  void forEachStoredPair(
+      Value consumer, Value thread, const TilePlacement &p,
+      llvm::function_ref<void(Value row, Value col, int64_t i)> pair) {
+    auto [row0, col0] = fragmentOrigin(consumer, thread, p);
     for (int64_t half = 0; half < 2; ++half) {
       Value row = add(row0, c(half * 8));
       ifThen(less(row, p.rowLimit), [&] {
         for (int64_t j = 0; j < blockN / 8; ++j)
-          storePair(out, p, row, add(col0, c(j * 8)), acc[j * 4 + half * 2],
-                    acc[j * 4 + half * 2 + 1]);
+          pair(row, add(col0, c(j * 8)), j * 4 + half * 2);
       });
     }
+  }
+
+  /// Each accumulator rounded once to the element type. The two columns a
+  /// thread holds side by side go out as one 4-byte store (cvt.rn.bf16x2
+  /// rounds each exactly as a scalar truncation would); a pair straddling N
+  /// stores its first element alone.
+  void store(ValueRange acc, Value consumer, Value thread, Value out,
+             const TilePlacement &p) {
+    forEachStoredPair(consumer, thread, p,
+                      [&](Value row, Value col, int64_t i) {
+                        storePair(out, p, row, col, acc[i], acc[i + 1]);
+                      });
   }
 
   /// The gated epilogue: `acc` holds the gate accumulators, then the up ones
@@ -745,10 +757,6 @@ private:
                    ValueRange outs, const TilePlacement &p) {
     bool gatedProduct = outs.size() == 1;
     int64_t n = acc.size() / 2;
-    Value warp = div(thread, c(32)), lane = rem(thread, c(32));
-    Value row0 = add(add(p.rowBase, mul(consumer, c(64))),
-                     add(mul(warp, c(16)), div(lane, c(4))));
-    Value col0 = add(p.colBase, mul(rem(lane, c(4)), c(2)));
     Type f32 = b.getF32Type();
     auto rounded = [&](Value v) -> Value {
       Value narrow = b.create<arith::TruncFOp>(loc, g.result, v);
@@ -760,21 +768,15 @@ private:
         gated = rounded(gated);
       return b.create<arith::MulFOp>(loc, gated, rounded(up));
     };
-    for (int64_t half = 0; half < 2; ++half) {
-      Value row = add(row0, c(half * 8));
-      ifThen(less(row, p.rowLimit), [&] {
-        for (int64_t j = 0; j < blockN / 8; ++j) {
-          int64_t i = j * 4 + half * 2;
-          Value col = add(col0, c(j * 8));
+    forEachStoredPair(
+        consumer, thread, p, [&](Value row, Value col, int64_t i) {
           if (!gatedProduct) {
             storePair(outs[1], p, row, col, acc[i], acc[i + 1]);
             storePair(outs[2], p, row, col, acc[n + i], acc[n + i + 1]);
           }
           storePair(outs[0], p, row, col, act(acc[i], acc[n + i]),
                     act(acc[i + 1], acc[n + i + 1]));
-        }
-      });
-    }
+        });
   }
 
   /// Output elements (row, col) and (row, col + 1) of a row inside the
@@ -908,8 +910,8 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   int64_t bMaps = gateUp || gated ? 2 : 1;
   // A read in place through the strided view fused into its region.
   if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
-    if (std::optional<passes::StridedView> view = fusedViewOfA(matmul))
-      g.a = *viewOperandOfA(g, *view);
+    if (std::optional<FusedViewOfA> view = fusedViewOfA(matmul))
+      g.a = view->operand;
   MLIRContext *ctx = module.getContext();
   Location loc = op->getLoc();
   OpBuilder b(ctx);
@@ -931,10 +933,10 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
 
   // 128 x 256 tiles where they fill the GPU; narrower ones (down to 64) where
   // that leaves multiprocessors idle, as the M = batch GEMMs of decoding do.
+  int64_t rowTiles =
+      groupedRows ? groupedRowTiles(g, kBlockM) : (g.m + kBlockM - 1) / kBlockM;
   auto blocksFor = [&](int64_t bn) {
-    int64_t rows = groupedRows ? groupedRowTiles(g, kBlockM)
-                               : (g.m + kBlockM - 1) / kBlockM;
-    return rows * ((g.n + bn - 1) / bn) * g.batch;
+    return rowTiles * ((g.n + bn - 1) / bn) * g.batch;
   };
   // Scaled: at most 128 wide, inside one block of b's scales (and the
   // temporary product's registers fit beside the accumulators'); 64 with
@@ -1091,9 +1093,9 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   // The host side: one launch over (N tiles, M tiles, batch).
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType(args, {}));
   b.setInsertionPointToStart(func.addEntryBlock());
-  auto idx = [&](int64_t v) -> Value { return b.create<arith::ConstantIndexOp>(loc, v); };
-  int64_t rowTiles =
-      groupedRows ? groupedRowTiles(g, kBlockM) : (g.m + kBlockM - 1) / kBlockM;
+  auto idx = [&](int64_t v) -> Value {
+    return b.create<arith::ConstantIndexOp>(loc, v);
+  };
   gpu::KernelDim3 grid{idx((g.n + blockN - 1) / blockN * splitK), idx(rowTiles),
                        idx(g.batch)};
   gpu::KernelDim3 block{idx(kThreads), idx(1), idx(1)};

@@ -1,5 +1,5 @@
 // A SwiGLU MLP's two projections and gated product on one wgmma launch
-// (kiln-form-fusions' gated-matmuls region; passes/GatedMatmuls.h) against
+// (the region kiln-select-kernels forms; passes/GatedMatmuls.h) against
 // the CPU executor's two matmuls, silu and mul, each rounding to the element
 // type. The 465M bench model's decode shapes: a shared expert ([64, 1, 1024]
 // by two [512, 1024] weights) and the dense layer's 2816-wide MLP; and f16
