@@ -122,6 +122,17 @@ gpu-carry: build
 	for p in int4 fp8; do $(BUILD_DIR)/bin/kiln-bench-decode-export \
 	  --config=bench/configs/deepseek_465m.json --bundle=.gpu-carry/decode --batch=64 \
 	  --prompt-len=16 --new-tokens=256 --greedy-only --precision=$$p || exit 1; done
+	# The same with the GEMM fusions off (--fuse-gemms=false), in its own folder
+	# (the bundle key does not tell them apart): the A/B of the fused kernels.
+	$(BUILD_DIR)/bin/kiln-bench-decode-export --config=bench/configs/deepseek_465m.json \
+	  --bundle=.gpu-carry/decode-unfused --batch=64 --prompt-len=16 --new-tokens=256 \
+	  --greedy-only --fuse-gemms=false
+	# The wgmma tile-width sweep over the decode step's GEMMs: kiln-run
+	# --bundle=sweep --bench=300, then tile_width_sweep.py table.
+	rm -rf $(BUILD_DIR)/tile-width && python3 bench/tile_width_sweep.py graphs $(BUILD_DIR)/tile-width
+	for g in $(BUILD_DIR)/tile-width/*.mlir; do $(BUILD_DIR)/bin/kiln-compile $$g --target=ptx \
+	  --model-hash=$$(basename $$g .mlir) --bundle=.gpu-carry/sweep || exit 1; done
+	cp bench/tile_width_sweep.py .gpu-carry/
 	cp $(BUILD_DIR)/bin/kiln-bench-decode bench/decode_bench.py bench/deepseek_hf.py \
 	  bench/configs/deepseek_465m.json .gpu-carry/
 	# Symbols are not needed there, and a call carries at most 64 MiB.

@@ -78,6 +78,11 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
     GEMM regions of its projections when they read one A
     (passes/GatedMatmuls.h) and becomes wgmma_gated_matmul: one launch
     multiplies A by both weights, and neither projection is written.
+
+    Last, every wgmma region gets its tile width, `kiln.tile_n = W` (the
+    output columns one block computes; wgmmaTileN in WgmmaMatmul.h has the
+    rule and the H100 sweep behind it). A hand-written width is kept, and
+    checked when the region is lowered.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",

@@ -186,8 +186,21 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
     });
     if (result.wasInterrupted())
       return signalPassFailure();
-    if (!fuseGemms)
-      return;
+    if (fuseGemms && failed(fuseGemmNeighbours(target)))
+      return signalPassFailure();
+    // The tile decision of every wgmma region, once its GEMMs are final.
+    getOperation().walk([&](ir::DispatchOp dispatch) {
+      if (dispatch.getKernel()->starts_with("wgmma_") &&
+          !dispatch->hasAttr(kTileNAttrName))
+        if (int64_t width = wgmmaTileN(dispatch.getRoot()))
+          dispatch->setAttr(kTileNAttrName,
+                            Builder(dispatch).getI64IntegerAttr(width));
+    });
+  }
+
+  /// The GEMMs' neighbours moved into their regions: strided views of A,
+  /// and the gate and up projections of SwiGLU MLPs.
+  LogicalResult fuseGemmNeighbours(const KernelTarget &target) {
     // The regions that took `kernel`, collected first: absorbing erases
     // other regions.
     auto regionsOf = [&](StringRef kernel) {
@@ -201,10 +214,11 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
     for (ir::DispatchOp gemm : regionsOf("wgmma_matmul"))
       absorbViewOfA(gemm);
     if (!target.wgmma || (target.chip != "sm_90" && target.chip != "sm_90a"))
-      return;
+      return success();
     for (ir::DispatchOp product : regionsOf("loop_nest"))
       if (failed(absorbGatedMatmuls(product, target)))
-        return signalPassFailure();
+        return failure();
+    return success();
   }
 };
 

@@ -858,6 +858,96 @@ bool splitFits(const MatmulGeometry &g, int64_t splitK) {
          (splitK - 1) * splitShare(g, splitK) < steps;
 }
 
+/// What the wgmma kernel makes of an op it takes: the GEMM's geometry and
+/// the variant. buildWgmmaMatmul lowers it; wgmmaTileN picks its tile.
+struct WgmmaForm {
+  kir::GroupedMatmulOp grouped;
+  kir::ScaledMatmulOp scaled;
+  kir::MoeGateUpOp gateUp;
+  /// A SwiGLU MLP's gated product, rooting its projections' region.
+  std::optional<passes::GatedMatmuls> gated;
+  bool contract = false;
+  /// Row-grouped: grouped_matmul "rows" and moe_gate_up place tiles alike.
+  bool groupedRows = false;
+  /// B operands a stage holds: 2 for gate and up.
+  int64_t bMaps = 1;
+  /// fp8 with b's scales per column (a weight gradient's).
+  bool perColumn = false;
+  MatmulGeometry g;
+};
+
+absl::StatusOr<WgmmaForm> formOf(Operation *op) {
+  WgmmaForm f;
+  f.grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
+  f.scaled = llvm::dyn_cast<kir::ScaledMatmulOp>(op);
+  f.gateUp = llvm::dyn_cast<kir::MoeGateUpOp>(op);
+  if (auto mul = llvm::dyn_cast<kir::MulOp>(op)) {
+    f.gated = passes::gatedMatmuls(mul);
+    if (!f.gated)
+      return absl::InvalidArgumentError(
+          "wgmma: a kiln.mul region is not a SwiGLU MLP's gated projections");
+  }
+  f.contract =
+      f.grouped && f.grouped.getMode() == kir::GroupedMatmulMode::contract;
+  f.groupedRows = (f.grouped && !f.contract) || f.gateUp;
+  f.g = f.contract  ? contractGeometryOf(f.grouped)
+        : f.grouped ? groupedGeometryOf(f.grouped)
+        : f.gateUp  ? gateUpGeometryOf(f.gateUp)
+        : f.gated   ? geometryOf(f.gated->gate)
+        : f.scaled  ? scaledGeometryOf(f.scaled)
+                    : geometryOf(llvm::cast<kir::MatmulOp>(op));
+  f.bMaps = f.gateUp || f.gated ? 2 : 1;
+  f.perColumn = f.scaled && f.scaled.getBBlock()[0] == 1;
+  return f;
+}
+
+/// Row tiles of the launch (grid y).
+int64_t rowTilesOf(const WgmmaForm &f) {
+  return f.groupedRows ? groupedRowTiles(f.g, kBlockM)
+                       : (f.g.m + kBlockM - 1) / kBlockM;
+}
+
+/// The widest tile the kernel takes: scaled products keep their temporary
+/// accumulators beside the real ones, two B operands two accumulator sets,
+/// and a split's exchange area holds a whole partial tile, so those stop at
+/// 128; per-column scales, whose 2 * BN / 8 values a thread holds too, at 64
+/// (at 128 they spill).
+int64_t widestTileN(const WgmmaForm &f, int64_t splitK) {
+  if (f.perColumn)
+    return 64;
+  return f.scaled || f.bMaps > 1 || splitK > 1 ? 128 : 256;
+}
+
+/// The tile width kiln-select-kernels records (kiln.tile_n): the widest the
+/// kernel takes up to the output's width, halved down to 64 while the tiles
+/// would leave multiprocessors idle, as the M = batch GEMMs of decoding do.
+int64_t pickTileN(const WgmmaForm &f, int64_t splitK) {
+  const MatmulGeometry &g = f.g;
+  int64_t rowTiles = rowTilesOf(f);
+  auto blocksFor = [&](int64_t bn) {
+    return rowTiles * ((g.n + bn - 1) / bn) * g.batch;
+  };
+  int64_t widest = widestTileN(f, splitK);
+  int64_t blockN = std::min<int64_t>(widest, g.n > 128  ? 256
+                                             : g.n > 64 ? 128
+                                                        : 64);
+  while (blockN > 64 && blocksFor(blockN) < kMultiprocessors)
+    blockN /= 2;
+  return blockN;
+}
+
+/// The dispatch's kiln.split_k (1 without it; 0 where it is not an integer).
+int64_t splitKOf(Operation *op) {
+  auto dispatch = llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp());
+  if (!dispatch)
+    return 1;
+  Attribute attr = dispatch->getAttr(kSplitKAttrName);
+  if (!attr)
+    return 1;
+  auto value = llvm::dyn_cast<IntegerAttr>(attr);
+  return value ? value.getInt() : 0;
+}
+
 } // namespace
 
 int64_t wgmmaSplitK(Operation *op) {
@@ -886,28 +976,21 @@ int64_t wgmmaSplitK(Operation *op) {
   return (steps + share - 1) / share;
 }
 
+int64_t wgmmaTileN(Operation *op) {
+  absl::StatusOr<WgmmaForm> form = formOf(op);
+  int64_t splitK = splitKOf(op);
+  if (!form.ok() || splitK < 1)
+    return 0;
+  return pickTileN(*form, splitK);
+}
+
 absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string &name,
                               std::vector<KernelTensorMap> &maps) {
-  auto grouped = llvm::dyn_cast<kir::GroupedMatmulOp>(op);
-  auto scaled = llvm::dyn_cast<kir::ScaledMatmulOp>(op);
-  auto gateUp = llvm::dyn_cast<kir::MoeGateUpOp>(op);
-  // A SwiGLU MLP's gated product, rooting its projections' region.
-  std::optional<passes::GatedMatmuls> gated;
-  if (auto mul = llvm::dyn_cast<kir::MulOp>(op))
-    gated = passes::gatedMatmuls(mul);
-  if (llvm::isa<kir::MulOp>(op) && !gated)
-    return absl::InvalidArgumentError(
-        "wgmma: a kiln.mul region is not a SwiGLU MLP's gated projections");
-  bool contract = grouped && grouped.getMode() == kir::GroupedMatmulMode::contract;
-  // Row-grouped: grouped_matmul "rows" and moe_gate_up place tiles alike.
-  bool groupedRows = (grouped && !contract) || gateUp;
-  MatmulGeometry g = contract  ? contractGeometryOf(grouped)
-                     : grouped ? groupedGeometryOf(grouped)
-                     : gateUp  ? gateUpGeometryOf(gateUp)
-                     : gated   ? geometryOf(gated->gate)
-                     : scaled  ? scaledGeometryOf(scaled)
-                               : geometryOf(llvm::cast<kir::MatmulOp>(op));
-  int64_t bMaps = gateUp || gated ? 2 : 1;
+  absl::StatusOr<WgmmaForm> form = formOf(op);
+  if (!form.ok())
+    return form.status();
+  auto [grouped, scaled, gateUp, gated, contract, groupedRows, bMaps, perColumn,
+        g] = *form;
   // A read in place through the strided view fused into its region.
   if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
     if (std::optional<FusedViewOfA> view = fusedViewOfA(matmul))
@@ -917,49 +1000,24 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   OpBuilder b(ctx);
   b.setInsertionPointToEnd(module.getBody());
 
-  int64_t splitK = 1;
-  if (auto dispatch =
-          llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp()))
-    if (Attribute attr = dispatch->getAttr(kSplitKAttrName)) {
-      auto value = llvm::dyn_cast<IntegerAttr>(attr);
-      splitK = value ? value.getInt() : 0;
-      if (!llvm::isa<kir::MatmulOp>(op) || !splitFits(g, splitK))
-        return absl::InvalidArgumentError(absl::StrCat(
-            kSplitKAttrName.str(), " on a '",
-            op->getName().getStringRef().str(), "' of K = ", g.k,
-            ": a dense kiln.matmul takes a split in [1, ", kMaxSplitK,
-            "] that leaves every block a step of ", stageK(g.element), " K"));
-    }
+  int64_t splitK = splitKOf(op);
+  if (splitK != 1 && (!llvm::isa<kir::MatmulOp>(op) || !splitFits(g, splitK)))
+    return absl::InvalidArgumentError(absl::StrCat(
+        kSplitKAttrName.str(), " on a '", op->getName().getStringRef().str(),
+        "' of K = ", g.k, ": a dense kiln.matmul takes a split in [1, ",
+        kMaxSplitK, "] that leaves every block a step of ", stageK(g.element),
+        " K"));
 
-  // 128 x 256 tiles where they fill the GPU; narrower ones (down to 64) where
-  // that leaves multiprocessors idle, as the M = batch GEMMs of decoding do.
-  int64_t rowTiles =
-      groupedRows ? groupedRowTiles(g, kBlockM) : (g.m + kBlockM - 1) / kBlockM;
-  auto blocksFor = [&](int64_t bn) {
-    return rowTiles * ((g.n + bn - 1) / bn) * g.batch;
-  };
-  // Scaled: at most 128 wide, inside one block of b's scales (and the
-  // temporary product's registers fit beside the accumulators'); 64 with
-  // per-column scales, whose 2 * BN / 8 values a thread holds too (at 128
-  // they spill). Gate/up: at most 128, two accumulator sets.
-  bool perColumn = scaled && scaled.getBBlock()[0] == 1;
-  int64_t blockN = perColumn                            ? 64
-                   : g.n > 128 && !scaled && bMaps == 1 ? 256
-                   : g.n > 64                           ? 128
-                                                        : 64;
-  while (blockN > 64 && blocksFor(blockN) < kMultiprocessors)
-    blockN /= 2;
-  // Split: the exchange area holds a whole partial tile beside the stages.
-  if (splitK > 1)
-    blockN = std::min<int64_t>(blockN, 128);
+  // The tile width kiln-select-kernels recorded, or (a region lowered
+  // without that pass) the one it would record.
+  int64_t rowTiles = rowTilesOf(*form);
+  int64_t blockN = pickTileN(*form, splitK);
   if (auto dispatch =
           llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp()))
     if (Attribute attr = dispatch->getAttr(kTileNAttrName)) {
       auto value = llvm::dyn_cast<IntegerAttr>(attr);
       int64_t width = value ? value.getInt() : 0;
-      int64_t widest = scaled || bMaps > 1 || splitK > 1 ? 128 : 256;
-      if (perColumn)
-        widest = 64;
+      int64_t widest = widestTileN(*form, splitK);
       if (!llvm::is_contained({32, 64, 128, 256}, width) || width > widest ||
           (width == 32 && !g.transposeB))
         return absl::InvalidArgumentError(absl::StrCat(

@@ -42,10 +42,10 @@ inline constexpr int64_t kMaxSplitK = 8; // the portable cluster size
 
 /// The kiln.dispatch attribute that sets a wgmma kernel's tile width (the
 /// output columns a block computes): 32, 64, 128 or 256 (at most 128 for two
-/// B operands, a split or fp8; 32 only where B's tiles are K-major). Without
-/// it the kernel takes 256 and halves it down to 64 while the tiles would
-/// leave multiprocessors idle. Hand-written (kiln-opt, a sweep); checked when
-/// the region is lowered.
+/// B operands, a split or fp8; 32 only where B's tiles are K-major).
+/// kiln-select-kernels records wgmmaTileN's choice on every wgmma region
+/// that lacks one; a hand-written one (kiln-opt, a sweep) stays. Checked
+/// when the region is lowered.
 inline constexpr llvm::StringLiteral kTileNAttrName("kiln.tile_n");
 
 /// The split of K that spreads a dense kiln.matmul the wgmma kernel runs
@@ -56,6 +56,12 @@ inline constexpr llvm::StringLiteral kTileNAttrName("kiln.tile_n");
 /// projections: there the cluster's fixed costs outweigh the K loop), and
 /// for every other op.
 int64_t wgmmaSplitK(mlir::Operation *op);
+
+/// The tile width (kiln.tile_n) the wgmma kernel takes for `op`, the root
+/// of a region it runs (its dispatch's kiln.split_k read): see
+/// pickTileN in WgmmaMatmul.cpp for the rule and the measurements behind
+/// it. 0 for an op the kernel does not take.
+int64_t wgmmaTileN(mlir::Operation *op);
 
 /// Builds `func.func @<name>(operands..., out)` launching the wgmma kernel,
 /// plus the gpu.module holding it, into `module`; appends the kernel's tensor

@@ -49,7 +49,7 @@ func.func @split_elsewhere(%x: tensor<6x37xf32>) -> tensor<6x37xf32> {
 
 // A hand-written split of K is kept.
 // CHECK-LABEL: func.func @kept_split
-// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 2 : i64}
+// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 2 : i64, kiln.tile_n = 64 : i64}
 func.func @kept_split(%x: tensor<64x1024xbf16>, %w: tensor<384x1024xbf16>) -> tensor<64x384xbf16> {
   %0 = kiln.dispatch {kiln.split_k = 2 : i64} : tensor<64x384xbf16> {
     %m = kiln.matmul %x, %w {transpose_a = false, transpose_b = true} : (tensor<64x1024xbf16>, tensor<384x1024xbf16>) -> tensor<64x384xbf16>

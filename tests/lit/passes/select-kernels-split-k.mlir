@@ -12,7 +12,7 @@
 // dW = x^T dy over 8192 tokens: 16 tiles of [512, 256], 128 steps: 4
 // blocks (the most a split takes).
 // CHECK-LABEL: func.func @weight_gradient
-// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 4 : i64}
+// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 4 : i64, kiln.tile_n = 64 : i64}
 func.func @weight_gradient(%x: tensor<8192x512xbf16>, %dy: tensor<8192x256xbf16>) -> tensor<512x256xbf16> {
   %m = kiln.matmul %x, %dy {transpose_a = true, transpose_b = false} : (tensor<8192x512xbf16>, tensor<8192x256xbf16>) -> tensor<512x256xbf16>
   return %m : tensor<512x256xbf16>
@@ -22,7 +22,7 @@ func.func @weight_gradient(%x: tensor<8192x512xbf16>, %dy: tensor<8192x256xbf16>
 
 // 48 tiles fit 2 blocks each (132 / 48).
 // CHECK-LABEL: func.func @two_blocks
-// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 2 : i64}
+// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 2 : i64, kiln.tile_n = 64 : i64}
 func.func @two_blocks(%x: tensor<4096x1024xbf16>, %dy: tensor<4096x384xbf16>) -> tensor<1024x384xbf16> {
   %m = kiln.matmul %x, %dy {transpose_a = true, transpose_b = false} : (tensor<4096x1024xbf16>, tensor<4096x384xbf16>) -> tensor<1024x384xbf16>
   return %m : tensor<1024x384xbf16>
@@ -33,7 +33,7 @@ func.func @two_blocks(%x: tensor<4096x1024xbf16>, %dy: tensor<4096x384xbf16>) ->
 // A decode step's dense down projection: 16 tiles, 44 steps: 4 blocks of
 // 11 steps.
 // CHECK-LABEL: func.func @dense_down
-// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 4 : i64}
+// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 4 : i64, kiln.tile_n = 64 : i64}
 func.func @dense_down(%h: tensor<64x2816xbf16>, %w: tensor<1024x2816xbf16>) -> tensor<64x1024xbf16> {
   %m = kiln.matmul %h, %w {transpose_a = false, transpose_b = true} : (tensor<64x2816xbf16>, tensor<1024x2816xbf16>) -> tensor<64x1024xbf16>
   return %m : tensor<64x1024xbf16>
@@ -43,7 +43,7 @@ func.func @dense_down(%h: tensor<64x2816xbf16>, %w: tensor<1024x2816xbf16>) -> t
 
 // 44 tiles fit 3 blocks each; 32 steps in shares of 11.
 // CHECK-LABEL: func.func @three_blocks
-// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 3 : i64}
+// CHECK: kiln.dispatch kernel "wgmma_matmul" {kiln.split_k = 3 : i64, kiln.tile_n = 64 : i64}
 func.func @three_blocks(%x: tensor<64x2048xbf16>, %w: tensor<2048x2816xbf16>) -> tensor<64x2816xbf16> {
   %m = kiln.matmul %x, %w {transpose_a = false, transpose_b = false} : (tensor<64x2048xbf16>, tensor<2048x2816xbf16>) -> tensor<64x2816xbf16>
   return %m : tensor<64x2816xbf16>
