@@ -210,29 +210,14 @@ private:
          b.getNamedAttr("kiln.name", b.getStringAttr(name))});
   }
 
-  bool isParameter(StringAttr state) const {
-    auto it = table.find(state.getValue());
-    if (it == table.end())
-      return false;
-    auto kind = it->second.getAs<StringAttr>("kind");
-    return kind && kind.getValue() == "parameter";
-  }
-
   void findFrontier(FunctionCones &cones) {
     func::FuncOp func = cones.func;
-    llvm::StringSet<> written;
-    for (unsigned i = 0; i < func.getNumResults(); ++i)
-      if (auto s = func.getResultAttrOfType<StringAttr>(i, "kiln.state"))
-        written.insert(s.getValue());
     // Whether a parameter-only value reads a parameter, and whether its
     // computation does more than reshape: only those are worth a state.
     llvm::DenseMap<Value, std::pair<bool, bool>> facts;
-    for (BlockArgument arg : func.getArguments()) {
-      StringAttr state = stateOf(arg);
-      if (state && isParameter(state) && !written.contains(state.getValue())) {
-        cones.parameterOnly.insert(arg);
-        facts[arg] = {true, false};
-      }
+    for (Value arg : unwrittenParameters(func, table)) {
+      cones.parameterOnly.insert(arg);
+      facts[arg] = {true, false};
     }
     Block &block = func.getBody().front();
     for (Operation &op : block.without_terminator()) {

@@ -125,6 +125,26 @@ def LowerPrecision : Pass<"kiln-lower-precision", "::mlir::ModuleOp"> {
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }
 
+def MergeSiblingMatmuls : Pass<"kiln-merge-sibling-matmuls", "::mlir::ModuleOp"> {
+  let summary = "Multiply one activation by several weights in one GEMM";
+  let description = [{
+    kiln.matmul ops of one function that read the same A (with the same
+    transpose_a) and different rank-2 weights that are parameters the
+    function does not write (same type and transpose_b, same result element
+    type, no attributes of their own) become one kiln.matmul over the weights
+    concatenated along N; each result is a slice of its output. MLA's q_a
+    and kv_a projections, which both read the normed hidden state, become
+    one GEMM launch, as XLA's DotMerger merges dots sharing an operand. The
+    two projections of a SwiGLU MLP (passes/GatedMatmuls.h) stay apart: the
+    gated kernel multiplies both without writing either. Every output column
+    is the same dot product over the same K as before. The pipeline runs the
+    pass just before kiln-hoist-derived-state, which makes the weights'
+    concatenation derived state computed once; without that the concat
+    would run every call, so the pipeline adds neither without the other.
+  }];
+  let dependentDialects = ["::kiln::ir::KilnDialect"];
+}
+
 def HoistDerivedState : Pass<"kiln-hoist-derived-state", "::mlir::ModuleOp"> {
   let summary = "Compute what entries derive from parameters once, as derived state";
   let description = [{

@@ -82,6 +82,8 @@ void buildHostPipeline(mlir::OpPassManager &pm,
   // Last, so the casts that decomposition writes (a norm's weight to f32)
   // and the quantization of weights are hoisted too.
   if (options.hoistDerivedState) {
+    if (options.mergeSiblingMatmuls)
+      pm.addPass(createMergeSiblingMatmuls());
     HoistDerivedStateOptions hoist;
     hoist.keepInt4WeightDequantize = options.keepInt4WeightDequantize;
     pm.addPass(createHoistDerivedState(hoist));

@@ -54,6 +54,10 @@ struct PipelineOptions {
   /// are dequantized in the step, where the target's GEMM does it as it
   /// loads them (needs "dequantize" among `keepComposites`).
   bool keepInt4WeightDequantize = false;
+  /// With `hoistDerivedState`: GEMMs of one activation by several unwritten
+  /// weights become one over their concatenation (kiln-merge-sibling-matmuls,
+  /// just before hoisting, which stores the concatenation once).
+  bool mergeSiblingMatmuls = false;
 };
 
 /// Appends the graph-level passes for the host target to `pm`.

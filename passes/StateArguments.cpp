@@ -5,6 +5,7 @@
 #include "ir/KilnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/StringSet.h"
 
 using namespace mlir;
 
@@ -38,13 +39,32 @@ StringAttr parameterRead(Value v,
     v = def->getOperand(0);
   }
   StringAttr state = stateOf(v);
-  if (!state)
-    return {};
+  return state && isParameterState(state, table) ? state : StringAttr();
+}
+
+bool isParameterState(StringAttr state,
+                      const llvm::StringMap<DictionaryAttr> &table) {
   auto it = table.find(state.getValue());
   if (it == table.end())
-    return {};
+    return false;
   auto kind = it->second.getAs<StringAttr>("kind");
-  return kind && kind.getValue() == "parameter" ? state : StringAttr();
+  return kind && kind.getValue() == "parameter";
+}
+
+llvm::DenseSet<Value>
+unwrittenParameters(func::FuncOp func,
+                    const llvm::StringMap<DictionaryAttr> &table) {
+  llvm::StringSet<> written;
+  for (unsigned i = 0; i < func.getNumResults(); ++i)
+    if (auto s = func.getResultAttrOfType<StringAttr>(i, "kiln.state"))
+      written.insert(s.getValue());
+  llvm::DenseSet<Value> unwritten;
+  for (BlockArgument arg : func.getArguments())
+    if (StringAttr state = stateOf(arg); state &&
+                                         isParameterState(state, table) &&
+                                         !written.contains(state.getValue()))
+      unwritten.insert(arg);
+  return unwritten;
 }
 
 } // namespace kiln::passes

@@ -101,7 +101,8 @@ static cl::opt<bool> fuseGemms(
     cl::desc("ptx target on Hopper: fuse the wgmma GEMMs' neighbours "
              "(moe_gate_up as one launch with the token gather and SwiGLU, a "
              "SwiGLU MLP's projections with their gated product, A read "
-             "through its producer's strided view); --fuse-gemms=false keeps "
+             "through its producer's strided view, GEMMs of one A by "
+             "unwritten weights as one); --fuse-gemms=false keeps "
              "each its own launch (default true)"),
     cl::init(true), cl::cat(category));
 static cl::opt<bool> hoistDerivedState(

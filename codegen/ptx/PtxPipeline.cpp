@@ -47,6 +47,9 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   graph.precision = options.precision;
   graph.precisionKeep = options.precisionKeep;
   graph.hoistDerivedState = options.hoistDerivedState;
+  // One GEMM launch for the projections that share an input (each launch
+  // of a small GEMM costs about its fixed few microseconds).
+  graph.mergeSiblingMatmuls = options.fuseGemms;
   passes::buildHostPipeline(pm, graph);
   // NCCL moves bytes; the reductions of the collectives become kernels.
   pm.addPass(passes::createExpandCollectives());

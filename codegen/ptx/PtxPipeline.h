@@ -30,7 +30,9 @@ struct PtxGraphOptions {
   bool moePlanKernel = true;
   /// The wgmma GEMM fusions: moe_gate_up as one launch (the token gather in
   /// the A load, SwiGLU in the epilogue), a SwiGLU MLP's projections with
-  /// their gated product, and A read through its producer's strided view.
+  /// their gated product, A read through its producer's strided view, and
+  /// GEMMs of one A by several unwritten weights merged into one
+  /// (kiln-merge-sibling-matmuls, with hoistDerivedState).
   bool fuseGemms = true;
   /// Data- and expert-parallel ranks (kiln-data-parallel,
   /// kiln-expert-parallel); their collectives run over NCCL.

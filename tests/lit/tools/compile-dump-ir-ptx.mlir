@@ -5,19 +5,20 @@
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: kiln-compile %s --target=ptx --dump-ir=%t/ir -o %t/out.kx
 // RUN: ls %t/ir | FileCheck %s --check-prefix=FILES
-// RUN: FileCheck %s --check-prefix=REGIONS < %t/ir/15-kiln-select-kernels.mlir
+// RUN: FileCheck %s --check-prefix=REGIONS < %t/ir/16-kiln-select-kernels.mlir
 // RUN: FileCheck %s --check-prefix=PTX < %t/ir/k0_matmul_module.ptx
 
 // FILES: 00-input.mlir
 // FILES: 01-kiln-fuse-moe.mlir
-// FILES: 08-kiln-hoist-derived-state.mlir
-// FILES-NEXT: 09-symbol-dce.mlir
-// FILES-NEXT: 10-kiln-update-in-place.mlir
-// FILES-NEXT: 11-kiln-expand-collectives.mlir
-// FILES-NEXT: 12-canonicalize.mlir
-// FILES-NEXT: 13-kiln-expand-unfused-composites.mlir
-// FILES-NEXT: 14-kiln-form-fusions.mlir
-// FILES-NEXT: 15-kiln-select-kernels.mlir
+// FILES: 08-kiln-merge-sibling-matmuls.mlir
+// FILES-NEXT: 09-kiln-hoist-derived-state.mlir
+// FILES-NEXT: 10-symbol-dce.mlir
+// FILES-NEXT: 11-kiln-update-in-place.mlir
+// FILES-NEXT: 12-kiln-expand-collectives.mlir
+// FILES-NEXT: 13-canonicalize.mlir
+// FILES-NEXT: 14-kiln-expand-unfused-composites.mlir
+// FILES-NEXT: 15-kiln-form-fusions.mlir
+// FILES-NEXT: 16-kiln-select-kernels.mlir
 // FILES-NEXT: k0_matmul.0-linalg.mlir
 // FILES-NEXT: k0_matmul.1-gpu.mlir
 // FILES-NEXT: k0_matmul.2-binary.mlir

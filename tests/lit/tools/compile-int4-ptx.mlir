@@ -7,8 +7,8 @@
 // router's weight (mlp.gate) keeps its type.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: kiln-compile %s --target=ptx --precision=int4 --dump-ir=%t/ir -o %t/out.kx
-// RUN: FileCheck %s --check-prefix=STATE < %t/ir/10-kiln-hoist-derived-state.mlir
-// RUN: FileCheck %s --check-prefix=REGIONS < %t/ir/20-kiln-select-kernels.mlir
+// RUN: FileCheck %s --check-prefix=STATE < %t/ir/11-kiln-hoist-derived-state.mlir
+// RUN: FileCheck %s --check-prefix=REGIONS < %t/ir/21-kiln-select-kernels.mlir
 // RUN: cat %t/ir/k1_grouped_matmul_module.ptx | FileCheck %s --check-prefix=PTX
 
 // STATE: name = "derived.model.layers.1.mlp.experts.gate_proj.0", sources = ["model.layers.1.mlp.experts.gate_proj"], type = tensor<4x64x256xi4>
