@@ -106,21 +106,30 @@ const KernelProvider providers[] = {
      }},
     // Takes a region whose other ops are exactly A's strided view (the
     // remaps kiln-select-kernels absorbs): the tensor map reads A in place.
+    // Fused producers: the strided view A is read through
+    // (fusedViewOfA); the root may be the transpose its output is stored
+    // through (transposedStoreOf).
     {"wgmma_matmul", true, "sm_90a",
      [](Operation *op, const KernelTarget &t) {
-       if (!(isTensorCoreMatmul(op) || isTensorCoreContract(op)) || !t.wgmma ||
-           !isHopper(t.chip))
+       kir::MatmulOp stored = transposedStoreOf(op);
+       Operation *gemm = stored ? stored.getOperation() : op;
+       if (!(isTensorCoreMatmul(gemm) || isTensorCoreContract(gemm)) ||
+           !t.wgmma || !isHopper(t.chip))
          return false;
        auto dispatch =
            llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp());
-       if (!dispatch || dispatch.getBody().front().getOperations().size() == 2)
+       if (!dispatch || dispatch.getBody().front().getOperations().size() ==
+                            (stored ? 3u : 2u))
          return true;
-       auto matmul = llvm::dyn_cast<kir::MatmulOp>(op);
+       auto matmul = llvm::dyn_cast<kir::MatmulOp>(gemm);
        return matmul && fusedViewOfA(matmul).has_value();
      },
      [](KernelBuild &build) {
-       readOperands(build);
-       if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(build.root))
+       kir::MatmulOp stored = transposedStoreOf(build.root);
+       Operation *gemm = stored ? stored.getOperation() : build.root;
+       build.inputs.assign(gemm->getOperands().begin(),
+                           gemm->getOperands().end());
+       if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(gemm))
          if (auto fused = fusedViewOfA(matmul))
            build.inputs[0] = fused->view.base;
        return buildWgmmaMatmul(build.root, build.module, build.name,

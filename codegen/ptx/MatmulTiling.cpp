@@ -282,6 +282,19 @@ std::optional<MatmulOperand> viewOperandOfA(const MatmulGeometry &g,
   return o;
 }
 
+kir::MatmulOp transposedStoreOf(Operation *root) {
+  auto transpose = llvm::dyn_cast_or_null<kir::TransposeOp>(root);
+  if (!transpose || transpose.getPerm() != ArrayRef<int64_t>{1, 0, 2})
+    return kir::MatmulOp();
+  auto matmul = transpose.getX().getDefiningOp<kir::MatmulOp>();
+  if (!matmul || !matmul->hasOneUse() ||
+      matmul->getBlock() != transpose->getBlock() ||
+      llvm::cast<RankedTensorType>(matmul.getType()).getRank() != 3 ||
+      geometryOf(matmul).batch < 2)
+    return kir::MatmulOp();
+  return matmul;
+}
+
 std::optional<FusedViewOfA> fusedViewOfA(kir::MatmulOp matmul) {
   auto dispatch =
       llvm::dyn_cast_or_null<kir::DispatchOp>(matmul->getParentOp());
@@ -289,7 +302,10 @@ std::optional<FusedViewOfA> fusedViewOfA(kir::MatmulOp matmul) {
     return std::nullopt;
   std::optional<passes::StridedView> view =
       passes::stridedViewOf(matmul.getA());
-  size_t members = dispatch.getBody().front().getOperations().size() - 2;
+  // The region's members besides the matmul, its terminator and the
+  // transpose it may be stored through.
+  size_t members = dispatch.getBody().front().getOperations().size() - 2 -
+                   (transposedStoreOf(dispatch.getRoot()) == matmul ? 1 : 0);
   if (!view || view->ops.size() != members ||
       llvm::any_of(view->ops, [&](Operation *op) {
         return op->getParentOp() != dispatch;

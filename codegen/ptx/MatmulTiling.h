@@ -76,8 +76,16 @@ struct FusedViewOfA {
 };
 std::optional<FusedViewOfA> fusedViewOfA(ir::MatmulOp matmul);
 
-/// kiln.scaled_matmul in the form isTensorCoreScaledMatmul accepts: a [M, K]
-/// and b [N, K] (both K-major), one batch.
+/// The batched kiln.matmul a region's root `root` stores transposed: root
+/// is kiln.transpose with perm [1, 0, 2] of the [B, M, N] result of a
+/// kiln.matmul in its region (read by it alone, B > 1 batch entries, not
+/// folded into rows), so the kernel writes [M, B, N] directly (the absorbed
+/// MLA's per-head attention output, heads back beside each other). Null
+/// otherwise.
+ir::MatmulOp transposedStoreOf(mlir::Operation *root);
+
+/// The kiln.scaled_matmul in the form isTensorCoreScaledMatmul accepts: a [M,
+/// K] and b [N, K] (both K-major), one batch.
 MatmulGeometry scaledGeometryOf(ir::ScaledMatmulOp scaled);
 
 /// True for the kiln.scaled_matmul the fp8 wgmma kernel runs: DeepSeek-V3's

@@ -126,6 +126,40 @@ LogicalResult absorbGatedMatmuls(ir::DispatchOp dispatch,
   return success();
 }
 
+/// A batched GEMM whose output a region of its own only transposes, [B, M,
+/// N] to [M, B, N] (the absorbed MLA's per-head attention output, before
+/// o_proj): the GEMM's region moves into the transpose's, which
+/// wgmma_matmul lowers storing its tiles transposed (transposedStoreOf).
+/// The copy is never written and its launch is gone.
+LogicalResult absorbTransposedStore(ir::DispatchOp dispatch,
+                                    const KernelTarget &target) {
+  auto transpose = llvm::dyn_cast<ir::TransposeOp>(dispatch.getRoot());
+  if (!transpose || dispatch.getBody().front().getOperations().size() != 2 ||
+      transpose.getPerm() != ArrayRef<int64_t>{1, 0, 2})
+    return success();
+  Value v = transpose.getX();
+  auto producer = v.getDefiningOp<ir::DispatchOp>();
+  if (!producer || producer->getNumResults() != 1 || !v.hasOneUse() ||
+      producer.getKernel() != "wgmma_matmul" ||
+      producer->getBlock() != dispatch->getBlock() ||
+      producer->hasAttr(kSplitKAttrName) || producer->hasAttr(kTileNAttrName))
+    return success();
+  auto matmul = llvm::dyn_cast<ir::MatmulOp>(producer.getRoot());
+  if (!matmul || geometryOf(matmul).batch < 2)
+    return success();
+  for (Operation &op : llvm::make_early_inc_range(
+           producer.getBody().front().without_terminator()))
+    op.moveBefore(transpose);
+  producer.getResult(0).replaceAllUsesWith(matmul.getResult());
+  producer.erase();
+  const KernelProvider *wgmma = findKernelProvider("wgmma_matmul");
+  if (!wgmma->matches(transpose, target))
+    return dispatch.emitError("the transpose's region took its GEMM, which "
+                              "wgmma_matmul refuses");
+  dispatch.setKernel(wgmma->name);
+  return success();
+}
+
 struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
   using SelectKernelsBase::SelectKernelsBase;
 
@@ -199,7 +233,8 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
   }
 
   /// The GEMMs' neighbours moved into their regions: strided views of A,
-  /// and the gate and up projections of SwiGLU MLPs.
+  /// the gate and up projections of SwiGLU MLPs, and transposes of a
+  /// batched GEMM's output.
   LogicalResult fuseGemmNeighbours(const KernelTarget &target) {
     // The regions that took `kernel`, collected first: absorbing erases
     // other regions.
@@ -215,8 +250,9 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
       absorbViewOfA(gemm);
     if (!target.wgmma || (target.chip != "sm_90" && target.chip != "sm_90a"))
       return success();
-    for (ir::DispatchOp product : regionsOf("loop_nest"))
-      if (failed(absorbGatedMatmuls(product, target)))
+    for (ir::DispatchOp region : regionsOf("loop_nest"))
+      if (failed(absorbGatedMatmuls(region, target)) ||
+          failed(absorbTransposedStore(region, target)))
         return failure();
     return success();
   }

@@ -141,6 +141,9 @@ public:
         gathered(gathered), tileA{!g.transposeA, kBlockM}, tileB{g.transposeB,
                                                                  blockN} {}
 
+  /// The output is [M, batch, N] (transposedStoreOf), not [batch, M, N].
+  bool transposedStore = false;
+
   /// `outs`: the product, or moe_gate_up's (act, gate, up).
   void emit(const std::string &kernel, int firstMapParam, ValueRange outs,
             const TilePlacement &p) {
@@ -788,7 +791,7 @@ private:
         Value c1 = add(col, c(e));
         ifThen(less(c1, c(g.n)), [&] {
           b.create<memref::StoreOp>(loc, e ? second : first, out,
-                                    ValueRange{p.batchOut, row, c1});
+                                    outIndex(p, row, c1));
         });
       }
       return;
@@ -796,7 +799,9 @@ private:
     Type i64 = b.getI64Type();
     Value base = b.create<arith::IndexCastOp>(
         loc, i64, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, out));
-    Value rowStart = mul(add(mul(p.batchOut, c(g.m)), row), c(g.n));
+    Value rowStart = transposedStore
+                         ? mul(add(mul(row, c(g.batch)), p.batchOut), c(g.n))
+                         : mul(add(mul(p.batchOut, c(g.m)), row), c(g.n));
     std::string pack =
         g.result.isBF16() ? "cvt.rn.bf16x2.f32" : "cvt.rn.f16x2.f32";
     auto both = b.create<scf::IfOp>(loc, less(add(col, c(1)), c(g.n)),
@@ -816,9 +821,16 @@ private:
     b.setInsertionPointToStart(&both.getElseRegion().front());
     ifThen(less(col, c(g.n)), [&] {
       Value rounded = b.create<arith::TruncFOp>(loc, g.result, first);
-      b.create<memref::StoreOp>(loc, rounded, out,
-                                ValueRange{p.batchOut, row, col});
+      b.create<memref::StoreOp>(loc, rounded, out, outIndex(p, row, col));
     });
+  }
+
+  /// Where output element (batch entry, row, col) lies: [batch, M, N], or
+  /// [M, batch, N] when the output is stored transposed.
+  SmallVector<Value> outIndex(const TilePlacement &p, Value row, Value col) {
+    if (transposedStore)
+      return {row, p.batchOut, col};
+    return {p.batchOut, row, col};
   }
 
   OpBuilder &b;
@@ -873,6 +885,10 @@ struct WgmmaForm {
   int64_t bMaps = 1;
   /// fp8 with b's scales per column (a weight gradient's).
   bool perColumn = false;
+  /// The output stored [M, batch, N] (transposedStoreOf).
+  bool transposedStore = false;
+  /// The GEMM itself: the root, or the matmul a transposed root stores.
+  Operation *gemm = nullptr;
   MatmulGeometry g;
 };
 
@@ -887,6 +903,16 @@ absl::StatusOr<WgmmaForm> formOf(Operation *op) {
       return absl::InvalidArgumentError(
           "wgmma: a kiln.mul region is not a SwiGLU MLP's gated projections");
   }
+  f.gemm = op;
+  if (kir::MatmulOp stored = transposedStoreOf(op)) {
+    f.transposedStore = true;
+    f.gemm = stored;
+  }
+  if (!f.grouped && !f.scaled && !f.gateUp && !f.gated &&
+      !llvm::isa<kir::MatmulOp>(f.gemm))
+    return absl::InvalidArgumentError(
+        absl::StrCat("wgmma: no GEMM the kernel runs at a '",
+                     op->getName().getStringRef().str(), "' root"));
   f.contract =
       f.grouped && f.grouped.getMode() == kir::GroupedMatmulMode::contract;
   f.groupedRows = (f.grouped && !f.contract) || f.gateUp;
@@ -895,7 +921,7 @@ absl::StatusOr<WgmmaForm> formOf(Operation *op) {
         : f.gateUp  ? gateUpGeometryOf(f.gateUp)
         : f.gated   ? geometryOf(f.gated->gate)
         : f.scaled  ? scaledGeometryOf(f.scaled)
-                    : geometryOf(llvm::cast<kir::MatmulOp>(op));
+                    : geometryOf(llvm::cast<kir::MatmulOp>(f.gemm));
   f.bMaps = f.gateUp || f.gated ? 2 : 1;
   f.perColumn = f.scaled && f.scaled.getBBlock()[0] == 1;
   return f;
@@ -990,9 +1016,9 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   if (!form.ok())
     return form.status();
   auto [grouped, scaled, gateUp, gated, contract, groupedRows, bMaps, perColumn,
-        g] = *form;
+        transposedStore, gemm, g] = *form;
   // A read in place through the strided view fused into its region.
-  if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(op))
+  if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(gemm))
     if (std::optional<FusedViewOfA> view = fusedViewOfA(matmul))
       g.a = view->operand;
   MLIRContext *ctx = module.getContext();
@@ -1001,7 +1027,7 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   b.setInsertionPointToEnd(module.getBody());
 
   int64_t splitK = splitKOf(op);
-  if (splitK != 1 && (!llvm::isa<kir::MatmulOp>(op) || !splitFits(g, splitK)))
+  if (splitK != 1 && (!llvm::isa<kir::MatmulOp>(gemm) || !splitFits(g, splitK)))
     return absl::InvalidArgumentError(absl::StrCat(
         kSplitKAttrName.str(), " on a '", op->getName().getStringRef().str(),
         "' of K = ", g.k, ": a dense kiln.matmul takes a split in [1, ",
@@ -1060,7 +1086,9 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
     args = matmulKernelArgs(g, g.element, gated->gate);
     args.insert(args.begin() + 2, args[1]);
   } else {
-    args = matmulKernelArgs(g, g.element, op);
+    args = matmulKernelArgs(g, g.element, gemm);
+    if (transposedStore)
+      args.back() = MemRefType::get({g.m, g.batch, g.n}, g.result);
   }
 
   std::string kernelName = name + "_kernel";
@@ -1130,6 +1158,7 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
   }
   WgmmaEmitter emitter(kb, loc, g, blockN, stages, scales, splitK, bMaps,
                        gathered);
+  emitter.transposedStore = transposedStore;
   int firstMapParam = static_cast<int>(args.size());
   emitter.emit(kernelName, firstMapParam, outs, placement);
   kb.create<gpu::ReturnOp>(loc);
