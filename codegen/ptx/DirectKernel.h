@@ -153,6 +153,8 @@ absl::Status buildDecodeAttentionKernels(mlir::Operation *op,
                                          mlir::ArrayRef<mlir::Value> inputs,
                                          mlir::ModuleOp module,
                                          const std::string &name);
+/// `op`: a root simtMatmulOf takes (its sigmoid applied as results are
+/// stored).
 absl::Status buildSimtMatmulKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildBincountKernels(mlir::Operation *op, DirectKernels &k);
 absl::Status buildPutAlongAxisKernels(mlir::Operation *op, DirectKernels &k);
@@ -181,6 +183,11 @@ std::optional<MatmulShape> matmulShape(ir::MatmulOp matmul);
 /// dims absent or equal to the result's); the tensor-core kernel is tried
 /// first.
 bool isSimtMatmul(mlir::Operation *op);
+/// The matmul a simt_matmul region computes from its root: the root itself,
+/// or an f32 matmul in its block that only the root, a kiln.sigmoid, reads
+/// (the kernel applies it as it stores: a router's scores; the elementwise
+/// kernels' formula, so no bit changes). Null otherwise.
+ir::MatmulOp simtMatmulOf(mlir::Operation *root);
 /// True for the argmax ops the warp- or block-per-row kernel runs: f32,
 /// bf16 or f16, any axis, static shapes.
 bool isDirectArgmax(mlir::Operation *op);

@@ -231,13 +231,16 @@ const KernelProvider providers[] = {
      buildDirect<buildAttentionKernels>},
     // Takes a fused widening cast of an operand (kiln-form-fusions): it
     // reads the cast's source and converts as it loads.
+    // Fused producers: casts of its operands (widened as loaded); the root
+    // may be a sigmoid of its f32 result (applied as stored).
     {"simt_matmul", true, nullptr,
      [](Operation *op, const KernelTarget &) {
-       return hasNoEmptyTensor(op) && isSimtMatmul(op);
+       kir::MatmulOp matmul = simtMatmulOf(op);
+       return matmul && hasNoEmptyTensor(matmul) && isSimtMatmul(matmul);
      },
      [](KernelBuild &build) {
        SmallVector<Type> types;
-       for (Value operand : build.root->getOperands()) {
+       for (Value operand : simtMatmulOf(build.root)->getOperands()) {
          auto cast = operand.getDefiningOp<kir::CastOp>();
          build.inputs.push_back(cast && build.fused.contains(cast) ? cast.getX()
                                                                    : operand);

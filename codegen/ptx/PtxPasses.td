@@ -77,7 +77,12 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
     of a SwiGLU MLP's gated product (silu and mul) takes in the two wgmma
     GEMM regions of its projections when they read one A
     (passes/GatedMatmuls.h) and becomes wgmma_gated_matmul: one launch
-    multiplies A by both weights, and neither projection is written.
+    multiplies A by both weights, and neither projection is written. A
+    batched wgmma_matmul read only by a region that swaps its batch and
+    rows ([B, M, N] to [M, B, N]: the absorbed MLA's attention output on
+    its way to o_proj) moves into that region and stores its tiles
+    transposed. An f32 simt_matmul read only by a region's kiln.sigmoid (a
+    router's scores) moves into it and applies the sigmoid as it stores.
 
     Last, every wgmma region gets its tile width, `kiln.tile_n = W` (the
     output columns one block computes; wgmmaTileN in WgmmaMatmul.h has the
@@ -93,7 +98,9 @@ def SelectKernels : Pass<"kiln-select-kernels", "::mlir::ModuleOp"> {
                "Opt-in providers, OP=PROVIDER (today: matmul=cublas)">,
     Option<"fuseGemms", "fuse-gemms", "bool", /*default=*/"true",
            "Move a SwiGLU MLP's projection GEMMs into their gated product's "
-           "region and a strided view of A into its GEMM's (wgmma only)">
+           "region, a strided view of A into its GEMM's, a GEMM into the "
+           "region of the transpose of its output (wgmma only) and an f32 "
+           "matmul into its sigmoid's">
   ];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }

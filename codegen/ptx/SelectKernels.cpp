@@ -160,6 +160,38 @@ LogicalResult absorbTransposedStore(ir::DispatchOp dispatch,
   return success();
 }
 
+/// An f32 simt_matmul whose result a region of its own only passes through
+/// kiln.sigmoid (a DeepSeek router's scores): the matmul's region moves into
+/// the sigmoid's, which simt_matmul lowers applying it as it stores
+/// (simtMatmulOf). The logits are never written and the launch is gone.
+LogicalResult absorbSimtEpilogue(ir::DispatchOp dispatch,
+                                 const KernelTarget &target) {
+  auto sigmoid = llvm::dyn_cast<ir::SigmoidOp>(dispatch.getRoot());
+  if (!sigmoid || dispatch.getBody().front().getOperations().size() != 2)
+    return success();
+  Value v = sigmoid->getOperand(0);
+  auto producer = v.getDefiningOp<ir::DispatchOp>();
+  if (!producer || producer->getNumResults() != 1 || !v.hasOneUse() ||
+      producer.getKernel() != "simt_matmul" ||
+      producer->getBlock() != dispatch->getBlock() ||
+      !llvm::cast<RankedTensorType>(v.getType()).getElementType().isF32())
+    return success();
+  auto matmul = llvm::dyn_cast<ir::MatmulOp>(producer.getRoot());
+  if (!matmul)
+    return success();
+  for (Operation &op : llvm::make_early_inc_range(
+           producer.getBody().front().without_terminator()))
+    op.moveBefore(sigmoid);
+  producer.getResult(0).replaceAllUsesWith(matmul.getResult());
+  producer.erase();
+  const KernelProvider *simt = findKernelProvider("simt_matmul");
+  if (!simt->matches(sigmoid, target))
+    return dispatch.emitError("the sigmoid's region took its matmul, which "
+                              "simt_matmul refuses");
+  dispatch.setKernel(simt->name);
+  return success();
+}
+
 struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
   using SelectKernelsBase::SelectKernelsBase;
 
@@ -233,8 +265,8 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
   }
 
   /// The GEMMs' neighbours moved into their regions: strided views of A,
-  /// the gate and up projections of SwiGLU MLPs, and transposes of a
-  /// batched GEMM's output.
+  /// the gate and up projections of SwiGLU MLPs, transposes of a batched
+  /// GEMM's output, and a sigmoid of a CUDA-core matmul's.
   LogicalResult fuseGemmNeighbours(const KernelTarget &target) {
     // The regions that took `kernel`, collected first: absorbing erases
     // other regions.
@@ -248,6 +280,9 @@ struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
     };
     for (ir::DispatchOp gemm : regionsOf("wgmma_matmul"))
       absorbViewOfA(gemm);
+    for (ir::DispatchOp region : regionsOf("loop_nest"))
+      if (failed(absorbSimtEpilogue(region, target)))
+        return failure();
     if (!target.wgmma || (target.chip != "sm_90" && target.chip != "sm_90a"))
       return success();
     for (ir::DispatchOp region : regionsOf("loop_nest"))

@@ -19,6 +19,8 @@
 
 #include "ir/KilnOps.h"
 
+#include "absl/strings/str_cat.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
@@ -78,7 +80,27 @@ bool isSimtMatmul(Operation *op) {
   return isFloat(element) && !isF8(element) && matmulShape(matmul).has_value();
 }
 
+kir::MatmulOp simtMatmulOf(Operation *root) {
+  if (auto matmul = llvm::dyn_cast<kir::MatmulOp>(root))
+    return matmul;
+  auto sigmoid = llvm::dyn_cast_or_null<kir::SigmoidOp>(root);
+  if (!sigmoid)
+    return kir::MatmulOp();
+  auto matmul = sigmoid->getOperand(0).getDefiningOp<kir::MatmulOp>();
+  if (!matmul || !matmul->hasOneUse() ||
+      matmul->getBlock() != sigmoid->getBlock() ||
+      !llvm::cast<RankedTensorType>(matmul.getType()).getElementType().isF32())
+    return kir::MatmulOp();
+  return matmul;
+}
+
 namespace {
+
+/// The value an output element stores: the f32 sum, through the root's
+/// sigmoid where there is one.
+Value epilogue(OpBuilder &b, Location l, Operation *root, Value value) {
+  return llvm::isa<kir::SigmoidOp>(root) ? sigmoid(b, l, value) : value;
+}
 
 /// Few outputs over a long K (a router's [tokens, E] logits at decode time):
 /// 64 x 64 tiles would leave all but a block or two idle while each walks K
@@ -86,7 +108,8 @@ namespace {
 /// 32nd product, in f32 (f64), and a shuffle butterfly sums the lanes.
 constexpr int64_t kWarpDotMaxOutputs = 16384, kWarpDotMinK = 256;
 
-void buildWarpDotKernel(kir::MatmulOp matmul, const MatmulShape &s, DirectKernels &k) {
+void buildWarpDotKernel(Operation *root, kir::MatmulOp matmul,
+                        const MatmulShape &s, DirectKernels &k) {
   constexpr int64_t kWarps = 8;
   int64_t outputs = s.batch * s.m * s.n;
   OpBuilder b = k.addKernel("warp_dot", (outputs + kWarps - 1) / kWarps, kWarps * 32);
@@ -136,10 +159,14 @@ void buildWarpDotKernel(kir::MatmulOp matmul, const MatmulShape &s, DirectKernel
            for (int32_t offset = 16; offset >= 1; offset /= 2)
              total = nb.create<arith::AddFOp>(
                  nl, total, shuffle(nb, nl, total, offset, gpu::ShuffleMode::XOR));
-           ifThen(nb, nl, nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::eq, lane, c(nb, 0)),
+           ifThen(nb, nl,
+                  nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::eq, lane,
+                                           c(nb, 0)),
                   [&](OpBuilder &wb, Location wl) {
-                    wb.create<memref::StoreOp>(wl, convert(wb, wl, total, element), k.result(0),
-                                               ValueRange{o});
+                    wb.create<memref::StoreOp>(
+                        wl,
+                        epilogue(wb, wl, root, convert(wb, wl, total, element)),
+                        k.result(0), ValueRange{o});
                   });
          });
 }
@@ -147,10 +174,14 @@ void buildWarpDotKernel(kir::MatmulOp matmul, const MatmulShape &s, DirectKernel
 } // namespace
 
 absl::Status buildSimtMatmulKernels(Operation *op, DirectKernels &k) {
-  auto matmul = llvm::cast<kir::MatmulOp>(op);
+  kir::MatmulOp matmul = simtMatmulOf(op);
+  if (!matmul || !isSimtMatmul(matmul))
+    return absl::InvalidArgumentError(
+        absl::StrCat("simt_matmul: no matmul the kernel runs at a '",
+                     op->getName().getStringRef().str(), "' root"));
   MatmulShape s = *matmulShape(matmul);
   if (s.batch * s.m * s.n <= kWarpDotMaxOutputs && s.k >= kWarpDotMinK) {
-    buildWarpDotKernel(matmul, s, k);
+    buildWarpDotKernel(op, matmul, s, k);
     return absl::OkStatus();
   }
   bool transposeA = matmul.getTransposeA(), transposeB = matmul.getTransposeB();
@@ -269,7 +300,9 @@ absl::Status buildSimtMatmulKernels(Operation *op, DirectKernels &k) {
         Value at = nb.create<arith::AddIOp>(
             nl, outBase,
             nb.create<arith::AddIOp>(nl, nb.create<arith::MulIOp>(nl, r, c(nb, s.n)), col));
-        nb.create<memref::StoreOp>(nl, convert(nb, nl, value, element), out, ValueRange{at});
+        nb.create<memref::StoreOp>(
+            nl, epilogue(nb, nl, op, convert(nb, nl, value, element)), out,
+            ValueRange{at});
       });
     }
   return absl::OkStatus();
