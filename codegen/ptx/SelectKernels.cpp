@@ -80,13 +80,45 @@ void absorbViewOfA(ir::DispatchOp dispatch) {
   producer.erase();
 }
 
-/// The wgmma_matmul region that writes `v` alone, read only by one op.
-ir::MatmulOp soleGemmRegion(Value v) {
+/// The region that writes `v` alone, took `kernel`, sits in `consumer`'s
+/// block and is read only by one op; no split or tile width decided yet.
+ir::DispatchOp soleOperandRegion(Value v, ir::DispatchOp consumer,
+                                 StringRef kernel) {
   auto producer = v.getDefiningOp<ir::DispatchOp>();
   if (!producer || producer->getNumResults() != 1 || !v.hasOneUse() ||
-      producer.getKernel() != "wgmma_matmul" ||
-      producer.getBody().front().getOperations().size() != 2 ||
+      producer.getKernel() != kernel ||
+      producer->getBlock() != consumer->getBlock() ||
       producer->hasAttr(kSplitKAttrName) || producer->hasAttr(kTileNAttrName))
+    return ir::DispatchOp();
+  return producer;
+}
+
+/// Moves `producer`'s ops into `consumer`'s region before `user` (the op
+/// that read the producer's result, which now reads its root's), erases
+/// `producer`, and gives `consumer` the provider `kernel`, which must take
+/// the region so formed.
+LogicalResult absorbOperandRegion(ir::DispatchOp consumer, Operation *user,
+                                  ir::DispatchOp producer, StringRef kernel,
+                                  const KernelTarget &target) {
+  Value result = producer.getRoot()->getResult(0);
+  for (Operation &op : llvm::make_early_inc_range(
+           producer.getBody().front().without_terminator()))
+    op.moveBefore(user);
+  producer.getResult(0).replaceAllUsesWith(result);
+  producer.erase();
+  const KernelProvider *p = findKernelProvider(kernel);
+  if (!p->matches(consumer.getRoot(), target))
+    return consumer.emitError("the region took its operand's region, which '")
+           << kernel << "' refuses";
+  consumer.setKernel(p->name);
+  return success();
+}
+
+/// The wgmma_matmul region of a lone GEMM that writes `v`, read only by
+/// one op of `consumer`'s block.
+ir::MatmulOp soleGemmRegion(Value v, ir::DispatchOp consumer) {
+  ir::DispatchOp producer = soleOperandRegion(v, consumer, "wgmma_matmul");
+  if (!producer || producer.getBody().front().getOperations().size() != 2)
     return ir::MatmulOp();
   return llvm::dyn_cast<ir::MatmulOp>(producer.getRoot());
 }
@@ -106,8 +138,8 @@ LogicalResult absorbGatedMatmuls(ir::DispatchOp dispatch,
     auto silu = mul->getOperand(side).getDefiningOp<ir::SiluOp>();
     if (!silu || silu->getBlock() != &body)
       continue;
-    ir::MatmulOp gate = soleGemmRegion(silu.getX());
-    ir::MatmulOp up = soleGemmRegion(mul->getOperand(1 - side));
+    ir::MatmulOp gate = soleGemmRegion(silu.getX(), dispatch);
+    ir::MatmulOp up = soleGemmRegion(mul->getOperand(1 - side), dispatch);
     if (!gate || !up || !passes::isGatedForm(gate, up, silu, mul))
       return success();
     for (ir::MatmulOp gemm : {gate, up}) {
@@ -137,27 +169,14 @@ LogicalResult absorbTransposedStore(ir::DispatchOp dispatch,
   if (!transpose || dispatch.getBody().front().getOperations().size() != 2 ||
       transpose.getPerm() != ArrayRef<int64_t>{1, 0, 2})
     return success();
-  Value v = transpose.getX();
-  auto producer = v.getDefiningOp<ir::DispatchOp>();
-  if (!producer || producer->getNumResults() != 1 || !v.hasOneUse() ||
-      producer.getKernel() != "wgmma_matmul" ||
-      producer->getBlock() != dispatch->getBlock() ||
-      producer->hasAttr(kSplitKAttrName) || producer->hasAttr(kTileNAttrName))
-    return success();
-  auto matmul = llvm::dyn_cast<ir::MatmulOp>(producer.getRoot());
+  ir::DispatchOp producer =
+      soleOperandRegion(transpose.getX(), dispatch, "wgmma_matmul");
+  auto matmul =
+      producer ? llvm::dyn_cast<ir::MatmulOp>(producer.getRoot()) : nullptr;
   if (!matmul || geometryOf(matmul).batch < 2)
     return success();
-  for (Operation &op : llvm::make_early_inc_range(
-           producer.getBody().front().without_terminator()))
-    op.moveBefore(transpose);
-  producer.getResult(0).replaceAllUsesWith(matmul.getResult());
-  producer.erase();
-  const KernelProvider *wgmma = findKernelProvider("wgmma_matmul");
-  if (!wgmma->matches(transpose, target))
-    return dispatch.emitError("the transpose's region took its GEMM, which "
-                              "wgmma_matmul refuses");
-  dispatch.setKernel(wgmma->name);
-  return success();
+  return absorbOperandRegion(dispatch, transpose, producer, "wgmma_matmul",
+                             target);
 }
 
 /// An f32 simt_matmul whose result a region of its own only passes through
@@ -167,29 +186,15 @@ LogicalResult absorbTransposedStore(ir::DispatchOp dispatch,
 LogicalResult absorbSimtEpilogue(ir::DispatchOp dispatch,
                                  const KernelTarget &target) {
   auto sigmoid = llvm::dyn_cast<ir::SigmoidOp>(dispatch.getRoot());
-  if (!sigmoid || dispatch.getBody().front().getOperations().size() != 2)
+  if (!sigmoid || dispatch.getBody().front().getOperations().size() != 2 ||
+      !sigmoid.getType().getElementType().isF32())
     return success();
-  Value v = sigmoid->getOperand(0);
-  auto producer = v.getDefiningOp<ir::DispatchOp>();
-  if (!producer || producer->getNumResults() != 1 || !v.hasOneUse() ||
-      producer.getKernel() != "simt_matmul" ||
-      producer->getBlock() != dispatch->getBlock() ||
-      !llvm::cast<RankedTensorType>(v.getType()).getElementType().isF32())
+  ir::DispatchOp producer =
+      soleOperandRegion(sigmoid->getOperand(0), dispatch, "simt_matmul");
+  if (!producer || !llvm::isa<ir::MatmulOp>(producer.getRoot()))
     return success();
-  auto matmul = llvm::dyn_cast<ir::MatmulOp>(producer.getRoot());
-  if (!matmul)
-    return success();
-  for (Operation &op : llvm::make_early_inc_range(
-           producer.getBody().front().without_terminator()))
-    op.moveBefore(sigmoid);
-  producer.getResult(0).replaceAllUsesWith(matmul.getResult());
-  producer.erase();
-  const KernelProvider *simt = findKernelProvider("simt_matmul");
-  if (!simt->matches(sigmoid, target))
-    return dispatch.emitError("the sigmoid's region took its matmul, which "
-                              "simt_matmul refuses");
-  dispatch.setKernel(simt->name);
-  return success();
+  return absorbOperandRegion(dispatch, sigmoid, producer, "simt_matmul",
+                             target);
 }
 
 struct SelectKernelsPass : impl::SelectKernelsBase<SelectKernelsPass> {
