@@ -132,7 +132,7 @@ gpu-carry: build
 	rm -rf $(BUILD_DIR)/tile-width && python3 bench/tile_width_sweep.py graphs $(BUILD_DIR)/tile-width
 	for g in $(BUILD_DIR)/tile-width/*.mlir; do $(BUILD_DIR)/bin/kiln-compile $$g --target=ptx \
 	  --model-hash=$$(basename $$g .mlir) --bundle=.gpu-carry/sweep || exit 1; done
-	cp bench/tile_width_sweep.py .gpu-carry/
+	cp bench/tile_width_sweep.py bench/gpu_check.sh .gpu-carry/
 	cp $(BUILD_DIR)/bin/kiln-bench-decode bench/decode_bench.py bench/deepseek_hf.py \
 	  bench/configs/deepseek_465m.json .gpu-carry/
 	# Symbols are not needed there, and a call carries at most 64 MiB.
