@@ -81,6 +81,7 @@ absl::StatusOr<proto::Executable> compile(IrModule &module,
     graph.target.wgmma = options.wgmmaMatmul;
     graph.moePlanKernel = options.moePlanKernel;
     graph.fuseGemms = options.fuseGemms;
+    graph.gateUpKernel = options.gateUpKernel;
     graph.precision = options.precision;
     graph.precisionKeep = options.precisionKeep;
     graph.hoistDerivedState = options.hoistDerivedState;

@@ -61,6 +61,9 @@ struct CompileOptions {
   /// elementwise op keeps its own launch (an A/B switch, and a way around a
   /// fused kernel).
   bool fuseGemms = true;
+  /// With fuseGemms: moe_gate_up as one wgmma launch
+  /// (PtxGraphOptions::gateUpKernel; off by default, slower on an H100).
+  bool gateUpKernel = false;
   /// kiln-assign-precision's policy: "bf16" (the types the model wrote),
   /// "fp8" (DeepSeek-V3's recipe: weight GEMMs and their gradients' GEMMs in
   /// E4M3 with 1x128 / 128x128 block scales) or "int4" (inference: weights

@@ -105,6 +105,12 @@ static cl::opt<bool> fuseGemms(
              "unwritten weights as one); --fuse-gemms=false keeps "
              "each its own launch (default true)"),
     cl::init(true), cl::cat(category));
+static cl::opt<bool> gateUpKernel(
+    "gate-up-kernel",
+    cl::desc("ptx target on Hopper, with --fuse-gemms: moe_gate_up as one "
+             "wgmma launch (token gather and SwiGLU inside); off by default, "
+             "as on an H100 it ran slower than its expansion"),
+    cl::init(false), cl::cat(category));
 static cl::opt<bool> hoistDerivedState(
     "hoist-derived-state",
     cl::desc("Compute what entries derive from parameters alone (casts and "
@@ -183,6 +189,7 @@ static int writeBundle(const std::string &text, const std::string &input) {
     options.wgmmaMatmul = wgmma;
     options.moePlanKernel = moePlanKernel;
     options.fuseGemms = fuseGemms;
+    options.gateUpKernel = gateUpKernel;
     options.hoistDerivedState = hoistDerivedState;
     options.precision = precision;
     options.precisionKeep.assign(precisionKeep.begin(), precisionKeep.end());
@@ -260,6 +267,7 @@ static int run(int argc, char **argv) {
   options.wgmmaMatmul = wgmma;
   options.moePlanKernel = moePlanKernel;
   options.fuseGemms = fuseGemms;
+  options.gateUpKernel = gateUpKernel;
   options.hoistDerivedState = hoistDerivedState;
   options.precision = precision;
   options.precisionKeep.assign(precisionKeep.begin(), precisionKeep.end());

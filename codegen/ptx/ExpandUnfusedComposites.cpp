@@ -103,9 +103,14 @@ struct ExpandUnfusedCompositesPass
     }
     // moe_gate_up outside the wgmma kernel first: its expansion's grouped
     // matmuls may read int4 weights, whose dequantizes the walk below keeps.
+    // A region that already names the kernel (hand-written, kiln-opt)
+    // keeps its op whatever gate-up-kernel says.
     SmallVector<Operation *> gateUps;
     module.walk([&](ir::MoeGateUpOp op) {
-      if (!(wgmma && gateUpKernel && isTensorCoreGateUp(op)))
+      auto dispatch = llvm::dyn_cast_or_null<ir::DispatchOp>(op->getParentOp());
+      bool chosen =
+          dispatch && dispatch.getKernel() == StringRef("wgmma_moe_gate_up");
+      if (!(wgmma && (gateUpKernel || chosen) && isTensorCoreGateUp(op)))
         gateUps.push_back(op);
     });
     if (!gateUps.empty()) {

@@ -39,7 +39,10 @@ def ExpandUnfusedComposites
     Option<"wgmma", "wgmma", "bool", /*default=*/"true",
            "The target runs the Hopper wgmma kernels (sm_90 with --wgmma)">,
     Option<"gateUpKernel", "gate-up-kernel", "bool", /*default=*/"true",
-           "Keep moe_gate_up whole for the wgmma gate/up kernel">
+           "Keep moe_gate_up whole for the wgmma gate/up kernel (the ptx "
+           "pipeline passes PtxGraphOptions::gateUpKernel, off: slower than "
+           "its expansion on an H100); a region that names that kernel "
+           "keeps it either way">
   ];
   let dependentDialects = ["::kiln::ir::KilnDialect"];
 }

@@ -57,7 +57,7 @@ void buildPtxGraphPipeline(OpPassManager &pm, const PtxGraphOptions &options) {
   ExpandUnfusedCompositesOptions expand;
   expand.wgmma = options.target.wgmma && (options.target.chip == "sm_90" ||
                                           options.target.chip == "sm_90a");
-  expand.gateUpKernel = options.fuseGemms;
+  expand.gateUpKernel = options.fuseGemms && options.gateUpKernel;
   pm.addPass(createExpandUnfusedComposites(expand));
   pm.addPass(passes::createFormFusions());
   SelectKernelsOptions select;

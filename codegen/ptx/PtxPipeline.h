@@ -34,6 +34,12 @@ struct PtxGraphOptions {
   /// GEMMs of one A by several unwritten weights merged into one
   /// (kiln-merge-sibling-matmuls, with hoistDerivedState).
   bool fuseGemms = true;
+  /// With fuseGemms: moe_gate_up as one wgmma launch (wgmma_moe_gate_up).
+  /// Off by default: on an H100 (tests/gpu/last-h100-fusions.log) it took
+  /// 90 us a decode layer where the gather and two grouped GEMMs it replaces
+  /// take about 50, and decode ran ~4% slower with it; its A gather
+  /// (cp.async by the producer warpgroup) is the suspect.
+  bool gateUpKernel = false;
   /// Data- and expert-parallel ranks (kiln-data-parallel,
   /// kiln-expert-parallel); their collectives run over NCCL.
   int64_t dataParallel = 1;

@@ -945,8 +945,14 @@ int64_t widestTileN(const WgmmaForm &f, int64_t splitK) {
 }
 
 /// The tile width kiln-select-kernels records (kiln.tile_n): the widest the
-/// kernel takes up to the output's width, halved down to 64 while the tiles
-/// would leave multiprocessors idle, as the M = batch GEMMs of decoding do.
+/// kernel takes up to the output's width, halved while the tiles would
+/// leave multiprocessors idle, as the M = batch GEMMs of decoding do: down
+/// to 64, or 32 for a SwiGLU MLP's gated pair with K-major weights. H100
+/// device time (bench/tile_width_sweep.py, us, widths 32 / 64 / 128): the
+/// shared expert's [64, 1024] x 2 x [1024, 512] pair 8.5 / 10.3 / 17.1, the
+/// dense layer's 2816-wide one 10.0 / 10.8 / 17.5; single GEMMs split
+/// between 32 and 64 within 7% (q_a 6.1 / 6.5, kv_a 6.5 / 6.4, q_b 5.9 /
+/// 5.7, o_proj 6.2 / 6.5, shared down 6.0 / 5.6), so they keep 64.
 int64_t pickTileN(const WgmmaForm &f, int64_t splitK) {
   const MatmulGeometry &g = f.g;
   int64_t rowTiles = rowTilesOf(f);
@@ -957,7 +963,8 @@ int64_t pickTileN(const WgmmaForm &f, int64_t splitK) {
   int64_t blockN = std::min<int64_t>(widest, g.n > 128  ? 256
                                              : g.n > 64 ? 128
                                                         : 64);
-  while (blockN > 64 && blocksFor(blockN) < kMultiprocessors)
+  int64_t narrowest = f.gated && g.transposeB ? 32 : 64;
+  while (blockN > narrowest && blocksFor(blockN) < kMultiprocessors)
     blockN /= 2;
   return blockN;
 }

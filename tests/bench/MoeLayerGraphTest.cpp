@@ -114,11 +114,11 @@ TEST(MoeLayerGraph, BenchShapeCompilesForHostAndPtxAndEveryKernelAssembles) {
         groupedMatmuls += kernel.find("grouped_matmul") != std::string::npos;
         gateUps += kernel.find("moe_gate_up") != std::string::npos;
       }
-    // Forward: gate and up in one launch (the token gather and SwiGLU in
-    // it), then down; backward adds two grouped GEMMs per projection (data
-    // and weight).
-    EXPECT_EQ(gateUps, 1);
-    EXPECT_EQ(groupedMatmuls, name == "moe_layer_fwd" ? 1 : 7);
+    // Forward: gate, up and down as grouped GEMMs (the one-launch gate/up
+    // kernel is off by default: PtxGraphOptions::gateUpKernel); backward
+    // adds two grouped GEMMs per projection (data and weight).
+    EXPECT_EQ(gateUps, 0);
+    EXPECT_EQ(groupedMatmuls, name == "moe_layer_fwd" ? 3 : 9);
     EXPECT_GT(launches, groupedMatmuls);
     if (std::filesystem::exists(kPtxas))
       expectEveryModuleAssembles(*ptx, name);

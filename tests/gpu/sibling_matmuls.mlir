@@ -10,7 +10,7 @@ module attributes {kiln.state = [
   func.func @decode(%x: tensor<64x1x1024xbf16> {kiln.name = "x"},
                     %wq: tensor<384x1024xbf16> {kiln.state = "q_a"},
                     %wkv: tensor<288x1024xbf16> {kiln.state = "kv_a"})
-      -> (tensor<64x1x384xf32> {kiln.name = "q_normed"},
+      -> (tensor<64x1x384xbf16> {kiln.name = "q_normed"},
           tensor<64x1x288xbf16> {kiln.name = "kv"}) {
     %q = kiln.matmul %x, %wq {transpose_a = false, transpose_b = true} : (tensor<64x1x1024xbf16>, tensor<384x1024xbf16>) -> tensor<64x1x384xbf16>
     %kv = kiln.matmul %x, %wkv {transpose_a = false, transpose_b = true} : (tensor<64x1x1024xbf16>, tensor<288x1024xbf16>) -> tensor<64x1x288xbf16>
@@ -19,6 +19,7 @@ module attributes {kiln.state = [
     %ms = kiln.mean %sq {axes = array<i64: 2>, keepdims = true} : (tensor<64x1x384xf32>) -> tensor<64x1x1xf32>
     %r = kiln.rsqrt %ms : (tensor<64x1x1xf32>) -> tensor<64x1x1xf32>
     %n = kiln.mul %qf, %r : (tensor<64x1x384xf32>, tensor<64x1x1xf32>) -> tensor<64x1x384xf32>
-    return %n, %kv : tensor<64x1x384xf32>, tensor<64x1x288xbf16>
+    %nb = kiln.cast %n {to = bf16} : (tensor<64x1x384xf32>) -> tensor<64x1x384xbf16>
+    return %nb, %kv : tensor<64x1x384xbf16>, tensor<64x1x288xbf16>
   }
 }

@@ -1,13 +1,19 @@
 // kiln-compile fuses the wgmma GEMMs' neighbours on the ptx target by default:
-// the experts' gate/up as one launch (token gather and SwiGLU inside) and a
-// SwiGLU MLP's projections with their gated product; --fuse-gemms=false
+// a SwiGLU MLP's projections with their gated product; --gate-up-kernel also
+// runs the experts' gate/up as one launch (token gather and SwiGLU inside;
+// off by default: slower than its expansion on an H100); --fuse-gemms=false
 // keeps each GEMM, gather and elementwise op its own launch.
 // RUN: kiln-compile %s --target=ptx --print-ir -o %t.kx | FileCheck %s --check-prefix=FUSED
+// RUN: kiln-compile %s --target=ptx --gate-up-kernel --print-ir -o %t.kx | FileCheck %s --check-prefix=GATEUP
 // RUN: kiln-compile %s --target=ptx --fuse-gemms=false --print-ir -o %t.kx | FileCheck %s --check-prefix=SEPARATE
 
-// FUSED: kernel "wgmma_moe_gate_up"
+// FUSED-NOT: wgmma_moe_gate_up
+// FUSED-COUNT-2: kiln.grouped_matmul
 // FUSED: kernel "wgmma_gated_matmul"
-// FUSED-NOT: kiln.grouped_matmul
+
+// GATEUP: kernel "wgmma_moe_gate_up"
+// GATEUP: kernel "wgmma_gated_matmul"
+// GATEUP-NOT: kiln.grouped_matmul
 
 // SEPARATE-NOT: wgmma_moe_gate_up
 // SEPARATE-NOT: wgmma_gated_matmul
