@@ -6,9 +6,10 @@
 // RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels=wgmma=false --split-input-file | FileCheck %s --check-prefix=OFF
 // RUN: kiln-opt %s --kiln-form-fusions --kiln-select-kernels=fuse-gemms=false --split-input-file | FileCheck %s --check-prefix=NOFUSE
 
-// A decode step's shared expert: one region, one launch.
+// A decode step's shared expert: one region, one launch, in 32-wide tiles
+// (64-wide ones would be 8 blocks: wgmmaTileN).
 // CHECK-LABEL: func.func @shared_expert
-// CHECK: kiln.dispatch kernel "wgmma_gated_matmul"
+// CHECK: kiln.dispatch kernel "wgmma_gated_matmul" {kiln.tile_n = 32 : i64}
 // CHECK-NEXT: kiln.matmul
 // CHECK-NEXT: kiln.matmul
 // CHECK-NEXT: kiln.silu
