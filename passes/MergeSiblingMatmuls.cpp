@@ -35,20 +35,9 @@ namespace kiln::passes {
 namespace {
 
 /// What sibling GEMMs must share to become one: the activation, its
-/// transpose, the weights' layout and type, and the output's element type.
-struct SiblingKey {
-  Value a;
-  bool transposeA, transposeB;
-  Type weight, resultElement;
-  bool operator<(const SiblingKey &o) const {
-    return std::make_tuple(a.getAsOpaquePointer(), transposeA, transposeB,
-                           weight.getAsOpaquePointer(),
-                           resultElement.getAsOpaquePointer()) <
-           std::make_tuple(o.a.getAsOpaquePointer(), o.transposeA, o.transposeB,
-                           o.weight.getAsOpaquePointer(),
-                           o.resultElement.getAsOpaquePointer());
-  }
-};
+/// transpose, the weights' transpose and type, and the output's element
+/// type (the transposes as unsigned: DenseMapInfo has no bool).
+using SiblingKey = std::tuple<Value, unsigned, unsigned, Type, Type>;
 
 class MergeSiblingMatmulsPass
     : public impl::MergeSiblingMatmulsBase<MergeSiblingMatmulsPass> {
@@ -74,7 +63,8 @@ private:
         gated.insert(g->gate);
         gated.insert(g->up);
       }
-    std::map<SiblingKey, SmallVector<ir::MatmulOp>> siblings;
+    // In program order, so the rewrite does not depend on pointer values.
+    llvm::MapVector<SiblingKey, SmallVector<ir::MatmulOp>> siblings;
     for (auto matmul : block.getOps<ir::MatmulOp>()) {
       auto b = llvm::cast<RankedTensorType>(matmul.getB().getType());
       auto result = llvm::cast<RankedTensorType>(matmul.getType());

@@ -105,10 +105,9 @@ const KernelProvider providers[] = {
        return buildMmaInt4Matmul(build.root, build.module, build.name);
      }},
     // Takes a region whose other ops are exactly A's strided view (the
-    // remaps kiln-select-kernels absorbs): the tensor map reads A in place.
-    // Fused producers: the strided view A is read through
-    // (fusedViewOfA); the root may be the transpose its output is stored
-    // through (transposedStoreOf).
+    // remaps kiln-select-kernels absorbs: the tensor map reads A in place,
+    // fusedViewOfA), and whose root may be the transpose its output is
+    // stored through (transposedStoreOf).
     {"wgmma_matmul", true, "sm_90a",
      [](Operation *op, const KernelTarget &t) {
        kir::MatmulOp stored = transposedStoreOf(op);
@@ -230,9 +229,8 @@ const KernelProvider providers[] = {
      },
      buildDirect<buildAttentionKernels>},
     // Takes a fused widening cast of an operand (kiln-form-fusions): it
-    // reads the cast's source and converts as it loads.
-    // Fused producers: casts of its operands (widened as loaded); the root
-    // may be a sigmoid of its f32 result (applied as stored).
+    // reads the cast's source and converts as it loads. The root may be a
+    // sigmoid of its f32 result, applied as stored (simtMatmulOf).
     {"simt_matmul", true, nullptr,
      [](Operation *op, const KernelTarget &) {
        kir::MatmulOp matmul = simtMatmulOf(op);

@@ -1041,26 +1041,26 @@ absl::Status buildWgmmaMatmul(Operation *op, ModuleOp module, const std::string 
         kMaxSplitK, "] that leaves every block a step of ", stageK(g.element),
         " K"));
 
-  // The tile width kiln-select-kernels recorded, or (a region lowered
-  // without that pass) the one it would record.
+  // The tile width is kiln-select-kernels' decision (wgmmaTileN), or a
+  // hand-written one: lowering only checks it.
   int64_t rowTiles = rowTilesOf(*form);
-  int64_t blockN = pickTileN(*form, splitK);
-  if (auto dispatch =
-          llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp()))
-    if (Attribute attr = dispatch->getAttr(kTileNAttrName)) {
-      auto value = llvm::dyn_cast<IntegerAttr>(attr);
-      int64_t width = value ? value.getInt() : 0;
-      int64_t widest = widestTileN(*form, splitK);
-      if (!llvm::is_contained({32, 64, 128, 256}, width) || width > widest ||
-          (width == 32 && !g.transposeB))
-        return absl::InvalidArgumentError(absl::StrCat(
-            kTileNAttrName.str(), " = ", width, " on a '",
-            op->getName().getStringRef().str(),
-            "': the wgmma kernel takes 32 (K-major B only), 64, 128 or 256, "
-            "here at most ",
-            widest));
-      blockN = width;
-    }
+  auto dispatch = llvm::dyn_cast_or_null<kir::DispatchOp>(op->getParentOp());
+  Attribute attr = dispatch ? dispatch->getAttr(kTileNAttrName) : Attribute();
+  if (!attr)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "wgmma: the '", op->getName().getStringRef().str(), "' region has no ",
+        kTileNAttrName.str(), " (kiln-select-kernels records it)"));
+  auto value = llvm::dyn_cast<IntegerAttr>(attr);
+  int64_t blockN = value ? value.getInt() : 0;
+  int64_t widest = widestTileN(*form, splitK);
+  if (!llvm::is_contained({32, 64, 128, 256}, blockN) || blockN > widest ||
+      (blockN == 32 && !g.transposeB))
+    return absl::InvalidArgumentError(absl::StrCat(
+        kTileNAttrName.str(), " = ", blockN, " on a '",
+        op->getName().getStringRef().str(),
+        "': the wgmma kernel takes 32 (K-major B only), 64, 128 or 256, "
+        "here at most ",
+        widest));
   int64_t exchangeBytes = splitK > 1 ? WgmmaEmitter::exchangeBytes(blockN) : 0;
   OperandTile tileA{!g.transposeA, kBlockM}, tileB{g.transposeB, blockN};
   int64_t stageBytes = tileA.bytes() + bMaps * tileB.bytes();

@@ -44,8 +44,8 @@ inline constexpr int64_t kMaxSplitK = 8; // the portable cluster size
 /// output columns a block computes): 32, 64, 128 or 256 (at most 128 for two
 /// B operands, a split or fp8; 32 only where B's tiles are K-major).
 /// kiln-select-kernels records wgmmaTileN's choice on every wgmma region
-/// that lacks one; a hand-written one (kiln-opt, a sweep) stays. Checked
-/// when the region is lowered.
+/// that lacks one; a hand-written one (kiln-opt, a sweep) stays. Lowering
+/// requires it and checks it.
 inline constexpr llvm::StringLiteral kTileNAttrName("kiln.tile_n");
 
 /// The split of K that spreads a dense kiln.matmul the wgmma kernel runs
